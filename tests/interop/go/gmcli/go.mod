@@ -1,0 +1,3 @@
+module micro.test/interop/gmcli
+
+go 1.18
