@@ -1,0 +1,488 @@
+//! The RPC client: go-micro's `client` package ("mucp").
+//!
+//! A call: registry cache lookup → selector picks a node → pooled connection → request with
+//! go-micro's headers (`Micro-Id`, `Micro-Service`, `Micro-Endpoint`, `Micro-Method`,
+//! `Content-Type`, `Accept`, `Timeout` in nanoseconds, metadata) → reply or `Micro-Error`.
+//!
+//! Retries fix go-micro's two known faults. A node that refuses the connection (or a pooled
+//! connection that turns out dead before the request was read) is dropped from the cache
+//! and the call moves to another node at once — go-micro does not retry those. A call that
+//! timed out is *not* re-sent unless the caller says the endpoint is idempotent
+//! ([`CallOptions::retry_timeouts`]) — go-micro re-invokes slow handlers up to five times.
+
+mod stream;
+
+pub use stream::{ClientStream, StreamRecvHalf, StreamSendHalf};
+
+use crate::codec::{self, jsonrpc, protorpc, Framing};
+use crate::error::{Error, Result, CLIENT_ID, CODEC_ID, TRANSPORT_ID};
+use crate::registry::cache::Cache;
+use crate::registry::{Metadata, Node, Registry};
+use crate::selector::{Filter, Selector, Strategy};
+use crate::transport::pool::{Conn, Pool};
+use crate::transport::{Header, Limits, Message, TransportError};
+use bytes::Bytes;
+use serde::{de::DeserializeOwned, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Client-wide defaults; each can be overridden per call by [`CallOptions`].
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// Content type of requests (`application/json`, go-micro's default).
+    pub content_type: String,
+    /// Budget for a whole call, all attempts included (go-micro: 30 s).
+    pub request_timeout: Duration,
+    /// Budget for one attempt, sent as the `Timeout` header (go-micro: 5 s).
+    pub conn_timeout: Duration,
+    /// Dial timeout (go-micro: 5 s).
+    pub dial_timeout: Duration,
+    /// Extra attempts after the first (go-micro: 5).
+    pub retries: u32,
+    /// How nodes are picked.
+    pub strategy: Strategy,
+    /// Message size limits.
+    pub limits: Limits,
+    /// Idle connections kept per address.
+    pub pool_size: usize,
+    /// Age after which an idle connection is closed.
+    pub pool_ttl: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            content_type: codec::JSON.into(),
+            request_timeout: Duration::from_secs(30),
+            conn_timeout: Duration::from_secs(5),
+            dial_timeout: Duration::from_secs(5),
+            retries: 5,
+            strategy: Strategy::Random,
+            limits: Limits::default(),
+            pool_size: 100,
+            pool_ttl: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Per-call options.
+#[derive(Clone, Debug, Default)]
+pub struct CallOptions {
+    /// Call these addresses instead of asking the registry.
+    pub address: Vec<String>,
+    /// Content type of this request.
+    pub content_type: Option<String>,
+    /// Per-attempt timeout (and `Timeout` header).
+    pub timeout: Option<Duration>,
+    /// Whole-call budget.
+    pub request_timeout: Option<Duration>,
+    /// Extra attempts after the first.
+    pub retries: Option<u32>,
+    /// Re-send after a timeout too: only for endpoints safe to run twice.
+    pub retry_timeouts: bool,
+    /// Metadata sent as headers (go-micro context metadata).
+    pub metadata: Metadata,
+    /// Node filters (version, metadata).
+    pub filters: Vec<Filter>,
+}
+
+/// A successful reply.
+#[derive(Clone, Debug, Default)]
+pub struct Reply {
+    /// The body as the server sent it.
+    pub body: Bytes,
+    /// The body's content type.
+    pub content_type: String,
+    /// Reply headers (go-micro servers echo request headers here; trust only `Content-Type`).
+    pub header: Header,
+    /// The node that answered.
+    pub node: String,
+}
+
+/// The RPC client; cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    opts: ClientOptions,
+    cache: Option<Arc<Cache>>,
+    selector: Selector,
+    pool: Pool,
+    seq: AtomicU64,
+}
+
+/// What went wrong in one attempt, and so whether another attempt is safe.
+enum Attempt {
+    /// The request never reached a handler (refused, dial failure, stale pooled connection).
+    NotSent(Error),
+    /// The attempt ran out of time; the handler may have run.
+    TimedOut(Error),
+    /// A final answer: an RPC error from the handler, or a failure after sending.
+    Final(Error),
+}
+
+impl Client {
+    /// A client that finds services through `registry` (wrapped in a watch-fed cache).
+    pub fn new(registry: Arc<dyn Registry>, opts: ClientOptions) -> Self {
+        Self::with_cache(Some(Cache::new(registry)), opts)
+    }
+
+    /// A client over an existing cache (shared with a server or a broker), or with none:
+    /// then every call must name [`CallOptions::address`].
+    pub fn with_cache(cache: Option<Arc<Cache>>, opts: ClientOptions) -> Self {
+        let pool = Pool::new(opts.pool_size, opts.pool_ttl);
+        let selector = Selector::new(opts.strategy);
+        Client { inner: Arc::new(Inner { opts, cache, selector, pool, seq: AtomicU64::new(0) }) }
+    }
+
+    /// The client-wide options.
+    pub fn options(&self) -> &ClientOptions {
+        &self.inner.opts
+    }
+
+    /// The registry cache, if any.
+    pub fn cache(&self) -> Option<&Arc<Cache>> {
+        self.inner.cache.as_ref()
+    }
+
+    /// Calls `service`'s `endpoint` with a body of the given (or default) content type.
+    pub async fn call(&self, service: &str, endpoint: &str, body: impl Into<Bytes>, opts: &CallOptions) -> Result<Reply> {
+        let body = body.into();
+        let budget = opts.request_timeout.unwrap_or(self.inner.opts.request_timeout);
+        let deadline = Instant::now() + budget;
+        let retries = opts.retries.unwrap_or(self.inner.opts.retries);
+        let mut tried: Vec<String> = Vec::new();
+        let mut attempt = 0u32;
+        loop {
+            let node = self.pick(service, opts, &tried).await?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::timeout(CLIENT_ID, format!("call to {service}.{endpoint} ran out of its {budget:?} budget")));
+            }
+            let per_attempt = opts.timeout.unwrap_or(self.inner.opts.conn_timeout).min(left);
+            let outcome = self.attempt(&node, service, endpoint, &body, opts, per_attempt).await;
+            let err = match outcome {
+                Ok(reply) => return Ok(reply),
+                Err(Attempt::Final(e)) => return Err(e),
+                Err(Attempt::NotSent(e)) => {
+                    if let Some(cache) = &self.inner.cache {
+                        if opts.address.is_empty() {
+                            cache.mark_failed(service, &node.id);
+                        }
+                    }
+                    self.inner.pool.forget(&node.address);
+                    tried.push(node.id.clone());
+                    e
+                }
+                Err(Attempt::TimedOut(e)) => {
+                    if !opts.retry_timeouts {
+                        return Err(e);
+                    }
+                    tried.push(node.id.clone());
+                    e
+                }
+            };
+            if attempt >= retries {
+                return Err(err);
+            }
+            attempt += 1;
+            tracing::debug!(service, endpoint, attempt, error = %err, "retrying on another node");
+            let pause = backoff(attempt, tried.len(), self.node_count(service, opts).await);
+            if !pause.is_zero() {
+                tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
+            }
+        }
+    }
+
+    /// Calls with serde types, as JSON.
+    pub async fn call_json<Req: Serialize, Rsp: DeserializeOwned>(
+        &self,
+        service: &str,
+        endpoint: &str,
+        req: &Req,
+        opts: &CallOptions,
+    ) -> Result<Rsp> {
+        let body = serde_json::to_vec(req).map_err(|e| Error::bad_request(CODEC_ID, format!("request does not encode as JSON: {e}")))?;
+        let mut opts = opts.clone();
+        opts.content_type = Some(codec::JSON.into());
+        let reply = self.call(service, endpoint, body, &opts).await?;
+        let body: &[u8] = if reply.body.is_empty() { b"null" } else { &reply.body };
+        serde_json::from_slice(body)
+            .map_err(|e| Error::internal(CODEC_ID, format!("reply from {service}.{endpoint} is not the expected JSON: {e}")))
+    }
+
+    /// Opens a bidirectional stream to `service`'s `endpoint`.
+    pub async fn stream(&self, service: &str, endpoint: &str, opts: &CallOptions) -> Result<ClientStream> {
+        let retries = opts.retries.unwrap_or(self.inner.opts.retries);
+        let mut tried = Vec::new();
+        let mut last = None;
+        for _ in 0..=retries {
+            let node = self.pick(service, opts, &tried).await?;
+            match Conn::dial(&node.address, self.inner.opts.dial_timeout, self.inner.opts.limits).await {
+                Ok(conn) => {
+                    let id = self.inner.seq.fetch_add(1, Ordering::Relaxed);
+                    let header = self.headers(service, endpoint, opts, None, Some(id));
+                    return ClientStream::open(conn, header, node.id.clone()).await;
+                }
+                Err(e) => {
+                    if let (Some(cache), true) = (&self.inner.cache, opts.address.is_empty()) {
+                        cache.mark_failed(service, &node.id);
+                    }
+                    tried.push(node.id.clone());
+                    last = Some(Error::internal(TRANSPORT_ID, format!("dial {} ({}): {e}", node.address, node.id)));
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::internal(TRANSPORT_ID, "no attempt made")))
+    }
+
+    async fn node_count(&self, service: &str, opts: &CallOptions) -> usize {
+        if !opts.address.is_empty() {
+            return opts.address.len();
+        }
+        match &self.inner.cache {
+            Some(c) => c.lookup(service).await.map(|s| s.iter().map(|s| s.nodes.len()).sum()).unwrap_or(0),
+            None => 0,
+        }
+    }
+
+    async fn pick(&self, service: &str, opts: &CallOptions, tried: &[String]) -> Result<Node> {
+        if !opts.address.is_empty() {
+            let nodes: Vec<Node> = opts
+                .address
+                .iter()
+                .map(|a| {
+                    let mut metadata = Metadata::new();
+                    metadata.insert("protocol".into(), "mucp".into());
+                    Node { id: a.clone(), address: a.clone(), metadata }
+                })
+                .collect();
+            let svc = [crate::registry::Service { name: service.into(), nodes, ..Default::default() }];
+            return self
+                .inner
+                .selector
+                .select(&svc, &[], tried)
+                .cloned()
+                .ok_or_else(|| Error::internal(CLIENT_ID, "no address given"));
+        }
+        let Some(cache) = &self.inner.cache else {
+            return Err(Error::internal(CLIENT_ID, format!("service {service}: no registry and no address to call")));
+        };
+        let services = cache.lookup(service).await?;
+        if services.is_empty() {
+            return Err(Error::not_found(
+                CLIENT_ID,
+                format!("service {service}: not found in the {} registry", cache.name()),
+            ));
+        }
+        self.inner.selector.select(&services, &opts.filters, tried).cloned().ok_or_else(|| {
+            if opts.filters.is_empty() {
+                Error::internal(CLIENT_ID, format!("error selecting {service} node: none available"))
+            } else {
+                Error::not_found(CLIENT_ID, format!("error selecting {service} node: none matches {:?}", opts.filters))
+            }
+        })
+    }
+
+    fn headers(&self, service: &str, endpoint: &str, opts: &CallOptions, timeout: Option<Duration>, stream: Option<u64>) -> Header {
+        let mut header = Header::new();
+        for (k, v) in &opts.metadata {
+            if k != "Micro-Topic" {
+                header.insert(crate::transport::canonical_key(k), v.clone());
+            }
+        }
+        let ct = opts.content_type.clone().unwrap_or_else(|| self.inner.opts.content_type.clone());
+        if let Some(t) = timeout {
+            header.insert("Timeout".into(), t.as_nanos().to_string());
+        }
+        header.insert("Accept".into(), ct.clone());
+        header.insert("Content-Type".into(), ct);
+        let id = stream.unwrap_or_else(|| self.inner.seq.fetch_add(1, Ordering::Relaxed));
+        header.insert("Micro-Id".into(), id.to_string());
+        header.insert("Micro-Service".into(), service.into());
+        header.insert("Micro-Method".into(), endpoint.into());
+        header.insert("Micro-Endpoint".into(), endpoint.into());
+        if let Some(s) = stream {
+            header.insert("Micro-Stream".into(), s.to_string());
+        }
+        header
+    }
+
+    async fn attempt(
+        &self,
+        node: &Node,
+        service: &str,
+        endpoint: &str,
+        body: &Bytes,
+        opts: &CallOptions,
+        timeout: Duration,
+    ) -> std::result::Result<Reply, Attempt> {
+        let mut header = self.headers(service, endpoint, opts, Some(timeout), None);
+        let content_type = header.get("Content-Type").cloned().unwrap_or_default();
+        // Nodes without `protocol` metadata speak the legacy envelopes (spec §4.3).
+        let legacy = !node.metadata.contains_key("protocol");
+        let wire_body = if legacy {
+            let ct = codec::legacy_content_type(&content_type).to_string();
+            header.insert("Content-Type".into(), ct.clone());
+            let seq = header.get("Micro-Id").cloned().unwrap_or_default();
+            match codec::framing(&ct) {
+                Some(Framing::JsonRpc) => jsonrpc::encode_request(endpoint, &seq, body)
+                    .map_err(|e| Attempt::Final(Error::bad_request(CODEC_ID, e.to_string())))?,
+                Some(Framing::ProtoRpc) => protorpc::encode(
+                    &protorpc::RpcHeader { service_method: endpoint.into(), seq: seq.parse().unwrap_or(0), error: String::new() },
+                    body,
+                ),
+                _ => body.clone(),
+            }
+        } else {
+            body.clone()
+        };
+        let msg = Message { header, body: wire_body };
+        let exchange = self.exchange(node, &msg);
+        let rsp = match tokio::time::timeout(timeout, exchange).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(Attempt::TimedOut(Error::timeout(
+                    CLIENT_ID,
+                    format!("{service}.{endpoint} on node {} ({}) did not answer within {timeout:?}", node.id, node.address),
+                )))
+            }
+        };
+        if let Some(e) = rsp.get("Micro-Error").filter(|e| !e.is_empty()) {
+            if e == "EOS" {
+                return Err(Attempt::Final(Error::internal(CLIENT_ID, "EOF")));
+            }
+            return Err(Attempt::Final(Error::parse(e)));
+        }
+        let rsp_ct = rsp.get("Content-Type").unwrap_or(&content_type).to_string();
+        let body = if legacy {
+            unwrap_legacy(&rsp_ct, rsp.body.clone()).map_err(Attempt::Final)?
+        } else {
+            rsp.body.clone()
+        };
+        if !legacy && rsp_ct == "text/plain" && rsp.body.starts_with(b"unsupported Content-Type") {
+            return Err(Attempt::Final(Error::bad_request(CODEC_ID, String::from_utf8_lossy(&rsp.body).into_owned())));
+        }
+        Ok(Reply { body, content_type: codec::inner_content_type(&rsp_ct).to_string(), header: rsp.header, node: node.id.clone() })
+    }
+
+    /// Sends `msg` and reads the reply on a pooled or fresh connection.
+    async fn exchange(&self, node: &Node, msg: &Message) -> std::result::Result<Message, Attempt> {
+        let pooled = self.inner.pool.take(&node.address);
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => self.dial(node).await?,
+        };
+        match round_trip(&mut conn, msg).await {
+            Ok(rsp) => {
+                self.inner.pool.put(conn);
+                Ok(rsp)
+            }
+            // A pooled connection the server closed while idle: the request was not read.
+            Err(RoundTrip::Closed) if conn.reused() => {
+                let mut fresh = self.dial(node).await?;
+                match round_trip(&mut fresh, msg).await {
+                    Ok(rsp) => {
+                        self.inner.pool.put(fresh);
+                        Ok(rsp)
+                    }
+                    Err(e) => Err(e.into_attempt(node)),
+                }
+            }
+            Err(e) => Err(e.into_attempt(node)),
+        }
+    }
+
+    async fn dial(&self, node: &Node) -> std::result::Result<Conn, Attempt> {
+        Conn::dial(&node.address, self.inner.opts.dial_timeout, self.inner.opts.limits).await.map_err(|e| {
+            Attempt::NotSent(Error::internal(TRANSPORT_ID, format!("dial {} (node {}): {e}", node.address, node.id)))
+        })
+    }
+}
+
+enum RoundTrip {
+    /// The connection closed before any reply byte: the server did not take the request.
+    Closed,
+    /// Anything else.
+    Failed(TransportError),
+}
+
+impl RoundTrip {
+    fn into_attempt(self, node: &Node) -> Attempt {
+        match self {
+            RoundTrip::Closed => Attempt::Final(Error::internal(
+                TRANSPORT_ID,
+                format!("node {} ({}) closed the connection: unexpected EOF", node.id, node.address),
+            )),
+            RoundTrip::Failed(e @ TransportError::InvalidHeader(_)) => Attempt::Final(e.into()),
+            RoundTrip::Failed(e) => Attempt::Final(Error::internal(TRANSPORT_ID, format!("node {} ({}): {e}", node.id, node.address))),
+        }
+    }
+}
+
+async fn round_trip(conn: &mut Conn, msg: &Message) -> std::result::Result<Message, RoundTrip> {
+    if let Err(e) = conn.send(msg).await {
+        return Err(match e {
+            TransportError::Io(ref io) if is_reset(io) => RoundTrip::Closed,
+            other => RoundTrip::Failed(other),
+        });
+    }
+    match conn.recv().await {
+        Ok(m) => Ok(m),
+        Err(TransportError::UnexpectedEof) => Err(RoundTrip::Closed),
+        Err(TransportError::Io(ref io)) if is_reset(io) => Err(RoundTrip::Closed),
+        Err(e) => Err(RoundTrip::Failed(e)),
+    }
+}
+
+fn is_reset(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionAborted
+    )
+}
+
+fn unwrap_legacy(content_type: &str, body: Bytes) -> Result<Bytes> {
+    match codec::framing(content_type) {
+        Some(Framing::JsonRpc) => match jsonrpc::decode_response(&body) {
+            Ok(Ok(b)) => Ok(b),
+            Ok(Err(text)) => Err(Error::parse(&text)),
+            Err(e) => Err(Error::internal(CODEC_ID, e.to_string())),
+        },
+        Some(Framing::ProtoRpc) => match protorpc::decode(&body) {
+            Ok((h, _)) if !h.error.is_empty() => Err(Error::parse(&h.error)),
+            Ok((_, b)) => Ok(b),
+            Err(e) => Err(Error::internal(CODEC_ID, e.to_string())),
+        },
+        _ => Ok(body),
+    }
+}
+
+/// No pause while untried nodes remain; after that go-micro's curve, `i^e × 100 ms`
+/// (0, 100 ms, 600 ms, 1.9 s …), capped at 2 minutes.
+fn backoff(attempt: u32, tried: usize, nodes: usize) -> Duration {
+    if tried < nodes {
+        return Duration::ZERO;
+    }
+    let i = f64::from(attempt.saturating_sub(1));
+    let ms = (i.powf(std::f64::consts::E).trunc() * 100.0).min(120_000.0);
+    Duration::from_millis(ms as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_follows_go_micro_once_nodes_are_exhausted() {
+        assert_eq!(backoff(1, 1, 3), Duration::ZERO);
+        assert_eq!(backoff(1, 3, 3), Duration::ZERO);
+        assert_eq!(backoff(2, 3, 3), Duration::from_millis(100));
+        assert_eq!(backoff(3, 3, 3), Duration::from_millis(600));
+        assert_eq!(backoff(4, 3, 3), Duration::from_millis(1900));
+        assert_eq!(backoff(40, 3, 3), Duration::from_secs(120));
+    }
+}

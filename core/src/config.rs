@@ -1,0 +1,242 @@
+//! Options from the environment, under go-micro's names.
+//!
+//! Every host language gets the same defaults from the same variables: `MICRO_REGISTRY`,
+//! `MICRO_REGISTRY_ADDRESS`, `MICRO_SERVER_ADDRESS`, `MICRO_SERVER_ADVERTISE`,
+//! `MICRO_SERVER_NAME`, `MICRO_SERVER_VERSION`, `MICRO_SERVER_ID`, `MICRO_SERVER_METADATA`
+//! (`k=v,k=v`), `MICRO_REGISTER_TTL`, `MICRO_REGISTER_INTERVAL` (seconds, or Go durations
+//! like `30s`), `MICRO_CLIENT_RETRIES`, `MICRO_CLIENT_REQUEST_TIMEOUT`,
+//! `MICRO_CLIENT_POOL_SIZE`, `MICRO_CLIENT_POOL_TTL`, `MICRO_SELECTOR`, `MICRO_BROKER`,
+//! `MICRO_BROKER_ADDRESS`, and `MICRO_MAX_MESSAGE_SIZE` (bytes). A value that does not
+//! parse is an error naming the variable, never silently ignored.
+
+use crate::client::ClientOptions;
+use crate::error::{Error, Result};
+use crate::selector::Strategy;
+use crate::server::ServerOptions;
+use std::time::Duration;
+
+/// Options read from the environment; `None` where the variable is unset.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// `MICRO_REGISTRY`: `mdns`, `memory`.
+    pub registry: Option<String>,
+    /// `MICRO_REGISTRY_ADDRESS`.
+    pub registry_address: Option<String>,
+    /// `MICRO_SERVER_NAME`.
+    pub server_name: Option<String>,
+    /// `MICRO_SERVER_VERSION`.
+    pub server_version: Option<String>,
+    /// `MICRO_SERVER_ID`.
+    pub server_id: Option<String>,
+    /// `MICRO_SERVER_ADDRESS`.
+    pub server_address: Option<String>,
+    /// `MICRO_SERVER_ADVERTISE`.
+    pub server_advertise: Option<String>,
+    /// `MICRO_SERVER_METADATA`.
+    pub server_metadata: Vec<(String, String)>,
+    /// `MICRO_REGISTER_TTL`.
+    pub register_ttl: Option<Duration>,
+    /// `MICRO_REGISTER_INTERVAL`.
+    pub register_interval: Option<Duration>,
+    /// `MICRO_CLIENT_RETRIES`.
+    pub client_retries: Option<u32>,
+    /// `MICRO_CLIENT_REQUEST_TIMEOUT`.
+    pub client_request_timeout: Option<Duration>,
+    /// `MICRO_CLIENT_POOL_SIZE`.
+    pub client_pool_size: Option<usize>,
+    /// `MICRO_CLIENT_POOL_TTL`.
+    pub client_pool_ttl: Option<Duration>,
+    /// `MICRO_SELECTOR`.
+    pub selector: Option<Strategy>,
+    /// `MICRO_BROKER`.
+    pub broker: Option<String>,
+    /// `MICRO_BROKER_ADDRESS`.
+    pub broker_address: Option<String>,
+    /// `MICRO_MAX_MESSAGE_SIZE`.
+    pub max_message_size: Option<usize>,
+}
+
+fn bad(var: &str, value: &str, want: &str) -> Error {
+    Error::bad_request("go.micro.config", format!("{var}={value:?} is not valid: expected {want}"))
+}
+
+/// Parses a Go duration (`300ms`, `1.5s`, `2m`, `1h30m`) or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let mut total = 0f64;
+    let mut rest = text;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        if num_end == 0 {
+            return None;
+        }
+        let n: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += n * scale;
+        rest = &rest[unit_end..];
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads variables through `get` (for tests and embedders with their own settings).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let text = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let duration = |k: &str| -> Result<Option<Duration>> {
+            text(k).map(|v| parse_duration(&v).ok_or_else(|| bad(k, &v, "a duration such as 30s or 1m"))).transpose()
+        };
+        let number = |k: &str| -> Result<Option<u64>> {
+            text(k).map(|v| v.trim().parse::<u64>().map_err(|_| bad(k, &v, "a whole number"))).transpose()
+        };
+        let selector = text("MICRO_SELECTOR")
+            .map(|v| Strategy::from_name(&v).ok_or_else(|| bad("MICRO_SELECTOR", &v, "random or roundrobin")))
+            .transpose()?;
+        let mut server_metadata = Vec::new();
+        if let Some(md) = text("MICRO_SERVER_METADATA") {
+            for pair in md.split(',').filter(|p| !p.trim().is_empty()) {
+                let (k, v) = pair.split_once('=').ok_or_else(|| bad("MICRO_SERVER_METADATA", &md, "k=v,k=v"))?;
+                server_metadata.push((k.trim().to_string(), v.trim().to_string()));
+            }
+        }
+        Ok(Config {
+            registry: text("MICRO_REGISTRY"),
+            registry_address: text("MICRO_REGISTRY_ADDRESS"),
+            server_name: text("MICRO_SERVER_NAME"),
+            server_version: text("MICRO_SERVER_VERSION"),
+            server_id: text("MICRO_SERVER_ID"),
+            server_address: text("MICRO_SERVER_ADDRESS"),
+            server_advertise: text("MICRO_SERVER_ADVERTISE"),
+            server_metadata,
+            register_ttl: duration("MICRO_REGISTER_TTL")?,
+            register_interval: duration("MICRO_REGISTER_INTERVAL")?,
+            client_retries: number("MICRO_CLIENT_RETRIES")?.map(|n| n.min(u64::from(u32::MAX)) as u32),
+            client_request_timeout: duration("MICRO_CLIENT_REQUEST_TIMEOUT")?,
+            client_pool_size: number("MICRO_CLIENT_POOL_SIZE")?.map(|n| n as usize),
+            client_pool_ttl: duration("MICRO_CLIENT_POOL_TTL")?,
+            selector,
+            broker: text("MICRO_BROKER"),
+            broker_address: text("MICRO_BROKER_ADDRESS"),
+            max_message_size: number("MICRO_MAX_MESSAGE_SIZE")?.map(|n| n as usize),
+        })
+    }
+
+    /// The registry URL these settings name (`mdns` when unset).
+    pub fn registry_url(&self) -> String {
+        match (&self.registry, &self.registry_address) {
+            (Some(r), Some(a)) if !r.contains("://") => format!("{r}://{a}"),
+            (Some(r), _) => r.clone(),
+            (None, _) => "mdns".into(),
+        }
+    }
+
+    /// Overlays the server settings onto `opts`.
+    pub fn apply_server(&self, opts: &mut ServerOptions) {
+        if let Some(v) = &self.server_name {
+            opts.name = v.clone();
+        }
+        if let Some(v) = &self.server_version {
+            opts.version = v.clone();
+        }
+        if let Some(v) = &self.server_id {
+            opts.id = Some(v.clone());
+        }
+        if let Some(v) = &self.server_address {
+            opts.address = v.clone();
+        }
+        if let Some(v) = &self.server_advertise {
+            opts.advertise = Some(v.clone());
+        }
+        for (k, v) in &self.server_metadata {
+            opts.metadata.insert(k.clone(), v.clone());
+        }
+        if let Some(v) = self.register_ttl {
+            opts.register_ttl = v;
+        }
+        if let Some(v) = self.register_interval {
+            opts.register_interval = v;
+        }
+        if let Some(v) = self.max_message_size {
+            opts.limits.max_body = v;
+        }
+    }
+
+    /// Overlays the client settings onto `opts`.
+    pub fn apply_client(&self, opts: &mut ClientOptions) {
+        if let Some(v) = self.client_retries {
+            opts.retries = v;
+        }
+        if let Some(v) = self.client_request_timeout {
+            opts.request_timeout = v;
+        }
+        if let Some(v) = self.client_pool_size {
+            opts.pool_size = v;
+        }
+        if let Some(v) = self.client_pool_ttl {
+            opts.pool_ttl = v;
+        }
+        if let Some(v) = self.selector {
+            opts.strategy = v;
+        }
+        if let Some(v) = self.max_message_size {
+            opts.limits.max_body = v;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_duration("30"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("abc"), None);
+        assert_eq!(parse_duration("5x"), None);
+    }
+
+    #[test]
+    fn reads_go_micro_names_and_rejects_bad_values() {
+        let env = |k: &str| match k {
+            "MICRO_REGISTRY" => Some("memory".to_string()),
+            "MICRO_REGISTER_TTL" => Some("60".to_string()),
+            "MICRO_CLIENT_RETRIES" => Some("2".to_string()),
+            "MICRO_SERVER_METADATA" => Some("zone=a, team=b".to_string()),
+            _ => None,
+        };
+        let c = Config::from_lookup(env).unwrap();
+        assert_eq!(c.registry_url(), "memory");
+        assert_eq!(c.register_ttl, Some(Duration::from_secs(60)));
+        let mut s = ServerOptions::new("x");
+        c.apply_server(&mut s);
+        assert_eq!(s.metadata.get("team").map(String::as_str), Some("b"));
+        let mut o = ClientOptions::default();
+        c.apply_client(&mut o);
+        assert_eq!(o.retries, 2);
+        let err = Config::from_lookup(|k| (k == "MICRO_CLIENT_RETRIES").then(|| "many".to_string())).unwrap_err();
+        assert!(err.detail.contains("MICRO_CLIENT_RETRIES"), "{err}");
+    }
+}

@@ -1,0 +1,186 @@
+//! go-micro's error value, `errors.Error` on the wire.
+//!
+//! Every failure that leaves the library — to a Go peer, to C, Python or Node — is one of
+//! these: `{id, code, detail, status}`, serialised exactly as go-micro does (all keys
+//! omitted when empty, `<>&` escaped), so nothing is lost crossing a language boundary.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A go-micro error: `{"id":…,"code":…,"detail":…,"status":…}`.
+///
+/// `code` is HTTP-like (400, 404, 408, 500 …) and `status` is the matching reason phrase.
+/// The JSON form travels in the `Micro-Error` header of an RPC reply.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Error {
+    /// Who raised it: usually a service name or `go.micro.client`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    /// HTTP-like status code; 0 when the peer sent plain text.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub code: i32,
+    /// Human-readable detail.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    /// The reason phrase of `code` (`Bad Request`, `Request Timeout` …).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub status: String,
+}
+
+fn is_zero(c: &i32) -> bool {
+    *c == 0
+}
+
+/// Shorthand for results whose error is a go-micro [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The id the client uses for its own failures, as go-micro does.
+pub const CLIENT_ID: &str = "go.micro.client";
+/// The id of transport failures raised by the client.
+pub const TRANSPORT_ID: &str = "go.micro.client.transport";
+/// The id of codec failures raised by the client.
+pub const CODEC_ID: &str = "go.micro.client.codec";
+/// The id of failures raised by our server before a handler runs.
+pub const SERVER_ID: &str = "go.micro.server";
+
+impl Error {
+    /// An error with every field given; `status` is derived from `code`.
+    pub fn new(id: impl Into<String>, detail: impl Into<String>, code: i32) -> Self {
+        Error { id: id.into(), code, detail: detail.into(), status: status_text(code).to_string() }
+    }
+
+    /// 400 Bad Request.
+    pub fn bad_request(id: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::new(id, detail, 400)
+    }
+    /// 401 Unauthorized.
+    pub fn unauthorized(id: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::new(id, detail, 401)
+    }
+    /// 403 Forbidden.
+    pub fn forbidden(id: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::new(id, detail, 403)
+    }
+    /// 404 Not Found.
+    pub fn not_found(id: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::new(id, detail, 404)
+    }
+    /// 405 Method Not Allowed.
+    pub fn method_not_allowed(id: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::new(id, detail, 405)
+    }
+    /// 408 Request Timeout; go-micro clients retry only on this code.
+    pub fn timeout(id: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::new(id, detail, 408)
+    }
+    /// 409 Conflict.
+    pub fn conflict(id: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::new(id, detail, 409)
+    }
+    /// 413 Payload Too Large: a message over the configured size limit.
+    pub fn too_large(id: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::new(id, detail, 413)
+    }
+    /// 500 Internal Server Error.
+    pub fn internal(id: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::new(id, detail, 500)
+    }
+
+    /// Parses a `Micro-Error` header value the way go-micro's `errors.Parse` does: JSON
+    /// becomes the struct; anything else becomes `detail` with code 0.
+    pub fn parse(text: &str) -> Self {
+        match serde_json::from_str::<Error>(text) {
+            Ok(e) if !(e.id.is_empty() && e.code == 0 && e.detail.is_empty()) => e,
+            _ => Error { detail: text.to_string(), ..Default::default() },
+        }
+    }
+
+    /// The JSON go-micro writes into `Micro-Error` (compact, `<>&` escaped like Go).
+    pub fn to_json(&self) -> String {
+        escape_html(&serde_json::to_string(self).unwrap_or_default())
+    }
+
+    /// True for 408, the only code go-micro's default retry policy retries.
+    pub fn is_timeout(&self) -> bool {
+        self.code == 408
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_json())
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Escapes `<`, `>` and `&` as Go's `encoding/json` does, so our JSON is byte-identical.
+pub(crate) fn escape_html(json: &str) -> String {
+    if !json.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
+        return json.to_string();
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for ch in json.chars() {
+        match ch {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Go's `http.StatusText` for the codes go-micro uses.
+pub fn status_text(code: i32) -> &'static str {
+    match code {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        413 => "Request Entity Too Large",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_matches_go() {
+        let e = Error::bad_request("greeter", "name required");
+        assert_eq!(
+            e.to_json(),
+            r#"{"id":"greeter","code":400,"detail":"name required","status":"Bad Request"}"#
+        );
+    }
+
+    #[test]
+    fn parse_json_and_plain_text() {
+        let e = Error::parse(r#"{"id":"x","code":408,"detail":"slow","status":"Request Timeout"}"#);
+        assert!(e.is_timeout());
+        assert_eq!(e.id, "x");
+        let p = Error::parse("rpc: can't find service Foo");
+        assert_eq!(p.code, 0);
+        assert_eq!(p.detail, "rpc: can't find service Foo");
+    }
+
+    #[test]
+    fn html_is_escaped_like_go() {
+        let e = Error::new("a", "<b>&", 500);
+        assert!(e.to_json().contains(r#""detail":"\u003cb\u003e\u0026""#));
+        assert_eq!(Error::parse(&e.to_json()).detail, "<b>&");
+    }
+}

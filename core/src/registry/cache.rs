@@ -1,0 +1,265 @@
+//! A watch-fed view of another registry, so a call does not query the network.
+//!
+//! The first lookup of a name queries the wrapped registry (one query at a time per name,
+//! however many callers wait); later lookups answer from memory. A watcher applies
+//! announcements and goodbyes as they arrive, entries older than `refresh` are refreshed in
+//! the background while the cached answer is served, and [`Cache::mark_failed`] drops a node
+//! the client could not reach, so a killed node stops being picked at once instead of after
+//! go-micro's one-minute TTL.
+
+use super::{Action, Event, RegisterOptions, Registry, Service, Watcher};
+use crate::error::Result;
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex as AsyncMutex;
+
+/// How the cache ages its entries.
+#[derive(Clone, Copy, Debug)]
+pub struct CacheOptions {
+    /// After this long an entry is refreshed in the background on its next use.
+    pub refresh: Duration,
+    /// After this long an entry is not served at all without a fresh query.
+    pub ttl: Duration,
+    /// How long "nobody serves this" is remembered.
+    pub negative_ttl: Duration,
+}
+
+impl Default for CacheOptions {
+    fn default() -> Self {
+        CacheOptions {
+            refresh: Duration::from_secs(10),
+            ttl: Duration::from_secs(60),
+            negative_ttl: Duration::from_millis(500),
+        }
+    }
+}
+
+/// A caching [`Registry`] over another one.
+pub struct Cache {
+    inner: Arc<dyn Registry>,
+    opts: CacheOptions,
+    state: Arc<Mutex<State>>,
+    watching: AsyncMutex<bool>,
+}
+
+#[derive(Default)]
+struct State {
+    entries: HashMap<String, CacheEntry>,
+    locks: HashMap<String, Arc<AsyncMutex<()>>>,
+    refreshing: HashMap<String, bool>,
+}
+
+struct CacheEntry {
+    services: Vec<Service>,
+    fetched: Instant,
+}
+
+impl Cache {
+    /// Wraps `inner` with the default ages.
+    pub fn new(inner: Arc<dyn Registry>) -> Arc<Self> {
+        Self::with_options(inner, CacheOptions::default())
+    }
+
+    /// Wraps `inner` with the given ages.
+    pub fn with_options(inner: Arc<dyn Registry>, opts: CacheOptions) -> Arc<Self> {
+        Arc::new(Cache { inner, opts, state: Arc::default(), watching: AsyncMutex::new(false) })
+    }
+
+    /// The registry this cache reads through.
+    pub fn inner(&self) -> &Arc<dyn Registry> {
+        &self.inner
+    }
+
+    /// Forgets a node that could not be reached; the next lookups skip it until the
+    /// registry announces it again.
+    pub fn mark_failed(&self, service: &str, node_id: &str) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = st.entries.get_mut(service) {
+            for svc in &mut entry.services {
+                svc.nodes.retain(|n| n.id != node_id);
+            }
+            entry.services.retain(|s| !s.nodes.is_empty());
+        }
+    }
+
+    /// Drops everything cached for `service`.
+    pub fn invalidate(&self, service: &str) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.entries.remove(service);
+    }
+
+    async fn ensure_watch(self: &Arc<Self>) {
+        let mut started = self.watching.lock().await;
+        if *started {
+            return;
+        }
+        match self.inner.watch(None).await {
+            Ok(w) => {
+                *started = true;
+                tokio::spawn(apply_events(Arc::downgrade(&self.state), w));
+            }
+            Err(e) => tracing::debug!(error = %e, "registry cache runs without a watcher"),
+        }
+    }
+
+    async fn fetch(&self, name: &str) -> Result<Vec<Service>> {
+        let services = self.inner.get_service(name).await?;
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.entries.insert(name.to_string(), CacheEntry { services: services.clone(), fetched: Instant::now() });
+        Ok(services)
+    }
+
+    fn cached(&self, name: &str) -> Option<(Vec<Service>, Duration)> {
+        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.entries.get(name).map(|e| (e.services.clone(), e.fetched.elapsed()))
+    }
+
+    fn usable(&self, services: &[Service], age: Duration) -> bool {
+        if services.is_empty() {
+            age < self.opts.negative_ttl
+        } else {
+            age < self.opts.ttl
+        }
+    }
+
+    /// Looks `name` up, from memory when possible.
+    pub async fn lookup(self: &Arc<Self>, name: &str) -> Result<Vec<Service>> {
+        self.ensure_watch().await;
+        if let Some((services, age)) = self.cached(name) {
+            if self.usable(&services, age) {
+                if age >= self.opts.refresh && !services.is_empty() {
+                    self.refresh_in_background(name);
+                }
+                return Ok(services);
+            }
+        }
+        let lock = {
+            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.locks.entry(name.to_string()).or_default().clone()
+        };
+        let _one_query = lock.lock().await;
+        if let Some((services, age)) = self.cached(name) {
+            if self.usable(&services, age) && age < self.opts.refresh {
+                return Ok(services);
+            }
+        }
+        self.fetch(name).await
+    }
+
+    fn refresh_in_background(self: &Arc<Self>, name: &str) {
+        {
+            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            if st.refreshing.insert(name.to_string(), true) == Some(true) {
+                return;
+            }
+        }
+        let this = Arc::clone(self);
+        let name = name.to_string();
+        tokio::spawn(async move {
+            if let Err(e) = this.fetch(&name).await {
+                tracing::debug!(service = %name, error = %e, "background registry refresh failed");
+            }
+            let mut st = this.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.refreshing.remove(&name);
+        });
+    }
+}
+
+async fn apply_events(state: Weak<Mutex<State>>, mut watcher: Watcher) {
+    while let Some(Event { action, service }) = watcher.next().await {
+        let Some(state) = state.upgrade() else { return };
+        let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(entry) = st.entries.get_mut(&service.name) else { continue };
+        match action {
+            Action::Create | Action::Update => {
+                match entry.services.iter_mut().find(|s| s.version == service.version) {
+                    Some(existing) => {
+                        for node in service.nodes {
+                            existing.nodes.retain(|n| n.id != node.id);
+                            existing.nodes.push(node);
+                        }
+                        if !service.endpoints.is_empty() {
+                            existing.endpoints = service.endpoints;
+                        }
+                    }
+                    None => entry.services.push(service),
+                }
+            }
+            Action::Delete => {
+                for svc in &mut entry.services {
+                    svc.nodes.retain(|n| !service.nodes.iter().any(|gone| gone.id == n.id));
+                }
+                entry.services.retain(|s| !s.nodes.is_empty());
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Registry for Cache {
+    async fn register(&self, service: &Service, opts: RegisterOptions) -> Result<()> {
+        self.inner.register(service, opts).await
+    }
+    async fn deregister(&self, service: &Service) -> Result<()> {
+        self.inner.deregister(service).await
+    }
+    async fn get_service(&self, name: &str) -> Result<Vec<Service>> {
+        // Trait objects cannot reach `lookup` (it needs the Arc); answer from memory when
+        // fresh, else ask the wrapped registry.
+        if let Some((services, age)) = self.cached(name) {
+            if self.usable(&services, age) {
+                return Ok(services);
+            }
+        }
+        self.fetch(name).await
+    }
+    async fn list_services(&self) -> Result<Vec<Service>> {
+        self.inner.list_services().await
+    }
+    async fn watch(&self, service: Option<&str>) -> Result<Watcher> {
+        self.inner.watch(service).await
+    }
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{memory::Memory, Node};
+
+    fn svc(id: &str) -> Service {
+        Service {
+            name: "greeter".into(),
+            version: "latest".into(),
+            nodes: vec![Node { id: id.into(), address: "127.0.0.1:1".into(), ..Default::default() }],
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn watch_feeds_and_mark_failed_drops() {
+        let mem: Arc<dyn Registry> = Arc::new(Memory::new());
+        mem.register(&svc("a"), RegisterOptions::default()).await.unwrap();
+        let cache = Cache::new(mem.clone());
+        assert_eq!(cache.lookup("greeter").await.unwrap()[0].nodes.len(), 1);
+        mem.register(&svc("b"), RegisterOptions::default()).await.unwrap();
+        // The watcher applies the new node without a query.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let n = cache.cached("greeter").map(|(s, _)| s[0].nodes.len()).unwrap_or(0);
+            if n == 2 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "watch event never reached the cache");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        cache.mark_failed("greeter", "a");
+        let nodes = &cache.lookup("greeter").await.unwrap()[0].nodes;
+        assert_eq!(nodes.len(), 1);
+        assert_eq!(nodes[0].id, "b");
+    }
+}

@@ -1,0 +1,339 @@
+//! The RPC server: go-micro's `server` package ("mucp").
+//!
+//! A [`Server`] routes `Service.Method` endpoints to handlers: raw ([`Server::handle`],
+//! bytes in and out with the content type and metadata), typed ([`Server::handle_json`],
+//! serde types), and streams ([`Server::handle_stream`]). On [`Server::start`] it listens,
+//! registers its node with go-micro's metadata (`protocol=mucp` …) and endpoint
+//! descriptions, and re-registers every interval; [`Server::stop`] deregisters first, then
+//! stops accepting, then drains the calls in flight.
+
+mod conn;
+mod router;
+mod stream;
+
+pub use router::{BoxFuture, Request, Response, StreamHandler, UnaryHandler};
+pub use stream::{ServerStream, StreamReceiver, StreamSender};
+
+use crate::error::{Error, Result, SERVER_ID};
+use crate::registry::{Endpoint, Metadata, Node, RegisterOptions, Registry, Service, Value};
+use crate::transport::Limits;
+use router::Router;
+use serde::{de::DeserializeOwned, Serialize};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
+
+/// How a server listens, registers and drains.
+#[derive(Clone)]
+pub struct ServerOptions {
+    /// Service name, e.g. `greeter`.
+    pub name: String,
+    /// Service version (`latest` by default, as in go-micro).
+    pub version: String,
+    /// Listen address; `0.0.0.0:0` (every interface, a free port) by default.
+    pub address: String,
+    /// Address to register instead of the listener's (`MICRO_SERVER_ADVERTISE`).
+    pub advertise: Option<String>,
+    /// Node id; `<name>-<uuid>` when `None`.
+    pub id: Option<String>,
+    /// Extra node metadata; go-micro's five keys are always set on top.
+    pub metadata: Metadata,
+    /// Registration TTL (go-micro: 90 s).
+    pub register_ttl: Duration,
+    /// Re-registration interval (go-micro: 30 s); zero disables it.
+    pub register_interval: Duration,
+    /// How long `stop` waits for calls in flight.
+    pub drain_timeout: Duration,
+    /// Message size limits.
+    pub limits: Limits,
+    /// Names of the broker and transport to advertise in node metadata.
+    pub broker_name: String,
+}
+
+impl ServerOptions {
+    /// Defaults for a service called `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        ServerOptions {
+            name: name.into(),
+            version: "latest".into(),
+            address: "0.0.0.0:0".into(),
+            advertise: None,
+            id: None,
+            metadata: Metadata::new(),
+            register_ttl: Duration::from_secs(90),
+            register_interval: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(10),
+            limits: Limits::default(),
+            broker_name: "http".into(),
+        }
+    }
+}
+
+/// An RPC server; cheap to clone (all clones are the same server).
+#[derive(Clone)]
+pub struct Server {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    opts: ServerOptions,
+    id: String,
+    registry: Arc<dyn Registry>,
+    router: Router,
+    state: Mutex<State>,
+    tracker: TaskTracker,
+}
+
+#[derive(Default)]
+struct State {
+    bound: Option<SocketAddr>,
+    registered: Option<Service>,
+    shutdown: Option<watch::Sender<bool>>,
+}
+
+impl Server {
+    /// A server that registers with `registry`.
+    pub fn new(opts: ServerOptions, registry: Arc<dyn Registry>) -> Self {
+        let id = opts.id.clone().unwrap_or_else(|| format!("{}-{}", opts.name, uuid::Uuid::new_v4()));
+        let router = Router::new(opts.name.clone());
+        Server {
+            inner: Arc::new(Inner { opts, id, registry, router, state: Mutex::default(), tracker: TaskTracker::new() }),
+        }
+    }
+
+    /// The node id (`<name>-<uuid>`).
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// The options the server was built with.
+    pub fn options(&self) -> &ServerOptions {
+        &self.inner.opts
+    }
+
+    /// Adds a raw endpoint: bytes in, bytes out, with content type and metadata.
+    pub fn handle<F, Fut>(&self, endpoint: &str, handler: F)
+    where
+        F: Fn(Request) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Response>> + Send + 'static,
+    {
+        let h: UnaryHandler = Arc::new(move |req| Box::pin(handler(req)));
+        self.inner.router.add_unary(endpoint, h, None, None);
+    }
+
+    /// Adds a raw endpoint with descriptions of its request and response for the registry.
+    pub fn handle_described<F, Fut>(&self, endpoint: &str, request: Option<Value>, response: Option<Value>, handler: F)
+    where
+        F: Fn(Request) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Response>> + Send + 'static,
+    {
+        let h: UnaryHandler = Arc::new(move |req| Box::pin(handler(req)));
+        self.inner.router.add_unary(endpoint, h, request, response);
+    }
+
+    /// Adds a typed endpoint: the JSON body is decoded into `Req` (an empty body decodes as
+    /// `{}`), the handler's `Rsp` is encoded as JSON with Go's trailing newline. A body that
+    /// does not decode is a 400 naming the endpoint and the serde error.
+    pub fn handle_json<Req, Rsp, F, Fut>(&self, endpoint: &str, handler: F)
+    where
+        Req: DeserializeOwned + Send + 'static,
+        Rsp: Serialize + Send + 'static,
+        F: Fn(Req, Request) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Rsp>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let name = self.inner.opts.name.clone();
+        let ep = endpoint.to_string();
+        let h: UnaryHandler = Arc::new(move |req: Request| {
+            let handler = Arc::clone(&handler);
+            let (name, ep) = (name.clone(), ep.clone());
+            Box::pin(async move {
+                if req.content_type != crate::codec::JSON {
+                    return Err(Error::bad_request(
+                        name,
+                        format!("{ep} takes application/json, got {:?}", req.content_type),
+                    ));
+                }
+                let body: &[u8] = if req.body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &req.body };
+                let typed: Req = serde_json::from_slice(body)
+                    .map_err(|e| Error::bad_request(name.clone(), format!("{ep}: request body is not valid: {e}")))?;
+                let rsp = handler(typed, req).await?;
+                let mut out = serde_json::to_vec(&rsp)
+                    .map_err(|e| Error::internal(name, format!("Unable to encode body: {e}")))?;
+                out.push(b'\n');
+                Ok(Response::from(out))
+            })
+        });
+        let short = |t: &str| t.rsplit("::").next().unwrap_or(t).to_string();
+        let req_name = short(std::any::type_name::<Req>());
+        let rsp_name = short(std::any::type_name::<Rsp>());
+        self.inner.router.add_unary(
+            endpoint,
+            h,
+            Some(Value { name: req_name.clone(), kind: req_name, values: vec![] }),
+            Some(Value { name: rsp_name.clone(), kind: rsp_name, values: vec![] }),
+        );
+    }
+
+    /// Adds a bidirectional stream endpoint. The handler receives the opening request's
+    /// metadata and a [`ServerStream`]; returning `Ok` ends the stream with go-micro's `EOS`.
+    pub fn handle_stream<F, Fut>(&self, endpoint: &str, handler: F)
+    where
+        F: Fn(Request, ServerStream) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        let h: StreamHandler = Arc::new(move |req, stream| Box::pin(handler(req, stream)));
+        self.inner.router.add_stream(endpoint, h);
+    }
+
+    /// Adds endpoint metadata (e.g. `description`) shown in the registry.
+    pub fn describe(&self, endpoint: &str, key: &str, value: &str) {
+        self.inner.router.set_metadata(endpoint, key, value);
+    }
+
+    /// Removes an endpoint.
+    pub fn remove(&self, endpoint: &str) {
+        self.inner.router.remove(endpoint);
+    }
+
+    /// The endpoints as registered (sorted by name, as go-micro sorts handlers).
+    pub fn endpoints(&self) -> Vec<Endpoint> {
+        self.inner.router.endpoints()
+    }
+
+    /// The bound listener address, once started.
+    pub fn bound(&self) -> Option<SocketAddr> {
+        self.lock().bound
+    }
+
+    /// The address registered for this node (advertise, else the listener's, with an
+    /// unspecified host replaced as go-micro does), once started.
+    pub fn advertised(&self) -> Option<String> {
+        let bound = self.bound()?;
+        Some(match &self.inner.opts.advertise {
+            Some(a) => a.clone(),
+            None => crate::addr::format(crate::addr::advertise(bound)),
+        })
+    }
+
+    /// The registry entry for this node: name, version, node with metadata, endpoints.
+    pub fn service(&self) -> Option<Service> {
+        let address = self.advertised()?;
+        let mut metadata = self.inner.opts.metadata.clone();
+        for (k, v) in [
+            ("transport", "http"),
+            ("broker", self.inner.opts.broker_name.as_str()),
+            ("server", "mucp"),
+            ("registry", self.inner.registry.name()),
+            ("protocol", "mucp"),
+        ] {
+            metadata.insert(k.to_string(), v.to_string());
+        }
+        Some(Service {
+            name: self.inner.opts.name.clone(),
+            version: self.inner.opts.version.clone(),
+            metadata: Metadata::new(),
+            endpoints: self.endpoints(),
+            nodes: vec![Node { metadata, id: self.inner.id.clone(), address }],
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Listens, registers and starts serving. Registration is tried three times (as go-micro
+    /// does) before the error is returned; the listener is closed again on failure.
+    pub async fn start(&self) -> Result<()> {
+        if self.lock().shutdown.is_some() {
+            return Err(Error::conflict(SERVER_ID, format!("server {} is already started", self.inner.opts.name)));
+        }
+        let listener = TcpListener::bind(&self.inner.opts.address).await.map_err(|e| {
+            Error::internal(SERVER_ID, format!("cannot listen on {}: {e}", self.inner.opts.address))
+        })?;
+        let bound = listener.local_addr().map_err(|e| Error::internal(SERVER_ID, e.to_string()))?;
+        let (tx, rx) = watch::channel(false);
+        {
+            let mut st = self.lock();
+            st.bound = Some(bound);
+            st.shutdown = Some(tx);
+        }
+        let service = self.service().ok_or_else(|| Error::internal(SERVER_ID, "no address"))?;
+        // Serve before registering, so a peer that discovers us can call at once.
+        self.inner.tracker.spawn(conn::accept_loop(Arc::clone(&self.inner), listener, rx.clone()));
+        if let Err(e) = self.register(&service).await {
+            self.shutdown_listener();
+            return Err(e);
+        }
+        self.lock().registered = Some(service);
+        if !self.inner.opts.register_interval.is_zero() {
+            tokio::spawn(reregister_loop(self.clone(), rx));
+        }
+        tracing::info!(service = %self.inner.opts.name, id = %self.inner.id, address = %bound, "server started");
+        Ok(())
+    }
+
+    async fn register(&self, service: &Service) -> Result<()> {
+        let opts = RegisterOptions { ttl: self.inner.opts.register_ttl };
+        let mut last = None;
+        for (attempt, pause) in [100u64, 600, 1900].into_iter().enumerate() {
+            match self.inner.registry.register(service, opts).await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    tracing::warn!(attempt, error = %e, "registration failed");
+                    last = Some(e);
+                    if attempt < 2 {
+                        tokio::time::sleep(Duration::from_millis(pause)).await;
+                    }
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::internal(SERVER_ID, "registration failed")))
+    }
+
+    fn shutdown_listener(&self) {
+        if let Some(tx) = self.lock().shutdown.take() {
+            let _ = tx.send(true);
+        }
+    }
+
+    /// Deregisters, stops accepting, then waits up to the drain timeout for calls in flight.
+    pub async fn stop(&self) -> Result<()> {
+        let registered = self.lock().registered.take();
+        let mut result = Ok(());
+        if let Some(svc) = registered {
+            let node = Service { nodes: svc.nodes.clone(), endpoints: vec![], ..svc.clone() };
+            if let Err(e) = self.inner.registry.deregister(&node).await {
+                tracing::warn!(error = %e, "deregistration failed");
+                result = Err(e);
+            }
+        }
+        self.shutdown_listener();
+        self.inner.tracker.close();
+        if tokio::time::timeout(self.inner.opts.drain_timeout, self.inner.tracker.wait()).await.is_err() {
+            tracing::warn!(pending = self.inner.tracker.len(), "drain timeout: calls still in flight");
+        }
+        self.inner.tracker.reopen();
+        self.lock().bound = None;
+        result
+    }
+}
+
+async fn reregister_loop(server: Server, mut shutdown: watch::Receiver<bool>) {
+    let every = server.inner.opts.register_interval;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        let svc = server.lock().registered.clone();
+        let Some(svc) = svc else { return };
+        if let Err(e) = server.register(&svc).await {
+            tracing::warn!(error = %e, "re-registration failed");
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The endpoint table: `Handler.Method` → handler, and the registry descriptions.
+
+use super::stream::ServerStream;
+use crate::error::Result;
+use crate::registry::{Endpoint, Metadata, Value};
+use crate::transport::Header;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+
+/// A boxed, sendable future.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// A unary handler: one request, one response or error.
+pub type UnaryHandler = Arc<dyn Fn(Request) -> BoxFuture<Result<Response>> + Send + Sync>;
+
+/// A stream handler: the opening request's metadata and the stream.
+pub type StreamHandler = Arc<dyn Fn(Request, ServerStream) -> BoxFuture<Result<()>> + Send + Sync>;
+
+/// A request as a handler sees it.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    /// The service the caller addressed (`Micro-Service`).
+    pub service: String,
+    /// `Handler.Method`.
+    pub endpoint: String,
+    /// The body's content type (`application/protobuf` when the caller named none).
+    pub content_type: String,
+    /// Every request header (canonical keys) plus `Local` and `Remote`: go-micro's context
+    /// metadata, to be passed on to outgoing calls.
+    pub header: Header,
+    /// The body, untouched.
+    pub body: Bytes,
+}
+
+/// A handler's successful answer.
+#[derive(Clone, Debug, Default)]
+pub struct Response {
+    /// The body, sent as is.
+    pub body: Bytes,
+    /// Its content type; the request's when `None`.
+    pub content_type: Option<String>,
+}
+
+impl From<Bytes> for Response {
+    fn from(body: Bytes) -> Self {
+        Response { body, content_type: None }
+    }
+}
+
+impl From<Vec<u8>> for Response {
+    fn from(body: Vec<u8>) -> Self {
+        Response { body: body.into(), content_type: None }
+    }
+}
+
+impl From<&'static str> for Response {
+    fn from(body: &'static str) -> Self {
+        Response { body: Bytes::from_static(body.as_bytes()), content_type: None }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) enum Kind {
+    Unary(UnaryHandler),
+    Stream(StreamHandler),
+}
+
+#[derive(Clone)]
+pub(crate) struct Route {
+    pub kind: Kind,
+    pub endpoint: Endpoint,
+}
+
+/// Why a route lookup failed, in go-micro's words.
+pub(crate) enum RouteError {
+    IllFormed,
+    NoService(String),
+    NoMethod(String),
+}
+
+impl RouteError {
+    pub fn detail(&self, endpoint: &str) -> String {
+        match self {
+            RouteError::IllFormed => format!("rpc: service/endpoint request ill-formed: {endpoint}"),
+            RouteError::NoService(s) => format!("rpc: can't find service {s}"),
+            RouteError::NoMethod(m) => format!("rpc: can't find method {m}"),
+        }
+    }
+}
+
+pub(crate) struct Router {
+    routes: RwLock<HashMap<String, Route>>,
+    service: String,
+}
+
+impl Router {
+    pub fn new(service: String) -> Self {
+        Router { routes: RwLock::default(), service }
+    }
+
+    fn insert(&self, endpoint: &str, route: Route) {
+        let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
+        routes.insert(endpoint.to_string(), route);
+    }
+
+    pub fn add_unary(&self, endpoint: &str, h: UnaryHandler, request: Option<Value>, response: Option<Value>) {
+        let ep = Endpoint { request, response, metadata: Metadata::new(), name: endpoint.to_string() };
+        self.insert(endpoint, Route { kind: Kind::Unary(h), endpoint: ep });
+    }
+
+    pub fn add_stream(&self, endpoint: &str, h: StreamHandler) {
+        let mut metadata = Metadata::new();
+        metadata.insert("stream".into(), "true".into());
+        let ep = Endpoint {
+            request: Some(Value { name: "Context".into(), kind: "Context".into(), values: vec![] }),
+            response: Some(Value { name: "Stream".into(), kind: "Stream".into(), values: vec![] }),
+            metadata,
+            name: endpoint.to_string(),
+        };
+        self.insert(endpoint, Route { kind: Kind::Stream(h), endpoint: ep });
+    }
+
+    pub fn set_metadata(&self, endpoint: &str, key: &str, value: &str) {
+        let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = routes.get_mut(endpoint) {
+            r.endpoint.metadata.insert(key.to_string(), value.to_string());
+        }
+    }
+
+    pub fn remove(&self, endpoint: &str) {
+        let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
+        routes.remove(endpoint);
+    }
+
+    pub fn endpoints(&self) -> Vec<Endpoint> {
+        let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
+        let mut eps: Vec<Endpoint> = routes.values().map(|r| r.endpoint.clone()).collect();
+        eps.sort_by(|a, b| a.name.cmp(&b.name));
+        eps
+    }
+
+    /// Finds the route for `Handler.Method`, with go-micro's three failure texts.
+    pub fn lookup(&self, endpoint: &str) -> std::result::Result<Route, RouteError> {
+        let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = routes.get(endpoint) {
+            return Ok(r.clone());
+        }
+        let mut parts = endpoint.split('.');
+        let (Some(handler), Some(method), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(RouteError::IllFormed);
+        };
+        if handler.is_empty() || method.is_empty() {
+            return Err(RouteError::IllFormed);
+        }
+        let prefix = format!("{handler}.");
+        if routes.keys().any(|k| k.starts_with(&prefix)) {
+            Err(RouteError::NoMethod(method.to_string()))
+        } else {
+            Err(RouteError::NoService(handler.to_string()))
+        }
+    }
+
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+}

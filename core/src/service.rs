@@ -1,0 +1,185 @@
+//! `Service`: the one-line way to join a mesh — a registry, a server and a client wired
+//! together, configured from go-micro's environment variables and overridable in code.
+
+use crate::client::{Client, ClientOptions};
+use crate::config::Config;
+use crate::error::Result;
+use crate::registry::cache::Cache;
+use crate::registry::{self, Registry};
+use crate::server::{Server, ServerOptions};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Builds a [`Service`]; start with [`Service::builder`].
+pub struct ServiceBuilder {
+    server: ServerOptions,
+    client: ClientOptions,
+    registry: Option<Arc<dyn Registry>>,
+    registry_url: String,
+    env_error: Option<crate::error::Error>,
+}
+
+impl ServiceBuilder {
+    /// Sets the version (default `latest`).
+    pub fn version(mut self, v: impl Into<String>) -> Self {
+        self.server.version = v.into();
+        self
+    }
+    /// Sets the listen address (default `0.0.0.0:0`).
+    pub fn address(mut self, a: impl Into<String>) -> Self {
+        self.server.address = a.into();
+        self
+    }
+    /// Sets the address to register instead of the listener's.
+    pub fn advertise(mut self, a: impl Into<String>) -> Self {
+        self.server.advertise = Some(a.into());
+        self
+    }
+    /// Sets the node id (default `<name>-<uuid>`).
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.server.id = Some(id.into());
+        self
+    }
+    /// Adds node metadata.
+    pub fn metadata(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
+        self.server.metadata.insert(k.into(), v.into());
+        self
+    }
+    /// Uses this registry instead of the one the environment names.
+    pub fn registry(mut self, r: Arc<dyn Registry>) -> Self {
+        self.registry = Some(r);
+        self
+    }
+    /// Names the registry by URL (`mdns`, `memory`).
+    pub fn registry_url(mut self, url: impl Into<String>) -> Self {
+        self.registry_url = url.into();
+        self
+    }
+    /// Sets the registration TTL.
+    pub fn register_ttl(mut self, d: Duration) -> Self {
+        self.server.register_ttl = d;
+        self
+    }
+    /// Sets the re-registration interval.
+    pub fn register_interval(mut self, d: Duration) -> Self {
+        self.server.register_interval = d;
+        self
+    }
+    /// Sets the largest message accepted or sent, both ways (default 4 MiB).
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.server.limits.max_body = bytes;
+        self.client.limits.max_body = bytes;
+        self
+    }
+    /// Replaces the client options.
+    pub fn client_options(mut self, o: ClientOptions) -> Self {
+        self.client = o;
+        self
+    }
+    /// Replaces the server options (the name is kept).
+    pub fn server_options(mut self, mut o: ServerOptions) -> Self {
+        o.name = self.server.name.clone();
+        self.server = o;
+        self
+    }
+
+    /// Opens the registry and builds the service; nothing listens until [`Service::start`].
+    pub async fn build(self) -> Result<Service> {
+        if let Some(e) = self.env_error {
+            return Err(e);
+        }
+        let registry = match self.registry {
+            Some(r) => r,
+            None => registry::from_url(&self.registry_url).await?,
+        };
+        let cache = Cache::new(Arc::clone(&registry));
+        let client = Client::with_cache(Some(cache), self.client);
+        let server = Server::new(self.server, Arc::clone(&registry));
+        Ok(Service { server, client, registry })
+    }
+}
+
+/// A registry, a server and a client, wired together.
+#[derive(Clone)]
+pub struct Service {
+    server: Server,
+    client: Client,
+    registry: Arc<dyn Registry>,
+}
+
+impl Service {
+    /// A builder for service `name`, with defaults from go-micro's environment variables.
+    /// A malformed variable makes [`ServiceBuilder::build`] fail with its name.
+    pub fn builder(name: impl Into<String>) -> ServiceBuilder {
+        let mut server = ServerOptions::new(name);
+        let mut client = ClientOptions::default();
+        let (registry_url, env_error) = match Config::from_env() {
+            Ok(cfg) => {
+                cfg.apply_server(&mut server);
+                cfg.apply_client(&mut client);
+                (cfg.registry_url(), None)
+            }
+            Err(e) => ("mdns".into(), Some(e)),
+        };
+        ServiceBuilder { server, client, registry: None, registry_url, env_error }
+    }
+
+    /// The server, to add handlers.
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+
+    /// The client, sharing the registry.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Arc<dyn Registry> {
+        &self.registry
+    }
+
+    /// The service name.
+    pub fn name(&self) -> &str {
+        &self.server.options().name
+    }
+
+    /// Listens and registers.
+    pub async fn start(&self) -> Result<()> {
+        self.server.start().await
+    }
+
+    /// Deregisters and drains.
+    pub async fn stop(&self) -> Result<()> {
+        self.server.stop().await
+    }
+
+    /// Starts, waits for Ctrl-C or SIGTERM, then stops.
+    pub async fn run(&self) -> Result<()> {
+        self.start().await?;
+        wait_for_signal().await;
+        self.stop().await
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,413 @@
+//! Reading and writing go-micro transport messages as HTTP/1.1 on a byte stream.
+//!
+//! [`MessageReader`] parses requests (server side) and responses (client side): heads with
+//! `httparse`, bodies by `Content-Length`, chunked encoding (Go sends empty bodies chunked),
+//! or, for responses, until the peer closes. Reading is cancel-safe: nothing is consumed
+//! from the buffer until a whole message is there, so a reader can sit in `select!`.
+//! [`encode_request`] and [`encode_response`] write a message into one buffer, so each
+//! message is one `write_all`.
+
+use super::{canonical_key, is_token_byte, Header, Limits, Message, TransportError};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// Reads go-micro messages from a byte stream.
+pub struct MessageReader<R> {
+    io: R,
+    buf: BytesMut,
+    limits: Limits,
+}
+
+/// What kind of HTTP message a reader expects.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Request,
+    Response,
+}
+
+/// A parsed head: headers, where the body starts, and how it is framed.
+struct Head {
+    header: Header,
+    head_len: usize,
+    framing: Framing,
+    status: Option<(u16, String)>,
+}
+
+enum Framing {
+    Length(usize),
+    Chunked,
+    UntilClose,
+}
+
+impl<R: AsyncRead + Unpin> MessageReader<R> {
+    /// A reader over `io` that enforces `limits`.
+    pub fn new(io: R, limits: Limits) -> Self {
+        MessageReader { io, buf: BytesMut::with_capacity(8 * 1024), limits }
+    }
+
+    /// True when bytes of a next message are already buffered.
+    pub fn has_buffered(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    /// The next request, or `None` when the peer closed cleanly between messages.
+    pub async fn read_request(&mut self) -> Result<Option<Message>, TransportError> {
+        self.read(Kind::Request).await
+    }
+
+    /// The next response, or `None` when the peer closed cleanly between messages.
+    /// A status other than 200 is returned as [`TransportError::Status`].
+    pub async fn read_response(&mut self) -> Result<Option<Message>, TransportError> {
+        self.read(Kind::Response).await
+    }
+
+    async fn read(&mut self, kind: Kind) -> Result<Option<Message>, TransportError> {
+        let mut eof = false;
+        loop {
+            if let Some(msg) = self.try_parse(kind, eof)? {
+                return Ok(Some(msg));
+            }
+            if eof {
+                return if self.buf.is_empty() { Ok(None) } else { Err(TransportError::UnexpectedEof) };
+            }
+            if self.buf.capacity() - self.buf.len() < 4096 {
+                self.buf.reserve(8 * 1024);
+            }
+            let n = self.io.read_buf(&mut self.buf).await?;
+            eof = n == 0;
+        }
+    }
+
+    /// Parses one whole message out of the buffer, consuming it; `Ok(None)` when more bytes
+    /// are needed.
+    fn try_parse(&mut self, kind: Kind, eof: bool) -> Result<Option<Message>, TransportError> {
+        if self.buf.is_empty() {
+            return Ok(None);
+        }
+        let Some(head) = parse_head(&self.buf, kind, &self.limits)? else {
+            if self.buf.len() > self.limits.max_header_bytes {
+                return Err(TransportError::HeaderTooLarge { limit: self.limits.max_header_bytes, what: "bytes" });
+            }
+            return Ok(None);
+        };
+        let rest = &self.buf[head.head_len..];
+        let (body, consumed) = match head.framing {
+            Framing::Length(n) => {
+                if n > self.limits.max_body {
+                    return Err(TransportError::BodyTooLarge { size: n, limit: self.limits.max_body });
+                }
+                if rest.len() < n {
+                    self.buf.reserve(n - rest.len());
+                    return Ok(None);
+                }
+                (None, n)
+            }
+            Framing::Chunked => match parse_chunked(rest, self.limits.max_body)? {
+                Some((body, consumed)) => (Some(body), consumed),
+                None => return Ok(None),
+            },
+            Framing::UntilClose => {
+                if rest.len() > self.limits.max_body {
+                    return Err(TransportError::BodyTooLarge { size: rest.len(), limit: self.limits.max_body });
+                }
+                if !eof {
+                    return Ok(None);
+                }
+                (None, rest.len())
+            }
+        };
+        self.buf.advance(head.head_len);
+        let raw = self.buf.split_to(consumed).freeze();
+        let body = body.unwrap_or(raw);
+        if let Some((code, reason)) = head.status {
+            if code != 200 {
+                return Err(TransportError::Status { code, reason, body: String::from_utf8_lossy(&body).into_owned() });
+            }
+        }
+        Ok(Some(Message { header: head.header, body }))
+    }
+}
+
+fn parse_head(buf: &[u8], kind: Kind, limits: &Limits) -> Result<Option<Head>, TransportError> {
+    let mut storage = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    let (status, head_len, headers) = match kind {
+        Kind::Request => {
+            let mut req = httparse::Request::new(&mut storage);
+            match req.parse(buf) {
+                Ok(httparse::Status::Complete(n)) => (None, n, req.headers.to_vec()),
+                Ok(httparse::Status::Partial) => return Ok(None),
+                Err(e) => return Err(head_error(e, limits)),
+            }
+        }
+        Kind::Response => {
+            let mut rsp = httparse::Response::new(&mut storage);
+            match rsp.parse(buf) {
+                Ok(httparse::Status::Complete(n)) => {
+                    let status = (rsp.code.unwrap_or(0), rsp.reason.unwrap_or("").to_string());
+                    (Some(status), n, rsp.headers.to_vec())
+                }
+                Ok(httparse::Status::Partial) => return Ok(None),
+                Err(e) => return Err(head_error(e, limits)),
+            }
+        }
+    };
+    if head_len > limits.max_header_bytes {
+        return Err(TransportError::HeaderTooLarge { limit: limits.max_header_bytes, what: "bytes" });
+    }
+    let mut header = Header::new();
+    let mut length = None;
+    let mut chunked = false;
+    for h in &headers {
+        let value = std::str::from_utf8(h.value)
+            .map_err(|_| TransportError::Malformed(format!("header {} is not UTF-8", h.name)))?;
+        if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = value.to_ascii_lowercase().contains("chunked");
+            continue;
+        }
+        if h.name.eq_ignore_ascii_case("content-length") {
+            let n: usize = value
+                .trim()
+                .parse()
+                .map_err(|_| TransportError::Malformed(format!("Content-Length {value:?} is not a number")))?;
+            length = Some(n);
+        }
+        if h.name.eq_ignore_ascii_case("host") {
+            continue;
+        }
+        // Go keeps the first value of a repeated header.
+        header.entry(canonical_key(h.name)).or_insert_with(|| value.to_string());
+    }
+    let framing = match (chunked, length, kind) {
+        (true, _, _) => Framing::Chunked,
+        (false, Some(n), _) => Framing::Length(n),
+        (false, None, Kind::Request) => Framing::Length(0),
+        (false, None, Kind::Response) => {
+            if matches!(status, Some((204, _)) | Some((304, _))) {
+                Framing::Length(0)
+            } else {
+                Framing::UntilClose
+            }
+        }
+    };
+    Ok(Some(Head { header, head_len, framing, status }))
+}
+
+fn head_error(e: httparse::Error, limits: &Limits) -> TransportError {
+    match e {
+        httparse::Error::TooManyHeaders => TransportError::HeaderTooLarge { limit: limits.max_headers, what: "headers" },
+        other => TransportError::Malformed(other.to_string()),
+    }
+}
+
+/// Decodes a chunked body at the start of `buf`: `Some((body, bytes consumed))` once the
+/// terminating chunk and trailers are there.
+fn parse_chunked(buf: &[u8], max_body: usize) -> Result<Option<(Bytes, usize)>, TransportError> {
+    let mut pos = 0;
+    let mut body = BytesMut::new();
+    loop {
+        let Some(line_end) = find_crlf(&buf[pos..]) else {
+            if buf.len() - pos > 1024 {
+                return Err(TransportError::Malformed("chunk size line too long".into()));
+            }
+            return Ok(None);
+        };
+        let line = &buf[pos..pos + line_end];
+        let size_text = line.split(|b| *b == b';').next().unwrap_or(&[]);
+        let size_text = std::str::from_utf8(size_text).map_err(|_| TransportError::Malformed("bad chunk size".into()))?;
+        let size = usize::from_str_radix(size_text.trim(), 16)
+            .map_err(|_| TransportError::Malformed(format!("bad chunk size {size_text:?}")))?;
+        pos += line_end + 2;
+        if size == 0 {
+            // Trailers until an empty line.
+            loop {
+                let Some(end) = find_crlf(&buf[pos..]) else { return Ok(None) };
+                pos += end + 2;
+                if end == 0 {
+                    return Ok(Some((body.freeze(), pos)));
+                }
+            }
+        }
+        if body.len().saturating_add(size) > max_body {
+            return Err(TransportError::BodyTooLarge { size: body.len().saturating_add(size), limit: max_body });
+        }
+        if buf.len() < pos + size + 2 {
+            return Ok(None);
+        }
+        body.put_slice(&buf[pos..pos + size]);
+        if &buf[pos + size..pos + size + 2] != b"\r\n" {
+            return Err(TransportError::Malformed("chunk not followed by CRLF".into()));
+        }
+        pos += size + 2;
+    }
+}
+
+fn find_crlf(buf: &[u8]) -> Option<usize> {
+    buf.windows(2).position(|w| w == b"\r\n")
+}
+
+fn put_headers(out: &mut Vec<u8>, header: &Header) -> Result<(), TransportError> {
+    for (k, v) in header {
+        if k.is_empty() || !k.bytes().all(is_token_byte) || v.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            return Err(TransportError::InvalidHeader(k.clone()));
+        }
+        if k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding") || k.eq_ignore_ascii_case("host") {
+            continue;
+        }
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    Ok(())
+}
+
+/// Writes a client message as `POST / HTTP/1.1` to `host`.
+pub fn encode_request(host: &str, msg: &Message, out: &mut Vec<u8>) -> Result<(), TransportError> {
+    out.extend_from_slice(b"POST / HTTP/1.1\r\nHost: ");
+    out.extend_from_slice(host.as_bytes());
+    out.extend_from_slice(b"\r\nUser-Agent: micro/");
+    out.extend_from_slice(crate::VERSION.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    put_headers(out, &msg.header)?;
+    put_length_and_body(out, &msg.body);
+    Ok(())
+}
+
+/// Writes a server message as `HTTP/1.1 200 OK`.
+pub fn encode_response(msg: &Message, out: &mut Vec<u8>) -> Result<(), TransportError> {
+    out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+    put_headers(out, &msg.header)?;
+    put_length_and_body(out, &msg.body);
+    Ok(())
+}
+
+fn put_length_and_body(out: &mut Vec<u8>, body: &[u8]) {
+    out.extend_from_slice(b"Content-Length: ");
+    out.extend_from_slice(itoa_usize(body.len()).as_bytes());
+    out.extend_from_slice(b"\r\n\r\n");
+    out.extend_from_slice(body);
+}
+
+fn itoa_usize(n: usize) -> String {
+    n.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn read_req(bytes: &[u8], limits: Limits) -> Result<Option<Message>, TransportError> {
+        MessageReader::new(bytes, limits).read_request().await
+    }
+
+    /// The exact request of spec §4.11, as a go-micro v5/v6 client writes it.
+    const GO_REQUEST: &[u8] = b"POST / HTTP/1.1\r\nHost: 192.168.1.10:40123\r\nUser-Agent: Go-http-client/1.1\r\nContent-Length: 17\r\nAccept: application/json\r\nContent-Type: application/json\r\nMicro-Endpoint: Greeter.Hello\r\nMicro-Id: 0\r\nMicro-Method: Greeter.Hello\r\nMicro-Service: greeter\r\nTimeout: 5000000000\r\n\r\n{\"name\":\"Alice\"}\n";
+
+    #[tokio::test]
+    async fn reads_go_unary_request() {
+        assert_eq!(GO_REQUEST.len(), 290);
+        let m = read_req(GO_REQUEST, Limits::default()).await.unwrap().unwrap();
+        assert_eq!(m.get("Micro-Endpoint"), Some("Greeter.Hello"));
+        assert_eq!(m.get("micro-service"), Some("greeter"));
+        assert_eq!(m.get("Timeout"), Some("5000000000"));
+        assert_eq!(&m.body[..], b"{\"name\":\"Alice\"}\n");
+        assert!(m.get("Host").is_none());
+    }
+
+    #[tokio::test]
+    async fn reads_go_chunked_empty_eos() {
+        let raw = b"POST / HTTP/1.1\r\nHost: h:1\r\nUser-Agent: Go-http-client/1.1\r\nTransfer-Encoding: chunked\r\nMicro-Error: EOS\r\nMicro-Stream: 1\r\n\r\n0\r\n\r\n";
+        let mut r = MessageReader::new(&raw[..], Limits::default());
+        let m = r.read_request().await.unwrap().unwrap();
+        assert_eq!(m.get("Micro-Error"), Some("EOS"));
+        assert!(m.body.is_empty());
+        assert!(r.read_request().await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn reads_chunked_body_in_pieces() {
+        let raw = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: 1\r\n\r\n";
+        let m = read_req(raw, Limits::default()).await.unwrap().unwrap();
+        assert_eq!(&m.body[..], b"abcde");
+    }
+
+    #[tokio::test]
+    async fn encodes_a_response_go_can_read() {
+        let mut msg = Message::default();
+        msg.header.insert("Content-Type".into(), "application/json".into());
+        msg.body = Bytes::from_static(b"{\"message\":\"Hello Alice\"}\n");
+        let mut out = Vec::new();
+        encode_response(&msg, &mut out).unwrap();
+        assert_eq!(
+            out,
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 26\r\n\r\n{\"message\":\"Hello Alice\"}\n"
+        );
+        let back = MessageReader::new(&out[..], Limits::default()).read_response().await.unwrap().unwrap();
+        assert_eq!(back.body, msg.body);
+        assert_eq!(back.get("Content-Type"), Some("application/json"));
+    }
+
+    #[tokio::test]
+    async fn request_round_trip_and_pipelining() {
+        let mut out = Vec::new();
+        for i in 0..3 {
+            let mut m = Message::default();
+            m.header.insert("Micro-Id".into(), i.to_string());
+            m.body = Bytes::from(format!("body{i}"));
+            encode_request("127.0.0.1:1", &m, &mut out).unwrap();
+        }
+        let mut r = MessageReader::new(&out[..], Limits::default());
+        for i in 0..3 {
+            let m = r.read_request().await.unwrap().unwrap();
+            assert_eq!(m.get("Micro-Id"), Some(i.to_string().as_str()));
+            assert_eq!(m.body, Bytes::from(format!("body{i}")));
+        }
+    }
+
+    #[tokio::test]
+    async fn oversized_body_is_refused_before_reading_it() {
+        let limits = Limits { max_body: 10, ..Limits::default() };
+        let raw = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n";
+        match read_req(raw, limits).await {
+            Err(TransportError::BodyTooLarge { size: 11, limit: 10 }) => {}
+            other => panic!("expected BodyTooLarge, got {other:?}"),
+        }
+        let chunked = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n";
+        assert!(matches!(read_req(chunked, limits).await, Err(TransportError::BodyTooLarge { .. })));
+    }
+
+    #[tokio::test]
+    async fn malformed_input_is_an_error_not_a_panic() {
+        let cases: &[&[u8]] = &[
+            b"GARBAGE\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: nope\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nab",
+            b"POST / HTTP/1.1\r\nBad Header: x\r\n\r\n",
+        ];
+        for raw in cases {
+            assert!(read_req(raw, Limits::default()).await.is_err(), "accepted {:?}", String::from_utf8_lossy(raw));
+        }
+        let many: String = (0..200).map(|i| format!("H{i}: v\r\n")).collect();
+        let raw = format!("POST / HTTP/1.1\r\n{many}\r\n");
+        assert!(matches!(read_req(raw.as_bytes(), Limits::default()).await, Err(TransportError::HeaderTooLarge { .. })));
+        let huge = format!("POST / HTTP/1.1\r\nX: {}\r\n", "a".repeat(100_000));
+        assert!(matches!(read_req(huge.as_bytes(), Limits::default()).await, Err(TransportError::HeaderTooLarge { .. })));
+    }
+
+    #[tokio::test]
+    async fn non_200_is_a_status_error() {
+        let raw = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops";
+        match MessageReader::new(&raw[..], Limits::default()).read_response().await {
+            Err(e @ TransportError::Status { code: 500, .. }) => assert_eq!(e.to_string(), "500 Internal Server Error: oops"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn header_injection_is_refused() {
+        let mut m = Message::default();
+        m.header.insert("X-Evil".into(), "a\r\nInjected: 1".into());
+        assert!(matches!(encode_request("h", &m, &mut Vec::new()), Err(TransportError::InvalidHeader(_))));
+    }
+}

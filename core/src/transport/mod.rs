@@ -1,0 +1,151 @@
+//! go-micro's `transport`: HTTP/1.1 used as a message pipe.
+//!
+//! A [`Message`] is a header map and a body. Each message travels as one complete HTTP/1.1
+//! message: a client message is a `POST /` request, a server message a `200 OK` response.
+//! For unary calls requests and replies pair up; for streams they do not (a server-stream
+//! call is two requests and N+1 responses on one connection). That unpaired use is why this
+//! module frames messages itself over `httparse` (the parser hyper uses) instead of running
+//! hyper: hyper's server and client enforce one response per request, which go-micro's
+//! streams break.
+//!
+//! Limits are explicit ([`Limits`]): header block size, header count, body size. Input over
+//! a limit is an error naming the limit, never a panic, an unbounded allocation or a hang.
+
+pub mod http;
+pub mod pool;
+
+use crate::error::{Error, TRANSPORT_ID};
+use bytes::Bytes;
+use std::collections::BTreeMap;
+
+/// Message headers: canonical keys (`Micro-Id`, not `Micro-ID`), one value each, sorted.
+pub type Header = BTreeMap<String, String>;
+
+/// One transport message.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Message {
+    /// Headers with canonical keys.
+    pub header: Header,
+    /// The body, as sent.
+    pub body: Bytes,
+}
+
+impl Message {
+    /// The value of header `key` (any case), if present.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        get_header(&self.header, key)
+    }
+}
+
+/// Looks a header up by its canonical form, so `micro-error` finds `Micro-Error`.
+pub fn get_header<'a>(header: &'a Header, key: &str) -> Option<&'a str> {
+    match header.get(key) {
+        Some(v) => Some(v.as_str()),
+        None => header.get(&canonical_key(key)).map(String::as_str),
+    }
+}
+
+/// Size limits for what a peer may send.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest body accepted, in bytes (default 4 MiB, go-micro's default message size).
+    pub max_body: usize,
+    /// Largest header block (request line and headers), in bytes (default 64 KiB).
+    pub max_header_bytes: usize,
+    /// Most headers in one message (default 128).
+    pub max_headers: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_body: 4 * 1024 * 1024, max_header_bytes: 64 * 1024, max_headers: 128 }
+    }
+}
+
+/// Why a message could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The socket failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The peer closed the connection in the middle of a message.
+    #[error("unexpected EOF")]
+    UnexpectedEof,
+    /// The bytes are not HTTP/1.1 as go-micro writes it.
+    #[error("malformed HTTP message: {0}")]
+    Malformed(String),
+    /// The header block is over [`Limits::max_header_bytes`] or [`Limits::max_headers`].
+    #[error("header block over the limit of {limit} {what}")]
+    HeaderTooLarge {
+        /// The limit that was crossed.
+        limit: usize,
+        /// `bytes` or `headers`.
+        what: &'static str,
+    },
+    /// The body is over [`Limits::max_body`].
+    #[error("message body of {size} bytes is over the limit of {limit} bytes")]
+    BodyTooLarge {
+        /// The announced or accumulated size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A reply with a status other than 200 (a transport failure, not an RPC error).
+    #[error("{code} {reason}: {body}")]
+    Status {
+        /// HTTP status code.
+        code: u16,
+        /// Reason phrase.
+        reason: String,
+        /// The reply body, lossily decoded.
+        body: String,
+    },
+    /// A header we were asked to send cannot be written as HTTP.
+    #[error("header {0:?} cannot be sent: names must be HTTP tokens and values must not contain CR, LF or NUL")]
+    InvalidHeader(String),
+}
+
+impl From<TransportError> for Error {
+    fn from(e: TransportError) -> Self {
+        match e {
+            TransportError::BodyTooLarge { .. } => Error::too_large(TRANSPORT_ID, e.to_string()),
+            TransportError::InvalidHeader(_) => Error::bad_request(TRANSPORT_ID, e.to_string()),
+            _ => Error::internal(TRANSPORT_ID, e.to_string()),
+        }
+    }
+}
+
+/// Go's `textproto.CanonicalMIMEHeaderKey`: `micro-id` → `Micro-Id`. Keys that are not
+/// HTTP tokens are returned unchanged, as Go does.
+pub fn canonical_key(key: &str) -> String {
+    if !key.bytes().all(is_token_byte) {
+        return key.to_string();
+    }
+    let mut out = String::with_capacity(key.len());
+    let mut upper = true;
+    for b in key.bytes() {
+        let c = if upper { b.to_ascii_uppercase() } else { b.to_ascii_lowercase() };
+        out.push(c as char);
+        upper = b == b'-';
+    }
+    out
+}
+
+/// True for bytes allowed in an HTTP header name.
+pub(crate) fn is_token_byte(b: u8) -> bool {
+    matches!(b, b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~')
+        || b.is_ascii_alphanumeric()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_keys_like_go() {
+        assert_eq!(canonical_key("Micro-ID"), "Micro-Id");
+        assert_eq!(canonical_key("foo-bar"), "Foo-Bar");
+        assert_eq!(canonical_key("x-micro-error"), "X-Micro-Error");
+        assert_eq!(canonical_key("has space"), "has space");
+    }
+}

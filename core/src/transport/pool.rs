@@ -1,0 +1,167 @@
+//! Client connections: dialling, and a pool of idle keep-alive connections per address.
+//!
+//! Like go-micro's pool, one unary call is outstanding per connection and a connection goes
+//! back to the pool after a call that left it clean. Unlike go-micro's, connections are
+//! keyed by the address they were dialled with, so reuse works for any registered address.
+
+use super::http::{encode_request, MessageReader};
+use super::{Limits, Message, TransportError};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+
+/// One client connection to a go-micro-speaking server.
+pub struct Conn {
+    address: String,
+    reader: MessageReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    created: Instant,
+    reused: bool,
+    scratch: Vec<u8>,
+}
+
+impl Conn {
+    /// Dials `address` (`host:port`) within `timeout`.
+    pub async fn dial(address: &str, timeout: Duration, limits: Limits) -> Result<Conn, TransportError> {
+        let stream = match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(TransportError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("dial {address}: no connection within {timeout:?}"),
+                )))
+            }
+        };
+        stream.set_nodelay(true)?;
+        let (r, w) = stream.into_split();
+        Ok(Conn {
+            address: address.to_string(),
+            reader: MessageReader::new(r, limits),
+            writer: w,
+            created: Instant::now(),
+            reused: false,
+            scratch: Vec::with_capacity(1024),
+        })
+    }
+
+    /// The address this connection was dialled with.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// True when this connection came out of the pool rather than a fresh dial.
+    pub fn reused(&self) -> bool {
+        self.reused
+    }
+
+    /// Sends one message as an HTTP request.
+    pub async fn send(&mut self, msg: &Message) -> Result<(), TransportError> {
+        self.scratch.clear();
+        encode_request(&self.address, msg, &mut self.scratch)?;
+        self.writer.write_all(&self.scratch).await?;
+        Ok(())
+    }
+
+    /// Receives one message; a clean close between messages is `UnexpectedEof` here,
+    /// because the caller is waiting for a reply.
+    pub async fn recv(&mut self) -> Result<Message, TransportError> {
+        self.reader.read_response().await?.ok_or(TransportError::UnexpectedEof)
+    }
+
+    /// Splits the connection for a stream: a sender and a receiver used from two tasks.
+    pub fn split(self) -> (ConnSender, ConnReceiver) {
+        (
+            ConnSender { address: self.address, writer: self.writer, scratch: self.scratch },
+            ConnReceiver { reader: self.reader },
+        )
+    }
+}
+
+/// The sending half of a split connection.
+pub struct ConnSender {
+    address: String,
+    writer: OwnedWriteHalf,
+    scratch: Vec<u8>,
+}
+
+impl ConnSender {
+    /// Sends one message as an HTTP request.
+    pub async fn send(&mut self, msg: &Message) -> Result<(), TransportError> {
+        self.scratch.clear();
+        encode_request(&self.address, msg, &mut self.scratch)?;
+        self.writer.write_all(&self.scratch).await?;
+        Ok(())
+    }
+
+    /// Closes the write side.
+    pub async fn shutdown(&mut self) {
+        let _ = self.writer.shutdown().await;
+    }
+}
+
+/// The receiving half of a split connection.
+pub struct ConnReceiver {
+    reader: MessageReader<OwnedReadHalf>,
+}
+
+impl ConnReceiver {
+    /// Receives one message; `None` when the peer closed between messages.
+    pub async fn recv(&mut self) -> Result<Option<Message>, TransportError> {
+        self.reader.read_response().await
+    }
+}
+
+/// Idle connections keyed by address.
+pub struct Pool {
+    idle: Mutex<HashMap<String, Vec<Conn>>>,
+    max_idle: usize,
+    ttl: Duration,
+}
+
+impl Pool {
+    /// A pool keeping up to `max_idle` idle connections per address, each for at most `ttl`
+    /// after it was dialled (go-micro: 100 and one minute).
+    pub fn new(max_idle: usize, ttl: Duration) -> Self {
+        Pool { idle: Mutex::new(HashMap::new()), max_idle, ttl }
+    }
+
+    /// An idle connection to `address`, if one is young enough.
+    pub fn take(&self, address: &str) -> Option<Conn> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let list = idle.get_mut(address)?;
+        while let Some(mut conn) = list.pop() {
+            if conn.created.elapsed() < self.ttl && !conn.reader.has_buffered() {
+                conn.reused = true;
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    /// Returns a connection whose last call completed cleanly.
+    pub fn put(&self, conn: Conn) {
+        if conn.created.elapsed() >= self.ttl {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let list = idle.entry(conn.address.clone()).or_default();
+        if list.len() < self.max_idle {
+            list.push(conn);
+        }
+    }
+
+    /// Drops every idle connection to `address`.
+    pub fn forget(&self, address: &str) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        idle.remove(address);
+    }
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        Pool::new(100, Duration::from_secs(60))
+    }
+}

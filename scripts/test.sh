@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every test: unit and integration tests of each crate, and the interop suite
+# against real go-micro (v5.30.0, v4.11.0) inside a private network namespace with
+# multicast on loopback (mDNS never leaves the machine). Needs root for the namespace.
+set -euo pipefail
+top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$top"
+
+scripts/deps.sh
+cargo build --locked --workspace --all-targets -q
+
+# The Go harness proves itself Go <-> Go first, so an interop failure points at us.
+tests/interop/go/selftest.sh >/dev/null
+
+# Everything, in the namespace: unit tests do not need it, mDNS and interop tests do.
+scripts/netns.sh cargo test --locked --offline --workspace -- --test-threads=4
