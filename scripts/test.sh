@@ -14,3 +14,12 @@ tests/interop/go/selftest.sh >/dev/null
 
 # Everything, in the namespace: unit tests do not need it, mDNS and interop tests do.
 scripts/netns.sh cargo test --locked --offline --workspace -- --test-threads=4
+
+# Each part of the project adds its own suite here (C ABI, Python, Node, CLI, …); each
+# installs what it needs and runs its mDNS parts inside scripts/netns.sh itself.
+for suite in scripts/test.d/*.sh; do
+	[ -e "$suite" ] || continue
+	echo "== $suite"
+	bash "$suite"
+done
+echo "all suites passed"
