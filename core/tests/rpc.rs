@@ -244,3 +244,27 @@ async fn concurrent_calls_share_the_pool() {
         t.await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn stop_deregisters_first_then_drains_calls_in_flight() {
+    let reg: Arc<dyn Registry> = Arc::new(Memory::new());
+    let server = Server::new(options("drain"), reg.clone());
+    server.handle("Drain.Slow", |req| async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // go-micro's per-attempt timeout travels in nanoseconds.
+        Ok(micro::Response::from(req.header.get("Timeout").cloned().unwrap_or_default().into_bytes()))
+    });
+    server.start().await.unwrap();
+    let c = client(reg.clone());
+    let call = tokio::spawn(async move { c.call("drain", "Drain.Slow", "", &CallOptions::default()).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let stopping = tokio::spawn({
+        let server = server.clone();
+        async move { server.stop().await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(reg.get_service("drain").await.unwrap().is_empty(), "deregistered while the call is still running");
+    let reply = call.await.unwrap().expect("the call in flight completes");
+    assert_eq!(&reply.body[..], b"5000000000");
+    stopping.await.unwrap().unwrap();
+}
