@@ -27,6 +27,7 @@ pub mod client;
 pub mod codec;
 pub mod config;
 pub mod error;
+pub mod host;
 pub mod registry;
 pub mod selector;
 pub mod server;

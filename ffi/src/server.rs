@@ -1,0 +1,407 @@
+//! Server (C handlers answering owned requests from any thread) and the service convenience.
+
+use crate::client::{micro_client, micro_registry};
+use crate::runtime::{on_library_thread, Rt, SendPtr};
+use crate::*;
+use micro_core::host::HostRequest;
+use micro_core::{Response, Server, ServerOptions};
+use std::ffi::c_void;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+/// Server options; a builder owned by the caller (not thread-safe).
+pub struct micro_server_options {
+    inner: ServerOptions,
+}
+
+/// New server options for service `name` (listen `0.0.0.0:0`, version `latest`); NULL if
+/// `name` is NULL or not UTF-8.
+#[no_mangle]
+pub unsafe extern "C" fn micro_server_options_new(name: *const c_char) -> *mut micro_server_options {
+    guard(std::ptr::null_mut(), || match arg_str(name, "name") {
+        Ok(n) if !n.is_empty() => export(micro_server_options { inner: ServerOptions::new(n) }),
+        _ => std::ptr::null_mut(),
+    })
+}
+
+/// Releases server options; NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn micro_server_options_free(o: *mut micro_server_options) {
+    guard((), || drop(reclaim(o)))
+}
+
+/// Listen address, `host:port` (`"127.0.0.1:0"` for a free port on loopback).
+#[no_mangle]
+pub unsafe extern "C" fn micro_server_options_set_address(o: *mut micro_server_options, address: *const c_char) -> micro_status {
+    boundary(std::ptr::null_mut(), || {
+        let a = arg_str(address, "address")?;
+        arg_mut(o, "options")?.inner.address = a;
+        Ok(())
+    })
+}
+
+/// Version registered for the node (default `latest`).
+#[no_mangle]
+pub unsafe extern "C" fn micro_server_options_set_version(o: *mut micro_server_options, version: *const c_char) -> micro_status {
+    boundary(std::ptr::null_mut(), || {
+        let v = arg_str(version, "version")?;
+        arg_mut(o, "options")?.inner.version = v;
+        Ok(())
+    })
+}
+
+/// Adds node metadata registered with the node.
+#[no_mangle]
+pub unsafe extern "C" fn micro_server_options_set_metadata(
+    o: *mut micro_server_options,
+    key: *const c_char,
+    value: *const c_char,
+) -> micro_status {
+    boundary(std::ptr::null_mut(), || {
+        let k = arg_str(key, "key")?;
+        let v = arg_str(value, "value")?;
+        arg_mut(o, "options")?.inner.metadata.insert(k, v);
+        Ok(())
+    })
+}
+
+/// How long `micro_server_stop` waits for calls in flight (default 10 s).
+#[no_mangle]
+pub unsafe extern "C" fn micro_server_options_set_drain_timeout_ms(o: *mut micro_server_options, ms: u32) -> micro_status {
+    boundary(std::ptr::null_mut(), || {
+        arg_mut(o, "options")?.inner.drain_timeout = Duration::from_millis(u64::from(ms));
+        Ok(())
+    })
+}
+
+/// An RPC server. Thread-safe.
+pub struct micro_server {
+    rt: Arc<Rt>,
+    server: Server,
+}
+
+/// A server that registers in `reg` once started. Release with `micro_server_free`.
+#[no_mangle]
+pub unsafe extern "C" fn micro_server_new(
+    rt: *mut micro_runtime,
+    reg: *mut micro_registry,
+    options: *const micro_server_options,
+    out: *mut *mut micro_server,
+    err: *mut *mut micro_error,
+) -> micro_status {
+    boundary(err, || {
+        let rt = Arc::clone(&arg(rt, "rt")?.rt);
+        let reg = arg(reg, "registry")?;
+        let opts = arg(options, "options")?.inner.clone();
+        let out = arg_mut(out, "out")?;
+        rt.check()?;
+        let server = Server::new(opts, Arc::clone(&reg.reg));
+        *out = export(micro_server { rt, server });
+        Ok(())
+    })
+}
+
+/// An incoming call, owned by the handler that received it. Read it with the accessors
+/// (views borrowed from the request) and answer exactly once with `micro_request_respond`
+/// or `micro_request_respond_error` — from any thread, before or after the handler returns;
+/// both consume the request. `micro_request_free` releases it unanswered (the caller gets a
+/// 500).
+pub struct micro_request {
+    req: HostRequest,
+    service: CString,
+    endpoint: CString,
+    content_type: CString,
+    headers: Vec<(CString, CString)>,
+    response_content_type: Option<String>,
+}
+
+/// A handler: receives `request`, which it owns (see `micro_request`). Runs on a dispatch
+/// thread; may block (only its dispatch thread waits) and may call into the library.
+pub type micro_handler_fn = Option<unsafe extern "C" fn(userdata: *mut c_void, request: *mut micro_request)>;
+
+/// A handler's userdata; its free hook runs exactly once, when the last reference goes —
+/// after the last callback, and never on an I/O thread while a dispatch thread is available.
+struct HandlerCtx {
+    f: unsafe extern "C" fn(*mut c_void, *mut micro_request),
+    ud: SendPtr,
+    ud_free: micro_free_fn,
+    rt: Weak<Rt>,
+}
+
+impl Drop for HandlerCtx {
+    fn drop(&mut self) {
+        let Some(free) = self.ud_free.take() else { return };
+        let ud = self.ud;
+        let job = Box::new(move || {
+            let ud = ud;
+            unsafe { free(ud.0) }
+        });
+        let left = match (on_library_thread(), self.rt.upgrade()) {
+            (true, Some(rt)) => rt.dispatch(job).err(),
+            _ => Some(job as Box<dyn FnOnce() + Send>),
+        };
+        if let Some(job) = left {
+            job();
+        }
+    }
+}
+
+/// Serves `endpoint` (`"Greeter.Hello"`) with `handler`. `userdata_free` (may be NULL) runs
+/// exactly once with `userdata` after the last call of the handler, when the handler is
+/// replaced or the server is gone. On error the hook is not kept and does not run.
+#[no_mangle]
+pub unsafe extern "C" fn micro_server_handle(
+    s: *mut micro_server,
+    endpoint: *const c_char,
+    handler: micro_handler_fn,
+    userdata: *mut c_void,
+    userdata_free: micro_free_fn,
+) -> micro_status {
+    boundary(std::ptr::null_mut(), || {
+        let s = arg(s, "server")?;
+        let endpoint = arg_str(endpoint, "endpoint")?;
+        let f = handler.ok_or_else(|| fail(MICRO_STATUS_NULL_ARG, "handler is NULL"))?;
+        if endpoint.split('.').count() != 2 || endpoint.split('.').any(str::is_empty) {
+            return Err(fail(MICRO_STATUS_INVALID_ARG, format!("endpoint {endpoint:?} is not Handler.Method")));
+        }
+        s.rt.check()?;
+        let ctx = Arc::new(HandlerCtx { f, ud: SendPtr(userdata), ud_free: userdata_free, rt: Arc::downgrade(&s.rt) });
+        let rt = Arc::downgrade(&s.rt);
+        let h = micro_core::host::handler(move |req: HostRequest| {
+            let Some(rt) = rt.upgrade() else { return };
+            let ctx = Arc::clone(&ctx);
+            let job = Box::new(move || {
+                let r = req.request();
+                let request = micro_request {
+                    service: cstring(r.service.clone()),
+                    endpoint: cstring(r.endpoint.clone()),
+                    content_type: cstring(r.content_type.clone()),
+                    headers: r.header.iter().map(|(k, v)| (cstring(k.clone()), cstring(v.clone()))).collect(),
+                    response_content_type: None,
+                    req,
+                };
+                unsafe { (ctx.f)(ctx.ud.0, export(request)) };
+            });
+            // When no dispatch thread is left the job (and its request) is dropped, which
+            // answers the caller with a 500.
+            let _ = rt.dispatch(job);
+        });
+        let _g = s.rt.handle.enter();
+        s.server.handle(&endpoint, move |req| h(req));
+        Ok(())
+    })
+}
+
+/// Starts listening and registers the node.
+#[no_mangle]
+pub unsafe extern "C" fn micro_server_start(s: *mut micro_server, err: *mut *mut micro_error) -> micro_status {
+    boundary(err, || {
+        let s = arg(s, "server")?;
+        s.rt.block_on(s.server.start())?.map_err(core_fail)
+    })
+}
+
+/// Deregisters, stops accepting and drains calls in flight (up to the drain timeout).
+/// Safe from inside a handler: the stop then runs in the background.
+#[no_mangle]
+pub unsafe extern "C" fn micro_server_stop(s: *mut micro_server, err: *mut *mut micro_error) -> micro_status {
+    boundary(err, || {
+        let s = arg(s, "server")?;
+        if on_library_thread() {
+            s.rt.check()?;
+            let server = s.server.clone();
+            s.rt.handle.spawn(async move {
+                let _ = server.stop().await;
+            });
+            return Ok(());
+        }
+        s.rt.block_on(s.server.stop())?.map_err(core_fail)
+    })
+}
+
+/// The address the server is registered with (`host:port`), in a new buffer the caller
+/// owns; `MICRO_STATUS_ILLEGAL_STATE` before `micro_server_start`.
+#[no_mangle]
+pub unsafe extern "C" fn micro_server_address(s: *mut micro_server, out: *mut *mut micro_buf, err: *mut *mut micro_error) -> micro_status {
+    boundary(err, || {
+        let s = arg(s, "server")?;
+        let out = arg_mut(out, "out")?;
+        let a = s
+            .server
+            .advertised()
+            .ok_or_else(|| fail(MICRO_STATUS_ILLEGAL_STATE, "the server is not started"))?;
+        *out = new_buf(a.into_bytes());
+        Ok(())
+    })
+}
+
+/// Releases a server handle (stop it first to deregister cleanly). NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn micro_server_free(s: *mut micro_server) {
+    guard((), || {
+        if let Some(s) = reclaim(s) {
+            let micro_server { rt, server } = *s;
+            let _g = rt.handle.enter();
+            drop(server);
+        }
+    })
+}
+
+/// The service the caller addressed, borrowed from `r`.
+#[no_mangle]
+pub unsafe extern "C" fn micro_request_service(r: *const micro_request) -> micro_str {
+    guard(empty_str(), || r.as_ref().map_or(empty_str(), |r| view(&r.service)))
+}
+
+/// The endpoint (`"Greeter.Hello"`), borrowed from `r`.
+#[no_mangle]
+pub unsafe extern "C" fn micro_request_endpoint(r: *const micro_request) -> micro_str {
+    guard(empty_str(), || r.as_ref().map_or(empty_str(), |r| view(&r.endpoint)))
+}
+
+/// The body's content type, borrowed from `r`.
+#[no_mangle]
+pub unsafe extern "C" fn micro_request_content_type(r: *const micro_request) -> micro_str {
+    guard(empty_str(), || r.as_ref().map_or(empty_str(), |r| view(&r.content_type)))
+}
+
+/// The body, borrowed from `r`.
+#[no_mangle]
+pub unsafe extern "C" fn micro_request_body(r: *const micro_request) -> micro_bytes {
+    guard(bytes_view(&[]), || r.as_ref().map_or(bytes_view(&[]), |r| bytes_view(&r.req.request().body)))
+}
+
+/// Looks a request header (go-micro metadata) up by name, case-insensitively; `true` and
+/// `*value_out` (borrowed from `r`) when found.
+#[no_mangle]
+pub unsafe extern "C" fn micro_request_header(r: *const micro_request, key: *const c_char, value_out: *mut micro_str) -> bool {
+    guard(false, || {
+        let (Some(r), Ok(key), Some(out)) = (r.as_ref(), arg_str(key, "key"), value_out.as_mut()) else { return false };
+        match r.headers.iter().find(|(k, _)| k.to_bytes().eq_ignore_ascii_case(key.as_bytes())) {
+            Some((_, v)) => {
+                *out = view(v);
+                true
+            }
+            None => false,
+        }
+    })
+}
+
+/// Whether the server stopped waiting for this answer (an answer would be discarded).
+#[no_mangle]
+pub unsafe extern "C" fn micro_request_is_cancelled(r: *const micro_request) -> bool {
+    guard(true, || r.as_ref().map_or(true, |r| r.req.is_cancelled()))
+}
+
+/// Content type of the response (default: the request's).
+#[no_mangle]
+pub unsafe extern "C" fn micro_request_set_response_content_type(r: *mut micro_request, ct: *const c_char) -> micro_status {
+    boundary(std::ptr::null_mut(), || {
+        let ct = arg_str(ct, "content_type")?;
+        arg_mut(r, "request")?.response_content_type = Some(ct);
+        Ok(())
+    })
+}
+
+/// Answers with `body` and releases `r` — always, even when `body` is invalid (the caller
+/// then gets a 500). `MICRO_STATUS_CLOSED` if nobody waits for the answer any more.
+#[no_mangle]
+pub unsafe extern "C" fn micro_request_respond(r: *mut micro_request, body: micro_bytes) -> micro_status {
+    boundary(std::ptr::null_mut(), || {
+        let r = reclaim(r).ok_or_else(|| fail(MICRO_STATUS_NULL_ARG, "request is NULL"))?;
+        let body = arg_bytes(body, "body")?;
+        let r = *r;
+        if r.req.respond(Ok(Response { body, content_type: r.response_content_type })) {
+            Ok(())
+        } else {
+            Err(fail(MICRO_STATUS_CLOSED, "the caller is gone"))
+        }
+    })
+}
+
+/// Answers with a go-micro error (`code` such as 400, 404, 500; `detail` text; the id is
+/// the service name) and releases `r` — always.
+#[no_mangle]
+pub unsafe extern "C" fn micro_request_respond_error(r: *mut micro_request, code: i32, detail: *const c_char) -> micro_status {
+    boundary(std::ptr::null_mut(), || {
+        let r = reclaim(r).ok_or_else(|| fail(MICRO_STATUS_NULL_ARG, "request is NULL"))?;
+        let detail = arg_str(detail, "detail")?;
+        if !(100..=599).contains(&code) {
+            return Err(fail(MICRO_STATUS_INVALID_ARG, format!("code {code} is not in 100..=599")));
+        }
+        let id = r.req.request().service.clone();
+        if r.req.respond(Err(micro_core::Error::new(id, detail, code))) {
+            Ok(())
+        } else {
+            Err(fail(MICRO_STATUS_CLOSED, "the caller is gone"))
+        }
+    })
+}
+
+/// Releases a request without answering (the caller gets a 500); NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn micro_request_free(r: *mut micro_request) {
+    guard((), || drop(reclaim(r)))
+}
+
+/// A service: a registry, a server and a client wired together (the Rust `Service`).
+pub struct micro_service {
+    server: *mut micro_server,
+    client: *mut micro_client,
+}
+unsafe impl Send for micro_service {}
+unsafe impl Sync for micro_service {}
+
+/// A service named `name` using the registry `registry_url` (`"mdns"`, `"memory"`; NULL =
+/// `MICRO_REGISTRY` or mdns), configured from go-micro's `MICRO_*` environment variables.
+#[no_mangle]
+pub unsafe extern "C" fn micro_service_new(
+    rt: *mut micro_runtime,
+    name: *const c_char,
+    registry_url: *const c_char,
+    out: *mut *mut micro_service,
+    err: *mut *mut micro_error,
+) -> micro_status {
+    boundary(err, || {
+        let rt = Arc::clone(&arg(rt, "rt")?.rt);
+        let name = arg_str(name, "name")?;
+        let url = if registry_url.is_null() { None } else { Some(arg_str(registry_url, "registry_url")?) };
+        let out = arg_mut(out, "out")?;
+        let mut b = micro_core::Service::builder(name);
+        if let Some(u) = url {
+            b = b.registry_url(u);
+        }
+        let svc = rt.block_on(b.build())?.map_err(core_fail)?;
+        // Inner handles are owned by the service, not counted as separate C objects.
+        let server = Box::into_raw(Box::new(micro_server { rt: Arc::clone(&rt), server: svc.server().clone() }));
+        let client = Box::into_raw(Box::new(micro_client { rt, client: svc.client().clone() }));
+        *out = export(micro_service { server, client });
+        Ok(())
+    })
+}
+
+/// The service's server, borrowed (valid until `micro_service_free`); NULL for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn micro_service_server(s: *mut micro_service) -> *mut micro_server {
+    guard(std::ptr::null_mut(), || s.as_ref().map_or(std::ptr::null_mut(), |s| s.server))
+}
+
+/// The service's client, borrowed (valid until `micro_service_free`); NULL for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn micro_service_client(s: *mut micro_service) -> *mut micro_client {
+    guard(std::ptr::null_mut(), || s.as_ref().map_or(std::ptr::null_mut(), |s| s.client))
+}
+
+/// Releases the service (stop its server first). NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn micro_service_free(s: *mut micro_service) {
+    guard((), || {
+        if let Some(s) = reclaim(s) {
+            let server = Box::from_raw(s.server);
+            let client = Box::from_raw(s.client);
+            let _g = server.rt.handle.enter();
+            drop(client);
+            drop(server);
+        }
+    })
+}

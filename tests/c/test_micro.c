@@ -1,0 +1,382 @@
+/* C tests of libmicro: run plain under valgrind and built with ASAN/UBSan (tests/c/run.sh).
+ * Each test prints "ok NAME" or "FAIL NAME: reason"; the exit status is the failure count. */
+#define _POSIX_C_SOURCE 200809L
+#include "micro.h"
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int failures;
+#define CHECK(cond) do { if (!(cond)) { fprintf(stderr, "  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); return 1; } } while (0)
+#define CHECK_ST(expr, want) do { micro_status st_ = (expr); if (st_ != (want)) { fprintf(stderr, "  %s:%d: %s = %s, want %s\n", __FILE__, __LINE__, #expr, micro_status_name(st_), micro_status_name(want)); return 1; } } while (0)
+#define RUN(fn) do { int r_ = fn(); printf("%s %s\n", r_ ? "FAIL" : "ok", #fn); fflush(stdout); failures += r_ != 0; } while (0)
+
+static const char BAD_UTF8[] = {(char)0xff, (char)0xfe, 'x', 0};
+
+static void sleep_ms(int ms) { struct timespec t = {ms / 1000, (ms % 1000) * 1000000L}; nanosleep(&t, NULL); }
+
+static micro_bytes bytes_of(const char *s) { micro_bytes b = {(const uint8_t *)s, strlen(s)}; return b; }
+
+/* A world: runtime, memory registry, a started server named "c.test", a client. */
+typedef struct { micro_runtime *rt; micro_registry *reg; micro_server *srv; micro_client *cli; } world;
+
+static atomic_int frees; /* userdata free hooks run */
+static void count_free(void *ud) { (void)ud; atomic_fetch_add(&frees, 1); }
+
+/* Echo: answers "echo:<body>" at once, or an error for body "fail". */
+static void echo(void *ud, micro_request *req) {
+    (void)ud;
+    micro_bytes b = micro_request_body(req);
+    if (b.len == 4 && memcmp(b.ptr, "fail", 4) == 0) { micro_request_respond_error(req, 418, "no tea"); return; }
+    char buf[256];
+    int n = snprintf(buf, sizeof buf, "echo:%.*s", (int)b.len, (const char *)b.ptr);
+    micro_str v;
+    if (micro_request_header(req, "X-Test", &v)) n = snprintf(buf, sizeof buf, "hdr:%s", v.ptr);
+    micro_bytes out = {(const uint8_t *)buf, (size_t)n};
+    micro_request_respond(req, out);
+}
+
+/* Holds requests and never answers them (until the test releases them). */
+static micro_request *held[16];
+static atomic_int nheld;
+static void hold(void *ud, micro_request *req) { (void)ud; int i = atomic_fetch_add(&nheld, 1); if (i < 16) held[i] = req; else micro_request_free(req); }
+
+/* Answers later, from a thread the test owns. */
+static void *late_answer(void *arg) { sleep_ms(20); micro_request_respond((micro_request *)arg, bytes_of("late")); return NULL; }
+static void later(void *ud, micro_request *req) { (void)ud; pthread_t t; pthread_create(&t, NULL, late_answer, req); pthread_detach(t); }
+
+static int world_up(world *w) {
+    memset(w, 0, sizeof *w);
+    CHECK_ST(micro_runtime_new(NULL, &w->rt, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_registry_new(w->rt, "memory", &w->reg, NULL), MICRO_STATUS_OK);
+    micro_server_options *so = micro_server_options_new("c.test");
+    CHECK(so != NULL);
+    CHECK_ST(micro_server_options_set_address(so, "127.0.0.1:0"), MICRO_STATUS_OK);
+    CHECK_ST(micro_server_options_set_drain_timeout_ms(so, 500), MICRO_STATUS_OK);
+    CHECK_ST(micro_server_new(w->rt, w->reg, so, &w->srv, NULL), MICRO_STATUS_OK);
+    micro_server_options_free(so);
+    CHECK_ST(micro_server_handle(w->srv, "Test.Echo", echo, NULL, count_free), MICRO_STATUS_OK);
+    CHECK_ST(micro_server_handle(w->srv, "Test.Hold", hold, NULL, count_free), MICRO_STATUS_OK);
+    CHECK_ST(micro_server_handle(w->srv, "Test.Later", later, NULL, count_free), MICRO_STATUS_OK);
+    micro_error *err = NULL;
+    micro_status st = micro_server_start(w->srv, &err);
+    if (st) { fprintf(stderr, "  start: %s\n", micro_error_detail(err).ptr); micro_error_free(err); return 1; }
+    CHECK_ST(micro_client_new(w->rt, w->reg, NULL, &w->cli, NULL), MICRO_STATUS_OK);
+    return 0;
+}
+
+static int world_down(world *w) {
+    CHECK_ST(micro_server_stop(w->srv, NULL), MICRO_STATUS_OK);
+    micro_client_free(w->cli);
+    micro_server_free(w->srv);
+    micro_registry_free(w->reg);
+    CHECK_ST(micro_runtime_shutdown(w->rt, 2000), MICRO_STATUS_OK);
+    micro_runtime_free(w->rt);
+    return 0;
+}
+
+static int test_version(void) {
+    CHECK(strncmp(micro_version(), "micro-ffi/", 10) == 0);
+    CHECK(micro_abi_version() == MICRO_ABI_VERSION);
+    CHECK_ST(MICRO_CHECK_ABI(), MICRO_STATUS_OK);
+    CHECK_ST(micro_abi_check(MICRO_ABI_VERSION + 1), MICRO_STATUS_INVALID_ARG);
+    CHECK(strcmp(micro_status_name(MICRO_STATUS_TIMEOUT), "TIMEOUT") == 0);
+    CHECK(strcmp(micro_status_name(-7), "UNKNOWN") == 0);
+    return 0;
+}
+
+static int test_null_args(void) {
+    micro_error *err = NULL;
+    micro_runtime *rt = NULL;
+    /* every *_free accepts NULL */
+    micro_runtime_free(NULL); micro_runtime_options_free(NULL); micro_registry_free(NULL);
+    micro_client_free(NULL); micro_client_options_free(NULL); micro_call_options_free(NULL);
+    micro_cancel_free(NULL); micro_message_free(NULL); micro_error_free(NULL); micro_buf_free(NULL);
+    micro_server_free(NULL); micro_server_options_free(NULL); micro_request_free(NULL);
+    micro_service_free(NULL); micro_stream_free(NULL); micro_cancel_trigger(NULL);
+    /* accessors give defaults */
+    CHECK(micro_error_code(NULL) == 0 && micro_error_id(NULL).len == 0 && micro_error_detail(NULL).ptr != NULL);
+    CHECK_ST(micro_error_status(NULL), MICRO_STATUS_NULL_ARG);
+    CHECK(micro_message_body(NULL).len == 0 && micro_message_header_count(NULL) == 0);
+    CHECK(micro_request_body(NULL).len == 0 && micro_request_endpoint(NULL).len == 0 && micro_request_is_cancelled(NULL));
+    CHECK(micro_error_clone(NULL) == NULL && micro_message_clone(NULL) == NULL);
+    CHECK(micro_buf_bytes(NULL).len == 0);
+    CHECK(micro_server_options_new(NULL) == NULL);
+    CHECK(!micro_message_header(NULL, "a", NULL));
+    CHECK(micro_service_server(NULL) == NULL && micro_service_client(NULL) == NULL);
+    /* fallible functions return NULL_ARG and fill err */
+    CHECK_ST(micro_runtime_new(NULL, NULL, &err), MICRO_STATUS_NULL_ARG);
+    CHECK(err != NULL && micro_error_status(err) == MICRO_STATUS_NULL_ARG && strstr(micro_error_detail(err).ptr, "out") != NULL);
+    micro_error_free(err); err = NULL;
+    CHECK_ST(micro_runtime_new(NULL, &rt, NULL), MICRO_STATUS_OK);
+    micro_registry *reg = NULL;
+    CHECK_ST(micro_registry_new(NULL, "memory", &reg, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_registry_new(rt, NULL, &reg, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_registry_new(rt, "memory", NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK(reg == NULL);
+    CHECK_ST(micro_registry_new(rt, "memory", &reg, NULL), MICRO_STATUS_OK);
+    micro_buf *buf = NULL;
+    CHECK_ST(micro_registry_get_service_json(NULL, "x", &buf, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_registry_get_service_json(reg, NULL, &buf, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_registry_get_service_json(reg, "x", NULL, NULL), MICRO_STATUS_NULL_ARG);
+    micro_client *cli = NULL;
+    CHECK_ST(micro_client_new(NULL, reg, NULL, &cli, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_new(rt, NULL, NULL, &cli, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_new(rt, reg, NULL, NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_new(rt, reg, NULL, &cli, NULL), MICRO_STATUS_OK);
+    micro_message *m = NULL;
+    micro_bytes none = {NULL, 0}, bad = {NULL, 3};
+    CHECK_ST(micro_client_call_sync(NULL, "s", "A.B", none, NULL, &m, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_call_sync(cli, NULL, "A.B", none, NULL, &m, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_call_sync(cli, "s", NULL, none, NULL, &m, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_call_sync(cli, "s", "A.B", none, NULL, NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_call_sync(cli, "s", "A.B", bad, NULL, &m, NULL), MICRO_STATUS_INVALID_ARG);
+    CHECK_ST(micro_client_call(NULL, "s", "A.B", none, NULL, NULL, NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_call(cli, "s", "A.B", none, NULL, NULL, NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_stream(cli, NULL, "A.B", NULL, NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_stream_send(NULL, none, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_stream_recv(NULL, 0, &m, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_stream_close_send(NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK(m == NULL);
+    micro_call_options *co = micro_call_options_new();
+    CHECK_ST(micro_call_options_set_header(NULL, "a", "b"), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_call_options_set_header(co, NULL, "b"), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_call_options_set_header(co, "a", NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_call_options_set_header(co, "a b", "c"), MICRO_STATUS_INVALID_ARG);
+    CHECK_ST(micro_call_options_set_timeout_ms(NULL, 5), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_call_options_set_timeout_ms(co, 0), MICRO_STATUS_INVALID_ARG);
+    CHECK_ST(micro_call_options_add_address(co, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_call_options_set_content_type(co, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_options_set_timeout_ms(NULL, 1), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_runtime_options_set_worker_threads(NULL, 1), MICRO_STATUS_NULL_ARG);
+    micro_call_options_free(co);
+    micro_server *srv = NULL;
+    micro_server_options *so = micro_server_options_new("n");
+    CHECK_ST(micro_server_new(rt, reg, NULL, &srv, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_new(rt, NULL, so, &srv, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_options_set_address(so, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_new(rt, reg, so, &srv, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_server_handle(srv, NULL, echo, NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_handle(srv, "A.B", NULL, NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_handle(srv, "nodot", echo, NULL, NULL), MICRO_STATUS_INVALID_ARG);
+    CHECK_ST(micro_server_handle(NULL, "A.B", echo, NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_start(NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_stop(NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_address(srv, &buf, NULL), MICRO_STATUS_ILLEGAL_STATE);
+    CHECK_ST(micro_request_respond(NULL, none), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_request_respond_error(NULL, 500, "x"), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_message_header_at(NULL, 0, NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_service_new(rt, NULL, "memory", NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_runtime_shutdown(NULL, 0), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_log_set(9, NULL, NULL, NULL), MICRO_STATUS_INVALID_ARG);
+    micro_server_options_free(so);
+    micro_server_free(srv);
+    micro_client_free(cli);
+    micro_registry_free(reg);
+    CHECK_ST(micro_runtime_shutdown(rt, 1000), MICRO_STATUS_OK);
+    micro_runtime_free(rt);
+    return 0;
+}
+
+static int test_invalid_utf8(void) {
+    micro_runtime *rt = NULL; micro_registry *reg = NULL; micro_error *err = NULL;
+    CHECK_ST(micro_runtime_new(NULL, &rt, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_registry_new(rt, BAD_UTF8, &reg, &err), MICRO_STATUS_INVALID_UTF8);
+    CHECK(micro_error_status(err) == MICRO_STATUS_INVALID_UTF8 && strstr(micro_error_detail(err).ptr, "url") != NULL);
+    micro_error_free(err); err = NULL;
+    CHECK_ST(micro_registry_new(rt, "etcd", &reg, &err), MICRO_STATUS_INVALID_ARG);
+    CHECK(strstr(micro_error_detail(err).ptr, "etcd") != NULL);
+    micro_error_free(err);
+    CHECK_ST(micro_registry_new(rt, "memory", &reg, NULL), MICRO_STATUS_OK);
+    micro_client *cli = NULL; micro_message *m = NULL; micro_bytes none = {NULL, 0};
+    CHECK_ST(micro_client_new(rt, reg, NULL, &cli, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_client_call_sync(cli, BAD_UTF8, "A.B", none, NULL, &m, NULL), MICRO_STATUS_INVALID_UTF8);
+    CHECK_ST(micro_client_call_sync(cli, "s", BAD_UTF8, none, NULL, &m, NULL), MICRO_STATUS_INVALID_UTF8);
+    micro_call_options *co = micro_call_options_new();
+    CHECK_ST(micro_call_options_set_header(co, "k", BAD_UTF8), MICRO_STATUS_INVALID_UTF8);
+    micro_call_options_free(co);
+    CHECK(micro_server_options_new(BAD_UTF8) == NULL);
+    micro_client_free(cli); micro_registry_free(reg);
+    CHECK_ST(micro_runtime_shutdown(rt, 1000), MICRO_STATUS_OK);
+    micro_runtime_free(rt);
+    return 0;
+}
+
+static int test_call_sync(void) {
+    world w; if (world_up(&w)) return 1;
+    micro_message *m = NULL; micro_error *err = NULL;
+    CHECK_ST(micro_client_call_sync(w.cli, "c.test", "Test.Echo", bytes_of("hi"), NULL, &m, NULL), MICRO_STATUS_OK);
+    micro_bytes b = micro_message_body(m);
+    CHECK(b.len == 7 && memcmp(b.ptr, "echo:hi", 7) == 0);
+    micro_message_free(m); m = NULL;
+    micro_call_options *co = micro_call_options_new();
+    CHECK_ST(micro_call_options_set_header(co, "X-Test", "meta"), MICRO_STATUS_OK);
+    CHECK_ST(micro_client_call_sync(w.cli, "c.test", "Test.Echo", bytes_of("x"), co, &m, NULL), MICRO_STATUS_OK);
+    b = micro_message_body(m);
+    CHECK(b.len == 8 && memcmp(b.ptr, "hdr:meta", 8) == 0);
+    micro_message_free(m); m = NULL;
+    micro_call_options_free(co);
+    CHECK_ST(micro_client_call_sync(w.cli, "c.test", "Test.Echo", bytes_of("fail"), NULL, &m, &err), MICRO_STATUS_REMOTE);
+    CHECK(m == NULL && micro_error_code(err) == 418 && strcmp(micro_error_detail(err).ptr, "no tea") == 0);
+    CHECK(strcmp(micro_error_id(err).ptr, "c.test") == 0);
+    micro_error_free(err); err = NULL;
+    CHECK_ST(micro_client_call_sync(w.cli, "c.test", "Test.Nope", bytes_of("{}"), NULL, &m, &err), MICRO_STATUS_REMOTE);
+    CHECK(micro_error_code(err) == 404 || micro_error_code(err) == 400 || micro_error_code(err) == 500);
+    micro_error_free(err); err = NULL;
+    CHECK_ST(micro_client_call_sync(w.cli, "c.test", "Test.Later", bytes_of(""), NULL, &m, NULL), MICRO_STATUS_OK);
+    CHECK(micro_message_body(m).len == 4);
+    micro_message_free(m);
+    micro_buf *buf = NULL;
+    CHECK_ST(micro_registry_get_service_json(w.reg, "c.test", &buf, NULL), MICRO_STATUS_OK);
+    CHECK(strstr((const char *)micro_buf_bytes(buf).ptr, "Test.Echo") != NULL);
+    micro_buf_free(buf);
+    return world_down(&w);
+}
+
+/* --- async --- */
+typedef struct { atomic_int done, ok, cancelled, timeout, reentrant_ok; micro_client *cli; int reenter; } tally;
+static void on_done(void *ud, micro_status st, const micro_message *m, const micro_error *e) {
+    tally *t = (tally *)ud;
+    if (st == MICRO_STATUS_OK && m && micro_message_body(m).len > 0 && !e) atomic_fetch_add(&t->ok, 1);
+    if (st == MICRO_STATUS_CANCELLED && e) atomic_fetch_add(&t->cancelled, 1);
+    if (st == MICRO_STATUS_TIMEOUT && e) atomic_fetch_add(&t->timeout, 1);
+    if (t->reenter) { /* re-entrant: a blocking call from inside a callback */
+        micro_message *r = NULL;
+        if (micro_client_call_sync(t->cli, "c.test", "Test.Echo", bytes_of("again"), NULL, &r, NULL) == MICRO_STATUS_OK) atomic_fetch_add(&t->reentrant_ok, 1);
+        micro_message_free(r);
+    }
+    atomic_fetch_add(&t->done, 1);
+}
+static int wait_for(atomic_int *v, int want, int ms) { for (int i = 0; i < ms / 5 && atomic_load(v) < want; i++) sleep_ms(5); return atomic_load(v) >= want; }
+
+static int test_async_1000(void) {
+    world w; if (world_up(&w)) return 1;
+    static tally t; memset(&t, 0, sizeof t);
+    for (int i = 0; i < 1000; i++) CHECK_ST(micro_client_call(w.cli, "c.test", "Test.Echo", bytes_of("n"), NULL, NULL, on_done, &t), MICRO_STATUS_OK);
+    CHECK(wait_for(&t.done, 1000, 120000));
+    CHECK(atomic_load(&t.ok) == 1000);
+    sleep_ms(50);
+    CHECK(atomic_load(&t.done) == 1000); /* exactly once each */
+    return world_down(&w);
+}
+
+static int test_reentrant_callback(void) {
+    world w; if (world_up(&w)) return 1;
+    static tally t; memset(&t, 0, sizeof t); t.cli = w.cli; t.reenter = 1;
+    for (int i = 0; i < 20; i++) CHECK_ST(micro_client_call(w.cli, "c.test", "Test.Later", bytes_of(""), NULL, NULL, on_done, &t), MICRO_STATUS_OK);
+    CHECK(wait_for(&t.done, 20, 30000));
+    if (atomic_load(&t.ok) != 20 || atomic_load(&t.reentrant_ok) != 20) fprintf(stderr, "  ok=%d reentrant_ok=%d\n", atomic_load(&t.ok), atomic_load(&t.reentrant_ok));
+    CHECK(atomic_load(&t.ok) == 20 && atomic_load(&t.reentrant_ok) == 20);
+    return world_down(&w);
+}
+
+static int test_never_responds(void) {
+    world w; if (world_up(&w)) return 1;
+    atomic_store(&nheld, 0);
+    micro_call_options *co = micro_call_options_new();
+    CHECK_ST(micro_call_options_set_timeout_ms(co, 300), MICRO_STATUS_OK);
+    CHECK_ST(micro_call_options_set_retries(co, 0), MICRO_STATUS_OK);
+    micro_message *m = NULL; micro_error *err = NULL;
+    CHECK_ST(micro_client_call_sync(w.cli, "c.test", "Test.Hold", bytes_of("x"), co, &m, &err), MICRO_STATUS_TIMEOUT);
+    CHECK(m == NULL && micro_error_code(err) == 408);
+    micro_error_free(err);
+    /* cancellation of an async call whose handler never answers */
+    static tally t; memset(&t, 0, sizeof t);
+    micro_cancel *c = micro_cancel_new();
+    CHECK_ST(micro_client_call(w.cli, "c.test", "Test.Hold", bytes_of("y"), NULL, c, on_done, &t), MICRO_STATUS_OK);
+    micro_cancel_free(c); /* the call keeps its own reference */
+    CHECK(wait_for(&nheld, 2, 5000));
+    micro_cancel *c2 = micro_cancel_new();
+    CHECK_ST(micro_client_call(w.cli, "c.test", "Test.Hold", bytes_of("z"), co, c2, on_done, &t), MICRO_STATUS_OK);
+    micro_cancel_trigger(c2);
+    micro_cancel_free(c2);
+    CHECK(wait_for(&t.done, 1, 5000));
+    CHECK(atomic_load(&t.cancelled) >= 1);
+    micro_call_options_free(co);
+    /* the held requests are released unanswered: the late answers go nowhere, nothing leaks */
+    int n = atomic_load(&nheld);
+    for (int i = 0; i < n && i < 16; i++) {
+        if (i == 0) { CHECK(micro_request_endpoint(held[i]).len == 9); micro_request_free(held[i]); }
+        else micro_request_respond(held[i], bytes_of("too late"));
+    }
+    return world_down(&w);
+}
+
+static int test_after_shutdown(void) {
+    world w; if (world_up(&w)) return 1;
+    CHECK_ST(micro_server_stop(w.srv, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_runtime_shutdown(w.rt, 1000), MICRO_STATUS_OK);
+    CHECK_ST(micro_runtime_shutdown(w.rt, 1000), MICRO_STATUS_OK); /* idempotent */
+    micro_message *m = NULL; micro_error *err = NULL; static tally t;
+    CHECK_ST(micro_client_call_sync(w.cli, "c.test", "Test.Echo", bytes_of("x"), NULL, &m, &err), MICRO_STATUS_CLOSED);
+    micro_error_free(err);
+    CHECK_ST(micro_client_call(w.cli, "c.test", "Test.Echo", bytes_of("x"), NULL, NULL, on_done, &t), MICRO_STATUS_CLOSED);
+    CHECK_ST(micro_server_start(w.srv, NULL), MICRO_STATUS_CLOSED);
+    CHECK_ST(micro_server_handle(w.srv, "A.B", echo, NULL, NULL), MICRO_STATUS_CLOSED);
+    micro_registry *r2 = NULL;
+    CHECK_ST(micro_registry_new(w.rt, "memory", &r2, NULL), MICRO_STATUS_CLOSED);
+    micro_client_free(w.cli); micro_server_free(w.srv); micro_registry_free(w.reg); micro_runtime_free(w.rt);
+    return 0;
+}
+
+/* Stop and shutdown from inside a callback. */
+static atomic_int inside_status = -1;
+static micro_server *stop_me; static micro_runtime *rt_me;
+static void stopper(void *ud, micro_request *req) {
+    (void)ud;
+    atomic_store(&inside_status, micro_runtime_shutdown(rt_me, 0));
+    micro_request_respond(req, bytes_of("bye"));
+    micro_server_stop(stop_me, NULL); /* deferred: runs in the background */
+}
+static int test_stop_inside_callback(void) {
+    world w; if (world_up(&w)) return 1;
+    stop_me = w.srv; rt_me = w.rt;
+    CHECK_ST(micro_server_handle(w.srv, "Test.Stop", stopper, NULL, count_free), MICRO_STATUS_OK);
+    micro_message *m = NULL;
+    CHECK_ST(micro_client_call_sync(w.cli, "c.test", "Test.Stop", bytes_of(""), NULL, &m, NULL), MICRO_STATUS_OK);
+    micro_message_free(m);
+    CHECK(atomic_load(&inside_status) == MICRO_STATUS_ILLEGAL_STATE);
+    return world_down(&w);
+}
+
+static atomic_int logs;
+static void on_log(void *ud, int32_t level, micro_str target, micro_str msg) { (void)ud; (void)target; if (level >= 1 && level <= 5 && msg.ptr) atomic_fetch_add(&logs, 1); }
+static int test_log_and_free_hooks(void) {
+    int before = atomic_load(&frees);
+    CHECK_ST(micro_log_set(5, on_log, NULL, count_free), MICRO_STATUS_OK);
+    world w; if (world_up(&w)) return 1;
+    micro_message *m = NULL;
+    CHECK_ST(micro_client_call_sync(w.cli, "c.test", "Test.Echo", bytes_of("x"), NULL, &m, NULL), MICRO_STATUS_OK);
+    micro_message_free(m);
+    /* replacing a handler frees the old userdata once */
+    CHECK_ST(micro_server_handle(w.srv, "Test.Echo", echo, NULL, count_free), MICRO_STATUS_OK);
+    if (world_down(&w)) return 1;
+    CHECK_ST(micro_log_set(0, NULL, NULL, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_log_flush(2000), MICRO_STATUS_OK);
+    /* 4 handlers (3 + the replaced one) + the log callback: each hook exactly once */
+    CHECK(atomic_load(&frees) - before == 5);
+    CHECK(atomic_load(&logs) > 0);
+    return 0;
+}
+
+int main(void) {
+    RUN(test_version);
+    RUN(test_null_args);
+    RUN(test_invalid_utf8);
+    RUN(test_call_sync);
+    RUN(test_async_1000);
+    RUN(test_reentrant_callback);
+    RUN(test_never_responds);
+    RUN(test_after_shutdown);
+    RUN(test_stop_inside_callback);
+    RUN(test_log_and_free_hooks);
+    size_t live = micro_debug_live_objects();
+    printf("%s live_objects (%zu)\n", live == 0 ? "ok" : "FAIL", live);
+    failures += live != 0;
+    printf("%d failed\n", failures);
+    return failures;
+}
