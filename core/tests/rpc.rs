@@ -268,3 +268,26 @@ async fn stop_deregisters_first_then_drains_calls_in_flight() {
     assert_eq!(&reply.body[..], b"5000000000");
     stopping.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn nested_calls_get_the_remaining_budget_and_metadata() {
+    let reg: Arc<dyn Registry> = Arc::new(Memory::new());
+    let _backend = greeter(reg.clone(), "backend").await;
+    let front = Server::new(options("front"), reg.clone());
+    let c = client(reg.clone());
+    front.handle("Front.Relay", move |req| {
+        let c = c.clone();
+        async move {
+            let opts = CallOptions::from_request(&req);
+            let left = opts.timeout.expect("a deadline came with the request");
+            assert!(left <= Duration::from_millis(200), "{left:?}");
+            let inner = c.call("backend", "Greeter.Meta", "", &opts).await?;
+            Ok(micro::Response::from(inner.body))
+        }
+    });
+    front.start().await.unwrap();
+    let mut opts = CallOptions { timeout: Some(Duration::from_millis(200)), ..Default::default() };
+    opts.metadata.insert("Trace-Id".into(), "t-1".into());
+    let reply = client(reg).call("front", "Front.Relay", "", &opts).await.unwrap();
+    assert_eq!(&reply.body[..], b"t-1", "metadata crossed two hops");
+}

@@ -87,6 +87,28 @@ pub struct CallOptions {
     pub filters: Vec<Filter>,
 }
 
+/// Headers that describe one hop, not the caller's context: never forwarded.
+const HOP_HEADERS: &[&str] = &[
+    "Accept", "Connection", "Content-Length", "Content-Type", "Local", "Micro-Endpoint", "Micro-Error", "Micro-Id",
+    "Micro-Method", "Micro-Service", "Micro-Stream", "Micro-Topic", "Remote", "Timeout", "User-Agent",
+];
+
+impl CallOptions {
+    /// Options for a call made while handling `req`: its metadata travels on (as go-micro
+    /// passes its context), and the per-attempt timeout is what is left of the caller's
+    /// deadline, so a chain of calls fails with a 408 instead of outliving its caller.
+    pub fn from_request(req: &crate::server::Request) -> Self {
+        let metadata = req
+            .header
+            .iter()
+            .filter(|(k, _)| !HOP_HEADERS.contains(&k.as_str()) && !k.starts_with("X-Micro-"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let left = req.deadline.map(|d| d.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
+        CallOptions { metadata, timeout: left, request_timeout: left, ..Default::default() }
+    }
+}
+
 /// A successful reply.
 #[derive(Clone, Debug, Default)]
 pub struct Reply {

@@ -253,7 +253,8 @@ fn request_of(msg: &Message, endpoint: String, content_type: String, body: Bytes
     let mut header = msg.header.clone();
     header.insert("Local".into(), local.to_string());
     header.insert("Remote".into(), remote.to_string());
-    Request { service: service_of(msg), endpoint, content_type, header, body }
+    let deadline = timeout_of(&msg.header).map(|t| std::time::Instant::now() + t);
+    Request { service: service_of(msg), endpoint, content_type, header, body, deadline }
 }
 
 async fn dispatch(

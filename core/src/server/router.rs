@@ -33,6 +33,9 @@ pub struct Request {
     pub header: Header,
     /// The body, untouched.
     pub body: Bytes,
+    /// When the caller stops waiting (from its `Timeout` header); pass it on with
+    /// [`crate::CallOptions::from_request`] so nested calls get only what is left.
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// A handler's successful answer.

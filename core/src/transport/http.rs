@@ -9,6 +9,7 @@
 
 use super::{canonical_key, is_token_byte, Header, Limits, Message, TransportError};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Reads go-micro messages from a byte stream.
@@ -16,6 +17,16 @@ pub struct MessageReader<R> {
     io: R,
     buf: BytesMut,
     limits: Limits,
+    /// When the first byte of the current, still incomplete header block arrived; kept
+    /// across cancelled reads so a `select!` cannot reset the clock.
+    head_since: Option<Instant>,
+}
+
+/// How far the buffered bytes got.
+enum Progress {
+    Done(Message),
+    NeedHead,
+    NeedBody,
 }
 
 /// What kind of HTTP message a reader expects.
@@ -42,7 +53,7 @@ enum Framing {
 impl<R: AsyncRead + Unpin> MessageReader<R> {
     /// A reader over `io` that enforces `limits`.
     pub fn new(io: R, limits: Limits) -> Self {
-        MessageReader { io, buf: BytesMut::with_capacity(8 * 1024), limits }
+        MessageReader { io, buf: BytesMut::with_capacity(8 * 1024), limits, head_since: None }
     }
 
     /// True when bytes of a next message are already buffered.
@@ -64,31 +75,49 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
     async fn read(&mut self, kind: Kind) -> Result<Option<Message>, TransportError> {
         let mut eof = false;
         loop {
-            if let Some(msg) = self.try_parse(kind, eof)? {
-                return Ok(Some(msg));
-            }
+            let waiting_for_head = match self.try_parse(kind, eof)? {
+                Progress::Done(msg) => {
+                    self.head_since = None;
+                    return Ok(Some(msg));
+                }
+                Progress::NeedHead => !self.buf.is_empty(),
+                Progress::NeedBody => {
+                    self.head_since = None;
+                    false
+                }
+            };
             if eof {
                 return if self.buf.is_empty() { Ok(None) } else { Err(TransportError::UnexpectedEof) };
             }
             if self.buf.capacity() - self.buf.len() < 4096 {
                 self.buf.reserve(8 * 1024);
             }
-            let n = self.io.read_buf(&mut self.buf).await?;
+            let n = if waiting_for_head {
+                let since = *self.head_since.get_or_insert_with(Instant::now);
+                let limit = self.limits.header_timeout;
+                let left = limit.saturating_sub(since.elapsed());
+                match tokio::time::timeout(left, self.io.read_buf(&mut self.buf)).await {
+                    Ok(r) => r?,
+                    Err(_) => return Err(TransportError::HeaderTimeout(limit)),
+                }
+            } else {
+                self.io.read_buf(&mut self.buf).await?
+            };
             eof = n == 0;
         }
     }
 
-    /// Parses one whole message out of the buffer, consuming it; `Ok(None)` when more bytes
-    /// are needed.
-    fn try_parse(&mut self, kind: Kind, eof: bool) -> Result<Option<Message>, TransportError> {
+    /// Parses one whole message out of the buffer, consuming it, or says which part still
+    /// needs bytes.
+    fn try_parse(&mut self, kind: Kind, eof: bool) -> Result<Progress, TransportError> {
         if self.buf.is_empty() {
-            return Ok(None);
+            return Ok(Progress::NeedHead);
         }
         let Some(head) = parse_head(&self.buf, kind, &self.limits)? else {
             if self.buf.len() > self.limits.max_header_bytes {
                 return Err(TransportError::HeaderTooLarge { limit: self.limits.max_header_bytes, what: "bytes" });
             }
-            return Ok(None);
+            return Ok(Progress::NeedHead);
         };
         let rest = &self.buf[head.head_len..];
         let (body, consumed) = match head.framing {
@@ -98,20 +127,20 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
                 }
                 if rest.len() < n {
                     self.buf.reserve(n - rest.len());
-                    return Ok(None);
+                    return Ok(Progress::NeedBody);
                 }
                 (None, n)
             }
             Framing::Chunked => match parse_chunked(rest, self.limits.max_body)? {
                 Some((body, consumed)) => (Some(body), consumed),
-                None => return Ok(None),
+                None => return Ok(Progress::NeedBody),
             },
             Framing::UntilClose => {
                 if rest.len() > self.limits.max_body {
                     return Err(TransportError::BodyTooLarge { size: rest.len(), limit: self.limits.max_body });
                 }
                 if !eof {
-                    return Ok(None);
+                    return Ok(Progress::NeedBody);
                 }
                 (None, rest.len())
             }
@@ -124,7 +153,7 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
                 return Err(TransportError::Status { code, reason, body: String::from_utf8_lossy(&body).into_owned() });
             }
         }
-        Ok(Some(Message { header: head.header, body }))
+        Ok(Progress::Done(Message { header: head.header, body }))
     }
 }
 
@@ -402,6 +431,21 @@ mod tests {
             Err(e @ TransportError::Status { code: 500, .. }) => assert_eq!(e.to_string(), "500 Internal Server Error: oops"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn trickled_header_times_out() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let limits = Limits { header_timeout: std::time::Duration::from_millis(100), ..Limits::default() };
+        let mut r = MessageReader::new(server, limits);
+        use tokio::io::AsyncWriteExt;
+        client.write_all(b"POST / HTTP/1.1\r\nHo").await.unwrap();
+        let started = Instant::now();
+        match r.read_request().await {
+            Err(TransportError::HeaderTimeout(_)) => {}
+            other => panic!("expected HeaderTimeout, got {other:?}"),
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
     }
 
     #[test]

@@ -54,11 +54,20 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// Most headers in one message (default 128).
     pub max_headers: usize,
+    /// Once the first byte of a message has arrived, its header block must be complete
+    /// within this time (default 5 s, go-micro's `ReadHeaderTimeout`): a peer trickling
+    /// bytes cannot hold a connection open forever.
+    pub header_timeout: std::time::Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_body: 4 * 1024 * 1024, max_header_bytes: 64 * 1024, max_headers: 128 }
+        Limits {
+            max_body: 4 * 1024 * 1024,
+            max_header_bytes: 64 * 1024,
+            max_headers: 128,
+            header_timeout: std::time::Duration::from_secs(5),
+        }
     }
 }
 
@@ -100,6 +109,9 @@ pub enum TransportError {
         /// The reply body, lossily decoded.
         body: String,
     },
+    /// The header block did not arrive within [`Limits::header_timeout`].
+    #[error("header block not complete within {0:?}")]
+    HeaderTimeout(std::time::Duration),
     /// A header we were asked to send cannot be written as HTTP.
     #[error("header {0:?} cannot be sent: names must be HTTP tokens and values must not contain CR, LF or NUL")]
     InvalidHeader(String),
