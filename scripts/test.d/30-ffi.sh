@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The C ABI suite: libmicro builds; include/micro.h is what cbindgen generates, compiles as
+# C99 and C++, and declares every exported symbol (all micro_-prefixed); micro.pc builds the
+# greeter; the C tests pass under valgrind and under ASAN/UBSan; C <-> go-micro interop.
+set -uo pipefail
+top="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$top"
+pass=0 failed=()
+step() { local name="$1"; shift; if "$@" >"$out/$name.log" 2>&1; then echo "ok $name"; pass=$((pass + 1)); else echo "FAIL $name (log: $out/$name.log)"; tail -25 "$out/$name.log"; failed+=("$name"); fi; }
+
+need=()
+for t in gcc:gcc g++:g++ pkg-config:pkg-config valgrind:valgrind nm:binutils; do
+	command -v "${t%%:*}" >/dev/null 2>&1 || need+=("${t#*:}")
+done
+if [ "${#need[@]}" -gt 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; fi
+export PATH="$HOME/.cargo/bin:$PATH"
+command -v cbindgen >/dev/null 2>&1 || cargo install cbindgen --locked --version 0.29.4 -q
+
+out="$top/target/ffi-test"; mkdir -p "$out"
+lib="$top/target/debug"
+cargo build --locked -q -p micro-ffi || { echo "FAIL build"; exit 1; }
+
+header_fresh() {
+	cbindgen --quiet --config ffi/cbindgen.toml --crate micro-ffi --output "$out/micro.h" ffi && diff -u include/micro.h "$out/micro.h"
+}
+exports_declared() {
+	local syms; syms="$(nm -D --defined-only "$lib/libmicro.so" | awk '$2 ~ /^[TDBRV]$/ {print $3}')"
+	local bad=0
+	while read -r s; do
+		[ -z "$s" ] && continue
+		case "$s" in micro_*) ;; *) echo "exported without micro_ prefix: $s"; bad=1 ;; esac
+		grep -Eq "\\b$s\\(" include/micro.h || { echo "exported but not declared in micro.h: $s"; bad=1; }
+	done <<<"$syms"
+	echo "$(wc -l <<<"$syms") exported symbols"
+	return $bad
+}
+header_c_cpp() {
+	printf '#include "micro.h"\nint main(void){return MICRO_CHECK_ABI();}\n' >"$out/h.c"
+	gcc -std=c99 -Wall -Wextra -pedantic -Werror -Iinclude -c "$out/h.c" -o "$out/h.o" &&
+		g++ -x c++ -std=c++11 -Wall -Wextra -pedantic -Werror -Iinclude -c "$out/h.c" -o "$out/hpp.o"
+}
+greeter_pkgconfig() {
+	ffi/pkgconfig.sh "$top" "$lib" "$top/include" "$out/pkgconfig" &&
+		export PKG_CONFIG_PATH="$out/pkgconfig" &&
+		cc -std=c99 -Wall -Wextra -Werror examples/c/greeter/server.c $(pkg-config --cflags --libs micro) -lpthread -o "$out/greeter-server" &&
+		cc -std=c99 -Wall -Wextra -Werror examples/c/greeter/client.c $(pkg-config --cflags --libs micro) -o "$out/greeter-client" &&
+		cc -std=c99 examples/c/greeter/client.c -Iinclude "$lib/libmicro.a" $(pkg-config --static --libs-only-other --libs-only-l micro | sed 's/-lmicro//') -o "$out/greeter-client-static" &&
+		{ MICRO_REGISTRY=memory "$out/greeter-client-static" X nowhere >"$out/static.txt" 2>&1 || true; } &&
+		grep -q '"code":404' "$out/static.txt"
+}
+c_tests_valgrind() {
+	gcc -std=c11 -g -Wall -Wextra -Werror -Iinclude tests/c/test_micro.c -L"$lib" -lmicro -lpthread -Wl,-rpath,"$lib" -o "$out/test_micro" &&
+		timeout 300 valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=97 --fair-sched=yes "$out/test_micro"
+}
+c_tests_asan() {
+	gcc -std=c11 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -Wall -Iinclude tests/c/test_micro.c \
+		-L"$lib" -lmicro -lpthread -Wl,-rpath,"$lib" -o "$out/test_asan" &&
+		ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 timeout 120 "$out/test_asan"
+}
+interop() {
+	tests/interop/go/build.sh && tests/c/interop.sh "$out/greeter-server" "$out/greeter-client"
+}
+
+step header_matches_cbindgen header_fresh
+step exports_all_declared_and_prefixed exports_declared
+step header_compiles_c99_and_cxx header_c_cpp
+step greeter_builds_with_pkgconfig greeter_pkgconfig
+step c_tests_under_valgrind c_tests_valgrind
+step c_tests_under_asan_ubsan c_tests_asan
+step interop_c_gomicro_v5_v4 interop
+grep -hE '^(ok|FAIL) ' "$out"/c_tests_*.log "$out"/interop*.log 2>/dev/null | sed 's/^/    /'
+echo "ffi: $pass passed, ${#failed[@]} failed ${failed[*]:-}"
+[ "${#failed[@]}" -eq 0 ]
