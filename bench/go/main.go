@@ -1,0 +1,256 @@
+// gobench: the go-micro side of the benchmarks, built against go-micro.dev/v5 v5.30.0.
+//
+//	gobench serve  [-addr 127.0.0.1:0] [-name go.greeter] [-registry memory|mdns]
+//	gobench load   -addr H:P [-c 64] [-d 3s] [-warmup 1s]   closed-loop unary Greeter.Hello
+//	gobench stream -addr H:P [-d 3s] [-warmup 1s]           one bidi stream, ping-pong
+//
+// serve prints {"event":"ready","address":...}; load and stream print one JSON result line.
+// Calls always name the node with client.WithAddress, so no registry is in the measurement.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	micro "go-micro.dev/v5"
+	"go-micro.dev/v5/broker"
+	"go-micro.dev/v5/client"
+	"go-micro.dev/v5/logger"
+	"go-micro.dev/v5/registry"
+	"go-micro.dev/v5/server"
+)
+
+// HelloRequest is Greeter.Hello's request.
+type HelloRequest struct {
+	Name string `json:"name"`
+}
+
+// Reply is Greeter.Hello's reply.
+type Reply struct {
+	Message string `json:"message"`
+}
+
+// Greeter is the same greeter the Rust side serves.
+type Greeter struct{}
+
+// Hello answers "Hello <name>".
+func (g *Greeter) Hello(ctx context.Context, req *HelloRequest, rsp *Reply) error {
+	rsp.Message = "Hello " + req.Name
+	return nil
+}
+
+// Stream answers each {"name":x} with {"message":"Hello x"} until the client's EOS.
+func (g *Greeter) Stream(ctx context.Context, stream server.Stream) error {
+	for {
+		req := new(HelloRequest)
+		if err := stream.Recv(req); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+		if err := stream.Send(&Reply{Message: "Hello " + req.Name}); err != nil {
+			return err
+		}
+	}
+}
+
+func emit(v interface{}) {
+	b, _ := json.Marshal(v)
+	fmt.Fprintln(os.Stdout, string(b))
+}
+
+func die(format string, a ...interface{}) {
+	fmt.Fprintf(os.Stderr, "gobench: "+format+"\n", a...)
+	os.Exit(1)
+}
+
+func main() {
+	logger.DefaultLogger = logger.NewLogger(logger.WithOutput(os.Stderr), logger.WithLevel(logger.WarnLevel))
+	if len(os.Args) < 2 {
+		die("usage: gobench serve|load|stream [flags]")
+	}
+	switch os.Args[1] {
+	case "serve":
+		serve(os.Args[2:])
+	case "load":
+		load(os.Args[2:])
+	case "stream":
+		streamLoad(os.Args[2:])
+	default:
+		die("unknown command %q", os.Args[1])
+	}
+}
+
+func serve(args []string) {
+	fs := flag.NewFlagSet("serve", flag.ExitOnError)
+	addr := fs.String("addr", "127.0.0.1:0", "listen address")
+	name := fs.String("name", "go.greeter", "service name")
+	reg := fs.String("registry", "memory", "memory or mdns")
+	_ = fs.Parse(args)
+	opts := []micro.Option{
+		micro.Address(*addr),
+		micro.Broker(broker.NewHttpBroker(broker.Addrs("127.0.0.1:0"))),
+		micro.HandleSignal(false),
+	}
+	switch *reg {
+	case "memory":
+		opts = append(opts, micro.Registry(registry.NewMemoryRegistry()))
+	case "mdns":
+	default:
+		die("unknown registry %q", *reg)
+	}
+	svc := micro.New(*name, opts...)
+	if err := micro.RegisterHandler(svc.Server(), &Greeter{}); err != nil {
+		die("register handler: %v", err)
+	}
+	if err := svc.Start(); err != nil {
+		die("start: %v", err)
+	}
+	emit(map[string]string{"event": "ready", "address": svc.Server().Options().Address})
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	<-sig
+	_ = svc.Stop()
+}
+
+// Result is one workload's figures; latencies in microseconds.
+type Result struct {
+	Requests int64   `json:"requests"` // calls started in the window (errors included)
+	Errors   int64   `json:"errors"`
+	Seconds  float64 `json:"seconds"`
+	Rate     float64 `json:"rate"`
+	P50      float64 `json:"p50_us"`
+	P99      float64 `json:"p99_us"`
+	P999     float64 `json:"p999_us"`
+}
+
+func pct(sorted []time.Duration, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q * float64(len(sorted)-1))
+	return float64(sorted[i].Nanoseconds()) / 1000
+}
+
+func summarize(lat [][]time.Duration, errs int64, secs float64) Result {
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	n := int64(len(all))
+	return Result{Requests: n, Errors: errs, Seconds: secs, Rate: float64(n) / secs,
+		P50: pct(all, 0.50), P99: pct(all, 0.99), P999: pct(all, 0.999)}
+}
+
+func load(args []string) {
+	fs := flag.NewFlagSet("load", flag.ExitOnError)
+	addr := fs.String("addr", "", "server address")
+	conc := fs.Int("c", 64, "concurrency (calls in flight)")
+	dur := fs.Duration("d", 3*time.Second, "measured duration")
+	warm := fs.Duration("warmup", time.Second, "warm-up duration")
+	_ = fs.Parse(args)
+	if *addr == "" {
+		die("load: -addr is required")
+	}
+	c := client.NewClient(client.PoolSize(*conc+4), client.Retries(0), client.RequestTimeout(10*time.Second))
+	var recording atomic.Bool
+	var stop atomic.Bool
+	var errs atomic.Int64
+	lat := make([][]time.Duration, *conc)
+	var wg sync.WaitGroup
+	for w := 0; w < *conc; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			local := make([]time.Duration, 0, 1<<16)
+			for !stop.Load() {
+				req := c.NewRequest("go.greeter", "Greeter.Hello", &HelloRequest{Name: "bench"})
+				rsp := new(Reply)
+				rec := recording.Load()
+				t0 := time.Now()
+				err := c.Call(context.Background(), req, rsp, client.WithAddress(*addr))
+				d := time.Since(t0)
+				if os.Getenv("GOBENCH_DEBUG") != "" && d > 100*time.Millisecond {
+					fmt.Fprintf(os.Stderr, "slow call %v err=%v\n", d, err)
+				}
+				if !rec {
+					continue
+				}
+				if err != nil || rsp.Message != "Hello bench" {
+					errs.Add(1)
+				}
+				local = append(local, d)
+			}
+			lat[w] = local
+		}(w)
+	}
+	time.Sleep(*warm)
+	recording.Store(true)
+	t0 := time.Now()
+	time.Sleep(*dur)
+	recording.Store(false)
+	stop.Store(true)
+	wg.Wait()
+	secs := time.Since(t0).Seconds()
+	emit(summarize(lat, errs.Load(), secs))
+}
+
+func streamLoad(args []string) {
+	fs := flag.NewFlagSet("stream", flag.ExitOnError)
+	addr := fs.String("addr", "", "server address")
+	dur := fs.Duration("d", 3*time.Second, "measured duration")
+	warm := fs.Duration("warmup", time.Second, "warm-up duration")
+	_ = fs.Parse(args)
+	if *addr == "" {
+		die("stream: -addr is required")
+	}
+	c := client.NewClient()
+	ctx := context.Background()
+	req := c.NewRequest("go.greeter", "Greeter.Stream", &HelloRequest{}, client.StreamingRequest())
+	st, err := c.Stream(ctx, req, client.WithAddress(*addr))
+	if err != nil {
+		die("stream: %v", err)
+	}
+	var lat []time.Duration
+	var errs int64
+	start := time.Now()
+	var t0 time.Time
+	recording := false
+	for {
+		now := time.Now()
+		if !recording && now.Sub(start) >= *warm {
+			recording, t0 = true, now
+		}
+		if recording && now.Sub(t0) >= *dur {
+			break
+		}
+		if err := st.Send(&HelloRequest{Name: "bench"}); err != nil {
+			die("stream send: %v", err)
+		}
+		rsp := new(Reply)
+		if err := st.Recv(rsp); err != nil {
+			die("stream recv: %v", err)
+		}
+		if recording {
+			if rsp.Message != "Hello bench" {
+				errs++
+			}
+			lat = append(lat, time.Since(now))
+		}
+	}
+	secs := time.Since(t0).Seconds()
+	_ = st.Close()
+	emit(summarize([][]time.Duration{lat}, errs, secs))
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Turns bench/run.sh's JSON rows into the Markdown results page (stdout)."""
+import json, platform, subprocess, sys, datetime, statistics
+
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+command = sys.argv[2]
+
+def sh(*cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()
+    except Exception:
+        return "?"
+
+cpu = "?"
+for line in open("/proc/cpuinfo"):
+    if line.startswith("model name"):
+        cpu = line.split(":", 1)[1].strip(); break
+ncpu = sh("nproc")
+mem = sh("sh", "-c", "awk '/MemTotal/ {printf \"%.0f GiB\", $2/1048576}' /proc/meminfo")
+print(f"# Benchmark results {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC\n")
+print(f"- **Machine:** {cpu}, {ncpu} vCPU, {mem}, kernel {platform.release()}")
+print(f"- **Versions:** micro {sh('sh','-c','git -C .. describe --always --dirty 2>/dev/null')}, {sh('rustc','--version')}, "
+      f"{sh('go','version')}, go-micro.dev/v5 v5.30.0 (bench/go), hyper 1 (bench/Cargo.lock)")
+print(f"- **Command:** `{command}` (each workload: warm-up, then a bounded measured window; loopback only)")
+print("- **Layouts:** *unpinned* = processes free on all vCPUs (tokio and Go use every core); "
+      "*pinned* = client and server both under `taskset -c 0`.")
+print("- **Payload:** `{\"name\":\"bench\"}` → `{\"message\":\"Hello bench\"}`, JSON, go-micro HTTP transport; "
+      "the hyper floor echoes the same 16 bytes over HTTP/1.1. Explicit addresses, no registry lookups.\n")
+
+def get(layout, workload, pair):
+    for r in rows:
+        if r.get("layout") == layout and r.get("workload") == workload and r.get("pair") == pair:
+            return r["result"]
+    return None
+
+print("| layout | workload | client → server | req/s (msg/s) | p50 µs | p99 µs | p99.9 µs | errors |")
+print("|---|---|---|---:|---:|---:|---:|---:|")
+for r in rows:
+    if "result" not in r:
+        continue
+    x = r["result"]
+    if x["requests"] == 0:
+        print(f"| {r['layout']} | {r['workload']} | {r['pair']} | **stalled**: no call completed in the window | | | | |")
+        continue
+    print(f"| {r['layout']} | {r['workload']} | {r['pair']} | {x['rate']:,.0f} | {x['p50_us']:,.0f} | "
+          f"{x['p99_us']:,.0f} | {x['p999_us']:,.0f} | {x['errors']} |")
+print()
+mem = {r["workload"]: r for r in rows if r.get("workload", "").startswith("rss")}
+disc = {r["server"]: r["ms"] for r in rows if r.get("workload") == "discovery"}
+if mem:
+    print("| memory | ours | go-micro |\n|---|---:|---:|")
+    for k, label in (("rss-idle", "RSS idle (VmRSS)"), ("rss-load", "RSS peak after all unpinned load (VmHWM)")):
+        if k in mem:
+            print(f"| {label} | {mem[k]['ours_kb']/1024:.1f} MiB | {mem[k]['go_kb']/1024:.1f} MiB |")
+    print()
+if disc:
+    print("| discovery: server spawn → peer's first successful call (mDNS, netns), 3 trials | ms |\n|---|---|")
+    for k, v in disc.items():
+        print(f"| {'our' if k == 'ours' else 'go-micro'} server, our client as peer | {', '.join(map(str, v))} |")
+    print()
+
+print("\n*stalled*: go-micro's server now and then leaves a request on a kept-alive connection unanswered "
+      "until the client's 5 s timeout (seen from both clients, never against our server); such a call shows as a "
+      "408 error and a ~5 s p99.9, or, when it started during warm-up, as an empty window.\n")
+print("## Targets\n")
+print("| target | layout | measured | verdict |\n|---|---|---|---|")
+def verdict(ok, text):
+    return ("met" if ok else "**missed**: " + text)
+for L in ("unpinned", "pinned"):
+    a, b = get(L, "unary c=64", "ours→ours"), get(L, "unary c=64", "go→go")
+    if a and b and b["rate"] > 0:
+        r = a["rate"] / b["rate"]
+        print(f"| unary req/s at c=64 ≥ 3× go-micro's | {L} | {a['rate']:,.0f} vs {b['rate']:,.0f} = {r:.1f}× | "
+              f"{verdict(r >= 3, f'{r:.1f}× is {3/r:.1f}× short')} |")
+    a, b = get(L, "unary c=1", "ours→ours"), get(L, "unary c=1", "hyper→hyper")
+    if a and b and b["p50_us"] > 0:
+        r = a["p50_us"] / b["p50_us"]
+        print(f"| p50 at c=1 ≤ 2× raw hyper's | {L} | {a['p50_us']:.0f} µs vs {b['p50_us']:.0f} µs = {r:.2f}× | "
+              f"{verdict(r <= 2, f'{r:.2f}× is {r/2:.2f}× over')} |")
+if "rss-idle" in mem:
+    m = mem["rss-idle"]; r = m["ours_kb"] / m["go_kb"]
+    print(f"| idle RSS ≤ ½ go-micro's | unpinned | {m['ours_kb']/1024:.1f} vs {m['go_kb']/1024:.1f} MiB = {r:.2f}× | "
+          f"{verdict(r <= 0.5, f'{r:.2f}×')} |")
+if "ours" in disc:
+    ok = [v for v in disc["ours"] if v >= 0]
+    worst = max(disc["ours"]) if ok and len(ok) == len(disc["ours"]) else None
+    print(f"| callable by a peer < 1 s after start | netns | worst of 3: {worst if worst is not None else 'failed'} ms | "
+          f"{verdict(worst is not None and worst < 1000, 'over 1 s or failed')} |")
+print("| Python / Node handler workloads | — | pending: bindings/python and bindings/node not in git yet | pending |")

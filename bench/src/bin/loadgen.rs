@@ -1,0 +1,246 @@
+//! The Rust load generator. Loopback only; every run is bounded by warm-up + duration.
+//!
+//! ```text
+//! loadgen unary  --client micro|hyper --addr H:P [--c 64] [--d 3] [--warmup 1] [--rate R]
+//! loadgen stream --addr H:P [--d 3] [--warmup 1]
+//! loadgen discover --service NAME [--timeout 10]
+//! ```
+//!
+//! `unary` is closed loop (`--c` calls in flight, each starting when the last ended) unless
+//! `--rate` is given: then it is open loop, request k is due at start + k/rate and its
+//! latency counts from that due time, so a stalled server is charged for the requests it
+//! held up (no coordinated omission). `--c` connections serve the schedule. Tokio's timer
+//! has 1 ms granularity (a wake-up lands up to ~2 ms late), so a request sent less than 2 ms after its due time is timed from
+//! its actual send. `micro` calls go through micro's client with `CallOptions::address`
+//! (no registry); `hyper` is a raw hyper 1 HTTP/1.1 client, one connection per worker, the
+//! floor. `stream` ping-pongs one message at a time over one `Greeter.Stream`. `discover`
+//! builds an mDNS client, prints `{"event":"ready"}`, then calls `Greeter.Hello` on NAME
+//! until it succeeds and prints the Unix time of that success in ns.
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use micro::registry::cache::Cache;
+use micro::{CallOptions, Client, ClientOptions};
+use micro_bench::{histogram, record, Args, HelloRequest, Outcome, Reply};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const BODY: &[u8] = br#"{"name":"bench"}"#;
+const SLOP: Duration = Duration::from_millis(2);
+
+/// One way of making the unary call.
+enum Caller {
+    Micro { client: Client, opts: CallOptions },
+    Hyper { sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>, addr: String },
+}
+
+impl Caller {
+    async fn new(kind: &str, addr: &str, conc: usize) -> Result<Caller, String> {
+        match kind {
+            "micro" => {
+                let opts = ClientOptions { pool_size: conc + 4, retries: 0, ..ClientOptions::default() };
+                let client = Client::with_cache(None, opts);
+                let call = CallOptions { address: vec![addr.to_string()], ..CallOptions::default() };
+                Ok(Caller::Micro { client, opts: call })
+            }
+            "hyper" => {
+                let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
+                stream.set_nodelay(true).map_err(|e| e.to_string())?;
+                let (sender, conn) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                Ok(Caller::Hyper { sender, addr: addr.to_string() })
+            }
+            other => Err(format!("unknown --client {other:?} (micro or hyper)")),
+        }
+    }
+
+    /// One call; true when the reply is the expected greeting (or echo).
+    async fn call(&mut self) -> bool {
+        match self {
+            Caller::Micro { client, opts } => {
+                let req = HelloRequest { name: "bench".into() };
+                match client.call_json::<_, Reply>("greeter", "Greeter.Hello", &req, opts).await {
+                    Ok(r) => r.message == "Hello bench",
+                    Err(_) => false,
+                }
+            }
+            Caller::Hyper { sender, addr } => {
+                let req = match hyper::Request::post(format!("http://{addr}/"))
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from_static(BODY)))
+                {
+                    Ok(r) => r,
+                    Err(_) => return false,
+                };
+                match sender.send_request(req).await {
+                    Ok(rsp) => match rsp.into_body().collect().await {
+                        Ok(b) => b.to_bytes().as_ref() == BODY,
+                        Err(_) => false,
+                    },
+                    Err(_) => false,
+                }
+            }
+        }
+    }
+}
+
+async fn unary(args: &Args) -> Result<(), String> {
+    let kind = args.str("client", "micro");
+    let addr = args.str("addr", "");
+    if addr.is_empty() {
+        return Err("--addr is required".into());
+    }
+    let conc = args.num("c", 64.0)?.max(1.0) as usize;
+    let dur = Duration::from_secs_f64(args.num("d", 3.0)?);
+    let warm = Duration::from_secs_f64(args.num("warmup", 1.0)?);
+    let rate = args.num("rate", 0.0)?;
+    let recording = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(AtomicU64::new(0));
+    let slot = Arc::new(AtomicU64::new(0));
+    let shared_micro = if kind == "micro" { Some(Caller::new("micro", &addr, conc).await?) } else { None };
+    let start = Instant::now() + Duration::from_millis(20);
+    let mut tasks = Vec::new();
+    for _ in 0..conc {
+        let mut caller = match &shared_micro {
+            Some(Caller::Micro { client, opts }) => Caller::Micro { client: client.clone(), opts: opts.clone() },
+            _ => Caller::new(&kind, &addr, conc).await?,
+        };
+        let (recording, stop, errors, slot) = (recording.clone(), stop.clone(), errors.clone(), slot.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut h = histogram();
+            tokio::time::sleep_until(start.into()).await;
+            while !stop.load(Ordering::Relaxed) {
+                let t0 = if rate > 0.0 {
+                    let k = slot.fetch_add(1, Ordering::Relaxed);
+                    let due = start + Duration::from_secs_f64(k as f64 / rate);
+                    tokio::time::sleep_until(due.into()).await;
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let now = Instant::now();
+                    if now.saturating_duration_since(due) > SLOP {
+                        due
+                    } else {
+                        now
+                    }
+                } else {
+                    Instant::now()
+                };
+                let rec = recording.load(Ordering::Relaxed);
+                let ok = caller.call().await;
+                if rec {
+                    record(&mut h, t0.elapsed());
+                    if !ok {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            h
+        }));
+    }
+    tokio::time::sleep_until((start + warm).into()).await;
+    recording.store(true, Ordering::Relaxed);
+    let t0 = Instant::now();
+    tokio::time::sleep(dur).await;
+    recording.store(false, Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
+    let mut all: Histogram<u64> = histogram();
+    for t in tasks {
+        let h = t.await.map_err(|e| e.to_string())?;
+        all.add(&h).map_err(|e| e.to_string())?;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    Outcome::from_histogram(&all, errors.load(Ordering::Relaxed), secs).print();
+    Ok(())
+}
+
+async fn stream(args: &Args) -> Result<(), String> {
+    let addr = args.str("addr", "");
+    if addr.is_empty() {
+        return Err("--addr is required".into());
+    }
+    let dur = Duration::from_secs_f64(args.num("d", 3.0)?);
+    let warm = Duration::from_secs_f64(args.num("warmup", 1.0)?);
+    let client = Client::with_cache(None, ClientOptions { retries: 0, ..ClientOptions::default() });
+    let opts = CallOptions { address: vec![addr.clone()], ..CallOptions::default() };
+    let mut st = client.stream("greeter", "Greeter.Stream", &opts).await.map_err(|e| e.to_string())?;
+    let mut h = histogram();
+    let mut errors = 0;
+    let start = Instant::now();
+    let mut window: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        if window.is_none() && now - start >= warm {
+            window = Some(now);
+        }
+        if let Some(w) = window {
+            if now - w >= dur {
+                break;
+            }
+        }
+        st.send(Bytes::from_static(BODY)).await.map_err(|e| format!("stream send: {e}"))?;
+        let reply = st.recv().await.map_err(|e| format!("stream recv: {e}"))?;
+        if window.is_some() {
+            record(&mut h, now.elapsed());
+            let ok = reply.as_deref().and_then(|b| serde_json::from_slice::<Reply>(b).ok()).is_some_and(|r| r.message == "Hello bench");
+            if !ok {
+                errors += 1;
+            }
+        }
+    }
+    let secs = window.map(|w| w.elapsed().as_secs_f64()).unwrap_or(0.0);
+    let _ = st.close().await;
+    Outcome::from_histogram(&h, errors, secs).print();
+    Ok(())
+}
+
+async fn discover(args: &Args) -> Result<(), String> {
+    let service = args.str("service", "greeter");
+    let deadline = Instant::now() + Duration::from_secs_f64(args.num("timeout", 10.0)?);
+    let registry = micro::registry::from_url("mdns").await.map_err(|e| e.to_string())?;
+    let client = Client::with_cache(Some(Cache::new(registry)), ClientOptions { retries: 0, ..ClientOptions::default() });
+    println!("{}", serde_json::json!({"event": "ready"}));
+    let req = HelloRequest { name: "bench".into() };
+    let opts = CallOptions { timeout: Some(Duration::from_millis(500)), ..CallOptions::default() };
+    let mut attempts = 0u64;
+    loop {
+        attempts += 1;
+        if let Ok(r) = client.call_json::<_, Reply>(&service, "Greeter.Hello", &req, &opts).await {
+            if r.message == "Hello bench" {
+                let ns = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+                println!("{}", serde_json::json!({"event": "called", "unix_ns": ns.to_string(), "attempts": attempts}));
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{service} not callable within the timeout ({attempts} attempts)"));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let mut argv = std::env::args().skip(1);
+    let cmd = argv.next().unwrap_or_default();
+    let res = match Args::parse(argv) {
+        Err(e) => Err(e),
+        Ok(args) => match cmd.as_str() {
+            "unary" => unary(&args).await,
+            "stream" => stream(&args).await,
+            "discover" => discover(&args).await,
+            _ => Err("usage: loadgen unary|stream|discover [--flag value]...".into()),
+        },
+    };
+    if let Err(e) = res {
+        eprintln!("loadgen: {e}");
+        std::process::exit(1);
+    }
+}
