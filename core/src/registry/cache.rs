@@ -81,6 +81,10 @@ impl Cache {
                 svc.nodes.retain(|n| n.id != node_id);
             }
             entry.services.retain(|s| !s.nodes.is_empty());
+            if entry.services.is_empty() {
+                // Not "nobody serves it": we only know the nodes we had failed. Ask again.
+                st.entries.remove(service);
+            }
         }
     }
 
@@ -261,5 +265,10 @@ mod tests {
         let nodes = &cache.lookup("greeter").await.unwrap()[0].nodes;
         assert_eq!(nodes.len(), 1);
         assert_eq!(nodes[0].id, "b");
+        // Dropping the last known node makes the next lookup ask the registry again
+        // instead of answering "not found" from memory.
+        cache.mark_failed("greeter", "b");
+        let nodes: Vec<String> = cache.lookup("greeter").await.unwrap()[0].nodes.iter().map(|n| n.id.clone()).collect();
+        assert_eq!(nodes, ["a", "b"]);
     }
 }

@@ -86,6 +86,39 @@ pub(crate) struct Inner {
     router: Router,
     state: Mutex<State>,
     tracker: TaskTracker,
+    broker: Mutex<Option<Arc<dyn crate::broker::Broker>>>,
+    subscribers: Mutex<Vec<SubscriberEntry>>,
+}
+
+/// One subscriber added with [`Server::subscribe`].
+#[derive(Clone)]
+struct SubscriberEntry {
+    topic: String,
+    opts: crate::broker::SubscribeOptions,
+    handler: crate::broker::Handler,
+    endpoint: Endpoint,
+}
+
+impl Inner {
+    /// Runs the subscribers of `topic` for a message that arrived on the RPC transport with
+    /// a `Micro-Topic` header (go-micro's `HandleEvent` path); `None` when nobody subscribes.
+    pub(crate) async fn dispatch_event(&self, topic: &str, header: crate::transport::Header, body: bytes::Bytes) -> Option<Result<()>> {
+        let handlers: Vec<crate::broker::Handler> = {
+            let subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+            subs.iter().filter(|s| s.topic == topic).map(|s| Arc::clone(&s.handler)).collect()
+        };
+        if handlers.is_empty() {
+            return None;
+        }
+        let message = crate::broker::Message { header, body };
+        let mut result = Ok(());
+        for h in handlers {
+            if let Err(e) = h(crate::broker::Event { topic: topic.to_string(), message: message.clone() }).await {
+                result = Err(e);
+            }
+        }
+        Some(result)
+    }
 }
 
 #[derive(Default)]
@@ -93,6 +126,7 @@ struct State {
     bound: Option<SocketAddr>,
     registered: Option<Service>,
     shutdown: Option<watch::Sender<bool>>,
+    subscriptions: Vec<Box<dyn crate::broker::Subscriber>>,
 }
 
 impl Server {
@@ -101,7 +135,16 @@ impl Server {
         let id = opts.id.clone().unwrap_or_else(|| format!("{}-{}", opts.name, uuid::Uuid::new_v4()));
         let router = Router::new(opts.name.clone());
         Server {
-            inner: Arc::new(Inner { opts, id, registry, router, state: Mutex::default(), tracker: TaskTracker::new() }),
+            inner: Arc::new(Inner {
+                opts,
+                id,
+                registry,
+                router,
+                state: Mutex::default(),
+                tracker: TaskTracker::new(),
+                broker: Mutex::default(),
+                subscribers: Mutex::default(),
+            }),
         }
     }
 
@@ -200,9 +243,71 @@ impl Server {
         self.inner.router.remove(endpoint);
     }
 
-    /// The endpoints as registered (sorted by name, as go-micro sorts handlers).
+    /// The endpoints as registered: handlers sorted by name (as go-micro sorts them), then
+    /// one `Func` endpoint per subscriber with metadata `subscriber=true`, `topic=<topic>`.
     pub fn endpoints(&self) -> Vec<Endpoint> {
-        self.inner.router.endpoints()
+        let mut eps = self.inner.router.endpoints();
+        let subs = self.inner.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        eps.extend(subs.iter().map(|s| s.endpoint.clone()));
+        eps
+    }
+
+    /// Sets the broker subscribers are subscribed through ([`crate::Service`] does this).
+    pub fn set_broker(&self, broker: Arc<dyn crate::broker::Broker>) {
+        *self.inner.broker.lock().unwrap_or_else(|p| p.into_inner()) = Some(broker);
+    }
+
+    /// The broker, if one was set.
+    pub fn broker(&self) -> Option<Arc<dyn crate::broker::Broker>> {
+        self.inner.broker.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Subscribes `handler` to `topic` (go-micro's `RegisterSubscriber`): broadcast, or one
+    /// copy per queue group with [`crate::broker::SubscribeOptions::queue`]. Add subscribers
+    /// before [`Server::start`]: they are subscribed on the broker when the server starts
+    /// (after its node is registered) and unsubscribed when it stops, and they appear in the
+    /// registry as `Func` endpoints with `subscriber`/`topic` metadata. The handler also
+    /// receives messages sent to this node's RPC transport with a `Micro-Topic` header.
+    /// A handler error is logged by the broker (no redelivery, as in go-micro) and returned
+    /// to a sender on the RPC transport path.
+    pub fn subscribe<F, Fut>(&self, topic: &str, opts: crate::broker::SubscribeOptions, handler: F)
+    where
+        F: Fn(crate::broker::Event) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        let mut metadata = Metadata::new();
+        metadata.insert("subscriber".into(), "true".into());
+        metadata.insert("topic".into(), topic.to_string());
+        let endpoint = Endpoint {
+            name: "Func".into(),
+            request: Some(Value { name: "Message".into(), kind: "Message".into(), values: vec![] }),
+            response: None,
+            metadata,
+        };
+        let entry = SubscriberEntry { topic: topic.to_string(), opts, handler: crate::broker::handler(handler), endpoint };
+        self.inner.subscribers.lock().unwrap_or_else(|p| p.into_inner()).push(entry);
+    }
+
+    /// Like [`Server::subscribe`], decoding a JSON body into `T` first; a message that is
+    /// not JSON of that shape is a 400 (logged; returned on the RPC transport path).
+    pub fn subscribe_json<T, F, Fut>(&self, topic: &str, opts: crate::broker::SubscribeOptions, handler: F)
+    where
+        T: DeserializeOwned + Send + 'static,
+        F: Fn(T, crate::broker::Event) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let name = self.inner.opts.name.clone();
+        self.subscribe(topic, opts, move |ev: crate::broker::Event| {
+            let handler = Arc::clone(&handler);
+            let name = name.clone();
+            async move {
+                let typed: T = serde_json::from_slice(&ev.message.body).map_err(|e| {
+                    Error::bad_request(name, format!("message on {:?} is not the expected JSON: {e}", ev.topic))
+                })?;
+                handler(typed, ev).await
+            }
+        });
     }
 
     /// The bound listener address, once started.
@@ -252,7 +357,7 @@ impl Server {
         if self.lock().shutdown.is_some() {
             return Err(Error::conflict(SERVER_ID, format!("server {} is already started", self.inner.opts.name)));
         }
-        let listener = TcpListener::bind(&self.inner.opts.address).await.map_err(|e| {
+        let listener = listen(&self.inner.opts.address).await.map_err(|e| {
             Error::internal(SERVER_ID, format!("cannot listen on {}: {e}", self.inner.opts.address))
         })?;
         let bound = listener.local_addr().map_err(|e| Error::internal(SERVER_ID, e.to_string()))?;
@@ -270,6 +375,10 @@ impl Server {
             return Err(e);
         }
         self.lock().registered = Some(service);
+        if let Err(e) = self.subscribe_all().await {
+            let _ = self.stop().await;
+            return Err(e);
+        }
         if !self.inner.opts.register_interval.is_zero() {
             tokio::spawn(reregister_loop(self.clone(), rx));
         }
@@ -301,7 +410,24 @@ impl Server {
         }
     }
 
-    /// Deregisters, stops accepting, then waits up to the drain timeout for calls in flight.
+    async fn subscribe_all(&self) -> Result<()> {
+        let subs = self.inner.subscribers.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if subs.is_empty() {
+            return Ok(());
+        }
+        let broker = self.broker().ok_or_else(|| {
+            Error::internal(SERVER_ID, "the server has subscribers but no broker: use Service or Server::set_broker")
+        })?;
+        broker.connect().await?;
+        for s in subs {
+            let sub = broker.subscribe(&s.topic, s.opts.clone(), Arc::clone(&s.handler)).await?;
+            self.lock().subscriptions.push(sub);
+        }
+        Ok(())
+    }
+
+    /// Deregisters and unsubscribes, stops accepting, then waits up to the drain timeout
+    /// for calls in flight.
     pub async fn stop(&self) -> Result<()> {
         let registered = self.lock().registered.take();
         let mut result = Ok(());
@@ -310,6 +436,12 @@ impl Server {
             if let Err(e) = self.inner.registry.deregister(&node).await {
                 tracing::warn!(error = %e, "deregistration failed");
                 result = Err(e);
+            }
+        }
+        let subscriptions = std::mem::take(&mut self.lock().subscriptions);
+        for sub in subscriptions {
+            if let Err(e) = sub.unsubscribe().await {
+                tracing::warn!(topic = sub.topic(), error = %e, "unsubscribe failed");
             }
         }
         self.shutdown_listener();
@@ -321,6 +453,21 @@ impl Server {
         self.lock().bound = None;
         result
     }
+}
+
+/// Binds with a deep accept backlog (1024, not std's 128), so a burst of new connections
+/// from many callers is queued rather than refused.
+async fn listen(address: &str) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host(address).await? {
+        let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(addr).and_then(|()| socket.listen(1024)) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on")))
 }
 
 async fn reregister_loop(server: Server, mut shutdown: watch::Receiver<bool>) {
