@@ -23,6 +23,7 @@
 //! ```
 
 pub mod addr;
+pub mod broker;
 pub mod client;
 pub mod codec;
 pub mod config;
@@ -34,7 +35,7 @@ pub mod server;
 mod service;
 pub mod transport;
 
-pub use client::{CallOptions, Client, ClientOptions, ClientStream, Reply};
+pub use client::{PublishOptions, CallOptions, Client, ClientOptions, ClientStream, Reply};
 pub use error::{Error, Result};
 pub use server::{Request, Response, Server, ServerOptions, ServerStream};
 pub use service::{Service, ServiceBuilder};

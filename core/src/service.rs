@@ -17,6 +17,8 @@ pub struct ServiceBuilder {
     registry: Option<Arc<dyn Registry>>,
     registry_url: String,
     env_error: Option<crate::error::Error>,
+    broker: Option<Arc<dyn crate::broker::Broker>>,
+    broker_url: String,
 }
 
 impl ServiceBuilder {
@@ -53,6 +55,18 @@ impl ServiceBuilder {
     /// Names the registry by URL (`mdns`, `memory`).
     pub fn registry_url(mut self, url: impl Into<String>) -> Self {
         self.registry_url = url.into();
+        self
+    }
+    /// Uses this broker instead of the one the environment names.
+    pub fn broker(mut self, b: Arc<dyn crate::broker::Broker>) -> Self {
+        self.broker = Some(b);
+        self
+    }
+    /// Names the broker by URL (`http`, `http://0.0.0.0:0`, `nats://host:4222`, `memory`;
+    /// see [`crate::broker::from_url`]). Default from `MICRO_BROKER`/`MICRO_BROKER_ADDRESS`,
+    /// else `http` on `127.0.0.1:0` as go-micro.
+    pub fn broker_url(mut self, url: impl Into<String>) -> Self {
+        self.broker_url = url.into();
         self
     }
     /// Sets the registration TTL.
@@ -92,10 +106,18 @@ impl ServiceBuilder {
             Some(r) => r,
             None => registry::from_url(&self.registry_url).await?,
         };
+        let broker = match self.broker {
+            Some(b) => b,
+            None => crate::broker::from_url(&self.broker_url, Arc::clone(&registry), self.server.limits.max_body)?,
+        };
+        let mut server_opts = self.server;
+        server_opts.broker_name = broker.name().to_string();
         let cache = Cache::new(Arc::clone(&registry));
         let client = Client::with_cache(Some(cache), self.client);
-        let server = Server::new(self.server, Arc::clone(&registry));
-        Ok(Service { server, client, registry })
+        client.set_broker(Arc::clone(&broker));
+        let server = Server::new(server_opts, Arc::clone(&registry));
+        server.set_broker(Arc::clone(&broker));
+        Ok(Service { server, client, registry, broker })
     }
 }
 
@@ -105,6 +127,7 @@ pub struct Service {
     server: Server,
     client: Client,
     registry: Arc<dyn Registry>,
+    broker: Arc<dyn crate::broker::Broker>,
 }
 
 impl Service {
@@ -113,15 +136,16 @@ impl Service {
     pub fn builder(name: impl Into<String>) -> ServiceBuilder {
         let mut server = ServerOptions::new(name);
         let mut client = ClientOptions::default();
-        let (registry_url, env_error) = match Config::from_env() {
+        let (registry_url, broker_url, env_error) = match Config::from_env() {
             Ok(cfg) => {
                 cfg.apply_server(&mut server);
                 cfg.apply_client(&mut client);
-                (cfg.registry_url(), None)
+                let broker_url = crate::broker::url_from_env(cfg.broker.as_deref(), cfg.broker_address.as_deref());
+                (cfg.registry_url(), broker_url, None)
             }
-            Err(e) => ("mdns".into(), Some(e)),
+            Err(e) => ("mdns".into(), "http".into(), Some(e)),
         };
-        ServiceBuilder { server, client, registry: None, registry_url, env_error }
+        ServiceBuilder { server, client, registry: None, registry_url, env_error, broker: None, broker_url }
     }
 
     /// The server, to add handlers.
@@ -139,19 +163,27 @@ impl Service {
         &self.registry
     }
 
+    /// The broker [`Client::publish`] and the server's subscribers use.
+    pub fn broker(&self) -> &Arc<dyn crate::broker::Broker> {
+        &self.broker
+    }
+
     /// The service name.
     pub fn name(&self) -> &str {
         &self.server.options().name
     }
 
-    /// Listens and registers.
+    /// Connects the broker, then listens, registers and subscribes.
     pub async fn start(&self) -> Result<()> {
+        self.broker.connect().await?;
         self.server.start().await
     }
 
-    /// Deregisters and drains.
+    /// Deregisters, unsubscribes and drains, then disconnects the broker.
     pub async fn stop(&self) -> Result<()> {
-        self.server.stop().await
+        let r = self.server.stop().await;
+        let b = self.broker.disconnect().await;
+        r.and(b)
     }
 
     /// Starts, waits for Ctrl-C or SIGTERM, then stops.

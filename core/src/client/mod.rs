@@ -134,6 +134,16 @@ struct Inner {
     selector: Selector,
     pool: Pool,
     seq: AtomicU64,
+    broker: std::sync::RwLock<Option<Arc<dyn crate::broker::Broker>>>,
+}
+
+/// Options for [`Client::publish`].
+#[derive(Clone, Debug, Default)]
+pub struct PublishOptions {
+    /// Content type of the message (the client's, `application/json`, by default).
+    pub content_type: Option<String>,
+    /// Metadata sent as message headers, keys as given (go-micro context metadata).
+    pub metadata: Metadata,
 }
 
 /// What went wrong in one attempt, and so whether another attempt is safe.
@@ -157,7 +167,16 @@ impl Client {
     pub fn with_cache(cache: Option<Arc<Cache>>, opts: ClientOptions) -> Self {
         let pool = Pool::new(opts.pool_size, opts.pool_ttl);
         let selector = Selector::new(opts.strategy);
-        Client { inner: Arc::new(Inner { opts, cache, selector, pool, seq: AtomicU64::new(0) }) }
+        Client {
+            inner: Arc::new(Inner {
+                opts,
+                cache,
+                selector,
+                pool,
+                seq: AtomicU64::new(0),
+                broker: std::sync::RwLock::new(None),
+            }),
+        }
     }
 
     /// The client-wide options.
@@ -217,6 +236,48 @@ impl Client {
                 tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
             }
         }
+    }
+
+    /// Sets the broker [`Client::publish`] uses (shared by every clone of this client).
+    pub fn set_broker(&self, broker: Arc<dyn crate::broker::Broker>) {
+        *self.inner.broker.write().unwrap_or_else(|p| p.into_inner()) = Some(broker);
+    }
+
+    /// The broker [`Client::publish`] uses, if one was set.
+    pub fn broker(&self) -> Option<Arc<dyn crate::broker::Broker>> {
+        self.inner.broker.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Publishes `body` on `topic` as go-micro's `client.Publish` does: headers are the
+    /// metadata plus `Content-Type`, `Micro-Topic` and `Micro-ID` (a random UUID), keys
+    /// exactly so (not canonicalised, they travel inside the broker envelope); the body is
+    /// sent byte for byte. Errors: no broker set, message over the size limit (413), or
+    /// whatever the broker reports (e.g. the http broker's `service not found`).
+    pub async fn publish(&self, topic: &str, body: impl Into<Bytes>, opts: &PublishOptions) -> Result<()> {
+        let broker = self
+            .broker()
+            .ok_or_else(|| Error::internal(CLIENT_ID, "publish needs a broker: use Service or Client::set_broker"))?;
+        let body = body.into();
+        if body.len() > self.inner.opts.limits.max_body {
+            return Err(crate::broker::too_large(body.len(), self.inner.opts.limits.max_body, "client's message size"));
+        }
+        let mut header = opts.metadata.clone();
+        let ct = opts.content_type.clone().unwrap_or_else(|| self.inner.opts.content_type.clone());
+        header.insert("Content-Type".into(), ct);
+        header.insert("Micro-Topic".into(), topic.to_string());
+        header.insert("Micro-ID".into(), uuid::Uuid::new_v4().to_string());
+        broker.connect().await?;
+        broker.publish(topic, crate::broker::Message { header, body }).await
+    }
+
+    /// Publishes `msg` as JSON (with Go's trailing newline, as go-micro's JSON codec writes).
+    pub async fn publish_json<T: Serialize>(&self, topic: &str, msg: &T, opts: &PublishOptions) -> Result<()> {
+        let mut body =
+            serde_json::to_vec(msg).map_err(|e| Error::bad_request(CODEC_ID, format!("message does not encode as JSON: {e}")))?;
+        body.push(b'\n');
+        let mut opts = opts.clone();
+        opts.content_type = Some(codec::JSON.into());
+        self.publish(topic, body, &opts).await
     }
 
     /// Calls with serde types, as JSON.

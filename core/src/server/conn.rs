@@ -167,11 +167,15 @@ fn timeout_of(header: &Header) -> Option<Duration> {
 
 async fn unary(inner: &Arc<Inner>, msg: Message, local: &str, remote: &str) -> Message {
     let mut content_type = msg.get("Content-Type").unwrap_or(codec::PROTOBUF).to_string();
-    if msg.get("Micro-Topic").is_some() {
-        return error_reply(&Error::not_found(
-            SERVER_ID,
-            format!("{} has no subscriber for topic {:?}", inner.opts.name, msg.get("Micro-Topic").unwrap_or("")),
-        ));
+    if let Some(topic) = msg.get("Micro-Topic").map(str::to_string) {
+        return match inner.dispatch_event(&topic, msg.header.clone(), msg.body.clone()).await {
+            Some(Ok(())) => Message::default(),
+            Some(Err(e)) => error_reply(&e),
+            None => error_reply(&Error::not_found(
+                SERVER_ID,
+                format!("{} has no subscriber for topic {topic:?}", inner.opts.name),
+            )),
+        };
     }
     // Legacy clients put the envelope type in Content-Type; plain JSON/protobuf without
     // routing headers is legacy too.

@@ -1,0 +1,421 @@
+//! go-micro's NATS broker, on a real `nats-server`.
+//!
+//! Compatible with `go-micro.dev/v5/broker/nats`: the NATS payload is go-micro's JSON
+//! envelope `{"Header":{…},"Body":"<base64>"}` (its default `json.Marshaler` applied to
+//! `broker.Message`), the NATS subject is the topic, and a queue group is a NATS queue
+//! subscription with the group's name. Go and Rust publishers and subscribers share
+//! topics through one server.
+//!
+//! **Why our own client.** This is a minimal client of the NATS core text protocol
+//! (`INFO`, `CONNECT`, `PUB`, `SUB`, `UNSUB`, `MSG`, `PING`/`PONG`, `-ERR`) over tokio,
+//! about 300 lines, instead of `async-nats`: the broker needs nothing beyond core NATS
+//! (no JetStream, no TLS, no auth callbacks, no headers), and `async-nats` would add a TLS
+//! stack and some forty crates to every program that links the library, C and Python
+//! bindings included, for features we do not use.
+//!
+//! **Delivery is at most once** — NATS core's promise. After a lost connection the client
+//! reconnects (every server in the URL list, in turn, with back-off up to 2 s, for ever
+//! until [`Broker::disconnect`]) and re-sends every `SUB`, so subscribers resume by
+//! themselves (go-micro's broker relies on nats.go for that). Messages published while the
+//! server was away are lost for subscribers; our `publish` waits up to 2 s for a
+//! connection and then returns an error, so a publisher is never told "ok" for a message
+//! that was not handed to a server. A message over the server's `max_payload` (1 MiB by
+//! default) or our own limit is refused with a 413 naming the limit. Per subscription, the
+//! handler runs on one task in arrival order; up to 4096 messages wait for a slow handler,
+//! beyond that they are dropped with a warning (NATS calls this a slow consumer).
+
+use super::{decode_envelope, encode_envelope, too_large, Broker, Event, Handler, Message, SubscribeOptions, Subscriber, BROKER_ID};
+use crate::error::{Error, Result};
+use async_trait::async_trait;
+use bytes::{Buf, Bytes, BytesMut};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+
+/// go-micro's default NATS URL.
+pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
+/// How long `publish` waits for a (re)connection before failing.
+pub const PUBLISH_WAIT: Duration = Duration::from_secs(2);
+const QUEUED_PER_SUB: usize = 4096;
+const MAX_LINE: usize = 64 * 1024;
+
+/// The NATS broker.
+pub struct Nats {
+    inner: Arc<Inner>,
+}
+
+struct NSub {
+    topic: String,
+    queue: Option<String>,
+    tx: mpsc::Sender<Bytes>,
+}
+
+struct Inner {
+    servers: Vec<String>,
+    max_message: usize,
+    max_payload: AtomicUsize,
+    subs: Mutex<HashMap<u64, NSub>>,
+    next_sid: AtomicU64,
+    writer: tokio::sync::Mutex<Option<OwnedWriteHalf>>,
+    connected: watch::Sender<bool>,
+    running: Mutex<Option<watch::Sender<bool>>>,
+    reconnects: AtomicU64,
+}
+
+fn valid_subject(what: &str, s: &str) -> Result<()> {
+    if s.is_empty() || s.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+        return Err(Error::bad_request(BROKER_ID, format!("invalid NATS {what} {s:?}: empty or contains whitespace")));
+    }
+    Ok(())
+}
+
+fn io_err(e: impl std::fmt::Display) -> Error {
+    Error::internal(BROKER_ID, format!("nats: {e}"))
+}
+
+impl Nats {
+    /// A broker for `urls`: `nats://host:port`, comma-separated for several servers.
+    pub fn new(urls: &str, max_message: usize) -> Result<Self> {
+        let mut servers = Vec::new();
+        for u in urls.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+            let hostport = u.strip_prefix("nats://").unwrap_or(u);
+            if hostport.contains('@') || hostport.contains("://") || !hostport.contains(':') {
+                return Err(Error::bad_request(BROKER_ID, format!("unsupported NATS URL {u:?}: use nats://host:port (no credentials, no TLS)")));
+            }
+            servers.push(hostport.trim_end_matches('/').to_string());
+        }
+        if servers.is_empty() {
+            servers.push(DEFAULT_URL.trim_start_matches("nats://").to_string());
+        }
+        let (connected, _) = watch::channel(false);
+        Ok(Nats {
+            inner: Arc::new(Inner {
+                servers,
+                max_message,
+                max_payload: AtomicUsize::new(1024 * 1024),
+                subs: Mutex::default(),
+                next_sid: AtomicU64::new(1),
+                writer: tokio::sync::Mutex::new(None),
+                connected,
+                running: Mutex::default(),
+                reconnects: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// How many times the connection was re-established after a loss.
+    pub fn reconnects(&self) -> u64 {
+        self.inner.reconnects.load(Ordering::Relaxed)
+    }
+}
+
+impl Inner {
+    fn subs(&self) -> std::sync::MutexGuard<'_, HashMap<u64, NSub>> {
+        self.subs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Connects to the first server that answers, handshakes, re-sends every SUB, and
+    /// installs the writer. Returns the read half and any bytes read past the handshake.
+    async fn dial(&self) -> Result<(OwnedReadHalf, BytesMut)> {
+        let mut last = None;
+        for server in &self.servers {
+            match self.dial_one(server).await {
+                Ok(r) => return Ok(r),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io_err("no server")))
+    }
+
+    async fn dial_one(&self, server: &str) -> Result<(OwnedReadHalf, BytesMut)> {
+        let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(server))
+            .await
+            .map_err(|_| io_err(format!("connecting to {server} timed out")))?
+            .map_err(|e| io_err(format!("cannot connect to {server}: {e}")))?;
+        let _ = stream.set_nodelay(true);
+        let (mut r, mut w) = stream.into_split();
+        let mut buf = BytesMut::with_capacity(16 * 1024);
+        let handshake = async {
+            let info = read_line(&mut r, &mut buf).await?;
+            let info = info.strip_prefix("INFO ").ok_or_else(|| io_err(format!("{server} is not a NATS server")))?;
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(info) {
+                if let Some(mp) = v.get("max_payload").and_then(|m| m.as_u64()) {
+                    self.max_payload.store(mp as usize, Ordering::Relaxed);
+                }
+            }
+            let connect = serde_json::json!({
+                "verbose": false, "pedantic": false, "lang": "rust", "name": "micro",
+                "version": crate::VERSION, "protocol": 1, "headers": false, "no_responders": false,
+            });
+            w.write_all(format!("CONNECT {connect}\r\nPING\r\n").as_bytes()).await.map_err(io_err)?;
+            loop {
+                let line = read_line(&mut r, &mut buf).await?;
+                if line == "PONG" {
+                    return Ok(());
+                }
+                if let Some(e) = line.strip_prefix("-ERR") {
+                    return Err(io_err(format!("{server} refused the connection: {}", e.trim())));
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), handshake).await.map_err(|_| io_err("handshake timed out"))??;
+        // Under the writer lock: subscribe() cannot slip a SUB in between.
+        let mut guard = self.writer.lock().await;
+        let mut subs_out = String::new();
+        for (sid, s) in self.subs().iter() {
+            subs_out.push_str(&sub_line(&s.topic, s.queue.as_deref(), *sid));
+        }
+        if !subs_out.is_empty() {
+            w.write_all(subs_out.as_bytes()).await.map_err(io_err)?;
+        }
+        *guard = Some(w);
+        drop(guard);
+        self.connected.send_replace(true);
+        tracing::info!(server, "nats connected");
+        Ok((r, buf))
+    }
+
+    async fn write(&self, bytes: &[u8]) -> Result<()> {
+        let mut guard = self.writer.lock().await;
+        let Some(w) = guard.as_mut() else { return Err(io_err("not connected")) };
+        if let Err(e) = w.write_all(bytes).await {
+            *guard = None;
+            self.connected.send_replace(false);
+            return Err(io_err(e));
+        }
+        Ok(())
+    }
+
+    async fn lost(&self) {
+        *self.writer.lock().await = None;
+        self.connected.send_replace(false);
+    }
+
+    /// Reads and dispatches until the connection fails.
+    async fn read_loop(&self, mut r: OwnedReadHalf, mut buf: BytesMut) -> Result<()> {
+        loop {
+            let line = read_line(&mut r, &mut buf).await?;
+            if let Some(rest) = line.strip_prefix("MSG ") {
+                let parts: Vec<&str> = rest.split_ascii_whitespace().collect();
+                let (sid, n) = match parts.as_slice() {
+                    [_, sid, n] | [_, sid, _, n] => (sid.parse::<u64>().ok(), n.parse::<usize>().ok()),
+                    _ => (None, None),
+                };
+                let n = n.ok_or_else(|| io_err(format!("malformed MSG line {line:?}")))?;
+                while buf.len() < n + 2 {
+                    if r.read_buf(&mut buf).await.map_err(io_err)? == 0 {
+                        return Err(io_err("connection closed"));
+                    }
+                }
+                let payload = buf.split_to(n).freeze();
+                buf.advance(2);
+                let tx = sid.and_then(|sid| self.subs().get(&sid).map(|s| s.tx.clone()));
+                if let Some(tx) = tx {
+                    if tx.try_send(payload).is_err() {
+                        tracing::warn!("nats subscriber too slow: message dropped");
+                    }
+                }
+            } else if line == "PING" {
+                self.write(b"PONG\r\n").await?;
+            } else if let Some(e) = line.strip_prefix("-ERR") {
+                tracing::warn!(error = %e.trim(), "nats server error");
+            } else if let Some(info) = line.strip_prefix("INFO ") {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(info) {
+                    if let Some(mp) = v.get("max_payload").and_then(|m| m.as_u64()) {
+                        self.max_payload.store(mp as usize, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn run(self: Arc<Self>, mut r: OwnedReadHalf, mut buf: BytesMut, mut stop: watch::Receiver<bool>) {
+        loop {
+            let res = tokio::select! {
+                res = self.read_loop(r, buf) => res,
+                _ = stop.changed() => return,
+            };
+            self.lost().await;
+            tracing::warn!(error = ?res.err(), "nats connection lost; reconnecting");
+            let mut pause = Duration::from_millis(50);
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = stop.changed() => return,
+                }
+                match self.dial().await {
+                    Ok((nr, nb)) => {
+                        self.reconnects.fetch_add(1, Ordering::Relaxed);
+                        r = nr;
+                        buf = nb;
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "nats reconnect failed");
+                        pause = (pause * 2).min(Duration::from_secs(2));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn sub_line(topic: &str, queue: Option<&str>, sid: u64) -> String {
+    match queue {
+        Some(q) => format!("SUB {topic} {q} {sid}\r\n"),
+        None => format!("SUB {topic} {sid}\r\n"),
+    }
+}
+
+/// One protocol line (without CRLF), reading more as needed; bounded.
+async fn read_line(r: &mut OwnedReadHalf, buf: &mut BytesMut) -> Result<String> {
+    loop {
+        if let Some(pos) = buf.windows(2).position(|w| w == b"\r\n") {
+            let line = buf.split_to(pos);
+            buf.advance(2);
+            return Ok(String::from_utf8_lossy(&line).into_owned());
+        }
+        if buf.len() > MAX_LINE {
+            return Err(io_err("protocol line over 64 KiB"));
+        }
+        if r.read_buf(buf).await.map_err(io_err)? == 0 {
+            return Err(io_err("connection closed"));
+        }
+    }
+}
+
+struct NatsSub {
+    inner: Arc<Inner>,
+    sid: u64,
+    topic: String,
+    queue: Option<String>,
+}
+
+#[async_trait]
+impl Subscriber for NatsSub {
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+    fn queue(&self) -> Option<&str> {
+        self.queue.as_deref()
+    }
+    async fn unsubscribe(&self) -> Result<()> {
+        let removed = self.inner.subs().remove(&self.sid).is_some();
+        if removed && *self.inner.connected.borrow() {
+            let _ = self.inner.write(format!("UNSUB {}\r\n", self.sid).as_bytes()).await;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Broker for Nats {
+    fn name(&self) -> &'static str {
+        "nats"
+    }
+
+    fn address(&self) -> String {
+        self.inner.servers.iter().map(|s| format!("nats://{s}")).collect::<Vec<_>>().join(",")
+    }
+
+    async fn connect(&self) -> Result<()> {
+        if self.inner.running.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+            return Ok(());
+        }
+        let (r, buf) = self.inner.dial().await?;
+        let (tx, rx) = watch::channel(false);
+        {
+            let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+            if running.is_some() {
+                return Ok(()); // a concurrent connect won; our connection is dropped
+            }
+            *running = Some(tx);
+        }
+        tokio::spawn(Arc::clone(&self.inner).run(r, buf, rx));
+        Ok(())
+    }
+
+    async fn disconnect(&self) -> Result<()> {
+        let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(tx) = running {
+            let _ = tx.send(true);
+        }
+        if let Some(mut w) = self.inner.writer.lock().await.take() {
+            let _ = w.shutdown().await;
+        }
+        self.inner.connected.send_replace(false);
+        self.inner.subs().clear();
+        Ok(())
+    }
+
+    async fn publish(&self, topic: &str, msg: Message) -> Result<()> {
+        valid_subject("subject", topic)?;
+        let env = encode_envelope(&msg);
+        if env.len() > self.inner.max_message {
+            return Err(too_large(env.len(), self.inner.max_message, "broker's message size (encoded envelope)"));
+        }
+        let max_payload = self.inner.max_payload.load(Ordering::Relaxed);
+        if env.len() > max_payload {
+            return Err(too_large(env.len(), max_payload, "NATS server's max_payload"));
+        }
+        if self.inner.running.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
+            return Err(io_err("not connected: call connect first"));
+        }
+        let mut rx = self.inner.connected.subscribe();
+        if !*rx.borrow() {
+            let up = tokio::time::timeout(PUBLISH_WAIT, rx.wait_for(|c| *c)).await;
+            if !matches!(up, Ok(Ok(_))) {
+                return Err(io_err(format!("not connected to {} within {PUBLISH_WAIT:?}; message not sent", self.address())));
+            }
+        }
+        let mut out = Vec::with_capacity(env.len() + topic.len() + 32);
+        out.extend_from_slice(format!("PUB {topic} {}\r\n", env.len()).as_bytes());
+        out.extend_from_slice(&env);
+        out.extend_from_slice(b"\r\n");
+        self.inner.write(&out).await
+    }
+
+    async fn subscribe(&self, topic: &str, opts: SubscribeOptions, handler: Handler) -> Result<Box<dyn Subscriber>> {
+        valid_subject("subject", topic)?;
+        if let Some(q) = &opts.queue {
+            valid_subject("queue group", q)?;
+        }
+        if self.inner.running.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
+            return Err(io_err("not connected: call connect first"));
+        }
+        let sid = self.inner.next_sid.fetch_add(1, Ordering::Relaxed);
+        let (tx, mut rx) = mpsc::channel::<Bytes>(QUEUED_PER_SUB);
+        let t = topic.to_string();
+        tokio::spawn(async move {
+            while let Some(payload) = rx.recv().await {
+                match decode_envelope(&payload) {
+                    Ok(message) => {
+                        if let Err(e) = handler(Event { topic: t.clone(), message }).await {
+                            tracing::warn!(topic = %t, error = %e, "subscriber handler failed; the message is not redelivered");
+                        }
+                    }
+                    Err(e) => tracing::error!(topic = %t, error = %e, "undecodable NATS message dropped"),
+                }
+            }
+        });
+        {
+            // Under the writer lock, so a reconnect either sees this sub or we see its writer.
+            let mut guard = self.inner.writer.lock().await;
+            self.inner.subs().insert(sid, NSub { topic: topic.to_string(), queue: opts.queue.clone(), tx });
+            if let Some(w) = guard.as_mut() {
+                if let Err(e) = w.write_all(sub_line(topic, opts.queue.as_deref(), sid).as_bytes()).await {
+                    // The read loop will notice and the reconnect will send this SUB.
+                    tracing::debug!(error = %e, "SUB not written; it is sent again on reconnect");
+                }
+            }
+        }
+        // A PING/PONG round trip would confirm the SUB; the server processes in order, so a
+        // later PUB from this connection is already covered.
+        Ok(Box::new(NatsSub { inner: Arc::clone(&self.inner), sid, topic: topic.to_string(), queue: opts.queue }))
+    }
+}
