@@ -1,0 +1,34 @@
+"""micro: go-micro for Python, in-process.
+
+A program that imports ``micro`` is a full member of a go-micro mesh: it serves endpoints,
+calls services and streams, speaking go-micro's own wire protocol (mDNS discovery by
+default), with no sidecar::
+
+    import micro
+
+    svc = micro.Service("greeter")
+
+    @svc.handle("Greeter.Hello")
+    async def hello(req, ctx):
+        return {"msg": "Hello " + req["name"]}
+
+    svc.run()
+
+and ``await micro.Client().call("greeter", "Greeter.Hello", {"name": "John"})``.
+"""
+
+from __future__ import annotations
+
+from . import _native
+from .client import Client, Registry, Reply, Stream, SyncClient
+from .errors import (BadRequest, ClosedError, Conflict, Error, ForkError, Forbidden, InternalServerError,
+                     MethodNotAllowed, NotFound, Timeout, Unauthorized, Unavailable)
+from .service import Context, Response, ServerStream, Service
+
+__version__: str = _native.version()
+
+__all__ = [
+    "Service", "Client", "SyncClient", "Registry", "Reply", "Stream", "ServerStream", "Context", "Response",
+    "Error", "BadRequest", "Unauthorized", "Forbidden", "NotFound", "MethodNotAllowed", "Timeout", "Conflict",
+    "InternalServerError", "Unavailable", "ClosedError", "ForkError", "__version__",
+]

@@ -1,0 +1,197 @@
+"""Calling services: :class:`Client` (asyncio), :class:`Stream`, :class:`SyncClient`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence, TypeVar
+
+from . import _body, _native
+from .errors import _convert
+
+T = TypeVar("T")
+
+
+async def _wait(f: Callable[..., Awaitable[T]], *args: Any, **kw: Any) -> T:
+    """Calls a native method returning an awaitable and awaits it, turning native errors
+    (raised at once or later) into :class:`micro.Error`."""
+    try:
+        return await f(*args, **kw)
+    except _native.NativeError as e:
+        raise _convert(e) from None
+
+
+def _native_call(f: Any, *args: Any, **kw: Any) -> Any:
+    try:
+        return f(*args, **kw)
+    except _native.NativeError as e:
+        raise _convert(e) from None
+
+
+def _addresses(address: str | Sequence[str] | None) -> list[str] | None:
+    if address is None:
+        return None
+    if isinstance(address, str):
+        return [address]
+    out = list(address)
+    if not all(isinstance(a, str) for a in out):
+        raise TypeError("address must be a string or a sequence of strings")
+    return out
+
+
+@dataclass
+class Reply:
+    """A reply: the raw body, its content type, headers and the node that answered."""
+
+    body: bytes
+    content_type: str
+    header: dict[str, str] = field(default_factory=dict)
+    node: str = ""
+
+    def decode(self) -> Any:
+        """The body decoded by content type (JSON → Python values, else bytes)."""
+        return _body.decode(self.body, self.content_type)
+
+
+class Stream:
+    """A bidirectional stream; ``async for msg in stream`` reads until the server ends it."""
+
+    def __init__(self, native: _native.ClientStream, content_type: str | None) -> None:
+        self._s = native
+        self._ct = content_type
+
+    @property
+    def node(self) -> str:
+        """The id of the node serving the stream."""
+        return self._s.node
+
+    async def send(self, msg: Any) -> None:
+        """Sends one message (dict/list as JSON, bytes as they are)."""
+        body, _ = _body.encode(msg, self._ct)
+        await _wait(self._s.send, body)
+
+    async def recv(self) -> Any:
+        """The next message decoded by content type, or ``None`` once the server ended the stream."""
+        b = await _wait(self._s.recv)
+        if b is None:
+            return None
+        return _body.decode(b, self._ct or _body.JSON)
+
+    async def close_send(self) -> None:
+        """Tells the server no more messages come (go-micro's EOS); receiving continues."""
+        await _wait(self._s.close_send)
+
+    async def close(self) -> None:
+        """Same as :meth:`close_send`."""
+        await self.close_send()
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._iter()
+
+    async def _iter(self) -> AsyncIterator[Any]:
+        while True:
+            m = await self.recv()
+            if m is None:
+                return
+            yield m
+
+    async def __aenter__(self) -> "Stream":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            await self.close_send()
+        except Exception:
+            pass
+
+
+class Client:
+    """Calls services found through the registry (or at explicit addresses).
+
+    ``Client(registry="memory", retries=1)``; defaults come from go-micro's environment
+    variables (``MICRO_REGISTRY``, ``MICRO_CLIENT_RETRIES``, ``MICRO_CLIENT_REQUEST_TIMEOUT`` …).
+    """
+
+    def __init__(self, *, registry: str | None = None, content_type: str | None = None,
+                 request_timeout: float | None = None, retries: int | None = None,
+                 pool_size: int | None = None, _native_client: _native.Client | None = None) -> None:
+        if _native_client is not None:
+            self._c = _native_client
+        else:
+            self._c = _native_call(_native.Client, registry=registry, content_type=content_type,
+                                   request_timeout=request_timeout, retries=retries, pool_size=pool_size)
+
+    async def request(self, service: str, endpoint: str, body: Any = None, *, content_type: str | None = None,
+                      timeout: float | None = None, request_timeout: float | None = None,
+                      retries: int | None = None, metadata: Mapping[str, str] | None = None,
+                      address: str | Sequence[str] | None = None) -> Reply:
+        """Calls and returns the raw :class:`Reply`."""
+        data, ct = _body.encode(body, content_type)
+        b, rct, header, node = await _wait(
+            self._c.call,
+            service, endpoint, data, content_type=ct, timeout=timeout, request_timeout=request_timeout,
+            retries=retries, metadata=dict(metadata) if metadata else None, address=_addresses(address))
+        return Reply(b, rct, header, node)
+
+    async def call(self, service: str, endpoint: str, body: Any = None, *, content_type: str | None = None,
+                   timeout: float | None = None, request_timeout: float | None = None,
+                   retries: int | None = None, metadata: Mapping[str, str] | None = None,
+                   address: str | Sequence[str] | None = None) -> Any:
+        """Calls ``service``'s ``endpoint`` and returns the reply decoded by content type.
+
+        ``body``: dict/list (JSON), bytes (as is, with ``content_type``), a protobuf message.
+        ``timeout`` is per attempt (sent as go-micro's ``Timeout`` header), ``request_timeout``
+        the whole call. Raises :class:`micro.Error` (``NotFound``, ``Timeout`` …).
+        """
+        r = await self.request(service, endpoint, body, content_type=content_type, timeout=timeout,
+                               request_timeout=request_timeout, retries=retries, metadata=metadata, address=address)
+        return r.decode()
+
+    async def stream(self, service: str, endpoint: str, *, content_type: str | None = None,
+                     metadata: Mapping[str, str] | None = None,
+                     address: str | Sequence[str] | None = None) -> Stream:
+        """Opens a bidirectional stream to ``service``'s ``endpoint``."""
+        s = await _wait(self._c.stream, service, endpoint, content_type=content_type,
+                                       metadata=dict(metadata) if metadata else None, address=_addresses(address))
+        return Stream(s, content_type)
+
+
+class SyncClient(Client):
+    """The blocking facade: same options, calls return directly (GIL released, Ctrl-C works)."""
+
+    def call_sync(self, service: str, endpoint: str, body: Any = None, *, content_type: str | None = None,
+                  timeout: float | None = None, request_timeout: float | None = None,
+                  retries: int | None = None, metadata: Mapping[str, str] | None = None,
+                  address: str | Sequence[str] | None = None) -> Any:
+        """Blocking :meth:`Client.call`."""
+        return self.request_sync(service, endpoint, body, content_type=content_type, timeout=timeout,
+                                 request_timeout=request_timeout, retries=retries, metadata=metadata,
+                                 address=address).decode()
+
+    def request_sync(self, service: str, endpoint: str, body: Any = None, *, content_type: str | None = None,
+                     timeout: float | None = None, request_timeout: float | None = None,
+                     retries: int | None = None, metadata: Mapping[str, str] | None = None,
+                     address: str | Sequence[str] | None = None) -> Reply:
+        """Blocking :meth:`Client.request`."""
+        data, ct = _body.encode(body, content_type)
+        b, rct, header, node = _native_call(
+            self._c.call_blocking, service, endpoint, data, content_type=ct, timeout=timeout,
+            request_timeout=request_timeout, retries=retries, metadata=dict(metadata) if metadata else None,
+            address=_addresses(address))
+        return Reply(b, rct, header, node)
+
+
+class Registry:
+    """Registry access: ``await Registry("mdns").get_service("greeter")``."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self._r = _native_call(_native.Registry, url)
+
+    async def get_service(self, name: str) -> list[dict[str, Any]]:
+        """Every instance of ``name`` (go-micro's registry JSON model)."""
+        import json
+        return json.loads(await _wait(self._r.get_service, name))
+
+    async def list_services(self) -> list[dict[str, Any]]:
+        """Every service known to the registry."""
+        import json
+        return json.loads(await _wait(self._r.list_services))

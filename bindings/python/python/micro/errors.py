@@ -1,0 +1,136 @@
+"""go-micro's errors as Python exceptions.
+
+Every failure from the library is a :class:`Error` with go-micro's four fields — ``id``,
+``code``, ``detail``, ``status`` — and the subclass matching its code (``NotFound`` for 404,
+``Timeout`` for 408, …). Raise one from a handler and the caller, in any language, receives
+exactly those fields.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+from . import _native
+
+__all__ = [
+    "Error", "BadRequest", "Unauthorized", "Forbidden", "NotFound", "MethodNotAllowed",
+    "Timeout", "Conflict", "InternalServerError", "Unavailable", "ClosedError", "ForkError",
+]
+
+_STATUS = {
+    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict",
+    500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+class Error(Exception):
+    """A go-micro error: ``{id, code, detail, status}``.
+
+    ``Error("boom", 418, id="go.greeter")`` — the status phrase is derived from the code
+    when not given. Subclasses fix the code: ``NotFound("no such user")``.
+    """
+
+    default_code: ClassVar[int] = 500
+
+    def __init__(self, detail: str = "", code: int | None = None, *, id: str = "", status: str | None = None) -> None:
+        self.id: str = id
+        self.code: int = self.default_code if code is None else int(code)
+        self.detail: str = detail
+        self.status: str = _STATUS.get(self.code, "") if status is None else status
+        super().__init__(detail)
+
+    def __str__(self) -> str:
+        where = f" [{self.id}]" if self.id else ""
+        return f"{self.code} {self.status}: {self.detail}{where}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(id={self.id!r}, code={self.code}, detail={self.detail!r}, status={self.status!r})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error as go-micro's JSON object."""
+        return {"id": self.id, "code": self.code, "detail": self.detail, "status": self.status}
+
+    def to_json(self) -> str:
+        """The error as go-micro sends it in ``Micro-Error``."""
+        return json.dumps(self.to_dict())
+
+    @staticmethod
+    def from_parts(id: str, code: int, detail: str, status: str) -> "Error":
+        """The :class:`Error` subclass for ``code``, with these fields."""
+        if id == "micro.python.fork":
+            cls: type[Error] = ForkError
+        elif code == 503 and id == "micro.python":
+            cls = ClosedError
+        else:
+            cls = _BY_CODE.get(code, Error)
+        return cls(detail, code, id=id, status=status)
+
+
+class BadRequest(Error, ValueError):
+    """400: the request (or an argument) is not valid."""
+    default_code = 400
+
+
+class Unauthorized(Error):
+    """401."""
+    default_code = 401
+
+
+class Forbidden(Error):
+    """403."""
+    default_code = 403
+
+
+class NotFound(Error, LookupError):
+    """404: no such service, endpoint or node."""
+    default_code = 404
+
+
+class MethodNotAllowed(Error):
+    """405."""
+    default_code = 405
+
+
+class Timeout(Error, TimeoutError):
+    """408: the call ran out of time (also a builtin ``TimeoutError``)."""
+    default_code = 408
+
+
+class Conflict(Error):
+    """409 (e.g. answering a request twice, starting a started service)."""
+    default_code = 409
+
+
+class InternalServerError(Error):
+    """500."""
+    default_code = 500
+
+
+class Unavailable(Error):
+    """503: the service is shutting down."""
+    default_code = 503
+
+
+class ClosedError(Unavailable):
+    """The object was closed or its service stopped."""
+
+
+class ForkError(Error):
+    """An object created before ``fork()`` was used in the child: create a new one there."""
+
+
+_BY_CODE: dict[int, type[Error]] = {
+    400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 405: MethodNotAllowed,
+    408: Timeout, 409: Conflict, 500: InternalServerError, 503: Unavailable,
+}
+
+
+def _convert(e: BaseException) -> BaseException:
+    """A native error as a :class:`Error`; anything else unchanged."""
+    if isinstance(e, _native.NativeError) and len(e.args) == 4:
+        id, code, detail, status = e.args
+        return Error.from_parts(id, code, detail, status)
+    return e

@@ -1,0 +1,360 @@
+"""Serving endpoints: :class:`Service`.
+
+The native layer queues each incoming request; this module pulls them on the running event
+loop and runs the handler there (``async def``) or in a worker thread (plain ``def``), so
+Python code never runs on the library's own threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import inspect
+import signal
+import threading
+import weakref
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, TypeVar
+
+from . import _body, _native
+from .client import Client, _native_call, _wait
+from .errors import ClosedError, Conflict, Error
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_running: "weakref.WeakSet[Service]" = weakref.WeakSet()
+_running_lock = threading.Lock()
+
+
+@dataclass
+class Response:
+    """An explicit reply: ``body`` (bytes, or a JSON-able value) with its content type."""
+
+    body: Any
+    content_type: str | None = None
+
+
+class Context:
+    """What a handler knows about its request besides the decoded body."""
+
+    def __init__(self, req: _native.Request) -> None:
+        self._req = req
+
+    @property
+    def service(self) -> str:
+        """The service the caller addressed."""
+        return self._req.service
+
+    @property
+    def endpoint(self) -> str:
+        """``Handler.Method``."""
+        return self._req.endpoint
+
+    @property
+    def content_type(self) -> str:
+        """The request's content type."""
+        return self._req.content_type
+
+    @property
+    def header(self) -> dict[str, str]:
+        """Request headers: go-micro's context metadata (pass them on with ``metadata=``)."""
+        return self._req.header
+
+    @property
+    def body(self) -> bytes:
+        """The raw request body."""
+        return self._req.body
+
+
+class ServerStream:
+    """The server side of a bidirectional stream; ``async for msg in stream`` reads until EOS."""
+
+    def __init__(self, req: _native.Request) -> None:
+        self._req = req
+
+    @property
+    def content_type(self) -> str:
+        """The stream's content type."""
+        return self._req.content_type
+
+    async def recv(self) -> Any:
+        """The next message from the client (decoded), or ``None`` after its EOS."""
+        b = await _wait(self._req.recv)
+        if b is None:
+            return None
+        return _body.decode(b, self._req.content_type, empty={})
+
+    async def send(self, msg: Any) -> None:
+        """Sends one message (dict/list as JSON, bytes as they are)."""
+        data, _ = _body.encode(msg, self._req.content_type if not isinstance(msg, (bytes, bytearray, memoryview)) and _body.is_json(self._req.content_type) else None)
+        await _wait(self._req.send, data)
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._iter()
+
+    async def _iter(self) -> AsyncIterator[Any]:
+        while True:
+            m = await self.recv()
+            if m is None:
+                return
+            yield m
+
+
+class _Handler:
+    def __init__(self, fn: Callable[..., Any], stream: bool) -> None:
+        if not callable(fn):
+            raise TypeError(f"handler must be callable, got {type(fn).__name__}")
+        self.fn = fn
+        self.stream = stream
+        self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+        try:
+            params = [p for p in inspect.signature(fn).parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            varargs = any(p.kind == p.VAR_POSITIONAL for p in inspect.signature(fn).parameters.values())
+            self.nargs = 2 if varargs else min(len(params), 2)
+        except (TypeError, ValueError):
+            self.nargs = 2
+        if stream and self.nargs == 0:
+            raise TypeError("a stream handler takes the stream (and optionally the context) as arguments")
+
+    async def __call__(self, first: Any, ctx: Context) -> Any:
+        args = (first, ctx)[: self.nargs]
+        if self.is_async:
+            return await self.fn(*args)
+        result = await asyncio.to_thread(self.fn, *args)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+
+def _encode_result(result: Any, request_ct: str) -> tuple[bytes, str | None]:
+    if isinstance(result, Response):
+        body, ct = _body.encode(result.body, result.content_type)
+        return body, ct
+    if isinstance(result, (bytes, bytearray, memoryview)):
+        return bytes(result), None
+    if result is None and not _body.is_json(request_ct):
+        return b"", None
+    if hasattr(result, "SerializeToString"):
+        return _body.encode(result, request_ct if not _body.is_json(request_ct) else None)
+    ct = request_ct if _body.is_json(request_ct) else _body.JSON
+    body, ct = _body.encode(result, ct)
+    return body + b"\n", ct  # as go-micro's JSON codec writes it
+
+
+class Service:
+    """A micro service: register handlers, then ``run()`` (or ``await start()``).
+
+    Options by keyword, defaults from go-micro's environment variables (``MICRO_REGISTRY``,
+    ``MICRO_SERVER_ADDRESS``, ``MICRO_SERVER_ADVERTISE``, ``MICRO_REGISTER_TTL`` …)::
+
+        svc = micro.Service("greeter")
+
+        @svc.handle("Greeter.Hello")
+        async def hello(req, ctx):
+            return {"msg": "Hello " + req["name"]}
+
+        svc.run()
+    """
+
+    def __init__(self, name: str, *, version: str | None = None, address: str | None = None,
+                 advertise: str | None = None, id: str | None = None, metadata: Mapping[str, str] | None = None,
+                 registry: str | None = None, register_ttl: float | None = None,
+                 register_interval: float | None = None, max_message_size: int | None = None) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"service name must be a str, got {type(name).__name__}")
+        self._n = _native_call(_native.Service, name, version=version, address=address, advertise=advertise,
+                               id=id, metadata=dict(metadata) if metadata else None, registry=registry,
+                               register_ttl=register_ttl, register_interval=register_interval,
+                               max_message_size=max_message_size)
+        self._handlers: dict[str, _Handler] = {}
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._started = False
+        self._client: Client | None = None
+
+    @property
+    def name(self) -> str:
+        """The service name."""
+        return self._n.name
+
+    @property
+    def id(self) -> str:
+        """This node's id (``<name>-<uuid>``)."""
+        return self._n.id
+
+    @property
+    def address(self) -> str | None:
+        """The registered ``host:port`` once started."""
+        return self._n.address
+
+    @property
+    def running(self) -> bool:
+        """Whether the service is started."""
+        return self._started
+
+    @property
+    def client(self) -> Client:
+        """A client sharing this service's registry."""
+        if self._client is None:
+            self._client = Client(_native_client=_native_call(self._n.client))
+        return self._client
+
+    def _add(self, endpoint: str, fn: Callable[..., Any], stream: bool, metadata: Mapping[str, str] | None) -> None:
+        if not isinstance(endpoint, str) or not endpoint:
+            raise TypeError("endpoint must be a non-empty str such as 'Greeter.Hello'")
+        h = _Handler(fn, stream)
+        _native_call(self._n.handle, endpoint, stream, dict(metadata) if metadata else None)
+        self._handlers[endpoint] = h
+
+    def handle(self, endpoint: str, fn: Callable[..., Any] | None = None, *,
+               metadata: Mapping[str, str] | None = None) -> Any:
+        """Adds a unary endpoint; as a decorator (``@svc.handle("Greeter.Hello")``) or directly.
+
+        The handler takes ``(req)`` or ``(req, ctx)``: ``req`` is the body decoded by content
+        type (JSON → dict, else bytes), ``ctx`` a :class:`Context`. It returns a dict/list
+        (sent as JSON), bytes, a :class:`Response`, or raises (:class:`micro.Error` keeps its
+        fields; anything else becomes a 500 with its message).
+        """
+        if fn is not None:
+            self._add(endpoint, fn, False, metadata)
+            return fn
+
+        def deco(f: F) -> F:
+            self._add(endpoint, f, False, metadata)
+            return f
+        return deco
+
+    def stream(self, endpoint: str, fn: Callable[..., Any] | None = None) -> Any:
+        """Adds a bidirectional stream endpoint; the handler takes ``(stream[, ctx])``."""
+        if fn is not None:
+            self._add(endpoint, fn, True, None)
+            return fn
+
+        def deco(f: F) -> F:
+            self._add(endpoint, f, True, None)
+            return f
+        return deco
+
+    async def start(self) -> None:
+        """Listens, registers, and serves on the running event loop."""
+        if self._started:
+            raise Conflict("service is already started", id=self.name)
+        await _wait(self._n.start)
+        self._started = True
+        with _running_lock:
+            _running.add(self)
+        self._dispatcher = asyncio.get_running_loop().create_task(self._dispatch())
+
+    async def stop(self) -> None:
+        """Deregisters, stops accepting, and waits for calls in flight."""
+        if not self._started:
+            return
+        self._started = False
+        with _running_lock:
+            _running.discard(self)
+        try:
+            await _wait(self._n.stop)
+        finally:
+            if self._dispatcher is not None:
+                try:
+                    await asyncio.wait_for(asyncio.shield(self._dispatcher), 5)
+                except (asyncio.TimeoutError, asyncio.CancelledError):
+                    self._dispatcher.cancel()
+                self._dispatcher = None
+
+    async def serve(self, stop: asyncio.Event | None = None) -> None:
+        """Starts, serves until Ctrl-C/SIGTERM (or ``stop`` is set), then stops."""
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        installed = []
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.add_signal_handler(sig, stop.set)
+                    installed.append(sig)
+                except (NotImplementedError, RuntimeError, ValueError):
+                    pass
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            await self.stop()
+
+    def run(self) -> None:
+        """Blocking: starts, serves until Ctrl-C or SIGTERM, deregisters and drains."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(self.serve())
+            return
+        raise RuntimeError("Service.run() blocks; inside a running event loop use `await svc.serve()`")
+
+    def _close_blocking(self, timeout: float = 2.0) -> None:
+        """Interpreter exit: gives up on unanswered requests, deregisters, stops."""
+        self._started = False
+        try:
+            self._n.stop_blocking(timeout)
+        except Exception:
+            pass
+
+    async def _dispatch(self) -> None:
+        try:
+            while True:
+                req = await _wait(self._n.next_request)
+                if req is None:
+                    return
+                t = asyncio.get_running_loop().create_task(self._answer(req))
+                self._tasks.add(t)
+                t.add_done_callback(self._tasks.discard)
+        except BaseException:
+            # The loop is going away without stop(): nobody will answer queued requests.
+            self._n.abandon()
+            raise
+
+    async def _answer(self, req: _native.Request) -> None:
+        h = self._handlers.get(req.endpoint)
+        try:
+            if h is None:
+                raise Error(f"rpc: can't find method {req.endpoint}", 500, id=self.name)
+            ctx = Context(req)
+            if h.stream:
+                await h(ServerStream(req), ctx)
+                req.respond(b"")
+                return
+            payload = _body.decode(req.body, req.content_type, empty={})
+            result = await h(payload, ctx)
+            body, ct = _encode_result(result, req.content_type)
+            req.respond(body, ct)
+        except Error as e:
+            _safe_fail(req, e.id or self.name, e.code, e.detail, e.status)
+        except asyncio.CancelledError:
+            _safe_fail(req, self.name, 503, "service is shutting down", "Service Unavailable")
+            raise
+        except Exception as e:  # a failing handler becomes a go-micro error with its message
+            _safe_fail(req, self.name, 500, str(e) or type(e).__name__, "Internal Server Error")
+
+    def __repr__(self) -> str:
+        return f"<micro.Service {self.name} id={self.id} running={self._started}>"
+
+
+def _safe_fail(req: _native.Request, id: str, code: int, detail: str, status: str) -> None:
+    try:
+        req.fail(id, code, detail, status)
+    except _native.NativeError:
+        pass  # already answered
+
+
+@atexit.register
+def _close_all() -> None:
+    with _running_lock:
+        services = list(_running)
+        _running.clear()
+    for s in services:
+        s._close_blocking()
+    _native._set_exiting()
+
+
+__all__ = ["Service", "Context", "Response", "ServerStream", "ClosedError"]

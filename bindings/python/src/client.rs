@@ -1,0 +1,281 @@
+//! `Client`, `ClientStream` and `Registry`: calls as awaitables (and blocking calls that
+//! release the GIL), streams, and registry queries.
+
+use crate::bridge::{self, check_pid, conv, Conv};
+use crate::{err, to_py};
+use bytes::Bytes;
+use micro::client::{StreamRecvHalf, StreamSendHalf};
+use micro::config::Config;
+use micro::registry::{self, Registry as CoreRegistry};
+use micro::{CallOptions, Client as CoreClient, ClientOptions, Reply};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyTuple};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// An RPC client.
+#[pyclass(module = "micro._native")]
+pub struct Client {
+    client: CoreClient,
+    pid: u32,
+}
+
+pub(crate) fn client_from_service(client: CoreClient, pid: u32) -> Client {
+    Client { client, pid }
+}
+
+fn dur(v: Option<f64>, what: &str) -> PyResult<Option<Duration>> {
+    match v {
+        None => Ok(None),
+        Some(s) if s.is_finite() && s > 0.0 => Ok(Some(Duration::from_secs_f64(s))),
+        Some(s) => Err(err(400, format!("{what} must be a positive number of seconds, got {s}"))),
+    }
+}
+
+fn call_options(
+    content_type: Option<String>,
+    timeout: Option<f64>,
+    request_timeout: Option<f64>,
+    retries: Option<u32>,
+    metadata: Option<HashMap<String, String>>,
+    address: Option<Vec<String>>,
+) -> PyResult<CallOptions> {
+    Ok(CallOptions {
+        address: address.unwrap_or_default(),
+        content_type,
+        timeout: dur(timeout, "timeout")?,
+        request_timeout: dur(request_timeout, "request_timeout")?,
+        retries,
+        metadata: metadata.unwrap_or_default().into_iter().collect(),
+        ..Default::default()
+    })
+}
+
+fn reply_conv(r: Reply) -> Conv {
+    Box::new(move |py: Python<'_>| {
+        let header = PyDict::new(py);
+        for (k, v) in &r.header {
+            header.set_item(k, v)?;
+        }
+        let t = PyTuple::new(
+            py,
+            [
+                PyBytes::new(py, &r.body).into_any(),
+                r.content_type.into_pyobject(py)?.into_any(),
+                header.into_any(),
+                r.node.into_pyobject(py)?.into_any(),
+            ],
+        )?;
+        Ok(t.into_any().unbind())
+    })
+}
+
+fn check_names(service: &str, endpoint: &str) -> PyResult<()> {
+    if service.is_empty() {
+        return Err(err(400, "service name must not be empty"));
+    }
+    if endpoint.is_empty() {
+        return Err(err(400, "endpoint must not be empty"));
+    }
+    Ok(())
+}
+
+#[pymethods]
+impl Client {
+    /// A client with its own registry (URL, else `MICRO_REGISTRY`, else mDNS) and options
+    /// over go-micro's environment variables.
+    #[new]
+    #[pyo3(signature = (*, registry=None, content_type=None, request_timeout=None, retries=None, pool_size=None))]
+    fn new(
+        py: Python<'_>,
+        registry: Option<String>,
+        content_type: Option<String>,
+        request_timeout: Option<f64>,
+        retries: Option<u32>,
+        pool_size: Option<usize>,
+    ) -> PyResult<Self> {
+        let cfg = Config::from_env().map_err(to_py)?;
+        let mut opts = ClientOptions::default();
+        cfg.apply_client(&mut opts);
+        if let Some(ct) = content_type {
+            opts.content_type = ct;
+        }
+        if let Some(t) = dur(request_timeout, "request_timeout")? {
+            opts.request_timeout = t;
+        }
+        if let Some(r) = retries {
+            opts.retries = r;
+        }
+        if let Some(p) = pool_size {
+            opts.pool_size = p;
+        }
+        let url = registry.unwrap_or_else(|| cfg.registry_url());
+        let reg = bridge::block(py, async move { registry::from_url(&url).await.map_err(to_py) })?;
+        Ok(Client { client: CoreClient::new(reg, opts), pid: std::process::id() })
+    }
+
+    /// Calls `service`'s `endpoint`; resolves to `(body, content_type, header, node)`.
+    #[pyo3(signature = (service, endpoint, body, *, content_type=None, timeout=None, request_timeout=None, retries=None, metadata=None, address=None))]
+    fn call<'py>(
+        &self,
+        py: Python<'py>,
+        service: String,
+        endpoint: String,
+        body: Vec<u8>,
+        content_type: Option<String>,
+        timeout: Option<f64>,
+        request_timeout: Option<f64>,
+        retries: Option<u32>,
+        metadata: Option<HashMap<String, String>>,
+        address: Option<Vec<String>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        check_pid(self.pid)?;
+        check_names(&service, &endpoint)?;
+        let opts = call_options(content_type, timeout, request_timeout, retries, metadata, address)?;
+        let client = self.client.clone();
+        bridge::spawn(py, async move {
+            let r = client.call(&service, &endpoint, Bytes::from(body), &opts).await.map_err(to_py)?;
+            Ok(reply_conv(r))
+        })
+    }
+
+    /// `call`, blocking the calling thread with the GIL released (Ctrl-C interrupts it).
+    #[pyo3(signature = (service, endpoint, body, *, content_type=None, timeout=None, request_timeout=None, retries=None, metadata=None, address=None))]
+    fn call_blocking(
+        &self,
+        py: Python<'_>,
+        service: String,
+        endpoint: String,
+        body: Vec<u8>,
+        content_type: Option<String>,
+        timeout: Option<f64>,
+        request_timeout: Option<f64>,
+        retries: Option<u32>,
+        metadata: Option<HashMap<String, String>>,
+        address: Option<Vec<String>>,
+    ) -> PyResult<Py<PyAny>> {
+        check_pid(self.pid)?;
+        check_names(&service, &endpoint)?;
+        let opts = call_options(content_type, timeout, request_timeout, retries, metadata, address)?;
+        let client = self.client.clone();
+        let r = bridge::block(py, async move { client.call(&service, &endpoint, Bytes::from(body), &opts).await.map_err(to_py) })?;
+        reply_conv(r)(py)
+    }
+
+    /// Opens a bidirectional stream (awaitable resolving to a `ClientStream`).
+    #[pyo3(signature = (service, endpoint, *, content_type=None, metadata=None, address=None))]
+    fn stream<'py>(
+        &self,
+        py: Python<'py>,
+        service: String,
+        endpoint: String,
+        content_type: Option<String>,
+        metadata: Option<HashMap<String, String>>,
+        address: Option<Vec<String>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        check_pid(self.pid)?;
+        check_names(&service, &endpoint)?;
+        let opts = call_options(content_type, None, None, None, metadata, address)?;
+        let client = self.client.clone();
+        bridge::spawn(py, async move {
+            let s = client.stream(&service, &endpoint, &opts).await.map_err(to_py)?;
+            let node = s.node().to_string();
+            let (tx, rx) = s.split();
+            let cs = ClientStream {
+                tx: Arc::new(tokio::sync::Mutex::new(tx)),
+                rx: Arc::new(tokio::sync::Mutex::new(rx)),
+                node,
+            };
+            Ok(Box::new(move |py: Python<'_>| Ok(Py::new(py, cs)?.into_any())) as Conv)
+        })
+    }
+}
+
+/// An open bidirectional stream.
+#[pyclass(module = "micro._native")]
+pub struct ClientStream {
+    tx: Arc<tokio::sync::Mutex<StreamSendHalf>>,
+    rx: Arc<tokio::sync::Mutex<StreamRecvHalf>>,
+    node: String,
+}
+
+#[pymethods]
+impl ClientStream {
+    /// The id of the node serving the stream.
+    #[getter]
+    fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Sends one message (awaitable).
+    fn send<'py>(&self, py: Python<'py>, body: Vec<u8>) -> PyResult<Bound<'py, PyAny>> {
+        let tx = Arc::clone(&self.tx);
+        bridge::spawn(py, async move {
+            tx.lock().await.send(body).await.map_err(to_py)?;
+            Ok(conv(()))
+        })
+    }
+
+    /// The next message, or `None` once the server ended the stream (awaitable).
+    fn recv<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let rx = Arc::clone(&self.rx);
+        bridge::spawn(py, async move {
+            match rx.lock().await.recv().await.map_err(to_py)? {
+                None => Ok(conv(None::<Vec<u8>>)),
+                Some(b) => Ok(Box::new(move |py: Python<'_>| Ok(PyBytes::new(py, &b).into_any().unbind())) as Conv),
+            }
+        })
+    }
+
+    /// Sends the client's EOS; receiving continues (awaitable).
+    fn close_send<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let tx = Arc::clone(&self.tx);
+        bridge::spawn(py, async move {
+            tx.lock().await.close_send().await.map_err(to_py)?;
+            Ok(conv(()))
+        })
+    }
+}
+
+/// A registry opened by URL (`mdns`, `memory`).
+#[pyclass(module = "micro._native")]
+pub struct Registry {
+    reg: Arc<dyn CoreRegistry>,
+    pid: u32,
+}
+
+#[pymethods]
+impl Registry {
+    /// Opens the registry `url` (default: `MICRO_REGISTRY`, else mDNS).
+    #[new]
+    #[pyo3(signature = (url=None))]
+    fn new(py: Python<'_>, url: Option<String>) -> PyResult<Self> {
+        let url = match url {
+            Some(u) => u,
+            None => Config::from_env().map_err(to_py)?.registry_url(),
+        };
+        let reg = bridge::block(py, async move { registry::from_url(&url).await.map_err(to_py) })?;
+        Ok(Registry { reg, pid: std::process::id() })
+    }
+
+    /// Every instance of `name`, as go-micro's registry JSON (awaitable).
+    fn get_service<'py>(&self, py: Python<'py>, name: String) -> PyResult<Bound<'py, PyAny>> {
+        check_pid(self.pid)?;
+        let reg = Arc::clone(&self.reg);
+        bridge::spawn(py, async move {
+            let s = reg.get_service(&name).await.map_err(to_py)?;
+            Ok(conv(serde_json::to_string(&s).map_err(|e| err(500, e.to_string()))?))
+        })
+    }
+
+    /// Every service known, as go-micro's registry JSON (awaitable).
+    fn list_services<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        check_pid(self.pid)?;
+        let reg = Arc::clone(&self.reg);
+        bridge::spawn(py, async move {
+            let s = reg.list_services().await.map_err(to_py)?;
+            Ok(conv(serde_json::to_string(&s).map_err(|e| err(500, e.to_string()))?))
+        })
+    }
+}

@@ -1,0 +1,67 @@
+//! `micro._native`: the thin pyo3 layer under the Python package `micro`.
+//!
+//! The rule (ffi-patterns §3.2): no Python code runs on the library's tokio threads. Rust
+//! exposes awaitables (an asyncio future completed through `loop.call_soon_threadsafe`) and
+//! pull primitives (`Service.next_request`), and the Python package dispatches handlers on
+//! its own event loop. Blocking entry points release the GIL and still answer Ctrl-C.
+//!
+//! Errors leave as `NativeError(id, code, detail, status)`; the Python layer turns them into
+//! `micro.Error` subclasses.
+
+#![allow(clippy::too_many_arguments)]
+
+mod bridge;
+mod client;
+mod service;
+
+use pyo3::prelude::*;
+
+pyo3::create_exception!(_native, NativeError, pyo3::exceptions::PyException, "A go-micro error: args are (id, code, detail, status).");
+
+/// The id of errors raised by this layer itself (closed objects, bad arguments, fork).
+pub(crate) const PY_ID: &str = "micro.python";
+/// The id of the error raised when an object is used in a forked child.
+pub(crate) const FORK_ID: &str = "micro.python.fork";
+
+/// Converts a go-micro error into the exception the Python layer maps.
+pub(crate) fn to_py(e: micro::Error) -> PyErr {
+    NativeError::new_err((e.id, e.code, e.detail, e.status))
+}
+
+/// An error raised by this layer with the given code.
+pub(crate) fn err(code: i32, detail: impl Into<String>) -> PyErr {
+    to_py(micro::Error::new(PY_ID, detail, code))
+}
+
+/// The library version.
+#[pyfunction]
+fn version() -> &'static str {
+    micro::VERSION
+}
+
+/// Called at interpreter exit: no result is delivered to Python after this.
+#[pyfunction]
+fn _set_exiting() {
+    bridge::set_exiting();
+}
+
+/// Number of tokio runtimes built in this process's lifetime (grows after a fork).
+#[pyfunction]
+fn runtime_generation() -> u64 {
+    bridge::generation()
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("NativeError", m.py().get_type::<NativeError>())?;
+    m.add_function(wrap_pyfunction!(version, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime_generation, m)?)?;
+    m.add_function(wrap_pyfunction!(_set_exiting, m)?)?;
+    m.add_class::<service::Service>()?;
+    m.add_class::<service::Request>()?;
+    m.add_class::<client::Client>()?;
+    m.add_class::<client::ClientStream>()?;
+    m.add_class::<client::Registry>()?;
+    m.add_class::<bridge::Canceller>()?;
+    Ok(())
+}

@@ -1,0 +1,421 @@
+//! `Service` and `Request`: the server side, as pull primitives.
+//!
+//! Each endpoint's Rust handler puts the request on a queue and waits for its answer;
+//! Python pulls with `next_request()` (an awaitable that resolves to `None` once the service
+//! is stopped) and answers with `Request.respond` / `Request.fail` from its event loop.
+
+use crate::bridge::{self, check_pid, conv, Conv};
+use crate::client::{client_from_service, Client};
+use crate::{err, to_py};
+use bytes::Bytes;
+use micro::server::{ServerStream, StreamReceiver, StreamSender};
+use micro::{Response, Service as CoreService};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// A request waiting for Python, with the way back.
+enum Incoming {
+    Unary(micro::Request, oneshot::Sender<micro::Result<Response>>),
+    Stream(micro::Request, ServerStream, oneshot::Sender<micro::Result<()>>),
+}
+
+struct Shared {
+    name: String,
+    queue_tx: mpsc::Sender<Incoming>,
+    queue_rx: tokio::sync::Mutex<mpsc::Receiver<Incoming>>,
+    /// Set once stopped: `next_request` resolves to `None`.
+    closed: watch::Sender<bool>,
+    /// Set when nobody will answer any more (loop gone, interpreter exiting): waiting
+    /// handlers return 503 at once.
+    abandoned: watch::Sender<bool>,
+}
+
+fn gone(name: &str) -> micro::Error {
+    micro::Error::new(name, "service is shutting down", 503)
+}
+
+/// Waits for the answer to a queued request, or gives up when the service is abandoned.
+async fn answer<T>(shared: &Shared, rx: oneshot::Receiver<micro::Result<T>>) -> micro::Result<T> {
+    let mut abandoned = shared.abandoned.subscribe();
+    tokio::select! {
+        r = rx => r.unwrap_or_else(|_| Err(micro::Error::internal(shared.name.clone(), "handler finished without answering"))),
+        _ = abandoned.wait_for(|a| *a) => Err(gone(&shared.name)),
+    }
+}
+
+/// A micro service (registry + server + client); endpoints are answered from Python.
+#[pyclass(module = "micro._native")]
+pub struct Service {
+    svc: CoreService,
+    shared: Arc<Shared>,
+    pid: u32,
+}
+
+fn secs(v: f64, what: &str) -> PyResult<Duration> {
+    if !v.is_finite() || v < 0.0 {
+        return Err(err(400, format!("{what} must be a non-negative number of seconds, got {v}")));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+#[pymethods]
+impl Service {
+    /// Builds the service (options over go-micro's environment variables); nothing listens
+    /// until `start`.
+    #[new]
+    #[pyo3(signature = (name, *, version=None, address=None, advertise=None, id=None, metadata=None, registry=None, register_ttl=None, register_interval=None, max_message_size=None))]
+    fn new(
+        py: Python<'_>,
+        name: String,
+        version: Option<String>,
+        address: Option<String>,
+        advertise: Option<String>,
+        id: Option<String>,
+        metadata: Option<HashMap<String, String>>,
+        registry: Option<String>,
+        register_ttl: Option<f64>,
+        register_interval: Option<f64>,
+        max_message_size: Option<usize>,
+    ) -> PyResult<Self> {
+        if name.is_empty() {
+            return Err(err(400, "service name must not be empty"));
+        }
+        let mut b = CoreService::builder(name.clone());
+        if let Some(v) = version {
+            b = b.version(v);
+        }
+        if let Some(v) = address {
+            b = b.address(v);
+        }
+        if let Some(v) = advertise {
+            b = b.advertise(v);
+        }
+        if let Some(v) = id {
+            b = b.id(v);
+        }
+        for (k, v) in metadata.unwrap_or_default() {
+            b = b.metadata(k, v);
+        }
+        if let Some(v) = registry {
+            b = b.registry_url(v);
+        }
+        if let Some(v) = register_ttl {
+            b = b.register_ttl(secs(v, "register_ttl")?);
+        }
+        if let Some(v) = register_interval {
+            b = b.register_interval(secs(v, "register_interval")?);
+        }
+        if let Some(v) = max_message_size {
+            b = b.max_message_size(v);
+        }
+        let svc = bridge::block(py, async move { b.build().await.map_err(to_py) })?;
+        let (queue_tx, queue_rx) = mpsc::channel(1024);
+        let shared = Arc::new(Shared {
+            name,
+            queue_tx,
+            queue_rx: tokio::sync::Mutex::new(queue_rx),
+            closed: watch::Sender::new(false),
+            abandoned: watch::Sender::new(false),
+        });
+        Ok(Service { svc, shared, pid: std::process::id() })
+    }
+
+    /// The service name.
+    #[getter]
+    fn name(&self) -> String {
+        self.svc.name().to_string()
+    }
+
+    /// The node id (`<name>-<uuid>`).
+    #[getter]
+    fn id(&self) -> String {
+        self.svc.server().id().to_string()
+    }
+
+    /// The registered address once started, else `None`.
+    #[getter]
+    fn address(&self) -> Option<String> {
+        self.svc.server().advertised()
+    }
+
+    /// The bound listener address once started, else `None`.
+    #[getter]
+    fn bound(&self) -> Option<String> {
+        self.svc.server().bound().map(|a| a.to_string())
+    }
+
+    /// Adds an endpoint answered from Python (`stream=True` for a bidirectional stream).
+    #[pyo3(signature = (endpoint, stream=false, metadata=None))]
+    fn handle(&self, endpoint: String, stream: bool, metadata: Option<HashMap<String, String>>) -> PyResult<()> {
+        check_pid(self.pid)?;
+        if endpoint.is_empty() {
+            return Err(err(400, "endpoint name must not be empty"));
+        }
+        let server = self.svc.server();
+        if stream {
+            let shared = Arc::clone(&self.shared);
+            server.handle_stream(&endpoint, move |req, st| {
+                let shared = Arc::clone(&shared);
+                async move {
+                    let (tx, rx) = oneshot::channel();
+                    if shared.queue_tx.send(Incoming::Stream(req, st, tx)).await.is_err() {
+                        return Err(gone(&shared.name));
+                    }
+                    answer(&shared, rx).await
+                }
+            });
+        } else {
+            let shared = Arc::clone(&self.shared);
+            server.handle(&endpoint, move |req| {
+                let shared = Arc::clone(&shared);
+                async move {
+                    if *shared.abandoned.borrow() {
+                        return Err(gone(&shared.name));
+                    }
+                    let (tx, rx) = oneshot::channel();
+                    if shared.queue_tx.send(Incoming::Unary(req, tx)).await.is_err() {
+                        return Err(gone(&shared.name));
+                    }
+                    answer(&shared, rx).await
+                }
+            });
+        }
+        for (k, v) in metadata.unwrap_or_default() {
+            server.describe(&endpoint, &k, &v);
+        }
+        Ok(())
+    }
+
+    /// The endpoints as registered, as JSON.
+    fn endpoints_json(&self) -> PyResult<String> {
+        serde_json::to_string(&self.svc.server().endpoints()).map_err(|e| err(500, e.to_string()))
+    }
+
+    /// Listens and registers (awaitable).
+    fn start<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        check_pid(self.pid)?;
+        let svc = self.svc.clone();
+        let shared = Arc::clone(&self.shared);
+        bridge::spawn(py, async move {
+            shared.closed.send_replace(false);
+            shared.abandoned.send_replace(false);
+            svc.start().await.map_err(to_py)?;
+            Ok(conv(()))
+        })
+    }
+
+    /// Deregisters, stops accepting, drains calls in flight (awaitable); then
+    /// `next_request` resolves to `None`.
+    fn stop<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        check_pid(self.pid)?;
+        let svc = self.svc.clone();
+        let shared = Arc::clone(&self.shared);
+        bridge::spawn(py, async move {
+            let r = svc.stop().await;
+            shared.closed.send_replace(true);
+            r.map_err(to_py)?;
+            Ok(conv(()))
+        })
+    }
+
+    /// Gives up on requests nobody will answer (the event loop is gone): they fail with
+    /// 503 at once. Safe to call more than once.
+    fn abandon(&self) {
+        self.shared.abandoned.send_replace(true);
+    }
+
+    /// Abandons waiting requests, deregisters and stops, blocking (GIL released) for at
+    /// most `timeout` seconds. For interpreter exit and signal paths.
+    #[pyo3(signature = (timeout=5.0))]
+    fn stop_blocking(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
+        if check_pid(self.pid).is_err() {
+            return Ok(()); // a forked child does not own the parent's registration
+        }
+        self.shared.abandoned.send_replace(true);
+        let svc = self.svc.clone();
+        let shared = Arc::clone(&self.shared);
+        let limit = secs(timeout, "timeout")?;
+        let rt = bridge::runtime()?;
+        py.detach(|| {
+            rt.block_on(async move {
+                let r = tokio::time::timeout(limit, svc.stop()).await;
+                shared.closed.send_replace(true);
+                match r {
+                    Ok(r) => r.map_err(to_py),
+                    Err(_) => Err(err(408, "stop did not finish in time")),
+                }
+            })
+        })
+    }
+
+    /// The next request for Python to answer, or `None` once stopped (awaitable).
+    fn next_request<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        check_pid(self.pid)?;
+        let shared = Arc::clone(&self.shared);
+        bridge::spawn(py, async move {
+            let mut closed = shared.closed.subscribe();
+            let mut rx = shared.queue_rx.lock().await;
+            let item = tokio::select! {
+                biased;
+                m = rx.recv() => m,
+                _ = closed.wait_for(|c| *c) => None,
+            };
+            let name = shared.name.clone();
+            Ok(match item {
+                None => conv(None::<Request>),
+                Some(Incoming::Unary(req, tx)) => conv_request(Request::new(req, Answer::Unary(tx), None, name)),
+                Some(Incoming::Stream(req, st, tx)) => {
+                    let (s, r) = st.split();
+                    conv_request(Request::new(req, Answer::Stream(tx), Some((s, r)), name))
+                }
+            })
+        })
+    }
+
+    /// A client that shares this service's registry cache.
+    fn client(&self) -> PyResult<Client> {
+        check_pid(self.pid)?;
+        Ok(client_from_service(self.svc.client().clone(), self.pid))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<micro._native.Service {} id={}>", self.svc.name(), self.svc.server().id())
+    }
+}
+
+fn conv_request(r: Request) -> Conv {
+    Box::new(move |py| Ok(Py::new(py, r)?.into_any()))
+}
+
+enum Answer {
+    Unary(oneshot::Sender<micro::Result<Response>>),
+    Stream(oneshot::Sender<micro::Result<()>>),
+}
+
+/// One request for Python: its data, and `respond`/`fail` to answer it (once).
+#[pyclass(module = "micro._native")]
+pub struct Request {
+    req: micro::Request,
+    answer: Mutex<Option<Answer>>,
+    sender: Option<StreamSender>,
+    receiver: Option<Arc<tokio::sync::Mutex<StreamReceiver>>>,
+    service_name: String,
+}
+
+impl Request {
+    fn new(req: micro::Request, answer: Answer, stream: Option<(StreamSender, StreamReceiver)>, service_name: String) -> Self {
+        let (sender, receiver) = match stream {
+            Some((s, r)) => (Some(s), Some(Arc::new(tokio::sync::Mutex::new(r)))),
+            None => (None, None),
+        };
+        Request { req, answer: Mutex::new(Some(answer)), sender, receiver, service_name }
+    }
+
+    fn take(&self) -> PyResult<Answer> {
+        self.answer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| err(409, format!("request to {} was already answered", self.req.endpoint)))
+    }
+}
+
+#[pymethods]
+impl Request {
+    /// The service the caller addressed.
+    #[getter]
+    fn service(&self) -> &str {
+        &self.req.service
+    }
+    /// `Handler.Method`.
+    #[getter]
+    fn endpoint(&self) -> &str {
+        &self.req.endpoint
+    }
+    /// The body's content type.
+    #[getter]
+    fn content_type(&self) -> &str {
+        &self.req.content_type
+    }
+    /// The request headers (go-micro context metadata).
+    #[getter]
+    fn header<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, v) in &self.req.header {
+            d.set_item(k, v)?;
+        }
+        Ok(d)
+    }
+    /// The raw body (for a stream: the opening message, which go-micro discards).
+    #[getter]
+    fn body<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.req.body)
+    }
+    /// Whether this is a bidirectional stream.
+    #[getter]
+    fn is_stream(&self) -> bool {
+        self.sender.is_some()
+    }
+
+    /// Answers with `body` (content type: the request's when `None`). For a stream: ends it.
+    #[pyo3(signature = (body, content_type=None))]
+    fn respond(&self, body: Vec<u8>, content_type: Option<String>) -> PyResult<()> {
+        match self.take()? {
+            Answer::Unary(tx) => {
+                let _ = tx.send(Ok(Response { body: Bytes::from(body), content_type }));
+            }
+            Answer::Stream(tx) => {
+                let _ = tx.send(Ok(()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Answers with a go-micro error.
+    #[pyo3(signature = (id, code, detail, status=None))]
+    fn fail(&self, id: String, code: i32, detail: String, status: Option<String>) -> PyResult<()> {
+        let mut e = micro::Error::new(if id.is_empty() { self.service_name.clone() } else { id }, detail, code);
+        if let Some(s) = status.filter(|s| !s.is_empty()) {
+            e.status = s;
+        }
+        match self.take()? {
+            Answer::Unary(tx) => {
+                let _ = tx.send(Err(e));
+            }
+            Answer::Stream(tx) => {
+                let _ = tx.send(Err(e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Stream only: the next message from the client, or `None` after its EOS (awaitable).
+    fn recv<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let rx = self.receiver.clone().ok_or_else(|| err(400, format!("{} is not a stream", self.req.endpoint)))?;
+        bridge::spawn(py, async move {
+            let mut rx = rx.lock().await;
+            match rx.recv().await {
+                None => Ok(conv(None::<Vec<u8>>)),
+                Some(Ok(b)) => Ok(Box::new(move |py: Python<'_>| Ok(PyBytes::new(py, &b).into_any().unbind())) as Conv),
+                Some(Err(e)) => Err(to_py(e)),
+            }
+        })
+    }
+
+    /// Stream only: sends one message to the client (awaitable).
+    fn send<'py>(&self, py: Python<'py>, body: Vec<u8>) -> PyResult<Bound<'py, PyAny>> {
+        let tx = self.sender.clone().ok_or_else(|| err(400, format!("{} is not a stream", self.req.endpoint)))?;
+        bridge::spawn(py, async move {
+            tx.send(body).await.map_err(to_py)?;
+            Ok(conv(()))
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<micro._native.Request {} {}>", self.req.endpoint, self.req.content_type)
+    }
+}
