@@ -1,0 +1,169 @@
+//! The NATS broker against a real `nats-server` (Debian's package; `scripts/test.d/20-pubsub.sh`
+//! installs it). Without one on PATH (or `NATS_SERVER`) the tests say so and pass, unless
+//! `MICRO_REQUIRE_NATS=1`, which the pub/sub suite sets.
+
+use micro::broker::nats::Nats;
+use micro::broker::{self, Broker, Event, Message, SubscribeOptions};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn nats_bin(test: &str) -> Option<PathBuf> {
+    let candidates = [std::env::var("NATS_SERVER").ok(), Some("/usr/sbin/nats-server".into()), Some("/usr/bin/nats-server".into())];
+    for c in candidates.into_iter().flatten() {
+        if PathBuf::from(&c).exists() {
+            return Some(c.into());
+        }
+    }
+    assert!(std::env::var("MICRO_REQUIRE_NATS").as_deref() != Ok("1"), "{test}: nats-server not found");
+    eprintln!("skipping {test}: no nats-server (apt-get install nats-server)");
+    None
+}
+
+struct NatsServer {
+    child: Child,
+    bin: PathBuf,
+    port: u16,
+    conf: Option<PathBuf>,
+}
+
+impl NatsServer {
+    fn start(bin: &PathBuf, port: u16, conf: Option<PathBuf>) -> NatsServer {
+        let mut cmd = Command::new(bin);
+        cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
+        if let Some(c) = &conf {
+            cmd.args(["-c", c.to_str().unwrap()]);
+        }
+        let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("nats-server starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        NatsServer { child, bin: bin.clone(), port, conf }
+    }
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+    fn restart(&mut self) {
+        self.stop();
+        *self = NatsServer::start(&self.bin.clone(), self.port, self.conf.clone());
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+type Seen = Arc<Mutex<Vec<Event>>>;
+
+fn recorder(seen: &Seen) -> broker::Handler {
+    let seen = Arc::clone(seen);
+    broker::handler(move |ev| {
+        let seen = Arc::clone(&seen);
+        async move {
+            seen.lock().unwrap().push(ev);
+            Ok(())
+        }
+    })
+}
+
+async fn settle(seen: &Seen, n: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while seen.lock().unwrap().len() < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    seen.lock().unwrap().len()
+}
+
+#[tokio::test]
+async fn nats_broadcast_queue_bytes_and_size_limit() {
+    let Some(bin) = nats_bin("nats_broadcast_queue_bytes_and_size_limit") else { return };
+    let dir = std::env::temp_dir().join(format!("micro-nats-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("small.conf");
+    std::fs::write(&conf, "max_payload: 4096\n").unwrap();
+    let server = NatsServer::start(&bin, free_port(), Some(conf));
+
+    let a = Nats::new(&server.url(), 1 << 20).unwrap();
+    let b = Nats::new(&server.url(), 1 << 20).unwrap();
+    let p = Nats::new(&server.url(), 1 << 20).unwrap();
+    for x in [&a, &b, &p] {
+        x.connect().await.unwrap();
+    }
+    let (ba, bb, qa, qb): (Seen, Seen, Seen, Seen) = Default::default();
+    a.subscribe("orders.new", SubscribeOptions::default(), recorder(&ba)).await.unwrap();
+    b.subscribe("orders.new", SubscribeOptions::default(), recorder(&bb)).await.unwrap();
+    a.subscribe("orders.new", SubscribeOptions::queue("billing"), recorder(&qa)).await.unwrap();
+    b.subscribe("orders.new", SubscribeOptions::queue("billing"), recorder(&qb)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let body: Vec<u8> = (0u8..=255).collect();
+    for i in 0..20 {
+        let mut m = Message::new(body.clone());
+        m.header.insert("Micro-ID".into(), format!("{i}"));
+        p.publish("orders.new", m).await.unwrap();
+    }
+    assert_eq!(settle(&ba, 20).await, 20);
+    assert_eq!(settle(&bb, 20).await, 20);
+    assert_eq!(qa.lock().unwrap().len() + qb.lock().unwrap().len(), 20, "one copy per queue group");
+    let first = ba.lock().unwrap()[0].clone();
+    assert_eq!(&first.message.body[..], &body[..]);
+    assert_eq!(first.message.header.get("Micro-ID").map(String::as_str), Some("0"));
+
+    let e = p.publish("orders.new", Message::new(vec![1u8; 5000])).await.unwrap_err();
+    assert_eq!(e.code, 413, "{e:?}");
+    assert!(e.detail.contains("max_payload") && e.detail.contains("4096"), "{e:?}");
+    let e = p.publish("bad subject", Message::new("x")).await.unwrap_err();
+    assert_eq!(e.code, 400);
+}
+
+/// A stream of messages while the server restarts: the subscriber resumes by itself, and
+/// the test reports how many were lost (NATS core delivers at most once).
+#[tokio::test]
+async fn nats_restart_mid_stream_resubscribes() {
+    let Some(bin) = nats_bin("nats_restart_mid_stream_resubscribes") else { return };
+    let mut server = NatsServer::start(&bin, free_port(), None);
+    let sub = Nats::new(&server.url(), 1 << 20).unwrap();
+    let publ = Nats::new(&server.url(), 1 << 20).unwrap();
+    sub.connect().await.unwrap();
+    publ.connect().await.unwrap();
+    let seen: Seen = Default::default();
+    sub.subscribe("ticks", SubscribeOptions::default(), recorder(&seen)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let total = 300;
+    let (mut ok, mut refused) = (0, 0);
+    for i in 0..total {
+        if i == 100 {
+            server.restart();
+        }
+        match publ.publish("ticks", Message::new(format!("{i}"))).await {
+            Ok(()) => ok += 1,
+            Err(_) => refused += 1,
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let got = settle(&seen, ok).await;
+    let nums: Vec<usize> = seen.lock().unwrap().iter().filter_map(|e| std::str::from_utf8(&e.message.body).ok()?.parse().ok()).collect();
+    let after = nums.iter().filter(|n| **n >= 150).count();
+    println!(
+        "NATS restart mid-stream: published {total}, accepted {ok}, refused with an error {refused}, received {got}, lost {} (at most once); reconnects: sub {} pub {}",
+        ok - got.min(ok),
+        sub.reconnects(),
+        publ.reconnects()
+    );
+    assert!(sub.reconnects() >= 1, "the subscriber reconnected");
+    assert!(after >= 140, "the subscriber resumed after the restart: {after} of the last 150 arrived");
+}
