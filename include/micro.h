@@ -24,6 +24,10 @@
 // The ABI version of this header; bumped on every incompatible change.
 #define MICRO_ABI_VERSION 1
 
+// A broker: go-micro's pub/sub transport (`http` — go-micro's default —, `nats`,
+// `memory`). Thread-safe.
+typedef struct micro_broker micro_broker;
+
 // An owned byte buffer made by the library; read with `micro_buf_bytes`, release with
 // `micro_buf_free`.
 typedef struct micro_buf micro_buf;
@@ -46,10 +50,19 @@ typedef struct micro_client_options micro_client_options;
 // `micro_error_free`. Errors handed to callbacks are borrowed for the callback.
 typedef struct micro_error micro_error;
 
+// A delivered message: its topic, headers and body. Owned when returned by
+// `micro_subscription_next` (release with `micro_event_free`), borrowed when given to a
+// callback (for the duration of the callback).
+typedef struct micro_event micro_event;
+
 // A message: an RPC reply (or a stream message). Read with the accessors; views are
 // borrowed from the message. Owned when returned through an out-param (release with
 // `micro_message_free`), borrowed when given to a callback.
 typedef struct micro_message micro_message;
+
+// Publish options; a builder owned by the caller (not thread-safe), copied by
+// `micro_client_publish`.
+typedef struct micro_publish_options micro_publish_options;
 
 // A registry chosen by name or URL (`"memory"`, `"mdns"`). Thread-safe. Note that each
 // `memory` registry is its own private world: share the handle between the server and the
@@ -84,6 +97,11 @@ typedef struct micro_service micro_service;
 // thread for sending and one for receiving, or one thread for both.
 typedef struct micro_stream micro_stream;
 
+// A subscription to a topic. Thread-safe. `micro_subscription_unsubscribe` ends it (also
+// from inside its own callback); `micro_subscription_free` unsubscribes if needed and
+// releases the handle.
+typedef struct micro_subscription micro_subscription;
+
 // Result of every fallible call. Numbering is frozen; new codes are only appended.
 typedef int32_t micro_status;
 
@@ -115,6 +133,14 @@ typedef void (*micro_call_fn)(void *userdata,
                               const struct micro_message *response,
                               const struct micro_error *error);
 
+// A subscription callback: receives each message, borrowed for the call. Runs on a dispatch
+// thread; the messages of one subscription arrive one at a time, in the order the broker
+// delivered them. May call into the library, including unsubscribing its own subscription.
+typedef void (*micro_event_fn)(void *userdata, const struct micro_event *event);
+
+// A hook that releases callback userdata; runs exactly once, after the last callback.
+typedef void (*micro_free_fn)(void *userdata);
+
 // A log callback: `level` 1 = error … 5 = trace; `target` is the Rust module, `message`
 // the formatted event; both borrowed for the duration of the call. Runs on the library's
 // log thread, in order.
@@ -122,9 +148,6 @@ typedef void (*micro_log_fn)(void *userdata,
                              int32_t level,
                              struct micro_str target,
                              struct micro_str message);
-
-// A hook that releases callback userdata; runs exactly once, after the last callback.
-typedef void (*micro_free_fn)(void *userdata);
 
 // A handler: receives `request`, which it owns (see `micro_request`). Runs on a dispatch
 // thread; may block (only its dispatch thread waits) and may call into the library.
@@ -168,6 +191,9 @@ typedef void (*micro_handler_fn)(void *userdata, struct micro_request *request);
 
 // The runtime was created in another process (before a `fork`).
 #define MICRO_STATUS_FORKED 12
+
+// A message was over the size limit (go-micro code 413).
+#define MICRO_STATUS_TOO_LARGE 13
 
 // A bug inside the library was caught at the boundary.
 #define MICRO_STATUS_PANIC 99
@@ -377,6 +403,134 @@ micro_status micro_stream_recv(struct micro_stream *s,
 // Closes and releases a stream; NULL is a no-op.
 void micro_stream_free(struct micro_stream *s);
 
+// Opens the broker named by `url`: `"http"` (listen on `127.0.0.1:0`), `"http://HOST:PORT"`,
+// `"nats"` / `"nats://HOST:PORT"`, `"memory"`. The http broker registers its subscribers in
+// `reg` and finds subscribers there, so give it the registry your peers use; `reg` may be
+// NULL for the others (a private memory registry is used). `max_message` bounds a message
+// (0 = go-micro's 4 MiB). Unknown names are `MICRO_STATUS_INVALID_ARG`.
+micro_status micro_broker_new(struct micro_runtime *rt,
+                              const char *url,
+                              struct micro_registry *reg,
+                              size_t max_message,
+                              struct micro_broker **out,
+                              struct micro_error **err);
+
+// Starts the broker (listens, or connects to NATS). Idempotent; publishing and subscribing
+// do it on demand.
+micro_status micro_broker_connect(struct micro_broker *b, struct micro_error **err);
+
+// Stops the broker: withdraws its subscribers and stops listening / disconnects.
+micro_status micro_broker_disconnect(struct micro_broker *b, struct micro_error **err);
+
+// The broker's address (`host:port` it listens on, or the NATS URL), in a new buffer the
+// caller owns.
+micro_status micro_broker_address(struct micro_broker *b,
+                                  struct micro_buf **out,
+                                  struct micro_error **err);
+
+// Releases a broker handle (subscriptions made through it keep it alive). NULL is a no-op.
+void micro_broker_free(struct micro_broker *b);
+
+// Makes `c` publish through `b` (a `micro_service`'s client already has its service's
+// broker).
+micro_status micro_client_set_broker(struct micro_client *c, struct micro_broker *b);
+
+// New publish options (content type: the client's, `application/json` by default).
+struct micro_publish_options *micro_publish_options_new(void);
+
+// Releases publish options; NULL is a no-op.
+void micro_publish_options_free(struct micro_publish_options *o);
+
+// The message's content type (`"application/json"`, `"application/octet-stream"` …).
+micro_status micro_publish_options_set_content_type(struct micro_publish_options *o,
+                                                    const char *ct);
+
+// Adds a message header (go-micro metadata); the key travels exactly as given.
+micro_status micro_publish_options_set_header(struct micro_publish_options *o,
+                                              const char *key,
+                                              const char *value);
+
+// Publishes `body` on `topic` as go-micro's `client.Publish` (headers: yours plus
+// `Content-Type`, `Micro-Topic`, `Micro-ID`). `options` may be NULL. Returns once the
+// broker took the message (the http broker delivers asynchronously). Errors:
+// `MICRO_STATUS_TOO_LARGE` over the message size limit, `MICRO_STATUS_NOT_FOUND` when the
+// http broker knows no subscriber of any topic, `MICRO_STATUS_ILLEGAL_STATE` without a broker.
+micro_status micro_client_publish(struct micro_client *c,
+                                  const char *topic,
+                                  struct micro_bytes body,
+                                  const struct micro_publish_options *options,
+                                  struct micro_error **err);
+
+// The topic the message came on, borrowed from `e`; `""` for NULL.
+struct micro_str micro_event_topic(const struct micro_event *e);
+
+// The body, byte for byte, borrowed from `e`; empty for NULL.
+struct micro_bytes micro_event_body(const struct micro_event *e);
+
+// Number of headers (0 for NULL).
+size_t micro_event_header_count(const struct micro_event *e);
+
+// Header `i` (0-based, sorted by name, keys exactly as the publisher wrote them); views
+// borrowed from `e`.
+micro_status micro_event_header_at(const struct micro_event *e,
+                                   size_t i,
+                                   struct micro_str *key_out,
+                                   struct micro_str *value_out);
+
+// Looks a header up by name (exact match first, then case-insensitive); `true` and
+// `*value_out` (borrowed from `e`) when found.
+bool micro_event_header(const struct micro_event *e, const char *key, struct micro_str *value_out);
+
+// A copy of `e` owned by the caller (NULL for NULL); release with `micro_event_free`.
+struct micro_event *micro_event_clone(const struct micro_event *e);
+
+// Releases an event; NULL is a no-op.
+void micro_event_free(struct micro_event *e);
+
+// Subscribes `callback` to `topic` (`queue` NULL: every subscriber gets every message;
+// a queue name: each message goes to one member of the group). Messages arrive on dispatch
+// threads, one at a time and in order for this subscription. `userdata_free` (may be NULL)
+// runs exactly once with `userdata` after the last callback, when the subscription ends.
+// On error the hook is not kept and does not run.
+micro_status micro_broker_subscribe(struct micro_broker *b,
+                                    const char *topic,
+                                    const char *queue,
+                                    micro_event_fn callback,
+                                    void *userdata,
+                                    micro_free_fn userdata_free,
+                                    struct micro_subscription **out,
+                                    struct micro_error **err);
+
+// Subscribes to `topic` for pulling with `micro_subscription_next` (`queue` as in
+// `micro_broker_subscribe`). Up to 65536 messages wait; beyond that deliveries fail.
+micro_status micro_broker_subscribe_pull(struct micro_broker *b,
+                                         const char *topic,
+                                         const char *queue,
+                                         struct micro_subscription **out,
+                                         struct micro_error **err);
+
+// The next message of a pull subscription, waiting up to `timeout_ms` (0: don't wait).
+// `*out` is owned by the caller (`micro_event_free`). `MICRO_STATUS_TIMEOUT` when none
+// came, `MICRO_STATUS_CLOSED` once unsubscribed (or the runtime shut down),
+// `MICRO_STATUS_ILLEGAL_STATE` on a callback subscription.
+micro_status micro_subscription_next(struct micro_subscription *s,
+                                     uint32_t timeout_ms,
+                                     struct micro_event **out,
+                                     struct micro_error **err);
+
+// The subscription's topic, borrowed from `s`; `""` for NULL.
+struct micro_str micro_subscription_topic(const struct micro_subscription *s);
+
+// Ends the subscription: no callback starts afterwards, and the broker withdraws it.
+// From a thread of yours it waits for a callback in progress to return (and the userdata
+// free hook has run when it returns); from inside a callback (its own or another's) it
+// returns at once and the hook runs when the callback in progress returns. Idempotent.
+micro_status micro_subscription_unsubscribe(struct micro_subscription *s, struct micro_error **err);
+
+// Unsubscribes (if still subscribed, as `micro_subscription_unsubscribe`) and releases the
+// handle; safe from inside the subscription's own callback. NULL is a no-op.
+void micro_subscription_free(struct micro_subscription *s);
+
 // New runtime options with defaults (I/O threads: one per core; dispatch threads: 4).
 struct micro_runtime_options *micro_runtime_options_new(void);
 
@@ -519,6 +673,17 @@ struct micro_server *micro_service_server(struct micro_service *s);
 
 // The service's client, borrowed (valid until `micro_service_free`); NULL for NULL.
 struct micro_client *micro_service_client(struct micro_service *s);
+
+// The service's broker (chosen by `MICRO_BROKER`/`MICRO_BROKER_ADDRESS`, go-micro's http
+// broker by default), borrowed (valid until `micro_service_free`); NULL for NULL.
+struct micro_broker *micro_service_broker(struct micro_service *s);
+
+// Publishes through the service's client and broker: `micro_client_publish`.
+micro_status micro_service_publish(struct micro_service *s,
+                                   const char *topic,
+                                   struct micro_bytes body,
+                                   const struct micro_publish_options *options,
+                                   struct micro_error **err);
 
 // Releases the service (stop its server first). NULL is a no-op.
 void micro_service_free(struct micro_service *s);

@@ -11,10 +11,12 @@
 #![allow(clippy::missing_safety_doc)]
 
 mod client;
+mod pubsub;
 mod runtime;
 mod server;
 
 pub use client::*;
+pub use pubsub::*;
 pub use runtime::*;
 pub use server::*;
 
@@ -51,6 +53,8 @@ pub const MICRO_STATUS_CLOSED: micro_status = 10;
 pub const MICRO_STATUS_ILLEGAL_STATE: micro_status = 11;
 /// The runtime was created in another process (before a `fork`).
 pub const MICRO_STATUS_FORKED: micro_status = 12;
+/// A message was over the size limit (go-micro code 413).
+pub const MICRO_STATUS_TOO_LARGE: micro_status = 13;
 /// A bug inside the library was caught at the boundary.
 pub const MICRO_STATUS_PANIC: micro_status = 99;
 /// Any other internal failure.
@@ -137,6 +141,10 @@ impl micro_error {
     pub(crate) fn from_core(e: &CoreError) -> Self {
         let status = if e.code == 408 || e.is_timeout() {
             MICRO_STATUS_TIMEOUT
+        } else if e.code == 413 && e.id.starts_with("go.micro.") {
+            MICRO_STATUS_TOO_LARGE
+        } else if e.id == micro_core::broker::BROKER_ID && e.detail.contains("not found") {
+            MICRO_STATUS_NOT_FOUND
         } else if e.id == micro_core::error::CODEC_ID {
             MICRO_STATUS_CODEC
         } else if e.id == micro_core::error::CLIENT_ID && e.detail.contains("not found") {
@@ -275,6 +283,7 @@ fn micro_status_str(s: micro_status) -> &'static str {
         MICRO_STATUS_CLOSED => "CLOSED",
         MICRO_STATUS_ILLEGAL_STATE => "ILLEGAL_STATE",
         MICRO_STATUS_FORKED => "FORKED",
+        MICRO_STATUS_TOO_LARGE => "TOO_LARGE",
         MICRO_STATUS_PANIC => "PANIC",
         MICRO_STATUS_INTERNAL => "INTERNAL",
         _ => "UNKNOWN",
@@ -286,10 +295,10 @@ fn micro_status_str(s: micro_status) -> &'static str {
 pub extern "C" fn micro_status_name(status: micro_status) -> *const c_char {
     static NAMES: &[&CStr] = &[
         c"OK", c"NULL_ARG", c"INVALID_ARG", c"INVALID_UTF8", c"NOT_FOUND", c"TIMEOUT", c"CANCELLED",
-        c"UNAVAILABLE", c"REMOTE", c"CODEC", c"CLOSED", c"ILLEGAL_STATE", c"FORKED",
+        c"UNAVAILABLE", c"REMOTE", c"CODEC", c"CLOSED", c"ILLEGAL_STATE", c"FORKED", c"TOO_LARGE",
     ];
     match status {
-        0..=12 => NAMES[status as usize].as_ptr(),
+        0..=13 => NAMES[status as usize].as_ptr(),
         MICRO_STATUS_PANIC => c"PANIC".as_ptr(),
         MICRO_STATUS_INTERNAL => c"INTERNAL".as_ptr(),
         _ => c"UNKNOWN".as_ptr(),

@@ -348,6 +348,7 @@ pub unsafe extern "C" fn micro_request_free(r: *mut micro_request) {
 pub struct micro_service {
     server: *mut micro_server,
     client: *mut micro_client,
+    broker: *mut crate::pubsub::micro_broker,
 }
 unsafe impl Send for micro_service {}
 unsafe impl Sync for micro_service {}
@@ -374,8 +375,9 @@ pub unsafe extern "C" fn micro_service_new(
         let svc = rt.block_on(b.build())?.map_err(core_fail)?;
         // Inner handles are owned by the service, not counted as separate C objects.
         let server = Box::into_raw(Box::new(micro_server { rt: Arc::clone(&rt), server: svc.server().clone() }));
-        let client = Box::into_raw(Box::new(micro_client { rt, client: svc.client().clone() }));
-        *out = export(micro_service { server, client });
+        let client = Box::into_raw(Box::new(micro_client { rt: Arc::clone(&rt), client: svc.client().clone() }));
+        let broker = Box::into_raw(Box::new(crate::pubsub::micro_broker { rt, broker: Arc::clone(svc.broker()) }));
+        *out = export(micro_service { server, client, broker });
         Ok(())
     })
 }
@@ -392,6 +394,28 @@ pub unsafe extern "C" fn micro_service_client(s: *mut micro_service) -> *mut mic
     guard(std::ptr::null_mut(), || s.as_ref().map_or(std::ptr::null_mut(), |s| s.client))
 }
 
+/// The service's broker (chosen by `MICRO_BROKER`/`MICRO_BROKER_ADDRESS`, go-micro's http
+/// broker by default), borrowed (valid until `micro_service_free`); NULL for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn micro_service_broker(s: *mut micro_service) -> *mut crate::pubsub::micro_broker {
+    guard(std::ptr::null_mut(), || s.as_ref().map_or(std::ptr::null_mut(), |s| s.broker))
+}
+
+/// Publishes through the service's client and broker: `micro_client_publish`.
+#[no_mangle]
+pub unsafe extern "C" fn micro_service_publish(
+    s: *mut micro_service,
+    topic: *const c_char,
+    body: micro_bytes,
+    options: *const crate::pubsub::micro_publish_options,
+    err: *mut *mut micro_error,
+) -> micro_status {
+    match s.as_ref() {
+        Some(s) => crate::pubsub::micro_client_publish(s.client, topic, body, options, err),
+        None => boundary(err, || Err(fail(MICRO_STATUS_NULL_ARG, "service is NULL"))),
+    }
+}
+
 /// Releases the service (stop its server first). NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn micro_service_free(s: *mut micro_service) {
@@ -399,7 +423,9 @@ pub unsafe extern "C" fn micro_service_free(s: *mut micro_service) {
         if let Some(s) = reclaim(s) {
             let server = Box::from_raw(s.server);
             let client = Box::from_raw(s.client);
+            let broker = Box::from_raw(s.broker);
             let _g = server.rt.handle.enter();
+            drop(broker);
             drop(client);
             drop(server);
         }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The C ABI suite: libmicro builds; include/micro.h is what cbindgen generates, compiles as
 # C99 and C++, and declares every exported symbol (all micro_-prefixed); micro.pc builds the
-# greeter; the C tests pass under valgrind and under ASAN/UBSan; C <-> go-micro interop.
+# greeter and pub/sub examples; the C tests (RPC and pub/sub) pass under valgrind and under ASAN/UBSan; C <-> go-micro interop.
 set -uo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$top"
@@ -44,6 +44,7 @@ greeter_pkgconfig() {
 		export PKG_CONFIG_PATH="$out/pkgconfig" &&
 		cc -std=c99 -Wall -Wextra -Werror examples/c/greeter/server.c $(pkg-config --cflags --libs micro) -lpthread -o "$out/greeter-server" &&
 		cc -std=c99 -Wall -Wextra -Werror examples/c/greeter/client.c $(pkg-config --cflags --libs micro) -o "$out/greeter-client" &&
+		cc -std=c99 -Wall -Wextra -Werror examples/c/pubsub/pubsub.c $(pkg-config --cflags --libs micro) -lpthread -o "$out/pubsub" &&
 		cc -std=c99 examples/c/greeter/client.c -Iinclude "$lib/libmicro.a" $(pkg-config --static --libs-only-other --libs-only-l micro | sed 's/-lmicro//') -o "$out/greeter-client-static" &&
 		{ MICRO_REGISTRY=memory "$out/greeter-client-static" X nowhere >"$out/static.txt" 2>&1 || true; } &&
 		grep -q '"code":404' "$out/static.txt"
@@ -58,7 +59,7 @@ c_tests_asan() {
 		ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 timeout 120 "$out/test_asan"
 }
 interop() {
-	tests/interop/go/build.sh && tests/c/interop.sh "$out/greeter-server" "$out/greeter-client"
+	tests/interop/go/build.sh && tests/c/interop.sh "$out/greeter-server" "$out/greeter-client" "$out/pubsub"
 }
 
 step header_matches_cbindgen header_fresh
@@ -67,7 +68,7 @@ step header_compiles_c99_and_cxx header_c_cpp
 step greeter_builds_with_pkgconfig greeter_pkgconfig
 step c_tests_under_valgrind c_tests_valgrind
 step c_tests_under_asan_ubsan c_tests_asan
-step interop_c_gomicro_v5_v4 interop
+step interop_c_gomicro_v5_v4_rpc_pubsub interop
 grep -hE '^(ok|FAIL) ' "$out"/c_tests_*.log "$out"/interop*.log 2>/dev/null | sed 's/^/    /'
 echo "ffi: $pass passed, ${#failed[@]} failed ${failed[*]:-}"
 [ "${#failed[@]}" -eq 0 ]

@@ -376,6 +376,277 @@ static int test_log_and_free_hooks(void) {
     return 0;
 }
 
+/* ---- pub/sub ---- */
+
+/* A memory-broker world: runtime, broker, client publishing through it. */
+typedef struct { micro_runtime *rt; micro_broker *b; micro_client *cli; micro_registry *reg; } ps_world;
+static int ps_up(ps_world *w, const char *url, size_t max) {
+    memset(w, 0, sizeof *w);
+    CHECK_ST(micro_runtime_new(NULL, &w->rt, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_registry_new(w->rt, "memory", &w->reg, NULL), MICRO_STATUS_OK);
+    micro_error *err = NULL;
+    micro_status st = micro_broker_new(w->rt, url, w->reg, max, &w->b, &err);
+    if (st) { fprintf(stderr, "  broker: %s\n", micro_error_detail(err).ptr); micro_error_free(err); return 1; }
+    CHECK_ST(micro_client_new(w->rt, w->reg, NULL, &w->cli, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_client_set_broker(w->cli, w->b), MICRO_STATUS_OK);
+    return 0;
+}
+static int ps_down(ps_world *w) {
+    micro_client_free(w->cli);
+    micro_broker_free(w->b);
+    micro_registry_free(w->reg);
+    CHECK_ST(micro_runtime_shutdown(w->rt, 2000), MICRO_STATUS_OK);
+    micro_runtime_free(w->rt);
+    return 0;
+}
+static int publish_n(micro_client *cli, const char *topic, int n, micro_publish_options *po) {
+    char buf[32];
+    for (int i = 0; i < n; i++) {
+        int len = snprintf(buf, sizeof buf, "%d", i);
+        micro_bytes b = {(const uint8_t *)buf, (size_t)len};
+        CHECK_ST(micro_client_publish(cli, topic, b, po, NULL), MICRO_STATUS_OK);
+    }
+    return 0;
+}
+
+#define NMSG 500
+typedef struct { atomic_int n; int seen[NMSG]; atomic_int bad_hdr; atomic_int concurrent; atomic_int inside; } order_rec;
+static void on_ordered(void *ud, const micro_event *ev) {
+    order_rec *r = ud;
+    if (atomic_fetch_add(&r->inside, 1) != 0) atomic_fetch_add(&r->concurrent, 1);
+    micro_bytes b = micro_event_body(ev);
+    char tmp[32] = {0};
+    memcpy(tmp, b.ptr, b.len < 31 ? b.len : 31);
+    micro_str v;
+    if (!micro_event_header(ev, "Content-Type", &v) || strcmp(v.ptr, "text/plain") != 0) atomic_fetch_add(&r->bad_hdr, 1);
+    if (!micro_event_header(ev, "X-Seq-Test", &v) || strcmp(v.ptr, "yes") != 0) atomic_fetch_add(&r->bad_hdr, 1);
+    if (!micro_event_header(ev, "Micro-Topic", &v) || strcmp(v.ptr, "orders") != 0) atomic_fetch_add(&r->bad_hdr, 1);
+    if (strcmp(micro_event_topic(ev).ptr, "orders") != 0) atomic_fetch_add(&r->bad_hdr, 1);
+    int i = atomic_load(&r->n);
+    if (i < NMSG) r->seen[i] = atoi(tmp);
+    if (i % 50 == 0) sleep_ms(1); /* give other threads a chance to overtake, if they could */
+    atomic_fetch_sub(&r->inside, 1);
+    atomic_fetch_add(&r->n, 1);
+}
+static int test_pubsub_in_order(void) {
+    ps_world w; if (ps_up(&w, "memory", 0)) return 1;
+    static order_rec rec;
+    memset(&rec, 0, sizeof rec);
+    int before = atomic_load(&frees);
+    micro_subscription *cb = NULL, *pull = NULL;
+    CHECK_ST(micro_broker_subscribe(w.b, "orders", NULL, on_ordered, &rec, count_free, &cb, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_broker_subscribe_pull(w.b, "orders", NULL, &pull, NULL), MICRO_STATUS_OK);
+    CHECK(strcmp(micro_subscription_topic(cb).ptr, "orders") == 0);
+    micro_publish_options *po = micro_publish_options_new();
+    CHECK_ST(micro_publish_options_set_content_type(po, "text/plain"), MICRO_STATUS_OK);
+    CHECK_ST(micro_publish_options_set_header(po, "X-Seq-Test", "yes"), MICRO_STATUS_OK);
+    if (publish_n(w.cli, "orders", NMSG, po)) return 1;
+    micro_publish_options_free(po);
+    for (int t = 0; t < 1000 && atomic_load(&rec.n) < NMSG; t++) sleep_ms(10);
+    CHECK(atomic_load(&rec.n) == NMSG);
+    for (int i = 0; i < NMSG; i++) CHECK(rec.seen[i] == i);
+    CHECK(atomic_load(&rec.bad_hdr) == 0);
+    CHECK(atomic_load(&rec.concurrent) == 0);
+    for (int i = 0; i < NMSG; i++) {
+        micro_event *ev = NULL;
+        CHECK_ST(micro_subscription_next(pull, 1000, &ev, NULL), MICRO_STATUS_OK);
+        micro_bytes b = micro_event_body(ev);
+        char want[16]; int n = snprintf(want, sizeof want, "%d", i);
+        CHECK(b.len == (size_t)n && memcmp(b.ptr, want, (size_t)n) == 0);
+        micro_str k, v;
+        CHECK(micro_event_header_count(ev) >= 4);
+        CHECK_ST(micro_event_header_at(ev, 0, &k, &v), MICRO_STATUS_OK);
+        micro_event_free(ev);
+    }
+    micro_event *ev = NULL;
+    CHECK_ST(micro_subscription_next(pull, 50, &ev, NULL), MICRO_STATUS_TIMEOUT);
+    CHECK_ST(micro_subscription_next(cb, 50, &ev, NULL), MICRO_STATUS_ILLEGAL_STATE);
+    CHECK_ST(micro_subscription_unsubscribe(pull, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_subscription_next(pull, 50, &ev, NULL), MICRO_STATUS_CLOSED);
+    CHECK(ev == NULL);
+    micro_subscription_free(pull);
+    micro_subscription_free(cb); /* unsubscribes: the hook runs exactly once */
+    CHECK(atomic_load(&frees) - before == 1);
+    /* no more deliveries once unsubscribed */
+    if (publish_n(w.cli, "orders", 5, NULL)) return 1;
+    sleep_ms(50);
+    CHECK(atomic_load(&rec.n) == NMSG);
+    return ps_down(&w);
+}
+
+static micro_subscription *self_sub;
+static atomic_int self_calls, self_unsub_status = -1, self_after_hook;
+static void self_free(void *ud) { (void)ud; atomic_fetch_add(&self_after_hook, atomic_load(&self_calls) * 1000 + 1); }
+static void on_self(void *ud, const micro_event *ev) {
+    (void)ud; (void)ev;
+    int n = atomic_fetch_add(&self_calls, 1) + 1;
+    sleep_ms(2);
+    if (n == 3) atomic_store(&self_unsub_status, micro_subscription_unsubscribe(self_sub, NULL));
+}
+static atomic_int slow_started, slow_done;
+static void on_slow(void *ud, const micro_event *ev) {
+    (void)ud; (void)ev;
+    atomic_store(&slow_started, 1);
+    sleep_ms(200);
+    atomic_store(&slow_done, 1);
+}
+static int test_pubsub_unsubscribe_inside_callback(void) {
+    ps_world w; if (ps_up(&w, "memory", 0)) return 1;
+    int before = atomic_load(&frees);
+    CHECK_ST(micro_broker_subscribe(w.b, "self", "q1", on_self, NULL, self_free, &self_sub, NULL), MICRO_STATUS_OK);
+    if (publish_n(w.cli, "self", 20, NULL)) return 1;
+    for (int t = 0; t < 200 && atomic_load(&self_after_hook) == 0; t++) sleep_ms(10);
+    CHECK(atomic_load(&self_unsub_status) == MICRO_STATUS_OK);
+    CHECK(atomic_load(&self_calls) == 3);             /* nothing after the unsubscribe */
+    CHECK(atomic_load(&self_after_hook) == 3001);     /* hook once, after the 3rd callback */
+    if (publish_n(w.cli, "self", 5, NULL)) return 1;
+    sleep_ms(30);
+    CHECK(atomic_load(&self_calls) == 3);
+    CHECK_ST(micro_subscription_unsubscribe(self_sub, NULL), MICRO_STATUS_OK); /* idempotent */
+    micro_subscription_free(self_sub);
+    CHECK(atomic_load(&self_after_hook) == 3001);
+    /* from another thread: waits for the callback in progress, then the hook has run */
+    micro_subscription *slow = NULL;
+    CHECK_ST(micro_broker_subscribe(w.b, "slow", NULL, on_slow, NULL, count_free, &slow, NULL), MICRO_STATUS_OK);
+    if (publish_n(w.cli, "slow", 3, NULL)) return 1;
+    for (int t = 0; t < 200 && !atomic_load(&slow_started); t++) sleep_ms(5);
+    CHECK_ST(micro_subscription_unsubscribe(slow, NULL), MICRO_STATUS_OK);
+    CHECK(atomic_load(&slow_done) == 1);
+    CHECK(atomic_load(&frees) - before == 1);
+    micro_subscription_free(slow);
+    CHECK(atomic_load(&frees) - before == 1);
+    return ps_down(&w);
+}
+
+static void on_nothing(void *ud, const micro_event *ev) { (void)ud; (void)ev; }
+static int test_pubsub_null_args_and_limits(void) {
+    micro_broker_free(NULL); micro_subscription_free(NULL); micro_event_free(NULL); micro_publish_options_free(NULL);
+    CHECK(micro_event_body(NULL).len == 0 && micro_event_topic(NULL).ptr != NULL && micro_event_header_count(NULL) == 0);
+    CHECK(micro_event_clone(NULL) == NULL && !micro_event_header(NULL, "a", NULL) && micro_service_broker(NULL) == NULL);
+    CHECK(micro_subscription_topic(NULL).len == 0);
+    ps_world w; if (ps_up(&w, "memory", 1024)) return 1;
+    micro_broker *b = NULL;
+    micro_error *err = NULL;
+    CHECK_ST(micro_broker_new(NULL, "memory", NULL, 0, &b, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_broker_new(w.rt, NULL, NULL, 0, &b, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_broker_new(w.rt, "memory", NULL, 0, NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_broker_new(w.rt, "http", NULL, 0, &b, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_broker_new(w.rt, "kafka://x", w.reg, 0, &b, &err), MICRO_STATUS_INVALID_ARG);
+    CHECK(strstr(micro_error_detail(err).ptr, "unknown broker") != NULL);
+    micro_error_free(err); err = NULL;
+    CHECK_ST(micro_broker_new(w.rt, BAD_UTF8, w.reg, 0, &b, NULL), MICRO_STATUS_INVALID_UTF8);
+    CHECK(b == NULL);
+    micro_subscription *s = NULL;
+    int before = atomic_load(&frees);
+    CHECK_ST(micro_broker_subscribe(NULL, "t", NULL, on_nothing, NULL, count_free, &s, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_broker_subscribe(w.b, NULL, NULL, on_nothing, NULL, count_free, &s, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_broker_subscribe(w.b, "t", NULL, NULL, NULL, count_free, &s, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_broker_subscribe(w.b, "t", NULL, on_nothing, NULL, count_free, NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_broker_subscribe(w.b, "", NULL, on_nothing, NULL, count_free, &s, NULL), MICRO_STATUS_INVALID_ARG);
+    CHECK_ST(micro_broker_subscribe(w.b, "t", "", on_nothing, NULL, count_free, &s, NULL), MICRO_STATUS_INVALID_ARG);
+    CHECK_ST(micro_broker_subscribe(w.b, BAD_UTF8, NULL, on_nothing, NULL, count_free, &s, NULL), MICRO_STATUS_INVALID_UTF8);
+    CHECK_ST(micro_broker_subscribe_pull(w.b, "t", BAD_UTF8, &s, NULL), MICRO_STATUS_INVALID_UTF8);
+    CHECK(s == NULL && atomic_load(&frees) == before); /* hooks of failed subscribes are not kept */
+    micro_event *ev = NULL;
+    CHECK_ST(micro_subscription_next(NULL, 0, &ev, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_subscription_unsubscribe(NULL, NULL), MICRO_STATUS_NULL_ARG);
+    micro_bytes none = {NULL, 0}, bad = {NULL, 3};
+    CHECK_ST(micro_client_publish(NULL, "t", none, NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_publish(w.cli, NULL, none, NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_publish(w.cli, "t", bad, NULL, NULL), MICRO_STATUS_INVALID_ARG);
+    CHECK_ST(micro_client_publish(w.cli, "", none, NULL, NULL), MICRO_STATUS_INVALID_ARG);
+    CHECK_ST(micro_client_publish(w.cli, BAD_UTF8, none, NULL, NULL), MICRO_STATUS_INVALID_UTF8);
+    CHECK_ST(micro_service_publish(NULL, "t", none, NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_set_broker(NULL, w.b), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_set_broker(w.cli, NULL), MICRO_STATUS_NULL_ARG);
+    micro_publish_options *po = micro_publish_options_new();
+    CHECK_ST(micro_publish_options_set_header(po, "bad key", "v"), MICRO_STATUS_INVALID_ARG);
+    CHECK_ST(micro_publish_options_set_header(po, "K", NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_publish_options_set_content_type(po, ""), MICRO_STATUS_INVALID_ARG);
+    CHECK_ST(micro_publish_options_set_content_type(NULL, "a/b"), MICRO_STATUS_NULL_ARG);
+    micro_publish_options_free(po);
+    /* a client without a broker */
+    micro_client *lone = NULL;
+    CHECK_ST(micro_client_new(w.rt, w.reg, NULL, &lone, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_client_publish(lone, "t", none, NULL, NULL), MICRO_STATUS_ILLEGAL_STATE);
+    micro_client_free(lone);
+    /* over the broker's 1024-byte limit: a clear TOO_LARGE error, the subscriber sees nothing */
+    CHECK_ST(micro_broker_subscribe_pull(w.b, "big", NULL, &s, NULL), MICRO_STATUS_OK);
+    static uint8_t big[5 * 1024 * 1024];
+    micro_bytes b2k = {big, 2048}, b5m = {big, sizeof big}, ok = {big, 1000};
+    CHECK_ST(micro_client_publish(w.cli, "big", b2k, NULL, &err), MICRO_STATUS_TOO_LARGE);
+    CHECK(micro_error_code(err) == 413 && strstr(micro_error_detail(err).ptr, "limit of 1024") != NULL);
+    micro_error_free(err); err = NULL;
+    /* over the client's 4 MiB limit */
+    CHECK_ST(micro_client_publish(w.cli, "big", b5m, NULL, &err), MICRO_STATUS_TOO_LARGE);
+    CHECK(strcmp(micro_status_name(micro_error_status(err)), "TOO_LARGE") == 0);
+    micro_error_free(err); err = NULL;
+    CHECK_ST(micro_client_publish(w.cli, "big", ok, NULL, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_subscription_next(s, 1000, &ev, NULL), MICRO_STATUS_OK);
+    CHECK(micro_event_body(ev).len == 1000);
+    micro_event *copy = micro_event_clone(ev);
+    micro_event_free(ev);
+    CHECK(micro_event_body(copy).len == 1000);
+    micro_event_free(copy);
+    CHECK_ST(micro_subscription_next(s, 0, &ev, NULL), MICRO_STATUS_TIMEOUT);
+    micro_subscription_free(s);
+    return ps_down(&w);
+}
+
+/* The http broker over loopback with a memory registry (no mDNS): the C side on both ends. */
+static int test_pubsub_http_broker(void) {
+    ps_world w; if (ps_up(&w, "http://127.0.0.1:0", 0)) return 1;
+    micro_error *err = NULL;
+    /* nobody subscribes yet: the http broker reports it */
+    CHECK_ST(micro_client_publish(w.cli, "void", bytes_of("x"), NULL, &err), MICRO_STATUS_NOT_FOUND);
+    micro_error_free(err); err = NULL;
+    micro_subscription *a = NULL, *q1 = NULL, *q2 = NULL;
+    CHECK_ST(micro_broker_subscribe_pull(w.b, "news", NULL, &a, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_broker_subscribe_pull(w.b, "news", "workers", &q1, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_broker_subscribe_pull(w.b, "news", "workers", &q2, NULL), MICRO_STATUS_OK);
+    micro_buf *addr = NULL;
+    CHECK_ST(micro_broker_address(w.b, &addr, NULL), MICRO_STATUS_OK);
+    CHECK(micro_buf_bytes(addr).len > 0);
+    micro_buf_free(addr);
+    micro_publish_options *po = micro_publish_options_new();
+    CHECK_ST(micro_publish_options_set_header(po, "X-From", "c"), MICRO_STATUS_OK);
+    uint8_t bin[4] = {0, 0xff, '\n', 7};
+    micro_bytes body = {bin, 4};
+    /* the broker's registry cache learns of the new subscribers through its watch */
+    micro_status first = MICRO_STATUS_NOT_FOUND;
+    for (int t = 0; t < 100 && first == MICRO_STATUS_NOT_FOUND; t++) {
+        first = micro_client_publish(w.cli, "warmup", body, po, NULL); /* (stays queued: nobody subscribes) */
+        if (first == MICRO_STATUS_NOT_FOUND) sleep_ms(20);
+    }
+    CHECK_ST(first, MICRO_STATUS_OK);
+    for (int i = 0; i < 10; i++) CHECK_ST(micro_client_publish(w.cli, "news", body, po, NULL), MICRO_STATUS_OK);
+    micro_publish_options_free(po);
+    int got_a = 0, got_q = 0;
+    micro_event *ev = NULL;
+    for (int i = 0; i < 10; i++) {
+        CHECK_ST(micro_subscription_next(a, 3000, &ev, NULL), MICRO_STATUS_OK);
+        micro_bytes b = micro_event_body(ev);
+        micro_str v;
+        CHECK(b.len == 4 && memcmp(b.ptr, bin, 4) == 0);
+        CHECK(micro_event_header(ev, "X-From", &v) && strcmp(v.ptr, "c") == 0);
+        micro_event_free(ev);
+        got_a++;
+    }
+    for (int t = 0; t < 100 && got_q < 10; t++) {
+        while (micro_subscription_next(q1, 10, &ev, NULL) == MICRO_STATUS_OK) { micro_event_free(ev); got_q++; }
+        while (micro_subscription_next(q2, 10, &ev, NULL) == MICRO_STATUS_OK) { micro_event_free(ev); got_q++; }
+    }
+    sleep_ms(100);
+    while (micro_subscription_next(q1, 0, &ev, NULL) == MICRO_STATUS_OK) { micro_event_free(ev); got_q++; }
+    while (micro_subscription_next(q2, 0, &ev, NULL) == MICRO_STATUS_OK) { micro_event_free(ev); got_q++; }
+    CHECK(got_a == 10);
+    if (got_q != 10) fprintf(stderr, "  queue group got %d\n", got_q);
+    CHECK(got_q == 10); /* the queue group got each message exactly once */
+    micro_subscription_free(a); micro_subscription_free(q1); micro_subscription_free(q2);
+    CHECK_ST(micro_broker_disconnect(w.b, NULL), MICRO_STATUS_OK);
+    return ps_down(&w);
+}
+
 int main(void) {
     RUN(test_version);
     RUN(test_null_args);
@@ -387,6 +658,10 @@ int main(void) {
     RUN(test_after_shutdown);
     RUN(test_stop_inside_callback);
     RUN(test_log_and_free_hooks);
+    RUN(test_pubsub_in_order);
+    RUN(test_pubsub_unsubscribe_inside_callback);
+    RUN(test_pubsub_null_args_and_limits);
+    RUN(test_pubsub_http_broker);
     size_t live = micro_debug_live_objects();
     printf("%s live_objects (%zu)\n", live == 0 ? "ok" : "FAIL", live);
     failures += live != 0;
