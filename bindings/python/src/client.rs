@@ -71,6 +71,20 @@ fn reply_conv(r: Reply) -> Conv {
     })
 }
 
+fn publish_options(
+    topic: &str,
+    content_type: Option<String>,
+    metadata: Option<HashMap<String, String>>,
+) -> PyResult<micro::PublishOptions> {
+    if topic.is_empty() {
+        return Err(err(400, "topic must not be empty"));
+    }
+    if content_type.as_deref() == Some("") {
+        return Err(err(400, "content_type must not be empty"));
+    }
+    Ok(micro::PublishOptions { content_type, metadata: metadata.unwrap_or_default().into_iter().collect() })
+}
+
 fn check_names(service: &str, endpoint: &str) -> PyResult<()> {
     if service.is_empty() {
         return Err(err(400, "service name must not be empty"));
@@ -86,7 +100,9 @@ impl Client {
     /// A client with its own registry (URL, else `MICRO_REGISTRY`, else mDNS) and options
     /// over go-micro's environment variables.
     #[new]
-    #[pyo3(signature = (*, registry=None, content_type=None, request_timeout=None, retries=None, pool_size=None))]
+    /// Publishing goes through the broker `broker` names (`http`, `nats://host:4222`,
+    /// `memory`; else `MICRO_BROKER`/`MICRO_BROKER_ADDRESS`, else go-micro's http broker).
+    #[pyo3(signature = (*, registry=None, content_type=None, request_timeout=None, retries=None, pool_size=None, broker=None))]
     fn new(
         py: Python<'_>,
         registry: Option<String>,
@@ -94,6 +110,7 @@ impl Client {
         request_timeout: Option<f64>,
         retries: Option<u32>,
         pool_size: Option<usize>,
+        broker: Option<String>,
     ) -> PyResult<Self> {
         let cfg = Config::from_env().map_err(to_py)?;
         let mut opts = ClientOptions::default();
@@ -111,8 +128,53 @@ impl Client {
             opts.pool_size = p;
         }
         let url = registry.unwrap_or_else(|| cfg.registry_url());
-        let reg = bridge::block(py, async move { registry::from_url(&url).await.map_err(to_py) })?;
-        Ok(Client { client: CoreClient::new(reg, opts), pid: std::process::id() })
+        let broker_url =
+            broker.unwrap_or_else(|| micro::broker::url_from_env(cfg.broker.as_deref(), cfg.broker_address.as_deref()));
+        let max = opts.limits.max_body;
+        let client = bridge::block(py, async move {
+            let reg = registry::from_url(&url).await.map_err(to_py)?;
+            let b = micro::broker::from_url(&broker_url, Arc::clone(&reg), max).map_err(to_py)?;
+            let client = CoreClient::new(reg, opts);
+            client.set_broker(b);
+            Ok(client)
+        })?;
+        Ok(Client { client, pid: std::process::id() })
+    }
+
+    /// Publishes `body` on `topic` (go-micro's `client.Publish`); resolves once the broker
+    /// took the message.
+    #[pyo3(signature = (topic, body, *, content_type=None, metadata=None))]
+    fn publish<'py>(
+        &self,
+        py: Python<'py>,
+        topic: String,
+        body: Vec<u8>,
+        content_type: Option<String>,
+        metadata: Option<HashMap<String, String>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        check_pid(self.pid)?;
+        let opts = publish_options(&topic, content_type, metadata)?;
+        let client = self.client.clone();
+        bridge::spawn(py, async move {
+            client.publish(&topic, Bytes::from(body), &opts).await.map_err(to_py)?;
+            Ok(conv(()))
+        })
+    }
+
+    /// `publish`, blocking the calling thread with the GIL released.
+    #[pyo3(signature = (topic, body, *, content_type=None, metadata=None))]
+    fn publish_blocking(
+        &self,
+        py: Python<'_>,
+        topic: String,
+        body: Vec<u8>,
+        content_type: Option<String>,
+        metadata: Option<HashMap<String, String>>,
+    ) -> PyResult<()> {
+        check_pid(self.pid)?;
+        let opts = publish_options(&topic, content_type, metadata)?;
+        let client = self.client.clone();
+        bridge::block(py, async move { client.publish(&topic, Bytes::from(body), &opts).await.map_err(to_py) })
     }
 
     /// Calls `service`'s `endpoint`; resolves to `(body, content_type, header, node)`.

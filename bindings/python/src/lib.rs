@@ -59,6 +59,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_set_exiting, m)?)?;
     m.add_class::<service::Service>()?;
     m.add_class::<service::Request>()?;
+    m.add_class::<service::Message>()?;
     m.add_class::<client::Client>()?;
     m.add_class::<client::ClientStream>()?;
     m.add_class::<client::Registry>()?;

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 enum Incoming {
     Unary(micro::Request, oneshot::Sender<micro::Result<Response>>),
     Stream(micro::Request, ServerStream, oneshot::Sender<micro::Result<()>>),
+    Event(micro::broker::Event, usize, oneshot::Sender<micro::Result<()>>),
 }
 
 struct Shared {
@@ -53,6 +54,7 @@ pub struct Service {
     svc: CoreService,
     shared: Arc<Shared>,
     pid: u32,
+    subs: std::sync::atomic::AtomicUsize,
 }
 
 fn secs(v: f64, what: &str) -> PyResult<Duration> {
@@ -67,7 +69,7 @@ impl Service {
     /// Builds the service (options over go-micro's environment variables); nothing listens
     /// until `start`.
     #[new]
-    #[pyo3(signature = (name, *, version=None, address=None, advertise=None, id=None, metadata=None, registry=None, register_ttl=None, register_interval=None, max_message_size=None))]
+    #[pyo3(signature = (name, *, version=None, address=None, advertise=None, id=None, metadata=None, registry=None, register_ttl=None, register_interval=None, max_message_size=None, broker=None))]
     fn new(
         py: Python<'_>,
         name: String,
@@ -80,6 +82,7 @@ impl Service {
         register_ttl: Option<f64>,
         register_interval: Option<f64>,
         max_message_size: Option<usize>,
+        broker: Option<String>,
     ) -> PyResult<Self> {
         if name.is_empty() {
             return Err(err(400, "service name must not be empty"));
@@ -112,6 +115,9 @@ impl Service {
         if let Some(v) = max_message_size {
             b = b.max_message_size(v);
         }
+        if let Some(v) = broker {
+            b = b.broker_url(v);
+        }
         let svc = bridge::block(py, async move { b.build().await.map_err(to_py) })?;
         let (queue_tx, queue_rx) = mpsc::channel(1024);
         let shared = Arc::new(Shared {
@@ -121,7 +127,7 @@ impl Service {
             closed: watch::Sender::new(false),
             abandoned: watch::Sender::new(false),
         });
-        Ok(Service { svc, shared, pid: std::process::id() })
+        Ok(Service { svc, shared, pid: std::process::id(), subs: std::sync::atomic::AtomicUsize::new(0) })
     }
 
     /// The service name.
@@ -190,6 +196,37 @@ impl Service {
         Ok(())
     }
 
+    /// Subscribes to `topic` (a queue group with `queue`); must precede `start`. Messages
+    /// come out of `next_request` as `Message`s, each answered with `ack` or `fail`.
+    /// Returns the subscription's index (`Message.subscriber` of its messages).
+    #[pyo3(signature = (topic, queue=None))]
+    fn subscribe(&self, topic: String, queue: Option<String>) -> PyResult<usize> {
+        check_pid(self.pid)?;
+        if topic.is_empty() {
+            return Err(err(400, "topic must not be empty"));
+        }
+        if queue.as_deref() == Some("") {
+            return Err(err(400, "queue must not be empty: pass None for no queue group"));
+        }
+        let shared = Arc::clone(&self.shared);
+        let index = self.subs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let opts = micro::broker::SubscribeOptions { queue };
+        self.svc.server().subscribe(&topic, opts, move |ev: micro::broker::Event| {
+            let shared = Arc::clone(&shared);
+            async move {
+                if *shared.abandoned.borrow() {
+                    return Err(gone(&shared.name));
+                }
+                let (tx, rx) = oneshot::channel();
+                if shared.queue_tx.send(Incoming::Event(ev, index, tx)).await.is_err() {
+                    return Err(gone(&shared.name));
+                }
+                answer(&shared, rx).await
+            }
+        });
+        Ok(index)
+    }
+
     /// The endpoints as registered, as JSON.
     fn endpoints_json(&self) -> PyResult<String> {
         serde_json::to_string(&self.svc.server().endpoints()).map_err(|e| err(500, e.to_string()))
@@ -252,7 +289,8 @@ impl Service {
         })
     }
 
-    /// The next request for Python to answer, or `None` once stopped (awaitable).
+    /// The next request (or subscribed `Message`) for Python to answer, or `None` once
+    /// stopped (awaitable).
     fn next_request<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         check_pid(self.pid)?;
         let shared = Arc::clone(&self.shared);
@@ -271,6 +309,10 @@ impl Service {
                 Some(Incoming::Stream(req, st, tx)) => {
                     let (s, r) = st.split();
                     conv_request(Request::new(req, Answer::Stream(tx), Some((s, r)), name))
+                }
+                Some(Incoming::Event(ev, index, tx)) => {
+                    let m = Message { ev, index, answer: Mutex::new(Some(tx)), service_name: name };
+                    Box::new(move |py: Python<'_>| Ok(Py::new(py, m)?.into_any())) as Conv
                 }
             })
         })
@@ -417,5 +459,68 @@ impl Request {
 
     fn __repr__(&self) -> String {
         format!("<micro._native.Request {} {}>", self.req.endpoint, self.req.content_type)
+    }
+}
+
+/// A message delivered to a subscriber: topic, headers, body; answered once with `ack`
+/// or `fail` (the broker logs a failure; nothing is redelivered, as in go-micro).
+#[pyclass(module = "micro._native")]
+pub struct Message {
+    ev: micro::broker::Event,
+    index: usize,
+    answer: Mutex<Option<oneshot::Sender<micro::Result<()>>>>,
+    service_name: String,
+}
+
+impl Message {
+    fn take(&self) -> PyResult<oneshot::Sender<micro::Result<()>>> {
+        self.answer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| err(409, format!("message on {} was already answered", self.ev.topic)))
+    }
+}
+
+#[pymethods]
+impl Message {
+    /// The topic.
+    #[getter]
+    fn topic(&self) -> &str {
+        &self.ev.topic
+    }
+    /// The headers, keys exactly as the publisher wrote them.
+    #[getter]
+    fn header<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, v) in &self.ev.message.header {
+            d.set_item(k, v)?;
+        }
+        Ok(d)
+    }
+    /// The raw body.
+    #[getter]
+    fn body<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.ev.message.body)
+    }
+    /// The index `Service.subscribe` returned for the subscription that got the message.
+    #[getter]
+    fn subscriber(&self) -> usize {
+        self.index
+    }
+    /// Marks the message handled.
+    fn ack(&self) -> PyResult<()> {
+        let _ = self.take()?.send(Ok(()));
+        Ok(())
+    }
+    /// Reports a handler failure (a go-micro error) to the broker.
+    #[pyo3(signature = (id, code, detail))]
+    fn fail(&self, id: String, code: i32, detail: String) -> PyResult<()> {
+        let id = if id.is_empty() { self.service_name.clone() } else { id };
+        let _ = self.take()?.send(Err(micro::Error::new(id, detail, code)));
+        Ok(())
+    }
+    fn __repr__(&self) -> String {
+        format!("<micro._native.Message {} {} bytes>", self.ev.topic, self.ev.message.body.len())
     }
 }

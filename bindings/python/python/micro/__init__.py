@@ -23,12 +23,12 @@ from . import _native
 from .client import Client, Registry, Reply, Stream, SyncClient
 from .errors import (BadRequest, ClosedError, Conflict, Error, ForkError, Forbidden, InternalServerError,
                      MethodNotAllowed, NotFound, Timeout, Unauthorized, Unavailable)
-from .service import Context, Response, ServerStream, Service
+from .service import Context, Message, Response, ServerStream, Service
 
 __version__: str = _native.version()
 
 __all__ = [
-    "Service", "Client", "SyncClient", "Registry", "Reply", "Stream", "ServerStream", "Context", "Response",
+    "Service", "Message", "Client", "SyncClient", "Registry", "Reply", "Stream", "ServerStream", "Context", "Response",
     "Error", "BadRequest", "Unauthorized", "Forbidden", "NotFound", "MethodNotAllowed", "Timeout", "Conflict",
     "InternalServerError", "Unavailable", "ClosedError", "ForkError", "__version__",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import inspect
+import logging
 import signal
 import threading
 import weakref
@@ -18,10 +19,11 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, TypeVar
 
 from . import _body, _native
 from .client import Client, _native_call, _wait
-from .errors import ClosedError, Conflict, Error
+from .errors import BadRequest, ClosedError, Conflict, Error
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+_log = logging.getLogger("micro")
 _running: "weakref.WeakSet[Service]" = weakref.WeakSet()
 _running_lock = threading.Lock()
 
@@ -64,6 +66,32 @@ class Context:
     def body(self) -> bytes:
         """The raw request body."""
         return self._req.body
+
+
+class Message:
+    """A message delivered to a subscriber: ``topic``, ``header``, ``body`` (raw bytes)."""
+
+    def __init__(self, msg: _native.Message) -> None:
+        self._m = msg
+        self.topic: str = msg.topic
+        self.header: dict[str, str] = msg.header
+        self.body: bytes = msg.body
+
+    @property
+    def content_type(self) -> str:
+        """The ``Content-Type`` header (``""`` if absent)."""
+        return self.header.get("Content-Type", "")
+
+    def json(self) -> Any:
+        """The body parsed as JSON (raises :class:`micro.BadRequest` if it is not JSON)."""
+        import json
+        try:
+            return json.loads(self.body)
+        except ValueError as e:
+            raise BadRequest(f"message body is not valid JSON: {e}", id="micro.python") from None
+
+    def __repr__(self) -> str:
+        return f"<micro.Message {self.topic} {len(self.body)} bytes>"
 
 
 class ServerStream:
@@ -160,14 +188,16 @@ class Service:
     def __init__(self, name: str, *, version: str | None = None, address: str | None = None,
                  advertise: str | None = None, id: str | None = None, metadata: Mapping[str, str] | None = None,
                  registry: str | None = None, register_ttl: float | None = None,
-                 register_interval: float | None = None, max_message_size: int | None = None) -> None:
+                 register_interval: float | None = None, max_message_size: int | None = None,
+                 broker: str | None = None) -> None:
         if not isinstance(name, str):
             raise TypeError(f"service name must be a str, got {type(name).__name__}")
         self._n = _native_call(_native.Service, name, version=version, address=address, advertise=advertise,
                                id=id, metadata=dict(metadata) if metadata else None, registry=registry,
                                register_ttl=register_ttl, register_interval=register_interval,
-                               max_message_size=max_message_size)
+                               max_message_size=max_message_size, broker=broker)
         self._handlers: dict[str, _Handler] = {}
+        self._subscribers: dict[int, Callable[..., Any]] = {}
         self._dispatcher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
@@ -233,6 +263,37 @@ class Service:
 
         def deco(f: F) -> F:
             self._add(endpoint, f, True, None)
+            return f
+        return deco
+
+    def subscribe(self, topic: str, fn: Callable[..., Any] | None = None, *, queue: str | None = None) -> Any:
+        """Subscribes a handler to ``topic`` through the service's broker; as a decorator
+        (``@svc.subscribe("events")``) or directly. Add subscribers before ``start``.
+
+        ``queue`` names a queue group: each message goes to one subscriber of the group
+        (across processes and languages); without it every subscriber gets every message.
+        The handler takes one :class:`Message` and may be ``async def`` or plain ``def``;
+        both run on the service's event loop (never on the library's threads), so a plain
+        function should be quick. If it raises, the message is dropped: the error is logged
+        on the ``micro`` logger and reported to the broker as a go-micro error — there is no
+        redelivery, as in go-micro — and later messages are delivered as usual.
+        """
+        def add(f: Callable[..., Any]) -> None:
+            if not isinstance(topic, str) or not topic:
+                raise TypeError("topic must be a non-empty str")
+            if not callable(f):
+                raise TypeError(f"subscriber must be callable, got {type(f).__name__}")
+            if self._started:
+                raise Conflict("subscribe before start()", id=self.name)
+            i = _native_call(self._n.subscribe, topic, queue)
+            self._subscribers[i] = f
+
+        if fn is not None:
+            add(fn)
+            return fn
+
+        def deco(f: F) -> F:
+            add(f)
             return f
         return deco
 
@@ -306,6 +367,11 @@ class Service:
                 req = await _wait(self._n.next_request)
                 if req is None:
                     return
+                if isinstance(req, _native.Message):
+                    t = asyncio.get_running_loop().create_task(self._deliver(req))
+                    self._tasks.add(t)
+                    t.add_done_callback(self._tasks.discard)
+                    continue
                 t = asyncio.get_running_loop().create_task(self._answer(req))
                 self._tasks.add(t)
                 t.add_done_callback(self._tasks.discard)
@@ -313,6 +379,22 @@ class Service:
             # The loop is going away without stop(): nobody will answer queued requests.
             self._n.abandon()
             raise
+
+    async def _deliver(self, m: _native.Message) -> None:
+        msg = Message(m)
+        try:
+            h = self._subscribers[m.subscriber]
+            result = h(msg)
+            if inspect.isawaitable(result):
+                await result
+            m.ack()
+        except asyncio.CancelledError:
+            _safe_fail_msg(m, self.name, 503, "service is shutting down")
+            raise
+        except Exception as e:
+            _log.error("subscriber of %r failed: %s", m.topic, e, exc_info=True)
+            code = e.code if isinstance(e, Error) else 500
+            _safe_fail_msg(m, e.id if isinstance(e, Error) and e.id else self.name, code, str(e) or type(e).__name__)
 
     async def _answer(self, req: _native.Request) -> None:
         h = self._handlers.get(req.endpoint)
@@ -347,6 +429,13 @@ def _safe_fail(req: _native.Request, id: str, code: int, detail: str, status: st
         pass  # already answered
 
 
+def _safe_fail_msg(m: _native.Message, id: str, code: int, detail: str) -> None:
+    try:
+        m.fail(id, code, detail)
+    except _native.NativeError:
+        pass  # already answered
+
+
 @atexit.register
 def _close_all() -> None:
     with _running_lock:
@@ -357,4 +446,4 @@ def _close_all() -> None:
     _native._set_exiting()
 
 
-__all__ = ["Service", "Context", "Response", "ServerStream", "ClosedError"]
+__all__ = ["Service", "Context", "Response", "ServerStream", "Message", "ClosedError"]
