@@ -196,6 +196,11 @@ async fn apply_events(state: Weak<Mutex<State>>, mut watcher: Watcher) {
                     svc.nodes.retain(|n| !service.nodes.iter().any(|gone| gone.id == n.id));
                 }
                 entry.services.retain(|s| !s.nodes.is_empty());
+                if entry.services.is_empty() {
+                    // The next lookup asks the registry rather than answering "not found"
+                    // from memory: a node that restarts is found as soon as it registers.
+                    st.entries.remove(&service.name);
+                }
             }
         }
     }
