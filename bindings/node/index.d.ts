@@ -1,0 +1,226 @@
+// Type declarations for `micro` (index.js over the native module micro.node).
+
+/// <reference types="node" />
+
+/** A body: objects go as JSON; Buffer / Uint8Array / ArrayBuffer go as they are. */
+export type Body = unknown;
+
+/** A go-micro error: `{id, code, detail, status}`, on the wire as JSON. */
+export declare class MicroError extends Error {
+  constructor(id: string, code: number, detail: string, status?: string);
+  readonly id: string;
+  readonly code: number;
+  readonly detail: string;
+  readonly status: string;
+  toJSON(): { id: string; code: number; detail: string; status: string };
+}
+
+/** Service options; unset ones fall back to go-micro's MICRO_* variables. Durations in ms. */
+export interface ServiceOptions {
+  name?: string;
+  version?: string;
+  /** Listen address `host:port` (`:0` picks a port). MICRO_SERVER_ADDRESS. */
+  address?: string;
+  /** Address registered instead of the bound one. MICRO_SERVER_ADVERTISE. */
+  advertise?: string;
+  id?: string;
+  metadata?: Record<string, string>;
+  /** `mdns` (default) or `memory`. MICRO_REGISTRY. */
+  registry?: string;
+  registerTtl?: number;
+  registerInterval?: number;
+  maxMessageSize?: number;
+  /** `http` (default), `memory`, `nats://host:4222`. MICRO_BROKER. */
+  broker?: string;
+}
+
+/** What a handler learns about its call. */
+export interface RequestInfo {
+  service: string;
+  endpoint: string;
+  contentType: string;
+  header: Record<string, string>;
+  /** The raw body (unary calls). */
+  raw?: Buffer;
+}
+
+/** A message delivered to a subscriber. */
+export interface Message {
+  topic: string;
+  header: Record<string, string>;
+  contentType: string;
+  raw: Buffer;
+}
+
+export interface HandleOptions {
+  /** A bidirectional stream endpoint. */
+  stream?: boolean;
+  /** Endpoint metadata registered with it. */
+  metadata?: Record<string, string>;
+}
+
+/** A stream as a server handler sees it. */
+export declare class ServerStream implements AsyncIterable<any> {
+  readonly service: string;
+  readonly endpoint: string;
+  readonly contentType: string;
+  readonly header: Record<string, string>;
+  send(msg: Body): Promise<void>;
+  recv(): Promise<any | null>;
+  [Symbol.asyncIterator](): AsyncIterator<any>;
+}
+
+export type Handler = (body: any, req: RequestInfo) => Body | Promise<Body>;
+export type StreamHandler = (stream: ServerStream, req: RequestInfo) => void | Promise<void>;
+export type Subscriber = (body: any, msg: Message) => void | Promise<void>;
+
+/** A micro service: handle, subscribe, start, close. */
+export declare class Service {
+  constructor(opts: ServiceOptions | string);
+  readonly name: string;
+  readonly id: string;
+  readonly address: string | null;
+  readonly bound: string | null;
+  handle(endpoint: string, fn: Handler, opts?: HandleOptions & { stream?: false }): this;
+  handle(endpoint: string, fn: StreamHandler, opts: HandleOptions & { stream: true }): this;
+  subscribe(topic: string, fn: Subscriber, opts?: { queue?: string }): this;
+  endpoints(): unknown[];
+  start(): Promise<this>;
+  client(): Client;
+  close(): Promise<void>;
+}
+
+/** Client options; unset ones fall back to go-micro's MICRO_* variables. Durations in ms. */
+export interface ClientOptions {
+  registry?: string;
+  contentType?: string;
+  requestTimeout?: number;
+  retries?: number;
+  poolSize?: number;
+  broker?: string;
+}
+
+/** Options of one call or stream. Durations in ms. */
+export interface CallOptions {
+  contentType?: string;
+  timeout?: number;
+  requestTimeout?: number;
+  retries?: number;
+  metadata?: Record<string, string>;
+  /** Explicit `host:port` address(es), bypassing the registry. */
+  address?: string | string[];
+}
+
+export interface PublishOptions {
+  contentType?: string;
+  metadata?: Record<string, string>;
+}
+
+/** A reply with its raw parts. */
+export declare class Reply {
+  readonly raw: Buffer;
+  readonly contentType: string;
+  readonly header: Record<string, string>;
+  readonly node: string;
+  /** The body decoded by content type (JSON parsed, text as string, else Buffer). */
+  readonly body: any;
+}
+
+/** An open bidirectional stream, client side. */
+export declare class ClientStream implements AsyncIterable<any> {
+  readonly node: string;
+  send(msg: Body): Promise<void>;
+  recv(): Promise<any | null>;
+  closeSend(): Promise<void>;
+  close(): Promise<void>;
+  [Symbol.asyncIterator](): AsyncIterator<any>;
+}
+
+export declare class Client {
+  constructor(opts?: ClientOptions);
+  call<T = any>(service: string, endpoint: string, body?: Body, opts?: CallOptions): Promise<T>;
+  callRaw(service: string, endpoint: string, body?: Body, opts?: CallOptions): Promise<Reply>;
+  stream(service: string, endpoint: string, opts?: CallOptions): Promise<ClientStream>;
+  publish(topic: string, body: Body, opts?: PublishOptions): Promise<void>;
+  close(): void;
+}
+
+/** A registry opened by URL (`mdns`, `memory`). */
+export declare class Registry {
+  constructor(url?: string);
+  getService(name: string): Promise<any[]>;
+  listServices(): Promise<any[]>;
+}
+
+export declare function encode(body: Body, contentType?: string): [Buffer, string];
+export declare function decode(buf: Buffer, contentType: string): any;
+export declare const version: string;
+
+// The native module (micro.node), as generated by napi-rs.
+export interface NativeReply { body: Buffer; contentType: string; header: Record<string, string>; node: string }
+export interface NativeCallOptions { contentType?: string; timeout?: number; requestTimeout?: number; retries?: number; metadata?: Record<string, string>; address?: string[] }
+export interface NativeClientOptions { registry?: string; contentType?: string; requestTimeout?: number; retries?: number; poolSize?: number; broker?: string }
+export declare namespace native {
+  function version(): string;
+  class NativeService {
+    constructor(opts: ServiceOptions);
+    readonly name: string;
+    readonly id: string;
+    readonly address: string | null;
+    readonly bound: string | null;
+    handle(endpoint: string, stream: boolean, metadata?: Record<string, string> | null): void;
+    subscribe(topic: string, queue?: string | null): number;
+    endpointsJson(): string;
+    start(): Promise<void>;
+    stop(): Promise<void>;
+    nextRequests(max: number): Promise<NativeRequest[]>;
+    client(): NativeClient;
+  }
+  class NativeRequest {
+    readonly kind: 'call' | 'stream' | 'message';
+    readonly service: string;
+    readonly endpoint: string;
+    readonly topic: string;
+    readonly contentType: string;
+    readonly header: Record<string, string>;
+    readonly body: Buffer;
+    readonly subscriber: number;
+    respond(body?: Buffer | null, contentType?: string | null): void;
+    fail(id: string, code: number, detail: string, status?: string | null): void;
+    recv(): Promise<Buffer | null>;
+    send(body: Buffer): Promise<void>;
+  }
+  class NativeClient {
+    constructor(opts?: NativeClientOptions | null);
+    call(service: string, endpoint: string, body: Buffer, opts?: NativeCallOptions | null): Promise<NativeReply>;
+    stream(service: string, endpoint: string, opts?: NativeCallOptions | null): Promise<NativeClientStream>;
+    publish(topic: string, body: Buffer, contentType?: string | null, metadata?: Record<string, string> | null): Promise<void>;
+  }
+  class NativeClientStream {
+    readonly node: string;
+    send(body: Buffer): Promise<void>;
+    recv(): Promise<Buffer | null>;
+    closeSend(): Promise<void>;
+    close(): Promise<void>;
+  }
+  class NativeRegistry {
+    constructor(url?: string | null);
+    getService(name: string): Promise<string>;
+    listServices(): Promise<string>;
+  }
+}
+
+declare const micro: {
+  Service: typeof Service;
+  Client: typeof Client;
+  ClientStream: typeof ClientStream;
+  ServerStream: typeof ServerStream;
+  Registry: typeof Registry;
+  Reply: typeof Reply;
+  MicroError: typeof MicroError;
+  encode: typeof encode;
+  decode: typeof decode;
+  version: string;
+  native: typeof native;
+};
+export default micro;

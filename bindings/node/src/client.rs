@@ -1,0 +1,334 @@
+//! `NativeClient`, `NativeClientStream` and `NativeRegistry`: calls, streams, publishing and
+//! registry queries, each a Promise settled on the JS thread.
+
+use crate::{block, err, millis, to_js};
+use bytes::Bytes;
+use micro::client::{StreamRecvHalf, StreamSendHalf};
+use micro::config::Config;
+use micro::registry::{self, Registry as CoreRegistry};
+use micro::{CallOptions, Client as CoreClient, ClientOptions};
+use napi::bindgen_prelude::{Buffer, PromiseRaw};
+use napi::Env;
+use napi_derive::napi;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Client options; each unset one falls back to go-micro's environment variable
+/// (`MICRO_REGISTRY`, `MICRO_CLIENT_RETRIES`, `MICRO_CLIENT_REQUEST_TIMEOUT` …).
+#[napi(object)]
+pub struct NativeClientOptions {
+    /// Registry URL: `mdns`, `memory`.
+    pub registry: Option<String>,
+    /// Default content type of requests.
+    pub content_type: Option<String>,
+    /// Per-attempt timeout in milliseconds.
+    pub request_timeout: Option<f64>,
+    /// Retries after a failed attempt.
+    pub retries: Option<u32>,
+    /// Idle connections kept per address.
+    pub pool_size: Option<u32>,
+    /// Broker URL for `publish`: `http`, `memory`, `nats://host:4222`.
+    pub broker: Option<String>,
+}
+
+/// Options of one call or stream.
+#[napi(object)]
+pub struct NativeCallOptions {
+    /// Content type of the body.
+    pub content_type: Option<String>,
+    /// Whole-call timeout in milliseconds (all attempts).
+    pub timeout: Option<f64>,
+    /// Per-attempt timeout in milliseconds.
+    pub request_timeout: Option<f64>,
+    /// Retries after a failed attempt.
+    pub retries: Option<u32>,
+    /// Headers sent with the call.
+    pub metadata: Option<HashMap<String, String>>,
+    /// Explicit `host:port` addresses, bypassing the registry.
+    pub address: Option<Vec<String>>,
+}
+
+/// A reply: raw body, its content type, headers and the node that answered.
+#[napi(object)]
+pub struct NativeReply {
+    /// The body as the server sent it.
+    pub body: Buffer,
+    /// The body's content type.
+    pub content_type: String,
+    /// Reply headers.
+    pub header: HashMap<String, String>,
+    /// The node that answered.
+    pub node: String,
+}
+
+fn call_options(o: Option<NativeCallOptions>) -> napi::Result<CallOptions> {
+    let o = o.unwrap_or(NativeCallOptions {
+        content_type: None,
+        timeout: None,
+        request_timeout: None,
+        retries: None,
+        metadata: None,
+        address: None,
+    });
+    Ok(CallOptions {
+        address: o.address.unwrap_or_default(),
+        content_type: o.content_type.filter(|c| !c.is_empty()),
+        timeout: millis(o.timeout, "timeout")?,
+        request_timeout: millis(o.request_timeout, "requestTimeout")?,
+        retries: o.retries,
+        metadata: o.metadata.unwrap_or_default().into_iter().collect(),
+        ..Default::default()
+    })
+}
+
+fn check_names(service: &str, endpoint: &str) -> napi::Result<()> {
+    if service.is_empty() {
+        return Err(err(400, "service name must not be empty"));
+    }
+    if endpoint.is_empty() {
+        return Err(err(400, "endpoint must not be empty"));
+    }
+    Ok(())
+}
+
+/// An RPC client.
+#[napi]
+pub struct NativeClient {
+    client: CoreClient,
+}
+
+impl NativeClient {
+    pub(crate) fn from_core(client: CoreClient) -> Self {
+        NativeClient { client }
+    }
+}
+
+#[napi]
+impl NativeClient {
+    /// A client with its own registry and broker.
+    #[napi(constructor)]
+    pub fn new(opts: Option<NativeClientOptions>) -> napi::Result<Self> {
+        let o = opts.unwrap_or(NativeClientOptions {
+            registry: None,
+            content_type: None,
+            request_timeout: None,
+            retries: None,
+            pool_size: None,
+            broker: None,
+        });
+        let cfg = Config::from_env().map_err(to_js)?;
+        let mut copts = ClientOptions::default();
+        cfg.apply_client(&mut copts);
+        if let Some(ct) = o.content_type.filter(|c| !c.is_empty()) {
+            copts.content_type = ct;
+        }
+        if let Some(t) = millis(o.request_timeout, "requestTimeout")? {
+            copts.request_timeout = t;
+        }
+        if let Some(r) = o.retries {
+            copts.retries = r;
+        }
+        if let Some(p) = o.pool_size {
+            copts.pool_size = p as usize;
+        }
+        let url = o.registry.unwrap_or_else(|| cfg.registry_url());
+        let broker_url = o
+            .broker
+            .unwrap_or_else(|| micro::broker::url_from_env(cfg.broker.as_deref(), cfg.broker_address.as_deref()));
+        let max = copts.limits.max_body;
+        let client = block(async move {
+            let reg = registry::from_url(&url).await.map_err(to_js)?;
+            let b = micro::broker::from_url(&broker_url, Arc::clone(&reg), max).map_err(to_js)?;
+            let client = CoreClient::new(reg, copts);
+            client.set_broker(b);
+            Ok(client)
+        })?;
+        Ok(NativeClient { client })
+    }
+
+    /// Calls `service`'s `endpoint` with a raw body.
+    #[napi]
+    pub fn call<'env>(
+        &self,
+        env: &'env Env,
+        service: String,
+        endpoint: String,
+        body: Buffer,
+        opts: Option<NativeCallOptions>,
+    ) -> napi::Result<PromiseRaw<'env, NativeReply>> {
+        check_names(&service, &endpoint)?;
+        let opts = call_options(opts)?;
+        let body = Bytes::copy_from_slice(&body);
+        let client = self.client.clone();
+        env.spawn_future(async move {
+            let r = client.call(&service, &endpoint, body, &opts).await.map_err(to_js)?;
+            Ok(NativeReply {
+                body: Buffer::from(r.body.to_vec()),
+                content_type: r.content_type,
+                header: r.header.into_iter().collect(),
+                node: r.node,
+            })
+        })
+    }
+
+    /// Opens a bidirectional stream.
+    #[napi]
+    pub fn stream<'env>(
+        &self,
+        env: &'env Env,
+        service: String,
+        endpoint: String,
+        opts: Option<NativeCallOptions>,
+    ) -> napi::Result<PromiseRaw<'env, NativeClientStream>> {
+        check_names(&service, &endpoint)?;
+        let opts = call_options(opts)?;
+        let client = self.client.clone();
+        env.spawn_future(async move {
+            let s = client.stream(&service, &endpoint, &opts).await.map_err(to_js)?;
+            let node = s.node().to_string();
+            let (tx, rx) = s.split();
+            Ok(NativeClientStream {
+                tx: Arc::new(tokio::sync::Mutex::new(Some(tx))),
+                rx: Arc::new(tokio::sync::Mutex::new(Some(rx))),
+                node,
+                closed: Arc::new(Mutex::new(false)),
+            })
+        })
+    }
+
+    /// Publishes a raw body on `topic`; resolves once the broker took it.
+    #[napi]
+    pub fn publish<'env>(
+        &self,
+        env: &'env Env,
+        topic: String,
+        body: Buffer,
+        content_type: Option<String>,
+        metadata: Option<HashMap<String, String>>,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
+        if topic.is_empty() {
+            return Err(err(400, "topic must not be empty"));
+        }
+        let opts = micro::PublishOptions {
+            content_type: content_type.filter(|c| !c.is_empty()),
+            metadata: metadata.unwrap_or_default().into_iter().collect(),
+        };
+        let body = Bytes::copy_from_slice(&body);
+        let client = self.client.clone();
+        env.spawn_future(async move { client.publish(&topic, body, &opts).await.map_err(to_js) })
+    }
+}
+
+/// An open bidirectional stream.
+#[napi]
+pub struct NativeClientStream {
+    tx: Arc<tokio::sync::Mutex<Option<StreamSendHalf>>>,
+    rx: Arc<tokio::sync::Mutex<Option<StreamRecvHalf>>>,
+    node: String,
+    closed: Arc<Mutex<bool>>,
+}
+
+fn stream_closed() -> napi::Error {
+    err(499, "the stream is closed")
+}
+
+#[napi]
+impl NativeClientStream {
+    /// The id of the node serving the stream.
+    #[napi(getter)]
+    pub fn node(&self) -> String {
+        self.node.clone()
+    }
+
+    /// Sends one message.
+    #[napi]
+    pub fn send<'env>(&self, env: &'env Env, body: Buffer) -> napi::Result<PromiseRaw<'env, ()>> {
+        let tx = Arc::clone(&self.tx);
+        let body = Bytes::copy_from_slice(&body);
+        env.spawn_future(async move {
+            match tx.lock().await.as_mut() {
+                Some(t) => t.send(body).await.map_err(to_js),
+                None => Err(stream_closed()),
+            }
+        })
+    }
+
+    /// The next message, or `null` once the server ended the stream.
+    #[napi]
+    pub fn recv<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Option<Buffer>>> {
+        let rx = Arc::clone(&self.rx);
+        env.spawn_future(async move {
+            match rx.lock().await.as_mut() {
+                Some(r) => Ok(r.recv().await.map_err(to_js)?.map(|b| Buffer::from(b.to_vec()))),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Sends the client's end of stream; receiving continues.
+    #[napi]
+    pub fn close_send<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        let tx = Arc::clone(&self.tx);
+        env.spawn_future(async move {
+            match tx.lock().await.as_mut() {
+                Some(t) => t.close_send().await.map_err(to_js),
+                None => Ok(()),
+            }
+        })
+    }
+
+    /// Closes both halves: pending and later `recv`s give `null`, `send`s fail.
+    #[napi]
+    pub fn close<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        *self.closed.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        let tx = Arc::clone(&self.tx);
+        let rx = Arc::clone(&self.rx);
+        env.spawn_future(async move {
+            if let Some(mut t) = tx.lock().await.take() {
+                let _ = t.close_send().await;
+            }
+            rx.lock().await.take();
+            Ok(())
+        })
+    }
+}
+
+/// A registry opened by URL (`mdns`, `memory`).
+#[napi]
+pub struct NativeRegistry {
+    reg: Arc<dyn CoreRegistry>,
+}
+
+#[napi]
+impl NativeRegistry {
+    /// Opens the registry `url` (default: `MICRO_REGISTRY`, else mDNS).
+    #[napi(constructor)]
+    pub fn new(url: Option<String>) -> napi::Result<Self> {
+        let url = match url.filter(|u| !u.is_empty()) {
+            Some(u) => u,
+            None => Config::from_env().map_err(to_js)?.registry_url(),
+        };
+        let reg = block(async move { registry::from_url(&url).await.map_err(to_js) })?;
+        Ok(NativeRegistry { reg })
+    }
+
+    /// Every instance of `name`, as go-micro's registry JSON.
+    #[napi]
+    pub fn get_service<'env>(&self, env: &'env Env, name: String) -> napi::Result<PromiseRaw<'env, String>> {
+        let reg = Arc::clone(&self.reg);
+        env.spawn_future(async move {
+            let s = reg.get_service(&name).await.map_err(to_js)?;
+            serde_json::to_string(&s).map_err(|e| err(500, e.to_string()))
+        })
+    }
+
+    /// Every service known, as go-micro's registry JSON.
+    #[napi]
+    pub fn list_services<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, String>> {
+        let reg = Arc::clone(&self.reg);
+        env.spawn_future(async move {
+            let s = reg.list_services().await.map_err(to_js)?;
+            serde_json::to_string(&s).map_err(|e| err(500, e.to_string()))
+        })
+    }
+}

@@ -1,0 +1,59 @@
+//! `micro.node`: the thin napi-rs layer under the npm package `micro`.
+//!
+//! The rule (ffi-patterns §3.3): no JavaScript runs on the library's tokio threads. Every
+//! operation is a Promise settled by napi on the JS thread, and the server side is pull:
+//! `NativeService.nextRequests()` resolves with a batch of calls (or an empty batch once the
+//! service is stopped) that the JS layer dispatches on the event loop. A pending
+//! `nextRequests()` is what keeps the process alive while a service is open, exactly like a
+//! listening `net.Server`; `stop()` resolves it empty, so Node exits by itself.
+//!
+//! Core bridging lives in this crate (`service.rs`, same shape as the Python binding's
+//! pull queue). Errors leave as a JS `Error` whose message is `MICRO_ERROR` followed by the
+//! go-micro error's JSON; `index.js` turns them into `MicroError`.
+
+#![deny(clippy::all)]
+
+mod client;
+mod service;
+
+use napi::{Error as NapiError, Status};
+use napi_derive::napi;
+use std::time::Duration;
+
+/// The id of errors raised by this layer itself (closed objects, bad arguments).
+pub(crate) const NODE_ID: &str = "micro.node";
+
+/// The prefix of every error message carrying a go-micro error as JSON.
+pub(crate) const ERROR_PREFIX: &str = "MICRO_ERROR";
+
+/// Converts a go-micro error into the JS error `index.js` maps to `MicroError`.
+pub(crate) fn to_js(e: micro::Error) -> NapiError {
+    let json = serde_json::json!({ "id": e.id, "code": e.code, "detail": e.detail, "status": e.status });
+    NapiError::new(Status::GenericFailure, format!("{ERROR_PREFIX}{json}"))
+}
+
+/// An error raised by this layer with the given code.
+pub(crate) fn err(code: i32, detail: impl Into<String>) -> NapiError {
+    to_js(micro::Error::new(NODE_ID, detail, code))
+}
+
+/// A positive number of milliseconds as a duration (`None` stays `None`).
+pub(crate) fn millis(v: Option<f64>, what: &str) -> napi::Result<Option<Duration>> {
+    match v {
+        None => Ok(None),
+        Some(ms) if ms.is_finite() && ms > 0.0 && ms < 1e15 => Ok(Some(Duration::from_secs_f64(ms / 1000.0))),
+        Some(ms) => Err(err(400, format!("{what} must be a positive number of milliseconds, got {ms}"))),
+    }
+}
+
+/// Runs `fut` to completion on the calling (JS) thread, on napi's runtime. Only for short
+/// set-up work (opening a registry), never for calls.
+pub(crate) fn block<T>(fut: impl std::future::Future<Output = napi::Result<T>>) -> napi::Result<T> {
+    napi::bindgen_prelude::block_on(fut)
+}
+
+/// The library version.
+#[napi]
+pub fn version() -> &'static str {
+    micro::VERSION
+}

@@ -1,0 +1,456 @@
+//! `NativeService` and `NativeRequest`: the server side, as pull primitives.
+//!
+//! Each endpoint's (and subscription's) Rust handler puts the incoming item on a queue and
+//! waits for its answer; JS pulls batches with `nextRequests()` and answers each item with
+//! `respond` / `fail` from the event loop. A `NativeRequest` garbage-collected without an
+//! answer drops its channel, and the caller gets a 500 instead of waiting forever.
+
+use crate::client::NativeClient;
+use crate::{block, err, millis, to_js};
+use bytes::Bytes;
+use micro::server::{ServerStream, StreamReceiver, StreamSender};
+use micro::{Response, Service as CoreService};
+use napi::bindgen_prelude::{Buffer, PromiseRaw};
+use napi::Env;
+use napi_derive::napi;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// An item waiting for JS, with the way back.
+enum Incoming {
+    Unary(micro::Request, oneshot::Sender<micro::Result<Response>>),
+    Stream(micro::Request, ServerStream, oneshot::Sender<micro::Result<()>>),
+    Event(micro::broker::Event, u32, oneshot::Sender<micro::Result<()>>),
+}
+
+struct Shared {
+    name: String,
+    queue_tx: mpsc::Sender<Incoming>,
+    queue_rx: tokio::sync::Mutex<mpsc::Receiver<Incoming>>,
+    /// Set once stopped: `nextRequests` resolves empty, and handlers answer 503.
+    closed: watch::Sender<bool>,
+}
+
+fn gone(name: &str) -> micro::Error {
+    micro::Error::new(name, "service is shutting down", 503)
+}
+
+/// Queues an item and waits for its answer (or gives up when the service stops).
+async fn enqueue<T>(
+    shared: &Shared,
+    make: impl FnOnce(oneshot::Sender<micro::Result<T>>) -> Incoming,
+) -> micro::Result<T> {
+    if *shared.closed.borrow() {
+        return Err(gone(&shared.name));
+    }
+    let (tx, rx) = oneshot::channel();
+    if shared.queue_tx.send(make(tx)).await.is_err() {
+        return Err(gone(&shared.name));
+    }
+    rx.await
+        .unwrap_or_else(|_| Err(micro::Error::internal(shared.name.clone(), "the handler finished without answering")))
+}
+
+/// Service options; each unset one falls back to go-micro's environment variable
+/// (`MICRO_SERVER_ADDRESS`, `MICRO_REGISTRY`, `MICRO_REGISTER_TTL` …). Durations in ms.
+#[napi(object)]
+pub struct ServiceOptions {
+    /// The service name (`MICRO_SERVER_NAME` when empty).
+    pub name: Option<String>,
+    /// The version registered.
+    pub version: Option<String>,
+    /// Listen address, `host:port` (`:0` picks a port).
+    pub address: Option<String>,
+    /// Address registered instead of the bound one.
+    pub advertise: Option<String>,
+    /// Node id (default `<name>-<uuid>`).
+    pub id: Option<String>,
+    /// Node metadata.
+    pub metadata: Option<HashMap<String, String>>,
+    /// Registry URL: `mdns`, `memory`.
+    pub registry: Option<String>,
+    /// Registration TTL in milliseconds.
+    pub register_ttl: Option<f64>,
+    /// Re-registration interval in milliseconds.
+    pub register_interval: Option<f64>,
+    /// Largest message accepted, in bytes.
+    pub max_message_size: Option<u32>,
+    /// Broker URL: `http`, `memory`, `nats://host:4222`.
+    pub broker: Option<String>,
+}
+
+/// A micro service (registry + server + client); endpoints are answered from JS.
+#[napi]
+pub struct NativeService {
+    svc: CoreService,
+    shared: Arc<Shared>,
+    subs: AtomicU32,
+}
+
+#[napi]
+impl NativeService {
+    /// Builds the service; nothing listens until `start`.
+    #[napi(constructor)]
+    pub fn new(opts: ServiceOptions) -> napi::Result<Self> {
+        let env_name = std::env::var("MICRO_SERVER_NAME").ok().filter(|n| !n.is_empty());
+        let name = match opts.name.filter(|n| !n.is_empty()).or(env_name) {
+            Some(n) => n,
+            None => return Err(err(400, "service name must not be empty")),
+        };
+        let mut b = CoreService::builder(name.clone());
+        if let Some(v) = opts.version {
+            b = b.version(v);
+        }
+        if let Some(v) = opts.address {
+            b = b.address(v);
+        }
+        if let Some(v) = opts.advertise {
+            b = b.advertise(v);
+        }
+        if let Some(v) = opts.id {
+            b = b.id(v);
+        }
+        for (k, v) in opts.metadata.unwrap_or_default() {
+            b = b.metadata(k, v);
+        }
+        if let Some(v) = opts.registry {
+            b = b.registry_url(v);
+        }
+        if let Some(v) = millis(opts.register_ttl, "registerTtl")? {
+            b = b.register_ttl(v);
+        }
+        if let Some(v) = millis(opts.register_interval, "registerInterval")? {
+            b = b.register_interval(v);
+        }
+        if let Some(v) = opts.max_message_size {
+            b = b.max_message_size(v as usize);
+        }
+        if let Some(v) = opts.broker {
+            b = b.broker_url(v);
+        }
+        let svc = block(async move { b.build().await.map_err(to_js) })?;
+        let (queue_tx, queue_rx) = mpsc::channel(1024);
+        let shared = Arc::new(Shared {
+            name,
+            queue_tx,
+            queue_rx: tokio::sync::Mutex::new(queue_rx),
+            closed: watch::Sender::new(false),
+        });
+        Ok(NativeService { svc, shared, subs: AtomicU32::new(0) })
+    }
+
+    /// The service name.
+    #[napi(getter)]
+    pub fn name(&self) -> String {
+        self.svc.name().to_string()
+    }
+
+    /// The node id.
+    #[napi(getter)]
+    pub fn id(&self) -> String {
+        self.svc.server().id().to_string()
+    }
+
+    /// The registered address once started.
+    #[napi(getter)]
+    pub fn address(&self) -> Option<String> {
+        self.svc.server().advertised()
+    }
+
+    /// The bound listener address once started.
+    #[napi(getter)]
+    pub fn bound(&self) -> Option<String> {
+        self.svc.server().bound().map(|a| a.to_string())
+    }
+
+    /// Adds an endpoint answered from JS (`stream` for a bidirectional stream).
+    #[napi]
+    pub fn handle(&self, endpoint: String, stream: bool, metadata: Option<HashMap<String, String>>) -> napi::Result<()> {
+        if endpoint.is_empty() {
+            return Err(err(400, "endpoint name must not be empty"));
+        }
+        let server = self.svc.server();
+        let shared = Arc::clone(&self.shared);
+        if stream {
+            server.handle_stream(&endpoint, move |req, st| {
+                let shared = Arc::clone(&shared);
+                async move { enqueue(&shared, |tx| Incoming::Stream(req, st, tx)).await }
+            });
+        } else {
+            server.handle(&endpoint, move |req| {
+                let shared = Arc::clone(&shared);
+                async move { enqueue(&shared, |tx| Incoming::Unary(req, tx)).await }
+            });
+        }
+        for (k, v) in metadata.unwrap_or_default() {
+            server.describe(&endpoint, &k, &v);
+        }
+        Ok(())
+    }
+
+    /// Subscribes to `topic` (a queue group with `queue`); must precede `start`. Returns
+    /// the subscription's index (`NativeRequest.subscriber` of its messages).
+    #[napi]
+    pub fn subscribe(&self, topic: String, queue: Option<String>) -> napi::Result<u32> {
+        if topic.is_empty() {
+            return Err(err(400, "topic must not be empty"));
+        }
+        if queue.as_deref() == Some("") {
+            return Err(err(400, "queue must not be empty: leave it out for no queue group"));
+        }
+        let shared = Arc::clone(&self.shared);
+        let index = self.subs.fetch_add(1, Ordering::Relaxed);
+        let opts = micro::broker::SubscribeOptions { queue };
+        self.svc.server().subscribe(&topic, opts, move |ev: micro::broker::Event| {
+            let shared = Arc::clone(&shared);
+            async move { enqueue(&shared, |tx| Incoming::Event(ev, index, tx)).await }
+        });
+        Ok(index)
+    }
+
+    /// The endpoints as registered, as JSON.
+    #[napi]
+    pub fn endpoints_json(&self) -> napi::Result<String> {
+        serde_json::to_string(&self.svc.server().endpoints()).map_err(|e| err(500, e.to_string()))
+    }
+
+    /// Listens and registers.
+    #[napi]
+    pub fn start<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        let svc = self.svc.clone();
+        let shared = Arc::clone(&self.shared);
+        env.spawn_future(async move {
+            shared.closed.send_replace(false);
+            svc.start().await.map_err(to_js)
+        })
+    }
+
+    /// Deregisters, stops accepting, drains calls in flight; then `nextRequests` resolves
+    /// empty.
+    #[napi]
+    pub fn stop<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        let svc = self.svc.clone();
+        let shared = Arc::clone(&self.shared);
+        env.spawn_future(async move {
+            // Waiting handlers are still answered by JS while the server drains.
+            let r = svc.stop().await;
+            shared.closed.send_replace(true);
+            r.map_err(to_js)
+        })
+    }
+
+    /// Up to `max` waiting items (at least one), or an empty array once stopped.
+    #[napi]
+    pub fn next_requests<'env>(&self, env: &'env Env, max: u32) -> napi::Result<PromiseRaw<'env, Vec<NativeRequest>>> {
+        let shared = Arc::clone(&self.shared);
+        let max = max.clamp(1, 4096) as usize;
+        env.spawn_future(async move {
+            let mut closed = shared.closed.subscribe();
+            let mut rx = shared.queue_rx.lock().await;
+            let first = tokio::select! {
+                biased;
+                m = rx.recv() => m,
+                _ = closed.wait_for(|c| *c) => None,
+            };
+            let mut out = Vec::new();
+            let mut next = first;
+            while let Some(item) = next {
+                out.push(NativeRequest::new(item, &shared.name));
+                next = if out.len() < max { rx.try_recv().ok() } else { None };
+            }
+            Ok(out)
+        })
+    }
+
+    /// A client sharing this service's registry cache and broker.
+    #[napi]
+    pub fn client(&self) -> NativeClient {
+        NativeClient::from_core(self.svc.client().clone())
+    }
+}
+
+enum Answer {
+    Unary(oneshot::Sender<micro::Result<Response>>),
+    Done(oneshot::Sender<micro::Result<()>>),
+}
+
+/// One call, stream or subscribed message for JS, answered once with `respond` or `fail`.
+#[napi]
+pub struct NativeRequest {
+    kind: &'static str,
+    service: String,
+    endpoint: String,
+    topic: String,
+    content_type: String,
+    header: HashMap<String, String>,
+    body: Bytes,
+    subscriber: u32,
+    answer: Mutex<Option<Answer>>,
+    sender: Option<StreamSender>,
+    receiver: Option<Arc<tokio::sync::Mutex<StreamReceiver>>>,
+    service_name: String,
+}
+
+impl NativeRequest {
+    fn new(item: Incoming, service_name: &str) -> Self {
+        let base = |kind, answer| NativeRequest {
+            kind,
+            service: String::new(),
+            endpoint: String::new(),
+            topic: String::new(),
+            content_type: String::new(),
+            header: HashMap::new(),
+            body: Bytes::new(),
+            subscriber: 0,
+            answer: Mutex::new(Some(answer)),
+            sender: None,
+            receiver: None,
+            service_name: service_name.to_string(),
+        };
+        match item {
+            Incoming::Unary(req, tx) => {
+                let mut r = base("call", Answer::Unary(tx));
+                r.fill(req);
+                r
+            }
+            Incoming::Stream(req, st, tx) => {
+                let mut r = base("stream", Answer::Done(tx));
+                r.fill(req);
+                let (s, rx) = st.split();
+                r.sender = Some(s);
+                r.receiver = Some(Arc::new(tokio::sync::Mutex::new(rx)));
+                r
+            }
+            Incoming::Event(ev, index, tx) => {
+                let mut r = base("message", Answer::Done(tx));
+                r.topic = ev.topic;
+                r.content_type = ev.message.header.get("Content-Type").cloned().unwrap_or_default();
+                r.header = ev.message.header.into_iter().collect();
+                r.body = ev.message.body;
+                r.subscriber = index;
+                r
+            }
+        }
+    }
+
+    fn fill(&mut self, req: micro::Request) {
+        self.service = req.service;
+        self.endpoint = req.endpoint;
+        self.content_type = req.content_type;
+        self.header = req.header.into_iter().collect();
+        self.body = req.body;
+    }
+
+    fn take(&self) -> napi::Result<Answer> {
+        self.answer.lock().unwrap_or_else(|p| p.into_inner()).take().ok_or_else(|| {
+            let what = if self.kind == "message" { &self.topic } else { &self.endpoint };
+            err(409, format!("{} on {what} was already answered", self.kind))
+        })
+    }
+
+    fn not_stream(&self) -> napi::Error {
+        err(400, format!("{} is not a stream", self.endpoint))
+    }
+}
+
+#[napi]
+impl NativeRequest {
+    /// `call`, `stream` or `message`.
+    #[napi(getter)]
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+    /// The service the caller addressed.
+    #[napi(getter)]
+    pub fn service(&self) -> String {
+        self.service.clone()
+    }
+    /// `Handler.Method`.
+    #[napi(getter)]
+    pub fn endpoint(&self) -> String {
+        self.endpoint.clone()
+    }
+    /// A message's topic.
+    #[napi(getter)]
+    pub fn topic(&self) -> String {
+        self.topic.clone()
+    }
+    /// The body's content type.
+    #[napi(getter)]
+    pub fn content_type(&self) -> String {
+        self.content_type.clone()
+    }
+    /// The headers (go-micro context metadata).
+    #[napi(getter)]
+    pub fn header(&self) -> HashMap<String, String> {
+        self.header.clone()
+    }
+    /// The raw body.
+    #[napi(getter)]
+    pub fn body(&self) -> Buffer {
+        Buffer::from(self.body.to_vec())
+    }
+    /// For a message: the index `subscribe` returned.
+    #[napi(getter)]
+    pub fn subscriber(&self) -> u32 {
+        self.subscriber
+    }
+
+    /// Answers with `body` (content type: the request's when unset); ends a stream; acks
+    /// a message.
+    #[napi]
+    pub fn respond(&self, body: Option<Buffer>, content_type: Option<String>) -> napi::Result<()> {
+        match self.take()? {
+            Answer::Unary(tx) => {
+                let body = body.map(|b| Bytes::copy_from_slice(&b)).unwrap_or_default();
+                let _ = tx.send(Ok(Response { body, content_type: content_type.filter(|c| !c.is_empty()) }));
+            }
+            Answer::Done(tx) => {
+                let _ = tx.send(Ok(()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Answers with a go-micro error (`id` defaults to the service name).
+    #[napi]
+    pub fn fail(&self, id: String, code: i32, detail: String, status: Option<String>) -> napi::Result<()> {
+        let mut e = micro::Error::new(if id.is_empty() { self.service_name.clone() } else { id }, detail, code);
+        if let Some(s) = status.filter(|s| !s.is_empty()) {
+            e.status = s;
+        }
+        match self.take()? {
+            Answer::Unary(tx) => {
+                let _ = tx.send(Err(e));
+            }
+            Answer::Done(tx) => {
+                let _ = tx.send(Err(e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Stream only: the next message from the client, or `null` after its end.
+    #[napi]
+    pub fn recv<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Option<Buffer>>> {
+        let rx = self.receiver.clone().ok_or_else(|| self.not_stream())?;
+        env.spawn_future(async move {
+            let mut rx = rx.lock().await;
+            match rx.recv().await {
+                None => Ok(None),
+                Some(Ok(b)) => Ok(Some(Buffer::from(b.to_vec()))),
+                Some(Err(e)) => Err(to_js(e)),
+            }
+        })
+    }
+
+    /// Stream only: sends one message to the client.
+    #[napi]
+    pub fn send<'env>(&self, env: &'env Env, body: Buffer) -> napi::Result<PromiseRaw<'env, ()>> {
+        let tx = self.sender.clone().ok_or_else(|| self.not_stream())?;
+        let body = Bytes::copy_from_slice(&body);
+        env.spawn_future(async move { tx.send(body).await.map_err(to_js) })
+    }
+}

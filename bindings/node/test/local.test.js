@@ -1,0 +1,176 @@
+'use strict';
+// In-process tests over loopback (memory registry, explicit addresses): calls, bodies,
+// errors, streams, pub/sub, registry, wrong types and closed objects.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const micro = require('..');
+const { greeter } = require('./helpers');
+
+test('calls, bodies and errors', async (t) => {
+  const svc = await greeter(micro);
+  const c = new micro.Client({ registry: 'memory' });
+  const address = svc.address;
+  t.after(() => svc.close());
+
+  await t.test('object bodies go as JSON and replies are decoded', async () => {
+    assert.deepEqual(await c.call('node.greeter', 'Greeter.Hello', { name: 'John' }, { address }), { message: 'Hello John' });
+    assert.deepEqual(await c.call('node.greeter', 'Greeter.Plain', { name: 'Sync' }, { address }), { message: 'Plain Sync' });
+    const r = await c.callRaw('node.greeter', 'Greeter.Hello', { name: 'Raw' }, { address });
+    assert.equal(r.contentType, 'application/json');
+    assert.ok(Buffer.isBuffer(r.raw));
+    assert.ok(r.node.length > 0);
+  });
+
+  await t.test('the service client finds the service through the shared registry', async () => {
+    assert.deepEqual(await svc.client().call('node.greeter', 'Greeter.Hello', { name: 'Reg' }), { message: 'Hello Reg' });
+  });
+
+  await t.test('Buffer and Uint8Array go as they are with the content type given', async () => {
+    const bin = Buffer.from([0, 1, 2, 255]);
+    const r = await c.callRaw('node.greeter', 'Greeter.Bytes', bin, { address, contentType: 'application/octet-stream' });
+    assert.equal(r.contentType, 'application/octet-stream');
+    assert.deepEqual(r.body, Buffer.concat([Buffer.from('got:'), bin]));
+    const u8 = new Uint8Array([9, 8, 7]).subarray(1);
+    const r2 = await c.call('node.greeter', 'Greeter.Bytes', u8, { address, contentType: 'application/octet-stream' });
+    assert.deepEqual(r2, Buffer.from('got:\x08\x07', 'latin1'));
+  });
+
+  await t.test('metadata arrives as request headers', async () => {
+    const r = await c.call('node.greeter', 'Greeter.Meta', {}, { address, metadata: { 'X-Trace': 'abc' } });
+    assert.equal(r.contentType, 'application/json');
+    assert.equal(r.header['X-Trace'], 'abc');
+  });
+
+  await t.test('a thrown MicroError keeps id, code and detail', async () => {
+    await assert.rejects(c.call('node.greeter', 'Greeter.Fail', { code: 418, detail: 'teapot' }, { address }), (e) => {
+      assert.ok(e instanceof micro.MicroError);
+      assert.deepEqual([e.id, e.code, e.detail], ['node.greeter', 418, 'teapot']);
+      return true;
+    });
+    await assert.rejects(c.call('node.greeter', 'Greeter.Fail', { code: 404, detail: 'gone' }, { address }),
+      { name: 'MicroError', code: 404, status: 'Not Found', detail: 'gone' });
+  });
+
+  await t.test('throws and rejections become 500s on the wire', async () => {
+    for (const [ep, detail] of [['Greeter.Throw', 'thrown plainly'], ['Greeter.Reject', 'rejected'], ['Greeter.RejectString', 'a string']]) {
+      await assert.rejects(c.call('node.greeter', ep, {}, { address }), { name: 'MicroError', id: 'node.greeter', code: 500, detail });
+    }
+  });
+
+  await t.test('unknown endpoints and services are go-micro errors', async () => {
+    await assert.rejects(c.call('node.greeter', 'Greeter.Nope', {}, { address }), { code: 404 });
+    await assert.rejects(c.call('no.such.service', 'Greeter.Hello', {}, { retries: 0 }), (e) => e instanceof micro.MicroError && e.code >= 400);
+  });
+
+  await t.test('bidirectional stream as an async iterator', async () => {
+    const s = await c.stream('node.greeter', 'Greeter.Stream', { address });
+    const out = [];
+    for (const n of ['a', 'b', 'c']) {
+      await s.send({ name: n });
+      out.push(await s.recv());
+    }
+    await s.closeSend();
+    for await (const m of s) out.push(m); // ends when the server returns
+    assert.deepEqual(out, ['a', 'b', 'c'].map((n) => ({ message: `Hello ${n}` })));
+    await s.close();
+    await assert.rejects(s.send({ name: 'late' }), { code: 499 });
+  });
+
+  await t.test('100 concurrent calls', async () => {
+    const rs = await Promise.all(Array.from({ length: 100 }, (_, i) => c.call('node.greeter', 'Greeter.Hello', { name: `n${i}` }, { address })));
+    assert.deepEqual(rs.map((r) => r.message), Array.from({ length: 100 }, (_, i) => `Hello n${i}`));
+  });
+});
+
+test('wrong types give clear errors, never a crash', async () => {
+  const c = new micro.Client({ registry: 'memory' });
+  await assert.rejects(c.call(42, 'A.B', {}), { name: 'MicroError', code: 400, detail: /service must be a non-empty string/ });
+  await assert.rejects(c.call('s', '', {}), { code: 400, detail: /endpoint/ });
+  await assert.rejects(c.call('s', 'A.B', {}, { timeout: 'soon' }), { code: 400, detail: /timeout must be a number/ });
+  await assert.rejects(c.call('s', 'A.B', {}, { timeout: -1, address: '127.0.0.1:1' }), { code: 400, detail: /timeout/ });
+  await assert.rejects(c.call('s', 'A.B', {}, { retries: 1.5 }), { code: 400, detail: /retries/ });
+  await assert.rejects(c.call('s', 'A.B', 'text', { contentType: 'application/protobuf' }), { code: 400, detail: /Buffer or Uint8Array/ });
+  await assert.rejects(c.call('s', 'A.B', { big: 1n }), { code: 400, detail: /JSON/ });
+  await assert.rejects(c.call('s', 'A.B', {}, 'opts'), { code: 400, detail: /options must be an object/ });
+  await assert.rejects(c.publish('', {}), { code: 400, detail: /topic/ });
+  assert.throws(() => new micro.Service({}), (e) => e instanceof micro.MicroError && /name/.test(e.detail));
+  assert.throws(() => new micro.Service({ name: 'x', registry: 'etcd' }), (e) => e instanceof micro.MicroError && /registry/.test(e.detail));
+  assert.throws(() => new micro.Service({ name: 'x', registerTtl: 'long' }), { code: 400 });
+  assert.throws(() => new micro.Client({ registry: 7 }), { code: 400 });
+  assert.throws(() => new micro.Registry('zookeeper'), micro.MicroError);
+  const svc = new micro.Service({ name: 'types', registry: 'memory', broker: 'memory' });
+  assert.throws(() => svc.handle('A.B', 'not a function'), { code: 400, detail: /must be a function/ });
+  assert.throws(() => svc.handle('', () => 1), { code: 400 });
+  assert.throws(() => svc.subscribe('t', () => 1, { queue: 5 }), { code: 400 });
+  // Native layer directly: napi rejects wrong argument types with an error, not a crash.
+  assert.throws(() => svc._n.handle(5, 'x'), Error);
+  assert.throws(() => new micro.native.NativeClient({ retries: 'x' }), Error);
+});
+
+test('closed objects give clear errors', async () => {
+  const svc = await greeter(micro, 'closing');
+  await svc.close();
+  await svc.close(); // idempotent
+  assert.throws(() => svc.handle('A.B', () => 1), { code: 499, detail: /closed/ });
+  await assert.rejects(svc.start(), { code: 499, detail: /closed/ });
+  assert.throws(() => svc.client(), { code: 499 });
+  const c = new micro.Client({ registry: 'memory' });
+  c.close();
+  await assert.rejects(c.call('closing', 'Greeter.Hello', {}), { code: 499, detail: /client is closed/ });
+  // A closed service no longer answers.
+  const c2 = new micro.Client({ registry: 'memory' });
+  await assert.rejects(c2.call('closing', 'Greeter.Hello', {}, { address: svc.bound || '127.0.0.1:1', retries: 0, timeout: 2000 }), micro.MicroError);
+});
+
+test('publish and subscribe over the memory broker', async () => {
+  const svc = new micro.Service({ name: 'pubsub', registry: 'memory', broker: 'memory', address: '127.0.0.1:0' });
+  const got = [];
+  let resolve;
+  const all = new Promise((r) => { resolve = r; });
+  svc.subscribe('events', async (body, msg) => {
+    got.push({ body, topic: msg.topic, ct: msg.contentType, meta: msg.header['X-Who'] });
+    if (got.length === 3) resolve();
+  });
+  svc.subscribe('events.bad', () => { throw new Error('a failing subscriber is only reported'); });
+  const warnings = [];
+  const onWarn = (w) => warnings.push(w);
+  process.on('warning', onWarn);
+  await svc.start();
+  const c = svc.client();
+  await c.publish('events', { n: 1 }, { metadata: { 'X-Who': 'node' } });
+  await c.publish('events', Buffer.from('raw'), { contentType: 'application/octet-stream' });
+  await c.publish('events', 'a string');
+  await all;
+  // The memory broker delivers inline, so the publisher sees the subscriber's failure.
+  await assert.rejects(c.publish('events.bad', {}), { code: 500, detail: /failing subscriber/ });
+  await svc.close();
+  process.off('warning', onWarn);
+  assert.deepEqual(got, [
+    { body: { n: 1 }, topic: 'events', ct: 'application/json', meta: 'node' },
+    { body: Buffer.from('raw'), topic: 'events', ct: 'application/octet-stream', meta: undefined },
+    { body: 'a string', topic: 'events', ct: 'application/json', meta: undefined },
+  ]);
+  assert.ok(warnings.some((w) => /a failing subscriber/.test(w.message)), 'the throwing subscriber was reported');
+});
+
+test('registry access', async () => {
+  const svc = await greeter(micro, 'reg.node');
+  try {
+    // The memory registry is per instance: look through the service's own client cache
+    // by calling, and through a Registry for its shape.
+    const reg = new micro.Registry('memory');
+    assert.deepEqual(await reg.listServices(), []);
+    assert.deepEqual(await reg.getService('reg.node'), []);
+    const eps = svc.endpoints().map((e) => e.name);
+    assert.ok(eps.includes('Greeter.Hello') && eps.includes('Greeter.Stream'), eps.join(','));
+  } finally {
+    await svc.close();
+  }
+});
+
+test('ESM import works', async () => {
+  const m = await import('../index.mjs');
+  assert.equal(typeof m.default.Service, 'function');
+  assert.equal(m.Service, micro.Service);
+  assert.equal(m.MicroError, micro.MicroError);
+});
