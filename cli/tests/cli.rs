@@ -1,0 +1,308 @@
+//! The built `micro` binary against running services, over mDNS inside `scripts/netns.sh`:
+//! a Rust service in this test process (micro) and a real go-micro v5.30.0 one (`gm5`).
+//! Every command, its output text and its exit code.
+
+use micro::{Error, Service};
+use micro_interop::{go_bin, in_netns, Proc};
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `micro ARGS…` → (exit code, stdout, stderr), stdin empty.
+fn micro(args: &[&str]) -> (i32, String, String) {
+    micro_in(args, "")
+}
+
+/// `micro ARGS…` with `input` on stdin.
+fn micro_in(args: &[&str], input: &str) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_micro"))
+        .args(args)
+        .env_remove("MICRO_REGISTRY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start micro");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input.as_bytes()).expect("write stdin");
+    drop(stdin);
+    let out = child.wait_with_output().expect("micro output");
+    let (o, e) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    eprintln!("$ micro {}\n-> {:?}\n{o}{e}", args.join(" "), out.status.code());
+    (out.status.code().unwrap_or(-1), o, e)
+}
+
+/// Kills a background `micro` on drop.
+struct Bg(Child);
+impl Drop for Bg {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[derive(Deserialize)]
+struct Hello {
+    #[serde(default)]
+    name: String,
+}
+#[derive(Deserialize)]
+struct Slow {
+    #[serde(default)]
+    ms: u64,
+}
+#[derive(Serialize)]
+struct Reply {
+    message: String,
+}
+
+async fn rust_greeter(name: &str) -> Service {
+    let svc = Service::builder(name).address("127.0.0.1:0").registry_url("mdns").build().await.expect("service");
+    let s = svc.server();
+    s.handle_json("Greeter.Hello", |r: Hello, _| async move { Ok(Reply { message: format!("Hello {}", r.name) }) });
+    s.handle_json("Greeter.Slow", |r: Slow, _| async move {
+        tokio::time::sleep(Duration::from_millis(r.ms)).await;
+        Ok(Reply { message: "slept".into() })
+    });
+    s.handle_json("Greeter.Meta", |_: serde_json::Value, req| async move {
+        Ok(Reply { message: req.header.get("X-A").cloned().unwrap_or_default() })
+    });
+    s.handle_json("Debug.Stats", |_: serde_json::Value, _| async move {
+        Ok(serde_json::json!({"started": 1575821630u64, "uptime": 65, "memory": 2422210, "threads": 12, "gc": 1200000}))
+    });
+    s.handle_stream("Greeter.Stream", |_, mut stream| async move {
+        while let Some(msg) = stream.recv().await {
+            let h: Hello = serde_json::from_slice(&msg?).map_err(|e| Error::bad_request("t", e.to_string()))?;
+            let out = serde_json::to_vec(&Reply { message: format!("Hello {}", h.name) }).map_err(|e| Error::internal("t", e.to_string()))?;
+            stream.send(out).await?;
+        }
+        Ok(())
+    });
+    svc.start().await.expect("start");
+    svc
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_against_a_rust_service() {
+    if !in_netns("every_command_against_a_rust_service") {
+        return;
+    }
+    let name = format!("cli.rs.{}", std::process::id());
+    let svc = rust_greeter(&name).await;
+    let addr = svc.server().advertised().expect("advertised");
+    let id = svc.server().id().to_string();
+    let n = name.clone();
+    tokio::task::spawn_blocking(move || rust_checks(&n, &id, &addr)).await.expect("checks");
+    svc.stop().await.expect("stop");
+}
+
+fn rust_checks(name: &str, id: &str, addr: &str) {
+    let (c, o, _) = micro(&["list", "services"]);
+    assert_eq!(c, 0);
+    assert!(o.lines().any(|l| l == name), "{o}");
+    let (c, o2, _) = micro(&["services"]);
+    assert_eq!((c, o2.lines().any(|l| l == name)), (0, true));
+
+    let (c, o, _) = micro(&["get", "service", name]);
+    assert_eq!(c, 0);
+    assert!(o.starts_with(&format!("service  {name}\n\nversion latest\n\nID\tAddress\tMetadata\n{id}\t{addr}\tbroker=")), "{o}");
+    assert!(o.contains("\nEndpoint: Greeter.Stream\n\nMetadata: stream=true\n"), "{o}");
+    let (c, o, _) = micro(&["-o", "json", "get", "service", name]);
+    assert_eq!(c, 0);
+    let v: serde_json::Value = serde_json::from_str(&o).expect("json");
+    assert_eq!(v[0]["nodes"][0]["id"], id);
+
+    let (c, o, _) = micro(&["call", name, "Greeter.Hello", r#"{"name": "John"}"#]);
+    assert_eq!((c, o.as_str()), (0, "{\n\t\"message\": \"Hello John\"\n}\n"));
+    let (c, o, _) = micro(&["query", name, "Greeter.Hello", r#"{"name":"#, r#""Q"}"#]);
+    assert_eq!((c, o.as_str()), (0, "{\n\t\"message\": \"Hello Q\"\n}\n"));
+    let (c, o, _) = micro(&["call", "-o", "raw", name, "Greeter.Hello", r#"{"name":"r"}"#]);
+    assert_eq!((c, o.as_str()), (0, "{\"message\":\"Hello r\"}\n"));
+    let (c, o, _) = micro(&["--address", addr, "call", "whatever", "Greeter.Hello", r#"{"name":"d"}"#]);
+    assert_eq!((c, o.contains("Hello d")), (0, true));
+    let (c, o, _) = micro(&["call", "--metadata", "X-A=1=2", name, "Greeter.Meta"]);
+    assert_eq!((c, o.contains("\"1=2\"")), (0, true), "{o}");
+
+    // Errors a person can act on, with the right exit codes.
+    let (c, _, e) = micro(&["call", name, "Greeter.Hello", r#"{"name" "x"}"#]);
+    assert_eq!(c, 2);
+    assert!(e.contains("line 1 column 9") && e.contains("        ^"), "{e}");
+    let (c, _, e) = micro(&["call", "cli.nobody", "X.Y"]);
+    assert_eq!(c, 1);
+    assert!(e.contains("not found in the mdns registry") && e.contains("--registry"), "{e}");
+    let (c, _, e) = micro(&["--client_request_timeout", "300ms", "call", name, "Greeter.Slow", r#"{"ms":2000}"#]);
+    assert_eq!(c, 1);
+    assert!(e.contains("\"code\":408") && e.contains(id) && e.contains("300ms"), "{e}");
+    let (c, _, e) = micro(&["--registry", "consul", "services"]);
+    assert_eq!(c, 2);
+    assert!(e.contains("unknown registry"), "{e}");
+    let (c, _, e) = micro(&["get", "service", "cli.nobody"]);
+    assert_eq!(c, 1);
+    assert!(e.contains("service cli.nobody not found") && e.contains("mdns registry"), "{e}");
+    assert_eq!(micro(&["frobnicate"]).0, 2);
+    assert_eq!(micro(&["call", name]).0, 2);
+
+    let (c, o, _) = micro(&["stream", name, "Greeter.Stream", r#"{"name":"a"}"#, r#"{"name":"b"}"#]);
+    assert_eq!((c, o.as_str()), (0, "{\n\t\"message\": \"Hello a\"\n}\n{\n\t\"message\": \"Hello b\"\n}\n"));
+    let (c, o, _) = micro_in(&["stream", "-o", "raw", name, "Greeter.Stream"], "{\"name\":\"x\"}\n{\"name\":\"y\"}\n");
+    assert_eq!((c, o.as_str()), (0, "{\"message\":\"Hello x\"}\n{\"message\":\"Hello y\"}\n"));
+
+    let (c, o, _) = micro(&["health", name]);
+    assert_eq!(c, 0);
+    assert_eq!(o, format!("service  {name}\n\nversion latest\n\nnode\t\taddress:port\t\tstatus\n{id}\t\t{addr}\t\tok\n"));
+    assert_eq!(micro(&["health", "check", name]).0, 0);
+    let (c, o, _) = micro(&["--address", addr, "health", name]);
+    assert_eq!((c, o.as_str()), (0, "ok\n"));
+
+    let (c, o, _) = micro(&["stats", name]);
+    assert_eq!(c, 0);
+    assert!(o.contains("node\t\taddress:port\t\tstarted\tuptime\tmemory\tthreads\tgc\n"), "{o}");
+    assert!(o.ends_with(&format!("{id}\t\t{addr}\t\tDec 8 16:13:50\t1m5s\t2.31mb\t12\t1.2ms\n")), "{o}");
+
+    let (c, o, _) = micro(&["--version"]);
+    assert_eq!((c, o.as_str()), (0, concat!("micro version ", env!("CARGO_PKG_VERSION"), "\n")));
+    let (c, o, _) = micro(&["completion", "bash"]);
+    assert_eq!((c, o.contains("_micro")), (0, true));
+    let (c, o, _) = micro(&["call", "--help"]);
+    assert_eq!((c, o.contains("--client_request_timeout")), (0, true));
+}
+
+#[test]
+fn every_command_against_go_micro() {
+    if !in_netns("every_command_against_go_micro") {
+        return;
+    }
+    let name = format!("cli.go.{}", std::process::id());
+    let gm5 = go_bin("gm5");
+    let server = Proc::spawn(&gm5, &["serve", "--name", &name]);
+    let ready = server.ready();
+    let (id, addr) = (ready["id"].as_str().unwrap_or_default().to_string(), ready["address"].as_str().unwrap_or_default().to_string());
+
+    let (c, o, _) = micro(&["list", "services"]);
+    assert_eq!((c, o.lines().any(|l| l == name)), (0, true), "{o}");
+    let (c, o, _) = micro(&["get", "service", &name]);
+    assert_eq!(c, 0);
+    assert!(o.contains(&format!("{id}\t{addr}\tbroker=http,protocol=mucp,registry=mdns,server=mucp,transport=http\n")), "{o}");
+    assert!(o.contains("\nEndpoint: Greeter.Fail\n\nRequest: {\n\tcode int32\n\tdetail string\n}\n"), "{o}");
+
+    let (c, o, _) = micro(&["call", &name, "Greeter.Hello", r#"{"name": "Go"}"#]);
+    assert_eq!((c, o.as_str()), (0, "{\n\t\"message\": \"Hello Go\"\n}\n"));
+    let (c, _, e) = micro(&["call", &name, "Greeter.Fail", r#"{"code":418,"detail":"teapot"}"#]);
+    assert_eq!(c, 1);
+    assert!(e.starts_with(&format!("error calling {name}.Greeter.Fail: {{\"id\":\"go.greeter\",\"code\":418,\"detail\":\"teapot\"")), "{e}");
+    let (c, _, e) = micro(&["--client_request_timeout", "300ms", "call", &name, "Greeter.Slow", r#"{"ms":1500}"#]);
+    assert_eq!(c, 1);
+    assert!(e.contains("408") && e.contains(&id), "{e}");
+
+    let (c, o, _) = micro(&["stream", "-o", "raw", &name, "Greeter.Stream", r#"{"name":"a"}"#, r#"{"name":"b"}"#]);
+    assert_eq!((c, o.as_str()), (0, "{\"message\":\"Hello a\"}\n{\"message\":\"Hello b\"}\n"));
+
+    let (c, o, _) = micro(&["health", &name]);
+    assert_eq!(c, 0);
+    assert!(o.ends_with(&format!("{id}\t\t{addr}\t\treachable (does not serve Debug.Health)\n")), "{o}");
+    let (c, o, e) = micro(&["stats", &name]);
+    assert_eq!(c, 1);
+    assert!(o.ends_with(&format!("{id}\t\t{addr}\t\t\t\t\t0\t\n")), "{o}");
+    assert!(e.contains("does not serve Debug.Stats") && e.contains("no node answered Debug.Stats"), "{e}");
+
+    // publish → a go-micro broker subscriber gets the exact body and the metadata.
+    let topic = format!("cli.topic.{}", std::process::id());
+    let sub = Proc::spawn(&gm5, &["subscribe", "--topic", &topic]);
+    sub.ready();
+    let (c, o, _) = micro(&["publish", "--metadata", "X-From=cli", &topic, r#"{"a": 1}"#]);
+    assert_eq!((c, o.as_str()), (0, "ok\n"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let msg = loop {
+        if let Some(v) = sub.next(Duration::from_millis(200)) {
+            if v["event"] == "message" {
+                break v;
+            }
+        }
+        assert!(Instant::now() < deadline, "no message reached the go-micro subscriber");
+    };
+    assert_eq!(msg["body"], "eyJhIjogMX0="); // base64 of {"a": 1}
+    assert_eq!(msg["header"]["Content-Type"], "application/json");
+    assert_eq!(msg["header"]["X-From"], "cli");
+    let (c, _, e) = micro(&["publish", &topic, "{oops"]);
+    assert_eq!(c, 2);
+    assert!(e.contains("the message is not valid JSON"), "{e}");
+    drop(sub);
+    server.terminate();
+}
+
+fn service_json(name: &str) -> String {
+    format!(r#"{{"name":"{name}","version":"1.0","nodes":[{{"id":"{name}-1","address":"127.0.0.1:9","metadata":{{"zone":"a"}}}}]}}"#)
+}
+
+#[test]
+fn register_then_list_get_and_deregister_over_mdns() {
+    if !in_netns("register_then_list_get_and_deregister_over_mdns") {
+        return;
+    }
+    let name = format!("cli.reg.{}", std::process::id());
+    let json = service_json(&name);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_micro"))
+        .args(["register", "service", &json])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start micro register");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first).expect("read");
+    let mut holder = Bg(child);
+    assert_eq!(first, "ok\n");
+
+    let (c, o, _) = micro(&["list", "services"]);
+    assert_eq!((c, o.lines().any(|l| l == name)), (0, true), "{o}");
+    let (c, o, _) = micro(&["get", "service", &name]);
+    assert_eq!(c, 0);
+    assert_eq!(o, format!("service  {name}\n\nversion 1.0\n\nID\tAddress\tMetadata\n{name}-1\t127.0.0.1:9\tzone=a\n\n"));
+    // go-micro sees it too.
+    let got = micro_interop::run(&go_bin("gm5"), &["get", "--service", &name]);
+    assert_eq!(got[0][0]["nodes"][0]["id"], format!("{name}-1"), "{got:?}");
+    // The node does not listen: health says so, exit 1.
+    let (c, o, _) = micro(&["health", &name]);
+    assert_eq!(c, 1);
+    assert!(o.contains("unreachable"), "{o}");
+
+    // Deregister from another process: the goodbye ends the holder, which exits 0.
+    let (c, o, _) = micro(&["deregister", "service", &json]);
+    assert_eq!((c, o.as_str()), (0, "ok\n"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Ok(Some(st)) = holder.0.try_wait() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "micro register did not end after the goodbye");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+    let (c, o, _) = micro(&["list", "services"]);
+    assert_eq!((c, o.lines().any(|l| l == name)), (0, false), "{o}");
+    let (c, _, _) = micro(&["register", "service", r#"{"name":"x"}"#]);
+    assert_eq!(c, 2);
+}
+
+#[test]
+fn interactive_session() {
+    if !in_netns("interactive_session") {
+        return;
+    }
+    let name = format!("cli.sh.{}", std::process::id());
+    let json = service_json(&name);
+    let script = format!(
+        "help\nregister service {json}\nls services\nget {name}\nderegister service {json}\nservices\ncall cli.nobody X.Y\nbogus\nquit\n"
+    );
+    let (c, o, e) = micro_in(&["cli"], &script);
+    assert_eq!(c, 1, "two commands failed");
+    assert!(o.starts_with("Commands:\n"), "{o}");
+    assert!(o.lines().any(|l| l.starts_with("\tcall") && l.contains("Call a service")), "{o}");
+    let after_help = &o[o.find("\nok\n").expect("register ok")..];
+    let parts: Vec<&str> = after_help.split("ok\n").collect();
+    assert!(parts[1].lines().any(|l| l == name), "listed after register: {o}");
+    assert!(parts[1].contains(&format!("service  {name}\n\nversion 1.0\n")), "{o}");
+    assert!(!parts[2].lines().any(|l| l == name), "gone after deregister: {o}");
+    assert!(e.contains("not found in the mdns registry"), "{e}");
+    assert!(e.contains("unknown command \"bogus\""), "{e}");
+}
