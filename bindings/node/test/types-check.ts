@@ -1,0 +1,28 @@
+// Compiled with `tsc --noEmit` by scripts/test.d/50-node.sh: the declarations type-check
+// real usage.
+import micro, { Service, Client, MicroError, Registry, ServerStream, Reply } from 'micro';
+
+async function main(): Promise<void> {
+  const svc: Service = new micro.Service({ name: 'ts', registry: 'memory', registerTtl: 30000 });
+  svc.handle('Greeter.Hello', async (req: { name: string }) => ({ message: `Hello ${req.name}` }));
+  svc.handle('Greeter.Stream', async (s: ServerStream) => {
+    for await (const m of s) await s.send(m);
+  }, { stream: true });
+  svc.subscribe('t', (body, msg) => { void msg.topic; }, { queue: 'q' });
+  await svc.start();
+  const c: Client = svc.client();
+  const r: Reply = await c.callRaw('ts', 'Greeter.Hello', Buffer.from('{}'), { contentType: 'application/json', timeout: 1000 });
+  const b: { message: string } = await c.call('ts', 'Greeter.Hello', { name: 'x' }, { address: ['127.0.0.1:1'] });
+  const st = await c.stream('ts', 'Greeter.Stream');
+  for await (const m of st) void m;
+  await c.publish('t', new Uint8Array([1]), { contentType: 'application/octet-stream' });
+  const reg = new Registry('memory');
+  await reg.listServices();
+  const e = new MicroError('id', 500, 'detail');
+  void [r.raw, r.contentType, b.message, e.code, e.status, micro.version];
+  const n = new micro.native.NativeService({ name: 'raw' });
+  const batch = await n.nextRequests(16);
+  for (const x of batch) x.respond(Buffer.from('{}'), 'application/json');
+  await svc.close();
+}
+void main;
