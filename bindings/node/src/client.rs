@@ -11,7 +11,7 @@ use napi::bindgen_prelude::{Buffer, PromiseRaw};
 use napi::Env;
 use napi_derive::napi;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Client options; each unset one falls back to go-micro's environment variable
 /// (`MICRO_REGISTRY`, `MICRO_CLIENT_RETRIES`, `MICRO_CLIENT_REQUEST_TIMEOUT` …).
@@ -191,7 +191,6 @@ impl NativeClient {
                 tx: Arc::new(tokio::sync::Mutex::new(Some(tx))),
                 rx: Arc::new(tokio::sync::Mutex::new(Some(rx))),
                 node,
-                closed: Arc::new(Mutex::new(false)),
             })
         })
     }
@@ -225,7 +224,6 @@ pub struct NativeClientStream {
     tx: Arc<tokio::sync::Mutex<Option<StreamSendHalf>>>,
     rx: Arc<tokio::sync::Mutex<Option<StreamRecvHalf>>>,
     node: String,
-    closed: Arc<Mutex<bool>>,
 }
 
 fn stream_closed() -> napi::Error {
@@ -280,7 +278,6 @@ impl NativeClientStream {
     /// Closes both halves: pending and later `recv`s give `null`, `send`s fail.
     #[napi]
     pub fn close<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
-        *self.closed.lock().unwrap_or_else(|p| p.into_inner()) = true;
         let tx = Arc::clone(&self.tx);
         let rx = Arc::clone(&self.rx);
         env.spawn_future(async move {
