@@ -86,4 +86,41 @@ if "ours" in disc:
     worst = max(disc["ours"]) if ok and len(ok) == len(disc["ours"]) else None
     print(f"| callable by a peer < 1 s after start | netns | worst of 3: {worst if worst is not None else 'failed'} ms | "
           f"{verdict(worst is not None and worst < 1000, 'over 1 s or failed')} |")
-print("| Python / Node handler workloads | — | pending: bindings/python and bindings/node not in git yet | pending |")
+handler_target = False
+for L in ("unpinned", "pinned"):
+    g, gg = get(L, "unary c=64", "ours→go"), get(L, "unary c=64", "go→go")
+    for pair in ("ours→python (async def)", "ours→python (def)", "ours→node"):
+        a = get(L, "unary c=64", pair)
+        if not (a and g and g["rate"] > 0):
+            continue
+        handler_target = True
+        r = a["rate"] / g["rate"]
+        also = f"; go→go {gg['rate']:,.0f} ({a['rate'] / gg['rate']:.1f}×)" if gg and gg["rate"] > 0 else ""
+        server = pair.split("→", 1)[1]
+        print(f"| {server}-served req/s at c=64 ≥ go-micro-served (same Rust client) | {L} | "
+              f"{a['rate']:,.0f} vs {g['rate']:,.0f} = {r:.1f}×{also} | {verdict(r >= 1, f'{r:.2f}× is {1/r:.2f}× short')} |")
+if not handler_target:
+    print("| Python / Node handler workloads | — | not run (PY=0/NODE=0, or the binding is missing) | pending |")
+if not any(r.get("pair") == "ours→node" for r in rows):
+    print("| Node-served handler, Node client overhead | — | pending: bindings/node not in git when this ran | pending |")
+
+# Client overhead: the same call to our Rust greeter from each binding's client and from
+# our Rust client at the same concurrency. µs/call = 1e6/rate(client) − 1e6/rate(Rust).
+ov = []
+for L in ("unpinned", "pinned"):
+    for c in (1, 100):
+        base = get(L, f"unary c={c}", "ours→ours")
+        for client in ("python", "node"):
+            x = get(L, f"unary c={c}", f"{client}→ours")
+            if base and x and base["rate"] > 0 and x["rate"] > 0:
+                ov.append((L, c, client, x, base))
+if ov:
+    print("\n## Client overhead (Python / Node client vs our Rust client, calling our Rust greeter)\n")
+    print("µs/call = 1e6/rate(binding client) − 1e6/rate(Rust client) at the same number of calls in flight: "
+          "at 1 in flight the added latency per call, at 100 the added (mostly single-threaded) CPU time per call.\n")
+    print("| layout | in flight | client | req/s | Rust client req/s | overhead µs/call | p50 µs (Rust p50) |")
+    print("|---|---:|---|---:|---:|---:|---:|")
+    for L, c, client, x, base in ov:
+        d = 1e6 / x["rate"] - 1e6 / base["rate"]
+        print(f"| {L} | {c} | {client} | {x['rate']:,.0f} | {base['rate']:,.0f} | {d:,.1f} | "
+              f"{x['p50_us']:,.0f} ({base['p50_us']:,.0f}) |")

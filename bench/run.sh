@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs every benchmark and writes bench/results/<date>.md (see bench/README.md).
 #
-#   bash bench/run.sh                 # full run (~5 min on 2 cores, builds included)
+#   bash bench/run.sh                 # full run (~7 min on 2 cores, builds included)
 #   D=2 WARMUP=0.5 ONLY=smoke bash bench/run.sh   # one 2-second workload, no results file
 #
 # Loopback only. Throughput runs name the server's address (no registry, memory registry on
-# the servers); the discovery run uses mDNS inside scripts/netns.sh.
+# the servers); the discovery run uses mDNS inside scripts/netns.sh. The Python rows use a
+# release build of bindings/python in bench/.venv (built here when stale; PY=0 skips them);
+# the Node rows use bindings/node (NODE=0 skips them).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 top="$(cd "$here/.." && pwd)"
@@ -14,6 +16,8 @@ D="${D:-3}"            # measured seconds per workload
 WARMUP="${WARMUP:-1}"  # warm-up seconds per workload
 RATE="${RATE:-2000}"   # open-loop rate (req/s)
 ONLY="${ONLY:-all}"
+PY="${PY:-1}"          # 0: no Python rows
+NODE="${NODE:-1}"      # 0: no Node rows
 B="$here/target/release"
 G="$here/go/bin/gobench"
 work="$(mktemp -d)"
@@ -23,9 +27,45 @@ trap cleanup EXIT
 
 log() { echo "bench: $*" >&2; }
 
+# The Python package, release profile, into bench/.venv; rebuilt when its sources or core's
+# are newer than the last build. Sets $P (the venv's python) or leaves it empty.
+P=""
+build_python() {
+	[ "$PY" = 1 ] || return 0
+	command -v python3 >/dev/null || { log "no python3: Python rows skipped"; return 0; }
+	local venv="$here/.venv" stamp="$here/.venv/.micro-release"
+	if [ ! -x "$venv/bin/python" ]; then
+		python3 -m venv "$venv" || { log "cannot make a venv (python3-venv missing?): Python rows skipped"; return 0; }
+	fi
+	if [ ! -f "$stamp" ] || [ -n "$(find "$top/bindings/python" "$top/core/src" "$top/core/Cargo.toml" \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' -o -name '*.toml' \) -newer "$stamp" -print -quit)" ]; then
+		log "building bindings/python (release) into bench/.venv"
+		"$venv/bin/pip" install -q --upgrade pip "maturin>=1.9.4,<2" >/dev/null
+		CARGO_TARGET_DIR="$here/target" "$venv/bin/pip" install -q --force-reinstall --no-deps "$top/bindings/python"
+		touch "$stamp"
+	fi
+	P="$venv/bin/python"
+}
+
+# The Node package (bindings/node), release profile. Sets $N to 1 when usable.
+N=""
+build_node() {
+	[ "$NODE" = 1 ] || return 0
+	[ -f "$top/bindings/node/package.json" ] || { log "bindings/node not in the tree: Node rows skipped"; return 0; }
+	command -v node >/dev/null || { log "no node: Node rows skipped"; return 0; }
+	# Release build into bench/target; the package loads it through MICRO_NODE_ADDON, so
+	# bindings/node/micro.node (whatever profile it was built with) is left alone.
+	log "building bindings/node (release)"
+	CARGO_TARGET_DIR="$here/target" cargo build --release -q --manifest-path "$top/bindings/node/Cargo.toml"
+	cp -f "$here/target/release/libmicro_node.so" "$here/target/micro.node.tmp"
+	mv -f "$here/target/micro.node.tmp" "$here/target/micro.node"
+	export MICRO_NODE_ADDON="$here/target/micro.node"
+	N=1
+}
+
 build() {
 	log "building (cargo --release, go)"
 	cargo build --release -q --manifest-path "$here/Cargo.toml"
+	if [ "$ONLY" != smoke ]; then build_python; build_node; fi
 	if [ ! -x "$G" ] || [ -n "$(find "$here/go" \( -name '*.go' -o -name go.mod -o -name go.sum \) -newer "$G" -print -quit)" ]; then
 		(cd "$here/go" && GOFLAGS="${GOFLAGS:--buildvcs=false}" go build -o bin/gobench.tmp . && mv -f bin/gobench.tmp bin/gobench)
 	fi
@@ -82,11 +122,42 @@ layout() {
 	row "$L" "unary open $RATE/s" "hyper→hyper" "$B/loadgen" unary --client hyper --addr "$hy" --c 32 --rate "$RATE" "${T[@]}"
 	row "$L" "stream" "ours→ours" "$B/loadgen" stream --addr "$ours" "${T[@]}"
 	row "$L" "stream" "go→go" "$G" stream -addr "$go" "${GT[@]}"
+	bindings "$L" "$ours"
 	if [ "$L" = unpinned ]; then
 		echo "{\"layout\":\"$L\",\"workload\":\"rss-load\",\"ours_kb\":$(rss_kb "$ourpid" VmHWM),\"go_kb\":$(rss_kb "$gopid" VmHWM)}" >>"$rows"
 	fi
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	pids=()
+}
+
+# bindings LAYOUT OURS: the unary workload with the handler in Python / Node (served to our
+# Rust load generator), and their clients against our Rust greeter at OURS (1 and 100 in
+# flight), next to our Rust client at the same concurrency.
+bindings() {
+	local L="$1" ours="$2" T=(--d "$D" --warmup "$WARMUP") c
+	local pre=(); [ "$L" = pinned ] && pre=(taskset -c 0)
+	if [ -n "$P" ]; then
+		local pya pys
+		start "py-async-$L" "$L" "$P" "$here/py/server.py" --mode async; pya="$addr"
+		start "py-def-$L" "$L" "$P" "$here/py/server.py" --mode sync; pys="$addr"
+		for c in 1 64; do
+			row "$L" "unary c=$c" "ours→python (async def)" "$B/loadgen" unary --client micro --addr "$pya" --c "$c" "${T[@]}"
+			row "$L" "unary c=$c" "ours→python (def)" "$B/loadgen" unary --client micro --addr "$pys" --c "$c" "${T[@]}"
+		done
+	fi
+	if [ -n "$N" ]; then
+		local nd
+		start "node-$L" "$L" node "$here/node/server.js"; nd="$addr"
+		for c in 1 64; do
+			row "$L" "unary c=$c" "ours→node" "$B/loadgen" unary --client micro --addr "$nd" --c "$c" "${T[@]}"
+		done
+	fi
+	row "$L" "unary c=100" "ours→ours" "$B/loadgen" unary --client micro --addr "$ours" --c 100 "${T[@]}"
+	for c in 1 100; do
+		[ -n "$P" ] && row "$L" "unary c=$c" "python→ours" "$P" "$here/py/client.py" --addr "$ours" --c "$c" "${T[@]}"
+		[ -n "$N" ] && row "$L" "unary c=$c" "node→ours" node "$here/node/client.js" --addr "$ours" --c "$c" "${T[@]}"
+	done
+	return 0
 }
 
 build

@@ -295,26 +295,33 @@ impl Service {
         check_pid(self.pid)?;
         let shared = Arc::clone(&self.shared);
         bridge::spawn(py, async move {
-            let mut closed = shared.closed.subscribe();
-            let mut rx = shared.queue_rx.lock().await;
-            let item = tokio::select! {
-                biased;
-                m = rx.recv() => m,
-                _ = closed.wait_for(|c| *c) => None,
-            };
-            let name = shared.name.clone();
-            Ok(match item {
+            let mut batch = pull(&shared, 1).await;
+            Ok(match batch.pop() {
                 None => conv(None::<Request>),
-                Some(Incoming::Unary(req, tx)) => conv_request(Request::new(req, Answer::Unary(tx), None, name)),
-                Some(Incoming::Stream(req, st, tx)) => {
-                    let (s, r) = st.split();
-                    conv_request(Request::new(req, Answer::Stream(tx), Some((s, r)), name))
-                }
-                Some(Incoming::Event(ev, index, tx)) => {
-                    let m = Message { ev, index, answer: Mutex::new(Some(tx)), service_name: name };
-                    Box::new(move |py: Python<'_>| Ok(Py::new(py, m)?.into_any())) as Conv
-                }
+                Some(item) => Box::new(move |py: Python<'_>| item.into_py(py)) as Conv,
             })
+        })
+    }
+
+    /// Up to `max` queued requests (or `Message`s) at once: waits for the first, then takes
+    /// what else is already queued, so a busy service pays one thread hop per batch rather
+    /// than per request. Resolves to an empty list once stopped (awaitable).
+    #[pyo3(signature = (max=64))]
+    fn next_requests<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyAny>> {
+        check_pid(self.pid)?;
+        if max == 0 {
+            return Err(err(400, "max must be at least 1"));
+        }
+        let shared = Arc::clone(&self.shared);
+        bridge::spawn(py, async move {
+            let batch = pull(&shared, max).await;
+            Ok(Box::new(move |py: Python<'_>| {
+                let list = pyo3::types::PyList::empty(py);
+                for item in batch {
+                    list.append(item.into_py(py)?)?;
+                }
+                Ok(list.into_any().unbind())
+            }) as Conv)
         })
     }
 
@@ -329,8 +336,55 @@ impl Service {
     }
 }
 
-fn conv_request(r: Request) -> Conv {
-    Box::new(move |py| Ok(Py::new(py, r)?.into_any()))
+/// A pulled item, ready to become its Python object.
+enum Pulled {
+    Request(Request),
+    Message(Message),
+}
+
+impl Pulled {
+    fn into_py(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        match self {
+            Pulled::Request(r) => Ok(Py::new(py, r)?.into_any()),
+            Pulled::Message(m) => Ok(Py::new(py, m)?.into_any()),
+        }
+    }
+}
+
+/// Waits for the first queued item (none once the service is stopped), then takes up to
+/// `max - 1` more that are already queued, without waiting.
+async fn pull(shared: &Shared, max: usize) -> Vec<Pulled> {
+    let mut closed = shared.closed.subscribe();
+    let mut rx = shared.queue_rx.lock().await;
+    let first = tokio::select! {
+        biased;
+        m = rx.recv() => m,
+        _ = closed.wait_for(|c| *c) => None,
+    };
+    let Some(first) = first else { return Vec::new() };
+    let mut out = Vec::with_capacity(max.min(rx.len() + 1));
+    out.push(pulled(first, &shared.name));
+    while out.len() < max {
+        match rx.try_recv() {
+            Ok(item) => out.push(pulled(item, &shared.name)),
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+fn pulled(item: Incoming, name: &str) -> Pulled {
+    let name = name.to_string();
+    match item {
+        Incoming::Unary(req, tx) => Pulled::Request(Request::new(req, Answer::Unary(tx), None, name)),
+        Incoming::Stream(req, st, tx) => {
+            let (s, r) = st.split();
+            Pulled::Request(Request::new(req, Answer::Stream(tx), Some((s, r)), name))
+        }
+        Incoming::Event(ev, index, tx) => {
+            Pulled::Message(Message { ev, index, answer: Mutex::new(Some(tx)), service_name: name })
+        }
+    }
 }
 
 enum Answer {

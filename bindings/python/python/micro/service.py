@@ -24,6 +24,7 @@ from .errors import BadRequest, ClosedError, Conflict, Error
 F = TypeVar("F", bound=Callable[..., Any])
 
 _log = logging.getLogger("micro")
+_BATCH = 64  # requests taken from the native queue per wake-up of the event loop
 _running: "weakref.WeakSet[Service]" = weakref.WeakSet()
 _running_lock = threading.Lock()
 
@@ -363,18 +364,19 @@ class Service:
 
     async def _dispatch(self) -> None:
         try:
+            loop = asyncio.get_running_loop()
             while True:
-                req = await _wait(self._n.next_request)
-                if req is None:
+                # One wake-up per batch: under load the queue holds many requests.
+                batch = await _wait(self._n.next_requests, _BATCH)
+                if not batch:
                     return
-                if isinstance(req, _native.Message):
-                    t = asyncio.get_running_loop().create_task(self._deliver(req))
+                for req in batch:
+                    if isinstance(req, _native.Message):
+                        t = loop.create_task(self._deliver(req))
+                    else:
+                        t = loop.create_task(self._answer(req))
                     self._tasks.add(t)
                     t.add_done_callback(self._tasks.discard)
-                    continue
-                t = asyncio.get_running_loop().create_task(self._answer(req))
-                self._tasks.add(t)
-                t.add_done_callback(self._tasks.discard)
         except BaseException:
             # The loop is going away without stop(): nobody will answer queued requests.
             self._n.abandon()
