@@ -12,7 +12,7 @@ use pyo3::IntoPyObjectExt;
 use pyo3::sync::PyOnceLock;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::runtime::Runtime;
 use tokio::task::AbortHandle;
@@ -26,10 +26,29 @@ static RUNTIME: Mutex<Option<Slot>> = Mutex::new(None);
 /// Set by the Python package's `atexit` hook: from then on no runtime thread touches Python.
 static EXITING: AtomicBool = AtomicBool::new(false);
 
-/// Marks the interpreter as exiting: results that complete later are dropped, so no runtime
-/// thread tries to attach to a finalizing interpreter.
-pub fn set_exiting() {
-    EXITING.store(true, Ordering::SeqCst);
+/// Held (shared) by a runtime thread for as long as it is attached to Python, and taken
+/// exclusively by [`set_exiting`]: once that returns, no runtime thread is inside Python and
+/// none will enter it again — checking the flag and attaching cannot race with finalization.
+static ATTACHED: RwLock<()> = RwLock::new(());
+
+/// Marks the interpreter as exiting: waits (with the GIL released, so an attached runtime
+/// thread can finish) until no runtime thread is inside Python; results that complete later
+/// are dropped, so no runtime thread attaches to a finalizing interpreter.
+pub fn set_exiting(py: Python<'_>) {
+    py.detach(|| {
+        let _exclusive = ATTACHED.write().unwrap_or_else(|p| p.into_inner());
+        EXITING.store(true, Ordering::SeqCst);
+    });
+}
+
+/// Runs `f` attached to Python from a runtime thread, unless the interpreter is exiting
+/// (then `None`).
+fn attach_unless_exiting<R>(f: impl FnOnce(Python<'_>) -> R) -> Option<R> {
+    let _shared = ATTACHED.read().unwrap_or_else(|p| p.into_inner());
+    if !may_attach() {
+        return None;
+    }
+    Some(Python::attach(f))
 }
 
 fn may_attach() -> bool {
@@ -141,12 +160,9 @@ where
     let fut_u = pyfut.clone().unbind();
     let task = rt.spawn(async move {
         let out = fut.await;
-        if !may_attach() {
-            // Leak the Python references: dropping them needs the interpreter.
-            std::mem::forget((out, resolve, lp_u, fut_u));
-            return;
-        }
-        Python::attach(|py| {
+        let mut parts = Some((out, resolve, lp_u, fut_u));
+        let delivered = attach_unless_exiting(|py| {
+            let Some((out, resolve, lp_u, fut_u)) = parts.take() else { return };
             let (ok, value) = match out.and_then(|c| c(py)) {
                 Ok(v) => (true, v),
                 Err(e) => (false, e.into_value(py).into_any()),
@@ -156,6 +172,10 @@ where
                 tracing::debug!(error = %e, "result dropped: event loop closed");
             }
         });
+        if delivered.is_none() {
+            // Leak the Python references: dropping them needs the interpreter.
+            std::mem::forget(parts);
+        }
     });
     let canceller = Canceller { handle: Mutex::new(Some(task.abort_handle())) };
     pyfut.call_method1("add_done_callback", (Py::new(py, canceller)?,))?;

@@ -41,8 +41,8 @@ fn version() -> &'static str {
 
 /// Called at interpreter exit: no result is delivered to Python after this.
 #[pyfunction]
-fn _set_exiting() {
-    bridge::set_exiting();
+fn _set_exiting(py: Python<'_>) {
+    bridge::set_exiting(py);
 }
 
 /// Number of tokio runtimes built in this process's lifetime (grows after a fork).
