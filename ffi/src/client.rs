@@ -1,6 +1,7 @@
 //! Registry, client, calls (sync, async, cancellable), messages and client streams.
 
 use crate::runtime::{Rt, SendPtr};
+use crate::headers::*;
 use crate::*;
 use micro_core::host::CancellationToken;
 use micro_core::registry::Registry;
@@ -64,7 +65,7 @@ fn serde_json_vec(v: &[micro_core::registry::Service]) -> R<Vec<u8>> {
 /// Releases a registry handle; NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn micro_registry_free(reg: *mut micro_registry) {
-    guard((), || drop(reclaim(reg)))
+    free_handle(reg)
 }
 
 /// Client options; a builder owned by the caller (not thread-safe).
@@ -75,46 +76,34 @@ pub struct micro_client_options {
 /// New client options with go-micro's defaults (JSON, 5 retries, 5 s per attempt, 30 s per call).
 #[no_mangle]
 pub extern "C" fn micro_client_options_new() -> *mut micro_client_options {
-    guard(std::ptr::null_mut(), || export(micro_client_options { inner: ClientOptions::default() }))
+    new_handle(|| micro_client_options { inner: ClientOptions::default() })
 }
 
 /// Releases client options; NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn micro_client_options_free(o: *mut micro_client_options) {
-    guard((), || drop(reclaim(o)))
+    free_handle(o)
 }
 
 /// Default content type of requests (e.g. `"application/json"`).
 #[no_mangle]
 pub unsafe extern "C" fn micro_client_options_set_content_type(o: *mut micro_client_options, ct: *const c_char) -> micro_status {
-    boundary(std::ptr::null_mut(), || {
-        let ct = arg_str(ct, "content_type")?;
-        arg_mut(o, "options")?.inner.content_type = ct;
-        Ok(())
-    })
+    set_str_option(o, ct, "content_type", |o, ct| o.inner.content_type = ct)
 }
 
 /// Default budget of a whole call, in milliseconds (also caps each attempt); 0 is invalid.
 #[no_mangle]
 pub unsafe extern "C" fn micro_client_options_set_timeout_ms(o: *mut micro_client_options, ms: u32) -> micro_status {
-    boundary(std::ptr::null_mut(), || {
-        let o = arg_mut(o, "options")?;
-        if ms == 0 {
-            return Err(fail(MICRO_STATUS_INVALID_ARG, "timeout must be > 0"));
-        }
-        o.inner.request_timeout = Duration::from_millis(u64::from(ms));
-        o.inner.conn_timeout = o.inner.conn_timeout.min(o.inner.request_timeout);
-        Ok(())
+    set_option(o, || timeout_ms(ms), |o, d| {
+        o.inner.request_timeout = d;
+        o.inner.conn_timeout = o.inner.conn_timeout.min(d);
     })
 }
 
 /// Extra attempts after the first (go-micro: 5).
 #[no_mangle]
 pub unsafe extern "C" fn micro_client_options_set_retries(o: *mut micro_client_options, n: u32) -> micro_status {
-    boundary(std::ptr::null_mut(), || {
-        arg_mut(o, "options")?.inner.retries = n;
-        Ok(())
-    })
+    set_option(o, || Ok(n), |o, n| o.inner.retries = n)
 }
 
 /// An RPC client. Thread-safe: any number of threads may call through one client.
@@ -150,7 +139,7 @@ pub unsafe extern "C" fn micro_client_new(
 /// Releases a client; calls in flight still complete. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn micro_client_free(c: *mut micro_client) {
-    guard((), || drop(reclaim(c)))
+    free_handle(c)
 }
 
 /// Per-call options; a builder owned by the caller (not thread-safe). Calls copy it, so it
@@ -162,27 +151,21 @@ pub struct micro_call_options {
 /// New, empty call options (the client's defaults apply).
 #[no_mangle]
 pub extern "C" fn micro_call_options_new() -> *mut micro_call_options {
-    guard(std::ptr::null_mut(), || export(micro_call_options { inner: CallOptions::default() }))
+    new_handle(|| micro_call_options { inner: CallOptions::default() })
 }
 
 /// Releases call options; NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn micro_call_options_free(o: *mut micro_call_options) {
-    guard((), || drop(reclaim(o)))
+    free_handle(o)
 }
 
 /// The call's whole budget in milliseconds (also sent as go-micro's `Timeout` header); 0 is invalid.
 #[no_mangle]
 pub unsafe extern "C" fn micro_call_options_set_timeout_ms(o: *mut micro_call_options, ms: u32) -> micro_status {
-    boundary(std::ptr::null_mut(), || {
-        let o = arg_mut(o, "options")?;
-        if ms == 0 {
-            return Err(fail(MICRO_STATUS_INVALID_ARG, "timeout must be > 0"));
-        }
-        let d = Duration::from_millis(u64::from(ms));
+    set_option(o, || timeout_ms(ms), |o, d| {
         o.inner.timeout = Some(d);
         o.inner.request_timeout = Some(d);
-        Ok(())
     })
 }
 
@@ -193,47 +176,35 @@ pub unsafe extern "C" fn micro_call_options_set_header(
     key: *const c_char,
     value: *const c_char,
 ) -> micro_status {
-    boundary(std::ptr::null_mut(), || {
-        let key = arg_str(key, "key")?;
-        let value = arg_str(value, "value")?;
-        if key.is_empty() || key.bytes().any(|b| !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_')) {
-            return Err(fail(MICRO_STATUS_INVALID_ARG, format!("header name {key:?} is not a token")));
-        }
+    let input = || {
+        let (key, value) = (arg_str(key, "key")?, arg_str(value, "value")?);
+        check_header_name(&key)?;
         if value.bytes().any(|b| b == b'\r' || b == b'\n') {
             return Err(fail(MICRO_STATUS_INVALID_ARG, "header value contains CR or LF"));
         }
-        arg_mut(o, "options")?.inner.metadata.insert(key, value);
-        Ok(())
+        Ok((key, value))
+    };
+    set_option(o, input, |o, (k, v)| {
+        o.inner.metadata.insert(k, v);
     })
 }
 
 /// Calls this `host:port` directly instead of asking the registry (may be repeated).
 #[no_mangle]
 pub unsafe extern "C" fn micro_call_options_add_address(o: *mut micro_call_options, address: *const c_char) -> micro_status {
-    boundary(std::ptr::null_mut(), || {
-        let a = arg_str(address, "address")?;
-        arg_mut(o, "options")?.inner.address.push(a);
-        Ok(())
-    })
+    set_str_option(o, address, "address", |o, a| o.inner.address.push(a))
 }
 
 /// The request's content type (e.g. `"application/protobuf"`).
 #[no_mangle]
 pub unsafe extern "C" fn micro_call_options_set_content_type(o: *mut micro_call_options, ct: *const c_char) -> micro_status {
-    boundary(std::ptr::null_mut(), || {
-        let ct = arg_str(ct, "content_type")?;
-        arg_mut(o, "options")?.inner.content_type = Some(ct);
-        Ok(())
-    })
+    set_str_option(o, ct, "content_type", |o, ct| o.inner.content_type = Some(ct))
 }
 
 /// Extra attempts after the first for this call.
 #[no_mangle]
 pub unsafe extern "C" fn micro_call_options_set_retries(o: *mut micro_call_options, n: u32) -> micro_status {
-    boundary(std::ptr::null_mut(), || {
-        arg_mut(o, "options")?.inner.retries = Some(n);
-        Ok(())
-    })
+    set_option(o, || Ok(n), |o, n| o.inner.retries = Some(n))
 }
 
 /// A cancellation token; thread-safe. Triggering it cancels every call it was given to.
@@ -244,7 +215,7 @@ pub struct micro_cancel {
 /// A new, untriggered cancellation token.
 #[no_mangle]
 pub extern "C" fn micro_cancel_new() -> *mut micro_cancel {
-    guard(std::ptr::null_mut(), || export(micro_cancel { token: CancellationToken::new() }))
+    new_handle(|| micro_cancel { token: CancellationToken::new() })
 }
 
 /// Cancels the calls using this token (their callbacks fire with `MICRO_STATUS_CANCELLED`).
@@ -260,16 +231,17 @@ pub unsafe extern "C" fn micro_cancel_trigger(c: *const micro_cancel) {
 /// Releases a token (calls keep their own reference); NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn micro_cancel_free(c: *mut micro_cancel) {
-    guard((), || drop(reclaim(c)))
+    free_handle(c)
 }
 
 /// A message: an RPC reply (or a stream message). Read with the accessors; views are
 /// borrowed from the message. Owned when returned through an out-param (release with
 /// `micro_message_free`), borrowed when given to a callback.
+#[derive(Clone)]
 pub struct micro_message {
     body: bytes::Bytes,
     content_type: CString,
-    headers: Vec<(CString, CString)>,
+    headers: Headers,
 }
 
 impl micro_message {
@@ -277,34 +249,30 @@ impl micro_message {
         micro_message {
             body: r.body,
             content_type: cstring(r.content_type),
-            headers: r.header.into_iter().map(|(k, v)| (cstring(k), cstring(v))).collect(),
+            headers: headers_from(r.header),
         }
     }
-    fn from_body(body: bytes::Bytes) -> Self {
-        micro_message { body, content_type: empty_cstring(), headers: vec![] }
+    pub(crate) fn from_body(body: bytes::Bytes) -> Self {
+        micro_message { body, content_type: CString::default(), headers: Headers::new() }
     }
-}
-
-fn empty_cstring() -> CString {
-    CString::default()
 }
 
 /// The message body, borrowed from `m`; empty for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn micro_message_body(m: *const micro_message) -> micro_bytes {
-    guard(bytes_view(&[]), || m.as_ref().map_or(bytes_view(&[]), |m| bytes_view(&m.body)))
+    bytes_field(m, |m| &m.body)
 }
 
 /// The body's content type, borrowed from `m`; `""` for NULL or unknown.
 #[no_mangle]
 pub unsafe extern "C" fn micro_message_content_type(m: *const micro_message) -> micro_str {
-    guard(empty_str(), || m.as_ref().map_or(empty_str(), |m| view(&m.content_type)))
+    str_field(m, |m| &m.content_type)
 }
 
 /// Number of headers on the message (0 for NULL).
 #[no_mangle]
 pub unsafe extern "C" fn micro_message_header_count(m: *const micro_message) -> usize {
-    guard(0, || m.as_ref().map_or(0, |m| m.headers.len()))
+    header_count(m, |m| &m.headers)
 }
 
 /// Header `i` (0-based, sorted by name); views borrowed from `m`.
@@ -315,49 +283,25 @@ pub unsafe extern "C" fn micro_message_header_at(
     key_out: *mut micro_str,
     value_out: *mut micro_str,
 ) -> micro_status {
-    boundary(std::ptr::null_mut(), || {
-        let m = arg(m, "message")?;
-        let k = arg_mut(key_out, "key_out")?;
-        let v = arg_mut(value_out, "value_out")?;
-        let (hk, hv) = m.headers.get(i).ok_or_else(|| fail(MICRO_STATUS_INVALID_ARG, format!("no header {i}")))?;
-        *k = view(hk);
-        *v = view(hv);
-        Ok(())
-    })
+    header_at(m, "message", |m| &m.headers, i, key_out, value_out)
 }
 
 /// Looks a header up by name (case-insensitive); `true` and `*value_out` set when found.
 #[no_mangle]
 pub unsafe extern "C" fn micro_message_header(m: *const micro_message, key: *const c_char, value_out: *mut micro_str) -> bool {
-    guard(false, || {
-        let (Some(m), Ok(key), Some(out)) = (m.as_ref(), arg_str(key, "key"), value_out.as_mut()) else { return false };
-        match m.headers.iter().find(|(k, _)| k.to_bytes().eq_ignore_ascii_case(key.as_bytes())) {
-            Some((_, v)) => {
-                *out = view(v);
-                true
-            }
-            None => false,
-        }
-    })
+    header_lookup(m, |m| &m.headers, key, value_out, Match::AnyCase)
 }
 
 /// A copy of `m` owned by the caller (NULL for NULL).
 #[no_mangle]
 pub unsafe extern "C" fn micro_message_clone(m: *const micro_message) -> *mut micro_message {
-    guard(std::ptr::null_mut(), || match m.as_ref() {
-        Some(m) => export(micro_message {
-            body: m.body.clone(),
-            content_type: m.content_type.clone(),
-            headers: m.headers.clone(),
-        }),
-        None => std::ptr::null_mut(),
-    })
+    clone_handle(m)
 }
 
 /// Releases a message; NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn micro_message_free(m: *mut micro_message) {
-    guard((), || drop(reclaim(m)))
+    free_handle(m)
 }
 
 /// Completion of an asynchronous call: `status` is `MICRO_STATUS_OK` with `response` set,
@@ -401,11 +345,8 @@ fn deliver(rt: &Rt, (f, ud): CallCb, outcome: R<micro_message>) {
             Err(e) => unsafe { f(ud.0, e.status, std::ptr::null(), &*e) },
         }
     });
-    if let Err(job) = rt.dispatch(job) {
-        // No dispatch thread left (the runtime is being torn down): run it here, so the
-        // callback still fires exactly once.
-        job();
-    }
+    // With no dispatch thread left the callback runs here: it still fires exactly once.
+    rt.dispatch_or_run(job);
 }
 
 struct CallArgs {
@@ -577,14 +518,7 @@ pub unsafe extern "C" fn micro_stream_recv(
         let got = s.rt.block_on(async {
             let mut guard = s.recv.lock().await;
             let Some(rx) = guard.as_mut() else { return Ok(None) };
-            if timeout_ms == 0 {
-                rx.recv().await.map_err(core_fail)
-            } else {
-                match tokio::time::timeout(Duration::from_millis(u64::from(timeout_ms)), rx.recv()).await {
-                    Ok(r) => r.map_err(core_fail),
-                    Err(_) => Err(fail(MICRO_STATUS_TIMEOUT, "no stream message within the timeout")),
-                }
-            }
+            within(timeout_ms, rx.recv()).await?.map_err(core_fail)
         })??;
         *out = match got {
             Some(body) => export(micro_message::from_body(body)),
@@ -594,16 +528,18 @@ pub unsafe extern "C" fn micro_stream_recv(
     })
 }
 
+/// Waits for a stream message at most `timeout_ms` (0 = no limit).
+pub(crate) async fn within<T>(timeout_ms: u32, fut: impl std::future::Future<Output = T>) -> R<T> {
+    if timeout_ms == 0 {
+        return Ok(fut.await);
+    }
+    tokio::time::timeout(Duration::from_millis(u64::from(timeout_ms)), fut)
+        .await
+        .map_err(|_| fail(MICRO_STATUS_TIMEOUT, "no stream message within the timeout"))
+}
+
 /// Closes and releases a stream; NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn micro_stream_free(s: *mut micro_stream) {
-    guard((), || {
-        if let Some(s) = reclaim(s) {
-            let micro_stream { rt, send, recv, .. } = *s;
-            // Dropping the halves inside the runtime lets their tasks wind down there.
-            let _g = rt.handle.enter();
-            drop(send);
-            drop(recv);
-        }
-    })
+    free_in_runtime(s, |s| Arc::clone(&s.rt))
 }

@@ -11,6 +11,7 @@
 #![allow(clippy::missing_safety_doc)]
 
 mod client;
+mod headers;
 mod pubsub;
 mod runtime;
 mod server;
@@ -92,6 +93,7 @@ pub type micro_free_fn = Option<unsafe extern "C" fn(userdata: *mut std::ffi::c_
 /// An error: go-micro's `{id, code, detail, status}` plus the local `micro_status`.
 /// Owned by whoever received it through `micro_error **err`; release with
 /// `micro_error_free`. Errors handed to callbacks are borrowed for the callback.
+#[derive(Clone)]
 pub struct micro_error {
     status: micro_status,
     code: i32,
@@ -228,6 +230,65 @@ pub(crate) unsafe fn arg_bytes(b: micro_bytes, name: &str) -> R<bytes::Bytes> {
     Ok(bytes::Bytes::copy_from_slice(std::slice::from_raw_parts(b.ptr, b.len)))
 }
 
+/// A new object handed to C from an infallible constructor; NULL on panic.
+pub(crate) fn new_handle<T>(make: impl FnOnce() -> T) -> *mut T {
+    guard(std::ptr::null_mut(), || export(make()))
+}
+
+/// Releases an object handed to C; NULL is a no-op.
+pub(crate) unsafe fn free_handle<T>(p: *mut T) {
+    guard((), || drop(reclaim(p)))
+}
+
+/// Releases an object whose parts must be dropped inside its runtime (their tasks wind
+/// down there); NULL is a no-op.
+pub(crate) unsafe fn free_in_runtime<T>(p: *mut T, rt: impl FnOnce(&T) -> std::sync::Arc<runtime::Rt>) {
+    guard((), || {
+        if let Some(b) = reclaim(p) {
+            let rt = rt(&b);
+            let _g = rt.handle.enter();
+            drop(b);
+        }
+    })
+}
+
+/// A caller-owned copy of `*p` (NULL for NULL).
+pub(crate) unsafe fn clone_handle<T: Clone>(p: *const T) -> *mut T {
+    guard(std::ptr::null_mut(), || p.as_ref().map_or(std::ptr::null_mut(), |v| export(v.clone())))
+}
+
+/// A string field of `*p` as a borrowed view; `""` for NULL.
+pub(crate) unsafe fn str_field<T>(p: *const T, field: impl FnOnce(&T) -> &CStr) -> micro_str {
+    guard(empty_str(), || p.as_ref().map_or(empty_str(), |v| view(field(v))))
+}
+
+/// A byte field of `*p` as a borrowed view; empty for NULL.
+pub(crate) unsafe fn bytes_field<T>(p: *const T, field: impl FnOnce(&T) -> &[u8]) -> micro_bytes {
+    guard(bytes_view(&[]), || p.as_ref().map_or(bytes_view(&[]), |v| bytes_view(field(v))))
+}
+
+/// An option setter: reads and checks its input first, then applies it to the builder `o`.
+pub(crate) unsafe fn set_option<T, V>(o: *mut T, input: impl FnOnce() -> R<V>, apply: impl FnOnce(&mut T, V)) -> micro_status {
+    boundary(std::ptr::null_mut(), || {
+        let v = input()?;
+        apply(arg_mut(o, "options")?, v);
+        Ok(())
+    })
+}
+
+/// A string option setter (`name` names the argument in errors).
+pub(crate) unsafe fn set_str_option<T>(o: *mut T, s: *const c_char, name: &str, apply: impl FnOnce(&mut T, String)) -> micro_status {
+    set_option(o, || arg_str(s, name), apply)
+}
+
+/// A timeout in milliseconds as a `Duration`; 0 is invalid.
+pub(crate) fn timeout_ms(ms: u32) -> R<std::time::Duration> {
+    if ms == 0 {
+        return Err(fail(MICRO_STATUS_INVALID_ARG, "timeout must be > 0"));
+    }
+    Ok(std::time::Duration::from_millis(u64::from(ms)))
+}
+
 fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
         (*s).to_string()
@@ -353,52 +414,43 @@ pub unsafe extern "C" fn micro_error_code(e: *const micro_error) -> i32 {
 /// go-micro's error id (e.g. `"go.micro.client"`), borrowed from `e`; `""` for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn micro_error_id(e: *const micro_error) -> micro_str {
-    guard(empty_str(), || e.as_ref().map_or(empty_str(), |e| view(&e.id)))
+    str_field(e, |e| &e.id)
 }
 
 /// The human-readable detail, borrowed from `e`; `""` for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn micro_error_detail(e: *const micro_error) -> micro_str {
-    guard(empty_str(), || e.as_ref().map_or(empty_str(), |e| view(&e.detail)))
+    str_field(e, |e| &e.detail)
 }
 
 /// go-micro's status text (`"Request Timeout"` …), borrowed from `e`; `""` for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn micro_error_status_text(e: *const micro_error) -> micro_str {
-    guard(empty_str(), || e.as_ref().map_or(empty_str(), |e| view(&e.status_text)))
+    str_field(e, |e| &e.status_text)
 }
 
 /// A copy of `e` owned by the caller (NULL for NULL); release with `micro_error_free`.
 #[no_mangle]
 pub unsafe extern "C" fn micro_error_clone(e: *const micro_error) -> *mut micro_error {
-    guard(std::ptr::null_mut(), || match e.as_ref() {
-        Some(e) => export(micro_error {
-            status: e.status,
-            code: e.code,
-            id: e.id.clone(),
-            detail: e.detail.clone(),
-            status_text: e.status_text.clone(),
-        }),
-        None => std::ptr::null_mut(),
-    })
+    clone_handle(e)
 }
 
 /// Releases an error; NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn micro_error_free(e: *mut micro_error) {
-    guard((), || drop(reclaim(e)))
+    free_handle(e)
 }
 
 /// The bytes of a buffer, borrowed from it; empty for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn micro_buf_bytes(b: *const micro_buf) -> micro_bytes {
-    guard(bytes_view(&[]), || b.as_ref().map_or(bytes_view(&[]), |b| bytes_view(&b.data)))
+    bytes_field(b, |b| &b.data)
 }
 
 /// Releases a buffer; NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn micro_buf_free(b: *mut micro_buf) {
-    guard((), || drop(reclaim(b)))
+    free_handle(b)
 }
 
 pub(crate) fn new_buf(data: Vec<u8>) -> *mut micro_buf {

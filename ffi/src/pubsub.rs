@@ -3,7 +3,8 @@
 //! pulled with `micro_subscription_next`.
 
 use crate::client::{micro_client, micro_registry};
-use crate::runtime::{on_library_thread, Rt, SendPtr};
+use crate::runtime::{on_library_thread, FreeHook, Rt, SendPtr};
+use crate::headers::*;
 use crate::*;
 use micro_core::broker::{Broker, Event, SubscribeOptions, Subscriber, BROKER_ID};
 use micro_core::PublishOptions;
@@ -96,13 +97,7 @@ pub unsafe extern "C" fn micro_broker_address(b: *mut micro_broker, out: *mut *m
 /// Releases a broker handle (subscriptions made through it keep it alive). NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn micro_broker_free(b: *mut micro_broker) {
-    guard((), || {
-        if let Some(b) = reclaim(b) {
-            let micro_broker { rt, broker } = *b;
-            let _g = rt.handle.enter();
-            drop(broker);
-        }
-    })
+    free_in_runtime(b, |b| Arc::clone(&b.rt))
 }
 
 /// Makes `c` publish through `b` (a `micro_service`'s client already has its service's
@@ -126,26 +121,26 @@ pub struct micro_publish_options {
 /// New publish options (content type: the client's, `application/json` by default).
 #[no_mangle]
 pub extern "C" fn micro_publish_options_new() -> *mut micro_publish_options {
-    guard(std::ptr::null_mut(), || export(micro_publish_options { inner: PublishOptions::default() }))
+    new_handle(|| micro_publish_options { inner: PublishOptions::default() })
 }
 
 /// Releases publish options; NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn micro_publish_options_free(o: *mut micro_publish_options) {
-    guard((), || drop(reclaim(o)))
+    free_handle(o)
 }
 
 /// The message's content type (`"application/json"`, `"application/octet-stream"` …).
 #[no_mangle]
 pub unsafe extern "C" fn micro_publish_options_set_content_type(o: *mut micro_publish_options, ct: *const c_char) -> micro_status {
-    boundary(std::ptr::null_mut(), || {
+    let input = || {
         let ct = arg_str(ct, "content_type")?;
         if ct.is_empty() {
             return Err(fail(MICRO_STATUS_INVALID_ARG, "content_type is empty"));
         }
-        arg_mut(o, "options")?.inner.content_type = Some(ct);
-        Ok(())
-    })
+        Ok(ct)
+    };
+    set_option(o, input, |o, ct| o.inner.content_type = Some(ct))
 }
 
 /// Adds a message header (go-micro metadata); the key travels exactly as given.
@@ -155,14 +150,13 @@ pub unsafe extern "C" fn micro_publish_options_set_header(
     key: *const c_char,
     value: *const c_char,
 ) -> micro_status {
-    boundary(std::ptr::null_mut(), || {
-        let key = arg_str(key, "key")?;
-        let value = arg_str(value, "value")?;
-        if key.is_empty() || key.bytes().any(|b| !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_')) {
-            return Err(fail(MICRO_STATUS_INVALID_ARG, format!("header name {key:?} is not a token")));
-        }
-        arg_mut(o, "options")?.inner.metadata.insert(key, value);
-        Ok(())
+    let input = || {
+        let (key, value) = (arg_str(key, "key")?, arg_str(value, "value")?);
+        check_header_name(&key)?;
+        Ok((key, value))
+    };
+    set_option(o, input, |o, (k, v)| {
+        o.inner.metadata.insert(k, v);
     })
 }
 
@@ -197,10 +191,11 @@ pub unsafe extern "C" fn micro_client_publish(
 /// A delivered message: its topic, headers and body. Owned when returned by
 /// `micro_subscription_next` (release with `micro_event_free`), borrowed when given to a
 /// callback (for the duration of the callback).
+#[derive(Clone)]
 pub struct micro_event {
     topic: CString,
     body: bytes::Bytes,
-    headers: Vec<(CString, CString)>,
+    headers: Headers,
 }
 
 impl micro_event {
@@ -208,7 +203,7 @@ impl micro_event {
         micro_event {
             topic: cstring(e.topic),
             body: e.message.body,
-            headers: e.message.header.into_iter().map(|(k, v)| (cstring(k), cstring(v))).collect(),
+            headers: headers_from(e.message.header),
         }
     }
 }
@@ -216,19 +211,19 @@ impl micro_event {
 /// The topic the message came on, borrowed from `e`; `""` for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn micro_event_topic(e: *const micro_event) -> micro_str {
-    guard(empty_str(), || e.as_ref().map_or(empty_str(), |e| view(&e.topic)))
+    str_field(e, |e| &e.topic)
 }
 
 /// The body, byte for byte, borrowed from `e`; empty for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn micro_event_body(e: *const micro_event) -> micro_bytes {
-    guard(bytes_view(&[]), || e.as_ref().map_or(bytes_view(&[]), |e| bytes_view(&e.body)))
+    bytes_field(e, |e| &e.body)
 }
 
 /// Number of headers (0 for NULL).
 #[no_mangle]
 pub unsafe extern "C" fn micro_event_header_count(e: *const micro_event) -> usize {
-    guard(0, || e.as_ref().map_or(0, |e| e.headers.len()))
+    header_count(e, |e| &e.headers)
 }
 
 /// Header `i` (0-based, sorted by name, keys exactly as the publisher wrote them); views
@@ -240,51 +235,26 @@ pub unsafe extern "C" fn micro_event_header_at(
     key_out: *mut micro_str,
     value_out: *mut micro_str,
 ) -> micro_status {
-    boundary(std::ptr::null_mut(), || {
-        let e = arg(e, "event")?;
-        let k = arg_mut(key_out, "key_out")?;
-        let v = arg_mut(value_out, "value_out")?;
-        let (hk, hv) = e.headers.get(i).ok_or_else(|| fail(MICRO_STATUS_INVALID_ARG, format!("no header {i}")))?;
-        *k = view(hk);
-        *v = view(hv);
-        Ok(())
-    })
+    header_at(e, "event", |e| &e.headers, i, key_out, value_out)
 }
 
 /// Looks a header up by name (exact match first, then case-insensitive); `true` and
 /// `*value_out` (borrowed from `e`) when found.
 #[no_mangle]
 pub unsafe extern "C" fn micro_event_header(e: *const micro_event, key: *const c_char, value_out: *mut micro_str) -> bool {
-    guard(false, || {
-        let (Some(e), Ok(key), Some(out)) = (e.as_ref(), arg_str(key, "key"), value_out.as_mut()) else { return false };
-        let found = e
-            .headers
-            .iter()
-            .find(|(k, _)| k.to_bytes() == key.as_bytes())
-            .or_else(|| e.headers.iter().find(|(k, _)| k.to_bytes().eq_ignore_ascii_case(key.as_bytes())));
-        match found {
-            Some((_, v)) => {
-                *out = view(v);
-                true
-            }
-            None => false,
-        }
-    })
+    header_lookup(e, |e| &e.headers, key, value_out, Match::ExactFirst)
 }
 
 /// A copy of `e` owned by the caller (NULL for NULL); release with `micro_event_free`.
 #[no_mangle]
 pub unsafe extern "C" fn micro_event_clone(e: *const micro_event) -> *mut micro_event {
-    guard(std::ptr::null_mut(), || match e.as_ref() {
-        Some(e) => export(micro_event { topic: e.topic.clone(), body: e.body.clone(), headers: e.headers.clone() }),
-        None => std::ptr::null_mut(),
-    })
+    clone_handle(e)
 }
 
 /// Releases an event; NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn micro_event_free(e: *mut micro_event) {
-    guard((), || drop(reclaim(e)))
+    free_handle(e)
 }
 
 /// A subscription callback: receives each message, borrowed for the call. Runs on a dispatch
@@ -305,7 +275,7 @@ struct SubInner {
     /// The thread inside the callback right now.
     in_callback: Option<ThreadId>,
     closed: bool,
-    hook: Option<(unsafe extern "C" fn(*mut c_void), SendPtr)>,
+    hook: Option<FreeHook>,
 }
 
 struct SubState {
@@ -437,10 +407,9 @@ impl SubState {
     }
 }
 
-fn run_hook(hook: Option<(unsafe extern "C" fn(*mut c_void), SendPtr)>) {
-    if let Some((free, ud)) = hook {
-        let ud = ud;
-        unsafe { free(ud.0) }
+fn run_hook(hook: Option<FreeHook>) {
+    if let Some(h) = hook {
+        h.run();
     }
 }
 
@@ -458,7 +427,7 @@ unsafe fn subscribe(
     topic: *const c_char,
     queue: *const c_char,
     callback: Option<Callback>,
-    hook: Option<(unsafe extern "C" fn(*mut c_void), SendPtr)>,
+    hook: Option<FreeHook>,
     out: *mut *mut micro_subscription,
 ) -> R<()> {
     let b = arg(b, "broker")?;
@@ -523,7 +492,7 @@ pub unsafe extern "C" fn micro_broker_subscribe(
 ) -> micro_status {
     boundary(err, || {
         let f = callback.ok_or_else(|| fail(MICRO_STATUS_NULL_ARG, "callback is NULL"))?;
-        let hook = userdata_free.map(|h| (h, SendPtr(userdata)));
+        let hook = FreeHook::new(userdata_free, userdata);
         subscribe(b, topic, queue, Some(Callback { f, ud: SendPtr(userdata) }), hook, out)
     })
 }
@@ -582,7 +551,7 @@ pub unsafe extern "C" fn micro_subscription_next(
 /// The subscription's topic, borrowed from `s`; `""` for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn micro_subscription_topic(s: *const micro_subscription) -> micro_str {
-    guard(empty_str(), || s.as_ref().map_or(empty_str(), |s| view(&s.topic)))
+    str_field(s, |s| &s.topic)
 }
 
 fn unsubscribe(s: &micro_subscription) -> R<()> {

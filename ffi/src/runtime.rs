@@ -26,7 +26,36 @@ pub(crate) struct SendPtr(pub *mut c_void);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
-type Job = Box<dyn FnOnce() + Send>;
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
+
+/// A userdata free hook (`micro_free_fn` with its userdata); consumed by running it, so it
+/// runs at most once.
+pub(crate) struct FreeHook {
+    free: unsafe extern "C" fn(*mut c_void),
+    ud: SendPtr,
+}
+
+impl FreeHook {
+    /// The hook for `ud`, or `None` when `free` is NULL.
+    pub(crate) fn new(free: micro_free_fn, ud: *mut c_void) -> Option<Self> {
+        free.map(|free| FreeHook { free, ud: SendPtr(ud) })
+    }
+
+    /// Runs the hook on this thread.
+    pub(crate) fn run(self) {
+        unsafe { (self.free)(self.ud.0) }
+    }
+
+    /// Runs the hook on a dispatch thread of `rt` when called on a library thread (an I/O
+    /// thread must not run C code), else — or when no dispatch thread is left — here.
+    pub(crate) fn release(self, rt: &std::sync::Weak<Rt>) {
+        let job: Job = Box::new(move || self.run());
+        match (on_library_thread(), rt.upgrade()) {
+            (true, Some(rt)) => rt.dispatch_or_run(job),
+            _ => job(),
+        }
+    }
+}
 
 /// Runtime options; a builder owned by the caller (not thread-safe), freed with
 /// `micro_runtime_options_free`.
@@ -192,6 +221,14 @@ impl Rt {
         self.pool.push(job)
     }
 
+    /// Runs `job` on a dispatch thread, or here when none is left (the runtime is being torn
+    /// down), so that it runs exactly once either way.
+    pub(crate) fn dispatch_or_run(&self, job: Job) {
+        if let Err(job) = self.dispatch(job) {
+            job();
+        }
+    }
+
     /// Cancels everything, then drains and joins the dispatch threads.
     fn shutdown(&self, timeout: Duration) {
         self.closed.store(true, Ordering::Release);
@@ -253,34 +290,31 @@ fn build(opts: &micro_runtime_options) -> R<micro_runtime> {
 /// New runtime options with defaults (I/O threads: one per core; dispatch threads: 4).
 #[no_mangle]
 pub extern "C" fn micro_runtime_options_new() -> *mut micro_runtime_options {
-    guard(std::ptr::null_mut(), || export(micro_runtime_options { worker_threads: 0, dispatch_threads: 0 }))
+    new_handle(|| micro_runtime_options { worker_threads: 0, dispatch_threads: 0 })
 }
 
 /// Releases runtime options; NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn micro_runtime_options_free(o: *mut micro_runtime_options) {
-    guard((), || drop(reclaim(o)))
+    free_handle(o)
 }
 
 /// Number of I/O threads (0 = one per core).
 #[no_mangle]
 pub unsafe extern "C" fn micro_runtime_options_set_worker_threads(o: *mut micro_runtime_options, n: u32) -> micro_status {
-    boundary(std::ptr::null_mut(), || {
-        arg_mut(o, "options")?.worker_threads = n as usize;
-        Ok(())
-    })
+    set_option(o, || Ok(n as usize), |o, n| o.worker_threads = n)
 }
 
 /// Number of dispatch threads that always run (0 = 4); more start while all are busy.
 #[no_mangle]
 pub unsafe extern "C" fn micro_runtime_options_set_dispatch_threads(o: *mut micro_runtime_options, n: u32) -> micro_status {
-    boundary(std::ptr::null_mut(), || {
+    let input = || {
         if n > 1024 {
             return Err(fail(MICRO_STATUS_INVALID_ARG, "at most 1024 dispatch threads"));
         }
-        arg_mut(o, "options")?.dispatch_threads = n as usize;
-        Ok(())
-    })
+        Ok(n as usize)
+    };
+    set_option(o, input, |o, n| o.dispatch_threads = n)
 }
 
 /// Starts a runtime. `options` may be NULL (defaults). On success `*out` owns the runtime:
@@ -320,7 +354,7 @@ pub unsafe extern "C" fn micro_runtime_shutdown(rt: *mut micro_runtime, timeout_
 /// is freed. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn micro_runtime_free(rt: *mut micro_runtime) {
-    guard((), || drop(reclaim(rt)))
+    free_handle(rt)
 }
 
 // ---------------------------------------------------------------------------------------

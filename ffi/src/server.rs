@@ -1,7 +1,8 @@
 //! Server (C handlers answering owned requests from any thread) and the service convenience.
 
 use crate::client::{micro_client, micro_registry};
-use crate::runtime::{on_library_thread, Rt, SendPtr};
+use crate::runtime::{on_library_thread, FreeHook, Rt, SendPtr};
+use crate::headers::*;
 use crate::*;
 use micro_core::host::HostRequest;
 use micro_core::{Response, Server, ServerOptions};
@@ -27,27 +28,19 @@ pub unsafe extern "C" fn micro_server_options_new(name: *const c_char) -> *mut m
 /// Releases server options; NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn micro_server_options_free(o: *mut micro_server_options) {
-    guard((), || drop(reclaim(o)))
+    free_handle(o)
 }
 
 /// Listen address, `host:port` (`"127.0.0.1:0"` for a free port on loopback).
 #[no_mangle]
 pub unsafe extern "C" fn micro_server_options_set_address(o: *mut micro_server_options, address: *const c_char) -> micro_status {
-    boundary(std::ptr::null_mut(), || {
-        let a = arg_str(address, "address")?;
-        arg_mut(o, "options")?.inner.address = a;
-        Ok(())
-    })
+    set_str_option(o, address, "address", |o, a| o.inner.address = a)
 }
 
 /// Version registered for the node (default `latest`).
 #[no_mangle]
 pub unsafe extern "C" fn micro_server_options_set_version(o: *mut micro_server_options, version: *const c_char) -> micro_status {
-    boundary(std::ptr::null_mut(), || {
-        let v = arg_str(version, "version")?;
-        arg_mut(o, "options")?.inner.version = v;
-        Ok(())
-    })
+    set_str_option(o, version, "version", |o, v| o.inner.version = v)
 }
 
 /// Adds node metadata registered with the node.
@@ -57,21 +50,15 @@ pub unsafe extern "C" fn micro_server_options_set_metadata(
     key: *const c_char,
     value: *const c_char,
 ) -> micro_status {
-    boundary(std::ptr::null_mut(), || {
-        let k = arg_str(key, "key")?;
-        let v = arg_str(value, "value")?;
-        arg_mut(o, "options")?.inner.metadata.insert(k, v);
-        Ok(())
+    set_option(o, || Ok((arg_str(key, "key")?, arg_str(value, "value")?)), |o, (k, v)| {
+        o.inner.metadata.insert(k, v);
     })
 }
 
 /// How long `micro_server_stop` waits for calls in flight (default 10 s).
 #[no_mangle]
 pub unsafe extern "C" fn micro_server_options_set_drain_timeout_ms(o: *mut micro_server_options, ms: u32) -> micro_status {
-    boundary(std::ptr::null_mut(), || {
-        arg_mut(o, "options")?.inner.drain_timeout = Duration::from_millis(u64::from(ms));
-        Ok(())
-    })
+    set_option(o, || Ok(Duration::from_millis(u64::from(ms))), |o, d| o.inner.drain_timeout = d)
 }
 
 /// An RPC server. Thread-safe.
@@ -111,7 +98,7 @@ pub struct micro_request {
     service: CString,
     endpoint: CString,
     content_type: CString,
-    headers: Vec<(CString, CString)>,
+    headers: Headers,
     response_content_type: Option<String>,
 }
 
@@ -121,29 +108,38 @@ pub type micro_handler_fn = Option<unsafe extern "C" fn(userdata: *mut c_void, r
 
 /// A handler's userdata; its free hook runs exactly once, when the last reference goes —
 /// after the last callback, and never on an I/O thread while a dispatch thread is available.
-struct HandlerCtx {
-    f: unsafe extern "C" fn(*mut c_void, *mut micro_request),
-    ud: SendPtr,
-    ud_free: micro_free_fn,
+pub(crate) struct HandlerCtx<F> {
+    pub(crate) f: F,
+    pub(crate) ud: SendPtr,
+    hook: Option<FreeHook>,
     rt: Weak<Rt>,
 }
 
-impl Drop for HandlerCtx {
+impl<F> HandlerCtx<F> {
+    pub(crate) fn new(f: F, ud: *mut c_void, ud_free: micro_free_fn, rt: &Arc<Rt>) -> Arc<Self> {
+        Arc::new(HandlerCtx { f, ud: SendPtr(ud), hook: FreeHook::new(ud_free, ud), rt: Arc::downgrade(rt) })
+    }
+}
+
+impl<F> Drop for HandlerCtx<F> {
     fn drop(&mut self) {
-        let Some(free) = self.ud_free.take() else { return };
-        let ud = self.ud;
-        let job = Box::new(move || {
-            let ud = ud;
-            unsafe { free(ud.0) }
-        });
-        let left = match (on_library_thread(), self.rt.upgrade()) {
-            (true, Some(rt)) => rt.dispatch(job).err(),
-            _ => Some(job as Box<dyn FnOnce() + Send>),
-        };
-        if let Some(job) = left {
-            job();
+        if let Some(hook) = self.hook.take() {
+            hook.release(&self.rt);
         }
     }
+}
+
+/// Checks a handler registration's arguments: the server, an endpoint `Handler.Method`
+/// and a non-NULL handler.
+pub(crate) unsafe fn handler_args<'a, F>(s: *mut micro_server, endpoint: *const c_char, handler: Option<F>) -> R<(&'a micro_server, String, F)> {
+    let s = arg(s, "server")?;
+    let endpoint = arg_str(endpoint, "endpoint")?;
+    let f = handler.ok_or_else(|| fail(MICRO_STATUS_NULL_ARG, "handler is NULL"))?;
+    if endpoint.split('.').count() != 2 || endpoint.split('.').any(str::is_empty) {
+        return Err(fail(MICRO_STATUS_INVALID_ARG, format!("endpoint {endpoint:?} is not Handler.Method")));
+    }
+    s.rt.check()?;
+    Ok((s, endpoint, f))
 }
 
 /// Serves `endpoint` (`"Greeter.Hello"`) with `handler`. `userdata_free` (may be NULL) runs
@@ -158,14 +154,8 @@ pub unsafe extern "C" fn micro_server_handle(
     userdata_free: micro_free_fn,
 ) -> micro_status {
     boundary(std::ptr::null_mut(), || {
-        let s = arg(s, "server")?;
-        let endpoint = arg_str(endpoint, "endpoint")?;
-        let f = handler.ok_or_else(|| fail(MICRO_STATUS_NULL_ARG, "handler is NULL"))?;
-        if endpoint.split('.').count() != 2 || endpoint.split('.').any(str::is_empty) {
-            return Err(fail(MICRO_STATUS_INVALID_ARG, format!("endpoint {endpoint:?} is not Handler.Method")));
-        }
-        s.rt.check()?;
-        let ctx = Arc::new(HandlerCtx { f, ud: SendPtr(userdata), ud_free: userdata_free, rt: Arc::downgrade(&s.rt) });
+        let (s, endpoint, f) = handler_args(s, endpoint, handler)?;
+        let ctx = HandlerCtx::new(f, userdata, userdata_free, &s.rt);
         let rt = Arc::downgrade(&s.rt);
         let h = micro_core::host::handler(move |req: HostRequest| {
             let Some(rt) = rt.upgrade() else { return };
@@ -176,7 +166,7 @@ pub unsafe extern "C" fn micro_server_handle(
                     service: cstring(r.service.clone()),
                     endpoint: cstring(r.endpoint.clone()),
                     content_type: cstring(r.content_type.clone()),
-                    headers: r.header.iter().map(|(k, v)| (cstring(k.clone()), cstring(v.clone()))).collect(),
+                    headers: headers_from(r.header.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
                     response_content_type: None,
                     req,
                 };
@@ -238,53 +228,38 @@ pub unsafe extern "C" fn micro_server_address(s: *mut micro_server, out: *mut *m
 /// Releases a server handle (stop it first to deregister cleanly). NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn micro_server_free(s: *mut micro_server) {
-    guard((), || {
-        if let Some(s) = reclaim(s) {
-            let micro_server { rt, server } = *s;
-            let _g = rt.handle.enter();
-            drop(server);
-        }
-    })
+    free_in_runtime(s, |s| Arc::clone(&s.rt))
 }
 
 /// The service the caller addressed, borrowed from `r`.
 #[no_mangle]
 pub unsafe extern "C" fn micro_request_service(r: *const micro_request) -> micro_str {
-    guard(empty_str(), || r.as_ref().map_or(empty_str(), |r| view(&r.service)))
+    str_field(r, |r| &r.service)
 }
 
 /// The endpoint (`"Greeter.Hello"`), borrowed from `r`.
 #[no_mangle]
 pub unsafe extern "C" fn micro_request_endpoint(r: *const micro_request) -> micro_str {
-    guard(empty_str(), || r.as_ref().map_or(empty_str(), |r| view(&r.endpoint)))
+    str_field(r, |r| &r.endpoint)
 }
 
 /// The body's content type, borrowed from `r`.
 #[no_mangle]
 pub unsafe extern "C" fn micro_request_content_type(r: *const micro_request) -> micro_str {
-    guard(empty_str(), || r.as_ref().map_or(empty_str(), |r| view(&r.content_type)))
+    str_field(r, |r| &r.content_type)
 }
 
 /// The body, borrowed from `r`.
 #[no_mangle]
 pub unsafe extern "C" fn micro_request_body(r: *const micro_request) -> micro_bytes {
-    guard(bytes_view(&[]), || r.as_ref().map_or(bytes_view(&[]), |r| bytes_view(&r.req.request().body)))
+    bytes_field(r, |r| &r.req.request().body)
 }
 
 /// Looks a request header (go-micro metadata) up by name, case-insensitively; `true` and
 /// `*value_out` (borrowed from `r`) when found.
 #[no_mangle]
 pub unsafe extern "C" fn micro_request_header(r: *const micro_request, key: *const c_char, value_out: *mut micro_str) -> bool {
-    guard(false, || {
-        let (Some(r), Ok(key), Some(out)) = (r.as_ref(), arg_str(key, "key"), value_out.as_mut()) else { return false };
-        match r.headers.iter().find(|(k, _)| k.to_bytes().eq_ignore_ascii_case(key.as_bytes())) {
-            Some((_, v)) => {
-                *out = view(v);
-                true
-            }
-            None => false,
-        }
-    })
+    header_lookup(r, |r| &r.headers, key, value_out, Match::AnyCase)
 }
 
 /// Whether the server stopped waiting for this answer (an answer would be discarded).
@@ -341,7 +316,7 @@ pub unsafe extern "C" fn micro_request_respond_error(r: *mut micro_request, code
 /// Releases a request without answering (the caller gets a 500); NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn micro_request_free(r: *mut micro_request) {
-    guard((), || drop(reclaim(r)))
+    free_handle(r)
 }
 
 /// A service: a registry, a server and a client wired together (the Rust `Service`).
