@@ -90,6 +90,12 @@ typedef struct micro_server micro_server;
 // Server options; a builder owned by the caller (not thread-safe).
 typedef struct micro_server_options micro_server_options;
 
+// One stream of a stream endpoint, owned by the handler that received it (release with
+// `micro_server_stream_free`). Thread-safe: one thread may receive while others send.
+// The stream ends when the handler closes it — `micro_server_stream_close` (go-micro's
+// EOS) or `micro_server_stream_close_error` — or frees it (EOS, if not closed before).
+typedef struct micro_server_stream micro_server_stream;
+
 // A service: a registry, a server and a client wired together (the Rust `Service`).
 typedef struct micro_service micro_service;
 
@@ -152,6 +158,11 @@ typedef void (*micro_log_fn)(void *userdata,
 // A handler: receives `request`, which it owns (see `micro_request`). Runs on a dispatch
 // thread; may block (only its dispatch thread waits) and may call into the library.
 typedef void (*micro_handler_fn)(void *userdata, struct micro_request *request);
+
+// A stream handler: receives `stream`, which it owns (see `micro_server_stream`). Runs on
+// a dispatch thread; may block (e.g. in `micro_server_stream_recv`) or hand the stream to
+// another thread and return.
+typedef void (*micro_stream_handler_fn)(void *userdata, struct micro_server_stream *stream);
 
 // Success.
 #define MICRO_STATUS_OK 0
@@ -687,6 +698,59 @@ micro_status micro_service_publish(struct micro_service *s,
 
 // Releases the service (stop its server first). NULL is a no-op.
 void micro_service_free(struct micro_service *s);
+
+// Serves the bidirectional stream endpoint `endpoint` (`"Greeter.Stream"`) with `handler`,
+// which gets one `micro_server_stream` per stream a client opens (go-micro's opening
+// placeholder message is not delivered). `userdata_free` (may be NULL) runs exactly once
+// with `userdata` after the last call of the handler, when it is replaced or the server is
+// gone. On error the hook is not kept and does not run.
+micro_status micro_server_handle_stream(struct micro_server *s,
+                                        const char *endpoint,
+                                        micro_stream_handler_fn handler,
+                                        void *userdata,
+                                        micro_free_fn userdata_free);
+
+// The endpoint the client opened (`"Greeter.Stream"`), borrowed from `s`; `""` for NULL.
+struct micro_str micro_server_stream_endpoint(const struct micro_server_stream *s);
+
+// The service the client addressed, borrowed from `s`; `""` for NULL.
+struct micro_str micro_server_stream_service(const struct micro_server_stream *s);
+
+// Looks a header of the opening request (go-micro metadata) up by name,
+// case-insensitively; `true` and `*value_out` (borrowed from `s`) when found.
+bool micro_server_stream_header(const struct micro_server_stream *s,
+                                const char *key,
+                                struct micro_str *value_out);
+
+// Receives the client's next message, waiting at most `timeout_ms` (0 = no limit). On
+// success `*out` owns the message (`micro_message_free`), or is NULL once the client ended
+// its side (go-micro's EOS). `MICRO_STATUS_TIMEOUT` when nothing came in time; an error when
+// the connection is lost.
+micro_status micro_server_stream_recv(struct micro_server_stream *s,
+                                      uint32_t timeout_ms,
+                                      struct micro_message **out,
+                                      struct micro_error **err);
+
+// Sends one message to the client. `MICRO_STATUS_CLOSED` after the stream was closed.
+micro_status micro_server_stream_send(struct micro_server_stream *s,
+                                      struct micro_bytes body,
+                                      struct micro_error **err);
+
+// Ends the stream with go-micro's EOS (the client's receive sees the end). The handle
+// stays the caller's (free it); sending afterwards is `MICRO_STATUS_CLOSED`, as is a second
+// close.
+micro_status micro_server_stream_close(struct micro_server_stream *s, struct micro_error **err);
+
+// Ends the stream with a go-micro error (`code` 100..=599, `detail` text; the id is the
+// service name), which the client receives instead of further messages. As
+// `micro_server_stream_close` otherwise.
+micro_status micro_server_stream_close_error(struct micro_server_stream *s,
+                                             int32_t code,
+                                             const char *detail,
+                                             struct micro_error **err);
+
+// Releases the stream, ending it with go-micro's EOS if it was not closed. NULL is a no-op.
+void micro_server_stream_free(struct micro_server_stream *s);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -15,11 +15,13 @@ mod headers;
 mod pubsub;
 mod runtime;
 mod server;
+mod server_stream;
 
 pub use client::*;
 pub use pubsub::*;
 pub use runtime::*;
 pub use server::*;
+pub use server_stream::*;
 
 use micro_core::Error as CoreError;
 use std::ffi::{c_char, CStr, CString};

@@ -67,6 +67,16 @@ pub struct micro_server {
     server: Server,
 }
 
+impl micro_server {
+    pub(crate) fn rt(&self) -> &Arc<Rt> {
+        &self.rt
+    }
+
+    pub(crate) fn server(&self) -> &Server {
+        &self.server
+    }
+}
+
 /// A server that registers in `reg` once started. Release with `micro_server_free`.
 #[no_mangle]
 pub unsafe extern "C" fn micro_server_new(

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The C ABI suite: libmicro builds; include/micro.h is what cbindgen generates, compiles as
 # C99 and C++, and declares every exported symbol (all micro_-prefixed); micro.pc builds the
-# greeter and pub/sub examples; the C tests (RPC and pub/sub) pass under valgrind and under ASAN/UBSan; C <-> go-micro interop.
+# greeter and pub/sub examples; the C tests (RPC, server streams, pub/sub) pass under valgrind and under ASAN/UBSan;
+# C <-> go-micro interop (RPC, a go-micro stream client against a C stream handler, pub/sub).
 set -uo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$top"
@@ -68,7 +69,7 @@ step header_compiles_c99_and_cxx header_c_cpp
 step greeter_builds_with_pkgconfig greeter_pkgconfig
 step c_tests_under_valgrind c_tests_valgrind
 step c_tests_under_asan_ubsan c_tests_asan
-step interop_c_gomicro_v5_v4_rpc_pubsub interop
+step interop_c_gomicro_v5_v4_rpc_stream_pubsub interop
 grep -hE '^(ok|FAIL) ' "$out"/c_tests_*.log "$out"/interop*.log 2>/dev/null | sed 's/^/    /'
 echo "ffi: $pass passed, ${#failed[@]} failed ${failed[*]:-}"
 [ "${#failed[@]}" -eq 0 ]

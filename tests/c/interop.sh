@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # C <-> go-micro interop over mDNS; run inside scripts/netns.sh (it re-execs itself there).
 #   tests/c/interop.sh SERVER_BIN CLIENT_BIN [PUBSUB_BIN]
-# A C server answers gm5 and gm4 clients; a C client calls gm5 and gm4 services; with
+# A C server answers gm5 and gm4 clients (RPC and a bidi stream); a C client calls gm5 and gm4 services; with
 # PUBSUB_BIN (examples/c/pubsub) over the http broker: a C subscriber receives a gm5
 # publish and a gm5 subscriber receives a C publish (body bytes and headers intact).
 set -uo pipefail
@@ -23,6 +23,11 @@ for v in gm5 gm4; do
 	if echo "$out" | grep -q '"ok":true,"body":"{\\"message\\":\\"Hello Go\\"}\\n"'; then ok "${v}_client_calls_c_server"; else bad "${v}_client_calls_c_server" "$out"; fi
 	out="$("$bin/$v" call --service c.greeter --endpoint Greeter.Hello --body '{}' 2>/dev/null)"
 	if echo "$out" | grep -q '"code":400'; then ok "${v}_client_gets_c_error"; else bad "${v}_client_gets_c_error" "$out"; fi
+	# a go-micro bidi stream against the C stream handler: one greeting per name, in order
+	out="$("$bin/$v" stream --service c.greeter --endpoint Greeter.Stream --names a,b,c --timeout-ms 10000 2>"$tmp/$v.stream.err")"
+	want="$(for n in a b c; do printf '%s\n' "\"ok\":true,\"body\":\"{\\\"message\\\":\\\"Hello $n\\\"}\\n\""; done)"
+	got="$(echo "$out" | grep -o '"ok":[a-z]*,"body":"[^,]*"')"
+	if [ "$got" = "$want" ] && [ "$(echo "$out" | wc -l)" = 3 ]; then ok "${v}_stream_to_c_stream_handler"; else bad "${v}_stream_to_c_stream_handler" "$out $(tail -3 "$tmp/$v.stream.err")"; fi
 done
 for v in gm5 gm4; do
 	"$bin/$v" serve --name "go.$v" >"$tmp/$v.out" 2>"$tmp/$v.err" & pids+=($!)

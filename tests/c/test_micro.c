@@ -650,6 +650,129 @@ static int test_pubsub_http_broker(void) {
     return ps_down(&w);
 }
 
+/* --- server streams --- */
+static atomic_int stream_frees;
+static void stream_free_hook(void *ud) { (void)ud; atomic_fetch_add(&stream_frees, 1); }
+
+/* Echoes each message as "echo:<body>" (after "hdr:<X-Test>" if the opener had one); at the
+ * client's EOS sends "bye" and closes; body "fail" ends the stream with a 418 instead. */
+static void stream_echo(void *ud, micro_server_stream *s) {
+    (void)ud;
+    char buf[256]; int n;
+    micro_str v;
+    if (micro_server_stream_header(s, "X-Test", &v)) { n = snprintf(buf, sizeof buf, "hdr:%s", v.ptr); micro_server_stream_send(s, (micro_bytes){(const uint8_t *)buf, (size_t)n}, NULL); }
+    for (;;) {
+        micro_message *m = NULL;
+        micro_error *err = NULL;
+        micro_status st = micro_server_stream_recv(s, 20000, &m, &err);
+        if (st != MICRO_STATUS_OK) { micro_error_free(err); break; }
+        if (!m) { micro_server_stream_send(s, bytes_of("bye"), NULL); micro_server_stream_close(s, NULL); break; }
+        micro_bytes b = micro_message_body(m);
+        if (b.len == 4 && memcmp(b.ptr, "fail", 4) == 0) { micro_message_free(m); micro_server_stream_close_error(s, 418, "no stream tea", NULL); break; }
+        n = snprintf(buf, sizeof buf, "echo:%.*s", (int)b.len, (const char *)b.ptr);
+        micro_message_free(m);
+        if (micro_server_stream_send(s, (micro_bytes){(const uint8_t *)buf, (size_t)n}, NULL) != MICRO_STATUS_OK) break;
+    }
+    micro_server_stream_free(s);
+}
+
+static atomic_int after_close_send = -1, after_close_close = -1, threaded_done;
+/* Hands the stream to a thread of its own, which answers twice and closes it. */
+static void *stream_on_thread(void *arg) {
+    micro_server_stream *s = arg;
+    micro_message *m = NULL;
+    if (micro_server_stream_recv(s, 20000, &m, NULL) == MICRO_STATUS_OK && m) {
+        micro_server_stream_send(s, bytes_of("one"), NULL);
+        micro_server_stream_send(s, bytes_of("two"), NULL);
+        micro_message_free(m);
+    }
+    micro_server_stream_close(s, NULL);
+    atomic_store(&after_close_send, micro_server_stream_send(s, bytes_of("late"), NULL));
+    atomic_store(&after_close_close, micro_server_stream_close(s, NULL));
+    micro_server_stream_free(s);
+    atomic_store(&threaded_done, 1);
+    return NULL;
+}
+static void stream_threaded(void *ud, micro_server_stream *s) { (void)ud; pthread_t t; pthread_create(&t, NULL, stream_on_thread, s); pthread_detach(t); }
+
+/* Frees the stream unclosed: the client sees EOS. */
+static void stream_drop(void *ud, micro_server_stream *s) { (void)ud; micro_server_stream_free(s); }
+
+static int recv_is(micro_stream *st, const char *want) {
+    micro_message *m = NULL; micro_error *err = NULL;
+    micro_status rs = micro_stream_recv(st, 20000, &m, &err);
+    if (rs != MICRO_STATUS_OK) { fprintf(stderr, "  recv: %s %s\n", micro_status_name(rs), micro_error_detail(err).ptr); micro_error_free(err); return 0; }
+    int ok = want ? (m && micro_message_body(m).len == strlen(want) && memcmp(micro_message_body(m).ptr, want, strlen(want)) == 0) : m == NULL;
+    if (!ok) fprintf(stderr, "  recv: got %.*s, want %s\n", m ? (int)micro_message_body(m).len : 6, m ? (const char *)micro_message_body(m).ptr : "(EOS)", want ? want : "(EOS)");
+    micro_message_free(m);
+    return ok;
+}
+
+static int test_server_stream(void) {
+    world w; if (world_up(&w)) return 1;
+    atomic_store(&stream_frees, 0);
+    CHECK_ST(micro_server_handle_stream(w.srv, "Test.Stream", stream_echo, NULL, stream_free_hook), MICRO_STATUS_OK);
+    CHECK_ST(micro_server_handle_stream(w.srv, "Test.Threaded", stream_threaded, NULL, stream_free_hook), MICRO_STATUS_OK);
+    CHECK_ST(micro_server_handle_stream(w.srv, "Test.Drop", stream_drop, NULL, stream_free_hook), MICRO_STATUS_OK);
+    /* ordering and EOS both ways, opener metadata */
+    micro_call_options *co = micro_call_options_new();
+    CHECK_ST(micro_call_options_set_header(co, "X-Test", "s"), MICRO_STATUS_OK);
+    micro_stream *st = NULL; micro_error *err = NULL;
+    CHECK_ST(micro_client_stream(w.cli, "c.test", "Test.Stream", co, &st, NULL), MICRO_STATUS_OK);
+    micro_call_options_free(co);
+    const char *names[] = {"a", "b", "c", "d", "e"};
+    for (int i = 0; i < 5; i++) CHECK_ST(micro_stream_send(st, bytes_of(names[i]), NULL), MICRO_STATUS_OK);
+    CHECK(recv_is(st, "hdr:s"));
+    CHECK(recv_is(st, "echo:a") && recv_is(st, "echo:b") && recv_is(st, "echo:c") && recv_is(st, "echo:d") && recv_is(st, "echo:e"));
+    CHECK_ST(micro_stream_close_send(st, NULL), MICRO_STATUS_OK);
+    CHECK(recv_is(st, "bye"));
+    CHECK(recv_is(st, NULL)); /* the server's EOS */
+    micro_stream_free(st); st = NULL;
+    /* a handler error ends the stream with the go-micro error */
+    CHECK_ST(micro_client_stream(w.cli, "c.test", "Test.Stream", NULL, &st, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_stream_send(st, bytes_of("x"), NULL), MICRO_STATUS_OK);
+    CHECK(recv_is(st, "echo:x"));
+    CHECK_ST(micro_stream_send(st, bytes_of("fail"), NULL), MICRO_STATUS_OK);
+    micro_message *m = NULL;
+    CHECK_ST(micro_stream_recv(st, 20000, &m, &err), MICRO_STATUS_REMOTE);
+    CHECK(m == NULL && micro_error_code(err) == 418 && strcmp(micro_error_detail(err).ptr, "no stream tea") == 0);
+    CHECK(strcmp(micro_error_id(err).ptr, "c.test") == 0);
+    micro_error_free(err); err = NULL;
+    micro_stream_free(st); st = NULL;
+    /* a stream answered and closed from a thread the handler started */
+    CHECK_ST(micro_client_stream(w.cli, "c.test", "Test.Threaded", NULL, &st, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_stream_send(st, bytes_of("go"), NULL), MICRO_STATUS_OK);
+    CHECK(recv_is(st, "one") && recv_is(st, "two") && recv_is(st, NULL));
+    micro_stream_free(st); st = NULL;
+    CHECK(wait_for(&threaded_done, 1, 20000));
+    CHECK(atomic_load(&after_close_send) == MICRO_STATUS_CLOSED && atomic_load(&after_close_close) == MICRO_STATUS_CLOSED);
+    /* freed unclosed: EOS */
+    CHECK_ST(micro_client_stream(w.cli, "c.test", "Test.Drop", NULL, &st, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_stream_send(st, bytes_of("hi"), NULL), MICRO_STATUS_OK);
+    CHECK(recv_is(st, NULL));
+    micro_stream_free(st); st = NULL;
+    /* a unary endpoint is not a stream endpoint, and vice versa */
+    CHECK_ST(micro_client_call_sync(w.cli, "c.test", "Test.Stream", bytes_of("{}"), NULL, &m, &err), MICRO_STATUS_INVALID_ARG);
+    CHECK(micro_error_code(err) == 400);
+    micro_error_free(err); err = NULL;
+    /* bad arguments */
+    CHECK_ST(micro_server_handle_stream(NULL, "A.B", stream_echo, NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_handle_stream(w.srv, "A.B", NULL, NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_handle_stream(w.srv, "nodot", stream_echo, NULL, NULL), MICRO_STATUS_INVALID_ARG);
+    CHECK_ST(micro_server_handle_stream(w.srv, BAD_UTF8, stream_echo, NULL, NULL), MICRO_STATUS_INVALID_UTF8);
+    CHECK_ST(micro_server_stream_recv(NULL, 0, &m, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_stream_send(NULL, bytes_of("x"), NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_stream_close(NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_stream_close_error(NULL, 500, "x", NULL), MICRO_STATUS_NULL_ARG);
+    CHECK(micro_server_stream_endpoint(NULL).len == 0 && micro_server_stream_service(NULL).len == 0);
+    micro_str v;
+    CHECK(!micro_server_stream_header(NULL, "X", &v));
+    micro_server_stream_free(NULL);
+    CHECK(world_down(&w) == 0);
+    CHECK(atomic_load(&stream_frees) == 3); /* each handler's userdata freed once, with the server */
+    return 0;
+}
+
 int main(void) {
     RUN(test_version);
     RUN(test_null_args);
@@ -661,6 +784,7 @@ int main(void) {
     RUN(test_after_shutdown);
     RUN(test_stop_inside_callback);
     RUN(test_log_and_free_hooks);
+    RUN(test_server_stream);
     RUN(test_pubsub_in_order);
     RUN(test_pubsub_unsubscribe_inside_callback);
     RUN(test_pubsub_null_args_and_limits);

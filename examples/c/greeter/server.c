@@ -1,4 +1,5 @@
-/* A C greeter server: serves Greeter.Hello ({"name":"X"} -> {"message":"Hello X"}) as
+/* A C greeter server: serves Greeter.Hello ({"name":"X"} -> {"message":"Hello X"}) and the
+ * stream Greeter.Stream (the same greeting per message) as
  * service NAME (default "c.greeter") on the registry named by MICRO_REGISTRY (default mdns).
  * Build: cc server.c $(pkg-config --cflags --libs micro) -o greeter-server */
 #define _POSIX_C_SOURCE 200809L
@@ -14,20 +15,42 @@ static const char *find(const uint8_t *hay, size_t n, const char *needle) {
     return NULL;
 }
 
+/* Writes {"message":"Hello X"}\n for a body {"name":"X"} into out; its length, or -1. */
+static int greeting(micro_bytes body, char *out, size_t size) {
+    const char *key = "\"name\":\"";
+    const char *p = find(body.ptr, body.len, key);
+    if (!p) return -1;
+    p += strlen(key);
+    const char *end = memchr(p, '"', (size_t)((const char *)body.ptr + body.len - p));
+    if (!end) return -1;
+    int n = snprintf(out, size, "{\"message\":\"Hello %.*s\"}\n", (int)(end - p), p);
+    return (size_t)n < size ? n : (int)size - 1;
+}
+
 /* Runs on a library dispatch thread; owns req and answers it exactly once. */
 static void hello(void *userdata, micro_request *req) {
     (void)userdata;
-    micro_bytes body = micro_request_body(req);
-    const char *key = "\"name\":\"";
-    const char *p = find(body.ptr, body.len, key);
-    if (!p) { micro_request_respond_error(req, 400, "want {\"name\":\"...\"}"); return; }
-    p += strlen(key);
-    const char *end = memchr(p, '"', (size_t)((const char *)body.ptr + body.len - p));
-    if (!end) { micro_request_respond_error(req, 400, "unterminated name"); return; }
     char out[512];
-    int n = snprintf(out, sizeof out, "{\"message\":\"Hello %.*s\"}\n", (int)(end - p), p);
-    micro_bytes rsp = {(const uint8_t *)out, (size_t)n < sizeof out ? (size_t)n : sizeof out - 1};
-    micro_request_respond(req, rsp);
+    int n = greeting(micro_request_body(req), out, sizeof out);
+    if (n < 0) { micro_request_respond_error(req, 400, "want {\"name\":\"...\"}"); return; }
+    micro_request_respond(req, (micro_bytes){(const uint8_t *)out, (size_t)n});
+}
+
+/* A bidirectional stream: greets each {"name":"X"} message; ends (EOS) after the client's
+ * end, or with a 400 on a message without a name. Owns the stream; may block. */
+static void hello_stream(void *userdata, micro_server_stream *s) {
+    (void)userdata;
+    for (;;) {
+        micro_message *m = NULL;
+        if (micro_server_stream_recv(s, 0, &m, NULL) != MICRO_STATUS_OK) break; /* connection lost */
+        if (!m) { micro_server_stream_close(s, NULL); break; }                   /* client's EOS */
+        char out[512];
+        int n = greeting(micro_message_body(m), out, sizeof out);
+        micro_message_free(m);
+        if (n < 0) { micro_server_stream_close_error(s, 400, "want {\"name\":\"...\"}", NULL); break; }
+        if (micro_server_stream_send(s, (micro_bytes){(const uint8_t *)out, (size_t)n}, NULL) != MICRO_STATUS_OK) break;
+    }
+    micro_server_stream_free(s);
 }
 
 int main(int argc, char **argv) {
@@ -41,6 +64,7 @@ int main(int argc, char **argv) {
         micro_service_new(rt, name, NULL, &svc, &err) != MICRO_STATUS_OK) goto fail;
     micro_server *srv = micro_service_server(svc);
     if (micro_server_handle(srv, "Greeter.Hello", hello, NULL, NULL) != MICRO_STATUS_OK ||
+        micro_server_handle_stream(srv, "Greeter.Stream", hello_stream, NULL, NULL) != MICRO_STATUS_OK ||
         micro_server_start(srv, &err) != MICRO_STATUS_OK) goto fail;
     micro_buf *addr = NULL;
     if (micro_server_address(srv, &addr, &err) != MICRO_STATUS_OK) goto fail;
