@@ -255,6 +255,11 @@ impl micro_message {
     pub(crate) fn from_body(body: bytes::Bytes) -> Self {
         micro_message { body, content_type: CString::default(), headers: Headers::new() }
     }
+
+    /// A stream message handed to C, or NULL for the end of the stream.
+    pub(crate) fn export_or_null(body: Option<bytes::Bytes>) -> *mut Self {
+        body.map_or(std::ptr::null_mut(), |b| export(Self::from_body(b)))
+    }
 }
 
 /// The message body, borrowed from `m`; empty for NULL.
@@ -520,10 +525,7 @@ pub unsafe extern "C" fn micro_stream_recv(
             let Some(rx) = guard.as_mut() else { return Ok(None) };
             within(timeout_ms, rx.recv()).await?.map_err(core_fail)
         })??;
-        *out = match got {
-            Some(body) => export(micro_message::from_body(body)),
-            None => std::ptr::null_mut(),
-        };
+        *out = micro_message::export_or_null(got);
         Ok(())
     })
 }

@@ -134,10 +134,7 @@ pub unsafe extern "C" fn micro_server_stream_recv(
             let mut rx = s.rx.lock().await;
             within(timeout_ms, rx.recv()).await
         })??;
-        *out = match got.transpose().map_err(core_fail)? {
-            Some(body) => export(micro_message::from_body(body)),
-            None => std::ptr::null_mut(),
-        };
+        *out = micro_message::export_or_null(got.transpose().map_err(core_fail)?);
         Ok(())
     })
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The C ABI suite: libmicro builds; include/micro.h is what cbindgen generates, compiles as
-# C99 and C++, and declares every exported symbol (all micro_-prefixed); micro.pc builds the
+# C99 and C++, and declares every exported symbol (all micro_-prefixed); libmicro.so's SONAME is
+# libmicro.so.<MICRO_ABI_VERSION>; micro.pc builds the
 # greeter and pub/sub examples; the C tests (RPC, server streams, pub/sub) pass under valgrind and under ASAN/UBSan;
 # C <-> go-micro interop (RPC, a go-micro stream client against a C stream handler, pub/sub).
 set -uo pipefail
@@ -17,7 +18,7 @@ if [ "${#need[@]}" -gt 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=nonintera
 export PATH="$HOME/.cargo/bin:$PATH"
 command -v cbindgen >/dev/null 2>&1 || cargo install cbindgen --locked --version 0.29.4 -q
 
-out="$top/target/ffi-test"; mkdir -p "$out"
+out="$top/target/ffi-test"; mkdir -p "$out"; rm -f "$out"/*.log
 lib="$top/target/debug"
 cargo build --locked -q -p micro-ffi || { echo "FAIL build"; exit 1; }
 
@@ -34,6 +35,14 @@ exports_declared() {
 	done <<<"$syms"
 	echo "$(wc -l <<<"$syms") exported symbols"
 	return $bad
+}
+soname_abi() {
+	local abi want; abi="$(sed -n 's/^#define MICRO_ABI_VERSION \([0-9]*\)$/\1/p' include/micro.h)"; want="libmicro.so.$abi"
+	[ -n "$abi" ] || { echo "no MICRO_ABI_VERSION in micro.h"; return 1; }
+	readelf -d "$lib/libmicro.so" | tee "$out/dynamic.txt" | grep -F "(SONAME)" | grep -qF "[$want]" || { echo "SONAME is not $want:"; grep SONAME "$out/dynamic.txt"; return 1; }
+	printf 'int micro_abi_version(void);\nint main(void){return micro_abi_version() == %s ? 0 : 1;}\n' "$abi" >"$out/so.c"
+	gcc "$out/so.c" -L"$lib" -lmicro -Wl,-rpath,"$lib" -o "$out/so" &&
+		readelf -d "$out/so" | grep -F "(NEEDED)" | grep -qF "[$want]" && "$out/so" && echo "SONAME $want; a -lmicro program needs $want and runs"
 }
 header_c_cpp() {
 	printf '#include "micro.h"\nint main(void){return MICRO_CHECK_ABI();}\n' >"$out/h.c"
@@ -65,6 +74,7 @@ interop() {
 
 step header_matches_cbindgen header_fresh
 step exports_all_declared_and_prefixed exports_declared
+step soname_carries_abi_version soname_abi
 step header_compiles_c99_and_cxx header_c_cpp
 step greeter_builds_with_pkgconfig greeter_pkgconfig
 step c_tests_under_valgrind c_tests_valgrind

@@ -709,6 +709,7 @@ static int recv_is(micro_stream *st, const char *want) {
 }
 
 static int test_server_stream(void) {
+    int before = atomic_load(&frees);
     world w; if (world_up(&w)) return 1;
     atomic_store(&stream_frees, 0);
     CHECK_ST(micro_server_handle_stream(w.srv, "Test.Stream", stream_echo, NULL, stream_free_hook), MICRO_STATUS_OK);
@@ -769,7 +770,10 @@ static int test_server_stream(void) {
     CHECK(!micro_server_stream_header(NULL, "X", &v));
     micro_server_stream_free(NULL);
     CHECK(world_down(&w) == 0);
-    CHECK(atomic_load(&stream_frees) == 3); /* each handler's userdata freed once, with the server */
+    /* each handler's userdata freed once, with the server (wait: later tests count frees) */
+    CHECK(wait_for(&stream_frees, 3, 20000) && wait_for(&frees, before + 3, 20000));
+    sleep_ms(50);
+    CHECK(atomic_load(&stream_frees) == 3 && atomic_load(&frees) == before + 3);
     return 0;
 }
 
