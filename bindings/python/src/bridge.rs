@@ -5,6 +5,13 @@
 //! built it; in a child the old one is leaked on purpose (dropping it would join threads
 //! that no longer exist) and the next use builds a fresh one. Objects built before the fork
 //! refuse to work in the child (see [`check_pid`]).
+//!
+//! A runtime thread touches the interpreter only to hand a result back, and only through
+//! its runtime's [`Gate`]. The gate closes around `fork()` (the package registers
+//! [`before_fork`]/[`after_fork_in_parent`] with `os.register_at_fork`) and for good at
+//! interpreter exit, so neither a fork nor finalization ever catches a runtime thread
+//! half-way through CPython (creating or deleting its thread state): a child forked at
+//! that moment would inherit the interpreter's thread list mid-update.
 
 use crate::{to_py, FORK_ID};
 use pyo3::prelude::*;
@@ -12,7 +19,7 @@ use pyo3::IntoPyObjectExt;
 use pyo3::sync::PyOnceLock;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 use tokio::runtime::Runtime;
 use tokio::task::AbortHandle;
@@ -20,42 +27,124 @@ use tokio::task::AbortHandle;
 struct Slot {
     pid: u32,
     rt: Arc<Runtime>,
+    gate: Arc<Gate>,
 }
 
 static RUNTIME: Mutex<Option<Slot>> = Mutex::new(None);
-/// Set by the Python package's `atexit` hook: from then on no runtime thread touches Python.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+/// Set at interpreter exit; a runtime built after that (there should be none) starts shut.
 static EXITING: AtomicBool = AtomicBool::new(false);
 
-/// Held (shared) by a runtime thread for as long as it is attached to Python, and taken
-/// exclusively by [`set_exiting`]: once that returns, no runtime thread is inside Python and
-/// none will enter it again — checking the flag and attaching cannot race with finalization.
-static ATTACHED: RwLock<()> = RwLock::new(());
+/// Admits runtime threads into Python, or keeps them out while the process forks or the
+/// interpreter exits. One per runtime: a forked child gets a new runtime and a new gate, so
+/// a lock state copied mid-change by `fork()` is never used again.
+pub struct Gate {
+    state: Mutex<GateState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct GateState {
+    /// Runtime threads attached to Python right now.
+    inside: usize,
+    /// A fork is in progress: arrivals wait.
+    forking: bool,
+    /// The interpreter is finalizing: arrivals are turned away for good.
+    exiting: bool,
+}
+
+/// Proof of being admitted; leaving the gate on drop.
+struct Admitted<'a>(&'a Gate);
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        let mut st = self.0.lock();
+        st.inside -= 1;
+        if st.inside == 0 {
+            self.0.changed.notify_all();
+        }
+    }
+}
+
+impl Gate {
+    fn new(exiting: bool) -> Self {
+        Gate { state: Mutex::new(GateState { exiting, ..GateState::default() }), changed: Condvar::new() }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits out a fork in progress; `None` once the interpreter is exiting.
+    fn enter(&self) -> Option<Admitted<'_>> {
+        let mut st = self.lock();
+        while st.forking && !st.exiting {
+            st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        // SAFETY: Py_IsInitialized may be called at any time, with or without the GIL.
+        if st.exiting || unsafe { pyo3::ffi::Py_IsInitialized() } == 0 {
+            return None;
+        }
+        st.inside += 1;
+        Some(Admitted(self))
+    }
+
+    /// Stops new arrivals (for good when `exiting`) and waits until none is inside.
+    fn close(&self, exiting: bool) {
+        let mut st = self.lock();
+        if exiting {
+            st.exiting = true;
+        } else {
+            st.forking = true;
+        }
+        while st.inside > 0 {
+            st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Lets arrivals in again after a fork.
+    fn reopen(&self) {
+        self.lock().forking = false;
+        self.changed.notify_all();
+    }
+
+    /// Runs `f` attached to Python, unless the interpreter is exiting (then `None`).
+    fn attach<R>(&self, f: impl FnOnce(Python<'_>) -> R) -> Option<R> {
+        let _admitted = self.enter()?;
+        Some(Python::attach(f))
+    }
+}
+
+/// The gate of this process's runtime, if one was built here.
+fn current_gate() -> Option<Arc<Gate>> {
+    let slot = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
+    slot.as_ref().filter(|s| s.pid == std::process::id()).map(|s| Arc::clone(&s.gate))
+}
 
 /// Marks the interpreter as exiting: waits (with the GIL released, so an attached runtime
 /// thread can finish) until no runtime thread is inside Python; results that complete later
 /// are dropped, so no runtime thread attaches to a finalizing interpreter.
 pub fn set_exiting(py: Python<'_>) {
-    py.detach(|| {
-        let _exclusive = ATTACHED.write().unwrap_or_else(|p| p.into_inner());
-        EXITING.store(true, Ordering::SeqCst);
-    });
-}
-
-/// Runs `f` attached to Python from a runtime thread, unless the interpreter is exiting
-/// (then `None`).
-fn attach_unless_exiting<R>(f: impl FnOnce(Python<'_>) -> R) -> Option<R> {
-    let _shared = ATTACHED.read().unwrap_or_else(|p| p.into_inner());
-    if !may_attach() {
-        return None;
+    EXITING.store(true, Ordering::SeqCst);
+    if let Some(gate) = current_gate() {
+        py.detach(|| gate.close(true));
     }
-    Some(Python::attach(f))
 }
 
-fn may_attach() -> bool {
-    // SAFETY: Py_IsInitialized may be called at any time, with or without the GIL.
-    !EXITING.load(Ordering::SeqCst) && unsafe { pyo3::ffi::Py_IsInitialized() } != 0
+/// `os.register_at_fork(before=…)`: waits (GIL released) until no runtime thread is inside
+/// Python and keeps them out until [`after_fork_in_parent`].
+pub fn before_fork(py: Python<'_>) {
+    if let Some(gate) = current_gate() {
+        py.detach(|| gate.close(false));
+    }
 }
-static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// `os.register_at_fork(after_in_parent=…)`: lets runtime threads back into Python.
+pub fn after_fork_in_parent() {
+    if let Some(gate) = current_gate() {
+        gate.reopen();
+    }
+}
 
 /// How many runtimes this process has built.
 pub fn generation() -> u64 {
@@ -64,11 +153,15 @@ pub fn generation() -> u64 {
 
 /// The process's runtime, built on first use (and again in a forked child).
 pub fn runtime() -> PyResult<Arc<Runtime>> {
+    Ok(runtime_and_gate()?.0)
+}
+
+fn runtime_and_gate() -> PyResult<(Arc<Runtime>, Arc<Gate>)> {
     let pid = std::process::id();
     let mut slot = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(s) = slot.as_ref() {
         if s.pid == pid {
-            return Ok(Arc::clone(&s.rt));
+            return Ok((Arc::clone(&s.rt), Arc::clone(&s.gate)));
         }
     }
     if let Some(old) = slot.take() {
@@ -82,9 +175,10 @@ pub fn runtime() -> PyResult<Arc<Runtime>> {
         .build()
         .map_err(|e| crate::err(500, format!("cannot start the micro runtime: {e}")))?;
     let rt = Arc::new(rt);
+    let gate = Arc::new(Gate::new(EXITING.load(Ordering::SeqCst)));
     GENERATION.fetch_add(1, Ordering::Relaxed);
-    *slot = Some(Slot { pid, rt: Arc::clone(&rt) });
-    Ok(rt)
+    *slot = Some(Slot { pid, rt: Arc::clone(&rt), gate: Arc::clone(&gate) });
+    Ok((rt, gate))
 }
 
 /// Raises `NativeError` (id `micro.python.fork`) when an object built in process `pid` is
@@ -145,6 +239,49 @@ impl Canceller {
     }
 }
 
+/// Where a spawned future's result goes: the asyncio future, its loop and the resolver.
+/// The references are only ever touched through the runtime's [`Gate`] — also when the
+/// task is aborted (cancelled from Python) and this is dropped on a runtime thread.
+struct Target {
+    refs: Option<(Py<PyAny>, Py<PyAny>, Py<PyAny>)>,
+    gate: Arc<Gate>,
+}
+
+impl Target {
+    /// Completes the asyncio future with `out` from a runtime thread.
+    fn deliver(mut self, out: PyResult<Conv>) {
+        let Some((resolve, lp, fut)) = self.refs.take() else { return };
+        let mut refs = Some((resolve, lp, fut));
+        let gate = Arc::clone(&self.gate);
+        let delivered = gate.attach(|py| {
+            let Some((resolve, lp, fut)) = refs.take() else { return };
+            let (ok, value) = match out.and_then(|c| c(py)) {
+                Ok(v) => (true, v),
+                Err(e) => (false, e.into_value(py).into_any()),
+            };
+            // A closed loop raises RuntimeError: nobody is waiting any more.
+            if let Err(e) = lp.bind(py).call_method1("call_soon_threadsafe", (resolve, fut, ok, value)) {
+                tracing::debug!(error = %e, "result dropped: event loop closed");
+            }
+        });
+        if delivered.is_none() {
+            // Leak the Python references: dropping them needs the interpreter.
+            std::mem::forget(refs);
+        }
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        if let Some(refs) = self.refs.take() {
+            let mut refs = Some(refs);
+            if self.gate.attach(|_py| drop(refs.take())).is_none() {
+                std::mem::forget(refs);
+            }
+        }
+    }
+}
+
 /// Runs `fut` on the runtime and returns an asyncio future of the running loop that
 /// completes with its result. Only the completion (`call_soon_threadsafe`) touches Python
 /// from a runtime thread; cancelling the asyncio future aborts the Rust task.
@@ -152,30 +289,14 @@ pub fn spawn<'py, F>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = PyResult<Conv>> + Send + 'static,
 {
-    let rt = runtime()?;
+    let (rt, gate) = runtime_and_gate()?;
     let resolve = resolver(py)?.clone_ref(py);
     let lp = py.import("asyncio")?.call_method0("get_running_loop")?;
     let pyfut = lp.call_method0("create_future")?;
-    let lp_u = lp.unbind();
-    let fut_u = pyfut.clone().unbind();
+    let target = Target { refs: Some((resolve, lp.unbind(), pyfut.clone().unbind())), gate };
     let task = rt.spawn(async move {
         let out = fut.await;
-        let mut parts = Some((out, resolve, lp_u, fut_u));
-        let delivered = attach_unless_exiting(|py| {
-            let Some((out, resolve, lp_u, fut_u)) = parts.take() else { return };
-            let (ok, value) = match out.and_then(|c| c(py)) {
-                Ok(v) => (true, v),
-                Err(e) => (false, e.into_value(py).into_any()),
-            };
-            // A closed loop raises RuntimeError: nobody is waiting any more.
-            if let Err(e) = lp_u.bind(py).call_method1("call_soon_threadsafe", (resolve, fut_u, ok, value)) {
-                tracing::debug!(error = %e, "result dropped: event loop closed");
-            }
-        });
-        if delivered.is_none() {
-            // Leak the Python references: dropping them needs the interpreter.
-            std::mem::forget(parts);
-        }
+        target.deliver(out);
     });
     let canceller = Canceller { handle: Mutex::new(Some(task.abort_handle())) };
     pyfut.call_method1("add_done_callback", (Py::new(py, canceller)?,))?;

@@ -45,6 +45,18 @@ fn _set_exiting(py: Python<'_>) {
     bridge::set_exiting(py);
 }
 
+/// `os.register_at_fork(before=…)`: keeps runtime threads out of Python during `fork()`.
+#[pyfunction]
+fn _before_fork(py: Python<'_>) {
+    bridge::before_fork(py);
+}
+
+/// `os.register_at_fork(after_in_parent=…)`: lets runtime threads back into Python.
+#[pyfunction]
+fn _after_fork_in_parent() {
+    bridge::after_fork_in_parent();
+}
+
 /// Number of tokio runtimes built in this process's lifetime (grows after a fork).
 #[pyfunction]
 fn runtime_generation() -> u64 {
@@ -57,6 +69,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(runtime_generation, m)?)?;
     m.add_function(wrap_pyfunction!(_set_exiting, m)?)?;
+    m.add_function(wrap_pyfunction!(_before_fork, m)?)?;
+    m.add_function(wrap_pyfunction!(_after_fork_in_parent, m)?)?;
     m.add_class::<service::Service>()?;
     m.add_class::<service::Request>()?;
     m.add_class::<service::Message>()?;

@@ -262,6 +262,9 @@ impl Service {
     /// Gives up on requests nobody will answer (the event loop is gone): they fail with
     /// 503 at once. Safe to call more than once.
     fn abandon(&self) {
+        if check_pid(self.pid).is_err() {
+            return; // the parent's requests are the parent's to give up
+        }
         self.shared.abandoned.send_replace(true);
     }
 

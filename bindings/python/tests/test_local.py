@@ -245,6 +245,15 @@ def test_fork_child_gets_fresh_runtime_and_old_objects_refuse():
     assert "fork ok" in out.stdout
 
 
+def test_fork_while_serving_and_calling_from_threads():
+    # The fork hooks keep runtime threads out of the interpreter while it is copied: a
+    # child forked at any moment of the parent's traffic builds a working service.
+    out = subprocess.run([sys.executable, str(HERE / "scripts" / "fork_busy.py"), "25"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "children ok 25" in out.stdout, out.stdout + out.stderr
+
+
 def rss_kib():
     with open("/proc/self/status") as f:
         for line in f:

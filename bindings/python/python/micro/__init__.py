@@ -19,6 +19,8 @@ and ``await micro.Client().call("greeter", "Greeter.Hello", {"name": "John"})``.
 
 from __future__ import annotations
 
+import os as _os
+
 from . import _native
 from .client import Client, Registry, Reply, Stream, SyncClient
 from .errors import (BadRequest, ClosedError, Conflict, Error, ForkError, Forbidden, InternalServerError,
@@ -26,6 +28,10 @@ from .errors import (BadRequest, ClosedError, Conflict, Error, ForkError, Forbid
 from .service import Context, Message, Response, ServerStream, Service
 
 __version__: str = _native.version()
+
+# fork(): no runtime thread may be inside the interpreter while it is copied (see the
+# README's "After fork()"); the child builds its own runtime on first use.
+_os.register_at_fork(before=_native._before_fork, after_in_parent=_native._after_fork_in_parent)
 
 __all__ = [
     "Service", "Message", "Client", "SyncClient", "Registry", "Reply", "Stream", "ServerStream", "Context", "Response",
