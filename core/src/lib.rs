@@ -28,6 +28,9 @@ pub mod client;
 pub mod codec;
 pub mod config;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod host;
 pub mod registry;
 pub mod selector;

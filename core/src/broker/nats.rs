@@ -142,11 +142,13 @@ impl Inner {
         let mut buf = BytesMut::with_capacity(16 * 1024);
         let handshake = async {
             let info = read_line(&mut r, &mut buf).await?;
-            let info = info.strip_prefix("INFO ").ok_or_else(|| io_err(format!("{server} is not a NATS server")))?;
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(info) {
-                if let Some(mp) = v.get("max_payload").and_then(|m| m.as_u64()) {
-                    self.max_payload.store(mp as usize, Ordering::Relaxed);
+            match ServerOp::parse(&info, 0)? {
+                ServerOp::Info { max_payload } => {
+                    if let Some(mp) = max_payload {
+                        self.max_payload.store(mp, Ordering::Relaxed);
+                    }
                 }
+                _ => return Err(io_err(format!("{server} is not a NATS server"))),
             }
             let connect = serde_json::json!({
                 "verbose": false, "pedantic": false, "lang": "rust", "name": "micro",
@@ -200,36 +202,29 @@ impl Inner {
     async fn read_loop(&self, mut r: OwnedReadHalf, mut buf: BytesMut) -> Result<()> {
         loop {
             let line = read_line(&mut r, &mut buf).await?;
-            if let Some(rest) = line.strip_prefix("MSG ") {
-                let parts: Vec<&str> = rest.split_ascii_whitespace().collect();
-                let (sid, n) = match parts.as_slice() {
-                    [_, sid, n] | [_, sid, _, n] => (sid.parse::<u64>().ok(), n.parse::<usize>().ok()),
-                    _ => (None, None),
-                };
-                let n = n.ok_or_else(|| io_err(format!("malformed MSG line {line:?}")))?;
-                while buf.len() < n + 2 {
-                    if r.read_buf(&mut buf).await.map_err(io_err)? == 0 {
-                        return Err(io_err("connection closed"));
+            // The server sends nothing over its own max_payload; allow ours too, in case
+            // its INFO was lost. A larger length is a broken or hostile peer.
+            let max = self.max_payload.load(Ordering::Relaxed).max(self.max_message);
+            match ServerOp::parse(&line, max)? {
+                ServerOp::Msg { sid, len } => {
+                    while buf.len() < len + 2 {
+                        if r.read_buf(&mut buf).await.map_err(io_err)? == 0 {
+                            return Err(io_err("connection closed"));
+                        }
+                    }
+                    let payload = buf.split_to(len).freeze();
+                    buf.advance(2);
+                    let tx = sid.and_then(|sid| self.subs().get(&sid).map(|s| s.tx.clone()));
+                    if let Some(tx) = tx {
+                        if tx.try_send(payload).is_err() {
+                            tracing::warn!("nats subscriber too slow: message dropped");
+                        }
                     }
                 }
-                let payload = buf.split_to(n).freeze();
-                buf.advance(2);
-                let tx = sid.and_then(|sid| self.subs().get(&sid).map(|s| s.tx.clone()));
-                if let Some(tx) = tx {
-                    if tx.try_send(payload).is_err() {
-                        tracing::warn!("nats subscriber too slow: message dropped");
-                    }
-                }
-            } else if line == "PING" {
-                self.write(b"PONG\r\n").await?;
-            } else if let Some(e) = line.strip_prefix("-ERR") {
-                tracing::warn!(error = %e.trim(), "nats server error");
-            } else if let Some(info) = line.strip_prefix("INFO ") {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(info) {
-                    if let Some(mp) = v.get("max_payload").and_then(|m| m.as_u64()) {
-                        self.max_payload.store(mp as usize, Ordering::Relaxed);
-                    }
-                }
+                ServerOp::Ping => self.write(b"PONG\r\n").await?,
+                ServerOp::Err(e) => tracing::warn!(error = %e, "nats server error"),
+                ServerOp::Info { max_payload: Some(mp) } => self.max_payload.store(mp, Ordering::Relaxed),
+                ServerOp::Info { max_payload: None } | ServerOp::Other => {}
             }
         }
     }
@@ -269,6 +264,57 @@ fn sub_line(topic: &str, queue: Option<&str>, sid: u64) -> String {
     match queue {
         Some(q) => format!("SUB {topic} {q} {sid}\r\n"),
         None => format!("SUB {topic} {sid}\r\n"),
+    }
+}
+
+/// nats-server refuses a `max_payload` over 64 MiB; an INFO claiming more is clamped.
+pub(crate) const MAX_SERVER_PAYLOAD: usize = 64 * 1024 * 1024;
+
+/// One operation a NATS server sends, from its protocol line.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ServerOp<'a> {
+    /// `MSG <subject> <sid> [reply-to] <#bytes>`: `len` payload bytes and CRLF follow.
+    Msg { sid: Option<u64>, len: usize },
+    /// `PING`: answer `PONG`.
+    Ping,
+    /// `-ERR '<message>'`.
+    Err(&'a str),
+    /// `INFO {json}`, with the server's `max_payload` when it gave one.
+    Info { max_payload: Option<usize> },
+    /// `+OK`, `PONG` and anything we do not act on.
+    Other,
+}
+
+impl<'a> ServerOp<'a> {
+    /// Parses one line. A `MSG` whose length is missing, not a number or over `max_len` is
+    /// an error: the connection is no longer in step with the server.
+    pub(crate) fn parse(line: &'a str, max_len: usize) -> Result<ServerOp<'a>> {
+        if let Some(rest) = line.strip_prefix("MSG ") {
+            let parts: Vec<&str> = rest.split_ascii_whitespace().collect();
+            let (sid, len) = match parts.as_slice() {
+                [_, sid, n] | [_, sid, _, n] => (sid.parse::<u64>().ok(), n.parse::<usize>().ok()),
+                _ => (None, None),
+            };
+            let len = len.ok_or_else(|| io_err(format!("malformed MSG line {line:?}")))?;
+            if len > max_len {
+                return Err(io_err(format!("MSG of {len} bytes is over the {max_len}-byte limit")));
+            }
+            return Ok(ServerOp::Msg { sid, len });
+        }
+        if line == "PING" {
+            return Ok(ServerOp::Ping);
+        }
+        if let Some(e) = line.strip_prefix("-ERR") {
+            return Ok(ServerOp::Err(e.trim()));
+        }
+        if let Some(info) = line.strip_prefix("INFO ") {
+            let max_payload = serde_json::from_str::<serde_json::Value>(info)
+                .ok()
+                .and_then(|v| v.get("max_payload").and_then(|m| m.as_u64()))
+                .map(|m| usize::try_from(m).unwrap_or(usize::MAX).min(MAX_SERVER_PAYLOAD));
+            return Ok(ServerOp::Info { max_payload });
+        }
+        Ok(ServerOp::Other)
     }
 }
 
@@ -417,5 +463,36 @@ impl Broker for Nats {
         // A PING/PONG round trip would confirm the SUB; the server processes in order, so a
         // later PUB from this connection is already covered.
         Ok(Box::new(NatsSub { inner: Arc::clone(&self.inner), sid, topic: topic.to_string(), queue: opts.queue }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ServerOp;
+
+    #[test]
+    fn server_lines_parse() {
+        assert_eq!(ServerOp::parse("MSG a.b 7 12", 100).unwrap(), ServerOp::Msg { sid: Some(7), len: 12 });
+        assert_eq!(ServerOp::parse("MSG a.b 7 _INBOX.x 3", 100).unwrap(), ServerOp::Msg { sid: Some(7), len: 3 });
+        assert_eq!(ServerOp::parse("PING", 100).unwrap(), ServerOp::Ping);
+        assert_eq!(ServerOp::parse("-ERR 'Unknown Protocol'", 100).unwrap(), ServerOp::Err("'Unknown Protocol'"));
+        assert_eq!(
+            ServerOp::parse(r#"INFO {"max_payload":2048}"#, 100).unwrap(),
+            ServerOp::Info { max_payload: Some(2048) }
+        );
+        assert_eq!(ServerOp::parse("INFO not json", 100).unwrap(), ServerOp::Info { max_payload: None });
+        assert_eq!(ServerOp::parse("+OK", 100).unwrap(), ServerOp::Other);
+    }
+
+    #[test]
+    fn a_msg_length_that_is_missing_huge_or_over_the_limit_is_an_error() {
+        assert!(ServerOp::parse("MSG a 1", 100).is_err());
+        assert!(ServerOp::parse("MSG a 1 x", 100).is_err());
+        assert!(ServerOp::parse("MSG a 1 101", 100).is_err());
+        // usize::MAX used to overflow `len + 2`.
+        assert!(ServerOp::parse(&format!("MSG a 1 {}", usize::MAX), 1 << 20).is_err());
+        // A server cannot raise the limit past nats-server's own 64 MiB ceiling.
+        let huge = format!(r#"INFO {{"max_payload":{}}}"#, u64::MAX);
+        assert_eq!(ServerOp::parse(&huge, 100).unwrap(), ServerOp::Info { max_payload: Some(super::MAX_SERVER_PAYLOAD) });
     }
 }

@@ -415,3 +415,30 @@ impl Registry for Mdns {
         "mdns"
     }
 }
+
+/// Fuzzing entry: one datagram through the querier's whole read path (parse, assemble
+/// instances, decode their TXT payloads). Errors are fine; a panic or a hang is the bug.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_datagram(bytes: &[u8]) {
+    let Ok(packet) = records::parse(bytes) else { return };
+    let mut asm = records::Assembler::new(".micro.");
+    asm.ingest(&packet.records);
+    for entry in asm.entries() {
+        if let Some(strings) = &entry.txt {
+            let _ = txt::Txt::decode(strings);
+        }
+    }
+}
+
+/// Fuzzing entry: TXT strings (split at NUL bytes) through the payload decoder.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_txt(bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    let strings: Vec<&str> = text.split('\0').collect();
+    if let Ok(t) = txt::Txt::decode(&strings) {
+        // What decodes must encode again.
+        if let Err(e) = t.encode() {
+            panic!("a decoded TXT payload does not encode: {e}");
+        }
+    }
+}
