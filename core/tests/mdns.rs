@@ -172,3 +172,40 @@ async fn bad_registrations_get_clear_errors_and_close_is_final() {
     assert!(w.next().await.is_none(), "watchers end on close");
     assert!(a.get_service("x").await.is_err());
 }
+
+/// go-micro #2072 ("message too long"): a service with 200 endpoints (its TXT payload far
+/// over one 1,500-byte frame) is still found, whole, by another registry.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_with_200_endpoints_is_discoverable_whole() {
+    if !in_namespace() {
+        return;
+    }
+    let a = registry().await;
+    let b = registry().await;
+    let mut svc = service("big", &[("big-1", "127.0.0.1:40200")]);
+    svc.endpoints = (0..200)
+        .map(|i| {
+            let mut md = Metadata::new();
+            md.insert("stream".into(), (i % 2 == 0).to_string());
+            // Distinct, hard-to-compress text per endpoint, as real descriptions are.
+            md.insert("id".into(), uuid::Uuid::new_v4().to_string());
+            Endpoint {
+                name: format!("Catalog{}.Method{i}", i / 10),
+                request: Some(Value {
+                    name: format!("Request{i}"),
+                    kind: format!("Request{i}"),
+                    values: vec![Value::leaf("name", "string"), Value::leaf(format!("field_{i}"), "int64")],
+                }),
+                response: Some(Value::leaf(format!("Response{i}"), format!("Response{i}"))),
+                metadata: md,
+            }
+        })
+        .collect();
+    a.register(&svc, RegisterOptions::default()).await.unwrap();
+    let got = poll_get(&b, "big", |s| !s.is_empty()).await;
+    assert_eq!(got.len(), 1, "the 200-endpoint service was not found");
+    assert_eq!(got[0].endpoints.len(), 200);
+    assert_eq!(got[0].endpoints, svc.endpoints);
+    assert_eq!(got[0].nodes, svc.nodes);
+    a.deregister(&svc).await.unwrap();
+}
