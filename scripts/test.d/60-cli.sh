@@ -22,5 +22,20 @@ completion() {
 }
 step "bash completion loads" completion
 
+# go-micro #885: without a multicast route mDNS fails at once with what to do, instead of
+# "not found" after a timeout. A private namespace whose loopback has no multicast route.
+no_multicast() {
+	cargo build --locked -q -p micro-cli -p greeter-example
+	unshare -n bash -c '
+		ip link set lo up
+		for cmd in "'"$top"'/target/debug/micro services" "'"$top"'/target/debug/server"; do
+			s=$(date +%s%N); out=$(timeout 10 $cmd 2>&1); rc=$?; ms=$(( ($(date +%s%N) - s) / 1000000 ))
+			echo "$cmd: rc=$rc in ${ms} ms"
+			[ "$rc" != 0 ] && [ "$rc" != 124 ] && [ "$ms" -lt 1000 ] || { echo "$out"; exit 1; }
+			echo "$out" | grep -q "no multicast route" && echo "$out" | grep -q "choose another registry" || { echo "$out"; exit 1; }
+		done'
+}
+step "no multicast route: mDNS fails within 1 s, saying what to do" no_multicast
+
 echo "cli suite: $pass passed, $fail failed${failed:+: ${failed[*]}}"
 [ "$fail" = 0 ]

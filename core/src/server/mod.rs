@@ -392,6 +392,9 @@ impl Server {
         for (attempt, pause) in [100u64, 600, 1900].into_iter().enumerate() {
             match self.inner.registry.register(service, opts).await {
                 Ok(()) => return Ok(()),
+                // A refused registration (bad name or address) or a registry that cannot
+                // work on this host (mDNS without a multicast route) will not heal in 2 s.
+                Err(e) if (400..500).contains(&e.code) || e.code == 503 => return Err(e),
                 Err(e) => {
                     tracing::warn!(attempt, error = %e, "registration failed");
                     last = Some(e);

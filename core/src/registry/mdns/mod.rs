@@ -272,6 +272,7 @@ impl Registry for Mdns {
             service.nodes.iter().map(|n| zone.node(service, n)).collect::<std::result::Result<Vec<_>, _>>()?
         };
         self.check_name(&service.name)?;
+        check_multicast()?;
         let socket = self.responder()?;
         let mut fresh = Vec::new();
         {
@@ -356,6 +357,7 @@ impl Registry for Mdns {
                 add(&e.version, &e.payload.endpoints, node);
             }
         }
+        check_multicast()?;
         let found = querier::lookup(&fqdn, &suffix, self.opts.timeout)
             .await
             .map_err(|e| Error::internal(ID, format!("mdns: lookup of {fqdn} failed: {e}")))?;
@@ -387,6 +389,7 @@ impl Registry for Mdns {
         let suffix = format!(".{fqdn}");
         let mut names: Vec<String> =
             self.shared.zone.lock().unwrap_or_else(|p| p.into_inner()).names().cloned().collect();
+        check_multicast()?;
         let found = querier::lookup(&fqdn, &suffix, self.opts.timeout)
             .await
             .map_err(|e| Error::internal(ID, format!("mdns: lookup of {fqdn} failed: {e}")))?;
@@ -418,6 +421,24 @@ impl Registry for Mdns {
 
 /// Fuzzing entry: one datagram through the querier's whole read path (parse, assemble
 /// instances, decode their TXT payloads). Errors are fine; a panic or a hang is the bug.
+/// Fails at once, with what to do about it, when this host has no route to the mDNS group
+/// (go-micro #885: it reports "service not found" instead, after its timeout).
+fn check_multicast() -> Result<()> {
+    net::multicast_route().map_err(|e| {
+        Error::new(
+            ID,
+            format!(
+                "mdns: cannot reach the multicast group 224.0.0.251:5353 ({e}): this host has no \
+                 multicast route, so nothing can be registered or found by mDNS. Enable multicast \
+                 on an interface (e.g. `ip route add 224.0.0.0/4 dev IFACE`), choose another \
+                 registry (MICRO_REGISTRY / --registry; `memory` within one process), or call \
+                 nodes directly by address"
+            ),
+            503,
+        )
+    })
+}
+
 #[cfg(feature = "fuzzing")]
 pub(crate) fn fuzz_datagram(bytes: &[u8]) {
     let Ok(packet) = records::parse(bytes) else { return };

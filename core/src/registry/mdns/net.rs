@@ -72,3 +72,11 @@ pub(crate) fn ephemeral_v6() -> io::Result<UdpSocket> {
     s.set_nonblocking(true)?;
     UdpSocket::from_std(s.into())
 }
+
+/// Whether this host can send to the IPv4 mDNS group at all: a UDP `connect` asks the
+/// kernel for a route without sending anything. Fails (`Network is unreachable`) on a host
+/// or namespace without a multicast route, where every query and announcement would vanish.
+pub(crate) fn multicast_route() -> io::Result<()> {
+    let s = std::net::UdpSocket::bind(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)))?;
+    s.connect(group_v4())
+}
