@@ -59,10 +59,11 @@ enum Output {
 /// Global options, with go-micro's names and environment variables.
 #[derive(Args, Debug, Clone)]
 struct Opts {
-    /// Registry: mdns (go-micro's default) or memory (this process only).
+    /// Registry: mdns (go-micro's default), memory (this process only), or etcd
+    /// (etcd://HOST:PORT[,HOST:PORT], or etcd with --registry_address).
     #[arg(long, env = "MICRO_REGISTRY", default_value = "mdns", global = true)]
     registry: String,
-    /// Registry address (not used by mdns or memory; accepted for go-micro compatibility).
+    /// Registry address: etcd members HOST:PORT[,HOST:PORT] (not used by mdns or memory).
     #[arg(long = "registry_address", env = "MICRO_REGISTRY_ADDRESS", global = true)]
     registry_address: Option<String>,
     /// Broker for publish: http (go-micro's default), nats, or a URL such as nats://127.0.0.1:4222.
@@ -241,10 +242,13 @@ struct Session {
 
 impl Session {
     fn new(opts: &Opts, interactive: bool) -> Self {
-        let name = opts.registry.split("://").next().unwrap_or("").trim().to_string();
+        let (name, in_url) = match opts.registry.split_once("://") {
+            Some((n, rest)) => (n.trim().to_string(), Some(rest.trim().to_string()).filter(|r| !r.is_empty())),
+            None => (opts.registry.trim().to_string(), None),
+        };
         Session {
             registry_name: if name.is_empty() { "mdns".into() } else { name },
-            registry_address: opts.registry_address.clone(),
+            registry_address: opts.registry_address.clone().or(in_url),
             interactive,
             registry: OnceCell::new(),
             client: OnceCell::new(),
@@ -255,10 +259,15 @@ impl Session {
     async fn registry(&self) -> Result<Arc<dyn Registry>, Failure> {
         self.registry
             .get_or_try_init(|| async {
-                if self.registry_address.is_some() {
+                if self.registry_address.is_some() && self.registry_name != "etcd" {
                     eprintln!("note: --registry_address is not used by the {} registry", self.registry_name);
                 }
                 match self.registry_name.as_str() {
+                    "etcd" => {
+                        let r = micro::registry::etcd::Etcd::from_addresses(self.registry_address.as_deref().unwrap_or(""))
+                            .map_err(|e| Failure::Usage(format!("etcd registry: {}", e.detail)))?;
+                        Ok(Arc::new(r) as Arc<dyn Registry>)
+                    }
                     "mdns" => {
                         let opts = mdns::Options { timeout: Duration::from_millis(200), ..Default::default() };
                         let r = mdns::Mdns::new(opts).await.map_err(|e| Failure::Failed(format!("mdns registry: {}", e.detail)))?;
@@ -266,7 +275,7 @@ impl Session {
                     }
                     "memory" => Ok(Arc::new(memory::Memory::new()) as Arc<dyn Registry>),
                     other => Err(Failure::Usage(format!(
-                        "unknown registry {other:?}: choose mdns (go-micro's default) or memory with --registry or MICRO_REGISTRY"
+                        "unknown registry {other:?}: choose mdns (go-micro's default), memory or etcd with --registry or MICRO_REGISTRY"
                     ))),
                 }
             })
@@ -282,7 +291,7 @@ impl Session {
     /// A hint for "not found": where we looked and how to look elsewhere.
     fn where_hint(&self) -> String {
         let mut h = format!(
-            "looked in the {} registry; choose another with --registry or MICRO_REGISTRY (mdns, memory), \
+            "looked in the {} registry; choose another with --registry or MICRO_REGISTRY (mdns, memory, etcd), \
              or call a node directly with --address HOST:PORT",
             self.registry_name
         );

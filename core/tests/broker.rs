@@ -129,7 +129,7 @@ async fn http_broker_without_subscriber_keeps_the_message_and_refuses_oversize()
 
     // The receiving side refuses what is over its limit with a go-micro error.
     let addr = sub_side.address();
-    let raw = format!("POST /?id=x HTTP/1.1\r\nHost: a\r\nContent-Length: 10000\r\n\r\n");
+    let raw = "POST /?id=x HTTP/1.1\r\nHost: a\r\nContent-Length: 10000\r\n\r\n".to_string();
     let reply = raw_http(&addr, raw.as_bytes()).await;
     assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
     let reply = raw_http(&addr, b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n").await;

@@ -9,6 +9,7 @@
 //! collections), so a service we register reads the same in any go-micro registry.
 
 pub mod cache;
+pub mod etcd;
 pub mod mdns;
 pub mod memory;
 
@@ -189,7 +190,8 @@ pub trait Registry: Send + Sync + 'static {
     fn name(&self) -> &'static str;
 }
 
-/// A registry chosen by name or URL: `mdns` (default), `memory`.
+/// A registry chosen by name or URL: `mdns` (default), `memory`, `etcd` (`127.0.0.1:2379`)
+/// or `etcd://HOST:PORT[,HOST:PORT…]`.
 ///
 /// Unknown names are an error that lists the known ones, never a silent fallback.
 pub async fn from_url(url: &str) -> Result<Arc<dyn Registry>> {
@@ -197,9 +199,13 @@ pub async fn from_url(url: &str) -> Result<Arc<dyn Registry>> {
     match scheme {
         "" | "mdns" => Ok(Arc::new(mdns::Mdns::new(mdns::Options::default()).await?)),
         "memory" => Ok(Arc::new(memory::Memory::new())),
+        "etcd" => {
+            let addresses = url.split_once("://").map(|(_, rest)| rest).unwrap_or("");
+            Ok(Arc::new(etcd::Etcd::from_addresses(addresses)?))
+        }
         other => Err(Error::bad_request(
             "go.micro.registry",
-            format!("unknown registry {other:?}: use mdns or memory"),
+            format!("unknown registry {other:?}: use mdns, memory or etcd"),
         )),
     }
 }

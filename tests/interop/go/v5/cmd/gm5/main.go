@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"time"
 
 	micro "go-micro.dev/v5"
@@ -17,12 +19,40 @@ import (
 	merrors "go-micro.dev/v5/errors"
 	"go-micro.dev/v5/metadata"
 	"go-micro.dev/v5/registry"
+	"go-micro.dev/v5/registry/etcd"
+	"go-micro.dev/v5/selector"
 	"go-micro.dev/v5/server"
 
 	"micro.test/interop/gmcli"
 )
 
-func main() { gmcli.Main("gm5", backend{}) }
+func main() {
+	useEtcd()
+	gmcli.Main("gm5", backend{})
+}
+
+// useEtcd makes go-micro's etcd registry the default when MICRO_REGISTRY is "etcd" or
+// "etcd://HOST:PORT[,HOST:PORT]" (MICRO_REGISTRY_ADDRESS also names the members); the
+// only MICRO_* variable the harness reads, so the etcd interop can run without mDNS.
+func useEtcd() {
+	r := os.Getenv("MICRO_REGISTRY")
+	if r != "etcd" && !strings.HasPrefix(r, "etcd://") {
+		return
+	}
+	addrs := strings.TrimPrefix(strings.TrimPrefix(r, "etcd"), "://")
+	if a := os.Getenv("MICRO_REGISTRY_ADDRESS"); a != "" {
+		addrs = a
+	}
+	var opts []registry.Option
+	if addrs != "" {
+		opts = append(opts, registry.Addrs(strings.Split(addrs, ",")...))
+	}
+	reg := etcd.NewEtcdRegistry(opts...)
+	registry.DefaultRegistry = reg
+	if err := selector.DefaultSelector.Init(selector.Registry(reg)); err != nil {
+		gmcli.Logf("selector: %v", err)
+	}
+}
 
 type backend struct{}
 
@@ -154,6 +184,7 @@ func (backend) Serve(o *gmcli.ServeOptions) error {
 		micro.Broker(b),
 		micro.HandleSignal(false),
 		micro.WrapSubscriber(printMessages),
+		micro.Registry(registry.DefaultRegistry),
 	}
 	if o.Version != "" {
 		opts = append(opts, micro.Version(o.Version))

@@ -1,0 +1,477 @@
+//! etcd registry, interoperable with go-micro's `registry/etcd` (v5): for the meshes that
+//! span more than one network, where mDNS cannot reach.
+//!
+//! Layout (go-micro's): one key per node, `/micro/registry/<service>/<node id>` (`/` in
+//! either part replaced by `-`), whose value is go-micro's registry JSON of the service with
+//! that single node, attached to a lease of the registration TTL. `get_service` reads the
+//! `<service>/` prefix and groups nodes by version; `list_services` reads the whole prefix;
+//! `watch` is an etcd watch on the same prefixes (a new key is a create, a changed one an
+//! update, a deleted or expired one a delete, decoded from the previous value).
+//!
+//! Leases are kept alive by a task per node (every third of the TTL) and re-granted when
+//! etcd has lost them (an etcd restart, a long pause), so a registration does not vanish
+//! between the server's re-registrations. Deregistering deletes the key and revokes the lease.
+//!
+//! The client speaks etcd's v3 JSON gateway (`POST /v3/kv/range` …, etcd ≥ 3.4) over hyper,
+//! not gRPC: the library every binding embeds then carries no gRPC stack or protobuf build
+//! step for a handful of calls. Endpoints are tried in order; each request has the
+//! registry's timeout.
+
+use super::{Action, Event, RegisterOptions, Registry, Service, Watcher};
+use crate::error::{Error, Result};
+use async_trait::async_trait;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+const ID: &str = "go.micro.registry";
+/// go-micro's key prefix.
+pub const PREFIX: &str = "/micro/registry/";
+/// etcd's default client address.
+pub const DEFAULT_ADDRESS: &str = "127.0.0.1:2379";
+/// A watch stream line longer than this is a broken peer.
+const MAX_LINE: usize = 16 * 1024 * 1024;
+
+/// Options for [`Etcd::new`].
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// `host:port` of etcd members (an `http://` prefix is accepted), tried in order.
+    pub endpoints: Vec<String>,
+    /// Per-request timeout (go-micro's default: 5 s).
+    pub timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { endpoints: vec![DEFAULT_ADDRESS.to_string()], timeout: Duration::from_secs(5) }
+    }
+}
+
+/// The etcd registry; cheap to clone.
+#[derive(Clone)]
+pub struct Etcd {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    endpoints: Vec<String>,
+    timeout: Duration,
+    /// Live leases by node key.
+    leases: Mutex<HashMap<String, Lease>>,
+}
+
+struct Lease {
+    id: i64,
+    /// The JSON last written under the key: an unchanged re-registration only renews.
+    value: String,
+    keepalive: JoinHandle<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for (_, lease) in self.leases.get_mut().unwrap_or_else(|p| p.into_inner()).drain() {
+            lease.keepalive.abort();
+        }
+    }
+}
+
+fn key_part(s: &str) -> String {
+    s.replace('/', "-")
+}
+
+/// The key of one node (go-micro's `nodePath`).
+pub fn node_key(service: &str, node_id: &str) -> String {
+    format!("{PREFIX}{}/{}", key_part(service), key_part(node_id))
+}
+
+fn service_prefix(service: &str) -> String {
+    format!("{PREFIX}{}/", key_part(service))
+}
+
+/// etcd's `range_end` for "every key starting with `prefix`".
+fn prefix_end(prefix: &str) -> Vec<u8> {
+    let mut end = prefix.as_bytes().to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
+fn unavailable(detail: String) -> Error {
+    Error::new(ID, detail, 503)
+}
+
+/// An int64 the gateway writes as a JSON string (or a number).
+fn int64(v: &Value) -> Option<i64> {
+    match v {
+        Value::String(s) => s.parse().ok(),
+        Value::Number(n) => n.as_i64(),
+        _ => None,
+    }
+}
+
+fn b64_field(v: &Value, field: &str) -> Option<Vec<u8>> {
+    v.get(field).and_then(Value::as_str).and_then(|s| B64.decode(s).ok())
+}
+
+/// A node's service JSON from a kv; `None` (logged) when it is not go-micro's shape.
+fn decode_kv(kv: &Value) -> Option<Service> {
+    let value = b64_field(kv, "value")?;
+    match serde_json::from_slice::<Service>(&value) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            let key = b64_field(kv, "key").map(|k| String::from_utf8_lossy(&k).into_owned()).unwrap_or_default();
+            tracing::debug!(%key, error = %e, "etcd: skipping a value that is not a service");
+            None
+        }
+    }
+}
+
+/// Adds `s`'s nodes to the service of the same name and version in `out` (go-micro's grouping).
+fn merge(out: &mut Vec<Service>, s: Service) {
+    match out.iter_mut().find(|o| o.name == s.name && o.version == s.version) {
+        Some(o) => o.nodes.extend(s.nodes),
+        None => out.push(s),
+    }
+}
+
+impl Etcd {
+    /// A registry on the given members; nothing is dialled until the first call.
+    pub fn new(opts: Options) -> Result<Self> {
+        let endpoints: Vec<String> = opts
+            .endpoints
+            .iter()
+            .map(|e| e.trim().trim_start_matches("http://").trim_end_matches('/').to_string())
+            .filter(|e| !e.is_empty())
+            .collect();
+        if endpoints.is_empty() {
+            return Err(Error::bad_request(ID, "etcd: no endpoint given"));
+        }
+        if let Some(bad) = endpoints.iter().find(|e| e.starts_with("https://")) {
+            return Err(Error::bad_request(ID, format!("etcd: {bad}: TLS to etcd is not supported yet")));
+        }
+        Ok(Etcd {
+            inner: Arc::new(Inner { endpoints, timeout: opts.timeout, leases: Mutex::new(HashMap::new()) }),
+        })
+    }
+
+    /// A registry from a comma-separated list of `host:port`.
+    pub fn from_addresses(addresses: &str) -> Result<Self> {
+        let endpoints = if addresses.trim().is_empty() {
+            vec![DEFAULT_ADDRESS.to_string()]
+        } else {
+            addresses.split(',').map(str::to_string).collect()
+        };
+        Etcd::new(Options { endpoints, ..Options::default() })
+    }
+
+    fn leases(&self) -> std::sync::MutexGuard<'_, HashMap<String, Lease>> {
+        self.inner.leases.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends one gateway request to the first member that answers; the whole response body.
+    async fn call(&self, path: &str, body: Value) -> Result<Value> {
+        let res = self.request(path, &body).await?;
+        let (status, body) = res;
+        let bytes = tokio::time::timeout(self.inner.timeout, body.collect())
+            .await
+            .map_err(|_| unavailable(format!("etcd: {path}: no answer within {:?}", self.inner.timeout)))?
+            .map_err(|e| unavailable(format!("etcd: {path}: {e}")))?
+            .to_bytes();
+        let v: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| unavailable(format!("etcd: {path}: the answer is not JSON ({e})")))?;
+        if !status.is_success() {
+            let msg = v.get("message").or_else(|| v.get("error")).and_then(Value::as_str).unwrap_or("");
+            return Err(unavailable(format!("etcd: {path}: {status} {msg}")));
+        }
+        Ok(v)
+    }
+
+    /// Opens a connection and sends `body`; the status and the (streaming) response body.
+    async fn request(&self, path: &str, body: &Value) -> Result<(hyper::StatusCode, hyper::body::Incoming)> {
+        let payload = Bytes::from(body.to_string());
+        let mut last = String::new();
+        for ep in &self.inner.endpoints {
+            let attempt = async {
+                let stream = TcpStream::connect(ep.as_str()).await.map_err(|e| e.to_string())?;
+                let _ = stream.set_nodelay(true);
+                let (mut send, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::trace!(error = %e, "etcd: connection ended");
+                    }
+                });
+                let req = hyper::Request::post(path)
+                    .header(hyper::header::HOST, ep.as_str())
+                    .header(hyper::header::CONTENT_TYPE, "application/json")
+                    .body(Full::new(payload.clone()))
+                    .map_err(|e| e.to_string())?;
+                let res = send.send_request(req).await.map_err(|e| e.to_string())?;
+                Ok::<_, String>((res.status(), res.into_body()))
+            };
+            match tokio::time::timeout(self.inner.timeout, attempt).await {
+                Ok(Ok(r)) => return Ok(r),
+                Ok(Err(e)) => last = format!("{ep}: {e}"),
+                Err(_) => last = format!("{ep}: no answer within {:?}", self.inner.timeout),
+            }
+        }
+        Err(unavailable(format!("etcd: cannot reach any member ({last})")))
+    }
+
+    async fn range(&self, prefix: &str) -> Result<Vec<Value>> {
+        let v = self
+            .call(
+                "/v3/kv/range",
+                json!({ "key": B64.encode(prefix), "range_end": B64.encode(prefix_end(prefix)), "serializable": true }),
+            )
+            .await?;
+        Ok(v.get("kvs").and_then(Value::as_array).cloned().unwrap_or_default())
+    }
+
+    async fn grant(&self, ttl: Duration) -> Result<i64> {
+        let secs = ttl.as_secs().max(1);
+        let v = self.call("/v3/lease/grant", json!({ "TTL": secs.to_string() })).await?;
+        v.get("ID").and_then(int64).ok_or_else(|| unavailable("etcd: lease grant without an ID".into()))
+    }
+
+    /// Renews a lease once; `false` when etcd no longer knows it.
+    async fn renew(&self, id: i64) -> Result<bool> {
+        let v = self.call("/v3/lease/keepalive", json!({ "ID": id.to_string() })).await?;
+        let ttl = v.get("result").and_then(|r| r.get("TTL")).and_then(int64).unwrap_or(0);
+        Ok(ttl > 0)
+    }
+
+    async fn put(&self, key: &str, value: &str, lease: Option<i64>) -> Result<()> {
+        let mut body = json!({ "key": B64.encode(key), "value": B64.encode(value) });
+        if let Some(id) = lease {
+            body["lease"] = json!(id.to_string());
+        }
+        self.call("/v3/kv/put", body).await.map(|_| ())
+    }
+
+    /// Keeps `id` alive every third of `ttl` until aborted; when etcd has lost the lease,
+    /// re-grants one and writes the key again.
+    fn keepalive(&self, key: String, value: String, id: i64, ttl: Duration) -> JoinHandle<()> {
+        let weak = Arc::downgrade(&self.inner);
+        let every = (ttl / 3).max(Duration::from_millis(500));
+        tokio::spawn(async move {
+            let mut id = id;
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(inner) = weak.upgrade() else { return };
+                let reg = Etcd { inner };
+                match reg.renew(id).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::info!(%key, "etcd: lease lost, registering again");
+                        match reg.grant(ttl).await {
+                            Ok(new) => match reg.put(&key, &value, Some(new)).await {
+                                Ok(()) => {
+                                    id = new;
+                                    if let Some(l) = reg.leases().get_mut(&key) {
+                                        l.id = new;
+                                    }
+                                }
+                                Err(e) => tracing::warn!(%key, error = %e, "etcd: cannot write the key again"),
+                            },
+                            Err(e) => tracing::warn!(%key, error = %e, "etcd: cannot grant a lease"),
+                        }
+                    }
+                    Err(e) => tracing::warn!(%key, error = %e, "etcd: lease renewal failed"),
+                }
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl Registry for Etcd {
+    async fn register(&self, service: &Service, opts: RegisterOptions) -> Result<()> {
+        if service.name.is_empty() {
+            return Err(Error::bad_request(ID, "etcd: service name is empty"));
+        }
+        if service.nodes.is_empty() {
+            return Err(Error::bad_request(ID, "etcd: a registration needs at least one node"));
+        }
+        for node in &service.nodes {
+            let key = node_key(&service.name, &node.id);
+            let one = Service { nodes: vec![node.clone()], ..service.clone() };
+            let value = serde_json::to_string(&one).map_err(|e| Error::internal(ID, e.to_string()))?;
+            if opts.ttl.is_zero() {
+                self.put(&key, &value, None).await?;
+                continue;
+            }
+            // Still leased and unchanged: renew that lease and write the key again (it may
+            // have been deleted behind our back; go-micro skips the write and loses it).
+            let known = self.leases().get(&key).filter(|l| l.value == value).map(|l| l.id);
+            if let Some(id) = known {
+                if self.renew(id).await? {
+                    self.put(&key, &value, Some(id)).await?;
+                    continue;
+                }
+            }
+            let id = self.grant(opts.ttl).await?;
+            self.put(&key, &value, Some(id)).await?;
+            let keepalive = self.keepalive(key.clone(), value.clone(), id, opts.ttl);
+            if let Some(old) = self.leases().insert(key, Lease { id, value, keepalive }) {
+                old.keepalive.abort();
+            }
+        }
+        Ok(())
+    }
+
+    async fn deregister(&self, service: &Service) -> Result<()> {
+        for node in &service.nodes {
+            let key = node_key(&service.name, &node.id);
+            let lease = self.leases().remove(&key);
+            if let Some(l) = &lease {
+                l.keepalive.abort();
+            }
+            self.call("/v3/kv/deleterange", json!({ "key": B64.encode(&key) })).await?;
+            if let Some(l) = lease {
+                if let Err(e) = self.call("/v3/lease/revoke", json!({ "ID": l.id.to_string() })).await {
+                    tracing::debug!(%key, error = %e, "etcd: cannot revoke the lease (it expires by itself)");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_service(&self, name: &str) -> Result<Vec<Service>> {
+        let mut out = Vec::new();
+        for kv in self.range(&service_prefix(name)).await? {
+            if let Some(s) = decode_kv(&kv) {
+                merge(&mut out, s);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn list_services(&self) -> Result<Vec<Service>> {
+        let mut out = Vec::new();
+        for kv in self.range(PREFIX).await? {
+            if let Some(s) = decode_kv(&kv) {
+                merge(&mut out, s);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    async fn watch(&self, service: Option<&str>) -> Result<Watcher> {
+        let prefix = service.map(service_prefix).unwrap_or_else(|| PREFIX.to_string());
+        let create = json!({ "create_request": {
+            "key": B64.encode(&prefix), "range_end": B64.encode(prefix_end(&prefix)), "prev_kv": true,
+        }});
+        let (status, mut body) = self.request("/v3/watch", &create).await?;
+        if !status.is_success() {
+            return Err(unavailable(format!("etcd: /v3/watch: {status}")));
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut buf = BytesMut::new();
+            loop {
+                let frame = tokio::select! {
+                    f = body.frame() => f,
+                    _ = tx.closed() => return,
+                };
+                let data = match frame {
+                    Some(Ok(f)) => match f.into_data() {
+                        Ok(d) => d,
+                        Err(_) => continue,
+                    },
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "etcd: watch stream failed");
+                        return;
+                    }
+                    None => return,
+                };
+                buf.extend_from_slice(&data);
+                while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
+                    let line = buf.split_to(pos + 1);
+                    for ev in watch_events(&line) {
+                        if tx.send(ev).is_err() {
+                            return;
+                        }
+                    }
+                }
+                if buf.len() > MAX_LINE {
+                    tracing::warn!("etcd: watch message over 16 MiB; watch ended");
+                    return;
+                }
+            }
+        });
+        Ok(Watcher::new(rx))
+    }
+
+    fn name(&self) -> &'static str {
+        "etcd"
+    }
+}
+
+/// The registry events in one watch response line (go-micro's mapping of etcd events).
+fn watch_events(line: &[u8]) -> Vec<Event> {
+    let Ok(v) = serde_json::from_slice::<Value>(line) else { return Vec::new() };
+    let Some(events) = v.get("result").and_then(|r| r.get("events")).and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for ev in events {
+        let deleted = ev.get("type").and_then(Value::as_str) == Some("DELETE");
+        let (action, service) = if deleted {
+            (Action::Delete, ev.get("prev_kv").and_then(decode_kv))
+        } else {
+            let kv = ev.get("kv");
+            let created = kv.and_then(|k| k.get("create_revision")).and_then(int64)
+                == kv.and_then(|k| k.get("mod_revision")).and_then(int64);
+            (if created { Action::Create } else { Action::Update }, kv.and_then(decode_kv))
+        };
+        if let Some(service) = service {
+            out.push(Event { action, service });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_go_micro() {
+        assert_eq!(node_key("greeter", "greeter-1"), "/micro/registry/greeter/greeter-1");
+        assert_eq!(node_key("a/b", "c/d"), "/micro/registry/a-b/c-d");
+        assert_eq!(prefix_end("/micro/registry/"), b"/micro/registry0".to_vec());
+        assert_eq!(prefix_end("a\u{7f}"), b"a\x80".to_vec());
+    }
+
+    #[test]
+    fn watch_lines_map_to_events() {
+        let svc = r#"{"name":"g","version":"1","metadata":null,"endpoints":null,"nodes":[{"id":"n","address":"1.2.3.4:5","metadata":null}]}"#;
+        let v = B64.encode(svc);
+        let put = format!(r#"{{"result":{{"events":[{{"kv":{{"key":"eA==","create_revision":"2","mod_revision":"2","value":"{v}"}}}}]}}}}"#);
+        let evs = watch_events(put.as_bytes());
+        assert_eq!(evs.len(), 1);
+        assert_eq!(evs[0].action, Action::Create);
+        assert_eq!(evs[0].service.nodes[0].address, "1.2.3.4:5");
+        let upd = put.replace(r#""mod_revision":"2""#, r#""mod_revision":"3""#);
+        assert_eq!(watch_events(upd.as_bytes())[0].action, Action::Update);
+        let del = format!(r#"{{"result":{{"events":[{{"type":"DELETE","kv":{{"key":"eA=="}},"prev_kv":{{"key":"eA==","value":"{v}"}}}}]}}}}"#);
+        assert_eq!(watch_events(del.as_bytes())[0].action, Action::Delete);
+        assert!(watch_events(b"not json").is_empty());
+        assert!(watch_events(br#"{"result":{"created":true}}"#).is_empty());
+    }
+}

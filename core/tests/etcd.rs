@@ -1,0 +1,250 @@
+//! The etcd registry against a real `etcd` (Debian's `etcd-server`; `scripts/test.d/25-etcd.sh`
+//! installs it). Without one on PATH (or `ETCD_BIN`) the tests say so and pass, unless
+//! `MICRO_REQUIRE_ETCD=1`, which that suite sets.
+
+use micro::registry::etcd::{node_key, Etcd, Options};
+use micro::registry::{Action, Endpoint, Event, Metadata, Node, RegisterOptions, Registry, Service, Value, Watcher};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn etcd_bin(test: &str) -> Option<PathBuf> {
+    let candidates = [std::env::var("ETCD_BIN").ok(), Some("/usr/bin/etcd".into()), Some("/usr/local/bin/etcd".into())];
+    for c in candidates.into_iter().flatten() {
+        if PathBuf::from(&c).exists() {
+            return Some(c.into());
+        }
+    }
+    assert!(std::env::var("MICRO_REQUIRE_ETCD").as_deref() != Ok("1"), "{test}: etcd not found");
+    eprintln!("skipping {test}: no etcd (apt-get install etcd-server)");
+    None
+}
+
+/// A single-member etcd on free loopback ports, in its own data directory; killed on drop.
+struct EtcdServer {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl EtcdServer {
+    fn start(bin: &PathBuf, name: &str) -> EtcdServer {
+        let dir = std::env::temp_dir().join(format!("micro-etcd-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (port, peer) = (free_port(), free_port());
+        let client = format!("http://127.0.0.1:{port}");
+        let peer_url = format!("http://127.0.0.1:{peer}");
+        let child = Command::new(bin)
+            .args(["--name", name, "--data-dir", dir.to_str().unwrap()])
+            .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
+            .args(["--initial-cluster", &format!("{name}={peer_url}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("etcd starts");
+        let s = EtcdServer { child, port, dir };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let ok = std::process::Command::new("curl")
+                .args(["-sf", "-o", "/dev/null", "-X", "POST", &format!("{client}/v3/kv/range"), "-d", r#"{"key":"eA=="}"#])
+                .status()
+                .is_ok_and(|st| st.success());
+            if ok {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "etcd did not serve on {port}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn registry(&self) -> Etcd {
+        Etcd::new(Options { endpoints: vec![format!("127.0.0.1:{}", self.port)], timeout: Duration::from_secs(3) }).unwrap()
+    }
+}
+
+impl Drop for EtcdServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn service(name: &str, version: &str, id: &str, port: u16) -> Service {
+    let mut md = Metadata::new();
+    md.insert("protocol".into(), "mucp".into());
+    md.insert("registry".into(), "etcd".into());
+    Service {
+        name: name.into(),
+        version: version.into(),
+        endpoints: vec![Endpoint {
+            name: "Greeter.Hello".into(),
+            request: Some(Value { name: "Request".into(), kind: "Request".into(), values: vec![Value::leaf("name", "string")] }),
+            response: Some(Value::leaf("Response", "Response")),
+            metadata: Metadata::new(),
+        }],
+        nodes: vec![Node { id: id.into(), address: format!("127.0.0.1:{port}"), metadata: md }],
+        ..Default::default()
+    }
+}
+
+async fn next_event(w: &mut Watcher, within: Duration) -> Event {
+    tokio::time::timeout(within, w.next()).await.expect("a watch event in time").expect("watch open")
+}
+
+/// Polls `get_service` until `pred` holds or `within` passes; the last answer.
+async fn poll(r: &Etcd, name: &str, within: Duration, pred: impl Fn(&[Service]) -> bool) -> Vec<Service> {
+    let deadline = Instant::now() + within;
+    loop {
+        let got = r.get_service(name).await.unwrap();
+        if pred(&got) || Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn register_get_list_watch_deregister() {
+    let Some(bin) = etcd_bin("register_get_list_watch_deregister") else { return };
+    let server = EtcdServer::start(&bin, "a");
+    let a = server.registry();
+    let b = server.registry();
+    let mut w = b.watch(Some("greeter")).await.unwrap();
+    let mut all = b.watch(None).await.unwrap();
+
+    let v1 = service("greeter", "1.0", "greeter-1", 40001);
+    let v1b = service("greeter", "1.0", "greeter-2", 40002);
+    let v2 = service("greeter", "2.0", "greeter-3", 40003);
+    for s in [&v1, &v1b, &v2] {
+        a.register(s, RegisterOptions { ttl: Duration::from_secs(30) }).await.unwrap();
+    }
+    let e = next_event(&mut w, Duration::from_secs(5)).await;
+    assert_eq!(e.action, Action::Create);
+    assert_eq!(e.service.nodes, v1.nodes);
+    assert_eq!(e.service.endpoints, v1.endpoints);
+    assert_eq!(next_event(&mut all, Duration::from_secs(5)).await.service.name, "greeter");
+
+    let mut got = b.get_service("greeter").await.unwrap();
+    got.sort_by(|x, y| x.version.cmp(&y.version));
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0].version, "1.0");
+    let mut ids: Vec<&str> = got[0].nodes.iter().map(|n| n.id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, ["greeter-1", "greeter-2"]);
+    assert_eq!(got[1].nodes, v2.nodes);
+    assert_eq!(got[1].endpoints, v2.endpoints);
+    assert!(b.get_service("nobody").await.unwrap().is_empty());
+
+    a.register(&service("other", "latest", "other-1", 40010), RegisterOptions::default()).await.unwrap();
+    let names: Vec<String> = b.list_services().await.unwrap().into_iter().map(|s| s.name).collect();
+    assert!(names.contains(&"greeter".to_string()) && names.contains(&"other".to_string()), "{names:?}");
+
+    // A changed node is an update; an unchanged re-registration writes nothing new.
+    let mut moved = v1.clone();
+    moved.nodes[0].address = "127.0.0.1:40999".into();
+    a.register(&moved, RegisterOptions { ttl: Duration::from_secs(30) }).await.unwrap();
+    let e = loop {
+        let e = next_event(&mut w, Duration::from_secs(5)).await;
+        if e.service.nodes[0].id == "greeter-1" {
+            break e;
+        }
+    };
+    assert_eq!(e.action, Action::Update);
+    assert_eq!(e.service.nodes[0].address, "127.0.0.1:40999");
+
+    a.deregister(&moved).await.unwrap();
+    let e = loop {
+        let e = next_event(&mut w, Duration::from_secs(5)).await;
+        if e.action == Action::Delete {
+            break e;
+        }
+    };
+    assert_eq!(e.service.nodes[0].id, "greeter-1");
+    let got = b.get_service("greeter").await.unwrap();
+    assert!(got.iter().all(|s| s.nodes.iter().all(|n| n.id != "greeter-1")), "{got:?}");
+}
+
+/// A registry that dies without deregistering (SIGKILL) leaves when its lease expires; a
+/// live one survives many TTLs on its keep-alives alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn leases_expire_for_the_dead_and_are_kept_alive_for_the_living() {
+    let Some(bin) = etcd_bin("leases_expire_for_the_dead_and_are_kept_alive_for_the_living") else { return };
+    let server = EtcdServer::start(&bin, "b");
+    let observer = server.registry();
+    let ttl = RegisterOptions { ttl: Duration::from_secs(2) };
+
+    let living = server.registry();
+    living.register(&service("alive", "1", "alive-1", 40100), ttl).await.unwrap();
+    let dying = server.registry();
+    dying.register(&service("dead", "1", "dead-1", 40101), ttl).await.unwrap();
+    assert_eq!(observer.get_service("dead").await.unwrap().len(), 1);
+    let started = Instant::now();
+    drop(dying); // its keep-alive stops, as in a killed process
+
+    let got = poll(&observer, "dead", Duration::from_secs(6), |s| s.is_empty()).await;
+    assert!(got.is_empty(), "the dead node is still registered after {:?}", started.elapsed());
+    assert!(started.elapsed() <= Duration::from_secs(4), "expiry took {:?} (TTL 2 s)", started.elapsed());
+
+    // Three TTLs later the living node is still there, with no re-registration.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(observer.get_service("alive").await.unwrap().len(), 1, "a kept-alive lease expired");
+}
+
+/// A key deleted behind our back comes back on the next re-registration (go-micro skips
+/// the write for an unchanged node and loses it); a lease etcd lost is granted again by
+/// the keep-alive, without any re-registration.
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_keys_and_lost_leases_come_back() {
+    let Some(bin) = etcd_bin("lost_keys_and_lost_leases_come_back") else { return };
+    let server = EtcdServer::start(&bin, "c");
+    let r = server.registry();
+    let observer = server.registry();
+    let svc = service("sturdy", "1", "sturdy-1", 40200);
+    let ttl = RegisterOptions { ttl: Duration::from_secs(3) };
+    r.register(&svc, ttl).await.unwrap();
+
+    let curl = |path: &str, body: String| {
+        let out = Command::new("curl")
+            .args(["-sf", "-X", "POST", &format!("http://127.0.0.1:{}{path}", server.port), "-d", &body])
+            .output()
+            .expect("curl runs");
+        assert!(out.status.success(), "{path} failed");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    use base64::Engine;
+    let key = base64::engine::general_purpose::STANDARD.encode(node_key("sturdy", "sturdy-1"));
+
+    curl("/v3/kv/deleterange", format!(r#"{{"key":"{key}"}}"#));
+    assert!(observer.get_service("sturdy").await.unwrap().is_empty());
+    r.register(&svc, ttl).await.unwrap();
+    assert_eq!(observer.get_service("sturdy").await.unwrap().len(), 1, "the deleted key was not written again");
+
+    // Revoke the lease under us: the key goes with it, and the keep-alive restores both.
+    let range = curl("/v3/kv/range", format!(r#"{{"key":"{key}"}}"#));
+    let lease = serde_json::from_str::<serde_json::Value>(&range).unwrap()["kvs"][0]["lease"].as_str().unwrap().to_string();
+    curl("/v3/lease/revoke", format!(r#"{{"ID":"{lease}"}}"#));
+    assert!(observer.get_service("sturdy").await.unwrap().is_empty());
+    let got = poll(&observer, "sturdy", Duration::from_secs(4), |s| !s.is_empty()).await;
+    assert_eq!(got.len(), 1, "the keep-alive did not grant a new lease and write the key again");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreachable_etcd_is_a_clear_503_in_time() {
+    let port = free_port(); // nothing listens there
+    let r = Etcd::new(Options { endpoints: vec![format!("127.0.0.1:{port}")], timeout: Duration::from_secs(1) }).unwrap();
+    let started = Instant::now();
+    let e = r.get_service("x").await.unwrap_err();
+    assert_eq!(e.code, 503, "{e:?}");
+    assert!(e.detail.contains("cannot reach any member"), "{}", e.detail);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let e = r.register(&service("x", "1", "x-1", 1), RegisterOptions::default()).await.unwrap_err();
+    assert_eq!(e.code, 503);
+    assert!(Etcd::new(Options { endpoints: vec![], ..Options::default() }).is_err());
+    assert!(micro::registry::from_url("etcd://127.0.0.1:1").await.is_ok());
+}
