@@ -78,5 +78,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::ClientStream>()?;
     m.add_class::<client::Registry>()?;
     m.add_class::<bridge::Canceller>()?;
+    m.add_class::<bridge::Completions>()?;
     Ok(())
 }

@@ -13,6 +13,10 @@ class Canceller:
     def __call__(self, fut: Any) -> None: ...
 
 @final
+class Completions:
+    def drain(self) -> None: ...
+
+@final
 class Request:
     @property
     def service(self) -> str: ...
