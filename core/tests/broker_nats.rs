@@ -167,3 +167,40 @@ async fn nats_restart_mid_stream_resubscribes() {
     assert!(sub.reconnects() >= 1, "the subscriber reconnected");
     assert!(after >= 140, "the subscriber resumed after the restart: {after} of the last 150 arrived");
 }
+
+/// A server that stops answering without closing the connection (SIGSTOP: a hung process,
+/// or a network path that drops packets): the client's PINGs go unanswered, it drops the
+/// connection, `publish` fails instead of writing into a dead socket, and once the server
+/// answers again the client reconnects and resubscribes by itself.
+#[tokio::test]
+async fn a_server_that_stops_answering_is_noticed_by_pings() {
+    let Some(bin) = nats_bin("a_server_that_stops_answering_is_noticed_by_pings") else { return };
+    let server = NatsServer::start(&bin, free_port(), None);
+    let nats = Nats::new(&server.url(), 1 << 20).unwrap();
+    nats.set_ping_interval(Duration::from_millis(200));
+    nats.connect().await.unwrap();
+    let seen: Seen = Default::default();
+    nats.subscribe("beat", SubscribeOptions::default(), recorder(&seen)).await.unwrap();
+    nats.publish("beat", Message::new("before")).await.unwrap();
+    assert_eq!(settle(&seen, 1).await, 1);
+
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    // Three unanswered PING intervals (600 ms) later the connection is given up.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let started = Instant::now();
+    let r = nats.publish("beat", Message::new("while hung")).await;
+    assert!(r.is_err(), "publish to a hung server reported success");
+    assert!(started.elapsed() < Duration::from_secs(4), "publish took {:?} to fail", started.elapsed());
+
+    assert!(Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while nats.reconnects() == 0 {
+        assert!(Instant::now() < deadline, "no reconnection after the server came back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    nats.publish("beat", Message::new("after")).await.unwrap();
+    assert_eq!(settle(&seen, 2).await, 2, "the subscription was not restored");
+    let last = seen.lock().unwrap().last().map(|e| e.message.body.clone()).unwrap();
+    assert_eq!(&last[..], b"after");
+}

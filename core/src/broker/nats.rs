@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use async_trait::async_trait;
 use bytes::{Buf, Bytes, BytesMut};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -42,6 +42,10 @@ pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
 /// How long `publish` waits for a (re)connection before failing.
 pub const PUBLISH_WAIT: Duration = Duration::from_secs(2);
 const QUEUED_PER_SUB: usize = 4096;
+/// How often the client PINGs the server (the NATS clients' default: 2 min).
+pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(120);
+/// PINGs left without a PONG before the connection counts as dead (NATS clients: 2).
+const MAX_PINGS_OUT: u32 = 2;
 const MAX_LINE: usize = 64 * 1024;
 
 /// The NATS broker.
@@ -65,6 +69,8 @@ struct Inner {
     connected: watch::Sender<bool>,
     running: Mutex<Option<watch::Sender<bool>>>,
     reconnects: AtomicU64,
+    ping_interval_ms: AtomicU64,
+    pings_out: AtomicU32,
 }
 
 fn valid_subject(what: &str, s: &str) -> Result<()> {
@@ -104,8 +110,19 @@ impl Nats {
                 connected,
                 running: Mutex::default(),
                 reconnects: AtomicU64::new(0),
+                ping_interval_ms: AtomicU64::new(DEFAULT_PING_INTERVAL.as_millis() as u64),
+                pings_out: AtomicU32::new(0),
             }),
         })
+    }
+
+    /// How often to PING the server ([`DEFAULT_PING_INTERVAL`]); after two PINGs without a
+    /// PONG the connection is dropped and re-dialled — a server that hangs (or a network
+    /// path that silently drops packets) is noticed, and `publish` then fails instead of
+    /// writing into a dead socket. Takes effect from the next PING.
+    pub fn set_ping_interval(&self, every: Duration) {
+        let ms = u64::try_from(every.as_millis()).unwrap_or(u64::MAX).max(10);
+        self.inner.ping_interval_ms.store(ms, Ordering::Relaxed);
     }
 
     /// How many times the connection was re-established after a loss.
@@ -222,6 +239,7 @@ impl Inner {
                     }
                 }
                 ServerOp::Ping => self.write(b"PONG\r\n").await?,
+                ServerOp::Pong => self.pings_out.store(0, Ordering::Relaxed),
                 ServerOp::Err(e) => tracing::warn!(error = %e, "nats server error"),
                 ServerOp::Info { max_payload: Some(mp) } => self.max_payload.store(mp, Ordering::Relaxed),
                 ServerOp::Info { max_payload: None } | ServerOp::Other => {}
@@ -229,10 +247,25 @@ impl Inner {
         }
     }
 
+    /// PINGs the server on the interval; fails once [`MAX_PINGS_OUT`] went unanswered.
+    async fn pinger(&self) -> Result<()> {
+        loop {
+            let every = Duration::from_millis(self.ping_interval_ms.load(Ordering::Relaxed));
+            tokio::time::sleep(every).await;
+            let out = self.pings_out.fetch_add(1, Ordering::Relaxed);
+            if out >= MAX_PINGS_OUT {
+                return Err(io_err(format!("no PONG to {out} PINGs: the server stopped answering")));
+            }
+            self.write(b"PING\r\n").await?;
+        }
+    }
+
     async fn run(self: Arc<Self>, mut r: OwnedReadHalf, mut buf: BytesMut, mut stop: watch::Receiver<bool>) {
         loop {
+            self.pings_out.store(0, Ordering::Relaxed);
             let res = tokio::select! {
                 res = self.read_loop(r, buf) => res,
+                res = self.pinger() => res,
                 _ = stop.changed() => return,
             };
             self.lost().await;
@@ -277,6 +310,8 @@ pub(crate) enum ServerOp<'a> {
     Msg { sid: Option<u64>, len: usize },
     /// `PING`: answer `PONG`.
     Ping,
+    /// `PONG`: the answer to our PING.
+    Pong,
     /// `-ERR '<message>'`.
     Err(&'a str),
     /// `INFO {json}`, with the server's `max_payload` when it gave one.
@@ -303,6 +338,9 @@ impl<'a> ServerOp<'a> {
         }
         if line == "PING" {
             return Ok(ServerOp::Ping);
+        }
+        if line == "PONG" {
+            return Ok(ServerOp::Pong);
         }
         if let Some(e) = line.strip_prefix("-ERR") {
             return Ok(ServerOp::Err(e.trim()));
@@ -481,6 +519,7 @@ mod tests {
             ServerOp::Info { max_payload: Some(2048) }
         );
         assert_eq!(ServerOp::parse("INFO not json", 100).unwrap(), ServerOp::Info { max_payload: None });
+        assert_eq!(ServerOp::parse("PONG", 100).unwrap(), ServerOp::Pong);
         assert_eq!(ServerOp::parse("+OK", 100).unwrap(), ServerOp::Other);
     }
 
