@@ -7,17 +7,9 @@ import threading
 import time
 
 import micro
+from forked import greeter, serve_once
 
 FORKS = int(sys.argv[1]) if len(sys.argv) > 1 else 25
-
-
-def greeter(name):
-    svc = micro.Service(name, registry="memory", address="127.0.0.1:0")
-
-    @svc.handle("Greeter.Hello")
-    async def hello(req):
-        return {"message": "Hello " + req["name"], "pid": os.getpid()}
-    return svc
 
 
 loop = asyncio.new_event_loop()
@@ -48,19 +40,12 @@ for t in threads:
 time.sleep(0.2)
 
 
-async def child():
-    svc = greeter("child")
-    await svc.start()
-    r = await svc.client.call("child", "Greeter.Hello", {"name": "child"})
-    await svc.stop()
-    return r
-
 bad = []
 for i in range(FORKS):
     pid = os.fork()
     if pid == 0:
         try:
-            r = asyncio.run(asyncio.wait_for(child(), 10))
+            r = asyncio.run(asyncio.wait_for(serve_once("child"), 10))
             os._exit(0 if r == {"message": "Hello child", "pid": os.getpid()} else 3)
         except BaseException as e:
             print("child", i, "failed:", repr(e), file=sys.stderr)

@@ -4,15 +4,7 @@ import os
 import sys
 
 import micro
-
-
-def greeter(name):
-    svc = micro.Service(name, registry="memory", address="127.0.0.1:0")
-
-    @svc.handle("Greeter.Hello")
-    async def hello(req):
-        return {"message": "Hello " + req["name"], "pid": os.getpid()}
-    return svc
+from forked import greeter, serve_once
 
 
 async def start(svc):
@@ -41,13 +33,7 @@ if pid == 0:
     except micro.ForkError:
         pass
 
-    async def child():
-        svc = greeter("child")
-        await svc.start()
-        r = await svc.client.call("child", "Greeter.Hello", {"name": "child"})
-        await svc.stop()
-        return r
-    r = asyncio.run(child())
+    r = asyncio.run(serve_once("child"))
     if r != {"message": "Hello child", "pid": os.getpid()}:
         print("child: new service answered", r, file=sys.stderr)
         code = 1
