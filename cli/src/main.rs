@@ -285,7 +285,8 @@ impl Session {
 
     async fn client(&self, opts: &Opts) -> Result<Client, Failure> {
         let registry = self.registry().await?;
-        Ok(self.client.get_or_init(|| async { Client::new(registry, client_options(opts)) }).await.clone())
+        let o = client_options(opts)?;
+        Ok(self.client.get_or_init(|| async { Client::new(registry, o) }).await.clone())
     }
 
     /// A hint for "not found": where we looked and how to look elsewhere.
@@ -302,13 +303,18 @@ impl Session {
     }
 }
 
-fn client_options(opts: &Opts) -> ClientOptions {
-    ClientOptions {
+/// Client options from the flags, with TLS from go-micro-style variables
+/// (`MICRO_TRANSPORT_SECURE`, `MICRO_TLS_CA`, `MICRO_TLS_INSECURE`).
+fn client_options(opts: &Opts) -> Result<ClientOptions, Failure> {
+    let mut o = ClientOptions {
         request_timeout: opts.client_request_timeout * (opts.client_retries + 1),
         conn_timeout: opts.client_request_timeout,
         retries: opts.client_retries,
         ..Default::default()
-    }
+    };
+    let cfg = micro::config::Config::from_env().map_err(|e| Failure::Usage(e.detail))?;
+    o.tls = cfg.client_tls().map_err(|e| Failure::Usage(e.detail))?;
+    Ok(o)
 }
 
 fn call_options(opts: &Opts) -> CallOptions {
@@ -326,7 +332,7 @@ fn call_options(opts: &Opts) -> CallOptions {
 /// A client for `opts`: a direct one for --address (no registry needed), else the session's.
 async fn client_for(sess: &Session, opts: &Opts) -> Result<Client, Failure> {
     if opts.address.is_some() {
-        Ok(Client::with_cache(None, client_options(opts)))
+        Ok(Client::with_cache(None, client_options(opts)?))
     } else {
         sess.client(opts).await
     }
@@ -584,7 +590,7 @@ async fn publish(topic: &str, message: &[String], opts: &Opts, sess: &Session) -
     let registry = sess.registry().await?;
     let url = micro::broker::url_from_env(Some(&opts.broker), opts.broker_address.as_deref());
     let broker = micro::broker::from_url(&url, registry, micro::broker::DEFAULT_MAX_MESSAGE).map_err(|e| Failure::Usage(e.detail))?;
-    let client = Client::with_cache(None, client_options(opts));
+    let client = Client::with_cache(None, client_options(opts)?);
     client.set_broker(Arc::clone(&broker));
     let popts = PublishOptions { content_type: Some("application/json".into()), metadata: opts.metadata.iter().cloned().collect() };
     let result = client.publish(topic, body.into_bytes(), &popts).await;
@@ -616,7 +622,7 @@ async fn per_node(service: &str, endpoint: &str, opts: &Opts, sess: &Session) ->
             .flat_map(|s| s.nodes.into_iter().map(move |n| (s.version.clone(), n.id, n.address)))
             .collect(),
     };
-    let client = Client::with_cache(None, client_options(opts));
+    let client = Client::with_cache(None, client_options(opts)?);
     let mut rows = Vec::new();
     for (version, id, address) in targets {
         let mut copts = call_options(opts);

@@ -6,7 +6,11 @@
 //! (`k=v,k=v`), `MICRO_REGISTER_TTL`, `MICRO_REGISTER_INTERVAL` (seconds, or Go durations
 //! like `30s`), `MICRO_CLIENT_RETRIES`, `MICRO_CLIENT_REQUEST_TIMEOUT`,
 //! `MICRO_CLIENT_POOL_SIZE`, `MICRO_CLIENT_POOL_TTL`, `MICRO_SELECTOR`, `MICRO_BROKER`,
-//! `MICRO_BROKER_ADDRESS`, and `MICRO_MAX_MESSAGE_SIZE` (bytes). A value that does not
+//! `MICRO_BROKER_ADDRESS`, and `MICRO_MAX_MESSAGE_SIZE` (bytes). TLS for the transport:
+//! `MICRO_TRANSPORT_SECURE=true` (go-micro's `transport.Secure`), `MICRO_TLS_CERT` and
+//! `MICRO_TLS_KEY` (PEM files the server presents; a self-signed certificate without them),
+//! `MICRO_TLS_CA` (PEM file the client trusts) or `MICRO_TLS_INSECURE=true` (the client
+//! trusts any certificate — go-micro v6's name; development only). A value that does not
 //! parse is an error naming the variable, never silently ignored.
 
 use crate::client::ClientOptions;
@@ -54,6 +58,20 @@ pub struct Config {
     pub broker_address: Option<String>,
     /// `MICRO_MAX_MESSAGE_SIZE`.
     pub max_message_size: Option<usize>,
+    /// `MICRO_TRANSPORT_SECURE` (also implied by any `MICRO_TLS_*` below).
+    pub transport_secure: bool,
+    /// `MICRO_TLS_CERT`: a PEM certificate chain file.
+    pub tls_cert: Option<String>,
+    /// `MICRO_TLS_KEY`: its PEM private key file.
+    pub tls_key: Option<String>,
+    /// `MICRO_TLS_CA`: a PEM file of certificates the client trusts.
+    pub tls_ca: Option<String>,
+    /// `MICRO_TLS_INSECURE`: the client accepts any server certificate.
+    pub tls_insecure: bool,
+}
+
+fn read_pem(var: &str, path: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| bad(var, path, &format!("a readable PEM file ({e})")))
 }
 
 fn bad(var: &str, value: &str, want: &str) -> Error {
@@ -109,6 +127,14 @@ impl Config {
         let number = |k: &str| -> Result<Option<u64>> {
             text(k).map(|v| v.trim().parse::<u64>().map_err(|_| bad(k, &v, "a whole number"))).transpose()
         };
+        let flag = |k: &str| -> Result<bool> {
+            match text(k).map(|v| v.trim().to_ascii_lowercase()) {
+                None => Ok(false),
+                Some(v) if v == "true" || v == "1" => Ok(true),
+                Some(v) if v == "false" || v == "0" => Ok(false),
+                Some(v) => Err(bad(k, &v, "true or false")),
+            }
+        };
         let selector = text("MICRO_SELECTOR")
             .map(|v| Strategy::from_name(&v).ok_or_else(|| bad("MICRO_SELECTOR", &v, "random or roundrobin")))
             .transpose()?;
@@ -138,6 +164,11 @@ impl Config {
             broker: text("MICRO_BROKER"),
             broker_address: text("MICRO_BROKER_ADDRESS"),
             max_message_size: number("MICRO_MAX_MESSAGE_SIZE")?.map(|n| n as usize),
+            transport_secure: flag("MICRO_TRANSPORT_SECURE")?,
+            tls_cert: text("MICRO_TLS_CERT"),
+            tls_key: text("MICRO_TLS_KEY"),
+            tls_ca: text("MICRO_TLS_CA"),
+            tls_insecure: flag("MICRO_TLS_INSECURE")?,
         })
     }
 
@@ -201,6 +232,59 @@ impl Config {
         if let Some(v) = self.max_message_size {
             opts.limits.max_body = v;
         }
+    }
+
+    /// Whether the TLS variables turn TLS on.
+    pub fn tls_enabled(&self) -> bool {
+        self.transport_secure || self.tls_cert.is_some() || self.tls_key.is_some() || self.tls_ca.is_some() || self.tls_insecure
+    }
+
+    /// Sets TLS on both sides when the variables ask for it ([`Config::server_tls`],
+    /// [`Config::client_tls`]).
+    pub fn apply_tls(&self, server: &mut ServerOptions, client: &mut ClientOptions) -> Result<()> {
+        server.tls = self.server_tls()?;
+        client.tls = self.client_tls()?;
+        Ok(())
+    }
+
+    /// The server side of the TLS variables: `MICRO_TLS_CERT`/`MICRO_TLS_KEY`, or a
+    /// self-signed certificate for this host's addresses; `None` when TLS is off.
+    pub fn server_tls(&self) -> Result<Option<std::sync::Arc<crate::transport::tls::ServerConfig>>> {
+        use crate::transport::tls;
+        if !self.tls_enabled() {
+            return Ok(None);
+        }
+        Ok(Some(match (&self.tls_cert, &self.tls_key) {
+            (Some(c), Some(k)) => tls::server_config(&read_pem("MICRO_TLS_CERT", c)?, &read_pem("MICRO_TLS_KEY", k)?)?,
+            (None, None) => tls::self_signed(&tls::local_names())?.0,
+            _ => {
+                return Err(Error::bad_request(
+                    "go.micro.config",
+                    "MICRO_TLS_CERT and MICRO_TLS_KEY go together: set both, or neither for a self-signed certificate",
+                ))
+            }
+        }))
+    }
+
+    /// The client side of the TLS variables: trust `MICRO_TLS_CA`, or anything with
+    /// `MICRO_TLS_INSECURE`; `None` when TLS is off. TLS on with neither is an error that
+    /// says what to set.
+    pub fn client_tls(&self) -> Result<Option<std::sync::Arc<crate::transport::tls::ClientConfig>>> {
+        use crate::transport::tls;
+        if !self.tls_enabled() {
+            return Ok(None);
+        }
+        Ok(Some(match (&self.tls_ca, self.tls_insecure) {
+            (Some(ca), _) => tls::client_config(&read_pem("MICRO_TLS_CA", ca)?)?,
+            (None, true) => tls::insecure_client_config()?,
+            (None, false) => {
+                return Err(Error::bad_request(
+                    "go.micro.config",
+                    "TLS is on but the client trusts nothing: set MICRO_TLS_CA to the servers' CA (PEM), \
+                     or MICRO_TLS_INSECURE=true to skip verification (development only)",
+                ))
+            }
+        }))
     }
 }
 

@@ -140,8 +140,9 @@ impl Service {
             Ok(cfg) => {
                 cfg.apply_server(&mut server);
                 cfg.apply_client(&mut client);
+                let tls_error = cfg.apply_tls(&mut server, &mut client).err();
                 let broker_url = crate::broker::url_from_env(cfg.broker.as_deref(), cfg.broker_address.as_deref());
-                (cfg.registry_url(), broker_url, None)
+                (cfg.registry_url(), broker_url, tls_error)
             }
             Err(e) => ("mdns".into(), "http".into(), Some(e)),
         };

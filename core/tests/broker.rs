@@ -236,7 +236,7 @@ async fn service_subscriber_publish_registry_and_rpc_path() {
         header.insert("Content-Type".into(), "application/json".into());
         micro::transport::Message { header, body: "{}".into() }
     };
-    let mut conn = micro::transport::pool::Conn::dial(&addr, Duration::from_secs(2), Default::default()).await.unwrap();
+    let mut conn = micro::transport::pool::Conn::dial(&addr, Duration::from_secs(2), Default::default(), None).await.unwrap();
     conn.send(&rpc_event("greetings")).await.unwrap();
     let reply = conn.recv().await.unwrap();
     assert!(reply.get("Micro-Error").is_none(), "{reply:?}");

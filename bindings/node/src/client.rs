@@ -119,6 +119,7 @@ impl NativeClient {
         let cfg = Config::from_env().map_err(to_js)?;
         let mut copts = ClientOptions::default();
         cfg.apply_client(&mut copts);
+        copts.tls = cfg.client_tls().map_err(to_js)?;
         if let Some(ct) = o.content_type.filter(|c| !c.is_empty()) {
             copts.content_type = ct;
         }

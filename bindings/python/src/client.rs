@@ -115,6 +115,7 @@ impl Client {
         let cfg = Config::from_env().map_err(to_py)?;
         let mut opts = ClientOptions::default();
         cfg.apply_client(&mut opts);
+        opts.tls = cfg.client_tls().map_err(to_py)?;
         if let Some(ct) = content_type {
             opts.content_type = ct;
         }

@@ -48,6 +48,8 @@ pub struct ClientOptions {
     pub pool_size: usize,
     /// Age after which an idle connection is closed.
     pub pool_ttl: Duration,
+    /// TLS for every connection (go-micro's `transport.Secure`); see [`crate::transport::tls`].
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Default for ClientOptions {
@@ -62,6 +64,7 @@ impl Default for ClientOptions {
             limits: Limits::default(),
             pool_size: 100,
             pool_ttl: Duration::from_secs(60),
+            tls: None,
         }
     }
 }
@@ -304,7 +307,7 @@ impl Client {
         let mut last = None;
         for _ in 0..=retries {
             let node = self.pick(service, opts, &tried).await?;
-            match Conn::dial(&node.address, self.inner.opts.dial_timeout, self.inner.opts.limits).await {
+            match Conn::dial(&node.address, self.inner.opts.dial_timeout, self.inner.opts.limits, self.inner.opts.tls.as_ref()).await {
                 Ok(conn) => {
                     let id = self.inner.seq.fetch_add(1, Ordering::Relaxed);
                     let header = self.headers(service, endpoint, opts, None, Some(id));
@@ -480,7 +483,7 @@ impl Client {
     }
 
     async fn dial(&self, node: &Node) -> std::result::Result<Conn, Attempt> {
-        Conn::dial(&node.address, self.inner.opts.dial_timeout, self.inner.opts.limits).await.map_err(|e| {
+        Conn::dial(&node.address, self.inner.opts.dial_timeout, self.inner.opts.limits, self.inner.opts.tls.as_ref()).await.map_err(|e| {
             Attempt::NotSent(Error::internal(TRANSPORT_ID, format!("dial {} (node {}): {e}", node.address, node.id)))
         })
     }

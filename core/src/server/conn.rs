@@ -21,13 +21,13 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
+use crate::transport::{BoxRead, BoxWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Mutex};
 
 /// The write half of a connection, shared by the unary path and stream handlers.
 pub(crate) struct ConnWriter {
-    inner: Mutex<(OwnedWriteHalf, Vec<u8>)>,
+    inner: Mutex<(BoxWrite, Vec<u8>)>,
 }
 
 impl ConnWriter {
@@ -69,7 +69,30 @@ async fn serve(inner: Arc<Inner>, stream: TcpStream, remote: SocketAddr, mut shu
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let remote = remote.to_string();
-    let (r, w) = stream.into_split();
+    let (r, w): (BoxRead, BoxWrite) = match inner.opts.tls.clone() {
+        None => {
+            let (r, w) = stream.into_split();
+            (Box::new(r), Box::new(w))
+        }
+        Some(config) => {
+            // A handshake is bounded like a request head (slowloris).
+            let accept = tokio_rustls::TlsAcceptor::from(config).accept(stream);
+            match tokio::time::timeout(inner.opts.limits.header_timeout, accept).await {
+                Ok(Ok(tls)) => {
+                    let (r, w) = tokio::io::split(tls);
+                    (Box::new(r), Box::new(w))
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(%remote, error = %e, "tls handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%remote, "tls handshake timed out");
+                    return;
+                }
+            }
+        }
+    };
     let writer = Arc::new(ConnWriter { inner: Mutex::new((w, Vec::with_capacity(1024))) });
     let mut reader = MessageReader::new(r, inner.opts.limits);
     let mut streams: HashMap<String, mpsc::Sender<crate::error::Result<Message>>> = HashMap::new();

@@ -52,6 +52,9 @@ pub struct ServerOptions {
     pub limits: Limits,
     /// Names of the broker and transport to advertise in node metadata.
     pub broker_name: String,
+    /// TLS on every accepted connection (go-micro's `transport.Secure`); see
+    /// [`crate::transport::tls`] for a configuration from PEM files or a self-signed one.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl ServerOptions {
@@ -69,6 +72,7 @@ impl ServerOptions {
             drain_timeout: Duration::from_secs(10),
             limits: Limits::default(),
             broker_name: "http".into(),
+            tls: None,
         }
     }
 }
@@ -337,6 +341,10 @@ impl Server {
             ("protocol", "mucp"),
         ] {
             metadata.insert(k.to_string(), v.to_string());
+        }
+        if self.inner.opts.tls.is_some() {
+            // Not a go-micro key (its nodes do not say); tells people and tools to use TLS.
+            metadata.insert("secure".into(), "true".into());
         }
         Some(Service {
             name: self.inner.opts.name.clone(),

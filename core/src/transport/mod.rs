@@ -13,6 +13,12 @@
 
 pub mod http;
 pub mod pool;
+pub mod tls;
+
+/// The read half of a connection, plain TCP or TLS.
+pub type BoxRead = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+/// The write half of a connection, plain TCP or TLS.
+pub type BoxWrite = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
 
 use crate::error::{Error, TRANSPORT_ID};
 use bytes::Bytes;

@@ -5,38 +5,58 @@
 //! keyed by the address they were dialled with, so reuse works for any registered address.
 
 use super::http::{encode_request, MessageReader};
-use super::{Limits, Message, TransportError};
+use super::{BoxRead, BoxWrite, Limits, Message, TransportError};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use std::sync::Arc;
 use tokio::net::TcpStream;
 
 /// One client connection to a go-micro-speaking server.
 pub struct Conn {
     address: String,
-    reader: MessageReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    reader: MessageReader<BoxRead>,
+    writer: BoxWrite,
     created: Instant,
     reused: bool,
     scratch: Vec<u8>,
 }
 
 impl Conn {
-    /// Dials `address` (`host:port`) within `timeout`.
-    pub async fn dial(address: &str, timeout: Duration, limits: Limits) -> Result<Conn, TransportError> {
-        let stream = match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
-            Ok(r) => r?,
-            Err(_) => {
-                return Err(TransportError::Io(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("dial {address}: no connection within {timeout:?}"),
-                )))
-            }
+    /// Dials `address` (`host:port`) within `timeout`, over TLS when `tls` is given (the
+    /// handshake counts against the same timeout).
+    pub async fn dial(
+        address: &str,
+        timeout: Duration,
+        limits: Limits,
+        tls: Option<&Arc<rustls::ClientConfig>>,
+    ) -> Result<Conn, TransportError> {
+        let timed_out = || {
+            TransportError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("dial {address}: no connection within {timeout:?}"),
+            ))
         };
-        stream.set_nodelay(true)?;
-        let (r, w) = stream.into_split();
+        let connect = async {
+            let stream = TcpStream::connect(address).await?;
+            stream.set_nodelay(true)?;
+            let halves: (BoxRead, BoxWrite) = match tls {
+                None => {
+                    let (r, w) = stream.into_split();
+                    (Box::new(r), Box::new(w))
+                }
+                Some(config) => {
+                    let name = super::tls::server_name(address)
+                        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.detail))?;
+                    let tls = tokio_rustls::TlsConnector::from(Arc::clone(config)).connect(name, stream).await?;
+                    let (r, w) = tokio::io::split(tls);
+                    (Box::new(r), Box::new(w))
+                }
+            };
+            Ok::<_, TransportError>(halves)
+        };
+        let (r, w) = tokio::time::timeout(timeout, connect).await.map_err(|_| timed_out())??;
         Ok(Conn {
             address: address.to_string(),
             reader: MessageReader::new(r, limits),
@@ -83,7 +103,7 @@ impl Conn {
 /// The sending half of a split connection.
 pub struct ConnSender {
     address: String,
-    writer: OwnedWriteHalf,
+    writer: BoxWrite,
     scratch: Vec<u8>,
 }
 
@@ -104,7 +124,7 @@ impl ConnSender {
 
 /// The receiving half of a split connection.
 pub struct ConnReceiver {
-    reader: MessageReader<OwnedReadHalf>,
+    reader: MessageReader<BoxRead>,
 }
 
 impl ConnReceiver {

@@ -216,6 +216,6 @@ async fn killed_rust_node_go_calls_move_to_survivor() {
         assert_eq!(r.message, b_id);
     }
     let nodes: Vec<String> = reg.get_service(&name).await.unwrap().iter().flat_map(|s| s.nodes.iter().map(|n| n.id.clone())).collect();
-    assert_eq!(nodes, [b_id.clone()], "the dead node {a_id} left our registry view");
+    assert_eq!(nodes, std::slice::from_ref(&b_id), "the dead node {a_id} left our registry view");
     assert!(b.terminate().success());
 }

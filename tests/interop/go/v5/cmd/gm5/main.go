@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,13 +23,29 @@ import (
 	"go-micro.dev/v5/registry/etcd"
 	"go-micro.dev/v5/selector"
 	"go-micro.dev/v5/server"
+	"go-micro.dev/v5/transport"
 
 	"micro.test/interop/gmcli"
 )
 
 func main() {
 	useEtcd()
+	useTLS()
 	gmcli.Main("gm5", backend{})
+}
+
+// useTLS turns on go-micro's TLS transport when MICRO_TRANSPORT_SECURE=true: `serve` gets
+// transport.Secure(true) (go-micro's self-signed certificate), the client commands also a
+// tls.Config that skips verification (go-micro's own servers are self-signed).
+func useTLS() {
+	if os.Getenv("MICRO_TRANSPORT_SECURE") != "true" {
+		return
+	}
+	opts := []transport.Option{transport.Secure(true)}
+	if len(os.Args) > 1 && os.Args[1] != "serve" {
+		opts = append(opts, transport.TLSConfig(&tls.Config{InsecureSkipVerify: true}))
+	}
+	transport.DefaultTransport = transport.NewHTTPTransport(opts...)
 }
 
 // useEtcd makes go-micro's etcd registry the default when MICRO_REGISTRY is "etcd" or

@@ -1,0 +1,159 @@
+//! TLS for the HTTP transport, as go-micro's `transport.Secure(true)` / `TLSConfig`: HTTP/1.1
+//! over TLS (1.2+, ALPN `http/1.1`), on every connection of a client or server that turns
+//! it on. Like go-micro, a server with no certificate makes a self-signed one (ECDSA P-256,
+//! SANs = its addresses); unlike go-micro's client, ours is told what to trust — a CA
+//! bundle — or explicitly told to trust anything (`insecure`, for development against
+//! go-micro's self-signed servers).
+//!
+//! rustls with the `ring` provider, so the library needs no system OpenSSL.
+
+use crate::error::{Error, Result};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};use std::sync::Arc;
+
+const ID: &str = "go.micro.transport";
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn bad(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::bad_request(ID, format!("tls: {what}: {e}"))
+}
+
+fn certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
+    use rustls::pki_types::pem::PemObject;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(pem)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| bad("certificate PEM", e))?;
+    if certs.is_empty() {
+        return Err(bad("certificate PEM", "no CERTIFICATE block"));
+    }
+    Ok(certs)
+}
+
+fn with_alpn_server(mut c: ServerConfig) -> Arc<ServerConfig> {
+    c.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(c)
+}
+
+/// A server configuration from a PEM certificate chain and its PEM private key.
+pub fn server_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<ServerConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| bad("private key PEM", e))?;
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad("protocol versions", e))?
+        .with_no_client_auth()
+        .with_single_cert(certs(cert_pem)?, key)
+        .map_err(|e| bad("certificate and key", e))?;
+    Ok(with_alpn_server(config))
+}
+
+/// A self-signed certificate for `hosts` (IP literals or DNS names), as go-micro makes one
+/// for a secure server without a configuration: the server configuration and the
+/// certificate's PEM (hand it to clients as their CA).
+pub fn self_signed(hosts: &[String]) -> Result<(Arc<ServerConfig>, String)> {
+    let hosts: Vec<String> = if hosts.is_empty() { vec!["localhost".into()] } else { hosts.to_vec() };
+    let rcgen::CertifiedKey { cert, key_pair } =
+        rcgen::generate_simple_self_signed(hosts).map_err(|e| bad("self-signed certificate", e))?;
+    let cert_pem = cert.pem();
+    let config = server_config(cert_pem.as_bytes(), key_pair.serialize_pem().as_bytes())?;
+    Ok((config, cert_pem))
+}
+
+/// This host's names for a self-signed certificate: `localhost` and every interface address
+/// (go-micro uses all interface IPs).
+pub fn local_names() -> Vec<String> {
+    let mut names = vec!["localhost".to_string()];
+    for iface in if_addrs::get_if_addrs().unwrap_or_default() {
+        let ip = iface.ip().to_string();
+        if !names.contains(&ip) {
+            names.push(ip);
+        }
+    }
+    names
+}
+
+/// A client configuration that trusts the certificates in `ca_pem` (one or more PEM blocks).
+pub fn client_config(ca_pem: &[u8]) -> Result<Arc<ClientConfig>> {
+    let mut roots = RootCertStore::empty();
+    for c in certs(ca_pem)? {
+        roots.add(c).map_err(|e| bad("CA certificate", e))?;
+    }
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad("protocol versions", e))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A client configuration that accepts any server certificate — what go-micro's
+/// `InsecureSkipVerify` does. For development and for go-micro's self-signed servers only:
+/// it gives encryption without authentication. Logs a warning once per configuration.
+pub fn insecure_client_config() -> Result<Arc<ClientConfig>> {
+    tracing::warn!("tls: server certificates are not verified (insecure client configuration)");
+    let verifier = Arc::new(AcceptAny(provider()));
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad("protocol versions", e))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The name a client checks the server's certificate against: the host part of
+/// `host:port` (an IP literal or a DNS name).
+pub(crate) fn server_name(address: &str) -> Result<ServerName<'static>> {
+    let host = match address.rsplit_once(':') {
+        Some((h, _)) => h.trim_start_matches('[').trim_end_matches(']'),
+        None => address,
+    };
+    ServerName::try_from(host.to_string()).map_err(|e| bad(&format!("server name {host:?}"), e))
+}
+
+#[derive(Debug)]
+struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// The rustls configuration types, so callers need not depend on rustls to name them.
+pub use rustls::{ClientConfig, ServerConfig};
