@@ -52,7 +52,20 @@ found() {
 	echo "demo: $1 never appeared in the registry" >&2
 	return 1
 }
-say() { printf '%-34s %s\n' "$1" "$2"; }
+# Runs one call and prints its reply; a call that fails or does not greet ends the demo with
+# its error, so "demo ok" means every language reached every other it called.
+greet() {
+	local label="$1" out err
+	shift
+	err="$(mktemp)"
+	if ! out="$("$@" 2>"$err")" || [[ "$out" != *Hello* ]]; then
+		echo "demo: $label failed: $out" >&2
+		cat "$err" >&2
+		exit 1
+	fi
+	rm -f "$err"
+	printf '%-34s %s\n' "$label" "$out"
+}
 
 echo "== starting greeters"
 serve target/go-greeter serve go.greeter
@@ -69,14 +82,14 @@ for s in "${services[@]}"; do found "$s"; done
 echo "== micro list services"
 "$micro" list services
 echo "== calls across languages"
-say "Rust client   -> Go (go-micro)" "$(target/debug/client Alice go.greeter)"
-say "Go client     -> Rust" "$(target/go-greeter call Bob greeter 2>/dev/null)"
+greet "Rust client   -> Go (go-micro)" target/debug/client Alice go.greeter
+greet "Go client     -> Rust" target/go-greeter call Bob greeter
 if [ "$quick" = 0 ]; then
-	say "Python client -> Go (go-micro)" "$(target/python-venv/bin/python examples/python/greeter/client.py Carol go.greeter)"
-	say "Node client   -> Python" "$(node examples/node/greeter/client.js Dave py.greeter)"
-	say "C client      -> Node" "$(target/c-greeter-client Erin node.greeter)"
-	say "Go client     -> C" "$(target/go-greeter call Frank c.greeter 2>/dev/null)"
-	say "Python client -> Rust" "$(target/python-venv/bin/python examples/python/greeter/client.py Grace greeter)"
+	greet "Python client -> Go (go-micro)" target/python-venv/bin/python examples/python/greeter/client.py Carol go.greeter
+	greet "Node client   -> Python" node examples/node/greeter/client.js Dave py.greeter
+	greet "C client      -> Node" target/c-greeter-client Erin node.greeter
+	greet "Go client     -> C" target/go-greeter call Frank c.greeter
+	greet "Python client -> Rust" target/python-venv/bin/python examples/python/greeter/client.py Grace greeter
 fi
-say "micro CLI     -> Go (go-micro)" "$("$micro" --output raw call go.greeter Greeter.Hello '{"name":"Heidi"}')"
+greet "micro CLI     -> Go (go-micro)" "$micro" --output raw call go.greeter Greeter.Hello '{"name":"Heidi"}'
 echo "demo ok"

@@ -311,7 +311,7 @@ async fn dispatch(
             Err(_) => {
                 return Err(Error::timeout(
                     inner.router.service().to_string(),
-                    format!("{endpoint} did not finish within the caller's timeout of {t:?}"),
+                    format!("{endpoint} on node {} did not finish within the caller's timeout of {t:?}", inner.id),
                 ))
             }
         },

@@ -19,6 +19,9 @@ use tokio::time::Instant;
 /// Receive buffer: one whole datagram.
 const BUF: usize = 65_536;
 
+/// Packets still read after the deadline when they are already waiting.
+const LATE_PACKETS: usize = 64;
+
 /// Asks for `fqdn` (PTR) and collects, for `timeout`, every instance named `*<suffix>`.
 pub(crate) async fn lookup(fqdn: &str, suffix: &str, timeout: Duration) -> io::Result<Assembler> {
     let query = records::query(rand::random(), fqdn, RecordType::PTR)
@@ -40,12 +43,22 @@ pub(crate) async fn lookup(fqdn: &str, suffix: &str, timeout: Duration) -> io::R
     let mut followed: BTreeSet<String> = BTreeSet::new();
     let deadline = Instant::now() + timeout;
     let (mut b1, mut b2, mut b3) = (vec![0u8; BUF], vec![0u8; BUF], vec![0u8; BUF]);
+    // Answers already waiting when the deadline passes are still read (the receive arms come
+    // first), but only so many: a flood of packets cannot keep a lookup open.
+    let mut late = 0usize;
     loop {
+        if Instant::now() >= deadline {
+            late += 1;
+            if late > LATE_PACKETS {
+                break;
+            }
+        }
         let got = tokio::select! {
-            _ = tokio::time::sleep_until(deadline) => break,
+            biased;
             r = recv(Some(&v4), &mut b1) => r,
             r = recv(v6.as_ref(), &mut b2) => r,
             r = recv(group.as_ref(), &mut b3) => r,
+            _ = tokio::time::sleep_until(deadline) => break,
         };
         let (bytes, from) = match got {
             Ok(v) => v,
