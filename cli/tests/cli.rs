@@ -6,7 +6,9 @@ use micro::{Error, Service};
 use micro_interop::{go_bin, in_netns, Proc};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
+use micro::broker::Message;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// `micro ARGS…` → (exit code, stdout, stderr), stdin empty.
@@ -16,9 +18,19 @@ fn micro(args: &[&str]) -> (i32, String, String) {
 
 /// `micro ARGS…` with `input` on stdin.
 fn micro_in(args: &[&str], input: &str) -> (i32, String, String) {
+    micro_run(args, input, &[])
+}
+
+/// `micro ARGS…` with the environment variables `env` set (go-micro's `MICRO_*` names).
+fn micro_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    micro_run(args, "", env)
+}
+
+fn micro_run(args: &[&str], input: &str, env: &[(&str, &str)]) -> (i32, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_micro"))
         .args(args)
         .env_remove("MICRO_REGISTRY")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -29,7 +41,8 @@ fn micro_in(args: &[&str], input: &str) -> (i32, String, String) {
     drop(stdin);
     let out = child.wait_with_output().expect("micro output");
     let (o, e) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
-    eprintln!("$ micro {}\n-> {:?}\n{o}{e}", args.join(" "), out.status.code());
+    let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+    eprintln!("$ {}micro {}\n-> {:?}\n{o}{e}", env.concat(), args.join(" "), out.status.code());
     (out.status.code().unwrap_or(-1), o, e)
 }
 
@@ -57,9 +70,16 @@ struct Reply {
     message: String,
 }
 
-async fn rust_greeter(name: &str) -> Service {
+/// Our greeter on mDNS; every message published on `topic` reaches the returned receiver.
+async fn rust_greeter(name: &str, topic: &str) -> (Service, mpsc::Receiver<Message>) {
     let svc = Service::builder(name).address("127.0.0.1:0").registry_url("mdns").build().await.expect("service");
     let s = svc.server();
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    s.subscribe(topic, Default::default(), move |ev: micro::broker::Event| {
+        let _ = tx.lock().map(|tx| tx.send(ev.message));
+        async { Ok(()) }
+    });
     s.handle_json("Greeter.Hello", |r: Hello, _| async move { Ok(Reply { message: format!("Hello {}", r.name) }) });
     s.handle_json("Greeter.Slow", |r: Slow, _| async move {
         tokio::time::sleep(Duration::from_millis(r.ms)).await;
@@ -80,7 +100,7 @@ async fn rust_greeter(name: &str) -> Service {
         Ok(())
     });
     svc.start().await.expect("start");
-    svc
+    (svc, rx)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,12 +109,86 @@ async fn every_command_against_a_rust_service() {
         return;
     }
     let name = format!("cli.rs.{}", std::process::id());
-    let svc = rust_greeter(&name).await;
+    let topic = format!("cli.rs.topic.{}", std::process::id());
+    let (svc, messages) = rust_greeter(&name, &topic).await;
     let addr = svc.server().advertised().expect("advertised");
     let id = svc.server().id().to_string();
     let n = name.clone();
-    tokio::task::spawn_blocking(move || rust_checks(&n, &id, &addr)).await.expect("checks");
+    tokio::task::spawn_blocking(move || {
+        rust_checks(&n, &id, &addr);
+        publish_to_rust_subscriber(&topic, &messages);
+        retries_and_env(&n, &addr);
+    })
+    .await
+    .expect("checks");
     svc.stop().await.expect("stop");
+}
+
+/// `micro publish` reaches a subscriber of ours (over the http broker, found in mDNS) with
+/// the exact body, the content type, the topic and the metadata.
+fn publish_to_rust_subscriber(topic: &str, messages: &mpsc::Receiver<Message>) {
+    let (c, o, _) = micro(&["publish", "--metadata", "X-From=cli", topic, r#"{"b": [1, 2]}"#]);
+    assert_eq!((c, o.as_str()), (0, "ok\n"));
+    let m = messages.recv_timeout(Duration::from_secs(10)).expect("the Rust subscriber got the message");
+    assert_eq!(&m.body[..], br#"{"b": [1, 2]}"#);
+    assert_eq!(m.header.get("Content-Type").map(String::as_str), Some("application/json"), "{:?}", m.header);
+    assert_eq!(m.header.get("Micro-Topic").map(String::as_str), Some(topic), "{:?}", m.header);
+    assert_eq!(m.header.get("X-From").map(String::as_str), Some("cli"), "{:?}", m.header);
+    assert!(messages.recv_timeout(Duration::from_millis(500)).is_err(), "one publish, one delivery");
+}
+
+/// `--client_retries` and go-micro's env names. A service registered with three nodes that
+/// refuse connections and one live node: with no retries most calls fail; with three every
+/// call reaches the live node, because a refused node is never tried twice in one call.
+fn retries_and_env(name: &str, live: &str) {
+    let svc = format!("cli.retry.{}", std::process::id());
+    let node = |i: usize, addr: &str| format!(r#"{{"id":"{svc}-{i}","address":"{addr}","metadata":{{"protocol":"mucp"}}}}"#);
+    let nodes = [node(1, "127.0.0.1:1"), node(2, "127.0.0.1:2"), node(3, "127.0.0.1:3"), node(4, live)];
+    let json = format!(r#"{{"name":"{svc}","version":"latest","nodes":[{}]}}"#, nodes.join(","));
+    let _holder = hold_registration(&json);
+
+    let no_retries: Vec<i32> =
+        (0..8).map(|_| micro(&["--client_retries", "0", "call", &svc, "Greeter.Hello", r#"{"name":"n"}"#]).0).collect();
+    assert!(no_retries.contains(&1), "with --client_retries 0 a refused node fails the call: {no_retries:?}");
+    for _ in 0..6 {
+        let (c, o, e) = micro(&["--client_retries", "3", "call", &svc, "Greeter.Hello", r#"{"name":"r"}"#]);
+        assert_eq!((c, o.contains("Hello r")), (0, true), "{e}");
+    }
+    let (c, o, e) = micro_env(&["call", &svc, "Greeter.Hello", r#"{"name":"e"}"#], &[("MICRO_CLIENT_RETRIES", "3")]);
+    assert_eq!((c, o.contains("Hello e")), (0, true), "MICRO_CLIENT_RETRIES=3: {e}");
+
+    // The registry from MICRO_REGISTRY: an empty memory registry lists nothing.
+    let (c, o, _) = micro_env(&["list", "services"], &[("MICRO_REGISTRY", "memory")]);
+    assert_eq!((c, o.as_str()), (0, ""));
+    let (c, _, e) = micro_env(&["services"], &[("MICRO_REGISTRY", "consul")]);
+    assert_eq!(c, 2);
+    assert!(e.contains("unknown registry") && e.contains("MICRO_REGISTRY"), "{e}");
+    let (c, _, e) = micro_env(&["call", name, "Greeter.Slow", r#"{"ms":2000}"#], &[("MICRO_CLIENT_REQUEST_TIMEOUT", "300ms")]);
+    assert_eq!(c, 1);
+    assert!(e.contains("\"code\":408") && e.contains("300ms"), "MICRO_CLIENT_REQUEST_TIMEOUT: {e}");
+
+    // -o json and -o raw for the listing.
+    let (c, o, _) = micro(&["-o", "json", "list", "services"]);
+    assert_eq!(c, 0);
+    let listed: Vec<String> = serde_json::from_str(&o).expect("a JSON array of names");
+    assert!(listed.iter().any(|n| n == name) && listed.contains(&svc), "{o}");
+    let (c, o, _) = micro(&["-o", "raw", "list", "services"]);
+    assert_eq!((c, o.starts_with("[\"") && !o.contains('\t')), (0, true), "{o}");
+}
+
+/// Runs `micro register service JSON` in the background until dropped.
+fn hold_registration(json: &str) -> Bg {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_micro"))
+        .args(["register", "service", json])
+        .env_remove("MICRO_REGISTRY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start micro register");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first).expect("read");
+    assert_eq!(first, "ok\n");
+    Bg(child)
 }
 
 fn rust_checks(name: &str, id: &str, addr: &str) {
@@ -188,6 +282,12 @@ fn every_command_against_go_micro() {
 
     let (c, o, _) = micro(&["call", &name, "Greeter.Hello", r#"{"name": "Go"}"#]);
     assert_eq!((c, o.as_str()), (0, "{\n\t\"message\": \"Hello Go\"\n}\n"));
+    let (c, o, _) = micro(&["query", &name, "Greeter.Hello", r#"{"name":"#, r#""Q"}"#]);
+    assert_eq!((c, o.as_str()), (0, "{\n\t\"message\": \"Hello Q\"\n}\n"));
+    let (c, o, _) = micro(&["--address", &addr, "-o", "raw", "call", "whatever", "Greeter.Whoami", "{}"]);
+    assert_eq!((c, o), (0, format!("{{\"message\":\"{id}\"}}\n")));
+    let (c, o, _) = micro(&["--metadata", "X-A=1", "call", &name, "Greeter.Hello", r#"{"name":"m"}"#]);
+    assert_eq!((c, o.contains("Hello m")), (0, true), "{o}");
     let (c, _, e) = micro(&["call", &name, "Greeter.Fail", r#"{"code":418,"detail":"teapot"}"#]);
     assert_eq!(c, 1);
     assert!(e.starts_with(&format!("error calling {name}.Greeter.Fail: {{\"id\":\"go.greeter\",\"code\":418,\"detail\":\"teapot\"")), "{e}");
@@ -242,16 +342,7 @@ fn register_then_list_get_and_deregister_over_mdns() {
     }
     let name = format!("cli.reg.{}", std::process::id());
     let json = service_json(&name);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_micro"))
-        .args(["register", "service", &json])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start micro register");
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first).expect("read");
-    let mut holder = Bg(child);
-    assert_eq!(first, "ok\n");
+    let mut holder = hold_registration(&json);
 
     let (c, o, _) = micro(&["list", "services"]);
     assert_eq!((c, o.lines().any(|l| l == name)), (0, true), "{o}");
@@ -291,10 +382,16 @@ fn interactive_session() {
     }
     let name = format!("cli.sh.{}", std::process::id());
     let json = service_json(&name);
+    let live = format!("cli.sh.go.{}", std::process::id());
+    let server = Proc::spawn(&go_bin("gm5"), &["serve", "--name", &live]);
+    server.ready();
     let script = format!(
-        "help\nregister service {json}\nls services\nget {name}\nderegister service {json}\nservices\ncall cli.nobody X.Y\nbogus\nquit\n"
+        "help\nregister service {json}\nls services\nget {name}\nderegister service {json}\nservices\ncall cli.nobody X.Y\nbogus\n\
+         call {live} Greeter.Hello '{{\"name\": \"shell\"}}'\nquit\n"
     );
     let (c, o, e) = micro_in(&["cli"], &script);
+    server.terminate();
+    assert!(o.contains("{\n\t\"message\": \"Hello shell\"\n}\n"), "a live call from the prompt: {o}");
     assert_eq!(c, 1, "two commands failed");
     assert!(o.starts_with("Commands:\n"), "{o}");
     assert!(o.lines().any(|l| l.starts_with("\tcall") && l.contains("Call a service")), "{o}");
