@@ -25,7 +25,13 @@ print(f"- **Command:** `{command}` (each workload: warm-up, then a bounded measu
 print("- **Layouts:** *unpinned* = processes free on all vCPUs (tokio and Go use every core); "
       "*pinned* = client and server both under `taskset -c 0`.")
 print("- **Payload:** `{\"name\":\"bench\"}` → `{\"message\":\"Hello bench\"}`, JSON, go-micro HTTP transport; "
-      "the hyper floor echoes the same 16 bytes over HTTP/1.1. Explicit addresses, no registry lookups.\n")
+      "the hyper floor echoes the same 16 bytes over HTTP/1.1. Explicit addresses, no registry lookups.")
+print("- **Publish:** *publish w=N* = one process per side holding a memory registry, the http broker, a subscriber "
+      "and a publisher (ours: `Server::subscribe_json` + `Client::publish_json`; go-micro: `broker.NewHttpBroker`, "
+      "`micro.RegisterSubscriber` + `client.Publish`), publishing while fewer than N messages are outstanding; "
+      "msg/s = deliveries in the window, latency = publish → handler, *lost* = published − received after a drain. "
+      "Both brokers deliver a backlog in batches of 8 with 100 ms between messages (go-micro's design), so at "
+      "w=64 the p99 shows those pauses.\n")
 
 def get(layout, workload, pair):
     for r in rows:
@@ -42,9 +48,32 @@ for r in rows:
     if x["requests"] == 0:
         print(f"| {r['layout']} | {r['workload']} | {r['pair']} | **stalled**: no call completed in the window | | | | |")
         continue
+    errs = f"{x['lost']} lost of {x['published']:,}" if "lost" in x else f"{x['errors']}"
     print(f"| {r['layout']} | {r['workload']} | {r['pair']} | {x['rate']:,.0f} | {x['p50_us']:,.0f} | "
-          f"{x['p99_us']:,.0f} | {x['p999_us']:,.0f} | {x['errors']} |")
+          f"{x['p99_us']:,.0f} | {x['p999_us']:,.0f} | {errs} |")
 print()
+
+# Ours vs go-micro: every workload run as both ours→ours and go→go, with the cross rows
+# against go→go (ours→go: our client's share; go→ours: our server's share).
+def ratio(a, b, key="rate"):
+    return f"{a[key] / b[key]:.2f}×" if a and b and b[key] > 0 and a["requests"] > 0 else "—"
+pairs = []
+for r in rows:
+    k = (r.get("layout"), r.get("workload"))
+    if "result" in r and k not in pairs and get(*k, "ours→ours") and get(*k, "go→go"):
+        pairs.append(k)
+if pairs:
+    print("## Ours vs go-micro (ratios ours / go)\n")
+    print("msg/s ratio = rate(ours→ours) / rate(go→go); p50 ratio likewise (below 1 is faster); the cross rows "
+          "against go→go: ours→go swaps in our client, go→ours our server.\n")
+    print("| layout | workload | ours→ours | go→go | ours/go rate | ours/go p50 | ours→go / go→go | go→ours / go→go |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for L, w in pairs:
+        a, b = get(L, w, "ours→ours"), get(L, w, "go→go")
+        c, d = get(L, w, "ours→go"), get(L, w, "go→ours")
+        print(f"| {L} | {w} | {a['rate']:,.0f} | {b['rate']:,.0f} | {ratio(a, b)} | {ratio(a, b, 'p50_us')} | "
+              f"{ratio(c, b) if c else '—'} | {ratio(d, b) if d else '—'} |")
+    print()
 mem = {r["workload"]: r for r in rows if r.get("workload", "").startswith("rss")}
 disc = {r["server"]: r["ms"] for r in rows if r.get("workload") == "discovery"}
 if mem:
@@ -99,9 +128,20 @@ for L in ("unpinned", "pinned"):
         server = pair.split("→", 1)[1]
         print(f"| {server}-served req/s at c=64 ≥ go-micro-served (same Rust client) | {L} | "
               f"{a['rate']:,.0f} vs {g['rate']:,.0f} = {r:.1f}×{also} | {verdict(r >= 1, f'{r:.2f}× is {1/r:.2f}× short')} |")
-if not handler_target:
+for L in ("unpinned", "pinned"):
+    for w in sorted({r["workload"] for r in rows if r.get("layout") == L and r.get("workload", "").startswith("publish")}):
+        a, b = get(L, w, "ours→ours"), get(L, w, "go→go")
+        if not (a and b and b["rate"] > 0):
+            continue
+        r = a["rate"] / b["rate"]
+        lost = a.get("lost", 0), b.get("lost", 0)
+        note = "reported (no fixed target)" if lost == (0, 0) else f"**messages lost**: ours {lost[0]}, go-micro {lost[1]}"
+        print(f"| publish → subscriber msg/s over the http broker, ours vs go-micro ({w}) | {L} | "
+              f"{a['rate']:,.0f} vs {b['rate']:,.0f} = {r:.2f}×; p50 {a['p50_us']:,.0f} vs {b['p50_us']:,.0f} µs | {note} |")
+full = any(r.get("workload", "").startswith("unary") for r in rows)  # not an ONLY=pubsub|stream run
+if full and not handler_target:
     print("| Python / Node handler workloads | — | not run (PY=0/NODE=0, or the binding is missing) | pending |")
-if not any(r.get("pair") == "ours→node" for r in rows):
+if full and not any(r.get("pair") == "ours→node" for r in rows):
     print("| Node-served handler, Node client overhead | — | pending: bindings/node not in git when this ran | pending |")
 
 # Client overhead: the same call to our Rust greeter from each binding's client and from

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every benchmark and writes bench/results/<date>.md (see bench/README.md).
 #
-#   bash bench/run.sh                 # full run (~7 min on 2 cores, builds included)
-#   D=2 WARMUP=0.5 ONLY=smoke bash bench/run.sh   # one 2-second workload, no results file
+#   bash bench/run.sh                 # full run (~8 min on 2 cores, builds included)
+#   D=2 WARMUP=0.5 ONLY=smoke bash bench/run.sh   # the smoke: one unary workload + publish, no results file
+#   ONLY=pubsub | ONLY=stream bash bench/run.sh     # just those rows, both layouts; table on stdout, no results file
 #
 # Loopback only. Throughput runs name the server's address (no registry, memory registry on
 # the servers); the discovery run uses mDNS inside scripts/netns.sh. The Python rows use a
@@ -15,6 +16,7 @@ cd "$here"
 D="${D:-3}"            # measured seconds per workload
 WARMUP="${WARMUP:-1}"  # warm-up seconds per workload
 RATE="${RATE:-2000}"   # open-loop rate (req/s)
+DRAIN="${DRAIN:-3}"    # publish workload: longest wait for outstanding messages after the window
 ONLY="${ONLY:-all}"
 PY="${PY:-1}"          # 0: no Python rows
 NODE="${NODE:-1}"      # 0: no Node rows
@@ -65,7 +67,7 @@ build_node() {
 build() {
 	log "building (cargo --release, go)"
 	cargo build --release -q --manifest-path "$here/Cargo.toml"
-	if [ "$ONLY" != smoke ]; then build_python; build_node; fi
+	if [ "$ONLY" = all ]; then build_python; build_node; fi
 	if [ ! -x "$G" ] || [ -n "$(find "$here/go" \( -name '*.go' -o -name go.mod -o -name go.sum \) -newer "$G" -print -quit)" ]; then
 		(cd "$here/go" && GOFLAGS="${GOFLAGS:--buildvcs=false}" go build -o bin/gobench.tmp . && mv -f bin/gobench.tmp bin/gobench)
 	fi
@@ -120,14 +122,37 @@ layout() {
 	row "$L" "unary open $RATE/s" "ours→ours" "$B/loadgen" unary --client micro --addr "$ours" --c 32 --rate "$RATE" "${T[@]}"
 	row "$L" "unary open $RATE/s" "ours→go" "$B/loadgen" unary --client micro --addr "$go" --c 32 --rate "$RATE" "${T[@]}"
 	row "$L" "unary open $RATE/s" "hyper→hyper" "$B/loadgen" unary --client hyper --addr "$hy" --c 32 --rate "$RATE" "${T[@]}"
-	row "$L" "stream" "ours→ours" "$B/loadgen" stream --addr "$ours" "${T[@]}"
-	row "$L" "stream" "go→go" "$G" stream -addr "$go" "${GT[@]}"
+	streams "$L" "$ours" "$go"
+	pubsub "$L"
 	bindings "$L" "$ours"
 	if [ "$L" = unpinned ]; then
 		echo "{\"layout\":\"$L\",\"workload\":\"rss-load\",\"ours_kb\":$(rss_kb "$ourpid" VmHWM),\"go_kb\":$(rss_kb "$gopid" VmHWM)}" >>"$rows"
 	fi
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	pids=()
+}
+
+# streams LAYOUT OURS GO: one Greeter.Stream ping-pong, every client against every server
+# (go-micro servers discard the placeholder first message; ours does the same).
+streams() {
+	local L="$1" ours="$2" go="$3" T=(--d "$D" --warmup "$WARMUP") GT=(-d "${D}s" -warmup "${WARMUP}s")
+	row "$L" "stream" "ours→ours" "$B/loadgen" stream --addr "$ours" "${T[@]}"
+	row "$L" "stream" "go→go" "$G" stream -addr "$go" "${GT[@]}"
+	row "$L" "stream" "ours→go" "$B/loadgen" stream --addr "$go" "${T[@]}"
+	row "$L" "stream" "go→ours" "$G" stream -addr "$ours" "${GT[@]}"
+}
+
+# pubsub LAYOUT: publish → subscriber over the http broker, one process per side (memory
+# registry, http broker subscriber and publisher in-process), at 1 and 64 messages
+# outstanding. Cross-process ours↔go rows would need a registry both processes share
+# (mDNS, etcd), which would put discovery into the measurement; not run.
+pubsub() {
+	local L="$1" w lim
+	lim="$(awk -v d="$D" -v w="$WARMUP" -v r="$DRAIN" 'BEGIN {printf "%d", d + w + r + 15}')"
+	for w in 1 64; do
+		row "$L" "publish w=$w" "ours→ours" timeout "$lim" "$B/loadgen" pubsub --window "$w" --d "$D" --warmup "$WARMUP" --drain "$DRAIN"
+		row "$L" "publish w=$w" "go→go" timeout "$lim" "$G" pubsub -window "$w" -d "${D}s" -warmup "${WARMUP}s" -drain "${DRAIN}s"
+	done
 }
 
 # bindings LAYOUT OURS: the unary workload with the handler in Python / Node (served to our
@@ -165,7 +190,33 @@ if [ "$ONLY" = smoke ]; then
 	rows="$work/rows.jsonl"
 	start ours unpinned "$B/greeter"
 	"$B/loadgen" unary --client micro --addr "$addr" --c 4 --d "$D" --warmup "$WARMUP" | tee "$work/smoke.json"
-	grep -q '"errors":0,' "$work/smoke.json" && ! grep -q '"requests":0,' "$work/smoke.json"
+	grep -q '"errors":0,' "$work/smoke.json" && ! grep -q '"requests":0,' "$work/smoke.json" \
+		|| { log "unary smoke failed: $(cat "$work/smoke.json")"; exit 1; }
+	# Messages flow over the http broker on both sides: some delivered, none lost.
+	lim="$(awk -v d="$D" -v w="$WARMUP" 'BEGIN {printf "%d", d + w + 20}')"
+	timeout "$lim" "$B/loadgen" pubsub --window 64 --d "$D" --warmup "$WARMUP" --drain 3 | tee "$work/pub-ours.json"
+	timeout "$lim" "$G" pubsub -window 64 -d "${D}s" -warmup "${WARMUP}s" -drain 3s 2>/dev/null | tee "$work/pub-go.json"
+	for f in "$work/pub-ours.json" "$work/pub-go.json"; do
+		grep -q '"lost":0,' "$f" && grep -q '"publish_errors":0,' "$f" && ! grep -q '"requests":0,' "$f" \
+			|| { log "publish smoke failed: $(cat "$f")"; exit 1; }
+	done
+	exit
+fi
+if [ "$ONLY" = pubsub ] || [ "$ONLY" = stream ]; then
+	rows="$work/rows.jsonl"
+	: >"$rows"
+	for L in unpinned pinned; do
+		if [ "$ONLY" = pubsub ]; then
+			pubsub "$L"
+		else
+			start "ours-$L" "$L" "$B/greeter"; o="$addr"
+			start "go-$L" "$L" "$G" serve; g="$addr"
+			streams "$L" "$o" "$g"
+			for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+			pids=()
+		fi
+	done
+	python3 "$here/report.py" "$rows" "ONLY=$ONLY D=$D WARMUP=$WARMUP bash bench/run.sh"
 	exit
 fi
 

@@ -3,9 +3,12 @@
 //	gobench serve  [-addr 127.0.0.1:0] [-name go.greeter] [-registry memory|mdns]
 //	gobench load   -addr H:P [-c 64] [-d 3s] [-warmup 1s]   closed-loop unary Greeter.Hello
 //	gobench stream -addr H:P [-d 3s] [-warmup 1s]           one bidi stream, ping-pong
+//	gobench pubsub [-window 64] [-d 3s] [-warmup 1s] [-drain 3s]  publish -> subscriber, http broker
 //
-// serve prints {"event":"ready","address":...}; load and stream print one JSON result line.
-// Calls always name the node with client.WithAddress, so no registry is in the measurement.
+// serve prints {"event":"ready","address":...}; load, stream and pubsub print one JSON
+// result line. Calls always name the node with client.WithAddress, so no registry is in the
+// measurement. pubsub is one process: a memory registry, go-micro's http broker, a
+// subscriber (micro.RegisterSubscriber) and a publisher (client.Publish), on loopback.
 package main
 
 import (
@@ -87,6 +90,8 @@ func main() {
 		load(os.Args[2:])
 	case "stream":
 		streamLoad(os.Args[2:])
+	case "pubsub":
+		pubsub(os.Args[2:])
 	default:
 		die("unknown command %q", os.Args[1])
 	}
@@ -253,4 +258,120 @@ func streamLoad(args []string) {
 	secs := time.Since(t0).Seconds()
 	_ = st.Close()
 	emit(summarize([][]time.Duration{lat}, errs, secs))
+}
+
+// Tick is the publish workload's message: a sequence number and the publish time in ns
+// since the process's origin (publisher and subscriber share the process).
+type Tick struct {
+	Seq uint64 `json:"seq"`
+	T   int64  `json:"t"`
+}
+
+// PubsubResult is Result over deliveries in the window (errors = lost) plus the counts.
+type PubsubResult struct {
+	Result
+	Published     int64 `json:"published"`      // whole run, warm-up included
+	Received      int64 `json:"received"`       // whole run, after the drain
+	Lost          int64 `json:"lost"`           // published - received
+	PublishErrors int64 `json:"publish_errors"` // Publish calls that returned an error
+	Window        int64 `json:"window"`         // bound on published - received
+}
+
+// pubsub publishes whenever fewer than -window messages are outstanding (published minus
+// received) through warm-up and the window, then waits up to -drain for the rest.
+func pubsub(args []string) {
+	fs := flag.NewFlagSet("pubsub", flag.ExitOnError)
+	window := fs.Int64("window", 64, "bound on published - received")
+	dur := fs.Duration("d", 3*time.Second, "measured duration")
+	warm := fs.Duration("warmup", time.Second, "warm-up duration")
+	drain := fs.Duration("drain", 3*time.Second, "longest wait for outstanding messages")
+	_ = fs.Parse(args)
+	const topic = "bench.ticks"
+	origin := time.Now()
+	svc := micro.New("go.bench.pubsub",
+		micro.Address("127.0.0.1:0"),
+		micro.Broker(broker.NewHttpBroker(broker.Addrs("127.0.0.1:0"))),
+		micro.Registry(registry.NewMemoryRegistry()),
+		micro.HandleSignal(false),
+	)
+	var received atomic.Int64
+	var recording atomic.Bool
+	var mu sync.Mutex
+	var lat []time.Duration
+	freed := make(chan struct{}, 1)
+	err := micro.RegisterSubscriber(topic, svc.Server(), func(ctx context.Context, t *Tick) error {
+		if recording.Load() {
+			d := time.Since(origin) - time.Duration(t.T)
+			mu.Lock()
+			lat = append(lat, d)
+			mu.Unlock()
+		}
+		received.Add(1)
+		select {
+		case freed <- struct{}{}:
+		default:
+		}
+		return nil
+	})
+	if err != nil {
+		die("register subscriber: %v", err)
+	}
+	if err := svc.Start(); err != nil {
+		die("start: %v", err)
+	}
+	c := svc.Client()
+	ctx := context.Background()
+	var published, pubErrs, before, after int64
+	start := time.Now()
+	var t0, end time.Time
+	wait := func() {
+		select {
+		case <-freed:
+		case <-time.After(10 * time.Millisecond): // bounded: a lost message must not stall the loop
+		}
+	}
+	for {
+		now := time.Now()
+		if t0.IsZero() && now.Sub(start) >= *warm {
+			t0, before = now, received.Load()
+			recording.Store(true)
+		}
+		if !t0.IsZero() && now.Sub(t0) >= *dur {
+			recording.Store(false)
+			end, after = now, received.Load()
+			break
+		}
+		if published-received.Load() >= *window {
+			wait()
+			continue
+		}
+		tick := &Tick{Seq: uint64(published), T: int64(time.Since(origin))}
+		published++
+		if err := c.Publish(ctx, c.NewMessage(topic, tick)); err != nil {
+			pubErrs++
+		}
+	}
+	deadline := time.Now().Add(*drain)
+	for received.Load() < published && time.Now().Before(deadline) {
+		wait()
+	}
+	got := received.Load()
+	secs := end.Sub(t0).Seconds()
+	mu.Lock()
+	res := summarize([][]time.Duration{lat}, 0, secs)
+	mu.Unlock()
+	res.Requests = after - before
+	res.Rate = float64(res.Requests) / secs
+	res.Errors = published - got
+	if res.Errors < 0 {
+		res.Errors = 0
+	}
+	stopped := make(chan struct{})
+	go func() { _ = svc.Stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(2 * time.Second):
+	}
+	emit(PubsubResult{Result: res, Published: published, Received: got, Lost: published - got,
+		PublishErrors: pubErrs, Window: *window})
 }

@@ -106,3 +106,43 @@ impl Outcome {
         }
     }
 }
+
+/// The message the publish workload sends: a sequence number and the publish time.
+#[derive(Serialize, Deserialize)]
+pub struct Tick {
+    /// Publish order, from 0.
+    pub seq: u64,
+    /// Nanoseconds since the publisher's start (same process as the subscriber).
+    pub t: u64,
+}
+
+/// The publish workload's figures: [`Outcome`] over deliveries, plus the message counts.
+///
+/// `requests` is the deliveries in the measured window, `rate` deliveries/s, latencies are
+/// publish → handler; `errors` is `lost`.
+#[derive(Serialize)]
+pub struct PubsubOutcome {
+    /// Deliveries in the measured window and their publish → delivery latency.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// Messages published over the whole run (warm-up included).
+    pub published: u64,
+    /// Messages delivered over the whole run, after the drain.
+    pub received: u64,
+    /// `published − received` after the drain (negative would mean duplicates).
+    pub lost: i64,
+    /// Publish calls that returned an error (counted in `published` too).
+    pub publish_errors: u64,
+    /// The bound on published − received while publishing.
+    pub window: u64,
+}
+
+impl PubsubOutcome {
+    /// Prints the JSON line on stdout.
+    pub fn print(&self) {
+        match serde_json::to_string(self) {
+            Ok(s) => println!("{s}"),
+            Err(e) => eprintln!("cannot encode result: {e}"),
+        }
+    }
+}

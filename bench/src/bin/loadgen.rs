@@ -4,6 +4,7 @@
 //! loadgen unary  --client micro|hyper --addr H:P [--c 64] [--d 3] [--warmup 1] [--rate R]
 //! loadgen stream --addr H:P [--d 3] [--warmup 1]
 //! loadgen discover --service NAME [--timeout 10]
+//! loadgen pubsub [--window 64] [--d 3] [--warmup 1] [--drain 3]
 //! ```
 //!
 //! `unary` is closed loop (`--c` calls in flight, each starting when the last ended) unless
@@ -16,6 +17,13 @@
 //! floor. `stream` ping-pongs one message at a time over one `Greeter.Stream`. `discover`
 //! builds an mDNS client, prints `{"event":"ready"}`, then calls `Greeter.Hello` on NAME
 //! until it succeeds and prints the Unix time of that success in ns.
+//!
+//! `pubsub` is one process holding a memory registry, our http broker, a subscriber
+//! (`Server::subscribe_json`) and a publisher (`Client::publish_json`) on loopback: it
+//! publishes whenever fewer than `--window` messages are outstanding (published − received)
+//! through warm-up and the measured window, then stops and waits up to `--drain` seconds for
+//! the rest. It prints delivered messages/s and publish → delivery latency over deliveries
+//! in the window, and `published`, `received`, `lost` over the whole run.
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
@@ -23,7 +31,10 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use micro::registry::cache::Cache;
 use micro::{CallOptions, Client, ClientOptions};
-use micro_bench::{histogram, record, Args, HelloRequest, Outcome, Reply};
+use micro::broker::SubscribeOptions;
+use micro::client::PublishOptions;
+use micro::Service;
+use micro_bench::{histogram, record, Args, HelloRequest, Outcome, PubsubOutcome, Reply, Tick};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -226,6 +237,100 @@ async fn discover(args: &Args) -> Result<(), String> {
     }
 }
 
+const TOPIC: &str = "bench.ticks";
+
+/// Counters the subscriber and the publisher share.
+struct Flow {
+    origin: Instant,
+    received: AtomicU64,
+    recording: AtomicBool,
+    hist: std::sync::Mutex<Histogram<u64>>,
+    freed: tokio::sync::Notify,
+}
+
+async fn pubsub(args: &Args) -> Result<(), String> {
+    let window = args.num("window", 64.0)?.max(1.0) as u64;
+    let dur = Duration::from_secs_f64(args.num("d", 3.0)?);
+    let warm = Duration::from_secs_f64(args.num("warmup", 1.0)?);
+    let drain = Duration::from_secs_f64(args.num("drain", 3.0)?);
+    let svc = Service::builder("bench.pubsub")
+        .address("127.0.0.1:0")
+        .registry_url("memory")
+        .broker_url("http://127.0.0.1:0")
+        .build()
+        .await
+        .map_err(|e| e.to_string())?;
+    let flow = Arc::new(Flow {
+        origin: Instant::now(),
+        received: AtomicU64::new(0),
+        recording: AtomicBool::new(false),
+        hist: std::sync::Mutex::new(histogram()),
+        freed: tokio::sync::Notify::new(),
+    });
+    let f = flow.clone();
+    svc.server().subscribe_json(TOPIC, SubscribeOptions::default(), move |tick: Tick, _| {
+        let f = f.clone();
+        async move {
+            if f.recording.load(Ordering::Relaxed) {
+                let lat = f.origin.elapsed().saturating_sub(Duration::from_nanos(tick.t));
+                record(&mut f.hist.lock().unwrap_or_else(|p| p.into_inner()), lat);
+            }
+            f.received.fetch_add(1, Ordering::Relaxed);
+            f.freed.notify_one();
+            Ok(())
+        }
+    });
+    svc.start().await.map_err(|e| e.to_string())?;
+    let client = svc.client().clone();
+    let opts = PublishOptions::default();
+    let (mut published, mut publish_errors) = (0u64, 0u64);
+    let start = Instant::now();
+    let mut t0: Option<(Instant, u64)> = None;
+    let end = loop {
+        let now = Instant::now();
+        if t0.is_none() && now - start >= warm {
+            t0 = Some((now, flow.received.load(Ordering::Relaxed)));
+            flow.recording.store(true, Ordering::Relaxed);
+        }
+        if let Some((w, _)) = t0 {
+            if now - w >= dur {
+                flow.recording.store(false, Ordering::Relaxed);
+                break (now, flow.received.load(Ordering::Relaxed));
+            }
+        }
+        if published - flow.received.load(Ordering::Relaxed).min(published) >= window {
+            // Bounded wait: a lost message must not stall the loop past the window's end.
+            let _ = tokio::time::timeout(Duration::from_millis(10), flow.freed.notified()).await;
+            continue;
+        }
+        let tick = Tick { seq: published, t: flow.origin.elapsed().as_nanos() as u64 };
+        published += 1;
+        if client.publish_json(TOPIC, &tick, &opts).await.is_err() {
+            publish_errors += 1;
+        }
+    };
+    let deadline = Instant::now() + drain;
+    while flow.received.load(Ordering::Relaxed) < published && Instant::now() < deadline {
+        let _ = tokio::time::timeout(Duration::from_millis(10), flow.freed.notified()).await;
+    }
+    let received = flow.received.load(Ordering::Relaxed);
+    let (w, before) = t0.unwrap_or((end.0, end.1));
+    let secs = (end.0 - w).as_secs_f64();
+    let mut out = {
+        let h = flow.hist.lock().unwrap_or_else(|p| p.into_inner());
+        Outcome::from_histogram(&h, 0, secs)
+    };
+    // Deliveries counted at the window's edges, not the histogram's length (a handler that
+    // read `recording` just before it flipped is still inside the window).
+    out.requests = end.1 - before;
+    out.rate = if secs > 0.0 { out.requests as f64 / secs } else { 0.0 };
+    let lost = published as i64 - received as i64;
+    out.errors = lost.max(0) as u64;
+    let _ = tokio::time::timeout(Duration::from_secs(2), svc.stop()).await;
+    PubsubOutcome { outcome: out, published, received, lost, publish_errors, window }.print();
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() {
     let mut argv = std::env::args().skip(1);
@@ -236,7 +341,8 @@ async fn main() {
             "unary" => unary(&args).await,
             "stream" => stream(&args).await,
             "discover" => discover(&args).await,
-            _ => Err("usage: loadgen unary|stream|discover [--flag value]...".into()),
+            "pubsub" => pubsub(&args).await,
+            _ => Err("usage: loadgen unary|stream|discover|pubsub [--flag value]...".into()),
         },
     };
     if let Err(e) = res {
