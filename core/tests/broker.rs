@@ -1,11 +1,12 @@
 //! Pub/sub, Rust ↔ Rust: the memory broker, the HTTP broker over real sockets with the
 //! memory registry, server subscribers, and the failure cases (no subscriber, a dead
-//! subscriber, a failing handler, an oversized message).
+//! subscriber, a queue group with dead members, a failing handler, an oversized message).
+//! Counts are checked as sets of message ids (no duplicates, none lost), never as sums.
 
 use micro::broker::{self, http::HttpBroker, memory, Broker, Event, Message, SubscribeOptions};
 use micro::registry::memory::Memory as MemRegistry;
 use micro::registry::{Node, RegisterOptions, Registry, Service as RegService};
-use micro::{CallOptions, Error, PublishOptions, Service};
+use micro::{Error, PublishOptions, Service};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,6 +22,40 @@ fn recorder(seen: &Seen) -> broker::Handler {
             Ok(())
         }
     })
+}
+
+fn bodies(seen: &Seen) -> Vec<Vec<u8>> {
+    seen.lock().unwrap().iter().map(|e| e.message.body.to_vec()).collect()
+}
+
+fn ids(seen: &[&Seen]) -> Vec<String> {
+    let mut v: Vec<String> = seen
+        .iter()
+        .flat_map(|s| s.lock().unwrap().iter().map(|e| e.message.header.get("Micro-ID").cloned().unwrap_or_default()).collect::<Vec<_>>())
+        .collect();
+    v.sort();
+    v
+}
+
+fn want_ids(n: usize) -> Vec<String> {
+    let mut v: Vec<String> = (0..n).map(|i| format!("id-{i}")).collect();
+    v.sort();
+    v
+}
+
+/// After the expected deliveries, how long we keep listening so a duplicate would show.
+const GRACE: Duration = Duration::from_millis(500);
+
+/// Publishes throwaway probes on `probe` until one reaches `seen`: then `publisher`'s
+/// registry cache knows the subscriber behind `seen` and every node registered before it.
+/// Probes only touch the probe topic's queue, so the messages a test counts are unaffected.
+async fn until_known(publisher: &HttpBroker, probe: &str, seen: &Seen) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "no probe on {probe:?} arrived in 10 s");
+        let _ = publisher.publish(probe, Message::new("probe")).await;
+        wait_for(seen, 1, Duration::from_millis(200)).await;
+    }
 }
 
 async fn wait_for(seen: &Seen, n: usize, within: Duration) -> usize {
@@ -81,7 +116,7 @@ async fn http_broker_broadcast_queue_and_exact_bytes() {
     assert_eq!(node.metadata.get("topic").map(String::as_str), Some("events"));
 
     let body: Vec<u8> = (0u8..=255).collect();
-    let n = 10;
+    let n = 20;
     for i in 0..n {
         let mut m = Message::new(body.clone());
         m.header.insert("Micro-ID".into(), format!("id-{i}"));
@@ -90,13 +125,25 @@ async fn http_broker_broadcast_queue_and_exact_bytes() {
     }
     assert_eq!(wait_for(&bc1, n, Duration::from_secs(10)).await, n);
     assert_eq!(wait_for(&bc2, n, Duration::from_secs(10)).await, n);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(g1.lock().unwrap().len() + g2.lock().unwrap().len(), n, "one copy per queue group");
-    let ev = bc1.lock().unwrap()[0].clone();
-    assert_eq!(ev.topic, "events");
-    assert_eq!(&ev.message.body[..], &body[..], "body byte for byte");
-    assert_eq!(ev.message.header.get("x-lower").map(String::as_str), Some("kept as is"), "keys not canonicalised");
-    assert_eq!(ev.message.header.get("Micro-Topic").map(String::as_str), Some("events"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while g1.lock().unwrap().len() + g2.lock().unwrap().len() < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(GRACE).await;
+    assert_eq!(ids(&[&bc1]), want_ids(n), "broadcast: every message once");
+    assert_eq!(ids(&[&bc2]), want_ids(n), "broadcast: every message once");
+    assert_eq!(ids(&[&g1, &g2]), want_ids(n), "one copy per queue group: each message once across its members");
+    let (c1, c2) = (g1.lock().unwrap().len(), g2.lock().unwrap().len());
+    // A random member per message: an empty member has odds 2^-19.
+    assert!(c1 > 0 && c2 > 0, "both queue members took messages ({c1}+{c2})");
+    for ev in bc1.lock().unwrap().iter().chain(g2.lock().unwrap().iter()) {
+        assert_eq!(ev.topic, "events");
+        assert_eq!(&ev.message.body[..], &body[..], "body byte for byte");
+        let id = ev.message.header["Micro-ID"].clone();
+        let want: BTreeMap<String, String> =
+            [("Micro-ID", id.as_str()), ("Micro-Topic", "events"), ("x-lower", "kept as is")].map(|(k, v)| (k.to_string(), v.to_string())).into();
+        assert_eq!(ev.message.header, want, "the whole header map; keys not canonicalised");
+    }
 
     // Unsubscribing deregisters; disconnect withdraws the rest.
     sub_side.disconnect().await.unwrap();
@@ -119,13 +166,16 @@ async fn http_broker_without_subscriber_keeps_the_message_and_refuses_oversize()
     // A subscriber arrives; the next publish carries the queued one along.
     let sub_side = HttpBroker::new("127.0.0.1:0", Arc::clone(&reg), 4096);
     sub_side.connect().await.unwrap();
-    let seen: Seen = Default::default();
+    let (seen, probes): (Seen, Seen) = Default::default();
     sub_side.subscribe("late", SubscribeOptions::default(), recorder(&seen)).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(600)).await; // past the cache's negative TTL
+    sub_side.subscribe("late-probe", SubscribeOptions::default(), recorder(&probes)).await.unwrap();
+    // Past the publisher cache's memory of "nobody" (its negative TTL): a probe got through.
+    until_known(&pub_side, "late-probe", &probes).await;
+    assert!(seen.lock().unwrap().is_empty(), "probes do not carry the other topic's queue along");
     pub_side.publish("late", Message::new("second")).await.unwrap();
     assert_eq!(wait_for(&seen, 2, Duration::from_secs(5)).await, 2);
-    let bodies: Vec<Vec<u8>> = seen.lock().unwrap().iter().map(|e| e.message.body.to_vec()).collect();
-    assert_eq!(bodies, [b"first".to_vec(), b"second".to_vec()]);
+    tokio::time::sleep(GRACE).await;
+    assert_eq!(bodies(&seen), [b"first".to_vec(), b"second".to_vec()], "the kept message once, then the new one");
 
     // The receiving side refuses what is over its limit with a go-micro error.
     let addr = sub_side.address();
@@ -147,37 +197,114 @@ async fn raw_http(addr: &str, req: &[u8]) -> String {
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 
+fn broker_node(id: &str, address: String, topic: &str) -> Node {
+    let mut md = BTreeMap::new();
+    md.insert("broker".to_string(), "http".to_string());
+    md.insert("topic".to_string(), topic.to_string());
+    Node { id: id.into(), address, metadata: md }
+}
+
+/// A port nothing listens on any more: a subscriber process that was killed.
+fn refused_address() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// A subscriber that accepts and then drops the connection without answering (crashed
+/// mid-request); counts the attempts made on it.
+async fn dropping_subscriber() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let a = Arc::clone(&attempts);
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            a.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(s);
+        }
+    });
+    (addr, attempts)
+}
+
 #[tokio::test]
 async fn http_broker_dead_subscriber_requeues_until_a_live_one_takes_it() {
     let reg: Arc<dyn Registry> = Arc::new(MemRegistry::new());
-    // A subscriber node whose process is gone (killed without deregistering).
-    let dead_port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let mut md = BTreeMap::new();
-    md.insert("broker".to_string(), "http".to_string());
-    md.insert("topic".to_string(), "jobs".to_string());
+    // Two subscriber nodes whose processes are gone (killed without deregistering).
+    let (drop_addr, attempts) = dropping_subscriber().await;
     let dead = RegService {
         name: "micro.http.broker".into(),
         version: "ff.http.broadcast".into(),
-        nodes: vec![Node { id: "jobs-dead".into(), address: format!("127.0.0.1:{dead_port}"), metadata: md }],
+        nodes: vec![broker_node("jobs-dead", refused_address(), "jobs"), broker_node("jobs-dropping", drop_addr, "jobs")],
         ..Default::default()
     };
     reg.register(&dead, RegisterOptions::default()).await.unwrap();
     let pub_side = HttpBroker::new("127.0.0.1:0", Arc::clone(&reg), 1 << 20);
     pub_side.connect().await.unwrap();
-    // go-micro semantics: Publish has returned before delivery; the failed post re-queues.
+    // go-micro semantics: Publish has returned before delivery; every post fails, so the
+    // message is re-queued for the next publish.
     pub_side.publish("jobs", Message::new("while down")).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while attempts.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the broker never tried the registered subscriber");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     reg.deregister(&dead).await.unwrap();
     let sub_side = HttpBroker::new("127.0.0.1:0", Arc::clone(&reg), 1 << 20);
     sub_side.connect().await.unwrap();
-    let seen: Seen = Default::default();
+    let (seen, probes): (Seen, Seen) = Default::default();
     sub_side.subscribe("jobs", SubscribeOptions::default(), recorder(&seen)).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    sub_side.subscribe("jobs-probe", SubscribeOptions::default(), recorder(&probes)).await.unwrap();
+    until_known(&pub_side, "jobs-probe", &probes).await;
     pub_side.publish("jobs", Message::new("after")).await.unwrap();
     assert_eq!(wait_for(&seen, 2, Duration::from_secs(5)).await, 2, "the message queued while the subscriber was down arrives");
+    tokio::time::sleep(GRACE).await;
+    let mut got = bodies(&seen);
+    got.sort();
+    assert_eq!(got, [b"after".to_vec(), b"while down".to_vec()], "each once");
+}
+
+/// A queue group whose other members are dead (one refuses connections, one drops them
+/// unanswered): each message goes to the live member, exactly once, and nothing is
+/// re-queued behind it (a later publish carries no duplicate along).
+#[tokio::test]
+async fn http_broker_queue_group_with_dead_members_delivers_each_message_to_the_live_one() {
+    let reg: Arc<dyn Registry> = Arc::new(MemRegistry::new());
+    let (drop_addr, attempts) = dropping_subscriber().await;
+    let dead = RegService {
+        name: "micro.http.broker".into(),
+        version: "workers".into(),
+        nodes: vec![broker_node("jobs-killed", refused_address(), "jobs"), broker_node("jobs-hung", drop_addr, "jobs")],
+        ..Default::default()
+    };
+    reg.register(&dead, RegisterOptions::default()).await.unwrap();
+    let sub_side = HttpBroker::new("127.0.0.1:0", Arc::clone(&reg), 1 << 20);
+    sub_side.connect().await.unwrap();
+    let live: Seen = Default::default();
+    sub_side.subscribe("jobs", SubscribeOptions::queue("workers"), recorder(&live)).await.unwrap();
+    assert_eq!(reg.get_service("micro.http.broker").await.unwrap()[0].nodes.len(), 3, "three members, two dead");
+
+    let pub_side = HttpBroker::new("127.0.0.1:0", Arc::clone(&reg), 1 << 20);
+    pub_side.connect().await.unwrap();
+    let n = 30;
+    for i in 0..n {
+        let mut m = Message::new(format!("m{i}"));
+        m.header.insert("Micro-ID".into(), format!("id-{i}"));
+        pub_side.publish("jobs", m).await.unwrap();
+    }
+    assert_eq!(wait_for(&live, n, Duration::from_secs(10)).await, n);
+    tokio::time::sleep(GRACE).await;
+    assert_eq!(ids(&[&live]), want_ids(n), "each message once at the live member, none lost");
+    // Members are tried in a random order: the hung one comes before the live one for a
+    // message with odds 1/2, so never in 30 messages has odds 2^-30.
+    let tried = attempts.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(tried > 0, "the dead members were in the group and tried");
+    let mut m = Message::new("last");
+    m.header.insert("Micro-ID".into(), format!("id-{n}"));
+    pub_side.publish("jobs", m).await.unwrap();
+    assert_eq!(wait_for(&live, n + 1, Duration::from_secs(5)).await, n + 1);
+    tokio::time::sleep(GRACE).await;
+    assert_eq!(ids(&[&live]), want_ids(n + 1), "nothing was re-queued behind a delivered message");
+    println!("queue group with two dead members: {n} delivered to the live one, the hung member was tried {tried} times");
 }
 
 #[tokio::test]
@@ -199,8 +326,14 @@ async fn service_subscriber_publish_registry_and_rpc_path() {
             Ok(())
         }
     });
-    svc.server().subscribe("fails", SubscribeOptions::queue("q"), |_ev| async move {
-        Err(Error::internal("subs", "handler says no"))
+    let failed: Seen = Default::default();
+    let f2 = Arc::clone(&failed);
+    svc.server().subscribe("fails", SubscribeOptions::queue("q"), move |ev| {
+        let f2 = Arc::clone(&f2);
+        async move {
+            f2.lock().unwrap().push(ev);
+            Err(Error::internal("subs", "handler says no"))
+        }
     });
     svc.start().await.unwrap();
 
@@ -225,8 +358,15 @@ async fn service_subscriber_publish_registry_and_rpc_path() {
     assert_eq!(h.get("Trace").map(String::as_str), Some("abc"));
     assert_eq!(h.get("Micro-ID").map(|v| v.len()), Some(36), "Micro-ID is a UUID, spelt as go-micro: {h:?}");
 
-    // A failing handler: the publisher's call already returned; nothing is redelivered.
-    svc.client().publish("fails", "x", &PublishOptions::default()).await.unwrap();
+    // A failing handler over the broker: the publisher is not told (go-micro's subscriber
+    // answers 200 whatever the handler returned), the handler ran once, and the message is
+    // not redelivered — neither by itself nor along with the next publish to the topic.
+    svc.client().publish("fails", "x1", &PublishOptions::default()).await.unwrap();
+    assert_eq!(wait_for(&failed, 1, Duration::from_secs(5)).await, 1, "the failing handler ran");
+    svc.client().publish("fails", "x2", &PublishOptions::default()).await.unwrap();
+    assert_eq!(wait_for(&failed, 2, Duration::from_secs(5)).await, 2);
+    tokio::time::sleep(GRACE).await;
+    assert_eq!(bodies(&failed), [b"x1".to_vec(), b"x2".to_vec()], "each message handled once: no redelivery after the error");
 
     // The RPC transport path (go-micro's HandleEvent): a transport message with Micro-Topic.
     let addr = svc.server().advertised().unwrap();
@@ -244,10 +384,10 @@ async fn service_subscriber_publish_registry_and_rpc_path() {
     conn.send(&rpc_event("fails")).await.unwrap();
     let reply = conn.recv().await.unwrap();
     assert!(reply.get("Micro-Error").unwrap_or("").contains("handler says no"), "{reply:?}");
+    assert_eq!(bodies(&failed), [b"x1".to_vec(), b"x2".to_vec(), b"{}".to_vec()], "the RPC path ran the handler once more");
     conn.send(&rpc_event("nobody")).await.unwrap();
     let reply = conn.recv().await.unwrap();
     assert_eq!(Error::parse(reply.get("Micro-Error").unwrap_or("")).code, 404, "{reply:?}");
-    let _ = CallOptions::default();
 
     // Over the size limit: a clear error to the publisher.
     let e = svc.client().publish("greetings", vec![0u8; 5 * 1024 * 1024], &PublishOptions::default()).await.unwrap_err();

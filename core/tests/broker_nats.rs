@@ -3,7 +3,8 @@
 //! `MICRO_REQUIRE_NATS=1`, which the pub/sub suite sets.
 
 use micro::broker::nats::Nats;
-use micro::broker::{self, Broker, Event, Message, SubscribeOptions};
+use micro::broker::{self, Broker, Event, Header, Message, SubscribeOptions};
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -21,27 +22,63 @@ fn nats_bin(test: &str) -> Option<PathBuf> {
     None
 }
 
+/// A `nats-server` on loopback with its monitoring endpoint on (to see subscriptions
+/// arrive instead of sleeping for them), killed on drop.
 struct NatsServer {
     child: Child,
     bin: PathBuf,
     port: u16,
+    monitor: u16,
     conf: Option<PathBuf>,
 }
 
 impl NatsServer {
     fn start(bin: &PathBuf, port: u16, conf: Option<PathBuf>) -> NatsServer {
+        Self::start_with_monitor(bin, port, free_port(), conf)
+    }
+
+    fn start_with_monitor(bin: &PathBuf, port: u16, monitor: u16, conf: Option<PathBuf>) -> NatsServer {
         let mut cmd = Command::new(bin);
-        cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
+        cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-m", &monitor.to_string()]);
         if let Some(c) = &conf {
             cmd.args(["-c", c.to_str().unwrap()]);
         }
         let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("nats-server starts");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not listen on {port}");
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() || std::net::TcpStream::connect(("127.0.0.1", monitor)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not listen on {port} (monitor {monitor})");
             std::thread::sleep(Duration::from_millis(20));
         }
-        NatsServer { child, bin: bin.clone(), port, conf }
+        NatsServer { child, bin: bin.clone(), port, monitor, conf }
+    }
+
+    /// How many subscriptions the server holds on `subject` in `queue` (`None`: plain).
+    fn subscriptions(&self, subject: &str, queue: Option<&str>) -> usize {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.monitor)).expect("monitor port");
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"GET /subsz?subs=1&limit=100000 HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let text = String::from_utf8_lossy(&raw);
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("/subsz is not JSON ({e}): {text}"));
+        v["subscriptions_list"]
+            .as_array()
+            .map(|subs| subs.iter().filter(|s| s["subject"] == subject && s["qgroup"].as_str() == queue).count())
+            .unwrap_or(0)
+    }
+
+    /// Waits until the server holds at least `n` subscriptions on `subject` / `queue`.
+    async fn wait_subscriptions(&self, subject: &str, queue: Option<&str>, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let have = self.subscriptions(subject, queue);
+            if have >= n {
+                return;
+            }
+            assert!(Instant::now() < deadline, "nats-server holds {have} of {n} subscriptions on {subject} ({queue:?})");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
     fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
@@ -52,7 +89,7 @@ impl NatsServer {
     }
     fn restart(&mut self) {
         self.stop();
-        *self = NatsServer::start(&self.bin.clone(), self.port, self.conf.clone());
+        *self = NatsServer::start_with_monitor(&self.bin.clone(), self.port, self.monitor, self.conf.clone());
     }
 }
 
@@ -79,13 +116,28 @@ fn recorder(seen: &Seen) -> broker::Handler {
     })
 }
 
-async fn settle(seen: &Seen, n: usize) -> usize {
+/// Waits until the recorders together hold `n` events (5 s at most), then 300 ms more so a
+/// duplicate would show; returns the total.
+async fn settle_all(seen: &[&Seen], n: usize) -> usize {
+    let total = || seen.iter().map(|s| s.lock().unwrap().len()).sum::<usize>();
     let deadline = Instant::now() + Duration::from_secs(5);
-    while seen.lock().unwrap().len() < n && Instant::now() < deadline {
+    while total() < n && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    seen.lock().unwrap().len()
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    total()
+}
+
+async fn settle(seen: &Seen, n: usize) -> usize {
+    settle_all(&[seen], n).await
+}
+
+/// The `Micro-ID`s the recorders got, sorted.
+fn ids(seen: &[&Seen]) -> Vec<String> {
+    let mut v: Vec<String> =
+        seen.iter().flat_map(|s| s.lock().unwrap().iter().map(|e| e.message.header["Micro-ID"].clone()).collect::<Vec<_>>()).collect();
+    v.sort();
+    v
 }
 
 #[tokio::test]
@@ -108,19 +160,35 @@ async fn nats_broadcast_queue_bytes_and_size_limit() {
     b.subscribe("orders.new", SubscribeOptions::default(), recorder(&bb)).await.unwrap();
     a.subscribe("orders.new", SubscribeOptions::queue("billing"), recorder(&qa)).await.unwrap();
     b.subscribe("orders.new", SubscribeOptions::queue("billing"), recorder(&qb)).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.wait_subscriptions("orders.new", None, 2).await;
+    server.wait_subscriptions("orders.new", Some("billing"), 2).await;
     let body: Vec<u8> = (0u8..=255).collect();
-    for i in 0..20 {
+    let n = 20;
+    let mut sent = Vec::new();
+    for i in 0..n {
         let mut m = Message::new(body.clone());
-        m.header.insert("Micro-ID".into(), format!("{i}"));
+        m.header.insert("Micro-ID".into(), format!("{i:02}"));
+        m.header.insert("x-lower".into(), "kept as is".into());
+        m.header.insert("Content-Type".into(), "application/octet-stream".into());
+        sent.push(m.clone());
         p.publish("orders.new", m).await.unwrap();
     }
-    assert_eq!(settle(&ba, 20).await, 20);
-    assert_eq!(settle(&bb, 20).await, 20);
-    assert_eq!(qa.lock().unwrap().len() + qb.lock().unwrap().len(), 20, "one copy per queue group");
-    let first = ba.lock().unwrap()[0].clone();
-    assert_eq!(&first.message.body[..], &body[..]);
-    assert_eq!(first.message.header.get("Micro-ID").map(String::as_str), Some("0"));
+    let want: Vec<String> = (0..n).map(|i| format!("{i:02}")).collect();
+    assert_eq!(settle(&ba, n).await, n);
+    assert_eq!(settle(&bb, n).await, n);
+    assert_eq!(settle_all(&[&qa, &qb], n).await, n);
+    assert_eq!(ids(&[&ba]), want, "broadcast: every message once");
+    assert_eq!(ids(&[&bb]), want, "broadcast: every message once");
+    assert_eq!(ids(&[&qa, &qb]), want, "one copy per queue group: each message once across its members");
+    let (ca, cb) = (qa.lock().unwrap().len(), qb.lock().unwrap().len());
+    // nats-server picks a random member per message: an empty member has odds 2^-19.
+    assert!(ca > 0 && cb > 0, "both queue members took messages ({ca}+{cb})");
+    for ev in ba.lock().unwrap().iter() {
+        let m = sent.iter().find(|m| m.header["Micro-ID"] == ev.message.header["Micro-ID"]).unwrap();
+        let want: &Header = &m.header;
+        assert_eq!(&ev.message.header, want, "the whole header map, exactly as sent (go-micro's NATS broker adds nothing)");
+        assert_eq!(&ev.message.body[..], &body[..], "body byte for byte");
+    }
 
     let e = p.publish("orders.new", Message::new(vec![1u8; 5000])).await.unwrap_err();
     assert_eq!(e.code, 413, "{e:?}");
@@ -141,7 +209,7 @@ async fn nats_restart_mid_stream_resubscribes() {
     publ.connect().await.unwrap();
     let seen: Seen = Default::default();
     sub.subscribe("ticks", SubscribeOptions::default(), recorder(&seen)).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.wait_subscriptions("ticks", None, 1).await;
 
     let total = 300;
     let (mut ok, mut refused) = (0, 0);

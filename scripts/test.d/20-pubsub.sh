@@ -26,20 +26,30 @@ step "broker Rust<->Rust (memory, http)" cargo test --locked -q -p micro --test 
 step "broker NATS (nats-server)" cargo test --locked -q -p micro --test broker_nats -- --nocapture
 step "interop pub/sub (gm5, gm4, NATS)" scripts/netns.sh cargo test --locked -q -p micro-interop --test pubsub -- --nocapture --test-threads=3
 
+# The example over mDNS and the http broker: the subscriber's ready line is polled for, the
+# publisher waits for the subscriber to be discoverable and publishes each message once, and
+# the subscriber must print exactly those messages (a duplicate or a loss fails the step).
 example() {
 	cargo build --locked -q -p pubsub-example
-	local bin="$top/target/debug/pubsub-example" out
+	local bin="$top/target/debug/pubsub-example" out rc=0
 	out="$(mktemp)"
-	scripts/netns.sh bash -c "
-		'$bin' sub demo-topic >'$out' 2>/dev/null & pid=\$!
-		sleep 1
-		'$bin' pub demo-topic hi 2 >/dev/null 2>&1 || { kill \$pid; exit 1; }
-		sleep 1; kill -TERM \$pid; wait \$pid || true"
+	scripts/netns.sh bash -c '
+		bin="$1" out="$2"
+		"$bin" sub demo-topic >"$out" 2>/dev/null & pid=$!
+		for _ in $(seq 200); do grep -q "^subscribed to demo-topic" "$out" && break; sleep 0.05; done
+		grep -q "^subscribed to demo-topic" "$out" || { kill $pid; echo "subscriber printed no ready line"; exit 1; }
+		"$bin" pub demo-topic hi 3 >/dev/null 2>&1 || { kill $pid; echo "pub failed"; exit 1; }
+		for _ in $(seq 200); do [ "$(grep -c "demo-topic: Note" "$out")" -ge 3 ] && break; sleep 0.05; done
+		sleep 0.5 # the publisher has exited: anything more would be a duplicate still being printed
+		kill -TERM $pid; wait $pid || { echo "subscriber exited with $?"; exit 1; }' _ "$bin" "$out" || rc=1
 	cat "$out"
-	local n
+	local n ns ids
 	n="$(grep -c 'demo-topic: Note' "$out" || true)"
+	ns="$(grep -o 'demo-topic: Note { text: "hi", n: [0-9]* }' "$out" | sort -u | wc -l)"
+	ids="$(grep -o 'Micro-ID [0-9a-f-]*' "$out" | sort -u | wc -l)"
 	rm -f "$out"
-	[ "$n" = 2 ]
+	echo "example: $n messages, $ns distinct, $ids distinct Micro-IDs (want 3 of each)"
+	[ "$rc" = 0 ] && [ "$n" = 3 ] && [ "$ns" = 3 ] && [ "$ids" = 3 ]
 }
 step "example pubsub (sub + pub over mDNS/http broker)" example
 

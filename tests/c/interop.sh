@@ -36,31 +36,42 @@ for v in gm5 gm4; do
 	if [ "$out" = '{"message":"Hello C"}' ]; then ok "c_client_calls_${v}_server"; else bad "c_client_calls_${v}_server" "$out"; fi
 done
 if [ -n "$ps" ]; then
-	# gm5 publish -> C subscriber
+	# Exact counts (a duplicate fails) and whole header maps: keys sorted, go-micro's spelling.
+	uuid='[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
+	# gm5 publish (3 messages) -> C subscriber
 	"$ps" sub events.c >"$tmp/csub.out" 2>"$tmp/csub.err" & csub=$!; pids+=($csub)
 	if wait_ready "$tmp/csub.out"; then
-		"$bin/gm5" publish --topic events.c --body '{"n":1}' --metadata X-From=go >"$tmp/gpub.out" 2>&1
-		for _ in $(seq 50); do grep -q '"event":"message"' "$tmp/csub.out" && break; sleep 0.1; done
-		line="$(grep '"event":"message"' "$tmp/csub.out" | head -1)"
+		# gm5 publish returns after its linger (1 s), once its broker has posted everything
+		"$bin/gm5" publish --topic events.c --body '{"n":1}' --count 3 --metadata X-From=go >"$tmp/gpub.out" 2>&1
+		for _ in $(seq 50); do [ "$(grep -c '"event":"message"' "$tmp/csub.out")" -ge 3 ] && break; sleep 0.1; done
+		sleep 0.3 # a duplicate still being printed would show now
 		# {"n":1} = 7b226e223a317d
-		if echo "$line" | grep -q '"topic":"events.c","body_hex":"7b226e223a317d"' && echo "$line" | grep -q '"X-From":"go"' &&
-			echo "$line" | grep -q '"Micro-Topic":"events.c"' && [ "$(grep -c '"event":"message"' "$tmp/csub.out")" = 1 ]; then
+		want="^\\{\"event\":\"message\",\"topic\":\"events.c\",\"body_hex\":\"7b226e223a317d\",\"header\":\\{\"Content-Type\":\"application/json\",\"Micro-ID\":\"$uuid\",\"Micro-Topic\":\"events.c\",\"X-From\":\"go\"\\}\\}$"
+		total="$(grep -c '"event":"message"' "$tmp/csub.out")"
+		exact="$(grep -cE "$want" "$tmp/csub.out")"
+		ids="$(grep -oE "\"Micro-ID\":\"$uuid\"" "$tmp/csub.out" | sort -u | wc -l)"
+		if [ "$total" = 3 ] && [ "$exact" = 3 ] && [ "$ids" = 3 ] && [ "$(grep -c '"ok":true' "$tmp/gpub.out")" = 3 ]; then
 			ok c_subscriber_gets_gm5_publish
-		else bad c_subscriber_gets_gm5_publish "$(cat "$tmp/csub.out" "$tmp/gpub.out") $(tail -3 "$tmp/csub.err")"; fi
+		else bad c_subscriber_gets_gm5_publish "total $total, exact $exact, ids $ids: $(cat "$tmp/csub.out" "$tmp/gpub.out") $(tail -3 "$tmp/csub.err")"; fi
 		kill -TERM "$csub"; wait "$csub"; rc=$?
 		if [ "$rc" = 0 ]; then ok c_subscriber_exits_cleanly; else bad c_subscriber_exits_cleanly "exit $rc"; fi
 	else bad c_subscriber_gets_gm5_publish "no ready line: $(tail -3 "$tmp/csub.err")"; fi
-	# C publish -> gm5 subscriber
+	# C publish -> gm5 subscriber. The C publisher starts first: it must wait until the
+	# subscriber is discoverable and publish once (a publish answered "not found" stays queued
+	# in the http broker, so a retry would arrive as a second copy).
+	"$ps" pub events.go '{"hi":"c","bin":"\u00ff"}' X-From=c >"$tmp/cpub.out" 2>"$tmp/cpub.err" & cpub=$!; pids+=($cpub)
 	"$bin/gm5" subscribe --topic events.go >"$tmp/gsub.out" 2>"$tmp/gsub.err" & pids+=($!)
 	if wait_ready "$tmp/gsub.out"; then
-		"$ps" pub events.go '{"hi":"c","bin":"\u00ff"}' X-From=c >"$tmp/cpub.out" 2>&1; echo "exit $?" >>"$tmp/cpub.out"
+		wait "$cpub"; echo "exit $?" >>"$tmp/cpub.out" # it exits 1 s after its publish, deliveries done
 		for _ in $(seq 50); do grep -q '"event":"message"' "$tmp/gsub.out" && break; sleep 0.1; done
-		line="$(grep '"event":"message"' "$tmp/gsub.out" | head -1)"
-		want="$(printf '%s' '{"hi":"c","bin":"\u00ff"}' | base64 -w0)"
-		if echo "$line" | grep -qF "\"body\":\"$want\"" && echo "$line" | grep -q '"X-From":"c"' &&
-			echo "$line" | grep -q '"Content-Type":"application/json"' && echo "$line" | grep -q '"Micro-Topic":"events.go"'; then
+		sleep 0.3 # a duplicate still being printed would show now
+		body="$(printf '%s' '{"hi":"c","bin":"\u00ff"}' | base64 -w0)"
+		want="^\\{\"event\":\"message\",\"topic\":\"events.go\",\"header\":\\{\"Content-Type\":\"application/json\",\"Micro-ID\":\"$uuid\",\"Micro-Topic\":\"events.go\",\"X-From\":\"c\"\\},\"body\":\"$body\"\\}$"
+		total="$(grep -c '"event":"message"' "$tmp/gsub.out")"
+		exact="$(grep -cE "$want" "$tmp/gsub.out")"
+		if [ "$total" = 1 ] && [ "$exact" = 1 ] && grep -q '^{"ok":true}$' "$tmp/cpub.out" && grep -q '^exit 0$' "$tmp/cpub.out"; then
 			ok gm5_subscriber_gets_c_publish
-		else bad gm5_subscriber_gets_c_publish "$(cat "$tmp/gsub.out" "$tmp/cpub.out")"; fi
+		else bad gm5_subscriber_gets_c_publish "total $total, exact $exact: $(cat "$tmp/gsub.out" "$tmp/cpub.out" "$tmp/cpub.err")"; fi
 	else bad gm5_subscriber_gets_c_publish "gm5 subscriber not ready: $(tail -3 "$tmp/gsub.err")"; fi
 fi
 echo "interop: $fails failed"

@@ -3,13 +3,16 @@
  *   pubsub sub TOPIC [QUEUE]           prints a ready line, then one JSON line per message
  *                                      ({"event":"message","topic":…,"body_hex":…,"header":{…}})
  *                                      until SIGINT/SIGTERM
- *   pubsub pub TOPIC BODY [KEY=VALUE]…  publishes BODY (application/json) with the headers
+ *   pubsub pub TOPIC BODY [KEY=VALUE]…  publishes BODY (application/json) with the headers, once:
+ *                                      on the http broker it first waits (up to 10 s) until the
+ *                                      registry lists a subscriber of TOPIC
  * Build: cc pubsub.c $(pkg-config --cflags --libs micro) -lpthread -o pubsub */
 #define _POSIX_C_SOURCE 200809L
 #include <micro.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -50,6 +53,52 @@ static void on_message(void *userdata, const micro_event *ev) {
 
 static void sleep_ms(int ms) { struct timespec t = {ms / 1000, (ms % 1000) * 1000000L}; nanosleep(&t, NULL); }
 
+static int uses_http_broker(void) {
+    const char *b = getenv("MICRO_BROKER");
+    return b == NULL || b[0] == 0 || strcmp(b, "http") == 0;
+}
+
+/* The http broker finds subscribers in the registry. A publish it answers
+ * MICRO_STATUS_NOT_FOUND (no subscriber registered anywhere yet) is kept queued in the
+ * broker and goes out with the next publish, as in go-micro, so retrying it would deliver
+ * it twice. Instead: wait, bounded, until the registry lists a `micro.http.broker` node
+ * subscribed to `topic` (the registry the service uses: MICRO_REGISTRY, mdns by default),
+ * then publish once. */
+static micro_status wait_for_subscriber(micro_runtime *rt, const char *topic, int timeout_ms, micro_error **err) {
+    const char *name = getenv("MICRO_REGISTRY"), *addr = getenv("MICRO_REGISTRY_ADDRESS");
+    char url[512], needle[512];
+    if (!name || !name[0]) name = "mdns";
+    if (addr && addr[0] && !strstr(name, "://")) snprintf(url, sizeof url, "%s://%s", name, addr);
+    else snprintf(url, sizeof url, "%s", name);
+    snprintf(needle, sizeof needle, "\"topic\":\"%s\"", topic); /* node metadata, compact JSON */
+    micro_registry *reg = NULL;
+    micro_status st = micro_registry_new(rt, url, &reg, err);
+    if (st != MICRO_STATUS_OK) return st;
+    st = MICRO_STATUS_NOT_FOUND;
+    for (int waited = 0; waited < timeout_ms; waited += 100) {
+        micro_buf *json = NULL;
+        micro_error *e = NULL;
+        if (micro_registry_get_service_json(reg, "micro.http.broker", &json, &e) == MICRO_STATUS_OK) {
+            micro_bytes b = micro_buf_bytes(json);
+            char *text = malloc(b.len + 1); /* the buffer is not NUL-terminated */
+            int found = 0;
+            if (text) {
+                memcpy(text, b.ptr, b.len);
+                text[b.len] = 0;
+                found = strstr(text, needle) != NULL;
+                free(text);
+            }
+            micro_buf_free(json);
+            if (found) { st = MICRO_STATUS_OK; break; }
+        }
+        micro_error_free(e);
+        sleep_ms(100);
+    }
+    micro_registry_free(reg);
+    if (st != MICRO_STATUS_OK) fprintf(stderr, "pubsub: no subscriber of %s in the registry after %d ms\n", topic, timeout_ms);
+    return st;
+}
+
 int main(int argc, char **argv) {
     if (argc < 3 || (strcmp(argv[1], "sub") && strcmp(argv[1], "pub")) || (!strcmp(argv[1], "pub") && argc < 4)) {
         fprintf(stderr, "usage: pubsub sub TOPIC [QUEUE] | pubsub pub TOPIC BODY [KEY=VALUE]...\n");
@@ -89,13 +138,8 @@ int main(int argc, char **argv) {
             st = micro_publish_options_set_header(po, key, eq + 1);
         }
         micro_bytes body = {(const uint8_t *)argv[3], strlen(argv[3])};
-        /* The http broker finds subscribers through the registry: retry while none is known yet. */
-        for (int t = 0; st == MICRO_STATUS_OK || st == MICRO_STATUS_NOT_FOUND; t++) {
-            micro_error_free(err); err = NULL;
-            st = micro_service_publish(svc, argv[2], body, po, &err);
-            if (st != MICRO_STATUS_NOT_FOUND || t >= 50) break;
-            sleep_ms(100);
-        }
+        if (st == MICRO_STATUS_OK && uses_http_broker()) st = wait_for_subscriber(rt, argv[2], 10000, &err);
+        if (st == MICRO_STATUS_OK) st = micro_service_publish(svc, argv[2], body, po, &err); /* once: see above */
         micro_publish_options_free(po);
         if (st == MICRO_STATUS_OK) { printf("{\"ok\":true}\n"); fflush(stdout); }
         sleep_ms(1000); /* the http broker delivers after publish returns */
