@@ -24,6 +24,19 @@
 // The ABI version of this header; bumped on every incompatible change.
 #define MICRO_ABI_VERSION 1
 
+// `micro_debug_thread_role`: a thread the library did not start (yours).
+#define MICRO_THREAD_ROLE_NONE 0
+
+// `micro_debug_thread_role`: a dispatch thread of a runtime (where callbacks run).
+#define MICRO_THREAD_ROLE_DISPATCH 1
+
+// `micro_debug_thread_role`: an async runtime (tokio) thread of a runtime, worker or
+// blocking pool; no C code ever runs there.
+#define MICRO_THREAD_ROLE_RUNTIME 2
+
+// `micro_debug_thread_role`: the library's log thread (where the log callback runs).
+#define MICRO_THREAD_ROLE_LOG 3
+
 // A broker: go-micro's pub/sub transport (`http` — go-micro's default —, `nats`,
 // `memory`). Thread-safe.
 typedef struct micro_broker micro_broker;
@@ -61,12 +74,12 @@ typedef struct micro_event micro_event;
 typedef struct micro_message micro_message;
 
 // Publish options; a builder owned by the caller (not thread-safe), copied by
-// `micro_client_publish`.
+// `micro_client_publish` and `micro_broker_publish`.
 typedef struct micro_publish_options micro_publish_options;
 
-// A registry chosen by name or URL (`"memory"`, `"mdns"`). Thread-safe. Note that each
-// `memory` registry is its own private world: share the handle between the server and the
-// client that should see each other.
+// A registry chosen by name or URL (`"mdns"`, `"memory"`, `"etcd"`). Thread-safe. Note that
+// each `memory` registry is its own private world: share the handle between the server and
+// the client that should see each other.
 typedef struct micro_registry micro_registry;
 
 // An incoming call, owned by the handler that received it. Read it with the accessors
@@ -96,7 +109,8 @@ typedef struct micro_server_options micro_server_options;
 // EOS) or `micro_server_stream_close_error` — or frees it (EOS, if not closed before).
 typedef struct micro_server_stream micro_server_stream;
 
-// A service: a registry, a server and a client wired together (the Rust `Service`).
+// A service: a registry, a server, a client and a broker wired together (the Rust
+// `Service`). Thread-safe.
 typedef struct micro_service micro_service;
 
 // A bidirectional client stream (go-micro `client.Stream`). Its functions block; use one
@@ -262,8 +276,15 @@ struct micro_bytes micro_buf_bytes(const struct micro_buf *b);
 // Releases a buffer; NULL is a no-op.
 void micro_buf_free(struct micro_buf *b);
 
-// Opens the registry named by `url` (`"mdns"` — go-micro's default —, `"memory"`).
-// An unknown name is `MICRO_STATUS_INVALID_ARG`. Release with `micro_registry_free`.
+// Opens the registry named by `url`, as go-micro's `MICRO_REGISTRY` names them:
+//  - `"mdns"` (or `""`): multicast DNS on the local network, go-micro's default;
+//  - `"memory"`: a private in-process registry (share the handle between the server and
+//    the client that should see each other);
+//  - `"etcd"` (`127.0.0.1:2379`) or `"etcd://HOST:PORT[,HOST:PORT…]"`: etcd v3 in go-micro
+//    v5's key layout (`/micro/registry/…`), interoperable with go-micro's `registry/etcd`.
+//
+// Any other name (e.g. `"consul"`) is `MICRO_STATUS_INVALID_ARG`, with the known names in
+// the error detail. Release with `micro_registry_free`.
 micro_status micro_registry_new(struct micro_runtime *rt,
                                 const char *url,
                                 struct micro_registry **out,
@@ -472,6 +493,19 @@ micro_status micro_client_publish(struct micro_client *c,
                                   const struct micro_publish_options *options,
                                   struct micro_error **err);
 
+// Publishes `body` on `topic` straight through the broker (go-micro's `broker.Publish`):
+// the message carries exactly the headers of `options` (its `set_header`s, plus
+// `Content-Type` when `set_content_type` was used) — no `Micro-ID`, and `Micro-Topic` only
+// where the broker adds it itself (the http broker does, as go-micro's). `options` may be
+// NULL (no headers). Connects the broker if needed. Errors as `micro_client_publish`:
+// `MICRO_STATUS_TOO_LARGE` over the broker's size limit, `MICRO_STATUS_NOT_FOUND` when the
+// http broker knows no subscriber, `MICRO_STATUS_CLOSED` after the runtime's shutdown.
+micro_status micro_broker_publish(struct micro_broker *b,
+                                  const char *topic,
+                                  struct micro_bytes body,
+                                  const struct micro_publish_options *options,
+                                  struct micro_error **err);
+
 // The topic the message came on, borrowed from `e`; `""` for NULL.
 struct micro_str micro_event_topic(const struct micro_event *e);
 
@@ -541,6 +575,13 @@ micro_status micro_subscription_unsubscribe(struct micro_subscription *s, struct
 // Unsubscribes (if still subscribed, as `micro_subscription_unsubscribe`) and releases the
 // handle; safe from inside the subscription's own callback. NULL is a no-op.
 void micro_subscription_free(struct micro_subscription *s);
+
+// Test support: what the calling thread is to the library — `MICRO_THREAD_ROLE_DISPATCH`
+// inside every callback and handler, `MICRO_THREAD_ROLE_LOG` inside the log callback,
+// `MICRO_THREAD_ROLE_NONE` on threads you started. `MICRO_THREAD_ROLE_RUNTIME` (an async
+// runtime thread) would mean a library bug: C code never runs there. The library's
+// threads are also named: `micro-dispatch-N`, `micro-io`, `micro-log`.
+int32_t micro_debug_thread_role(void);
 
 // New runtime options with defaults (I/O threads: one per core; dispatch threads: 4).
 struct micro_runtime_options *micro_runtime_options_new(void);
@@ -620,11 +661,42 @@ micro_status micro_server_handle(struct micro_server *s,
                                  void *userdata,
                                  micro_free_fn userdata_free);
 
+// Sets the broker the server's subscribers (`micro_server_subscribe`) use; a
+// `micro_service`'s server already has its service's broker. The server keeps its own
+// reference: `b` may be freed afterwards.
+micro_status micro_server_set_broker(struct micro_server *s, struct micro_broker *b);
+
+// Adds a subscriber to the server (go-micro's `RegisterSubscriber`): `callback` receives
+// every message published on `topic` (`queue` NULL), or — with a queue name — its group's
+// share (one member of the group gets each message). Add subscribers before
+// `micro_server_start` (`MICRO_STATUS_ILLEGAL_STATE` afterwards): the start subscribes them
+// on the server's broker (see `micro_server_set_broker`; `MICRO_STATUS_ILLEGAL_STATE`
+// without one) and registers each as a go-micro subscriber endpoint (`Func`, metadata
+// `subscriber=true`, `topic=<topic>`); `micro_server_stop` unsubscribes them. Messages sent
+// to the node's RPC transport with a `Micro-Topic` header arrive here too.
+//
+// As with `micro_broker_subscribe`: messages (borrowed for the call) arrive on dispatch
+// threads, one at a time and in the order the broker delivered them; the callback may call
+// into the library. Delivery is asynchronous: the broker is told "delivered" once the
+// message is queued (up to 65536 wait; beyond that the broker's delivery fails and is
+// logged). `userdata_free` (may be NULL) runs exactly once with `userdata`, after the last
+// callback, when the server is gone (`micro_server_free` / `micro_service_free` of a stopped
+// server, or the runtime's shutdown); called from your thread, those wait for a callback in
+// progress to return. On error the hook is not kept and does not run.
+micro_status micro_server_subscribe(struct micro_server *s,
+                                    const char *topic,
+                                    const char *queue,
+                                    micro_event_fn callback,
+                                    void *userdata,
+                                    micro_free_fn userdata_free,
+                                    struct micro_error **err);
+
 // Starts listening and registers the node.
 micro_status micro_server_start(struct micro_server *s, struct micro_error **err);
 
-// Deregisters, stops accepting and drains calls in flight (up to the drain timeout).
-// Safe from inside a handler: the stop then runs in the background.
+// Deregisters, unsubscribes its subscribers, stops accepting and drains calls in flight (up
+// to the drain timeout). Safe from inside a callback: the stop then runs in the background
+// (and this returns `MICRO_STATUS_OK` at once).
 micro_status micro_server_stop(struct micro_server *s, struct micro_error **err);
 
 // The address the server is registered with (`host:port`), in a new buffer the caller
@@ -671,8 +743,11 @@ micro_status micro_request_respond_error(struct micro_request *r, int32_t code, 
 // Releases a request without answering (the caller gets a 500); NULL is a no-op.
 void micro_request_free(struct micro_request *r);
 
-// A service named `name` using the registry `registry_url` (`"mdns"`, `"memory"`; NULL =
-// `MICRO_REGISTRY` or mdns), configured from go-micro's `MICRO_*` environment variables.
+// A service named `name` using the registry `registry_url` (any name `micro_registry_new`
+// takes: `"mdns"`, `"memory"`, `"etcd[://…]"`; NULL = `MICRO_REGISTRY`, else mdns) and the
+// broker `MICRO_BROKER`/`MICRO_BROKER_ADDRESS` name (go-micro's http broker by default),
+// configured from go-micro's `MICRO_*` environment variables. Add handlers and subscribers,
+// then `micro_service_start`.
 micro_status micro_service_new(struct micro_runtime *rt,
                                const char *name,
                                const char *registry_url,
@@ -689,6 +764,10 @@ struct micro_client *micro_service_client(struct micro_service *s);
 // broker by default), borrowed (valid until `micro_service_free`); NULL for NULL.
 struct micro_broker *micro_service_broker(struct micro_service *s);
 
+// The service's registry, borrowed (valid until `micro_service_free`); NULL for NULL.
+// With `"memory"` this is the only way to look into the service's private registry.
+struct micro_registry *micro_service_registry(struct micro_service *s);
+
 // Publishes through the service's client and broker: `micro_client_publish`.
 micro_status micro_service_publish(struct micro_service *s,
                                    const char *topic,
@@ -696,7 +775,26 @@ micro_status micro_service_publish(struct micro_service *s,
                                    const struct micro_publish_options *options,
                                    struct micro_error **err);
 
-// Releases the service (stop its server first). NULL is a no-op.
+// Adds a subscriber to the service's server: `micro_server_subscribe` on
+// `micro_service_server(s)` (the service's broker; before `micro_service_start`).
+micro_status micro_service_subscribe(struct micro_service *s,
+                                     const char *topic,
+                                     const char *queue,
+                                     micro_event_fn callback,
+                                     void *userdata,
+                                     micro_free_fn userdata_free,
+                                     struct micro_error **err);
+
+// Starts the service as the Rust `Service::start`: connects its broker, then listens,
+// registers the node (with its handler and subscriber endpoints) and subscribes.
+micro_status micro_service_start(struct micro_service *s, struct micro_error **err);
+
+// Stops the service as the Rust `Service::stop`: deregisters, unsubscribes and drains the
+// server (up to its drain timeout), then disconnects the broker. Safe from inside a
+// callback: the stop then runs in the background (and this returns `MICRO_STATUS_OK`).
+micro_status micro_service_stop(struct micro_service *s, struct micro_error **err);
+
+// Releases the service (stop it first to deregister cleanly). NULL is a no-op.
 void micro_service_free(struct micro_service *s);
 
 // Serves the bidirectional stream endpoint `endpoint` (`"Greeter.Stream"`) with `handler`,

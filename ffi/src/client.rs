@@ -10,16 +10,23 @@ use std::ffi::c_void;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// A registry chosen by name or URL (`"memory"`, `"mdns"`). Thread-safe. Note that each
-/// `memory` registry is its own private world: share the handle between the server and the
-/// client that should see each other.
+/// A registry chosen by name or URL (`"mdns"`, `"memory"`, `"etcd"`). Thread-safe. Note that
+/// each `memory` registry is its own private world: share the handle between the server and
+/// the client that should see each other.
 pub struct micro_registry {
     pub(crate) rt: Arc<Rt>,
     pub(crate) reg: Arc<dyn Registry>,
 }
 
-/// Opens the registry named by `url` (`"mdns"` — go-micro's default —, `"memory"`).
-/// An unknown name is `MICRO_STATUS_INVALID_ARG`. Release with `micro_registry_free`.
+/// Opens the registry named by `url`, as go-micro's `MICRO_REGISTRY` names them:
+///  - `"mdns"` (or `""`): multicast DNS on the local network, go-micro's default;
+///  - `"memory"`: a private in-process registry (share the handle between the server and
+///    the client that should see each other);
+///  - `"etcd"` (`127.0.0.1:2379`) or `"etcd://HOST:PORT[,HOST:PORT…]"`: etcd v3 in go-micro
+///    v5's key layout (`/micro/registry/…`), interoperable with go-micro's `registry/etcd`.
+///
+/// Any other name (e.g. `"consul"`) is `MICRO_STATUS_INVALID_ARG`, with the known names in
+/// the error detail. Release with `micro_registry_free`.
 #[no_mangle]
 pub unsafe extern "C" fn micro_registry_new(
     rt: *mut micro_runtime,
@@ -346,7 +353,10 @@ fn deliver(rt: &Rt, (f, ud): CallCb, outcome: R<micro_message>) {
     let job = Box::new(move || {
         let ud = ud;
         match outcome {
+            // SAFETY: `f` is the non-NULL completion callback given with `ud`; the message
+            // (or error) outlives the call, which borrows it.
             Ok(m) => unsafe { f(ud.0, MICRO_STATUS_OK, &m, std::ptr::null()) },
+            // SAFETY: as above, with the error borrowed instead.
             Err(e) => unsafe { f(ud.0, e.status, std::ptr::null(), &*e) },
         }
     });

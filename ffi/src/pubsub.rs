@@ -113,7 +113,7 @@ pub unsafe extern "C" fn micro_client_set_broker(c: *mut micro_client, b: *mut m
 }
 
 /// Publish options; a builder owned by the caller (not thread-safe), copied by
-/// `micro_client_publish`.
+/// `micro_client_publish` and `micro_broker_publish`.
 pub struct micro_publish_options {
     inner: PublishOptions,
 }
@@ -185,6 +185,45 @@ pub unsafe extern "C" fn micro_client_publish(
         }
         let opts = options.as_ref().map(|o| o.inner.clone()).unwrap_or_default();
         c.rt.block_on(c.client.publish(&topic, body, &opts))?.map_err(core_fail)
+    })
+}
+
+/// Publishes `body` on `topic` straight through the broker (go-micro's `broker.Publish`):
+/// the message carries exactly the headers of `options` (its `set_header`s, plus
+/// `Content-Type` when `set_content_type` was used) — no `Micro-ID`, and `Micro-Topic` only
+/// where the broker adds it itself (the http broker does, as go-micro's). `options` may be
+/// NULL (no headers). Connects the broker if needed. Errors as `micro_client_publish`:
+/// `MICRO_STATUS_TOO_LARGE` over the broker's size limit, `MICRO_STATUS_NOT_FOUND` when the
+/// http broker knows no subscriber, `MICRO_STATUS_CLOSED` after the runtime's shutdown.
+#[no_mangle]
+pub unsafe extern "C" fn micro_broker_publish(
+    b: *mut micro_broker,
+    topic: *const c_char,
+    body: micro_bytes,
+    options: *const micro_publish_options,
+    err: *mut *mut micro_error,
+) -> micro_status {
+    boundary(err, || {
+        let b = arg(b, "broker")?;
+        let topic = arg_str(topic, "topic")?;
+        let body = arg_bytes(body, "body")?;
+        if topic.is_empty() {
+            return Err(fail(MICRO_STATUS_INVALID_ARG, "topic is empty"));
+        }
+        let mut message = micro_core::broker::Message::new(body);
+        if let Some(o) = options.as_ref() {
+            message.header.extend(o.inner.metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
+            if let Some(ct) = &o.inner.content_type {
+                message.header.insert("Content-Type".into(), ct.clone());
+            }
+        }
+        let broker = Arc::clone(&b.broker);
+        b.rt
+            .block_on(async move {
+                broker.connect().await?;
+                broker.publish(&topic, message).await
+            })?
+            .map_err(core_fail)
     })
 }
 
@@ -262,9 +301,10 @@ pub unsafe extern "C" fn micro_event_free(e: *mut micro_event) {
 /// delivered them. May call into the library, including unsubscribing its own subscription.
 pub type micro_event_fn = Option<unsafe extern "C" fn(userdata: *mut c_void, event: *const micro_event)>;
 
-struct Callback {
-    f: unsafe extern "C" fn(*mut c_void, *const micro_event),
-    ud: SendPtr,
+/// A C callback with its userdata.
+pub(crate) struct Callback {
+    pub(crate) f: unsafe extern "C" fn(*mut c_void, *const micro_event),
+    pub(crate) ud: SendPtr,
 }
 
 #[derive(Default)]
@@ -278,7 +318,9 @@ struct SubInner {
     hook: Option<FreeHook>,
 }
 
-struct SubState {
+/// The delivery state of one subscription (broker subscriptions and server subscribers):
+/// a queue drained one message at a time on a dispatch thread (callback mode), or pulled.
+pub(crate) struct SubState {
     m: Mutex<SubInner>,
     cv: Condvar,
     callback: Option<Callback>,
@@ -287,12 +329,24 @@ struct SubState {
 }
 
 impl SubState {
+    /// A new, open state delivering to `callback` (`None`: pull mode); `hook` runs once
+    /// after the last callback, when the state is closed.
+    pub(crate) fn new(callback: Option<Callback>, hook: Option<FreeHook>, rt: &Arc<Rt>) -> Arc<Self> {
+        Arc::new(SubState {
+            m: Mutex::new(SubInner { hook, ..SubInner::default() }),
+            cv: Condvar::new(),
+            callback,
+            broker_sub: Mutex::new(None),
+            rt: Arc::downgrade(rt),
+        })
+    }
+
     fn lock(&self) -> MutexGuard<'_, SubInner> {
         self.m.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Called by the broker (on an I/O thread): queue, then wake a puller or start a drain.
-    fn deliver(self: &Arc<Self>, ev: Event) -> micro_core::Result<()> {
+    pub(crate) fn deliver(self: &Arc<Self>, ev: Event) -> micro_core::Result<()> {
         let mut g = self.lock();
         if g.closed {
             return Ok(());
@@ -330,11 +384,11 @@ impl SubState {
             let hook = {
                 let mut g = self.lock();
                 g.queue.clear();
-                g.running = false;
                 if g.closed { g.hook.take() } else { None }
             };
+            self.run_hook(hook);
+            self.lock().running = false;
             self.cv.notify_all();
-            run_hook(hook);
         }
     }
 
@@ -347,11 +401,13 @@ impl SubState {
                 g.in_callback = None;
                 if g.closed {
                     g.queue.clear();
-                    g.running = false;
                     let hook = g.hook.take();
                     drop(g);
+                    // The hook first: a `close` waiting for `running` to drop returns once
+                    // the hook has run.
+                    self.run_hook(hook);
+                    self.lock().running = false;
                     self.cv.notify_all();
-                    run_hook(hook);
                     return;
                 }
                 match g.queue.pop_front() {
@@ -368,6 +424,8 @@ impl SubState {
                 }
             };
             let event = micro_event::from_core(ev);
+            // SAFETY: `cb.f` is the non-NULL C callback given at subscribe time; the C side
+            // promised `ud` may be used from any thread; `event` outlives the call.
             unsafe { (cb.f)(cb.ud.0, &event) };
         }
         // Yield the thread; the next job continues where this one stopped.
@@ -379,7 +437,7 @@ impl SubState {
     /// Stops deliveries. Outside the callback: waits for a callback in progress to return,
     /// and the free hook has run when this returns. Inside its own callback: returns at once;
     /// no further callback starts, and the hook runs when the current one returns.
-    fn close(&self) -> bool {
+    pub(crate) fn close(&self) -> bool {
         let me = std::thread::current().id();
         let mut g = self.lock();
         let first = !g.closed;
@@ -389,7 +447,7 @@ impl SubState {
         if !g.running {
             let hook = g.hook.take();
             drop(g);
-            run_hook(hook);
+            self.run_hook(hook);
             return first;
         }
         if g.in_callback == Some(me) || on_library_thread() {
@@ -402,14 +460,17 @@ impl SubState {
         }
         let hook = g.hook.take();
         drop(g);
-        run_hook(hook);
+        self.run_hook(hook);
         first
     }
 }
 
-fn run_hook(hook: Option<FreeHook>) {
-    if let Some(h) = hook {
-        h.run();
+impl SubState {
+    /// Runs the free hook — on a dispatch thread when called on a runtime thread.
+    fn run_hook(&self, hook: Option<FreeHook>) {
+        if let Some(h) = hook {
+            h.release(&self.rt);
+        }
     }
 }
 
@@ -441,13 +502,7 @@ unsafe fn subscribe(
         return Err(fail(MICRO_STATUS_INVALID_ARG, "queue is empty: pass NULL for no queue group"));
     }
     b.rt.check()?;
-    let state = Arc::new(SubState {
-        m: Mutex::new(SubInner::default()),
-        cv: Condvar::new(),
-        callback,
-        broker_sub: Mutex::new(None),
-        rt: Arc::downgrade(&b.rt),
-    });
+    let state = SubState::new(callback, None, &b.rt);
     let weak = Arc::downgrade(&state);
     let handler = micro_core::broker::handler(move |ev: Event| {
         let st = weak.upgrade();

@@ -10,20 +10,53 @@ use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// `micro_debug_thread_role`: a thread the library did not start (yours).
+pub const MICRO_THREAD_ROLE_NONE: i32 = 0;
+/// `micro_debug_thread_role`: a dispatch thread of a runtime (where callbacks run).
+pub const MICRO_THREAD_ROLE_DISPATCH: i32 = 1;
+/// `micro_debug_thread_role`: an async runtime (tokio) thread of a runtime, worker or
+/// blocking pool; no C code ever runs there.
+pub const MICRO_THREAD_ROLE_RUNTIME: i32 = 2;
+/// `micro_debug_thread_role`: the library's log thread (where the log callback runs).
+pub const MICRO_THREAD_ROLE_LOG: i32 = 3;
+
 thread_local! {
-    /// Set on tokio workers and dispatch threads of any runtime.
-    static LIBRARY_THREAD: Cell<bool> = const { Cell::new(false) };
+    /// What this thread is to the library (a `MICRO_THREAD_ROLE_*`); set once when a
+    /// library thread starts.
+    static ROLE: Cell<i32> = const { Cell::new(MICRO_THREAD_ROLE_NONE) };
 }
 
-/// Whether the current thread belongs to the library (tokio worker or dispatch thread).
+fn set_role(role: i32) {
+    ROLE.with(|c| c.set(role));
+}
+
+/// Whether the current thread belongs to the library (tokio, dispatch or log thread).
 pub(crate) fn on_library_thread() -> bool {
-    LIBRARY_THREAD.with(|c| c.get())
+    ROLE.with(|c| c.get()) != MICRO_THREAD_ROLE_NONE
+}
+
+/// Whether the current thread is an async runtime (tokio) thread.
+pub(crate) fn on_runtime_thread() -> bool {
+    ROLE.with(|c| c.get()) == MICRO_THREAD_ROLE_RUNTIME
+}
+
+/// Test support: what the calling thread is to the library — `MICRO_THREAD_ROLE_DISPATCH`
+/// inside every callback and handler, `MICRO_THREAD_ROLE_LOG` inside the log callback,
+/// `MICRO_THREAD_ROLE_NONE` on threads you started. `MICRO_THREAD_ROLE_RUNTIME` (an async
+/// runtime thread) would mean a library bug: C code never runs there. The library's
+/// threads are also named: `micro-dispatch-N`, `micro-io`, `micro-log`.
+#[no_mangle]
+pub extern "C" fn micro_debug_thread_role() -> i32 {
+    guard(MICRO_THREAD_ROLE_NONE, || ROLE.with(|c| c.get()))
 }
 
 /// A pointer the C side promises may be used from any thread (userdata).
 #[derive(Clone, Copy)]
 pub(crate) struct SendPtr(pub *mut c_void);
+// SAFETY: the library never dereferences it; it only hands it back to the C callbacks,
+// and the header documents that callbacks run on library threads.
 unsafe impl Send for SendPtr {}
+// SAFETY: as for Send: shared references only copy the pointer value.
 unsafe impl Sync for SendPtr {}
 
 pub(crate) type Job = Box<dyn FnOnce() + Send>;
@@ -43,14 +76,16 @@ impl FreeHook {
 
     /// Runs the hook on this thread.
     pub(crate) fn run(self) {
+        // SAFETY: `free` is the non-NULL hook the C side registered with `ud`, which it
+        // promised may be used from any thread; consuming `self` runs it at most once.
         unsafe { (self.free)(self.ud.0) }
     }
 
-    /// Runs the hook on a dispatch thread of `rt` when called on a library thread (an I/O
-    /// thread must not run C code), else — or when no dispatch thread is left — here.
+    /// Runs the hook here, or on a dispatch thread of `rt` when called on an async runtime
+    /// thread (no C code runs there) — here again only if no dispatch thread is left.
     pub(crate) fn release(self, rt: &std::sync::Weak<Rt>) {
         let job: Job = Box::new(move || self.run());
-        match (on_library_thread(), rt.upgrade()) {
+        match (on_runtime_thread(), rt.upgrade()) {
             (true, Some(rt)) => rt.dispatch_or_run(job),
             _ => job(),
         }
@@ -117,7 +152,7 @@ impl Pool {
     }
 
     fn work(&self) {
-        LIBRARY_THREAD.with(|c| c.set(true));
+        set_role(MICRO_THREAD_ROLE_DISPATCH);
         let Ok(mut st) = self.state.lock() else { return };
         loop {
             if let Some(job) = st.jobs.pop_front() {
@@ -244,9 +279,16 @@ impl Rt {
         // Each dispatch thread leaves once the queue is drained.
         self.pool.close();
         if !detached {
-            let threads = self.pool.threads.lock().map(|mut t| std::mem::take(&mut *t)).unwrap_or_default();
-            for t in threads {
-                let _ = t.join();
+            // A thread may be added while the first ones drain (a job that blocked as the pool
+            // closed): join until none is left.
+            loop {
+                let threads = self.pool.threads.lock().map(|mut t| std::mem::take(&mut *t)).unwrap_or_default();
+                if threads.is_empty() {
+                    break;
+                }
+                for t in threads {
+                    let _ = t.join();
+                }
             }
         }
     }
@@ -260,7 +302,7 @@ impl Drop for Rt {
 
 fn build(opts: &micro_runtime_options) -> R<micro_runtime> {
     let mut b = tokio::runtime::Builder::new_multi_thread();
-    b.enable_all().thread_name("micro-io").on_thread_start(|| LIBRARY_THREAD.with(|c| c.set(true)));
+    b.enable_all().thread_name("micro-io").on_thread_start(|| set_role(MICRO_THREAD_ROLE_RUNTIME));
     if opts.worker_threads > 0 {
         b.worker_threads(opts.worker_threads);
     }
@@ -425,22 +467,26 @@ fn log_sink() -> R<&'static LogSink> {
     std::thread::Builder::new()
         .name("micro-log".into())
         .spawn(move || {
-            LIBRARY_THREAD.with(|c| c.set(true));
+            set_role(MICRO_THREAD_ROLE_LOG);
             let mut cb: Option<(micro_log_fn, SendPtr, micro_free_fn)> = None;
             while let Ok(m) = rx.recv() {
                 match m {
                     LogMsg::Event(level, target, text) => {
                         if let Some((Some(f), ud, _)) = cb {
+                            // SAFETY: `f` is the non-NULL log callback registered with `ud`;
+                            // the views borrow `target`/`text`, which outlive the call.
                             let _ = catch_unwind(AssertUnwindSafe(|| unsafe { f(ud.0, level, view(&target), view(&text)) }));
                         }
                     }
                     LogMsg::Set(f, ud, free) => {
                         if let Some((_, old_ud, Some(old_free))) = cb.take() {
+                            // SAFETY: the replaced callback's hook, run once after its last call.
                             unsafe { old_free(old_ud.0) };
                         }
                         cb = f.map(|f| (Some(f), ud, free));
                         if f.is_none() {
                             if let Some(free) = free {
+                                // SAFETY: no callback comes with this userdata: release it once now.
                                 unsafe { free(ud.0) };
                             }
                         }

@@ -1,8 +1,9 @@
 //! Server (C handlers answering owned requests from any thread) and the service convenience.
 
 use crate::client::{micro_client, micro_registry};
-use crate::runtime::{on_library_thread, FreeHook, Rt, SendPtr};
 use crate::headers::*;
+use crate::pubsub::{micro_broker, micro_event_fn, Callback, SubState};
+use crate::runtime::{on_library_thread, FreeHook, Rt, SendPtr};
 use crate::*;
 use micro_core::host::HostRequest;
 use micro_core::{Response, Server, ServerOptions};
@@ -180,6 +181,8 @@ pub unsafe extern "C" fn micro_server_handle(
                     response_content_type: None,
                     req,
                 };
+                // SAFETY: `ctx.f` is the non-NULL handler registered with `ud`; the request
+                // pointer is a fresh handle the handler now owns.
                 unsafe { (ctx.f)(ctx.ud.0, export(request)) };
             });
             // When no dispatch thread is left the job (and its request) is dropped, which
@@ -188,6 +191,90 @@ pub unsafe extern "C" fn micro_server_handle(
         });
         let _g = s.rt.handle.enter();
         s.server.handle(&endpoint, move |req| h(req));
+        Ok(())
+    })
+}
+
+/// Sets the broker the server's subscribers (`micro_server_subscribe`) use; a
+/// `micro_service`'s server already has its service's broker. The server keeps its own
+/// reference: `b` may be freed afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn micro_server_set_broker(s: *mut micro_server, b: *mut micro_broker) -> micro_status {
+    boundary(std::ptr::null_mut(), || {
+        let s = arg(s, "server")?;
+        let b = arg(b, "broker")?;
+        s.rt.check()?;
+        s.server.set_broker(Arc::clone(&b.broker));
+        Ok(())
+    })
+}
+
+/// Ends a server subscriber's deliveries when the server lets go of its handler (the
+/// server is gone): the free hook then runs once, after the last callback.
+struct SubscriberGuard(Arc<SubState>);
+
+impl Drop for SubscriberGuard {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+/// Adds a subscriber to the server (go-micro's `RegisterSubscriber`): `callback` receives
+/// every message published on `topic` (`queue` NULL), or — with a queue name — its group's
+/// share (one member of the group gets each message). Add subscribers before
+/// `micro_server_start` (`MICRO_STATUS_ILLEGAL_STATE` afterwards): the start subscribes them
+/// on the server's broker (see `micro_server_set_broker`; `MICRO_STATUS_ILLEGAL_STATE`
+/// without one) and registers each as a go-micro subscriber endpoint (`Func`, metadata
+/// `subscriber=true`, `topic=<topic>`); `micro_server_stop` unsubscribes them. Messages sent
+/// to the node's RPC transport with a `Micro-Topic` header arrive here too.
+///
+/// As with `micro_broker_subscribe`: messages (borrowed for the call) arrive on dispatch
+/// threads, one at a time and in the order the broker delivered them; the callback may call
+/// into the library. Delivery is asynchronous: the broker is told "delivered" once the
+/// message is queued (up to 65536 wait; beyond that the broker's delivery fails and is
+/// logged). `userdata_free` (may be NULL) runs exactly once with `userdata`, after the last
+/// callback, when the server is gone (`micro_server_free` / `micro_service_free` of a stopped
+/// server, or the runtime's shutdown); called from your thread, those wait for a callback in
+/// progress to return. On error the hook is not kept and does not run.
+#[no_mangle]
+pub unsafe extern "C" fn micro_server_subscribe(
+    s: *mut micro_server,
+    topic: *const c_char,
+    queue: *const c_char,
+    callback: micro_event_fn,
+    userdata: *mut c_void,
+    userdata_free: micro_free_fn,
+    err: *mut *mut micro_error,
+) -> micro_status {
+    boundary(err, || {
+        let s = arg(s, "server")?;
+        let topic = arg_str(topic, "topic")?;
+        let queue = if queue.is_null() { None } else { Some(arg_str(queue, "queue")?) };
+        let f = callback.ok_or_else(|| fail(MICRO_STATUS_NULL_ARG, "callback is NULL"))?;
+        if topic.is_empty() {
+            return Err(fail(MICRO_STATUS_INVALID_ARG, "topic is empty"));
+        }
+        if queue.as_deref() == Some("") {
+            return Err(fail(MICRO_STATUS_INVALID_ARG, "queue is empty: pass NULL for no queue group"));
+        }
+        s.rt.check()?;
+        if s.server.broker().is_none() {
+            return Err(fail(
+                MICRO_STATUS_ILLEGAL_STATE,
+                "the server has no broker: use micro_server_set_broker, or a micro_service",
+            ));
+        }
+        if s.server.bound().is_some() {
+            return Err(fail(MICRO_STATUS_ILLEGAL_STATE, "the server is started: add subscribers before micro_server_start"));
+        }
+        let hook = FreeHook::new(userdata_free, userdata);
+        let guard = SubscriberGuard(SubState::new(Some(Callback { f, ud: SendPtr(userdata) }), hook, &s.rt));
+        let opts = micro_core::broker::SubscribeOptions { queue };
+        let _g = s.rt.handle.enter();
+        s.server.subscribe(&topic, opts, move |ev| {
+            let delivered = guard.0.deliver(ev);
+            async move { delivered }
+        });
         Ok(())
     })
 }
@@ -201,8 +288,9 @@ pub unsafe extern "C" fn micro_server_start(s: *mut micro_server, err: *mut *mut
     })
 }
 
-/// Deregisters, stops accepting and drains calls in flight (up to the drain timeout).
-/// Safe from inside a handler: the stop then runs in the background.
+/// Deregisters, unsubscribes its subscribers, stops accepting and drains calls in flight (up
+/// to the drain timeout). Safe from inside a callback: the stop then runs in the background
+/// (and this returns `MICRO_STATUS_OK` at once).
 #[no_mangle]
 pub unsafe extern "C" fn micro_server_stop(s: *mut micro_server, err: *mut *mut micro_error) -> micro_status {
     boundary(err, || {
@@ -329,17 +417,27 @@ pub unsafe extern "C" fn micro_request_free(r: *mut micro_request) {
     free_handle(r)
 }
 
-/// A service: a registry, a server and a client wired together (the Rust `Service`).
+/// A service: a registry, a server, a client and a broker wired together (the Rust
+/// `Service`). Thread-safe.
 pub struct micro_service {
+    rt: Arc<Rt>,
+    svc: micro_core::Service,
     server: *mut micro_server,
     client: *mut micro_client,
-    broker: *mut crate::pubsub::micro_broker,
+    broker: *mut micro_broker,
+    registry: *mut micro_registry,
 }
+// SAFETY: the four pointers are boxes this service owns (freed only by
+// `micro_service_free`) whose targets are themselves thread-safe handles.
 unsafe impl Send for micro_service {}
+// SAFETY: as for Send: shared access only reads the pointers.
 unsafe impl Sync for micro_service {}
 
-/// A service named `name` using the registry `registry_url` (`"mdns"`, `"memory"`; NULL =
-/// `MICRO_REGISTRY` or mdns), configured from go-micro's `MICRO_*` environment variables.
+/// A service named `name` using the registry `registry_url` (any name `micro_registry_new`
+/// takes: `"mdns"`, `"memory"`, `"etcd[://…]"`; NULL = `MICRO_REGISTRY`, else mdns) and the
+/// broker `MICRO_BROKER`/`MICRO_BROKER_ADDRESS` name (go-micro's http broker by default),
+/// configured from go-micro's `MICRO_*` environment variables. Add handlers and subscribers,
+/// then `micro_service_start`.
 #[no_mangle]
 pub unsafe extern "C" fn micro_service_new(
     rt: *mut micro_runtime,
@@ -361,8 +459,9 @@ pub unsafe extern "C" fn micro_service_new(
         // Inner handles are owned by the service, not counted as separate C objects.
         let server = Box::into_raw(Box::new(micro_server { rt: Arc::clone(&rt), server: svc.server().clone() }));
         let client = Box::into_raw(Box::new(micro_client { rt: Arc::clone(&rt), client: svc.client().clone() }));
-        let broker = Box::into_raw(Box::new(crate::pubsub::micro_broker { rt, broker: Arc::clone(svc.broker()) }));
-        *out = export(micro_service { server, client, broker });
+        let broker = Box::into_raw(Box::new(micro_broker { rt: Arc::clone(&rt), broker: Arc::clone(svc.broker()) }));
+        let registry = Box::into_raw(Box::new(micro_registry { rt: Arc::clone(&rt), reg: Arc::clone(svc.registry()) }));
+        *out = export(micro_service { rt, svc, server, client, broker, registry });
         Ok(())
     })
 }
@@ -382,8 +481,15 @@ pub unsafe extern "C" fn micro_service_client(s: *mut micro_service) -> *mut mic
 /// The service's broker (chosen by `MICRO_BROKER`/`MICRO_BROKER_ADDRESS`, go-micro's http
 /// broker by default), borrowed (valid until `micro_service_free`); NULL for NULL.
 #[no_mangle]
-pub unsafe extern "C" fn micro_service_broker(s: *mut micro_service) -> *mut crate::pubsub::micro_broker {
+pub unsafe extern "C" fn micro_service_broker(s: *mut micro_service) -> *mut micro_broker {
     guard(std::ptr::null_mut(), || s.as_ref().map_or(std::ptr::null_mut(), |s| s.broker))
+}
+
+/// The service's registry, borrowed (valid until `micro_service_free`); NULL for NULL.
+/// With `"memory"` this is the only way to look into the service's private registry.
+#[no_mangle]
+pub unsafe extern "C" fn micro_service_registry(s: *mut micro_service) -> *mut micro_registry {
+    guard(std::ptr::null_mut(), || s.as_ref().map_or(std::ptr::null_mut(), |s| s.registry))
 }
 
 /// Publishes through the service's client and broker: `micro_client_publish`.
@@ -401,18 +507,71 @@ pub unsafe extern "C" fn micro_service_publish(
     }
 }
 
-/// Releases the service (stop its server first). NULL is a no-op.
+/// Adds a subscriber to the service's server: `micro_server_subscribe` on
+/// `micro_service_server(s)` (the service's broker; before `micro_service_start`).
+#[no_mangle]
+pub unsafe extern "C" fn micro_service_subscribe(
+    s: *mut micro_service,
+    topic: *const c_char,
+    queue: *const c_char,
+    callback: micro_event_fn,
+    userdata: *mut c_void,
+    userdata_free: micro_free_fn,
+    err: *mut *mut micro_error,
+) -> micro_status {
+    match s.as_ref() {
+        Some(s) => micro_server_subscribe(s.server, topic, queue, callback, userdata, userdata_free, err),
+        None => boundary(err, || Err(fail(MICRO_STATUS_NULL_ARG, "service is NULL"))),
+    }
+}
+
+/// Starts the service as the Rust `Service::start`: connects its broker, then listens,
+/// registers the node (with its handler and subscriber endpoints) and subscribes.
+#[no_mangle]
+pub unsafe extern "C" fn micro_service_start(s: *mut micro_service, err: *mut *mut micro_error) -> micro_status {
+    boundary(err, || {
+        let s = arg(s, "service")?;
+        s.rt.block_on(s.svc.start())?.map_err(core_fail)
+    })
+}
+
+/// Stops the service as the Rust `Service::stop`: deregisters, unsubscribes and drains the
+/// server (up to its drain timeout), then disconnects the broker. Safe from inside a
+/// callback: the stop then runs in the background (and this returns `MICRO_STATUS_OK`).
+#[no_mangle]
+pub unsafe extern "C" fn micro_service_stop(s: *mut micro_service, err: *mut *mut micro_error) -> micro_status {
+    boundary(err, || {
+        let s = arg(s, "service")?;
+        if on_library_thread() {
+            s.rt.check()?;
+            let svc = s.svc.clone();
+            s.rt.handle.spawn(async move {
+                if let Err(e) = svc.stop().await {
+                    tracing::warn!(error = %e, "service stop failed");
+                }
+            });
+            return Ok(());
+        }
+        s.rt.block_on(s.svc.stop())?.map_err(core_fail)
+    })
+}
+
+/// Releases the service (stop it first to deregister cleanly). NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn micro_service_free(s: *mut micro_service) {
     guard((), || {
         if let Some(s) = reclaim(s) {
-            let server = Box::from_raw(s.server);
-            let client = Box::from_raw(s.client);
-            let broker = Box::from_raw(s.broker);
-            let _g = server.rt.handle.enter();
+            let micro_service { rt, svc, server, client, broker, registry } = *s;
+            // SAFETY: the four boxes were made by `micro_service_new` and are released only
+            // here, once (the service handle was just reclaimed).
+            let (server, client, broker, registry) =
+                unsafe { (Box::from_raw(server), Box::from_raw(client), Box::from_raw(broker), Box::from_raw(registry)) };
+            let _g = rt.handle.enter();
+            drop(registry);
             drop(broker);
             drop(client);
             drop(server);
+            drop(svc);
         }
     })
 }

@@ -79,6 +79,8 @@ pub unsafe extern "C" fn micro_server_handle_stream(
                 let ctx = Arc::clone(&ctx);
                 let job = Box::new(move || {
                     let ud: SendPtr = ctx.ud;
+                    // SAFETY: `ctx.f` is the non-NULL stream handler registered with `ud`;
+                    // the stream pointer is a fresh handle the handler now owns.
                     unsafe { (ctx.f)(ud.0, export(st)) };
                 });
                 rt.dispatch(job).is_ok()

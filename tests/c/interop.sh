@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # C <-> go-micro interop over mDNS; run inside scripts/netns.sh (it re-execs itself there).
 #   tests/c/interop.sh SERVER_BIN CLIENT_BIN [PUBSUB_BIN]
-# A C server answers gm5 and gm4 clients (RPC and a bidi stream); a C client calls gm5 and gm4 services; with
+# A C server answers gm5 and gm4 clients (RPC and a bidi stream), and its service subscriber
+# (micro_service_subscribe) is a go-micro subscriber endpoint in mDNS that receives gm5 and gm4
+# publishes over the http broker; a C client calls gm5 and gm4 services; with
 # PUBSUB_BIN (examples/c/pubsub) over the http broker: a C subscriber receives a gm5
 # publish and a gm5 subscriber receives a C publish (body bytes and headers intact).
 set -uo pipefail
@@ -16,7 +18,7 @@ bad() { echo "FAIL $1: $2"; fails=$((fails + 1)); }
 wait_ready() { for _ in $(seq 100); do grep -q '"ready"' "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
 tmp="$(mktemp -d)"
-"$srv" c.greeter >"$tmp/c.out" 2>"$tmp/c.err" & pids+=($!)
+"$srv" c.greeter events.csvc >"$tmp/c.out" 2>"$tmp/c.err" & pids+=($!)
 wait_ready "$tmp/c.out" || { cat "$tmp/c.err"; bad c_server_ready "no ready line"; exit 1; }
 for v in gm5 gm4; do
 	out="$("$bin/$v" call --service c.greeter --endpoint Greeter.Hello --body '{"name":"Go"}' 2>"$tmp/$v.call.err")"
@@ -29,6 +31,24 @@ for v in gm5 gm4; do
 	got="$(echo "$out" | grep -o '"ok":[a-z]*,"body":"[^,]*"')"
 	if [ "$got" = "$want" ] && [ "$(echo "$out" | wc -l)" = 3 ]; then ok "${v}_stream_to_c_stream_handler"; else bad "${v}_stream_to_c_stream_handler" "$out $(tail -3 "$tmp/$v.stream.err")"; fi
 done
+# the C service's subscriber, as go-micro sees it: a Func endpoint with subscriber/topic metadata
+out="$("$bin/gm5" get --service c.greeter --wait-ms 5000 2>/dev/null)"
+if echo "$out" | grep -q '"name":"Func"' && echo "$out" | grep -q '"subscriber":"true"' && echo "$out" | grep -q '"topic":"events.csvc"'; then
+	ok gm5_sees_c_service_subscriber_endpoint
+else bad gm5_sees_c_service_subscriber_endpoint "$out"; fi
+# gm5 publishes 5 messages, gm4 one: the C service subscriber gets each exactly once (the http
+# broker posts each publish on its own connection: arrival order is not checked here)
+"$bin/gm5" publish --topic events.csvc --body '{"n":5}' --count 5 --metadata X-From=gm5 >"$tmp/g5pub.out" 2>&1
+"$bin/gm4" publish --topic events.csvc --body '{"n":4}' --metadata X-From=gm4 >"$tmp/g4pub.out" 2>&1
+for _ in $(seq 100); do [ "$(grep -c '"event":"message"' "$tmp/c.out")" -ge 6 ] && break; sleep 0.1; done
+sleep 0.3
+# {"n":5} = 7b226e223a357d, {"n":4} = 7b226e223a347d
+n5="$(grep '"event":"message"' "$tmp/c.out" | grep '"topic":"events.csvc","body_hex":"7b226e223a357d"' | grep '"X-From":"gm5"' | grep -c '"Micro-Topic":"events.csvc"')"
+n4="$(grep '"event":"message"' "$tmp/c.out" | grep '"topic":"events.csvc","body_hex":"7b226e223a347d"' | grep -c '"X-From":"gm4"')"
+ids="$(grep '"event":"message"' "$tmp/c.out" | grep -o '"Micro-I[Dd]":"[^"]*"' | sort -u | wc -l)"
+total="$(grep -c '"event":"message"' "$tmp/c.out")"
+if [ "$n5" = 5 ] && [ "$ids" = 6 ] && [ "$total" = 6 ]; then ok c_service_subscriber_gets_gm5_publishes; else bad c_service_subscriber_gets_gm5_publishes "gm5 $n5/5, ids $ids, total $total: $(cat "$tmp/c.out" "$tmp/g5pub.out")"; fi
+if [ "$n4" = 1 ]; then ok c_service_subscriber_gets_gm4_publish; else bad c_service_subscriber_gets_gm4_publish "$(cat "$tmp/g4pub.out")"; fi
 for v in gm5 gm4; do
 	"$bin/$v" serve --name "go.$v" >"$tmp/$v.out" 2>"$tmp/$v.err" & pids+=($!)
 	wait_ready "$tmp/$v.out" || { bad "${v}_ready" "$(tail -3 "$tmp/$v.err")"; continue; }

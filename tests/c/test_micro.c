@@ -1,8 +1,12 @@
-/* C tests of libmicro: run plain under valgrind and built with ASAN/UBSan (tests/c/run.sh).
- * Each test prints "ok NAME" or "FAIL NAME: reason"; the exit status is the failure count. */
+/* C tests of libmicro: run plain under valgrind and built with ASAN/UBSan
+ * (scripts/test.d/30-ffi.sh). Each test prints "ok NAME" or "FAIL NAME" (reasons on stderr),
+ * or "skip NAME: why"; the exit status is the failure count. MICRO_TEST_NATS=nats://HOST:PORT
+ * enables the NATS tests; MICRO_TEST_STRICT=1 turns a skip into a failure. */
 #define _POSIX_C_SOURCE 200809L
 #include "micro.h"
+#include <dirent.h>
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +17,8 @@
 static int failures;
 #define CHECK(cond) do { if (!(cond)) { fprintf(stderr, "  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); return 1; } } while (0)
 #define CHECK_ST(expr, want) do { micro_status st_ = (expr); if (st_ != (want)) { fprintf(stderr, "  %s:%d: %s = %s, want %s\n", __FILE__, __LINE__, #expr, micro_status_name(st_), micro_status_name(want)); return 1; } } while (0)
-#define RUN(fn) do { int r_ = fn(); printf("%s %s\n", r_ ? "FAIL" : "ok", #fn); fflush(stdout); failures += r_ != 0; } while (0)
+/* A test returns 0 (ok), -1 (skipped: it printed why) or anything else (failed). */
+#define RUN(fn) do { int r_ = fn(); if (r_ != -1) printf("%s %s\n", r_ ? "FAIL" : "ok", #fn); fflush(stdout); failures += r_ != 0 && r_ != -1; } while (0)
 
 static const char BAD_UTF8[] = {(char)0xff, (char)0xfe, 'x', 0};
 
@@ -21,15 +26,44 @@ static void sleep_ms(int ms) { struct timespec t = {ms / 1000, (ms % 1000) * 100
 
 static micro_bytes bytes_of(const char *s) { micro_bytes b = {(const uint8_t *)s, strlen(s)}; return b; }
 
+/* Whether the bytes contain NEEDLE. */
+static int contains(micro_bytes b, const char *needle) {
+    size_t k = strlen(needle);
+    for (size_t i = 0; i + k <= b.len; i++) if (memcmp(b.ptr + i, needle, k) == 0) return 1;
+    return 0;
+}
+
 /* A world: runtime, memory registry, a started server named "c.test", a client. */
 typedef struct { micro_runtime *rt; micro_registry *reg; micro_server *srv; micro_client *cli; } world;
 
+/* Where callbacks run: every callback below calls on_thread(KIND). Handlers, completions
+ * and subscription callbacks must be on a dispatch thread (by the library's own account,
+ * micro_debug_thread_role, and by the thread's name, micro-dispatch-N); the log callback on
+ * the log thread; free hooks anywhere but an async runtime thread (micro-io). */
+enum { K_COMPLETION, K_HANDLER, K_STREAM_HANDLER, K_SUBSCRIPTION, K_SERVER_SUBSCRIBER, K_FREE_HOOK, K_LOG, K_KINDS };
+static const char *const KIND_NAMES[K_KINDS] = {"completion", "handler", "stream handler", "subscription", "server subscriber", "free hook", "log"};
+static atomic_int thread_checks[K_KINDS], thread_violations;
+static void on_thread(int kind) {
+    char name[17] = {0};
+    prctl(PR_GET_NAME, name, 0, 0, 0);
+    int role = micro_debug_thread_role(), ok;
+    if (kind == K_LOG) ok = role == MICRO_THREAD_ROLE_LOG && strncmp(name, "micro-log", 9) == 0;
+    else if (kind == K_FREE_HOOK) ok = role != MICRO_THREAD_ROLE_RUNTIME && strncmp(name, "micro-io", 8) != 0;
+    else ok = role == MICRO_THREAD_ROLE_DISPATCH && strncmp(name, "micro-dispatch", 14) == 0;
+    atomic_fetch_add(&thread_checks[kind], 1);
+    if (!ok) {
+        atomic_fetch_add(&thread_violations, 1);
+        fprintf(stderr, "  %s callback on thread \"%s\" (role %d)\n", KIND_NAMES[kind], name, role);
+    }
+}
+
 static atomic_int frees; /* userdata free hooks run */
-static void count_free(void *ud) { (void)ud; atomic_fetch_add(&frees, 1); }
+static void count_free(void *ud) { (void)ud; on_thread(K_FREE_HOOK); atomic_fetch_add(&frees, 1); }
 
 /* Echo: answers "echo:<body>" at once, or an error for body "fail". */
 static void echo(void *ud, micro_request *req) {
     (void)ud;
+    on_thread(K_HANDLER);
     micro_bytes b = micro_request_body(req);
     if (b.len == 4 && memcmp(b.ptr, "fail", 4) == 0) { micro_request_respond_error(req, 418, "no tea"); return; }
     char buf[256];
@@ -43,11 +77,11 @@ static void echo(void *ud, micro_request *req) {
 /* Holds requests and never answers them (until the test releases them). */
 static micro_request *held[16];
 static atomic_int nheld;
-static void hold(void *ud, micro_request *req) { (void)ud; int i = atomic_fetch_add(&nheld, 1); if (i < 16) held[i] = req; else micro_request_free(req); }
+static void hold(void *ud, micro_request *req) { (void)ud; on_thread(K_HANDLER); int i = atomic_fetch_add(&nheld, 1); if (i < 16) held[i] = req; else micro_request_free(req); }
 
 /* Answers later, from a thread the test owns. */
 static void *late_answer(void *arg) { sleep_ms(20); micro_request_respond((micro_request *)arg, bytes_of("late")); return NULL; }
-static void later(void *ud, micro_request *req) { (void)ud; pthread_t t; pthread_create(&t, NULL, late_answer, req); pthread_detach(t); }
+static void later(void *ud, micro_request *req) { (void)ud; on_thread(K_HANDLER); pthread_t t; pthread_create(&t, NULL, late_answer, req); pthread_detach(t); }
 
 static int world_up(world *w) {
     memset(w, 0, sizeof *w);
@@ -241,6 +275,7 @@ static int test_call_sync(void) {
 typedef struct { atomic_int done, ok, last_bad, cancelled, timeout, reentrant_ok; micro_client *cli; int reenter; } tally;
 static void on_done(void *ud, micro_status st, const micro_message *m, const micro_error *e) {
     tally *t = (tally *)ud;
+    on_thread(K_COMPLETION);
     if (st == MICRO_STATUS_OK && m && micro_message_body(m).len > 0 && !e) atomic_fetch_add(&t->ok, 1);
     if (st != MICRO_STATUS_OK) atomic_store(&t->last_bad, st);
     if (st == MICRO_STATUS_CANCELLED && e) atomic_fetch_add(&t->cancelled, 1);
@@ -322,10 +357,45 @@ static int test_never_responds(void) {
     return world_down(&w);
 }
 
+static void on_nothing(void *ud, const micro_event *ev);
 static int test_after_shutdown(void) {
     world w; if (world_up(&w)) return 1;
+    /* pub/sub objects made before the shutdown */
+    micro_broker *b = NULL; micro_subscription *pull = NULL, *cb = NULL; micro_service *svc = NULL;
+    CHECK_ST(micro_broker_new(w.rt, "memory", NULL, 0, &b, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_client_set_broker(w.cli, b), MICRO_STATUS_OK);
+    CHECK_ST(micro_broker_subscribe_pull(b, "t", NULL, &pull, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_broker_subscribe(b, "t", NULL, on_nothing, NULL, count_free, &cb, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_service_new(w.rt, "c.after", "memory", &svc, NULL), MICRO_STATUS_OK);
+    micro_server *srv2 = NULL;
+    micro_server_options *so = micro_server_options_new("c.after2");
+    CHECK_ST(micro_server_new(w.rt, w.reg, so, &srv2, NULL), MICRO_STATUS_OK);
+    micro_server_options_free(so);
     CHECK_ST(micro_server_stop(w.srv, NULL), MICRO_STATUS_OK);
     CHECK_ST(micro_runtime_shutdown(w.rt, 1000), MICRO_STATUS_OK);
+    /* broker and service calls after the shutdown: CLOSED, with an error */
+    micro_error *e2 = NULL; micro_event *ev = NULL; micro_subscription *s2 = NULL; micro_broker *b2 = NULL;
+    CHECK_ST(micro_broker_publish(b, "t", bytes_of("x"), NULL, &e2), MICRO_STATUS_CLOSED);
+    CHECK(micro_error_status(e2) == MICRO_STATUS_CLOSED && strstr(micro_error_detail(e2).ptr, "shut down") != NULL);
+    micro_error_free(e2); e2 = NULL;
+    CHECK_ST(micro_client_publish(w.cli, "t", bytes_of("x"), NULL, NULL), MICRO_STATUS_CLOSED);
+    CHECK_ST(micro_broker_subscribe(b, "t", NULL, on_nothing, NULL, count_free, &s2, NULL), MICRO_STATUS_CLOSED);
+    CHECK_ST(micro_broker_subscribe_pull(b, "t", NULL, &s2, NULL), MICRO_STATUS_CLOSED);
+    CHECK(s2 == NULL);
+    CHECK_ST(micro_broker_connect(b, NULL), MICRO_STATUS_CLOSED);
+    CHECK_ST(micro_broker_disconnect(b, NULL), MICRO_STATUS_CLOSED);
+    CHECK_ST(micro_broker_new(w.rt, "memory", NULL, 0, &b2, NULL), MICRO_STATUS_CLOSED);
+    CHECK_ST(micro_subscription_next(pull, 0, &ev, NULL), MICRO_STATUS_CLOSED);
+    CHECK(ev == NULL && b2 == NULL);
+    CHECK_ST(micro_subscription_unsubscribe(cb, NULL), MICRO_STATUS_OK); /* ends it; nothing to withdraw */
+    CHECK_ST(micro_server_set_broker(srv2, b), MICRO_STATUS_CLOSED);
+    CHECK_ST(micro_server_subscribe(srv2, "t", NULL, on_nothing, NULL, count_free, NULL), MICRO_STATUS_CLOSED);
+    CHECK_ST(micro_service_subscribe(svc, "t", NULL, on_nothing, NULL, count_free, NULL), MICRO_STATUS_CLOSED);
+    CHECK_ST(micro_service_start(svc, NULL), MICRO_STATUS_CLOSED);
+    CHECK_ST(micro_service_stop(svc, NULL), MICRO_STATUS_CLOSED);
+    CHECK_ST(micro_service_publish(svc, "t", bytes_of("x"), NULL, NULL), MICRO_STATUS_CLOSED);
+    micro_subscription_free(pull); micro_subscription_free(cb); micro_broker_free(b);
+    micro_service_free(svc); micro_server_free(srv2);
     CHECK_ST(micro_runtime_shutdown(w.rt, 1000), MICRO_STATUS_OK); /* idempotent */
     micro_message *m = NULL; micro_error *err = NULL; static tally t;
     CHECK_ST(micro_client_call_sync(w.cli, "c.test", "Test.Echo", bytes_of("x"), NULL, &m, &err), MICRO_STATUS_CLOSED);
@@ -340,27 +410,70 @@ static int test_after_shutdown(void) {
 }
 
 /* Stop and shutdown from inside a callback. */
-static atomic_int inside_status = -1;
+static atomic_int inside_status = -1, inside_stop_status = -1;
 static micro_server *stop_me; static micro_runtime *rt_me;
 static void stopper(void *ud, micro_request *req) {
     (void)ud;
+    on_thread(K_HANDLER);
     atomic_store(&inside_status, micro_runtime_shutdown(rt_me, 0));
     micro_request_respond(req, bytes_of("bye"));
-    micro_server_stop(stop_me, NULL); /* deferred: runs in the background */
+    micro_error *err = NULL;
+    atomic_store(&inside_stop_status, micro_server_stop(stop_me, &err)); /* deferred: runs in the background */
+    micro_error_free(err);
+}
+/* Whether service NAME has no node left in REG. */
+static int no_nodes(micro_registry *reg, const char *name) {
+    micro_buf *buf = NULL;
+    micro_status st = micro_registry_get_service_json(reg, name, &buf, NULL);
+    if (st != MICRO_STATUS_OK) return st == MICRO_STATUS_NOT_FOUND;
+    micro_bytes b = micro_buf_bytes(buf);
+    int none = !contains(b, "\"address\"");
+    micro_buf_free(buf);
+    return none;
 }
 static int test_stop_inside_callback(void) {
     world w; if (world_up(&w)) return 1;
     stop_me = w.srv; rt_me = w.rt;
+    micro_buf *addr = NULL; char a[64];
+    CHECK_ST(micro_server_address(w.srv, &addr, NULL), MICRO_STATUS_OK);
+    snprintf(a, sizeof a, "%.*s", (int)micro_buf_bytes(addr).len, (const char *)micro_buf_bytes(addr).ptr);
+    micro_buf_free(addr);
     CHECK_ST(micro_server_handle(w.srv, "Test.Stop", stopper, NULL, count_free), MICRO_STATUS_OK);
+    CHECK(!no_nodes(w.reg, "c.test"));
     micro_message *m = NULL;
     CHECK_ST(micro_client_call_sync(w.cli, "c.test", "Test.Stop", bytes_of(""), NULL, &m, NULL), MICRO_STATUS_OK);
-    micro_message_free(m);
+    micro_message_free(m); m = NULL;
     CHECK(atomic_load(&inside_status) == MICRO_STATUS_ILLEGAL_STATE);
+    /* the handler answered before it stopped the server: wait for the stop's status */
+    for (int i = 0; i < 2000 && atomic_load(&inside_stop_status) == -1; i++) sleep_ms(5);
+    CHECK(atomic_load(&inside_stop_status) == MICRO_STATUS_OK);
+    /* the background stop happened: the node left the registry, the listener is closed */
+    int gone = 0;
+    for (int i = 0; i < 400 && !gone; i++) { gone = no_nodes(w.reg, "c.test"); if (!gone) sleep_ms(25); }
+    CHECK(gone);
+    micro_call_options *co = micro_call_options_new();
+    CHECK_ST(micro_call_options_add_address(co, a), MICRO_STATUS_OK);
+    CHECK_ST(micro_call_options_set_retries(co, 0), MICRO_STATUS_OK);
+    CHECK_ST(micro_call_options_set_timeout_ms(co, 5000), MICRO_STATUS_OK);
+    micro_status st = MICRO_STATUS_OK;
+    for (int i = 0; i < 200; i++) { /* the drain may still be finishing: poll with a deadline */
+        micro_error *err = NULL;
+        st = micro_client_call_sync(w.cli, "c.test", "Test.Echo", bytes_of("x"), co, &m, &err);
+        micro_message_free(m); m = NULL;
+        micro_error_free(err);
+        if (st != MICRO_STATUS_OK) break;
+        sleep_ms(25);
+    }
+    micro_call_options_free(co);
+    CHECK(st == MICRO_STATUS_UNAVAILABLE);
+    micro_error *err = NULL;
+    CHECK_ST(micro_client_call_sync(w.cli, "c.test", "Test.Echo", bytes_of("x"), NULL, &m, &err), MICRO_STATUS_NOT_FOUND);
+    micro_error_free(err);
     return world_down(&w);
 }
 
 static atomic_int logs;
-static void on_log(void *ud, int32_t level, micro_str target, micro_str msg) { (void)ud; (void)target; if (level >= 1 && level <= 5 && msg.ptr) atomic_fetch_add(&logs, 1); }
+static void on_log(void *ud, int32_t level, micro_str target, micro_str msg) { (void)ud; (void)target; on_thread(K_LOG); if (level >= 1 && level <= 5 && msg.ptr) atomic_fetch_add(&logs, 1); }
 static int test_log_and_free_hooks(void) {
     int before = atomic_load(&frees);
     CHECK_ST(micro_log_set(5, on_log, NULL, count_free), MICRO_STATUS_OK);
@@ -416,6 +529,7 @@ static int publish_n(micro_client *cli, const char *topic, int n, micro_publish_
 typedef struct { atomic_int n; int seen[NMSG]; atomic_int bad_hdr; atomic_int concurrent; atomic_int inside; } order_rec;
 static void on_ordered(void *ud, const micro_event *ev) {
     order_rec *r = ud;
+    on_thread(K_SUBSCRIPTION);
     if (atomic_fetch_add(&r->inside, 1) != 0) atomic_fetch_add(&r->concurrent, 1);
     micro_bytes b = micro_event_body(ev);
     char tmp[32] = {0};
@@ -479,9 +593,10 @@ static int test_pubsub_in_order(void) {
 
 static micro_subscription *self_sub;
 static atomic_int self_calls, self_unsub_status = -1, self_after_hook;
-static void self_free(void *ud) { (void)ud; atomic_fetch_add(&self_after_hook, atomic_load(&self_calls) * 1000 + 1); }
+static void self_free(void *ud) { (void)ud; on_thread(K_FREE_HOOK); atomic_fetch_add(&self_after_hook, atomic_load(&self_calls) * 1000 + 1); }
 static void on_self(void *ud, const micro_event *ev) {
     (void)ud; (void)ev;
+    on_thread(K_SUBSCRIPTION);
     int n = atomic_fetch_add(&self_calls, 1) + 1;
     sleep_ms(2);
     if (n == 3) atomic_store(&self_unsub_status, micro_subscription_unsubscribe(self_sub, NULL));
@@ -489,6 +604,7 @@ static void on_self(void *ud, const micro_event *ev) {
 static atomic_int slow_started, slow_done;
 static void on_slow(void *ud, const micro_event *ev) {
     (void)ud; (void)ev;
+    on_thread(K_SUBSCRIPTION);
     atomic_store(&slow_started, 1);
     sleep_ms(200);
     atomic_store(&slow_done, 1);
@@ -521,7 +637,7 @@ static int test_pubsub_unsubscribe_inside_callback(void) {
     return ps_down(&w);
 }
 
-static void on_nothing(void *ud, const micro_event *ev) { (void)ud; (void)ev; }
+static void on_nothing(void *ud, const micro_event *ev) { (void)ud; (void)ev; on_thread(K_SUBSCRIPTION); }
 static int test_pubsub_null_args_and_limits(void) {
     micro_broker_free(NULL); micro_subscription_free(NULL); micro_event_free(NULL); micro_publish_options_free(NULL);
     CHECK(micro_event_body(NULL).len == 0 && micro_event_topic(NULL).ptr != NULL && micro_event_header_count(NULL) == 0);
@@ -600,9 +716,16 @@ static int test_pubsub_null_args_and_limits(void) {
 static int test_pubsub_http_broker(void) {
     ps_world w; if (ps_up(&w, "http://127.0.0.1:0", 0)) return 1;
     micro_error *err = NULL;
-    /* nobody subscribes yet: the http broker reports it */
-    CHECK_ST(micro_client_publish(w.cli, "void", bytes_of("x"), NULL, &err), MICRO_STATUS_NOT_FOUND);
+    /* nobody subscribes yet: the http broker reports it. (Asked of a second broker on the same
+       registry: w.b's subscriber cache is then first filled after all three subscribe below,
+       rather than learning of them one watch event at a time while the publishes go out.) */
+    micro_broker *other = NULL;
+    CHECK_ST(micro_broker_new(w.rt, "http://127.0.0.1:0", w.reg, 0, &other, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_broker_publish(other, "void", bytes_of("x"), NULL, &err), MICRO_STATUS_NOT_FOUND);
+    CHECK(strstr(micro_error_detail(err).ptr, "not found") != NULL);
     micro_error_free(err); err = NULL;
+    CHECK_ST(micro_broker_disconnect(other, NULL), MICRO_STATUS_OK);
+    micro_broker_free(other);
     micro_subscription *a = NULL, *q1 = NULL, *q2 = NULL;
     CHECK_ST(micro_broker_subscribe_pull(w.b, "news", NULL, &a, NULL), MICRO_STATUS_OK);
     CHECK_ST(micro_broker_subscribe_pull(w.b, "news", "workers", &q1, NULL), MICRO_STATUS_OK);
@@ -652,12 +775,13 @@ static int test_pubsub_http_broker(void) {
 
 /* --- server streams --- */
 static atomic_int stream_frees;
-static void stream_free_hook(void *ud) { (void)ud; atomic_fetch_add(&stream_frees, 1); }
+static void stream_free_hook(void *ud) { (void)ud; on_thread(K_FREE_HOOK); atomic_fetch_add(&stream_frees, 1); }
 
 /* Echoes each message as "echo:<body>" (after "hdr:<X-Test>" if the opener had one); at the
  * client's EOS sends "bye" and closes; body "fail" ends the stream with a 418 instead. */
 static void stream_echo(void *ud, micro_server_stream *s) {
     (void)ud;
+    on_thread(K_STREAM_HANDLER);
     char buf[256]; int n;
     micro_str v;
     if (micro_server_stream_header(s, "X-Test", &v)) { n = snprintf(buf, sizeof buf, "hdr:%s", v.ptr); micro_server_stream_send(s, (micro_bytes){(const uint8_t *)buf, (size_t)n}, NULL); }
@@ -693,10 +817,10 @@ static void *stream_on_thread(void *arg) {
     atomic_store(&threaded_done, 1);
     return NULL;
 }
-static void stream_threaded(void *ud, micro_server_stream *s) { (void)ud; pthread_t t; pthread_create(&t, NULL, stream_on_thread, s); pthread_detach(t); }
+static void stream_threaded(void *ud, micro_server_stream *s) { (void)ud; on_thread(K_STREAM_HANDLER); pthread_t t; pthread_create(&t, NULL, stream_on_thread, s); pthread_detach(t); }
 
 /* Frees the stream unclosed: the client sees EOS. */
-static void stream_drop(void *ud, micro_server_stream *s) { (void)ud; micro_server_stream_free(s); }
+static void stream_drop(void *ud, micro_server_stream *s) { (void)ud; on_thread(K_STREAM_HANDLER); micro_server_stream_free(s); }
 
 static int recv_is(micro_stream *st, const char *want) {
     micro_message *m = NULL; micro_error *err = NULL;
@@ -777,7 +901,542 @@ static int test_server_stream(void) {
     return 0;
 }
 
+/* ---- NULL for every pointer argument (tests/c/null_coverage.py checks that each one has a
+ * call below or above with it NULL and the other required pointers valid) ---- */
+
+/* A handler that hands NULL to every pointer of the request API, then answers with a NULL
+ * detail: NULL_ARG, and the request is released all the same (the caller gets a 500). */
+static atomic_int req_null_ok, req_null_respond = -1;
+static void null_request_checks(void *ud, micro_request *req) {
+    (void)ud;
+    on_thread(K_HANDLER);
+    micro_str v;
+    int ok = micro_request_service(NULL).len == 0 && micro_request_service(NULL).ptr != NULL &&
+             micro_request_content_type(NULL).len == 0 && micro_request_content_type(NULL).ptr != NULL &&
+             strcmp(micro_request_service(req).ptr, "c.test") == 0 && micro_request_content_type(req).len > 0 &&
+             !micro_request_header(NULL, "X-Test", &v) && !micro_request_header(req, NULL, &v) &&
+             !micro_request_header(req, "X-Test", NULL) && !micro_request_header(req, BAD_UTF8, &v) &&
+             micro_request_header(req, "x-test", &v) && strcmp(v.ptr, "n") == 0 &&
+             micro_request_set_response_content_type(NULL, "text/plain") == MICRO_STATUS_NULL_ARG &&
+             micro_request_set_response_content_type(req, NULL) == MICRO_STATUS_NULL_ARG &&
+             micro_request_set_response_content_type(req, BAD_UTF8) == MICRO_STATUS_INVALID_UTF8;
+    atomic_store(&req_null_ok, ok ? 1 : -1);
+    atomic_store(&req_null_respond, micro_request_respond_error(req, 500, NULL)); /* consumes req */
+}
+
+/* A stream handler doing the same with the server stream API, then ending with a 499. */
+static atomic_int stream_null_ok;
+static void stream_nulls(void *ud, micro_server_stream *s) {
+    (void)ud;
+    on_thread(K_STREAM_HANDLER);
+    micro_str v; micro_error *err = NULL;
+    int ok = !micro_server_stream_header(s, NULL, &v) && !micro_server_stream_header(s, "X-Test", NULL) &&
+             micro_server_stream_header(s, "X-Test", &v) &&
+             micro_server_stream_recv(s, 0, NULL, NULL) == MICRO_STATUS_NULL_ARG &&
+             micro_server_stream_close_error(s, 500, NULL, &err) == MICRO_STATUS_NULL_ARG &&
+             micro_error_status(err) == MICRO_STATUS_NULL_ARG && strstr(micro_error_detail(err).ptr, "detail") != NULL;
+    micro_error_free(err);
+    ok = ok && micro_server_stream_close_error(s, 499, "nulls done", NULL) == MICRO_STATUS_OK;
+    atomic_store(&stream_null_ok, ok ? 1 : -1);
+    micro_server_stream_free(s);
+}
+
+static atomic_int null_ud_calls;
+static void on_done_no_ud(void *ud, micro_status st, const micro_message *m, const micro_error *e) {
+    (void)st; (void)m; (void)e;
+    on_thread(K_COMPLETION);
+    if (ud == NULL) atomic_fetch_add(&null_ud_calls, 1);
+}
+
+/* CHECK_ST that also wants *err written with status ST and a detail naming WHAT. */
+#define CHECK_ERR(expr, st, what) do { micro_error *err_ = NULL; micro_status s_ = (expr); \
+    if (s_ != (st) || !err_ || micro_error_status(err_) != (st) || !strstr(micro_error_detail(err_).ptr, what)) { \
+        fprintf(stderr, "  %s:%d: %s = %s (%s), want %s naming %s\n", __FILE__, __LINE__, #expr, micro_status_name(s_), \
+                err_ ? micro_error_detail(err_).ptr : "no error", micro_status_name(st), what); micro_error_free(err_); return 1; } \
+    micro_error_free(err_); } while (0)
+
+static int test_null_args_every_pointer(void) {
+    world w; if (world_up(&w)) return 1;
+    micro_bytes none = {NULL, 0};
+    micro_buf *buf = NULL; micro_str k, v;
+    /* accessors of NULL objects: empty views, never a NULL pointer */
+    CHECK(micro_error_status_text(NULL).len == 0 && micro_error_status_text(NULL).ptr != NULL);
+    CHECK(micro_message_content_type(NULL).len == 0 && micro_message_content_type(NULL).ptr != NULL);
+    CHECK(!micro_message_header(NULL, "Content-Type", &v) && !micro_event_header(NULL, "Content-Type", &v));
+    CHECK_ST(micro_message_header_at(NULL, 0, &k, &v), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_event_header_at(NULL, 0, &k, &v), MICRO_STATUS_NULL_ARG);
+    CHECK(micro_service_registry(NULL) == NULL);
+    /* option builders */
+    micro_client_options *clo = micro_client_options_new();
+    CHECK_ST(micro_client_options_set_content_type(NULL, "application/json"), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_options_set_content_type(clo, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_options_set_content_type(clo, BAD_UTF8), MICRO_STATUS_INVALID_UTF8);
+    CHECK_ST(micro_client_options_set_retries(NULL, 1), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_options_set_retries(clo, 1), MICRO_STATUS_OK);
+    micro_client_options_free(clo);
+    CHECK_ST(micro_call_options_set_retries(NULL, 1), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_call_options_add_address(NULL, "127.0.0.1:1"), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_call_options_set_content_type(NULL, "a/b"), MICRO_STATUS_NULL_ARG);
+    micro_runtime_options *ro = micro_runtime_options_new();
+    CHECK_ST(micro_runtime_options_set_dispatch_threads(NULL, 2), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_runtime_options_set_dispatch_threads(ro, 5000), MICRO_STATUS_INVALID_ARG);
+    CHECK_ST(micro_runtime_options_set_dispatch_threads(ro, 2), MICRO_STATUS_OK);
+    micro_runtime_options_free(ro);
+    micro_server_options *so = micro_server_options_new("c.nulls");
+    CHECK_ST(micro_server_options_set_version(NULL, "1"), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_options_set_version(so, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_options_set_version(so, BAD_UTF8), MICRO_STATUS_INVALID_UTF8);
+    CHECK_ST(micro_server_options_set_metadata(NULL, "k", "v"), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_options_set_metadata(so, NULL, "v"), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_options_set_metadata(so, "k", NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_options_set_metadata(so, "k", BAD_UTF8), MICRO_STATUS_INVALID_UTF8);
+    CHECK_ST(micro_server_options_set_drain_timeout_ms(NULL, 5), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_options_set_address(NULL, "127.0.0.1:0"), MICRO_STATUS_NULL_ARG);
+    micro_publish_options *po = micro_publish_options_new();
+    CHECK_ST(micro_publish_options_set_content_type(po, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_publish_options_set_header(NULL, "K", "v"), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_publish_options_set_header(po, NULL, "v"), MICRO_STATUS_NULL_ARG);
+    micro_publish_options_free(po);
+    /* server */
+    micro_server *srv = NULL;
+    CHECK_ERR(micro_server_new(NULL, w.reg, so, &srv, &err_), MICRO_STATUS_NULL_ARG, "rt");
+    CHECK_ERR(micro_server_new(w.rt, w.reg, so, NULL, &err_), MICRO_STATUS_NULL_ARG, "out");
+    CHECK(srv == NULL);
+    micro_server_options_free(so);
+    CHECK_ERR(micro_server_address(NULL, &buf, &err_), MICRO_STATUS_NULL_ARG, "server");
+    CHECK_ERR(micro_server_address(w.srv, NULL, &err_), MICRO_STATUS_NULL_ARG, "out");
+    CHECK(buf == NULL);
+    CHECK_ST(micro_server_handle_stream(w.srv, NULL, stream_echo, NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_handle(NULL, "A.B", echo, NULL, count_free), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_handle(w.srv, NULL, echo, NULL, count_free), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_handle(w.srv, "A.B", NULL, NULL, count_free), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_handle_stream(NULL, "A.B", stream_echo, NULL, count_free), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_handle_stream(w.srv, "A.B", NULL, NULL, count_free), MICRO_STATUS_NULL_ARG);
+    /* client */
+    static tally t; memset(&t, 0, sizeof t);
+    CHECK_ST(micro_client_call(NULL, "c.test", "Test.Echo", none, NULL, NULL, on_done, &t), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_call(w.cli, NULL, "Test.Echo", none, NULL, NULL, on_done, &t), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_call(w.cli, "c.test", NULL, none, NULL, NULL, on_done, &t), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_call(w.cli, "c.test", "Test.Echo", none, NULL, NULL, NULL, &t), MICRO_STATUS_NULL_ARG);
+    atomic_store(&null_ud_calls, 0);
+    CHECK_ST(micro_client_call(w.cli, "c.test", "Test.Echo", bytes_of("u"), NULL, NULL, on_done_no_ud, NULL), MICRO_STATUS_OK);
+    CHECK(wait_for(&null_ud_calls, 1, 20000));
+    micro_message *m = NULL; micro_stream *st = NULL;
+    CHECK_ST(micro_client_call_sync(NULL, "c.test", "Test.Echo", none, NULL, &m, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_call_sync(w.cli, NULL, "Test.Echo", none, NULL, &m, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_call_sync(w.cli, "c.test", NULL, none, NULL, &m, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ERR(micro_client_call_sync(w.cli, "c.test", "Test.Echo", none, NULL, NULL, &err_), MICRO_STATUS_NULL_ARG, "response_out");
+    CHECK_ST(micro_client_stream(NULL, "c.test", "Test.Stream", NULL, &st, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_stream(w.cli, NULL, "Test.Stream", NULL, &st, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_stream(w.cli, "c.test", NULL, NULL, &st, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_stream(w.cli, "c.test", "Test.Stream", NULL, NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK(m == NULL && st == NULL && atomic_load(&t.done) == 0);
+    /* a real reply's headers, looked up with NULLs */
+    CHECK_ST(micro_client_call_sync(w.cli, "c.test", "Test.Echo", bytes_of("h"), NULL, &m, NULL), MICRO_STATUS_OK);
+    CHECK(micro_message_content_type(m).len > 0);
+    CHECK(!micro_message_header(m, NULL, &v) && !micro_message_header(m, "Content-Type", NULL));
+    CHECK(micro_message_header_count(m) > 0);
+    CHECK_ST(micro_message_header_at(m, 0, NULL, &v), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_message_header_at(m, 0, &k, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_message_header_at(m, 0, &k, &v), MICRO_STATUS_OK);
+    CHECK_ST(micro_message_header_at(m, 99, &k, &v), MICRO_STATUS_INVALID_ARG);
+    micro_message_free(m); m = NULL;
+    /* a real request's accessors, from inside a handler */
+    CHECK_ST(micro_server_handle(w.srv, "Test.Nulls", null_request_checks, NULL, count_free), MICRO_STATUS_OK);
+    micro_call_options *co = micro_call_options_new();
+    CHECK_ST(micro_call_options_set_header(co, "X-Test", "n"), MICRO_STATUS_OK);
+    CHECK_ST(micro_call_options_set_retries(co, 0), MICRO_STATUS_OK);
+    micro_error *err = NULL;
+    CHECK_ST(micro_client_call_sync(w.cli, "c.test", "Test.Nulls", bytes_of("{}"), co, &m, &err), MICRO_STATUS_REMOTE);
+    CHECK(micro_error_code(err) == 500 && strcmp(micro_error_status_text(err).ptr, "Internal Server Error") == 0);
+    micro_error_free(err); err = NULL;
+    /* the caller's 500 may come before the handler stored the status: wait for it */
+    for (int i = 0; i < 2000 && atomic_load(&req_null_respond) == -1; i++) sleep_ms(5);
+    CHECK(atomic_load(&req_null_ok) == 1 && atomic_load(&req_null_respond) == MICRO_STATUS_NULL_ARG);
+    /* a real server stream, and a client stream, with NULLs */
+    CHECK_ST(micro_server_handle_stream(w.srv, "Test.StreamNulls", stream_nulls, NULL, count_free), MICRO_STATUS_OK);
+    CHECK_ST(micro_client_stream(w.cli, "c.test", "Test.StreamNulls", co, &st, NULL), MICRO_STATUS_OK);
+    CHECK_ERR(micro_stream_recv(st, 1000, NULL, &err_), MICRO_STATUS_NULL_ARG, "out");
+    CHECK_ST(micro_stream_recv(st, 20000, &m, NULL), MICRO_STATUS_REMOTE); /* err NULL: the 499 is just not reported */
+    for (int i = 0; i < 2000 && atomic_load(&stream_null_ok) == 0; i++) sleep_ms(5); /* as above */
+    CHECK(m == NULL && atomic_load(&stream_null_ok) == 1);
+    micro_stream_free(st);
+    micro_call_options_free(co);
+    /* brokers, subscriptions, events */
+    micro_broker *b = NULL; micro_subscription *sub = NULL; micro_event *ev = NULL;
+    CHECK_ST(micro_broker_new(w.rt, "memory", NULL, 0, &b, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_broker_connect(b, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_broker_connect(NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_broker_disconnect(NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ERR(micro_broker_address(NULL, &buf, &err_), MICRO_STATUS_NULL_ARG, "broker");
+    CHECK_ERR(micro_broker_address(b, NULL, &err_), MICRO_STATUS_NULL_ARG, "out");
+    CHECK_ERR(micro_broker_new(NULL, "memory", NULL, 0, &b, &err_), MICRO_STATUS_NULL_ARG, "rt");
+    CHECK_ERR(micro_broker_subscribe_pull(NULL, "d", NULL, &sub, &err_), MICRO_STATUS_NULL_ARG, "broker");
+    CHECK_ERR(micro_broker_subscribe_pull(b, NULL, NULL, &sub, &err_), MICRO_STATUS_NULL_ARG, "topic");
+    CHECK_ERR(micro_broker_subscribe_pull(b, "d", NULL, NULL, &err_), MICRO_STATUS_NULL_ARG, "out");
+    CHECK(sub == NULL);
+    CHECK_ST(micro_broker_subscribe_pull(b, "d", NULL, &sub, NULL), MICRO_STATUS_OK);
+    CHECK_ERR(micro_broker_publish(NULL, "d", none, NULL, &err_), MICRO_STATUS_NULL_ARG, "broker");
+    CHECK_ERR(micro_broker_publish(b, NULL, none, NULL, &err_), MICRO_STATUS_NULL_ARG, "topic");
+    CHECK_ST(micro_broker_publish(b, BAD_UTF8, none, NULL, NULL), MICRO_STATUS_INVALID_UTF8);
+    CHECK_ST(micro_broker_publish(b, "", none, NULL, NULL), MICRO_STATUS_INVALID_ARG);
+    micro_bytes bad = {NULL, 3};
+    CHECK_ST(micro_broker_publish(b, "d", bad, NULL, NULL), MICRO_STATUS_INVALID_ARG);
+    CHECK_ST(micro_broker_publish(b, "d", bytes_of("v"), NULL, NULL), MICRO_STATUS_OK); /* options and err NULL */
+    CHECK_ERR(micro_subscription_next(sub, 1000, NULL, &err_), MICRO_STATUS_NULL_ARG, "out");
+    CHECK_ST(micro_subscription_next(sub, 5000, &ev, NULL), MICRO_STATUS_OK);
+    CHECK(micro_event_header_count(ev) == 0); /* a direct publish without options: no headers at all */
+    micro_event_free(ev); ev = NULL;
+    po = micro_publish_options_new();
+    CHECK_ST(micro_publish_options_set_header(po, "X-K", "v"), MICRO_STATUS_OK);
+    CHECK_ST(micro_broker_publish(b, "d", bytes_of("w"), po, NULL), MICRO_STATUS_OK);
+    micro_publish_options_free(po);
+    CHECK_ST(micro_subscription_next(sub, 5000, &ev, NULL), MICRO_STATUS_OK);
+    CHECK(!micro_event_header(ev, NULL, &v) && !micro_event_header(ev, "X-K", NULL));
+    CHECK(micro_event_header(ev, "X-K", &v) && strcmp(v.ptr, "v") == 0);
+    CHECK_ST(micro_event_header_at(ev, 0, NULL, &v), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_event_header_at(ev, 0, &k, NULL), MICRO_STATUS_NULL_ARG);
+    micro_event_free(ev);
+    micro_subscription_free(sub); sub = NULL;
+    /* userdata_free NULL is allowed */
+    CHECK_ST(micro_broker_subscribe(b, "d", NULL, on_nothing, NULL, NULL, &sub, NULL), MICRO_STATUS_OK);
+    micro_subscription_free(sub);
+    CHECK_ST(micro_client_publish(NULL, "d", none, NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_set_broker(w.cli, b), MICRO_STATUS_OK);
+    CHECK_ST(micro_client_publish(w.cli, NULL, none, NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_broker_disconnect(b, NULL), MICRO_STATUS_OK);
+    micro_broker_free(b);
+    /* streams of NULL */
+    CHECK_ST(micro_stream_recv(NULL, 0, &m, NULL), MICRO_STATUS_NULL_ARG);
+    /* runtimes and services */
+    micro_runtime *rt2 = NULL; micro_service *svc = NULL;
+    CHECK_ERR(micro_runtime_new(NULL, NULL, &err_), MICRO_STATUS_NULL_ARG, "out");
+    CHECK_ST(micro_runtime_new(NULL, &rt2, NULL), MICRO_STATUS_OK); /* options and err NULL */
+    micro_runtime_free(rt2); rt2 = NULL;
+    CHECK_ERR(micro_service_new(NULL, "c.svc", "memory", &svc, &err_), MICRO_STATUS_NULL_ARG, "rt");
+    CHECK_ERR(micro_service_new(w.rt, NULL, "memory", &svc, &err_), MICRO_STATUS_NULL_ARG, "name");
+    CHECK_ERR(micro_service_new(w.rt, "c.svc", "memory", NULL, &err_), MICRO_STATUS_NULL_ARG, "out");
+    CHECK_ST(micro_service_new(w.rt, "c.svc", BAD_UTF8, &svc, NULL), MICRO_STATUS_INVALID_UTF8);
+    CHECK(svc == NULL);
+    CHECK_ST(micro_service_new(w.rt, "c.svc", NULL, &svc, NULL), MICRO_STATUS_OK); /* MICRO_REGISTRY (memory, set by main) */
+    CHECK(micro_service_registry(svc) != NULL && micro_service_broker(svc) != NULL);
+    CHECK_ST(micro_service_publish(svc, NULL, none, NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_service_publish(NULL, "t", none, NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ERR(micro_service_start(NULL, &err_), MICRO_STATUS_NULL_ARG, "service");
+    CHECK_ERR(micro_service_stop(NULL, &err_), MICRO_STATUS_NULL_ARG, "service");
+    micro_service_free(svc);
+    /* log: callback and free hook NULL */
+    CHECK_ST(micro_log_set(0, NULL, NULL, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_log_set(1, on_log, NULL, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_log_set(0, NULL, NULL, NULL), MICRO_STATUS_OK);
+    return world_down(&w);
+}
+
+/* ---- server subscribers (go-micro RegisterSubscriber) ---- */
+
+#define NSUB 300
+typedef struct { atomic_int n, inside, concurrent, out_of_order, bad_hdr, last; const char *topic; } sub_rec;
+static void sub_rec_init(sub_rec *r, const char *topic) { memset(r, 0, sizeof *r); atomic_store(&r->last, -1); r->topic = topic; }
+static void on_server_sub(void *ud, const micro_event *ev) {
+    sub_rec *r = ud;
+    on_thread(K_SERVER_SUBSCRIBER);
+    if (atomic_fetch_add(&r->inside, 1) != 0) atomic_fetch_add(&r->concurrent, 1);
+    micro_bytes b = micro_event_body(ev);
+    char tmp[32] = {0};
+    memcpy(tmp, b.ptr, b.len < 31 ? b.len : 31);
+    int i = atoi(tmp);
+    if (i <= atomic_load(&r->last)) atomic_fetch_add(&r->out_of_order, 1);
+    atomic_store(&r->last, i);
+    micro_str v;
+    if (strcmp(micro_event_topic(ev).ptr, r->topic) != 0) atomic_fetch_add(&r->bad_hdr, 1);
+    if (!micro_event_header(ev, "Micro-Topic", &v) || strcmp(v.ptr, r->topic) != 0) atomic_fetch_add(&r->bad_hdr, 1);
+    if (atomic_load(&r->n) % 50 == 0) sleep_ms(1); /* let other threads overtake, if they could */
+    atomic_fetch_sub(&r->inside, 1);
+    atomic_fetch_add(&r->n, 1);
+}
+static int wait_n(atomic_int *n, int want, int ms) { for (int i = 0; i < ms / 10 && atomic_load(n) < want; i++) sleep_ms(10); return atomic_load(n) >= want; }
+
+/* A server with a broadcast subscriber and a two-member queue group on the memory broker. */
+static int test_server_subscriber(void) {
+    int before = atomic_load(&frees);
+    micro_runtime *rt = NULL; micro_registry *reg = NULL; micro_broker *b = NULL; micro_server *srv = NULL; micro_client *cli = NULL;
+    CHECK_ST(micro_runtime_new(NULL, &rt, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_registry_new(rt, "memory", &reg, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_broker_new(rt, "memory", NULL, 0, &b, NULL), MICRO_STATUS_OK);
+    micro_server_options *so = micro_server_options_new("c.subs");
+    CHECK_ST(micro_server_options_set_address(so, "127.0.0.1:0"), MICRO_STATUS_OK);
+    CHECK_ST(micro_server_new(rt, reg, so, &srv, NULL), MICRO_STATUS_OK);
+    micro_server_options_free(so);
+    static sub_rec all, q1, q2;
+    sub_rec_init(&all, "jobs"); sub_rec_init(&q1, "jobs"); sub_rec_init(&q2, "jobs");
+    /* no broker yet: a clear ILLEGAL_STATE */
+    CHECK_ERR(micro_server_subscribe(srv, "jobs", NULL, on_server_sub, &all, count_free, &err_), MICRO_STATUS_ILLEGAL_STATE, "micro_server_set_broker");
+    CHECK_ST(micro_server_set_broker(NULL, b), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_set_broker(srv, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_set_broker(srv, b), MICRO_STATUS_OK);
+    CHECK_ST(micro_client_new(rt, reg, NULL, &cli, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_client_set_broker(cli, b), MICRO_STATUS_OK);
+    micro_broker_free(b); b = NULL; /* the server and the client keep their own references */
+    /* bad arguments: clear statuses, and the hooks of failed calls are not kept */
+    CHECK_ERR(micro_server_subscribe(NULL, "jobs", NULL, on_server_sub, &all, count_free, &err_), MICRO_STATUS_NULL_ARG, "server");
+    CHECK_ERR(micro_server_subscribe(srv, NULL, NULL, on_server_sub, &all, count_free, &err_), MICRO_STATUS_NULL_ARG, "topic");
+    CHECK_ERR(micro_server_subscribe(srv, "jobs", NULL, NULL, &all, count_free, &err_), MICRO_STATUS_NULL_ARG, "callback");
+    CHECK_ERR(micro_server_subscribe(srv, BAD_UTF8, NULL, on_server_sub, &all, count_free, &err_), MICRO_STATUS_INVALID_UTF8, "topic");
+    CHECK_ERR(micro_server_subscribe(srv, "jobs", BAD_UTF8, on_server_sub, &all, count_free, &err_), MICRO_STATUS_INVALID_UTF8, "queue");
+    CHECK_ERR(micro_server_subscribe(srv, "", NULL, on_server_sub, &all, count_free, &err_), MICRO_STATUS_INVALID_ARG, "topic");
+    CHECK_ERR(micro_server_subscribe(srv, "jobs", "", on_server_sub, &all, count_free, &err_), MICRO_STATUS_INVALID_ARG, "queue");
+    CHECK(atomic_load(&frees) == before);
+    CHECK_ST(micro_server_subscribe(srv, "jobs", NULL, on_server_sub, &all, count_free, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_server_subscribe(srv, "jobs", "workers", on_server_sub, &q1, count_free, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_server_subscribe(srv, "jobs", "workers", on_server_sub, &q2, NULL, NULL), MICRO_STATUS_OK); /* no hook */
+    CHECK_ST(micro_server_handle(srv, "Test.Echo", echo, NULL, NULL), MICRO_STATUS_OK);
+    micro_error *err = NULL;
+    micro_status st = micro_server_start(srv, &err);
+    if (st) { fprintf(stderr, "  start: %s\n", micro_error_detail(err).ptr); micro_error_free(err); return 1; }
+    /* after the start: too late to add one */
+    CHECK_ERR(micro_server_subscribe(srv, "late", NULL, on_server_sub, &all, count_free, &err_), MICRO_STATUS_ILLEGAL_STATE, "before micro_server_start");
+    /* registered as go-micro subscriber endpoints */
+    micro_buf *buf = NULL;
+    CHECK_ST(micro_registry_get_service_json(reg, "c.subs", &buf, NULL), MICRO_STATUS_OK);
+    micro_bytes j = micro_buf_bytes(buf);
+    CHECK(contains(j, "\"name\":\"Func\"") && contains(j, "\"subscriber\":\"true\"") && contains(j, "\"topic\":\"jobs\"") && contains(j, "Test.Echo"));
+    micro_buf_free(buf);
+    /* N publishes: the broadcast subscriber gets all, in order, one at a time; the queue group
+     * gets each once, each member in order */
+    micro_publish_options *po = micro_publish_options_new();
+    CHECK_ST(micro_publish_options_set_content_type(po, "text/plain"), MICRO_STATUS_OK);
+    if (publish_n(cli, "jobs", NSUB, po)) return 1;
+    micro_publish_options_free(po);
+    CHECK(wait_n(&all.n, NSUB, 60000));
+    for (int i = 0; i < 6000 && atomic_load(&q1.n) + atomic_load(&q2.n) < NSUB; i++) sleep_ms(10);
+    sleep_ms(50);
+    if (atomic_load(&all.n) != NSUB || atomic_load(&all.out_of_order) || atomic_load(&q1.n) + atomic_load(&q2.n) != NSUB)
+        fprintf(stderr, "  all=%d (out of order %d) q1=%d q2=%d\n", atomic_load(&all.n), atomic_load(&all.out_of_order), atomic_load(&q1.n), atomic_load(&q2.n));
+    CHECK(atomic_load(&all.n) == NSUB && atomic_load(&all.last) == NSUB - 1);
+    CHECK(atomic_load(&all.out_of_order) == 0 && atomic_load(&all.concurrent) == 0 && atomic_load(&all.bad_hdr) == 0);
+    CHECK(atomic_load(&q1.n) + atomic_load(&q2.n) == NSUB);
+    CHECK(atomic_load(&q1.out_of_order) == 0 && atomic_load(&q2.out_of_order) == 0);
+    CHECK(atomic_load(&frees) == before);
+    /* stop: unsubscribed — later publishes reach nobody */
+    CHECK_ST(micro_server_stop(srv, NULL), MICRO_STATUS_OK);
+    if (publish_n(cli, "jobs", 5, NULL)) return 1;
+    sleep_ms(100);
+    CHECK(atomic_load(&all.n) == NSUB && atomic_load(&q1.n) + atomic_load(&q2.n) == NSUB);
+    /* the server gone: each subscriber's hook exactly once (two of the three have one) */
+    micro_client_free(cli);
+    micro_server_free(srv);
+    CHECK(wait_for(&frees, before + 2, 20000));
+    micro_registry_free(reg);
+    CHECK_ST(micro_runtime_shutdown(rt, 2000), MICRO_STATUS_OK);
+    micro_runtime_free(rt);
+    CHECK(atomic_load(&frees) == before + 2);
+    return 0;
+}
+
+/* A micro_service with a subscriber over the http broker (loopback, memory registry). The
+ * http broker POSTs each publish on its own connection, so it may reorder across publishes
+ * (go-micro's does too): this checks that every message arrives exactly once, not the order
+ * (order on a real broker: test_pubsub_nats_in_order). */
+#define NHTTP 40
+static atomic_int http_seen[NHTTP], http_other, http_direct_ok = 0;
+static void on_http_sub(void *ud, const micro_event *ev) {
+    (void)ud;
+    on_thread(K_SERVER_SUBSCRIBER);
+    micro_bytes b = micro_event_body(ev);
+    micro_str v;
+    if (b.len == 6 && memcmp(b.ptr, "direct", 6) == 0) {
+        /* micro_broker_publish: exactly the given headers, plus the http broker's Micro-Topic */
+        int ok = micro_event_header(ev, "X-Direct", &v) && strcmp(v.ptr, "yes") == 0 &&
+                 micro_event_header(ev, "Content-Type", &v) && strcmp(v.ptr, "text/plain") == 0 &&
+                 micro_event_header(ev, "Micro-Topic", &v) && strcmp(v.ptr, "svc.events") == 0 &&
+                 !micro_event_header(ev, "Micro-ID", &v) && micro_event_header_count(ev) == 3;
+        atomic_store(&http_direct_ok, ok ? 1 : -1);
+        return;
+    }
+    char tmp[16] = {0};
+    memcpy(tmp, b.ptr, b.len < 15 ? b.len : 15);
+    int i = atoi(tmp);
+    if (i >= 0 && i < NHTTP && micro_event_header(ev, "Micro-ID", &v)) atomic_fetch_add(&http_seen[i], 1);
+    else atomic_fetch_add(&http_other, 1);
+}
+static int test_service_subscriber_http_broker(void) {
+    int before = atomic_load(&frees);
+    micro_runtime *rt = NULL; micro_service *svc = NULL; micro_error *err = NULL;
+    CHECK_ST(micro_runtime_new(NULL, &rt, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_service_new(rt, "c.svc", "memory", &svc, NULL), MICRO_STATUS_OK); /* broker: go-micro's http */
+    CHECK_ERR(micro_service_subscribe(NULL, "svc.events", NULL, on_http_sub, NULL, count_free, &err_), MICRO_STATUS_NULL_ARG, "service");
+    CHECK_ST(micro_service_subscribe(svc, NULL, NULL, on_http_sub, NULL, count_free, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_service_subscribe(svc, "svc.events", NULL, NULL, NULL, count_free, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK(atomic_load(&frees) == before);
+    CHECK_ST(micro_service_subscribe(svc, "svc.events", NULL, on_http_sub, NULL, count_free, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_service_subscribe(svc, "svc.other", "q", on_http_sub, NULL, NULL, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_server_handle(micro_service_server(svc), "Test.Echo", echo, NULL, NULL), MICRO_STATUS_OK);
+    micro_status st = micro_service_start(svc, &err);
+    if (st) { fprintf(stderr, "  start: %s\n", micro_error_detail(err).ptr); micro_error_free(err); return 1; }
+    CHECK_ERR(micro_service_subscribe(svc, "late", NULL, on_http_sub, NULL, count_free, &err_), MICRO_STATUS_ILLEGAL_STATE, "started");
+    /* the service's registry lists the subscriber endpoints */
+    micro_buf *buf = NULL;
+    CHECK_ST(micro_registry_get_service_json(micro_service_registry(svc), "c.svc", &buf, NULL), MICRO_STATUS_OK);
+    micro_bytes j = micro_buf_bytes(buf);
+    CHECK(contains(j, "\"subscriber\":\"true\"") && contains(j, "\"topic\":\"svc.events\"") && contains(j, "\"topic\":\"svc.other\""));
+    micro_buf_free(buf);
+    /* the http broker's cache learns of the subscriber through its registry watch */
+    micro_status first = MICRO_STATUS_NOT_FOUND;
+    for (int t = 0; t < 200 && first == MICRO_STATUS_NOT_FOUND; t++) {
+        first = micro_service_publish(svc, "svc.warmup", bytes_of("w"), NULL, NULL); /* stays queued: nobody subscribes */
+        if (first == MICRO_STATUS_NOT_FOUND) sleep_ms(20);
+    }
+    CHECK_ST(first, MICRO_STATUS_OK);
+    for (int i = 0; i < NHTTP; i++) {
+        char n[16]; int len = snprintf(n, sizeof n, "%d", i);
+        CHECK_ST(micro_service_publish(svc, "svc.events", (micro_bytes){(const uint8_t *)n, (size_t)len}, NULL, NULL), MICRO_STATUS_OK);
+    }
+    micro_publish_options *po = micro_publish_options_new();
+    CHECK_ST(micro_publish_options_set_header(po, "X-Direct", "yes"), MICRO_STATUS_OK);
+    CHECK_ST(micro_publish_options_set_content_type(po, "text/plain"), MICRO_STATUS_OK);
+    CHECK_ST(micro_broker_publish(micro_service_broker(svc), "svc.events", bytes_of("direct"), po, NULL), MICRO_STATUS_OK);
+    micro_publish_options_free(po);
+    int all = 0;
+    for (int t = 0; t < 3000 && !all; t++) {
+        all = atomic_load(&http_direct_ok) != 0;
+        for (int i = 0; i < NHTTP && all; i++) all = atomic_load(&http_seen[i]) > 0;
+        if (!all) sleep_ms(10);
+    }
+    sleep_ms(100);
+    for (int i = 0; i < NHTTP; i++) if (atomic_load(&http_seen[i]) != 1) { fprintf(stderr, "  message %d arrived %d times\n", i, atomic_load(&http_seen[i])); return 1; }
+    CHECK(atomic_load(&http_other) == 0 && atomic_load(&http_direct_ok) == 1);
+    CHECK_ST(micro_service_stop(svc, &err), MICRO_STATUS_OK);
+    CHECK(atomic_load(&frees) == before);
+    micro_service_free(svc);
+    CHECK(wait_for(&frees, before + 1, 20000));
+    CHECK_ST(micro_runtime_shutdown(rt, 2000), MICRO_STATUS_OK);
+    micro_runtime_free(rt);
+    CHECK(atomic_load(&frees) == before + 1);
+    return 0;
+}
+
+/* Order on a real broker: NATS (MICRO_TEST_NATS). A broker subscription and a server
+ * subscriber each get every publish, in publish order; micro_broker_publish sends exactly
+ * the headers given. */
+static int skip_or_fail(const char *name, const char *why) {
+    const char *strict = getenv("MICRO_TEST_STRICT");
+    if (strict && strcmp(strict, "1") == 0) { fprintf(stderr, "  %s: %s (MICRO_TEST_STRICT=1)\n", name, why); return 1; }
+    printf("skip %s: %s\n", name, why);
+    return -1;
+}
+static int test_pubsub_nats_in_order(void) {
+    const char *url = getenv("MICRO_TEST_NATS");
+    if (!url || !*url) return skip_or_fail("test_pubsub_nats_in_order", "MICRO_TEST_NATS is not set");
+    int before = atomic_load(&frees);
+    ps_world w; if (ps_up(&w, url, 0)) return 1;
+    static order_rec rec; memset(&rec, 0, sizeof rec);
+    static sub_rec srec; sub_rec_init(&srec, "orders");
+    micro_subscription *cb = NULL, *direct = NULL;
+    CHECK_ST(micro_broker_subscribe(w.b, "orders", NULL, on_ordered, &rec, count_free, &cb, NULL), MICRO_STATUS_OK);
+    micro_server_options *so = micro_server_options_new("c.nats");
+    CHECK_ST(micro_server_options_set_address(so, "127.0.0.1:0"), MICRO_STATUS_OK);
+    micro_server *srv = NULL;
+    CHECK_ST(micro_server_new(w.rt, w.reg, so, &srv, NULL), MICRO_STATUS_OK);
+    micro_server_options_free(so);
+    CHECK_ST(micro_server_set_broker(srv, w.b), MICRO_STATUS_OK);
+    CHECK_ST(micro_server_subscribe(srv, "orders", NULL, on_server_sub, &srec, count_free, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_server_start(srv, NULL), MICRO_STATUS_OK);
+    micro_publish_options *po = micro_publish_options_new();
+    CHECK_ST(micro_publish_options_set_content_type(po, "text/plain"), MICRO_STATUS_OK);
+    CHECK_ST(micro_publish_options_set_header(po, "X-Seq-Test", "yes"), MICRO_STATUS_OK);
+    if (publish_n(w.cli, "orders", NMSG, po)) return 1;
+    CHECK(wait_n(&rec.n, NMSG, 60000) && wait_n(&srec.n, NMSG, 60000));
+    sleep_ms(50);
+    CHECK(atomic_load(&rec.n) == NMSG && atomic_load(&srec.n) == NMSG);
+    for (int i = 0; i < NMSG; i++) CHECK(rec.seen[i] == i);
+    CHECK(atomic_load(&rec.bad_hdr) == 0 && atomic_load(&rec.concurrent) == 0);
+    CHECK(atomic_load(&srec.out_of_order) == 0 && atomic_load(&srec.concurrent) == 0 && atomic_load(&srec.bad_hdr) == 0);
+    /* a direct publish carries exactly its options' headers */
+    CHECK_ST(micro_broker_subscribe_pull(w.b, "direct", NULL, &direct, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_broker_publish(w.b, "direct", bytes_of("d"), po, NULL), MICRO_STATUS_OK);
+    micro_publish_options_free(po);
+    micro_event *ev = NULL; micro_str v;
+    CHECK_ST(micro_subscription_next(direct, 10000, &ev, NULL), MICRO_STATUS_OK);
+    CHECK(micro_event_header_count(ev) == 2 && micro_event_header(ev, "X-Seq-Test", &v) && micro_event_header(ev, "Content-Type", &v));
+    CHECK(micro_event_body(ev).len == 1 && strcmp(micro_event_topic(ev).ptr, "direct") == 0);
+    micro_event_free(ev);
+    micro_subscription_free(direct);
+    micro_subscription_free(cb);
+    CHECK_ST(micro_server_stop(srv, NULL), MICRO_STATUS_OK);
+    micro_server_free(srv);
+    CHECK(wait_for(&frees, before + 2, 20000));
+    if (ps_down(&w)) return 1;
+    CHECK(atomic_load(&frees) == before + 2);
+    return 0;
+}
+
+/* The thread rule, as a whole: every callback above checked where it ran (on_thread). */
+static int list_threads(int *io, int *dispatch) {
+    *io = *dispatch = 0;
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char path[300], name[32] = {0};
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        if (fgets(name, sizeof name, f)) {
+            if (strncmp(name, "micro-io", 8) == 0) (*io)++;
+            if (strncmp(name, "micro-dispatch", 14) == 0) (*dispatch)++;
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return 1;
+}
+static void *role_of_my_thread(void *out) { *(int *)out = micro_debug_thread_role(); return NULL; }
+static int test_callbacks_never_on_runtime_threads(void) {
+    /* the names the check relies on exist: a runtime has micro-io and micro-dispatch threads */
+    micro_runtime *rt = NULL;
+    micro_runtime_options *ro = micro_runtime_options_new();
+    CHECK_ST(micro_runtime_options_set_worker_threads(ro, 2), MICRO_STATUS_OK);
+    CHECK_ST(micro_runtime_options_set_dispatch_threads(ro, 3), MICRO_STATUS_OK);
+    CHECK_ST(micro_runtime_new(ro, &rt, NULL), MICRO_STATUS_OK);
+    micro_runtime_options_free(ro);
+    int io = 0, dispatch = 0;
+    for (int i = 0; i < 400 && (io < 2 || dispatch < 3); i++) { /* a new thread names itself */
+        CHECK(list_threads(&io, &dispatch));
+        if (io < 2 || dispatch < 3) sleep_ms(10);
+    }
+    if (io < 2 || dispatch < 3) fprintf(stderr, "  threads: %d micro-io, %d micro-dispatch\n", io, dispatch);
+    CHECK(io >= 2 && dispatch >= 3);
+    CHECK_ST(micro_runtime_shutdown(rt, 2000), MICRO_STATUS_OK);
+    micro_runtime_free(rt);
+    /* threads the library did not start have no role */
+    int role = -1; pthread_t t;
+    CHECK(micro_debug_thread_role() == MICRO_THREAD_ROLE_NONE);
+    pthread_create(&t, NULL, role_of_my_thread, &role);
+    pthread_join(t, NULL);
+    CHECK(role == MICRO_THREAD_ROLE_NONE);
+    /* every kind of callback was seen, never on a runtime thread */
+    for (int k = 0; k < K_KINDS; k++) {
+        if (k == K_SERVER_SUBSCRIBER || atomic_load(&thread_checks[k]) > 0) continue;
+        fprintf(stderr, "  no %s callback was checked\n", KIND_NAMES[k]);
+        return 1;
+    }
+    CHECK(atomic_load(&thread_checks[K_SERVER_SUBSCRIBER]) >= NSUB);
+    printf("    (threads of %d completions, %d handlers, %d stream handlers, %d subscription and %d server subscriber callbacks, %d free hooks, %d log callbacks checked)\n",
+           atomic_load(&thread_checks[K_COMPLETION]), atomic_load(&thread_checks[K_HANDLER]), atomic_load(&thread_checks[K_STREAM_HANDLER]),
+           atomic_load(&thread_checks[K_SUBSCRIPTION]), atomic_load(&thread_checks[K_SERVER_SUBSCRIBER]), atomic_load(&thread_checks[K_FREE_HOOK]),
+           atomic_load(&thread_checks[K_LOG]));
+    CHECK(atomic_load(&thread_violations) == 0);
+    return 0;
+}
+
+
 int main(void) {
+    /* before any library thread starts: services made without a registry name use memory
+       (mDNS never leaves the private namespace), and go-micro's http broker */
+    setenv("MICRO_REGISTRY", "memory", 1);
+    unsetenv("MICRO_BROKER");
+    unsetenv("MICRO_BROKER_ADDRESS");
     RUN(test_version);
     RUN(test_null_args);
     RUN(test_invalid_utf8);
@@ -793,6 +1452,11 @@ int main(void) {
     RUN(test_pubsub_unsubscribe_inside_callback);
     RUN(test_pubsub_null_args_and_limits);
     RUN(test_pubsub_http_broker);
+    RUN(test_null_args_every_pointer);
+    RUN(test_server_subscriber);
+    RUN(test_service_subscriber_http_broker);
+    RUN(test_pubsub_nats_in_order);
+    RUN(test_callbacks_never_on_runtime_threads);
     size_t live = micro_debug_live_objects();
     printf("%s live_objects (%zu)\n", live == 0 ? "ok" : "FAIL", live);
     failures += live != 0;

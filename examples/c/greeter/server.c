@@ -1,7 +1,11 @@
 /* A C greeter server: serves Greeter.Hello ({"name":"X"} -> {"message":"Hello X"}) and the
  * stream Greeter.Stream (the same greeting per message) as
  * service NAME (default "c.greeter") on the registry named by MICRO_REGISTRY (default mdns).
- * Build: cc server.c $(pkg-config --cflags --libs micro) -o greeter-server */
+ * With TOPIC it also subscribes to TOPIC (a go-micro subscriber endpoint, on the broker
+ * MICRO_BROKER names, go-micro's http broker by default) and prints each message as a line
+ * {"event":"message","topic":"T","body_hex":"..","header":{..}}.
+ * Usage: greeter-server [NAME [TOPIC]]; SIGINT/SIGTERM stop it.
+ * Build: cc server.c $(pkg-config --cflags --libs micro) -lpthread -o greeter-server */
 #define _POSIX_C_SOURCE 200809L
 #include <micro.h>
 #include <pthread.h>
@@ -53,8 +57,43 @@ static void hello_stream(void *userdata, micro_server_stream *s) {
     micro_server_stream_free(s);
 }
 
+/* Prints a JSON string (quotes, backslashes and control bytes escaped). */
+static void print_json_str(micro_str s) {
+    putchar('"');
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20) printf("\\u%04x", c);
+        else putchar(c);
+    }
+    putchar('"');
+}
+
+/* A subscriber: runs on a dispatch thread, one message at a time, in delivery order; the
+ * event is borrowed for the call. */
+static void on_event(void *userdata, const micro_event *ev) {
+    (void)userdata;
+    printf("{\"event\":\"message\",\"topic\":");
+    print_json_str(micro_event_topic(ev));
+    printf(",\"body_hex\":\"");
+    micro_bytes b = micro_event_body(ev);
+    for (size_t i = 0; i < b.len; i++) printf("%02x", b.ptr[i]);
+    printf("\",\"header\":{");
+    for (size_t i = 0; i < micro_event_header_count(ev); i++) {
+        micro_str k, v;
+        if (micro_event_header_at(ev, i, &k, &v) != MICRO_STATUS_OK) break;
+        if (i) putchar(',');
+        print_json_str(k);
+        putchar(':');
+        print_json_str(v);
+    }
+    printf("}}\n");
+    fflush(stdout);
+}
+
 int main(int argc, char **argv) {
     const char *name = argc > 1 ? argv[1] : "c.greeter";
+    const char *topic = argc > 2 ? argv[2] : NULL;
     if (MICRO_CHECK_ABI() != MICRO_STATUS_OK) { fprintf(stderr, "libmicro does not match micro.h\n"); return 1; }
     sigset_t sigs; sigemptyset(&sigs); sigaddset(&sigs, SIGINT); sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* before any library thread starts */
@@ -64,8 +103,9 @@ int main(int argc, char **argv) {
         micro_service_new(rt, name, NULL, &svc, &err) != MICRO_STATUS_OK) goto fail;
     micro_server *srv = micro_service_server(svc);
     if (micro_server_handle(srv, "Greeter.Hello", hello, NULL, NULL) != MICRO_STATUS_OK ||
-        micro_server_handle_stream(srv, "Greeter.Stream", hello_stream, NULL, NULL) != MICRO_STATUS_OK ||
-        micro_server_start(srv, &err) != MICRO_STATUS_OK) goto fail;
+        micro_server_handle_stream(srv, "Greeter.Stream", hello_stream, NULL, NULL) != MICRO_STATUS_OK) goto fail;
+    if (topic && micro_service_subscribe(svc, topic, NULL, on_event, NULL, NULL, &err) != MICRO_STATUS_OK) goto fail;
+    if (micro_service_start(svc, &err) != MICRO_STATUS_OK) goto fail; /* broker, listen, register, subscribe */
     micro_buf *addr = NULL;
     if (micro_server_address(srv, &addr, &err) != MICRO_STATUS_OK) goto fail;
     printf("{\"event\":\"ready\",\"name\":\"%s\",\"address\":\"%.*s\"}\n", name,
@@ -74,7 +114,7 @@ int main(int argc, char **argv) {
     micro_buf_free(addr);
 
     int sig; sigwait(&sigs, &sig);
-    micro_server_stop(srv, NULL);   /* deregister, drain */
+    micro_service_stop(svc, NULL);  /* deregister, unsubscribe, drain, disconnect the broker */
     micro_service_free(svc);
     micro_runtime_shutdown(rt, 5000);
     micro_runtime_free(rt);
