@@ -12,9 +12,9 @@
 //! message **stays queued**: it goes out with the next publish to that topic. Otherwise a
 //! task takes up to 8 queued messages and, for each registered version, `POST`s
 //! `/?id=<node id>` to every node of a broadcast version and to one random node of a
-//! queue group. Where go-micro re-queues a message only when all posts failed, we also
-//! try the group's other nodes before re-queueing, so one dead member does not hold a
-//! group's messages back. Status codes are not acknowledgements (go-micro answers 200
+//! queue group, over kept-alive connections (hyper's HTTP/1.1 client). Where go-micro
+//! re-queues a message only when all posts failed, we also try the group's other nodes
+//! before re-queueing, so one dead member does not hold a group's messages back. Status codes are not acknowledgements (go-micro answers 200
 //! even when the handler failed), so a delivery that reached a subscriber is never
 //! re-sent: at most once per subscriber, with no ordering guarantee between publishes.
 //!
@@ -36,7 +36,10 @@ use crate::error::{Error, Result};
 use crate::registry::cache::Cache;
 use crate::registry::{Metadata, Node, RegisterOptions, Registry, Service};
 use async_trait::async_trait;
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
 use rand::seq::SliceRandom;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -82,8 +85,9 @@ struct Inner {
     max_message: usize,
     subs: Mutex<Vec<Sub>>,
     next_key: Mutex<u64>,
-    inbox: Mutex<HashMap<String, VecDeque<Vec<u8>>>>,
+    inbox: Mutex<HashMap<String, VecDeque<Bytes>>>,
     state: Mutex<Option<(SocketAddr, watch::Sender<bool>)>>,
+    posts: Posts,
 }
 
 impl HttpBroker {
@@ -100,6 +104,7 @@ impl HttpBroker {
                 next_key: Mutex::new(1),
                 inbox: Mutex::default(),
                 state: Mutex::default(),
+                posts: Posts::default(),
             }),
         }
     }
@@ -128,14 +133,14 @@ impl Inner {
         })
     }
 
-    fn take(&self, topic: &str) -> Vec<Vec<u8>> {
+    fn take(&self, topic: &str) -> Vec<Bytes> {
         let mut inbox = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
         let Some(q) = inbox.get_mut(topic) else { return vec![] };
         let n = q.len().min(BATCH);
         q.drain(..n).collect()
     }
 
-    fn requeue(&self, topic: &str, env: Vec<u8>) {
+    fn requeue(&self, topic: &str, env: Bytes) {
         let mut inbox = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
         let q = inbox.entry(topic.to_string()).or_default();
         q.push_back(env);
@@ -165,7 +170,7 @@ impl Inner {
                 if svc.version == BROADCAST {
                     let mut ok = 0;
                     for n in &nodes {
-                        if post(n, &env).await.is_ok() {
+                        if self.posts.post(n, &env).await.is_ok() {
                             ok += 1;
                         }
                     }
@@ -176,7 +181,7 @@ impl Inner {
                     nodes.shuffle(&mut rand::rng());
                     let mut delivered = false;
                     for n in &nodes {
-                        if post(n, &env).await.is_ok() {
+                        if self.posts.post(n, &env).await.is_ok() {
                             delivered = true;
                             break;
                         }
@@ -205,41 +210,102 @@ impl Inner {
     }
 }
 
-/// POSTs one envelope to a subscriber node; Ok once the node answered (any status).
-async fn post(node: &Node, env: &[u8]) -> std::io::Result<()> {
-    let fut = async {
-        let mut s = TcpStream::connect(&node.address).await?;
-        let _ = s.set_nodelay(true);
-        let mut req = format!(
-            "POST /?id={} HTTP/1.1\r\nHost: {}\r\nUser-Agent: micro/{}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            url_encode(&node.id),
-            node.address,
-            crate::VERSION,
-            env.len()
-        )
-        .into_bytes();
-        req.extend_from_slice(env);
-        s.write_all(&req).await?;
-        let mut head = [0u8; 64];
-        let n = s.read(&mut head).await?;
-        if n == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "no answer"));
+/// Keep-alive HTTP/1.1 connections to subscriber nodes, by address (hyper's client
+/// connections; go-micro's publisher reuses connections through net/http the same way).
+#[derive(Default)]
+struct Posts {
+    idle: Mutex<HashMap<String, Vec<http1::SendRequest<Full<Bytes>>>>>,
+}
+
+/// Idle connections kept per subscriber address.
+const IDLE_PER_NODE: usize = 8;
+
+impl Posts {
+    fn take(&self, address: &str) -> Option<http1::SendRequest<Full<Bytes>>> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let list = idle.get_mut(address)?;
+        let found = std::iter::from_fn(|| list.pop()).find(|s| !s.is_closed());
+        if list.is_empty() {
+            idle.remove(address);
         }
-        let line = String::from_utf8_lossy(&head[..n]);
-        if !line.starts_with("HTTP/1.1 200") && !line.starts_with("HTTP/1.0 200") {
-            tracing::warn!(node = %node.id, status = %line.lines().next().unwrap_or(""), "subscriber refused a message");
-        }
-        Ok(())
-    };
-    match tokio::time::timeout(POST_TIMEOUT, fut).await {
-        Ok(r) => {
-            if let Err(e) = &r {
-                tracing::warn!(node = %node.id, address = %node.address, error = %e, "delivery failed");
-            }
-            r
-        }
-        Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "delivery timed out")),
+        found
     }
+
+    fn put(&self, address: &str, send: http1::SendRequest<Full<Bytes>>) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let list = idle.entry(address.to_string()).or_default();
+        list.retain(|s| !s.is_closed());
+        if list.len() < IDLE_PER_NODE {
+            list.push(send);
+        }
+    }
+
+    /// POSTs one envelope to a subscriber node; Ok once the node answered (any status: go-micro
+    /// answers 200 even when its handler failed, so a status is not an acknowledgement).
+    async fn post(&self, node: &Node, env: &Bytes) -> std::io::Result<()> {
+        match tokio::time::timeout(POST_TIMEOUT, self.exchange(node, env)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::warn!(node = %node.id, address = %node.address, error = %e, "delivery failed");
+                Err(e)
+            }
+            Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "delivery timed out")),
+        }
+    }
+
+    async fn exchange(&self, node: &Node, env: &Bytes) -> std::io::Result<()> {
+        let mut req = post_request(node, env)?;
+        // A pooled connection the node closed while idle hands the request back unsent
+        // (`try_send_request`), so it goes out again on the next connection: never twice.
+        while let Some(mut send) = self.take(&node.address) {
+            if send.ready().await.is_err() {
+                continue;
+            }
+            match send.try_send_request(req).await {
+                Ok(rsp) => return self.finish(node, send, rsp).await,
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) => req = unsent,
+                    None => return Err(std::io::Error::other(e.into_error())),
+                },
+            }
+        }
+        let stream = TcpStream::connect(&node.address).await?;
+        let _ = stream.set_nodelay(true);
+        let (mut send, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(std::io::Error::other)?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::trace!(error = %e, "http broker: subscriber connection ended");
+            }
+        });
+        let rsp = send.send_request(req).await.map_err(std::io::Error::other)?;
+        self.finish(node, send, rsp).await
+    }
+
+    /// Reads the answer (so the connection can carry the next message) and pools it.
+    async fn finish(
+        &self,
+        node: &Node,
+        send: http1::SendRequest<Full<Bytes>>,
+        rsp: hyper::Response<hyper::body::Incoming>,
+    ) -> std::io::Result<()> {
+        let status = rsp.status();
+        let body = rsp.into_body().collect().await.map_err(std::io::Error::other)?.to_bytes();
+        if status != hyper::StatusCode::OK {
+            tracing::warn!(node = %node.id, %status, body = %String::from_utf8_lossy(&body), "subscriber refused a message");
+        }
+        self.put(&node.address, send);
+        Ok(())
+    }
+}
+
+/// go-micro's delivery request: `POST /?id=<node id>` with the JSON envelope.
+fn post_request(node: &Node, env: &Bytes) -> std::io::Result<hyper::Request<Full<Bytes>>> {
+    hyper::Request::post(format!("/?id={}", url_encode(&node.id)))
+        .header(hyper::header::HOST, node.address.as_str())
+        .header(hyper::header::USER_AGENT, format!("micro/{}", crate::VERSION))
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(env.clone()))
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
 }
 
 fn url_encode(s: &str) -> String {
@@ -476,7 +542,7 @@ impl Broker for HttpBroker {
         if env.len() > self.inner.max_message {
             return Err(too_large(env.len(), self.inner.max_message, "broker's message size (encoded envelope)"));
         }
-        self.inner.requeue(topic, env);
+        self.inner.requeue(topic, Bytes::from(env));
         let services = self.inner.cache.lookup(SERVICE).await?;
         if services.is_empty() {
             return Err(Error::internal(
