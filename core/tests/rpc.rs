@@ -4,6 +4,7 @@ use micro::registry::memory::Memory;
 use micro::registry::Registry;
 use micro::{CallOptions, Client, ClientOptions, Error, Server, ServerOptions};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -290,4 +291,218 @@ async fn nested_calls_get_the_remaining_budget_and_metadata() {
     opts.metadata.insert("Trace-Id".into(), "t-1".into());
     let reply = client(reg).call("front", "Front.Relay", "", &opts).await.unwrap();
     assert_eq!(&reply.body[..], b"t-1", "metadata crossed two hops");
+}
+
+// ---------------------------------------------------------------------------
+// Spec §4.11, the worked unary JSON call, byte for byte.
+
+/// The client request of §4.11 (290 bytes), as a go-micro v5/v6 client writes it.
+const SPEC_REQUEST: &[u8] = b"POST / HTTP/1.1\r\nHost: 192.168.1.10:40123\r\nUser-Agent: Go-http-client/1.1\r\nContent-Length: 17\r\nAccept: application/json\r\nContent-Type: application/json\r\nMicro-Endpoint: Greeter.Hello\r\nMicro-Id: 0\r\nMicro-Method: Greeter.Hello\r\nMicro-Service: greeter\r\nTimeout: 5000000000\r\n\r\n{\"name\":\"Alice\"}\n";
+
+/// The server's success reply of §4.11 (273 bytes), request headers echoed.
+const SPEC_REPLY: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 26\r\nAccept: application/json\r\nContent-Type: application/json\r\nMicro-Endpoint: Greeter.Hello\r\nMicro-Id: 0\r\nMicro-Method: Greeter.Hello\r\nMicro-Service: greeter\r\nTimeout: 5000000000\r\nUser-Agent: Go-http-client/1.1\r\n\r\n{\"message\":\"Hello Alice\"}\n";
+
+/// The server's reply of §4.11 for `errors.BadRequest("greeter", "name required")`.
+const SPEC_ERROR_REPLY: &[u8] = b"HTTP/1.1 200 OK\r\nAccept: application/json\r\nContent-Type: application/json\r\nMicro-Endpoint: Greeter.Hello\r\nMicro-Error: {\"id\":\"greeter\",\"code\":400,\"detail\":\"name required\",\"status\":\"Bad Request\"}\r\nMicro-Id: 0\r\nMicro-Method: Greeter.Hello\r\nMicro-Service: greeter\r\nTimeout: 5000000000\r\nUser-Agent: Go-http-client/1.1\r\nX-Micro-Error: {\"id\":\"greeter\",\"code\":400,\"detail\":\"name required\",\"status\":\"Bad Request\"}\r\nContent-Length: 0\r\n\r\n";
+
+/// The headers go-micro's server copies from the first request on the connection into
+/// every reply (§3.2); clients must not trust them, and our server does not send them.
+const ECHOED: [&str; 7] = ["Accept", "Micro-Endpoint", "Micro-Id", "Micro-Method", "Micro-Service", "Timeout", "User-Agent"];
+
+/// One HTTP/1.1 message (head + `Content-Length` body) read off `s`, bounded in time.
+async fn read_message(s: &mut tokio::net::TcpStream) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let read = async {
+        loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Content-Length: "))
+                    .map(|v| v.trim().parse().expect("numeric Content-Length"))
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + len {
+                    buf.truncate(end + 4 + len);
+                    return;
+                }
+            }
+            let mut chunk = [0u8; 4096];
+            let n = s.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "peer closed mid-message after {:?}", String::from_utf8_lossy(&buf));
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read).await.expect("a whole message within 10 s");
+    buf
+}
+
+/// Splits a message into its first line, its header lines and its body.
+fn split_message(m: &[u8]) -> (String, Vec<String>, Vec<u8>) {
+    let end = m.windows(4).position(|w| w == b"\r\n\r\n").expect("a head");
+    let head = String::from_utf8(m[..end].to_vec()).expect("UTF-8 head");
+    let mut lines = head.split("\r\n").map(str::to_string);
+    let first = lines.next().unwrap_or_default();
+    (first, lines.collect(), m[end + 4..].to_vec())
+}
+
+fn header_name(line: &str) -> &str {
+    line.split(": ").next().unwrap_or("")
+}
+
+/// Checks our reply against go-micro's: same status line and body, every header line of
+/// ours verbatim in go-micro's, and go-micro's other lines exactly `extra`.
+fn assert_reply_matches_spec(ours: &[u8], spec: &[u8], extra: &[&str]) {
+    let (our_status, our_headers, our_body) = split_message(ours);
+    let (spec_status, spec_headers, spec_body) = split_message(spec);
+    assert_eq!(our_status, spec_status);
+    assert_eq!(our_body, spec_body);
+    for line in &our_headers {
+        assert!(spec_headers.contains(line), "our header {line:?} is not go-micro's: {spec_headers:?}");
+    }
+    let mut missing: Vec<&str> = spec_headers.iter().filter(|l| !our_headers.contains(l)).map(|l| header_name(l)).collect();
+    missing.sort_unstable();
+    let mut extra = extra.to_vec();
+    extra.sort_unstable();
+    assert_eq!(missing, extra, "go-micro's header lines we do not send");
+}
+
+#[tokio::test]
+async fn server_answers_the_spec_4_11_request_with_go_micro_s_bytes() {
+    assert_eq!((SPEC_REQUEST.len(), SPEC_REPLY.len()), (290, 273));
+    let reg: Arc<dyn Registry> = Arc::new(Memory::new());
+    let ok = greeter(reg.clone(), "greeter").await;
+    let failing = Server::new(options("greeter"), reg.clone());
+    failing.handle_json("Greeter.Hello", |_: Hello, _| async move { Err::<Greeting, _>(Error::bad_request("greeter", "name required")) });
+    failing.start().await.unwrap();
+
+    // Success: go-micro's reply minus the echoed request headers; twice on one connection.
+    let mut conn = tokio::net::TcpStream::connect(ok.advertised().unwrap()).await.unwrap();
+    for _ in 0..2 {
+        use tokio::io::AsyncWriteExt;
+        conn.write_all(SPEC_REQUEST).await.unwrap();
+        let reply = read_message(&mut conn).await;
+        assert_eq!(
+            reply,
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 26\r\n\r\n{\"message\":\"Hello Alice\"}\n"
+        );
+        assert_reply_matches_spec(&reply, SPEC_REPLY, &ECHOED);
+    }
+
+    // Error: the same Micro-Error value byte for byte, empty body. We send neither the
+    // echoes (Content-Type here is one: the request's) nor the X-Micro-Error twin, which
+    // no go-micro client since v2 reads (spec §4.1).
+    let mut conn = tokio::net::TcpStream::connect(failing.advertised().unwrap()).await.unwrap();
+    {
+        use tokio::io::AsyncWriteExt;
+        conn.write_all(SPEC_REQUEST).await.unwrap();
+    }
+    let reply = read_message(&mut conn).await;
+    assert_eq!(
+        reply,
+        &b"HTTP/1.1 200 OK\r\nMicro-Error: {\"id\":\"greeter\",\"code\":400,\"detail\":\"name required\",\"status\":\"Bad Request\"}\r\nContent-Length: 0\r\n\r\n"[..]
+    );
+    let mut extra = ECHOED.to_vec();
+    extra.extend(["Content-Type", "X-Micro-Error"]);
+    assert_reply_matches_spec(&reply, SPEC_ERROR_REPLY, &extra);
+    ok.stop().await.unwrap();
+    failing.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn client_sends_the_spec_4_11_request_and_reads_go_micro_s_reply() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    // A socket that records the request and answers with go-micro's exact reply bytes.
+    let peer = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let (mut s, _) = listener.accept().await.unwrap();
+        let request = read_message(&mut s).await;
+        s.write_all(SPEC_REPLY).await.unwrap();
+        request
+    });
+    let c = Client::with_cache(None, ClientOptions::default());
+    let opts = CallOptions { address: vec![addr.clone()], ..Default::default() };
+    let reply = c.call("greeter", "Greeter.Hello", &b"{\"name\":\"Alice\"}\n"[..], &opts).await.unwrap();
+    assert_eq!(&reply.body[..], b"{\"message\":\"Hello Alice\"}\n");
+    assert_eq!(reply.content_type, "application/json");
+
+    let (ours, ours_headers, ours_body) = split_message(&peer.await.unwrap());
+    let (spec, spec_headers, spec_body) = split_message(SPEC_REQUEST);
+    assert_eq!(ours, spec, "request line");
+    assert_eq!(ours_body, spec_body);
+    let map = |lines: &[String]| -> BTreeMap<String, String> {
+        lines.iter().map(|l| (header_name(l).to_string(), l.split_once(": ").map(|(_, v)| v.to_string()).unwrap_or_default())).collect()
+    };
+    let (mut ours_map, mut spec_map) = (map(&ours_headers), map(&spec_headers));
+    assert_eq!(ours_map.len(), ours_headers.len(), "no header twice: {ours_headers:?}");
+    // Host names the node dialled, User-Agent names us; every other header is go-micro's.
+    assert_eq!(ours_map.remove("Host"), Some(addr));
+    assert_eq!(ours_map.remove("User-Agent"), Some(format!("micro/{}", micro::VERSION)));
+    spec_map.remove("Host");
+    spec_map.remove("User-Agent");
+    assert_eq!(ours_map, spec_map);
+}
+
+// ---------------------------------------------------------------------------
+// The connection pool, seen from the network: a counting TCP relay in front of a server.
+
+/// Relays 127.0.0.1:<port> to `target`, counting the connections it accepts.
+async fn counting_relay(target: String) -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            let target = target.clone();
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test]
+async fn pool_reuses_one_connection_for_sequential_calls() {
+    let reg: Arc<dyn Registry> = Arc::new(Memory::new());
+    let server = greeter(reg, "greeter").await;
+    let (relay, accepted) = counting_relay(server.advertised().unwrap()).await;
+    let c = Client::with_cache(None, ClientOptions::default());
+    let opts = CallOptions { address: vec![relay], ..Default::default() };
+    for i in 0..25 {
+        let r: Greeting = c.call_json("greeter", "Greeter.Hello", &Hello { name: format!("n{i}") }, &opts).await.unwrap();
+        assert_eq!(r.message, format!("Hello n{i}"));
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "25 sequential calls, one connection");
+    // An RPC error leaves the connection clean, so it stays in the pool (go-micro closes it).
+    let err = c.call_json::<_, Greeting>("greeter", "Greeter.Hello", &Hello { name: "".into() }, &opts).await.unwrap_err();
+    assert_eq!(err.code, 400);
+    let _: Greeting = c.call_json("greeter", "Greeter.Hello", &Hello { name: "again".into() }, &opts).await.unwrap();
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "an error reply does not cost a connection");
+    // Concurrent calls need one connection each, at most, and then share them.
+    for _ in 0..3 {
+        let calls = (0..8).map(|i| {
+            let (c, opts) = (c.clone(), opts.clone());
+            tokio::spawn(async move { c.call_json::<_, Greeting>("greeter", "Greeter.Hello", &Hello { name: format!("c{i}") }, &opts).await })
+        });
+        for t in calls.collect::<Vec<_>>() {
+            t.await.unwrap().unwrap();
+        }
+    }
+    let n = accepted.load(Ordering::SeqCst);
+    assert!((1..=8).contains(&n), "3 rounds of 8 concurrent calls opened {n} connections (at most 8 expected)");
+    // A stream dials its own connection and leaves the pooled ones alone.
+    let mut stream = c.stream("greeter", "Greeter.Stream", &opts).await.unwrap();
+    stream.send(&b"{\"name\":\"s\"}"[..]).await.unwrap();
+    assert!(stream.recv().await.unwrap().is_some());
+    stream.close().await.unwrap();
+    assert_eq!(accepted.load(Ordering::SeqCst), n + 1, "one connection for the stream");
+    let _: Greeting = c.call_json("greeter", "Greeter.Hello", &Hello { name: "after".into() }, &opts).await.unwrap();
+    assert_eq!(accepted.load(Ordering::SeqCst), n + 1, "unary calls still reuse the pool");
+    server.stop().await.unwrap();
 }

@@ -90,11 +90,21 @@ wait_count() {
 	[ "$n" -eq "$3" ] || die "$1: expected $3 lines with '$2', got $n"
 }
 
+# wait_has NAME FRAGMENT [SECONDS] : wait (max SECONDS, default 10) until $T/NAME.out has a line containing FRAGMENT
+wait_has() {
+	local i
+	for i in $(seq $(( ${3:-10} * 10 ))); do
+		grep -qF -- "$2" "$T/$1.out" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	die "$1: no line with '$2'"
+}
+
 hello_line() { printf '{"ok":true,"body":"{\\"message\\":\\"Hello %s\\"}\\n","body_b64":"%s"}' "$1" "$(printf '{"message":"Hello %s"}\n' "$1" | base64 -w0)"; }
 
 say "starting servers and subscribers"
-start s5 "$B/gm5" serve --name go.greeter --subscribe events
-start s4 "$B/gm4" serve --name go.greeter4 --subscribe events --sub-arg frame --version 4.0
+start s5 "$B/gm5" serve --name go.greeter --subscribe events --proto
+start s4 "$B/gm4" serve --name go.greeter4 --subscribe events --sub-arg frame --version 4.0 --proto
 start b5 "$B/gm5" subscribe --topic events
 start b4 "$B/gm4" subscribe --topic events
 start q1 "$B/gm5" subscribe --topic work --queue workers
@@ -136,6 +146,16 @@ $(hello_line Ann)"
 
 		run "$B/$cli" call --service "$svc" --endpoint Greeter.Nope --body '{}'
 		expect_has '"ok":false' "can't find method Nope"
+
+		# protobuf through go-micro's proto codec on the server (StringValue), raw Frame on the client
+		run "$B/$cli" call --service "$svc" --endpoint Proto.Echo --content-type application/protobuf --body-b64 CgNCb2I=
+		expect_out '{"ok":true,"body":"\n\tHello Bob","body_b64":"CglIZWxsbyBCb2I="}'
+		run "$B/$cli" call --service "$svc" --endpoint Proto.Echo --content-type application/protobuf --body ''
+		expect_out '{"ok":true,"body":"\n\u0006Hello ","body_b64":"CgZIZWxsbyA="}'
+
+		run "$B/$cli" call --service "$svc" --endpoint Greeter.Hello --body '{"name":"T"}' --count 2 --stamp
+		expect_has '"ok":true' '"at_ms":' '"took_ms":'
+		[ "$(printf '%s\n' "$OUT" | grep -c '"at_ms":')" -eq 2 ] || die "--stamp: expected 2 stamped lines: $OUT"
 
 		run "$B/$cli" stream --service "$svc" --endpoint Greeter.Stream --names a,b,c
 		expect_out "$(hello_line a)
@@ -222,6 +242,36 @@ if [ -n "$NATS_BIN" ]; then
 else
 	say "NATS: skipped (no nats-server on PATH; set NATS_SERVER=/path/to/nats-server)"
 fi
+
+say "status-text: go-micro errors.New status for every code"
+for cli in gm5 gm4; do
+	run "$B/$cli" status-text
+	expect_has '"418":"I'"'"'m a teapot"' '"404":"Not Found"' '"511":"Network Authentication Required"'
+done
+
+say "watch: announcements, goodbyes and the registry cache view"
+start w5 "$B/gm5" watch --service go.watched --cache-ms 200
+start w4 "$B/gm4" watch --service go.watched --cache-ms 200
+wait_ready w5; wait_ready w4
+grep -q '"event":"ready","service":"go.watched"' "$T/w5.out" || die "watch ready line: $(cat "$T/w5.out")"
+start sw "$B/gm4" serve --name go.watched
+wait_ready sw
+IDW="$(field sw id)"
+for n in w5 w4; do
+	wait_has "$n" "\"action\":\"create\",\"service\":{\"name\":\"go.watched\""
+	wait_has "$n" "\"id\":\"$IDW\""
+	# a v5 cache that looked the name up before it existed waits 5 s before asking again
+	wait_has "$n" "\"event\":\"view\",\"nodes\":[\"$IDW\"]" 20
+done
+kill -TERM "$PID_sw"
+wait "$PID_sw" || die "gm4 serve (watched) exited non-zero"
+for n in w5 w4; do
+	wait_has "$n" '"action":"delete"'
+	wait_has "$n" '"event":"view","nodes":[]'
+done
+kill -TERM "$PID_w5" "$PID_w4"
+wait "$PID_w5" || die "gm5 watch exited non-zero after SIGTERM"
+wait "$PID_w4" || die "gm4 watch exited non-zero after SIGTERM"
 
 say "SIGTERM deregisters and exits 0"
 kill -TERM "$PID_s4"

@@ -70,6 +70,42 @@ impl Proc {
         self.lines.recv_timeout(timeout).ok()
     }
 
+    /// The next JSON line if one is already waiting (never blocks).
+    pub fn try_next(&self) -> Option<Value> {
+        self.lines.try_recv().ok()
+    }
+
+    /// Every JSON line already waiting, in order (never blocks).
+    pub fn drain(&self) -> Vec<Value> {
+        std::iter::from_fn(|| self.try_next()).collect()
+    }
+
+    /// Reads lines into `seen` until one matches `want`, for at most `timeout`; the
+    /// matching line is returned (and kept in `seen`), `None` when time ran out.
+    pub fn wait_line(&self, seen: &mut Vec<Value>, timeout: Duration, want: impl Fn(&Value) -> bool) -> Option<Value> {
+        if let Some(v) = seen.iter().find(|v| want(v)) {
+            return Some(v.clone());
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            if let Some(v) = self.next(left.min(Duration::from_millis(100))) {
+                seen.push(v.clone());
+                if want(&v) {
+                    return Some(v);
+                }
+            }
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits for the `{"event":"ready"}` line.
     pub fn ready(&self) -> Value {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -129,6 +165,64 @@ pub fn run(bin: &PathBuf, args: &[&str]) -> Vec<Value> {
         }
         assert!(Instant::now() < deadline, "{} ran over 60 s", p.what);
     }
+}
+
+/// The node ids of a `gm watch --cache-ms` view line, `None` for any other line.
+pub fn view_nodes(v: &Value) -> Option<std::collections::BTreeSet<String>> {
+    if v["event"] != "view" {
+        return None;
+    }
+    Some(v["nodes"].as_array()?.iter().filter_map(|n| n.as_str().map(str::to_string)).collect())
+}
+
+/// `gm watch --service NAME --cache-ms EVERY`, returned once the go-micro registry cache
+/// it polls holds exactly `ids`, with the lines read so far. A cache whose first lookup
+/// heard only some of the nodes keeps that answer for go-micro's one-minute TTL, so such
+/// a view is replaced (three tries, 20 s each: a v5 cache that looked too early waits 5 s
+/// before asking again).
+pub fn go_view(gm: &str, name: &str, ids: &[&str], every_ms: u32) -> (Proc, Vec<Value>) {
+    let want: std::collections::BTreeSet<String> = ids.iter().map(|s| s.to_string()).collect();
+    let every = every_ms.to_string();
+    for _ in 0..3 {
+        let v = Proc::spawn(&go_bin(gm), &["watch", "--service", name, "--cache-ms", &every]);
+        v.ready();
+        let mut seen = Vec::new();
+        if v.wait_line(&mut seen, Duration::from_secs(20), |l| view_nodes(l).as_ref() == Some(&want)).is_some() {
+            return (v, seen);
+        }
+        eprintln!("{gm}: the cache view of {name} never held {ids:?} ({seen:?}); starting another");
+    }
+    panic!("{gm}: no go-micro registry cache view of {name} ever held {ids:?}");
+}
+
+/// A loopback TCP port that is free now and lies below the kernel's ephemeral range, so no
+/// `:0` bind in this suite can be handed it later: the address of a SIGKILLed node stays
+/// dead instead of being taken by the next server a parallel test starts. Each call in a
+/// process returns a different port.
+pub fn port_outside_ephemeral_range() -> u16 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse::<u32>().ok()))
+        .unwrap_or(32768);
+    let (first, span) = (10_000u32, low.saturating_sub(10_000).max(1));
+    let base = std::process::id() % span;
+    loop {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        assert!(n < span, "no free port below {low}");
+        let port = (first + (base + n * 7) % span) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch: the clock of the harness's `at_ms` fields.
+pub fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// A unique service name per test and version, so tests do not see each other.

@@ -37,6 +37,7 @@ type ServeOptions struct {
 	SubArg    string // "json" or "frame": Go type of the subscriber argument
 	Metadata  map[string]string
 	Broker    BrokerOptions
+	Proto     bool // also register the Proto handler (protobuf bodies through go-micro's proto codec)
 }
 
 type CallOptions struct {
@@ -51,6 +52,7 @@ type CallOptions struct {
 	Address     string
 	ContentType string
 	Metadata    map[string]string
+	Stamp       bool // add at_ms/took_ms to every result line
 }
 
 type StreamOptions struct {
@@ -70,6 +72,16 @@ type GetOptions struct {
 }
 
 type ListOptions struct{}
+
+// WatchOptions: `watch` prints registry.Watcher events for one service and, with
+// CacheEvery > 0, the node list of a go-micro registry cache polled that often.
+type WatchOptions struct {
+	Service    string
+	CacheEvery time.Duration
+	Ready      time.Duration // how long the listener may take to prove it hears announcements
+}
+
+type StatusTextOptions struct{}
 
 type PublishOptions struct {
 	Topic       string
@@ -97,6 +109,8 @@ type Backend interface {
 	List(o *ListOptions) error
 	Publish(o *PublishOptions) error
 	Subscribe(o *SubscribeOptions) error
+	Watch(o *WatchOptions) error
+	StatusText(o *StatusTextOptions) error
 }
 
 // ---------------------------------------------------------------------------
@@ -141,6 +155,101 @@ type Result struct {
 	Body    *string      `json:"body,omitempty"`
 	BodyB64 *string      `json:"body_b64,omitempty"`
 	Error   *ErrorObject `json:"error,omitempty"`
+	AtMs    *int64       `json:"at_ms,omitempty"`   // call --stamp: start, Unix milliseconds
+	TookMs  *float64     `json:"took_ms,omitempty"` // call --stamp: duration
+}
+
+// Stamp is when a call started; a nil *Stamp adds nothing to a result line.
+type Stamp struct{ start time.Time }
+
+// StartStamp starts timing a call when on is true.
+func StartStamp(on bool) *Stamp {
+	if !on {
+		return nil
+	}
+	return &Stamp{start: time.Now()}
+}
+
+func (s *Stamp) apply(r *Result) {
+	if s == nil {
+		return
+	}
+	at := s.start.UnixMilli()
+	took := float64(time.Since(s.start).Microseconds()) / 1000
+	r.AtMs, r.TookMs = &at, &took
+}
+
+// OKBodyStamped is OKBody with the call's timing.
+func OKBodyStamped(b []byte, s *Stamp) {
+	str := string(b)
+	e := base64.StdEncoding.EncodeToString(b)
+	r := Result{OK: true, Body: &str, BodyB64: &e}
+	s.apply(&r)
+	Emit(r)
+}
+
+// FailStamped is Fail with the call's timing.
+func FailStamped(e ErrorObject, s *Stamp) {
+	r := Result{OK: false, Error: &e}
+	s.apply(&r)
+	Emit(r)
+}
+
+// WatchReady is printed once the watch listener has heard an announcement.
+type WatchReady struct {
+	Event   string `json:"event"`
+	Service string `json:"service"`
+}
+
+// WatchEvent is one registry.Watcher result.
+type WatchEvent struct {
+	Event   string      `json:"event"`
+	Action  string      `json:"action"`
+	Service interface{} `json:"service"`
+	AtMs    int64       `json:"at_ms"`
+}
+
+// EmitWatch prints {"event":"watch","action":…,"service":…,"at_ms":…}.
+func EmitWatch(action string, service interface{}) {
+	Emit(WatchEvent{Event: "watch", Action: action, Service: service, AtMs: time.Now().UnixMilli()})
+}
+
+func sameStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// ViewEvent is the node ids a registry cache returns for the watched service.
+type ViewEvent struct {
+	Event string   `json:"event"`
+	Nodes []string `json:"nodes"`
+	AtMs  int64    `json:"at_ms"`
+}
+
+// Viewer prints a view line whenever the sorted node ids differ from the last ones.
+type Viewer struct {
+	last []string
+	seen bool
+}
+
+// Update prints the view if it changed (always the first time).
+func (v *Viewer) Update(ids []string) {
+	sort.Strings(ids)
+	if v.seen && sameStrings(ids, v.last) {
+		return
+	}
+	v.seen, v.last = true, ids
+	if ids == nil {
+		ids = []string{}
+	}
+	Emit(ViewEvent{Event: "view", Nodes: ids, AtMs: time.Now().UnixMilli()})
 }
 
 // OKBody emits {"ok":true,"body":...,"body_b64":...}.
@@ -280,14 +389,16 @@ const usageText = `usage: %[1]s COMMAND [FLAGS]
 
 commands (stdout carries only JSON lines; logs go to stderr):
   serve     --name N [--address H:P] [--version V] [--subscribe T]... [--queue Q]
-            [--sub-arg json|frame] [--metadata k=v]... [--broker http|nats] [--broker-address A]
+            [--sub-arg json|frame] [--metadata k=v]... [--broker http|nats] [--broker-address A] [--proto]
   call      --service S --endpoint E --body JSON [--body-b64 B] [--count N] [--interval-ms N]
             [--retries N] [--retry-always] [--timeout-ms N] [--address H:P]
-            [--content-type CT] [--metadata k=v]...
+            [--content-type CT] [--metadata k=v]... [--stamp]
   stream    --service S --endpoint E --names a,b,c [--address H:P] [--content-type CT]
             [--placeholder STR] [--timeout-ms N] [--metadata k=v]...
   get       --service S [--wait-ms N]
   list
+  watch     --service S [--cache-ms N] [--ready-ms N]
+  status-text
   publish   --topic T --body JSON [--body-b64 B] [--count N] [--interval-ms N]
             [--linger-ms N] [--content-type CT] [--metadata k=v]... [--broker http|nats] [--broker-address A]
   subscribe --topic T [--queue Q] [--broker http|nats] [--broker-address A]
@@ -334,6 +445,7 @@ func run(b Backend, cmd string, args []string) error {
 		fs.StringVar(&o.Queue, "queue", "", "queue group for --subscribe")
 		fs.StringVar(&o.SubArg, "sub-arg", "json", "subscriber argument type: json (any JSON value) or frame (codec/bytes Frame)")
 		fs.Var(kvFlag(o.Metadata), "metadata", "server metadata k=v (repeatable)")
+		fs.BoolVar(&o.Proto, "proto", false, "also register the Proto handler (Proto.Echo, protobuf StringValue)")
 		brokerFlags(fs, &o.Broker)
 		if err := parse(fs, args); err != nil {
 			return err
@@ -367,6 +479,7 @@ func run(b Backend, cmd string, args []string) error {
 		fs.StringVar(&o.Address, "address", "", "call this address instead of using the registry")
 		fs.StringVar(&o.ContentType, "content-type", "application/json", "request content type")
 		fs.Var(kvFlag(o.Metadata), "metadata", "context metadata k=v (repeatable)")
+		fs.BoolVar(&o.Stamp, "stamp", false, "add at_ms (start, Unix ms) and took_ms to every result line")
 		if err := parse(fs, args); err != nil {
 			return err
 		}
@@ -428,6 +541,29 @@ func run(b Backend, cmd string, args []string) error {
 			return err
 		}
 		return b.List(&ListOptions{})
+
+	case "watch":
+		o := &WatchOptions{}
+		var every, ready int
+		fs := newFlagSet(cmd)
+		fs.StringVar(&o.Service, "service", "", "service name")
+		fs.IntVar(&every, "cache-ms", 0, "also poll a go-micro registry cache this often and print its node ids when they change")
+		fs.IntVar(&ready, "ready-ms", 15000, "give up (exit 1) if the listener hears no announcement within this time")
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		if o.Service == "" {
+			return usagef("watch: --service is required")
+		}
+		o.CacheEvery, o.Ready = ms(every), ms(ready)
+		return b.Watch(o)
+
+	case "status-text":
+		fs := newFlagSet(cmd)
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		return b.StatusText(&StatusTextOptions{})
 
 	case "publish":
 		o := &PublishOptions{Metadata: map[string]string{}}

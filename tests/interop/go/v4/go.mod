@@ -2,7 +2,10 @@ module micro.test/interop/gm4
 
 go 1.25
 
-require go-micro.dev/v4 v4.11.0
+require (
+	go-micro.dev/v4 v4.11.0
+	google.golang.org/protobuf v1.28.1
+)
 
 require (
 	github.com/Microsoft/go-winio v0.6.0 // indirect
@@ -40,7 +43,6 @@ require (
 	golang.org/x/sys v0.26.0 // indirect
 	golang.org/x/text v0.19.0 // indirect
 	golang.org/x/tools v0.26.0 // indirect
-	google.golang.org/protobuf v1.28.1 // indirect
 	gopkg.in/tomb.v1 v1.0.0-20141024135613-dd632973f1e7 // indirect
 	gopkg.in/warnings.v0 v0.1.2 // indirect
 )

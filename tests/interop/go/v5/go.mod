@@ -2,7 +2,10 @@ module micro.test/interop/gm5
 
 go 1.24
 
-require go-micro.dev/v5 v5.30.0
+require (
+	go-micro.dev/v5 v5.30.0
+	google.golang.org/protobuf v1.36.6
+)
 
 require (
 	dario.cat/mergo v1.0.2 // indirect
@@ -64,7 +67,6 @@ require (
 	google.golang.org/genproto/googleapis/api v0.0.0-20250324211829-b45e905df463 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20250324211829-b45e905df463 // indirect
 	google.golang.org/grpc v1.71.1 // indirect
-	google.golang.org/protobuf v1.36.6 // indirect
 )
 
 require micro.test/interop/gmcli v0.0.0

@@ -174,6 +174,11 @@ func (backend) Serve(o *gmcli.ServeOptions) error {
 	if err := micro.RegisterHandler(srv, &Greeter{nodeID: nodeID}); err != nil {
 		return err
 	}
+	if o.Proto {
+		if err := micro.RegisterHandler(srv, &Proto{}); err != nil {
+			return err
+		}
+	}
 	for _, topic := range o.Subscribe {
 		var sopts []server.SubscriberOption
 		if o.Queue != "" {
@@ -238,11 +243,12 @@ func (backend) Call(o *gmcli.CallOptions) error {
 		ctx := mdContext(context.Background(), o.Metadata)
 		req := c.NewRequest(o.Service, o.Endpoint, &raw.Frame{Data: o.Body}, client.WithContentType(o.ContentType))
 		rsp := &raw.Frame{}
+		stamp := gmcli.StartStamp(o.Stamp)
 		if err := c.Call(ctx, req, rsp, copts...); err != nil {
-			gmcli.Fail(errObject(err))
+			gmcli.FailStamped(errObject(err), stamp)
 			continue
 		}
-		gmcli.OKBody(rsp.Data)
+		gmcli.OKBodyStamped(rsp.Data, stamp)
 	}
 	return nil
 }
