@@ -871,16 +871,77 @@ fn interactive_help() -> String {
     out
 }
 
+/// The lines of an interactive session: on a terminal a line editor (rustyline: editing,
+/// history kept in `~/.micro_history`, Ctrl-C clears the line, Ctrl-D leaves); from a pipe
+/// or a script, plain lines.
+enum Lines {
+    Editor { editor: Option<rustyline::DefaultEditor>, history: Option<std::path::PathBuf> },
+    Piped(tokio::io::Lines<tokio::io::BufReader<tokio::io::Stdin>>),
+}
+
+impl Lines {
+    fn new(tty: bool) -> Lines {
+        let piped = || Lines::Piped(tokio::io::BufReader::new(tokio::io::stdin()).lines());
+        if !tty {
+            return piped();
+        }
+        match rustyline::DefaultEditor::new() {
+            Ok(mut editor) => {
+                let history = std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".micro_history"));
+                if let Some(h) = &history {
+                    let _ = editor.load_history(h);
+                }
+                Lines::Editor { editor: Some(editor), history }
+            }
+            Err(e) => {
+                eprintln!("micro: no line editing ({e}); reading plain lines");
+                piped()
+            }
+        }
+    }
+
+    /// The next line; `None` at the end of input.
+    async fn next(&mut self) -> Option<String> {
+        let (slot, history) = match self {
+            Lines::Piped(lines) => return lines.next_line().await.ok().flatten(),
+            Lines::Editor { editor, history } => (editor, history),
+        };
+        let mut editor = slot.take()?;
+        // The editor blocks on the terminal: off the runtime's workers.
+        let (mut editor, read) = tokio::task::spawn_blocking(move || {
+            let read = editor.readline("micro> ");
+            (editor, read)
+        })
+        .await
+        .ok()?;
+        let line = match read {
+            Ok(line) => line,
+            Err(rustyline::error::ReadlineError::Interrupted) => String::new(),
+            Err(_) => {
+                if let Some(h) = history {
+                    let _ = editor.save_history(h);
+                }
+                return None;
+            }
+        };
+        if !line.trim().is_empty() {
+            let _ = editor.add_history_entry(line.as_str());
+            if let Some(h) = history {
+                let _ = editor.save_history(h);
+            }
+        }
+        *slot = Some(editor);
+        Some(line)
+    }
+}
+
 async fn interactive(opts: &Opts) -> Outcome {
     let sess = Session::new(opts, true);
     let tty = std::io::stdin().is_terminal();
-    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut lines = Lines::new(tty);
     let mut failures = 0u32;
     loop {
-        if tty {
-            eprint!("micro> ");
-        }
-        let Ok(Some(line)) = lines.next_line().await else { break };
+        let Some(line) = lines.next().await else { break };
         let mut words = match split_words(line.trim()) {
             Ok(w) => w,
             Err(e) => {

@@ -403,3 +403,62 @@ fn interactive_session() {
     assert!(e.contains("not found in the mdns registry"), "{e}");
     assert!(e.contains("unknown command \"bogus\""), "{e}");
 }
+
+/// On a terminal `micro cli` is a line editor: the up arrow recalls the last command, which
+/// runs again, and the history outlives the session (`~/.micro_history`). The terminal is
+/// a pseudo-terminal from util-linux's `script`; each key goes in once the prompt is shown.
+#[test]
+fn interactive_line_editor_recalls_history() {
+    let home = std::env::temp_dir().join(format!("micro-cli-home-{}", std::process::id()));
+    std::fs::create_dir_all(&home).expect("home");
+    let cmd = format!("{} --registry memory cli", env!("CARGO_BIN_EXE_micro"));
+    let mut child = Command::new("script")
+        .args(["-qfc", &cmd, "/dev/null"])
+        .env("HOME", &home)
+        .env("TERM", "xterm")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("util-linux script runs micro cli on a pseudo-terminal");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let out = out.clone();
+        let mut stdout = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                out.lock().expect("output").push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let prompts = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while out.lock().expect("output").matches("micro> ").count() < n {
+            assert!(Instant::now() < deadline, "prompt {n} never came: {:?}", out.lock().expect("output"));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let mut key = |k: &[u8]| {
+        stdin.write_all(k).expect("key");
+        stdin.flush().expect("flush");
+    };
+    prompts(1);
+    key(b"help\r");
+    prompts(2);
+    key(b"\x1b[A\r"); // up arrow, enter: `help` again
+    prompts(3);
+    key(b"\x04"); // Ctrl-D leaves
+    let status = child.wait().expect("script ends");
+    reader.join().expect("reader");
+    let text = out.lock().expect("output").replace('\r', "");
+    assert!(status.success(), "{text}");
+    assert_eq!(text.matches("Commands:\n").count(), 2, "the recalled line ran: {text}");
+    let history = std::fs::read_to_string(home.join(".micro_history")).expect("history file");
+    assert!(history.lines().any(|l| l == "help"), "{history}");
+    let _ = std::fs::remove_dir_all(&home);
+}
