@@ -1,0 +1,117 @@
+//! The client's registry cache and the server's re-registration, on the memory registry:
+//! calls are answered from a watch-fed cache (one registry query for many calls, a new node
+//! found through the watch), and a node outlives its TTL only while its server re-registers.
+
+use async_trait::async_trait;
+use micro::registry::memory::Memory;
+use micro::registry::{RegisterOptions, Registry, Service as Registered, Watcher};
+use micro::{CallOptions, Client, Service};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A registry that counts the lookups that reach it.
+struct Counting {
+    inner: Memory,
+    lookups: AtomicUsize,
+}
+
+#[async_trait]
+impl Registry for Counting {
+    async fn register(&self, service: &Registered, opts: RegisterOptions) -> micro::error::Result<()> {
+        self.inner.register(service, opts).await
+    }
+    async fn deregister(&self, service: &Registered) -> micro::error::Result<()> {
+        self.inner.deregister(service).await
+    }
+    async fn get_service(&self, name: &str) -> micro::error::Result<Vec<Registered>> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        self.inner.get_service(name).await
+    }
+    async fn list_services(&self) -> micro::error::Result<Vec<Registered>> {
+        self.inner.list_services().await
+    }
+    async fn watch(&self, service: Option<&str>) -> micro::error::Result<Watcher> {
+        self.inner.watch(service).await
+    }
+    fn name(&self) -> &'static str {
+        "counting"
+    }
+}
+
+async fn whoami(name: &str, registry: Arc<dyn Registry>) -> Service {
+    let svc = Service::builder(name).address("127.0.0.1:0").registry(registry).build().await.expect("service");
+    let id = svc.server().id().to_string();
+    svc.server().handle_json("Greeter.Whoami", move |_: serde_json::Value, _| {
+        let id = id.clone();
+        async move { Ok(serde_json::json!({ "id": id })) }
+    });
+    svc.start().await.expect("start");
+    svc
+}
+
+async fn who(client: &Client, name: &str) -> String {
+    let v: serde_json::Value =
+        client.call_json(name, "Greeter.Whoami", &serde_json::json!({}), &CallOptions::default()).await.expect("call");
+    v["id"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn calls_are_answered_from_the_watch_fed_cache() {
+    let counting = Arc::new(Counting { inner: Memory::new(), lookups: AtomicUsize::new(0) });
+    let registry: Arc<dyn Registry> = counting.clone();
+    let first = whoami("cached", registry.clone()).await;
+    let client = Client::new(registry.clone(), Default::default());
+
+    let calls: Vec<_> = (0..200).map(|_| who(&client, "cached")).collect();
+    let answered = futures::future::join_all(calls).await;
+    assert!(answered.iter().all(|id| id == first.server().id()), "{answered:?}");
+    assert_eq!(counting.lookups.load(Ordering::SeqCst), 1, "200 calls, one registry query");
+
+    // A node that starts later is found through the watch, without another query.
+    let second = whoami("cached", registry.clone()).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while who(&client, "cached").await != second.server().id() {
+        assert!(Instant::now() < deadline, "the new node never reached the client's cache");
+    }
+    assert_eq!(counting.lookups.load(Ordering::SeqCst), 1, "the new node came through the watch");
+
+    // A node that stops (deregisters) leaves the cache the same way: every call to the survivor.
+    first.stop().await.expect("stop");
+    for _ in 0..50 {
+        assert_eq!(who(&client, "cached").await, second.server().id());
+    }
+    assert_eq!(counting.lookups.load(Ordering::SeqCst), 1);
+    second.stop().await.expect("stop");
+}
+
+async fn with_ttl(name: &str, registry: Arc<dyn Registry>, interval: Duration) -> Service {
+    let svc = Service::builder(name)
+        .address("127.0.0.1:0")
+        .registry(registry)
+        .register_ttl(Duration::from_millis(600))
+        .register_interval(interval)
+        .build()
+        .await
+        .expect("service");
+    svc.start().await.expect("start");
+    svc
+}
+
+#[tokio::test]
+async fn reregistration_keeps_a_node_past_its_ttl() {
+    let registry: Arc<dyn Registry> = Arc::new(Memory::new());
+    let kept = with_ttl("kept", registry.clone(), Duration::from_millis(150)).await;
+    let lapsed = with_ttl("lapsed", registry.clone(), Duration::ZERO).await;
+    assert_eq!(registry.get_service("lapsed").await.expect("lookup").len(), 1, "registered at start");
+
+    // Four TTLs pass: only the server that re-registers is still there.
+    tokio::time::sleep(Duration::from_millis(2400)).await;
+    let nodes = |s: Vec<Registered>| s.iter().map(|s| s.nodes.len()).sum::<usize>();
+    assert_eq!(nodes(registry.get_service("kept").await.expect("lookup")), 1, "re-registered every 150 ms");
+    assert_eq!(nodes(registry.get_service("lapsed").await.unwrap_or_default()), 0, "no re-registration: expired");
+
+    kept.stop().await.expect("stop");
+    assert_eq!(nodes(registry.get_service("kept").await.unwrap_or_default()), 0, "deregistered on stop");
+    lapsed.stop().await.expect("stop");
+}
