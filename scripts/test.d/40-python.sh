@@ -1,25 +1,19 @@
 #!/usr/bin/env bash
 # Python binding suite: builds `micro` with `pip install ./bindings/python` into a venv
-# (target/python-venv), checks the .pyi stubs against the native module (mypy.stubtest),
-# then runs the pytest suite inside scripts/netns.sh (mDNS interop with gm5 and the Rust
-# greeter client; local, fork, exit and load tests over loopback).
+# (target/python-venv, bindings/python/scripts/venv.sh), checks the .pyi stubs against the
+# native module (mypy.stubtest, no missing-stub allowance) and the package against them
+# (mypy --strict), then runs the pytest suite inside scripts/netns.sh (mDNS interop with gm5
+# and the Rust greeter client; local, protobuf, registry, threads/GIL, Ctrl-C, fork, exit and
+# load tests over loopback).
 set -euo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$top"
 export CARGO_TARGET_DIR="$top/target"
 
-if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
-	apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
-fi
-venv="$top/target/python-venv"
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q --upgrade pip >/dev/null
-"$venv/bin/pip" install -q "maturin>=1.9.4,<2" pytest mypy typing_extensions
-# The one-command install users run (dev profile here: it reuses the workspace build).
-MATURIN_PEP517_ARGS="--profile dev" "$venv/bin/pip" install -q --force-reinstall --no-deps ./bindings/python
+venv="$(bindings/python/scripts/venv.sh)"
 
-# Stubs must match the native module.
-(cd /tmp && "$venv/bin/python" -m mypy.stubtest micro._native --ignore-missing-stub)
+# Stubs must match the native module, and the package must type-check against them.
+(cd /tmp && "$venv/bin/python" -m mypy.stubtest micro._native && "$venv/bin/python" -m mypy --strict -p micro)
 
 # Peers: the go-micro harness and the Rust greeter client.
 tests/interop/go/build.sh >/dev/null

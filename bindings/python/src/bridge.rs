@@ -34,6 +34,8 @@ static RUNTIME: Mutex<Option<Slot>> = Mutex::new(None);
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 /// Set at interpreter exit; a runtime built after that (there should be none) starts shut.
 static EXITING: AtomicBool = AtomicBool::new(false);
+/// The thread that ran the exit hook (the one finalizing the interpreter).
+static EXITING_THREAD: OnceLock<std::thread::ThreadId> = OnceLock::new();
 
 /// Admits runtime threads into Python, or keeps them out while the process forks or the
 /// interpreter exits. One per runtime: a forked child gets a new runtime and a new gate, so
@@ -125,6 +127,7 @@ fn current_gate() -> Option<Arc<Gate>> {
 /// thread can finish) until no runtime thread is inside Python; results that complete later
 /// are dropped, so no runtime thread attaches to a finalizing interpreter.
 pub fn set_exiting(py: Python<'_>) {
+    let _ = EXITING_THREAD.set(std::thread::current().id());
     EXITING.store(true, Ordering::SeqCst);
     if let Some(gate) = current_gate() {
         py.detach(|| gate.close(true));
@@ -374,24 +377,50 @@ where
 
 /// Runs `fut` to completion on the calling thread with the GIL released, checking for
 /// signals (Ctrl-C) every 100 ms; a pending `KeyboardInterrupt` abandons the call.
+///
+/// The signal checks go through the runtime's [`Gate`], like every other attach. Once the
+/// interpreter is exiting, a thread blocked here (a daemon thread in `call_sync` at exit)
+/// never re-enters Python: CPython would end such a thread with `pthread_exit` in the middle
+/// of Rust frames, so it parks instead until the process is gone. The thread running the
+/// exit itself keeps waiting for its result (without signal checks).
 pub fn block<T, F>(py: Python<'_>, fut: F) -> PyResult<T>
 where
     F: Future<Output = PyResult<T>> + Send,
     T: Send,
 {
-    let rt = runtime()?;
+    let (rt, gate) = runtime_and_gate()?;
     py.detach(|| {
-        rt.block_on(async move {
+        let out = rt.block_on(async move {
             tokio::pin!(fut);
             let mut tick = tokio::time::interval(Duration::from_millis(100));
             loop {
                 tokio::select! {
-                    r = &mut fut => return r,
-                    _ = tick.tick() => {
-                        Python::attach(|py| py.check_signals())?;
-                    }
+                    r = &mut fut => return Some(r),
+                    _ = tick.tick() => match gate.attach(|py| py.check_signals()) {
+                        Some(Err(e)) => return Some(Err(e)),
+                        Some(Ok(())) => {}
+                        None if must_stay_out() => return None,
+                        None => {}
+                    },
                 }
             }
-        })
+        });
+        match out {
+            Some(r) if !must_stay_out() => r,
+            _ => park_forever(),
+        }
     })
+}
+
+/// Whether this thread must not re-enter Python: the interpreter is exiting and this is
+/// not the thread that runs the exit.
+fn must_stay_out() -> bool {
+    EXITING.load(Ordering::SeqCst) && EXITING_THREAD.get().is_some_and(|t| *t != std::thread::current().id())
+}
+
+/// Parks the calling (non-Python, GIL-released) thread until the process exits.
+fn park_forever() -> ! {
+    loop {
+        std::thread::park();
+    }
 }

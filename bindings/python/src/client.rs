@@ -2,7 +2,7 @@
 //! release the GIL), streams, and registry queries.
 
 use crate::bridge::{self, check_pid, conv, Conv};
-use crate::{err, to_py};
+use crate::{closed, err, to_py};
 use bytes::Bytes;
 use micro::client::{StreamRecvHalf, StreamSendHalf};
 use micro::config::Config;
@@ -11,18 +11,33 @@ use micro::{CallOptions, Client as CoreClient, ClientOptions, Reply};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{watch, Mutex as AsyncMutex};
 
-/// An RPC client.
+/// An RPC client. After `close()` every method raises `ClosedError`; after `fork()`,
+/// `ForkError` in the child.
 #[pyclass(module = "micro._native")]
 pub struct Client {
     client: CoreClient,
     pid: u32,
+    closed: AtomicBool,
 }
 
 pub(crate) fn client_from_service(client: CoreClient, pid: u32) -> Client {
-    Client { client, pid }
+    Client { client, pid, closed: AtomicBool::new(false) }
+}
+
+impl Client {
+    /// Fails when used in a forked child or after `close()`.
+    fn live(&self) -> PyResult<&CoreClient> {
+        check_pid(self.pid)?;
+        if self.closed.load(Ordering::Acquire) {
+            return Err(closed("the client is closed"));
+        }
+        Ok(&self.client)
+    }
 }
 
 fn dur(v: Option<f64>, what: &str) -> PyResult<Option<Duration>> {
@@ -139,7 +154,21 @@ impl Client {
             client.set_broker(b);
             Ok(client)
         })?;
-        Ok(Client { client, pid: std::process::id() })
+        Ok(Client { client, pid: std::process::id(), closed: AtomicBool::new(false) })
+    }
+
+    /// Closes the client: later calls, streams and publishes raise `ClosedError` (calls
+    /// already in flight finish; streams already open stay open). Idempotent.
+    fn close(&self) -> PyResult<()> {
+        check_pid(self.pid)?;
+        self.closed.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Whether `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Publishes `body` on `topic` (go-micro's `client.Publish`); resolves once the broker
@@ -153,9 +182,8 @@ impl Client {
         content_type: Option<String>,
         metadata: Option<HashMap<String, String>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        check_pid(self.pid)?;
+        let client = self.live()?.clone();
         let opts = publish_options(&topic, content_type, metadata)?;
-        let client = self.client.clone();
         bridge::spawn(py, async move {
             client.publish(&topic, Bytes::from(body), &opts).await.map_err(to_py)?;
             Ok(conv(()))
@@ -172,9 +200,8 @@ impl Client {
         content_type: Option<String>,
         metadata: Option<HashMap<String, String>>,
     ) -> PyResult<()> {
-        check_pid(self.pid)?;
+        let client = self.live()?.clone();
         let opts = publish_options(&topic, content_type, metadata)?;
-        let client = self.client.clone();
         bridge::block(py, async move { client.publish(&topic, Bytes::from(body), &opts).await.map_err(to_py) })
     }
 
@@ -193,10 +220,9 @@ impl Client {
         metadata: Option<HashMap<String, String>>,
         address: Option<Vec<String>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        check_pid(self.pid)?;
+        let client = self.live()?.clone();
         check_names(&service, &endpoint)?;
         let opts = call_options(content_type, timeout, request_timeout, retries, metadata, address)?;
-        let client = self.client.clone();
         bridge::spawn(py, async move {
             let r = client.call(&service, &endpoint, Bytes::from(body), &opts).await.map_err(to_py)?;
             Ok(reply_conv(r))
@@ -218,10 +244,9 @@ impl Client {
         metadata: Option<HashMap<String, String>>,
         address: Option<Vec<String>>,
     ) -> PyResult<Py<PyAny>> {
-        check_pid(self.pid)?;
+        let client = self.live()?.clone();
         check_names(&service, &endpoint)?;
         let opts = call_options(content_type, timeout, request_timeout, retries, metadata, address)?;
-        let client = self.client.clone();
         let r = bridge::block(py, async move { client.call(&service, &endpoint, Bytes::from(body), &opts).await.map_err(to_py) })?;
         reply_conv(r)(py)
     }
@@ -237,30 +262,66 @@ impl Client {
         metadata: Option<HashMap<String, String>>,
         address: Option<Vec<String>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        check_pid(self.pid)?;
+        let client = self.live()?.clone();
         check_names(&service, &endpoint)?;
         let opts = call_options(content_type, None, None, None, metadata, address)?;
-        let client = self.client.clone();
+        let pid = self.pid;
         bridge::spawn(py, async move {
             let s = client.stream(&service, &endpoint, &opts).await.map_err(to_py)?;
-            let node = s.node().to_string();
-            let (tx, rx) = s.split();
-            let cs = ClientStream {
-                tx: Arc::new(tokio::sync::Mutex::new(tx)),
-                rx: Arc::new(tokio::sync::Mutex::new(rx)),
-                node,
-            };
+            let cs = ClientStream::new(s, pid);
             Ok(Box::new(move |py: Python<'_>| Ok(Py::new(py, cs)?.into_any())) as Conv)
         })
     }
 }
 
 /// An open bidirectional stream.
+///
+/// Finished states raise `ClosedError`: `send` after `close_send`, after the server ended
+/// the stream or after `close`; `recv`/`close_send` after `close` (a `recv` pending when
+/// `close` is called too). `recv` after the server's end keeps returning `None`.
 #[pyclass(module = "micro._native")]
 pub struct ClientStream {
-    tx: Arc<tokio::sync::Mutex<StreamSendHalf>>,
-    rx: Arc<tokio::sync::Mutex<StreamRecvHalf>>,
+    tx: Arc<AsyncMutex<Option<StreamSendHalf>>>,
+    rx: Arc<AsyncMutex<Option<StreamRecvHalf>>>,
+    state: Arc<StreamState>,
     node: String,
+    pid: u32,
+}
+
+/// What a stream has been through, shared with its tasks.
+struct StreamState {
+    /// `close_send` was called.
+    send_closed: AtomicBool,
+    /// The server ended the stream (EOS, an error, a lost connection).
+    ended: AtomicBool,
+    /// `close` was called: wakes a pending `recv`.
+    closed: watch::Sender<bool>,
+}
+
+impl ClientStream {
+    fn new(s: micro::client::ClientStream, pid: u32) -> Self {
+        let node = s.node().to_string();
+        let (tx, rx) = s.split();
+        ClientStream {
+            tx: Arc::new(AsyncMutex::new(Some(tx))),
+            rx: Arc::new(AsyncMutex::new(Some(rx))),
+            state: Arc::new(StreamState {
+                send_closed: AtomicBool::new(false),
+                ended: AtomicBool::new(false),
+                closed: watch::Sender::new(false),
+            }),
+            node,
+            pid,
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        *self.state.closed.borrow()
+    }
+
+    fn closed_error(&self) -> PyErr {
+        closed(format!("the stream to {} is closed", self.node))
+    }
 }
 
 #[pymethods]
@@ -273,31 +334,104 @@ impl ClientStream {
 
     /// Sends one message (awaitable).
     fn send<'py>(&self, py: Python<'py>, body: Vec<u8>) -> PyResult<Bound<'py, PyAny>> {
+        check_pid(self.pid)?;
+        if self.is_closed() {
+            return Err(self.closed_error());
+        }
+        if self.state.send_closed.load(Ordering::Acquire) {
+            return Err(closed(format!("send after close_send on the stream to {}", self.node)));
+        }
+        if self.state.ended.load(Ordering::Acquire) {
+            return Err(closed(format!("the server ended the stream to {}", self.node)));
+        }
         let tx = Arc::clone(&self.tx);
+        let node = self.node.clone();
         bridge::spawn(py, async move {
-            tx.lock().await.send(body).await.map_err(to_py)?;
+            match tx.lock().await.as_mut() {
+                Some(t) => t.send(body).await.map_err(to_py)?,
+                None => return Err(closed(format!("the stream to {node} is closed"))),
+            }
             Ok(conv(()))
         })
     }
 
     /// The next message, or `None` once the server ended the stream (awaitable).
     fn recv<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        check_pid(self.pid)?;
+        if self.is_closed() {
+            return Err(self.closed_error());
+        }
         let rx = Arc::clone(&self.rx);
+        let state = Arc::clone(&self.state);
+        let node = self.node.clone();
         bridge::spawn(py, async move {
-            match rx.lock().await.recv().await.map_err(to_py)? {
-                None => Ok(conv(None::<Vec<u8>>)),
-                Some(b) => Ok(Box::new(move |py: Python<'_>| Ok(PyBytes::new(py, &b).into_any().unbind())) as Conv),
+            let gone = || closed(format!("the stream to {node} is closed"));
+            let mut closing = state.closed.subscribe();
+            let mut guard = tokio::select! {
+                g = rx.lock() => g,
+                _ = closing.wait_for(|c| *c) => return Err(gone()),
+            };
+            let Some(r) = guard.as_mut() else { return Err(gone()) };
+            let got = tokio::select! {
+                got = r.recv() => got,
+                _ = closing.wait_for(|c| *c) => return Err(gone()),
+            };
+            match got {
+                Ok(Some(b)) => Ok(Box::new(move |py: Python<'_>| Ok(PyBytes::new(py, &b).into_any().unbind())) as Conv),
+                Ok(None) => {
+                    state.ended.store(true, Ordering::Release);
+                    Ok(conv(None::<Vec<u8>>))
+                }
+                Err(e) => {
+                    state.ended.store(true, Ordering::Release);
+                    Err(to_py(e))
+                }
             }
         })
     }
 
-    /// Sends the client's EOS; receiving continues (awaitable).
+    /// Sends the client's EOS; receiving continues (awaitable). Idempotent.
     fn close_send<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        check_pid(self.pid)?;
+        if self.is_closed() {
+            return Err(self.closed_error());
+        }
+        self.state.send_closed.store(true, Ordering::Release);
         let tx = Arc::clone(&self.tx);
         bridge::spawn(py, async move {
-            tx.lock().await.close_send().await.map_err(to_py)?;
+            if let Some(t) = tx.lock().await.as_mut() {
+                t.close_send().await.map_err(to_py)?;
+            }
             Ok(conv(()))
         })
+    }
+
+    /// Closes the stream (awaitable): sends the client's EOS if the stream is still open,
+    /// then drops the connection, as go-micro's `Close` does. Idempotent.
+    fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        check_pid(self.pid)?;
+        let first = !self.state.closed.send_replace(true);
+        let tx = Arc::clone(&self.tx);
+        let rx = Arc::clone(&self.rx);
+        let state = Arc::clone(&self.state);
+        bridge::spawn(py, async move {
+            if first {
+                if let Some(mut t) = tx.lock().await.take() {
+                    if !state.ended.load(Ordering::Acquire) {
+                        let _ = t.close_send().await;
+                    }
+                    drop(t);
+                }
+                rx.lock().await.take();
+            }
+            Ok(conv(()))
+        })
+    }
+
+    /// Whether `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.is_closed()
     }
 }
 
@@ -306,6 +440,11 @@ impl ClientStream {
 pub struct Registry {
     reg: Arc<dyn CoreRegistry>,
     pid: u32,
+}
+
+/// A registry object over the service's own registry (and its cache of remote nodes).
+pub(crate) fn registry_from_service(reg: Arc<dyn CoreRegistry>, pid: u32) -> Registry {
+    Registry { reg, pid }
 }
 
 #[pymethods]

@@ -22,6 +22,9 @@ pyo3::create_exception!(_native, NativeError, pyo3::exceptions::PyException, "A 
 pub(crate) const PY_ID: &str = "micro.python";
 /// The id of the error raised when an object is used in a forked child.
 pub(crate) const FORK_ID: &str = "micro.python.fork";
+/// The id of the error raised when a closed object is used (a closed client or stream, a
+/// finished stream, a request nobody waits for any more); `micro.ClosedError` in Python.
+pub(crate) const CLOSED_ID: &str = "micro.python.closed";
 
 /// Converts a go-micro error into the exception the Python layer maps.
 pub(crate) fn to_py(e: micro::Error) -> PyErr {
@@ -31,6 +34,11 @@ pub(crate) fn to_py(e: micro::Error) -> PyErr {
 /// An error raised by this layer with the given code.
 pub(crate) fn err(code: i32, detail: impl Into<String>) -> PyErr {
     to_py(micro::Error::new(PY_ID, detail, code))
+}
+
+/// The error for using a closed object: code 503, id [`CLOSED_ID`].
+pub(crate) fn closed(detail: impl Into<String>) -> PyErr {
+    to_py(micro::Error::new(CLOSED_ID, detail, 503))
 }
 
 /// The library version.
@@ -57,6 +65,13 @@ fn _after_fork_in_parent() {
     bridge::after_fork_in_parent();
 }
 
+/// Go's `http.StatusText(code)`: the `status` go-micro's `errors.New` gives a code (`""`
+/// for codes Go does not name).
+#[pyfunction]
+fn status_text(code: i32) -> &'static str {
+    micro::error::status_text(code)
+}
+
 /// Number of tokio runtimes built in this process's lifetime (grows after a fork).
 #[pyfunction]
 fn runtime_generation() -> u64 {
@@ -68,6 +83,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("NativeError", m.py().get_type::<NativeError>())?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(runtime_generation, m)?)?;
+    m.add_function(wrap_pyfunction!(status_text, m)?)?;
     m.add_function(wrap_pyfunction!(_set_exiting, m)?)?;
     m.add_function(wrap_pyfunction!(_before_fork, m)?)?;
     m.add_function(wrap_pyfunction!(_after_fork_in_parent, m)?)?;

@@ -5,8 +5,8 @@
 //! is stopped) and answers with `Request.respond` / `Request.fail` from its event loop.
 
 use crate::bridge::{self, check_pid, conv, Conv};
-use crate::client::{client_from_service, Client};
-use crate::{err, to_py};
+use crate::client::{client_from_service, registry_from_service, Client, Registry};
+use crate::{closed, err, to_py};
 use bytes::Bytes;
 use micro::server::{ServerStream, StreamReceiver, StreamSender};
 use micro::{Response, Service as CoreService};
@@ -334,6 +334,13 @@ impl Service {
         Ok(client_from_service(self.svc.client().clone(), self.pid))
     }
 
+    /// The service's own registry (the one it registers with), for `get_service` and
+    /// `list_services`.
+    fn registry(&self) -> PyResult<Registry> {
+        check_pid(self.pid)?;
+        Ok(registry_from_service(Arc::clone(self.svc.registry()), self.pid))
+    }
+
     fn __repr__(&self) -> String {
         format!("<micro._native.Service {} id={}>", self.svc.name(), self.svc.server().id())
     }
@@ -378,14 +385,15 @@ async fn pull(shared: &Shared, max: usize) -> Vec<Pulled> {
 
 fn pulled(item: Incoming, name: &str) -> Pulled {
     let name = name.to_string();
+    let pid = std::process::id();
     match item {
-        Incoming::Unary(req, tx) => Pulled::Request(Request::new(req, Answer::Unary(tx), None, name)),
+        Incoming::Unary(req, tx) => Pulled::Request(Request::new(req, Answer::Unary(tx), None, name, pid)),
         Incoming::Stream(req, st, tx) => {
             let (s, r) = st.split();
-            Pulled::Request(Request::new(req, Answer::Stream(tx), Some((s, r)), name))
+            Pulled::Request(Request::new(req, Answer::Stream(tx), Some((s, r)), name, pid))
         }
         Incoming::Event(ev, index, tx) => {
-            Pulled::Message(Message { ev, index, answer: Mutex::new(Some(tx)), service_name: name })
+            Pulled::Message(Message { ev, index, answer: Mutex::new(Some(tx)), service_name: name, pid })
         }
     }
 }
@@ -395,7 +403,29 @@ enum Answer {
     Stream(oneshot::Sender<micro::Result<()>>),
 }
 
+impl Answer {
+    /// Whether nobody waits for the answer any more (the service was abandoned or stopped
+    /// past its drain, or the call's caller went away).
+    fn is_closed(&self) -> bool {
+        match self {
+            Answer::Unary(tx) => tx.is_closed(),
+            Answer::Stream(tx) => tx.is_closed(),
+        }
+    }
+}
+
+/// The detail of the `ClosedError` for answering a request nobody waits for.
+fn nobody_waits(what: &str, service: &str) -> PyErr {
+    closed(format!(
+        "{what}: nobody is waiting for the answer any more (service {service} stopped, or the caller gave up)"
+    ))
+}
+
 /// One request for Python: its data, and `respond`/`fail` to answer it (once).
+///
+/// Answering twice is a `Conflict` (409); answering a request nobody waits for any more, or
+/// using a stream after it was answered (it has finished) or abandoned, is a `ClosedError`;
+/// in a forked child every method raises `ForkError`.
 #[pyclass(module = "micro._native")]
 pub struct Request {
     req: micro::Request,
@@ -403,23 +433,44 @@ pub struct Request {
     sender: Option<StreamSender>,
     receiver: Option<Arc<tokio::sync::Mutex<StreamReceiver>>>,
     service_name: String,
+    pid: u32,
 }
 
 impl Request {
-    fn new(req: micro::Request, answer: Answer, stream: Option<(StreamSender, StreamReceiver)>, service_name: String) -> Self {
+    fn new(
+        req: micro::Request,
+        answer: Answer,
+        stream: Option<(StreamSender, StreamReceiver)>,
+        service_name: String,
+        pid: u32,
+    ) -> Self {
         let (sender, receiver) = match stream {
             Some((s, r)) => (Some(s), Some(Arc::new(tokio::sync::Mutex::new(r)))),
             None => (None, None),
         };
-        Request { req, answer: Mutex::new(Some(answer)), sender, receiver, service_name }
+        Request { req, answer: Mutex::new(Some(answer)), sender, receiver, service_name, pid }
     }
 
+    /// Takes the answer channel: `Conflict` if answered, `ClosedError` if nobody waits.
     fn take(&self) -> PyResult<Answer> {
-        self.answer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .ok_or_else(|| err(409, format!("request to {} was already answered", self.req.endpoint)))
+        check_pid(self.pid)?;
+        let mut slot = self.answer.lock().unwrap_or_else(|p| p.into_inner());
+        match slot.as_ref() {
+            None => Err(err(409, format!("request to {} was already answered", self.req.endpoint))),
+            Some(a) if a.is_closed() => Err(nobody_waits(&format!("request to {}", self.req.endpoint), &self.service_name)),
+            Some(_) => slot.take().ok_or_else(|| err(500, "answer vanished")),
+        }
+    }
+
+    /// For stream I/O: the stream is still open (not answered, someone waits).
+    fn check_open(&self) -> PyResult<()> {
+        check_pid(self.pid)?;
+        let slot = self.answer.lock().unwrap_or_else(|p| p.into_inner());
+        match slot.as_ref() {
+            None => Err(closed(format!("the stream {} has finished (its handler returned)", self.req.endpoint))),
+            Some(a) if a.is_closed() => Err(nobody_waits(&format!("stream {}", self.req.endpoint), &self.service_name)),
+            Some(_) => Ok(()),
+        }
     }
 }
 
@@ -492,9 +543,12 @@ impl Request {
         Ok(())
     }
 
-    /// Stream only: the next message from the client, or `None` after its EOS (awaitable).
+    /// Stream only: the next message from the client, or `None` after its EOS (awaitable);
+    /// `ClosedError` once the stream finished or its service gave up on it.
     fn recv<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        check_pid(self.pid)?;
         let rx = self.receiver.clone().ok_or_else(|| err(400, format!("{} is not a stream", self.req.endpoint)))?;
+        self.check_open()?;
         bridge::spawn(py, async move {
             let mut rx = rx.lock().await;
             match rx.recv().await {
@@ -505,9 +559,12 @@ impl Request {
         })
     }
 
-    /// Stream only: sends one message to the client (awaitable).
+    /// Stream only: sends one message to the client (awaitable); `ClosedError` once the
+    /// stream finished or its service gave up on it.
     fn send<'py>(&self, py: Python<'py>, body: Vec<u8>) -> PyResult<Bound<'py, PyAny>> {
+        check_pid(self.pid)?;
         let tx = self.sender.clone().ok_or_else(|| err(400, format!("{} is not a stream", self.req.endpoint)))?;
+        self.check_open()?;
         bridge::spawn(py, async move {
             tx.send(body).await.map_err(to_py)?;
             Ok(conv(()))
@@ -520,22 +577,26 @@ impl Request {
 }
 
 /// A message delivered to a subscriber: topic, headers, body; answered once with `ack`
-/// or `fail` (the broker logs a failure; nothing is redelivered, as in go-micro).
+/// or `fail` (the broker logs a failure; nothing is redelivered, as in go-micro). Errors
+/// as for `Request`: `Conflict` twice, `ClosedError` when nobody waits, `ForkError`.
 #[pyclass(module = "micro._native")]
 pub struct Message {
     ev: micro::broker::Event,
     index: usize,
     answer: Mutex<Option<oneshot::Sender<micro::Result<()>>>>,
     service_name: String,
+    pid: u32,
 }
 
 impl Message {
     fn take(&self) -> PyResult<oneshot::Sender<micro::Result<()>>> {
-        self.answer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .ok_or_else(|| err(409, format!("message on {} was already answered", self.ev.topic)))
+        check_pid(self.pid)?;
+        let mut slot = self.answer.lock().unwrap_or_else(|p| p.into_inner());
+        match slot.as_ref() {
+            None => Err(err(409, format!("message on {} was already answered", self.ev.topic))),
+            Some(tx) if tx.is_closed() => Err(nobody_waits(&format!("message on {}", self.ev.topic), &self.service_name)),
+            Some(_) => slot.take().ok_or_else(|| err(500, "answer vanished")),
+        }
     }
 }
 

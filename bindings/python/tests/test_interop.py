@@ -4,6 +4,7 @@ Runs only inside the private network namespace (scripts/netns.sh sets MICRO_NETN
 scripts/test.d/40-python.sh sets MICRO_PY_INTEROP=1 so that missing pieces fail instead of
 skipping."""
 import asyncio
+import base64
 import json
 import os
 import signal
@@ -14,7 +15,7 @@ import time
 import pytest
 
 import micro
-from conftest import ROOT, interop_required, run
+from conftest import ROOT, interop_required, protobuf_greeter, run
 
 GM5 = ROOT / "tests" / "interop" / "go" / "bin" / "gm5"
 RUST_CLIENT = ROOT / "target" / "debug" / "client"
@@ -34,8 +35,9 @@ def gm5(*args, timeout=30):
 
 
 class GoServer:
-    def __init__(self, name):
-        self.p = subprocess.Popen([str(GM5), "serve", "--name", name], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    def __init__(self, name, *args):
+        self.p = subprocess.Popen([str(GM5), "serve", "--name", name, *args], stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, text=True)
         self.ready = json.loads(self.p.stdout.readline())
         assert self.ready["event"] == "ready"
 
@@ -59,7 +61,26 @@ def py_greeter(name):
     async def stream(s, ctx):
         async for m in s:
             await s.send({"message": "Hello " + m["name"]})
+
+    proto = protobuf_greeter()
+
+    @svc.handle("Greeter.Proto")
+    async def hello_proto(req, ctx):  # protobuf bytes in, a protobuf message out
+        assert ctx.content_type == "application/protobuf", ctx.content_type
+        return proto.answer(req)
     return svc
+
+
+async def until(cond, timeout=10.0, what="condition"):
+    """Awaits cond() (a coroutine function) until truthy; returns its value."""
+    end = time.monotonic() + timeout
+    while True:
+        v = await cond()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise AssertionError(f"{what} not met within {timeout} s")
+        await asyncio.sleep(0.05)
 
 
 def test_go_and_rust_clients_call_a_python_service():
@@ -71,24 +92,46 @@ def test_go_and_rust_clients_call_a_python_service():
             lines = await loop.run_in_executor(None, gm5, "call", "--service", "py.interop", "--endpoint", "Greeter.Hello", "--body", '{"name":"Go"}')
             assert lines == [{"ok": True, "body": '{"message":"Hello Go"}\n', "body_b64": lines[0]["body_b64"]}]
             lines = await loop.run_in_executor(None, gm5, "call", "--service", "py.interop", "--endpoint", "Greeter.Fail", "--body", '{"code":418,"detail":"teapot"}')
-            assert lines[0]["error"] == {"id": "py.interop", "code": 418, "detail": "teapot", "status": ""}
+            assert lines[0]["error"] == {"id": "py.interop", "code": 418, "detail": "teapot",
+                                         "status": micro.Error("", 418).status}
             lines = await loop.run_in_executor(None, gm5, "stream", "--service", "py.interop", "--endpoint", "Greeter.Stream", "--names", "a,b,c")
             assert [json.loads(l["body"]) for l in lines] == [{"message": "Hello " + n} for n in "abc"]
             rust = await loop.run_in_executor(None, lambda: subprocess.run([str(RUST_CLIENT), "Rusty", "py.interop"], capture_output=True, text=True, timeout=30))
             assert rust.returncode == 0, rust.stderr
             assert rust.stdout.strip() == "Hello Rusty"
+            # A real protobuf message, from Go as raw bytes with application/protobuf.
+            proto = protobuf_greeter()
+            msg = proto.HelloRequest(name="Gopher", times=3, blob=b"\x00\x01\xff")
+            lines = await loop.run_in_executor(None, gm5, "call", "--service", "py.interop", "--endpoint", "Greeter.Proto",
+                                               "--body", "{}", "--body-b64", base64.b64encode(msg.SerializeToString()).decode(),
+                                               "--content-type", "application/protobuf")
+            assert lines[0]["ok"] is True, lines
+            reply = proto.HelloReply.FromString(base64.b64decode(lines[0]["body_b64"]))
+            assert reply.message == "Hello Gopher (3 bytes)" and list(reply.echoes) == ["Gopher"] * 3
             got = await loop.run_in_executor(None, gm5, "get", "--service", "py.interop")
             assert {e["name"] for e in got[0][0]["endpoints"]} >= {"Greeter.Hello", "Greeter.Fail", "Greeter.Stream"}
             assert got[0][0]["nodes"][0]["metadata"]["protocol"] == "mucp"
+            # Our own registry access over mDNS sees what go-micro sees.
+            reg = micro.Registry("mdns")
+            [ours] = await reg.get_service("py.interop")
+            assert [n["id"] for n in ours["nodes"]] == [svc.id] == [n["id"] for n in got[0][0]["nodes"]]
+            assert ours["nodes"][0]["address"] == svc.address == got[0][0]["nodes"][0]["address"]
+            assert {e["name"] for e in ours["endpoints"]} == {e["name"] for e in got[0][0]["endpoints"]}
+            assert "py.interop" in {x["name"] for x in await reg.list_services()}
         finally:
             await svc.stop()
         gone = gm5("get", "--service", "py.interop")
         assert gone == [[]]
+        await until(lambda: _empty(micro.Registry("mdns"), "py.interop"), what="py.interop gone from mDNS")
     run(main())
 
 
+async def _empty(reg, name):
+    return await reg.get_service(name) == []
+
+
 def test_python_client_calls_a_go_service_and_streams():
-    go = GoServer("go.for.py")
+    go = GoServer("go.for.py", "--proto")
     try:
         async def main():
             c = micro.Client()
@@ -107,8 +150,22 @@ def test_python_client_calls_a_go_service_and_streams():
                 out.append(await s.recv())
             await s.close()
             assert out == [{"message": "Hello x"}, {"message": "Hello y"}]
-            reg = micro.Registry()
+            reg = micro.Registry()  # MICRO_REGISTRY unset: mDNS, go-micro's default
             assert "go.for.py" in {s["name"] for s in await reg.list_services()}
+            [found] = await reg.get_service("go.for.py")
+            assert found["version"] == go.ready["version"]
+            [node] = found["nodes"]
+            assert node["id"] == go.ready["id"] and node["address"] == go.ready["address"]
+            assert node["metadata"]["protocol"] == "mucp" and node["metadata"]["registry"] == "mdns"
+            assert {e["name"] for e in found["endpoints"]} == {
+                "Greeter.Fail", "Greeter.Hello", "Greeter.Slow", "Greeter.Stream", "Greeter.Whoami", "Proto.Echo"}
+            # A real protobuf message through go-micro's proto codec (Proto.Echo decodes and
+            # encodes google.protobuf.StringValue).
+            protobuf_greeter()  # protobuf is installed (or this is a skip outside the suite)
+            from google.protobuf.wrappers_pb2 import StringValue
+            r = await c.request("go.for.py", "Proto.Echo", StringValue(value="Py"))
+            assert r.content_type == "application/protobuf", r
+            assert StringValue.FromString(r.body).value == "Hello Py"
         run(main())
     finally:
         go.stop()

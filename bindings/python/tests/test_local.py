@@ -1,16 +1,34 @@
-"""Python ↔ Python over the memory registry and loopback: bodies, errors, streams, types,
-lifecycle (stop, exit, fork) and load."""
+"""Python ↔ Python over the memory registry and loopback: bodies (JSON, bytes, protobuf),
+errors, streams, types, registry, closed objects, threads and the GIL, lifecycle (stop,
+Ctrl-C, exit, fork) and load."""
 import asyncio
 import gc
+import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
 import micro
-from conftest import HERE, run
+from conftest import HERE, SCRIPTS, Proc, protobuf_greeter, run
+
+KEPT = []  # (ServerStream, Context) of finished Greeter.Keep streams
+SLOW_STARTED = []  # one entry per Greeter.Slow call that entered its handler
+
+
+async def until(cond, timeout=10.0, what="condition"):
+    """Polls cond() on the event loop until truthy, failing after `timeout` seconds."""
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError(f"{what} not met within {timeout} s")
+        await asyncio.sleep(0.01)
 
 
 def greeter(name="pytest.greeter", **kw):
@@ -43,6 +61,7 @@ def greeter(name="pytest.greeter", **kw):
 
     @svc.handle("Greeter.Slow")
     async def slow(req):
+        SLOW_STARTED.append(req["s"])
         await asyncio.sleep(req["s"])
         return {}
 
@@ -50,6 +69,19 @@ def greeter(name="pytest.greeter", **kw):
     async def stream(s, ctx):
         async for m in s:
             await s.send({"message": "Hello " + m["name"]})
+
+    @svc.stream("Greeter.Keep")
+    async def keep(s, ctx):  # answers one message, ends the stream, and leaves its objects behind
+        KEPT.append((s, ctx))
+        await s.send(await s.recv())
+
+    @svc.handle("Greeter.BadReply")
+    async def bad_reply(req):
+        return {"ids": {1, 2}}  # a set: not JSON-serialisable
+
+    @svc.handle("Greeter.ObjectReply")
+    def object_reply(req):
+        return object()
 
     return svc
 
@@ -92,7 +124,9 @@ def test_errors_keep_id_code_detail_status():
         try:
             with pytest.raises(micro.Error) as e:
                 await c.call(svc.name, "Greeter.Fail", {"code": 418, "detail": "teapot %s"})
-            assert (e.value.id, e.value.code, e.value.detail, e.value.status) == ("py.greeter", 418, "teapot %s", "")
+            # status: what go-micro's errors.New derives for 418 (Go's http.StatusText)
+            teapot = micro._native.status_text(418)
+            assert (e.value.id, e.value.code, e.value.detail, e.value.status) == ("py.greeter", 418, "teapot %s", teapot)
             with pytest.raises(micro.NotFound) as nf:
                 await c.call(svc.name, "Greeter.Fail", {"code": 404, "detail": "gone"})
             assert nf.value.status == "Not Found" and isinstance(nf.value, LookupError)
@@ -179,7 +213,17 @@ def test_stopped_service_refuses_calls_and_restarts():
         with pytest.raises(micro.NotFound):
             await svc.client.call(svc.name, "Greeter.Hello", {"name": "x"})
         await svc.start()
-        assert await svc.client.call(svc.name, "Greeter.Hello", {"name": "again"}) == {"message": "Hello again"}
+        # The client just cached "not found" (for up to 500 ms, go-micro: 5 s) and learns of
+        # the registration through the registry watch: poll, with a deadline.
+        end = time.monotonic() + 5
+        while True:
+            try:
+                assert await svc.client.call(svc.name, "Greeter.Hello", {"name": "again"}) == {"message": "Hello again"}
+                break
+            except micro.NotFound:
+                if time.monotonic() > end:
+                    raise
+                await asyncio.sleep(0.02)
         await svc.stop()
     run(main())
 
@@ -188,55 +232,134 @@ def test_stop_waits_for_calls_in_flight():
     async def main():
         svc = greeter()
         await svc.start()
+        before = len(SLOW_STARTED)
         call = asyncio.create_task(svc.client.call(svc.name, "Greeter.Slow", {"s": 0.5}))
-        await asyncio.sleep(0.1)
+        await until(lambda: len(SLOW_STARTED) > before, what="the slow call reached its handler")
         await svc.stop()
         assert await call == {}
     run(main())
 
 
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def test_env_options_by_go_micro_names():
-    env = dict(os.environ, MICRO_REGISTRY="memory", MICRO_SERVER_ADDRESS="127.0.0.1:0",
-               MICRO_SERVER_VERSION="1.2.3", MICRO_SERVER_METADATA="team=py")
-    code = ("import asyncio, micro\n"
+    port = free_port()
+    env = dict(os.environ, MICRO_REGISTRY="memory", MICRO_SERVER_ADDRESS=f"127.0.0.1:{port}",
+               MICRO_SERVER_VERSION="1.2.3", MICRO_SERVER_METADATA="team=py, zone=a",
+               MICRO_SERVER_ID="envsvc-fixed-id")
+    code = ("import asyncio, json, micro\n"
             "async def m():\n"
             "  s = micro.Service('envsvc'); await s.start()\n"
-            "  r = await micro.Registry.__new__(micro.Registry) if False else None\n"
-            "  assert s.address.startswith('127.0.0.1:'), s.address\n"
-            "  import json; eps = json.loads(s._n.endpoints_json())\n"
-            "  await s.stop()\n"
-            "asyncio.run(m()); print('ok')\n")
+            "  try:\n"
+            "    got = await s.registry.get_service('envsvc')\n"
+            "    names = [x['name'] for x in await s.registry.list_services()]\n"
+            "    print(json.dumps({'address': s.address, 'id': s.id, 'services': got, 'names': names}))\n"
+            "  finally:\n"
+            "    await s.stop()\n"
+            "  k = micro.Service('envkw', version='9.9.9', address='127.0.0.1:0', id='envkw-1'); await k.start()\n"
+            "  try:\n"
+            "    print(json.dumps(await k.registry.get_service('envkw')))\n"
+            "  finally:\n"
+            "    await k.stop()\n"
+            "asyncio.run(m())\n")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30)
-    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
-
-
-def test_sync_client_releases_the_gil():
-    import threading
-    svc = greeter()
-    loop = asyncio.new_event_loop()
-    t = threading.Thread(target=loop.run_forever, daemon=True)
-    t.start()
-    asyncio.run_coroutine_threadsafe(svc.start(), loop).result(10)
-    try:
-        c = micro.SyncClient(registry="memory")
-        ticks = []
-        ticker = threading.Thread(target=lambda: [ticks.append(time.sleep(0.01)) for _ in range(30)])
-        ticker.start()
-        assert c.call_sync(svc.name, "Greeter.Slow", {"s": 0.5}, address=svc.address) == {}
-        ticker.join()
-        assert len(ticks) == 30  # the other thread ran while we were blocked
-        assert c.call_sync(svc.name, "Greeter.Hello", {"name": "s"}, address=svc.address) == {"message": "Hello s"}
-    finally:
-        asyncio.run_coroutine_threadsafe(svc.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-
-
-def test_interpreter_exits_cleanly_with_service_open():
-    t0 = time.monotonic()
-    out = subprocess.run([sys.executable, str(HERE / "scripts" / "exit_open.py")], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
-    assert "main done" in out.stdout and "Fatal" not in out.stderr
-    assert time.monotonic() - t0 < 10
+    first, second = out.stdout.splitlines()
+    r = json.loads(first)
+    assert r["address"] == f"127.0.0.1:{port}" and r["id"] == "envsvc-fixed-id", r
+    assert r["names"] == ["envsvc"]
+    [svc] = r["services"]
+    assert svc["name"] == "envsvc" and svc["version"] == "1.2.3", svc
+    [node] = svc["nodes"]
+    assert node["id"] == "envsvc-fixed-id" and node["address"] == r["address"]
+    assert node["metadata"]["team"] == "py" and node["metadata"]["zone"] == "a", node
+    assert node["metadata"]["registry"] == "memory", node  # MICRO_REGISTRY chose the plugin
+    assert not svc["endpoints"]  # envsvc serves none
+    # Keyword arguments win over the environment.
+    [kw] = json.loads(second)
+    assert kw["version"] == "9.9.9" and kw["nodes"][0]["id"] == "envkw-1", kw
+    assert kw["nodes"][0]["address"] != f"127.0.0.1:{port}" and kw["nodes"][0]["metadata"]["team"] == "py", kw
+
+
+def gil_probe(fn):
+    """Runs fn() on this thread while a pure-Python thread spins (it needs the GIL for every
+    step). Returns (seconds fn took, spinner steps seen during it, longest gap between them):
+    a GIL held by fn starves the spinner for all of fn's time."""
+    stop = threading.Event()
+    stamps = []
+
+    def spin():
+        n = 0
+        while not stop.is_set():
+            n += 1
+            if n % 100 == 0:
+                stamps.append(time.monotonic())
+    t = threading.Thread(target=spin, daemon=True)
+    t.start()
+    end = time.monotonic() + 10
+    while not stamps and time.monotonic() < end:  # the spinner is running
+        time.sleep(0.001)
+    t0 = time.monotonic()
+    fn()
+    t1 = time.monotonic()
+    stop.set()
+    t.join()
+    inside = [x for x in stamps if t0 <= x <= t1]
+    points = [t0, *inside, t1]
+    return t1 - t0, len(inside), max(b - a for a, b in zip(points, points[1:]))
+
+
+def test_sync_client_releases_the_gil(slow_server):
+    # The handler sleeps in another process, so nothing here needs the GIL but the spinner.
+    c = micro.SyncClient(registry="memory")
+    out = []
+    took, steps, gap = gil_probe(lambda: out.append(
+        c.call_sync("slow", "Slow.Sleep", {"s": 2.0}, address=slow_server.address, request_timeout=30)))
+    assert out == [{"slept": 2.0}]
+    assert took >= 1.9, took
+    # The spinner ran throughout (generous: 2 busy cores may deschedule it for a while).
+    assert steps >= 100 and gap < 0.7, (took, steps, gap)
+    # The probe can tell: a call that keeps the GIL (sum over a range, all in C) starves it.
+    took, steps, gap = gil_probe(lambda: sum(range(3 * 10**7)))
+    assert gap >= 0.5 * took, (took, steps, gap)
+
+
+def test_ctrl_c_interrupts_a_blocking_call_sync_promptly(slow_server):
+    p = Proc(SCRIPTS / "sigint_call.py", slow_server.address)
+    try:
+        assert p.line() == "calling"
+        assert slow_server.event() == {"event": "call", "s": 60}  # the call is in flight
+        t0 = time.monotonic()
+        p.p.send_signal(signal.SIGINT)
+        line = p.line(timeout=10)
+        assert line.startswith("interrupted "), line
+        assert p.wait(10) == 0, p.stderr()
+        assert time.monotonic() - t0 < 2.0  # signals are checked every 100 ms
+    finally:
+        p.stop()
+
+
+def test_interpreter_exits_cleanly_with_service_open_and_calls_in_flight(slow_server):
+    threads = 8
+    p = Proc(SCRIPTS / "exit_open.py", "memory", slow_server.address, threads, stdin=subprocess.PIPE)
+    try:
+        assert p.line() == "{'message': 'hi'}"
+        for _ in range(threads):  # every thread's call reached the slow server
+            assert slow_server.event()["event"] == "call"
+        t0 = time.monotonic()
+        p.p.stdin.write("\n")
+        p.p.stdin.flush()
+        assert p.line() == "calls in flight"
+        assert p.line() == "main done"
+        assert p.wait(15) == 0, p.stderr()
+        assert p.stderr() == ""  # no fatal error, traceback or panic
+        assert time.monotonic() - t0 < 10
+    finally:
+        p.stop()
 
 
 def test_fork_child_gets_fresh_runtime_and_old_objects_refuse():
@@ -252,6 +375,265 @@ def test_fork_while_serving_and_calling_from_threads():
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "children ok 25" in out.stdout, out.stdout + out.stderr
+
+
+def test_protobuf_messages_go_as_serialized_bytes():
+    proto = protobuf_greeter()
+
+    async def main():
+        svc = micro.Service("pytest.proto", registry="memory", address="127.0.0.1:0")
+
+        @svc.handle("Greeter.Proto")
+        async def hello(req, ctx):
+            assert isinstance(req, bytes) and ctx.content_type == "application/protobuf"
+            return proto.answer(req)  # a message: goes out as SerializeToString bytes
+        await svc.start()
+        try:
+            msg = proto.HelloRequest(name="Ann", times=2, blob=b"\x00\xff")
+            r = await svc.client.request(svc.name, "Greeter.Proto", msg)  # content type from the message
+            assert r.content_type == "application/protobuf"
+            reply = proto.HelloReply.FromString(r.body)
+            assert reply.message == "Hello Ann (2 bytes)" and list(reply.echoes) == ["Ann", "Ann"]
+            # The same bytes by hand, as any other protobuf client would send them.
+            raw = await svc.client.call(svc.name, "Greeter.Proto", msg.SerializeToString(),
+                                        content_type="application/protobuf")
+            assert proto.HelloReply.FromString(raw) == reply
+        finally:
+            await svc.stop()
+    run(main())
+
+
+def test_unserialisable_replies_are_clear_errors_for_the_caller():
+    async def main():
+        svc = greeter("pytest.badreply")
+        await svc.start()
+        try:
+            for ep, what in (("Greeter.BadReply", "set"), ("Greeter.ObjectReply", "object")):
+                with pytest.raises(micro.InternalServerError) as e:
+                    await svc.client.call(svc.name, ep, {})
+                assert e.value.id == svc.name and e.value.code == 500, e.value
+                assert e.value.detail.startswith(f"{ep}: the handler's reply cannot be sent"), e.value.detail
+                assert "not JSON-serialisable" in e.value.detail and what in e.value.detail, e.value.detail
+            # The service is fine afterwards.
+            assert await svc.client.call(svc.name, "Greeter.Hello", {"name": "ok"}) == {"message": "Hello ok"}
+        finally:
+            await svc.stop()
+    run(main())
+
+
+def test_registry_shows_real_services():
+    async def main():
+        svc = greeter("pytest.reg", version="2.0.1", metadata={"zone": "z1"})
+        await svc.start()
+        try:
+            [got] = await svc.registry.get_service("pytest.reg")
+            assert got["name"] == "pytest.reg" and got["version"] == "2.0.1"
+            [node] = got["nodes"]
+            assert node["id"] == svc.id and node["address"] == svc.address
+            assert node["metadata"]["zone"] == "z1" and node["metadata"]["protocol"] == "mucp"
+            eps = {e["name"]: e for e in got["endpoints"]}
+            assert {"Greeter.Hello", "Greeter.Stream", "Greeter.Keep"} <= set(eps)
+            assert eps["Greeter.Stream"]["metadata"] == {"stream": "true"}
+            assert [s["name"] for s in await svc.registry.list_services()] == ["pytest.reg"]
+            assert await svc.registry.get_service("no.such.service") == []
+            # A memory registry is one per instance: a new one knows nobody.
+            other = micro.Registry("memory")
+            assert await other.get_service("pytest.reg") == [] and await other.list_services() == []
+        finally:
+            await svc.stop()
+        assert await svc.registry.get_service("pytest.reg") == []  # deregistered
+        with pytest.raises(TypeError):
+            await svc.registry.get_service("")
+    run(main())
+    with pytest.raises(TypeError):
+        micro.Registry(5)  # type: ignore[arg-type]
+    with pytest.raises(micro.Error, match="unknown registry"):
+        micro.Registry("zookeeper")
+
+
+def native_thread_name():
+    with open(f"/proc/self/task/{threading.get_native_id()}/comm") as f:
+        return f.read().strip()
+
+
+def runtime_thread_count():
+    n = 0
+    for t in Path("/proc/self/task").iterdir():
+        try:
+            n += (t / "comm").read_text().strip() == "micro-rt"
+        except OSError:
+            pass
+    return n
+
+
+def test_handlers_and_subscribers_never_run_on_runtime_threads():
+    async def main():
+        svc = micro.Service("pytest.threads", registry="memory", broker="memory", address="127.0.0.1:0")
+        seen = {}
+
+        def note(kind):
+            seen.setdefault(kind, []).append((threading.get_ident(), native_thread_name()))
+
+        @svc.handle("T.Async")
+        async def a(req):
+            note("async")
+            return {}
+
+        @svc.handle("T.Plain")
+        def p(req):
+            note("plain")
+            return {}
+
+        @svc.stream("T.Stream")
+        async def st(s):
+            async for m in s:
+                note("stream")
+                await s.send(m)
+
+        @svc.subscribe("t.events")
+        async def sub_async(msg):
+            note("sub-async")
+
+        @svc.subscribe("t.events")
+        def sub_plain(msg):
+            note("sub-plain")
+        await svc.start()
+        try:
+            c = svc.client
+            await asyncio.gather(*(c.call(svc.name, ep, {}) for ep in ["T.Async", "T.Plain"] * 20))
+            s = await c.stream(svc.name, "T.Stream")
+            for i in range(5):
+                await s.send({"i": i})
+                assert await s.recv() == {"i": i}
+            await s.close()
+            for _ in range(5):
+                await c.publish("t.events", {})
+        finally:
+            await svc.stop()
+        return threading.get_ident(), seen
+    loop_thread, seen = run(main())
+    assert runtime_thread_count() >= 2  # the runtime's threads exist, named micro-rt
+    assert set(seen) == {"async", "plain", "stream", "sub-async", "sub-plain"}, set(seen)
+    for kind, where in seen.items():
+        assert all(name != "micro-rt" for _, name in where), (kind, where)
+        if kind != "plain":  # async handlers, streams and subscribers run on the loop itself
+            assert {ident for ident, _ in where} == {loop_thread}, (kind, where)
+        else:  # plain handlers run in asyncio's worker threads
+            assert loop_thread not in {ident for ident, _ in where}, where
+
+
+def test_closed_client_and_finished_streams_raise_closed_error():
+    async def main():
+        svc = greeter("pytest.closed")
+        await svc.start()
+        try:
+            c = micro.Client(registry="memory")
+            assert not c.closed
+            c.close()
+            c.close()  # idempotent
+            assert c.closed
+            for use in (lambda: c.call(svc.name, "Greeter.Hello", {"name": "x"}, address=svc.address),
+                        lambda: c.stream(svc.name, "Greeter.Stream", address=svc.address),
+                        lambda: c.publish("t", {})):
+                with pytest.raises(micro.ClosedError) as e:
+                    await use()
+                assert (e.value.id, e.value.code) == ("micro.python.closed", 503)
+                assert isinstance(e.value, micro.Unavailable) and "client is closed" in e.value.detail
+            sc = micro.SyncClient(registry="memory")
+            sc.close()
+            with pytest.raises(micro.ClosedError):
+                sc.call_sync(svc.name, "Greeter.Hello", {"name": "x"}, address=svc.address)
+            with pytest.raises(micro.ClosedError):
+                sc.publish_sync("t", {})
+            # The service's client: closing it gives the next use a fresh one.
+            svc.client.close()
+            assert await svc.client.call(svc.name, "Greeter.Hello", {"name": "y"}) == {"message": "Hello y"}
+
+            # A client stream: send after close_send, the server's end, close.
+            s = await svc.client.stream(svc.name, "Greeter.Stream")
+            await s.send({"name": "a"})
+            assert await s.recv() == {"message": "Hello a"}
+            await s.close_send()
+            with pytest.raises(micro.ClosedError, match="send after close_send"):
+                await s.send({"name": "b"})
+            assert await s.recv() is None  # the handler returned after our EOS
+            assert await s.recv() is None  # and the end stays the end
+            assert not s.closed
+            await s.close()
+            await s.close()  # idempotent
+            assert s.closed
+            for use in (lambda: s.send({"name": "c"}), s.recv, s.close_send):
+                with pytest.raises(micro.ClosedError, match="is closed"):
+                    await use()
+            # The server ended it (Greeter.Keep answers once and returns): send is refused.
+            k = await svc.client.stream(svc.name, "Greeter.Keep")
+            await k.send({"n": 1})
+            assert await k.recv() == {"n": 1}
+            assert await k.recv() is None
+            with pytest.raises(micro.ClosedError, match="server ended"):
+                await k.send({"n": 2})
+            await k.close()
+            # close() wakes a recv that is waiting.
+            w = await svc.client.stream(svc.name, "Greeter.Stream")
+            pending = asyncio.create_task(w.recv())
+            await asyncio.sleep(0)  # let the task start its recv
+            await w.close()
+            with pytest.raises(micro.ClosedError):
+                await asyncio.wait_for(pending, 10)
+            # The server side of a finished stream.
+            kept, ctx = KEPT[-1]
+            for use in (lambda: kept.send({"late": 1}), kept.recv):
+                with pytest.raises(micro.ClosedError, match="has finished"):
+                    await use()
+            with pytest.raises(micro.client._native.NativeError):
+                ctx._req.respond(b"")  # answered already: a Conflict
+        finally:
+            await svc.stop()
+        kept, _ = KEPT[-1]
+        with pytest.raises(micro.ClosedError):
+            await kept.send({"after": "stop"})
+    run(main())
+
+
+def test_objects_of_a_stopped_service_raise_closed_error():
+    # The exit path (Service._close_blocking, what atexit runs) gives up on requests whose
+    # handlers are still running: their callers get a 503 at once, and the handlers' objects
+    # are closed from then on.
+    async def main():
+        svc = micro.Service("pytest.abandon", registry="memory", address="127.0.0.1:0")
+        held, release = {}, asyncio.Event()
+
+        @svc.handle("Hold.Call")
+        async def hold_call(req, ctx):
+            held["req"] = ctx._req
+            await release.wait()
+            return {"late": True}
+
+        @svc.stream("Hold.Stream")
+        async def hold_stream(s, ctx):
+            held["stream"] = s
+            await release.wait()
+            await s.send({"late": True})
+        await svc.start()
+        c = micro.Client(registry="memory")
+        call = asyncio.create_task(c.call(svc.name, "Hold.Call", {}, address=svc.address))
+        st = await c.stream(svc.name, "Hold.Stream", address=svc.address)
+        await until(lambda: len(held) == 2, what="both handlers running")
+        svc._close_blocking(5.0)
+        with pytest.raises(micro.Unavailable) as e:
+            await asyncio.wait_for(call, 10)
+        assert e.value.id == svc.name and not isinstance(e.value, micro.ClosedError)  # a remote 503
+        with pytest.raises(micro.Error):
+            await asyncio.wait_for(st.recv(), 10)  # the stream ended with the same 503
+        with pytest.raises(micro.ClosedError, match="nobody is waiting"):
+            micro.client._native_call(held["req"].respond, b"{}")
+        for use in (lambda: held["stream"].send({}), held["stream"].recv):
+            with pytest.raises(micro.ClosedError, match="nobody is waiting"):
+                await use()
+        release.set()  # the handlers finish into closed objects: nothing breaks
+        await st.close()
+        await svc.stop()
+    run(main())
 
 
 def rss_kib():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence, TypeVar
 
@@ -53,7 +54,14 @@ class Reply:
 
 
 class Stream:
-    """A bidirectional stream; ``async for msg in stream`` reads until the server ends it."""
+    """A bidirectional stream; ``async for msg in stream`` reads until the server ends it.
+
+    ``async with await client.stream(...) as s:`` closes it on the way out. Once finished it
+    raises :class:`micro.ClosedError`: ``send`` after :meth:`close_send`, after the server
+    ended the stream, or after :meth:`close`; ``recv`` and ``close_send`` after
+    :meth:`close` (a ``recv`` waiting when ``close`` is called too). ``recv`` after the
+    server's end keeps returning ``None``.
+    """
 
     def __init__(self, native: _native.ClientStream, content_type: str | None) -> None:
         self._s = native
@@ -63,6 +71,11 @@ class Stream:
     def node(self) -> str:
         """The id of the node serving the stream."""
         return self._s.node
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._s.closed
 
     async def send(self, msg: Any) -> None:
         """Sends one message (dict/list as JSON, bytes as they are)."""
@@ -81,8 +94,10 @@ class Stream:
         await _wait(self._s.close_send)
 
     async def close(self) -> None:
-        """Same as :meth:`close_send`."""
-        await self.close_send()
+        """Sends the EOS if the stream is still open and drops its connection, as go-micro's
+        ``Close`` does (a go-micro server sends nothing after its handler returns, so close
+        rather than wait for an end). Idempotent."""
+        await _wait(self._s.close)
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self._iter()
@@ -98,10 +113,7 @@ class Stream:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        try:
-            await self.close_send()
-        except Exception:
-            pass
+        await self.close()
 
 
 class Client:
@@ -109,6 +121,7 @@ class Client:
 
     ``Client(registry="memory", retries=1)``; defaults come from go-micro's environment
     variables (``MICRO_REGISTRY``, ``MICRO_CLIENT_RETRIES``, ``MICRO_CLIENT_REQUEST_TIMEOUT`` …).
+    After :meth:`close` every method raises :class:`micro.ClosedError`.
     """
 
     def __init__(self, *, registry: str | None = None, content_type: str | None = None,
@@ -121,6 +134,17 @@ class Client:
             self._c = _native_call(_native.Client, registry=registry, content_type=content_type,
                                    request_timeout=request_timeout, retries=retries, pool_size=pool_size,
                                    broker=broker)
+
+    def close(self) -> None:
+        """Closes the client: later calls, streams and publishes raise
+        :class:`micro.ClosedError`. Calls already in flight finish, and streams already open
+        stay open. Idempotent."""
+        _native_call(self._c.close)
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._c.closed
 
     async def publish(self, topic: str, body: Any = None, *, content_type: str | None = None,
                       headers: Mapping[str, str] | None = None) -> None:
@@ -208,17 +232,32 @@ class SyncClient(Client):
 
 
 class Registry:
-    """Registry access: ``await Registry("mdns").get_service("greeter")``."""
+    """Registry access: ``await Registry("mdns").get_service("greeter")``.
 
-    def __init__(self, url: str | None = None) -> None:
+    ``Registry(url)`` opens its own registry (``mdns``, ``memory``, ``etcd://host:port``;
+    default ``MICRO_REGISTRY``, else mDNS); ``Service.registry`` is the one a service
+    registers with. Both return go-micro's registry model as dicts: ``name``, ``version``,
+    ``metadata``, ``endpoints`` and ``nodes`` (``id``, ``address``, ``metadata``).
+    """
+
+    def __init__(self, url: str | None = None, *, _native_registry: _native.Registry | None = None) -> None:
+        if _native_registry is not None:
+            self._r = _native_registry
+            return
+        if url is not None and not isinstance(url, str):
+            raise TypeError(f"registry url must be a str, got {type(url).__name__}")
         self._r = _native_call(_native.Registry, url)
 
     async def get_service(self, name: str) -> list[dict[str, Any]]:
-        """Every instance of ``name`` (go-micro's registry JSON model)."""
-        import json
-        return json.loads(await _wait(self._r.get_service, name))
+        """Every version of ``name`` with its nodes (``[]`` when nobody serves it)."""
+        if not isinstance(name, str) or not name:
+            raise TypeError("service name must be a non-empty str")
+        services: list[dict[str, Any]] = json.loads(await _wait(self._r.get_service, name))
+        return services
 
     async def list_services(self) -> list[dict[str, Any]]:
-        """Every service known to the registry."""
-        import json
-        return json.loads(await _wait(self._r.list_services))
+        """Every service known to the registry, without nodes (as go-micro's
+        ``ListServices``: mDNS knows only the names; memory and etcd add versions and
+        endpoints)."""
+        services: list[dict[str, Any]] = json.loads(await _wait(self._r.list_services))
+        return services

@@ -18,19 +18,18 @@ __all__ = [
     "Timeout", "Conflict", "InternalServerError", "Unavailable", "ClosedError", "ForkError",
 ]
 
-_STATUS = {
-    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-    405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict",
-    500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
+# The ids the native layer gives its own errors for these two cases (see src/lib.rs).
+_FORK_ID = "micro.python.fork"
+_CLOSED_ID = "micro.python.closed"
 
 
 class Error(Exception):
     """A go-micro error: ``{id, code, detail, status}``.
 
-    ``Error("boom", 418, id="go.greeter")`` — the status phrase is derived from the code
-    when not given. Subclasses fix the code: ``NotFound("no such user")``.
+    ``Error("boom", 418, id="go.greeter")`` — when not given, the status is derived from
+    the code as go-micro's ``errors.New`` does (Go's ``http.StatusText``: ``"Not Found"``,
+    ``"I'm a teapot"``, ``""`` for codes Go does not name). Subclasses fix the code:
+    ``NotFound("no such user")``.
     """
 
     default_code: ClassVar[int] = 500
@@ -39,7 +38,9 @@ class Error(Exception):
         self.id: str = id
         self.code: int = self.default_code if code is None else int(code)
         self.detail: str = detail
-        self.status: str = _STATUS.get(self.code, "") if status is None else status
+        if status is None:
+            status = _native.status_text(self.code) if -2**31 <= self.code < 2**31 else ""
+        self.status: str = status
         super().__init__(detail)
 
     def __str__(self) -> str:
@@ -60,9 +61,9 @@ class Error(Exception):
     @staticmethod
     def from_parts(id: str, code: int, detail: str, status: str) -> "Error":
         """The :class:`Error` subclass for ``code``, with these fields."""
-        if id == "micro.python.fork":
+        if id == _FORK_ID:
             cls: type[Error] = ForkError
-        elif code == 503 and id == "micro.python":
+        elif id == _CLOSED_ID:
             cls = ClosedError
         else:
             cls = _BY_CODE.get(code, Error)
@@ -115,11 +116,27 @@ class Unavailable(Error):
 
 
 class ClosedError(Unavailable):
-    """The object was closed or its service stopped."""
+    """A closed or finished object was used (code 503, id ``micro.python.closed``).
+
+    Raised by a :class:`micro.Client` after ``close()``; by a client :class:`micro.Stream`
+    after ``close()`` (and ``send`` after ``close_send()`` or after the server ended it); by
+    a :class:`micro.ServerStream` once its handler returned or its service stopped; and
+    when answering a request nobody waits for any more. A remote service that is shutting
+    down answers with a plain :class:`Unavailable` instead (its id is the service's).
+    """
+
+    def __init__(self, detail: str = "", code: int | None = None, *, id: str = _CLOSED_ID,
+                 status: str | None = None) -> None:
+        super().__init__(detail, code, id=id, status=status)
 
 
 class ForkError(Error):
-    """An object created before ``fork()`` was used in the child: create a new one there."""
+    """An object created before ``fork()`` was used in the child: create a new one there
+    (id ``micro.python.fork``)."""
+
+    def __init__(self, detail: str = "", code: int | None = None, *, id: str = _FORK_ID,
+                 status: str | None = None) -> None:
+        super().__init__(detail, code, id=id, status=status)
 
 
 _BY_CODE: dict[int, type[Error]] = {

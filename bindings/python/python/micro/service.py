@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, TypeVar
 
 from . import _body, _native
-from .client import Client, _native_call, _wait
-from .errors import BadRequest, ClosedError, Conflict, Error
+from .client import Client, Registry, _native_call, _wait
+from .errors import BadRequest, Conflict, Error, InternalServerError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -96,7 +96,12 @@ class Message:
 
 
 class ServerStream:
-    """The server side of a bidirectional stream; ``async for msg in stream`` reads until EOS."""
+    """The server side of a bidirectional stream; ``async for msg in stream`` reads until EOS.
+
+    Valid while its handler runs: once the handler returned (the stream finished) or the
+    service stopped without waiting for it, ``send`` and ``recv`` raise
+    :class:`micro.ClosedError`.
+    """
 
     def __init__(self, req: _native.Request) -> None:
         self._req = req
@@ -175,7 +180,9 @@ class Service:
     """A micro service: register handlers, then ``run()`` (or ``await start()``).
 
     Options by keyword, defaults from go-micro's environment variables (``MICRO_REGISTRY``,
-    ``MICRO_SERVER_ADDRESS``, ``MICRO_SERVER_ADVERTISE``, ``MICRO_REGISTER_TTL`` …)::
+    ``MICRO_SERVER_ADDRESS``, ``MICRO_SERVER_VERSION``, ``MICRO_SERVER_METADATA``,
+    ``MICRO_REGISTER_TTL`` …); a keyword wins, except that a set ``MICRO_SERVER_NAME``
+    renames the service (as go-micro's ``Init`` does)::
 
         svc = micro.Service("greeter")
 
@@ -193,7 +200,7 @@ class Service:
                  broker: str | None = None) -> None:
         if not isinstance(name, str):
             raise TypeError(f"service name must be a str, got {type(name).__name__}")
-        self._n = _native_call(_native.Service, name, version=version, address=address, advertise=advertise,
+        self._n: _native.Service = _native_call(_native.Service, name, version=version, address=address, advertise=advertise,
                                id=id, metadata=dict(metadata) if metadata else None, registry=registry,
                                register_ttl=register_ttl, register_interval=register_interval,
                                max_message_size=max_message_size, broker=broker)
@@ -226,10 +233,16 @@ class Service:
 
     @property
     def client(self) -> Client:
-        """A client sharing this service's registry."""
-        if self._client is None:
+        """A client sharing this service's registry (a fresh one if the last was closed)."""
+        if self._client is None or self._client.closed:
             self._client = Client(_native_client=_native_call(self._n.client))
         return self._client
+
+    @property
+    def registry(self) -> Registry:
+        """The registry this service registers with: ``await svc.registry.get_service(name)``
+        shows its nodes, version, metadata and endpoints as other members see them."""
+        return Registry(_native_registry=_native_call(self._n.registry))
 
     def _add(self, endpoint: str, fn: Callable[..., Any], stream: bool, metadata: Mapping[str, str] | None) -> None:
         if not isinstance(endpoint, str) or not endpoint:
@@ -318,12 +331,13 @@ class Service:
         try:
             await _wait(self._n.stop)
         finally:
-            if self._dispatcher is not None:
+            d, self._dispatcher = self._dispatcher, None
+            # A dispatcher of another (closed) loop ended with it: nothing to wait for.
+            if d is not None and not d.done() and d.get_loop() is asyncio.get_running_loop():
                 try:
-                    await asyncio.wait_for(asyncio.shield(self._dispatcher), 5)
+                    await asyncio.wait_for(asyncio.shield(d), 5)
                 except (asyncio.TimeoutError, asyncio.CancelledError):
-                    self._dispatcher.cancel()
-                self._dispatcher = None
+                    d.cancel()
 
     async def serve(self, stop: asyncio.Event | None = None) -> None:
         """Starts, serves until Ctrl-C/SIGTERM (or ``stop`` is set), then stops."""
@@ -389,7 +403,6 @@ class Service:
             result = h(msg)
             if inspect.isawaitable(result):
                 await result
-            m.ack()
         except asyncio.CancelledError:
             _safe_fail_msg(m, self.name, 503, "service is shutting down")
             raise
@@ -397,6 +410,11 @@ class Service:
             _log.error("subscriber of %r failed: %s", m.topic, e, exc_info=True)
             code = e.code if isinstance(e, Error) else 500
             _safe_fail_msg(m, e.id if isinstance(e, Error) and e.id else self.name, code, str(e) or type(e).__name__)
+        else:
+            try:
+                m.ack()
+            except _native.NativeError:
+                pass  # nobody waits for the acknowledgement any more (service stopped)
 
     async def _answer(self, req: _native.Request) -> None:
         h = self._handlers.get(req.endpoint)
@@ -410,7 +428,12 @@ class Service:
                 return
             payload = _body.decode(req.body, req.content_type, empty={})
             result = await h(payload, ctx)
-            body, ct = _encode_result(result, req.content_type)
+            try:
+                body, ct = _encode_result(result, req.content_type)
+            except TypeError as e:
+                _log.error("handler of %s returned a reply that cannot be sent: %s", req.endpoint, e)
+                raise InternalServerError(f"{req.endpoint}: the handler's reply cannot be sent: {e}",
+                                          id=self.name) from None
             req.respond(body, ct)
         except Error as e:
             _safe_fail(req, e.id or self.name, e.code, e.detail, e.status)
@@ -428,7 +451,7 @@ def _safe_fail(req: _native.Request, id: str, code: int, detail: str, status: st
     try:
         req.fail(id, code, detail, status)
     except _native.NativeError:
-        pass  # already answered
+        pass  # already answered, or nobody waits for the answer any more
 
 
 def _safe_fail_msg(m: _native.Message, id: str, code: int, detail: str) -> None:
@@ -448,4 +471,4 @@ def _close_all() -> None:
     _native._set_exiting()
 
 
-__all__ = ["Service", "Context", "Response", "ServerStream", "Message", "ClosedError"]
+__all__ = ["Service", "Context", "Response", "ServerStream", "Message"]

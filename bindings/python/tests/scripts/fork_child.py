@@ -1,10 +1,12 @@
-"""After fork(): objects from the parent raise ForkError in the child; new ones work; the parent is unaffected."""
+"""After fork(): objects from the parent raise ForkError in the child — clients, services,
+registries, open client streams and the server side of a stream (its Request) included;
+new ones work; the parent is unaffected (its stream keeps flowing)."""
 import asyncio
 import os
 import sys
 
 import micro
-from forked import greeter, serve_once
+from forked import STREAMS, greeter, serve_once
 
 
 async def start(svc):
@@ -12,11 +14,37 @@ async def start(svc):
     return await svc.client.call(svc.name, "Greeter.Hello", {"name": "before"})
 
 
+async def open_stream(svc):
+    s = await svc.client.stream(svc.name, "Greeter.Stream")
+    await s.send({"name": "s1"})
+    return s, await s.recv()
+
+
 parent = greeter("forked")
 loop = asyncio.new_event_loop()
 assert loop.run_until_complete(start(parent))["message"] == "Hello before"
 old_client = micro.SyncClient(registry="memory")
+old_registry = parent.registry
+stream, first = loop.run_until_complete(open_stream(parent))
+assert first == {"message": "Hello s1", "pid": os.getpid()}, first
+server_stream = STREAMS[0]
 gen = micro._native.runtime_generation()
+
+
+def refuses(what, f):
+    """f() must raise ForkError; returns 0 if it does."""
+    try:
+        r = f()
+        if asyncio.iscoroutine(r):
+            asyncio.run(r)
+    except micro.ForkError as e:
+        assert "fork" in e.detail and e.id == "micro.python.fork", e
+        return 0
+    except BaseException as e:
+        print(f"child: {what} raised {e!r}, not ForkError", file=sys.stderr)
+        return 1
+    print(f"child: {what} worked after fork", file=sys.stderr)
+    return 1
 
 pid = os.fork()
 if pid == 0:
@@ -32,6 +60,22 @@ if pid == 0:
         code = 1
     except micro.ForkError:
         pass
+    req = server_stream._req
+    checks = [
+        ("client stream send", lambda: stream.send({"name": "x"})),
+        ("client stream recv", lambda: stream.recv()),
+        ("client stream close_send", lambda: stream.close_send()),
+        ("client stream close", lambda: stream.close()),
+        ("server stream send", lambda: server_stream.send({"message": "x"})),
+        ("server stream recv", lambda: server_stream.recv()),
+        ("request respond", lambda: micro.client._native_call(req.respond, b"")),
+        ("request fail", lambda: micro.client._native_call(req.fail, "", 500, "x")),
+        ("registry get_service", lambda: old_registry.get_service("forked")),
+        ("client close", lambda: old_client.close()),
+        ("service stop", lambda: parent.stop()),
+    ]
+    for what, f in checks:
+        code |= refuses(what, f)
 
     r = asyncio.run(serve_once("child"))
     if r != {"message": "Hello child", "pid": os.getpid()}:
@@ -46,5 +90,14 @@ _, status = os.waitpid(pid, 0)
 assert os.waitstatus_to_exitcode(status) == 0, status
 r = loop.run_until_complete(parent.client.call("forked", "Greeter.Hello", {"name": "after"}))
 assert r == {"message": "Hello after", "pid": os.getpid()}, r
+
+
+async def stream_after():
+    await stream.send({"name": "s2"})
+    got = await stream.recv()
+    await stream.close()
+    return got
+
+assert loop.run_until_complete(stream_after()) == {"message": "Hello s2", "pid": os.getpid()}
 loop.run_until_complete(parent.stop())
 print("fork ok")

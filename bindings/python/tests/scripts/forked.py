@@ -1,7 +1,12 @@
-"""Shared by the fork scripts: a greeter that answers with its process id."""
+"""Shared by the fork scripts: a greeter that answers with its process id, and a stream
+endpoint whose handler keeps its ServerStream in ``STREAMS`` (until ``RELEASE`` is set)."""
+import asyncio
 import os
 
 import micro
+
+STREAMS = []
+RELEASE = []
 
 
 def greeter(name):
@@ -10,6 +15,12 @@ def greeter(name):
     @svc.handle("Greeter.Hello")
     async def hello(req):
         return {"message": "Hello " + req["name"], "pid": os.getpid()}
+
+    @svc.stream("Greeter.Stream")
+    async def stream(s):
+        STREAMS.append(s)
+        async for m in s:
+            await s.send({"message": "Hello " + m["name"], "pid": os.getpid()})
     return svc
 
 
