@@ -13,19 +13,27 @@ export declare class MicroError extends Error {
   readonly detail: string;
   readonly status: string;
   toJSON(): { id: string; code: number; detail: string; status: string };
+  toString(): string;
 }
 
-/** Service options; unset ones fall back to go-micro's MICRO_* variables. Durations in ms. */
+/**
+ * Service options; unset ones fall back to go-micro's MICRO_* variables (a bad value is a
+ * MicroError naming the variable). Durations in ms.
+ */
 export interface ServiceOptions {
+  /** The service name; a set MICRO_SERVER_NAME overrides it (as go-micro's Init does). */
   name?: string;
+  /** MICRO_SERVER_VERSION, default `latest`. */
   version?: string;
   /** Listen address `host:port` (`:0` picks a port). MICRO_SERVER_ADDRESS. */
   address?: string;
   /** Address registered instead of the bound one. MICRO_SERVER_ADVERTISE. */
   advertise?: string;
+  /** Node id, default `<name>-<uuid>`. MICRO_SERVER_ID. */
   id?: string;
+  /** Node metadata, merged with MICRO_SERVER_METADATA (`k=v,k=v`). */
   metadata?: Record<string, string>;
-  /** `mdns` (default) or `memory`. MICRO_REGISTRY. */
+  /** `mdns` (default), `memory`, `etcd://host:port`. MICRO_REGISTRY. */
   registry?: string;
   registerTtl?: number;
   registerInterval?: number;
@@ -87,14 +95,19 @@ export declare class Service {
   endpoints(): unknown[];
   start(): Promise<this>;
   client(): Client;
+  /** The registry this service registers with. */
+  registry(): Registry;
   close(): Promise<void>;
 }
 
 /** Client options; unset ones fall back to go-micro's MICRO_* variables. Durations in ms. */
 export interface ClientOptions {
+  /** MICRO_REGISTRY. */
   registry?: string;
   contentType?: string;
+  /** Budget of a whole call, all attempts. MICRO_CLIENT_REQUEST_TIMEOUT. */
   requestTimeout?: number;
+  /** Retries on another node after a refused connection. MICRO_CLIENT_RETRIES. */
   retries?: number;
   poolSize?: number;
   broker?: string;
@@ -103,7 +116,9 @@ export interface ClientOptions {
 /** Options of one call or stream. Durations in ms. */
 export interface CallOptions {
   contentType?: string;
+  /** Per attempt (go-micro's `Timeout` header). */
   timeout?: number;
+  /** The whole call, all attempts. */
   requestTimeout?: number;
   retries?: number;
   metadata?: Record<string, string>;
@@ -145,11 +160,29 @@ export declare class Client {
   close(): void;
 }
 
-/** A registry opened by URL (`mdns`, `memory`). */
+/** A node of a service in the registry. */
+export interface RegistryNode {
+  id: string;
+  address: string;
+  metadata: Record<string, string> | null;
+}
+
+/** A service in the registry (go-micro's registry JSON). */
+export interface RegistryService {
+  name: string;
+  version: string;
+  metadata: Record<string, string> | null;
+  endpoints: { name: string; request?: unknown; response?: unknown; metadata: Record<string, string> | null }[] | null;
+  nodes: RegistryNode[] | null;
+}
+
+/** A registry opened by URL (`mdns`, `memory`, `etcd://host:port`), or `svc.registry()`. */
 export declare class Registry {
   constructor(url?: string);
-  getService(name: string): Promise<any[]>;
-  listServices(): Promise<any[]>;
+  /** Every version of `name` with its nodes (`[]` when nobody serves it). */
+  getService(name: string): Promise<RegistryService[]>;
+  /** Every service known, without nodes (mDNS: names only). */
+  listServices(): Promise<RegistryService[]>;
 }
 
 export declare function encode(body: Body, contentType?: string): [Buffer, string];
@@ -162,6 +195,7 @@ export interface NativeCallOptions { contentType?: string; timeout?: number; req
 export interface NativeClientOptions { registry?: string; contentType?: string; requestTimeout?: number; retries?: number; poolSize?: number; broker?: string }
 export declare namespace native {
   function version(): string;
+  function statusText(code: number): string;
   class NativeService {
     constructor(opts: ServiceOptions);
     readonly name: string;
@@ -175,6 +209,7 @@ export declare namespace native {
     stop(): Promise<void>;
     nextRequests(max: number): Promise<NativeRequest[]>;
     client(): NativeClient;
+    registry(): NativeRegistry;
   }
   class NativeRequest {
     readonly kind: 'call' | 'stream' | 'message';

@@ -21,23 +21,20 @@ function loadNative() {
 const native = loadNative();
 const NODE_ID = 'micro.node';
 const PREFIX = 'MICRO_ERROR';
-const STATUS = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  408: 'Request Timeout', 409: 'Conflict', 413: 'Payload Too Large', 499: 'Client Closed Request',
-  500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable',
-  504: 'Gateway Timeout',
-};
 
-/** A go-micro error: `{id, code, detail, status}`, on the wire as JSON. */
+/**
+ * A go-micro error: `{id, code, detail, status}`, on the wire as JSON. Without a status,
+ * it is derived from the code as go-micro's `errors.New` does (Go's `http.StatusText`).
+ */
 class MicroError extends Error {
   constructor(id, code, detail, status) {
-    const c = Number.isInteger(code) ? code : 500;
+    const c = Number.isInteger(code) && code >= -2147483648 && code <= 2147483647 ? code : 500;
     super(detail === undefined || detail === null ? '' : String(detail));
     this.name = 'MicroError';
     this.id = id === undefined || id === null ? '' : String(id);
     this.code = c;
     this.detail = this.message;
-    this.status = status || STATUS[c] || '';
+    this.status = status || native.statusText(c);
   }
 
   /** The error as go-micro's JSON object. */
@@ -45,6 +42,7 @@ class MicroError extends Error {
     return { id: this.id, code: this.code, detail: this.detail, status: this.status };
   }
 
+  /** `MicroError <code> <id>: <detail>`. */
   toString() {
     return `MicroError ${this.code} ${this.id}: ${this.detail}`;
   }
@@ -507,6 +505,15 @@ class Service {
     return this._client;
   }
 
+  /**
+   * The registry this service registers with: `getService(name)` shows its nodes, version,
+   * metadata and endpoints as other members of the mesh see them.
+   */
+  registry() {
+    this._open('registry');
+    return new Registry(undefined, this._n.registry());
+  }
+
   /** Deregisters, drains calls in flight and stops; the process may then exit. */
   async close() {
     if (this._state === 'closed') return;
@@ -523,20 +530,31 @@ function isBinary(v) {
   return Buffer.isBuffer(v) || ArrayBuffer.isView(v) || v instanceof ArrayBuffer;
 }
 
-/** A registry opened by URL (`mdns`, `memory`; default MICRO_REGISTRY, else mDNS). */
+/**
+ * A registry opened by URL (`mdns`, `memory`, `etcd://host:port`; default MICRO_REGISTRY,
+ * else mDNS), or a service's own (`svc.registry()`). Results are go-micro's registry model:
+ * `name`, `version`, `metadata`, `endpoints` and `nodes` (`id`, `address`, `metadata`).
+ */
 class Registry {
-  constructor(url) {
+  constructor(url, _native) {
+    if (_native) {
+      this._n = _native;
+      return;
+    }
     if (url !== undefined && url !== null) checkString(url, 'registry url');
     this._n = guard(() => new native.NativeRegistry(url || undefined));
   }
 
-  /** Every instance of `name` (go-micro's registry JSON). */
+  /** Every version of `name` with its nodes (`[]` when nobody serves it). */
   async getService(name) {
     checkString(name, 'service name');
     return JSON.parse(await guard(() => this._n.getService(name)));
   }
 
-  /** Every service known. */
+  /**
+   * Every service known, without nodes (as go-micro's ListServices: mDNS knows only the
+   * names; memory and etcd add versions and endpoints).
+   */
   async listServices() {
     return JSON.parse(await guard(() => this._n.listServices()));
   }

@@ -21,9 +21,9 @@ pub struct NativeClientOptions {
     pub registry: Option<String>,
     /// Default content type of requests.
     pub content_type: Option<String>,
-    /// Per-attempt timeout in milliseconds.
+    /// Default budget of a whole call (all attempts) in milliseconds.
     pub request_timeout: Option<f64>,
-    /// Retries after a failed attempt.
+    /// Default retries after a failed attempt.
     pub retries: Option<u32>,
     /// Idle connections kept per address.
     pub pool_size: Option<u32>,
@@ -36,9 +36,9 @@ pub struct NativeClientOptions {
 pub struct NativeCallOptions {
     /// Content type of the body.
     pub content_type: Option<String>,
-    /// Whole-call timeout in milliseconds (all attempts).
+    /// Per-attempt timeout in milliseconds (sent as go-micro's `Timeout` header).
     pub timeout: Option<f64>,
-    /// Per-attempt timeout in milliseconds.
+    /// Budget of the whole call (all attempts) in milliseconds.
     pub request_timeout: Option<f64>,
     /// Retries after a failed attempt.
     pub retries: Option<u32>,
@@ -295,6 +295,13 @@ impl NativeClientStream {
 #[napi]
 pub struct NativeRegistry {
     reg: Arc<dyn CoreRegistry>,
+}
+
+impl NativeRegistry {
+    /// A registry object over an existing registry (a service's own).
+    pub(crate) fn from_core(reg: Arc<dyn CoreRegistry>) -> Self {
+        NativeRegistry { reg }
+    }
 }
 
 #[napi]

@@ -57,3 +57,10 @@ pub(crate) fn block<T>(fut: impl std::future::Future<Output = napi::Result<T>>) 
 pub fn version() -> &'static str {
     micro::VERSION
 }
+
+/// Go's `http.StatusText(code)`: the `status` go-micro's `errors.New` gives a code (`""`
+/// for codes Go does not name).
+#[napi]
+pub fn status_text(code: i32) -> &'static str {
+    micro::error::status_text(code)
+}

@@ -5,7 +5,7 @@
 //! `respond` / `fail` from the event loop. A `NativeRequest` garbage-collected without an
 //! answer drops its channel, and the caller gets a 500 instead of waiting forever.
 
-use crate::client::NativeClient;
+use crate::client::{NativeClient, NativeRegistry};
 use crate::{block, err, millis, to_js};
 use bytes::Bytes;
 use micro::server::{ServerStream, StreamReceiver, StreamSender};
@@ -269,6 +269,13 @@ impl NativeService {
     pub fn client(&self) -> NativeClient {
         NativeClient::from_core(self.svc.client().clone())
     }
+
+    /// The registry this service registers with (memory, mDNS, etcd), for `getService` and
+    /// `listServices`.
+    #[napi]
+    pub fn registry(&self) -> NativeRegistry {
+        NativeRegistry::from_core(Arc::clone(self.svc.registry()))
+    }
 }
 
 enum Answer {
@@ -353,6 +360,30 @@ impl NativeRequest {
     fn not_stream(&self) -> napi::Error {
         err(400, format!("{} is not a stream", self.endpoint))
     }
+
+    /// For stream I/O: the stream is still open (not answered, and someone waits) — a
+    /// finished stream must not write frames after its end.
+    fn check_open(&self) -> napi::Result<()> {
+        let slot = self.answer.lock().unwrap_or_else(|p| p.into_inner());
+        match slot.as_ref() {
+            None => Err(err(499, format!("the stream {} has finished (its handler returned)", self.endpoint))),
+            Some(a) if a.is_closed() => Err(err(
+                499,
+                format!("stream {}: nobody is waiting any more (service {} stopped)", self.endpoint, self.service_name),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+impl Answer {
+    /// Whether nobody waits for the answer any more.
+    fn is_closed(&self) -> bool {
+        match self {
+            Answer::Unary(tx) => tx.is_closed(),
+            Answer::Done(tx) => tx.is_closed(),
+        }
+    }
 }
 
 #[napi]
@@ -432,10 +463,12 @@ impl NativeRequest {
         Ok(())
     }
 
-    /// Stream only: the next message from the client, or `null` after its end.
+    /// Stream only: the next message from the client, or `null` after its end; a 499 once
+    /// the stream finished.
     #[napi]
     pub fn recv<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Option<Buffer>>> {
         let rx = self.receiver.clone().ok_or_else(|| self.not_stream())?;
+        self.check_open()?;
         env.spawn_future(async move {
             let mut rx = rx.lock().await;
             match rx.recv().await {
@@ -446,10 +479,11 @@ impl NativeRequest {
         })
     }
 
-    /// Stream only: sends one message to the client.
+    /// Stream only: sends one message to the client; a 499 once the stream finished.
     #[napi]
     pub fn send<'env>(&self, env: &'env Env, body: Buffer) -> napi::Result<PromiseRaw<'env, ()>> {
         let tx = self.sender.clone().ok_or_else(|| self.not_stream())?;
+        self.check_open()?;
         let body = Bytes::copy_from_slice(&body);
         env.spawn_future(async move { tx.send(body).await.map_err(to_js) })
     }

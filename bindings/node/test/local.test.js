@@ -122,6 +122,24 @@ test('closed objects give clear errors', async () => {
   await assert.rejects(c2.call('closing', 'Greeter.Hello', {}, { address: svc.bound || '127.0.0.1:1', retries: 0, timeout: 2000 }), micro.MicroError);
 });
 
+test('a finished server stream refuses send and recv', async () => {
+  const svc = new micro.Service({ name: 'finished', registry: 'memory', broker: 'memory', address: '127.0.0.1:0' });
+  const kept = [];
+  svc.handle('S.Once', async (s) => { kept.push(s); await s.send(await s.recv()); }, { stream: true });
+  await svc.start();
+  try {
+    const s = await svc.client().stream('finished', 'S.Once');
+    await s.send({ n: 1 });
+    assert.deepEqual(await s.recv(), { n: 1 });
+    assert.equal(await s.recv(), null); // the handler returned: the stream ended
+    await s.close();
+    await assert.rejects(kept[0].send({ late: true }), { code: 499, detail: /has finished/ });
+    await assert.rejects(kept[0].recv(), { code: 499, detail: /has finished/ });
+  } finally {
+    await svc.close();
+  }
+});
+
 test('publish and subscribe over the memory broker', async () => {
   const svc = new micro.Service({ name: 'pubsub', registry: 'memory', broker: 'memory', address: '127.0.0.1:0' });
   const got = [];
@@ -153,19 +171,37 @@ test('publish and subscribe over the memory broker', async () => {
   assert.ok(warnings.some((w) => /a failing subscriber/.test(w.message)), 'the throwing subscriber was reported');
 });
 
-test('registry access', async () => {
-  const svc = await greeter(micro, 'reg.node');
+test('registry access shows real services', async () => {
+  const svc = new micro.Service({ name: 'reg.node', version: '2.0.1', metadata: { zone: 'z1' }, registry: 'memory', broker: 'memory', address: '127.0.0.1:0' });
+  svc.handle('Greeter.Hello', (req) => ({ message: `Hello ${req.name}` }), { metadata: { idempotent: 'true' } });
+  svc.handle('Greeter.Stream', async (s) => { for await (const m of s) await s.send(m); }, { stream: true });
+  await svc.start();
+  const reg = svc.registry();
   try {
-    // The memory registry is per instance: look through the service's own client cache
-    // by calling, and through a Registry for its shape.
-    const reg = new micro.Registry('memory');
-    assert.deepEqual(await reg.listServices(), []);
-    assert.deepEqual(await reg.getService('reg.node'), []);
-    const eps = svc.endpoints().map((e) => e.name);
-    assert.ok(eps.includes('Greeter.Hello') && eps.includes('Greeter.Stream'), eps.join(','));
+    const [got, ...more] = await reg.getService('reg.node');
+    assert.equal(more.length, 0);
+    assert.equal(got.name, 'reg.node');
+    assert.equal(got.version, '2.0.1');
+    assert.deepEqual(got.nodes.map((n) => [n.id, n.address]), [[svc.id, svc.address]]);
+    assert.equal(got.nodes[0].metadata.zone, 'z1');
+    assert.equal(got.nodes[0].metadata.protocol, 'mucp');
+    const eps = Object.fromEntries(got.endpoints.map((e) => [e.name, e.metadata]));
+    assert.deepEqual(Object.keys(eps).sort(), ['Greeter.Hello', 'Greeter.Stream']);
+    assert.equal(eps['Greeter.Hello'].idempotent, 'true');
+    assert.equal(eps['Greeter.Stream'].stream, 'true');
+    assert.deepEqual((await reg.listServices()).map((x) => x.name), ['reg.node']);
+    assert.deepEqual(await reg.getService('no.such.service'), []);
+    // A memory registry is one per instance: a new one knows nobody.
+    const other = new micro.Registry('memory');
+    assert.deepEqual(await other.listServices(), []);
+    assert.deepEqual(await other.getService('reg.node'), []);
+    await assert.rejects(reg.getService(''), { code: 400, detail: /service name/ });
   } finally {
     await svc.close();
   }
+  assert.deepEqual(await reg.getService('reg.node'), []); // deregistered on close
+  assert.throws(() => svc.registry(), { code: 499, detail: /closed/ });
+  assert.throws(() => new micro.Registry(5), { code: 400 });
 });
 
 test('ESM import works', async () => {

@@ -1,6 +1,6 @@
 // Compiled with `tsc --noEmit` by scripts/test.d/50-node.sh: the declarations type-check
 // real usage.
-import micro, { Service, Client, MicroError, Registry, ServerStream, Reply } from 'micro';
+import micro, { Service, Client, MicroError, Registry, RegistryService, ServerStream, Reply } from 'micro';
 
 async function main(): Promise<void> {
   const svc: Service = new micro.Service({ name: 'ts', registry: 'memory', registerTtl: 30000 });
@@ -16,9 +16,13 @@ async function main(): Promise<void> {
   const st = await c.stream('ts', 'Greeter.Stream');
   for await (const m of st) void m;
   await c.publish('t', new Uint8Array([1]), { contentType: 'application/octet-stream' });
+  const e = new MicroError('id', 500, 'detail');
   const reg = new Registry('memory');
   await reg.listServices();
-  const e = new MicroError('id', 500, 'detail');
+  const own: RegistryService[] = await svc.registry().getService('ts');
+  const addresses: string[] = own.flatMap((x) => (x.nodes ?? []).map((n) => n.address));
+  const teapot: string = micro.native.statusText(418);
+  void [addresses, teapot, e.toString()];
   void [r.raw, r.contentType, b.message, e.code, e.status, micro.version];
   const n = new micro.native.NativeService({ name: 'raw' });
   const batch = await n.nextRequests(16);
