@@ -49,6 +49,15 @@ struct State {
     entries: HashMap<String, CacheEntry>,
     locks: HashMap<String, Arc<AsyncMutex<()>>>,
     refreshing: HashMap<String, bool>,
+    /// Watch events for names whose query is in flight: applied to its answer, so a node
+    /// announced while the query was out is not lost (nor cached as "not found").
+    inflight: HashMap<String, Inflight>,
+}
+
+#[derive(Default)]
+struct Inflight {
+    fetches: usize,
+    events: Vec<Event>,
 }
 
 struct CacheEntry {
@@ -109,8 +118,20 @@ impl Cache {
     }
 
     async fn fetch(&self, name: &str) -> Result<Vec<Service>> {
-        let services = self.inner.get_service(name).await?;
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).inflight.entry(name.to_string()).or_default().fetches += 1;
+        let answer = self.inner.get_service(name).await;
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let during = match st.inflight.get_mut(name) {
+            Some(f) if f.fetches > 1 => {
+                f.fetches -= 1;
+                f.events.clone()
+            }
+            _ => st.inflight.remove(name).map(|f| f.events).unwrap_or_default(),
+        };
+        let mut services = answer?;
+        for ev in during {
+            merge(&mut services, ev);
+        }
         st.entries.insert(name.to_string(), CacheEntry { services: services.clone(), fetched: Instant::now() });
         Ok(services)
     }
@@ -172,36 +193,43 @@ impl Cache {
 }
 
 async fn apply_events(state: Weak<Mutex<State>>, mut watcher: Watcher) {
-    while let Some(Event { action, service }) = watcher.next().await {
+    while let Some(ev) = watcher.next().await {
         let Some(state) = state.upgrade() else { return };
         let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(entry) = st.entries.get_mut(&service.name) else { continue };
-        match action {
-            Action::Create | Action::Update => {
-                match entry.services.iter_mut().find(|s| s.version == service.version) {
-                    Some(existing) => {
-                        for node in service.nodes {
-                            existing.nodes.retain(|n| n.id != node.id);
-                            existing.nodes.push(node);
-                        }
-                        if !service.endpoints.is_empty() {
-                            existing.endpoints = service.endpoints;
-                        }
-                    }
-                    None => entry.services.push(service),
+        let name = ev.service.name.clone();
+        if let Some(pending) = st.inflight.get_mut(&name) {
+            pending.events.push(ev.clone());
+        }
+        let Some(entry) = st.entries.get_mut(&name) else { continue };
+        merge(&mut entry.services, ev);
+        if entry.services.is_empty() {
+            // The next lookup asks the registry rather than answering "not found" from
+            // memory: a node that restarts is found as soon as it registers.
+            st.entries.remove(&name);
+        }
+    }
+}
+
+/// Applies one watch event to the versions known for its service.
+fn merge(services: &mut Vec<Service>, Event { action, service }: Event) {
+    match action {
+        Action::Create | Action::Update => match services.iter_mut().find(|s| s.version == service.version) {
+            Some(existing) => {
+                for node in service.nodes {
+                    existing.nodes.retain(|n| n.id != node.id);
+                    existing.nodes.push(node);
+                }
+                if !service.endpoints.is_empty() {
+                    existing.endpoints = service.endpoints;
                 }
             }
-            Action::Delete => {
-                for svc in &mut entry.services {
-                    svc.nodes.retain(|n| !service.nodes.iter().any(|gone| gone.id == n.id));
-                }
-                entry.services.retain(|s| !s.nodes.is_empty());
-                if entry.services.is_empty() {
-                    // The next lookup asks the registry rather than answering "not found"
-                    // from memory: a node that restarts is found as soon as it registers.
-                    st.entries.remove(&service.name);
-                }
+            None => services.push(service),
+        },
+        Action::Delete => {
+            for svc in services.iter_mut() {
+                svc.nodes.retain(|n| !service.nodes.iter().any(|gone| gone.id == n.id));
             }
+            services.retain(|s| !s.nodes.is_empty());
         }
     }
 }
@@ -275,5 +303,64 @@ mod tests {
         cache.mark_failed("greeter", "b");
         let nodes: Vec<String> = cache.lookup("greeter").await.unwrap()[0].nodes.iter().map(|n| n.id.clone()).collect();
         assert_eq!(nodes, ["a", "b"]);
+    }
+
+    /// A registry whose lookups answer "nobody" once released, like an mDNS query whose
+    /// window closed just before a node announced itself; watches are the memory registry's.
+    struct Missed {
+        mem: Arc<dyn Registry>,
+        release: tokio::sync::Notify,
+    }
+
+    #[async_trait]
+    impl Registry for Missed {
+        async fn register(&self, service: &Service, opts: RegisterOptions) -> Result<()> {
+            self.mem.register(service, opts).await
+        }
+        async fn deregister(&self, service: &Service) -> Result<()> {
+            self.mem.deregister(service).await
+        }
+        async fn get_service(&self, _: &str) -> Result<Vec<Service>> {
+            self.release.notified().await;
+            Ok(vec![])
+        }
+        async fn list_services(&self) -> Result<Vec<Service>> {
+            self.mem.list_services().await
+        }
+        async fn watch(&self, service: Option<&str>) -> Result<Watcher> {
+            self.mem.watch(service).await
+        }
+        fn name(&self) -> &'static str {
+            "missed"
+        }
+    }
+
+    #[tokio::test]
+    async fn a_node_announced_during_a_lookup_is_not_cached_as_missing() {
+        let mem: Arc<dyn Registry> = Arc::new(Memory::new());
+        let reg = Arc::new(Missed { mem: mem.clone(), release: tokio::sync::Notify::new() });
+        let cache = Cache::new(reg.clone());
+        let lookup = tokio::spawn({
+            let cache = cache.clone();
+            async move { cache.lookup("greeter").await }
+        });
+        // The query is out; the node announces itself; then the query comes back empty.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while cache.state.lock().unwrap().inflight.is_empty() {
+            assert!(Instant::now() < deadline, "the lookup never started");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        mem.register(&svc("late"), RegisterOptions::default()).await.unwrap();
+        while cache.state.lock().unwrap().inflight.get("greeter").map_or(0, |f| f.events.len()) == 0 {
+            assert!(Instant::now() < deadline, "the watch event never arrived");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        reg.release.notify_one();
+        let got = lookup.await.unwrap().unwrap();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].nodes[0].id, "late");
+        // And the cached answer holds it too.
+        assert_eq!(cache.lookup("greeter").await.unwrap()[0].nodes[0].id, "late");
+        assert!(cache.state.lock().unwrap().inflight.is_empty());
     }
 }
