@@ -20,6 +20,18 @@ const MAX_QUEUED: usize = 65_536;
 /// Messages one dispatch job delivers before it yields its thread to other work.
 const BATCH: usize = 64;
 
+/// The checks every publish and subscribe makes of its topic and queue group (the pointers
+/// already converted): both non-empty, a queue `None` for no group.
+pub(crate) fn check_topic(topic: &str, queue: Option<&str>) -> R<()> {
+    if topic.is_empty() {
+        return Err(fail(MICRO_STATUS_INVALID_ARG, "topic is empty"));
+    }
+    if queue == Some("") {
+        return Err(fail(MICRO_STATUS_INVALID_ARG, "queue is empty: pass NULL for no queue group"));
+    }
+    Ok(())
+}
+
 /// A broker: go-micro's pub/sub transport (`http` — go-micro's default —, `nats`,
 /// `memory`). Thread-safe.
 pub struct micro_broker {
@@ -177,9 +189,7 @@ pub unsafe extern "C" fn micro_client_publish(
         let c = arg(c, "client")?;
         let topic = arg_str(topic, "topic")?;
         let body = arg_bytes(body, "body")?;
-        if topic.is_empty() {
-            return Err(fail(MICRO_STATUS_INVALID_ARG, "topic is empty"));
-        }
+        check_topic(&topic, None)?;
         if c.client.broker().is_none() {
             return Err(fail(MICRO_STATUS_ILLEGAL_STATE, "the client has no broker: use micro_client_set_broker or a micro_service"));
         }
@@ -207,9 +217,7 @@ pub unsafe extern "C" fn micro_broker_publish(
         let b = arg(b, "broker")?;
         let topic = arg_str(topic, "topic")?;
         let body = arg_bytes(body, "body")?;
-        if topic.is_empty() {
-            return Err(fail(MICRO_STATUS_INVALID_ARG, "topic is empty"));
-        }
+        check_topic(&topic, None)?;
         let mut message = micro_core::broker::Message::new(body);
         if let Some(o) = options.as_ref() {
             message.header.extend(o.inner.metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -495,12 +503,7 @@ unsafe fn subscribe(
     let topic = arg_str(topic, "topic")?;
     let queue = if queue.is_null() { None } else { Some(arg_str(queue, "queue")?) };
     let out = arg_mut(out, "out")?;
-    if topic.is_empty() {
-        return Err(fail(MICRO_STATUS_INVALID_ARG, "topic is empty"));
-    }
-    if queue.as_deref() == Some("") {
-        return Err(fail(MICRO_STATUS_INVALID_ARG, "queue is empty: pass NULL for no queue group"));
-    }
+    check_topic(&topic, queue.as_deref())?;
     b.rt.check()?;
     let state = SubState::new(callback, None, &b.rt);
     let weak = Arc::downgrade(&state);

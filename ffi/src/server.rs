@@ -2,7 +2,7 @@
 
 use crate::client::{micro_client, micro_registry};
 use crate::headers::*;
-use crate::pubsub::{micro_broker, micro_event_fn, Callback, SubState};
+use crate::pubsub::{check_topic, micro_broker, micro_event_fn, Callback, SubState};
 use crate::runtime::{on_library_thread, FreeHook, Rt, SendPtr};
 use crate::*;
 use micro_core::host::HostRequest;
@@ -251,12 +251,7 @@ pub unsafe extern "C" fn micro_server_subscribe(
         let topic = arg_str(topic, "topic")?;
         let queue = if queue.is_null() { None } else { Some(arg_str(queue, "queue")?) };
         let f = callback.ok_or_else(|| fail(MICRO_STATUS_NULL_ARG, "callback is NULL"))?;
-        if topic.is_empty() {
-            return Err(fail(MICRO_STATUS_INVALID_ARG, "topic is empty"));
-        }
-        if queue.as_deref() == Some("") {
-            return Err(fail(MICRO_STATUS_INVALID_ARG, "queue is empty: pass NULL for no queue group"));
-        }
+        check_topic(&topic, queue.as_deref())?;
         s.rt.check()?;
         if s.server.broker().is_none() {
             return Err(fail(
