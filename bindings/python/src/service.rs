@@ -455,16 +455,15 @@ impl Request {
     fn take(&self) -> PyResult<Answer> {
         check_pid(self.pid)?;
         let mut slot = self.answer.lock().unwrap_or_else(|p| p.into_inner());
-        match slot.as_ref() {
-            None => Err(err(409, format!("request to {} was already answered", self.req.endpoint))),
-            Some(a) if a.is_closed() => Err(nobody_waits(&format!("request to {}", self.req.endpoint), &self.service_name)),
-            Some(_) => slot.take().ok_or_else(|| err(500, "answer vanished")),
+        if slot.as_ref().is_some_and(Answer::is_closed) {
+            return Err(nobody_waits(&format!("request to {}", self.req.endpoint), &self.service_name));
         }
+        slot.take().ok_or_else(|| err(409, format!("request to {} was already answered", self.req.endpoint)))
     }
 
-    /// For stream I/O: the stream is still open (not answered, someone waits).
+    /// For stream I/O (after the caller's `check_pid`): the stream is still open (not
+    /// answered, someone waits).
     fn check_open(&self) -> PyResult<()> {
-        check_pid(self.pid)?;
         let slot = self.answer.lock().unwrap_or_else(|p| p.into_inner());
         match slot.as_ref() {
             None => Err(closed(format!("the stream {} has finished (its handler returned)", self.req.endpoint))),
@@ -592,11 +591,10 @@ impl Message {
     fn take(&self) -> PyResult<oneshot::Sender<micro::Result<()>>> {
         check_pid(self.pid)?;
         let mut slot = self.answer.lock().unwrap_or_else(|p| p.into_inner());
-        match slot.as_ref() {
-            None => Err(err(409, format!("message on {} was already answered", self.ev.topic))),
-            Some(tx) if tx.is_closed() => Err(nobody_waits(&format!("message on {}", self.ev.topic), &self.service_name)),
-            Some(_) => slot.take().ok_or_else(|| err(500, "answer vanished")),
+        if slot.as_ref().is_some_and(oneshot::Sender::is_closed) {
+            return Err(nobody_waits(&format!("message on {}", self.ev.topic), &self.service_name));
         }
+        slot.take().ok_or_else(|| err(409, format!("message on {} was already answered", self.ev.topic)))
     }
 }
 
