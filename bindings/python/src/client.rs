@@ -318,10 +318,11 @@ impl ClientStream {
     fn is_closed(&self) -> bool {
         *self.state.closed.borrow()
     }
+}
 
-    fn closed_error(&self) -> PyErr {
-        closed(format!("the stream to {} is closed", self.node))
-    }
+/// The `ClosedError` of a closed stream to `node` (also raised from the stream's tasks).
+fn stream_closed(node: &str) -> PyErr {
+    closed(format!("the stream to {node} is closed"))
 }
 
 #[pymethods]
@@ -336,7 +337,7 @@ impl ClientStream {
     fn send<'py>(&self, py: Python<'py>, body: Vec<u8>) -> PyResult<Bound<'py, PyAny>> {
         check_pid(self.pid)?;
         if self.is_closed() {
-            return Err(self.closed_error());
+            return Err(stream_closed(&self.node));
         }
         if self.state.send_closed.load(Ordering::Acquire) {
             return Err(closed(format!("send after close_send on the stream to {}", self.node)));
@@ -349,7 +350,7 @@ impl ClientStream {
         bridge::spawn(py, async move {
             match tx.lock().await.as_mut() {
                 Some(t) => t.send(body).await.map_err(to_py)?,
-                None => return Err(closed(format!("the stream to {node} is closed"))),
+                None => return Err(stream_closed(&node)),
             }
             Ok(conv(()))
         })
@@ -359,13 +360,13 @@ impl ClientStream {
     fn recv<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         check_pid(self.pid)?;
         if self.is_closed() {
-            return Err(self.closed_error());
+            return Err(stream_closed(&self.node));
         }
         let rx = Arc::clone(&self.rx);
         let state = Arc::clone(&self.state);
         let node = self.node.clone();
         bridge::spawn(py, async move {
-            let gone = || closed(format!("the stream to {node} is closed"));
+            let gone = || stream_closed(&node);
             let mut closing = state.closed.subscribe();
             let mut guard = tokio::select! {
                 g = rx.lock() => g,
@@ -394,7 +395,7 @@ impl ClientStream {
     fn close_send<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         check_pid(self.pid)?;
         if self.is_closed() {
-            return Err(self.closed_error());
+            return Err(stream_closed(&self.node));
         }
         self.state.send_closed.store(true, Ordering::Release);
         let tx = Arc::clone(&self.tx);
