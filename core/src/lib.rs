@@ -41,7 +41,7 @@ pub mod transport;
 pub use client::{PublishOptions, CallOptions, Client, ClientOptions, ClientStream, Reply};
 pub use error::{Error, Result};
 pub use server::{Request, Response, Server, ServerOptions, ServerStream};
-pub use service::{Service, ServiceBuilder};
+pub use service::{wait_for_signal, Service, ServiceBuilder};
 
 /// This library's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

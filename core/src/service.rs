@@ -195,7 +195,9 @@ impl Service {
     }
 }
 
-async fn wait_for_signal() {
+/// Returns on Ctrl-C or SIGTERM: what [`Service::run`] waits for between its start and its
+/// stop, for a program that starts and stops its service itself (to report in between).
+pub async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

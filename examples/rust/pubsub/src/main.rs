@@ -43,7 +43,7 @@ async fn main() -> micro::Result<()> {
             });
             svc.start().await?; // registers the service and its subscriber
             println!("subscribed to {topic} via the {} broker; Ctrl-C to stop", svc.broker().name());
-            until_signal().await;
+            micro::wait_for_signal().await;
             svc.stop().await
         }
         "pub" => {
@@ -89,20 +89,4 @@ async fn wait_for_subscriber(svc: &Service, topic: &str, within: Duration) -> mi
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// Returns on Ctrl-C or SIGTERM.
-async fn until_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
