@@ -917,14 +917,11 @@ impl Lines {
         let line = match read {
             Ok(line) => line,
             Err(rustyline::error::ReadlineError::Interrupted) => String::new(),
-            Err(_) => {
-                if let Some(h) = history {
-                    let _ = editor.save_history(h);
-                }
-                return None;
-            }
+            Err(_) => return None,
         };
         if !line.trim().is_empty() {
+            // Saved as each line is read (a killed session keeps its history), so there is
+            // nothing left to save at the end.
             let _ = editor.add_history_entry(line.as_str());
             if let Some(h) = history {
                 let _ = editor.save_history(h);
