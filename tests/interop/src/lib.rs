@@ -101,11 +101,6 @@ impl Proc {
         }
     }
 
-    /// The process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// Waits for the `{"event":"ready"}` line.
     pub fn ready(&self) -> Value {
         let deadline = Instant::now() + Duration::from_secs(20);
