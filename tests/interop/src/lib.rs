@@ -81,24 +81,20 @@ impl Proc {
     }
 
     /// Reads lines into `seen` until one matches `want`, for at most `timeout`; the
-    /// matching line is returned (and kept in `seen`), `None` when time ran out.
+    /// matching line is returned (and kept in `seen`), `None` when time ran out or the
+    /// process closed its stdout.
     pub fn wait_line(&self, seen: &mut Vec<Value>, timeout: Duration, want: impl Fn(&Value) -> bool) -> Option<Value> {
         if let Some(v) = seen.iter().find(|v| want(v)) {
             return Some(v.clone());
         }
         let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            if let Some(v) = self.next(left.min(Duration::from_millis(100))) {
-                seen.push(v.clone());
-                if want(&v) {
-                    return Some(v);
-                }
+        while let Some(v) = self.next(deadline.saturating_duration_since(Instant::now())) {
+            seen.push(v.clone());
+            if want(&v) {
+                return Some(v);
             }
         }
+        None
     }
 
     /// Waits for the `{"event":"ready"}` line.
