@@ -253,17 +253,13 @@ func (v *Viewer) Update(ids []string) {
 }
 
 // OKBody emits {"ok":true,"body":...,"body_b64":...}.
-func OKBody(b []byte) {
-	s := string(b)
-	e := base64.StdEncoding.EncodeToString(b)
-	Emit(Result{OK: true, Body: &s, BodyB64: &e})
-}
+func OKBody(b []byte) { OKBodyStamped(b, nil) }
 
 // OK emits {"ok":true}.
 func OK() { Emit(Result{OK: true}) }
 
 // Fail emits {"ok":false,"error":{...}}.
-func Fail(e ErrorObject) { Emit(Result{OK: false, Error: &e}) }
+func Fail(e ErrorObject) { FailStamped(e, nil) }
 
 // Ready is the line printed once a server/subscriber is up.
 type Ready struct {
