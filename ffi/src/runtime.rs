@@ -251,6 +251,25 @@ impl Rt {
         Ok(out)
     }
 
+    /// Runs a stop (`what` names it in the log): to completion from a host thread; from a
+    /// library thread (inside a callback, where waiting for the drain could wait on this
+    /// very callback) in the background, returning at once.
+    pub(crate) fn stop<F>(&self, what: &'static str, stop: F) -> R<()>
+    where
+        F: std::future::Future<Output = micro_core::error::Result<()>> + Send + 'static,
+    {
+        if on_library_thread() {
+            self.check()?;
+            self.handle.spawn(async move {
+                if let Err(e) = stop.await {
+                    tracing::warn!(error = %e, "{what} stop failed");
+                }
+            });
+            return Ok(());
+        }
+        self.block_on(stop)?.map_err(core_fail)
+    }
+
     /// Runs `job` on a dispatch thread. Gives the job back when the pool is closed.
     pub(crate) fn dispatch(&self, job: Job) -> Result<(), Job> {
         self.pool.push(job)

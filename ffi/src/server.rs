@@ -3,7 +3,7 @@
 use crate::client::{micro_client, micro_registry};
 use crate::headers::*;
 use crate::pubsub::{check_topic, micro_broker, micro_event_fn, Callback, SubState};
-use crate::runtime::{on_library_thread, FreeHook, Rt, SendPtr};
+use crate::runtime::{FreeHook, Rt, SendPtr};
 use crate::*;
 use micro_core::host::HostRequest;
 use micro_core::{Response, Server, ServerOptions};
@@ -290,15 +290,8 @@ pub unsafe extern "C" fn micro_server_start(s: *mut micro_server, err: *mut *mut
 pub unsafe extern "C" fn micro_server_stop(s: *mut micro_server, err: *mut *mut micro_error) -> micro_status {
     boundary(err, || {
         let s = arg(s, "server")?;
-        if on_library_thread() {
-            s.rt.check()?;
-            let server = s.server.clone();
-            s.rt.handle.spawn(async move {
-                let _ = server.stop().await;
-            });
-            return Ok(());
-        }
-        s.rt.block_on(s.server.stop())?.map_err(core_fail)
+        let server = s.server.clone();
+        s.rt.stop("server", async move { server.stop().await })
     })
 }
 
@@ -537,17 +530,8 @@ pub unsafe extern "C" fn micro_service_start(s: *mut micro_service, err: *mut *m
 pub unsafe extern "C" fn micro_service_stop(s: *mut micro_service, err: *mut *mut micro_error) -> micro_status {
     boundary(err, || {
         let s = arg(s, "service")?;
-        if on_library_thread() {
-            s.rt.check()?;
-            let svc = s.svc.clone();
-            s.rt.handle.spawn(async move {
-                if let Err(e) = svc.stop().await {
-                    tracing::warn!(error = %e, "service stop failed");
-                }
-            });
-            return Ok(());
-        }
-        s.rt.block_on(s.svc.stop())?.map_err(core_fail)
+        let svc = s.svc.clone();
+        s.rt.stop("service", async move { svc.stop().await })
     })
 }
 
