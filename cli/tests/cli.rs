@@ -462,3 +462,55 @@ fn interactive_line_editor_recalls_history() {
     assert!(history.lines().any(|l| l == "help"), "{history}");
     let _ = std::fs::remove_dir_all(&home);
 }
+
+/// `micro --broker nats publish` reaches a go-micro subscriber on the same nats-server (gm5's
+/// NATS broker) with the exact body and the metadata. Needs Debian's nats-server (the suite
+/// installs it); skipped without one unless `MICRO_REQUIRE_NATS=1`.
+#[test]
+fn publish_over_nats_reaches_go_micro() {
+    if !in_netns("publish_over_nats_reaches_go_micro") {
+        return;
+    }
+    let bin = ["nats-server", "/usr/sbin/nats-server", "/usr/bin/nats-server"]
+        .into_iter()
+        .find(|b| Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()));
+    let Some(bin) = bin else {
+        assert!(std::env::var("MICRO_REQUIRE_NATS").as_deref() != Ok("1"), "MICRO_REQUIRE_NATS=1 but no nats-server");
+        eprintln!("skipped: no nats-server");
+        return;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    let nats = Bg(Command::new(bin)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server starts"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nats-server did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let url = format!("nats://127.0.0.1:{port}");
+    let topic = format!("cli.nats.{}", std::process::id());
+    let sub = Proc::spawn(&go_bin("gm5"), &["subscribe", "--topic", &topic, "--broker", "nats", "--broker-address", &url]);
+    sub.ready();
+
+    let (c, o, e) = micro(&["--broker", "nats", "--broker_address", &url, "publish", "--metadata", "X-Via=nats", &topic, r#"{"n": 1}"#]);
+    assert_eq!((c, o.as_str()), (0, "ok\n"), "{e}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let msg = loop {
+        if let Some(v) = sub.next(Duration::from_millis(200)) {
+            if v["event"] == "message" {
+                break v;
+            }
+        }
+        assert!(Instant::now() < deadline, "no message reached the go-micro NATS subscriber");
+    };
+    assert_eq!(msg["body"], "eyJuIjogMX0="); // base64 of {"n": 1}
+    assert_eq!(msg["header"]["Content-Type"], "application/json");
+    assert_eq!(msg["header"]["Micro-Topic"], topic.as_str());
+    assert_eq!(msg["header"]["X-Via"], "nats");
+    drop(sub);
+    drop(nats);
+}

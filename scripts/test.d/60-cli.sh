@@ -6,6 +6,9 @@ set -euo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$top"
 tests/interop/go/build.sh >/dev/null
+# nats-server for `micro --broker nats` (Debian's package), required here.
+scripts/deps.sh nats
+export MICRO_REQUIRE_NATS=1
 
 pass=0; fail=0; failed=()
 step() {
