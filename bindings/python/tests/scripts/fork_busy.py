@@ -71,5 +71,5 @@ before = calls[0]
 assert not errors, errors
 assert not bad, f"children that failed or hung (index, wait status): {bad}"
 assert before > 0, "the parent served no calls while forking"
-print("children ok", FORKS, "parent calls", before)
+print("children ok", FORKS, "parent calls", before, flush=True)  # os._exit does not flush
 os._exit(0)
