@@ -24,6 +24,13 @@
 // The ABI version of this header; bumped on every incompatible change.
 #define MICRO_ABI_VERSION 1
 
+// `micro_client_options_set_selector`: a uniformly random node on every attempt
+// (go-micro's default).
+#define MICRO_SELECTOR_RANDOM 0
+
+// `micro_client_options_set_selector`: each node of the service in turn.
+#define MICRO_SELECTOR_ROUND_ROBIN 1
+
 // `micro_debug_thread_role`: a thread the library did not start (yours).
 #define MICRO_THREAD_ROLE_NONE 0
 
@@ -314,6 +321,12 @@ micro_status micro_client_options_set_timeout_ms(struct micro_client_options *o,
 
 // Extra attempts after the first (go-micro: 5).
 micro_status micro_client_options_set_retries(struct micro_client_options *o, uint32_t n);
+
+// How the client picks a node among a service's nodes (go-micro's selector strategy):
+// `MICRO_SELECTOR_RANDOM` (the default) or `MICRO_SELECTOR_ROUND_ROBIN`. Any other value
+// is `MICRO_STATUS_INVALID_ARG` and leaves the options unchanged. As with the other client
+// options, `micro_client_new` does not read `MICRO_SELECTOR` (a `micro_service`'s client does).
+micro_status micro_client_options_set_selector(struct micro_client_options *o, int32_t strategy);
 
 // A client that finds services in `reg`. `options` may be NULL (defaults).
 micro_status micro_client_new(struct micro_runtime *rt,

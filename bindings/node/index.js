@@ -248,6 +248,10 @@ class Client {
     const n = {};
     for (const k of ['registry', 'contentType', 'broker']) if (o[k] !== undefined) n[k] = checkString(o[k], k);
     for (const k of ['requestTimeout', 'retries', 'poolSize']) if (o[k] !== undefined) n[k] = o[k];
+    if (o.selector !== undefined) {
+      if (typeof o.selector !== 'string') throw bad(`selector must be 'random' or 'roundrobin', got ${typeof o.selector}`);
+      n.selector = o.selector;
+    }
     this._ct = n.contentType;
     this._n = guard(() => new native.NativeClient(n));
   }

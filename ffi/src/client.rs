@@ -5,6 +5,7 @@ use crate::headers::*;
 use crate::*;
 use micro_core::host::CancellationToken;
 use micro_core::registry::Registry;
+use micro_core::selector::Strategy;
 use micro_core::{CallOptions, Client, ClientOptions, ClientStream};
 use std::ffi::c_void;
 use std::sync::{Arc, Mutex};
@@ -111,6 +112,29 @@ pub unsafe extern "C" fn micro_client_options_set_timeout_ms(o: *mut micro_clien
 #[no_mangle]
 pub unsafe extern "C" fn micro_client_options_set_retries(o: *mut micro_client_options, n: u32) -> micro_status {
     set_option(o, || Ok(n), |o, n| o.inner.retries = n)
+}
+
+/// `micro_client_options_set_selector`: a uniformly random node on every attempt
+/// (go-micro's default).
+pub const MICRO_SELECTOR_RANDOM: i32 = 0;
+/// `micro_client_options_set_selector`: each node of the service in turn.
+pub const MICRO_SELECTOR_ROUND_ROBIN: i32 = 1;
+
+/// How the client picks a node among a service's nodes (go-micro's selector strategy):
+/// `MICRO_SELECTOR_RANDOM` (the default) or `MICRO_SELECTOR_ROUND_ROBIN`. Any other value
+/// is `MICRO_STATUS_INVALID_ARG` and leaves the options unchanged. As with the other client
+/// options, `micro_client_new` does not read `MICRO_SELECTOR` (a `micro_service`'s client does).
+#[no_mangle]
+pub unsafe extern "C" fn micro_client_options_set_selector(o: *mut micro_client_options, strategy: i32) -> micro_status {
+    let input = || match strategy {
+        MICRO_SELECTOR_RANDOM => Ok(Strategy::Random),
+        MICRO_SELECTOR_ROUND_ROBIN => Ok(Strategy::RoundRobin),
+        other => Err(fail(
+            MICRO_STATUS_INVALID_ARG,
+            format!("selector strategy {other} is not valid: expected MICRO_SELECTOR_RANDOM (0) or MICRO_SELECTOR_ROUND_ROBIN (1)"),
+        )),
+    };
+    set_option(o, input, |o, s| o.inner.strategy = s)
 }
 
 /// An RPC client. Thread-safe: any number of threads may call through one client.

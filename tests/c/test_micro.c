@@ -973,6 +973,8 @@ static int test_null_args_every_pointer(void) {
     CHECK_ST(micro_client_options_set_content_type(clo, BAD_UTF8), MICRO_STATUS_INVALID_UTF8);
     CHECK_ST(micro_client_options_set_retries(NULL, 1), MICRO_STATUS_NULL_ARG);
     CHECK_ST(micro_client_options_set_retries(clo, 1), MICRO_STATUS_OK);
+    CHECK_ST(micro_client_options_set_selector(NULL, MICRO_SELECTOR_ROUND_ROBIN), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_options_set_selector(clo, MICRO_SELECTOR_ROUND_ROBIN), MICRO_STATUS_OK);
     micro_client_options_free(clo);
     CHECK_ST(micro_call_options_set_retries(NULL, 1), MICRO_STATUS_NULL_ARG);
     CHECK_ST(micro_call_options_add_address(NULL, "127.0.0.1:1"), MICRO_STATUS_NULL_ARG);
@@ -1371,6 +1373,70 @@ static int test_pubsub_nats_in_order(void) {
 }
 
 /* The thread rule, as a whole: every callback above checked where it ran (on_thread). */
+/* --- selector --- */
+/* Whoami: answers the id its server was given as userdata ("A" or "B"). */
+static void whoami(void *ud, micro_request *req) { on_thread(K_HANDLER); micro_request_respond(req, bytes_of((const char *)ud)); }
+
+/* Starts two servers of one service on one memory registry and makes `calls` calls through
+   a client with selector `strategy`, writing which server answered each into seen[0..calls). */
+static int selector_calls(int32_t strategy, char *seen, int calls) {
+    static const char *const ids[2] = {"A", "B"};
+    micro_runtime *rt = NULL; micro_registry *reg = NULL; micro_server *srv[2] = {NULL, NULL}; micro_client *cli = NULL;
+    CHECK_ST(micro_runtime_new(NULL, &rt, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_registry_new(rt, "memory", &reg, NULL), MICRO_STATUS_OK);
+    for (int i = 0; i < 2; i++) {
+        micro_server_options *so = micro_server_options_new("c.selector");
+        CHECK(so != NULL);
+        CHECK_ST(micro_server_options_set_address(so, "127.0.0.1:0"), MICRO_STATUS_OK);
+        CHECK_ST(micro_server_new(rt, reg, so, &srv[i], NULL), MICRO_STATUS_OK);
+        micro_server_options_free(so);
+        CHECK_ST(micro_server_handle(srv[i], "Who.Ami", whoami, (void *)ids[i], NULL), MICRO_STATUS_OK);
+        CHECK_ST(micro_server_start(srv[i], NULL), MICRO_STATUS_OK);
+    }
+    micro_client_options *co = micro_client_options_new();
+    CHECK(co != NULL);
+    CHECK_ST(micro_client_options_set_selector(co, strategy), MICRO_STATUS_OK);
+    CHECK_ST(micro_client_new(rt, reg, co, &cli, NULL), MICRO_STATUS_OK);
+    micro_client_options_free(co);
+    for (int i = 0; i < calls; i++) {
+        micro_message *m = NULL; micro_error *err = NULL;
+        micro_status st = micro_client_call_sync(cli, "c.selector", "Who.Ami", bytes_of("{}"), NULL, &m, &err);
+        if (st) { fprintf(stderr, "  call %d: %s %s\n", i, micro_status_name(st), micro_error_detail(err).ptr); micro_error_free(err); return 1; }
+        micro_bytes b = micro_message_body(m);
+        CHECK(b.len == 1 && (b.ptr[0] == 'A' || b.ptr[0] == 'B'));
+        seen[i] = (char)b.ptr[0];
+        micro_message_free(m);
+    }
+    seen[calls] = 0;
+    micro_client_free(cli);
+    for (int i = 0; i < 2; i++) {
+        CHECK_ST(micro_server_stop(srv[i], NULL), MICRO_STATUS_OK);
+        micro_server_free(srv[i]);
+    }
+    micro_registry_free(reg);
+    CHECK_ST(micro_runtime_shutdown(rt, 2000), MICRO_STATUS_OK);
+    micro_runtime_free(rt);
+    return 0;
+}
+
+/* micro_client_options_set_selector: round-robin alternates strictly between the two nodes
+   of a service (10 calls: ABAB… or BABA…); random reaches both; other values are refused. */
+static int test_selector_round_robin_alternates_random_reaches_both(void) {
+    char seen[201];
+    if (selector_calls(MICRO_SELECTOR_ROUND_ROBIN, seen, 10)) return 1;
+    for (int i = 1; i < 10; i++)
+        if (seen[i] == seen[i - 1]) { fprintf(stderr, "  round-robin answers %s: not alternating\n", seen); return 1; }
+    if (selector_calls(MICRO_SELECTOR_RANDOM, seen, 200)) return 1;
+    if (!strchr(seen, 'A') || !strchr(seen, 'B')) { fprintf(stderr, "  random reached one server only in 200 calls\n"); return 1; }
+    micro_client_options *co = micro_client_options_new();
+    CHECK(co != NULL);
+    CHECK_ST(micro_client_options_set_selector(co, 2), MICRO_STATUS_INVALID_ARG);
+    CHECK_ST(micro_client_options_set_selector(co, -1), MICRO_STATUS_INVALID_ARG);
+    CHECK_ST(micro_client_options_set_selector(co, MICRO_SELECTOR_RANDOM), MICRO_STATUS_OK);
+    micro_client_options_free(co);
+    return 0;
+}
+
 static int list_threads(int *io, int *dispatch) {
     *io = *dispatch = 0;
     DIR *d = opendir("/proc/self/task");
@@ -1456,6 +1522,7 @@ int main(void) {
     RUN(test_server_subscriber);
     RUN(test_service_subscriber_http_broker);
     RUN(test_pubsub_nats_in_order);
+    RUN(test_selector_round_robin_alternates_random_reaches_both);
     RUN(test_callbacks_never_on_runtime_threads);
     size_t live = micro_debug_live_objects();
     printf("%s live_objects (%zu)\n", live == 0 ? "ok" : "FAIL", live);

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use micro::client::{StreamRecvHalf, StreamSendHalf};
 use micro::config::Config;
 use micro::registry::{self, Registry as CoreRegistry};
+use micro::selector::Strategy;
 use micro::{CallOptions, Client as CoreClient, ClientOptions};
 use napi::bindgen_prelude::{Buffer, PromiseRaw};
 use napi::Env;
@@ -27,6 +28,9 @@ pub struct NativeClientOptions {
     pub retries: Option<u32>,
     /// Idle connections kept per address.
     pub pool_size: Option<u32>,
+    /// How a node is picked among a service's nodes: `random` (go-micro's default) or
+    /// `roundrobin` (`MICRO_SELECTOR`).
+    pub selector: Option<String>,
     /// Broker URL for `publish`: `http`, `memory`, `nats://host:4222`.
     pub broker: Option<String>,
 }
@@ -59,6 +63,11 @@ pub struct NativeReply {
     pub header: HashMap<String, String>,
     /// The node that answered.
     pub node: String,
+}
+
+/// The selector strategy the `selector` option names: `random` or `roundrobin` (as `MICRO_SELECTOR`).
+fn strategy(name: &str) -> napi::Result<Strategy> {
+    Strategy::from_name(name).ok_or_else(|| err(400, format!("selector must be \"random\" or \"roundrobin\", got {name:?}")))
 }
 
 fn call_options(o: Option<NativeCallOptions>) -> napi::Result<CallOptions> {
@@ -114,6 +123,7 @@ impl NativeClient {
             request_timeout: None,
             retries: None,
             pool_size: None,
+            selector: None,
             broker: None,
         });
         let cfg = Config::from_env().map_err(to_js)?;
@@ -131,6 +141,9 @@ impl NativeClient {
         }
         if let Some(p) = o.pool_size {
             copts.pool_size = p as usize;
+        }
+        if let Some(s) = &o.selector {
+            copts.strategy = strategy(s)?;
         }
         let url = o.registry.unwrap_or_else(|| cfg.registry_url());
         let broker_url = o

@@ -11,6 +11,10 @@ async function main(): Promise<void> {
   svc.subscribe('t', (body, msg) => { void msg.topic; }, { queue: 'q' });
   await svc.start();
   const c: Client = svc.client();
+  const rr: Client = new Client({ registry: 'memory', selector: 'roundrobin' });
+  // @ts-expect-error: a selector is 'random' or 'roundrobin'
+  void new Client({ selector: 'fastest' });
+  void rr;
   const r: Reply = await c.callRaw('ts', 'Greeter.Hello', Buffer.from('{}'), { contentType: 'application/json', timeout: 1000 });
   const b: { message: string } = await c.call('ts', 'Greeter.Hello', { name: 'x' }, { address: ['127.0.0.1:1'] });
   const st = await c.stream('ts', 'Greeter.Stream');

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use micro::client::{StreamRecvHalf, StreamSendHalf};
 use micro::config::Config;
 use micro::registry::{self, Registry as CoreRegistry};
+use micro::selector::Strategy;
 use micro::{CallOptions, Client as CoreClient, ClientOptions, Reply};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
@@ -46,6 +47,11 @@ fn dur(v: Option<f64>, what: &str) -> PyResult<Option<Duration>> {
         Some(s) if s.is_finite() && s > 0.0 => Ok(Some(Duration::from_secs_f64(s))),
         Some(s) => Err(err(400, format!("{what} must be a positive number of seconds, got {s}"))),
     }
+}
+
+/// The selector strategy `selector=` names: `random` or `roundrobin` (as `MICRO_SELECTOR`).
+fn strategy(name: &str) -> PyResult<Strategy> {
+    Strategy::from_name(name).ok_or_else(|| err(400, format!("selector must be \"random\" or \"roundrobin\", got {name:?}")))
 }
 
 fn call_options(
@@ -117,7 +123,9 @@ impl Client {
     #[new]
     /// Publishing goes through the broker `broker` names (`http`, `nats://host:4222`,
     /// `memory`; else `MICRO_BROKER`/`MICRO_BROKER_ADDRESS`, else go-micro's http broker).
-    #[pyo3(signature = (*, registry=None, content_type=None, request_timeout=None, retries=None, pool_size=None, broker=None))]
+    /// Nodes are picked by `selector` (`random`, `roundrobin`; else `MICRO_SELECTOR`, else
+    /// random as go-micro does).
+    #[pyo3(signature = (*, registry=None, content_type=None, request_timeout=None, retries=None, pool_size=None, selector=None, broker=None))]
     fn new(
         py: Python<'_>,
         registry: Option<String>,
@@ -125,6 +133,7 @@ impl Client {
         request_timeout: Option<f64>,
         retries: Option<u32>,
         pool_size: Option<usize>,
+        selector: Option<String>,
         broker: Option<String>,
     ) -> PyResult<Self> {
         let cfg = Config::from_env().map_err(to_py)?;
@@ -142,6 +151,9 @@ impl Client {
         }
         if let Some(p) = pool_size {
             opts.pool_size = p;
+        }
+        if let Some(s) = selector {
+            opts.strategy = strategy(&s)?;
         }
         let url = registry.unwrap_or_else(|| cfg.registry_url());
         let broker_url =

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Literal, Mapping, Sequence, TypeVar
 
 from . import _body, _native
 from .errors import _convert
 
 T = TypeVar("T")
+
+Selector = Literal["random", "roundrobin"]
+"""A client's selector strategy (go-micro's ``MICRO_SELECTOR``)."""
 
 
 async def _wait(f: Callable[..., Awaitable[T]], *args: Any, **kw: Any) -> T:
@@ -120,20 +123,24 @@ class Client:
     """Calls services found through the registry (or at explicit addresses).
 
     ``Client(registry="memory", retries=1)``; defaults come from go-micro's environment
-    variables (``MICRO_REGISTRY``, ``MICRO_CLIENT_RETRIES``, ``MICRO_CLIENT_REQUEST_TIMEOUT`` …).
+    variables (``MICRO_REGISTRY``, ``MICRO_CLIENT_RETRIES``, ``MICRO_CLIENT_REQUEST_TIMEOUT``,
+    ``MICRO_SELECTOR`` …); a keyword wins over its variable. ``selector`` is how a node is
+    picked among a service's nodes: ``"random"`` (go-micro's default) or ``"roundrobin"``.
     After :meth:`close` every method raises :class:`micro.ClosedError`.
     """
 
     def __init__(self, *, registry: str | None = None, content_type: str | None = None,
                  request_timeout: float | None = None, retries: int | None = None,
-                 pool_size: int | None = None, broker: str | None = None,
+                 pool_size: int | None = None, selector: Selector | None = None, broker: str | None = None,
                  _native_client: _native.Client | None = None) -> None:
         if _native_client is not None:
             self._c = _native_client
         else:
+            if selector is not None and not isinstance(selector, str):
+                raise TypeError(f"selector must be 'random' or 'roundrobin', got {type(selector).__name__}")
             self._c = _native_call(_native.Client, registry=registry, content_type=content_type,
                                    request_timeout=request_timeout, retries=retries, pool_size=pool_size,
-                                   broker=broker)
+                                   selector=selector, broker=broker)
 
     def close(self) -> None:
         """Closes the client: later calls, streams and publishes raise
