@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex as AsyncMutex;
+use tokio_util::sync::CancellationToken;
 
 /// How the cache ages its entries.
 #[derive(Clone, Copy, Debug)]
@@ -42,6 +43,14 @@ pub struct Cache {
     opts: CacheOptions,
     state: Arc<Mutex<State>>,
     watching: AsyncMutex<bool>,
+    /// Cancelled on drop: the watcher task ends with the cache, not at the next event.
+    closed: CancellationToken,
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        self.closed.cancel();
+    }
 }
 
 #[derive(Default)]
@@ -73,7 +82,7 @@ impl Cache {
 
     /// Wraps `inner` with the given ages.
     pub fn with_options(inner: Arc<dyn Registry>, opts: CacheOptions) -> Arc<Self> {
-        Arc::new(Cache { inner, opts, state: Arc::default(), watching: AsyncMutex::new(false) })
+        Arc::new(Cache { inner, opts, state: Arc::default(), watching: AsyncMutex::new(false), closed: CancellationToken::new() })
     }
 
     /// The registry this cache reads through.
@@ -111,7 +120,7 @@ impl Cache {
         match self.inner.watch(None).await {
             Ok(w) => {
                 *started = true;
-                tokio::spawn(apply_events(Arc::downgrade(&self.state), w));
+                tokio::spawn(apply_events(Arc::downgrade(&self.state), w, self.closed.clone()));
             }
             Err(e) => tracing::debug!(error = %e, "registry cache runs without a watcher"),
         }
@@ -192,8 +201,8 @@ impl Cache {
     }
 }
 
-async fn apply_events(state: Weak<Mutex<State>>, mut watcher: Watcher) {
-    while let Some(ev) = watcher.next().await {
+async fn apply_events(state: Weak<Mutex<State>>, mut watcher: Watcher, closed: CancellationToken) {
+    while let Some(Some(ev)) = closed.run_until_cancelled(watcher.next()).await {
         let Some(state) = state.upgrade() else { return };
         let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
         let name = ev.service.name.clone();
