@@ -126,7 +126,13 @@ impl Stats {
             _ => None,
         };
         v.as_object()?;
-        Some(Stats { started: num("started")?, uptime: num("uptime")?, memory: num("memory")?, threads: num("threads")?, gc: num("gc")? })
+        Some(Stats {
+            started: num("started")?,
+            uptime: num("uptime")?,
+            memory: num("memory")?,
+            threads: num("threads")?,
+            gc: num("gc")?,
+        })
     }
 }
 
@@ -272,13 +278,25 @@ mod tests {
             endpoints: vec![
                 Endpoint {
                     name: "Say.Hello".into(),
-                    request: Some(Value { name: "Request".into(), kind: "Request".into(), values: vec![Value::leaf("Name", "string")] }),
-                    response: Some(Value { name: "Response".into(), kind: "Response".into(), values: vec![Value::leaf("msg", "string")] }),
+                    request: Some(Value {
+                        name: "Request".into(),
+                        kind: "Request".into(),
+                        values: vec![Value::leaf("Name", "string")],
+                    }),
+                    response: Some(Value {
+                        name: "Response".into(),
+                        kind: "Response".into(),
+                        values: vec![Value::leaf("msg", "string")],
+                    }),
                     metadata: Metadata::new(),
                 },
                 Endpoint {
                     name: "Say.Stream".into(),
-                    request: Some(Value { name: "R".into(), kind: "R".into(), values: vec![Value::leaf("count", "int64")] }),
+                    request: Some(Value {
+                        name: "R".into(),
+                        kind: "R".into(),
+                        values: vec![Value::leaf("count", "int64")],
+                    }),
                     response: None,
                     metadata: stream_md,
                 },
@@ -295,7 +313,11 @@ mod tests {
         let v = Value {
             name: "Req".into(),
             kind: "Req".into(),
-            values: vec![Value { name: "UserInfo".into(), kind: "User".into(), values: vec![Value::leaf("MessageId", "string")] }],
+            values: vec![Value {
+                name: "UserInfo".into(),
+                kind: "User".into(),
+                values: vec![Value::leaf("MessageId", "string")],
+            }],
         };
         assert_eq!(value_tree(Some(&v)), "{\n\tuser_info User {\n\t\tmessage_id string\n\t}\n}");
     }
@@ -319,9 +341,18 @@ mod tests {
                 address: "1.2.3.4:5".into(),
                 status: "ok".into(),
                 reachable: true,
-                stats: Stats::from_json(&serde_json::json!({"started":1575821630,"uptime":"65","memory":2422210,"threads":12,"gc":1200000})),
+                stats: Stats::from_json(
+                    &serde_json::json!({"started":1575821630,"uptime":"65","memory":2422210,"threads":12,"gc":1200000}),
+                ),
             },
-            NodeRow { version: "latest".into(), id: "b".into(), address: "1.2.3.4:6".into(), status: "x".into(), reachable: false, stats: None },
+            NodeRow {
+                version: "latest".into(),
+                id: "b".into(),
+                address: "1.2.3.4:6".into(),
+                status: "x".into(),
+                reachable: false,
+                stats: None,
+            },
         ];
         assert_eq!(
             stats("s", &rows),

@@ -376,7 +376,9 @@ fn call_failure(sess: &Session, opts: &Opts, what: &str, e: &Error) -> Failure {
     } else if e.id == micro::error::CLIENT_ID && e.detail.contains("not found") {
         text.push_str(&format!("\nhint: {}", sess.where_hint()));
     } else if e.id.starts_with(micro::error::CLIENT_ID) && e.detail.contains("refused") {
-        text.push_str("\nhint: the node is registered but nothing listens there: it may have stopped without deregistering");
+        text.push_str(
+            "\nhint: the node is registered but nothing listens there: it may have stopped without deregistering",
+        );
     }
     Failure::Failed(text)
 }
@@ -409,7 +411,9 @@ async fn run(cmd: Cmd, opts: &Opts, sess: &Session) -> Outcome {
         Cmd::Health { service, name } => {
             let service = match (service.as_str(), name) {
                 ("check", Some(n)) => n,
-                (_, Some(extra)) => return Err(Failure::Usage(format!("health takes one service name, not {service:?} and {extra:?}"))),
+                (_, Some(extra)) => {
+                    return Err(Failure::Usage(format!("health takes one service name, not {service:?} and {extra:?}")))
+                }
                 (_, None) => service,
             };
             health(&service, opts, sess).await
@@ -490,7 +494,8 @@ async fn stream(service: &str, endpoint: &str, messages: Vec<String>, opts: &Opt
     }
     let client = client_for(sess, opts).await?;
     let what = format!("{service}.{endpoint}");
-    let s = client.stream(service, endpoint, &call_options(opts)).await.map_err(|e| call_failure(sess, opts, &what, &e))?;
+    let s =
+        client.stream(service, endpoint, &call_options(opts)).await.map_err(|e| call_failure(sess, opts, &what, &e))?;
     let node = s.node().to_string();
     let (mut tx, mut rx) = s.split();
     // The receiving half runs on its own task; its messages come through a channel, which
@@ -589,10 +594,14 @@ async fn publish(topic: &str, message: &[String], opts: &Opts, sess: &Session) -
     let body = json_arg("the message", message, "{}")?;
     let registry = sess.registry().await?;
     let url = micro::broker::url_from_env(Some(&opts.broker), opts.broker_address.as_deref());
-    let broker = micro::broker::from_url(&url, registry, micro::broker::DEFAULT_MAX_MESSAGE).map_err(|e| Failure::Usage(e.detail))?;
+    let broker = micro::broker::from_url(&url, registry, micro::broker::DEFAULT_MAX_MESSAGE)
+        .map_err(|e| Failure::Usage(e.detail))?;
     let client = Client::with_cache(None, client_options(opts)?);
     client.set_broker(Arc::clone(&broker));
-    let popts = PublishOptions { content_type: Some("application/json".into()), metadata: opts.metadata.iter().cloned().collect() };
+    let popts = PublishOptions {
+        content_type: Some("application/json".into()),
+        metadata: opts.metadata.iter().cloned().collect(),
+    };
     let result = client.publish(topic, body.into_bytes(), &popts).await;
     if result.is_ok() && broker.name() == "http" {
         // The http broker posts to subscribers after publish returns: give it a moment.
@@ -613,7 +622,12 @@ async fn publish(topic: &str, message: &[String], opts: &Opts, sess: &Session) -
 }
 
 /// Calls `endpoint` on every node of `service` (or the --address node).
-async fn per_node(service: &str, endpoint: &str, opts: &Opts, sess: &Session) -> Result<Vec<(NodeRow, Result<bytes::Bytes, Error>)>, Failure> {
+async fn per_node(
+    service: &str,
+    endpoint: &str,
+    opts: &Opts,
+    sess: &Session,
+) -> Result<Vec<(NodeRow, Result<bytes::Bytes, Error>)>, Failure> {
     let targets: Vec<(String, String, String)> = match &opts.address {
         Some(a) => vec![(String::new(), a.clone(), a.clone())],
         None => lookup(sess, service)
@@ -654,7 +668,9 @@ async fn health(service: &str, opts: &Opts, sess: &Session) -> Outcome {
     }
     let all_up = rows.iter().all(|r| r.reachable);
     match opts.output.unwrap_or(Output::Table) {
-        Output::Table if opts.address.is_some() => print(&rows.iter().map(|r| r.status.clone()).collect::<Vec<_>>().join("\n")),
+        Output::Table if opts.address.is_some() => {
+            print(&rows.iter().map(|r| r.status.clone()).collect::<Vec<_>>().join("\n"))
+        }
         Output::Table => print(&format::health(service, &rows)),
         Output::Json => print(&format::pretty(&rows)),
         Output::Raw => print(&serde_json::to_string(&rows).unwrap_or_default()),
@@ -662,7 +678,11 @@ async fn health(service: &str, opts: &Opts, sess: &Session) -> Outcome {
     if all_up {
         Ok(())
     } else {
-        Err(Failure::Failed(format!("{service}: {} of {} node(s) unreachable", rows.iter().filter(|r| !r.reachable).count(), rows.len())))
+        Err(Failure::Failed(format!(
+            "{service}: {} of {} node(s) unreachable",
+            rows.iter().filter(|r| !r.reachable).count(),
+            rows.len()
+        )))
     }
 }
 
@@ -711,7 +731,9 @@ fn service_arg(json: &[String]) -> Result<Service, Failure> {
         return Err(Failure::Usage("the service needs a \"name\"".into()));
     }
     if svc.nodes.is_empty() {
-        return Err(Failure::Usage("the service needs at least one node: \"nodes\":[{\"id\":…,\"address\":\"host:port\"}]".into()));
+        return Err(Failure::Usage(
+            "the service needs at least one node: \"nodes\":[{\"id\":…,\"address\":\"host:port\"}]".into(),
+        ));
     }
     if let Some(n) = svc.nodes.iter().find(|n| n.id.is_empty() || n.address.is_empty()) {
         return Err(Failure::Usage(format!("every node needs an \"id\" and an \"address\" (host:port); got {n:?}")));
@@ -738,7 +760,10 @@ async fn register(json: &[String], sess: &Session) -> Outcome {
         eprintln!("note: the {} registry lives in this process only; the registration ends with it (use mdns, or `micro cli`)", registry.name());
         return Ok(());
     }
-    eprintln!("registered {} over mDNS: answering for it until Ctrl-C, SIGTERM or `micro deregister service`", svc.name);
+    eprintln!(
+        "registered {} over mDNS: answering for it until Ctrl-C, SIGTERM or `micro deregister service`",
+        svc.name
+    );
     let ids: Vec<String> = svc.nodes.iter().map(|n| n.id.clone()).collect();
     let goodbye = async {
         match watcher.as_mut() {
@@ -787,11 +812,19 @@ async fn deregister(json: &[String], sess: &Session) -> Outcome {
         once.register(&svc, registry::RegisterOptions::default())
             .await
             .map_err(|e| Failure::Failed(format!("error deregistering {}: {}", svc.name, e.detail)))?;
-        once.deregister(&svc).await.map_err(|e| Failure::Failed(format!("error deregistering {}: {}", svc.name, e.detail)))?;
+        once.deregister(&svc)
+            .await
+            .map_err(|e| Failure::Failed(format!("error deregistering {}: {}", svc.name, e.detail)))?;
         once.close().await;
     } else {
-        registry.deregister(&svc).await.map_err(|e| Failure::Failed(format!("error deregistering {}: {}", svc.name, e.detail)))?;
-        sess.registered.lock().unwrap_or_else(|p| p.into_inner()).retain(|s| s.name != svc.name || s.nodes != svc.nodes);
+        registry
+            .deregister(&svc)
+            .await
+            .map_err(|e| Failure::Failed(format!("error deregistering {}: {}", svc.name, e.detail)))?;
+        sess.registered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|s| s.name != svc.name || s.nodes != svc.nodes);
     }
     print("ok");
     Ok(())
@@ -955,7 +988,11 @@ async fn interactive(opts: &Opts) -> Outcome {
             }
             // `get NAME` works as well as `get service NAME`.
             Some("get") if words.len() == 2 && words[1] != "service" => words.insert(1, "service".into()),
-            Some(w) if !Cli::command().get_subcommands().any(|c| c.get_name() == w || c.get_all_aliases().any(|a| a == w)) => {
+            Some(w)
+                if !Cli::command()
+                    .get_subcommands()
+                    .any(|c| c.get_name() == w || c.get_all_aliases().any(|a| a == w)) =>
+            {
                 eprintln!("unknown command {w:?}: type help for the list");
                 failures += 1;
                 continue;
@@ -1032,13 +1069,26 @@ mod tests {
         );
         assert_eq!(split_words(r#"a "b \"c\"" d"#).unwrap(), vec!["a", r#"b "c""#, "d"]);
         assert!(split_words("a 'b").is_err());
-        assert_eq!(split_words(r#"register service {"name":"foo"}"#).unwrap(), vec!["register", "service", r#"{"name":"foo"}"#]);
+        assert_eq!(
+            split_words(r#"register service {"name":"foo"}"#).unwrap(),
+            vec!["register", "service", r#"{"name":"foo"}"#]
+        );
     }
 
     #[test]
     fn cli_parses_toolkit_flags() {
         let c = Cli::try_parse_from([
-            "micro", "--client_request_timeout", "250ms", "--metadata", "X-A=1", "call", "s", "E.m", "{}", "-o", "raw",
+            "micro",
+            "--client_request_timeout",
+            "250ms",
+            "--metadata",
+            "X-A=1",
+            "call",
+            "s",
+            "E.m",
+            "{}",
+            "-o",
+            "raw",
         ])
         .unwrap();
         assert_eq!(c.opts.client_request_timeout, Duration::from_millis(250));

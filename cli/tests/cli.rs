@@ -2,11 +2,11 @@
 //! a Rust service in this test process (micro) and a real go-micro v5.30.0 one (`gm5`).
 //! Every command, its output text and its exit code.
 
+use micro::broker::Message;
 use micro::{Error, Service};
 use micro_interop::{go_bin, in_netns, Proc};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
-use micro::broker::Message;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -94,7 +94,8 @@ async fn rust_greeter(name: &str, topic: &str) -> (Service, mpsc::Receiver<Messa
     s.handle_stream("Greeter.Stream", |_, mut stream| async move {
         while let Some(msg) = stream.recv().await {
             let h: Hello = serde_json::from_slice(&msg?).map_err(|e| Error::bad_request("t", e.to_string()))?;
-            let out = serde_json::to_vec(&Reply { message: format!("Hello {}", h.name) }).map_err(|e| Error::internal("t", e.to_string()))?;
+            let out = serde_json::to_vec(&Reply { message: format!("Hello {}", h.name) })
+                .map_err(|e| Error::internal("t", e.to_string()))?;
             stream.send(out).await?;
         }
         Ok(())
@@ -142,7 +143,8 @@ fn publish_to_rust_subscriber(topic: &str, messages: &mpsc::Receiver<Message>) {
 /// call reaches the live node, because a refused node is never tried twice in one call.
 fn retries_and_env(name: &str, live: &str) {
     let svc = format!("cli.retry.{}", std::process::id());
-    let node = |i: usize, addr: &str| format!(r#"{{"id":"{svc}-{i}","address":"{addr}","metadata":{{"protocol":"mucp"}}}}"#);
+    let node =
+        |i: usize, addr: &str| format!(r#"{{"id":"{svc}-{i}","address":"{addr}","metadata":{{"protocol":"mucp"}}}}"#);
     let nodes = [node(1, "127.0.0.1:1"), node(2, "127.0.0.1:2"), node(3, "127.0.0.1:3"), node(4, live)];
     let json = format!(r#"{{"name":"{svc}","version":"latest","nodes":[{}]}}"#, nodes.join(","));
     let _holder = hold_registration(&json);
@@ -163,7 +165,8 @@ fn retries_and_env(name: &str, live: &str) {
     let (c, _, e) = micro_env(&["services"], &[("MICRO_REGISTRY", "consul")]);
     assert_eq!(c, 2);
     assert!(e.contains("unknown registry") && e.contains("MICRO_REGISTRY"), "{e}");
-    let (c, _, e) = micro_env(&["call", name, "Greeter.Slow", r#"{"ms":2000}"#], &[("MICRO_CLIENT_REQUEST_TIMEOUT", "300ms")]);
+    let (c, _, e) =
+        micro_env(&["call", name, "Greeter.Slow", r#"{"ms":2000}"#], &[("MICRO_CLIENT_REQUEST_TIMEOUT", "300ms")]);
     assert_eq!(c, 1);
     assert!(e.contains("\"code\":408") && e.contains("300ms"), "MICRO_CLIENT_REQUEST_TIMEOUT: {e}");
 
@@ -200,7 +203,10 @@ fn rust_checks(name: &str, id: &str, addr: &str) {
 
     let (c, o, _) = micro(&["get", "service", name]);
     assert_eq!(c, 0);
-    assert!(o.starts_with(&format!("service  {name}\n\nversion latest\n\nID\tAddress\tMetadata\n{id}\t{addr}\tbroker=")), "{o}");
+    assert!(
+        o.starts_with(&format!("service  {name}\n\nversion latest\n\nID\tAddress\tMetadata\n{id}\t{addr}\tbroker=")),
+        "{o}"
+    );
     assert!(o.contains("\nEndpoint: Greeter.Stream\n\nMetadata: stream=true\n"), "{o}");
     let (c, o, _) = micro(&["-o", "json", "get", "service", name]);
     assert_eq!(c, 0);
@@ -244,7 +250,10 @@ fn rust_checks(name: &str, id: &str, addr: &str) {
 
     let (c, o, _) = micro(&["health", name]);
     assert_eq!(c, 0);
-    assert_eq!(o, format!("service  {name}\n\nversion latest\n\nnode\t\taddress:port\t\tstatus\n{id}\t\t{addr}\t\tok\n"));
+    assert_eq!(
+        o,
+        format!("service  {name}\n\nversion latest\n\nnode\t\taddress:port\t\tstatus\n{id}\t\t{addr}\t\tok\n")
+    );
     assert_eq!(micro(&["health", "check", name]).0, 0);
     let (c, o, _) = micro(&["--address", addr, "health", name]);
     assert_eq!((c, o.as_str()), (0, "ok\n"));
@@ -271,13 +280,19 @@ fn every_command_against_go_micro() {
     let gm5 = go_bin("gm5");
     let server = Proc::spawn(&gm5, &["serve", "--name", &name]);
     let ready = server.ready();
-    let (id, addr) = (ready["id"].as_str().unwrap_or_default().to_string(), ready["address"].as_str().unwrap_or_default().to_string());
+    let (id, addr) = (
+        ready["id"].as_str().unwrap_or_default().to_string(),
+        ready["address"].as_str().unwrap_or_default().to_string(),
+    );
 
     let (c, o, _) = micro(&["list", "services"]);
     assert_eq!((c, o.lines().any(|l| l == name)), (0, true), "{o}");
     let (c, o, _) = micro(&["get", "service", &name]);
     assert_eq!(c, 0);
-    assert!(o.contains(&format!("{id}\t{addr}\tbroker=http,protocol=mucp,registry=mdns,server=mucp,transport=http\n")), "{o}");
+    assert!(
+        o.contains(&format!("{id}\t{addr}\tbroker=http,protocol=mucp,registry=mdns,server=mucp,transport=http\n")),
+        "{o}"
+    );
     assert!(o.contains("\nEndpoint: Greeter.Fail\n\nRequest: {\n\tcode int32\n\tdetail string\n}\n"), "{o}");
 
     let (c, o, _) = micro(&["call", &name, "Greeter.Hello", r#"{"name": "Go"}"#]);
@@ -290,7 +305,12 @@ fn every_command_against_go_micro() {
     assert_eq!((c, o.contains("Hello m")), (0, true), "{o}");
     let (c, _, e) = micro(&["call", &name, "Greeter.Fail", r#"{"code":418,"detail":"teapot"}"#]);
     assert_eq!(c, 1);
-    assert!(e.starts_with(&format!("error calling {name}.Greeter.Fail: {{\"id\":\"go.greeter\",\"code\":418,\"detail\":\"teapot\"")), "{e}");
+    assert!(
+        e.starts_with(&format!(
+            "error calling {name}.Greeter.Fail: {{\"id\":\"go.greeter\",\"code\":418,\"detail\":\"teapot\""
+        )),
+        "{e}"
+    );
     let (c, _, e) = micro(&["--client_request_timeout", "300ms", "call", &name, "Greeter.Slow", r#"{"ms":1500}"#]);
     assert_eq!(c, 1);
     assert!(e.contains("408") && e.contains(&id), "{e}");
@@ -332,7 +352,9 @@ fn every_command_against_go_micro() {
 }
 
 fn service_json(name: &str) -> String {
-    format!(r#"{{"name":"{name}","version":"1.0","nodes":[{{"id":"{name}-1","address":"127.0.0.1:9","metadata":{{"zone":"a"}}}}]}}"#)
+    format!(
+        r#"{{"name":"{name}","version":"1.0","nodes":[{{"id":"{name}-1","address":"127.0.0.1:9","metadata":{{"zone":"a"}}}}]}}"#
+    )
 }
 
 #[test]
@@ -348,7 +370,10 @@ fn register_then_list_get_and_deregister_over_mdns() {
     assert_eq!((c, o.lines().any(|l| l == name)), (0, true), "{o}");
     let (c, o, _) = micro(&["get", "service", &name]);
     assert_eq!(c, 0);
-    assert_eq!(o, format!("service  {name}\n\nversion 1.0\n\nID\tAddress\tMetadata\n{name}-1\t127.0.0.1:9\tzone=a\n\n"));
+    assert_eq!(
+        o,
+        format!("service  {name}\n\nversion 1.0\n\nID\tAddress\tMetadata\n{name}-1\t127.0.0.1:9\tzone=a\n\n")
+    );
     // go-micro sees it too.
     let got = micro_interop::run(&go_bin("gm5"), &["get", "--service", &name]);
     assert_eq!(got[0][0]["nodes"][0]["id"], format!("{name}-1"), "{got:?}");
@@ -493,10 +518,21 @@ fn publish_over_nats_reaches_go_micro() {
     }
     let url = format!("nats://127.0.0.1:{port}");
     let topic = format!("cli.nats.{}", std::process::id());
-    let sub = Proc::spawn(&go_bin("gm5"), &["subscribe", "--topic", &topic, "--broker", "nats", "--broker-address", &url]);
+    let sub =
+        Proc::spawn(&go_bin("gm5"), &["subscribe", "--topic", &topic, "--broker", "nats", "--broker-address", &url]);
     sub.ready();
 
-    let (c, o, e) = micro(&["--broker", "nats", "--broker_address", &url, "publish", "--metadata", "X-Via=nats", &topic, r#"{"n": 1}"#]);
+    let (c, o, e) = micro(&[
+        "--broker",
+        "nats",
+        "--broker_address",
+        &url,
+        "publish",
+        "--metadata",
+        "X-Via=nats",
+        &topic,
+        r#"{"n": 1}"#,
+    ]);
     assert_eq!((c, o.as_str()), (0, "ok\n"), "{e}");
     let deadline = Instant::now() + Duration::from_secs(10);
     let msg = loop {

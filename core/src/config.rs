@@ -236,7 +236,11 @@ impl Config {
 
     /// Whether the TLS variables turn TLS on.
     pub fn tls_enabled(&self) -> bool {
-        self.transport_secure || self.tls_cert.is_some() || self.tls_key.is_some() || self.tls_ca.is_some() || self.tls_insecure
+        self.transport_secure
+            || self.tls_cert.is_some()
+            || self.tls_key.is_some()
+            || self.tls_ca.is_some()
+            || self.tls_insecure
     }
 
     /// Sets TLS on both sides when the variables ask for it ([`Config::server_tls`],

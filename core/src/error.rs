@@ -219,10 +219,7 @@ mod tests {
     #[test]
     fn json_matches_go() {
         let e = Error::bad_request("greeter", "name required");
-        assert_eq!(
-            e.to_json(),
-            r#"{"id":"greeter","code":400,"detail":"name required","status":"Bad Request"}"#
-        );
+        assert_eq!(e.to_json(), r#"{"id":"greeter","code":400,"detail":"name required","status":"Bad Request"}"#);
     }
 
     #[test]

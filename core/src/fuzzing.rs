@@ -19,9 +19,7 @@ pub fn mdns_txt(bytes: &[u8]) {
 
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a fuzzing runtime")
-    })
+    RT.get_or_init(|| tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a fuzzing runtime"))
 }
 
 /// A byte stream through the HTTP transport's reader, as the server (`request`) or the

@@ -31,7 +31,13 @@ fn bodies(seen: &Seen) -> Vec<Vec<u8>> {
 fn ids(seen: &[&Seen]) -> Vec<String> {
     let mut v: Vec<String> = seen
         .iter()
-        .flat_map(|s| s.lock().unwrap().iter().map(|e| e.message.header.get("Micro-ID").cloned().unwrap_or_default()).collect::<Vec<_>>())
+        .flat_map(|s| {
+            s.lock()
+                .unwrap()
+                .iter()
+                .map(|e| e.message.header.get("Micro-ID").cloned().unwrap_or_default())
+                .collect::<Vec<_>>()
+        })
         .collect();
     v.sort();
     v
@@ -141,7 +147,9 @@ async fn http_broker_broadcast_queue_and_exact_bytes() {
         assert_eq!(&ev.message.body[..], &body[..], "body byte for byte");
         let id = ev.message.header["Micro-ID"].clone();
         let want: BTreeMap<String, String> =
-            [("Micro-ID", id.as_str()), ("Micro-Topic", "events"), ("x-lower", "kept as is")].map(|(k, v)| (k.to_string(), v.to_string())).into();
+            [("Micro-ID", id.as_str()), ("Micro-Topic", "events"), ("x-lower", "kept as is")]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .into();
         assert_eq!(ev.message.header, want, "the whole header map; keys not canonicalised");
     }
 
@@ -234,7 +242,10 @@ async fn http_broker_dead_subscriber_requeues_until_a_live_one_takes_it() {
     let dead = RegService {
         name: "micro.http.broker".into(),
         version: "ff.http.broadcast".into(),
-        nodes: vec![broker_node("jobs-dead", refused_address(), "jobs"), broker_node("jobs-dropping", drop_addr, "jobs")],
+        nodes: vec![
+            broker_node("jobs-dead", refused_address(), "jobs"),
+            broker_node("jobs-dropping", drop_addr, "jobs"),
+        ],
         ..Default::default()
     };
     reg.register(&dead, RegisterOptions::default()).await.unwrap();
@@ -256,7 +267,11 @@ async fn http_broker_dead_subscriber_requeues_until_a_live_one_takes_it() {
     sub_side.subscribe("jobs-probe", SubscribeOptions::default(), recorder(&probes)).await.unwrap();
     until_known(&pub_side, "jobs-probe", &probes).await;
     pub_side.publish("jobs", Message::new("after")).await.unwrap();
-    assert_eq!(wait_for(&seen, 2, Duration::from_secs(5)).await, 2, "the message queued while the subscriber was down arrives");
+    assert_eq!(
+        wait_for(&seen, 2, Duration::from_secs(5)).await,
+        2,
+        "the message queued while the subscriber was down arrives"
+    );
     tokio::time::sleep(GRACE).await;
     let mut got = bodies(&seen);
     got.sort();
@@ -304,7 +319,9 @@ async fn http_broker_queue_group_with_dead_members_delivers_each_message_to_the_
     assert_eq!(wait_for(&live, n + 1, Duration::from_secs(5)).await, n + 1);
     tokio::time::sleep(GRACE).await;
     assert_eq!(ids(&[&live]), want_ids(n + 1), "nothing was re-queued behind a delivered message");
-    println!("queue group with two dead members: {n} delivered to the live one, the hung member was tried {tried} times");
+    println!(
+        "queue group with two dead members: {n} delivered to the live one, the hung member was tried {tried} times"
+    );
 }
 
 #[tokio::test]
@@ -339,7 +356,8 @@ async fn service_subscriber_publish_registry_and_rpc_path() {
 
     let me = reg.get_service("subs").await.unwrap();
     let eps = &me[0].endpoints;
-    let sub_eps: Vec<_> = eps.iter().filter(|e| e.metadata.get("subscriber").map(String::as_str) == Some("true")).collect();
+    let sub_eps: Vec<_> =
+        eps.iter().filter(|e| e.metadata.get("subscriber").map(String::as_str) == Some("true")).collect();
     assert_eq!(sub_eps.len(), 2);
     assert_eq!(sub_eps[0].name, "Func");
     assert_eq!(sub_eps[0].metadata.get("topic").map(String::as_str), Some("greetings"));
@@ -366,7 +384,11 @@ async fn service_subscriber_publish_registry_and_rpc_path() {
     svc.client().publish("fails", "x2", &PublishOptions::default()).await.unwrap();
     assert_eq!(wait_for(&failed, 2, Duration::from_secs(5)).await, 2);
     tokio::time::sleep(GRACE).await;
-    assert_eq!(bodies(&failed), [b"x1".to_vec(), b"x2".to_vec()], "each message handled once: no redelivery after the error");
+    assert_eq!(
+        bodies(&failed),
+        [b"x1".to_vec(), b"x2".to_vec()],
+        "each message handled once: no redelivery after the error"
+    );
 
     // The RPC transport path (go-micro's HandleEvent): a transport message with Micro-Topic.
     let addr = svc.server().advertised().unwrap();
@@ -376,7 +398,8 @@ async fn service_subscriber_publish_registry_and_rpc_path() {
         header.insert("Content-Type".into(), "application/json".into());
         micro::transport::Message { header, body: "{}".into() }
     };
-    let mut conn = micro::transport::pool::Conn::dial(&addr, Duration::from_secs(2), Default::default(), None).await.unwrap();
+    let mut conn =
+        micro::transport::pool::Conn::dial(&addr, Duration::from_secs(2), Default::default(), None).await.unwrap();
     conn.send(&rpc_event("greetings")).await.unwrap();
     let reply = conn.recv().await.unwrap();
     assert!(reply.get("Micro-Error").is_none(), "{reply:?}");
@@ -384,15 +407,23 @@ async fn service_subscriber_publish_registry_and_rpc_path() {
     conn.send(&rpc_event("fails")).await.unwrap();
     let reply = conn.recv().await.unwrap();
     assert!(reply.get("Micro-Error").unwrap_or("").contains("handler says no"), "{reply:?}");
-    assert_eq!(bodies(&failed), [b"x1".to_vec(), b"x2".to_vec(), b"{}".to_vec()], "the RPC path ran the handler once more");
+    assert_eq!(
+        bodies(&failed),
+        [b"x1".to_vec(), b"x2".to_vec(), b"{}".to_vec()],
+        "the RPC path ran the handler once more"
+    );
     conn.send(&rpc_event("nobody")).await.unwrap();
     let reply = conn.recv().await.unwrap();
     assert_eq!(Error::parse(reply.get("Micro-Error").unwrap_or("")).code, 404, "{reply:?}");
 
     // Over the size limit: a clear error to the publisher.
-    let e = svc.client().publish("greetings", vec![0u8; 5 * 1024 * 1024], &PublishOptions::default()).await.unwrap_err();
+    let e =
+        svc.client().publish("greetings", vec![0u8; 5 * 1024 * 1024], &PublishOptions::default()).await.unwrap_err();
     assert_eq!(e.code, 413, "{e:?}");
 
     svc.stop().await.unwrap();
-    assert!(reg.get_service("micro.http.broker").await.unwrap().iter().all(|s| s.nodes.is_empty()), "unsubscribed on stop");
+    assert!(
+        reg.get_service("micro.http.broker").await.unwrap().iter().all(|s| s.nodes.is_empty()),
+        "unsubscribed on stop"
+    );
 }

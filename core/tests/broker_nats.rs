@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn nats_bin(test: &str) -> Option<PathBuf> {
-    let candidates = [std::env::var("NATS_SERVER").ok(), Some("/usr/sbin/nats-server".into()), Some("/usr/bin/nats-server".into())];
+    let candidates =
+        [std::env::var("NATS_SERVER").ok(), Some("/usr/sbin/nats-server".into()), Some("/usr/bin/nats-server".into())];
     for c in candidates.into_iter().flatten() {
         if PathBuf::from(&c).exists() {
             return Some(c.into());
@@ -45,7 +46,9 @@ impl NatsServer {
         }
         let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("nats-server starts");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() || std::net::TcpStream::connect(("127.0.0.1", monitor)).is_err() {
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+            || std::net::TcpStream::connect(("127.0.0.1", monitor)).is_err()
+        {
             assert!(Instant::now() < deadline, "nats-server did not listen on {port} (monitor {monitor})");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -61,7 +64,8 @@ impl NatsServer {
         s.read_to_end(&mut raw).unwrap();
         let text = String::from_utf8_lossy(&raw);
         let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-        let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("/subsz is not JSON ({e}): {text}"));
+        let v: serde_json::Value =
+            serde_json::from_str(body).unwrap_or_else(|e| panic!("/subsz is not JSON ({e}): {text}"));
         v["subscriptions_list"]
             .as_array()
             .map(|subs| subs.iter().filter(|s| s["subject"] == subject && s["qgroup"].as_str() == queue).count())
@@ -76,7 +80,10 @@ impl NatsServer {
             if have >= n {
                 return;
             }
-            assert!(Instant::now() < deadline, "nats-server holds {have} of {n} subscriptions on {subject} ({queue:?})");
+            assert!(
+                Instant::now() < deadline,
+                "nats-server holds {have} of {n} subscriptions on {subject} ({queue:?})"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -134,8 +141,10 @@ async fn settle(seen: &Seen, n: usize) -> usize {
 
 /// The `Micro-ID`s the recorders got, sorted.
 fn ids(seen: &[&Seen]) -> Vec<String> {
-    let mut v: Vec<String> =
-        seen.iter().flat_map(|s| s.lock().unwrap().iter().map(|e| e.message.header["Micro-ID"].clone()).collect::<Vec<_>>()).collect();
+    let mut v: Vec<String> = seen
+        .iter()
+        .flat_map(|s| s.lock().unwrap().iter().map(|e| e.message.header["Micro-ID"].clone()).collect::<Vec<_>>())
+        .collect();
     v.sort();
     v
 }
@@ -186,7 +195,10 @@ async fn nats_broadcast_queue_bytes_and_size_limit() {
     for ev in ba.lock().unwrap().iter() {
         let m = sent.iter().find(|m| m.header["Micro-ID"] == ev.message.header["Micro-ID"]).unwrap();
         let want: &Header = &m.header;
-        assert_eq!(&ev.message.header, want, "the whole header map, exactly as sent (go-micro's NATS broker adds nothing)");
+        assert_eq!(
+            &ev.message.header, want,
+            "the whole header map, exactly as sent (go-micro's NATS broker adds nothing)"
+        );
         assert_eq!(&ev.message.body[..], &body[..], "body byte for byte");
     }
 
@@ -224,7 +236,8 @@ async fn nats_restart_mid_stream_resubscribes() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let got = settle(&seen, ok).await;
-    let nums: Vec<usize> = seen.lock().unwrap().iter().filter_map(|e| std::str::from_utf8(&e.message.body).ok()?.parse().ok()).collect();
+    let nums: Vec<usize> =
+        seen.lock().unwrap().iter().filter_map(|e| std::str::from_utf8(&e.message.body).ok()?.parse().ok()).collect();
     let after = nums.iter().filter(|n| **n >= 150).count();
     println!(
         "NATS restart mid-stream: published {total}, accepted {ok}, refused with an error {refused}, received {got}, lost {} (at most once); reconnects: sub {} pub {}",

@@ -51,7 +51,16 @@ impl EtcdServer {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let ok = std::process::Command::new("curl")
-                .args(["-sf", "-o", "/dev/null", "-X", "POST", &format!("{client}/v3/kv/range"), "-d", r#"{"key":"eA=="}"#])
+                .args([
+                    "-sf",
+                    "-o",
+                    "/dev/null",
+                    "-X",
+                    "POST",
+                    &format!("{client}/v3/kv/range"),
+                    "-d",
+                    r#"{"key":"eA=="}"#,
+                ])
                 .status()
                 .is_ok_and(|st| st.success());
             if ok {
@@ -63,7 +72,8 @@ impl EtcdServer {
     }
 
     fn registry(&self) -> Etcd {
-        Etcd::new(Options { endpoints: vec![format!("127.0.0.1:{}", self.port)], timeout: Duration::from_secs(3) }).unwrap()
+        Etcd::new(Options { endpoints: vec![format!("127.0.0.1:{}", self.port)], timeout: Duration::from_secs(3) })
+            .unwrap()
     }
 }
 
@@ -84,7 +94,11 @@ fn service(name: &str, version: &str, id: &str, port: u16) -> Service {
         version: version.into(),
         endpoints: vec![Endpoint {
             name: "Greeter.Hello".into(),
-            request: Some(Value { name: "Request".into(), kind: "Request".into(), values: vec![Value::leaf("name", "string")] }),
+            request: Some(Value {
+                name: "Request".into(),
+                kind: "Request".into(),
+                values: vec![Value::leaf("name", "string")],
+            }),
             response: Some(Value::leaf("Response", "Response")),
             metadata: Metadata::new(),
         }],
@@ -227,7 +241,8 @@ async fn lost_keys_and_lost_leases_come_back() {
 
     // Revoke the lease under us: the key goes with it, and the keep-alive restores both.
     let range = curl("/v3/kv/range", format!(r#"{{"key":"{key}"}}"#));
-    let lease = serde_json::from_str::<serde_json::Value>(&range).unwrap()["kvs"][0]["lease"].as_str().unwrap().to_string();
+    let lease =
+        serde_json::from_str::<serde_json::Value>(&range).unwrap()["kvs"][0]["lease"].as_str().unwrap().to_string();
     curl("/v3/lease/revoke", format!(r#"{{"ID":"{lease}"}}"#));
     assert!(observer.get_service("sturdy").await.unwrap().is_empty());
     let got = poll(&observer, "sturdy", Duration::from_secs(4), |s| !s.is_empty()).await;
@@ -237,7 +252,8 @@ async fn lost_keys_and_lost_leases_come_back() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unreachable_etcd_is_a_clear_503_in_time() {
     let port = free_port(); // nothing listens there
-    let r = Etcd::new(Options { endpoints: vec![format!("127.0.0.1:{port}")], timeout: Duration::from_secs(1) }).unwrap();
+    let r =
+        Etcd::new(Options { endpoints: vec![format!("127.0.0.1:{port}")], timeout: Duration::from_secs(1) }).unwrap();
     let started = Instant::now();
     let e = r.get_service("x").await.unwrap_err();
     assert_eq!(e.code, 503, "{e:?}");

@@ -30,7 +30,11 @@ fn service(name: &str, nodes: &[(&str, &str)]) -> Service {
         version: "latest".into(),
         endpoints: vec![Endpoint {
             name: "Greeter.Hello".into(),
-            request: Some(Value { name: "Request".into(), kind: "Request".into(), values: vec![Value::leaf("name", "string")] }),
+            request: Some(Value {
+                name: "Request".into(),
+                kind: "Request".into(),
+                values: vec![Value::leaf("name", "string")],
+            }),
             response: Some(Value::leaf("Response", "Response")),
             metadata: Metadata::new(),
         }],

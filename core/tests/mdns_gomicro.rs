@@ -111,7 +111,9 @@ async fn our_service_is_found_by_go_micro(bin: &str, name: &str) {
     let Some(bin) = harness(bin) else { return };
     let ours = registry().await;
     let mut md = Metadata::new();
-    for (k, v) in [("protocol", "mucp"), ("transport", "http"), ("broker", "http"), ("registry", "mdns"), ("server", "mucp")] {
+    for (k, v) in
+        [("protocol", "mucp"), ("transport", "http"), ("broker", "http"), ("registry", "mdns"), ("server", "mucp")]
+    {
         md.insert(k.into(), v.into());
     }
     md.insert("html".into(), "<a&b>".into());
@@ -120,8 +122,16 @@ async fn our_service_is_found_by_go_micro(bin: &str, name: &str) {
         version: "latest".into(),
         endpoints: vec![Endpoint {
             name: "Greeter.Hello".into(),
-            request: Some(Value { name: "Request".into(), kind: "Request".into(), values: vec![Value::leaf("name", "string")] }),
-            response: Some(Value { name: "Response".into(), kind: "Response".into(), values: vec![Value::leaf("message", "string")] }),
+            request: Some(Value {
+                name: "Request".into(),
+                kind: "Request".into(),
+                values: vec![Value::leaf("name", "string")],
+            }),
+            response: Some(Value {
+                name: "Response".into(),
+                kind: "Response".into(),
+                values: vec![Value::leaf("message", "string")],
+            }),
             metadata: Metadata::new(),
         }],
         nodes: vec![

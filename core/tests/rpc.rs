@@ -52,7 +52,8 @@ async fn greeter(registry: Arc<dyn Registry>, name: &str) -> Server {
     });
     server.handle_stream("Greeter.Stream", |_, mut stream| async move {
         while let Some(msg) = stream.recv().await {
-            let hello: Hello = serde_json::from_slice(&msg?).map_err(|e| Error::bad_request("greeter", e.to_string()))?;
+            let hello: Hello =
+                serde_json::from_slice(&msg?).map_err(|e| Error::bad_request("greeter", e.to_string()))?;
             if hello.name == "fail" {
                 return Err(Error::new("greeter", "stream refused fail", 418));
             }
@@ -73,7 +74,10 @@ async fn rust_client_calls_rust_server_through_registry() {
     let reg: Arc<dyn Registry> = Arc::new(Memory::new());
     let server = greeter(reg.clone(), "greeter").await;
     let c = client(reg.clone());
-    let rsp: Greeting = c.call_json("greeter", "Greeter.Hello", &Hello { name: "Alice".into() }, &CallOptions::default()).await.unwrap();
+    let rsp: Greeting = c
+        .call_json("greeter", "Greeter.Hello", &Hello { name: "Alice".into() }, &CallOptions::default())
+        .await
+        .unwrap();
     assert_eq!(rsp.message, "Hello Alice");
     // Raw bytes round trip untouched, with any content type go-micro knows.
     let opts = CallOptions { content_type: Some("application/octet-stream".into()), ..Default::default() };
@@ -94,8 +98,14 @@ async fn errors_round_trip_with_id_code_detail() {
     let reg: Arc<dyn Registry> = Arc::new(Memory::new());
     let _s = greeter(reg.clone(), "greeter").await;
     let c = client(reg);
-    let err = c.call_json::<_, Greeting>("greeter", "Greeter.Hello", &Hello { name: "".into() }, &CallOptions::default()).await.unwrap_err();
-    assert_eq!((err.id.as_str(), err.code, err.detail.as_str(), err.status.as_str()), ("greeter", 400, "name required", "Bad Request"));
+    let err = c
+        .call_json::<_, Greeting>("greeter", "Greeter.Hello", &Hello { name: "".into() }, &CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.id.as_str(), err.code, err.detail.as_str(), err.status.as_str()),
+        ("greeter", 400, "name required", "Bad Request")
+    );
     let err = c.call("greeter", "Greeter.Nope", "{}", &CallOptions::default()).await.unwrap_err();
     assert_eq!(err.code, 404);
     assert_eq!(err.detail, "rpc: can't find method Nope");
@@ -156,7 +166,8 @@ async fn refused_connection_moves_to_another_node() {
     assert_eq!(reg.get_service("pair").await.unwrap()[0].nodes.len(), 2);
     let c = client(reg);
     for _ in 0..20 {
-        let who: Greeting = c.call_json("pair", "Greeter.Whoami", &serde_json::json!({}), &CallOptions::default()).await.unwrap();
+        let who: Greeting =
+            c.call_json("pair", "Greeter.Whoami", &serde_json::json!({}), &CallOptions::default()).await.unwrap();
         assert_eq!(who.message, alive.id());
     }
 }
@@ -181,7 +192,12 @@ async fn slow_handler_is_not_reinvoked_unless_allowed() {
     assert_eq!(err.code, 408, "{err}");
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(calls.load(Ordering::SeqCst), 1, "a timed-out call is not re-sent by default");
-    let opts = CallOptions { timeout: Some(Duration::from_millis(50)), retries: Some(2), retry_timeouts: true, ..Default::default() };
+    let opts = CallOptions {
+        timeout: Some(Duration::from_millis(50)),
+        retries: Some(2),
+        retry_timeouts: true,
+        ..Default::default()
+    };
     let _ = c.call("slow", "Slow.Sleep", "", &opts).await.unwrap_err();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(calls.load(Ordering::SeqCst), 4, "allowed retries re-send");
@@ -214,9 +230,13 @@ async fn legacy_json_rpc_node_and_health() {
     let mem: Arc<dyn Registry> = Arc::new(Memory::new());
     mem.register(&svc, Default::default()).await.unwrap();
     let c = client(mem);
-    let rsp: Greeting = c.call_json("legacy", "Greeter.Hello", &Hello { name: "Old".into() }, &CallOptions::default()).await.unwrap();
+    let rsp: Greeting =
+        c.call_json("legacy", "Greeter.Hello", &Hello { name: "Old".into() }, &CallOptions::default()).await.unwrap();
     assert_eq!(rsp.message, "Hello Old");
-    let err = c.call_json::<_, Greeting>("legacy", "Greeter.Hello", &Hello { name: "".into() }, &CallOptions::default()).await.unwrap_err();
+    let err = c
+        .call_json::<_, Greeting>("legacy", "Greeter.Hello", &Hello { name: "".into() }, &CallOptions::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.code, 400);
     // Debug.Health answers without being advertised.
     let c = client(reg);
@@ -236,7 +256,10 @@ async fn concurrent_calls_share_the_pool() {
         tasks.push(tokio::spawn(async move {
             for j in 0..20 {
                 let name = format!("{i}-{j}");
-                let r: Greeting = c.call_json("greeter", "Greeter.Hello", &Hello { name: name.clone() }, &CallOptions::default()).await.unwrap();
+                let r: Greeting = c
+                    .call_json("greeter", "Greeter.Hello", &Hello { name: name.clone() }, &CallOptions::default())
+                    .await
+                    .unwrap();
                 assert_eq!(r.message, format!("Hello {name}"));
             }
         }));
@@ -307,7 +330,8 @@ const SPEC_ERROR_REPLY: &[u8] = b"HTTP/1.1 200 OK\r\nAccept: application/json\r\
 
 /// The headers go-micro's server copies from the first request on the connection into
 /// every reply (§3.2); clients must not trust them, and our server does not send them.
-const ECHOED: [&str; 7] = ["Accept", "Micro-Endpoint", "Micro-Id", "Micro-Method", "Micro-Service", "Timeout", "User-Agent"];
+const ECHOED: [&str; 7] =
+    ["Accept", "Micro-Endpoint", "Micro-Id", "Micro-Method", "Micro-Service", "Timeout", "User-Agent"];
 
 /// One HTTP/1.1 message (head + `Content-Length` body) read off `s`, bounded in time.
 async fn read_message(s: &mut tokio::net::TcpStream) -> Vec<u8> {
@@ -360,7 +384,8 @@ fn assert_reply_matches_spec(ours: &[u8], spec: &[u8], extra: &[&str]) {
     for line in &our_headers {
         assert!(spec_headers.contains(line), "our header {line:?} is not go-micro's: {spec_headers:?}");
     }
-    let mut missing: Vec<&str> = spec_headers.iter().filter(|l| !our_headers.contains(l)).map(|l| header_name(l)).collect();
+    let mut missing: Vec<&str> =
+        spec_headers.iter().filter(|l| !our_headers.contains(l)).map(|l| header_name(l)).collect();
     missing.sort_unstable();
     let mut extra = extra.to_vec();
     extra.sort_unstable();
@@ -373,7 +398,9 @@ async fn server_answers_the_spec_4_11_request_with_go_micro_s_bytes() {
     let reg: Arc<dyn Registry> = Arc::new(Memory::new());
     let ok = greeter(reg.clone(), "greeter").await;
     let failing = Server::new(options("greeter"), reg.clone());
-    failing.handle_json("Greeter.Hello", |_: Hello, _| async move { Err::<Greeting, _>(Error::bad_request("greeter", "name required")) });
+    failing.handle_json("Greeter.Hello", |_: Hello, _| async move {
+        Err::<Greeting, _>(Error::bad_request("greeter", "name required"))
+    });
     failing.start().await.unwrap();
 
     // Success: go-micro's reply minus the echoed request headers; twice on one connection.
@@ -432,7 +459,10 @@ async fn client_sends_the_spec_4_11_request_and_reads_go_micro_s_reply() {
     assert_eq!(ours, spec, "request line");
     assert_eq!(ours_body, spec_body);
     let map = |lines: &[String]| -> BTreeMap<String, String> {
-        lines.iter().map(|l| (header_name(l).to_string(), l.split_once(": ").map(|(_, v)| v.to_string()).unwrap_or_default())).collect()
+        lines
+            .iter()
+            .map(|l| (header_name(l).to_string(), l.split_once(": ").map(|(_, v)| v.to_string()).unwrap_or_default()))
+            .collect()
     };
     let (mut ours_map, mut spec_map) = (map(&ours_headers), map(&spec_headers));
     assert_eq!(ours_map.len(), ours_headers.len(), "no header twice: {ours_headers:?}");
@@ -475,12 +505,14 @@ async fn pool_reuses_one_connection_for_sequential_calls() {
     let c = Client::with_cache(None, ClientOptions::default());
     let opts = CallOptions { address: vec![relay], ..Default::default() };
     for i in 0..25 {
-        let r: Greeting = c.call_json("greeter", "Greeter.Hello", &Hello { name: format!("n{i}") }, &opts).await.unwrap();
+        let r: Greeting =
+            c.call_json("greeter", "Greeter.Hello", &Hello { name: format!("n{i}") }, &opts).await.unwrap();
         assert_eq!(r.message, format!("Hello n{i}"));
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 1, "25 sequential calls, one connection");
     // An RPC error leaves the connection clean, so it stays in the pool (go-micro closes it).
-    let err = c.call_json::<_, Greeting>("greeter", "Greeter.Hello", &Hello { name: "".into() }, &opts).await.unwrap_err();
+    let err =
+        c.call_json::<_, Greeting>("greeter", "Greeter.Hello", &Hello { name: "".into() }, &opts).await.unwrap_err();
     assert_eq!(err.code, 400);
     let _: Greeting = c.call_json("greeter", "Greeter.Hello", &Hello { name: "again".into() }, &opts).await.unwrap();
     assert_eq!(accepted.load(Ordering::SeqCst), 1, "an error reply does not cost a connection");
@@ -488,7 +520,9 @@ async fn pool_reuses_one_connection_for_sequential_calls() {
     for _ in 0..3 {
         let calls = (0..8).map(|i| {
             let (c, opts) = (c.clone(), opts.clone());
-            tokio::spawn(async move { c.call_json::<_, Greeting>("greeter", "Greeter.Hello", &Hello { name: format!("c{i}") }, &opts).await })
+            tokio::spawn(async move {
+                c.call_json::<_, Greeting>("greeter", "Greeter.Hello", &Hello { name: format!("c{i}") }, &opts).await
+            })
         });
         for t in calls.collect::<Vec<_>>() {
             t.await.unwrap().unwrap();

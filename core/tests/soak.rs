@@ -183,7 +183,10 @@ async fn calls_and_streams_with_failures_leak_nothing() {
             assert!((ROUND * 8 / 100..=ROUND * 12 / 100).contains(&failed), "{failed} of {ROUND} failed");
             assert_eq!(ok + failed, ROUND);
         }
-        assert!(rss_after < rss_warm + 5 * 1024, "RSS grew from {rss_warm} KiB to {rss_after} KiB over the second round");
+        assert!(
+            rss_after < rss_warm + 5 * 1024,
+            "RSS grew from {rss_warm} KiB to {rss_after} KiB over the second round"
+        );
 
         drop(client);
         a.stop().await.expect("stop a");

@@ -29,7 +29,13 @@ async fn tls_greeter(registry: Arc<dyn Registry>, config: Arc<rustls::ServerConf
 fn client(registry: Arc<dyn Registry>, tls: Option<Arc<rustls::ClientConfig>>) -> Client {
     Client::new(
         registry,
-        ClientOptions { retries: 0, request_timeout: Duration::from_secs(3), conn_timeout: Duration::from_secs(3), tls, ..ClientOptions::default() },
+        ClientOptions {
+            retries: 0,
+            request_timeout: Duration::from_secs(3),
+            conn_timeout: Duration::from_secs(3),
+            tls,
+            ..ClientOptions::default()
+        },
     )
 }
 
@@ -71,7 +77,10 @@ async fn trusted_clients_call_and_stream_others_are_refused() {
     let started = Instant::now();
     assert!(plain.call("secure", "Greeter.Echo", "x", &CallOptions::default()).await.is_err());
     assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
-    assert_eq!(&trusted.call("secure", "Greeter.Echo", "still", &CallOptions::default()).await.unwrap().body[..], b"still");
+    assert_eq!(
+        &trusted.call("secure", "Greeter.Echo", "still", &CallOptions::default()).await.unwrap().body[..],
+        b"still"
+    );
     server.stop().await.unwrap();
 }
 
@@ -98,17 +107,20 @@ fn environment_turns_tls_on_and_refuses_a_client_that_trusts_nothing() {
 
     let off = Config::from_lookup(env(&[], None)).unwrap();
     assert_eq!(apply(&off).unwrap(), (false, false));
-    let with_ca = Config::from_lookup(env(&[("MICRO_TRANSPORT_SECURE", "true")], Some(ca_path.display().to_string()))).unwrap();
+    let with_ca =
+        Config::from_lookup(env(&[("MICRO_TRANSPORT_SECURE", "true")], Some(ca_path.display().to_string()))).unwrap();
     assert_eq!(apply(&with_ca).unwrap(), (true, true), "self-signed server, CA-trusting client");
     let insecure = Config::from_lookup(env(&[("MICRO_TLS_INSECURE", "true")], None)).unwrap();
     assert_eq!(apply(&insecure).unwrap(), (true, true));
     let nothing = Config::from_lookup(env(&[("MICRO_TRANSPORT_SECURE", "true")], None)).unwrap();
     let e = apply(&nothing).unwrap_err();
     assert!(e.detail.contains("MICRO_TLS_CA") && e.detail.contains("MICRO_TLS_INSECURE"), "{}", e.detail);
-    let half = Config::from_lookup(env(&[("MICRO_TLS_CERT", "/nonexistent.pem"), ("MICRO_TLS_INSECURE", "1")], None)).unwrap();
+    let half =
+        Config::from_lookup(env(&[("MICRO_TLS_CERT", "/nonexistent.pem"), ("MICRO_TLS_INSECURE", "1")], None)).unwrap();
     assert!(apply(&half).unwrap_err().detail.contains("go together"));
     assert!(Config::from_lookup(env(&[("MICRO_TRANSPORT_SECURE", "yes please")], None)).is_err());
-    let missing = Config::from_lookup(env(&[("MICRO_TLS_INSECURE", "true")], Some("/nonexistent/ca.pem".into()))).unwrap();
+    let missing =
+        Config::from_lookup(env(&[("MICRO_TLS_INSECURE", "true")], Some("/nonexistent/ca.pem".into()))).unwrap();
     assert!(apply(&missing).unwrap_err().detail.contains("MICRO_TLS_CA"));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,7 +1,7 @@
 //! Registry, client, calls (sync, async, cancellable), messages and client streams.
 
-use crate::runtime::{Rt, SendPtr};
 use crate::headers::*;
+use crate::runtime::{Rt, SendPtr};
 use crate::*;
 use micro_core::host::CancellationToken;
 use micro_core::registry::Registry;
@@ -95,17 +95,24 @@ pub unsafe extern "C" fn micro_client_options_free(o: *mut micro_client_options)
 
 /// Default content type of requests (e.g. `"application/json"`).
 #[no_mangle]
-pub unsafe extern "C" fn micro_client_options_set_content_type(o: *mut micro_client_options, ct: *const c_char) -> micro_status {
+pub unsafe extern "C" fn micro_client_options_set_content_type(
+    o: *mut micro_client_options,
+    ct: *const c_char,
+) -> micro_status {
     set_str_option(o, ct, "content_type", |o, ct| o.inner.content_type = ct)
 }
 
 /// Default budget of a whole call, in milliseconds (also caps each attempt); 0 is invalid.
 #[no_mangle]
 pub unsafe extern "C" fn micro_client_options_set_timeout_ms(o: *mut micro_client_options, ms: u32) -> micro_status {
-    set_option(o, || timeout_ms(ms), |o, d| {
-        o.inner.request_timeout = d;
-        o.inner.conn_timeout = o.inner.conn_timeout.min(d);
-    })
+    set_option(
+        o,
+        || timeout_ms(ms),
+        |o, d| {
+            o.inner.request_timeout = d;
+            o.inner.conn_timeout = o.inner.conn_timeout.min(d);
+        },
+    )
 }
 
 /// Extra attempts after the first (go-micro: 5).
@@ -125,14 +132,19 @@ pub const MICRO_SELECTOR_ROUND_ROBIN: i32 = 1;
 /// is `MICRO_STATUS_INVALID_ARG` and leaves the options unchanged. As with the other client
 /// options, `micro_client_new` does not read `MICRO_SELECTOR` (a `micro_service`'s client does).
 #[no_mangle]
-pub unsafe extern "C" fn micro_client_options_set_selector(o: *mut micro_client_options, strategy: i32) -> micro_status {
-    let input = || match strategy {
+pub unsafe extern "C" fn micro_client_options_set_selector(
+    o: *mut micro_client_options,
+    strategy: i32,
+) -> micro_status {
+    let input = || {
+        match strategy {
         MICRO_SELECTOR_RANDOM => Ok(Strategy::Random),
         MICRO_SELECTOR_ROUND_ROBIN => Ok(Strategy::RoundRobin),
         other => Err(fail(
             MICRO_STATUS_INVALID_ARG,
             format!("selector strategy {other} is not valid: expected MICRO_SELECTOR_RANDOM (0) or MICRO_SELECTOR_ROUND_ROBIN (1)"),
         )),
+    }
     };
     set_option(o, input, |o, s| o.inner.strategy = s)
 }
@@ -194,10 +206,14 @@ pub unsafe extern "C" fn micro_call_options_free(o: *mut micro_call_options) {
 /// The call's whole budget in milliseconds (also sent as go-micro's `Timeout` header); 0 is invalid.
 #[no_mangle]
 pub unsafe extern "C" fn micro_call_options_set_timeout_ms(o: *mut micro_call_options, ms: u32) -> micro_status {
-    set_option(o, || timeout_ms(ms), |o, d| {
-        o.inner.timeout = Some(d);
-        o.inner.request_timeout = Some(d);
-    })
+    set_option(
+        o,
+        || timeout_ms(ms),
+        |o, d| {
+            o.inner.timeout = Some(d);
+            o.inner.request_timeout = Some(d);
+        },
+    )
 }
 
 /// Adds a metadata header (go-micro context metadata) sent with the call.
@@ -222,13 +238,19 @@ pub unsafe extern "C" fn micro_call_options_set_header(
 
 /// Calls this `host:port` directly instead of asking the registry (may be repeated).
 #[no_mangle]
-pub unsafe extern "C" fn micro_call_options_add_address(o: *mut micro_call_options, address: *const c_char) -> micro_status {
+pub unsafe extern "C" fn micro_call_options_add_address(
+    o: *mut micro_call_options,
+    address: *const c_char,
+) -> micro_status {
     set_str_option(o, address, "address", |o, a| o.inner.address.push(a))
 }
 
 /// The request's content type (e.g. `"application/protobuf"`).
 #[no_mangle]
-pub unsafe extern "C" fn micro_call_options_set_content_type(o: *mut micro_call_options, ct: *const c_char) -> micro_status {
+pub unsafe extern "C" fn micro_call_options_set_content_type(
+    o: *mut micro_call_options,
+    ct: *const c_char,
+) -> micro_status {
     set_str_option(o, ct, "content_type", |o, ct| o.inner.content_type = Some(ct))
 }
 
@@ -277,11 +299,7 @@ pub struct micro_message {
 
 impl micro_message {
     pub(crate) fn from_reply(r: micro_core::Reply) -> Self {
-        micro_message {
-            body: r.body,
-            content_type: cstring(r.content_type),
-            headers: headers_from(r.header),
-        }
+        micro_message { body: r.body, content_type: cstring(r.content_type), headers: headers_from(r.header) }
     }
     pub(crate) fn from_body(body: bytes::Bytes) -> Self {
         micro_message { body, content_type: CString::default(), headers: Headers::new() }
@@ -324,7 +342,11 @@ pub unsafe extern "C" fn micro_message_header_at(
 
 /// Looks a header up by name (case-insensitive); `true` and `*value_out` set when found.
 #[no_mangle]
-pub unsafe extern "C" fn micro_message_header(m: *const micro_message, key: *const c_char, value_out: *mut micro_str) -> bool {
+pub unsafe extern "C" fn micro_message_header(
+    m: *const micro_message,
+    key: *const c_char,
+    value_out: *mut micro_str,
+) -> bool {
     header_lookup(m, |m| &m.headers, key, value_out, Match::AnyCase)
 }
 
@@ -345,7 +367,12 @@ pub unsafe extern "C" fn micro_message_free(m: *mut micro_message) {
 /// (`micro_message_clone`/`micro_error_clone` to keep them). Runs on a dispatch thread;
 /// may call back into the library.
 pub type micro_call_fn = Option<
-    unsafe extern "C" fn(userdata: *mut c_void, status: micro_status, response: *const micro_message, error: *const micro_error),
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        status: micro_status,
+        response: *const micro_message,
+        error: *const micro_error,
+    ),
 >;
 
 /// Delivers an async call's outcome exactly once: by `finish`, or — if the call's future is
@@ -466,10 +493,8 @@ pub unsafe extern "C" fn micro_client_call_sync(
         let c = arg(c, "client")?;
         let args = call_args(service, endpoint, body, options)?;
         let out = arg_mut(response_out, "response_out")?;
-        let reply = c
-            .rt
-            .block_on(c.client.call(&args.service, &args.endpoint, args.body, &args.opts))?
-            .map_err(core_fail)?;
+        let reply =
+            c.rt.block_on(c.client.call(&args.service, &args.endpoint, args.body, &args.opts))?.map_err(core_fail)?;
         *out = export(micro_message::from_reply(reply));
         Ok(())
     })
@@ -515,7 +540,11 @@ pub unsafe extern "C" fn micro_client_stream(
 
 /// Sends one message on the stream.
 #[no_mangle]
-pub unsafe extern "C" fn micro_stream_send(s: *mut micro_stream, body: micro_bytes, err: *mut *mut micro_error) -> micro_status {
+pub unsafe extern "C" fn micro_stream_send(
+    s: *mut micro_stream,
+    body: micro_bytes,
+    err: *mut *mut micro_error,
+) -> micro_status {
     boundary(err, || {
         let s = arg(s, "stream")?;
         let body = arg_bytes(body, "body")?;

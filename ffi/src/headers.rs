@@ -50,7 +50,9 @@ pub(crate) unsafe fn header_lookup<T>(
     how: Match,
 ) -> bool {
     guard(false, || {
-        let (Some(owner), Ok(key), Some(out)) = (p.as_ref(), arg_str(key, "key"), value_out.as_mut()) else { return false };
+        let (Some(owner), Ok(key), Some(out)) = (p.as_ref(), arg_str(key, "key"), value_out.as_mut()) else {
+            return false;
+        };
         let headers = h(owner);
         let any_case = || headers.iter().find(|(k, _)| k.to_bytes().eq_ignore_ascii_case(key.as_bytes()));
         let found = match how {

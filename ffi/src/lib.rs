@@ -270,7 +270,11 @@ pub(crate) unsafe fn bytes_field<T>(p: *const T, field: impl FnOnce(&T) -> &[u8]
 }
 
 /// An option setter: reads and checks its input first, then applies it to the builder `o`.
-pub(crate) unsafe fn set_option<T, V>(o: *mut T, input: impl FnOnce() -> R<V>, apply: impl FnOnce(&mut T, V)) -> micro_status {
+pub(crate) unsafe fn set_option<T, V>(
+    o: *mut T,
+    input: impl FnOnce() -> R<V>,
+    apply: impl FnOnce(&mut T, V),
+) -> micro_status {
     boundary(std::ptr::null_mut(), || {
         let v = input()?;
         apply(arg_mut(o, "options")?, v);
@@ -279,7 +283,12 @@ pub(crate) unsafe fn set_option<T, V>(o: *mut T, input: impl FnOnce() -> R<V>, a
 }
 
 /// A string option setter (`name` names the argument in errors).
-pub(crate) unsafe fn set_str_option<T>(o: *mut T, s: *const c_char, name: &str, apply: impl FnOnce(&mut T, String)) -> micro_status {
+pub(crate) unsafe fn set_str_option<T>(
+    o: *mut T,
+    s: *const c_char,
+    name: &str,
+    apply: impl FnOnce(&mut T, String),
+) -> micro_status {
     set_option(o, || arg_str(s, name), apply)
 }
 
@@ -357,8 +366,20 @@ fn micro_status_str(s: micro_status) -> &'static str {
 #[no_mangle]
 pub extern "C" fn micro_status_name(status: micro_status) -> *const c_char {
     static NAMES: &[&CStr] = &[
-        c"OK", c"NULL_ARG", c"INVALID_ARG", c"INVALID_UTF8", c"NOT_FOUND", c"TIMEOUT", c"CANCELLED",
-        c"UNAVAILABLE", c"REMOTE", c"CODEC", c"CLOSED", c"ILLEGAL_STATE", c"FORKED", c"TOO_LARGE",
+        c"OK",
+        c"NULL_ARG",
+        c"INVALID_ARG",
+        c"INVALID_UTF8",
+        c"NOT_FOUND",
+        c"TIMEOUT",
+        c"CANCELLED",
+        c"UNAVAILABLE",
+        c"REMOTE",
+        c"CODEC",
+        c"CLOSED",
+        c"ILLEGAL_STATE",
+        c"FORKED",
+        c"TOO_LARGE",
     ];
     match status {
         0..=13 => NAMES[status as usize].as_ptr(),

@@ -3,8 +3,8 @@
 //! pulled with `micro_subscription_next`.
 
 use crate::client::{micro_client, micro_registry};
-use crate::runtime::{on_library_thread, FreeHook, Rt, SendPtr};
 use crate::headers::*;
+use crate::runtime::{on_library_thread, FreeHook, Rt, SendPtr};
 use crate::*;
 use micro_core::broker::{Broker, Event, SubscribeOptions, Subscriber, BROKER_ID};
 use micro_core::PublishOptions;
@@ -61,7 +61,10 @@ pub unsafe extern "C" fn micro_broker_new(
         let registry: Arc<dyn micro_core::registry::Registry> = match reg.as_ref() {
             Some(r) => Arc::clone(&r.reg),
             None if url.trim().starts_with("http") || url.trim().is_empty() => {
-                return Err(fail(MICRO_STATUS_NULL_ARG, "registry is NULL: the http broker needs the registry its peers use"))
+                return Err(fail(
+                    MICRO_STATUS_NULL_ARG,
+                    "registry is NULL: the http broker needs the registry its peers use",
+                ))
             }
             None => Arc::new(micro_core::registry::memory::Memory::new()),
         };
@@ -97,7 +100,11 @@ pub unsafe extern "C" fn micro_broker_disconnect(b: *mut micro_broker, err: *mut
 /// The broker's address (`host:port` it listens on, or the NATS URL), in a new buffer the
 /// caller owns.
 #[no_mangle]
-pub unsafe extern "C" fn micro_broker_address(b: *mut micro_broker, out: *mut *mut micro_buf, err: *mut *mut micro_error) -> micro_status {
+pub unsafe extern "C" fn micro_broker_address(
+    b: *mut micro_broker,
+    out: *mut *mut micro_buf,
+    err: *mut *mut micro_error,
+) -> micro_status {
     boundary(err, || {
         let b = arg(b, "broker")?;
         let out = arg_mut(out, "out")?;
@@ -144,7 +151,10 @@ pub unsafe extern "C" fn micro_publish_options_free(o: *mut micro_publish_option
 
 /// The message's content type (`"application/json"`, `"application/octet-stream"` …).
 #[no_mangle]
-pub unsafe extern "C" fn micro_publish_options_set_content_type(o: *mut micro_publish_options, ct: *const c_char) -> micro_status {
+pub unsafe extern "C" fn micro_publish_options_set_content_type(
+    o: *mut micro_publish_options,
+    ct: *const c_char,
+) -> micro_status {
     let input = || {
         let ct = arg_str(ct, "content_type")?;
         if ct.is_empty() {
@@ -191,7 +201,10 @@ pub unsafe extern "C" fn micro_client_publish(
         let body = arg_bytes(body, "body")?;
         check_topic(&topic, None)?;
         if c.client.broker().is_none() {
-            return Err(fail(MICRO_STATUS_ILLEGAL_STATE, "the client has no broker: use micro_client_set_broker or a micro_service"));
+            return Err(fail(
+                MICRO_STATUS_ILLEGAL_STATE,
+                "the client has no broker: use micro_client_set_broker or a micro_service",
+            ));
         }
         let opts = options.as_ref().map(|o| o.inner.clone()).unwrap_or_default();
         c.rt.block_on(c.client.publish(&topic, body, &opts))?.map_err(core_fail)
@@ -226,12 +239,11 @@ pub unsafe extern "C" fn micro_broker_publish(
             }
         }
         let broker = Arc::clone(&b.broker);
-        b.rt
-            .block_on(async move {
-                broker.connect().await?;
-                broker.publish(&topic, message).await
-            })?
-            .map_err(core_fail)
+        b.rt.block_on(async move {
+            broker.connect().await?;
+            broker.publish(&topic, message).await
+        })?
+        .map_err(core_fail)
     })
 }
 
@@ -247,11 +259,7 @@ pub struct micro_event {
 
 impl micro_event {
     fn from_core(e: Event) -> Self {
-        micro_event {
-            topic: cstring(e.topic),
-            body: e.message.body,
-            headers: headers_from(e.message.header),
-        }
+        micro_event { topic: cstring(e.topic), body: e.message.body, headers: headers_from(e.message.header) }
     }
 }
 
@@ -288,7 +296,11 @@ pub unsafe extern "C" fn micro_event_header_at(
 /// Looks a header up by name (exact match first, then case-insensitive); `true` and
 /// `*value_out` (borrowed from `e`) when found.
 #[no_mangle]
-pub unsafe extern "C" fn micro_event_header(e: *const micro_event, key: *const c_char, value_out: *mut micro_str) -> bool {
+pub unsafe extern "C" fn micro_event_header(
+    e: *const micro_event,
+    key: *const c_char,
+    value_out: *mut micro_str,
+) -> bool {
     header_lookup(e, |e| &e.headers, key, value_out, Match::ExactFirst)
 }
 
@@ -392,7 +404,11 @@ impl SubState {
             let hook = {
                 let mut g = self.lock();
                 g.queue.clear();
-                if g.closed { g.hook.take() } else { None }
+                if g.closed {
+                    g.hook.take()
+                } else {
+                    None
+                }
             };
             self.run_hook(hook);
             self.lock().running = false;
@@ -518,9 +534,8 @@ unsafe fn subscribe(
     });
     let broker = Arc::clone(&b.broker);
     let opts = SubscribeOptions { queue };
-    let sub = b
-        .rt
-        .block_on(async move {
+    let sub =
+        b.rt.block_on(async move {
             broker.connect().await?;
             broker.subscribe(&topic, opts, handler).await
         })?
@@ -639,7 +654,10 @@ fn unsubscribe(s: &micro_subscription) -> R<()> {
 /// free hook has run when it returns); from inside a callback (its own or another's) it
 /// returns at once and the hook runs when the callback in progress returns. Idempotent.
 #[no_mangle]
-pub unsafe extern "C" fn micro_subscription_unsubscribe(s: *mut micro_subscription, err: *mut *mut micro_error) -> micro_status {
+pub unsafe extern "C" fn micro_subscription_unsubscribe(
+    s: *mut micro_subscription,
+    err: *mut *mut micro_error,
+) -> micro_status {
     boundary(err, || unsubscribe(arg(s, "subscription")?))
 }
 

@@ -3,8 +3,8 @@
 
 use crate::*;
 use std::cell::Cell;
-use std::ffi::c_void;
 use std::collections::VecDeque;
+use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -362,13 +362,19 @@ pub unsafe extern "C" fn micro_runtime_options_free(o: *mut micro_runtime_option
 
 /// Number of I/O threads (0 = one per core).
 #[no_mangle]
-pub unsafe extern "C" fn micro_runtime_options_set_worker_threads(o: *mut micro_runtime_options, n: u32) -> micro_status {
+pub unsafe extern "C" fn micro_runtime_options_set_worker_threads(
+    o: *mut micro_runtime_options,
+    n: u32,
+) -> micro_status {
     set_option(o, || Ok(n as usize), |o, n| o.worker_threads = n)
 }
 
 /// Number of dispatch threads that always run (0 = 4); more start while all are busy.
 #[no_mangle]
-pub unsafe extern "C" fn micro_runtime_options_set_dispatch_threads(o: *mut micro_runtime_options, n: u32) -> micro_status {
+pub unsafe extern "C" fn micro_runtime_options_set_dispatch_threads(
+    o: *mut micro_runtime_options,
+    n: u32,
+) -> micro_status {
     let input = || {
         if n > 1024 {
             return Err(fail(MICRO_STATUS_INVALID_ARG, "at most 1024 dispatch threads"));
@@ -494,7 +500,9 @@ fn log_sink() -> R<&'static LogSink> {
                         if let Some((Some(f), ud, _)) = cb {
                             // SAFETY: `f` is the non-NULL log callback registered with `ud`;
                             // the views borrow `target`/`text`, which outlive the call.
-                            let _ = catch_unwind(AssertUnwindSafe(|| unsafe { f(ud.0, level, view(&target), view(&text)) }));
+                            let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
+                                f(ud.0, level, view(&target), view(&text))
+                            }));
                         }
                     }
                     LogMsg::Set(f, ud, free) => {

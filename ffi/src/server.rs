@@ -34,13 +34,19 @@ pub unsafe extern "C" fn micro_server_options_free(o: *mut micro_server_options)
 
 /// Listen address, `host:port` (`"127.0.0.1:0"` for a free port on loopback).
 #[no_mangle]
-pub unsafe extern "C" fn micro_server_options_set_address(o: *mut micro_server_options, address: *const c_char) -> micro_status {
+pub unsafe extern "C" fn micro_server_options_set_address(
+    o: *mut micro_server_options,
+    address: *const c_char,
+) -> micro_status {
     set_str_option(o, address, "address", |o, a| o.inner.address = a)
 }
 
 /// Version registered for the node (default `latest`).
 #[no_mangle]
-pub unsafe extern "C" fn micro_server_options_set_version(o: *mut micro_server_options, version: *const c_char) -> micro_status {
+pub unsafe extern "C" fn micro_server_options_set_version(
+    o: *mut micro_server_options,
+    version: *const c_char,
+) -> micro_status {
     set_str_option(o, version, "version", |o, v| o.inner.version = v)
 }
 
@@ -51,14 +57,21 @@ pub unsafe extern "C" fn micro_server_options_set_metadata(
     key: *const c_char,
     value: *const c_char,
 ) -> micro_status {
-    set_option(o, || Ok((arg_str(key, "key")?, arg_str(value, "value")?)), |o, (k, v)| {
-        o.inner.metadata.insert(k, v);
-    })
+    set_option(
+        o,
+        || Ok((arg_str(key, "key")?, arg_str(value, "value")?)),
+        |o, (k, v)| {
+            o.inner.metadata.insert(k, v);
+        },
+    )
 }
 
 /// How long `micro_server_stop` waits for calls in flight (default 10 s).
 #[no_mangle]
-pub unsafe extern "C" fn micro_server_options_set_drain_timeout_ms(o: *mut micro_server_options, ms: u32) -> micro_status {
+pub unsafe extern "C" fn micro_server_options_set_drain_timeout_ms(
+    o: *mut micro_server_options,
+    ms: u32,
+) -> micro_status {
     set_option(o, || Ok(Duration::from_millis(u64::from(ms))), |o, d| o.inner.drain_timeout = d)
 }
 
@@ -142,7 +155,11 @@ impl<F> Drop for HandlerCtx<F> {
 
 /// Checks a handler registration's arguments: the server, an endpoint `Handler.Method`
 /// and a non-NULL handler.
-pub(crate) unsafe fn handler_args<'a, F>(s: *mut micro_server, endpoint: *const c_char, handler: Option<F>) -> R<(&'a micro_server, String, F)> {
+pub(crate) unsafe fn handler_args<'a, F>(
+    s: *mut micro_server,
+    endpoint: *const c_char,
+    handler: Option<F>,
+) -> R<(&'a micro_server, String, F)> {
     let s = arg(s, "server")?;
     let endpoint = arg_str(endpoint, "endpoint")?;
     let f = handler.ok_or_else(|| fail(MICRO_STATUS_NULL_ARG, "handler is NULL"))?;
@@ -260,7 +277,10 @@ pub unsafe extern "C" fn micro_server_subscribe(
             ));
         }
         if s.server.bound().is_some() {
-            return Err(fail(MICRO_STATUS_ILLEGAL_STATE, "the server is started: add subscribers before micro_server_start"));
+            return Err(fail(
+                MICRO_STATUS_ILLEGAL_STATE,
+                "the server is started: add subscribers before micro_server_start",
+            ));
         }
         let hook = FreeHook::new(userdata_free, userdata);
         let guard = SubscriberGuard(SubState::new(Some(Callback { f, ud: SendPtr(userdata) }), hook, &s.rt));
@@ -298,14 +318,15 @@ pub unsafe extern "C" fn micro_server_stop(s: *mut micro_server, err: *mut *mut 
 /// The address the server is registered with (`host:port`), in a new buffer the caller
 /// owns; `MICRO_STATUS_ILLEGAL_STATE` before `micro_server_start`.
 #[no_mangle]
-pub unsafe extern "C" fn micro_server_address(s: *mut micro_server, out: *mut *mut micro_buf, err: *mut *mut micro_error) -> micro_status {
+pub unsafe extern "C" fn micro_server_address(
+    s: *mut micro_server,
+    out: *mut *mut micro_buf,
+    err: *mut *mut micro_error,
+) -> micro_status {
     boundary(err, || {
         let s = arg(s, "server")?;
         let out = arg_mut(out, "out")?;
-        let a = s
-            .server
-            .advertised()
-            .ok_or_else(|| fail(MICRO_STATUS_ILLEGAL_STATE, "the server is not started"))?;
+        let a = s.server.advertised().ok_or_else(|| fail(MICRO_STATUS_ILLEGAL_STATE, "the server is not started"))?;
         *out = new_buf(a.into_bytes());
         Ok(())
     })
@@ -344,7 +365,11 @@ pub unsafe extern "C" fn micro_request_body(r: *const micro_request) -> micro_by
 /// Looks a request header (go-micro metadata) up by name, case-insensitively; `true` and
 /// `*value_out` (borrowed from `r`) when found.
 #[no_mangle]
-pub unsafe extern "C" fn micro_request_header(r: *const micro_request, key: *const c_char, value_out: *mut micro_str) -> bool {
+pub unsafe extern "C" fn micro_request_header(
+    r: *const micro_request,
+    key: *const c_char,
+    value_out: *mut micro_str,
+) -> bool {
     header_lookup(r, |r| &r.headers, key, value_out, Match::AnyCase)
 }
 
@@ -356,7 +381,10 @@ pub unsafe extern "C" fn micro_request_is_cancelled(r: *const micro_request) -> 
 
 /// Content type of the response (default: the request's).
 #[no_mangle]
-pub unsafe extern "C" fn micro_request_set_response_content_type(r: *mut micro_request, ct: *const c_char) -> micro_status {
+pub unsafe extern "C" fn micro_request_set_response_content_type(
+    r: *mut micro_request,
+    ct: *const c_char,
+) -> micro_status {
     boundary(std::ptr::null_mut(), || {
         let ct = arg_str(ct, "content_type")?;
         arg_mut(r, "request")?.response_content_type = Some(ct);
@@ -383,7 +411,11 @@ pub unsafe extern "C" fn micro_request_respond(r: *mut micro_request, body: micr
 /// Answers with a go-micro error (`code` such as 400, 404, 500; `detail` text; the id is
 /// the service name) and releases `r` — always.
 #[no_mangle]
-pub unsafe extern "C" fn micro_request_respond_error(r: *mut micro_request, code: i32, detail: *const c_char) -> micro_status {
+pub unsafe extern "C" fn micro_request_respond_error(
+    r: *mut micro_request,
+    code: i32,
+    detail: *const c_char,
+) -> micro_status {
     boundary(std::ptr::null_mut(), || {
         let r = reclaim(r).ok_or_else(|| fail(MICRO_STATUS_NULL_ARG, "request is NULL"))?;
         let detail = arg_str(detail, "detail")?;
@@ -543,8 +575,9 @@ pub unsafe extern "C" fn micro_service_free(s: *mut micro_service) {
             let micro_service { rt, svc, server, client, broker, registry } = *s;
             // SAFETY: the four boxes were made by `micro_service_new` and are released only
             // here, once (the service handle was just reclaimed).
-            let (server, client, broker, registry) =
-                unsafe { (Box::from_raw(server), Box::from_raw(client), Box::from_raw(broker), Box::from_raw(registry)) };
+            let (server, client, broker, registry) = unsafe {
+                (Box::from_raw(server), Box::from_raw(client), Box::from_raw(broker), Box::from_raw(registry))
+            };
             let _g = rt.handle.enter();
             drop(registry);
             drop(broker);

@@ -42,7 +42,8 @@ impl micro_server_stream {
 /// A stream handler: receives `stream`, which it owns (see `micro_server_stream`). Runs on
 /// a dispatch thread; may block (e.g. in `micro_server_stream_recv`) or hand the stream to
 /// another thread and return.
-pub type micro_stream_handler_fn = Option<unsafe extern "C" fn(userdata: *mut c_void, stream: *mut micro_server_stream)>;
+pub type micro_stream_handler_fn =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, stream: *mut micro_server_stream)>;
 
 type StreamFn = unsafe extern "C" fn(*mut c_void, *mut micro_server_stream);
 
@@ -114,7 +115,11 @@ pub unsafe extern "C" fn micro_server_stream_service(s: *const micro_server_stre
 /// Looks a header of the opening request (go-micro metadata) up by name,
 /// case-insensitively; `true` and `*value_out` (borrowed from `s`) when found.
 #[no_mangle]
-pub unsafe extern "C" fn micro_server_stream_header(s: *const micro_server_stream, key: *const c_char, value_out: *mut micro_str) -> bool {
+pub unsafe extern "C" fn micro_server_stream_header(
+    s: *const micro_server_stream,
+    key: *const c_char,
+    value_out: *mut micro_str,
+) -> bool {
     header_lookup(s, |s| &s.headers, key, value_out, Match::AnyCase)
 }
 
@@ -143,7 +148,11 @@ pub unsafe extern "C" fn micro_server_stream_recv(
 
 /// Sends one message to the client. `MICRO_STATUS_CLOSED` after the stream was closed.
 #[no_mangle]
-pub unsafe extern "C" fn micro_server_stream_send(s: *mut micro_server_stream, body: micro_bytes, err: *mut *mut micro_error) -> micro_status {
+pub unsafe extern "C" fn micro_server_stream_send(
+    s: *mut micro_server_stream,
+    body: micro_bytes,
+    err: *mut *mut micro_error,
+) -> micro_status {
     boundary(err, || {
         let s = arg(s, "stream")?;
         let body = arg_bytes(body, "body")?;
@@ -164,7 +173,10 @@ fn end(s: &micro_server_stream, outcome: micro_core::Result<()>) -> R<()> {
 /// stays the caller's (free it); sending afterwards is `MICRO_STATUS_CLOSED`, as is a second
 /// close.
 #[no_mangle]
-pub unsafe extern "C" fn micro_server_stream_close(s: *mut micro_server_stream, err: *mut *mut micro_error) -> micro_status {
+pub unsafe extern "C" fn micro_server_stream_close(
+    s: *mut micro_server_stream,
+    err: *mut *mut micro_error,
+) -> micro_status {
     boundary(err, || end(arg(s, "stream")?, Ok(())))
 }
 

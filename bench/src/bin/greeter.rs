@@ -19,7 +19,8 @@ async fn run() -> Result<(), String> {
     });
     svc.server().handle_stream("Greeter.Stream", |_, mut stream| async move {
         while let Some(msg) = stream.recv().await {
-            let req: HelloRequest = serde_json::from_slice(&msg?).map_err(|e| Error::bad_request("greeter", e.to_string()))?;
+            let req: HelloRequest =
+                serde_json::from_slice(&msg?).map_err(|e| Error::bad_request("greeter", e.to_string()))?;
             let rsp = serde_json::to_vec(&Reply { message: format!("Hello {}", req.name) })
                 .map_err(|e| Error::internal("greeter", e.to_string()))?;
             stream.send(rsp).await?;
@@ -29,7 +30,8 @@ async fn run() -> Result<(), String> {
     svc.start().await.map_err(|e| e.to_string())?;
     let addr = svc.server().advertised().unwrap_or_default();
     println!("{}", serde_json::json!({"event": "ready", "address": addr}));
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut term =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
     tokio::select! {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}

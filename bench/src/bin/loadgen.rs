@@ -29,11 +29,11 @@ use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use micro::registry::cache::Cache;
-use micro::{CallOptions, Client, ClientOptions};
 use micro::broker::SubscribeOptions;
 use micro::client::PublishOptions;
+use micro::registry::cache::Cache;
 use micro::Service;
+use micro::{CallOptions, Client, ClientOptions};
 use micro_bench::{histogram, record, Args, HelloRequest, Outcome, PubsubOutcome, Reply, Tick};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -200,7 +200,10 @@ async fn stream(args: &Args) -> Result<(), String> {
         let reply = st.recv().await.map_err(|e| format!("stream recv: {e}"))?;
         if window.is_some() {
             record(&mut h, now.elapsed());
-            let ok = reply.as_deref().and_then(|b| serde_json::from_slice::<Reply>(b).ok()).is_some_and(|r| r.message == "Hello bench");
+            let ok = reply
+                .as_deref()
+                .and_then(|b| serde_json::from_slice::<Reply>(b).ok())
+                .is_some_and(|r| r.message == "Hello bench");
             if !ok {
                 errors += 1;
             }
@@ -216,7 +219,8 @@ async fn discover(args: &Args) -> Result<(), String> {
     let service = args.str("service", "greeter");
     let deadline = Instant::now() + Duration::from_secs_f64(args.num("timeout", 10.0)?);
     let registry = micro::registry::from_url("mdns").await.map_err(|e| e.to_string())?;
-    let client = Client::with_cache(Some(Cache::new(registry)), ClientOptions { retries: 0, ..ClientOptions::default() });
+    let client =
+        Client::with_cache(Some(Cache::new(registry)), ClientOptions { retries: 0, ..ClientOptions::default() });
     println!("{}", serde_json::json!({"event": "ready"}));
     let req = HelloRequest { name: "bench".into() };
     let opts = CallOptions { timeout: Some(Duration::from_millis(500)), ..CallOptions::default() };

@@ -67,7 +67,8 @@ pub struct NativeReply {
 
 /// The selector strategy the `selector` option names: `random` or `roundrobin` (as `MICRO_SELECTOR`).
 fn strategy(name: &str) -> napi::Result<Strategy> {
-    Strategy::from_name(name).ok_or_else(|| err(400, format!("selector must be \"random\" or \"roundrobin\", got {name:?}")))
+    Strategy::from_name(name)
+        .ok_or_else(|| err(400, format!("selector must be \"random\" or \"roundrobin\", got {name:?}")))
 }
 
 fn call_options(o: Option<NativeCallOptions>) -> napi::Result<CallOptions> {

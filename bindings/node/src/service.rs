@@ -167,7 +167,12 @@ impl NativeService {
 
     /// Adds an endpoint answered from JS (`stream` for a bidirectional stream).
     #[napi]
-    pub fn handle(&self, endpoint: String, stream: bool, metadata: Option<HashMap<String, String>>) -> napi::Result<()> {
+    pub fn handle(
+        &self,
+        endpoint: String,
+        stream: bool,
+        metadata: Option<HashMap<String, String>>,
+    ) -> napi::Result<()> {
         if endpoint.is_empty() {
             return Err(err(400, "endpoint name must not be empty"));
         }

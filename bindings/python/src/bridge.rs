@@ -15,8 +15,8 @@
 
 use crate::{to_py, FORK_ID};
 use pyo3::prelude::*;
-use pyo3::IntoPyObjectExt;
 use pyo3::sync::PyOnceLock;
+use pyo3::IntoPyObjectExt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -293,7 +293,12 @@ fn completions(py: Python<'_>, lp: &Bound<'_, PyAny>) -> PyResult<Py<Completions
     }
     let q = Py::new(
         py,
-        Completions { pending: Mutex::new(Vec::new()), wake: lp.getattr("call_soon_threadsafe")?.unbind(), drain: OnceLock::new(), pid },
+        Completions {
+            pending: Mutex::new(Vec::new()),
+            wake: lp.getattr("call_soon_threadsafe")?.unbind(),
+            drain: OnceLock::new(),
+            pid,
+        },
     )?;
     let drain = q.bind(py).getattr("drain")?.unbind();
     let _ = q.get().drain.set(drain);

@@ -51,7 +51,8 @@ fn dur(v: Option<f64>, what: &str) -> PyResult<Option<Duration>> {
 
 /// The selector strategy `selector=` names: `random` or `roundrobin` (as `MICRO_SELECTOR`).
 fn strategy(name: &str) -> PyResult<Strategy> {
-    Strategy::from_name(name).ok_or_else(|| err(400, format!("selector must be \"random\" or \"roundrobin\", got {name:?}")))
+    Strategy::from_name(name)
+        .ok_or_else(|| err(400, format!("selector must be \"random\" or \"roundrobin\", got {name:?}")))
 }
 
 fn call_options(
@@ -259,7 +260,9 @@ impl Client {
         let client = self.live()?.clone();
         check_names(&service, &endpoint)?;
         let opts = call_options(content_type, timeout, request_timeout, retries, metadata, address)?;
-        let r = bridge::block(py, async move { client.call(&service, &endpoint, Bytes::from(body), &opts).await.map_err(to_py) })?;
+        let r = bridge::block(py, async move {
+            client.call(&service, &endpoint, Bytes::from(body), &opts).await.map_err(to_py)
+        })?;
         reply_conv(r)(py)
     }
 

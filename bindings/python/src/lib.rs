@@ -16,7 +16,12 @@ mod service;
 
 use pyo3::prelude::*;
 
-pyo3::create_exception!(_native, NativeError, pyo3::exceptions::PyException, "A go-micro error: args are (id, code, detail, status).");
+pyo3::create_exception!(
+    _native,
+    NativeError,
+    pyo3::exceptions::PyException,
+    "A go-micro error: args are (id, code, detail, status)."
+);
 
 /// The id of errors raised by this layer itself (closed objects, bad arguments, fork).
 pub(crate) const PY_ID: &str = "micro.python";

@@ -30,7 +30,8 @@
 //! empty body. Handler errors are logged, not returned (go-micro does the same).
 
 use super::{
-    decode_envelope, encode_envelope, too_large, Broker, Event, Handler, Message, SubscribeOptions, Subscriber, BROKER_ID,
+    decode_envelope, encode_envelope, too_large, Broker, Event, Handler, Message, SubscribeOptions, Subscriber,
+    BROKER_ID,
 };
 use crate::error::{Error, Result};
 use crate::registry::cache::Cache;
@@ -196,7 +197,8 @@ impl Inner {
 
     async fn on_envelope(&self, id: &str, body: &[u8]) -> std::result::Result<(), Error> {
         let msg = decode_envelope(body).map_err(|e| Error::internal(BROKER_ID, e.detail))?;
-        let topic = msg.get("Micro-Topic").map(str::to_string).ok_or_else(|| Error::internal(BROKER_ID, "Topic not found"))?;
+        let topic =
+            msg.get("Micro-Topic").map(str::to_string).ok_or_else(|| Error::internal(BROKER_ID, "Topic not found"))?;
         let handlers: Vec<Handler> = {
             let subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
             subs.iter().filter(|s| s.topic == topic && s.node_id == id).map(|s| Arc::clone(&s.handler)).collect()
@@ -350,8 +352,11 @@ fn query_id(target: &str) -> String {
 }
 
 fn respond(code: u16, reason: &str, body: &str) -> Vec<u8> {
-    format!("HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len())
-        .into_bytes()
+    format!(
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 async fn serve_conn(inner: Arc<Inner>, mut stream: TcpStream, mut shutdown: watch::Receiver<bool>) {
@@ -508,9 +513,9 @@ impl Broker for HttpBroker {
         if self.inner.bound().is_some() {
             return Ok(());
         }
-        let listener = TcpListener::bind(&self.inner.listen)
-            .await
-            .map_err(|e| Error::internal(BROKER_ID, format!("http broker cannot listen on {}: {e}", self.inner.listen)))?;
+        let listener = TcpListener::bind(&self.inner.listen).await.map_err(|e| {
+            Error::internal(BROKER_ID, format!("http broker cannot listen on {}: {e}", self.inner.listen))
+        })?;
         let bound = listener.local_addr().map_err(|e| Error::internal(BROKER_ID, e.to_string()))?;
         let (tx, rx) = watch::channel(false);
         *self.inner.state.lock().unwrap_or_else(|p| p.into_inner()) = Some((bound, tx));
@@ -592,7 +597,14 @@ impl Broker for HttpBroker {
                 }
             }
         });
-        Ok(Box::new(HttpSub { inner: Arc::clone(&self.inner), node_uuid, key, topic: topic.to_string(), queue: opts.queue, stop }))
+        Ok(Box::new(HttpSub {
+            inner: Arc::clone(&self.inner),
+            node_uuid,
+            key,
+            topic: topic.to_string(),
+            queue: opts.queue,
+            stop,
+        }))
     }
 }
 

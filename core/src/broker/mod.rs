@@ -53,7 +53,10 @@ impl Message {
 
     /// The header `key`, matched case-insensitively (Go canonicalises on other paths).
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.header.get(key).or_else(|| self.header.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v)).map(String::as_str)
+        self.header
+            .get(key)
+            .or_else(|| self.header.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+            .map(String::as_str)
     }
 }
 

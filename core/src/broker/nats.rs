@@ -24,7 +24,10 @@
 //! handler runs on one task in arrival order; up to 4096 messages wait for a slow handler,
 //! beyond that they are dropped with a warning (NATS calls this a slow consumer).
 
-use super::{decode_envelope, encode_envelope, too_large, Broker, Event, Handler, Message, SubscribeOptions, Subscriber, BROKER_ID};
+use super::{
+    decode_envelope, encode_envelope, too_large, Broker, Event, Handler, Message, SubscribeOptions, Subscriber,
+    BROKER_ID,
+};
 use crate::error::{Error, Result};
 use async_trait::async_trait;
 use bytes::{Buf, Bytes, BytesMut};
@@ -91,7 +94,10 @@ impl Nats {
         for u in urls.split(',').map(str::trim).filter(|u| !u.is_empty()) {
             let hostport = u.strip_prefix("nats://").unwrap_or(u);
             if hostport.contains('@') || hostport.contains("://") || !hostport.contains(':') {
-                return Err(Error::bad_request(BROKER_ID, format!("unsupported NATS URL {u:?}: use nats://host:port (no credentials, no TLS)")));
+                return Err(Error::bad_request(
+                    BROKER_ID,
+                    format!("unsupported NATS URL {u:?}: use nats://host:port (no credentials, no TLS)"),
+                ));
             }
             servers.push(hostport.trim_end_matches('/').to_string());
         }
@@ -454,7 +460,10 @@ impl Broker for Nats {
         if !*rx.borrow() {
             let up = tokio::time::timeout(PUBLISH_WAIT, rx.wait_for(|c| *c)).await;
             if !matches!(up, Ok(Ok(_))) {
-                return Err(io_err(format!("not connected to {} within {PUBLISH_WAIT:?}; message not sent", self.address())));
+                return Err(io_err(format!(
+                    "not connected to {} within {PUBLISH_WAIT:?}; message not sent",
+                    self.address()
+                )));
             }
         }
         let mut out = Vec::with_capacity(env.len() + topic.len() + 32);
@@ -532,6 +541,9 @@ mod tests {
         assert!(ServerOp::parse(&format!("MSG a 1 {}", usize::MAX), 1 << 20).is_err());
         // A server cannot raise the limit past nats-server's own 64 MiB ceiling.
         let huge = format!(r#"INFO {{"max_payload":{}}}"#, u64::MAX);
-        assert_eq!(ServerOp::parse(&huge, 100).unwrap(), ServerOp::Info { max_payload: Some(super::MAX_SERVER_PAYLOAD) });
+        assert_eq!(
+            ServerOp::parse(&huge, 100).unwrap(),
+            ServerOp::Info { max_payload: Some(super::MAX_SERVER_PAYLOAD) }
+        );
     }
 }

@@ -92,8 +92,21 @@ pub struct CallOptions {
 
 /// Headers that describe one hop, not the caller's context: never forwarded.
 const HOP_HEADERS: &[&str] = &[
-    "Accept", "Connection", "Content-Length", "Content-Type", "Local", "Micro-Endpoint", "Micro-Error", "Micro-Id",
-    "Micro-Method", "Micro-Service", "Micro-Stream", "Micro-Topic", "Remote", "Timeout", "User-Agent",
+    "Accept",
+    "Connection",
+    "Content-Length",
+    "Content-Type",
+    "Local",
+    "Micro-Endpoint",
+    "Micro-Error",
+    "Micro-Id",
+    "Micro-Method",
+    "Micro-Service",
+    "Micro-Stream",
+    "Micro-Topic",
+    "Remote",
+    "Timeout",
+    "User-Agent",
 ];
 
 impl CallOptions {
@@ -193,7 +206,13 @@ impl Client {
     }
 
     /// Calls `service`'s `endpoint` with a body of the given (or default) content type.
-    pub async fn call(&self, service: &str, endpoint: &str, body: impl Into<Bytes>, opts: &CallOptions) -> Result<Reply> {
+    pub async fn call(
+        &self,
+        service: &str,
+        endpoint: &str,
+        body: impl Into<Bytes>,
+        opts: &CallOptions,
+    ) -> Result<Reply> {
         let body = body.into();
         let budget = opts.request_timeout.unwrap_or(self.inner.opts.request_timeout);
         let deadline = Instant::now() + budget;
@@ -204,7 +223,10 @@ impl Client {
             let node = self.pick(service, opts, &tried).await?;
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(Error::timeout(CLIENT_ID, format!("call to {service}.{endpoint} ran out of its {budget:?} budget")));
+                return Err(Error::timeout(
+                    CLIENT_ID,
+                    format!("call to {service}.{endpoint} ran out of its {budget:?} budget"),
+                ));
             }
             let per_attempt = opts.timeout.unwrap_or(self.inner.opts.conn_timeout).min(left);
             let outcome = self.attempt(&node, service, endpoint, &body, opts, per_attempt).await;
@@ -275,8 +297,8 @@ impl Client {
 
     /// Publishes `msg` as JSON (with Go's trailing newline, as go-micro's JSON codec writes).
     pub async fn publish_json<T: Serialize>(&self, topic: &str, msg: &T, opts: &PublishOptions) -> Result<()> {
-        let mut body =
-            serde_json::to_vec(msg).map_err(|e| Error::bad_request(CODEC_ID, format!("message does not encode as JSON: {e}")))?;
+        let mut body = serde_json::to_vec(msg)
+            .map_err(|e| Error::bad_request(CODEC_ID, format!("message does not encode as JSON: {e}")))?;
         body.push(b'\n');
         let mut opts = opts.clone();
         opts.content_type = Some(codec::JSON.into());
@@ -291,13 +313,15 @@ impl Client {
         req: &Req,
         opts: &CallOptions,
     ) -> Result<Rsp> {
-        let body = serde_json::to_vec(req).map_err(|e| Error::bad_request(CODEC_ID, format!("request does not encode as JSON: {e}")))?;
+        let body = serde_json::to_vec(req)
+            .map_err(|e| Error::bad_request(CODEC_ID, format!("request does not encode as JSON: {e}")))?;
         let mut opts = opts.clone();
         opts.content_type = Some(codec::JSON.into());
         let reply = self.call(service, endpoint, body, &opts).await?;
         let body: &[u8] = if reply.body.is_empty() { b"null" } else { &reply.body };
-        serde_json::from_slice(body)
-            .map_err(|e| Error::internal(CODEC_ID, format!("reply from {service}.{endpoint} is not the expected JSON: {e}")))
+        serde_json::from_slice(body).map_err(|e| {
+            Error::internal(CODEC_ID, format!("reply from {service}.{endpoint} is not the expected JSON: {e}"))
+        })
     }
 
     /// Opens a bidirectional stream to `service`'s `endpoint`.
@@ -307,7 +331,14 @@ impl Client {
         let mut last = None;
         for _ in 0..=retries {
             let node = self.pick(service, opts, &tried).await?;
-            match Conn::dial(&node.address, self.inner.opts.dial_timeout, self.inner.opts.limits, self.inner.opts.tls.as_ref()).await {
+            match Conn::dial(
+                &node.address,
+                self.inner.opts.dial_timeout,
+                self.inner.opts.limits,
+                self.inner.opts.tls.as_ref(),
+            )
+            .await
+            {
                 Ok(conn) => {
                     let id = self.inner.seq.fetch_add(1, Ordering::Relaxed);
                     let header = self.headers(service, endpoint, opts, None, Some(id));
@@ -373,7 +404,14 @@ impl Client {
         })
     }
 
-    fn headers(&self, service: &str, endpoint: &str, opts: &CallOptions, timeout: Option<Duration>, stream: Option<u64>) -> Header {
+    fn headers(
+        &self,
+        service: &str,
+        endpoint: &str,
+        opts: &CallOptions,
+        timeout: Option<Duration>,
+        stream: Option<u64>,
+    ) -> Header {
         let mut header = Header::new();
         for (k, v) in &opts.metadata {
             if k != "Micro-Topic" {
@@ -418,7 +456,11 @@ impl Client {
                 Some(Framing::JsonRpc) => jsonrpc::encode_request(endpoint, &seq, body)
                     .map_err(|e| Attempt::Final(Error::bad_request(CODEC_ID, e.to_string())))?,
                 Some(Framing::ProtoRpc) => protorpc::encode(
-                    &protorpc::RpcHeader { service_method: endpoint.into(), seq: seq.parse().unwrap_or(0), error: String::new() },
+                    &protorpc::RpcHeader {
+                        service_method: endpoint.into(),
+                        seq: seq.parse().unwrap_or(0),
+                        error: String::new(),
+                    },
                     body,
                 ),
                 _ => body.clone(),
@@ -433,7 +475,10 @@ impl Client {
             Err(_) => {
                 return Err(Attempt::TimedOut(Error::timeout(
                     CLIENT_ID,
-                    format!("{service}.{endpoint} on node {} ({}) did not answer within {timeout:?}", node.id, node.address),
+                    format!(
+                        "{service}.{endpoint} on node {} ({}) did not answer within {timeout:?}",
+                        node.id, node.address
+                    ),
                 )))
             }
         };
@@ -444,15 +489,17 @@ impl Client {
             return Err(Attempt::Final(Error::parse(e)));
         }
         let rsp_ct = rsp.get("Content-Type").unwrap_or(&content_type).to_string();
-        let body = if legacy {
-            unwrap_legacy(&rsp_ct, rsp.body.clone()).map_err(Attempt::Final)?
-        } else {
-            rsp.body.clone()
-        };
+        let body =
+            if legacy { unwrap_legacy(&rsp_ct, rsp.body.clone()).map_err(Attempt::Final)? } else { rsp.body.clone() };
         if !legacy && rsp_ct == "text/plain" && rsp.body.starts_with(b"unsupported Content-Type") {
             return Err(Attempt::Final(Error::bad_request(CODEC_ID, String::from_utf8_lossy(&rsp.body).into_owned())));
         }
-        Ok(Reply { body, content_type: codec::inner_content_type(&rsp_ct).to_string(), header: rsp.header, node: node.id.clone() })
+        Ok(Reply {
+            body,
+            content_type: codec::inner_content_type(&rsp_ct).to_string(),
+            header: rsp.header,
+            node: node.id.clone(),
+        })
     }
 
     /// Sends `msg` and reads the reply on a pooled or fresh connection.
@@ -483,9 +530,14 @@ impl Client {
     }
 
     async fn dial(&self, node: &Node) -> std::result::Result<Conn, Attempt> {
-        Conn::dial(&node.address, self.inner.opts.dial_timeout, self.inner.opts.limits, self.inner.opts.tls.as_ref()).await.map_err(|e| {
-            Attempt::NotSent(Error::internal(TRANSPORT_ID, format!("dial {} (node {}): {e}", node.address, node.id)))
-        })
+        Conn::dial(&node.address, self.inner.opts.dial_timeout, self.inner.opts.limits, self.inner.opts.tls.as_ref())
+            .await
+            .map_err(|e| {
+                Attempt::NotSent(Error::internal(
+                    TRANSPORT_ID,
+                    format!("dial {} (node {}): {e}", node.address, node.id),
+                ))
+            })
     }
 }
 
@@ -504,7 +556,9 @@ impl RoundTrip {
                 format!("node {} ({}) closed the connection: unexpected EOF", node.id, node.address),
             )),
             RoundTrip::Failed(e @ TransportError::InvalidHeader(_)) => Attempt::Final(e.into()),
-            RoundTrip::Failed(e) => Attempt::Final(Error::internal(TRANSPORT_ID, format!("node {} ({}): {e}", node.id, node.address))),
+            RoundTrip::Failed(e) => {
+                Attempt::Final(Error::internal(TRANSPORT_ID, format!("node {} ({}): {e}", node.id, node.address)))
+            }
         }
     }
 }

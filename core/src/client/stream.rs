@@ -84,7 +84,10 @@ impl StreamSendHalf {
             return Err(Error::bad_request(TRANSPORT_ID, "stream: send after close_send"));
         }
         let msg = Message { header: self.header.clone(), body: body.into() };
-        self.tx.send(&msg).await.map_err(|e| Error::internal(TRANSPORT_ID, format!("stream send to {}: {e}", self.node)))
+        self.tx
+            .send(&msg)
+            .await
+            .map_err(|e| Error::internal(TRANSPORT_ID, format!("stream send to {}: {e}", self.node)))
     }
 
     /// Sends the client's `EOS`.

@@ -53,7 +53,11 @@ fn json_string(s: &str) -> String {
 /// Wraps a JSON request body (empty means `null`).
 pub fn encode_request(method: &str, id: &str, body: &[u8]) -> Result<Bytes, CodecError> {
     let params = json_or_null(body)?;
-    Ok(Bytes::from(format!("{{\"params\":[{params}],\"id\":{},\"method\":{}}}\n", json_string(id), json_string(method))))
+    Ok(Bytes::from(format!(
+        "{{\"params\":[{params}],\"id\":{},\"method\":{}}}\n",
+        json_string(id),
+        json_string(method)
+    )))
 }
 
 /// Unwraps a JSON-RPC request.
@@ -90,7 +94,8 @@ fn json_or_null(body: &[u8]) -> Result<String, CodecError> {
     if text.is_empty() {
         return Ok("null".into());
     }
-    serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|e| CodecError::JsonRpc(format!("body is not JSON: {e}")))?;
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
+        .map_err(|e| CodecError::JsonRpc(format!("body is not JSON: {e}")))?;
     Ok(text.to_string())
 }
 
@@ -103,7 +108,10 @@ mod tests {
         let req = encode_request("Greeter.Hello", "0", b"{\"name\":\"Alice\"}\n").unwrap();
         assert_eq!(&req[..], b"{\"params\":[{\"name\":\"Alice\"}],\"id\":\"0\",\"method\":\"Greeter.Hello\"}\n");
         let back = decode_request(&req).unwrap();
-        assert_eq!((back.method.as_str(), back.id.as_str(), &back.params[..]), ("Greeter.Hello", "0", &b"{\"name\":\"Alice\"}"[..]));
+        assert_eq!(
+            (back.method.as_str(), back.id.as_str(), &back.params[..]),
+            ("Greeter.Hello", "0", &b"{\"name\":\"Alice\"}"[..])
+        );
         let rsp = encode_response("0", Some(b"{\"message\":\"Hello Alice\"}"), None).unwrap();
         assert_eq!(&rsp[..], b"{\"id\":\"0\",\"result\":{\"message\":\"Hello Alice\"},\"error\":null}\n");
         assert_eq!(&decode_response(&rsp).unwrap().unwrap()[..], b"{\"message\":\"Hello Alice\"}");

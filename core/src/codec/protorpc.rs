@@ -103,8 +103,12 @@ fn parse_header(buf: &[u8]) -> Result<RpcHeader, CodecError> {
             }
             2 => {
                 let n = varint(buf, &mut pos)? as usize;
-                let end = pos.checked_add(n).filter(|e| *e <= buf.len()).ok_or_else(|| CodecError::ProtoRpc("truncated string".into()))?;
-                let s = std::str::from_utf8(&buf[pos..end]).map_err(|_| CodecError::ProtoRpc("string is not UTF-8".into()))?;
+                let end = pos
+                    .checked_add(n)
+                    .filter(|e| *e <= buf.len())
+                    .ok_or_else(|| CodecError::ProtoRpc("truncated string".into()))?;
+                let s = std::str::from_utf8(&buf[pos..end])
+                    .map_err(|_| CodecError::ProtoRpc("string is not UTF-8".into()))?;
                 match field {
                     1 => h.service_method = s.to_string(),
                     3 => h.error = s.to_string(),

@@ -82,7 +82,13 @@ impl Cache {
 
     /// Wraps `inner` with the given ages.
     pub fn with_options(inner: Arc<dyn Registry>, opts: CacheOptions) -> Arc<Self> {
-        Arc::new(Cache { inner, opts, state: Arc::default(), watching: AsyncMutex::new(false), closed: CancellationToken::new() })
+        Arc::new(Cache {
+            inner,
+            opts,
+            state: Arc::default(),
+            watching: AsyncMutex::new(false),
+            closed: CancellationToken::new(),
+        })
     }
 
     /// The registry this cache reads through.

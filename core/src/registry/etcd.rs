@@ -163,9 +163,7 @@ impl Etcd {
         if let Some(bad) = endpoints.iter().find(|e| e.starts_with("https://")) {
             return Err(Error::bad_request(ID, format!("etcd: {bad}: TLS to etcd is not supported yet")));
         }
-        Ok(Etcd {
-            inner: Arc::new(Inner { endpoints, timeout: opts.timeout, leases: Mutex::new(HashMap::new()) }),
-        })
+        Ok(Etcd { inner: Arc::new(Inner { endpoints, timeout: opts.timeout, leases: Mutex::new(HashMap::new()) }) })
     }
 
     /// A registry from a comma-separated list of `host:port`.
@@ -462,14 +460,18 @@ mod tests {
     fn watch_lines_map_to_events() {
         let svc = r#"{"name":"g","version":"1","metadata":null,"endpoints":null,"nodes":[{"id":"n","address":"1.2.3.4:5","metadata":null}]}"#;
         let v = B64.encode(svc);
-        let put = format!(r#"{{"result":{{"events":[{{"kv":{{"key":"eA==","create_revision":"2","mod_revision":"2","value":"{v}"}}}}]}}}}"#);
+        let put = format!(
+            r#"{{"result":{{"events":[{{"kv":{{"key":"eA==","create_revision":"2","mod_revision":"2","value":"{v}"}}}}]}}}}"#
+        );
         let evs = watch_events(put.as_bytes());
         assert_eq!(evs.len(), 1);
         assert_eq!(evs[0].action, Action::Create);
         assert_eq!(evs[0].service.nodes[0].address, "1.2.3.4:5");
         let upd = put.replace(r#""mod_revision":"2""#, r#""mod_revision":"3""#);
         assert_eq!(watch_events(upd.as_bytes())[0].action, Action::Update);
-        let del = format!(r#"{{"result":{{"events":[{{"type":"DELETE","kv":{{"key":"eA=="}},"prev_kv":{{"key":"eA==","value":"{v}"}}}}]}}}}"#);
+        let del = format!(
+            r#"{{"result":{{"events":[{{"type":"DELETE","kv":{{"key":"eA=="}},"prev_kv":{{"key":"eA==","value":"{v}"}}}}]}}}}"#
+        );
         assert_eq!(watch_events(del.as_bytes())[0].action, Action::Delete);
         assert!(watch_events(b"not json").is_empty());
         assert!(watch_events(br#"{"result":{"created":true}}"#).is_empty());

@@ -72,12 +72,10 @@ impl Registry for Memory {
         let ttl = if opts.ttl.is_zero() { Duration::from_secs(3600 * 24 * 365) } else { opts.ttl };
         let expiry = Instant::now() + ttl;
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = inner
-            .services
-            .entry(service.name.clone())
-            .or_default()
-            .entry(service.version.clone())
-            .or_insert_with(|| Entry { service: Service { nodes: vec![], ..service.clone() }, nodes: BTreeMap::new() });
+        let entry =
+            inner.services.entry(service.name.clone()).or_default().entry(service.version.clone()).or_insert_with(
+                || Entry { service: Service { nodes: vec![], ..service.clone() }, nodes: BTreeMap::new() },
+            );
         entry.service = Service { nodes: vec![], ..service.clone() };
         let mut fresh = Vec::new();
         for node in &service.nodes {
@@ -133,11 +131,7 @@ impl Registry for Memory {
     async fn list_services(&self) -> Result<Vec<Service>> {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         inner.expire();
-        Ok(inner
-            .services
-            .values()
-            .flat_map(|versions| versions.values().map(|e| e.service.clone()))
-            .collect())
+        Ok(inner.services.values().flat_map(|versions| versions.values().map(|e| e.service.clone())).collect())
     }
 
     async fn watch(&self, service: Option<&str>) -> Result<Watcher> {

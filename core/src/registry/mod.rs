@@ -220,7 +220,11 @@ mod tests {
             name: "greeter".into(),
             version: "latest".into(),
             endpoints: vec![Endpoint {
-                request: Some(Value { name: "Request".into(), kind: "Request".into(), values: vec![Value::leaf("name", "string")] }),
+                request: Some(Value {
+                    name: "Request".into(),
+                    kind: "Request".into(),
+                    values: vec![Value::leaf("name", "string")],
+                }),
                 response: None,
                 metadata: Metadata::new(),
                 name: "Greeter.Hello".into(),

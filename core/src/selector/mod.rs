@@ -100,7 +100,12 @@ mod tests {
             metadata: [("zone".to_string(), zone.to_string())].into(),
         };
         vec![
-            Service { name: "s".into(), version: "v1".into(), nodes: vec![node("a", "x"), node("b", "y")], ..Default::default() },
+            Service {
+                name: "s".into(),
+                version: "v1".into(),
+                nodes: vec![node("a", "x"), node("b", "y")],
+                ..Default::default()
+            },
             Service { name: "s".into(), version: "v2".into(), nodes: vec![node("c", "x")], ..Default::default() },
         ]
     }
@@ -131,7 +136,8 @@ mod tests {
         let svcs = services();
         for _ in 0..20 {
             assert_eq!(sel.select(&svcs, &[Filter::Version("v2".into())], &[]).unwrap().id, "c");
-            let n = sel.select(&svcs, &[Filter::Metadata("zone".into(), "x".into()), Filter::Version("v1".into())], &[]);
+            let n =
+                sel.select(&svcs, &[Filter::Metadata("zone".into(), "x".into()), Filter::Version("v1".into())], &[]);
             assert_eq!(n.unwrap().id, "a");
         }
         assert!(sel.select(&svcs, &[Filter::Version("v9".into())], &[]).is_none());

@@ -13,6 +13,7 @@ use crate::codec::{self, jsonrpc, protorpc, Framing};
 use crate::error::{Error, SERVER_ID};
 use crate::transport::http::{encode_response, MessageReader};
 use crate::transport::{get_header, Header, Message, TransportError};
+use crate::transport::{BoxRead, BoxWrite};
 use bytes::Bytes;
 use futures::FutureExt;
 use std::collections::HashMap;
@@ -21,7 +22,6 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
-use crate::transport::{BoxRead, BoxWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Mutex};
 
@@ -185,7 +185,10 @@ fn error_reply(err: &Error) -> Message {
 }
 
 fn timeout_of(header: &Header) -> Option<Duration> {
-    get_header(header, "Timeout").and_then(|t| t.trim().parse::<u64>().ok()).filter(|n| *n > 0).map(Duration::from_nanos)
+    get_header(header, "Timeout")
+        .and_then(|t| t.trim().parse::<u64>().ok())
+        .filter(|n| *n > 0)
+        .map(Duration::from_nanos)
 }
 
 async fn unary(inner: &Arc<Inner>, msg: Message, local: &str, remote: &str) -> Message {
@@ -276,7 +279,14 @@ fn legacy_reply(content_type: &str, body: Result<Bytes, String>, err: Option<&Er
     }
 }
 
-fn request_of(msg: &Message, endpoint: String, content_type: String, body: Bytes, local: &str, remote: &str) -> Request {
+fn request_of(
+    msg: &Message,
+    endpoint: String,
+    content_type: String,
+    body: Bytes,
+    local: &str,
+    remote: &str,
+) -> Request {
     let mut header = msg.header.clone();
     header.insert("Local".into(), local.to_string());
     header.insert("Remote".into(), remote.to_string());
@@ -300,7 +310,10 @@ async fn dispatch(
     }
     let route = inner.router.lookup(&endpoint).map_err(|e| Error::not_found(SERVER_ID, e.detail(&endpoint)))?;
     let Kind::Unary(handler) = route.kind else {
-        return Err(Error::bad_request(SERVER_ID, format!("{endpoint} is a stream endpoint: open a stream to call it")));
+        return Err(Error::bad_request(
+            SERVER_ID,
+            format!("{endpoint} is a stream endpoint: open a stream to call it"),
+        ));
     };
     let timeout = timeout_of(&msg.header);
     let req = request_of(msg, endpoint.clone(), content_type, body, local, remote);
@@ -383,7 +396,8 @@ async fn on_stream_message(
     let service = inner.router.service().to_string();
     inner.tracker.spawn(async move {
         let outcome = AssertUnwindSafe(handler(req, stream)).catch_unwind().await;
-        let result = outcome.unwrap_or_else(|_| Err(Error::internal(service, format!("{endpoint} failed: handler panicked"))));
+        let result =
+            outcome.unwrap_or_else(|_| Err(Error::internal(service, format!("{endpoint} failed: handler panicked"))));
         let text = match result {
             Ok(()) => "EOS".to_string(),
             Err(e) => e.to_json(),

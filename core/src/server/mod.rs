@@ -106,7 +106,12 @@ struct SubscriberEntry {
 impl Inner {
     /// Runs the subscribers of `topic` for a message that arrived on the RPC transport with
     /// a `Micro-Topic` header (go-micro's `HandleEvent` path); `None` when nobody subscribes.
-    pub(crate) async fn dispatch_event(&self, topic: &str, header: crate::transport::Header, body: bytes::Bytes) -> Option<Result<()>> {
+    pub(crate) async fn dispatch_event(
+        &self,
+        topic: &str,
+        header: crate::transport::Header,
+        body: bytes::Bytes,
+    ) -> Option<Result<()>> {
         let handlers: Vec<crate::broker::Handler> = {
             let subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
             subs.iter().filter(|s| s.topic == topic).map(|s| Arc::clone(&s.handler)).collect()
@@ -288,7 +293,8 @@ impl Server {
             response: None,
             metadata,
         };
-        let entry = SubscriberEntry { topic: topic.to_string(), opts, handler: crate::broker::handler(handler), endpoint };
+        let entry =
+            SubscriberEntry { topic: topic.to_string(), opts, handler: crate::broker::handler(handler), endpoint };
         self.inner.subscribers.lock().unwrap_or_else(|p| p.into_inner()).push(entry);
     }
 
@@ -365,9 +371,9 @@ impl Server {
         if self.lock().shutdown.is_some() {
             return Err(Error::conflict(SERVER_ID, format!("server {} is already started", self.inner.opts.name)));
         }
-        let listener = listen(&self.inner.opts.address).await.map_err(|e| {
-            Error::internal(SERVER_ID, format!("cannot listen on {}: {e}", self.inner.opts.address))
-        })?;
+        let listener = listen(&self.inner.opts.address)
+            .await
+            .map_err(|e| Error::internal(SERVER_ID, format!("cannot listen on {}: {e}", self.inner.opts.address)))?;
         let bound = listener.local_addr().map_err(|e| Error::internal(SERVER_ID, e.to_string()))?;
         let (tx, rx) = watch::channel(false);
         {

@@ -33,10 +33,7 @@ pub struct StreamReceiver {
 
 impl ServerStream {
     pub(crate) fn new(writer: Arc<ConnWriter>, header: Header, rx: mpsc::Receiver<Result<Message>>) -> Self {
-        ServerStream {
-            tx: StreamSender { writer, header: Arc::new(header) },
-            rx: StreamReceiver { rx, done: false },
-        }
+        ServerStream { tx: StreamSender { writer, header: Arc::new(header) }, rx: StreamReceiver { rx, done: false } }
     }
 
     /// The next message from the client; `None` after the client's `EOS`.

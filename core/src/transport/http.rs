@@ -223,7 +223,9 @@ fn parse_head(buf: &[u8], kind: Kind, limits: &Limits) -> Result<Option<Head>, T
 
 fn head_error(e: httparse::Error, limits: &Limits) -> TransportError {
     match e {
-        httparse::Error::TooManyHeaders => TransportError::HeaderTooLarge { limit: limits.max_headers, what: "headers" },
+        httparse::Error::TooManyHeaders => {
+            TransportError::HeaderTooLarge { limit: limits.max_headers, what: "headers" }
+        }
         other => TransportError::Malformed(other.to_string()),
     }
 }
@@ -242,7 +244,8 @@ fn parse_chunked(buf: &[u8], max_body: usize) -> Result<Option<(Bytes, usize)>, 
         };
         let line = &buf[pos..pos + line_end];
         let size_text = line.split(|b| *b == b';').next().unwrap_or(&[]);
-        let size_text = std::str::from_utf8(size_text).map_err(|_| TransportError::Malformed("bad chunk size".into()))?;
+        let size_text =
+            std::str::from_utf8(size_text).map_err(|_| TransportError::Malformed("bad chunk size".into()))?;
         let size = usize::from_str_radix(size_text.trim(), 16)
             .map_err(|_| TransportError::Malformed(format!("bad chunk size {size_text:?}")))?;
         pos += line_end + 2;
@@ -279,7 +282,10 @@ fn put_headers(out: &mut Vec<u8>, header: &Header) -> Result<(), TransportError>
         if k.is_empty() || !k.bytes().all(is_token_byte) || v.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
             return Err(TransportError::InvalidHeader(k.clone()));
         }
-        if k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding") || k.eq_ignore_ascii_case("host") {
+        if k.eq_ignore_ascii_case("content-length")
+            || k.eq_ignore_ascii_case("transfer-encoding")
+            || k.eq_ignore_ascii_case("host")
+        {
             continue;
         }
         out.extend_from_slice(k.as_bytes());
@@ -419,16 +425,24 @@ mod tests {
         }
         let many: String = (0..200).map(|i| format!("H{i}: v\r\n")).collect();
         let raw = format!("POST / HTTP/1.1\r\n{many}\r\n");
-        assert!(matches!(read_req(raw.as_bytes(), Limits::default()).await, Err(TransportError::HeaderTooLarge { .. })));
+        assert!(matches!(
+            read_req(raw.as_bytes(), Limits::default()).await,
+            Err(TransportError::HeaderTooLarge { .. })
+        ));
         let huge = format!("POST / HTTP/1.1\r\nX: {}\r\n", "a".repeat(100_000));
-        assert!(matches!(read_req(huge.as_bytes(), Limits::default()).await, Err(TransportError::HeaderTooLarge { .. })));
+        assert!(matches!(
+            read_req(huge.as_bytes(), Limits::default()).await,
+            Err(TransportError::HeaderTooLarge { .. })
+        ));
     }
 
     #[tokio::test]
     async fn non_200_is_a_status_error() {
         let raw = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops";
         match MessageReader::new(&raw[..], Limits::default()).read_response().await {
-            Err(e @ TransportError::Status { code: 500, .. }) => assert_eq!(e.to_string(), "500 Internal Server Error: oops"),
+            Err(e @ TransportError::Status { code: 500, .. }) => {
+                assert_eq!(e.to_string(), "500 Internal Server Error: oops")
+            }
             other => panic!("{other:?}"),
         }
     }

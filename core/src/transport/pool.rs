@@ -7,10 +7,10 @@
 use super::http::{encode_request, MessageReader};
 use super::{BoxRead, BoxWrite, Limits, Message, TransportError};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
-use std::sync::Arc;
 use tokio::net::TcpStream;
 
 /// One client connection to a go-micro-speaking server.

@@ -210,10 +210,7 @@ pub fn port_outside_ephemeral_range() -> u16 {
 
 /// Milliseconds since the Unix epoch: the clock of the harness's `at_ms` fields.
 pub fn unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// A unique service name per test and version, so tests do not see each other.

@@ -123,7 +123,11 @@ async fn rust_client_calls_go_server_unary_stream_and_errors() {
         for (code, text) in STATUS_CASES {
             let body = format!("{{\"code\":{code},\"detail\":\"taken\"}}");
             let err = call_go(&client_svc, &name, "Greeter.Fail", &body).await.unwrap_err();
-            assert_eq!((err.id.as_str(), err.code, err.detail.as_str(), err.status.as_str()), ("go.greeter", code, "taken", text), "{gm}");
+            assert_eq!(
+                (err.id.as_str(), err.code, err.detail.as_str(), err.status.as_str()),
+                ("go.greeter", code, "taken", text),
+                "{gm}"
+            );
             assert_eq!(status_text(code), text, "our table agrees with go-micro for {code}");
         }
 
@@ -162,7 +166,11 @@ async fn go_client_calls_rust_server_unary_stream_and_errors() {
         let svc = rust_greeter(&name).await;
 
         // (b) unary.
-        let out = go_run(gm, strs(&["call", "--service", &name, "--endpoint", "Greeter.Hello", "--body", "{\"name\":\"Bob\"}"])).await;
+        let out = go_run(
+            gm,
+            strs(&["call", "--service", &name, "--endpoint", "Greeter.Hello", "--body", "{\"name\":\"Bob\"}"]),
+        )
+        .await;
         assert_eq!(out[0]["ok"], true, "{gm}: {out:?}");
         assert_eq!(out[0]["body"], "{\"message\":\"Hello Bob\"}\n", "{gm}");
 
@@ -170,22 +178,32 @@ async fn go_client_calls_rust_server_unary_stream_and_errors() {
         let out = go_run(gm, strs(&["call", "--service", &name, "--endpoint", "Greeter.Fail", "--body", "{}"])).await;
         assert_eq!(out[0]["ok"], false, "{gm}: {out:?}");
         let e = &out[0]["error"];
-        assert_eq!((e["id"].as_str(), e["code"].as_i64(), e["detail"].as_str(), e["status"].as_str()),
-            (Some(name.as_str()), Some(418), Some("rust says no <&>"), Some("I'm a teapot")), "{gm}: {e}");
+        assert_eq!(
+            (e["id"].as_str(), e["code"].as_i64(), e["detail"].as_str(), e["status"].as_str()),
+            (Some(name.as_str()), Some(418), Some("rust says no <&>"), Some("I'm a teapot")),
+            "{gm}: {e}"
+        );
         for (code, text) in STATUS_CASES.into_iter().chain([(599, "")]) {
             let body = format!("{{\"code\":{code},\"detail\":\"d\"}}");
-            let out = go_run(gm, strs(&["call", "--service", &name, "--endpoint", "Greeter.Fail", "--body", &body])).await;
+            let out =
+                go_run(gm, strs(&["call", "--service", &name, "--endpoint", "Greeter.Fail", "--body", &body])).await;
             let e = &out[0]["error"];
             assert_eq!((e["code"].as_i64(), e["status"].as_str()), (Some(code.into()), Some(text)), "{gm}: {out:?}");
         }
-        let out = go_run(gm, strs(&["call", "--service", &name, "--endpoint", "Greeter.Missing", "--body", "{}"])).await;
+        let out =
+            go_run(gm, strs(&["call", "--service", &name, "--endpoint", "Greeter.Missing", "--body", "{}"])).await;
         assert_eq!(out[0]["error"]["code"], 404, "{gm}: {out:?}");
         assert_eq!(out[0]["error"]["detail"], "rpc: can't find method Missing", "{gm}");
 
         // (c) a bidirectional stream from the Go client.
-        let out = go_run(gm, strs(&["stream", "--service", &name, "--endpoint", "Greeter.Stream", "--names", "p,q,r"])).await;
+        let out =
+            go_run(gm, strs(&["stream", "--service", &name, "--endpoint", "Greeter.Stream", "--names", "p,q,r"])).await;
         let bodies: Vec<&str> = out.iter().map(|l| l["body"].as_str().unwrap_or("?")).collect();
-        assert_eq!(bodies, ["{\"message\":\"Hello p\"}", "{\"message\":\"Hello q\"}", "{\"message\":\"Hello r\"}"], "{gm}: {out:?}");
+        assert_eq!(
+            bodies,
+            ["{\"message\":\"Hello p\"}", "{\"message\":\"Hello q\"}", "{\"message\":\"Hello r\"}"],
+            "{gm}: {out:?}"
+        );
 
         // (e) go-micro's registry lists our service with endpoints and node metadata.
         let out = go_run(gm, strs(&["get", "--service", &name, "--wait-ms", "3000"])).await;
@@ -205,7 +223,6 @@ async fn go_client_calls_rust_server_unary_stream_and_errors() {
         assert_eq!(out[0], serde_json::json!([]), "{gm}: still listed after stop");
     }
 }
-
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_text_is_go_micro_s_for_every_code() {
@@ -322,7 +339,9 @@ async fn protobuf_bodies_cross_byte_exact_both_ways() {
             let deadline = Instant::now() + Duration::from_secs(5);
             let reply = loop {
                 match svc.client().call(&go_name, "Proto.Echo", request.clone(), &proto).await {
-                    Err(e) if e.code == 404 && Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+                    Err(e) if e.code == 404 && Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(100)).await
+                    }
                     other => break other.unwrap_or_else(|e| panic!("{gm}: Rust → Go protobuf call failed: {e}")),
                 }
             };
@@ -332,7 +351,15 @@ async fn protobuf_bodies_cross_byte_exact_both_ways() {
             // Go → Rust, beside Go → Go: the same bytes out, the same bytes back.
             let b64 = base64_std(&request);
             for target in [&rust_name, &go_name] {
-                let mut args = strs(&["call", "--service", target, "--endpoint", "Proto.Echo", "--content-type", "application/protobuf"]);
+                let mut args = strs(&[
+                    "call",
+                    "--service",
+                    target,
+                    "--endpoint",
+                    "Proto.Echo",
+                    "--content-type",
+                    "application/protobuf",
+                ]);
                 if request.is_empty() {
                     args.extend(strs(&["--body", ""])); // go-micro sends an empty body chunked
                 } else {
@@ -378,9 +405,16 @@ fn parse_call(v: &Value) -> Option<Call> {
         return Some(Call { at_ms, took_ms, node, code: 0, error: String::new() });
     }
     let e = &v["error"];
-    let detail: String = e["detail"].as_str().unwrap_or("").chars().map(|c| if c.is_ascii_digit() { '#' } else { c }).collect();
+    let detail: String =
+        e["detail"].as_str().unwrap_or("").chars().map(|c| if c.is_ascii_digit() { '#' } else { c }).collect();
     let code = e["code"].as_i64().unwrap_or(0);
-    Some(Call { at_ms, took_ms, node: None, code, error: format!("{} {code}: {detail}", e["id"].as_str().unwrap_or("")) })
+    Some(Call {
+        at_ms,
+        took_ms,
+        node: None,
+        code,
+        error: format!("{} {code}: {detail}", e["id"].as_str().unwrap_or("")),
+    })
 }
 
 /// How a client's calls went from the kill on.
@@ -456,7 +490,20 @@ fn start_pair(label: &str, name: String, spawn: impl Fn() -> Proc) -> Pair {
 /// nodes have answered it. A client whose first lookup heard only one node keeps that
 /// answer for go-micro's one-minute TTL, so such a client is replaced (three tries).
 fn go_caller(gm: &str, pair: &Pair) -> (Proc, Vec<Value>) {
-    let args = ["call", "--service", &pair.name, "--endpoint", "Greeter.Whoami", "--body", "{}", "--count", "1500", "--interval-ms", "100", "--stamp"];
+    let args = [
+        "call",
+        "--service",
+        &pair.name,
+        "--endpoint",
+        "Greeter.Whoami",
+        "--body",
+        "{}",
+        "--count",
+        "1500",
+        "--interval-ms",
+        "100",
+        "--stamp",
+    ];
     for _ in 0..3 {
         let p = Proc::spawn(&go_bin(gm), &args);
         let mut lines = Vec::new();
@@ -496,10 +543,13 @@ async fn killed_node_long_lived_go_clients_and_views_vs_go_micro_and_ours() {
     // `:0`, a server of a parallel test was seen taking it, answering "can't find method").
     let port = || format!("127.0.0.1:{}", port_outside_ephemeral_range());
     let name = unique("rust.pair", "kill");
-    let mut pairs = vec![start_pair("rust", name.clone(), || Proc::spawn(&rust_bin(), &["--name", &name, "--address", &port()]))];
+    let mut pairs =
+        vec![start_pair("rust", name.clone(), || Proc::spawn(&rust_bin(), &["--name", &name, "--address", &port()]))];
     for gm in GO_VERSIONS {
         let name = unique("go.pair", gm);
-        pairs.push(start_pair(gm, name.clone(), || Proc::spawn(&go_bin(gm), &["serve", "--name", &name, "--address", &port()])));
+        pairs.push(start_pair(gm, name.clone(), || {
+            Proc::spawn(&go_bin(gm), &["serve", "--name", &name, "--address", &port()])
+        }));
     }
 
     // go-micro observers, each started before the kill: gmX → ours and gmX → gmX.
@@ -526,11 +576,14 @@ async fn killed_node_long_lived_go_clients_and_views_vs_go_micro_and_ours() {
     let our_calls: Log<Result<String, Error>> = Arc::default();
     let our_view: Log<BTreeSet<String>> = Arc::default();
     let caller = {
-        let (client, stop, log, name) = (micro::Client::new(reg.clone(), Default::default()), stop.clone(), our_calls.clone(), name.clone());
+        let (client, stop, log, name) =
+            (micro::Client::new(reg.clone(), Default::default()), stop.clone(), our_calls.clone(), name.clone());
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let started = Instant::now();
-                let r = client.call_json::<_, Reply>(&name, "Greeter.Whoami", &serde_json::json!({}), &CallOptions::default()).await;
+                let r = client
+                    .call_json::<_, Reply>(&name, "Greeter.Whoami", &serde_json::json!({}), &CallOptions::default())
+                    .await;
                 log.lock().unwrap().push((started, r.map(|r| r.message)));
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
@@ -557,7 +610,8 @@ async fn killed_node_long_lived_go_clients_and_views_vs_go_micro_and_ours() {
     let both = BTreeSet::from([a_id.clone(), b_id.clone()]);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let called: BTreeSet<String> = our_calls.lock().unwrap().iter().filter_map(|(_, r)| r.as_ref().ok().cloned()).collect();
+        let called: BTreeSet<String> =
+            our_calls.lock().unwrap().iter().filter_map(|(_, r)| r.as_ref().ok().cloned()).collect();
         let viewed = our_view.lock().unwrap().last().map(|(_, v)| v.clone()).unwrap_or_default();
         if called == both && viewed == both {
             break;
@@ -590,8 +644,10 @@ async fn killed_node_long_lived_go_clients_and_views_vs_go_micro_and_ours() {
             let p = &pairs[o.pair];
             after_kill(&o.lines, p.kill_ms, &p.b_id).trailing_ok >= 30
         });
-        let views_done = views.iter().all(|o| view_gone_s(&o.lines, pairs[o.pair].kill_ms, &pairs[o.pair].b_id).is_some());
-        let ours_done = our_view.lock().unwrap().iter().any(|(t, v)| *t >= our_kill && *v == BTreeSet::from([b_id.clone()]));
+        let views_done =
+            views.iter().all(|o| view_gone_s(&o.lines, pairs[o.pair].kill_ms, &pairs[o.pair].b_id).is_some());
+        let ours_done =
+            our_view.lock().unwrap().iter().any(|(t, v)| *t >= our_kill && *v == BTreeSet::from([b_id.clone()]));
         if clients_done && views_done && ours_done {
             break;
         }
@@ -657,13 +713,18 @@ async fn killed_node_long_lived_go_clients_and_views_vs_go_micro_and_ours() {
     for (i, gm) in GO_VERSIONS.into_iter().enumerate() {
         // Ours no worse than go-micro's own nodes, under the same go-micro client.
         let (r, g) = (&results[&(gm, 0)], &results[&(gm, i + 1)]);
-        assert!(r.failed as f64 <= g.failed as f64 * 1.25 + 15.0, "{gm}: more failed calls to our pair than to go-micro's\n{report}");
+        assert!(
+            r.failed as f64 <= g.failed as f64 * 1.25 + 15.0,
+            "{gm}: more failed calls to our pair than to go-micro's\n{report}"
+        );
         assert!(
             r.last_failure_s.unwrap_or(0.0) <= g.last_failure_s.unwrap_or(0.0) + 10.0,
             "{gm}: failures to our pair lasted longer than to go-micro's\n{report}"
         );
         let (rg, gg) = (gone[&(gm, 0)], gone[&(gm, i + 1)]);
-        let (Some(rg), Some(gg)) = (rg, gg) else { panic!("{gm}: a go-micro cache view kept the dead node for 110 s\n{report}") };
+        let (Some(rg), Some(gg)) = (rg, gg) else {
+            panic!("{gm}: a go-micro cache view kept the dead node for 110 s\n{report}")
+        };
         assert!(rg <= 90.0 && gg <= 90.0, "{gm}: the dead node stayed over 90 s in go-micro's cache view\n{report}");
         assert!(rg <= gg + 10.0, "{gm}: our dead node stayed longer in go-micro's view than go-micro's own\n{report}");
     }
@@ -675,7 +736,8 @@ async fn killed_node_long_lived_go_clients_and_views_vs_go_micro_and_ours() {
     assert!(our_gone.is_some_and(|s| s <= 15.0), "our cache view kept the dead node {a_id}\n{report}");
 
     // And fresh lookups, ours and go-micro's, find only the survivor.
-    let nodes: Vec<String> = reg.get_service(&name).await.unwrap().iter().flat_map(|s| s.nodes.iter().map(|n| n.id.clone())).collect();
+    let nodes: Vec<String> =
+        reg.get_service(&name).await.unwrap().iter().flat_map(|s| s.nodes.iter().map(|n| n.id.clone())).collect();
     assert_eq!(nodes, std::slice::from_ref(&b_id), "a fresh lookup of ours still finds the dead node {a_id}");
     for gm in GO_VERSIONS {
         let out = go_run(gm, strs(&["get", "--service", &name])).await;

@@ -24,7 +24,8 @@ fn is_watch(v: &Value, action: &str, id: &str) -> bool {
 
 /// A view line whose node ids are exactly `ids`.
 fn is_view(v: &Value, ids: &[&str]) -> bool {
-    view_nodes(v).is_some_and(|n| n.iter().map(String::as_str).collect::<BTreeSet<_>>() == ids.iter().copied().collect())
+    view_nodes(v)
+        .is_some_and(|n| n.iter().map(String::as_str).collect::<BTreeSet<_>>() == ids.iter().copied().collect())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -57,11 +58,15 @@ async fn go_micro_watchers_see_our_announcements_and_goodbyes() {
             assert_eq!(node["address"], ready["address"], "{gm}: {ev}");
             assert_eq!(node["metadata"]["protocol"], "mucp", "{gm}: {ev}");
             assert_eq!(node["metadata"]["registry"], "mdns", "{gm}: {ev}");
-            let eps: Vec<&str> = svc["endpoints"].as_array().unwrap().iter().filter_map(|e| e["name"].as_str()).collect();
+            let eps: Vec<&str> =
+                svc["endpoints"].as_array().unwrap().iter().filter_map(|e| e["name"].as_str()).collect();
             for ep in ["Greeter.Fail", "Greeter.Hello", "Greeter.Slow", "Greeter.Stream", "Greeter.Whoami"] {
                 assert!(eps.contains(&ep), "{gm}: {ep} missing from the announced endpoints {eps:?}");
             }
-            eprintln!("{gm}: watcher saw {id} created {} ms after the node was started", ev["at_ms"].as_i64().unwrap() - started);
+            eprintln!(
+                "{gm}: watcher saw {id} created {} ms after the node was started",
+                ev["at_ms"].as_i64().unwrap() - started
+            );
         }
 
         // go-micro's registry cache (what its client selects from) holds both nodes.
@@ -81,7 +86,10 @@ async fn go_micro_watchers_see_our_announcements_and_goodbyes() {
             ev["at_ms"].as_i64().unwrap() - stopping,
             gone["at_ms"].as_i64().unwrap() - stopping
         );
-        assert!(!events.iter().any(|v| is_watch(v, "delete", &b_id)), "{gm}: B reported gone while running: {events:?}");
+        assert!(
+            !events.iter().any(|v| is_watch(v, "delete", &b_id)),
+            "{gm}: B reported gone while running: {events:?}"
+        );
 
         assert!(b.terminate().success(), "{gm}: rgreeter B did not stop cleanly");
         watch

@@ -12,7 +12,7 @@
 //! endpoint (`/subsz`) lists its subscription.
 
 use base64::Engine;
-use micro::broker::{self, http::BROADCAST, Broker, Event, Header, Handler, Message, SubscribeOptions, Subscriber};
+use micro::broker::{self, http::BROADCAST, Broker, Event, Handler, Header, Message, SubscribeOptions, Subscriber};
 use micro::registry::Registry;
 use micro::{PublishOptions, Service};
 use micro_interop::{go_bin, in_netns, run, unique, Proc, GO_VERSIONS};
@@ -106,7 +106,8 @@ async fn go_collect(procs: Vec<GoProc>, rust: Vec<Seen>, n: usize, within: Durat
         let mut stop_at: Option<Instant> = None;
         loop {
             let now = Instant::now();
-            let total = out.iter().map(Vec::len).sum::<usize>() + rust.iter().map(|s| s.lock().unwrap().len()).sum::<usize>();
+            let total =
+                out.iter().map(Vec::len).sum::<usize>() + rust.iter().map(|s| s.lock().unwrap().len()).sum::<usize>();
             if stop_at.is_none() && (total >= n || now >= deadline) {
                 stop_at = Some(now + GRACE);
             }
@@ -138,7 +139,9 @@ async fn go_messages(p: GoProc, n: usize, within: Duration) -> Vec<Value> {
 /// The header map of a Go message line, as the Go subscriber received it.
 fn go_header(line: &Value) -> Header {
     let obj = line["header"].as_object().unwrap_or_else(|| panic!("no header object in {line}"));
-    obj.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_else(|| panic!("header {k} not a string")).to_string())).collect()
+    obj.iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_else(|| panic!("header {k} not a string")).to_string()))
+        .collect()
 }
 
 /// The `Micro-ID` of a Go message line (a gm4 RPC subscriber prints it as `Micro-Id`).
@@ -287,7 +290,10 @@ async fn wait_http_subscribers(reg: &Arc<dyn Registry>, topic: &str, version: &s
         if ids.len() >= n {
             return ids;
         }
-        assert!(Instant::now() < deadline, "{n} subscriber(s) of {topic:?} ({version}) not discoverable in 15 s: {ids:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{n} subscriber(s) of {topic:?} ({version}) not discoverable in 15 s: {ids:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -323,8 +329,21 @@ async fn http_broker_go_to_rust_and_rust_to_go() {
         let lines = go_run(
             gm,
             strs(&[
-                "publish", "--topic", &topic, "--body", body, "--count", &n.to_string(), "--interval-ms", "50", "--metadata",
-                "X-Trace=go", "--metadata", "lower-key=Mixed Case value", "--linger-ms", "1500",
+                "publish",
+                "--topic",
+                &topic,
+                "--body",
+                body,
+                "--count",
+                &n.to_string(),
+                "--interval-ms",
+                "50",
+                "--metadata",
+                "X-Trace=go",
+                "--metadata",
+                "lower-key=Mixed Case value",
+                "--linger-ms",
+                "1500",
             ]),
         )
         .await;
@@ -349,7 +368,11 @@ async fn http_broker_go_to_rust_and_rust_to_go() {
         let mut group = micro_ids(&q1);
         group.extend(micro_ids(&q2));
         group.sort();
-        assert_eq!(group, published.iter().cloned().collect::<Vec<_>>(), "{gm}: the queue group took every message exactly once");
+        assert_eq!(
+            group,
+            published.iter().cloned().collect::<Vec<_>>(),
+            "{gm}: the queue group took every message exactly once"
+        );
         // Each message picks a random member: with 20 messages an empty member has odds 2^-19.
         let (c1, c2) = (q1.lock().unwrap().len(), q2.lock().unwrap().len());
         println!("{gm} publisher → Rust queue group of two over the http broker: {c1}+{c2} of {n}");
@@ -372,7 +395,12 @@ async fn http_broker_go_to_rust_and_rust_to_go() {
         assert_eq!(got[0]["topic"], rtopic);
         assert_eq!(got[0]["body"], b64(&payload), "{gm}: bytes intact");
         assert_eq!(go_header(&got[0]), sent[0].header, "{gm}: the Go side got exactly the header map we sent");
-        assert_eq!(sent[0].header.len(), 5, "Content-Type, Micro-ID, Micro-Topic and two metadata keys: {:?}", sent[0].header);
+        assert_eq!(
+            sent[0].header.len(),
+            5,
+            "Content-Type, Micro-ID, Micro-Topic and two metadata keys: {:?}",
+            sent[0].header
+        );
 
         // A JSON message reaches go-micro's RPC subscriber (which decodes it first; the
         // octet-stream one above does not decode as its JSON argument, so it printed nothing).
@@ -417,7 +445,10 @@ async fn http_broker_rust_publisher_to_go_queue_group_each_once() {
         for i in 0..n {
             let mut opts = PublishOptions::default();
             opts.metadata.insert("X-Seq".into(), i.to_string());
-            svc.client().publish_json(&topic, &serde_json::json!({ "i": i }), &opts).await.expect("one publish per message");
+            svc.client()
+                .publish_json(&topic, &serde_json::json!({ "i": i }), &opts)
+                .await
+                .expect("one publish per message");
         }
         let got = go_collect(vec![Arc::clone(&srv), Arc::clone(&sub)], vec![], n, Duration::from_secs(15)).await;
         let sent = tee.sent(&topic);
@@ -435,8 +466,16 @@ async fn http_broker_rust_publisher_to_go_queue_group_each_once() {
             assert_eq!(h, want, "{gm}: whole header map as sent");
             assert_eq!(unb64(&line["body"]), m.body.to_vec(), "{gm}: body byte for byte");
         }
-        let seqs = |l: &Vec<Value>| l.iter().map(|x| go_header(x).get("X-Seq").cloned().unwrap_or_default()).collect::<Vec<_>>().join(",");
-        println!("Rust publisher → {gm} queue group (RPC + broker subscriber): {}+{} of {n} [{}] [{}]", got[0].len(), got[1].len(), seqs(&got[0]), seqs(&got[1]));
+        let seqs = |l: &Vec<Value>| {
+            l.iter().map(|x| go_header(x).get("X-Seq").cloned().unwrap_or_default()).collect::<Vec<_>>().join(",")
+        };
+        println!(
+            "Rust publisher → {gm} queue group (RPC + broker subscriber): {}+{} of {n} [{}] [{}]",
+            got[0].len(),
+            got[1].len(),
+            seqs(&got[0]),
+            seqs(&got[1])
+        );
         // A random member per message: an empty member has odds 2^-19.
         assert!(!got[0].is_empty() && !got[1].is_empty(), "{gm}: both members took messages");
         svc.stop().await.unwrap();
@@ -498,7 +537,19 @@ async fn http_broker_queue_group_shared_with_go() {
     let n = 30;
     let lines = go_run(
         "gm5",
-        strs(&["publish", "--topic", &topic, "--body", "{}", "--count", &n.to_string(), "--interval-ms", "50", "--linger-ms", "1500"]),
+        strs(&[
+            "publish",
+            "--topic",
+            &topic,
+            "--body",
+            "{}",
+            "--count",
+            &n.to_string(),
+            "--interval-ms",
+            "50",
+            "--linger-ms",
+            "1500",
+        ]),
     )
     .await;
     assert_eq!(lines.len(), n);
@@ -516,7 +567,8 @@ async fn http_broker_queue_group_shared_with_go() {
 }
 
 fn nats_bin() -> Option<PathBuf> {
-    let c = [std::env::var("NATS_SERVER").ok(), Some("/usr/sbin/nats-server".into()), Some("/usr/bin/nats-server".into())];
+    let c =
+        [std::env::var("NATS_SERVER").ok(), Some("/usr/sbin/nats-server".into()), Some("/usr/bin/nats-server".into())];
     let found = c.into_iter().flatten().map(PathBuf::from).find(|p| p.exists());
     if found.is_none() {
         assert!(std::env::var("MICRO_REQUIRE_NATS").as_deref() != Ok("1"), "nats-server not found");
@@ -585,7 +637,10 @@ impl NatsServer {
             if have >= n {
                 return;
             }
-            assert!(Instant::now() < deadline, "nats-server holds {have} of {n} subscriptions on {subject} ({queue:?})");
+            assert!(
+                Instant::now() < deadline,
+                "nats-server holds {have} of {n} subscriptions on {subject} ({queue:?})"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -629,8 +684,21 @@ async fn nats_gm5_both_ways_queue_groups_and_restart() {
     let lines = go_run(
         "gm5",
         strs(&[
-            "publish", "--broker", "nats", "--broker-address", &url, "--topic", "nats-ev", "--body", body, "--metadata",
-            "X-Trace=gonats", "--metadata", "lower-key=v w", "--linger-ms", "200",
+            "publish",
+            "--broker",
+            "nats",
+            "--broker-address",
+            &url,
+            "--topic",
+            "nats-ev",
+            "--body",
+            body,
+            "--metadata",
+            "X-Trace=gonats",
+            "--metadata",
+            "lower-key=v w",
+            "--linger-ms",
+            "200",
         ]),
     )
     .await;
@@ -638,7 +706,12 @@ async fn nats_gm5_both_ways_queue_groups_and_restart() {
     assert_eq!(settle(&[&all], 1, Duration::from_secs(5)).await, 1, "exactly one delivery");
     let ev = all.lock().unwrap()[0].clone();
     assert_eq!(ev.message.body, body.as_bytes());
-    let want = expected_from_go(&ev.message.header, "nats-ev", "application/json", &[("X-Trace", "gonats"), ("lower-key", "v w")]);
+    let want = expected_from_go(
+        &ev.message.header,
+        "nats-ev",
+        "application/json",
+        &[("X-Trace", "gonats"), ("lower-key", "v w")],
+    );
     assert_eq!(ev.message.header, want, "whole header map over NATS");
 
     // Rust → Go: bytes intact, the whole header map as sent.
@@ -656,15 +729,21 @@ async fn nats_gm5_both_ways_queue_groups_and_restart() {
     assert_eq!(go_header(&got[0]), sent[0].header, "the Go side got exactly the header map we sent");
 
     // A queue group shared by gm5 and Rust: each message once.
-    let gq = go_ready("gm5", &["subscribe", "--broker", "nats", "--broker-address", &url, "--topic", "nats-q", "--queue", "grp"]);
+    let gq = go_ready(
+        "gm5",
+        &["subscribe", "--broker", "nats", "--broker-address", &url, "--topic", "nats-q", "--queue", "grp"],
+    );
     server.wait_subscriptions("nats-q", Some("grp"), 2).await;
     let n = 40;
     for i in 0..n {
         svc.client().publish("nats-q", format!("{i}"), &PublishOptions::default()).await.unwrap();
     }
     let go_got = go_collect(vec![Arc::clone(&gq)], vec![Arc::clone(&q)], n, Duration::from_secs(10)).await.remove(0);
-    let mut bodies: Vec<u32> = go_got.iter().map(|l| String::from_utf8(unb64(&l["body"])).unwrap().parse().unwrap()).collect();
-    bodies.extend(q.lock().unwrap().iter().map(|e| std::str::from_utf8(&e.message.body).unwrap().parse::<u32>().unwrap()));
+    let mut bodies: Vec<u32> =
+        go_got.iter().map(|l| String::from_utf8(unb64(&l["body"])).unwrap().parse().unwrap()).collect();
+    bodies.extend(
+        q.lock().unwrap().iter().map(|e| std::str::from_utf8(&e.message.body).unwrap().parse::<u32>().unwrap()),
+    );
     bodies.sort();
     let (gn, rn) = (go_got.len(), q.lock().unwrap().len());
     println!("NATS queue group gm5+Rust: {gn}+{rn} of {n}");
@@ -675,8 +754,21 @@ async fn nats_gm5_both_ways_queue_groups_and_restart() {
     // after ~1 s and restarted 0.5 s later. The Rust subscriber must resume.
     all.lock().unwrap().clear();
     let args = strs(&[
-        "publish", "--broker", "nats", "--broker-address", &url, "--topic", "nats-ev", "--body", "{}", "--count", "200",
-        "--interval-ms", "20", "--linger-ms", "500",
+        "publish",
+        "--broker",
+        "nats",
+        "--broker-address",
+        &url,
+        "--topic",
+        "nats-ev",
+        "--body",
+        "{}",
+        "--count",
+        "200",
+        "--interval-ms",
+        "20",
+        "--linger-ms",
+        "500",
     ]);
     let publisher = tokio::spawn(go_run("gm5", args));
     tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -731,8 +823,21 @@ async fn nats_gm5_publisher_to_rust_queue_group_each_once() {
     let lines = go_run(
         "gm5",
         strs(&[
-            "publish", "--broker", "nats", "--broker-address", &url, "--topic", "nats-work", "--body", body, "--count",
-            &n.to_string(), "--metadata", "X-Trace=team", "--linger-ms", "200",
+            "publish",
+            "--broker",
+            "nats",
+            "--broker-address",
+            &url,
+            "--topic",
+            "nats-work",
+            "--body",
+            body,
+            "--count",
+            &n.to_string(),
+            "--metadata",
+            "X-Trace=team",
+            "--linger-ms",
+            "200",
         ]),
     )
     .await;

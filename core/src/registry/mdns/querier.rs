@@ -6,8 +6,8 @@
 //! instance: records are merged per instance across packets, and an instance announced by
 //! PTR alone gets one follow-up ANY query.
 
-use super::records::{self, Assembler};
 use super::net;
+use super::records::{self, Assembler};
 use hickory_proto::rr::RecordType;
 use std::collections::BTreeSet;
 use std::io;

@@ -82,10 +82,7 @@ pub(crate) fn txt(owner: &Name, strings: &[String], ttl: u32) -> Record {
 /// names compressed.
 pub(crate) fn response(id: u16, queries: &[Query], answers: Vec<Record>) -> Result<Vec<u8>, MdnsError> {
     let mut m = Message::new();
-    m.set_id(id)
-        .set_message_type(MessageType::Response)
-        .set_op_code(OpCode::Query)
-        .set_authoritative(true);
+    m.set_id(id).set_message_type(MessageType::Response).set_op_code(OpCode::Query).set_authoritative(true);
     m.add_queries(queries.iter().cloned());
     m.add_answers(answers);
     m.to_vec().map_err(|e| MdnsError::Pack(e.to_string()))
@@ -406,7 +403,10 @@ pub(crate) mod tests {
         let p = parse(&go_response()).unwrap();
         assert!(p.response && p.standard);
         assert_eq!(p.id, 0);
-        assert_eq!(p.questions, vec![Question { name: "greeter.micro.".into(), qtype: RecordType::PTR, unicast: false }]);
+        assert_eq!(
+            p.questions,
+            vec![Question { name: "greeter.micro.".into(), qtype: RecordType::PTR, unicast: false }]
+        );
         assert_eq!(p.records.len(), 4);
         let mut a = Assembler::new(".greeter.micro.");
         let touched = a.ingest(&p.records);

@@ -390,13 +390,13 @@ mod tests {
             p.records,
             vec![
                 records::Rec { name: "greeter.micro.".into(), ttl: 120, data: Data::Ptr(inst.clone()) },
-                records::Rec { name: inst.clone(), ttl: 120, data: Data::Srv { port: 40123, target: "devbox.".into() } },
-                records::Rec { name: "devbox.".into(), ttl: 120, data: Data::Addr("192.168.1.10".parse().unwrap()) },
                 records::Rec {
-                    name: inst,
+                    name: inst.clone(),
                     ttl: 120,
-                    data: Data::Txt(GO_TXT.iter().map(|s| s.to_string()).collect())
+                    data: Data::Srv { port: 40123, target: "devbox.".into() }
                 },
+                records::Rec { name: "devbox.".into(), ttl: 120, data: Data::Addr("192.168.1.10".parse().unwrap()) },
+                records::Rec { name: inst, ttl: 120, data: Data::Txt(GO_TXT.iter().map(|s| s.to_string()).collect()) },
             ]
         );
     }

@@ -77,7 +77,8 @@ async fn wait_for_subscriber(svc: &Service, topic: &str, within: Duration) -> mi
     let deadline = Instant::now() + within;
     loop {
         let services = svc.registry().get_service(http::SERVICE).await.unwrap_or_default();
-        let found = services.iter().flat_map(|s| &s.nodes).any(|n| n.metadata.get("topic").map(String::as_str) == Some(topic));
+        let found =
+            services.iter().flat_map(|s| &s.nodes).any(|n| n.metadata.get("topic").map(String::as_str) == Some(topic));
         if found {
             return Ok(());
         }

@@ -53,7 +53,8 @@ fn greeter(svc: &Service) {
     });
     s.handle_stream("Greeter.Stream", |_, mut stream| async move {
         while let Some(msg) = stream.recv().await {
-            let hello: Hello = serde_json::from_slice(&msg?).map_err(|e| Error::bad_request("rgreeter", e.to_string()))?;
+            let hello: Hello =
+                serde_json::from_slice(&msg?).map_err(|e| Error::bad_request("rgreeter", e.to_string()))?;
             let reply = serde_json::to_vec(&Reply { message: format!("Hello {}", hello.name) })
                 .map_err(|e| Error::internal("rgreeter", e.to_string()))?;
             stream.send(reply).await?;

@@ -27,7 +27,8 @@ async fn main() -> micro::Result<()> {
     });
     svc.server().handle_stream("Greeter.Stream", |_, mut stream| async move {
         while let Some(msg) = stream.recv().await {
-            let req: Request = serde_json::from_slice(&msg?).map_err(|e| Error::bad_request("greeter", e.to_string()))?;
+            let req: Request =
+                serde_json::from_slice(&msg?).map_err(|e| Error::bad_request("greeter", e.to_string()))?;
             let rsp = serde_json::to_vec(&Response { message: format!("Hello {}", req.name) })
                 .map_err(|e| Error::internal("greeter", e.to_string()))?;
             stream.send(rsp).await?;
