@@ -9,6 +9,10 @@ cd "$top"
 scripts/deps.sh
 cargo build --locked --workspace --all-targets -q
 
+# House style (rustfmt.toml) and lints, as the code is written.
+cargo fmt --all --check
+cargo clippy --locked --workspace --all-targets -q -- -D warnings
+
 # The Go harness proves itself Go <-> Go first, so an interop failure points at us.
 tests/interop/go/selftest.sh >/dev/null
 
