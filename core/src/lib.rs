@@ -21,6 +21,7 @@
 //! svc.run().await
 //! # }
 //! ```
+#![warn(missing_docs)]
 
 pub mod addr;
 pub mod broker;

@@ -7,6 +7,7 @@
 //! and `micro_bytes` results are borrowed views that live as long as their owner. Every
 //! export checks its pointers for NULL and its strings for UTF-8 and runs inside one
 //! panic boundary. Callbacks run on library-owned dispatch threads.
+#![warn(missing_docs)]
 #![allow(non_camel_case_types)]
 #![allow(clippy::missing_safety_doc)]
 

@@ -419,8 +419,6 @@ impl Registry for Mdns {
     }
 }
 
-/// Fuzzing entry: one datagram through the querier's whole read path (parse, assemble
-/// instances, decode their TXT payloads). Errors are fine; a panic or a hang is the bug.
 /// Fails at once, with what to do about it, when this host has no route to the mDNS group
 /// (go-micro #885: it reports "service not found" instead, after its timeout).
 fn check_multicast() -> Result<()> {
@@ -439,6 +437,8 @@ fn check_multicast() -> Result<()> {
     })
 }
 
+/// Fuzzing entry: one datagram through the querier's whole read path (parse, assemble
+/// instances, decode their TXT payloads). Errors are fine; a panic or a hang is the bug.
 #[cfg(feature = "fuzzing")]
 pub(crate) fn fuzz_datagram(bytes: &[u8]) {
     let Ok(packet) = records::parse(bytes) else { return };
