@@ -23,7 +23,10 @@ fn etcd_bin(test: &str) -> Option<PathBuf> {
 /// A single-member etcd on free loopback ports, in its own data directory; killed on drop.
 struct EtcdServer {
     child: Child,
+    bin: PathBuf,
+    name: String,
     port: u16,
+    peer: u16,
     dir: PathBuf,
 }
 
@@ -36,9 +39,16 @@ impl EtcdServer {
         let dir = std::env::temp_dir().join(format!("micro-etcd-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let (port, peer) = (free_port(), free_port());
+        let child = Self::spawn(bin, name, port, peer, &dir);
+        let s = EtcdServer { child, bin: bin.clone(), name: name.to_string(), port, peer, dir };
+        s.wait_ready();
+        s
+    }
+
+    fn spawn(bin: &PathBuf, name: &str, port: u16, peer: u16, dir: &std::path::Path) -> Child {
         let client = format!("http://127.0.0.1:{port}");
         let peer_url = format!("http://127.0.0.1:{peer}");
-        let child = Command::new(bin)
+        Command::new(bin)
             .args(["--name", name, "--data-dir", dir.to_str().unwrap()])
             .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
             .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
@@ -46,8 +56,11 @@ impl EtcdServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("etcd starts");
-        let s = EtcdServer { child, port, dir };
+            .expect("etcd starts")
+    }
+
+    fn wait_ready(&self) {
+        let client = format!("http://127.0.0.1:{}", self.port);
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let ok = std::process::Command::new("curl")
@@ -64,11 +77,23 @@ impl EtcdServer {
                 .status()
                 .is_ok_and(|st| st.success());
             if ok {
-                return s;
+                return;
             }
-            assert!(Instant::now() < deadline, "etcd did not serve on {port}");
+            assert!(Instant::now() < deadline, "etcd did not serve on {}", self.port);
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// SIGKILLs the member, as a crash would; its data directory stays.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the member again on the same ports and data.
+    fn restart(&mut self) {
+        self.child = Self::spawn(&self.bin, &self.name, self.port, self.peer, &self.dir);
+        self.wait_ready();
     }
 
     fn registry(&self) -> Etcd {
@@ -263,4 +288,77 @@ async fn unreachable_etcd_is_a_clear_503_in_time() {
     assert_eq!(e.code, 503);
     assert!(Etcd::new(Options { endpoints: vec![], ..Options::default() }).is_err());
     assert!(micro::registry::from_url("etcd://127.0.0.1:1").await.is_ok());
+}
+
+/// An etcd outage (checklist §4.4 item 7): etcd is SIGKILLed under a client that keeps
+/// calling a service. Calls are answered by the node known before for several cache TTLs;
+/// when etcd comes back on its data, a node started then is found, and the first node's
+/// registration is still there — no process restarts.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_etcd_outage_is_served_from_the_cache_and_resyncs() {
+    use micro::registry::cache::{Cache, CacheOptions};
+    use micro::{CallOptions, Client};
+    use std::sync::Arc;
+    let Some(bin) = etcd_bin("an_etcd_outage_is_served_from_the_cache_and_resyncs") else { return };
+    let mut server = EtcdServer::start(&bin, "d");
+    let quick = |s: &EtcdServer| -> Arc<dyn Registry> {
+        Arc::new(
+            Etcd::new(Options {
+                endpoints: vec![format!("127.0.0.1:{}", s.port)],
+                timeout: Duration::from_millis(500),
+            })
+            .unwrap(),
+        )
+    };
+    let node = |registry: Arc<dyn Registry>| async move {
+        let svc = micro::Service::builder("sturdy-rpc")
+            .address("127.0.0.1:0")
+            .registry(registry)
+            .register_ttl(Duration::from_secs(10))
+            .register_interval(Duration::from_millis(500))
+            .build()
+            .await
+            .expect("service");
+        let id = svc.server().id().to_string();
+        svc.server().handle("Sturdy.Who", move |_| {
+            let id = id.clone();
+            async move { Ok(micro::Response::from(id.into_bytes())) }
+        });
+        svc.start().await.expect("start");
+        svc
+    };
+    let a = node(quick(&server)).await;
+    let ages = CacheOptions {
+        refresh: Duration::from_millis(200),
+        ttl: Duration::from_millis(600),
+        negative_ttl: Duration::from_millis(100),
+    };
+    let client = Client::with_cache(Some(Cache::with_options(quick(&server), ages)), Default::default());
+    let who = |client: Client| async move {
+        let r = client.call("sturdy-rpc", "Sturdy.Who", "{}", &CallOptions::default()).await.expect("call");
+        String::from_utf8_lossy(&r.body).into_owned()
+    };
+    assert_eq!(who(client.clone()).await, a.server().id());
+
+    server.kill();
+    let until = Instant::now() + Duration::from_secs(3);
+    let mut calls = 0;
+    while Instant::now() < until {
+        assert_eq!(who(client.clone()).await, a.server().id(), "a call during the outage");
+        calls += 1;
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(calls > 20, "{calls} calls in 3 s of outage");
+
+    server.restart();
+    let b = node(quick(&server)).await;
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < 2 {
+        seen.insert(who(client.clone()).await);
+        assert!(Instant::now() < deadline, "after the outage the client saw only {seen:?}");
+    }
+    assert!(seen.contains(a.server().id()) && seen.contains(b.server().id()), "{seen:?}");
+    a.stop().await.expect("stop");
+    b.stop().await.expect("stop");
 }

@@ -1,12 +1,15 @@
 //! The client's registry cache and the server's re-registration, on the memory registry:
 //! calls are answered from a watch-fed cache (one registry query for many calls, a new node
 //! found through the watch), and a node outlives its TTL only while its server re-registers.
+//! A registry outage: the cache serves the nodes it knew, and a watch the registry ended is
+//! opened again.
 
 use async_trait::async_trait;
+use micro::registry::cache::{Cache, CacheOptions};
 use micro::registry::memory::Memory;
 use micro::registry::{RegisterOptions, Registry, Service as Registered, Watcher};
 use micro::{CallOptions, Client, Service};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -114,4 +117,158 @@ async fn reregistration_keeps_a_node_past_its_ttl() {
     kept.stop().await.expect("stop");
     assert_eq!(nodes(registry.get_service("kept").await.unwrap_or_default()), 0, "deregistered on stop");
     lapsed.stop().await.expect("stop");
+}
+
+/// A registry that can go down for its readers, as an etcd cluster does: while down,
+/// lookups and new watches fail with 503 and open watches end. Registrations pass through.
+struct Outage {
+    inner: Memory,
+    down: AtomicBool,
+    lookups: AtomicUsize,
+    watches: AtomicUsize,
+    cut: tokio::sync::watch::Sender<u64>,
+}
+
+impl Outage {
+    fn new() -> Arc<Outage> {
+        let (cut, _) = tokio::sync::watch::channel(0);
+        Arc::new(Outage {
+            inner: Memory::new(),
+            down: AtomicBool::new(false),
+            lookups: AtomicUsize::new(0),
+            watches: AtomicUsize::new(0),
+            cut,
+        })
+    }
+
+    fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+        if down {
+            self.cut.send_modify(|g| *g += 1);
+        }
+    }
+
+    fn refuse(&self) -> micro::error::Result<()> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(micro::Error::new("outage", "registry down", 503));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Registry for Outage {
+    async fn register(&self, service: &Registered, opts: RegisterOptions) -> micro::error::Result<()> {
+        self.inner.register(service, opts).await
+    }
+    async fn deregister(&self, service: &Registered) -> micro::error::Result<()> {
+        self.inner.deregister(service).await
+    }
+    async fn get_service(&self, name: &str) -> micro::error::Result<Vec<Registered>> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        self.refuse()?;
+        self.inner.get_service(name).await
+    }
+    async fn list_services(&self) -> micro::error::Result<Vec<Registered>> {
+        self.refuse()?;
+        self.inner.list_services().await
+    }
+    async fn watch(&self, service: Option<&str>) -> micro::error::Result<Watcher> {
+        self.refuse()?;
+        self.watches.fetch_add(1, Ordering::SeqCst);
+        let mut from = self.inner.watch(service).await?;
+        let mut cut = self.cut.subscribe();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    ev = from.next() => {
+                        let Some(ev) = ev else { return };
+                        if tx.send(ev).is_err() {
+                            return;
+                        }
+                    }
+                    _ = cut.changed() => return,
+                }
+            }
+        });
+        Ok(Watcher::new(rx))
+    }
+    fn name(&self) -> &'static str {
+        "outage"
+    }
+}
+
+#[tokio::test]
+async fn an_outage_is_served_from_the_cache_past_its_ttl() {
+    let outage = Outage::new();
+    let registry: Arc<dyn Registry> = outage.clone();
+    let a = whoami("outage-a", registry.clone()).await;
+    let ages = CacheOptions {
+        refresh: Duration::from_millis(100),
+        ttl: Duration::from_millis(300),
+        negative_ttl: Duration::from_millis(100),
+    };
+    let client = Client::with_cache(Some(Cache::with_options(registry.clone(), ages)), Default::default());
+    assert_eq!(who(&client, "outage-a").await, a.server().id());
+
+    // Down for five TTLs: every call is still answered, by the node known before.
+    outage.set_down(true);
+    let before = outage.lookups.load(Ordering::SeqCst);
+    let until = Instant::now() + Duration::from_millis(1500);
+    let mut calls = 0;
+    while Instant::now() < until {
+        assert_eq!(who(&client, "outage-a").await, a.server().id());
+        calls += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(calls > 20, "{calls} calls");
+    assert!(outage.lookups.load(Ordering::SeqCst) > before + 1, "the cache kept asking the registry");
+    // A service nobody had looked up is a clear error, not a hang.
+    let e = client.call("nobody-knew", "X.Y", "{}", &CallOptions::default()).await.unwrap_err();
+    assert_eq!(e.code, 503, "{e}");
+
+    // Back up: a node that starts now is found, without a restart.
+    outage.set_down(false);
+    let b = whoami("outage-a", registry.clone()).await;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while who(&client, "outage-a").await != b.server().id() {
+        assert!(Instant::now() < deadline, "the node started after the outage was never found");
+    }
+    a.stop().await.expect("stop");
+    b.stop().await.expect("stop");
+}
+
+#[tokio::test]
+async fn a_watch_the_registry_ended_is_opened_again() {
+    let outage = Outage::new();
+    let registry: Arc<dyn Registry> = outage.clone();
+    let a = whoami("rewatch", registry.clone()).await;
+    // Default ages (refresh 10 s): within this test only the watch brings news.
+    let client = Client::new(registry.clone(), Default::default());
+    assert_eq!(who(&client, "rewatch").await, a.server().id());
+    assert_eq!(outage.watches.load(Ordering::SeqCst), 1);
+
+    // A short outage ends the watch; once the registry is back the cache opens it again.
+    outage.set_down(true);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    outage.set_down(false);
+    let deadline = Instant::now() + Duration::from_secs(6);
+    while outage.watches.load(Ordering::SeqCst) < 2 {
+        assert!(Instant::now() < deadline, "the watch was not opened again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Everything cached is refreshed once (events may have been missed), then the watch alone
+    // brings a new node: no further lookup.
+    assert_eq!(who(&client, "rewatch").await, a.server().id());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let lookups = outage.lookups.load(Ordering::SeqCst);
+    let b = whoami("rewatch", registry.clone()).await;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while who(&client, "rewatch").await != b.server().id() {
+        assert!(Instant::now() < deadline, "the reopened watch did not bring the new node");
+    }
+    assert_eq!(outage.lookups.load(Ordering::SeqCst), lookups, "the new node came through the watch");
+    a.stop().await.expect("stop");
+    b.stop().await.expect("stop");
 }

@@ -6,6 +6,11 @@
 //! the background while the cached answer is served, and [`Cache::mark_failed`] drops a node
 //! the client could not reach, so a killed node stops being picked at once instead of after
 //! go-micro's one-minute TTL.
+//!
+//! A registry outage takes nothing away (stale while error, go-micro #215): when the wrapped
+//! registry cannot answer, the nodes known before are served and asked for again on later
+//! use. A watch the registry ends (an etcd restart, a lost connection) is opened again with
+//! backoff, and everything cached is refreshed, since events may have been missed meanwhile.
 
 use super::{Action, Event, RegisterOptions, Registry, Service, Watcher};
 use crate::error::Result;
@@ -118,18 +123,23 @@ impl Cache {
         st.entries.remove(service);
     }
 
+    /// Opens the watch on first use. If the registry refuses it now, a background task keeps
+    /// trying, so no lookup waits on a registry that is down.
     async fn ensure_watch(self: &Arc<Self>) {
         let mut started = self.watching.lock().await;
         if *started {
             return;
         }
-        match self.inner.watch(None).await {
-            Ok(w) => {
-                *started = true;
-                tokio::spawn(apply_events(Arc::downgrade(&self.state), w, self.closed.clone()));
+        *started = true;
+        let first = match self.inner.watch(None).await {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, "registry cache: no watch yet; retrying in the background");
+                None
             }
-            Err(e) => tracing::debug!(error = %e, "registry cache runs without a watcher"),
-        }
+        };
+        let state = Arc::downgrade(&self.state);
+        tokio::spawn(watch_loop(state, Arc::clone(&self.inner), first, self.closed.clone(), self.opts.refresh));
     }
 
     async fn fetch(&self, name: &str) -> Result<Vec<Service>> {
@@ -143,7 +153,20 @@ impl Cache {
             }
             _ => st.inflight.remove(name).map(|f| f.events).unwrap_or_default(),
         };
-        let mut services = answer?;
+        let mut services = match answer {
+            Ok(services) => services,
+            Err(e) if e.code >= 500 || e.code == 408 => match st.entries.get_mut(name) {
+                // The registry is down, not the service: serve what we knew, and ask again
+                // on the next use (the age now says "refresh").
+                Some(entry) if !entry.services.is_empty() => {
+                    entry.fetched = Instant::now().checked_sub(self.opts.refresh).unwrap_or_else(Instant::now);
+                    tracing::warn!(service = name, error = %e, "registry unreachable: serving the nodes known before");
+                    return Ok(entry.services.clone());
+                }
+                _ => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
         for ev in during {
             merge(&mut services, ev);
         }
@@ -207,9 +230,59 @@ impl Cache {
     }
 }
 
-async fn apply_events(state: Weak<Mutex<State>>, mut watcher: Watcher, closed: CancellationToken) {
-    while let Some(Some(ev)) = closed.run_until_cancelled(watcher.next()).await {
+/// Feeds the cache from the registry's watch for as long as the cache lives. When the
+/// registry ends the watch, it is opened again (backoff from 250 ms to 5 s), and every entry
+/// is marked for refresh: what changed while no watch was open is asked for on next use.
+async fn watch_loop(
+    state: Weak<Mutex<State>>,
+    inner: Arc<dyn Registry>,
+    mut watcher: Option<Watcher>,
+    closed: CancellationToken,
+    refresh: Duration,
+) {
+    const FIRST_PAUSE: Duration = Duration::from_millis(250);
+    let mut pause = FIRST_PAUSE;
+    loop {
+        if let Some(w) = watcher.as_mut() {
+            let opened = Instant::now();
+            if !apply_events(&state, w, &closed).await {
+                return;
+            }
+            tracing::warn!("registry watch ended; opening it again");
+            if opened.elapsed() > Duration::from_secs(1) {
+                pause = FIRST_PAUSE;
+            }
+        }
+        watcher = None;
+        while watcher.is_none() {
+            if closed.run_until_cancelled(tokio::time::sleep(pause)).await.is_none() {
+                return;
+            }
+            pause = (pause * 2).min(Duration::from_secs(5));
+            match closed.run_until_cancelled(inner.watch(None)).await {
+                None => return,
+                Some(Ok(w)) => watcher = Some(w),
+                Some(Err(e)) => tracing::debug!(error = %e, "registry watch: still refused"),
+            }
+        }
         let Some(state) = state.upgrade() else { return };
+        let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+        let stale = Instant::now().checked_sub(refresh).unwrap_or_else(Instant::now);
+        for entry in st.entries.values_mut() {
+            entry.fetched = entry.fetched.min(stale);
+        }
+    }
+}
+
+/// Applies events until the watch ends (true) or the cache is gone (false).
+async fn apply_events(state: &Weak<Mutex<State>>, watcher: &mut Watcher, closed: &CancellationToken) -> bool {
+    loop {
+        let ev = match closed.run_until_cancelled(watcher.next()).await {
+            None => return false,
+            Some(None) => return true,
+            Some(Some(ev)) => ev,
+        };
+        let Some(state) = state.upgrade() else { return false };
         let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
         let name = ev.service.name.clone();
         if let Some(pending) = st.inflight.get_mut(&name) {
