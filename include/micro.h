@@ -658,6 +658,12 @@ micro_status micro_server_options_set_metadata(struct micro_server_options *o,
 // How long `micro_server_stop` waits for calls in flight (default 10 s).
 micro_status micro_server_options_set_drain_timeout_ms(struct micro_server_options *o, uint32_t ms);
 
+// Lets at most `n` requests be handled at once; a request beyond it waits for a slot
+// within its caller's timeout (the caller gets a 408 when that passes first). A request
+// holds its slot until it is answered (`micro_request_respond*` or `micro_request_free`).
+// 0, the default, is no limit, as in go-micro. Streams are not counted.
+micro_status micro_server_options_set_max_concurrency(struct micro_server_options *o, uint32_t n);
+
 // A server that registers in `reg` once started. Release with `micro_server_free`.
 micro_status micro_server_new(struct micro_runtime *rt,
                               struct micro_registry *reg,

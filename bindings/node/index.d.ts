@@ -40,6 +40,11 @@ export interface ServiceOptions {
   maxMessageSize?: number;
   /** `http` (default), `memory`, `nats://host:4222`. MICRO_BROKER. */
   broker?: string;
+  /**
+   * At most this many calls in handlers at once; a call beyond it waits for a slot within
+   * its caller's timeout. Omitted: no limit (go-micro's behaviour).
+   */
+  maxConcurrency?: number;
 }
 
 /** What a handler learns about its call. */

@@ -368,7 +368,7 @@ class Service {
     for (const k of ['name', 'version', 'address', 'advertise', 'id', 'registry', 'broker']) {
       if (o[k] !== undefined) n[k] = checkString(o[k], k);
     }
-    for (const k of ['registerTtl', 'registerInterval', 'maxMessageSize']) {
+    for (const k of ['registerTtl', 'registerInterval', 'maxMessageSize', 'maxConcurrency']) {
       if (o[k] !== undefined) {
         if (typeof o[k] !== 'number') throw bad(`${k} must be a number, got ${typeof o[k]}`);
         n[k] = o[k];

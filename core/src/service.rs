@@ -79,6 +79,11 @@ impl ServiceBuilder {
         self.server.register_interval = d;
         self
     }
+    /// Lets at most `n` unary handlers run at once (see [`ServerOptions::max_concurrency`]).
+    pub fn max_concurrency(mut self, n: usize) -> Self {
+        self.server.max_concurrency = Some(n);
+        self
+    }
     /// Sets the largest message accepted or sent, both ways (default 4 MiB).
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.server.limits.max_body = bytes;

@@ -540,3 +540,61 @@ async fn pool_reuses_one_connection_for_sequential_calls() {
     assert_eq!(accepted.load(Ordering::SeqCst), n + 1, "unary calls still reuse the pool");
     server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_concurrency_bounds_running_handlers_and_waiting_calls_keep_their_timeout() {
+    let reg: Arc<dyn Registry> = Arc::new(Memory::new());
+    let mut o = options("bounded");
+    o.max_concurrency = Some(2);
+    let server = Server::new(o, reg.clone());
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let fast_started = Arc::new(AtomicUsize::new(0));
+    let (r, p) = (running.clone(), peak.clone());
+    server.handle("Bounded.Work", move |req| {
+        let (r, p) = (r.clone(), p.clone());
+        async move {
+            let now = r.fetch_add(1, Ordering::SeqCst) + 1;
+            p.fetch_max(now, Ordering::SeqCst);
+            let ms: u64 = String::from_utf8_lossy(&req.body).parse().unwrap_or(100);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            r.fetch_sub(1, Ordering::SeqCst);
+            Ok(micro::Response::from("done"))
+        }
+    });
+    let f = fast_started.clone();
+    server.handle("Bounded.Fast", move |_| {
+        f.fetch_add(1, Ordering::SeqCst);
+        async move { Ok(micro::Response::from("fast")) }
+    });
+    server.start().await.unwrap();
+    let c = client(reg);
+
+    // Ten calls of 100 ms each: two run at a time, all are answered.
+    let started = std::time::Instant::now();
+    let opts = CallOptions::default();
+    let calls = (0..10).map(|_| c.call("bounded", "Bounded.Work", "100", &opts));
+    let replies = futures::future::join_all(calls).await;
+    assert!(replies.iter().all(|r| r.as_ref().is_ok_and(|r| &r.body[..] == b"done")), "{replies:?}");
+    assert_eq!(peak.load(Ordering::SeqCst), 2, "at most two handlers at once");
+    assert!(started.elapsed() >= Duration::from_millis(500), "five rounds of two: {:?}", started.elapsed());
+
+    // Both slots held: a call that cannot get one within its timeout gets a 408, and its
+    // handler never runs.
+    let holder = c.clone();
+    let hold = tokio::spawn(async move {
+        let opts = CallOptions::default();
+        let calls = (0..2).map(|_| holder.call("bounded", "Bounded.Work", "600", &opts));
+        futures::future::join_all(calls).await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let opts = CallOptions { timeout: Some(Duration::from_millis(150)), ..Default::default() };
+    let err = c.call("bounded", "Bounded.Fast", "", &opts).await.unwrap_err();
+    assert_eq!(err.code, 408, "{err}");
+    assert!(hold.await.unwrap().iter().all(|r| r.is_ok()));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(fast_started.load(Ordering::SeqCst), 0, "the timed-out call never ran");
+    // Once the slots are free the endpoint answers at once.
+    assert_eq!(&c.call("bounded", "Bounded.Fast", "", &CallOptions::default()).await.unwrap().body[..], b"fast");
+    server.stop().await.unwrap();
+}

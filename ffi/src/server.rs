@@ -75,6 +75,18 @@ pub unsafe extern "C" fn micro_server_options_set_drain_timeout_ms(
     set_option(o, || Ok(Duration::from_millis(u64::from(ms))), |o, d| o.inner.drain_timeout = d)
 }
 
+/// Lets at most `n` requests be handled at once; a request beyond it waits for a slot
+/// within its caller's timeout (the caller gets a 408 when that passes first). A request
+/// holds its slot until it is answered (`micro_request_respond*` or `micro_request_free`).
+/// 0, the default, is no limit, as in go-micro. Streams are not counted.
+#[no_mangle]
+pub unsafe extern "C" fn micro_server_options_set_max_concurrency(
+    o: *mut micro_server_options,
+    n: u32,
+) -> micro_status {
+    set_option(o, || Ok((n > 0).then_some(n as usize)), |o, n| o.inner.max_concurrency = n)
+}
+
 /// An RPC server. Thread-safe.
 pub struct micro_server {
     rt: Arc<Rt>,

@@ -993,6 +993,7 @@ static int test_null_args_every_pointer(void) {
     CHECK_ST(micro_server_options_set_metadata(so, "k", NULL), MICRO_STATUS_NULL_ARG);
     CHECK_ST(micro_server_options_set_metadata(so, "k", BAD_UTF8), MICRO_STATUS_INVALID_UTF8);
     CHECK_ST(micro_server_options_set_drain_timeout_ms(NULL, 5), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_options_set_max_concurrency(NULL, 2), MICRO_STATUS_NULL_ARG);
     CHECK_ST(micro_server_options_set_address(NULL, "127.0.0.1:0"), MICRO_STATUS_NULL_ARG);
     micro_publish_options *po = micro_publish_options_new();
     CHECK_ST(micro_publish_options_set_content_type(po, NULL), MICRO_STATUS_NULL_ARG);
@@ -1437,6 +1438,51 @@ static int test_selector_round_robin_alternates_random_reaches_both(void) {
     return 0;
 }
 
+/* max_concurrency 2: of eight calls answered 30 ms later from the test's own threads, two
+   are in a handler at a time; a request holds its slot until it is answered. */
+static atomic_int bounded_running, bounded_peak;
+static void *bounded_answer(void *arg) {
+    sleep_ms(30);
+    atomic_fetch_sub(&bounded_running, 1);
+    micro_request_respond((micro_request *)arg, bytes_of("bounded"));
+    return NULL;
+}
+static void bounded(void *ud, micro_request *req) {
+    (void)ud;
+    on_thread(K_HANDLER);
+    int now = atomic_fetch_add(&bounded_running, 1) + 1;
+    for (int p = atomic_load(&bounded_peak); now > p && !atomic_compare_exchange_weak(&bounded_peak, &p, now);) {}
+    pthread_t t;
+    pthread_create(&t, NULL, bounded_answer, req);
+    pthread_detach(t);
+}
+static int test_max_concurrency(void) {
+    micro_runtime *rt = NULL; micro_registry *reg = NULL; micro_server *srv = NULL; micro_client *cli = NULL;
+    CHECK_ST(micro_runtime_new(NULL, &rt, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_registry_new(rt, "memory", &reg, NULL), MICRO_STATUS_OK);
+    micro_server_options *so = micro_server_options_new("c.bounded");
+    CHECK_ST(micro_server_options_set_address(so, "127.0.0.1:0"), MICRO_STATUS_OK);
+    CHECK_ST(micro_server_options_set_max_concurrency(so, 2), MICRO_STATUS_OK);
+    CHECK_ST(micro_server_new(rt, reg, so, &srv, NULL), MICRO_STATUS_OK);
+    micro_server_options_free(so);
+    CHECK_ST(micro_server_handle(srv, "Bounded.Work", bounded, NULL, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_server_start(srv, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_client_new(rt, reg, NULL, &cli, NULL), MICRO_STATUS_OK);
+    static tally t; memset(&t, 0, sizeof t);
+    atomic_store(&bounded_running, 0); atomic_store(&bounded_peak, 0);
+    for (int i = 0; i < 8; i++) CHECK_ST(micro_client_call(cli, "c.bounded", "Bounded.Work", bytes_of(""), NULL, NULL, on_done, &t), MICRO_STATUS_OK);
+    CHECK(wait_for(&t.done, 8, 60000));
+    if (atomic_load(&t.ok) != 8 || atomic_load(&bounded_peak) != 2)
+        fprintf(stderr, "  ok=%d peak=%d (want 8, 2)\n", atomic_load(&t.ok), atomic_load(&bounded_peak));
+    CHECK(atomic_load(&t.ok) == 8);
+    CHECK(atomic_load(&bounded_peak) == 2);
+    CHECK_ST(micro_server_stop(srv, NULL), MICRO_STATUS_OK);
+    micro_client_free(cli); micro_server_free(srv); micro_registry_free(reg);
+    CHECK_ST(micro_runtime_shutdown(rt, 2000), MICRO_STATUS_OK);
+    micro_runtime_free(rt);
+    return 0;
+}
+
 static int list_threads(int *io, int *dispatch) {
     *io = *dispatch = 0;
     DIR *d = opendir("/proc/self/task");
@@ -1524,6 +1570,7 @@ int main(void) {
     RUN(test_pubsub_nats_in_order);
     RUN(test_selector_round_robin_alternates_random_reaches_both);
     RUN(test_callbacks_never_on_runtime_threads);
+    RUN(test_max_concurrency);
     size_t live = micro_debug_live_objects();
     printf("%s live_objects (%zu)\n", live == 0 ? "ok" : "FAIL", live);
     failures += live != 0;

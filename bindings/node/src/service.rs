@@ -79,6 +79,8 @@ pub struct ServiceOptions {
     pub max_message_size: Option<u32>,
     /// Broker URL: `http`, `memory`, `nats://host:4222`.
     pub broker: Option<String>,
+    /// At most this many calls in handlers at once; more wait within their timeout.
+    pub max_concurrency: Option<u32>,
 }
 
 /// A micro service (registry + server + client); endpoints are answered from JS.
@@ -129,6 +131,11 @@ impl NativeService {
         }
         if let Some(v) = opts.broker {
             b = b.broker_url(v);
+        }
+        match opts.max_concurrency {
+            Some(0) => return Err(err(400, "maxConcurrency must be at least 1 (omit it for no limit)")),
+            Some(n) => b = b.max_concurrency(n as usize),
+            None => {}
         }
         let svc = block(async move { b.build().await.map_err(to_js) })?;
         let (queue_tx, queue_rx) = mpsc::channel(1024);

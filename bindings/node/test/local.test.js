@@ -210,3 +210,27 @@ test('ESM import works', async () => {
   assert.equal(m.Service, micro.Service);
   assert.equal(m.MicroError, micro.MicroError);
 });
+
+test('maxConcurrency bounds the calls in handlers at once', async () => {
+  const svc = new micro.Service({ name: 'node.bounded', registry: 'memory', address: '127.0.0.1:0', maxConcurrency: 2 });
+  let running = 0;
+  let peak = 0;
+  svc.handle('Bounded.Work', async (req) => {
+    running += 1;
+    peak = Math.max(peak, running);
+    await new Promise((r) => setTimeout(r, 50));
+    running -= 1;
+    return { n: req.n };
+  });
+  await svc.start();
+  try {
+    const c = svc.client();
+    const got = await Promise.all([...Array(8).keys()].map((n) => c.call('node.bounded', 'Bounded.Work', { n })));
+    assert.deepEqual(got, [...Array(8).keys()].map((n) => ({ n })));
+    assert.equal(peak, 2);
+  } finally {
+    await svc.close();
+  }
+  assert.throws(() => new micro.Service({ name: 'x', registry: 'memory', maxConcurrency: 0 }), { code: 400 });
+  assert.throws(() => new micro.Service({ name: 'x', registry: 'memory', maxConcurrency: '2' }), { code: 400 });
+});

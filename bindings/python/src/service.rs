@@ -69,7 +69,7 @@ impl Service {
     /// Builds the service (options over go-micro's environment variables); nothing listens
     /// until `start`.
     #[new]
-    #[pyo3(signature = (name, *, version=None, address=None, advertise=None, id=None, metadata=None, registry=None, register_ttl=None, register_interval=None, max_message_size=None, broker=None))]
+    #[pyo3(signature = (name, *, version=None, address=None, advertise=None, id=None, metadata=None, registry=None, register_ttl=None, register_interval=None, max_message_size=None, broker=None, max_concurrency=None))]
     fn new(
         py: Python<'_>,
         name: String,
@@ -83,6 +83,7 @@ impl Service {
         register_interval: Option<f64>,
         max_message_size: Option<usize>,
         broker: Option<String>,
+        max_concurrency: Option<usize>,
     ) -> PyResult<Self> {
         if name.is_empty() {
             return Err(err(400, "service name must not be empty"));
@@ -117,6 +118,11 @@ impl Service {
         }
         if let Some(v) = broker {
             b = b.broker_url(v);
+        }
+        match max_concurrency {
+            Some(0) => return Err(err(400, "max_concurrency must be at least 1 (None: no limit)")),
+            Some(n) => b = b.max_concurrency(n),
+            None => {}
         }
         let svc = bridge::block(py, async move { b.build().await.map_err(to_py) })?;
         let (queue_tx, queue_rx) = mpsc::channel(1024);

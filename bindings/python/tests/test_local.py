@@ -240,6 +240,32 @@ def test_stop_waits_for_calls_in_flight():
     run(main())
 
 
+def test_max_concurrency_bounds_handlers_in_flight():
+    async def main():
+        svc = micro.Service("pytest.bounded", registry="memory", address="127.0.0.1:0", max_concurrency=2)
+        running, peak = [0], [0]
+
+        @svc.handle("Bounded.Work")
+        async def work(req):
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+            await asyncio.sleep(0.05)
+            running[0] -= 1
+            return {"n": req["n"]}
+
+        await svc.start()
+        try:
+            got = await asyncio.gather(*(svc.client.call(svc.name, "Bounded.Work", {"n": i}) for i in range(8)))
+            assert got == [{"n": i} for i in range(8)]
+            assert peak[0] == 2, f"{peak[0]} handlers ran at once"
+        finally:
+            await svc.stop()
+        with pytest.raises(micro.Error) as e:
+            micro.Service("pytest.bounded", registry="memory", max_concurrency=0)
+        assert e.value.code == 400
+    run(main())
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -317,7 +317,15 @@ async fn dispatch(
     };
     let timeout = timeout_of(&msg.header);
     let req = request_of(msg, endpoint.clone(), content_type, body, local, remote);
-    let fut = AssertUnwindSafe(handler(req)).catch_unwind();
+    let fut = async {
+        // Waiting for a slot counts against the caller's timeout, like the handler itself.
+        // (The semaphore is never closed, so `acquire` cannot fail.)
+        let _slot = match &inner.slots {
+            Some(slots) => slots.acquire().await.ok(),
+            None => None,
+        };
+        AssertUnwindSafe(handler(req)).catch_unwind().await
+    };
     let outcome = match timeout {
         Some(t) => match tokio::time::timeout(t, fut).await {
             Ok(r) => r,

@@ -55,6 +55,10 @@ pub struct ServerOptions {
     /// TLS on every accepted connection (go-micro's `transport.Secure`); see
     /// [`crate::transport::tls`] for a configuration from PEM files or a self-signed one.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// At most this many unary handlers run at once; a call beyond it waits for a slot,
+    /// within its caller's timeout (a 408 when that passes first). `None`, the default, is
+    /// go-micro's behaviour: no limit. Streams and subscriber deliveries are not counted.
+    pub max_concurrency: Option<usize>,
 }
 
 impl ServerOptions {
@@ -73,6 +77,7 @@ impl ServerOptions {
             limits: Limits::default(),
             broker_name: "http".into(),
             tls: None,
+            max_concurrency: None,
         }
     }
 }
@@ -92,6 +97,8 @@ pub(crate) struct Inner {
     tracker: TaskTracker,
     broker: Mutex<Option<Arc<dyn crate::broker::Broker>>>,
     subscribers: Mutex<Vec<SubscriberEntry>>,
+    /// Slots for unary handlers, when `max_concurrency` is set.
+    slots: Option<tokio::sync::Semaphore>,
 }
 
 /// One subscriber added with [`Server::subscribe`].
@@ -143,8 +150,10 @@ impl Server {
     pub fn new(opts: ServerOptions, registry: Arc<dyn Registry>) -> Self {
         let id = opts.id.clone().unwrap_or_else(|| format!("{}-{}", opts.name, uuid::Uuid::new_v4()));
         let router = Router::new(opts.name.clone());
+        let slots = opts.max_concurrency.map(|n| tokio::sync::Semaphore::new(n.max(1)));
         Server {
             inner: Arc::new(Inner {
+                slots,
                 opts,
                 id,
                 registry,

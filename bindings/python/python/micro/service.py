@@ -182,7 +182,9 @@ class Service:
     Options by keyword, defaults from go-micro's environment variables (``MICRO_REGISTRY``,
     ``MICRO_SERVER_ADDRESS``, ``MICRO_SERVER_VERSION``, ``MICRO_SERVER_METADATA``,
     ``MICRO_REGISTER_TTL`` …); a keyword wins, except that a set ``MICRO_SERVER_NAME``
-    renames the service (as go-micro's ``Init`` does)::
+    renames the service (as go-micro's ``Init`` does). ``max_concurrency=n`` lets at most
+    ``n`` calls be in handlers at once; a call beyond it waits for a slot within its caller's
+    timeout (``None``, the default, is go-micro's: no limit)::
 
         svc = micro.Service("greeter")
 
@@ -197,13 +199,14 @@ class Service:
                  advertise: str | None = None, id: str | None = None, metadata: Mapping[str, str] | None = None,
                  registry: str | None = None, register_ttl: float | None = None,
                  register_interval: float | None = None, max_message_size: int | None = None,
-                 broker: str | None = None) -> None:
+                 broker: str | None = None, max_concurrency: int | None = None) -> None:
         if not isinstance(name, str):
             raise TypeError(f"service name must be a str, got {type(name).__name__}")
         self._n: _native.Service = _native_call(_native.Service, name, version=version, address=address, advertise=advertise,
                                id=id, metadata=dict(metadata) if metadata else None, registry=registry,
                                register_ttl=register_ttl, register_interval=register_interval,
-                               max_message_size=max_message_size, broker=broker)
+                               max_message_size=max_message_size, broker=broker,
+                               max_concurrency=max_concurrency)
         self._handlers: dict[str, _Handler] = {}
         self._subscribers: dict[int, Callable[..., Any]] = {}
         self._dispatcher: asyncio.Task[None] | None = None
