@@ -65,6 +65,14 @@ pub(crate) async fn accept_loop(inner: Arc<Inner>, listener: TcpListener, mut sh
     }
 }
 
+/// Resolves once the handler of any of these streams has finished (never, for none).
+async fn any_finished(streams: &HashMap<String, mpsc::Sender<crate::error::Result<Message>>>) {
+    if streams.is_empty() {
+        return std::future::pending().await;
+    }
+    futures::future::select_all(streams.values().map(|tx| Box::pin(tx.closed()))).await;
+}
+
 async fn serve(inner: Arc<Inner>, stream: TcpStream, remote: SocketAddr, mut shutdown: watch::Receiver<bool>) {
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
@@ -96,16 +104,28 @@ async fn serve(inner: Arc<Inner>, stream: TcpStream, remote: SocketAddr, mut shu
     let writer = Arc::new(ConnWriter { inner: Mutex::new((w, Vec::with_capacity(1024))) });
     let mut reader = MessageReader::new(r, inner.opts.limits);
     let mut streams: HashMap<String, mpsc::Sender<crate::error::Result<Message>>> = HashMap::new();
-    let stopping = || *shutdown.borrow();
-    if stopping() {
+    if *shutdown.borrow() {
         return;
     }
+    // The server dropped without `stop` ends its connections too.
+    let mut server_gone = false;
     loop {
+        // A stream whose handler has finished (its EOS is sent) keeps nothing open: a
+        // client that never closes it must not hold the drain for its whole timeout.
+        streams.retain(|_, tx| !tx.is_closed());
         let idle = streams.is_empty() && !reader.has_buffered();
+        let stopping = server_gone || *shutdown.borrow_and_update();
+        if idle && stopping {
+            break;
+        }
         let next = tokio::select! {
             biased;
             r = reader.read_request() => r,
-            _ = shutdown.changed(), if idle => break,
+            changed = shutdown.changed(), if !stopping => {
+                server_gone = changed.is_err();
+                continue;
+            }
+            _ = any_finished(&streams), if stopping => continue,
         };
         let msg = match next {
             Ok(Some(m)) => m,
