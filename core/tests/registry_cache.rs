@@ -13,35 +13,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A registry that counts the lookups that reach it.
-struct Counting {
-    inner: Memory,
-    lookups: AtomicUsize,
-}
-
-#[async_trait]
-impl Registry for Counting {
-    async fn register(&self, service: &Registered, opts: RegisterOptions) -> micro::error::Result<()> {
-        self.inner.register(service, opts).await
-    }
-    async fn deregister(&self, service: &Registered) -> micro::error::Result<()> {
-        self.inner.deregister(service).await
-    }
-    async fn get_service(&self, name: &str) -> micro::error::Result<Vec<Registered>> {
-        self.lookups.fetch_add(1, Ordering::SeqCst);
-        self.inner.get_service(name).await
-    }
-    async fn list_services(&self) -> micro::error::Result<Vec<Registered>> {
-        self.inner.list_services().await
-    }
-    async fn watch(&self, service: Option<&str>) -> micro::error::Result<Watcher> {
-        self.inner.watch(service).await
-    }
-    fn name(&self) -> &'static str {
-        "counting"
-    }
-}
-
 async fn whoami(name: &str, registry: Arc<dyn Registry>) -> Service {
     let svc = Service::builder(name).address("127.0.0.1:0").registry(registry).build().await.expect("service");
     let id = svc.server().id().to_string();
@@ -61,7 +32,7 @@ async fn who(client: &Client, name: &str) -> String {
 
 #[tokio::test]
 async fn calls_are_answered_from_the_watch_fed_cache() {
-    let counting = Arc::new(Counting { inner: Memory::new(), lookups: AtomicUsize::new(0) });
+    let counting = Outage::new(); // never down here: it counts the lookups that reach it
     let registry: Arc<dyn Registry> = counting.clone();
     let first = whoami("cached", registry.clone()).await;
     let client = Client::new(registry.clone(), Default::default());
@@ -119,8 +90,9 @@ async fn reregistration_keeps_a_node_past_its_ttl() {
     lapsed.stop().await.expect("stop");
 }
 
-/// A registry that can go down for its readers, as an etcd cluster does: while down,
-/// lookups and new watches fail with 503 and open watches end. Registrations pass through.
+/// A registry over [`Memory`] that counts the lookups and watches that reach it, and can go
+/// down for its readers, as an etcd cluster does: while down, lookups and new watches fail
+/// with 503 and open watches end. Registrations pass through.
 struct Outage {
     inner: Memory,
     down: AtomicBool,

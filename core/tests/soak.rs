@@ -7,6 +7,9 @@
 //!
 //! One test in its own binary, so no other test's sockets or tasks are counted.
 
+mod common;
+
+use common::{alive_tasks, open_fds, rss_kib};
 use futures::stream::{self, StreamExt};
 use micro::registry::memory::Memory;
 use micro::registry::Registry;
@@ -20,23 +23,6 @@ use std::time::{Duration, Instant};
 const ROUND: u64 = 50_000;
 /// Calls in flight at once.
 const IN_FLIGHT: usize = 64;
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
-}
-
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-fn alive_tasks() -> usize {
-    tokio::runtime::Handle::current().metrics().num_alive_tasks()
-}
 
 /// A server whose `Soak.Maybe` fails every 10th call with a 500 and sleeps
 /// past the caller's deadline on every 100th; `Soak.Stream` echoes until the

@@ -4,21 +4,15 @@
 //! the server's stream; and a reader that does not read holds its writer back instead of
 //! letting memory grow. A stream whose handler has ended does not hold the server's drain.
 
+mod common;
+
+use common::rss_kib;
 use micro::registry::memory::Memory;
 use micro::registry::Registry;
 use micro::{CallOptions, Client, ClientOptions, Server, ServerOptions};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 /// What the server's stream handlers saw.
 #[derive(Default)]

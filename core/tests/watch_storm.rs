@@ -9,6 +9,9 @@
 //!
 //! One test in its own binary, so CPU time and runtime tasks are this test's alone.
 
+mod common;
+
+use common::alive_tasks;
 use micro::registry::cache::Cache;
 use micro::registry::memory::Memory;
 use micro::registry::{Node, RegisterOptions, Registry, Service};
@@ -46,10 +49,6 @@ fn cpu_time() -> Duration {
 
 fn ids(services: &[Service]) -> BTreeSet<String> {
     services.iter().flat_map(|s| s.nodes.iter().map(|n| n.id.clone())).collect()
-}
-
-fn alive_tasks() -> usize {
-    tokio::runtime::Handle::current().metrics().num_alive_tasks()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
