@@ -51,22 +51,17 @@ test('a bad selector is a clear MicroError', () => {
 /** In a child with MICRO_SELECTOR=env: the ids answering `calls` calls made with `opts`,
  * or the error making the client. */
 async function child(opts, calls, env) {
+  // The child runs this file's own helpers (their source, with its own `micro`).
   const r = await runNode(`const micro = require('.');
+${twoServices.toString()}
+${seen.toString()}
 (async () => {
   let c;
   try { c = new micro.Client(${JSON.stringify({ registry: 'memory', ...opts })}); } // first: a bad MICRO_SELECTOR fails services too
   catch (e) { return { error: { code: e.code, detail: e.detail } }; }
-  const svcs = [];
-  for (let i = 0; i < 2; i++) {
-    const svc = new micro.Service({ name: 'node.selector', registry: 'memory', broker: 'memory', address: '127.0.0.1:0' });
-    svc.handle('Who.Ami', () => ({ id: svc.id }));
-    await svc.start();
-    svcs.push(svc);
-  }
+  const svcs = await twoServices();
   try {
-    const out = [];
-    for (let i = 0; i < ${calls}; i++) out.push((await c.call('node.selector', 'Who.Ami', {}, { address: svcs.map((s) => s.address) })).id);
-    return { ids: svcs.map((s) => s.id), seen: out };
+    return { ids: svcs.map((s) => s.id), seen: await seen(c, svcs.map((s) => s.address), ${calls}) };
   } finally { await Promise.all(svcs.map((s) => s.close())); }
 })().then((out) => console.log(JSON.stringify(out)), (e) => console.log(JSON.stringify({ error: String(e) })));`,
   { env: { MICRO_SELECTOR: env }, timeout: 20000 });
