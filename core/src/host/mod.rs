@@ -8,6 +8,8 @@
 //! request dropped without an answer replies with a 500 naming the endpoint, so a caller
 //! never waits for an answer that cannot come.
 
+pub mod body;
+
 use crate::error::{Error, Result, SERVER_ID};
 use crate::server::{Request, Response, UnaryHandler};
 use std::sync::Arc;
