@@ -39,7 +39,7 @@ pub mod server;
 mod service;
 pub mod transport;
 
-pub use client::{CallOptions, Client, ClientOptions, ClientStream, PublishOptions, Reply};
+pub use client::{CallOptions, Client, ClientBuilder, ClientOptions, ClientStream, PublishOptions, Reply};
 pub use error::{Error, Result};
 pub use server::{Request, Response, Server, ServerOptions, ServerStream};
 pub use service::{wait_for_signal, Service, ServiceBuilder};

@@ -107,6 +107,7 @@ impl ServiceBuilder {
         if let Some(e) = self.env_error {
             return Err(e);
         }
+        crate::host::check::service(&self.server.name)?;
         let registry = match self.registry {
             Some(r) => r,
             None => registry::from_url(&self.registry_url).await?,

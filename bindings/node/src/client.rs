@@ -7,7 +7,7 @@ use micro::client::{StreamRecvHalf, StreamSendHalf};
 use micro::config::Config;
 use micro::registry::{self, Registry as CoreRegistry};
 use micro::selector::Strategy;
-use micro::{CallOptions, Client as CoreClient, ClientOptions};
+use micro::{CallOptions, Client as CoreClient};
 use napi::bindgen_prelude::{Buffer, PromiseRaw};
 use napi::Env;
 use napi_derive::napi;
@@ -92,13 +92,8 @@ fn call_options(o: Option<NativeCallOptions>) -> napi::Result<CallOptions> {
 }
 
 fn check_names(service: &str, endpoint: &str) -> napi::Result<()> {
-    if service.is_empty() {
-        return Err(err(400, "service name must not be empty"));
-    }
-    if endpoint.is_empty() {
-        return Err(err(400, "endpoint must not be empty"));
-    }
-    Ok(())
+    micro::host::check::service(service).map_err(to_js)?;
+    micro::host::check::endpoint(endpoint).map_err(to_js)
 }
 
 /// An RPC client.
@@ -127,37 +122,29 @@ impl NativeClient {
             selector: None,
             broker: None,
         });
-        let cfg = Config::from_env().map_err(to_js)?;
-        let mut copts = ClientOptions::default();
-        cfg.apply_client(&mut copts);
-        copts.tls = cfg.client_tls().map_err(to_js)?;
+        let mut b = CoreClient::builder();
         if let Some(ct) = o.content_type.filter(|c| !c.is_empty()) {
-            copts.content_type = ct;
+            b = b.content_type(ct);
         }
         if let Some(t) = millis(o.request_timeout, "requestTimeout")? {
-            copts.request_timeout = t;
+            b = b.request_timeout(t);
         }
         if let Some(r) = o.retries {
-            copts.retries = r;
+            b = b.retries(r);
         }
         if let Some(p) = o.pool_size {
-            copts.pool_size = p as usize;
+            b = b.pool_size(p as usize);
         }
         if let Some(s) = &o.selector {
-            copts.strategy = strategy(s)?;
+            b = b.strategy(strategy(s)?);
         }
-        let url = o.registry.unwrap_or_else(|| cfg.registry_url());
-        let broker_url = o
-            .broker
-            .unwrap_or_else(|| micro::broker::url_from_env(cfg.broker.as_deref(), cfg.broker_address.as_deref()));
-        let max = copts.limits.max_body;
-        let client = block(async move {
-            let reg = registry::from_url(&url).await.map_err(to_js)?;
-            let b = micro::broker::from_url(&broker_url, Arc::clone(&reg), max).map_err(to_js)?;
-            let client = CoreClient::new(reg, copts);
-            client.set_broker(b);
-            Ok(client)
-        })?;
+        if let Some(url) = o.registry {
+            b = b.registry_url(url);
+        }
+        if let Some(url) = o.broker {
+            b = b.broker_url(url);
+        }
+        let client = block(async move { b.build().await.map_err(to_js) })?;
         Ok(NativeClient { client })
     }
 
@@ -220,9 +207,7 @@ impl NativeClient {
         content_type: Option<String>,
         metadata: Option<HashMap<String, String>>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        if topic.is_empty() {
-            return Err(err(400, "topic must not be empty"));
-        }
+        micro::host::check::topic(&topic, None).map_err(to_js)?;
         let opts = micro::PublishOptions {
             content_type: content_type.filter(|c| !c.is_empty()),
             metadata: metadata.unwrap_or_default().into_iter().collect(),

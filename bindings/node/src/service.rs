@@ -8,50 +8,15 @@
 use crate::client::{NativeClient, NativeRegistry};
 use crate::{block, err, millis, to_js};
 use bytes::Bytes;
-use micro::server::{ServerStream, StreamReceiver, StreamSender};
+use micro::host::{check, AnswerSlot, Inbox, Incoming, Unanswerable};
+use micro::server::{StreamReceiver, StreamSender};
 use micro::{Response, Service as CoreService};
 use napi::bindgen_prelude::{Buffer, PromiseRaw};
 use napi::Env;
 use napi_derive::napi;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, oneshot, watch};
-
-/// An item waiting for JS, with the way back.
-enum Incoming {
-    Unary(micro::Request, oneshot::Sender<micro::Result<Response>>),
-    Stream(micro::Request, ServerStream, oneshot::Sender<micro::Result<()>>),
-    Event(micro::broker::Event, u32, oneshot::Sender<micro::Result<()>>),
-}
-
-struct Shared {
-    name: String,
-    queue_tx: mpsc::Sender<Incoming>,
-    queue_rx: tokio::sync::Mutex<mpsc::Receiver<Incoming>>,
-    /// Set once stopped: `nextRequests` resolves empty, and handlers answer 503.
-    closed: watch::Sender<bool>,
-}
-
-fn gone(name: &str) -> micro::Error {
-    micro::Error::new(name, "service is shutting down", 503)
-}
-
-/// Queues an item and waits for its answer (or gives up when the service stops).
-async fn enqueue<T>(
-    shared: &Shared,
-    make: impl FnOnce(oneshot::Sender<micro::Result<T>>) -> Incoming,
-) -> micro::Result<T> {
-    if *shared.closed.borrow() {
-        return Err(gone(&shared.name));
-    }
-    let (tx, rx) = oneshot::channel();
-    if shared.queue_tx.send(make(tx)).await.is_err() {
-        return Err(gone(&shared.name));
-    }
-    rx.await
-        .unwrap_or_else(|_| Err(micro::Error::internal(shared.name.clone(), "the handler finished without answering")))
-}
+use std::sync::Arc;
 
 /// Service options; each unset one falls back to go-micro's environment variable
 /// (`MICRO_SERVER_ADDRESS`, `MICRO_REGISTRY`, `MICRO_REGISTER_TTL` …). Durations in ms.
@@ -87,7 +52,7 @@ pub struct ServiceOptions {
 #[napi]
 pub struct NativeService {
     svc: CoreService,
-    shared: Arc<Shared>,
+    inbox: Arc<Inbox>,
     subs: AtomicU32,
 }
 
@@ -97,10 +62,8 @@ impl NativeService {
     #[napi(constructor)]
     pub fn new(opts: ServiceOptions) -> napi::Result<Self> {
         let env_name = std::env::var("MICRO_SERVER_NAME").ok().filter(|n| !n.is_empty());
-        let name = match opts.name.filter(|n| !n.is_empty()).or(env_name) {
-            Some(n) => n,
-            None => return Err(err(400, "service name must not be empty")),
-        };
+        let name = opts.name.filter(|n| !n.is_empty()).or(env_name).unwrap_or_default();
+        check::service(&name).map_err(to_js)?;
         let mut b = CoreService::builder(name.clone());
         if let Some(v) = opts.version {
             b = b.version(v);
@@ -138,14 +101,8 @@ impl NativeService {
             None => {}
         }
         let svc = block(async move { b.build().await.map_err(to_js) })?;
-        let (queue_tx, queue_rx) = mpsc::channel(1024);
-        let shared = Arc::new(Shared {
-            name,
-            queue_tx,
-            queue_rx: tokio::sync::Mutex::new(queue_rx),
-            closed: watch::Sender::new(false),
-        });
-        Ok(NativeService { svc, shared, subs: AtomicU32::new(0) })
+        let inbox = Inbox::new(name, micro::host::DEFAULT_CAPACITY);
+        Ok(NativeService { svc, inbox, subs: AtomicU32::new(0) })
     }
 
     /// The service name.
@@ -180,22 +137,8 @@ impl NativeService {
         stream: bool,
         metadata: Option<HashMap<String, String>>,
     ) -> napi::Result<()> {
-        if endpoint.is_empty() {
-            return Err(err(400, "endpoint name must not be empty"));
-        }
         let server = self.svc.server();
-        let shared = Arc::clone(&self.shared);
-        if stream {
-            server.handle_stream(&endpoint, move |req, st| {
-                let shared = Arc::clone(&shared);
-                async move { enqueue(&shared, |tx| Incoming::Stream(req, st, tx)).await }
-            });
-        } else {
-            server.handle(&endpoint, move |req| {
-                let shared = Arc::clone(&shared);
-                async move { enqueue(&shared, |tx| Incoming::Unary(req, tx)).await }
-            });
-        }
+        self.inbox.serve(server, &endpoint, stream).map_err(to_js)?;
         for (k, v) in metadata.unwrap_or_default() {
             server.describe(&endpoint, &k, &v);
         }
@@ -206,19 +149,9 @@ impl NativeService {
     /// the subscription's index (`NativeRequest.subscriber` of its messages).
     #[napi]
     pub fn subscribe(&self, topic: String, queue: Option<String>) -> napi::Result<u32> {
-        if topic.is_empty() {
-            return Err(err(400, "topic must not be empty"));
-        }
-        if queue.as_deref() == Some("") {
-            return Err(err(400, "queue must not be empty: leave it out for no queue group"));
-        }
-        let shared = Arc::clone(&self.shared);
         let index = self.subs.fetch_add(1, Ordering::Relaxed);
         let opts = micro::broker::SubscribeOptions { queue };
-        self.svc.server().subscribe(&topic, opts, move |ev: micro::broker::Event| {
-            let shared = Arc::clone(&shared);
-            async move { enqueue(&shared, |tx| Incoming::Event(ev, index, tx)).await }
-        });
+        self.inbox.subscribe(self.svc.server(), &topic, opts, index as usize).map_err(to_js)?;
         Ok(index)
     }
 
@@ -232,9 +165,9 @@ impl NativeService {
     #[napi]
     pub fn start<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
         let svc = self.svc.clone();
-        let shared = Arc::clone(&self.shared);
+        let inbox = Arc::clone(&self.inbox);
         env.spawn_future(async move {
-            shared.closed.send_replace(false);
+            inbox.open();
             svc.start().await.map_err(to_js)
         })
     }
@@ -244,11 +177,11 @@ impl NativeService {
     #[napi]
     pub fn stop<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
         let svc = self.svc.clone();
-        let shared = Arc::clone(&self.shared);
+        let inbox = Arc::clone(&self.inbox);
         env.spawn_future(async move {
             // Waiting handlers are still answered by JS while the server drains.
             let r = svc.stop().await;
-            shared.closed.send_replace(true);
+            inbox.close();
             r.map_err(to_js)
         })
     }
@@ -256,23 +189,11 @@ impl NativeService {
     /// Up to `max` waiting items (at least one), or an empty array once stopped.
     #[napi]
     pub fn next_requests<'env>(&self, env: &'env Env, max: u32) -> napi::Result<PromiseRaw<'env, Vec<NativeRequest>>> {
-        let shared = Arc::clone(&self.shared);
+        let inbox = Arc::clone(&self.inbox);
         let max = max.clamp(1, 4096) as usize;
         env.spawn_future(async move {
-            let mut closed = shared.closed.subscribe();
-            let mut rx = shared.queue_rx.lock().await;
-            let first = tokio::select! {
-                biased;
-                m = rx.recv() => m,
-                _ = closed.wait_for(|c| *c) => None,
-            };
-            let mut out = Vec::new();
-            let mut next = first;
-            while let Some(item) = next {
-                out.push(NativeRequest::new(item, &shared.name));
-                next = if out.len() < max { rx.try_recv().ok() } else { None };
-            }
-            Ok(out)
+            let name = inbox.name();
+            Ok(inbox.pull(max).await.into_iter().map(|item| NativeRequest::new(item, name)).collect())
         })
     }
 
@@ -290,11 +211,6 @@ impl NativeService {
     }
 }
 
-enum Answer {
-    Unary(oneshot::Sender<micro::Result<Response>>),
-    Done(oneshot::Sender<micro::Result<()>>),
-}
-
 /// One call, stream or subscribed message for JS, answered once with `respond` or `fail`.
 #[napi]
 pub struct NativeRequest {
@@ -306,7 +222,7 @@ pub struct NativeRequest {
     header: HashMap<String, String>,
     body: Bytes,
     subscriber: u32,
-    answer: Mutex<Option<Answer>>,
+    answer: AnswerSlot,
     sender: Option<StreamSender>,
     receiver: Option<Arc<tokio::sync::Mutex<StreamReceiver>>>,
     service_name: String,
@@ -323,32 +239,32 @@ impl NativeRequest {
             header: HashMap::new(),
             body: Bytes::new(),
             subscriber: 0,
-            answer: Mutex::new(Some(answer)),
+            answer: AnswerSlot::new(answer),
             sender: None,
             receiver: None,
             service_name: service_name.to_string(),
         };
         match item {
-            Incoming::Unary(req, tx) => {
-                let mut r = base("call", Answer::Unary(tx));
-                r.fill(req);
+            Incoming::Call { request, answer } => {
+                let mut r = base("call", answer);
+                r.fill(request);
                 r
             }
-            Incoming::Stream(req, st, tx) => {
-                let mut r = base("stream", Answer::Done(tx));
-                r.fill(req);
-                let (s, rx) = st.split();
+            Incoming::Stream { request, stream, answer } => {
+                let mut r = base("stream", answer);
+                r.fill(request);
+                let (s, rx) = stream.split();
                 r.sender = Some(s);
                 r.receiver = Some(Arc::new(tokio::sync::Mutex::new(rx)));
                 r
             }
-            Incoming::Event(ev, index, tx) => {
-                let mut r = base("message", Answer::Done(tx));
-                r.topic = ev.topic;
-                r.content_type = ev.message.header.get("Content-Type").cloned().unwrap_or_default();
-                r.header = ev.message.header.into_iter().collect();
-                r.body = ev.message.body;
-                r.subscriber = index;
+            Incoming::Event { event, subscriber, answer } => {
+                let mut r = base("message", answer);
+                r.topic = event.topic;
+                r.content_type = event.message.header.get("Content-Type").cloned().unwrap_or_default();
+                r.header = event.message.header.into_iter().collect();
+                r.body = event.message.body;
+                r.subscriber = subscriber as u32;
                 r
             }
         }
@@ -362,11 +278,18 @@ impl NativeRequest {
         self.body = req.body;
     }
 
-    fn take(&self) -> napi::Result<Answer> {
-        self.answer.lock().unwrap_or_else(|p| p.into_inner()).take().ok_or_else(|| {
-            let what = if self.kind == "message" { &self.topic } else { &self.endpoint };
-            err(409, format!("{} on {what} was already answered", self.kind))
-        })
+    /// Takes the answer: `None` when nobody waits for it any more (the answer is then
+    /// discarded, as a late answer to a caller that gave up is no error of the handler's);
+    /// a 409 when answered already.
+    fn take(&self) -> napi::Result<Option<micro::host::Answer>> {
+        match self.answer.take() {
+            Ok(a) => Ok(Some(a)),
+            Err(Unanswerable::NobodyWaits) => Ok(None),
+            Err(Unanswerable::Answered) => {
+                let what = if self.kind == "message" { &self.topic } else { &self.endpoint };
+                Err(err(409, format!("{} on {what} was already answered", self.kind)))
+            }
+        }
     }
 
     fn not_stream(&self) -> napi::Error {
@@ -376,25 +299,15 @@ impl NativeRequest {
     /// For stream I/O: the stream is still open (not answered, and someone waits) — a
     /// finished stream must not write frames after its end.
     fn check_open(&self) -> napi::Result<()> {
-        let slot = self.answer.lock().unwrap_or_else(|p| p.into_inner());
-        match slot.as_ref() {
-            None => Err(err(499, format!("the stream {} has finished (its handler returned)", self.endpoint))),
-            Some(a) if a.is_closed() => Err(err(
+        self.answer.check_open().map_err(|why| match why {
+            Unanswerable::Answered => {
+                err(499, format!("the stream {} has finished (its handler returned)", self.endpoint))
+            }
+            Unanswerable::NobodyWaits => err(
                 499,
                 format!("stream {}: nobody is waiting any more (service {} stopped)", self.endpoint, self.service_name),
-            )),
-            Some(_) => Ok(()),
-        }
-    }
-}
-
-impl Answer {
-    /// Whether nobody waits for the answer any more.
-    fn is_closed(&self) -> bool {
-        match self {
-            Answer::Unary(tx) => tx.is_closed(),
-            Answer::Done(tx) => tx.is_closed(),
-        }
+            ),
+        })
     }
 }
 
@@ -445,14 +358,9 @@ impl NativeRequest {
     /// a message.
     #[napi]
     pub fn respond(&self, body: Option<Buffer>, content_type: Option<String>) -> napi::Result<()> {
-        match self.take()? {
-            Answer::Unary(tx) => {
-                let body = body.map(|b| Bytes::copy_from_slice(&b)).unwrap_or_default();
-                let _ = tx.send(Ok(Response { body, content_type: content_type.filter(|c| !c.is_empty()) }));
-            }
-            Answer::Done(tx) => {
-                let _ = tx.send(Ok(()));
-            }
+        if let Some(answer) = self.take()? {
+            let body = body.map(|b| Bytes::copy_from_slice(&b)).unwrap_or_default();
+            answer.respond(Response { body, content_type: content_type.filter(|c| !c.is_empty()) });
         }
         Ok(())
     }
@@ -464,13 +372,8 @@ impl NativeRequest {
         if let Some(s) = status.filter(|s| !s.is_empty()) {
             e.status = s;
         }
-        match self.take()? {
-            Answer::Unary(tx) => {
-                let _ = tx.send(Err(e));
-            }
-            Answer::Done(tx) => {
-                let _ = tx.send(Err(e));
-            }
+        if let Some(answer) = self.take()? {
+            answer.fail(e);
         }
         Ok(())
     }

@@ -8,7 +8,7 @@ use micro::client::{StreamRecvHalf, StreamSendHalf};
 use micro::config::Config;
 use micro::registry::{self, Registry as CoreRegistry};
 use micro::selector::Strategy;
-use micro::{CallOptions, Client as CoreClient, ClientOptions, Reply};
+use micro::{CallOptions, Client as CoreClient, Reply};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 use std::collections::HashMap;
@@ -98,9 +98,7 @@ fn publish_options(
     content_type: Option<String>,
     metadata: Option<HashMap<String, String>>,
 ) -> PyResult<micro::PublishOptions> {
-    if topic.is_empty() {
-        return Err(err(400, "topic must not be empty"));
-    }
+    micro::host::check::topic(topic, None).map_err(to_py)?;
     if content_type.as_deref() == Some("") {
         return Err(err(400, "content_type must not be empty"));
     }
@@ -108,13 +106,8 @@ fn publish_options(
 }
 
 fn check_names(service: &str, endpoint: &str) -> PyResult<()> {
-    if service.is_empty() {
-        return Err(err(400, "service name must not be empty"));
-    }
-    if endpoint.is_empty() {
-        return Err(err(400, "endpoint must not be empty"));
-    }
-    Ok(())
+    micro::host::check::service(service).map_err(to_py)?;
+    micro::host::check::endpoint(endpoint).map_err(to_py)
 }
 
 #[pymethods]
@@ -137,36 +130,29 @@ impl Client {
         selector: Option<String>,
         broker: Option<String>,
     ) -> PyResult<Self> {
-        let cfg = Config::from_env().map_err(to_py)?;
-        let mut opts = ClientOptions::default();
-        cfg.apply_client(&mut opts);
-        opts.tls = cfg.client_tls().map_err(to_py)?;
+        let mut b = CoreClient::builder();
         if let Some(ct) = content_type {
-            opts.content_type = ct;
+            b = b.content_type(ct);
         }
         if let Some(t) = dur(request_timeout, "request_timeout")? {
-            opts.request_timeout = t;
+            b = b.request_timeout(t);
         }
         if let Some(r) = retries {
-            opts.retries = r;
+            b = b.retries(r);
         }
         if let Some(p) = pool_size {
-            opts.pool_size = p;
+            b = b.pool_size(p);
         }
         if let Some(s) = selector {
-            opts.strategy = strategy(&s)?;
+            b = b.strategy(strategy(&s)?);
         }
-        let url = registry.unwrap_or_else(|| cfg.registry_url());
-        let broker_url =
-            broker.unwrap_or_else(|| micro::broker::url_from_env(cfg.broker.as_deref(), cfg.broker_address.as_deref()));
-        let max = opts.limits.max_body;
-        let client = bridge::block(py, async move {
-            let reg = registry::from_url(&url).await.map_err(to_py)?;
-            let b = micro::broker::from_url(&broker_url, Arc::clone(&reg), max).map_err(to_py)?;
-            let client = CoreClient::new(reg, opts);
-            client.set_broker(b);
-            Ok(client)
-        })?;
+        if let Some(url) = registry {
+            b = b.registry_url(url);
+        }
+        if let Some(url) = broker {
+            b = b.broker_url(url);
+        }
+        let client = bridge::block(py, async move { b.build().await.map_err(to_py) })?;
         Ok(Client { client, pid: std::process::id(), closed: AtomicBool::new(false) })
     }
 

@@ -7,52 +7,20 @@
 use crate::bridge::{self, check_pid, conv, Conv};
 use crate::client::{client_from_service, registry_from_service, Client, Registry};
 use crate::{closed, err, to_py};
-use bytes::Bytes;
-use micro::server::{ServerStream, StreamReceiver, StreamSender};
+use micro::host::{check, AnswerSlot, Inbox, Incoming, Unanswerable};
+use micro::server::{StreamReceiver, StreamSender};
 use micro::{Response, Service as CoreService};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch};
-
-/// A request waiting for Python, with the way back.
-enum Incoming {
-    Unary(micro::Request, oneshot::Sender<micro::Result<Response>>),
-    Stream(micro::Request, ServerStream, oneshot::Sender<micro::Result<()>>),
-    Event(micro::broker::Event, usize, oneshot::Sender<micro::Result<()>>),
-}
-
-struct Shared {
-    name: String,
-    queue_tx: mpsc::Sender<Incoming>,
-    queue_rx: tokio::sync::Mutex<mpsc::Receiver<Incoming>>,
-    /// Set once stopped: `next_request` resolves to `None`.
-    closed: watch::Sender<bool>,
-    /// Set when nobody will answer any more (loop gone, interpreter exiting): waiting
-    /// handlers return 503 at once.
-    abandoned: watch::Sender<bool>,
-}
-
-fn gone(name: &str) -> micro::Error {
-    micro::Error::new(name, "service is shutting down", 503)
-}
-
-/// Waits for the answer to a queued request, or gives up when the service is abandoned.
-async fn answer<T>(shared: &Shared, rx: oneshot::Receiver<micro::Result<T>>) -> micro::Result<T> {
-    let mut abandoned = shared.abandoned.subscribe();
-    tokio::select! {
-        r = rx => r.unwrap_or_else(|_| Err(micro::Error::internal(shared.name.clone(), "handler finished without answering"))),
-        _ = abandoned.wait_for(|a| *a) => Err(gone(&shared.name)),
-    }
-}
 
 /// A micro service (registry + server + client); endpoints are answered from Python.
 #[pyclass(module = "micro._native")]
 pub struct Service {
     svc: CoreService,
-    shared: Arc<Shared>,
+    inbox: Arc<Inbox>,
     pid: u32,
     subs: std::sync::atomic::AtomicUsize,
 }
@@ -85,9 +53,7 @@ impl Service {
         broker: Option<String>,
         max_concurrency: Option<usize>,
     ) -> PyResult<Self> {
-        if name.is_empty() {
-            return Err(err(400, "service name must not be empty"));
-        }
+        check::service(&name).map_err(to_py)?;
         let mut b = CoreService::builder(name.clone());
         if let Some(v) = version {
             b = b.version(v);
@@ -125,15 +91,8 @@ impl Service {
             None => {}
         }
         let svc = bridge::block(py, async move { b.build().await.map_err(to_py) })?;
-        let (queue_tx, queue_rx) = mpsc::channel(1024);
-        let shared = Arc::new(Shared {
-            name,
-            queue_tx,
-            queue_rx: tokio::sync::Mutex::new(queue_rx),
-            closed: watch::Sender::new(false),
-            abandoned: watch::Sender::new(false),
-        });
-        Ok(Service { svc, shared, pid: std::process::id(), subs: std::sync::atomic::AtomicUsize::new(0) })
+        let inbox = Inbox::new(name, micro::host::DEFAULT_CAPACITY);
+        Ok(Service { svc, inbox, pid: std::process::id(), subs: std::sync::atomic::AtomicUsize::new(0) })
     }
 
     /// The service name.
@@ -164,38 +123,8 @@ impl Service {
     #[pyo3(signature = (endpoint, stream=false, metadata=None))]
     fn handle(&self, endpoint: String, stream: bool, metadata: Option<HashMap<String, String>>) -> PyResult<()> {
         check_pid(self.pid)?;
-        if endpoint.is_empty() {
-            return Err(err(400, "endpoint name must not be empty"));
-        }
         let server = self.svc.server();
-        if stream {
-            let shared = Arc::clone(&self.shared);
-            server.handle_stream(&endpoint, move |req, st| {
-                let shared = Arc::clone(&shared);
-                async move {
-                    let (tx, rx) = oneshot::channel();
-                    if shared.queue_tx.send(Incoming::Stream(req, st, tx)).await.is_err() {
-                        return Err(gone(&shared.name));
-                    }
-                    answer(&shared, rx).await
-                }
-            });
-        } else {
-            let shared = Arc::clone(&self.shared);
-            server.handle(&endpoint, move |req| {
-                let shared = Arc::clone(&shared);
-                async move {
-                    if *shared.abandoned.borrow() {
-                        return Err(gone(&shared.name));
-                    }
-                    let (tx, rx) = oneshot::channel();
-                    if shared.queue_tx.send(Incoming::Unary(req, tx)).await.is_err() {
-                        return Err(gone(&shared.name));
-                    }
-                    answer(&shared, rx).await
-                }
-            });
-        }
+        self.inbox.serve(server, &endpoint, stream).map_err(to_py)?;
         for (k, v) in metadata.unwrap_or_default() {
             server.describe(&endpoint, &k, &v);
         }
@@ -208,28 +137,9 @@ impl Service {
     #[pyo3(signature = (topic, queue=None))]
     fn subscribe(&self, topic: String, queue: Option<String>) -> PyResult<usize> {
         check_pid(self.pid)?;
-        if topic.is_empty() {
-            return Err(err(400, "topic must not be empty"));
-        }
-        if queue.as_deref() == Some("") {
-            return Err(err(400, "queue must not be empty: pass None for no queue group"));
-        }
-        let shared = Arc::clone(&self.shared);
         let index = self.subs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let opts = micro::broker::SubscribeOptions { queue };
-        self.svc.server().subscribe(&topic, opts, move |ev: micro::broker::Event| {
-            let shared = Arc::clone(&shared);
-            async move {
-                if *shared.abandoned.borrow() {
-                    return Err(gone(&shared.name));
-                }
-                let (tx, rx) = oneshot::channel();
-                if shared.queue_tx.send(Incoming::Event(ev, index, tx)).await.is_err() {
-                    return Err(gone(&shared.name));
-                }
-                answer(&shared, rx).await
-            }
-        });
+        self.inbox.subscribe(self.svc.server(), &topic, opts, index).map_err(to_py)?;
         Ok(index)
     }
 
@@ -242,10 +152,9 @@ impl Service {
     fn start<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         check_pid(self.pid)?;
         let svc = self.svc.clone();
-        let shared = Arc::clone(&self.shared);
+        let inbox = Arc::clone(&self.inbox);
         bridge::spawn(py, async move {
-            shared.closed.send_replace(false);
-            shared.abandoned.send_replace(false);
+            inbox.open();
             svc.start().await.map_err(to_py)?;
             Ok(conv(()))
         })
@@ -256,10 +165,10 @@ impl Service {
     fn stop<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         check_pid(self.pid)?;
         let svc = self.svc.clone();
-        let shared = Arc::clone(&self.shared);
+        let inbox = Arc::clone(&self.inbox);
         bridge::spawn(py, async move {
             let r = svc.stop().await;
-            shared.closed.send_replace(true);
+            inbox.close();
             r.map_err(to_py)?;
             Ok(conv(()))
         })
@@ -271,7 +180,7 @@ impl Service {
         if check_pid(self.pid).is_err() {
             return; // the parent's requests are the parent's to give up
         }
-        self.shared.abandoned.send_replace(true);
+        self.inbox.abandon();
     }
 
     /// Abandons waiting requests, deregisters and stops, blocking (GIL released) for at
@@ -281,15 +190,13 @@ impl Service {
         if check_pid(self.pid).is_err() {
             return Ok(()); // a forked child does not own the parent's registration
         }
-        self.shared.abandoned.send_replace(true);
+        self.inbox.abandon();
         let svc = self.svc.clone();
-        let shared = Arc::clone(&self.shared);
         let limit = secs(timeout, "timeout")?;
         let rt = bridge::runtime()?;
         py.detach(|| {
             rt.block_on(async move {
                 let r = tokio::time::timeout(limit, svc.stop()).await;
-                shared.closed.send_replace(true);
                 match r {
                     Ok(r) => r.map_err(to_py),
                     Err(_) => Err(err(408, "stop did not finish in time")),
@@ -302,9 +209,9 @@ impl Service {
     /// stopped (awaitable).
     fn next_request<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         check_pid(self.pid)?;
-        let shared = Arc::clone(&self.shared);
+        let inbox = Arc::clone(&self.inbox);
         bridge::spawn(py, async move {
-            let mut batch = pull(&shared, 1).await;
+            let mut batch = pull(&inbox, 1).await;
             Ok(match batch.pop() {
                 None => conv(None::<Request>),
                 Some(item) => Box::new(move |py: Python<'_>| item.into_py(py)) as Conv,
@@ -321,9 +228,9 @@ impl Service {
         if max == 0 {
             return Err(err(400, "max must be at least 1"));
         }
-        let shared = Arc::clone(&self.shared);
+        let inbox = Arc::clone(&self.inbox);
         bridge::spawn(py, async move {
-            let batch = pull(&shared, max).await;
+            let batch = pull(&inbox, max).await;
             Ok(Box::new(move |py: Python<'_>| {
                 let list = pyo3::types::PyList::empty(py);
                 for item in batch {
@@ -367,56 +274,29 @@ impl Pulled {
     }
 }
 
-/// Waits for the first queued item (none once the service is stopped), then takes up to
-/// `max - 1` more that are already queued, without waiting.
-async fn pull(shared: &Shared, max: usize) -> Vec<Pulled> {
-    let mut closed = shared.closed.subscribe();
-    let mut rx = shared.queue_rx.lock().await;
-    let first = tokio::select! {
-        biased;
-        m = rx.recv() => m,
-        _ = closed.wait_for(|c| *c) => None,
-    };
-    let Some(first) = first else { return Vec::new() };
-    let mut out = Vec::with_capacity(max.min(rx.len() + 1));
-    out.push(pulled(first, &shared.name));
-    while out.len() < max {
-        match rx.try_recv() {
-            Ok(item) => out.push(pulled(item, &shared.name)),
-            Err(_) => break,
-        }
-    }
-    out
-}
-
-fn pulled(item: Incoming, name: &str) -> Pulled {
-    let name = name.to_string();
+/// Up to `max` items from the inbox as Python objects to be; none once stopped.
+async fn pull(inbox: &Inbox, max: usize) -> Vec<Pulled> {
+    let name = inbox.name();
     let pid = std::process::id();
+    inbox.pull(max).await.into_iter().map(|item| pulled(item, name, pid)).collect()
+}
+
+fn pulled(item: Incoming, name: &str, pid: u32) -> Pulled {
+    let service_name = name.to_string();
     match item {
-        Incoming::Unary(req, tx) => Pulled::Request(Request::new(req, Answer::Unary(tx), None, name, pid)),
-        Incoming::Stream(req, st, tx) => {
-            let (s, r) = st.split();
-            Pulled::Request(Request::new(req, Answer::Stream(tx), Some((s, r)), name, pid))
+        Incoming::Call { request, answer } => {
+            Pulled::Request(Request::new(request, AnswerSlot::new(answer), None, service_name, pid))
         }
-        Incoming::Event(ev, index, tx) => {
-            Pulled::Message(Message { ev, index, answer: Mutex::new(Some(tx)), service_name: name, pid })
+        Incoming::Stream { request, stream, answer } => {
+            Pulled::Request(Request::new(request, AnswerSlot::new(answer), Some(stream.split()), service_name, pid))
         }
-    }
-}
-
-enum Answer {
-    Unary(oneshot::Sender<micro::Result<Response>>),
-    Stream(oneshot::Sender<micro::Result<()>>),
-}
-
-impl Answer {
-    /// Whether nobody waits for the answer any more (the service was abandoned or stopped
-    /// past its drain, or the call's caller went away).
-    fn is_closed(&self) -> bool {
-        match self {
-            Answer::Unary(tx) => tx.is_closed(),
-            Answer::Stream(tx) => tx.is_closed(),
-        }
+        Incoming::Event { event, subscriber, answer } => Pulled::Message(Message {
+            ev: event,
+            index: subscriber,
+            answer: AnswerSlot::new(answer),
+            service_name,
+            pid,
+        }),
     }
 }
 
@@ -435,7 +315,7 @@ fn nobody_waits(what: &str, service: &str) -> PyErr {
 #[pyclass(module = "micro._native")]
 pub struct Request {
     req: micro::Request,
-    answer: Mutex<Option<Answer>>,
+    answer: AnswerSlot,
     sender: Option<StreamSender>,
     receiver: Option<Arc<tokio::sync::Mutex<StreamReceiver>>>,
     service_name: String,
@@ -445,7 +325,7 @@ pub struct Request {
 impl Request {
     fn new(
         req: micro::Request,
-        answer: Answer,
+        answer: AnswerSlot,
         stream: Option<(StreamSender, StreamReceiver)>,
         service_name: String,
         pid: u32,
@@ -454,28 +334,27 @@ impl Request {
             Some((s, r)) => (Some(s), Some(Arc::new(tokio::sync::Mutex::new(r)))),
             None => (None, None),
         };
-        Request { req, answer: Mutex::new(Some(answer)), sender, receiver, service_name, pid }
+        Request { req, answer, sender, receiver, service_name, pid }
     }
 
-    /// Takes the answer channel: `Conflict` if answered, `ClosedError` if nobody waits.
-    fn take(&self) -> PyResult<Answer> {
+    /// Takes the answer: `Conflict` if answered, `ClosedError` if nobody waits.
+    fn take(&self) -> PyResult<micro::host::Answer> {
         check_pid(self.pid)?;
-        let mut slot = self.answer.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.as_ref().is_some_and(Answer::is_closed) {
-            return Err(nobody_waits(&format!("request to {}", self.req.endpoint), &self.service_name));
-        }
-        slot.take().ok_or_else(|| err(409, format!("request to {} was already answered", self.req.endpoint)))
+        self.answer.take().map_err(|why| match why {
+            Unanswerable::Answered => err(409, format!("request to {} was already answered", self.req.endpoint)),
+            Unanswerable::NobodyWaits => nobody_waits(&format!("request to {}", self.req.endpoint), &self.service_name),
+        })
     }
 
     /// For stream I/O (after the caller's `check_pid`): the stream is still open (not
     /// answered, someone waits).
     fn check_open(&self) -> PyResult<()> {
-        let slot = self.answer.lock().unwrap_or_else(|p| p.into_inner());
-        match slot.as_ref() {
-            None => Err(closed(format!("the stream {} has finished (its handler returned)", self.req.endpoint))),
-            Some(a) if a.is_closed() => Err(nobody_waits(&format!("stream {}", self.req.endpoint), &self.service_name)),
-            Some(_) => Ok(()),
-        }
+        self.answer.check_open().map_err(|why| match why {
+            Unanswerable::Answered => {
+                closed(format!("the stream {} has finished (its handler returned)", self.req.endpoint))
+            }
+            Unanswerable::NobodyWaits => nobody_waits(&format!("stream {}", self.req.endpoint), &self.service_name),
+        })
     }
 }
 
@@ -519,14 +398,7 @@ impl Request {
     /// Answers with `body` (content type: the request's when `None`). For a stream: ends it.
     #[pyo3(signature = (body, content_type=None))]
     fn respond(&self, body: Vec<u8>, content_type: Option<String>) -> PyResult<()> {
-        match self.take()? {
-            Answer::Unary(tx) => {
-                let _ = tx.send(Ok(Response { body: Bytes::from(body), content_type }));
-            }
-            Answer::Stream(tx) => {
-                let _ = tx.send(Ok(()));
-            }
-        }
+        self.take()?.respond(Response { body: body.into(), content_type });
         Ok(())
     }
 
@@ -537,14 +409,7 @@ impl Request {
         if let Some(s) = status.filter(|s| !s.is_empty()) {
             e.status = s;
         }
-        match self.take()? {
-            Answer::Unary(tx) => {
-                let _ = tx.send(Err(e));
-            }
-            Answer::Stream(tx) => {
-                let _ = tx.send(Err(e));
-            }
-        }
+        self.take()?.fail(e);
         Ok(())
     }
 
@@ -588,19 +453,18 @@ impl Request {
 pub struct Message {
     ev: micro::broker::Event,
     index: usize,
-    answer: Mutex<Option<oneshot::Sender<micro::Result<()>>>>,
+    answer: AnswerSlot,
     service_name: String,
     pid: u32,
 }
 
 impl Message {
-    fn take(&self) -> PyResult<oneshot::Sender<micro::Result<()>>> {
+    fn take(&self) -> PyResult<micro::host::Answer> {
         check_pid(self.pid)?;
-        let mut slot = self.answer.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.as_ref().is_some_and(oneshot::Sender::is_closed) {
-            return Err(nobody_waits(&format!("message on {}", self.ev.topic), &self.service_name));
-        }
-        slot.take().ok_or_else(|| err(409, format!("message on {} was already answered", self.ev.topic)))
+        self.answer.take().map_err(|why| match why {
+            Unanswerable::Answered => err(409, format!("message on {} was already answered", self.ev.topic)),
+            Unanswerable::NobodyWaits => nobody_waits(&format!("message on {}", self.ev.topic), &self.service_name),
+        })
     }
 }
 
@@ -632,14 +496,14 @@ impl Message {
     }
     /// Marks the message handled.
     fn ack(&self) -> PyResult<()> {
-        let _ = self.take()?.send(Ok(()));
+        self.take()?.respond(Response::default());
         Ok(())
     }
     /// Reports a handler failure (a go-micro error) to the broker.
     #[pyo3(signature = (id, code, detail))]
     fn fail(&self, id: String, code: i32, detail: String) -> PyResult<()> {
         let id = if id.is_empty() { self.service_name.clone() } else { id };
-        let _ = self.take()?.send(Err(micro::Error::new(id, detail, code)));
+        self.take()?.fail(micro::Error::new(id, detail, code));
         Ok(())
     }
     fn __repr__(&self) -> String {

@@ -10,8 +10,10 @@
 //! timed out is *not* re-sent unless the caller says the endpoint is idempotent
 //! ([`CallOptions::retry_timeouts`]) — go-micro re-invokes slow handlers up to five times.
 
+mod builder;
 mod stream;
 
+pub use builder::ClientBuilder;
 pub use stream::{ClientStream, StreamRecvHalf, StreamSendHalf};
 
 use crate::codec::{self, jsonrpc, protorpc, Framing};
@@ -213,6 +215,8 @@ impl Client {
         body: impl Into<Bytes>,
         opts: &CallOptions,
     ) -> Result<Reply> {
+        crate::host::check::service(service)?;
+        crate::host::check::endpoint(endpoint)?;
         let body = body.into();
         let budget = opts.request_timeout.unwrap_or(self.inner.opts.request_timeout);
         let deadline = Instant::now() + budget;
@@ -279,6 +283,7 @@ impl Client {
     /// sent byte for byte. Errors: no broker set, message over the size limit (413), or
     /// whatever the broker reports (e.g. the http broker's `service not found`).
     pub async fn publish(&self, topic: &str, body: impl Into<Bytes>, opts: &PublishOptions) -> Result<()> {
+        crate::host::check::topic(topic, None)?;
         let broker = self
             .broker()
             .ok_or_else(|| Error::internal(CLIENT_ID, "publish needs a broker: use Service or Client::set_broker"))?;
@@ -326,6 +331,8 @@ impl Client {
 
     /// Opens a bidirectional stream to `service`'s `endpoint`.
     pub async fn stream(&self, service: &str, endpoint: &str, opts: &CallOptions) -> Result<ClientStream> {
+        crate::host::check::service(service)?;
+        crate::host::check::endpoint(endpoint)?;
         let retries = opts.retries.unwrap_or(self.inner.opts.retries);
         let mut tried = Vec::new();
         let mut last = None;
