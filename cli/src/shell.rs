@@ -2,7 +2,7 @@
 //! registers can be found, called and deregistered from the next line), a `micro> ` prompt
 //! with line editing and history on a terminal, plain lines from a pipe or a script.
 //!
-//! Each line is split into words (`split_words`) and parsed by the
+//! Each line is split into words (`split_words`, on the `shlex` crate) and parsed by the
 //! same clap types as the command line, then run by `crate::run`; the session's
 //! registrations are deregistered when it ends. From a pipe, a failed line makes the
 //! session exit 1 at the end.
@@ -15,60 +15,58 @@ use micro::registry::Service;
 use std::io::IsTerminal;
 use tokio::io::AsyncBufReadExt;
 
-/// Splits a line into words: spaces separate; a word that starts with ' or " runs to the
-/// matching quote (quotes removed, \" and \\ escaped inside "…"); quotes inside a word are
-/// kept, so unquoted JSON such as {"name":"x"} stays intact.
+/// Splits a line into words the way a POSIX shell does (the `shlex` crate), except that a
+/// bare word (one that does not start with a quote) is taken as typed, so unquoted JSON such
+/// as {"name":"x"} stays intact. A word that starts with ' or " runs to the matching quote
+/// (quotes removed; inside "…" a backslash escapes " \ $ and `), and what follows that
+/// quote up to the next blank is taken as typed too. A quote left open is an error.
 pub fn split_words(line: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            ' ' | '\t' => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            '\'' if !in_word => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(x) => cur.push(x),
-                        None => return Err("unclosed ' quote".into()),
-                    }
-                }
-            }
-            '"' if !in_word => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(x @ ('"' | '\\')) => cur.push(x),
-                            Some(x) => {
-                                cur.push('\\');
-                                cur.push(x);
-                            }
-                            None => return Err("unclosed \" quote".into()),
-                        },
-                        Some(x) => cur.push(x),
-                        None => return Err("unclosed \" quote".into()),
-                    }
-                }
-            }
-            x => {
-                in_word = true;
-                cur.push(x);
-            }
+    // shlex would take the quotes inside a bare word as shell quoting ({"name":"x"} would
+    // become {name:x}), so this pass hands shlex each bare part already quoted by shlex's
+    // own quoter, which shlex gives back exactly as typed, and each leading quoted part as
+    // it was written. It only has to find where words and quotes end.
+    let quoter = shlex::Quoter::new().allow_nul(true);
+    let mut shell = String::with_capacity(line.len() + 16);
+    let mut rest = line;
+    loop {
+        rest = rest.trim_start_matches(is_blank);
+        if rest.is_empty() {
+            break;
+        }
+        if let Some(q) = rest.chars().next().filter(|c| *c == '\'' || *c == '"') {
+            let end = closing_quote(rest, q).ok_or_else(|| format!("unclosed {q} quote"))?;
+            shell.push_str(&rest[..=end]);
+            rest = &rest[end + 1..];
+        }
+        let bare_end = rest.find(is_blank).unwrap_or(rest.len());
+        if bare_end > 0 {
+            let bare = quoter.quote(&rest[..bare_end]).map_err(|e| format!("cannot read the line: {e:?}"))?;
+            shell.push_str(&bare);
+        }
+        shell.push(' ');
+        rest = &rest[bare_end..];
+    }
+    shlex::split(&shell).ok_or_else(|| "cannot split the line into words".to_string())
+}
+
+/// The blanks between words, as shlex has them.
+fn is_blank(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n')
+}
+
+/// The byte index of the quote that closes the one `word` starts with (`q`, ' or "): the
+/// next ' for ', the next unescaped " for ".
+fn closing_quote(word: &str, q: char) -> Option<usize> {
+    let mut chars = word.char_indices().skip(1);
+    while let Some((i, c)) = chars.next() {
+        if c == q {
+            return Some(i);
+        }
+        if c == '\\' && q == '"' {
+            chars.next();
         }
     }
-    if in_word {
-        words.push(cur);
-    }
-    Ok(words)
+    None
 }
 
 /// The list `help` prints: every command but `cli`, `completion` and clap's `help`, with
@@ -234,5 +232,19 @@ mod tests {
             split_words(r#"register service {"name":"foo"}"#).unwrap(),
             vec!["register", "service", r#"{"name":"foo"}"#]
         );
+    }
+
+    /// Where shlex alone would differ, the session keeps what it always did: bare words as
+    /// typed (quotes, backslashes, a leading #), what follows a closing quote as typed, and
+    /// an open quote named in the error. Inside "…" shlex's POSIX escapes apply (\$ and \`).
+    #[test]
+    fn bare_words_are_taken_as_typed() {
+        assert_eq!(split_words(r#"a\"b #c 'x'"y" ''"#).unwrap(), vec![r#"a\"b"#, "#c", r#"x"y""#, ""]);
+        assert_eq!(split_words("call\ts  E {\"a\":\"x\\\"y\"}").unwrap(), vec!["call", "s", "E", r#"{"a":"x\"y"}"#]);
+        assert_eq!(split_words(r#""\$HOME \` \n""#).unwrap(), vec![r"$HOME ` \n"]);
+        assert_eq!(split_words(r#"a "b"#).unwrap_err(), "unclosed \" quote");
+        assert_eq!(split_words(r#"a "b\"#).unwrap_err(), "unclosed \" quote");
+        assert_eq!(split_words("a 'b").unwrap_err(), "unclosed ' quote");
+        assert_eq!(split_words("  \t ").unwrap(), Vec::<String>::new());
     }
 }
