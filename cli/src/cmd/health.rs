@@ -1,0 +1,41 @@
+//! `micro health SERVICE` (also `health check SERVICE`): each node's Debug.Health, or, for a
+//! node that does not serve it, whether it answers at all. Fails when a node is unreachable.
+
+use crate::cmd::{per_node, print, Failure, Outcome};
+use crate::format;
+use crate::session::Session;
+use crate::{Opts, Output};
+
+/// Checks every node of `service` (or the `--address` node).
+pub async fn run(service: &str, opts: &Opts, sess: &Session) -> Outcome {
+    let mut rows = Vec::new();
+    for (mut row, r) in per_node(service, "Debug.Health", opts, sess).await? {
+        row.status = match r {
+            Ok(body) => serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(str::to_string))
+                .unwrap_or_else(|| "ok".into()),
+            Err(_) if row.reachable => "reachable (does not serve Debug.Health)".into(),
+            Err(e) => format!("unreachable: {e}"),
+        };
+        rows.push(row);
+    }
+    let all_up = rows.iter().all(|r| r.reachable);
+    match opts.output.unwrap_or(Output::Table) {
+        Output::Table if opts.address.is_some() => {
+            print(&rows.iter().map(|r| r.status.clone()).collect::<Vec<_>>().join("\n"))
+        }
+        Output::Table => print(&format::health(service, &rows)),
+        Output::Json => print(&format::pretty(&rows)),
+        Output::Raw => print(&serde_json::to_string(&rows).unwrap_or_default()),
+    }
+    if all_up {
+        Ok(())
+    } else {
+        Err(Failure::Failed(format!(
+            "{service}: {} of {} node(s) unreachable",
+            rows.iter().filter(|r| !r.reachable).count(),
+            rows.len()
+        )))
+    }
+}

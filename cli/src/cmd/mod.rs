@@ -1,0 +1,138 @@
+//! The commands, one module each, and what they share: the `Failure` that becomes the exit
+//! code, printing to stdout, JSON arguments, the text of a failed call, and calling one
+//! endpoint on every node of a service (health, stats).
+//!
+//! A command is `run(…, opts, sess) -> Outcome`: it prints its result on stdout and returns
+//! a `Failure` for `main` (or the interactive shell) to print on stderr. `list` serves both
+//! `micro list services` and `micro services`.
+
+pub mod call;
+pub mod deregister;
+pub mod get;
+pub mod health;
+pub mod list;
+pub mod publish;
+pub mod register;
+pub mod stats;
+pub mod stream;
+
+use crate::format::{self, NodeRow};
+use crate::session::{call_options, client_options, lookup, Session};
+use crate::{Opts, Output};
+use micro::{Client, Error};
+use std::io::Write;
+
+/// Why a command did not succeed, and so its exit code.
+#[derive(Debug)]
+pub enum Failure {
+    /// The command line was wrong (exit 2).
+    Usage(String),
+    /// The command ran and failed (exit 1).
+    Failed(String),
+}
+
+impl Failure {
+    /// The exit code: 2 for usage, 1 for a failure.
+    pub fn code(&self) -> u8 {
+        match self {
+            Failure::Usage(_) => 2,
+            Failure::Failed(_) => 1,
+        }
+    }
+
+    /// What to print on stderr.
+    pub fn text(&self) -> &str {
+        match self {
+            Failure::Usage(t) | Failure::Failed(t) => t,
+        }
+    }
+}
+
+/// What a command returns.
+pub type Outcome = Result<(), Failure>;
+
+/// Prints one line (or block) on stdout and flushes it.
+pub fn print(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+}
+
+/// Prints a reply body: indented JSON (json), the bytes as they came (raw).
+pub fn print_body(body: &[u8], output: Output) {
+    let mut out = std::io::stdout().lock();
+    if output == Output::Raw {
+        let _ = out.write_all(body);
+        if !body.ends_with(b"\n") {
+            let _ = out.write_all(b"\n");
+        }
+    } else {
+        match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(v) => {
+                let _ = writeln!(out, "{}", format::pretty(&v));
+            }
+            Err(_) => {
+                let _ = writeln!(out, "{}", String::from_utf8_lossy(body).trim_end());
+            }
+        }
+    }
+    let _ = out.flush();
+}
+
+/// `error calling S.E: <error json>` plus a line on what to do about it.
+pub fn call_failure(sess: &Session, opts: &Opts, what: &str, e: &Error) -> Failure {
+    let mut text = format!("error calling {what}: {e}");
+    if e.code == 408 {
+        text.push_str(&format!(
+            "\nhint: no answer within --client_request_timeout={:?}; raise it (e.g. --client_request_timeout=30s)",
+            opts.client_request_timeout
+        ));
+    } else if e.id == micro::error::CLIENT_ID && e.detail.contains("not found") {
+        text.push_str(&format!("\nhint: {}", sess.where_hint()));
+    } else if e.id.starts_with(micro::error::CLIENT_ID) && e.detail.contains("refused") {
+        text.push_str(
+            "\nhint: the node is registered but nothing listens there: it may have stopped without deregistering",
+        );
+    }
+    Failure::Failed(text)
+}
+
+/// A JSON argument that may span several words (joined with spaces), `default` when there
+/// are none; text that is not JSON is a usage failure that points at the spot.
+pub fn json_arg(what: &str, parts: &[String], default: &str) -> Result<String, Failure> {
+    let text = if parts.is_empty() { default.to_string() } else { parts.join(" ") };
+    format::parse_json(what, &text).map_err(Failure::Usage)?;
+    Ok(text)
+}
+
+/// Calls `endpoint` on every node of `service` (or the --address node).
+pub async fn per_node(
+    service: &str,
+    endpoint: &str,
+    opts: &Opts,
+    sess: &Session,
+) -> Result<Vec<(NodeRow, Result<bytes::Bytes, Error>)>, Failure> {
+    let targets: Vec<(String, String, String)> = match &opts.address {
+        Some(a) => vec![(String::new(), a.clone(), a.clone())],
+        None => lookup(sess, service)
+            .await?
+            .into_iter()
+            .flat_map(|s| s.nodes.into_iter().map(move |n| (s.version.clone(), n.id, n.address)))
+            .collect(),
+    };
+    let client = Client::with_cache(None, client_options(opts)?);
+    let mut rows = Vec::new();
+    for (version, id, address) in targets {
+        let mut copts = call_options(opts);
+        copts.address = vec![address.clone()];
+        copts.retries = Some(0);
+        let r = client.call(service, endpoint, &b"{}"[..], &copts).await.map(|r| r.body);
+        let reachable = match &r {
+            Ok(_) => true,
+            // Anything but the client's own failures came from the node: it is there.
+            Err(e) => !e.id.starts_with(micro::error::CLIENT_ID),
+        };
+        rows.push((NodeRow { version, id, address, status: String::new(), reachable, stats: None }, r));
+    }
+    Ok(rows)
+}
