@@ -8,8 +8,8 @@
 
 use crate::cmd::Failure;
 use crate::Opts;
-use micro::registry::{mdns, memory, Registry, Service};
-use micro::{CallOptions, Client, ClientOptions};
+use micro::registry::{self, mdns, Registry, Service};
+use micro::{CallOptions, Client};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::OnceCell;
@@ -53,22 +53,26 @@ impl Session {
                 if self.registry_address.is_some() && self.registry_name != "etcd" {
                     eprintln!("note: --registry_address is not used by the {} registry", self.registry_name);
                 }
-                match self.registry_name.as_str() {
-                    "etcd" => {
-                        let r = micro::registry::etcd::Etcd::from_addresses(self.registry_address.as_deref().unwrap_or(""))
-                            .map_err(|e| Failure::Usage(format!("etcd registry: {}", e.detail)))?;
-                        Ok(Arc::new(r) as Arc<dyn Registry>)
-                    }
-                    "mdns" => {
-                        let opts = mdns::Options { timeout: Duration::from_millis(200), ..Default::default() };
-                        let r = mdns::Mdns::new(opts).await.map_err(|e| Failure::Failed(format!("mdns registry: {}", e.detail)))?;
-                        Ok(Arc::new(r) as Arc<dyn Registry>)
-                    }
-                    "memory" => Ok(Arc::new(memory::Memory::new()) as Arc<dyn Registry>),
-                    other => Err(Failure::Usage(format!(
-                        "unknown registry {other:?}: choose mdns (go-micro's default), memory or etcd with --registry or MICRO_REGISTRY"
-                    ))),
+                if self.registry_name == "mdns" {
+                    // A CLI command asks once and prints: a lookup waits a little longer
+                    // than a long-running service's (200 ms, not 100) for slow answers.
+                    let opts = mdns::Options { timeout: Duration::from_millis(200), ..Default::default() };
+                    let r = mdns::Mdns::new(opts)
+                        .await
+                        .map_err(|e| Failure::Failed(format!("mdns registry: {}", e.detail)))?;
+                    return Ok(Arc::new(r) as Arc<dyn Registry>);
                 }
+                let url = match &self.registry_address {
+                    Some(a) => format!("{}://{a}", self.registry_name),
+                    None => self.registry_name.clone(),
+                };
+                registry::from_url(&url).await.map_err(|e| match e.code {
+                    400 => Failure::Usage(format!(
+                        "{}; choose one with --registry or MICRO_REGISTRY (mdns is go-micro's default)",
+                        e.detail
+                    )),
+                    _ => Failure::Usage(format!("{} registry: {}", self.registry_name, e.detail)),
+                })
             })
             .await
             .cloned()
@@ -78,8 +82,7 @@ impl Session {
     /// command that asks.
     async fn client(&self, opts: &Opts) -> Result<Client, Failure> {
         let registry = self.registry().await?;
-        let o = client_options(opts)?;
-        Ok(self.client.get_or_init(|| async { Client::new(registry, o) }).await.clone())
+        self.client.get_or_try_init(|| client_builder(opts).registry(registry).build()).await.cloned().map_err(usage)
     }
 
     /// A hint for "not found": where we looked and how to look elsewhere.
@@ -96,18 +99,25 @@ impl Session {
     }
 }
 
-/// Client options from the flags, with TLS from go-micro-style variables
-/// (`MICRO_TRANSPORT_SECURE`, `MICRO_TLS_CA`, `MICRO_TLS_INSECURE`).
-pub fn client_options(opts: &Opts) -> Result<ClientOptions, Failure> {
-    let mut o = ClientOptions {
-        request_timeout: opts.client_request_timeout * (opts.client_retries + 1),
-        conn_timeout: opts.client_request_timeout,
-        retries: opts.client_retries,
-        ..Default::default()
-    };
-    let cfg = micro::config::Config::from_env().map_err(|e| Failure::Usage(e.detail))?;
-    o.tls = cfg.client_tls().map_err(|e| Failure::Usage(e.detail))?;
-    Ok(o)
+/// A client builder for the flags: go-micro's variables (TLS: `MICRO_TRANSPORT_SECURE`,
+/// `MICRO_TLS_CA`, `MICRO_TLS_INSECURE`), then the timeout and retries flags. Without a
+/// broker: `publish` sets its own.
+pub fn client_builder(opts: &Opts) -> micro::ClientBuilder {
+    Client::builder()
+        .request_timeout(opts.client_request_timeout * (opts.client_retries + 1))
+        .conn_timeout(opts.client_request_timeout)
+        .retries(opts.client_retries)
+        .without_broker()
+}
+
+/// A client that calls the addresses it is given, with no registry (`--address`, the
+/// broker's own lookups): a bad variable is a usage failure.
+pub fn direct_client(opts: &Opts) -> Result<Client, Failure> {
+    client_builder(opts).build_direct().map_err(usage)
+}
+
+fn usage(e: micro::Error) -> Failure {
+    Failure::Usage(e.detail)
 }
 
 /// Options of one call or stream from the flags: JSON, the timeout and retries, metadata,
@@ -127,7 +137,7 @@ pub fn call_options(opts: &Opts) -> CallOptions {
 /// A client for `opts`: a direct one for --address (no registry needed), else the session's.
 pub async fn client_for(sess: &Session, opts: &Opts) -> Result<Client, Failure> {
     if opts.address.is_some() {
-        Ok(Client::with_cache(None, client_options(opts)?))
+        direct_client(opts)
     } else {
         sess.client(opts).await
     }

@@ -17,9 +17,9 @@ pub mod stats;
 pub mod stream;
 
 use crate::format::{self, NodeRow};
-use crate::session::{call_options, client_options, lookup, Session};
+use crate::session::{call_options, direct_client, lookup, Session};
 use crate::{Opts, Output};
-use micro::{Client, Error};
+use micro::Error;
 use std::io::Write;
 
 /// Why a command did not succeed, and so its exit code.
@@ -120,7 +120,7 @@ pub async fn per_node(
             .flat_map(|s| s.nodes.into_iter().map(move |n| (s.version.clone(), n.id, n.address)))
             .collect(),
     };
-    let client = Client::with_cache(None, client_options(opts)?);
+    let client = direct_client(opts)?;
     let mut rows = Vec::new();
     for (version, id, address) in targets {
         let mut copts = call_options(opts);

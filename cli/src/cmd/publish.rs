@@ -2,9 +2,9 @@
 //! default, finds subscribers in the registry; nats goes through a nats server).
 
 use crate::cmd::{json_arg, print, Failure, Outcome};
-use crate::session::{client_options, Session};
+use crate::session::{direct_client, Session};
 use crate::Opts;
-use micro::{Client, PublishOptions};
+use micro::PublishOptions;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ pub async fn run(topic: &str, message: &[String], opts: &Opts, sess: &Session) -
     let url = micro::broker::url_from_env(Some(&opts.broker), opts.broker_address.as_deref());
     let broker = micro::broker::from_url(&url, registry, micro::broker::DEFAULT_MAX_MESSAGE)
         .map_err(|e| Failure::Usage(e.detail))?;
-    let client = Client::with_cache(None, client_options(opts)?);
+    let client = direct_client(opts)?;
     client.set_broker(Arc::clone(&broker));
     let popts = PublishOptions {
         content_type: Some("application/json".into()),

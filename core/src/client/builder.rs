@@ -107,6 +107,12 @@ impl ClientBuilder {
         self
     }
 
+    /// The budget of one attempt, sent as the `Timeout` header.
+    pub fn conn_timeout(mut self, d: Duration) -> Self {
+        self.options.conn_timeout = d;
+        self
+    }
+
     /// Extra attempts after the first.
     pub fn retries(mut self, n: u32) -> Self {
         self.options.retries = n;
@@ -134,6 +140,15 @@ impl ClientBuilder {
     /// The options as they stand (environment plus what was set).
     pub fn client_options(&self) -> &ClientOptions {
         &self.options
+    }
+
+    /// A client with no registry and no broker: every call names its nodes
+    /// ([`crate::CallOptions::address`]). Fails only on a malformed variable.
+    pub fn build_direct(self) -> Result<Client> {
+        if let Some(e) = self.env_error {
+            return Err(e);
+        }
+        Ok(Client::with_cache(None, self.options))
     }
 
     /// Opens the registry and broker and builds the client. Needs a Tokio runtime.
