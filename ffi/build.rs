@@ -1,19 +1,19 @@
 //! Gives `libmicro.so` the soname `libmicro.so.<ABI>`, ABI being `MICRO_ABI_VERSION` in
-//! src/lib.rs, so programs record the ABI they were linked against. In the build tree it
+//! src/version.rs, so programs record the ABI they were linked against. In the build tree it
 //! also makes the link `libmicro.so.<ABI> -> libmicro.so` next to the library (what
 //! `ldconfig` does on install), so `-lmicro` programs run from there.
 use std::path::PathBuf;
 
 fn main() {
-    println!("cargo:rerun-if-changed=src/lib.rs");
+    println!("cargo:rerun-if-changed=src/version.rs");
     println!("cargo:rerun-if-changed=build.rs");
-    let src = std::fs::read_to_string("src/lib.rs").expect("ffi/src/lib.rs is readable");
+    let src = std::fs::read_to_string("src/version.rs").expect("ffi/src/version.rs is readable");
     let abi: u32 = src
         .lines()
         .find_map(|l| l.trim().strip_prefix("pub const MICRO_ABI_VERSION: u32 = "))
         .and_then(|v| v.strip_suffix(';'))
         .and_then(|v| v.trim().parse().ok())
-        .expect("ffi/src/lib.rs defines `pub const MICRO_ABI_VERSION: u32 = N;`");
+        .expect("ffi/src/version.rs defines `pub const MICRO_ABI_VERSION: u32 = N;`");
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("linux") {
         return;
     }

@@ -1,7 +1,11 @@
 //! The header list shared by requests, messages and events: `(name, value)` C strings in
 //! the order the core gives them (sorted by name), read through views borrowed from it.
 
-use crate::*;
+use crate::boundary::{arg, arg_mut, arg_str, boundary, guard};
+use crate::error::{fail, FfiResult};
+use crate::status::{micro_status, MICRO_STATUS_INVALID_ARG};
+use crate::view::{cstring, micro_str, view};
+use std::ffi::{c_char, CString};
 
 /// Headers as C strings, borrowed out through `micro_str` views.
 pub(crate) type Headers = Vec<(CString, CString)>;
@@ -75,7 +79,7 @@ pub(crate) unsafe fn header_count<T>(p: *const T, h: impl FnOnce(&T) -> &Headers
 }
 
 /// Checks a header name is a token (letters, digits, `-`, `_`).
-pub(crate) fn check_header_name(key: &str) -> R<()> {
+pub(crate) fn check_header_name(key: &str) -> FfiResult<()> {
     if key.is_empty() || key.bytes().any(|b| !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_')) {
         return Err(fail(MICRO_STATUS_INVALID_ARG, format!("header name {key:?} is not a token")));
     }

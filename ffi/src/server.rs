@@ -1,13 +1,22 @@
-//! Server (C handlers answering owned requests from any thread) and the service convenience.
+//! `micro_server` and its options: an RPC server whose C handlers receive owned requests
+//! (`request`) on dispatch threads, with subscribers on its broker. Stream endpoints are in
+//! `server_stream`; the whole service in `service`.
 
-use crate::client::{micro_client, micro_registry};
-use crate::headers::*;
-use crate::pubsub::{check_topic, micro_broker, micro_event_fn, Callback, SubState};
-use crate::runtime::{FreeHook, Rt, SendPtr};
-use crate::*;
+use crate::boundary::{arg, arg_mut, arg_str, boundary, guard};
+use crate::broker::{check_topic, micro_broker};
+use crate::callback::{micro_free_fn, FreeHook, SendPtr};
+use crate::error::{core_fail, fail, micro_error, FfiResult};
+use crate::event::micro_event_fn;
+use crate::handle::{export, free_handle, free_in_runtime, set_option, set_str_option};
+use crate::registry::micro_registry;
+use crate::request::micro_request;
+use crate::runtime::{micro_runtime, Rt};
+use crate::status::{micro_status, MICRO_STATUS_ILLEGAL_STATE, MICRO_STATUS_INVALID_ARG, MICRO_STATUS_NULL_ARG};
+use crate::subscription::{Callback, SubState};
+use crate::view::{micro_buf, new_buf};
 use micro_core::host::HostRequest;
-use micro_core::{Response, Server, ServerOptions};
-use std::ffi::c_void;
+use micro_core::{Server, ServerOptions};
+use std::ffi::{c_char, c_void};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -89,18 +98,8 @@ pub unsafe extern "C" fn micro_server_options_set_max_concurrency(
 
 /// An RPC server. Thread-safe.
 pub struct micro_server {
-    rt: Arc<Rt>,
-    server: Server,
-}
-
-impl micro_server {
-    pub(crate) fn rt(&self) -> &Arc<Rt> {
-        &self.rt
-    }
-
-    pub(crate) fn server(&self) -> &Server {
-        &self.server
-    }
+    pub(crate) rt: Arc<Rt>,
+    pub(crate) server: Server,
 }
 
 /// A server that registers in `reg` once started. Release with `micro_server_free`.
@@ -122,20 +121,6 @@ pub unsafe extern "C" fn micro_server_new(
         *out = export(micro_server { rt, server });
         Ok(())
     })
-}
-
-/// An incoming call, owned by the handler that received it. Read it with the accessors
-/// (views borrowed from the request) and answer exactly once with `micro_request_respond`
-/// or `micro_request_respond_error` — from any thread, before or after the handler returns;
-/// both consume the request. `micro_request_free` releases it unanswered (the caller gets a
-/// 500).
-pub struct micro_request {
-    req: HostRequest,
-    service: CString,
-    endpoint: CString,
-    content_type: CString,
-    headers: Headers,
-    response_content_type: Option<String>,
 }
 
 /// A handler: receives `request`, which it owns (see `micro_request`). Runs on a dispatch
@@ -171,7 +156,7 @@ pub(crate) unsafe fn handler_args<'a, F>(
     s: *mut micro_server,
     endpoint: *const c_char,
     handler: Option<F>,
-) -> R<(&'a micro_server, String, F)> {
+) -> FfiResult<(&'a micro_server, String, F)> {
     let s = arg(s, "server")?;
     let endpoint = arg_str(endpoint, "endpoint")?;
     let f = handler.ok_or_else(|| fail(MICRO_STATUS_NULL_ARG, "handler is NULL"))?;
@@ -201,15 +186,7 @@ pub unsafe extern "C" fn micro_server_handle(
             let Some(rt) = rt.upgrade() else { return };
             let ctx = Arc::clone(&ctx);
             let job = Box::new(move || {
-                let r = req.request();
-                let request = micro_request {
-                    service: cstring(r.service.clone()),
-                    endpoint: cstring(r.endpoint.clone()),
-                    content_type: cstring(r.content_type.clone()),
-                    headers: headers_from(r.header.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-                    response_content_type: None,
-                    req,
-                };
+                let request = micro_request::new(req);
                 // SAFETY: `ctx.f` is the non-NULL handler registered with `ud`; the request
                 // pointer is a fresh handle the handler now owns.
                 unsafe { (ctx.f)(ctx.ud.0, export(request)) };
@@ -348,254 +325,4 @@ pub unsafe extern "C" fn micro_server_address(
 #[no_mangle]
 pub unsafe extern "C" fn micro_server_free(s: *mut micro_server) {
     free_in_runtime(s, |s| Arc::clone(&s.rt))
-}
-
-/// The service the caller addressed, borrowed from `r`.
-#[no_mangle]
-pub unsafe extern "C" fn micro_request_service(r: *const micro_request) -> micro_str {
-    str_field(r, |r| &r.service)
-}
-
-/// The endpoint (`"Greeter.Hello"`), borrowed from `r`.
-#[no_mangle]
-pub unsafe extern "C" fn micro_request_endpoint(r: *const micro_request) -> micro_str {
-    str_field(r, |r| &r.endpoint)
-}
-
-/// The body's content type, borrowed from `r`.
-#[no_mangle]
-pub unsafe extern "C" fn micro_request_content_type(r: *const micro_request) -> micro_str {
-    str_field(r, |r| &r.content_type)
-}
-
-/// The body, borrowed from `r`.
-#[no_mangle]
-pub unsafe extern "C" fn micro_request_body(r: *const micro_request) -> micro_bytes {
-    bytes_field(r, |r| &r.req.request().body)
-}
-
-/// Looks a request header (go-micro metadata) up by name, case-insensitively; `true` and
-/// `*value_out` (borrowed from `r`) when found.
-#[no_mangle]
-pub unsafe extern "C" fn micro_request_header(
-    r: *const micro_request,
-    key: *const c_char,
-    value_out: *mut micro_str,
-) -> bool {
-    header_lookup(r, |r| &r.headers, key, value_out, Match::AnyCase)
-}
-
-/// Whether the server stopped waiting for this answer (an answer would be discarded).
-#[no_mangle]
-pub unsafe extern "C" fn micro_request_is_cancelled(r: *const micro_request) -> bool {
-    guard(true, || r.as_ref().map_or(true, |r| r.req.is_cancelled()))
-}
-
-/// Content type of the response (default: the request's).
-#[no_mangle]
-pub unsafe extern "C" fn micro_request_set_response_content_type(
-    r: *mut micro_request,
-    ct: *const c_char,
-) -> micro_status {
-    boundary(std::ptr::null_mut(), || {
-        let ct = arg_str(ct, "content_type")?;
-        arg_mut(r, "request")?.response_content_type = Some(ct);
-        Ok(())
-    })
-}
-
-/// Answers with `body` and releases `r` — always, even when `body` is invalid (the caller
-/// then gets a 500). `MICRO_STATUS_CLOSED` if nobody waits for the answer any more.
-#[no_mangle]
-pub unsafe extern "C" fn micro_request_respond(r: *mut micro_request, body: micro_bytes) -> micro_status {
-    boundary(std::ptr::null_mut(), || {
-        let r = reclaim(r).ok_or_else(|| fail(MICRO_STATUS_NULL_ARG, "request is NULL"))?;
-        let body = arg_bytes(body, "body")?;
-        let r = *r;
-        if r.req.respond(Ok(Response { body, content_type: r.response_content_type })) {
-            Ok(())
-        } else {
-            Err(fail(MICRO_STATUS_CLOSED, "the caller is gone"))
-        }
-    })
-}
-
-/// Answers with a go-micro error (`code` such as 400, 404, 500; `detail` text; the id is
-/// the service name) and releases `r` — always.
-#[no_mangle]
-pub unsafe extern "C" fn micro_request_respond_error(
-    r: *mut micro_request,
-    code: i32,
-    detail: *const c_char,
-) -> micro_status {
-    boundary(std::ptr::null_mut(), || {
-        let r = reclaim(r).ok_or_else(|| fail(MICRO_STATUS_NULL_ARG, "request is NULL"))?;
-        let detail = arg_str(detail, "detail")?;
-        if !(100..=599).contains(&code) {
-            return Err(fail(MICRO_STATUS_INVALID_ARG, format!("code {code} is not in 100..=599")));
-        }
-        let id = r.req.request().service.clone();
-        if r.req.respond(Err(micro_core::Error::new(id, detail, code))) {
-            Ok(())
-        } else {
-            Err(fail(MICRO_STATUS_CLOSED, "the caller is gone"))
-        }
-    })
-}
-
-/// Releases a request without answering (the caller gets a 500); NULL is a no-op.
-#[no_mangle]
-pub unsafe extern "C" fn micro_request_free(r: *mut micro_request) {
-    free_handle(r)
-}
-
-/// A service: a registry, a server, a client and a broker wired together (the Rust
-/// `Service`). Thread-safe.
-pub struct micro_service {
-    rt: Arc<Rt>,
-    svc: micro_core::Service,
-    server: *mut micro_server,
-    client: *mut micro_client,
-    broker: *mut micro_broker,
-    registry: *mut micro_registry,
-}
-// SAFETY: the four pointers are boxes this service owns (freed only by
-// `micro_service_free`) whose targets are themselves thread-safe handles.
-unsafe impl Send for micro_service {}
-// SAFETY: as for Send: shared access only reads the pointers.
-unsafe impl Sync for micro_service {}
-
-/// A service named `name` using the registry `registry_url` (any name `micro_registry_new`
-/// takes: `"mdns"`, `"memory"`, `"etcd[://…]"`; NULL = `MICRO_REGISTRY`, else mdns) and the
-/// broker `MICRO_BROKER`/`MICRO_BROKER_ADDRESS` name (go-micro's http broker by default),
-/// configured from go-micro's `MICRO_*` environment variables. Add handlers and subscribers,
-/// then `micro_service_start`.
-#[no_mangle]
-pub unsafe extern "C" fn micro_service_new(
-    rt: *mut micro_runtime,
-    name: *const c_char,
-    registry_url: *const c_char,
-    out: *mut *mut micro_service,
-    err: *mut *mut micro_error,
-) -> micro_status {
-    boundary(err, || {
-        let rt = Arc::clone(&arg(rt, "rt")?.rt);
-        let name = arg_str(name, "name")?;
-        let url = if registry_url.is_null() { None } else { Some(arg_str(registry_url, "registry_url")?) };
-        let out = arg_mut(out, "out")?;
-        let mut b = micro_core::Service::builder(name);
-        if let Some(u) = url {
-            b = b.registry_url(u);
-        }
-        let svc = rt.block_on(b.build())?.map_err(core_fail)?;
-        // Inner handles are owned by the service, not counted as separate C objects.
-        let server = Box::into_raw(Box::new(micro_server { rt: Arc::clone(&rt), server: svc.server().clone() }));
-        let client = Box::into_raw(Box::new(micro_client { rt: Arc::clone(&rt), client: svc.client().clone() }));
-        let broker = Box::into_raw(Box::new(micro_broker { rt: Arc::clone(&rt), broker: Arc::clone(svc.broker()) }));
-        let registry = Box::into_raw(Box::new(micro_registry { rt: Arc::clone(&rt), reg: Arc::clone(svc.registry()) }));
-        *out = export(micro_service { rt, svc, server, client, broker, registry });
-        Ok(())
-    })
-}
-
-/// The service's server, borrowed (valid until `micro_service_free`); NULL for NULL.
-#[no_mangle]
-pub unsafe extern "C" fn micro_service_server(s: *mut micro_service) -> *mut micro_server {
-    guard(std::ptr::null_mut(), || s.as_ref().map_or(std::ptr::null_mut(), |s| s.server))
-}
-
-/// The service's client, borrowed (valid until `micro_service_free`); NULL for NULL.
-#[no_mangle]
-pub unsafe extern "C" fn micro_service_client(s: *mut micro_service) -> *mut micro_client {
-    guard(std::ptr::null_mut(), || s.as_ref().map_or(std::ptr::null_mut(), |s| s.client))
-}
-
-/// The service's broker (chosen by `MICRO_BROKER`/`MICRO_BROKER_ADDRESS`, go-micro's http
-/// broker by default), borrowed (valid until `micro_service_free`); NULL for NULL.
-#[no_mangle]
-pub unsafe extern "C" fn micro_service_broker(s: *mut micro_service) -> *mut micro_broker {
-    guard(std::ptr::null_mut(), || s.as_ref().map_or(std::ptr::null_mut(), |s| s.broker))
-}
-
-/// The service's registry, borrowed (valid until `micro_service_free`); NULL for NULL.
-/// With `"memory"` this is the only way to look into the service's private registry.
-#[no_mangle]
-pub unsafe extern "C" fn micro_service_registry(s: *mut micro_service) -> *mut micro_registry {
-    guard(std::ptr::null_mut(), || s.as_ref().map_or(std::ptr::null_mut(), |s| s.registry))
-}
-
-/// Publishes through the service's client and broker: `micro_client_publish`.
-#[no_mangle]
-pub unsafe extern "C" fn micro_service_publish(
-    s: *mut micro_service,
-    topic: *const c_char,
-    body: micro_bytes,
-    options: *const crate::pubsub::micro_publish_options,
-    err: *mut *mut micro_error,
-) -> micro_status {
-    match s.as_ref() {
-        Some(s) => crate::pubsub::micro_client_publish(s.client, topic, body, options, err),
-        None => boundary(err, || Err(fail(MICRO_STATUS_NULL_ARG, "service is NULL"))),
-    }
-}
-
-/// Adds a subscriber to the service's server: `micro_server_subscribe` on
-/// `micro_service_server(s)` (the service's broker; before `micro_service_start`).
-#[no_mangle]
-pub unsafe extern "C" fn micro_service_subscribe(
-    s: *mut micro_service,
-    topic: *const c_char,
-    queue: *const c_char,
-    callback: micro_event_fn,
-    userdata: *mut c_void,
-    userdata_free: micro_free_fn,
-    err: *mut *mut micro_error,
-) -> micro_status {
-    match s.as_ref() {
-        Some(s) => micro_server_subscribe(s.server, topic, queue, callback, userdata, userdata_free, err),
-        None => boundary(err, || Err(fail(MICRO_STATUS_NULL_ARG, "service is NULL"))),
-    }
-}
-
-/// Starts the service as the Rust `Service::start`: connects its broker, then listens,
-/// registers the node (with its handler and subscriber endpoints) and subscribes.
-#[no_mangle]
-pub unsafe extern "C" fn micro_service_start(s: *mut micro_service, err: *mut *mut micro_error) -> micro_status {
-    boundary(err, || {
-        let s = arg(s, "service")?;
-        s.rt.block_on(s.svc.start())?.map_err(core_fail)
-    })
-}
-
-/// Stops the service as the Rust `Service::stop`: deregisters, unsubscribes and drains the
-/// server (up to its drain timeout), then disconnects the broker. Safe from inside a
-/// callback: the stop then runs in the background (and this returns `MICRO_STATUS_OK`).
-#[no_mangle]
-pub unsafe extern "C" fn micro_service_stop(s: *mut micro_service, err: *mut *mut micro_error) -> micro_status {
-    boundary(err, || {
-        let s = arg(s, "service")?;
-        let svc = s.svc.clone();
-        s.rt.stop("service", async move { svc.stop().await })
-    })
-}
-
-/// Releases the service (stop it first to deregister cleanly). NULL is a no-op.
-#[no_mangle]
-pub unsafe extern "C" fn micro_service_free(s: *mut micro_service) {
-    guard((), || {
-        if let Some(s) = reclaim(s) {
-            let micro_service { rt, svc, server, client, broker, registry } = *s;
-            // SAFETY: the four boxes were made by `micro_service_new` and are released only
-            // here, once (the service handle was just reclaimed).
-            let (server, client, broker, registry) = unsafe {
-                (Box::from_raw(server), Box::from_raw(client), Box::from_raw(broker), Box::from_raw(registry))
-            };
-            let _g = rt.handle.enter();
-            drop(registry);
-            drop(broker);
-            drop(client);
-            drop(server);
-            drop(svc);
-        }
-    })
 }

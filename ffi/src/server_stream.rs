@@ -2,13 +2,19 @@
 //! from any thread, and ends with go-micro's EOS (`micro_server_stream_close`) or an error
 //! (`micro_server_stream_close_error`).
 
-use crate::client::{micro_message, within};
-use crate::headers::*;
-use crate::runtime::{Rt, SendPtr};
+use crate::boundary::{arg, arg_bytes, arg_mut, arg_str, boundary};
+use crate::callback::{micro_free_fn, SendPtr};
+use crate::error::{core_fail, fail, micro_error, FfiResult};
+use crate::handle::{export, free_in_runtime};
+use crate::headers::{header_lookup, headers_from, Headers, Match};
+use crate::message::micro_message;
+use crate::runtime::Rt;
 use crate::server::{handler_args, micro_server, HandlerCtx};
-use crate::*;
+use crate::status::{micro_status, MICRO_STATUS_CLOSED, MICRO_STATUS_INVALID_ARG};
+use crate::stream::within;
+use crate::view::{cstring, micro_bytes, micro_str, str_field};
 use micro_core::server::{Request, ServerStream, StreamReceiver, StreamSender};
-use std::ffi::c_void;
+use std::ffi::{c_char, c_void, CString};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
@@ -62,8 +68,8 @@ pub unsafe extern "C" fn micro_server_handle_stream(
 ) -> micro_status {
     boundary(std::ptr::null_mut(), || {
         let (s, endpoint, f) = handler_args(s, endpoint, handler)?;
-        let ctx: Arc<HandlerCtx<StreamFn>> = HandlerCtx::new(f, userdata, userdata_free, s.rt());
-        let rt = Arc::downgrade(s.rt());
+        let ctx: Arc<HandlerCtx<StreamFn>> = HandlerCtx::new(f, userdata, userdata_free, &s.rt);
+        let rt = Arc::downgrade(&s.rt);
         let handle = move |req: Request, stream: ServerStream| {
             let (end_tx, end_rx) = oneshot::channel();
             let started = rt.upgrade().map(|rt| {
@@ -94,8 +100,8 @@ pub unsafe extern "C" fn micro_server_handle_stream(
                 end_rx.await.unwrap_or(Ok(()))
             }
         };
-        let _g = s.rt().handle.enter();
-        s.server().handle_stream(&endpoint, handle);
+        let _g = s.rt.handle.enter();
+        s.server.handle_stream(&endpoint, handle);
         Ok(())
     })
 }
@@ -163,7 +169,7 @@ pub unsafe extern "C" fn micro_server_stream_send(
     })
 }
 
-fn end(s: &micro_server_stream, outcome: micro_core::Result<()>) -> R<()> {
+fn end(s: &micro_server_stream, outcome: micro_core::Result<()>) -> FfiResult<()> {
     let end = s.take_end().ok_or_else(|| fail(MICRO_STATUS_CLOSED, "the stream is already closed"))?;
     // The receiving side is gone only if the server dropped the stream (shutdown).
     end.send(outcome).map_err(|_| fail(MICRO_STATUS_CLOSED, "the server is gone"))

@@ -1,15 +1,23 @@
-//! Pub/sub: brokers, publishing through a client, and subscriptions delivered either to a
-//! callback (on dispatch threads, one message at a time and in order per subscription) or
-//! pulled with `micro_subscription_next`.
+//! `micro_subscription`: a broker subscription delivered either to a callback (on dispatch
+//! threads, one message at a time and in order per subscription) or pulled with
+//! `micro_subscription_next`. `SubState` is that delivery queue; server subscribers
+//! (`server`) use it too.
 
-use crate::client::{micro_client, micro_registry};
-use crate::headers::*;
-use crate::runtime::{on_library_thread, FreeHook, Rt, SendPtr};
-use crate::*;
-use micro_core::broker::{Broker, Event, SubscribeOptions, Subscriber, BROKER_ID};
-use micro_core::PublishOptions;
+use crate::boundary::{arg, arg_mut, arg_str, boundary, guard};
+use crate::broker::{check_topic, micro_broker};
+use crate::callback::{micro_free_fn, FreeHook, SendPtr};
+use crate::dispatch::on_library_thread;
+use crate::error::{core_fail, fail, micro_error, FfiResult};
+use crate::event::{micro_event, micro_event_fn};
+use crate::handle::{export, reclaim};
+use crate::runtime::Rt;
+use crate::status::{
+    micro_status, MICRO_STATUS_CLOSED, MICRO_STATUS_ILLEGAL_STATE, MICRO_STATUS_NULL_ARG, MICRO_STATUS_TIMEOUT,
+};
+use crate::view::{cstring, micro_str, str_field};
+use micro_core::broker::{Event, SubscribeOptions, Subscriber, BROKER_ID};
 use std::collections::VecDeque;
-use std::ffi::c_void;
+use std::ffi::{c_char, c_void, CString};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
@@ -17,309 +25,9 @@ use std::time::{Duration, Instant};
 /// Messages a subscription holds before the broker's deliveries to it fail (and are
 /// logged): a slow callback or a consumer that stops pulling cannot grow memory forever.
 const MAX_QUEUED: usize = 65_536;
+
 /// Messages one dispatch job delivers before it yields its thread to other work.
 const BATCH: usize = 64;
-
-/// The checks every publish and subscribe makes of its topic and queue group (the pointers
-/// already converted): both non-empty, a queue `None` for no group.
-pub(crate) fn check_topic(topic: &str, queue: Option<&str>) -> R<()> {
-    if topic.is_empty() {
-        return Err(fail(MICRO_STATUS_INVALID_ARG, "topic is empty"));
-    }
-    if queue == Some("") {
-        return Err(fail(MICRO_STATUS_INVALID_ARG, "queue is empty: pass NULL for no queue group"));
-    }
-    Ok(())
-}
-
-/// A broker: go-micro's pub/sub transport (`http` — go-micro's default —, `nats`,
-/// `memory`). Thread-safe.
-pub struct micro_broker {
-    pub(crate) rt: Arc<Rt>,
-    pub(crate) broker: Arc<dyn Broker>,
-}
-
-/// Opens the broker named by `url`: `"http"` (listen on `127.0.0.1:0`), `"http://HOST:PORT"`,
-/// `"nats"` / `"nats://HOST:PORT"`, `"memory"`. The http broker registers its subscribers in
-/// `reg` and finds subscribers there, so give it the registry your peers use; `reg` may be
-/// NULL for the others (a private memory registry is used). `max_message` bounds a message
-/// (0 = go-micro's 4 MiB). Unknown names are `MICRO_STATUS_INVALID_ARG`.
-#[no_mangle]
-pub unsafe extern "C" fn micro_broker_new(
-    rt: *mut micro_runtime,
-    url: *const c_char,
-    reg: *mut micro_registry,
-    max_message: usize,
-    out: *mut *mut micro_broker,
-    err: *mut *mut micro_error,
-) -> micro_status {
-    boundary(err, || {
-        let rt = Arc::clone(&arg(rt, "rt")?.rt);
-        let url = arg_str(url, "url")?;
-        let out = arg_mut(out, "out")?;
-        rt.check()?;
-        let registry: Arc<dyn micro_core::registry::Registry> = match reg.as_ref() {
-            Some(r) => Arc::clone(&r.reg),
-            None if url.trim().starts_with("http") || url.trim().is_empty() => {
-                return Err(fail(
-                    MICRO_STATUS_NULL_ARG,
-                    "registry is NULL: the http broker needs the registry its peers use",
-                ))
-            }
-            None => Arc::new(micro_core::registry::memory::Memory::new()),
-        };
-        let max = if max_message == 0 { micro_core::broker::DEFAULT_MAX_MESSAGE } else { max_message };
-        let broker = {
-            let _g = rt.handle.enter();
-            micro_core::broker::from_url(&url, registry, max).map_err(core_fail)?
-        };
-        *out = export(micro_broker { rt, broker });
-        Ok(())
-    })
-}
-
-/// Starts the broker (listens, or connects to NATS). Idempotent; publishing and subscribing
-/// do it on demand.
-#[no_mangle]
-pub unsafe extern "C" fn micro_broker_connect(b: *mut micro_broker, err: *mut *mut micro_error) -> micro_status {
-    boundary(err, || {
-        let b = arg(b, "broker")?;
-        b.rt.block_on(b.broker.connect())?.map_err(core_fail)
-    })
-}
-
-/// Stops the broker: withdraws its subscribers and stops listening / disconnects.
-#[no_mangle]
-pub unsafe extern "C" fn micro_broker_disconnect(b: *mut micro_broker, err: *mut *mut micro_error) -> micro_status {
-    boundary(err, || {
-        let b = arg(b, "broker")?;
-        b.rt.block_on(b.broker.disconnect())?.map_err(core_fail)
-    })
-}
-
-/// The broker's address (`host:port` it listens on, or the NATS URL), in a new buffer the
-/// caller owns.
-#[no_mangle]
-pub unsafe extern "C" fn micro_broker_address(
-    b: *mut micro_broker,
-    out: *mut *mut micro_buf,
-    err: *mut *mut micro_error,
-) -> micro_status {
-    boundary(err, || {
-        let b = arg(b, "broker")?;
-        let out = arg_mut(out, "out")?;
-        *out = new_buf(b.broker.address().into_bytes());
-        Ok(())
-    })
-}
-
-/// Releases a broker handle (subscriptions made through it keep it alive). NULL is a no-op.
-#[no_mangle]
-pub unsafe extern "C" fn micro_broker_free(b: *mut micro_broker) {
-    free_in_runtime(b, |b| Arc::clone(&b.rt))
-}
-
-/// Makes `c` publish through `b` (a `micro_service`'s client already has its service's
-/// broker).
-#[no_mangle]
-pub unsafe extern "C" fn micro_client_set_broker(c: *mut micro_client, b: *mut micro_broker) -> micro_status {
-    boundary(std::ptr::null_mut(), || {
-        let c = arg(c, "client")?;
-        let b = arg(b, "broker")?;
-        c.client.set_broker(Arc::clone(&b.broker));
-        Ok(())
-    })
-}
-
-/// Publish options; a builder owned by the caller (not thread-safe), copied by
-/// `micro_client_publish` and `micro_broker_publish`.
-pub struct micro_publish_options {
-    inner: PublishOptions,
-}
-
-/// New publish options (content type: the client's, `application/json` by default).
-#[no_mangle]
-pub extern "C" fn micro_publish_options_new() -> *mut micro_publish_options {
-    new_handle(|| micro_publish_options { inner: PublishOptions::default() })
-}
-
-/// Releases publish options; NULL is a no-op.
-#[no_mangle]
-pub unsafe extern "C" fn micro_publish_options_free(o: *mut micro_publish_options) {
-    free_handle(o)
-}
-
-/// The message's content type (`"application/json"`, `"application/octet-stream"` …).
-#[no_mangle]
-pub unsafe extern "C" fn micro_publish_options_set_content_type(
-    o: *mut micro_publish_options,
-    ct: *const c_char,
-) -> micro_status {
-    let input = || {
-        let ct = arg_str(ct, "content_type")?;
-        if ct.is_empty() {
-            return Err(fail(MICRO_STATUS_INVALID_ARG, "content_type is empty"));
-        }
-        Ok(ct)
-    };
-    set_option(o, input, |o, ct| o.inner.content_type = Some(ct))
-}
-
-/// Adds a message header (go-micro metadata); the key travels exactly as given.
-#[no_mangle]
-pub unsafe extern "C" fn micro_publish_options_set_header(
-    o: *mut micro_publish_options,
-    key: *const c_char,
-    value: *const c_char,
-) -> micro_status {
-    let input = || {
-        let (key, value) = (arg_str(key, "key")?, arg_str(value, "value")?);
-        check_header_name(&key)?;
-        Ok((key, value))
-    };
-    set_option(o, input, |o, (k, v)| {
-        o.inner.metadata.insert(k, v);
-    })
-}
-
-/// Publishes `body` on `topic` as go-micro's `client.Publish` (headers: yours plus
-/// `Content-Type`, `Micro-Topic`, `Micro-ID`). `options` may be NULL. Returns once the
-/// broker took the message (the http broker delivers asynchronously). Errors:
-/// `MICRO_STATUS_TOO_LARGE` over the message size limit, `MICRO_STATUS_NOT_FOUND` when the
-/// http broker knows no subscriber of any topic, `MICRO_STATUS_ILLEGAL_STATE` without a broker.
-#[no_mangle]
-pub unsafe extern "C" fn micro_client_publish(
-    c: *mut micro_client,
-    topic: *const c_char,
-    body: micro_bytes,
-    options: *const micro_publish_options,
-    err: *mut *mut micro_error,
-) -> micro_status {
-    boundary(err, || {
-        let c = arg(c, "client")?;
-        let topic = arg_str(topic, "topic")?;
-        let body = arg_bytes(body, "body")?;
-        check_topic(&topic, None)?;
-        if c.client.broker().is_none() {
-            return Err(fail(
-                MICRO_STATUS_ILLEGAL_STATE,
-                "the client has no broker: use micro_client_set_broker or a micro_service",
-            ));
-        }
-        let opts = options.as_ref().map(|o| o.inner.clone()).unwrap_or_default();
-        c.rt.block_on(c.client.publish(&topic, body, &opts))?.map_err(core_fail)
-    })
-}
-
-/// Publishes `body` on `topic` straight through the broker (go-micro's `broker.Publish`):
-/// the message carries exactly the headers of `options` (its `set_header`s, plus
-/// `Content-Type` when `set_content_type` was used) — no `Micro-ID`, and `Micro-Topic` only
-/// where the broker adds it itself (the http broker does, as go-micro's). `options` may be
-/// NULL (no headers). Connects the broker if needed. Errors as `micro_client_publish`:
-/// `MICRO_STATUS_TOO_LARGE` over the broker's size limit, `MICRO_STATUS_NOT_FOUND` when the
-/// http broker knows no subscriber, `MICRO_STATUS_CLOSED` after the runtime's shutdown.
-#[no_mangle]
-pub unsafe extern "C" fn micro_broker_publish(
-    b: *mut micro_broker,
-    topic: *const c_char,
-    body: micro_bytes,
-    options: *const micro_publish_options,
-    err: *mut *mut micro_error,
-) -> micro_status {
-    boundary(err, || {
-        let b = arg(b, "broker")?;
-        let topic = arg_str(topic, "topic")?;
-        let body = arg_bytes(body, "body")?;
-        check_topic(&topic, None)?;
-        let mut message = micro_core::broker::Message::new(body);
-        if let Some(o) = options.as_ref() {
-            message.header.extend(o.inner.metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
-            if let Some(ct) = &o.inner.content_type {
-                message.header.insert("Content-Type".into(), ct.clone());
-            }
-        }
-        let broker = Arc::clone(&b.broker);
-        b.rt.block_on(async move {
-            broker.connect().await?;
-            broker.publish(&topic, message).await
-        })?
-        .map_err(core_fail)
-    })
-}
-
-/// A delivered message: its topic, headers and body. Owned when returned by
-/// `micro_subscription_next` (release with `micro_event_free`), borrowed when given to a
-/// callback (for the duration of the callback).
-#[derive(Clone)]
-pub struct micro_event {
-    topic: CString,
-    body: bytes::Bytes,
-    headers: Headers,
-}
-
-impl micro_event {
-    fn from_core(e: Event) -> Self {
-        micro_event { topic: cstring(e.topic), body: e.message.body, headers: headers_from(e.message.header) }
-    }
-}
-
-/// The topic the message came on, borrowed from `e`; `""` for NULL.
-#[no_mangle]
-pub unsafe extern "C" fn micro_event_topic(e: *const micro_event) -> micro_str {
-    str_field(e, |e| &e.topic)
-}
-
-/// The body, byte for byte, borrowed from `e`; empty for NULL.
-#[no_mangle]
-pub unsafe extern "C" fn micro_event_body(e: *const micro_event) -> micro_bytes {
-    bytes_field(e, |e| &e.body)
-}
-
-/// Number of headers (0 for NULL).
-#[no_mangle]
-pub unsafe extern "C" fn micro_event_header_count(e: *const micro_event) -> usize {
-    header_count(e, |e| &e.headers)
-}
-
-/// Header `i` (0-based, sorted by name, keys exactly as the publisher wrote them); views
-/// borrowed from `e`.
-#[no_mangle]
-pub unsafe extern "C" fn micro_event_header_at(
-    e: *const micro_event,
-    i: usize,
-    key_out: *mut micro_str,
-    value_out: *mut micro_str,
-) -> micro_status {
-    header_at(e, "event", |e| &e.headers, i, key_out, value_out)
-}
-
-/// Looks a header up by name (exact match first, then case-insensitive); `true` and
-/// `*value_out` (borrowed from `e`) when found.
-#[no_mangle]
-pub unsafe extern "C" fn micro_event_header(
-    e: *const micro_event,
-    key: *const c_char,
-    value_out: *mut micro_str,
-) -> bool {
-    header_lookup(e, |e| &e.headers, key, value_out, Match::ExactFirst)
-}
-
-/// A copy of `e` owned by the caller (NULL for NULL); release with `micro_event_free`.
-#[no_mangle]
-pub unsafe extern "C" fn micro_event_clone(e: *const micro_event) -> *mut micro_event {
-    clone_handle(e)
-}
-
-/// Releases an event; NULL is a no-op.
-#[no_mangle]
-pub unsafe extern "C" fn micro_event_free(e: *mut micro_event) {
-    free_handle(e)
-}
-
-/// A subscription callback: receives each message, borrowed for the call. Runs on a dispatch
-/// thread; the messages of one subscription arrive one at a time, in the order the broker
-/// delivered them. May call into the library, including unsubscribing its own subscription.
-pub type micro_event_fn = Option<unsafe extern "C" fn(userdata: *mut c_void, event: *const micro_event)>;
 
 /// A C callback with its userdata.
 pub(crate) struct Callback {
@@ -514,7 +222,7 @@ unsafe fn subscribe(
     callback: Option<Callback>,
     hook: Option<FreeHook>,
     out: *mut *mut micro_subscription,
-) -> R<()> {
+) -> FfiResult<()> {
     let b = arg(b, "broker")?;
     let topic = arg_str(topic, "topic")?;
     let queue = if queue.is_null() { None } else { Some(arg_str(queue, "queue")?) };
@@ -627,7 +335,7 @@ pub unsafe extern "C" fn micro_subscription_topic(s: *const micro_subscription) 
     str_field(s, |s| &s.topic)
 }
 
-fn unsubscribe(s: &micro_subscription) -> R<()> {
+fn unsubscribe(s: &micro_subscription) -> FfiResult<()> {
     let inside = on_library_thread();
     s.state.close();
     let sub = s.state.broker_sub.lock().unwrap_or_else(|p| p.into_inner()).take();

@@ -1,0 +1,132 @@
+//! `micro_error`: go-micro's `{id, code, detail, status}` plus the local `micro_status`, how
+//! a core error maps to a status, and its accessors. Every export fails through `Fail`
+//! (`fail`, `core_fail`); `boundary` hands it to C.
+
+use crate::boundary::guard;
+use crate::handle::{clone_handle, free_handle};
+use crate::status::{
+    micro_status, micro_status_str, MICRO_STATUS_CODEC, MICRO_STATUS_INVALID_ARG, MICRO_STATUS_NOT_FOUND,
+    MICRO_STATUS_NULL_ARG, MICRO_STATUS_PANIC, MICRO_STATUS_REMOTE, MICRO_STATUS_TIMEOUT, MICRO_STATUS_TOO_LARGE,
+    MICRO_STATUS_UNAVAILABLE,
+};
+use crate::view::{cstring, micro_str, str_field};
+use micro_core::Error as CoreError;
+use std::ffi::CString;
+
+/// An error: go-micro's `{id, code, detail, status}` plus the local `micro_status`.
+/// Owned by whoever received it through `micro_error **err`; release with
+/// `micro_error_free`. Errors handed to callbacks are borrowed for the callback.
+#[derive(Clone)]
+pub struct micro_error {
+    status: micro_status,
+    code: i32,
+    id: CString,
+    detail: CString,
+    status_text: CString,
+}
+
+impl micro_error {
+    /// A local error (id `micro`, code 0).
+    pub(crate) fn new(status: micro_status, detail: impl Into<String>) -> Self {
+        micro_error {
+            status,
+            code: 0,
+            id: cstring("micro"),
+            detail: cstring(detail.into()),
+            status_text: cstring(micro_status_str(status)),
+        }
+    }
+
+    /// The core's go-micro error, with the local status that best describes it.
+    pub(crate) fn from_core(e: &CoreError) -> Self {
+        let status = if e.code == 408 || e.is_timeout() {
+            MICRO_STATUS_TIMEOUT
+        } else if e.code == 413 && e.id.starts_with("go.micro.") {
+            MICRO_STATUS_TOO_LARGE
+        } else if e.id == micro_core::broker::BROKER_ID && e.detail.contains("not found") {
+            MICRO_STATUS_NOT_FOUND
+        } else if e.id == micro_core::error::CODEC_ID {
+            MICRO_STATUS_CODEC
+        } else if e.id == micro_core::error::CLIENT_ID && e.detail.contains("not found") {
+            MICRO_STATUS_NOT_FOUND
+        } else if e.id == micro_core::error::CLIENT_ID || e.id == micro_core::error::TRANSPORT_ID {
+            MICRO_STATUS_UNAVAILABLE
+        } else if e.code == 400 && e.id.starts_with("go.micro.") {
+            MICRO_STATUS_INVALID_ARG
+        } else {
+            MICRO_STATUS_REMOTE
+        };
+        micro_error {
+            status,
+            code: e.code,
+            id: cstring(e.id.clone()),
+            detail: cstring(e.detail.clone()),
+            status_text: cstring(e.status.clone()),
+        }
+    }
+
+    /// The local status.
+    pub(crate) fn status(&self) -> micro_status {
+        self.status
+    }
+}
+
+/// The failure half of every internal result.
+pub(crate) type Fail = Box<micro_error>;
+
+/// The result of every fallible step inside an export; `boundary` turns the failure into
+/// the export's status and `micro_error`.
+pub(crate) type FfiResult<T> = Result<T, Fail>;
+
+/// A local failure with `status` and a detail text.
+pub(crate) fn fail(status: micro_status, detail: impl Into<String>) -> Fail {
+    Box::new(micro_error::new(status, detail))
+}
+
+/// A failure from the core's go-micro error (its status mapped by `micro_error::from_core`).
+pub(crate) fn core_fail(e: CoreError) -> Fail {
+    Box::new(micro_error::from_core(&e))
+}
+
+/// The local status of an error (`MICRO_STATUS_REMOTE` for go-micro errors); NULL gives
+/// `MICRO_STATUS_NULL_ARG`.
+#[no_mangle]
+pub unsafe extern "C" fn micro_error_status(e: *const micro_error) -> micro_status {
+    guard(MICRO_STATUS_PANIC, || e.as_ref().map_or(MICRO_STATUS_NULL_ARG, |e| e.status))
+}
+
+/// go-micro's HTTP-like code (`408`, `500` …); 0 for local errors or NULL.
+#[no_mangle]
+pub unsafe extern "C" fn micro_error_code(e: *const micro_error) -> i32 {
+    guard(0, || e.as_ref().map_or(0, |e| e.code))
+}
+
+/// go-micro's error id (e.g. `"go.micro.client"`), borrowed from `e`; `""` for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn micro_error_id(e: *const micro_error) -> micro_str {
+    str_field(e, |e| &e.id)
+}
+
+/// The human-readable detail, borrowed from `e`; `""` for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn micro_error_detail(e: *const micro_error) -> micro_str {
+    str_field(e, |e| &e.detail)
+}
+
+/// go-micro's status text (`"Request Timeout"` …), borrowed from `e`; `""` for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn micro_error_status_text(e: *const micro_error) -> micro_str {
+    str_field(e, |e| &e.status_text)
+}
+
+/// A copy of `e` owned by the caller (NULL for NULL); release with `micro_error_free`.
+#[no_mangle]
+pub unsafe extern "C" fn micro_error_clone(e: *const micro_error) -> *mut micro_error {
+    clone_handle(e)
+}
+
+/// Releases an error; NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn micro_error_free(e: *mut micro_error) {
+    free_handle(e)
+}

@@ -1,0 +1,140 @@
+//! `micro_request`: an incoming call owned by the handler that received it, read through
+//! views and answered exactly once, from any thread (`micro_request_respond*`).
+
+use crate::boundary::{arg_bytes, arg_mut, arg_str, boundary, guard};
+use crate::error::fail;
+use crate::handle::{free_handle, reclaim};
+use crate::headers::{header_lookup, headers_from, Headers, Match};
+use crate::status::{micro_status, MICRO_STATUS_CLOSED, MICRO_STATUS_INVALID_ARG, MICRO_STATUS_NULL_ARG};
+use crate::view::{bytes_field, cstring, micro_bytes, micro_str, str_field};
+use micro_core::host::HostRequest;
+use micro_core::Response;
+use std::ffi::{c_char, CString};
+
+/// An incoming call, owned by the handler that received it. Read it with the accessors
+/// (views borrowed from the request) and answer exactly once with `micro_request_respond`
+/// or `micro_request_respond_error` — from any thread, before or after the handler returns;
+/// both consume the request. `micro_request_free` releases it unanswered (the caller gets a
+/// 500).
+pub struct micro_request {
+    req: HostRequest,
+    service: CString,
+    endpoint: CString,
+    content_type: CString,
+    headers: Headers,
+    response_content_type: Option<String>,
+}
+
+impl micro_request {
+    /// The C form of an incoming call (its strings and headers copied out once).
+    pub(crate) fn new(req: HostRequest) -> Self {
+        let r = req.request();
+        micro_request {
+            service: cstring(r.service.clone()),
+            endpoint: cstring(r.endpoint.clone()),
+            content_type: cstring(r.content_type.clone()),
+            headers: headers_from(r.header.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            response_content_type: None,
+            req,
+        }
+    }
+}
+
+/// The service the caller addressed, borrowed from `r`.
+#[no_mangle]
+pub unsafe extern "C" fn micro_request_service(r: *const micro_request) -> micro_str {
+    str_field(r, |r| &r.service)
+}
+
+/// The endpoint (`"Greeter.Hello"`), borrowed from `r`.
+#[no_mangle]
+pub unsafe extern "C" fn micro_request_endpoint(r: *const micro_request) -> micro_str {
+    str_field(r, |r| &r.endpoint)
+}
+
+/// The body's content type, borrowed from `r`.
+#[no_mangle]
+pub unsafe extern "C" fn micro_request_content_type(r: *const micro_request) -> micro_str {
+    str_field(r, |r| &r.content_type)
+}
+
+/// The body, borrowed from `r`.
+#[no_mangle]
+pub unsafe extern "C" fn micro_request_body(r: *const micro_request) -> micro_bytes {
+    bytes_field(r, |r| &r.req.request().body)
+}
+
+/// Looks a request header (go-micro metadata) up by name, case-insensitively; `true` and
+/// `*value_out` (borrowed from `r`) when found.
+#[no_mangle]
+pub unsafe extern "C" fn micro_request_header(
+    r: *const micro_request,
+    key: *const c_char,
+    value_out: *mut micro_str,
+) -> bool {
+    header_lookup(r, |r| &r.headers, key, value_out, Match::AnyCase)
+}
+
+/// Whether the server stopped waiting for this answer (an answer would be discarded).
+#[no_mangle]
+pub unsafe extern "C" fn micro_request_is_cancelled(r: *const micro_request) -> bool {
+    guard(true, || r.as_ref().map_or(true, |r| r.req.is_cancelled()))
+}
+
+/// Content type of the response (default: the request's).
+#[no_mangle]
+pub unsafe extern "C" fn micro_request_set_response_content_type(
+    r: *mut micro_request,
+    ct: *const c_char,
+) -> micro_status {
+    boundary(std::ptr::null_mut(), || {
+        let ct = arg_str(ct, "content_type")?;
+        arg_mut(r, "request")?.response_content_type = Some(ct);
+        Ok(())
+    })
+}
+
+/// Answers with `body` and releases `r` — always, even when `body` is invalid (the caller
+/// then gets a 500). `MICRO_STATUS_CLOSED` if nobody waits for the answer any more.
+#[no_mangle]
+pub unsafe extern "C" fn micro_request_respond(r: *mut micro_request, body: micro_bytes) -> micro_status {
+    boundary(std::ptr::null_mut(), || {
+        let r = reclaim(r).ok_or_else(|| fail(MICRO_STATUS_NULL_ARG, "request is NULL"))?;
+        let body = arg_bytes(body, "body")?;
+        let r = *r;
+        if r.req.respond(Ok(Response { body, content_type: r.response_content_type })) {
+            Ok(())
+        } else {
+            Err(fail(MICRO_STATUS_CLOSED, "the caller is gone"))
+        }
+    })
+}
+
+/// Answers with a go-micro error (`code` such as 400, 404, 500; `detail` text; the id is
+/// the service name) and releases `r` — always.
+#[no_mangle]
+pub unsafe extern "C" fn micro_request_respond_error(
+    r: *mut micro_request,
+    code: i32,
+    detail: *const c_char,
+) -> micro_status {
+    boundary(std::ptr::null_mut(), || {
+        let r = reclaim(r).ok_or_else(|| fail(MICRO_STATUS_NULL_ARG, "request is NULL"))?;
+        let detail = arg_str(detail, "detail")?;
+        if !(100..=599).contains(&code) {
+            return Err(fail(MICRO_STATUS_INVALID_ARG, format!("code {code} is not in 100..=599")));
+        }
+        let id = r.req.request().service.clone();
+        if r.req.respond(Err(micro_core::Error::new(id, detail, code))) {
+            Ok(())
+        } else {
+            Err(fail(MICRO_STATUS_CLOSED, "the caller is gone"))
+        }
+    })
+}
+
+/// Releases a request without answering (the caller gets a 500); NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn micro_request_free(r: *mut micro_request) {
+    free_handle(r)
+}
