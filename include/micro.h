@@ -560,7 +560,8 @@ micro_status micro_broker_subscribe(struct micro_broker *b,
                                     struct micro_error **err);
 
 // Subscribes to `topic` for pulling with `micro_subscription_next` (`queue` as in
-// `micro_broker_subscribe`). Up to 65536 messages wait; beyond that deliveries fail.
+// `micro_broker_subscribe`). Up to 1024 messages wait (the library's inbox); beyond that
+// the broker's next delivery waits for room, so nothing is lost while you pull.
 micro_status micro_broker_subscribe_pull(struct micro_broker *b,
                                          const char *topic,
                                          const char *queue,
@@ -697,8 +698,8 @@ micro_status micro_server_set_broker(struct micro_server *s, struct micro_broker
 // As with `micro_broker_subscribe`: messages (borrowed for the call) arrive on dispatch
 // threads, one at a time and in the order the broker delivered them; the callback may call
 // into the library. Delivery is asynchronous: the broker is told "delivered" once the
-// message is queued (up to 65536 wait; beyond that the broker's delivery fails and is
-// logged). `userdata_free` (may be NULL) runs exactly once with `userdata`, after the last
+// message is queued (up to 1024 wait, the library's inbox; beyond that the broker's next
+// delivery waits for room). `userdata_free` (may be NULL) runs exactly once with `userdata`, after the last
 // callback, when the server is gone (`micro_server_free` / `micro_service_free` of a stopped
 // server, or the runtime's shutdown); called from your thread, those wait for a callback in
 // progress to return. On error the hook is not kept and does not run.

@@ -237,8 +237,8 @@ impl Drop for SubscriberGuard {
 /// As with `micro_broker_subscribe`: messages (borrowed for the call) arrive on dispatch
 /// threads, one at a time and in the order the broker delivered them; the callback may call
 /// into the library. Delivery is asynchronous: the broker is told "delivered" once the
-/// message is queued (up to 65536 wait; beyond that the broker's delivery fails and is
-/// logged). `userdata_free` (may be NULL) runs exactly once with `userdata`, after the last
+/// message is queued (up to 1024 wait, the library's inbox; beyond that the broker's next
+/// delivery waits for room). `userdata_free` (may be NULL) runs exactly once with `userdata`, after the last
 /// callback, when the server is gone (`micro_server_free` / `micro_service_free` of a stopped
 /// server, or the runtime's shutdown); called from your thread, those wait for a callback in
 /// progress to return. On error the hook is not kept and does not run.
@@ -276,8 +276,8 @@ pub unsafe extern "C" fn micro_server_subscribe(
         let opts = micro_core::broker::SubscribeOptions { queue };
         let _g = s.rt.handle.enter();
         s.server.subscribe(&topic, opts, move |ev| {
-            let delivered = guard.0.deliver(ev);
-            async move { delivered }
+            let state = Arc::clone(&guard.0);
+            state.deliver(ev)
         });
         Ok(())
     })

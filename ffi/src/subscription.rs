@@ -1,7 +1,8 @@
 //! `micro_subscription`: a broker subscription delivered either to a callback (on dispatch
 //! threads, one message at a time and in order per subscription) or pulled with
-//! `micro_subscription_next`. `SubState` is that delivery queue; server subscribers
-//! (`server`) use it too.
+//! `micro_subscription_next`. `SubState` is that delivery: the messages wait in the core's
+//! `host::Inbox` (the bridge every host shares, with its overflow rule), which the callback
+//! mode drains on dispatch threads; server subscribers (`server`) use it too.
 
 use crate::boundary::{arg, arg_mut, arg_str, boundary, guard};
 use crate::broker::{check_topic, micro_broker};
@@ -15,16 +16,12 @@ use crate::status::{
     micro_status, MICRO_STATUS_CLOSED, MICRO_STATUS_ILLEGAL_STATE, MICRO_STATUS_NULL_ARG, MICRO_STATUS_TIMEOUT,
 };
 use crate::view::{cstring, micro_str, str_field};
-use micro_core::broker::{Event, SubscribeOptions, Subscriber, BROKER_ID};
-use std::collections::VecDeque;
+use micro_core::broker::{Event, SubscribeOptions, Subscriber};
+use micro_core::host::{Inbox, Incoming, DEFAULT_CAPACITY};
 use std::ffi::{c_char, c_void, CString};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
-
-/// Messages a subscription holds before the broker's deliveries to it fail (and are
-/// logged): a slow callback or a consumer that stops pulling cannot grow memory forever.
-const MAX_QUEUED: usize = 65_536;
 
 /// Messages one dispatch job delivers before it yields its thread to other work.
 const BATCH: usize = 64;
@@ -37,7 +34,6 @@ pub(crate) struct Callback {
 
 #[derive(Default)]
 struct SubInner {
-    queue: VecDeque<Event>,
     /// A dispatch job owns delivery (callback mode).
     running: bool,
     /// The thread inside the callback right now.
@@ -49,6 +45,9 @@ struct SubInner {
 /// The delivery state of one subscription (broker subscriptions and server subscribers):
 /// a queue drained one message at a time on a dispatch thread (callback mode), or pulled.
 pub(crate) struct SubState {
+    /// The messages not yet delivered: at most `DEFAULT_CAPACITY`, then the broker's
+    /// delivery waits for room (the inbox's rule, the same in every host).
+    inbox: Arc<Inbox>,
     m: Mutex<SubInner>,
     cv: Condvar,
     callback: Option<Callback>,
@@ -61,6 +60,7 @@ impl SubState {
     /// after the last callback, when the state is closed.
     pub(crate) fn new(callback: Option<Callback>, hook: Option<FreeHook>, rt: &Arc<Rt>) -> Arc<Self> {
         Arc::new(SubState {
+            inbox: Inbox::new("micro.c", DEFAULT_CAPACITY),
             m: Mutex::new(SubInner { hook, ..SubInner::default() }),
             cv: Condvar::new(),
             callback,
@@ -73,31 +73,38 @@ impl SubState {
         self.m.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Called by the broker (on an I/O thread): queue, then wake a puller or start a drain.
-    pub(crate) fn deliver(self: &Arc<Self>, ev: Event) -> micro_core::Result<()> {
-        let mut g = self.lock();
-        if g.closed {
+    /// Called by the broker (on an I/O task): queue (waiting for room when the inbox is
+    /// full), then wake a puller or start a drain. The broker is told "delivered" once the
+    /// message is queued; after close, messages are discarded.
+    pub(crate) async fn deliver(self: Arc<Self>, ev: Event) -> micro_core::Result<()> {
+        if self.lock().closed {
             return Ok(());
         }
-        if g.queue.len() >= MAX_QUEUED {
-            return Err(micro_core::Error::new(
-                BROKER_ID,
-                format!("subscription to {:?} has {MAX_QUEUED} undelivered messages: message dropped", ev.topic),
-                503,
-            ));
+        if let Err(e) = self.inbox.post_event(ev, 0).await {
+            return if self.lock().closed { Ok(()) } else { Err(e) };
         }
-        g.queue.push_back(ev);
+        let mut g = self.lock();
         if self.callback.is_none() {
             drop(g);
             self.cv.notify_all();
             return Ok(());
         }
-        if !g.running {
+        if !g.running && !g.closed {
             g.running = true;
             drop(g);
             self.schedule();
         }
         Ok(())
+    }
+
+    /// The next queued message, without waiting (callback mode: the delivery job is the
+    /// only puller; pull mode: `micro_subscription_next` under the state's lock).
+    fn next_queued(&self) -> Option<Event> {
+        match self.inbox.try_pull(1).pop() {
+            Some(Incoming::Event { event, .. }) => Some(event),
+            // Only messages are posted to a subscription's inbox.
+            Some(_) | None => None,
+        }
     }
 
     fn schedule(self: &Arc<Self>) {
@@ -109,9 +116,9 @@ impl SubState {
         };
         if !pushed {
             // No dispatch thread is left (runtime shut down): nothing more will be delivered.
+            self.inbox.close();
             let hook = {
                 let mut g = self.lock();
-                g.queue.clear();
                 if g.closed {
                     g.hook.take()
                 } else {
@@ -132,7 +139,6 @@ impl SubState {
                 let mut g = self.lock();
                 g.in_callback = None;
                 if g.closed {
-                    g.queue.clear();
                     let hook = g.hook.take();
                     drop(g);
                     // The hook first: a `close` waiting for `running` to drop returns once
@@ -142,7 +148,7 @@ impl SubState {
                     self.cv.notify_all();
                     return;
                 }
-                match g.queue.pop_front() {
+                match self.next_queued() {
                     Some(ev) => {
                         g.in_callback = Some(std::thread::current().id());
                         ev
@@ -174,7 +180,8 @@ impl SubState {
         let mut g = self.lock();
         let first = !g.closed;
         g.closed = true;
-        g.queue.clear();
+        // Messages not yet delivered are discarded (they were acknowledged when queued).
+        self.inbox.close();
         self.cv.notify_all();
         if !g.running {
             let hook = g.hook.take();
@@ -235,7 +242,7 @@ unsafe fn subscribe(
         let st = weak.upgrade();
         async move {
             match st {
-                Some(st) => st.deliver(ev),
+                Some(st) => st.deliver(ev).await,
                 None => Ok(()),
             }
         }
@@ -279,7 +286,8 @@ pub unsafe extern "C" fn micro_broker_subscribe(
 }
 
 /// Subscribes to `topic` for pulling with `micro_subscription_next` (`queue` as in
-/// `micro_broker_subscribe`). Up to 65536 messages wait; beyond that deliveries fail.
+/// `micro_broker_subscribe`). Up to 1024 messages wait (the library's inbox); beyond that
+/// the broker's next delivery waits for room, so nothing is lost while you pull.
 #[no_mangle]
 pub unsafe extern "C" fn micro_broker_subscribe_pull(
     b: *mut micro_broker,
@@ -312,7 +320,7 @@ pub unsafe extern "C" fn micro_subscription_next(
         let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
         let mut g = st.lock();
         loop {
-            if let Some(ev) = g.queue.pop_front() {
+            if let Some(ev) = st.next_queued() {
                 *out = export(micro_event::from_core(ev));
                 return Ok(());
             }

@@ -58,6 +58,15 @@ pub enum Incoming {
     },
 }
 
+impl Incoming {
+    /// The item's way back.
+    pub fn into_answer(self) -> Answer {
+        match self {
+            Incoming::Call { answer, .. } | Incoming::Stream { answer, .. } | Incoming::Event { answer, .. } => answer,
+        }
+    }
+}
+
 enum Way {
     Reply(oneshot::Sender<Result<Response>>),
     Done(oneshot::Sender<Result<()>>),
@@ -359,8 +368,9 @@ impl Inbox {
         self.phase.send_replace(Phase::Open);
     }
 
-    /// Closes the inbox (after the server stopped): pulls return nothing, new items are
-    /// refused with a 503; items already pulled can still be answered.
+    /// Closes the inbox (after the server stopped): pulls return nothing; new items, and
+    /// items queued but not yet pulled, are refused with a 503; items already pulled can
+    /// still be answered.
     pub fn close(&self) {
         self.phase.send_if_modified(|p| {
             let changed = *p == Phase::Open;
@@ -369,6 +379,13 @@ impl Inbox {
             }
             changed
         });
+        // A puller holding the queue sees the phase and lets go; what is left goes with
+        // the inbox.
+        if let Ok(mut rx) = self.rx.try_lock() {
+            while let Ok(item) = rx.try_recv() {
+                item.into_answer().fail(self.gone());
+            }
+        }
     }
 
     /// Gives up on every item still waiting for room or an answer (503 at once), and
@@ -471,7 +488,13 @@ mod tests {
         drop(held);
         inbox.open();
         assert!(inbox.is_open());
+        let i = Arc::clone(&inbox);
+        let queued = tokio::spawn(async move { i.call(req("A.Q")).await });
+        while inbox.rx.lock().await.is_empty() {
+            tokio::task::yield_now().await;
+        }
         inbox.close();
+        assert_eq!(queued.await.expect("join").expect_err("refused").code, 503);
         assert!(inbox.pull(1).await.is_empty());
         assert_eq!(inbox.post_event(Event::default(), 0).await.expect_err("refused").code, 503);
     }
