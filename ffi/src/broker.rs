@@ -8,22 +8,17 @@ use crate::error::{core_fail, fail, micro_error, FfiResult};
 use crate::handle::{export, free_in_runtime};
 use crate::registry::micro_registry;
 use crate::runtime::{micro_runtime, Rt};
-use crate::status::{micro_status, MICRO_STATUS_INVALID_ARG, MICRO_STATUS_NULL_ARG};
+use crate::status::{micro_status, MICRO_STATUS_NULL_ARG};
 use crate::view::{micro_buf, new_buf};
 use micro_core::broker::Broker;
 use std::ffi::c_char;
 use std::sync::Arc;
 
 /// The checks every publish and subscribe makes of its topic and queue group (the pointers
-/// already converted): both non-empty, a queue `None` for no group.
+/// already converted): core's (`host::check::topic`: both non-empty, no queue for no group),
+/// as `MICRO_STATUS_INVALID_ARG`.
 pub(crate) fn check_topic(topic: &str, queue: Option<&str>) -> FfiResult<()> {
-    if topic.is_empty() {
-        return Err(fail(MICRO_STATUS_INVALID_ARG, "topic is empty"));
-    }
-    if queue == Some("") {
-        return Err(fail(MICRO_STATUS_INVALID_ARG, "queue is empty: pass NULL for no queue group"));
-    }
-    Ok(())
+    micro_core::host::check::topic(topic, queue).map_err(core_fail)
 }
 
 /// A broker: go-micro's pub/sub transport (`http` — go-micro's default —, `nats`,

@@ -2,7 +2,7 @@
 //! in `call`, client streams in `stream`, publishing in `publish`.
 
 use crate::boundary::{arg, arg_mut, boundary, timeout_ms};
-use crate::error::{fail, micro_error};
+use crate::error::{core_fail, fail, micro_error};
 use crate::handle::{export, free_handle, new_handle, set_option, set_str_option};
 use crate::registry::micro_registry;
 use crate::runtime::{micro_runtime, Rt};
@@ -91,7 +91,10 @@ pub struct micro_client {
     pub(crate) client: Client,
 }
 
-/// A client that finds services in `reg`. `options` may be NULL (defaults).
+/// A client that finds services in `reg`. `options` may be NULL (defaults). TLS comes from
+/// go-micro's variables, as for a `micro_service` (`MICRO_TRANSPORT_SECURE`, `MICRO_TLS_CA`,
+/// `MICRO_TLS_INSECURE`; a malformed one is `MICRO_STATUS_INVALID_ARG`); the other options
+/// come from `options` only.
 #[no_mangle]
 pub unsafe extern "C" fn micro_client_new(
     rt: *mut micro_runtime,
@@ -106,10 +109,8 @@ pub unsafe extern "C" fn micro_client_new(
         let out = arg_mut(out, "out")?;
         rt.check()?;
         let opts = options.as_ref().map(|o| o.inner.clone()).unwrap_or_default();
-        let client = {
-            let _g = rt.handle.enter();
-            Client::new(Arc::clone(&reg.reg), opts)
-        };
+        let builder = Client::builder().registry(Arc::clone(&reg.reg)).options(opts).without_broker();
+        let client = rt.block_on(builder.build())?.map_err(core_fail)?;
         *out = export(micro_client { rt, client });
         Ok(())
     })

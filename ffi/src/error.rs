@@ -47,12 +47,13 @@ impl micro_error {
             MICRO_STATUS_NOT_FOUND
         } else if e.id == micro_core::error::CODEC_ID {
             MICRO_STATUS_CODEC
+        } else if e.code == 400 && e.id.starts_with("go.micro.") {
+            // The library's own argument checks (micro_core::host::check, config).
+            MICRO_STATUS_INVALID_ARG
         } else if e.id == micro_core::error::CLIENT_ID && e.detail.contains("not found") {
             MICRO_STATUS_NOT_FOUND
         } else if e.id == micro_core::error::CLIENT_ID || e.id == micro_core::error::TRANSPORT_ID {
             MICRO_STATUS_UNAVAILABLE
-        } else if e.code == 400 && e.id.starts_with("go.micro.") {
-            MICRO_STATUS_INVALID_ARG
         } else {
             MICRO_STATUS_REMOTE
         };
