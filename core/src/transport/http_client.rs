@@ -140,3 +140,61 @@ async fn connect(address: &str) -> std::io::Result<Sender> {
     });
     Ok(send)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::listener::Listener;
+    use crate::transport::{Limits, Message};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// A listener that answers `200 OK` to every request, closing each connection after
+    /// `per_conn` requests; it counts connections and requests.
+    async fn counting_server(per_conn: usize) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+        let listener = Listener::bind("127.0.0.1:0", None, Limits::default()).await.unwrap();
+        let address = listener.local_addr().to_string();
+        let (conns, reqs) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (c, r) = (Arc::clone(&conns), Arc::clone(&reqs));
+        tokio::spawn(async move {
+            loop {
+                let accepted = listener.accept().await;
+                c.fetch_add(1, Ordering::SeqCst);
+                let r = Arc::clone(&r);
+                tokio::spawn(async move {
+                    let mut conn = accepted.open().await.unwrap();
+                    for _ in 0..per_conn {
+                        let Ok(Some((line, msg))) = conn.reader.read_routed_request().await else { return };
+                        assert_eq!((line.target.as_str(), &msg.body[..]), ("/p", &b"x"[..]));
+                        r.fetch_add(1, Ordering::SeqCst);
+                        conn.socket.send(&Message::default()).await.unwrap();
+                    }
+                });
+            }
+        });
+        (address, conns, reqs)
+    }
+
+    #[tokio::test]
+    async fn requests_reuse_one_kept_alive_connection() {
+        let (address, conns, reqs) = counting_server(usize::MAX).await;
+        let client = HttpClient::new(4);
+        for _ in 0..5 {
+            let (status, body) = client.post(&address, "/p", &[], Bytes::from_static(b"x")).await.unwrap();
+            assert_eq!((status, body.len()), (StatusCode::OK, 0));
+        }
+        assert_eq!((conns.load(Ordering::SeqCst), reqs.load(Ordering::SeqCst)), (1, 5));
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_while_idle_is_replaced_and_nothing_is_sent_twice() {
+        let (address, conns, reqs) = counting_server(1).await;
+        let client = HttpClient::new(4);
+        for _ in 0..3 {
+            client.post(&address, "/p", &[], Bytes::from_static(b"x")).await.unwrap();
+            // Let the server's close reach the pooled connection.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!((conns.load(Ordering::SeqCst), reqs.load(Ordering::SeqCst)), (3, 3));
+    }
+}
