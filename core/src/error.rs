@@ -4,6 +4,7 @@
 //! these: `{id, code, detail, status}`, serialised exactly as go-micro does (all keys
 //! omitted when empty, `<>&` escaped), so nothing is lost crossing a language boundary.
 
+use crate::codec::json::escape_html;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -113,25 +114,6 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
-
-/// Escapes `<`, `>` and `&` as Go's `encoding/json` does, so our JSON is byte-identical.
-pub(crate) fn escape_html(json: &str) -> String {
-    if !json.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
-        return json.to_string();
-    }
-    let mut out = String::with_capacity(json.len() + 16);
-    for ch in json.chars() {
-        match ch {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// Go's `http.StatusText(code)`: the reason phrase go-micro's `errors.New` puts in
 /// `status`, for every code Go names (1xx–5xx, 62 in all, e.g. 418 → `I'm a teapot`,

@@ -52,7 +52,8 @@ impl ServiceBuilder {
         self.registry = Some(r);
         self
     }
-    /// Names the registry by URL (`mdns`, `memory`).
+    /// Names the registry by URL (`mdns`, `memory`, `etcd`, `etcd://HOST:PORT[,HOST:PORT…]`;
+    /// see [`crate::registry::from_url`]).
     pub fn registry_url(mut self, url: impl Into<String>) -> Self {
         self.registry_url = url.into();
         self

@@ -12,7 +12,7 @@
 //! message **stays queued**: it goes out with the next publish to that topic. Otherwise a
 //! task takes up to 8 queued messages and, for each registered version, `POST`s
 //! `/?id=<node id>` to every node of a broadcast version and to one random node of a
-//! queue group, over kept-alive connections (hyper's HTTP/1.1 client). Where go-micro
+//! queue group, over kept-alive connections (the transport's shared HTTP client). Where go-micro
 //! re-queues a message only when all posts failed, we also try the group's other nodes
 //! before re-queueing, so one dead member does not hold a group's messages back. Status codes are not acknowledgements (go-micro answers 200
 //! even when the handler failed), so a delivery that reached a subscriber is never
@@ -24,10 +24,11 @@
 //! (same `<topic>-<uuid>` form, so Go publishers see no difference) and deliver to exactly
 //! the subscription addressed.
 //!
-//! **Receiving.** Any path; the `id` query parameter must equal the subscriber's node id
-//! and the envelope must carry `Micro-Topic`. Non-POST → 405, bad envelope → 500 with a
-//! go-micro error JSON, body over the size limit → 413; everything else → `200` with an
-//! empty body. Handler errors are logged, not returned (go-micro does the same).
+//! **Receiving.** The transport's [`Listener`] accepts and its message reader reads each
+//! request. Any path; the `id` query parameter must equal the subscriber's node id and the
+//! envelope must carry `Micro-Topic`. Non-POST → 405, bad envelope → 500 with a go-micro
+//! error JSON, body over the size limit → 413; everything else → `200` with an empty body.
+//! Handler errors are logged, not returned (go-micro does the same).
 
 use super::{
     decode_envelope, encode_envelope, too_large, Broker, Event, Handler, Message, SubscribeOptions, Subscriber,
@@ -36,18 +37,17 @@ use super::{
 use crate::error::{Error, Result};
 use crate::registry::cache::Cache;
 use crate::registry::{Metadata, Node, RegisterOptions, Registry, Service};
+use crate::transport::http_client::{HttpClient, StatusCode};
+use crate::transport::listener::{Accepted, Listener};
+use crate::transport::socket::Socket;
+use crate::transport::{Limits, TransportError};
 use async_trait::async_trait;
-use bytes::{Buf, Bytes, BytesMut};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
+use bytes::Bytes;
 use rand::seq::SliceRandom;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 /// go-micro's default listen address for the broker: loopback only.
@@ -67,7 +67,7 @@ const POST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The HTTP broker.
 pub struct HttpBroker {
-    inner: Arc<Inner>,
+    state: Arc<HttpBrokerState>,
 }
 
 struct Sub {
@@ -79,7 +79,9 @@ struct Sub {
     handler: Handler,
 }
 
-struct Inner {
+/// What the broker and its subscriptions share: the listener, the subscriptions it
+/// delivers to, the per-topic inboxes of outgoing messages, and the client that posts them.
+struct HttpBrokerState {
     listen: String,
     registry: Arc<dyn Registry>,
     cache: Arc<Cache>,
@@ -87,8 +89,9 @@ struct Inner {
     subs: Mutex<Vec<Sub>>,
     next_key: Mutex<u64>,
     inbox: Mutex<HashMap<String, VecDeque<Bytes>>>,
-    state: Mutex<Option<(SocketAddr, watch::Sender<bool>)>>,
-    posts: Posts,
+    /// The bound address and the listener's stop signal, while connected.
+    listening: Mutex<Option<(SocketAddr, watch::Sender<bool>)>>,
+    posts: HttpClient,
 }
 
 impl HttpBroker {
@@ -96,7 +99,7 @@ impl HttpBroker {
     pub fn new(listen: &str, registry: Arc<dyn Registry>, max_message: usize) -> Self {
         let cache = Cache::new(Arc::clone(&registry));
         HttpBroker {
-            inner: Arc::new(Inner {
+            state: Arc::new(HttpBrokerState {
                 listen: listen.to_string(),
                 registry,
                 cache,
@@ -104,16 +107,16 @@ impl HttpBroker {
                 subs: Mutex::default(),
                 next_key: Mutex::new(1),
                 inbox: Mutex::default(),
-                state: Mutex::default(),
-                posts: Posts::default(),
+                listening: Mutex::default(),
+                posts: HttpClient::new(IDLE_PER_NODE),
             }),
         }
     }
 }
 
-impl Inner {
+impl HttpBrokerState {
     fn bound(&self) -> Option<SocketAddr> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|s| s.0)
+        self.listening.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|s| s.0)
     }
 
     fn service_for(&self, topic: &str, queue: Option<&str>, node_uuid: &str) -> Result<Service> {
@@ -171,7 +174,7 @@ impl Inner {
                 if svc.version == BROADCAST {
                     let mut ok = 0;
                     for n in &nodes {
-                        if self.posts.post(n, &env).await.is_ok() {
+                        if self.post(n, &env).await.is_ok() {
                             ok += 1;
                         }
                     }
@@ -182,7 +185,7 @@ impl Inner {
                     nodes.shuffle(&mut rand::rng());
                     let mut delivered = false;
                     for n in &nodes {
-                        if self.posts.post(n, &env).await.is_ok() {
+                        if self.post(n, &env).await.is_ok() {
                             delivered = true;
                             break;
                         }
@@ -212,41 +215,25 @@ impl Inner {
     }
 }
 
-/// Keep-alive HTTP/1.1 connections to subscriber nodes, by address (hyper's client
-/// connections; go-micro's publisher reuses connections through net/http the same way).
-#[derive(Default)]
-struct Posts {
-    idle: Mutex<HashMap<String, Vec<http1::SendRequest<Full<Bytes>>>>>,
-}
-
 /// Idle connections kept per subscriber address.
 const IDLE_PER_NODE: usize = 8;
 
-impl Posts {
-    fn take(&self, address: &str) -> Option<http1::SendRequest<Full<Bytes>>> {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let list = idle.get_mut(address)?;
-        let found = std::iter::from_fn(|| list.pop()).find(|s| !s.is_closed());
-        if list.is_empty() {
-            idle.remove(address);
-        }
-        found
-    }
-
-    fn put(&self, address: &str, send: http1::SendRequest<Full<Bytes>>) {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let list = idle.entry(address.to_string()).or_default();
-        list.retain(|s| !s.is_closed());
-        if list.len() < IDLE_PER_NODE {
-            list.push(send);
-        }
-    }
-
-    /// POSTs one envelope to a subscriber node; Ok once the node answered (any status: go-micro
-    /// answers 200 even when its handler failed, so a status is not an acknowledgement).
+impl HttpBrokerState {
+    /// POSTs one envelope to a subscriber node as go-micro does, `POST /?id=<node id>`;
+    /// Ok once the node answered (any status: go-micro answers 200 even when its handler
+    /// failed, so a status is not an acknowledgement).
     async fn post(&self, node: &Node, env: &Bytes) -> std::io::Result<()> {
-        match tokio::time::timeout(POST_TIMEOUT, self.exchange(node, env)).await {
-            Ok(Ok(())) => Ok(()),
+        let path = format!("/?id={}", url_encode(&node.id));
+        let user_agent = format!("micro/{}", crate::VERSION);
+        let headers = [("user-agent", user_agent.as_str()), ("content-type", "application/json")];
+        let delivery = self.posts.post(&node.address, &path, &headers, env.clone());
+        match tokio::time::timeout(POST_TIMEOUT, delivery).await {
+            Ok(Ok((status, body))) => {
+                if status != StatusCode::OK {
+                    tracing::warn!(node = %node.id, %status, body = %String::from_utf8_lossy(&body), "subscriber refused a message");
+                }
+                Ok(())
+            }
             Ok(Err(e)) => {
                 tracing::warn!(node = %node.id, address = %node.address, error = %e, "delivery failed");
                 Err(e)
@@ -254,60 +241,6 @@ impl Posts {
             Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "delivery timed out")),
         }
     }
-
-    async fn exchange(&self, node: &Node, env: &Bytes) -> std::io::Result<()> {
-        let mut req = post_request(node, env)?;
-        // A pooled connection the node closed while idle hands the request back unsent
-        // (`try_send_request`), so it goes out again on the next connection: never twice.
-        while let Some(mut send) = self.take(&node.address) {
-            if send.ready().await.is_err() {
-                continue;
-            }
-            match send.try_send_request(req).await {
-                Ok(rsp) => return self.finish(node, send, rsp).await,
-                Err(mut e) => match e.take_message() {
-                    Some(unsent) => req = unsent,
-                    None => return Err(std::io::Error::other(e.into_error())),
-                },
-            }
-        }
-        let stream = TcpStream::connect(&node.address).await?;
-        let _ = stream.set_nodelay(true);
-        let (mut send, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(std::io::Error::other)?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::trace!(error = %e, "http broker: subscriber connection ended");
-            }
-        });
-        let rsp = send.send_request(req).await.map_err(std::io::Error::other)?;
-        self.finish(node, send, rsp).await
-    }
-
-    /// Reads the answer (so the connection can carry the next message) and pools it.
-    async fn finish(
-        &self,
-        node: &Node,
-        send: http1::SendRequest<Full<Bytes>>,
-        rsp: hyper::Response<hyper::body::Incoming>,
-    ) -> std::io::Result<()> {
-        let status = rsp.status();
-        let body = rsp.into_body().collect().await.map_err(std::io::Error::other)?.to_bytes();
-        if status != hyper::StatusCode::OK {
-            tracing::warn!(node = %node.id, %status, body = %String::from_utf8_lossy(&body), "subscriber refused a message");
-        }
-        self.put(&node.address, send);
-        Ok(())
-    }
-}
-
-/// go-micro's delivery request: `POST /?id=<node id>` with the JSON envelope.
-fn post_request(node: &Node, env: &Bytes) -> std::io::Result<hyper::Request<Full<Bytes>>> {
-    hyper::Request::post(format!("/?id={}", url_encode(&node.id)))
-        .header(hyper::header::HOST, node.address.as_str())
-        .header(hyper::header::USER_AGENT, format!("micro/{}", crate::VERSION))
-        .header(hyper::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(env.clone()))
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
 }
 
 fn url_encode(s: &str) -> String {
@@ -351,117 +284,83 @@ fn query_id(target: &str) -> String {
     q.split('&').find_map(|kv| kv.strip_prefix("id=")).map(url_decode).unwrap_or_default()
 }
 
-fn respond(code: u16, reason: &str, body: &str) -> Vec<u8> {
-    format!(
-        "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
+/// The limits a delivery is read under: go-micro's 64 KiB head, 64 headers, and the
+/// broker's message size.
+fn limits(max_message: usize) -> Limits {
+    Limits { max_body: max_message, max_header_bytes: 64 * 1024, max_headers: 64, ..Limits::default() }
 }
 
-async fn serve_conn(inner: Arc<Inner>, mut stream: TcpStream, mut shutdown: watch::Receiver<bool>) {
-    let mut buf = BytesMut::with_capacity(8 * 1024);
-    let max_head = 64 * 1024;
+/// The answer to a request that could not be read, before the connection closes; `None`
+/// for a connection that failed or went quiet (nothing to say).
+fn refusal(e: &TransportError) -> Option<(u16, &'static str, Error)> {
+    Some(match e {
+        TransportError::Malformed(text) => {
+            (400, "Bad Request", Error::bad_request(BROKER_ID, format!("malformed request: {text}")))
+        }
+        TransportError::HeaderTooLarge { what: "headers", .. } => {
+            (400, "Bad Request", Error::bad_request(BROKER_ID, "malformed request: too many headers"))
+        }
+        TransportError::HeaderTooLarge { .. } => {
+            (431, "Request Header Fields Too Large", Error::too_large(BROKER_ID, "request head over 64 KiB"))
+        }
+        TransportError::BodyTooLarge { size, limit } => {
+            (413, "Request Entity Too Large", too_large(*size, *limit, "broker's message size"))
+        }
+        _ => return None,
+    })
+}
+
+/// An error status with a go-micro error JSON body.
+async fn refuse(socket: &Socket, code: u16, reason: &str, err: &Error) -> std::result::Result<(), TransportError> {
+    socket.send_status(code, reason, "application/json", false, err.to_json().as_bytes()).await
+}
+
+async fn serve_conn(state: Arc<HttpBrokerState>, accepted: Accepted, mut shutdown: watch::Receiver<bool>) {
+    let Ok(conn) = accepted.open().await else { return };
+    let (mut reader, socket) = (conn.reader, conn.socket);
     loop {
-        // Parse a head once there is one.
-        let parsed = {
-            let mut headers = [httparse::EMPTY_HEADER; 64];
-            let mut req = httparse::Request::new(&mut headers);
-            match req.parse(&buf) {
-                Ok(httparse::Status::Complete(len)) => {
-                    let method = req.method.unwrap_or("").to_string();
-                    let target = req.path.unwrap_or("/").to_string();
-                    let mut length: Option<usize> = None;
-                    let mut chunked = false;
-                    let mut close = false;
-                    for h in req.headers.iter() {
-                        if h.name.eq_ignore_ascii_case("content-length") {
-                            length = std::str::from_utf8(h.value).ok().and_then(|v| v.trim().parse().ok());
-                        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                            chunked = true;
-                        } else if h.name.eq_ignore_ascii_case("connection") {
-                            close = h.value.eq_ignore_ascii_case(b"close");
-                        }
-                    }
-                    Some(Ok((len, method, target, length, chunked, close)))
-                }
-                Ok(httparse::Status::Partial) => None,
-                Err(e) => Some(Err(e.to_string())),
-            }
+        let next = tokio::select! {
+            r = reader.read_routed_request() => r,
+            _ = shutdown.changed() => return,
         };
-        let (head_len, method, target, length, chunked, close) = match parsed {
-            Some(Ok(p)) => p,
-            Some(Err(e)) => {
-                let body = Error::bad_request(BROKER_ID, format!("malformed request: {e}")).to_json();
-                let _ = stream.write_all(&respond(400, "Bad Request", &body)).await;
+        let (line, msg) = match next {
+            Ok(Some(m)) => m,
+            Ok(None) => return,
+            Err(e) => {
+                if let Some((code, reason, err)) = refusal(&e) {
+                    let _ = refuse(&socket, code, reason, &err).await;
+                }
                 return;
             }
-            None => {
-                if buf.len() > max_head {
-                    let body = Error::too_large(BROKER_ID, "request head over 64 KiB").to_json();
-                    let _ = stream.write_all(&respond(431, "Request Header Fields Too Large", &body)).await;
-                    return;
-                }
-                let n = tokio::select! {
-                    r = stream.read_buf(&mut buf) => r.unwrap_or(0),
-                    _ = shutdown.changed() => 0,
-                };
-                if n == 0 {
-                    return;
-                }
-                continue;
-            }
         };
-        if chunked {
-            let body = Error::new(BROKER_ID, "chunked bodies are not accepted: send Content-Length", 411).to_json();
-            let _ = stream.write_all(&respond(411, "Length Required", &body)).await;
-            return;
-        }
-        let length = length.unwrap_or(0);
-        if length > inner.max_message {
-            let body = too_large(length, inner.max_message, "broker's message size").to_json();
-            let _ = stream.write_all(&respond(413, "Request Entity Too Large", &body)).await;
-            return;
-        }
-        while buf.len() < head_len + length {
-            let n = stream.read_buf(&mut buf).await.unwrap_or(0);
-            if n == 0 {
-                return;
-            }
-        }
-        buf.advance(head_len);
-        let body = buf.split_to(length);
-        let reply = if method != "POST" {
-            respond(405, "Method Not Allowed", &Error::bad_request(BROKER_ID, "Method not allowed").to_json())
+        let close = msg.get("Connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        let sent = if line.method != "POST" {
+            refuse(&socket, 405, "Method Not Allowed", &Error::bad_request(BROKER_ID, "Method not allowed")).await
         } else {
-            match inner.on_envelope(&query_id(&target), &body).await {
-                Ok(()) => b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec(),
-                Err(e) => respond(500, "Internal Server Error", &e.to_json()),
+            match state.on_envelope(&query_id(&line.target), &msg.body).await {
+                Ok(()) => socket.send(&crate::transport::Message::default()).await,
+                Err(e) => refuse(&socket, 500, "Internal Server Error", &e).await,
             }
         };
-        if stream.write_all(&reply).await.is_err() || close {
+        if sent.is_err() || close {
             return;
         }
     }
 }
 
-async fn accept_loop(inner: Arc<Inner>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+async fn accept_loop(state: Arc<HttpBrokerState>, listener: Listener, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
-            r = listener.accept() => match r {
-                Ok((s, _)) => { tokio::spawn(serve_conn(Arc::clone(&inner), s, shutdown.clone())); }
-                Err(e) => {
-                    tracing::warn!(error = %e, "broker accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
+            accepted = listener.accept() => {
+                tokio::spawn(serve_conn(Arc::clone(&state), accepted, shutdown.clone()));
+            }
             _ = shutdown.changed() => return,
         }
     }
 }
 
 struct HttpSub {
-    inner: Arc<Inner>,
+    state: Arc<HttpBrokerState>,
     node_uuid: String,
     key: u64,
     topic: String,
@@ -480,7 +379,7 @@ impl Subscriber for HttpSub {
     async fn unsubscribe(&self) -> Result<()> {
         let _ = self.stop.send(true);
         let removed = {
-            let mut subs = self.inner.subs.lock().unwrap_or_else(|p| p.into_inner());
+            let mut subs = self.state.subs.lock().unwrap_or_else(|p| p.into_inner());
             let before = subs.len();
             subs.retain(|s| s.key != self.key);
             before != subs.len()
@@ -488,9 +387,9 @@ impl Subscriber for HttpSub {
         if !removed {
             return Ok(());
         }
-        let svc = self.inner.service_for(&self.topic, self.queue.as_deref(), &self.node_uuid);
+        let svc = self.state.service_for(&self.topic, self.queue.as_deref(), &self.node_uuid);
         match svc {
-            Ok(svc) => self.inner.registry.deregister(&svc).await,
+            Ok(svc) => self.state.registry.deregister(&svc).await,
             Err(_) => Ok(()), // not listening any more: nothing registered to withdraw
         }
     }
@@ -503,39 +402,39 @@ impl Broker for HttpBroker {
     }
 
     fn address(&self) -> String {
-        match self.inner.bound() {
+        match self.state.bound() {
             Some(a) => crate::addr::format(crate::addr::advertise(a)),
-            None => self.inner.listen.clone(),
+            None => self.state.listen.clone(),
         }
     }
 
     async fn connect(&self) -> Result<()> {
-        if self.inner.bound().is_some() {
+        if self.state.bound().is_some() {
             return Ok(());
         }
-        let listener = TcpListener::bind(&self.inner.listen).await.map_err(|e| {
-            Error::internal(BROKER_ID, format!("http broker cannot listen on {}: {e}", self.inner.listen))
+        let listener = Listener::bind(&self.state.listen, None, limits(self.state.max_message)).await.map_err(|e| {
+            Error::internal(BROKER_ID, format!("http broker cannot listen on {}: {e}", self.state.listen))
         })?;
-        let bound = listener.local_addr().map_err(|e| Error::internal(BROKER_ID, e.to_string()))?;
+        let bound = listener.local_addr();
         let (tx, rx) = watch::channel(false);
-        *self.inner.state.lock().unwrap_or_else(|p| p.into_inner()) = Some((bound, tx));
-        tokio::spawn(accept_loop(Arc::clone(&self.inner), listener, rx));
+        *self.state.listening.lock().unwrap_or_else(|p| p.into_inner()) = Some((bound, tx));
+        tokio::spawn(accept_loop(Arc::clone(&self.state), listener, rx));
         tracing::debug!(address = %bound, "http broker listening");
         Ok(())
     }
 
     async fn disconnect(&self) -> Result<()> {
         let subs: Vec<(String, String, Option<String>)> = {
-            let subs = self.inner.subs.lock().unwrap_or_else(|p| p.into_inner());
+            let subs = self.state.subs.lock().unwrap_or_else(|p| p.into_inner());
             subs.iter().map(|s| (s.node_uuid.clone(), s.topic.clone(), s.queue.clone())).collect()
         };
         for (node_uuid, topic, queue) in &subs {
-            if let Ok(svc) = self.inner.service_for(topic, queue.as_deref(), node_uuid) {
-                let _ = self.inner.registry.deregister(&svc).await;
+            if let Ok(svc) = self.state.service_for(topic, queue.as_deref(), node_uuid) {
+                let _ = self.state.registry.deregister(&svc).await;
             }
         }
-        self.inner.subs.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        if let Some((_, tx)) = self.inner.state.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        self.state.subs.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        if let Some((_, tx)) = self.state.listening.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = tx.send(true);
         }
         Ok(())
@@ -544,18 +443,18 @@ impl Broker for HttpBroker {
     async fn publish(&self, topic: &str, mut msg: Message) -> Result<()> {
         msg.header.insert("Micro-Topic".into(), topic.to_string());
         let env = encode_envelope(&msg);
-        if env.len() > self.inner.max_message {
-            return Err(too_large(env.len(), self.inner.max_message, "broker's message size (encoded envelope)"));
+        if env.len() > self.state.max_message {
+            return Err(too_large(env.len(), self.state.max_message, "broker's message size (encoded envelope)"));
         }
-        self.inner.requeue(topic, Bytes::from(env));
-        let services = self.inner.cache.lookup(SERVICE).await?;
+        self.state.requeue(topic, Bytes::from(env));
+        let services = self.state.cache.lookup(SERVICE).await?;
         if services.is_empty() {
             return Err(Error::internal(
                 BROKER_ID,
                 format!("service {SERVICE}: not found (no subscriber for {topic:?}; the message stays queued for the next publish)"),
             ));
         }
-        tokio::spawn(Arc::clone(&self.inner).deliver(topic.to_string(), services));
+        tokio::spawn(Arc::clone(&self.state).deliver(topic.to_string(), services));
         Ok(())
     }
 
@@ -564,14 +463,14 @@ impl Broker for HttpBroker {
             return Err(Error::bad_request(BROKER_ID, "empty topic"));
         }
         let node_uuid = uuid::Uuid::new_v4().to_string();
-        let svc = self.inner.service_for(topic, opts.queue.as_deref(), &node_uuid)?;
+        let svc = self.state.service_for(topic, opts.queue.as_deref(), &node_uuid)?;
         let key = {
-            let mut k = self.inner.next_key.lock().unwrap_or_else(|p| p.into_inner());
+            let mut k = self.state.next_key.lock().unwrap_or_else(|p| p.into_inner());
             *k += 1;
             *k
         };
         let node_id = svc.nodes[0].id.clone();
-        self.inner.subs.lock().unwrap_or_else(|p| p.into_inner()).push(Sub {
+        self.state.subs.lock().unwrap_or_else(|p| p.into_inner()).push(Sub {
             key,
             node_uuid: node_uuid.clone(),
             node_id,
@@ -580,12 +479,12 @@ impl Broker for HttpBroker {
             handler,
         });
         let ropts = RegisterOptions { ttl: REGISTER_TTL };
-        if let Err(e) = self.inner.registry.register(&svc, ropts).await {
-            self.inner.subs.lock().unwrap_or_else(|p| p.into_inner()).retain(|s| s.key != key);
+        if let Err(e) = self.state.registry.register(&svc, ropts).await {
+            self.state.subs.lock().unwrap_or_else(|p| p.into_inner()).retain(|s| s.key != key);
             return Err(e);
         }
         let (stop, mut stopped) = watch::channel(false);
-        let registry = Arc::clone(&self.inner.registry);
+        let registry = Arc::clone(&self.state.registry);
         tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -598,7 +497,7 @@ impl Broker for HttpBroker {
             }
         });
         Ok(Box::new(HttpSub {
-            inner: Arc::clone(&self.inner),
+            state: Arc::clone(&self.state),
             node_uuid,
             key,
             topic: topic.to_string(),

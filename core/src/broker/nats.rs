@@ -53,7 +53,7 @@ const MAX_LINE: usize = 64 * 1024;
 
 /// The NATS broker.
 pub struct Nats {
-    inner: Arc<Inner>,
+    conn: Arc<NatsConnection>,
 }
 
 struct NSub {
@@ -62,7 +62,9 @@ struct NSub {
     tx: mpsc::Sender<Bytes>,
 }
 
-struct Inner {
+/// The client connection every clone and subscription shares: the servers to dial, the
+/// subscriptions to re-send on reconnect, the writer, and the liveness counters.
+struct NatsConnection {
     servers: Vec<String>,
     max_message: usize,
     max_payload: AtomicUsize,
@@ -106,7 +108,7 @@ impl Nats {
         }
         let (connected, _) = watch::channel(false);
         Ok(Nats {
-            inner: Arc::new(Inner {
+            conn: Arc::new(NatsConnection {
                 servers,
                 max_message,
                 max_payload: AtomicUsize::new(1024 * 1024),
@@ -128,16 +130,16 @@ impl Nats {
     /// writing into a dead socket. Takes effect from the next PING.
     pub fn set_ping_interval(&self, every: Duration) {
         let ms = u64::try_from(every.as_millis()).unwrap_or(u64::MAX).max(10);
-        self.inner.ping_interval_ms.store(ms, Ordering::Relaxed);
+        self.conn.ping_interval_ms.store(ms, Ordering::Relaxed);
     }
 
     /// How many times the connection was re-established after a loss.
     pub fn reconnects(&self) -> u64 {
-        self.inner.reconnects.load(Ordering::Relaxed)
+        self.conn.reconnects.load(Ordering::Relaxed)
     }
 }
 
-impl Inner {
+impl NatsConnection {
     fn subs(&self) -> std::sync::MutexGuard<'_, HashMap<u64, NSub>> {
         self.subs.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -380,7 +382,7 @@ async fn read_line(r: &mut OwnedReadHalf, buf: &mut BytesMut) -> Result<String> 
 }
 
 struct NatsSub {
-    inner: Arc<Inner>,
+    conn: Arc<NatsConnection>,
     sid: u64,
     topic: String,
     queue: Option<String>,
@@ -395,9 +397,9 @@ impl Subscriber for NatsSub {
         self.queue.as_deref()
     }
     async fn unsubscribe(&self) -> Result<()> {
-        let removed = self.inner.subs().remove(&self.sid).is_some();
-        if removed && *self.inner.connected.borrow() {
-            let _ = self.inner.write(format!("UNSUB {}\r\n", self.sid).as_bytes()).await;
+        let removed = self.conn.subs().remove(&self.sid).is_some();
+        if removed && *self.conn.connected.borrow() {
+            let _ = self.conn.write(format!("UNSUB {}\r\n", self.sid).as_bytes()).await;
         }
         Ok(())
     }
@@ -410,53 +412,53 @@ impl Broker for Nats {
     }
 
     fn address(&self) -> String {
-        self.inner.servers.iter().map(|s| format!("nats://{s}")).collect::<Vec<_>>().join(",")
+        self.conn.servers.iter().map(|s| format!("nats://{s}")).collect::<Vec<_>>().join(",")
     }
 
     async fn connect(&self) -> Result<()> {
-        if self.inner.running.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+        if self.conn.running.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
             return Ok(());
         }
-        let (r, buf) = self.inner.dial().await?;
+        let (r, buf) = self.conn.dial().await?;
         let (tx, rx) = watch::channel(false);
         {
-            let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+            let mut running = self.conn.running.lock().unwrap_or_else(|p| p.into_inner());
             if running.is_some() {
                 return Ok(()); // a concurrent connect won; our connection is dropped
             }
             *running = Some(tx);
         }
-        tokio::spawn(Arc::clone(&self.inner).run(r, buf, rx));
+        tokio::spawn(Arc::clone(&self.conn).run(r, buf, rx));
         Ok(())
     }
 
     async fn disconnect(&self) -> Result<()> {
-        let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let running = self.conn.running.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(tx) = running {
             let _ = tx.send(true);
         }
-        if let Some(mut w) = self.inner.writer.lock().await.take() {
+        if let Some(mut w) = self.conn.writer.lock().await.take() {
             let _ = w.shutdown().await;
         }
-        self.inner.connected.send_replace(false);
-        self.inner.subs().clear();
+        self.conn.connected.send_replace(false);
+        self.conn.subs().clear();
         Ok(())
     }
 
     async fn publish(&self, topic: &str, msg: Message) -> Result<()> {
         valid_subject("subject", topic)?;
         let env = encode_envelope(&msg);
-        if env.len() > self.inner.max_message {
-            return Err(too_large(env.len(), self.inner.max_message, "broker's message size (encoded envelope)"));
+        if env.len() > self.conn.max_message {
+            return Err(too_large(env.len(), self.conn.max_message, "broker's message size (encoded envelope)"));
         }
-        let max_payload = self.inner.max_payload.load(Ordering::Relaxed);
+        let max_payload = self.conn.max_payload.load(Ordering::Relaxed);
         if env.len() > max_payload {
             return Err(too_large(env.len(), max_payload, "NATS server's max_payload"));
         }
-        if self.inner.running.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
+        if self.conn.running.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
             return Err(io_err("not connected: call connect first"));
         }
-        let mut rx = self.inner.connected.subscribe();
+        let mut rx = self.conn.connected.subscribe();
         if !*rx.borrow() {
             let up = tokio::time::timeout(PUBLISH_WAIT, rx.wait_for(|c| *c)).await;
             if !matches!(up, Ok(Ok(_))) {
@@ -470,7 +472,7 @@ impl Broker for Nats {
         out.extend_from_slice(format!("PUB {topic} {}\r\n", env.len()).as_bytes());
         out.extend_from_slice(&env);
         out.extend_from_slice(b"\r\n");
-        self.inner.write(&out).await
+        self.conn.write(&out).await
     }
 
     async fn subscribe(&self, topic: &str, opts: SubscribeOptions, handler: Handler) -> Result<Box<dyn Subscriber>> {
@@ -478,10 +480,10 @@ impl Broker for Nats {
         if let Some(q) = &opts.queue {
             valid_subject("queue group", q)?;
         }
-        if self.inner.running.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
+        if self.conn.running.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
             return Err(io_err("not connected: call connect first"));
         }
-        let sid = self.inner.next_sid.fetch_add(1, Ordering::Relaxed);
+        let sid = self.conn.next_sid.fetch_add(1, Ordering::Relaxed);
         let (tx, mut rx) = mpsc::channel::<Bytes>(QUEUED_PER_SUB);
         let t = topic.to_string();
         tokio::spawn(async move {
@@ -498,8 +500,8 @@ impl Broker for Nats {
         });
         {
             // Under the writer lock, so a reconnect either sees this sub or we see its writer.
-            let mut guard = self.inner.writer.lock().await;
-            self.inner.subs().insert(sid, NSub { topic: topic.to_string(), queue: opts.queue.clone(), tx });
+            let mut guard = self.conn.writer.lock().await;
+            self.conn.subs().insert(sid, NSub { topic: topic.to_string(), queue: opts.queue.clone(), tx });
             if let Some(w) = guard.as_mut() {
                 if let Err(e) = w.write_all(sub_line(topic, opts.queue.as_deref(), sid).as_bytes()).await {
                     // The read loop will notice and the reconnect will send this SUB.
@@ -509,7 +511,7 @@ impl Broker for Nats {
         }
         // A PING/PONG round trip would confirm the SUB; the server processes in order, so a
         // later PUB from this connection is already covered.
-        Ok(Box::new(NatsSub { inner: Arc::clone(&self.inner), sid, topic: topic.to_string(), queue: opts.queue }))
+        Ok(Box::new(NatsSub { conn: Arc::clone(&self.conn), sid, topic: topic.to_string(), queue: opts.queue }))
     }
 }
 

@@ -16,7 +16,7 @@ mod stream;
 pub use builder::ClientBuilder;
 pub use stream::{ClientStream, StreamRecvHalf, StreamSendHalf};
 
-use crate::codec::{self, jsonrpc, protorpc, Framing};
+use crate::codec::{self, envelope, Framing};
 use crate::error::{Error, Result, CLIENT_ID, CODEC_ID, TRANSPORT_ID};
 use crate::registry::cache::Cache;
 use crate::registry::{Metadata, Node, Registry};
@@ -143,10 +143,12 @@ pub struct Reply {
 /// The RPC client; cheap to clone.
 #[derive(Clone)]
 pub struct Client {
-    inner: Arc<Inner>,
+    state: Arc<ClientState>,
 }
 
-struct Inner {
+/// What every clone of a [`Client`] shares: its options, the registry cache and selector
+/// that pick nodes, the connection pool, the request id counter and the broker.
+struct ClientState {
     opts: ClientOptions,
     cache: Option<Arc<Cache>>,
     selector: Selector,
@@ -186,7 +188,7 @@ impl Client {
         let pool = Pool::new(opts.pool_size, opts.pool_ttl);
         let selector = Selector::new(opts.strategy);
         Client {
-            inner: Arc::new(Inner {
+            state: Arc::new(ClientState {
                 opts,
                 cache,
                 selector,
@@ -199,12 +201,12 @@ impl Client {
 
     /// The client-wide options.
     pub fn options(&self) -> &ClientOptions {
-        &self.inner.opts
+        &self.state.opts
     }
 
     /// The registry cache, if any.
     pub fn cache(&self) -> Option<&Arc<Cache>> {
-        self.inner.cache.as_ref()
+        self.state.cache.as_ref()
     }
 
     /// Calls `service`'s `endpoint` with a body of the given (or default) content type.
@@ -218,9 +220,9 @@ impl Client {
         crate::host::check::service(service)?;
         crate::host::check::endpoint(endpoint)?;
         let body = body.into();
-        let budget = opts.request_timeout.unwrap_or(self.inner.opts.request_timeout);
+        let budget = opts.request_timeout.unwrap_or(self.state.opts.request_timeout);
         let deadline = Instant::now() + budget;
-        let retries = opts.retries.unwrap_or(self.inner.opts.retries);
+        let retries = opts.retries.unwrap_or(self.state.opts.retries);
         let mut tried: Vec<String> = Vec::new();
         let mut attempt = 0u32;
         loop {
@@ -232,18 +234,18 @@ impl Client {
                     format!("call to {service}.{endpoint} ran out of its {budget:?} budget"),
                 ));
             }
-            let per_attempt = opts.timeout.unwrap_or(self.inner.opts.conn_timeout).min(left);
+            let per_attempt = opts.timeout.unwrap_or(self.state.opts.conn_timeout).min(left);
             let outcome = self.attempt(&node, service, endpoint, &body, opts, per_attempt).await;
             let err = match outcome {
                 Ok(reply) => return Ok(reply),
                 Err(Attempt::Final(e)) => return Err(e),
                 Err(Attempt::NotSent(e)) => {
-                    if let Some(cache) = &self.inner.cache {
+                    if let Some(cache) = &self.state.cache {
                         if opts.address.is_empty() {
                             cache.mark_failed(service, &node.id);
                         }
                     }
-                    self.inner.pool.forget(&node.address);
+                    self.state.pool.forget(&node.address);
                     tried.push(node.id.clone());
                     e
                 }
@@ -269,12 +271,12 @@ impl Client {
 
     /// Sets the broker [`Client::publish`] uses (shared by every clone of this client).
     pub fn set_broker(&self, broker: Arc<dyn crate::broker::Broker>) {
-        *self.inner.broker.write().unwrap_or_else(|p| p.into_inner()) = Some(broker);
+        *self.state.broker.write().unwrap_or_else(|p| p.into_inner()) = Some(broker);
     }
 
     /// The broker [`Client::publish`] uses, if one was set.
     pub fn broker(&self) -> Option<Arc<dyn crate::broker::Broker>> {
-        self.inner.broker.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.state.broker.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Publishes `body` on `topic` as go-micro's `client.Publish` does: headers are the
@@ -288,11 +290,11 @@ impl Client {
             .broker()
             .ok_or_else(|| Error::internal(CLIENT_ID, "publish needs a broker: use Service or Client::set_broker"))?;
         let body = body.into();
-        if body.len() > self.inner.opts.limits.max_body {
-            return Err(crate::broker::too_large(body.len(), self.inner.opts.limits.max_body, "client's message size"));
+        if body.len() > self.state.opts.limits.max_body {
+            return Err(crate::broker::too_large(body.len(), self.state.opts.limits.max_body, "client's message size"));
         }
         let mut header = opts.metadata.clone();
-        let ct = opts.content_type.clone().unwrap_or_else(|| self.inner.opts.content_type.clone());
+        let ct = opts.content_type.clone().unwrap_or_else(|| self.state.opts.content_type.clone());
         header.insert("Content-Type".into(), ct);
         header.insert("Micro-Topic".into(), topic.to_string());
         header.insert("Micro-ID".into(), uuid::Uuid::new_v4().to_string());
@@ -333,26 +335,26 @@ impl Client {
     pub async fn stream(&self, service: &str, endpoint: &str, opts: &CallOptions) -> Result<ClientStream> {
         crate::host::check::service(service)?;
         crate::host::check::endpoint(endpoint)?;
-        let retries = opts.retries.unwrap_or(self.inner.opts.retries);
+        let retries = opts.retries.unwrap_or(self.state.opts.retries);
         let mut tried = Vec::new();
         let mut last = None;
         for _ in 0..=retries {
             let node = self.pick(service, opts, &tried).await?;
             match Conn::dial(
                 &node.address,
-                self.inner.opts.dial_timeout,
-                self.inner.opts.limits,
-                self.inner.opts.tls.as_ref(),
+                self.state.opts.dial_timeout,
+                self.state.opts.limits,
+                self.state.opts.tls.as_ref(),
             )
             .await
             {
                 Ok(conn) => {
-                    let id = self.inner.seq.fetch_add(1, Ordering::Relaxed);
+                    let id = self.state.seq.fetch_add(1, Ordering::Relaxed);
                     let header = self.headers(service, endpoint, opts, None, Some(id));
                     return ClientStream::open(conn, header, node.id.clone()).await;
                 }
                 Err(e) => {
-                    if let (Some(cache), true) = (&self.inner.cache, opts.address.is_empty()) {
+                    if let (Some(cache), true) = (&self.state.cache, opts.address.is_empty()) {
                         cache.mark_failed(service, &node.id);
                     }
                     tried.push(node.id.clone());
@@ -367,7 +369,7 @@ impl Client {
         if !opts.address.is_empty() {
             return opts.address.len();
         }
-        match &self.inner.cache {
+        match &self.state.cache {
             Some(c) => c.lookup(service).await.map(|s| s.iter().map(|s| s.nodes.len()).sum()).unwrap_or(0),
             None => 0,
         }
@@ -386,13 +388,13 @@ impl Client {
                 .collect();
             let svc = [crate::registry::Service { name: service.into(), nodes, ..Default::default() }];
             return self
-                .inner
+                .state
                 .selector
                 .select(&svc, &[], tried)
                 .cloned()
                 .ok_or_else(|| Error::internal(CLIENT_ID, "no address given"));
         }
-        let Some(cache) = &self.inner.cache else {
+        let Some(cache) = &self.state.cache else {
             return Err(Error::internal(CLIENT_ID, format!("service {service}: no registry and no address to call")));
         };
         let services = cache.lookup(service).await?;
@@ -402,7 +404,7 @@ impl Client {
                 format!("service {service}: not found in the {} registry", cache.name()),
             ));
         }
-        self.inner.selector.select(&services, &opts.filters, tried).cloned().ok_or_else(|| {
+        self.state.selector.select(&services, &opts.filters, tried).cloned().ok_or_else(|| {
             if opts.filters.is_empty() {
                 Error::internal(CLIENT_ID, format!("error selecting {service} node: none available"))
             } else {
@@ -425,13 +427,13 @@ impl Client {
                 header.insert(crate::transport::canonical_key(k), v.clone());
             }
         }
-        let ct = opts.content_type.clone().unwrap_or_else(|| self.inner.opts.content_type.clone());
+        let ct = opts.content_type.clone().unwrap_or_else(|| self.state.opts.content_type.clone());
         if let Some(t) = timeout {
             header.insert("Timeout".into(), t.as_nanos().to_string());
         }
         header.insert("Accept".into(), ct.clone());
         header.insert("Content-Type".into(), ct);
-        let id = stream.unwrap_or_else(|| self.inner.seq.fetch_add(1, Ordering::Relaxed));
+        let id = stream.unwrap_or_else(|| self.state.seq.fetch_add(1, Ordering::Relaxed));
         header.insert("Micro-Id".into(), id.to_string());
         header.insert("Micro-Service".into(), service.into());
         header.insert("Micro-Method".into(), endpoint.into());
@@ -457,21 +459,11 @@ impl Client {
         let legacy = !node.metadata.contains_key("protocol");
         let wire_body = if legacy {
             let ct = codec::legacy_content_type(&content_type).to_string();
-            header.insert("Content-Type".into(), ct.clone());
-            let seq = header.get("Micro-Id").cloned().unwrap_or_default();
-            match codec::framing(&ct) {
-                Some(Framing::JsonRpc) => jsonrpc::encode_request(endpoint, &seq, body)
-                    .map_err(|e| Attempt::Final(Error::bad_request(CODEC_ID, e.to_string())))?,
-                Some(Framing::ProtoRpc) => protorpc::encode(
-                    &protorpc::RpcHeader {
-                        service_method: endpoint.into(),
-                        seq: seq.parse().unwrap_or(0),
-                        error: String::new(),
-                    },
-                    body,
-                ),
-                _ => body.clone(),
-            }
+            let framing = codec::framing(&ct).unwrap_or(Framing::Plain);
+            header.insert("Content-Type".into(), ct);
+            let seq = header.get("Micro-Id").map(String::as_str).unwrap_or_default();
+            envelope::wrap_request(framing, endpoint, seq, body)
+                .map_err(|e| Attempt::Final(Error::bad_request(CODEC_ID, e.to_string())))?
         } else {
             body.clone()
         };
@@ -511,14 +503,14 @@ impl Client {
 
     /// Sends `msg` and reads the reply on a pooled or fresh connection.
     async fn exchange(&self, node: &Node, msg: &Message) -> std::result::Result<Message, Attempt> {
-        let pooled = self.inner.pool.take(&node.address);
+        let pooled = self.state.pool.take(&node.address);
         let mut conn = match pooled {
             Some(c) => c,
             None => self.dial(node).await?,
         };
         match round_trip(&mut conn, msg).await {
             Ok(rsp) => {
-                self.inner.pool.put(conn);
+                self.state.pool.put(conn);
                 Ok(rsp)
             }
             // A pooled connection the server closed while idle: the request was not read.
@@ -526,7 +518,7 @@ impl Client {
                 let mut fresh = self.dial(node).await?;
                 match round_trip(&mut fresh, msg).await {
                     Ok(rsp) => {
-                        self.inner.pool.put(fresh);
+                        self.state.pool.put(fresh);
                         Ok(rsp)
                     }
                     Err(e) => Err(e.into_attempt(node)),
@@ -537,7 +529,7 @@ impl Client {
     }
 
     async fn dial(&self, node: &Node) -> std::result::Result<Conn, Attempt> {
-        Conn::dial(&node.address, self.inner.opts.dial_timeout, self.inner.opts.limits, self.inner.opts.tls.as_ref())
+        Conn::dial(&node.address, self.state.opts.dial_timeout, self.state.opts.limits, self.state.opts.tls.as_ref())
             .await
             .map_err(|e| {
                 Attempt::NotSent(Error::internal(
@@ -592,19 +584,13 @@ fn is_reset(e: &std::io::Error) -> bool {
     )
 }
 
+/// The body inside a legacy reply, or the error its envelope carries.
 fn unwrap_legacy(content_type: &str, body: Bytes) -> Result<Bytes> {
-    match codec::framing(content_type) {
-        Some(Framing::JsonRpc) => match jsonrpc::decode_response(&body) {
-            Ok(Ok(b)) => Ok(b),
-            Ok(Err(text)) => Err(Error::parse(&text)),
-            Err(e) => Err(Error::internal(CODEC_ID, e.to_string())),
-        },
-        Some(Framing::ProtoRpc) => match protorpc::decode(&body) {
-            Ok((h, _)) if !h.error.is_empty() => Err(Error::parse(&h.error)),
-            Ok((_, b)) => Ok(b),
-            Err(e) => Err(Error::internal(CODEC_ID, e.to_string())),
-        },
-        _ => Ok(body),
+    let framing = codec::framing(content_type).unwrap_or(Framing::Plain);
+    match envelope::unwrap_response(framing, body) {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(text)) => Err(Error::parse(&text)),
+        Err(e) => Err(Error::internal(CODEC_ID, e.to_string())),
     }
 }
 

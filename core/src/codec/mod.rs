@@ -4,9 +4,13 @@
 //! `application/octet-stream` the body passes through untouched (the caller's JSON or
 //! protobuf library encodes it). The legacy envelopes — JSON-RPC ([`jsonrpc`]) and proto-RPC
 //! ([`protorpc`]), used by go-micro for nodes without `protocol=mucp` — wrap and unwrap
-//! around those bytes. Content types match exactly, as in go-micro: `application/json;
-//! charset=utf-8` is not `application/json`.
+//! around those bytes, through [`envelope`], the one place client and server do so.
+//! `json` holds the helpers that make our JSON byte-identical to Go's `encoding/json`.
+//! Content types match exactly, as in go-micro: `application/json; charset=utf-8` is not
+//! `application/json`.
 
+pub mod envelope;
+pub(crate) mod json;
 pub mod jsonrpc;
 pub mod protorpc;
 

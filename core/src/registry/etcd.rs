@@ -12,25 +12,24 @@
 //! etcd has lost them (an etcd restart, a long pause), so a registration does not vanish
 //! between the server's re-registrations. Deregistering deletes the key and revokes the lease.
 //!
-//! The client speaks etcd's v3 JSON gateway (`POST /v3/kv/range` …, etcd ≥ 3.4) over hyper,
-//! not gRPC: the library every binding embeds then carries no gRPC stack or protobuf build
-//! step for a handful of calls. Endpoints are tried in order; each request has the
-//! registry's timeout.
+//! The client speaks etcd's v3 JSON gateway (`POST /v3/kv/range` …, etcd ≥ 3.4) over the
+//! transport's shared HTTP client, not gRPC: the library every binding embeds then carries
+//! no gRPC stack or protobuf build step for a handful of calls. Requests reuse kept-alive
+//! connections (a watch holds one of its own). Endpoints are tried in order; each request
+//! has the registry's timeout.
 
 use super::{Action, Event, RegisterOptions, Registry, Service, Watcher};
 use crate::error::{Error, Result};
+use crate::transport::http_client::{HttpClient, Incoming, StatusCode};
 use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
+use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -60,15 +59,21 @@ impl Default for Options {
 /// The etcd registry; cheap to clone.
 #[derive(Clone)]
 pub struct Etcd {
-    inner: Arc<Inner>,
+    session: Arc<EtcdSession>,
 }
 
-struct Inner {
+/// What every clone of an [`Etcd`] shares: the members, the kept-alive connections to
+/// them, and the leases this process keeps alive.
+struct EtcdSession {
     endpoints: Vec<String>,
     timeout: Duration,
+    http: HttpClient,
     /// Live leases by node key.
     leases: Mutex<HashMap<String, Lease>>,
 }
+
+/// Idle connections kept per etcd member.
+const IDLE_PER_MEMBER: usize = 4;
 
 struct Lease {
     id: i64,
@@ -77,7 +82,7 @@ struct Lease {
     keepalive: JoinHandle<()>,
 }
 
-impl Drop for Inner {
+impl Drop for EtcdSession {
     fn drop(&mut self) {
         for (_, lease) in self.leases.get_mut().unwrap_or_else(|p| p.into_inner()).drain() {
             lease.keepalive.abort();
@@ -163,7 +168,13 @@ impl Etcd {
         if let Some(bad) = endpoints.iter().find(|e| e.starts_with("https://")) {
             return Err(Error::bad_request(ID, format!("etcd: {bad}: TLS to etcd is not supported yet")));
         }
-        Ok(Etcd { inner: Arc::new(Inner { endpoints, timeout: opts.timeout, leases: Mutex::new(HashMap::new()) }) })
+        let session = EtcdSession {
+            endpoints,
+            timeout: opts.timeout,
+            http: HttpClient::new(IDLE_PER_MEMBER),
+            leases: Mutex::new(HashMap::new()),
+        };
+        Ok(Etcd { session: Arc::new(session) })
     }
 
     /// A registry from a comma-separated list of `host:port`.
@@ -177,53 +188,51 @@ impl Etcd {
     }
 
     fn leases(&self) -> std::sync::MutexGuard<'_, HashMap<String, Lease>> {
-        self.inner.leases.lock().unwrap_or_else(|p| p.into_inner())
+        self.session.leases.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Sends one gateway request to the first member that answers; the whole response body.
+    /// Sends one gateway request to the first member that answers; its JSON answer.
     async fn call(&self, path: &str, body: Value) -> Result<Value> {
-        let res = self.request(path, &body).await?;
-        let (status, body) = res;
-        let bytes = tokio::time::timeout(self.inner.timeout, body.collect())
-            .await
-            .map_err(|_| unavailable(format!("etcd: {path}: no answer within {:?}", self.inner.timeout)))?
-            .map_err(|e| unavailable(format!("etcd: {path}: {e}")))?
-            .to_bytes();
-        let v: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| unavailable(format!("etcd: {path}: the answer is not JSON ({e})")))?;
-        if !status.is_success() {
-            let msg = v.get("message").or_else(|| v.get("error")).and_then(Value::as_str).unwrap_or("");
-            return Err(unavailable(format!("etcd: {path}: {status} {msg}")));
+        let payload = Bytes::from(body.to_string());
+        let timeout = self.session.timeout;
+        let mut last = String::new();
+        for ep in &self.session.endpoints {
+            let attempt = self.session.http.post(ep, path, &[("content-type", "application/json")], payload.clone());
+            let (status, bytes) = match tokio::time::timeout(timeout, attempt).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => {
+                    last = format!("{ep}: {e}");
+                    continue;
+                }
+                Err(_) => {
+                    last = format!("{ep}: no answer within {timeout:?}");
+                    continue;
+                }
+            };
+            let v: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| unavailable(format!("etcd: {path}: the answer is not JSON ({e})")))?;
+            if !status.is_success() {
+                let msg = v.get("message").or_else(|| v.get("error")).and_then(Value::as_str).unwrap_or("");
+                return Err(unavailable(format!("etcd: {path}: {status} {msg}")));
+            }
+            return Ok(v);
         }
-        Ok(v)
+        Err(unavailable(format!("etcd: cannot reach any member ({last})")))
     }
 
-    /// Opens a connection and sends `body`; the status and the (streaming) response body.
-    async fn request(&self, path: &str, body: &Value) -> Result<(hyper::StatusCode, hyper::body::Incoming)> {
+    /// Opens a stream (a watch) on a connection of its own at the first member that
+    /// answers; the status and the body as it arrives.
+    async fn stream(&self, path: &str, body: &Value) -> Result<(StatusCode, Incoming)> {
         let payload = Bytes::from(body.to_string());
+        let timeout = self.session.timeout;
         let mut last = String::new();
-        for ep in &self.inner.endpoints {
-            let attempt = async {
-                let stream = TcpStream::connect(ep.as_str()).await.map_err(|e| e.to_string())?;
-                let _ = stream.set_nodelay(true);
-                let (mut send, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::trace!(error = %e, "etcd: connection ended");
-                    }
-                });
-                let req = hyper::Request::post(path)
-                    .header(hyper::header::HOST, ep.as_str())
-                    .header(hyper::header::CONTENT_TYPE, "application/json")
-                    .body(Full::new(payload.clone()))
-                    .map_err(|e| e.to_string())?;
-                let res = send.send_request(req).await.map_err(|e| e.to_string())?;
-                Ok::<_, String>((res.status(), res.into_body()))
-            };
-            match tokio::time::timeout(self.inner.timeout, attempt).await {
+        for ep in &self.session.endpoints {
+            let attempt =
+                self.session.http.post_streaming(ep, path, &[("content-type", "application/json")], payload.clone());
+            match tokio::time::timeout(timeout, attempt).await {
                 Ok(Ok(r)) => return Ok(r),
                 Ok(Err(e)) => last = format!("{ep}: {e}"),
-                Err(_) => last = format!("{ep}: no answer within {:?}", self.inner.timeout),
+                Err(_) => last = format!("{ep}: no answer within {timeout:?}"),
             }
         }
         Err(unavailable(format!("etcd: cannot reach any member ({last})")))
@@ -263,14 +272,14 @@ impl Etcd {
     /// Keeps `id` alive every third of `ttl` until aborted; when etcd has lost the lease,
     /// re-grants one and writes the key again.
     fn keepalive(&self, key: String, value: String, id: i64, ttl: Duration) -> JoinHandle<()> {
-        let weak = Arc::downgrade(&self.inner);
+        let weak = Arc::downgrade(&self.session);
         let every = (ttl / 3).max(Duration::from_millis(500));
         tokio::spawn(async move {
             let mut id = id;
             loop {
                 tokio::time::sleep(every).await;
-                let Some(inner) = weak.upgrade() else { return };
-                let reg = Etcd { inner };
+                let Some(session) = weak.upgrade() else { return };
+                let reg = Etcd { session };
                 match reg.renew(id).await {
                     Ok(true) => {}
                     Ok(false) => {
@@ -374,7 +383,7 @@ impl Registry for Etcd {
         let create = json!({ "create_request": {
             "key": B64.encode(&prefix), "range_end": B64.encode(prefix_end(&prefix)), "prev_kv": true,
         }});
-        let (status, mut body) = self.request("/v3/watch", &create).await?;
+        let (status, mut body) = self.stream("/v3/watch", &create).await?;
         if !status.is_success() {
             return Err(unavailable(format!("etcd: /v3/watch: {status}")));
         }

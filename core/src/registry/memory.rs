@@ -12,11 +12,12 @@ use tokio::sync::mpsc;
 /// A registry held in memory; nodes expire when their TTL passes without re-registration.
 #[derive(Default)]
 pub struct Memory {
-    inner: Mutex<Inner>,
+    table: Mutex<ServiceTable>,
 }
 
+/// The services registered, by name and version, and the watchers told of changes.
 #[derive(Default)]
-struct Inner {
+struct ServiceTable {
     /// name → version → (service without nodes, node id → (node, expiry)).
     services: BTreeMap<String, BTreeMap<String, Entry>>,
     watchers: Vec<(Option<String>, mpsc::UnboundedSender<Event>)>,
@@ -34,7 +35,7 @@ impl Memory {
     }
 }
 
-impl Inner {
+impl ServiceTable {
     fn notify(&mut self, action: Action, service: &Service) {
         self.watchers.retain(|(filter, tx)| {
             if filter.as_deref().is_some_and(|f| f != service.name) {
@@ -71,9 +72,9 @@ impl Registry for Memory {
     async fn register(&self, service: &Service, opts: RegisterOptions) -> Result<()> {
         let ttl = if opts.ttl.is_zero() { Duration::from_secs(3600 * 24 * 365) } else { opts.ttl };
         let expiry = Instant::now() + ttl;
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
         let entry =
-            inner.services.entry(service.name.clone()).or_default().entry(service.version.clone()).or_insert_with(
+            table.services.entry(service.name.clone()).or_default().entry(service.version.clone()).or_insert_with(
                 || Entry { service: Service { nodes: vec![], ..service.clone() }, nodes: BTreeMap::new() },
             );
         entry.service = Service { nodes: vec![], ..service.clone() };
@@ -85,15 +86,15 @@ impl Registry for Memory {
         }
         if !fresh.is_empty() {
             let svc = Service { nodes: fresh, ..service.clone() };
-            inner.notify(Action::Create, &svc);
+            table.notify(Action::Create, &svc);
         }
         Ok(())
     }
 
     async fn deregister(&self, service: &Service) -> Result<()> {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
         let mut gone = Vec::new();
-        if let Some(versions) = inner.services.get_mut(&service.name) {
+        if let Some(versions) = table.services.get_mut(&service.name) {
             for (version, entry) in versions.iter_mut() {
                 if !service.version.is_empty() && *version != service.version {
                     continue;
@@ -106,17 +107,17 @@ impl Registry for Memory {
             }
             versions.retain(|_, e| !e.nodes.is_empty());
         }
-        inner.services.retain(|_, v| !v.is_empty());
+        table.services.retain(|_, v| !v.is_empty());
         for svc in gone {
-            inner.notify(Action::Delete, &svc);
+            table.notify(Action::Delete, &svc);
         }
         Ok(())
     }
 
     async fn get_service(&self, name: &str) -> Result<Vec<Service>> {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner.expire();
-        Ok(inner
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        table.expire();
+        Ok(table
             .services
             .get(name)
             .map(|versions| {
@@ -129,15 +130,15 @@ impl Registry for Memory {
     }
 
     async fn list_services(&self) -> Result<Vec<Service>> {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner.expire();
-        Ok(inner.services.values().flat_map(|versions| versions.values().map(|e| e.service.clone())).collect())
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        table.expire();
+        Ok(table.services.values().flat_map(|versions| versions.values().map(|e| e.service.clone())).collect())
     }
 
     async fn watch(&self, service: Option<&str>) -> Result<Watcher> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner.watchers.push((service.map(str::to_string), tx));
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        table.watchers.push((service.map(str::to_string), tx));
         Ok(Watcher::new(rx))
     }
 

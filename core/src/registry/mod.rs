@@ -2,8 +2,9 @@
 //!
 //! A [`Registry`] stores [`Service`]s — a name and version with [`Endpoint`]s and the
 //! [`Node`]s that serve them. Plugins: [`memory`] (one process), [`mdns`] (go-micro's
-//! default, on the LAN), and [`cache`], which wraps any of them with a watch-fed view so a
-//! call does not query the network. Choose one by name with [`from_url`].
+//! default, on the LAN), [`etcd`] (go-micro's `registry/etcd`, across networks), and
+//! [`cache`], which wraps any of them with a watch-fed view so a call does not query the
+//! network. Choose one by name with [`from_url`].
 //!
 //! The JSON shape is go-micro's exactly (field names, order, and `null` for empty
 //! collections), so a service we register reads the same in any go-micro registry.
@@ -186,7 +187,7 @@ pub trait Registry: Send + Sync + 'static {
     async fn list_services(&self) -> Result<Vec<Service>>;
     /// Changes to one service (`Some(name)`) or to all.
     async fn watch(&self, service: Option<&str>) -> Result<Watcher>;
-    /// The plugin's name as go-micro reports it (`mdns`, `memory` …), used in node metadata.
+    /// The plugin's name as go-micro reports it (`mdns`, `memory`, `etcd`), used in node metadata.
     fn name(&self) -> &'static str;
 }
 

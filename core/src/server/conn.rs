@@ -5,61 +5,33 @@
 //! first one with a new id starts the stream handler in its own task (its body is go-micro's
 //! placeholder and is discarded), later ones are queued to it, and `Micro-Error: EOS` ends
 //! its input. Handler panics become 500 errors; the `Timeout` header bounds a handler.
+//! The transport's [`Listener`] accepts and handshakes; replies go out through the
+//! connection's [`Socket`], which stream handlers share.
 
 use super::router::{Kind, Request, Response};
+use super::state::ServerState;
 use super::stream::ServerStream;
-use super::Inner;
-use crate::codec::{self, jsonrpc, protorpc, Framing};
+use crate::codec::envelope::{self, Unwrapped};
+use crate::codec::{self, Framing};
 use crate::error::{Error, SERVER_ID};
-use crate::transport::http::{encode_response, MessageReader};
+use crate::transport::listener::{Accepted, Listener};
+use crate::transport::socket::Socket;
 use crate::transport::{get_header, Header, Message, TransportError};
-use crate::transport::{BoxRead, BoxWrite};
 use bytes::Bytes;
 use futures::FutureExt;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch, Mutex};
+use tokio::sync::{mpsc, watch};
 
-/// The write half of a connection, shared by the unary path and stream handlers.
-pub(crate) struct ConnWriter {
-    inner: Mutex<(BoxWrite, Vec<u8>)>,
-}
-
-impl ConnWriter {
-    pub async fn write(&self, msg: &Message) -> Result<(), TransportError> {
-        let mut guard = self.inner.lock().await;
-        let (w, buf) = &mut *guard;
-        buf.clear();
-        encode_response(msg, buf)?;
-        w.write_all(buf).await?;
-        Ok(())
-    }
-
-    async fn write_raw(&self, bytes: &[u8]) {
-        let mut guard = self.inner.lock().await;
-        let _ = guard.0.write_all(bytes).await;
-    }
-}
-
-pub(crate) async fn accept_loop(inner: Arc<Inner>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn accept_loop(server: Arc<ServerState>, listener: Listener, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, remote)) => {
-                    let inner2 = Arc::clone(&inner);
-                    let rx = shutdown.clone();
-                    inner.tracker.spawn(serve(inner2, stream, remote, rx));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
+            accepted = listener.accept() => {
+                let rx = shutdown.clone();
+                server.tracker.spawn(serve(Arc::clone(&server), accepted, rx));
+            }
             _ = shutdown.changed() => return,
         }
     }
@@ -73,36 +45,18 @@ async fn any_finished(streams: &HashMap<String, mpsc::Sender<crate::error::Resul
     futures::future::select_all(streams.values().map(|tx| Box::pin(tx.closed()))).await;
 }
 
-async fn serve(inner: Arc<Inner>, stream: TcpStream, remote: SocketAddr, mut shutdown: watch::Receiver<bool>) {
-    let _ = stream.set_nodelay(true);
-    let local = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    let remote = remote.to_string();
-    let (r, w): (BoxRead, BoxWrite) = match inner.opts.tls.clone() {
-        None => {
-            let (r, w) = stream.into_split();
-            (Box::new(r), Box::new(w))
-        }
-        Some(config) => {
-            // A handshake is bounded like a request head (slowloris).
-            let accept = tokio_rustls::TlsAcceptor::from(config).accept(stream);
-            match tokio::time::timeout(inner.opts.limits.header_timeout, accept).await {
-                Ok(Ok(tls)) => {
-                    let (r, w) = tokio::io::split(tls);
-                    (Box::new(r), Box::new(w))
-                }
-                Ok(Err(e)) => {
-                    tracing::debug!(%remote, error = %e, "tls handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%remote, "tls handshake timed out");
-                    return;
-                }
-            }
+async fn serve(server: Arc<ServerState>, accepted: Accepted, mut shutdown: watch::Receiver<bool>) {
+    let remote = accepted.remote().to_string();
+    let conn = match accepted.open().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(%remote, error = %e, "tls handshake failed");
+            return;
         }
     };
-    let writer = Arc::new(ConnWriter { inner: Mutex::new((w, Vec::with_capacity(1024))) });
-    let mut reader = MessageReader::new(r, inner.opts.limits);
+    let local = conn.local.to_string();
+    let socket = Arc::new(conn.socket);
+    let mut reader = conn.reader;
     let mut streams: HashMap<String, mpsc::Sender<crate::error::Result<Message>>> = HashMap::new();
     if *shutdown.borrow() {
         return;
@@ -131,17 +85,17 @@ async fn serve(inner: Arc<Inner>, stream: TcpStream, remote: SocketAddr, mut shu
             Ok(Some(m)) => m,
             Ok(None) => break,
             Err(e) => {
-                reject(&writer, &e).await;
+                reject(&socket, &e).await;
                 break;
             }
         };
         if let Some(id) = msg.get("Micro-Stream").map(str::to_string) {
-            on_stream_message(&inner, &writer, &mut streams, id, msg, &local, &remote).await;
+            on_stream_message(&server, &socket, &mut streams, id, msg, &local, &remote).await;
             continue;
         }
         let close = msg.get("Connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        let reply = unary(&inner, msg, &local, &remote).await;
-        if let Err(e) = writer.write(&reply).await {
+        let reply = unary(&server, msg, &local, &remote).await;
+        if let Err(e) = socket.send(&reply).await {
             tracing::debug!(error = %e, "reply not written");
             break;
         }
@@ -156,22 +110,17 @@ async fn serve(inner: Arc<Inner>, stream: TcpStream, remote: SocketAddr, mut shu
 
 /// Answers unreadable input before closing: an oversized body gets a go-micro 413 the
 /// caller can read; bytes that are not HTTP get a plain 400.
-async fn reject(writer: &ConnWriter, e: &TransportError) {
+async fn reject(socket: &Socket, e: &TransportError) {
     match e {
         TransportError::BodyTooLarge { .. } | TransportError::HeaderTooLarge { .. } => {
             let err = Error::too_large(SERVER_ID, e.to_string());
             let mut header = Header::new();
             header.insert("Micro-Error".into(), err.to_json());
             header.insert("Connection".into(), "close".into());
-            let _ = writer.write(&Message { header, body: Bytes::new() }).await;
+            let _ = socket.send(&Message { header, body: Bytes::new() }).await;
         }
         TransportError::Malformed(_) => {
-            let body = e.to_string();
-            let raw = format!(
-                "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            writer.write_raw(raw.as_bytes()).await;
+            let _ = socket.send_status(400, "Bad Request", "text/plain", true, e.to_string().as_bytes()).await;
         }
         _ => tracing::debug!(error = %e, "connection ended"),
     }
@@ -211,15 +160,15 @@ fn timeout_of(header: &Header) -> Option<Duration> {
         .map(Duration::from_nanos)
 }
 
-async fn unary(inner: &Arc<Inner>, msg: Message, local: &str, remote: &str) -> Message {
+async fn unary(server: &Arc<ServerState>, msg: Message, local: &str, remote: &str) -> Message {
     let mut content_type = msg.get("Content-Type").unwrap_or(codec::PROTOBUF).to_string();
     if let Some(topic) = msg.get("Micro-Topic").map(str::to_string) {
-        return match inner.dispatch_event(&topic, msg.header.clone(), msg.body.clone()).await {
+        return match server.dispatch_event(&topic, msg.header.clone(), msg.body.clone()).await {
             Some(Ok(())) => Message::default(),
             Some(Err(e)) => error_reply(&e),
             None => error_reply(&Error::not_found(
                 SERVER_ID,
-                format!("{} has no subscriber for topic {topic:?}", inner.opts.name),
+                format!("{} has no subscriber for topic {topic:?}", server.opts.name),
             )),
         };
     }
@@ -237,24 +186,19 @@ async fn unary(inner: &Arc<Inner>, msg: Message, local: &str, remote: &str) -> M
             return Message { header, body: Bytes::from(format!("unsupported Content-Type: {content_type}")) };
         }
     };
-    let (endpoint, body, legacy_id) = match framing {
-        Framing::Plain => (endpoint_of(&msg).unwrap_or_default(), msg.body.clone(), None),
-        Framing::JsonRpc => match jsonrpc::decode_request(&msg.body) {
-            Ok(r) => {
-                content_type = codec::JSON.into();
-                (r.method, r.params, Some(r.id))
-            }
-            Err(e) => return error_reply(&Error::bad_request(SERVER_ID, e.to_string())),
-        },
-        Framing::ProtoRpc => match protorpc::decode(&msg.body) {
-            Ok((h, b)) => {
-                content_type = codec::PROTOBUF.into();
-                (h.service_method, b, Some(h.seq.to_string()))
-            }
-            Err(e) => return error_reply(&Error::bad_request(SERVER_ID, e.to_string())),
-        },
+    let mut request = match envelope::unwrap_request(framing, &msg.body) {
+        Ok(r) => r,
+        Err(e) => return error_reply(&Error::bad_request(SERVER_ID, e.to_string())),
     };
-    let result = dispatch(inner, &msg, endpoint.clone(), content_type.clone(), body, local, remote).await;
+    let endpoint = match framing {
+        Framing::Plain => endpoint_of(&msg).unwrap_or_default(),
+        _ => request.endpoint.clone(),
+    };
+    if let Some(inside) = envelope::inner_content_type(framing) {
+        content_type = inside.into();
+    }
+    let body = std::mem::take(&mut request.body);
+    let result = dispatch(server, &msg, endpoint, content_type.clone(), body, local, remote).await;
     match (framing, result) {
         (Framing::Plain, Ok(rsp)) => {
             let mut header = Header::new();
@@ -264,39 +208,27 @@ async fn unary(inner: &Arc<Inner>, msg: Message, local: &str, remote: &str) -> M
             Message { header, body: rsp.body }
         }
         (Framing::Plain, Err(e)) => error_reply(&e),
-        (Framing::JsonRpc, r) => {
-            let id = legacy_id.unwrap_or_default();
-            let (body, err) = match &r {
-                Ok(rsp) => (jsonrpc::encode_response(&id, Some(&rsp.body), None), None),
-                Err(e) => (jsonrpc::encode_response(&id, None, Some(&e.to_json())), Some(e)),
-            };
-            legacy_reply(codec::JSON_RPC, body.map_err(|e| e.to_string()), err)
-        }
-        (Framing::ProtoRpc, r) => {
-            let seq = legacy_id.and_then(|s| s.parse().ok()).unwrap_or(0);
-            let mut h = protorpc::RpcHeader { service_method: endpoint, seq, error: String::new() };
-            let (body, err) = match &r {
-                Ok(rsp) => (protorpc::encode(&h, &rsp.body), None),
-                Err(e) => {
-                    h.error = e.to_json();
-                    (protorpc::encode(&h, &[]), Some(e))
-                }
-            };
-            legacy_reply(codec::PROTO_RPC, Ok(body), err)
-        }
+        (legacy, result) => legacy_reply(legacy, &request, result),
     }
 }
 
-fn legacy_reply(content_type: &str, body: Result<Bytes, String>, err: Option<&Error>) -> Message {
+/// A reply in the request's envelope, with `Micro-Error` beside it when the call failed.
+fn legacy_reply(framing: Framing, request: &Unwrapped, result: crate::error::Result<Response>) -> Message {
+    let error = result.as_ref().err().map(Error::to_json);
+    let answer = match &result {
+        Ok(rsp) => Ok(&rsp.body),
+        Err(_) => Err(error.as_deref().unwrap_or_default()),
+    };
+    let body = match envelope::wrap_response(framing, request, answer) {
+        Ok(body) => body,
+        Err(e) => return error_reply(&Error::internal(SERVER_ID, format!("Unable to encode body: {e}"))),
+    };
     let mut header = Header::new();
-    header.insert("Content-Type".into(), content_type.into());
-    if let Some(e) = err {
-        header.insert("Micro-Error".into(), e.to_json());
+    header.insert("Content-Type".into(), envelope::envelope_content_type(framing).unwrap_or_default().into());
+    if let Some(e) = error {
+        header.insert("Micro-Error".into(), e);
     }
-    match body {
-        Ok(body) => Message { header, body },
-        Err(e) => error_reply(&Error::internal(SERVER_ID, format!("Unable to encode body: {e}"))),
-    }
+    Message { header, body }
 }
 
 fn request_of(
@@ -315,7 +247,7 @@ fn request_of(
 }
 
 async fn dispatch(
-    inner: &Arc<Inner>,
+    server: &Arc<ServerState>,
     msg: &Message,
     endpoint: String,
     content_type: String,
@@ -323,12 +255,12 @@ async fn dispatch(
     local: &str,
     remote: &str,
 ) -> crate::error::Result<Response> {
-    if endpoint == "Debug.Health" && inner.router.lookup(&endpoint).is_err() {
+    if endpoint == "Debug.Health" && server.router.lookup(&endpoint).is_err() {
         // Answered as go-micro v4.0–v4.7 did, without advertising it.
         let body: &'static str = if content_type == codec::JSON { "{\"status\":\"ok\"}\n" } else { "\n\x02ok" };
         return Ok(Response::from(body));
     }
-    let route = inner.router.lookup(&endpoint).map_err(|e| Error::not_found(SERVER_ID, e.detail(&endpoint)))?;
+    let route = server.router.lookup(&endpoint).map_err(|e| Error::not_found(SERVER_ID, e.detail(&endpoint)))?;
     let Kind::Unary(handler) = route.kind else {
         return Err(Error::bad_request(
             SERVER_ID,
@@ -340,7 +272,7 @@ async fn dispatch(
     let fut = async {
         // Waiting for a slot counts against the caller's timeout, like the handler itself.
         // (The semaphore is never closed, so `acquire` cannot fail.)
-        let _slot = match &inner.slots {
+        let _slot = match &server.slots {
             Some(slots) => slots.acquire().await.ok(),
             None => None,
         };
@@ -351,8 +283,8 @@ async fn dispatch(
             Ok(r) => r,
             Err(_) => {
                 return Err(Error::timeout(
-                    inner.router.service().to_string(),
-                    format!("{endpoint} on node {} did not finish within the caller's timeout of {t:?}", inner.id),
+                    server.router.service().to_string(),
+                    format!("{endpoint} on node {} did not finish within the caller's timeout of {t:?}", server.id),
                 ))
             }
         },
@@ -365,13 +297,16 @@ async fn dispatch(
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "panic".into());
         tracing::error!(endpoint = %endpoint, panic = %what, "handler panicked");
-        Err(Error::internal(inner.router.service().to_string(), format!("{endpoint} failed: handler panicked: {what}")))
+        Err(Error::internal(
+            server.router.service().to_string(),
+            format!("{endpoint} failed: handler panicked: {what}"),
+        ))
     })
 }
 
 async fn on_stream_message(
-    inner: &Arc<Inner>,
-    writer: &Arc<ConnWriter>,
+    server: &Arc<ServerState>,
+    socket: &Arc<Socket>,
     streams: &mut HashMap<String, mpsc::Sender<crate::error::Result<Message>>>,
     id: String,
     msg: Message,
@@ -397,14 +332,14 @@ async fn on_stream_message(
             reply_header.insert(k.into(), v.to_string());
         }
     }
-    let handler = match inner.router.lookup(&endpoint) {
+    let handler = match server.router.lookup(&endpoint) {
         Ok(route) => match route.kind {
             Kind::Stream(h) => h,
             Kind::Unary(_) => {
                 let e = Error::bad_request(SERVER_ID, format!("{endpoint} is not a stream endpoint"));
                 let mut header = reply_header.clone();
                 header.insert("Micro-Error".into(), e.to_json());
-                let _ = writer.write(&Message { header, body: Bytes::new() }).await;
+                let _ = socket.send(&Message { header, body: Bytes::new() }).await;
                 return;
             }
         },
@@ -412,17 +347,17 @@ async fn on_stream_message(
             let err = Error::not_found(SERVER_ID, e.detail(&endpoint));
             let mut header = reply_header.clone();
             header.insert("Micro-Error".into(), err.to_json());
-            let _ = writer.write(&Message { header, body: Bytes::new() }).await;
+            let _ = socket.send(&Message { header, body: Bytes::new() }).await;
             return;
         }
     };
     let (tx, rx) = mpsc::channel(64);
     streams.insert(id, tx);
     let req = request_of(&msg, endpoint.clone(), content_type, Bytes::new(), local, remote);
-    let stream = ServerStream::new(Arc::clone(writer), reply_header, rx);
+    let stream = ServerStream::new(Arc::clone(socket), reply_header, rx);
     let sender = stream.sender();
-    let service = inner.router.service().to_string();
-    inner.tracker.spawn(async move {
+    let service = server.router.service().to_string();
+    server.tracker.spawn(async move {
         let outcome = AssertUnwindSafe(handler(req, stream)).catch_unwind().await;
         let result =
             outcome.unwrap_or_else(|_| Err(Error::internal(service, format!("{endpoint} failed: handler panicked"))));

@@ -8,141 +8,32 @@
 //! stops accepting, then drains the calls in flight.
 
 mod conn;
+mod options;
 mod router;
+mod state;
 mod stream;
 
+pub use options::ServerOptions;
 pub use router::{BoxFuture, Request, Response, StreamHandler, UnaryHandler};
 pub use stream::{ServerStream, StreamReceiver, StreamSender};
 
 use crate::error::{Error, Result, SERVER_ID};
 use crate::registry::{Endpoint, Metadata, Node, RegisterOptions, Registry, Service, Value};
-use crate::transport::Limits;
+use crate::transport::listener::Listener;
 use router::Router;
 use serde::{de::DeserializeOwned, Serialize};
+use state::{Lifecycle, ServerState, SubscriberEntry};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
-
-/// How a server listens, registers and drains.
-#[derive(Clone)]
-pub struct ServerOptions {
-    /// Service name, e.g. `greeter`.
-    pub name: String,
-    /// Service version (`latest` by default, as in go-micro).
-    pub version: String,
-    /// Listen address; `0.0.0.0:0` (every interface, a free port) by default.
-    pub address: String,
-    /// Address to register instead of the listener's (`MICRO_SERVER_ADVERTISE`).
-    pub advertise: Option<String>,
-    /// Node id; `<name>-<uuid>` when `None`.
-    pub id: Option<String>,
-    /// Extra node metadata; go-micro's five keys are always set on top.
-    pub metadata: Metadata,
-    /// Registration TTL (go-micro: 90 s).
-    pub register_ttl: Duration,
-    /// Re-registration interval (go-micro: 30 s); zero disables it.
-    pub register_interval: Duration,
-    /// How long `stop` waits for calls in flight.
-    pub drain_timeout: Duration,
-    /// Message size limits.
-    pub limits: Limits,
-    /// Names of the broker and transport to advertise in node metadata.
-    pub broker_name: String,
-    /// TLS on every accepted connection (go-micro's `transport.Secure`); see
-    /// [`crate::transport::tls`] for a configuration from PEM files or a self-signed one.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// At most this many unary handlers run at once; a call beyond it waits for a slot,
-    /// within its caller's timeout (a 408 when that passes first). `None`, the default, is
-    /// go-micro's behaviour: no limit. Streams and subscriber deliveries are not counted.
-    pub max_concurrency: Option<usize>,
-}
-
-impl ServerOptions {
-    /// Defaults for a service called `name`.
-    pub fn new(name: impl Into<String>) -> Self {
-        ServerOptions {
-            name: name.into(),
-            version: "latest".into(),
-            address: "0.0.0.0:0".into(),
-            advertise: None,
-            id: None,
-            metadata: Metadata::new(),
-            register_ttl: Duration::from_secs(90),
-            register_interval: Duration::from_secs(30),
-            drain_timeout: Duration::from_secs(10),
-            limits: Limits::default(),
-            broker_name: "http".into(),
-            tls: None,
-            max_concurrency: None,
-        }
-    }
-}
 
 /// An RPC server; cheap to clone (all clones are the same server).
 #[derive(Clone)]
 pub struct Server {
-    inner: Arc<Inner>,
-}
-
-pub(crate) struct Inner {
-    opts: ServerOptions,
-    id: String,
-    registry: Arc<dyn Registry>,
-    router: Router,
-    state: Mutex<State>,
-    tracker: TaskTracker,
-    broker: Mutex<Option<Arc<dyn crate::broker::Broker>>>,
-    subscribers: Mutex<Vec<SubscriberEntry>>,
-    /// Slots for unary handlers, when `max_concurrency` is set.
-    slots: Option<tokio::sync::Semaphore>,
-}
-
-/// One subscriber added with [`Server::subscribe`].
-#[derive(Clone)]
-struct SubscriberEntry {
-    topic: String,
-    opts: crate::broker::SubscribeOptions,
-    handler: crate::broker::Handler,
-    endpoint: Endpoint,
-}
-
-impl Inner {
-    /// Runs the subscribers of `topic` for a message that arrived on the RPC transport with
-    /// a `Micro-Topic` header (go-micro's `HandleEvent` path); `None` when nobody subscribes.
-    pub(crate) async fn dispatch_event(
-        &self,
-        topic: &str,
-        header: crate::transport::Header,
-        body: bytes::Bytes,
-    ) -> Option<Result<()>> {
-        let handlers: Vec<crate::broker::Handler> = {
-            let subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
-            subs.iter().filter(|s| s.topic == topic).map(|s| Arc::clone(&s.handler)).collect()
-        };
-        if handlers.is_empty() {
-            return None;
-        }
-        let message = crate::broker::Message { header, body };
-        let mut result = Ok(());
-        for h in handlers {
-            if let Err(e) = h(crate::broker::Event { topic: topic.to_string(), message: message.clone() }).await {
-                result = Err(e);
-            }
-        }
-        Some(result)
-    }
-}
-
-#[derive(Default)]
-struct State {
-    bound: Option<SocketAddr>,
-    registered: Option<Service>,
-    shutdown: Option<watch::Sender<bool>>,
-    subscriptions: Vec<Box<dyn crate::broker::Subscriber>>,
+    state: Arc<ServerState>,
 }
 
 impl Server {
@@ -152,13 +43,13 @@ impl Server {
         let router = Router::new(opts.name.clone());
         let slots = opts.max_concurrency.map(|n| tokio::sync::Semaphore::new(n.max(1)));
         Server {
-            inner: Arc::new(Inner {
+            state: Arc::new(ServerState {
                 slots,
                 opts,
                 id,
                 registry,
                 router,
-                state: Mutex::default(),
+                lifecycle: Mutex::default(),
                 tracker: TaskTracker::new(),
                 broker: Mutex::default(),
                 subscribers: Mutex::default(),
@@ -168,12 +59,12 @@ impl Server {
 
     /// The node id (`<name>-<uuid>`).
     pub fn id(&self) -> &str {
-        &self.inner.id
+        &self.state.id
     }
 
     /// The options the server was built with.
     pub fn options(&self) -> &ServerOptions {
-        &self.inner.opts
+        &self.state.opts
     }
 
     /// Adds a raw endpoint: bytes in, bytes out, with content type and metadata.
@@ -183,7 +74,7 @@ impl Server {
         Fut: Future<Output = Result<Response>> + Send + 'static,
     {
         let h: UnaryHandler = Arc::new(move |req| Box::pin(handler(req)));
-        self.inner.router.add_unary(endpoint, h, None, None);
+        self.state.router.add_unary(endpoint, h, None, None);
     }
 
     /// Adds a raw endpoint with descriptions of its request and response for the registry.
@@ -193,7 +84,7 @@ impl Server {
         Fut: Future<Output = Result<Response>> + Send + 'static,
     {
         let h: UnaryHandler = Arc::new(move |req| Box::pin(handler(req)));
-        self.inner.router.add_unary(endpoint, h, request, response);
+        self.state.router.add_unary(endpoint, h, request, response);
     }
 
     /// Adds a typed endpoint: the JSON body is decoded into `Req` (an empty body decodes as
@@ -207,7 +98,7 @@ impl Server {
         Fut: Future<Output = Result<Rsp>> + Send + 'static,
     {
         let handler = Arc::new(handler);
-        let name = self.inner.opts.name.clone();
+        let name = self.state.opts.name.clone();
         let ep = endpoint.to_string();
         let h: UnaryHandler = Arc::new(move |req: Request| {
             let handler = Arc::clone(&handler);
@@ -232,7 +123,7 @@ impl Server {
         let short = |t: &str| t.rsplit("::").next().unwrap_or(t).to_string();
         let req_name = short(std::any::type_name::<Req>());
         let rsp_name = short(std::any::type_name::<Rsp>());
-        self.inner.router.add_unary(
+        self.state.router.add_unary(
             endpoint,
             h,
             Some(Value { name: req_name.clone(), kind: req_name, values: vec![] }),
@@ -248,36 +139,36 @@ impl Server {
         Fut: Future<Output = Result<()>> + Send + 'static,
     {
         let h: StreamHandler = Arc::new(move |req, stream| Box::pin(handler(req, stream)));
-        self.inner.router.add_stream(endpoint, h);
+        self.state.router.add_stream(endpoint, h);
     }
 
     /// Adds endpoint metadata (e.g. `description`) shown in the registry.
     pub fn describe(&self, endpoint: &str, key: &str, value: &str) {
-        self.inner.router.set_metadata(endpoint, key, value);
+        self.state.router.set_metadata(endpoint, key, value);
     }
 
     /// Removes an endpoint.
     pub fn remove(&self, endpoint: &str) {
-        self.inner.router.remove(endpoint);
+        self.state.router.remove(endpoint);
     }
 
     /// The endpoints as registered: handlers sorted by name (as go-micro sorts them), then
     /// one `Func` endpoint per subscriber with metadata `subscriber=true`, `topic=<topic>`.
     pub fn endpoints(&self) -> Vec<Endpoint> {
-        let mut eps = self.inner.router.endpoints();
-        let subs = self.inner.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        let mut eps = self.state.router.endpoints();
+        let subs = self.state.subscribers.lock().unwrap_or_else(|p| p.into_inner());
         eps.extend(subs.iter().map(|s| s.endpoint.clone()));
         eps
     }
 
     /// Sets the broker subscribers are subscribed through ([`crate::Service`] does this).
     pub fn set_broker(&self, broker: Arc<dyn crate::broker::Broker>) {
-        *self.inner.broker.lock().unwrap_or_else(|p| p.into_inner()) = Some(broker);
+        *self.state.broker.lock().unwrap_or_else(|p| p.into_inner()) = Some(broker);
     }
 
     /// The broker, if one was set.
     pub fn broker(&self) -> Option<Arc<dyn crate::broker::Broker>> {
-        self.inner.broker.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.state.broker.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Subscribes `handler` to `topic` (go-micro's `RegisterSubscriber`): broadcast, or one
@@ -304,7 +195,7 @@ impl Server {
         };
         let entry =
             SubscriberEntry { topic: topic.to_string(), opts, handler: crate::broker::handler(handler), endpoint };
-        self.inner.subscribers.lock().unwrap_or_else(|p| p.into_inner()).push(entry);
+        self.state.subscribers.lock().unwrap_or_else(|p| p.into_inner()).push(entry);
     }
 
     /// Like [`Server::subscribe`], decoding a JSON body into `T` first; a message that is
@@ -316,7 +207,7 @@ impl Server {
         Fut: Future<Output = Result<()>> + Send + 'static,
     {
         let handler = Arc::new(handler);
-        let name = self.inner.opts.name.clone();
+        let name = self.state.opts.name.clone();
         self.subscribe(topic, opts, move |ev: crate::broker::Event| {
             let handler = Arc::clone(&handler);
             let name = name.clone();
@@ -338,7 +229,7 @@ impl Server {
     /// unspecified host replaced as go-micro does), once started.
     pub fn advertised(&self) -> Option<String> {
         let bound = self.bound()?;
-        Some(match &self.inner.opts.advertise {
+        Some(match &self.state.opts.advertise {
             Some(a) => a.clone(),
             None => crate::addr::format(crate::addr::advertise(bound)),
         })
@@ -347,43 +238,44 @@ impl Server {
     /// The registry entry for this node: name, version, node with metadata, endpoints.
     pub fn service(&self) -> Option<Service> {
         let address = self.advertised()?;
-        let mut metadata = self.inner.opts.metadata.clone();
+        let mut metadata = self.state.opts.metadata.clone();
         for (k, v) in [
             ("transport", "http"),
-            ("broker", self.inner.opts.broker_name.as_str()),
+            ("broker", self.state.opts.broker_name.as_str()),
             ("server", "mucp"),
-            ("registry", self.inner.registry.name()),
+            ("registry", self.state.registry.name()),
             ("protocol", "mucp"),
         ] {
             metadata.insert(k.to_string(), v.to_string());
         }
-        if self.inner.opts.tls.is_some() {
+        if self.state.opts.tls.is_some() {
             // Not a go-micro key (its nodes do not say); tells people and tools to use TLS.
             metadata.insert("secure".into(), "true".into());
         }
         Some(Service {
-            name: self.inner.opts.name.clone(),
-            version: self.inner.opts.version.clone(),
+            name: self.state.opts.name.clone(),
+            version: self.state.opts.version.clone(),
             metadata: Metadata::new(),
             endpoints: self.endpoints(),
-            nodes: vec![Node { metadata, id: self.inner.id.clone(), address }],
+            nodes: vec![Node { metadata, id: self.state.id.clone(), address }],
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Lifecycle> {
+        self.state.lifecycle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Listens, registers and starts serving. Registration is tried three times (as go-micro
     /// does) before the error is returned; the listener is closed again on failure.
     pub async fn start(&self) -> Result<()> {
         if self.lock().shutdown.is_some() {
-            return Err(Error::conflict(SERVER_ID, format!("server {} is already started", self.inner.opts.name)));
+            return Err(Error::conflict(SERVER_ID, format!("server {} is already started", self.state.opts.name)));
         }
-        let listener = listen(&self.inner.opts.address)
+        let opts = &self.state.opts;
+        let listener = Listener::bind(&opts.address, opts.tls.clone(), opts.limits)
             .await
-            .map_err(|e| Error::internal(SERVER_ID, format!("cannot listen on {}: {e}", self.inner.opts.address)))?;
-        let bound = listener.local_addr().map_err(|e| Error::internal(SERVER_ID, e.to_string()))?;
+            .map_err(|e| Error::internal(SERVER_ID, format!("cannot listen on {}: {e}", opts.address)))?;
+        let bound = listener.local_addr();
         let (tx, rx) = watch::channel(false);
         {
             let mut st = self.lock();
@@ -392,7 +284,7 @@ impl Server {
         }
         let service = self.service().ok_or_else(|| Error::internal(SERVER_ID, "no address"))?;
         // Serve before registering, so a peer that discovers us can call at once.
-        self.inner.tracker.spawn(conn::accept_loop(Arc::clone(&self.inner), listener, rx.clone()));
+        self.state.tracker.spawn(conn::accept_loop(Arc::clone(&self.state), listener, rx.clone()));
         if let Err(e) = self.register(&service).await {
             self.shutdown_listener();
             return Err(e);
@@ -402,18 +294,18 @@ impl Server {
             let _ = self.stop().await;
             return Err(e);
         }
-        if !self.inner.opts.register_interval.is_zero() {
+        if !self.state.opts.register_interval.is_zero() {
             tokio::spawn(reregister_loop(self.clone(), rx));
         }
-        tracing::info!(service = %self.inner.opts.name, id = %self.inner.id, address = %bound, "server started");
+        tracing::info!(service = %self.state.opts.name, id = %self.state.id, address = %bound, "server started");
         Ok(())
     }
 
     async fn register(&self, service: &Service) -> Result<()> {
-        let opts = RegisterOptions { ttl: self.inner.opts.register_ttl };
+        let opts = RegisterOptions { ttl: self.state.opts.register_ttl };
         let mut last = None;
         for (attempt, pause) in [100u64, 600, 1900].into_iter().enumerate() {
-            match self.inner.registry.register(service, opts).await {
+            match self.state.registry.register(service, opts).await {
                 Ok(()) => return Ok(()),
                 // A refused registration (bad name or address) or a registry that cannot
                 // work on this host (mDNS without a multicast route) will not heal in 2 s.
@@ -437,7 +329,7 @@ impl Server {
     }
 
     async fn subscribe_all(&self) -> Result<()> {
-        let subs = self.inner.subscribers.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let subs = self.state.subscribers.lock().unwrap_or_else(|p| p.into_inner()).clone();
         if subs.is_empty() {
             return Ok(());
         }
@@ -459,7 +351,7 @@ impl Server {
         let mut result = Ok(());
         if let Some(svc) = registered {
             let node = Service { nodes: svc.nodes.clone(), endpoints: vec![], ..svc.clone() };
-            if let Err(e) = self.inner.registry.deregister(&node).await {
+            if let Err(e) = self.state.registry.deregister(&node).await {
                 tracing::warn!(error = %e, "deregistration failed");
                 result = Err(e);
             }
@@ -471,33 +363,18 @@ impl Server {
             }
         }
         self.shutdown_listener();
-        self.inner.tracker.close();
-        if tokio::time::timeout(self.inner.opts.drain_timeout, self.inner.tracker.wait()).await.is_err() {
-            tracing::warn!(pending = self.inner.tracker.len(), "drain timeout: calls still in flight");
+        self.state.tracker.close();
+        if tokio::time::timeout(self.state.opts.drain_timeout, self.state.tracker.wait()).await.is_err() {
+            tracing::warn!(pending = self.state.tracker.len(), "drain timeout: calls still in flight");
         }
-        self.inner.tracker.reopen();
+        self.state.tracker.reopen();
         self.lock().bound = None;
         result
     }
 }
 
-/// Binds with a deep accept backlog (1024, not std's 128), so a burst of new connections
-/// from many callers is queued rather than refused.
-async fn listen(address: &str) -> std::io::Result<TcpListener> {
-    let mut last = None;
-    for addr in tokio::net::lookup_host(address).await? {
-        let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
-        socket.set_reuseaddr(true)?;
-        match socket.bind(addr).and_then(|()| socket.listen(1024)) {
-            Ok(l) => return Ok(l),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on")))
-}
-
 async fn reregister_loop(server: Server, mut shutdown: watch::Receiver<bool>) {
-    let every = server.inner.opts.register_interval;
+    let every = server.state.opts.register_interval;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}

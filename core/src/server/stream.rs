@@ -1,12 +1,12 @@
 //! The server side of a bidirectional stream (go-micro spec §4.9).
 //!
 //! Messages from the client arrive through a channel fed by the connection's reader;
-//! messages to the client are written straight to the shared connection writer. The
+//! messages to the client are written straight to the connection's shared [`Socket`]. The
 //! client's `EOS` ends the input ([`ServerStream::recv`] returns `None`); a lost connection
 //! is an error from `recv`.
 
-use super::conn::ConnWriter;
 use crate::error::{Error, Result, SERVER_ID};
+use crate::transport::socket::Socket;
 use crate::transport::{Header, Message};
 use bytes::Bytes;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ pub struct ServerStream {
 /// The sending half of a stream; cloneable, usable from any task.
 #[derive(Clone)]
 pub struct StreamSender {
-    writer: Arc<ConnWriter>,
+    socket: Arc<Socket>,
     header: Arc<Header>,
 }
 
@@ -32,8 +32,8 @@ pub struct StreamReceiver {
 }
 
 impl ServerStream {
-    pub(crate) fn new(writer: Arc<ConnWriter>, header: Header, rx: mpsc::Receiver<Result<Message>>) -> Self {
-        ServerStream { tx: StreamSender { writer, header: Arc::new(header) }, rx: StreamReceiver { rx, done: false } }
+    pub(crate) fn new(socket: Arc<Socket>, header: Header, rx: mpsc::Receiver<Result<Message>>) -> Self {
+        ServerStream { tx: StreamSender { socket, header: Arc::new(header) }, rx: StreamReceiver { rx, done: false } }
     }
 
     /// The next message from the client; `None` after the client's `EOS`.
@@ -60,7 +60,7 @@ impl StreamSender {
     /// Sends one message to the client.
     pub async fn send(&self, body: impl Into<Bytes>) -> Result<()> {
         let msg = Message { header: (*self.header).clone(), body: body.into() };
-        self.writer.write(&msg).await.map_err(|e| Error::internal(SERVER_ID, format!("stream send: {e}")))
+        self.socket.send(&msg).await.map_err(|e| Error::internal(SERVER_ID, format!("stream send: {e}")))
     }
 
     /// Sends a go-micro error (or `EOS`) frame.
@@ -69,7 +69,7 @@ impl StreamSender {
         header.insert("Micro-Error".into(), text.to_string());
         header.remove("Content-Type");
         let msg = Message { header, body: Bytes::new() };
-        self.writer.write(&msg).await.map_err(|e| Error::internal(SERVER_ID, format!("stream send: {e}")))
+        self.socket.send(&msg).await.map_err(|e| Error::internal(SERVER_ID, format!("stream send: {e}")))
     }
 }
 

@@ -4,8 +4,10 @@
 //! `httparse`, bodies by `Content-Length`, chunked encoding (Go sends empty bodies chunked),
 //! or, for responses, until the peer closes. Reading is cancel-safe: nothing is consumed
 //! from the buffer until a whole message is there, so a reader can sit in `select!`.
-//! [`encode_request`] and [`encode_response`] write a message into one buffer, so each
-//! message is one `write_all`.
+//! go-micro's messages ignore the request line; a listener that routes on it (the http
+//! broker's `POST /?id=…`) reads it too with [`MessageReader::read_routed_request`].
+//! [`encode_request`], [`encode_response`] and [`encode_status`] write a message into one
+//! buffer, so each message is one `write_all`.
 
 use super::{canonical_key, is_token_byte, Header, Limits, Message, TransportError};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -22,9 +24,19 @@ pub struct MessageReader<R> {
     head_since: Option<Instant>,
 }
 
+/// A request's method and target (`POST`, `/?id=…`): what go-micro's RPC messages leave
+/// unused and a plain HTTP listener routes on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestLine {
+    /// The method, as sent (`POST`).
+    pub method: String,
+    /// The request target, path and query (`/?id=events-…`).
+    pub target: String,
+}
+
 /// How far the buffered bytes got.
 enum Progress {
-    Done(Message),
+    Done(Message, Option<RequestLine>),
     NeedHead,
     NeedBody,
 }
@@ -32,7 +44,10 @@ enum Progress {
 /// What kind of HTTP message a reader expects.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
+    /// A request whose line is not kept (go-micro's messages: no allocation for it).
     Request,
+    /// A request whose method and target are kept.
+    RoutedRequest,
     Response,
 }
 
@@ -42,6 +57,7 @@ struct Head {
     head_len: usize,
     framing: Framing,
     status: Option<(u16, String)>,
+    line: Option<RequestLine>,
 }
 
 enum Framing {
@@ -63,22 +79,28 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
 
     /// The next request, or `None` when the peer closed cleanly between messages.
     pub async fn read_request(&mut self) -> Result<Option<Message>, TransportError> {
-        self.read(Kind::Request).await
+        Ok(self.read(Kind::Request).await?.map(|(msg, _)| msg))
+    }
+
+    /// The next request with its method and target, or `None` when the peer closed cleanly
+    /// between messages.
+    pub async fn read_routed_request(&mut self) -> Result<Option<(RequestLine, Message)>, TransportError> {
+        Ok(self.read(Kind::RoutedRequest).await?.map(|(msg, line)| (line.unwrap_or_default(), msg)))
     }
 
     /// The next response, or `None` when the peer closed cleanly between messages.
     /// A status other than 200 is returned as [`TransportError::Status`].
     pub async fn read_response(&mut self) -> Result<Option<Message>, TransportError> {
-        self.read(Kind::Response).await
+        Ok(self.read(Kind::Response).await?.map(|(msg, _)| msg))
     }
 
-    async fn read(&mut self, kind: Kind) -> Result<Option<Message>, TransportError> {
+    async fn read(&mut self, kind: Kind) -> Result<Option<(Message, Option<RequestLine>)>, TransportError> {
         let mut eof = false;
         loop {
             let waiting_for_head = match self.try_parse(kind, eof)? {
-                Progress::Done(msg) => {
+                Progress::Done(msg, line) => {
                     self.head_since = None;
-                    return Ok(Some(msg));
+                    return Ok(Some((msg, line)));
                 }
                 Progress::NeedHead => !self.buf.is_empty(),
                 Progress::NeedBody => {
@@ -153,17 +175,23 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
                 return Err(TransportError::Status { code, reason, body: String::from_utf8_lossy(&body).into_owned() });
             }
         }
-        Ok(Progress::Done(Message { header: head.header, body }))
+        Ok(Progress::Done(Message { header: head.header, body }, head.line))
     }
 }
 
 fn parse_head(buf: &[u8], kind: Kind, limits: &Limits) -> Result<Option<Head>, TransportError> {
     let mut storage = vec![httparse::EMPTY_HEADER; limits.max_headers];
-    let (status, head_len, headers) = match kind {
-        Kind::Request => {
+    let (status, line, head_len, headers) = match kind {
+        Kind::Request | Kind::RoutedRequest => {
             let mut req = httparse::Request::new(&mut storage);
             match req.parse(buf) {
-                Ok(httparse::Status::Complete(n)) => (None, n, req.headers.to_vec()),
+                Ok(httparse::Status::Complete(n)) => {
+                    let line = (kind == Kind::RoutedRequest).then(|| RequestLine {
+                        method: req.method.unwrap_or("").to_string(),
+                        target: req.path.unwrap_or("/").to_string(),
+                    });
+                    (None, line, n, req.headers.to_vec())
+                }
                 Ok(httparse::Status::Partial) => return Ok(None),
                 Err(e) => return Err(head_error(e, limits)),
             }
@@ -173,7 +201,7 @@ fn parse_head(buf: &[u8], kind: Kind, limits: &Limits) -> Result<Option<Head>, T
             match rsp.parse(buf) {
                 Ok(httparse::Status::Complete(n)) => {
                     let status = (rsp.code.unwrap_or(0), rsp.reason.unwrap_or("").to_string());
-                    (Some(status), n, rsp.headers.to_vec())
+                    (Some(status), None, n, rsp.headers.to_vec())
                 }
                 Ok(httparse::Status::Partial) => return Ok(None),
                 Err(e) => return Err(head_error(e, limits)),
@@ -209,7 +237,7 @@ fn parse_head(buf: &[u8], kind: Kind, limits: &Limits) -> Result<Option<Head>, T
     let framing = match (chunked, length, kind) {
         (true, _, _) => Framing::Chunked,
         (false, Some(n), _) => Framing::Length(n),
-        (false, None, Kind::Request) => Framing::Length(0),
+        (false, None, Kind::Request | Kind::RoutedRequest) => Framing::Length(0),
         (false, None, Kind::Response) => {
             if matches!(status, Some((204, _)) | Some((304, _))) {
                 Framing::Length(0)
@@ -218,7 +246,7 @@ fn parse_head(buf: &[u8], kind: Kind, limits: &Limits) -> Result<Option<Head>, T
             }
         }
     };
-    Ok(Some(Head { header, head_len, framing, status }))
+    Ok(Some(Head { header, head_len, framing, status, line }))
 }
 
 fn head_error(e: httparse::Error, limits: &Limits) -> TransportError {
@@ -314,6 +342,23 @@ pub fn encode_response(msg: &Message, out: &mut Vec<u8>) -> Result<(), Transport
     put_headers(out, &msg.header)?;
     put_length_and_body(out, &msg.body);
     Ok(())
+}
+
+/// Writes a plain HTTP answer that is not a go-micro message (a refusal, or the http
+/// broker's statuses): `HTTP/1.1 <code> <reason>`, `Content-Type`, `Connection: close` when
+/// `close`, and the body.
+pub fn encode_status(code: u16, reason: &str, content_type: &str, close: bool, body: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(code.to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(b"\r\nContent-Type: ");
+    out.extend_from_slice(content_type.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    if close {
+        out.extend_from_slice(b"Connection: close\r\n");
+    }
+    put_length_and_body(out, body);
 }
 
 fn put_length_and_body(out: &mut Vec<u8>, body: &[u8]) {
@@ -460,6 +505,32 @@ mod tests {
             other => panic!("expected HeaderTimeout, got {other:?}"),
         }
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn routed_requests_keep_their_line() {
+        let raw = b"POST /?id=events-1 HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}GET / HTTP/1.1\r\n\r\n";
+        let mut r = MessageReader::new(&raw[..], Limits::default());
+        let (line, m) = r.read_routed_request().await.unwrap().unwrap();
+        assert_eq!((line.method.as_str(), line.target.as_str(), &m.body[..]), ("POST", "/?id=events-1", &b"{}"[..]));
+        let (line, m) = r.read_routed_request().await.unwrap().unwrap();
+        assert_eq!((line.method.as_str(), m.body.len()), ("GET", 0));
+    }
+
+    #[test]
+    fn status_answers_are_byte_exact() {
+        let mut out = Vec::new();
+        encode_status(400, "Bad Request", "text/plain", true, b"bad", &mut out);
+        assert_eq!(
+            out,
+            b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbad"
+        );
+        out.clear();
+        encode_status(405, "Method Not Allowed", "application/json", false, b"{}", &mut out);
+        assert_eq!(
+            out,
+            b"HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+        );
     }
 
     #[test]

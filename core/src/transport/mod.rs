@@ -10,9 +10,18 @@
 //!
 //! Limits are explicit ([`Limits`]): header block size, header count, body size. Input over
 //! a limit is an error naming the limit, never a panic, an unbounded allocation or a hang.
+//!
+//! The transport owns the sockets: [`listener`] binds, accepts and handshakes, giving each
+//! connection a [`http::MessageReader`] and a [`socket::Socket`] (its write half); [`pool`]
+//! dials and keeps client connections; [`http`] frames the messages; [`tls`] makes the
+//! configurations. [`http_client`] is the one plain HTTP client, for what speaks ordinary
+//! HTTP (the http broker's deliveries, etcd).
 
 pub mod http;
+pub mod http_client;
+pub mod listener;
 pub mod pool;
+pub mod socket;
 pub mod tls;
 
 /// The read half of a connection, plain TCP or TLS.

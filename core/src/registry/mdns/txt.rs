@@ -6,7 +6,7 @@
 //! and the SRV/A records. See `gomicro-wire.md` §2.4.
 
 use super::MdnsError;
-use crate::error::escape_html;
+use crate::codec::json::escape_html;
 use crate::registry::{Endpoint, Metadata};
 use flate2::read::ZlibDecoder;
 use flate2::write::ZlibEncoder;

@@ -1,0 +1,200 @@
+//! The one plain HTTP/1.1 client of the library, for everything that speaks ordinary HTTP
+//! rather than go-micro's message pipe: the http broker's deliveries to subscriber nodes
+//! and etcd's JSON gateway.
+//!
+//! Connections are hyper's HTTP/1.1 client connections, kept alive and pooled by address
+//! (go-micro's publisher reuses connections through `net/http` the same way). A pooled
+//! connection the peer closed while idle hands the request back unsent (hyper's
+//! `try_send_request`), so it goes out again on the next connection: a request is never
+//! sent twice. [`HttpClient::post`] reads the whole answer before the connection goes back
+//! to the pool; [`HttpClient::post_streaming`] (an etcd watch) gives the body to the caller
+//! on a connection of its own, never pooled.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use tokio::net::TcpStream;
+
+/// A response body still arriving, as hyper delivers it.
+pub use hyper::body::Incoming;
+/// A response status (`200 OK`), as hyper names it.
+pub use hyper::StatusCode;
+
+type Sender = http1::SendRequest<Full<Bytes>>;
+
+/// A keep-alive HTTP/1.1 client with a pool of idle connections per address.
+pub struct HttpClient {
+    idle: Mutex<HashMap<String, Vec<Sender>>>,
+    idle_per_address: usize,
+}
+
+impl HttpClient {
+    /// A client keeping up to `idle_per_address` idle connections to each address.
+    pub fn new(idle_per_address: usize) -> Self {
+        HttpClient { idle: Mutex::default(), idle_per_address }
+    }
+
+    /// POSTs `body` to `http://<address><path>` with `Host: <address>` and then `headers`
+    /// in the order given, on a pooled connection or a new one; the status and the whole
+    /// answer body, after which the connection is pooled again.
+    pub async fn post(
+        &self,
+        address: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> std::io::Result<(StatusCode, Bytes)> {
+        let mut req = request(address, path, headers, body)?;
+        while let Some(mut send) = self.take(address) {
+            if send.ready().await.is_err() {
+                continue;
+            }
+            match send.try_send_request(req).await {
+                Ok(rsp) => return self.finish(address, send, rsp).await,
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) => req = unsent,
+                    None => return Err(std::io::Error::other(e.into_error())),
+                },
+            }
+        }
+        let mut send = connect(address).await?;
+        let rsp = send.send_request(req).await.map_err(std::io::Error::other)?;
+        self.finish(address, send, rsp).await
+    }
+
+    /// POSTs like [`HttpClient::post`] on a new connection and hands the body over as it
+    /// arrives (a long-lived stream); the connection ends with the body.
+    pub async fn post_streaming(
+        &self,
+        address: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> std::io::Result<(StatusCode, Incoming)> {
+        let req = request(address, path, headers, body)?;
+        let mut send = connect(address).await?;
+        let rsp = send.send_request(req).await.map_err(std::io::Error::other)?;
+        Ok((rsp.status(), rsp.into_body()))
+    }
+
+    /// Reads the answer (so the connection can carry the next request) and pools it.
+    async fn finish(
+        &self,
+        address: &str,
+        send: Sender,
+        rsp: hyper::Response<Incoming>,
+    ) -> std::io::Result<(StatusCode, Bytes)> {
+        let status = rsp.status();
+        let body = rsp.into_body().collect().await.map_err(std::io::Error::other)?.to_bytes();
+        self.put(address, send);
+        Ok((status, body))
+    }
+
+    fn take(&self, address: &str) -> Option<Sender> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let list = idle.get_mut(address)?;
+        let found = std::iter::from_fn(|| list.pop()).find(|s| !s.is_closed());
+        if list.is_empty() {
+            idle.remove(address);
+        }
+        found
+    }
+
+    fn put(&self, address: &str, send: Sender) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let list = idle.entry(address.to_string()).or_default();
+        list.retain(|s| !s.is_closed());
+        if list.len() < self.idle_per_address {
+            list.push(send);
+        }
+    }
+}
+
+/// `POST <path>` with `Host` first, then the caller's headers.
+fn request(
+    address: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> std::io::Result<hyper::Request<Full<Bytes>>> {
+    let mut builder = hyper::Request::post(path).header(hyper::header::HOST, address);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder.body(Full::new(body)).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+}
+
+/// A new connection to `address`, its driving task spawned.
+async fn connect(address: &str) -> std::io::Result<Sender> {
+    let stream = TcpStream::connect(address).await?;
+    let _ = stream.set_nodelay(true);
+    let (send, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(std::io::Error::other)?;
+    let address = address.to_string();
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::trace!(%address, error = %e, "http client: connection ended");
+        }
+    });
+    Ok(send)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::listener::Listener;
+    use crate::transport::{Limits, Message};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// A listener that answers `200 OK` to every request, closing each connection after
+    /// `per_conn` requests; it counts connections and requests.
+    async fn counting_server(per_conn: usize) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+        let listener = Listener::bind("127.0.0.1:0", None, Limits::default()).await.unwrap();
+        let address = listener.local_addr().to_string();
+        let (conns, reqs) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (c, r) = (Arc::clone(&conns), Arc::clone(&reqs));
+        tokio::spawn(async move {
+            loop {
+                let accepted = listener.accept().await;
+                c.fetch_add(1, Ordering::SeqCst);
+                let r = Arc::clone(&r);
+                tokio::spawn(async move {
+                    let mut conn = accepted.open().await.unwrap();
+                    for _ in 0..per_conn {
+                        let Ok(Some((line, msg))) = conn.reader.read_routed_request().await else { return };
+                        assert_eq!((line.target.as_str(), &msg.body[..]), ("/p", &b"x"[..]));
+                        r.fetch_add(1, Ordering::SeqCst);
+                        conn.socket.send(&Message::default()).await.unwrap();
+                    }
+                });
+            }
+        });
+        (address, conns, reqs)
+    }
+
+    #[tokio::test]
+    async fn requests_reuse_one_kept_alive_connection() {
+        let (address, conns, reqs) = counting_server(usize::MAX).await;
+        let client = HttpClient::new(4);
+        for _ in 0..5 {
+            let (status, body) = client.post(&address, "/p", &[], Bytes::from_static(b"x")).await.unwrap();
+            assert_eq!((status, body.len()), (StatusCode::OK, 0));
+        }
+        assert_eq!((conns.load(Ordering::SeqCst), reqs.load(Ordering::SeqCst)), (1, 5));
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_while_idle_is_replaced_and_nothing_is_sent_twice() {
+        let (address, conns, reqs) = counting_server(1).await;
+        let client = HttpClient::new(4);
+        for _ in 0..3 {
+            client.post(&address, "/p", &[], Bytes::from_static(b"x")).await.unwrap();
+            // Let the server's close reach the pooled connection.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!((conns.load(Ordering::SeqCst), reqs.load(Ordering::SeqCst)), (3, 3));
+    }
+}
