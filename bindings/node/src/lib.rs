@@ -9,7 +9,7 @@
 //!
 //! Core bridging lives in this crate (`service.rs`, same shape as the Python binding's
 //! pull queue). Errors leave as a JS `Error` whose message is `MICRO_ERROR` followed by the
-//! go-micro error's JSON; `index.js` turns them into `MicroError`.
+//! go-micro error's JSON; `lib/errors.js` turns them into `MicroError`.
 
 #![deny(clippy::all)]
 
@@ -26,7 +26,7 @@ pub(crate) const NODE_ID: &str = "micro.node";
 /// The prefix of every error message carrying a go-micro error as JSON.
 pub(crate) const ERROR_PREFIX: &str = "MICRO_ERROR";
 
-/// Converts a go-micro error into the JS error `index.js` maps to `MicroError`.
+/// Converts a go-micro error into the JS error `lib/errors.js` maps to `MicroError`.
 pub(crate) fn to_js(e: micro::Error) -> NapiError {
     let json = serde_json::json!({ "id": e.id, "code": e.code, "detail": e.detail, "status": e.status });
     NapiError::new(Status::GenericFailure, format!("{ERROR_PREFIX}{json}"))
@@ -63,4 +63,40 @@ pub fn version() -> &'static str {
 #[napi]
 pub fn status_text(code: i32) -> &'static str {
     micro::error::status_text(code)
+}
+
+/// The kind of body `contentType` carries — `"json"`, `"text"` or `"bytes"` — by the one
+/// table every host follows (`micro::host::body`). `lib/body.js` memoizes it per content
+/// type, so a message pays no call here.
+#[napi]
+pub fn body_kind(content_type: String) -> &'static str {
+    micro::host::body::kind(&content_type).as_str()
+}
+
+/// A go-micro error as `lib/errors.js` builds a `MicroError` from it.
+#[napi(object)]
+pub struct NativeErrorParts {
+    /// go-micro's `id`: who raised it.
+    pub id: String,
+    /// go-micro's `code` (an HTTP status).
+    pub code: i32,
+    /// go-micro's `detail`: what went wrong.
+    pub detail: String,
+    /// go-micro's `status`: the code's text.
+    pub status: String,
+}
+
+/// The go-micro error for a body that says JSON (`contentType`) and does not parse (`why`):
+/// 400 when `side` is `"request"` (the caller sent it), 500 when `"reply"` (the service
+/// answered it).
+#[napi]
+pub fn invalid_json(side: String, content_type: String, why: String) -> napi::Result<NativeErrorParts> {
+    use micro::host::body::Side;
+    let side = match side.as_str() {
+        "request" => Side::Request,
+        "reply" => Side::Reply,
+        other => return Err(err(400, format!("side must be 'request' or 'reply', got {other:?}"))),
+    };
+    let e = micro::host::body::invalid_json(NODE_ID, side, &content_type, &why);
+    Ok(NativeErrorParts { id: e.id, code: e.code, detail: e.detail, status: e.status })
 }

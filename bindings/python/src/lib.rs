@@ -77,6 +77,29 @@ fn status_text(code: i32) -> &'static str {
     micro::error::status_text(code)
 }
 
+/// The kind of body `content_type` carries — `"json"`, `"text"` or `"bytes"` — by the one
+/// table every host follows (`micro::host::body`). `micro._body` memoizes it per content
+/// type, so a message pays no call here.
+#[pyfunction]
+fn body_kind(content_type: &str) -> &'static str {
+    micro::host::body::kind(content_type).as_str()
+}
+
+/// The go-micro error, as `(id, code, detail, status)`, for a body that says JSON
+/// (`content_type`) and does not parse (`why`): 400 when `side` is `"request"` (the caller
+/// sent it), 500 when `"reply"` (the service answered it).
+#[pyfunction]
+fn invalid_json(side: &str, content_type: &str, why: &str) -> PyResult<(String, i32, String, String)> {
+    use micro::host::body::Side;
+    let side = match side {
+        "request" => Side::Request,
+        "reply" => Side::Reply,
+        other => return Err(err(400, format!("side must be 'request' or 'reply', got {other:?}"))),
+    };
+    let e = micro::host::body::invalid_json(PY_ID, side, content_type, why);
+    Ok((e.id, e.code, e.detail, e.status))
+}
+
 /// Number of tokio runtimes built in this process's lifetime (grows after a fork).
 #[pyfunction]
 fn runtime_generation() -> u64 {
@@ -89,6 +112,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(runtime_generation, m)?)?;
     m.add_function(wrap_pyfunction!(status_text, m)?)?;
+    m.add_function(wrap_pyfunction!(body_kind, m)?)?;
+    m.add_function(wrap_pyfunction!(invalid_json, m)?)?;
     m.add_function(wrap_pyfunction!(_set_exiting, m)?)?;
     m.add_function(wrap_pyfunction!(_before_fork, m)?)?;
     m.add_function(wrap_pyfunction!(_after_fork_in_parent, m)?)?;

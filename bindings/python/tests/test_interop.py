@@ -135,7 +135,7 @@ def test_python_client_calls_a_go_service_and_streams():
     try:
         async def main():
             c = micro.Client()
-            r = await c.request("go.for.py", "Greeter.Hello", {"name": "Py"})
+            r = await c.call_raw("go.for.py", "Greeter.Hello", {"name": "Py"})
             assert r.body == b'{"message":"Hello Py"}\n' and r.decode() == {"message": "Hello Py"}
             assert await c.call("go.for.py", "Greeter.Whoami", {}) == {"message": go.ready["id"]}
             with pytest.raises(micro.Error) as e:
@@ -163,7 +163,7 @@ def test_python_client_calls_a_go_service_and_streams():
             # encodes google.protobuf.StringValue).
             protobuf_greeter()  # protobuf is installed (or this is a skip outside the suite)
             from google.protobuf.wrappers_pb2 import StringValue
-            r = await c.request("go.for.py", "Proto.Echo", StringValue(value="Py"))
+            r = await c.call_raw("go.for.py", "Proto.Echo", StringValue(value="Py"))
             assert r.content_type == "application/protobuf", r
             assert StringValue.FromString(r.body).value == "Hello Py"
         run(main())

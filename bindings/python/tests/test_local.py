@@ -94,7 +94,7 @@ def test_json_round_trip_and_sync_handler():
             c = svc.client
             assert await c.call(svc.name, "Greeter.Hello", {"name": "John"}) == {"message": "Hello John"}
             assert await c.call(svc.name, "Greeter.Plain", [1, "x", None]) == {"echo": [1, "x", None]}
-            r = await c.request(svc.name, "Greeter.Hello", {"name": "Raw"})
+            r = await c.call_raw(svc.name, "Greeter.Hello", {"name": "Raw"})
             assert r.body == b'{"message":"Hello Raw"}\n' and r.content_type == "application/json"
             assert await c.call(svc.name, "Greeter.Meta", {}, metadata={"X-User": "ann"}) == {"who": "ann"}
             assert await c.call(svc.name, "Greeter.Hello", {"name": "A"}, address=svc.address) == {"message": "Hello A"}
@@ -108,7 +108,7 @@ def test_bytes_go_as_is_with_their_content_type():
         svc = greeter()
         await svc.start()
         try:
-            r = await svc.client.request(svc.name, "Greeter.Bytes", b"\x00\x01\xffabc", content_type="application/protobuf")
+            r = await svc.client.call_raw(svc.name, "Greeter.Bytes", b"\x00\x01\xffabc", content_type="application/protobuf")
             assert r.body == b"cba\xff\x01\x00" and r.content_type == "application/protobuf"
             assert await svc.client.call(svc.name, "Greeter.Bytes", bytearray(b"xy")) == b"yx"
         finally:
@@ -416,7 +416,7 @@ def test_protobuf_messages_go_as_serialized_bytes():
         await svc.start()
         try:
             msg = proto.HelloRequest(name="Ann", times=2, blob=b"\x00\xff")
-            r = await svc.client.request(svc.name, "Greeter.Proto", msg)  # content type from the message
+            r = await svc.client.call_raw(svc.name, "Greeter.Proto", msg)  # content type from the message
             assert r.content_type == "application/protobuf"
             reply = proto.HelloReply.FromString(r.body)
             assert reply.message == "Hello Ann (2 bytes)" and list(reply.echoes) == ["Ann", "Ann"]

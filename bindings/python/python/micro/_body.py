@@ -1,21 +1,56 @@
-"""Bodies: Python values to bytes and back, by content type."""
+"""Bodies: Python values to bytes and back, by content type.
+
+Which content types are JSON, text or bytes is core's one table (``micro::host::body``,
+the README's "Bodies"), asked of the native module once per content type and remembered
+here; Node's ``lib/body.js`` does the same.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
-from .errors import BadRequest
+from . import _native
+from .errors import Error
 
 JSON = "application/json"
 OCTET = "application/octet-stream"
 PROTOBUF = "application/protobuf"
+_PY_ID = "micro.python"  # the id of errors this layer raises itself
+
+Kind = Literal["json", "text", "bytes"]
+"""How a body of a content type is decoded."""
+
+Side = Literal["request", "reply"]
+"""Which side of a call a body came from: a request (or stream message, or event) a handler
+received, or a reply a client received. Decides the status of a body that does not decode."""
+
+# Content type -> kind. A service sees a handful of content types, so this stays tiny; a
+# peer sending endless distinct ones only makes it start over.
+_kinds: dict[str, Kind] = {}
+_KINDS_MAX = 256
+
+
+def kind(content_type: str) -> Kind:
+    """The kind of body ``content_type`` carries: ``"json"``, ``"text"`` or ``"bytes"``."""
+    k = _kinds.get(content_type)
+    if k is None:
+        k = _native.body_kind(content_type)
+        if len(_kinds) >= _KINDS_MAX:
+            _kinds.clear()
+        _kinds[content_type] = k
+    return k
 
 
 def is_json(content_type: str) -> bool:
     """Whether the content type carries JSON."""
-    ct = content_type.split(";", 1)[0].strip().lower()
-    return ct == JSON or ct.endswith("+json") or ct == "text/json"
+    return kind(content_type) == "json"
+
+
+def invalid_json(side: Side, content_type: str, why: str) -> Error:
+    """The error for a JSON body that does not parse: :class:`micro.BadRequest` on the
+    request side, :class:`micro.InternalServerError` on the reply side (core's wording)."""
+    return Error.from_parts(*_native.invalid_json(side, content_type, why))
 
 
 def encode(value: Any, content_type: str | None) -> tuple[bytes, str]:
@@ -44,13 +79,27 @@ def encode(value: Any, content_type: str | None) -> tuple[bytes, str]:
         raise TypeError(f"body of type {type(value).__name__} is not JSON-serialisable: {e}") from None
 
 
-def decode(body: bytes, content_type: str, *, empty: Any = None) -> Any:
-    """JSON content types decode to Python values (an empty body to ``empty``); others stay bytes."""
-    if not is_json(content_type):
-        return body
-    if not body.strip():
-        return empty
-    try:
-        return json.loads(body)
-    except ValueError as e:
-        raise BadRequest(f"body is not valid JSON: {e}", id="micro.python") from None
+def decode(body: bytes, content_type: str, side: Side, *, empty: Any = None) -> Any:
+    """``body`` decoded by content type: JSON to Python values (an empty body to ``empty``),
+    text to ``str``, anything else stays bytes.
+
+    A JSON body that does not parse, or a text body that is not UTF-8, raises
+    :class:`micro.BadRequest` (400) on the request side and
+    :class:`micro.InternalServerError` (500) on the reply side.
+    """
+    k = kind(content_type)
+    if k == "json":
+        if not body.strip():
+            return empty
+        try:
+            return json.loads(body)
+        except ValueError as e:  # UnicodeDecodeError included
+            raise invalid_json(side, content_type, str(e)) from None
+    if k == "text":
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError as e:
+            code = 400 if side == "request" else 500
+            raise Error.from_parts(_PY_ID, code, f"{side} body is not valid UTF-8 ({content_type}): {e}",
+                                   _native.status_text(code)) from None
+    return body

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable, Literal, Mapping, Sequence, TypeVar
 
@@ -52,8 +53,9 @@ class Reply:
     node: str = ""
 
     def decode(self) -> Any:
-        """The body decoded by content type (JSON → Python values, else bytes)."""
-        return _body.decode(self.body, self.content_type)
+        """The body decoded by content type (JSON → Python values, text → ``str``, else bytes);
+        a JSON reply that does not parse raises :class:`micro.InternalServerError` (500)."""
+        return _body.decode(self.body, self.content_type, "reply")
 
 
 class Stream:
@@ -90,7 +92,7 @@ class Stream:
         b = await _wait(self._s.recv)
         if b is None:
             return None
-        return _body.decode(b, self._ct or _body.JSON)
+        return _body.decode(b, self._ct or _body.JSON, "reply")
 
     async def close_send(self) -> None:
         """Tells the server no more messages come (go-micro's EOS); receiving continues."""
@@ -170,17 +172,27 @@ class Client:
         data, ct = _body.encode(body, content_type)
         await _wait(self._c.publish, topic, data, content_type=ct, metadata=dict(headers) if headers else None)
 
-    async def request(self, service: str, endpoint: str, body: Any = None, *, content_type: str | None = None,
-                      timeout: float | None = None, request_timeout: float | None = None,
-                      retries: int | None = None, metadata: Mapping[str, str] | None = None,
-                      address: str | Sequence[str] | None = None) -> Reply:
-        """Calls and returns the raw :class:`Reply`."""
+    async def call_raw(self, service: str, endpoint: str, body: Any = None, *, content_type: str | None = None,
+                       timeout: float | None = None, request_timeout: float | None = None,
+                       retries: int | None = None, metadata: Mapping[str, str] | None = None,
+                       address: str | Sequence[str] | None = None) -> Reply:
+        """Like :meth:`call`, returning the raw :class:`Reply` (Node: ``callRaw``)."""
         data, ct = _body.encode(body, content_type)
         b, rct, header, node = await _wait(
             self._c.call,
             service, endpoint, data, content_type=ct, timeout=timeout, request_timeout=request_timeout,
             retries=retries, metadata=dict(metadata) if metadata else None, address=_addresses(address))
         return Reply(b, rct, header, node)
+
+    async def request(self, service: str, endpoint: str, body: Any = None, *, content_type: str | None = None,
+                      timeout: float | None = None, request_timeout: float | None = None,
+                      retries: int | None = None, metadata: Mapping[str, str] | None = None,
+                      address: str | Sequence[str] | None = None) -> Reply:
+        """Deprecated: :meth:`call_raw` (the name both Python and Node use)."""
+        warnings.warn("micro.Client.request() is deprecated; use call_raw()", DeprecationWarning, stacklevel=2)
+        return await self.call_raw(service, endpoint, body, content_type=content_type, timeout=timeout,
+                                   request_timeout=request_timeout, retries=retries, metadata=metadata,
+                                   address=address)
 
     async def call(self, service: str, endpoint: str, body: Any = None, *, content_type: str | None = None,
                    timeout: float | None = None, request_timeout: float | None = None,
@@ -192,7 +204,7 @@ class Client:
         ``timeout`` is per attempt (sent as go-micro's ``Timeout`` header), ``request_timeout``
         the whole call. Raises :class:`micro.Error` (``NotFound``, ``Timeout`` …).
         """
-        r = await self.request(service, endpoint, body, content_type=content_type, timeout=timeout,
+        r = await self.call_raw(service, endpoint, body, content_type=content_type, timeout=timeout,
                                request_timeout=request_timeout, retries=retries, metadata=metadata, address=address)
         return r.decode()
 
@@ -213,9 +225,9 @@ class SyncClient(Client):
                   retries: int | None = None, metadata: Mapping[str, str] | None = None,
                   address: str | Sequence[str] | None = None) -> Any:
         """Blocking :meth:`Client.call`."""
-        return self.request_sync(service, endpoint, body, content_type=content_type, timeout=timeout,
-                                 request_timeout=request_timeout, retries=retries, metadata=metadata,
-                                 address=address).decode()
+        return self.call_raw_sync(service, endpoint, body, content_type=content_type, timeout=timeout,
+                                  request_timeout=request_timeout, retries=retries, metadata=metadata,
+                                  address=address).decode()
 
     def publish_sync(self, topic: str, body: Any = None, *, content_type: str | None = None,
                      headers: Mapping[str, str] | None = None) -> None:
@@ -225,17 +237,28 @@ class SyncClient(Client):
         data, ct = _body.encode(body, content_type)
         _native_call(self._c.publish_blocking, topic, data, content_type=ct, metadata=dict(headers) if headers else None)
 
-    def request_sync(self, service: str, endpoint: str, body: Any = None, *, content_type: str | None = None,
-                     timeout: float | None = None, request_timeout: float | None = None,
-                     retries: int | None = None, metadata: Mapping[str, str] | None = None,
-                     address: str | Sequence[str] | None = None) -> Reply:
-        """Blocking :meth:`Client.request`."""
+    def call_raw_sync(self, service: str, endpoint: str, body: Any = None, *, content_type: str | None = None,
+                      timeout: float | None = None, request_timeout: float | None = None,
+                      retries: int | None = None, metadata: Mapping[str, str] | None = None,
+                      address: str | Sequence[str] | None = None) -> Reply:
+        """Blocking :meth:`Client.call_raw`."""
         data, ct = _body.encode(body, content_type)
         b, rct, header, node = _native_call(
             self._c.call_blocking, service, endpoint, data, content_type=ct, timeout=timeout,
             request_timeout=request_timeout, retries=retries, metadata=dict(metadata) if metadata else None,
             address=_addresses(address))
         return Reply(b, rct, header, node)
+
+    def request_sync(self, service: str, endpoint: str, body: Any = None, *, content_type: str | None = None,
+                     timeout: float | None = None, request_timeout: float | None = None,
+                     retries: int | None = None, metadata: Mapping[str, str] | None = None,
+                     address: str | Sequence[str] | None = None) -> Reply:
+        """Deprecated: :meth:`call_raw_sync`."""
+        warnings.warn("micro.SyncClient.request_sync() is deprecated; use call_raw_sync()", DeprecationWarning,
+                      stacklevel=2)
+        return self.call_raw_sync(service, endpoint, body, content_type=content_type, timeout=timeout,
+                                  request_timeout=request_timeout, retries=retries, metadata=metadata,
+                                  address=address)
 
 
 class Registry:

@@ -19,7 +19,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, TypeVar
 
 from . import _body, _native
 from .client import Client, Registry, _native_call, _wait
-from .errors import BadRequest, Conflict, Error, InternalServerError
+from .errors import Conflict, Error, InternalServerError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -84,12 +84,13 @@ class Message:
         return self.header.get("Content-Type", "")
 
     def json(self) -> Any:
-        """The body parsed as JSON (raises :class:`micro.BadRequest` if it is not JSON)."""
+        """The body parsed as JSON, whatever its content type (raises :class:`micro.BadRequest`
+        if it is not JSON)."""
         import json
         try:
             return json.loads(self.body)
         except ValueError as e:
-            raise BadRequest(f"message body is not valid JSON: {e}", id="micro.python") from None
+            raise _body.invalid_json("request", self.content_type or _body.JSON, str(e)) from None
 
     def __repr__(self) -> str:
         return f"<micro.Message {self.topic} {len(self.body)} bytes>"
@@ -116,7 +117,7 @@ class ServerStream:
         b = await _wait(self._req.recv)
         if b is None:
             return None
-        return _body.decode(b, self._req.content_type, empty={})
+        return _body.decode(b, self._req.content_type, "request", empty={})
 
     async def send(self, msg: Any) -> None:
         """Sends one message (dict/list as JSON, bytes as they are)."""
@@ -429,7 +430,7 @@ class Service:
                 await h(ServerStream(req), ctx)
                 req.respond(b"")
                 return
-            payload = _body.decode(req.body, req.content_type, empty={})
+            payload = _body.decode(req.body, req.content_type, "request", empty={})
             result = await h(payload, ctx)
             try:
                 body, ct = _encode_result(result, req.content_type)

@@ -1,0 +1,262 @@
+'use strict';
+// Calling services: Client, ClientStream, Reply, and Registry (Python: micro/client.py).
+// Each method checks its arguments, encodes the body (lib/body.js) and hands bytes to the
+// native client; replies are decoded here, on the event loop.
+
+const native = require('./native');
+const { MicroError, NODE_ID, bad, toMicro } = require('./errors');
+const { JSON: JSON_TYPE, encode, decode } = require('./body');
+
+/** Calls `f` and rejects with a MicroError for anything it throws or rejects with (Python: `_wait`). */
+function guardAsync(f) {
+  return new Promise((resolve) => resolve(f())).catch((e) => { throw toMicro(e); });
+}
+
+/** Calls `f` and rethrows anything as a MicroError, sync or async (Python: `_native_call`). */
+function guard(f) {
+  let r;
+  try {
+    r = f();
+  } catch (e) {
+    throw toMicro(e);
+  }
+  if (r && typeof r.then === 'function') return r.then(undefined, (e) => { throw toMicro(e); });
+  return r;
+}
+
+/** `o` if it is a plain object, `{}` if absent; else a 400 naming `what`. */
+function checkObject(o, what) {
+  if (o === undefined || o === null) return {};
+  if (typeof o !== 'object' || Array.isArray(o)) throw bad(`${what} must be an object, got ${Array.isArray(o) ? 'an array' : typeof o}`);
+  return o;
+}
+
+/** `v` if it is a non-empty string; else a 400 naming `what`. */
+function checkString(v, what) {
+  if (typeof v !== 'string' || v.length === 0) throw bad(`${what} must be a non-empty string, got ${v === '' ? 'an empty string' : typeof v}`);
+  return v;
+}
+
+/** An object's values as strings (headers, metadata). */
+function stringMap(m, what) {
+  const o = checkObject(m, what);
+  const out = {};
+  for (const [k, v] of Object.entries(o)) out[k] = String(v);
+  return out;
+}
+
+/** A call's or stream's options, checked, as the native client takes them. */
+function callOptions(opts) {
+  const o = checkObject(opts, 'options');
+  const out = {};
+  for (const k of ['contentType']) if (o[k] !== undefined) out[k] = o[k];
+  for (const k of ['timeout', 'requestTimeout']) {
+    if (o[k] !== undefined) {
+      if (typeof o[k] !== 'number') throw bad(`${k} must be a number of milliseconds, got ${typeof o[k]}`);
+      out[k] = o[k];
+    }
+  }
+  if (o.retries !== undefined) {
+    if (!Number.isInteger(o.retries) || o.retries < 0) throw bad(`retries must be a non-negative integer, got ${o.retries}`);
+    out.retries = o.retries;
+  }
+  if (o.metadata !== undefined) out.metadata = stringMap(o.metadata, 'metadata');
+  if (o.address !== undefined) {
+    const a = Array.isArray(o.address) ? o.address : [o.address];
+    for (const x of a) checkString(x, 'address');
+    out.address = a;
+  }
+  return out;
+}
+
+/** A reply: the raw body, its content type, headers and the node that answered. */
+class Reply {
+  constructor(r) {
+    /** The raw body. */
+    this.raw = r.body;
+    /** The body's content type. */
+    this.contentType = r.contentType;
+    /** Reply headers. */
+    this.header = r.header;
+    /** The node that answered. */
+    this.node = r.node;
+  }
+
+  /** The body decoded by content type (a JSON reply that does not parse is a 500). */
+  get body() {
+    return decode(this.raw, this.contentType, 'reply');
+  }
+}
+
+/** An open bidirectional stream, client side; `for await (const m of stream)` reads it. */
+class ClientStream {
+  constructor(nat, contentType) {
+    this._n = nat;
+    this._ct = contentType;
+    this._closed = false;
+  }
+
+  /** The id of the node serving the stream. */
+  get node() {
+    return this._n.node;
+  }
+
+  /** Whether `close()` was called. */
+  get closed() {
+    return this._closed;
+  }
+
+  /** Sends one message (encoded like a call body). */
+  send(msg) {
+    if (this._closed) return Promise.reject(new MicroError(NODE_ID, 499, 'the stream is closed'));
+    return guardAsync(() => {
+      const [buf] = encode(msg, this._ct);
+      return this._n.send(buf);
+    });
+  }
+
+  /** The next message decoded, or `null` once the server ended the stream. */
+  async recv() {
+    const b = await guard(() => this._n.recv());
+    return b === null ? null : decode(b, this._ct, 'reply');
+  }
+
+  /** Ends the client's side; receiving continues. */
+  closeSend() {
+    return guard(() => this._n.closeSend());
+  }
+
+  /** Closes the stream. */
+  close() {
+    this._closed = true;
+    return guard(() => this._n.close());
+  }
+
+  async *[Symbol.asyncIterator]() {
+    for (;;) {
+      const m = await this.recv();
+      if (m === null) return;
+      yield m;
+    }
+  }
+}
+
+let requestWarned = false; // Client.request() has said it is deprecated
+
+/** An RPC client (options by object; defaults from go-micro's MICRO_* variables). */
+class Client {
+  constructor(opts, _native) {
+    if (_native) {
+      this._n = _native;
+      this._ct = undefined;
+      return;
+    }
+    const o = checkObject(opts, 'options');
+    const n = {};
+    for (const k of ['registry', 'contentType', 'broker']) if (o[k] !== undefined) n[k] = checkString(o[k], k);
+    for (const k of ['requestTimeout', 'retries', 'poolSize']) if (o[k] !== undefined) n[k] = o[k];
+    if (o.selector !== undefined) {
+      if (typeof o.selector !== 'string') throw bad(`selector must be 'random' or 'roundrobin', got ${typeof o.selector}`);
+      n.selector = o.selector;
+    }
+    this._ct = n.contentType;
+    this._n = guard(() => new native.NativeClient(n));
+  }
+
+  /** Releases the client; later calls fail with a 499. */
+  close() {
+    this._n = null;
+  }
+
+  /** Whether `close()` was called. */
+  get closed() {
+    return this._n === null;
+  }
+
+  /** Publishes `body` on `topic` (go-micro's client.Publish). */
+  publish(topic, body, opts) {
+    return guardAsync(() => {
+      const n = this._live();
+      checkString(topic, 'topic');
+      const o = checkObject(opts, 'options');
+      const [buf, ct] = encode(body, o.contentType);
+      return n.publish(topic, buf, ct, o.metadata === undefined ? undefined : stringMap(o.metadata, 'metadata'));
+    });
+  }
+
+  /** Like `call`, resolving to a `Reply` (raw body, content type, header, node). */
+  callRaw(service, endpoint, body, opts) {
+    return guardAsync(() => {
+      const n = this._live();
+      checkString(service, 'service');
+      checkString(endpoint, 'endpoint');
+      const o = callOptions(opts);
+      const [buf, ct] = encode(body, o.contentType || this._ct);
+      o.contentType = ct;
+      return n.call(service, endpoint, buf, o).then((r) => new Reply(r));
+    });
+  }
+
+  /** Deprecated: `callRaw` (the name both hosts use); warns once per process. */
+  request(service, endpoint, body, opts) {
+    if (!requestWarned) {
+      requestWarned = true;
+      process.emitWarning('micro: Client.request() is deprecated; use callRaw()', { type: 'DeprecationWarning', code: 'MICRO_REQUEST' });
+    }
+    return this.callRaw(service, endpoint, body, opts);
+  }
+
+  /** Calls `service`'s `endpoint` and resolves to the reply body decoded by content type. */
+  async call(service, endpoint, body, opts) {
+    return (await this.callRaw(service, endpoint, body, opts)).body;
+  }
+
+  /** Opens a bidirectional stream. */
+  async stream(service, endpoint, opts) {
+    const n = guard(() => this._live());
+    checkString(service, 'service');
+    checkString(endpoint, 'endpoint');
+    const o = callOptions(opts);
+    const ct = o.contentType || this._ct || JSON_TYPE;
+    o.contentType = ct;
+    const s = await guard(() => n.stream(service, endpoint, o));
+    return new ClientStream(s, ct);
+  }
+
+  _live() {
+    if (!this._n) throw new MicroError(NODE_ID, 499, 'the client is closed');
+    return this._n;
+  }
+}
+
+/**
+ * A registry opened by URL (`mdns`, `memory`, `etcd://host:port`; default MICRO_REGISTRY,
+ * else mDNS), or a service's own (`svc.registry()`). Results are go-micro's registry model:
+ * `name`, `version`, `metadata`, `endpoints` and `nodes` (`id`, `address`, `metadata`).
+ */
+class Registry {
+  constructor(url, _native) {
+    if (_native) {
+      this._n = _native;
+      return;
+    }
+    if (url !== undefined && url !== null) checkString(url, 'registry url');
+    this._n = guard(() => new native.NativeRegistry(url || undefined));
+  }
+
+  /** Every version of `name` with its nodes (`[]` when nobody serves it). */
+  async getService(name) {
+    checkString(name, 'service name');
+    return JSON.parse(await guard(() => this._n.getService(name)));
+  }
+
+  /**
+   * Every service known, without nodes (as go-micro's ListServices: mDNS knows only the
+   * names; memory and etcd add versions and endpoints).
+   */
+  async listServices() {
+    return JSON.parse(await guard(() => this._n.listServices()));
+  }
+}
+
+module.exports = { Reply, ClientStream, Client, Registry, guard, guardAsync, checkObject, checkString, stringMap };

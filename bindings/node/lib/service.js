@@ -1,0 +1,252 @@
+'use strict';
+// Serving endpoints: Service and ServerStream (Python: micro/service.py).
+//
+// The native module queues each incoming call, stream and event; `start()` pulls them in
+// batches (`nextRequests`) and runs handlers and subscribers here, on the event loop, so no
+// JavaScript ever runs on the library's threads. A pending pull is what keeps the process
+// alive while the service is open.
+
+const native = require('./native');
+const { MicroError, NODE_ID, bad, toMicro } = require('./errors');
+const { JSON: JSON_TYPE, isJson, isBinary, encode, decode } = require('./body');
+const { Client, Registry, guard, guardAsync, checkObject, checkString, stringMap } = require('./client');
+
+const BATCH = 256; // requests taken from the native queue per wake-up of the event loop
+
+/** A stream as a server handler sees it; `for await (const m of stream)` reads it. */
+class ServerStream {
+  constructor(req, contentType) {
+    this._r = req;
+    this._ct = contentType;
+    /** The stream's request: service, endpoint, contentType, header. */
+    this.service = req.service;
+    this.endpoint = req.endpoint;
+    this.contentType = contentType;
+    this.header = req.header;
+  }
+
+  /** The next message from the client, or `null` after its end. */
+  async recv() {
+    const b = await guard(() => this._r.recv());
+    return b === null ? null : decode(b, this._ct, 'request');
+  }
+
+  /** Sends one message to the client. */
+  send(msg) {
+    return guardAsync(() => {
+      const [buf] = encode(msg, this._ct);
+      return this._r.send(buf);
+    });
+  }
+
+  async *[Symbol.asyncIterator]() {
+    for (;;) {
+      const m = await this.recv();
+      if (m === null) return;
+      yield m;
+    }
+  }
+}
+
+/**
+ * A handler's return value as `[bytes, contentType]`: bytes go as they are with the
+ * request's content type, anything else as JSON (the request's JSON content type, else
+ * application/json); `undefined` is `{}`.
+ */
+function encodeResult(out, requestCt) {
+  return encode(out === undefined ? {} : out, isJson(requestCt) || isBinary(out) ? requestCt : undefined);
+}
+
+/**
+ * A micro service: `handle` endpoints, `subscribe` topics, then `start()`; `close()` stops
+ * it and lets the process exit.
+ */
+class Service {
+  constructor(opts) {
+    const o = typeof opts === 'string' ? { name: opts } : checkObject(opts, 'options');
+    const n = {};
+    for (const k of ['name', 'version', 'address', 'advertise', 'id', 'registry', 'broker']) {
+      if (o[k] !== undefined) n[k] = checkString(o[k], k);
+    }
+    for (const k of ['registerTtl', 'registerInterval', 'maxMessageSize', 'maxConcurrency']) {
+      if (o[k] !== undefined) {
+        if (typeof o[k] !== 'number') throw bad(`${k} must be a number, got ${typeof o[k]}`);
+        n[k] = o[k];
+      }
+    }
+    if (o.metadata !== undefined) n.metadata = stringMap(o.metadata, 'metadata');
+    this._n = guard(() => new native.NativeService(n));
+    this._handlers = new Map();
+    this._subs = [];
+    this._state = 'new';
+    this._pump = null;
+    this._client = null;
+  }
+
+  /** The service name. */
+  get name() { return this._n.name; }
+  /** The node id. */
+  get id() { return this._n.id; }
+  /** The registered address once started, else null. */
+  get address() { return this._n.address; }
+  /** The bound listener address once started, else null. */
+  get bound() { return this._n.bound; }
+
+  /** A client that shares this service's registry cache and broker. */
+  client() {
+    this._open('client');
+    if (!this._client) this._client = new Client(undefined, this._n.client());
+    return this._client;
+  }
+
+  /**
+   * The registry this service registers with: `getService(name)` shows its nodes, version,
+   * metadata and endpoints as other members of the mesh see them.
+   */
+  registry() {
+    this._open('registry');
+    return new Registry(undefined, this._n.registry());
+  }
+
+  _open(what) {
+    if (this._state === 'closed') throw new MicroError(NODE_ID, 499, `${what}: service ${this._n.name} is closed`);
+  }
+
+  /**
+   * Serves `endpoint` (`Handler.Method`) with `fn(body, request)`, plain or async; its
+   * return value is the reply. With `{stream: true}`, `fn(stream, request)` gets a
+   * ServerStream, and the stream ends when it returns.
+   */
+  handle(endpoint, fn, opts) {
+    this._open('handle');
+    checkString(endpoint, 'endpoint');
+    if (typeof fn !== 'function') throw bad(`handler for ${endpoint} must be a function, got ${typeof fn}`);
+    const o = checkObject(opts, 'options');
+    const stream = Boolean(o.stream);
+    guard(() => this._n.handle(endpoint, stream, o.metadata === undefined ? undefined : stringMap(o.metadata, 'metadata')));
+    this._handlers.set(endpoint, fn);
+    return this;
+  }
+
+  /**
+   * Subscribes `fn(body, message)` to `topic` (`{queue}` for a queue group); must precede
+   * `start()`. A throw or rejection is reported to the broker as a failure.
+   */
+  subscribe(topic, fn, opts) {
+    this._open('subscribe');
+    checkString(topic, 'topic');
+    if (typeof fn !== 'function') throw bad(`subscriber for ${topic} must be a function, got ${typeof fn}`);
+    if (this._state !== 'new') throw new MicroError(NODE_ID, 409, 'subscribe before start()');
+    const o = checkObject(opts, 'options');
+    const idx = guard(() => this._n.subscribe(topic, o.queue === undefined ? undefined : checkString(o.queue, 'queue')));
+    this._subs[idx] = fn;
+    return this;
+  }
+
+  /** The endpoints as registered (go-micro's registry shape). */
+  endpoints() {
+    return JSON.parse(this._n.endpointsJson());
+  }
+
+  /** Listens and registers; the process stays alive until `close()`. */
+  async start() {
+    this._open('start');
+    if (this._state === 'started') throw new MicroError(NODE_ID, 409, `service ${this._n.name} is already started`);
+    await guard(() => this._n.start());
+    this._state = 'started';
+    this._pump = this._dispatch();
+    return this;
+  }
+
+  /** Deregisters, drains calls in flight and stops; the process may then exit. */
+  async close() {
+    if (this._state === 'closed') return;
+    const was = this._state;
+    this._state = 'closed';
+    if (was === 'started') {
+      await guard(() => this._n.stop());
+      await this._pump;
+    }
+  }
+
+  async _dispatch() {
+    for (;;) {
+      let batch;
+      try {
+        batch = await this._n.nextRequests(BATCH);
+      } catch (e) {
+        reportCallbackError('nextRequests', e);
+        return;
+      }
+      if (batch.length === 0) return;
+      for (const r of batch) {
+        if (r.kind === 'message') this._deliver(r);
+        else this._answer(r);
+      }
+    }
+  }
+
+  _deliver(nr) {
+    const svc = this._n.name;
+    const fn = this._subs[nr.subscriber];
+    const msg = { topic: nr.topic, header: nr.header, contentType: nr.contentType, raw: nr.body };
+    let run;
+    try {
+      run = Promise.resolve(fn(decode(msg.raw, msg.contentType || JSON_TYPE, 'request'), msg));
+    } catch (e) {
+      run = Promise.reject(e);
+    }
+    run.then(() => { try { nr.respond(); } catch (_) { /* answered */ } },
+      (e) => { reportCallbackError(`subscriber for ${nr.topic}`, e); failWith(nr, e, svc); });
+  }
+
+  _answer(nr) {
+    const svc = this._n.name;
+    const fn = this._handlers.get(nr.endpoint);
+    const ct = nr.contentType || JSON_TYPE;
+    const req = { service: nr.service, endpoint: nr.endpoint, contentType: ct, header: nr.header };
+    let run;
+    try {
+      if (!fn) throw new MicroError(svc, 404, `unknown endpoint ${nr.endpoint}`);
+      if (nr.kind === 'stream') {
+        run = Promise.resolve(fn(new ServerStream(nr, ct), req));
+      } else {
+        const raw = nr.body;
+        req.raw = raw;
+        run = Promise.resolve(fn(decode(raw, ct, 'request'), req));
+      }
+    } catch (e) {
+      run = Promise.reject(e);
+    }
+    run.then((out) => {
+      try {
+        if (nr.kind === 'stream') {
+          nr.respond();
+        } else {
+          const [buf, rct] = encodeResult(out, ct);
+          nr.respond(buf, rct);
+        }
+      } catch (e) {
+        const m = toMicro(e);
+        failWith(nr, new MicroError(svc, m.code === 400 ? 500 : m.code, `reply: ${m.detail}`), svc);
+      }
+    }, (e) => failWith(nr, e, svc));
+  }
+}
+
+/** Answers `nr` with `e` as a go-micro error (Python: `_safe_fail`); a late answer is dropped. */
+function failWith(nr, e, service) {
+  const m = e instanceof MicroError ? e : new MicroError(service, 500, e && e.message !== undefined ? e.message : String(e));
+  try {
+    nr.fail(m.id || service, m.code, m.detail, m.status);
+  } catch (_) { /* already answered */ }
+}
+
+/** A throwing callback never kills the process: report it and carry on. */
+function reportCallbackError(where, e) {
+  try {
+    process.emitWarning(`micro: ${where} threw: ${e && e.stack ? e.stack : e}`, 'MicroWarning');
+  } catch (_) { /* nothing more we can do */ }
+}
+
+module.exports = { ServerStream, Service };
