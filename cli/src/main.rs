@@ -163,6 +163,9 @@ enum Cmd {
         #[command(subcommand)]
         what: RegisterWhat,
     },
+    /// The HTTP gateway into the mesh: `POST /greeter/Greeter.Hello`, `/greeter/say/hello`,
+    /// `GET /` lists services; until Ctrl-C.
+    Api(cmd::api::ApiArgs),
     /// Interactive session: `micro> ` prompt, the same commands, one registry for the session.
     Cli,
     /// Print a shell completion script: bash, zsh, fish, elvish, powershell.
@@ -232,6 +235,7 @@ async fn run(cmd: Cmd, opts: &Opts, sess: &Session) -> Outcome {
         Cmd::Stats { service } => cmd::stats::run(&service, opts, sess).await,
         Cmd::Register { what: RegisterWhat::Service { json } } => cmd::register::run(&json, sess).await,
         Cmd::Deregister { what: RegisterWhat::Service { json } } => cmd::deregister::run(&json, sess).await,
+        Cmd::Api(args) => cmd::api::run(&args, opts, sess).await,
         Cmd::Cli => {
             if sess.interactive {
                 Err(Failure::Usage("already in an interactive session".into()))

@@ -6,6 +6,7 @@
 //! a `Failure` for `main` (or the interactive shell) to print on stderr. `list` serves both
 //! `micro list services` and `micro services`.
 
+pub mod api;
 pub mod call;
 pub mod deregister;
 pub mod get;

@@ -1,0 +1,188 @@
+//! The handlers a gateway serves paths with (`--handler`), and what they share: reading a
+//! body within the limit, request headers as call metadata, finding which of a route's
+//! candidate names is registered.
+//!
+//! - [`meta`] (default): go-micro v5's forms, else the classic path rules into [`rpc`];
+//! - [`rpc`]: the path names a service and method; JSON (or protobuf) body, GET query as JSON;
+//! - [`api`]: the whole HTTP request as go-micro's `api.Request`, the reply an `api.Response`;
+//! - [`http`]: reverse proxy to the service's node (`http`/`proxy`), and `web` with websockets;
+//! - [`event`]: the request published as an `api.Event` on a topic the path names.
+
+pub mod api;
+pub mod event;
+pub mod http;
+pub mod meta;
+pub mod rpc;
+
+use crate::{error, resolver, Body, Shared, GATEWAY_ID};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::header::{HeaderMap, CONTENT_LENGTH};
+use hyper::{Request, Response, StatusCode};
+use micro::registry::Metadata;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Which handler serves the paths no fixed route takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandlerKind {
+    /// go-micro v5's forms, then the classic rules into an RPC call (the default).
+    Meta,
+    /// Path → service and method; body → request.
+    Rpc,
+    /// The request as `api.Request`.
+    Api,
+    /// Reverse proxy to the service (`http`, alias `proxy`).
+    Http,
+    /// Publish as `api.Event`.
+    Event,
+    /// Reverse proxy with websockets.
+    Web,
+}
+
+impl FromStr for HandlerKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "" | "meta" => HandlerKind::Meta,
+            "rpc" => HandlerKind::Rpc,
+            "api" => HandlerKind::Api,
+            "http" | "proxy" => HandlerKind::Http,
+            "event" => HandlerKind::Event,
+            "web" => HandlerKind::Web,
+            other => {
+                return Err(format!("unknown handler {other:?}: use meta, rpc, api, http (or proxy), event or web"))
+            }
+        })
+    }
+}
+
+impl HandlerKind {
+    /// The handler's name, as `--handler` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            HandlerKind::Meta => "meta",
+            HandlerKind::Rpc => "rpc",
+            HandlerKind::Api => "api",
+            HandlerKind::Http => "http",
+            HandlerKind::Event => "event",
+            HandlerKind::Web => "web",
+        }
+    }
+}
+
+/// Serves `req` with the configured handler.
+pub(crate) async fn serve(s: &Shared, req: Request<Body>) -> Response<Body> {
+    match s.opts.handler {
+        HandlerKind::Meta => meta::serve(s, req).await,
+        HandlerKind::Rpc => rpc::serve(s, req).await,
+        HandlerKind::Api => api::serve(s, req).await,
+        HandlerKind::Http => http::proxy(s, req).await,
+        HandlerKind::Web => http::web(s, req).await,
+        HandlerKind::Event => event::serve(s, req).await,
+    }
+}
+
+/// The whole body, or the answer to give instead: a 413 naming the limit, a 400 when the
+/// body could not be read.
+pub(crate) async fn read_body(
+    s: &Shared,
+    req: Request<Body>,
+) -> Result<(hyper::http::request::Parts, Bytes), Response<Body>> {
+    let limit = s.opts.max_body;
+    let declared =
+        req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(error::too_large(limit));
+    }
+    let (parts, mut body) = req.into_parts();
+    // By hand rather than http_body_util::Limited: its boxed error does not meet the
+    // lifetime bounds of a spawned connection future.
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| error::json(StatusCode::BAD_REQUEST, GATEWAY_ID, format!("reading the request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(error::too_large(limit));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok((parts, buf.freeze()))
+}
+
+/// Request headers as call metadata (several values of one header joined with `,`, as
+/// go-micro does); hop-by-hop headers stay behind.
+pub(crate) fn metadata(headers: &HeaderMap) -> Metadata {
+    let mut md = Metadata::new();
+    for (name, value) in headers {
+        if matches!(name.as_str(), "connection" | "keep-alive" | "transfer-encoding" | "te" | "trailer" | "upgrade")
+            || name.as_str().starts_with("proxy-")
+        {
+            continue;
+        }
+        let Ok(v) = value.to_str() else { continue };
+        let key = canonical(name.as_str());
+        md.entry(key)
+            .and_modify(|old: &mut String| {
+                old.push(',');
+                old.push_str(v);
+            })
+            .or_insert_with(|| v.to_string());
+    }
+    md
+}
+
+/// `x-user-id` → `X-User-Id`, Go's canonical header form.
+pub(crate) fn canonical(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = true;
+    for c in name.chars() {
+        out.push(if upper { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() });
+        upper = c == '-';
+    }
+    out
+}
+
+/// The budget of a call: the request's `Timeout: <seconds>` header when it parses, else the
+/// gateway's.
+pub(crate) fn timeout(s: &Shared, headers: &HeaderMap) -> Duration {
+    headers
+        .get("timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(s.opts.request_timeout)
+}
+
+/// The first of `names` the registry knows (with at least one node), or the 404 that says
+/// what was tried.
+pub(crate) async fn resolve(s: &Shared, names: &[String], why: &str) -> Result<String, Response<Body>> {
+    for name in names {
+        let found = match s.client.cache() {
+            Some(cache) => cache.lookup(name).await,
+            None => s.registry.get_service(name).await,
+        };
+        match found {
+            Ok(v) if v.iter().any(|svc| !svc.nodes.is_empty()) => return Ok(name.clone()),
+            Ok(_) => {}
+            Err(e) if e.code == 404 => {}
+            Err(e) => {
+                return Err(error::json(StatusCode::SERVICE_UNAVAILABLE, GATEWAY_ID, format!("registry: {}", e.detail)))
+            }
+        }
+    }
+    Err(error::json(
+        StatusCode::NOT_FOUND,
+        GATEWAY_ID,
+        format!("service not found: {why} names {}, and the registry has none of them", names.join(" or ")),
+    ))
+}
+
+/// The candidate names for a classic route, and the words that explain them in a 404.
+pub(crate) fn route_names(route: &resolver::Route, path: &str) -> (Vec<String>, String) {
+    (resolver::candidates(route), format!("path {path} (method {})", route.method))
+}

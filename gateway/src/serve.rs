@@ -1,0 +1,82 @@
+//! The accept loop: HTTP/1.1 (hyper) over TCP, or over TLS when a rustls config is given;
+//! keep-alive; on shutdown the listener closes at once and every connection finishes the
+//! request it is serving, then closes.
+
+use crate::Gateway;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long a client may take to send a request's head before its connection is closed.
+const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+pub(crate) async fn run(
+    gateway: Gateway,
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let tracker = TaskTracker::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors or a reset before accept: wait a moment, go on.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let gw = gateway.clone();
+        let stop = shutdown.clone();
+        let acceptor = acceptor.clone();
+        tracker.spawn(async move {
+            match acceptor {
+                None => connection(gw, stream, stop).await,
+                Some(a) => match tokio::time::timeout(HEADER_TIMEOUT, a.accept(stream)).await {
+                    Ok(Ok(tls)) => connection(gw, tls, stop).await,
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                },
+            }
+        });
+    }
+    drop(listener);
+    tracker.close();
+    tracker.wait().await;
+    Ok(())
+}
+
+async fn connection<S>(gateway: Gateway, stream: S, shutdown: CancellationToken)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let gw = gateway.clone();
+        async move { Ok::<_, std::convert::Infallible>(gw.handle(req.map(crate::boxed)).await) }
+    });
+    let mut builder = http1::Builder::new();
+    builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).keep_alive(true);
+    let conn = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "connection ended");
+            }
+        }
+        _ = shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
