@@ -1,24 +1,21 @@
 //! `Service`: the one-line way to join a mesh — a registry, a server and a client wired
 //! together, configured from go-micro's environment variables and overridable in code.
 
-use crate::client::{Client, ClientOptions};
+use crate::client::{Client, ClientBuilder, ClientOptions};
 use crate::config::Config;
 use crate::error::Result;
 use crate::registry::cache::Cache;
-use crate::registry::{self, Registry};
+use crate::registry::Registry;
 use crate::server::{Server, ServerOptions};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Builds a [`Service`]; start with [`Service::builder`].
+/// Builds a [`Service`]; start with [`Service::builder`]. Its client, registry and broker
+/// are built as [`Client::builder`] builds a client's.
 pub struct ServiceBuilder {
     server: ServerOptions,
-    client: ClientOptions,
-    registry: Option<Arc<dyn Registry>>,
-    registry_url: String,
+    client: ClientBuilder,
     env_error: Option<crate::error::Error>,
-    broker: Option<Arc<dyn crate::broker::Broker>>,
-    broker_url: String,
 }
 
 impl ServiceBuilder {
@@ -49,25 +46,25 @@ impl ServiceBuilder {
     }
     /// Uses this registry instead of the one the environment names.
     pub fn registry(mut self, r: Arc<dyn Registry>) -> Self {
-        self.registry = Some(r);
+        self.client = self.client.registry(r);
         self
     }
     /// Names the registry by URL (`mdns`, `memory`, `etcd`, `etcd://HOST:PORT[,HOST:PORT…]`;
     /// see [`crate::registry::from_url`]).
     pub fn registry_url(mut self, url: impl Into<String>) -> Self {
-        self.registry_url = url.into();
+        self.client = self.client.registry_url(url);
         self
     }
     /// Uses this broker instead of the one the environment names.
     pub fn broker(mut self, b: Arc<dyn crate::broker::Broker>) -> Self {
-        self.broker = Some(b);
+        self.client = self.client.broker(b);
         self
     }
     /// Names the broker by URL (`http`, `http://0.0.0.0:0`, `nats://host:4222`, `memory`;
     /// see [`crate::broker::from_url`]). Default from `MICRO_BROKER`/`MICRO_BROKER_ADDRESS`,
     /// else `http` on `127.0.0.1:0` as go-micro.
     pub fn broker_url(mut self, url: impl Into<String>) -> Self {
-        self.broker_url = url.into();
+        self.client = self.client.broker_url(url);
         self
     }
     /// Sets the registration TTL.
@@ -88,12 +85,12 @@ impl ServiceBuilder {
     /// Sets the largest message accepted or sent, both ways (default 4 MiB).
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.server.limits.max_body = bytes;
-        self.client.limits.max_body = bytes;
+        self.client = self.client.max_message_size(bytes);
         self
     }
     /// Replaces the client options.
     pub fn client_options(mut self, o: ClientOptions) -> Self {
-        self.client = o;
+        self.client = self.client.options(o);
         self
     }
     /// Replaces the server options (the name is kept).
@@ -109,18 +106,15 @@ impl ServiceBuilder {
             return Err(e);
         }
         crate::host::check::service(&self.server.name)?;
-        let registry = match self.registry {
-            Some(r) => r,
-            None => registry::from_url(&self.registry_url).await?,
-        };
-        let broker = match self.broker {
+        let (registry, broker, client_opts) = self.client.open().await?;
+        let broker = match broker {
             Some(b) => b,
-            None => crate::broker::from_url(&self.broker_url, Arc::clone(&registry), self.server.limits.max_body)?,
+            None => crate::broker::from_url("http", Arc::clone(&registry), self.server.limits.max_body)?,
         };
         let mut server_opts = self.server;
         server_opts.broker_name = broker.name().to_string();
         let cache = Cache::new(Arc::clone(&registry));
-        let client = Client::with_cache(Some(cache), self.client);
+        let client = Client::with_cache(Some(cache), client_opts);
         client.set_broker(Arc::clone(&broker));
         let server = Server::new(server_opts, Arc::clone(&registry));
         server.set_broker(Arc::clone(&broker));
@@ -142,18 +136,15 @@ impl Service {
     /// A malformed variable makes [`ServiceBuilder::build`] fail with its name.
     pub fn builder(name: impl Into<String>) -> ServiceBuilder {
         let mut server = ServerOptions::new(name);
-        let mut client = ClientOptions::default();
-        let (registry_url, broker_url, env_error) = match Config::from_env() {
+        let cfg = Config::from_env();
+        let env_error = match &cfg {
             Ok(cfg) => {
                 cfg.apply_server(&mut server);
-                cfg.apply_client(&mut client);
-                let tls_error = cfg.apply_tls(&mut server, &mut client).err();
-                let broker_url = crate::broker::url_from_env(cfg.broker.as_deref(), cfg.broker_address.as_deref());
-                (cfg.registry_url(), broker_url, tls_error)
+                cfg.server_tls().map(|tls| server.tls = tls).err()
             }
-            Err(e) => ("mdns".into(), "http".into(), Some(e)),
+            Err(_) => None, // the client builder keeps the error
         };
-        ServiceBuilder { server, client, registry: None, registry_url, env_error, broker: None, broker_url }
+        ServiceBuilder { server, client: ClientBuilder::from_config(cfg), env_error }
     }
 
     /// The server, to add handlers.

@@ -31,8 +31,15 @@ impl Client {
     /// A builder for a client with its own registry (and broker, for publishing), with
     /// defaults from go-micro's environment variables.
     pub fn builder() -> ClientBuilder {
+        ClientBuilder::from_config(Config::from_env())
+    }
+}
+
+impl ClientBuilder {
+    /// A builder over settings already read (a malformed variable is kept for `build`).
+    pub(crate) fn from_config(cfg: Result<Config>) -> Self {
         let mut options = ClientOptions::default();
-        let (registry_url, broker_url, env_error) = match Config::from_env() {
+        let (registry_url, broker_url, env_error) = match cfg {
             Ok(cfg) => {
                 cfg.apply_client(&mut options);
                 let tls_error = match cfg.client_tls() {
@@ -48,6 +55,32 @@ impl Client {
             Err(e) => ("mdns".into(), None, Some(e)),
         };
         ClientBuilder { options, registry: None, registry_url, broker: None, broker_url, env_error }
+    }
+
+    /// Sets the largest message sent or accepted.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.options.limits.max_body = bytes;
+        self
+    }
+
+    /// Checks the environment, opens the registry and the broker: what a client (or a
+    /// service) is built on.
+    pub(crate) async fn open(self) -> Result<(Arc<dyn Registry>, Option<Arc<dyn Broker>>, ClientOptions)> {
+        if let Some(e) = self.env_error {
+            return Err(e);
+        }
+        let registry = match self.registry {
+            Some(r) => r,
+            None => registry::from_url(&self.registry_url).await?,
+        };
+        let broker = match (self.broker, self.broker_url) {
+            (Some(b), _) => Some(b),
+            (None, Some(url)) => {
+                Some(crate::broker::from_url(&url, Arc::clone(&registry), self.options.limits.max_body)?)
+            }
+            (None, None) => None,
+        };
+        Ok((registry, broker, self.options))
     }
 }
 
@@ -153,21 +186,8 @@ impl ClientBuilder {
 
     /// Opens the registry and broker and builds the client. Needs a Tokio runtime.
     pub async fn build(self) -> Result<Client> {
-        if let Some(e) = self.env_error {
-            return Err(e);
-        }
-        let registry = match self.registry {
-            Some(r) => r,
-            None => registry::from_url(&self.registry_url).await?,
-        };
-        let broker = match (self.broker, self.broker_url) {
-            (Some(b), _) => Some(b),
-            (None, Some(url)) => {
-                Some(crate::broker::from_url(&url, Arc::clone(&registry), self.options.limits.max_body)?)
-            }
-            (None, None) => None,
-        };
-        let client = Client::new(registry, self.options);
+        let (registry, broker, options) = self.open().await?;
+        let client = Client::new(registry, options);
         if let Some(b) = broker {
             client.set_broker(b);
         }
