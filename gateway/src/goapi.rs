@@ -126,7 +126,11 @@ pub fn body_text(body: &[u8]) -> (String, bool) {
 
 /// Adds `value` under `key` (values keep their order).
 pub fn add(pairs: &mut Pairs, key: &str, value: String) {
-    pairs.entry(key.to_string()).or_insert_with(|| Pair { key: key.to_string(), values: Vec::new() }).values.push(value);
+    pairs
+        .entry(key.to_string())
+        .or_insert_with(|| Pair { key: key.to_string(), values: Vec::new() })
+        .values
+        .push(value);
 }
 
 /// Sets `key` to the one `value`.
@@ -220,8 +224,9 @@ mod tests {
         assert_eq!(rsp.encode_to_vec(), want);
         let ev = Event { name: "n".into(), id: "i".into(), timestamp: 2, data: "d".into(), ..Default::default() };
         assert_eq!(ev.encode_to_vec(), [0x0a, 1, b'n', 0x12, 1, b'i', 0x18, 2, 0x2a, 1, b'd']);
-        let json: Response = serde_json::from_str(r#"{"statusCode":201,"header":{"X-Fx":{"key":"X-Fx","values":["1"]}},"body":"{}"}"#)
-            .expect("go.api JSON");
+        let json: Response =
+            serde_json::from_str(r#"{"statusCode":201,"header":{"X-Fx":{"key":"X-Fx","values":["1"]}},"body":"{}"}"#)
+                .expect("go.api JSON");
         assert_eq!(json, rsp);
     }
 

@@ -198,7 +198,10 @@ mod tests {
     fn a_get_is_filled_as_go_micro_fills_it() {
         let p = parts("GET", "/echo/echo/call?a=1&a=2", &[("host", "gw:8080"), ("user-agent", "curl/8")]);
         let r = to_proto(&p, b"");
-        assert_eq!((r.method.as_str(), r.path.as_str(), r.url.as_str()), ("GET", "/echo/echo/call", "/echo/echo/call?a=1&a=2"));
+        assert_eq!(
+            (r.method.as_str(), r.path.as_str(), r.url.as_str()),
+            ("GET", "/echo/echo/call", "/echo/echo/call?a=1&a=2")
+        );
         assert_eq!(r.get["a"].values, ["1", "2"]);
         assert_eq!(r.header["Host"].values, ["gw:8080"]);
         assert_eq!(r.header["User-Agent"].values, ["curl/8"]);

@@ -80,7 +80,9 @@ async fn pick<B>(s: &Shared, req: &Request<B>) -> Result<Node, Response<Body>> {
         return Err(error::json(
             StatusCode::NOT_FOUND,
             GATEWAY_ID,
-            format!("no service: path {path} names none (its first segment, or v<N> and the second, is a service name)"),
+            format!(
+                "no service: path {path} names none (its first segment, or v<N> and the second, is a service name)"
+            ),
         ));
     };
     let names = resolver::candidates(&route);
