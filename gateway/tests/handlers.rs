@@ -36,13 +36,17 @@ impl Drop for Gw {
 }
 
 async fn gateway(registry: Arc<dyn Registry>, broker: Option<Arc<dyn Broker>>, handler: HandlerKind, ns: &str) -> Gw {
+    let opts = Options { handler, namespace: ns.to_string(), ..Options::default() };
+    gateway_with(registry, broker, opts).await
+}
+
+async fn gateway_with(registry: Arc<dyn Registry>, broker: Option<Arc<dyn Broker>>, opts: Options) -> Gw {
     let mut b = micro::Client::builder().registry(Arc::clone(&registry)).request_timeout(Duration::from_secs(5));
     b = match broker {
         Some(br) => b.broker(br),
         None => b.without_broker(),
     };
     let client = b.build().await.expect("client");
-    let opts = Options { handler, namespace: ns.to_string(), ..Options::default() };
     let gw = Gateway::new(client, registry, opts);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -432,4 +436,26 @@ async fn web_handler_proxies_websockets_and_plain_requests() {
     // Connection and Upgrade headers, and the echo server refuses it.
     let gw_http = gateway(Arc::clone(&registry), None, HandlerKind::Http, "go.micro.web").await;
     assert!(tokio_tungstenite::connect_async(format!("ws://{}/chat/ws", gw_http.addr)).await.is_err());
+}
+
+#[tokio::test]
+async fn http_handler_holds_bodies_to_the_limit() {
+    let registry: Arc<dyn Registry> = Arc::new(MemRegistry::new());
+    register(&registry, "go.micro.api.rest", "rest-1", rest_server("one").await.to_string()).await;
+    let opts = Options { handler: HandlerKind::Http, max_body: 16, ..Options::default() };
+    let gw = gateway_with(Arc::clone(&registry), None, opts).await;
+    let (status, _, body) = send(&gw, "POST", "/rest/x", &[], "0123456789abcdef").await;
+    assert_eq!((status, &body[..]), (StatusCode::OK, &b"POST /rest/x\n0123456789abcdef"[..]));
+    // Declared too large: refused before the node is asked.
+    let (status, _, body) = send(&gw, "POST", "/rest/x", &[], "0123456789abcdefg").await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(json(&body)["detail"].as_str().expect("detail").contains("16 bytes"));
+    // Streamed (chunked, no length): cut off when it passes the limit.
+    let chunks: Vec<Result<hyper::body::Frame<Bytes>, std::convert::Infallible>> =
+        (0..4).map(|_| Ok(hyper::body::Frame::data(Bytes::from_static(b"0123456789")))).collect();
+    let streamed = http_body_util::StreamBody::new(futures_util::stream::iter(chunks));
+    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http();
+    let req = Request::post(format!("http://{}/rest/x", gw.addr)).body(streamed).expect("request");
+    let rsp = client.request(req).await.expect("response");
+    assert_eq!(rsp.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }

@@ -16,7 +16,9 @@
 //!   it at the moment, which is what 503 says (a client may retry), where a 404 would say
 //!   the path is wrong (the classic toolkit answered 404 with an empty body);
 //! - the node refuses or fails: 502 naming the node; no response head within the gateway's
-//!   request timeout: 504.
+//!   request timeout: 504;
+//! - a body over the gateway's limit: 413, at once when `Content-Length` says so, else when
+//!   the streamed body passes it (the node sees the request cut short).
 //!
 //! The web handler adds websockets: on `Connection: upgrade` with `Upgrade: websocket` it
 //! opens a connection of its own to the node, sends the request with its upgrade headers,
@@ -26,7 +28,7 @@
 use super::{forwarded_for, is_hop_by_hop, lookup, timeout};
 use crate::{error, resolver, Body, BoxError, Peer, Shared, GATEWAY_ID};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Empty, LengthLimitError, Limited};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, HOST, UPGRADE};
 use hyper::{Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -221,6 +223,7 @@ async fn forward(s: &Shared, req: Request<Body>, node: &Node) -> Response<Body> 
     *out.headers_mut() = upstream_headers(&parts.headers, parts.extensions.get::<Peer>(), false);
     match tokio::time::timeout(budget, s.upstream.client.request(out)).await {
         Ok(Ok(rsp)) => downstream(rsp),
+        Ok(Err(e)) if over_limit(&e) => error::too_large(limit),
         Ok(Err(e)) => bad_node(node, &chain(&e)),
         Err(_) => error::json(
             StatusCode::GATEWAY_TIMEOUT,
@@ -228,6 +231,18 @@ async fn forward(s: &Shared, req: Request<Body>, node: &Node) -> Response<Body> 
             format!("node {} of the service did not answer within {budget:?}", node.address),
         ),
     }
+}
+
+/// Whether a proxied request failed because its streamed body passed the gateway's limit.
+fn over_limit(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<LengthLimitError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// An error and its causes, `: `-joined (hyper's own message is only the outermost).
