@@ -27,6 +27,7 @@
 
 pub mod cors;
 pub mod error;
+pub mod goapi;
 pub mod handler;
 pub mod listing;
 pub mod qson;
@@ -103,12 +104,25 @@ impl Default for Options {
     }
 }
 
+/// Where a request came from: [`Gateway::serve`] puts one in every request's extensions
+/// (a request handed to [`Gateway::handle`] without it has no known peer, and so no
+/// `X-Forwarded-For` of its own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// The client's address.
+    pub addr: std::net::SocketAddr,
+    /// Whether the connection is TLS (`X-Forwarded-Proto: https`).
+    pub tls: bool,
+}
+
 /// What every request handler shares.
 pub(crate) struct Shared {
     pub(crate) client: Client,
     pub(crate) registry: Arc<dyn Registry>,
     pub(crate) opts: Options,
     pub(crate) stats: Option<Arc<stats::Stats>>,
+    /// The HTTP client the http and web handlers proxy with (pooled connections).
+    pub(crate) upstream: handler::http::Upstream,
 }
 
 /// The gateway: cheap to clone, one per listener or shared by several.
@@ -122,7 +136,8 @@ impl Gateway {
     /// (the client's own registry, usually).
     pub fn new(client: Client, registry: Arc<dyn Registry>, opts: Options) -> Self {
         let stats = opts.stats.then(|| Arc::new(stats::Stats::new()));
-        Gateway { shared: Arc::new(Shared { client, registry, opts, stats }) }
+        let upstream = handler::http::Upstream::new();
+        Gateway { shared: Arc::new(Shared { client, registry, opts, stats, upstream }) }
     }
 
     /// The options the gateway runs with.

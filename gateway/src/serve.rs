@@ -2,7 +2,7 @@
 //! keep-alive; on shutdown the listener closes at once and every connection finishes the
 //! request it is serving, then closes.
 
-use crate::Gateway;
+use crate::{Gateway, Peer};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -41,9 +41,9 @@ pub(crate) async fn run(
         let acceptor = acceptor.clone();
         tracker.spawn(async move {
             match acceptor {
-                None => connection(gw, stream, stop).await,
+                None => connection(gw, stream, stop, Peer { addr: peer, tls: false }).await,
                 Some(a) => match tokio::time::timeout(HEADER_TIMEOUT, a.accept(stream)).await {
-                    Ok(Ok(tls)) => connection(gw, tls, stop).await,
+                    Ok(Ok(tls)) => connection(gw, tls, stop, Peer { addr: peer, tls: true }).await,
                     Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                     Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                 },
@@ -56,13 +56,15 @@ pub(crate) async fn run(
     Ok(())
 }
 
-async fn connection<S>(gateway: Gateway, stream: S, shutdown: CancellationToken)
+async fn connection<S>(gateway: Gateway, stream: S, shutdown: CancellationToken, peer: Peer)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |req| {
+    let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let gw = gateway.clone();
-        async move { Ok::<_, std::convert::Infallible>(gw.handle(req.map(crate::boxed)).await) }
+        let mut req = req.map(crate::boxed);
+        req.extensions_mut().insert(peer);
+        async move { Ok::<_, std::convert::Infallible>(gw.handle(req).await) }
     });
     let mut builder = http1::Builder::new();
     builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).keep_alive(true);

@@ -4,8 +4,11 @@
 //!   Handler.Method` on `/{service}`: the service as named (the namespaced name tried too);
 //! - `GET /{service}`: describes the service (v5's `micro api`);
 //! - anything else: the classic rules (§2.1) into an RPC call, any HTTP verb.
+//!
+//! An endpoint whose registry metadata says `handler=api` (or `http`, `proxy`, `web`,
+//! `event`) is served by that handler instead of the rpc one, in every form above.
 
-use super::{resolve, route_names, rpc};
+use super::{api, endpoint_handler, event, http, resolve, resolve_with, route_names, rpc, HandlerKind};
 use crate::{listing, resolver, Body, Shared};
 use hyper::{Method, Request, Response};
 
@@ -37,7 +40,24 @@ pub(crate) async fn serve(s: &Shared, req: Request<Body>) -> Response<Body> {
         return listing::list(s).await;
     };
     let (names, why) = route_names(&route, &path);
-    rpc::call(s, req, &names, &why, &route.method).await
+    dispatch(s, req, &names, &why, &route.method).await
+}
+
+/// Calls the first registered of `names` at `endpoint` with the handler the endpoint's
+/// registry metadata names (`handler=api`, `http`/`proxy`, `web`, `event`), the rpc handler
+/// when it names none.
+async fn dispatch(s: &Shared, req: Request<Body>, names: &[String], why: &str, endpoint: &str) -> Response<Body> {
+    let (service, versions) = match resolve_with(s, names, why).await {
+        Ok(found) => found,
+        Err(rsp) => return rsp,
+    };
+    match endpoint_handler(&versions, endpoint) {
+        Some(HandlerKind::Api) => api::call_service(s, req, &service, endpoint).await,
+        Some(HandlerKind::Http) => http::proxy(s, req).await,
+        Some(HandlerKind::Web) => http::web(s, req).await,
+        Some(HandlerKind::Event) => event::serve(s, req).await,
+        Some(HandlerKind::Meta | HandlerKind::Rpc) | None => rpc::call_service(s, req, &service, endpoint).await,
+    }
 }
 
 /// Describes `service`, found as named or under the namespace.
@@ -60,7 +80,7 @@ fn names_for(s: &Shared, service: &str) -> Vec<String> {
 
 async fn named_call(s: &Shared, req: Request<Body>, service: &str, endpoint: &str) -> Response<Body> {
     let names = names_for(s, service);
-    rpc::call(s, req, &names, &format!("service {service}"), endpoint).await
+    dispatch(s, req, &names, &format!("service {service}"), endpoint).await
 }
 
 /// go-micro v5's gateway form `/api/{service}/{endpoint}` (or `/api/{service}` with

@@ -14,12 +14,12 @@ pub mod http;
 pub mod meta;
 pub mod rpc;
 
-use crate::{error, resolver, Body, Shared, GATEWAY_ID};
+use crate::{error, resolver, Body, Peer, Shared, GATEWAY_ID};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::header::{HeaderMap, CONTENT_LENGTH};
 use hyper::{Request, Response, StatusCode};
-use micro::registry::Metadata;
+use micro::registry::{Metadata, Service};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -161,13 +161,26 @@ pub(crate) fn timeout(s: &Shared, headers: &HeaderMap) -> Duration {
 /// The first of `names` the registry knows (with at least one node), or the 404 that says
 /// what was tried.
 pub(crate) async fn resolve(s: &Shared, names: &[String], why: &str) -> Result<String, Response<Body>> {
+    resolve_with(s, names, why).await.map(|(name, _)| name)
+}
+
+/// All versions of `name` as the registry (through the client's cache) has them.
+pub(crate) async fn lookup(s: &Shared, name: &str) -> micro::Result<Vec<Service>> {
+    match s.client.cache() {
+        Some(cache) => cache.lookup(name).await,
+        None => s.registry.get_service(name).await,
+    }
+}
+
+/// [`resolve`], and the versions of the service found (its endpoints and nodes).
+pub(crate) async fn resolve_with(
+    s: &Shared,
+    names: &[String],
+    why: &str,
+) -> Result<(String, Vec<Service>), Response<Body>> {
     for name in names {
-        let found = match s.client.cache() {
-            Some(cache) => cache.lookup(name).await,
-            None => s.registry.get_service(name).await,
-        };
-        match found {
-            Ok(v) if v.iter().any(|svc| !svc.nodes.is_empty()) => return Ok(name.clone()),
+        match lookup(s, name).await {
+            Ok(v) if v.iter().any(|svc| !svc.nodes.is_empty()) => return Ok((name.clone(), v)),
             Ok(_) => {}
             Err(e) if e.code == 404 => {}
             Err(e) => {
@@ -180,6 +193,41 @@ pub(crate) async fn resolve(s: &Shared, names: &[String], why: &str) -> Result<S
         GATEWAY_ID,
         format!("service not found: {why} names {}, and the registry has none of them", names.join(" or ")),
     ))
+}
+
+/// The handler an endpoint's registry metadata asks for (`handler=api`, …), if any version
+/// of the service declares `endpoint` with one that parses.
+pub(crate) fn endpoint_handler(versions: &[Service], endpoint: &str) -> Option<HandlerKind> {
+    versions
+        .iter()
+        .flat_map(|v| v.endpoints.iter())
+        .filter(|e| e.name == endpoint)
+        .find_map(|e| e.metadata.get("handler").and_then(|h| h.parse().ok()))
+}
+
+/// Headers that describe one HTTP hop (RFC 9110 §7.6.1), never passed on by a proxy.
+pub(crate) fn is_hop_by_hop(name: &str) -> bool {
+    matches!(
+        name,
+        "connection" | "keep-alive" | "proxy-connection" | "transfer-encoding" | "te" | "trailer" | "upgrade"
+    ) || name.starts_with("proxy-")
+}
+
+/// `X-Forwarded-For` with the peer appended to what the client sent (every value, in
+/// order, joined with `, `): the classic toolkit overwrote the client's chain instead. Without
+/// a known peer, the client's chain as it is; `None` when there is neither.
+pub(crate) fn forwarded_for(headers: &HeaderMap, peer: Option<&Peer>) -> Option<String> {
+    let mut chain: Vec<String> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect();
+    if let Some(p) = peer {
+        chain.push(p.addr.ip().to_string());
+    }
+    (!chain.is_empty()).then(|| chain.join(", "))
 }
 
 /// The candidate names for a classic route, and the words that explain them in a 404.

@@ -74,10 +74,14 @@ fn request_body(
 /// Calls the first registered of `names` with the request's body; answers with the reply or
 /// the error's status.
 pub(crate) async fn call(s: &Shared, req: Request<Body>, names: &[String], why: &str, method: &str) -> Response<Body> {
-    let service = match resolve(s, names, why).await {
-        Ok(n) => n,
-        Err(rsp) => return rsp,
-    };
+    match resolve(s, names, why).await {
+        Ok(service) => call_service(s, req, &service, method).await,
+        Err(rsp) => rsp,
+    }
+}
+
+/// Calls `service` (found already) with the request's body.
+pub(crate) async fn call_service(s: &Shared, req: Request<Body>, service: &str, method: &str) -> Response<Body> {
     let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     let verb = req.method().clone();
     let query = req.uri().query().map(str::to_string);
@@ -89,7 +93,7 @@ pub(crate) async fn call(s: &Shared, req: Request<Body>, names: &[String], why: 
         Ok(b) => b,
         Err(rsp) => return rsp,
     };
-    invoke(s, &service, method, body, ct, &parts.headers, None).await
+    invoke(s, service, method, body, ct, &parts.headers, None).await
 }
 
 /// One call, answered as HTTP.
