@@ -106,6 +106,7 @@ func (s *Say) Hello(ctx context.Context, req *SayRequest, rsp *SayReply) error {
 	case "plain":
 		return fmt.Errorf("boom")
 	case "slow":
+		gmcli.Emit(map[string]string{"event": "slow", "service": s.name})
 		select {
 		case <-time.After(s.slow):
 		case <-ctx.Done():
