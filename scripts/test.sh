@@ -17,8 +17,9 @@ cargo clippy --locked --workspace --all-targets -q -- -D warnings
 tests/interop/go/selftest.sh >/dev/null
 
 # Everything, in the namespace: unit tests do not need it, mDNS and interop tests do.
-# The CLI's tests run once, in their own suite (test.d/60-cli.sh), after the binary is built.
-scripts/netns.sh cargo test --locked --offline --workspace --exclude micro-cli -- --test-threads=4
+# The CLI's and the gateway's tests run once, in their own suites (test.d/60-cli.sh,
+# test.d/55-gateway.sh), after the binaries they start are built.
+scripts/netns.sh cargo test --locked --offline --workspace --exclude micro-cli --exclude micro-gateway -- --test-threads=4
 
 # Each part of the project adds its own suite here (C ABI, Python, Node, CLI, …); each
 # installs what it needs and runs its mDNS parts inside scripts/netns.sh itself.

@@ -7,7 +7,6 @@ use crate::{error, Shared, GATEWAY_ID};
 use hyper::{Response, StatusCode};
 use micro::registry::Metadata;
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 /// `{"status":"ok"}`.
 pub fn health() -> Response<crate::Body> {
@@ -58,6 +57,15 @@ struct DescribedEndpoint {
     metadata: Metadata,
 }
 
+/// `GET /{service}`'s body: go-micro's `map[string]any`, keys in sorted order.
+#[derive(Serialize)]
+struct Described {
+    endpoints: Option<Vec<DescribedEndpoint>>,
+    name: String,
+    nodes: usize,
+    version: String,
+}
+
 /// One service: name, version, endpoints (with metadata) and how many nodes it has; a 404
 /// when the registry does not know it.
 pub(crate) async fn describe(s: &Shared, name: &str) -> Response<crate::Body> {
@@ -71,17 +79,13 @@ pub(crate) async fn describe(s: &Shared, name: &str) -> Response<crate::Body> {
     };
     let endpoints: Vec<DescribedEndpoint> =
         svc.endpoints.into_iter().map(|e| DescribedEndpoint { name: e.name, metadata: e.metadata }).collect();
-    let mut m: BTreeMap<&str, serde_json::Value> = BTreeMap::new();
-    m.insert("name", svc.name.into());
-    m.insert("version", svc.version.into());
-    m.insert(
-        "endpoints",
-        if endpoints.is_empty() {
-            serde_json::Value::Null
-        } else {
-            serde_json::to_value(&endpoints).unwrap_or_default()
-        },
-    );
-    m.insert("nodes", svc.nodes.len().into());
+    // A struct, not a JSON map: each endpoint keeps Go's struct order (name, then metadata)
+    // while the outer keys come in the sorted order Go gives its map.
+    let m = Described {
+        endpoints: (!endpoints.is_empty()).then_some(endpoints),
+        name: svc.name,
+        nodes: svc.nodes.len(),
+        version: svc.version,
+    };
     error::with_body(StatusCode::OK, encode(&m))
 }

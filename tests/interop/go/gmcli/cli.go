@@ -113,6 +113,26 @@ type Backend interface {
 	StatusText(o *StatusTextOptions) error
 }
 
+// Extra is implemented by a Backend that has commands of its own (gm5's fixtures):
+// Commands lists their usage lines, RunExtra runs one and reports whether cmd was one
+// of them. Errors from UsageError are usage errors (exit 1 with the usage text).
+type Extra interface {
+	Commands() string
+	RunExtra(cmd string, args []string) (handled bool, err error)
+}
+
+// UsageError is an error that makes Main print the usage text.
+func UsageError(format string, a ...interface{}) error { return usagef(format, a...) }
+
+// Parse parses a sub-command's flags like the built-in commands do (no positional arguments).
+func Parse(fs *flag.FlagSet, args []string) error { return parse(fs, args) }
+
+// NewFlagSet is a sub-command's flag set, errors to stderr.
+func NewFlagSet(name string) *flag.FlagSet { return newFlagSet(name) }
+
+// KV is a repeatable key=value flag filling m.
+func KV(m map[string]string) flag.Value { return kvFlag(m) }
+
 // ---------------------------------------------------------------------------
 // Output.
 
@@ -407,8 +427,12 @@ func Main(prog string, b Backend) {
 	out = os.Stdout
 	os.Stdout = os.Stderr
 
+	usage := usageText
+	if x, ok := b.(Extra); ok {
+		usage += x.Commands()
+	}
 	if len(os.Args) < 2 {
-		fmt.Fprintf(os.Stderr, usageText, prog)
+		fmt.Fprintf(os.Stderr, usage, prog)
 		os.Exit(1)
 	}
 	err := run(b, os.Args[1], os.Args[2:])
@@ -416,12 +440,12 @@ func Main(prog string, b Backend) {
 		os.Exit(0)
 	}
 	if err == flag.ErrHelp {
-		fmt.Fprintf(os.Stderr, usageText, prog)
+		fmt.Fprintf(os.Stderr, usage, prog)
 		os.Exit(1)
 	}
 	if _, ok := err.(usageError); ok {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
-		fmt.Fprintf(os.Stderr, usageText, prog)
+		fmt.Fprintf(os.Stderr, usage, prog)
 		os.Exit(1)
 	}
 	fmt.Fprintf(os.Stderr, "%s %s: %v\n", prog, os.Args[1], err)
@@ -613,6 +637,11 @@ func run(b Backend, cmd string, args []string) error {
 
 	case "-h", "--help", "help":
 		return flag.ErrHelp
+	}
+	if x, ok := b.(Extra); ok {
+		if handled, err := x.RunExtra(cmd, args); handled {
+			return err
+		}
 	}
 	return usagef("unknown command %q", cmd)
 }

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Gateway suite: `micro api` (the micro-gateway crate) end to end — the crate's unit tests,
+# then gateway/tests/api.rs inside the private network namespace: our `micro api` binary
+# in front of go-micro v5.30.0 fixtures (gm5 fx-*) and the Rust greeter, and the same
+# requests against go-micro's own `micro api` (bin/gomicro) where the two must agree.
+set -euo pipefail
+top="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$top"
+tests/interop/go/build.sh >/dev/null
+cargo build --locked -q -p micro-cli -p greeter-example
+
+pass=0; fail=0; failed=()
+step() {
+	local name="$1"; shift
+	echo "-- $name"
+	if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); failed+=("$name"); fi
+}
+
+unit() { cargo test --locked -q -p micro-gateway --lib && cargo test --locked -q -p micro-gateway --doc; }
+step "gateway unit and doc tests (resolver, errors, CORS, stats, qson)" unit
+step "micro api vs go-micro services and go-micro's micro api (netns)" \
+	scripts/netns.sh cargo test --locked -q -p micro-gateway --test api -- --test-threads=4
+
+echo "gateway suite: $pass passed, $fail failed${failed:+: ${failed[*]}}"
+[ "$fail" = 0 ]
