@@ -694,3 +694,70 @@ fn sigterm_lets_the_request_in_flight_finish_then_stops() {
     assert!(st.success(), "exit {st}");
     assert!(TcpStream::connect(&gw.addr).is_err(), "still listening after SIGTERM");
 }
+
+/// A service in another host language, once the gateway can describe it (`GET /NAME` is
+/// 200 when the registry has a node): polled with a deadline, as these print no ready line.
+fn wait_described(gw: &Gateway, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if http(&gw.addr, "GET", &format!("/{name}"), &[], b"").status == 200 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{name} never appeared in the registry");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Python's and Node's greeters (the bindings, in-process) behind `micro api`: both forms
+/// of call, the classic path under the namespace, and a handler error with its status.
+/// The interpreters come from the suite (`MICRO_TEST_PYTHON`: the test venv's python,
+/// `MICRO_TEST_NODE_PACKAGE`: bindings/node with its addon built).
+#[test]
+fn python_and_node_services_answer_through_the_gateway() {
+    if !in_netns("python_and_node_services_answer_through_the_gateway") {
+        return;
+    }
+    let (Ok(python), Ok(node_pkg)) = (std::env::var("MICRO_TEST_PYTHON"), std::env::var("MICRO_TEST_NODE_PACKAGE"))
+    else {
+        eprintln!("skipped: MICRO_TEST_PYTHON / MICRO_TEST_NODE_PACKAGE are set by scripts/test.d/55-gateway.sh");
+        return;
+    };
+    let _g = shared();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let py_name = uniq("py");
+    let node_name = uniq("node");
+    let _py = TextProc::spawn(
+        &PathBuf::from(&python),
+        &[root.join("examples/python/greeter/server.py").to_str().expect("utf-8 path"), &py_name],
+        &[],
+    );
+    let node_src = "const micro = require(process.env.MICRO_TEST_NODE_PACKAGE);\
+        const svc = new micro.Service(process.argv[1]);\
+        svc.handle('Greeter.Hello', async (req) => ({ message: `Hello ${req.name}` }));\
+        svc.handle('Greeter.Fail', (req) => { throw new micro.MicroError(svc.name, req.code, req.detail); });\
+        process.once('SIGTERM', () => svc.close());\
+        svc.start();";
+    let _node = TextProc::spawn(
+        &PathBuf::from("node"),
+        &["-e", node_src, &node_name],
+        &[("MICRO_TEST_NODE_PACKAGE", node_pkg.as_str())],
+    );
+    let gw = Gateway::start(&[], &[]);
+    for name in [&py_name, &node_name] {
+        wait_described(&gw, name);
+        let r = post_json(&gw.addr, &format!("/{name}/Greeter.Hello"), r#"{"name":"Ann"}"#);
+        assert_eq!(r.status, 200, "{name}: {}", r.text());
+        assert_eq!(r.json()["message"], "Hello Ann", "{name}");
+        let r = http(
+            &gw.addr,
+            "POST",
+            &format!("/{name}"),
+            &[("Micro-Endpoint", "Greeter.Hello"), JSON],
+            br#"{"name":"Bo"}"#,
+        );
+        assert_eq!(r.json()["message"], "Hello Bo", "{name} by header");
+        // A handler's own error code becomes the HTTP status, with its error JSON.
+        let r = post_json(&gw.addr, &format!("/{name}/Greeter.Fail"), r#"{"code":409,"detail":"taken"}"#);
+        assert_error(&r, 409, name, "taken");
+    }
+}

@@ -8,6 +8,11 @@ top="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$top"
 tests/interop/go/build.sh >/dev/null
 cargo build --locked -q -p micro-cli -p greeter-example
+# Python's and Node's greeters behind the gateway: the test venv (built by the Python suite,
+# made here when missing) and the Node addon (dev build, reusing the workspace's).
+export MICRO_TEST_PYTHON="$(bindings/python/scripts/venv.sh --reuse)/bin/python"
+(cd bindings/node && npm install --silent --no-package-lock --no-audit --no-fund && npm run --silent build:debug) >&2
+export MICRO_TEST_NODE_PACKAGE="$top/bindings/node"
 
 pass=0; fail=0; failed=()
 step() {
