@@ -108,6 +108,27 @@ pub fn from_files(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<A
     )
 }
 
+/// What a plain-HTTP request to the TLS port is answered (as Go's net/http answers it),
+/// instead of a TLS alert the client would misread.
+const PLAIN_HTTP_ANSWER: &[u8] = b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
+
+/// The TLS handshake of one connection; `None` when the client spoke plain HTTP (its first
+/// byte an ASCII letter, where TLS starts with a handshake record, 0x16): it is answered
+/// 400 and closed.
+pub(crate) async fn accept(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    mut stream: tokio::net::TcpStream,
+) -> std::io::Result<Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>> {
+    let mut first = [0u8; 1];
+    if stream.peek(&mut first).await? == 1 && first[0].is_ascii_alphabetic() {
+        use tokio::io::AsyncWriteExt;
+        stream.write_all(PLAIN_HTTP_ANSWER).await?;
+        stream.shutdown().await?;
+        return Ok(None);
+    }
+    acceptor.accept(stream).await.map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
