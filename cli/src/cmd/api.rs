@@ -145,7 +145,7 @@ async fn report_acme(acme: Acme) {
     loop {
         let now = {
             let s = rx.borrow_and_update();
-            (s.cert.as_ref().map(|c| describe_cert(c)), s.last_error.clone())
+            (s.cert.as_ref().map(describe_cert), s.last_error.clone())
         };
         if now.0 != seen.0 {
             if let Some(c) = &now.0 {
