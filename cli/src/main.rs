@@ -165,7 +165,7 @@ enum Cmd {
     },
     /// The HTTP gateway into the mesh: `POST /greeter/Greeter.Hello`, `/greeter/say/hello`,
     /// `GET /` lists services; until Ctrl-C.
-    Api(cmd::api::ApiArgs),
+    Api(Box<cmd::api::ApiArgs>),
     /// Interactive session: `micro> ` prompt, the same commands, one registry for the session.
     Cli,
     /// Print a shell completion script: bash, zsh, fish, elvish, powershell.

@@ -25,6 +25,7 @@
 // once per failed request; boxing it would only add an allocation.
 #![allow(clippy::result_large_err)]
 
+pub mod acme;
 pub mod cors;
 pub mod error;
 pub mod goapi;
@@ -34,6 +35,7 @@ pub mod qson;
 pub mod resolver;
 mod serve;
 pub mod stats;
+pub mod tls;
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;

@@ -1,6 +1,7 @@
-//! The accept loop: HTTP/1.1 (hyper) over TCP, or over TLS when a rustls config is given;
-//! keep-alive; on shutdown the listener closes at once and every connection finishes the
-//! request it is serving, then closes.
+//! The accept loop: HTTP/1.1 (hyper) over TCP, or over TLS when a rustls config is given
+//! (plain HTTP to a TLS listener is answered 400, [`crate::tls`]); keep-alive; on shutdown
+//! the listener closes at once and every connection finishes the request it is serving,
+//! then closes.
 
 use crate::{Gateway, Peer};
 use hyper::server::conn::http1;
@@ -42,8 +43,9 @@ pub(crate) async fn run(
         tracker.spawn(async move {
             match acceptor {
                 None => connection(gw, stream, stop, Peer { addr: peer, tls: false }).await,
-                Some(a) => match tokio::time::timeout(HEADER_TIMEOUT, a.accept(stream)).await {
-                    Ok(Ok(tls)) => connection(gw, tls, stop, Peer { addr: peer, tls: true }).await,
+                Some(a) => match tokio::time::timeout(HEADER_TIMEOUT, crate::tls::accept(&a, stream)).await {
+                    Ok(Ok(Some(tls))) => connection(gw, tls, stop, Peer { addr: peer, tls: true }).await,
+                    Ok(Ok(None)) => tracing::debug!(%peer, "plain HTTP on the TLS port: answered 400"),
                     Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                     Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                 },
