@@ -4,6 +4,8 @@
 #   bash bench/run.sh                 # full run (~8 min on 2 cores, builds included)
 #   D=2 WARMUP=0.5 ONLY=smoke bash bench/run.sh   # the smoke: one unary workload + publish, no results file
 #   ONLY=pubsub | ONLY=stream bash bench/run.sh     # just those rows, both layouts; table on stdout, no results file
+#   ONLY=gateway bash bench/run.sh    # `micro api` vs direct vs go-micro's `micro api` (root: netns);
+#                                     # writes bench/results/<date>-gateway.md (REPS=3 runs a row)
 #
 # Loopback only. Throughput runs name the server's address (no registry, memory registry on
 # the servers); the discovery run uses mDNS inside scripts/netns.sh. The Python rows use a
@@ -22,6 +24,7 @@ PY="${PY:-1}"          # 0: no Python rows
 NODE="${NODE:-1}"      # 0: no Node rows
 B="$here/target/release"
 G="$here/go/bin/gobench"
+GM="$here/go/bin/gomicro"
 work="$(mktemp -d)"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -68,8 +71,17 @@ build() {
 	log "building (cargo --release, go)"
 	cargo build --release -q --manifest-path "$here/Cargo.toml"
 	if [ "$ONLY" = all ]; then build_python; build_node; fi
-	if [ ! -x "$G" ] || [ -n "$(find "$here/go" \( -name '*.go' -o -name go.mod -o -name go.sum \) -newer "$G" -print -quit)" ]; then
+	if [ ! -x "$G" ] || [ -n "$(find "$here/go" -path "$here/go/micro" -prune -o \( -name '*.go' -o -name go.mod -o -name go.sum \) -newer "$G" -print -quit)" ]; then
 		(cd "$here/go" && GOFLAGS="${GOFLAGS:--buildvcs=false}" go build -o bin/gobench.tmp . && mv -f bin/gobench.tmp bin/gobench)
+	fi
+	if [ "$ONLY" = gateway ]; then
+		# Our `micro` (release, the root workspace's target) and go-micro v5.30.0's own `micro`
+		# (`go-micro.dev/v5/cmd/micro`, pinned by bench/go/micro/go.mod).
+		cargo build --release -q -p micro-cli --manifest-path "$top/Cargo.toml"
+		if [ ! -x "$GM" ] || [ "$here/go/micro/go.mod" -nt "$GM" ]; then
+			(cd "$here/go/micro" && GOFLAGS="${GOFLAGS:--buildvcs=false}" go build -o ../bin/gomicro.tmp go-micro.dev/v5/cmd/micro \
+				&& mv -f ../bin/gomicro.tmp ../bin/gomicro)
+		fi
 	fi
 }
 
@@ -200,6 +212,18 @@ if [ "$ONLY" = smoke ]; then
 		grep -q '"lost":0,' "$f" && grep -q '"publish_errors":0,' "$f" && ! grep -q '"requests":0,' "$f" \
 			|| { log "publish smoke failed: $(cat "$f")"; exit 1; }
 	done
+	exit
+fi
+if [ "$ONLY" = gateway ]; then
+	[ "$(id -u)" -eq 0 ] || { log "ONLY=gateway needs root (the gateways find the greeters over mDNS in scripts/netns.sh)"; exit 2; }
+	rows="$work/rows.jsonl"
+	"$top/scripts/netns.sh" env D="$D" WARMUP="$WARMUP" REPS="${REPS:-3}" \
+		bash "$here/gateway.sh" "$B" "$G" "$GM" "$top/target/release/micro" >"$rows"
+	mkdir -p "$here/results"
+	out="$here/results/$(date -u +%Y-%m-%d)-gateway.md"
+	python3 "$here/gateway_report.py" "$rows" "ONLY=gateway D=$D WARMUP=$WARMUP REPS=${REPS:-3} bash bench/run.sh" >"$out"
+	log "wrote $out"
+	cat "$out"
 	exit
 fi
 if [ "$ONLY" = pubsub ] || [ "$ONLY" = stream ]; then

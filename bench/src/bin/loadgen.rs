@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! loadgen unary  --client micro|hyper --addr H:P [--c 64] [--d 3] [--warmup 1] [--rate R]
+//! loadgen http   --addr H:P [--path /greeter/Greeter.Hello] [--c 64] [--d 3] [--warmup 1] [--rate R]
 //! loadgen stream --addr H:P [--d 3] [--warmup 1]
 //! loadgen discover --service NAME [--timeout 10]
 //! loadgen pubsub [--window 64] [--d 3] [--warmup 1] [--drain 3]
@@ -14,7 +15,9 @@
 //! has 1 ms granularity (a wake-up lands up to ~2 ms late), so a request sent less than 2 ms after its due time is timed from
 //! its actual send. `micro` calls go through micro's client with `CallOptions::address`
 //! (no registry); `hyper` is a raw hyper 1 HTTP/1.1 client, one connection per worker, the
-//! floor. `stream` ping-pongs one message at a time over one `Greeter.Stream`. `discover`
+//! floor. `http` is `unary` through an HTTP gateway (`micro api`): `POST --path` with the
+//! JSON body on one keep-alive hyper connection per worker, a success being a 200 whose body
+//! is the greeting. `stream` ping-pongs one message at a time over one `Greeter.Stream`. `discover`
 //! builds an mDNS client, prints `{"event":"ready"}`, then calls `Greeter.Hello` on NAME
 //! until it succeeds and prints the Unix time of that success in ns.
 //!
@@ -41,15 +44,45 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const BODY: &[u8] = br#"{"name":"bench"}"#;
 const SLOP: Duration = Duration::from_millis(2);
+/// Longest wait for one `http` answer (the gateways' own call timeout is 5 s); past it the
+/// call is an error and its connection is dropped.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One way of making the unary call.
 enum Caller {
-    Micro { client: Client, opts: CallOptions },
-    Hyper { sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>, addr: String },
+    Micro {
+        client: Client,
+        opts: CallOptions,
+    },
+    Hyper {
+        sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+        addr: String,
+    },
+    /// `Greeter.Hello` through an HTTP gateway: `POST {path}` with the JSON body, one
+    /// keep-alive connection per worker (reopened after a failure).
+    Http {
+        sender: Option<Sender>,
+        addr: String,
+        path: String,
+    },
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// One HTTP/1.1 connection to `addr`, its driver spawned.
+async fn connect(addr: &str) -> Result<Sender, String> {
+    let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let (sender, conn) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
 }
 
 impl Caller {
-    async fn new(kind: &str, addr: &str, conc: usize) -> Result<Caller, String> {
+    async fn new(kind: &str, addr: &str, path: &str, conc: usize) -> Result<Caller, String> {
         match kind {
             "micro" => {
                 let opts = ClientOptions { pool_size: conc + 4, retries: 0, ..ClientOptions::default() };
@@ -57,17 +90,11 @@ impl Caller {
                 let call = CallOptions { address: vec![addr.to_string()], ..CallOptions::default() };
                 Ok(Caller::Micro { client, opts: call })
             }
-            "hyper" => {
-                let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
-                stream.set_nodelay(true).map_err(|e| e.to_string())?;
-                let (sender, conn) =
-                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-                Ok(Caller::Hyper { sender, addr: addr.to_string() })
+            "hyper" => Ok(Caller::Hyper { sender: connect(addr).await?, addr: addr.to_string() }),
+            "http" => {
+                Ok(Caller::Http { sender: Some(connect(addr).await?), addr: addr.to_string(), path: path.into() })
             }
-            other => Err(format!("unknown --client {other:?} (micro or hyper)")),
+            other => Err(format!("unknown --client {other:?} (micro, hyper or http)")),
         }
     }
 
@@ -97,12 +124,48 @@ impl Caller {
                     Err(_) => false,
                 }
             }
+            Caller::Http { sender, addr, path } => {
+                let mut conn = match sender.take() {
+                    Some(c) if !c.is_closed() => c,
+                    _ => match connect(addr).await {
+                        Ok(c) => c,
+                        Err(_) => return false,
+                    },
+                };
+                let req = match hyper::Request::post(format!("http://{addr}{path}"))
+                    .header("host", addr.as_str())
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from_static(BODY)))
+                {
+                    Ok(r) => r,
+                    Err(_) => return false,
+                };
+                // Bounded: a gateway that leaves a request unanswered costs this call, not the run.
+                let ok = match tokio::time::timeout(HTTP_TIMEOUT, conn.send_request(req)).await {
+                    Err(_) => return false,
+                    Ok(Err(_)) => false,
+                    Ok(Ok(rsp)) => {
+                        let status = rsp.status();
+                        match rsp.into_body().collect().await {
+                            Ok(b) => {
+                                status == hyper::StatusCode::OK
+                                    && serde_json::from_slice::<Reply>(&b.to_bytes())
+                                        .is_ok_and(|r| r.message == "Hello bench")
+                            }
+                            Err(_) => false,
+                        }
+                    }
+                };
+                *sender = Some(conn);
+                ok
+            }
         }
     }
 }
 
-async fn unary(args: &Args) -> Result<(), String> {
-    let kind = args.str("client", "micro");
+async fn unary(args: &Args, http: bool) -> Result<(), String> {
+    let kind = if http { "http".to_string() } else { args.str("client", "micro") };
+    let path = args.str("path", "/greeter/Greeter.Hello");
     let addr = args.str("addr", "");
     if addr.is_empty() {
         return Err("--addr is required".into());
@@ -115,13 +178,13 @@ async fn unary(args: &Args) -> Result<(), String> {
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
     let slot = Arc::new(AtomicU64::new(0));
-    let shared_micro = if kind == "micro" { Some(Caller::new("micro", &addr, conc).await?) } else { None };
+    let shared_micro = if kind == "micro" { Some(Caller::new("micro", &addr, &path, conc).await?) } else { None };
     let start = Instant::now() + Duration::from_millis(20);
     let mut tasks = Vec::new();
     for _ in 0..conc {
         let mut caller = match &shared_micro {
             Some(Caller::Micro { client, opts }) => Caller::Micro { client: client.clone(), opts: opts.clone() },
-            _ => Caller::new(&kind, &addr, conc).await?,
+            _ => Caller::new(&kind, &addr, &path, conc).await?,
         };
         let (recording, stop, errors, slot) = (recording.clone(), stop.clone(), errors.clone(), slot.clone());
         tasks.push(tokio::spawn(async move {
@@ -342,11 +405,12 @@ async fn main() {
     let res = match Args::parse(argv) {
         Err(e) => Err(e),
         Ok(args) => match cmd.as_str() {
-            "unary" => unary(&args).await,
+            "unary" => unary(&args, false).await,
+            "http" => unary(&args, true).await,
             "stream" => stream(&args).await,
             "discover" => discover(&args).await,
             "pubsub" => pubsub(&args).await,
-            _ => Err("usage: loadgen unary|stream|discover|pubsub [--flag value]...".into()),
+            _ => Err("usage: loadgen unary|http|stream|discover|pubsub [--flag value]...".into()),
         },
     };
     if let Err(e) = res {
