@@ -11,6 +11,7 @@
 //! interactive session, which parses each of its lines with these same types.
 
 mod cmd;
+mod failure;
 mod format;
 mod session;
 mod shell;

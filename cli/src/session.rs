@@ -6,7 +6,7 @@
 //! so `micro call --address …` never opens the registry, and a session keeps one registry
 //! (and so one mDNS cache) for all its lines.
 
-use crate::cmd::Failure;
+use crate::failure::Failure;
 use crate::Opts;
 use micro::registry::{self, mdns, Registry, Service};
 use micro::{CallOptions, Client};

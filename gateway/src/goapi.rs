@@ -138,6 +138,17 @@ pub fn set(pairs: &mut Pairs, key: &str, value: String) {
     pairs.insert(key.to_string(), Pair { key: key.to_string(), values: vec![value] });
 }
 
+/// `x-user-id` → `X-User-Id`, Go's canonical header form.
+pub(crate) fn canonical(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = true;
+    for c in name.chars() {
+        out.push(if upper { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() });
+        upper = c == '-';
+    }
+    out
+}
+
 /// Request headers as Go's `http.Header` holds them: canonical names, every value in order
 /// (one per header line), `Host` left out (Go keeps it apart). A value that is not text is
 /// read as Latin-1, as Go would pass its bytes on.
@@ -151,7 +162,7 @@ pub fn header_pairs(headers: &HeaderMap) -> Pairs {
             Ok(s) => s.to_string(),
             Err(_) => value.as_bytes().iter().map(|&b| char::from(b)).collect(),
         };
-        add(&mut pairs, &crate::handler::canonical(name.as_str()), text);
+        add(&mut pairs, &canonical(name.as_str()), text);
     }
     pairs
 }

@@ -23,34 +23,7 @@ use crate::{Opts, Output};
 use micro::Error;
 use std::io::Write;
 
-/// Why a command did not succeed, and so its exit code.
-#[derive(Debug)]
-pub enum Failure {
-    /// The command line was wrong (exit 2).
-    Usage(String),
-    /// The command ran and failed (exit 1).
-    Failed(String),
-}
-
-impl Failure {
-    /// The exit code: 2 for usage, 1 for a failure.
-    pub fn code(&self) -> u8 {
-        match self {
-            Failure::Usage(_) => 2,
-            Failure::Failed(_) => 1,
-        }
-    }
-
-    /// What to print on stderr.
-    pub fn text(&self) -> &str {
-        match self {
-            Failure::Usage(t) | Failure::Failed(t) => t,
-        }
-    }
-}
-
-/// What a command returns.
-pub type Outcome = Result<(), Failure>;
+pub use crate::failure::{Failure, Outcome};
 
 /// Prints one line (or block) on stdout and flushes it.
 pub fn print(text: &str) {

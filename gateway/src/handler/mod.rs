@@ -124,7 +124,7 @@ pub(crate) fn metadata(headers: &HeaderMap) -> Metadata {
             continue;
         }
         let Ok(v) = value.to_str() else { continue };
-        let key = canonical(name.as_str());
+        let key = crate::goapi::canonical(name.as_str());
         md.entry(key)
             .and_modify(|old: &mut String| {
                 old.push(',');
@@ -133,17 +133,6 @@ pub(crate) fn metadata(headers: &HeaderMap) -> Metadata {
             .or_insert_with(|| v.to_string());
     }
     md
-}
-
-/// `x-user-id` → `X-User-Id`, Go's canonical header form.
-pub(crate) fn canonical(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut upper = true;
-    for c in name.chars() {
-        out.push(if upper { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() });
-        upper = c == '-';
-    }
-    out
 }
 
 /// The budget of a call: the request's `Timeout: <seconds>` header when it parses, else the
