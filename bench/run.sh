@@ -4,6 +4,7 @@
 #   bash bench/run.sh                 # full run (~8 min on 2 cores, builds included)
 #   D=2 WARMUP=0.5 ONLY=smoke bash bench/run.sh   # the smoke: one unary workload + publish, no results file
 #   ONLY=pubsub | ONLY=stream bash bench/run.sh     # just those rows, both layouts; table on stdout, no results file
+#   ONLY=hosts bash bench/run.sh                      # unary served in Rust, Python and Node, binding clients; table on stdout
 #   ONLY=gateway bash bench/run.sh    # `micro api` vs direct vs go-micro's `micro api` (root: netns);
 #                                     # writes bench/results/<date>-gateway.md (REPS=3 runs a row)
 #
@@ -70,7 +71,7 @@ build_node() {
 build() {
 	log "building (cargo --release, go)"
 	cargo build --release -q --manifest-path "$here/Cargo.toml"
-	if [ "$ONLY" = all ]; then build_python; build_node; fi
+	if [ "$ONLY" = all ] || [ "$ONLY" = hosts ]; then build_python; build_node; fi
 	if [ ! -x "$G" ] || [ -n "$(find "$here/go" -path "$here/go/micro" -prune -o \( -name '*.go' -o -name go.mod -o -name go.sum \) -newer "$G" -print -quit)" ]; then
 		(cd "$here/go" && GOFLAGS="${GOFLAGS:--buildvcs=false}" go build -o bin/gobench.tmp . && mv -f bin/gobench.tmp bin/gobench)
 	fi
@@ -224,6 +225,24 @@ if [ "$ONLY" = gateway ]; then
 	python3 "$here/gateway_report.py" "$rows" "ONLY=gateway D=$D WARMUP=$WARMUP REPS=${REPS:-3} bash bench/run.sh" >"$out"
 	log "wrote $out"
 	cat "$out"
+	exit
+fi
+if [ "$ONLY" = hosts ]; then
+	# The unary rows served in Rust, Python and Node and the binding clients' rows, both
+	# layouts; table on stdout, no results file (for before/after comparisons of a change).
+	rows="$work/rows.jsonl"
+	: >"$rows"
+	T=(--d "$D" --warmup "$WARMUP")
+	for L in unpinned pinned; do
+		start "ours-$L" "$L" "$B/greeter"; o="$addr"
+		for c in 1 64; do
+			row "$L" "unary c=$c" "ours→ours" "$B/loadgen" unary --client micro --addr "$o" --c "$c" "${T[@]}"
+		done
+		bindings "$L" "$o"
+		for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+		pids=()
+	done
+	python3 "$here/report.py" "$rows" "ONLY=hosts D=$D WARMUP=$WARMUP bash bench/run.sh"
 	exit
 fi
 if [ "$ONLY" = pubsub ] || [ "$ONLY" = stream ]; then
