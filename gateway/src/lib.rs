@@ -78,6 +78,8 @@ pub struct Options {
     pub namespace: String,
     /// Which handler serves the paths no fixed route takes (`--handler`); default meta.
     pub handler: HandlerKind,
+    /// How a request names its service (`--resolver`); default the classic rules.
+    pub resolver: resolver::ResolverKind,
     /// Serve the `/rpc` endpoint (`--enable_rpc`); off by default as in micro v1.9+, and then
     /// `/rpc` answers 404 saying how to turn it on.
     pub enable_rpc: bool,
@@ -97,6 +99,7 @@ impl Default for Options {
         Options {
             namespace: "go.micro.api".into(),
             handler: HandlerKind::Meta,
+            resolver: resolver::ResolverKind::Micro,
             enable_rpc: false,
             max_body: DEFAULT_MAX_BODY,
             request_timeout: Duration::from_secs(5),

@@ -12,6 +12,51 @@
 //! the namespace too ([`candidates`]), so a go-micro v5 service registered as `greeter` is
 //! reachable at `/greeter/say/hello` under the default namespace.
 
+/// How a request names its service (`--resolver`, spec A6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ResolverKind {
+    /// The classic rules: [`api_route`] for the rpc/api/meta handlers, [`proxy_route`] for
+    /// http/web (the default).
+    #[default]
+    Micro,
+    /// The `Host` header (port included) is the service name.
+    Host,
+    /// The first path segment is the service name.
+    Path,
+    /// gRPC's `/pkg.Service/Method`: the package (`pkg`) is the service name.
+    Grpc,
+}
+
+impl std::str::FromStr for ResolverKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "" | "micro" => ResolverKind::Micro,
+            "host" => ResolverKind::Host,
+            "path" => ResolverKind::Path,
+            "grpc" => ResolverKind::Grpc,
+            other => return Err(format!("unknown resolver {other:?}: use micro, host, path or grpc")),
+        })
+    }
+}
+
+/// The route of a request under a resolver other than [`ResolverKind::Micro`]: the service
+/// from the host, the first segment or the gRPC package, and the HTTP verb as the method (so
+/// these make sense with the http and web handlers, as in the classic toolkit).
+pub fn named_route(kind: ResolverKind, namespace: &str, host: Option<&str>, path: &str, verb: &str) -> Option<Route> {
+    let short = match kind {
+        ResolverKind::Micro => return None,
+        ResolverKind::Host => host?.trim().to_string(),
+        ResolverKind::Path => clean_segments(path).first()?.to_string(),
+        ResolverKind::Grpc => clean_segments(path).first()?.split('.').next()?.to_string(),
+    };
+    if short.is_empty() {
+        return None;
+    }
+    Some(Route { service: with_namespace(namespace, &short), short, method: verb.to_string() })
+}
+
 /// A resolved route: the service to call and the method on it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
@@ -231,6 +276,19 @@ mod tests {
         assert!(!is_clean("/greeter//say/hello") && !is_clean("/a/./b") && !is_clean("/a/../b"));
         assert_eq!(cleaned("/greeter//say/hello"), "/greeter/say/hello");
         assert_eq!(cleaned("/a/../b"), "/b");
+    }
+
+    #[test]
+    fn host_path_and_grpc_resolvers_name_the_service_and_keep_the_verb() {
+        let r = |k, host, path| named_route(k, "go.micro.api", host, path, "GET").map(|r| (r.short, r.method));
+        assert_eq!(r(ResolverKind::Host, Some("rest:8080"), "/x"), Some(("rest:8080".into(), "GET".into())));
+        assert_eq!(r(ResolverKind::Path, None, "/rest/x"), Some(("rest".into(), "GET".into())));
+        assert_eq!(r(ResolverKind::Grpc, None, "/greeter.Greeter/Hello"), Some(("greeter".into(), "GET".into())));
+        assert_eq!(r(ResolverKind::Host, None, "/x"), None);
+        assert_eq!(r(ResolverKind::Path, None, "/"), None);
+        assert_eq!(r(ResolverKind::Micro, None, "/x"), None);
+        assert_eq!("GRPC".parse::<ResolverKind>(), Ok(ResolverKind::Grpc));
+        assert!("dns".parse::<ResolverKind>().is_err());
     }
 
     #[test]

@@ -459,3 +459,39 @@ async fn http_handler_holds_bodies_to_the_limit() {
     let rsp = client.request(req).await.expect("response");
     assert_eq!(rsp.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+/// A6: `--resolver host|grpc` with the http handler: the service comes from the Host header,
+/// or from the gRPC package of `/pkg.Service/Method`; the path is forwarded as it is.
+#[tokio::test]
+async fn host_and_grpc_resolvers_pick_the_service_for_the_http_handler() {
+    let registry: Arc<dyn Registry> = Arc::new(MemRegistry::new());
+    register(&registry, "shop.example", "shop-1", rest_server("shop").await.to_string()).await;
+    register(&registry, "greeter", "greeter-1", rest_server("greeter").await.to_string()).await;
+    let by_host = Options {
+        handler: HandlerKind::Http,
+        resolver: micro_gateway::resolver::ResolverKind::Host,
+        namespace: String::new(),
+        ..Options::default()
+    };
+    let gw = gateway_with(Arc::clone(&registry), None, by_host).await;
+    let (status, headers, body) = send(&gw, "GET", "/any/path", &[("host", "shop.example")], "").await;
+    assert_eq!(
+        (status, headers["x-node"].to_str().ok(), &body[..]),
+        (StatusCode::OK, Some("shop"), &b"GET /any/path"[..])
+    );
+    let (status, _, _) = send(&gw, "GET", "/any/path", &[("host", "nowhere.example")], "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let by_grpc = Options {
+        handler: HandlerKind::Http,
+        resolver: micro_gateway::resolver::ResolverKind::Grpc,
+        namespace: String::new(),
+        ..Options::default()
+    };
+    let gw = gateway_with(Arc::clone(&registry), None, by_grpc).await;
+    let (status, headers, body) = send(&gw, "POST", "/greeter.Greeter/Hello", &[], "x").await;
+    assert_eq!(
+        (status, headers["x-node"].to_str().ok(), &body[..]),
+        (StatusCode::OK, Some("greeter"), &b"POST /greeter.Greeter/Hello\nx"[..])
+    );
+}

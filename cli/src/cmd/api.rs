@@ -28,6 +28,11 @@ pub struct ApiArgs {
     /// Handler for paths no fixed route takes: meta (default), rpc, api, http (proxy), event, web.
     #[arg(long, env = "MICRO_API_HANDLER", default_value = "meta")]
     pub handler: String,
+    /// How a request names its service: micro (the classic path rules, default), host
+    /// (the Host header), path (the first segment) or grpc (/pkg.Service/Method → pkg); the
+    /// last three call the HTTP verb, for the http and web handlers.
+    #[arg(long, env = "MICRO_API_RESOLVER", default_value = "micro")]
+    pub resolver: String,
     /// Namespace joined with the service a path names (also tried without it).
     #[arg(long, env = "MICRO_API_NAMESPACE", default_value = "go.micro.api")]
     pub namespace: String,
@@ -181,6 +186,7 @@ fn describe_cert(c: &micro_gateway::acme::CertInfo) -> String {
 /// Runs the gateway until Ctrl-C / SIGTERM.
 pub async fn run(args: &ApiArgs, opts: &Opts, sess: &Session) -> Outcome {
     let handler: HandlerKind = args.handler.parse().map_err(Failure::Usage)?;
+    let resolver: micro_gateway::resolver::ResolverKind = args.resolver.parse().map_err(Failure::Usage)?;
     let security = security(args)?;
     let registry = sess.registry().await?;
     let url = micro::broker::url_from_env(Some(&opts.broker), opts.broker_address.as_deref());
@@ -193,6 +199,7 @@ pub async fn run(args: &ApiArgs, opts: &Opts, sess: &Session) -> Outcome {
     let gw_opts = Options {
         namespace: args.namespace.clone(),
         handler,
+        resolver,
         enable_rpc: args.enable_rpc,
         max_body: args.max_body,
         request_timeout: opts.client_request_timeout,

@@ -23,7 +23,7 @@
 
 use super::{forwarded_for, metadata, read_body, resolve, route_names, timeout};
 use crate::goapi::{self, Pairs};
-use crate::{error, resolver, Body, Peer, Shared, GATEWAY_ID};
+use crate::{error, Body, Peer, Shared, GATEWAY_ID};
 use bytes::Bytes;
 use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, HOST};
 use hyper::http::request::Parts;
@@ -37,7 +37,7 @@ const DEFAULT_TYPE: &str = "text/plain; charset=UTF-8";
 /// Serves one request with the api handler: the classic rules name the service and method.
 pub(crate) async fn serve(s: &Shared, req: Request<Body>) -> Response<Body> {
     let path = req.uri().path().to_string();
-    let Some(route) = resolver::api_route(&s.opts.namespace, &path) else {
+    let Some(route) = super::route_of(s, &req, super::api_rules) else {
         return error::json(StatusCode::NOT_FOUND, GATEWAY_ID, "no service: the path is empty");
     };
     let (names, why) = route_names(&route, &path);

@@ -78,7 +78,7 @@ pub(crate) async fn web(s: &Shared, req: Request<Body>) -> Response<Body> {
 /// The node to send `req` to, or the answer to give instead (see the module docs).
 async fn pick<B>(s: &Shared, req: &Request<B>) -> Result<Node, Response<Body>> {
     let path = req.uri().path();
-    let Some(route) = resolver::proxy_route(&s.opts.namespace, path, req.method().as_str()) else {
+    let Some(route) = super::route_of(s, req, resolver::proxy_route) else {
         return Err(error::json(
             StatusCode::NOT_FOUND,
             GATEWAY_ID,

@@ -36,7 +36,7 @@ pub(crate) async fn serve(s: &Shared, req: Request<Body>) -> Response<Body> {
     if let ([service], true) = (segments.as_slice(), req.method() == Method::GET) {
         return describe(s, service).await;
     }
-    let Some(route) = resolver::api_route(&s.opts.namespace, &path) else {
+    let Some(route) = super::route_of(s, &req, super::api_rules) else {
         return listing::list(s).await;
     };
     let (names, why) = route_names(&route, &path);

@@ -223,3 +223,25 @@ pub(crate) fn forwarded_for(headers: &HeaderMap, peer: Option<&Peer>) -> Option<
 pub(crate) fn route_names(route: &resolver::Route, path: &str) -> (Vec<String>, String) {
     (resolver::candidates(route), format!("path {path} (method {})", route.method))
 }
+
+/// The route of `req` with the classic rules `micro` gives (api or proxy rules), or with the
+/// configured other resolver (host, path, grpc).
+pub(crate) fn route_of<B>(
+    s: &Shared,
+    req: &Request<B>,
+    micro: fn(&str, &str, &str) -> Option<resolver::Route>,
+) -> Option<resolver::Route> {
+    let (path, verb) = (req.uri().path(), req.method().as_str());
+    match s.opts.resolver {
+        resolver::ResolverKind::Micro => micro(&s.opts.namespace, path, verb),
+        kind => {
+            let host = req.headers().get(hyper::header::HOST).and_then(|h| h.to_str().ok()).or(req.uri().host());
+            resolver::named_route(kind, &s.opts.namespace, host, path, verb)
+        }
+    }
+}
+
+/// [`resolver::api_route`] in the shape [`route_of`] takes.
+pub(crate) fn api_rules(namespace: &str, path: &str, _verb: &str) -> Option<resolver::Route> {
+    resolver::api_route(namespace, path)
+}

@@ -10,7 +10,7 @@
 //! empty body is `{}`.
 
 use super::{metadata, read_body, resolve, route_names, timeout};
-use crate::{error, qson, resolver, Body, Shared, GATEWAY_ID};
+use crate::{error, qson, Body, Shared, GATEWAY_ID};
 use bytes::Bytes;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
@@ -20,7 +20,7 @@ use micro::CallOptions;
 /// The rpc handler (`--handler=rpc`): GET and POST only (a 405 otherwise, after routing).
 pub(crate) async fn serve(s: &Shared, req: Request<Body>) -> Response<Body> {
     let path = req.uri().path().to_string();
-    let Some(route) = resolver::api_route(&s.opts.namespace, &path) else {
+    let Some(route) = super::route_of(s, &req, super::api_rules) else {
         return error::json(StatusCode::NOT_FOUND, GATEWAY_ID, "no service: the path is empty");
     };
     if req.method() != Method::GET && req.method() != Method::POST {
