@@ -30,11 +30,11 @@ export MICRO_NODE_PROFILE=debug
 rm -f bindings/node/micro.node
 proj="$top/target/node-install-check"
 rm -rf "$proj" && mkdir -p "$proj"
-(cd "$proj" && npm init -y >/dev/null && npm install --silent --no-package-lock "$top/bindings/node" \
+(cd "$proj" && npm init -y >/dev/null && npm install --silent --no-package-lock "micro@file:$top/bindings/node" \
 	&& node -e 'const m = require("micro"); if (typeof m.Service !== "function") process.exit(1)' \
 	&& node --input-type=module -e 'import micro, { Client } from "micro"; if (micro.Client !== Client) process.exit(1)')
 [ -f bindings/node/micro.node ] || { echo "50-node: npm install did not build micro.node" >&2; exit 1; }
-echo "50-node: npm install ./bindings/node (built micro.node), require('micro') and import micro from 'micro': ok"
+echo "50-node: npm install micro@file:./bindings/node (built micro.node; the package is micro-mesh), require('micro') and import micro from 'micro': ok"
 
 # The Python binding, for the test where it calls a Node service (reused if installed).
 bindings/python/scripts/venv.sh --reuse >/dev/null

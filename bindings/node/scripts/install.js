@@ -4,7 +4,8 @@
 // one-command install works from a fresh clone; with micro.node present it does nothing
 // (run `npm run build` to rebuild after changing the Rust code). MICRO_NODE_PROFILE=debug
 // builds the dev profile (the test suite uses it to reuse the workspace build);
-// MICRO_NODE_ADDON (a prebuilt addon elsewhere) skips the build.
+// MICRO_NODE_ADDON (a prebuilt addon elsewhere) or an installed prebuilt per-platform package
+// (lib/platform.js) skips the build.
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -19,6 +20,13 @@ function fail(msg) {
 
 if (process.env.MICRO_NODE_ADDON) process.exit(0);
 if (fs.existsSync(addon)) process.exit(0);
+// Installed from the registry: the prebuilt per-platform package, when npm installed it.
+try {
+  require.resolve(require('../lib/platform').platformPackage(), { paths: [root] });
+  process.exit(0);
+} catch (_) {
+  // not installed: build from source below, when this copy has the sources
+}
 if (!fs.existsSync(path.join(root, 'Cargo.toml'))) {
   fail(`${addon} is missing and this copy of the package has no Rust sources to build it from; install from the repository (npm install ./bindings/node) or a package that ships micro.node`);
 }
