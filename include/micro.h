@@ -328,7 +328,9 @@ micro_status micro_client_options_set_retries(struct micro_client_options *o, ui
 // options, `micro_client_new` does not read `MICRO_SELECTOR` (a `micro_service`'s client does).
 micro_status micro_client_options_set_selector(struct micro_client_options *o, int32_t strategy);
 
-// A client that finds services in `reg`. `options` may be NULL (defaults). TLS comes from
+// A client that finds services in `reg`; with `reg` NULL, in the registry `MICRO_REGISTRY`
+// names (`MICRO_REGISTRY_ADDRESS` too; mDNS when unset), as a `micro_service` does — a
+// malformed one is `MICRO_STATUS_INVALID_ARG` naming it. `options` may be NULL (defaults). TLS comes from
 // go-micro's variables, as for a `micro_service` (`MICRO_TRANSPORT_SECURE`, `MICRO_TLS_CA`,
 // `MICRO_TLS_INSECURE`; a malformed one is `MICRO_STATUS_INVALID_ARG`); the other options
 // come from `options` only.

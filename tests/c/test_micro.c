@@ -123,6 +123,24 @@ static int test_version(void) {
     return 0;
 }
 
+/* micro_client_new with no registry opens the one MICRO_REGISTRY names (main sets memory):
+   a lookup then misses in "the memory registry", not mdns; the status is NOT_FOUND with
+   go-micro's client id and 404. */
+static int test_client_registry_from_env(void) {
+    micro_runtime *rt = NULL; micro_client *cli = NULL; micro_message *m = NULL; micro_error *err = NULL;
+    CHECK_ST(micro_runtime_new(NULL, &rt, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_client_new(rt, NULL, NULL, &cli, &err), MICRO_STATUS_OK);
+    micro_bytes none = {NULL, 0};
+    CHECK_ST(micro_client_call_sync(cli, "nobody.here", "A.B", none, NULL, &m, &err), MICRO_STATUS_NOT_FOUND);
+    CHECK(err != NULL && micro_error_code(err) == 404 && strcmp(micro_error_id(err).ptr, "go.micro.client") == 0);
+    CHECK(strstr(micro_error_detail(err).ptr, "not found in the memory registry") != NULL);
+    micro_error_free(err);
+    micro_client_free(cli);
+    micro_runtime_shutdown(rt, 2000);
+    micro_runtime_free(rt);
+    return 0;
+}
+
 static int test_null_args(void) {
     micro_error *err = NULL;
     micro_runtime *rt = NULL;
@@ -159,7 +177,6 @@ static int test_null_args(void) {
     CHECK_ST(micro_registry_get_service_json(reg, "x", NULL, NULL), MICRO_STATUS_NULL_ARG);
     micro_client *cli = NULL;
     CHECK_ST(micro_client_new(NULL, reg, NULL, &cli, NULL), MICRO_STATUS_NULL_ARG);
-    CHECK_ST(micro_client_new(rt, NULL, NULL, &cli, NULL), MICRO_STATUS_NULL_ARG);
     CHECK_ST(micro_client_new(rt, reg, NULL, NULL, NULL), MICRO_STATUS_NULL_ARG);
     CHECK_ST(micro_client_new(rt, reg, NULL, &cli, NULL), MICRO_STATUS_OK);
     micro_message *m = NULL;
@@ -1551,6 +1568,7 @@ int main(void) {
     unsetenv("MICRO_BROKER_ADDRESS");
     RUN(test_version);
     RUN(test_null_args);
+    RUN(test_client_registry_from_env);
     RUN(test_invalid_utf8);
     RUN(test_call_sync);
     RUN(test_async_1000);
