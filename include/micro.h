@@ -765,6 +765,15 @@ micro_status micro_request_respond(struct micro_request *r, struct micro_bytes b
 // the service name) and releases `r` — always.
 micro_status micro_request_respond_error(struct micro_request *r, int32_t code, const char *detail);
 
+// Answers with go-micro error `code` (e.g. 502 or 503) for a failed downstream call, its
+// detail keeping `cause` as go-micro's JSON — `downstream call failed: {"id":…,"code":404,…}`
+// — so the caller can tell it from this service's own 404; the id is the service name.
+// Releases `r` — always (with `cause` NULL the caller gets a 500). Passing `cause`'s own code
+// on instead (`micro_request_respond_error(r, micro_error_code(e), …)`) is go-micro's default.
+micro_status micro_request_respond_wrapped(struct micro_request *r,
+                                           int32_t code,
+                                           const struct micro_error *cause);
+
 // Releases a request without answering (the caller gets a 500); NULL is a no-op.
 void micro_request_free(struct micro_request *r);
 

@@ -76,6 +76,16 @@ impl micro_error {
     pub(crate) fn status(&self) -> micro_status {
         self.status
     }
+
+    /// go-micro's four fields, as the core's error.
+    pub(crate) fn to_core(&self) -> CoreError {
+        CoreError {
+            id: self.id.to_string_lossy().into_owned(),
+            code: self.code,
+            detail: self.detail.to_string_lossy().into_owned(),
+            status: self.status_text.to_string_lossy().into_owned(),
+        }
+    }
 }
 
 /// The failure half of every internal result.

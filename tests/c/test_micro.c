@@ -74,6 +74,24 @@ static void echo(void *ud, micro_request *req) {
     micro_request_respond(req, out);
 }
 
+/* Calls a service nobody serves and answers with that failure wrapped as a 502 (body
+   "null-cause": passes no cause, so the request is released and the caller gets a 500). */
+static micro_client *downstream_cli;
+static void downstream(void *ud, micro_request *req) {
+    (void)ud;
+    on_thread(K_HANDLER);
+    micro_bytes b = micro_request_body(req);
+    if (b.len == 10 && memcmp(b.ptr, "null-cause", 10) == 0) { micro_request_respond_wrapped(req, 502, NULL); return; }
+    micro_message *m = NULL; micro_error *e = NULL;
+    if (micro_client_call_sync(downstream_cli, "c.inventory", "Inventory.Reserve", bytes_of("{}"), NULL, &m, &e) == MICRO_STATUS_OK) {
+        micro_message_free(m);
+        micro_request_respond(req, bytes_of("unexpected"));
+        return;
+    }
+    micro_request_respond_wrapped(req, 502, e);
+    micro_error_free(e);
+}
+
 /* Holds requests and never answers them (until the test releases them). */
 static micro_request *held[16];
 static atomic_int nheld;
@@ -96,6 +114,7 @@ static int world_up(world *w) {
     CHECK_ST(micro_server_handle(w->srv, "Test.Echo", echo, NULL, count_free), MICRO_STATUS_OK);
     CHECK_ST(micro_server_handle(w->srv, "Test.Hold", hold, NULL, count_free), MICRO_STATUS_OK);
     CHECK_ST(micro_server_handle(w->srv, "Test.Later", later, NULL, count_free), MICRO_STATUS_OK);
+    CHECK_ST(micro_server_handle(w->srv, "Test.Downstream", downstream, NULL, NULL), MICRO_STATUS_OK);
     micro_error *err = NULL;
     micro_status st = micro_server_start(w->srv, &err);
     if (st) { fprintf(stderr, "  start: %s\n", micro_error_detail(err).ptr); micro_error_free(err); return 1; }
@@ -278,6 +297,17 @@ static int test_call_sync(void) {
     CHECK_ST(micro_client_call_sync(w.cli, "c.test", "Test.Nope", bytes_of("{}"), NULL, &m, &err), MICRO_STATUS_REMOTE);
     CHECK(micro_error_code(err) == 404 || micro_error_code(err) == 400 || micro_error_code(err) == 500);
     micro_error_free(err); err = NULL;
+    /* a downstream failure wrapped in one line: a 502 from c.test keeping the original as JSON */
+    downstream_cli = w.cli;
+    CHECK_ST(micro_client_call_sync(w.cli, "c.test", "Test.Downstream", bytes_of("{}"), NULL, &m, &err), MICRO_STATUS_REMOTE);
+    CHECK(micro_error_code(err) == 502 && strcmp(micro_error_id(err).ptr, "c.test") == 0);
+    CHECK(strcmp(micro_error_detail(err).ptr, "downstream call failed: {\"id\":\"go.micro.client\",\"code\":404,"
+                 "\"detail\":\"service c.inventory: not found in the memory registry\",\"status\":\"Not Found\"}") == 0);
+    micro_error_free(err); err = NULL;
+    CHECK_ST(micro_client_call_sync(w.cli, "c.test", "Test.Downstream", bytes_of("null-cause"), NULL, &m, &err), MICRO_STATUS_REMOTE);
+    CHECK(micro_error_code(err) == 500);
+    micro_error_free(err); err = NULL;
+    CHECK_ST(micro_request_respond_wrapped(NULL, 502, err), MICRO_STATUS_NULL_ARG);
     CHECK_ST(micro_client_call_sync(w.cli, "c.test", "Test.Later", bytes_of(""), NULL, &m, NULL), MICRO_STATUS_OK);
     CHECK(micro_message_body(m).len == 4);
     micro_message_free(m);
