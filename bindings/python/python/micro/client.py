@@ -211,8 +211,8 @@ class Client:
         given, next to ``Content-Type``, ``Micro-Topic`` and ``Micro-ID``. Returns once the
         broker took the message (the http broker delivers right after). Raises
         :class:`micro.Error`: a message over the size limit is a 413, the http broker with no
-        subscriber registered anywhere a ``NotFound``-like 500 (the message stays queued for
-        the next publish, as in go-micro).
+        subscriber registered anywhere a :class:`micro.NotFound` (the message stays queued
+        for the next publish, as in go-micro: do not retry it, or it arrives twice).
         """
         if not isinstance(topic, str) or not topic:
             raise TypeError("topic must be a non-empty str")
@@ -253,7 +253,7 @@ class Client:
 
         ``body``: dict/list (JSON), bytes (as is, with ``content_type``), a protobuf message.
         ``timeout`` is per attempt (sent as go-micro's ``Timeout`` header), ``request_timeout``
-        the whole call. Raises :class:`micro.Error` (``NotFound``, ``Timeout`` …).
+        the whole call; both in seconds (a number or a ``datetime.timedelta``, at most an hour). Raises :class:`micro.Error` (``NotFound``, ``Timeout`` …).
         """
         r = await self.call_raw(service, endpoint, body, content_type=content_type, timeout=timeout,
                                request_timeout=request_timeout, retries=retries, metadata=metadata, address=address)

@@ -16,7 +16,7 @@ raises a ``TypeError`` that shows the right form.
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from . import _native
 
@@ -31,6 +31,8 @@ _PY_ID = "micro.python"
 _FORK_ID = "micro.python.fork"
 _CLOSED_ID = "micro.python.closed"
 
+_E = TypeVar("_E", bound="Error")
+
 
 class Error(Exception):
     """A go-micro error: ``{id, code, detail, status}``.
@@ -42,6 +44,14 @@ class Error(Exception):
     """
 
     default_code: ClassVar[int] = 500
+
+    def __new__(cls: type[_E], *args: Any, **kw: Any) -> _E:
+        # Node's and Go's orders put three values first: say which form Python takes.
+        if len(args) > 2:
+            raise TypeError(f"micro.{cls.__name__} takes the detail and at most the code by position, got "
+                            f"{len(args)} values {args!r}; write micro.{cls.__name__}(\"what went wrong\", "
+                            f"code=409, id=\"my.service\")")
+        return super().__new__(cls, *args)
 
     def __init__(self, detail: str = "", code: int | None = None, *, id: str = "", status: str | None = None) -> None:
         form = f"write micro.{type(self).__name__}(\"what went wrong\", code=409, id=\"my.service\")"
