@@ -328,7 +328,9 @@ micro_status micro_client_options_set_retries(struct micro_client_options *o, ui
 // options, `micro_client_new` does not read `MICRO_SELECTOR` (a `micro_service`'s client does).
 micro_status micro_client_options_set_selector(struct micro_client_options *o, int32_t strategy);
 
-// A client that finds services in `reg`. `options` may be NULL (defaults). TLS comes from
+// A client that finds services in `reg`; with `reg` NULL, in the registry `MICRO_REGISTRY`
+// names (`MICRO_REGISTRY_ADDRESS` too; mDNS when unset), as a `micro_service` does — a
+// malformed one is `MICRO_STATUS_INVALID_ARG` naming it. `options` may be NULL (defaults). TLS comes from
 // go-micro's variables, as for a `micro_service` (`MICRO_TRANSPORT_SECURE`, `MICRO_TLS_CA`,
 // `MICRO_TLS_INSECURE`; a malformed one is `MICRO_STATUS_INVALID_ARG`); the other options
 // come from `options` only.
@@ -762,6 +764,15 @@ micro_status micro_request_respond(struct micro_request *r, struct micro_bytes b
 // Answers with a go-micro error (`code` such as 400, 404, 500; `detail` text; the id is
 // the service name) and releases `r` — always.
 micro_status micro_request_respond_error(struct micro_request *r, int32_t code, const char *detail);
+
+// Answers with go-micro error `code` (e.g. 502 or 503) for a failed downstream call, its
+// detail keeping `cause` as go-micro's JSON — `downstream call failed: {"id":…,"code":404,…}`
+// — so the caller can tell it from this service's own 404; the id is the service name.
+// Releases `r` — always (with `cause` NULL the caller gets a 500). Passing `cause`'s own code
+// on instead (`micro_request_respond_error(r, micro_error_code(e), …)`) is go-micro's default.
+micro_status micro_request_respond_wrapped(struct micro_request *r,
+                                           int32_t code,
+                                           const struct micro_error *cause);
 
 // Releases a request without answering (the caller gets a 500); NULL is a no-op.
 void micro_request_free(struct micro_request *r);

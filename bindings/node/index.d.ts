@@ -5,9 +5,34 @@
 /** A body: objects go as JSON; Buffer / Uint8Array / ArrayBuffer go as they are. */
 export type Body = unknown;
 
-/** A go-micro error: `{id, code, detail, status}`, on the wire as JSON. */
+/** The fields of a MicroError: `new MicroError({ id, code, detail })`. */
+export interface MicroErrorOptions {
+  /** Who raised it (a service name); a handler's error without one gets the service's. */
+  id?: string;
+  /** HTTP-like code, an integer (default 500). */
+  code?: number;
+  /** What went wrong. */
+  detail?: string;
+  /** The reason phrase; derived from the code when absent (Go's `http.StatusText`). */
+  status?: string;
+  /** The error this one wraps (kept as `cause`; not sent on the wire). */
+  cause?: unknown;
+}
+
+/**
+ * A go-micro error: `{id, code, detail, status}`, on the wire as JSON. Build it from one
+ * options object; the positional `(id, code, detail, status)` form is kept where its types
+ * cannot be misread. Wrong arguments (go-micro's `(id, detail, code)` order, unknown
+ * options) throw a TypeError that shows the options form.
+ */
 export declare class MicroError extends Error {
-  constructor(id: string, code: number, detail: string, status?: string);
+  constructor(options: MicroErrorOptions);
+  constructor(id: string, code: number, detail?: string, status?: string);
+  /**
+   * A new error for a downstream failure, keeping `cause` in its detail (go-micro's JSON)
+   * and as `cause`: `throw MicroError.wrap(e, { code: 502 })`. Code 502 by default.
+   */
+  static wrap(cause: unknown, options?: { code?: number; id?: string; detail?: string }): MicroError;
   readonly id: string;
   readonly code: number;
   readonly detail: string;
@@ -18,7 +43,8 @@ export declare class MicroError extends Error {
 
 /**
  * Service options; unset ones fall back to go-micro's MICRO_* variables (a bad value is a
- * MicroError naming the variable). Durations in ms.
+ * MicroError naming the variable). Durations are milliseconds (registerTtl, registerInterval:
+ * 0 to 86,400,000).
  */
 export interface ServiceOptions {
   /** The service name; a set MICRO_SERVER_NAME overrides it (as go-micro's Init does). */
@@ -110,7 +136,7 @@ export interface ClientOptions {
   /** MICRO_REGISTRY. */
   registry?: string;
   contentType?: string;
-  /** Budget of a whole call, all attempts. MICRO_CLIENT_REQUEST_TIMEOUT. */
+  /** Budget of a whole call, all attempts, in milliseconds (1 to 3,600,000). MICRO_CLIENT_REQUEST_TIMEOUT. */
   requestTimeout?: number;
   /** Retries on another node after a refused connection. MICRO_CLIENT_RETRIES. */
   retries?: number;
@@ -123,9 +149,9 @@ export interface ClientOptions {
 /** Options of one call or stream. Durations in ms. */
 export interface CallOptions {
   contentType?: string;
-  /** Per attempt (go-micro's `Timeout` header). */
+  /** Per attempt (go-micro's `Timeout` header), in milliseconds: 1 to 3,600,000. */
   timeout?: number;
-  /** The whole call, all attempts. */
+  /** The whole call, all attempts, in milliseconds: 1 to 3,600,000. */
   requestTimeout?: number;
   retries?: number;
   metadata?: Record<string, string>;

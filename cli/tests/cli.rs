@@ -432,6 +432,18 @@ fn interactive_session() {
 /// On a terminal `micro cli` is a line editor: the up arrow recalls the last command, which
 /// runs again, and the history outlives the session (`~/.micro_history`). The terminal is
 /// a pseudo-terminal from util-linux's `script`; each key goes in once the prompt is shown.
+/// A publish nobody subscribes to is a "not found" with a hint that fits publish (start a
+/// subscriber; where we looked), never `--address`, which applies to calls only.
+#[test]
+fn publish_with_no_subscriber_hints_at_subscribers_not_address() {
+    let (c, o, e) = micro(&["--registry", "memory", "publish", "cli.nobody", "{}"]);
+    assert_eq!((c, o.as_str()), (1, ""), "{e}");
+    assert!(e.contains("error publishing to cli.nobody: nobody subscribes through the http broker"), "{e}");
+    assert!(e.contains("hint: start a subscriber of cli.nobody first"), "{e}");
+    assert!(e.contains("in the memory registry"), "{e}");
+    assert!(!e.contains("--address"), "--address does not apply to publish: {e}");
+}
+
 #[test]
 fn interactive_line_editor_recalls_history() {
     let home = std::env::temp_dir().join(format!("micro-cli-home-{}", std::process::id()));

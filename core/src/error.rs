@@ -96,6 +96,18 @@ impl Error {
         }
     }
 
+    /// A `Micro-Error` a client received, as go-micro's client reports it: JSON as
+    /// [`Error::parse`] reads it; a plain-text error (a go-micro server's `rpc: …`, or any
+    /// handler that returned a non-go-micro error) becomes a 500 with id `go.micro.client`
+    /// and the text as its detail, never the empty id and code 0 of `errors.Parse`.
+    pub fn from_reply(text: &str) -> Self {
+        let e = Self::parse(text);
+        if e.id.is_empty() && e.code == 0 {
+            return Self::internal(CLIENT_ID, e.detail);
+        }
+        e
+    }
+
     /// The JSON go-micro writes into `Micro-Error` (compact, `<>&` escaped like Go).
     pub fn to_json(&self) -> String {
         escape_html(&serde_json::to_string(self).unwrap_or_default())
@@ -212,6 +224,9 @@ mod tests {
         let p = Error::parse("rpc: can't find service Foo");
         assert_eq!(p.code, 0);
         assert_eq!(p.detail, "rpc: can't find service Foo");
+        let r = Error::from_reply("rpc: can't find service Foo");
+        assert_eq!((r.id.as_str(), r.code, r.detail.as_str()), (CLIENT_ID, 500, "rpc: can't find service Foo"));
+        assert_eq!(Error::from_reply(r#"{"id":"x","code":404,"detail":"gone"}"#).code, 404);
     }
 
     #[test]

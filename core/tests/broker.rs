@@ -166,6 +166,7 @@ async fn http_broker_without_subscriber_keeps_the_message_and_refuses_oversize()
     pub_side.connect().await.unwrap();
     let e = pub_side.publish("late", Message::new("first")).await.unwrap_err();
     assert!(e.detail.contains("not found"), "{e:?}");
+    assert_eq!((e.code, e.status.as_str()), (404, "Not Found"), "no subscriber is a NotFound in every host: {e:?}");
 
     let e = pub_side.publish("late", Message::new(vec![b'x'; 5000])).await.unwrap_err();
     assert_eq!(e.code, 413);

@@ -91,7 +91,9 @@ pub struct micro_client {
     pub(crate) client: Client,
 }
 
-/// A client that finds services in `reg`. `options` may be NULL (defaults). TLS comes from
+/// A client that finds services in `reg`; with `reg` NULL, in the registry `MICRO_REGISTRY`
+/// names (`MICRO_REGISTRY_ADDRESS` too; mDNS when unset), as a `micro_service` does — a
+/// malformed one is `MICRO_STATUS_INVALID_ARG` naming it. `options` may be NULL (defaults). TLS comes from
 /// go-micro's variables, as for a `micro_service` (`MICRO_TRANSPORT_SECURE`, `MICRO_TLS_CA`,
 /// `MICRO_TLS_INSECURE`; a malformed one is `MICRO_STATUS_INVALID_ARG`); the other options
 /// come from `options` only.
@@ -105,11 +107,16 @@ pub unsafe extern "C" fn micro_client_new(
 ) -> micro_status {
     boundary(err, || {
         let rt = Arc::clone(&arg(rt, "rt")?.rt);
-        let reg = arg(reg, "registry")?;
+        // SAFETY: `reg` is NULL or a live handle from `micro_registry_new` (the contract of every handle argument).
+        let reg = reg.as_ref();
         let out = arg_mut(out, "out")?;
         rt.check()?;
         let opts = options.as_ref().map(|o| o.inner.clone()).unwrap_or_default();
-        let builder = Client::builder().registry(Arc::clone(&reg.reg)).options(opts).without_broker();
+        let builder = Client::builder().options(opts).without_broker();
+        let builder = match reg {
+            Some(r) => builder.registry(Arc::clone(&r.reg)),
+            None => builder, // Client::builder() read MICRO_REGISTRY
+        };
         let client = rt.block_on(builder.build())?.map_err(core_fail)?;
         *out = export(micro_client { rt, client });
         Ok(())

@@ -13,6 +13,9 @@ use crate::view::{cstring, micro_str, str_field};
 use micro_core::Error as CoreError;
 use std::ffi::CString;
 
+/// The id go-micro's registries (and ours: mDNS, etcd) give their own failures.
+const REGISTRY_ID: &str = "go.micro.registry";
+
 /// An error: go-micro's `{id, code, detail, status}` plus the local `micro_status`.
 /// Owned by whoever received it through `micro_error **err`; release with
 /// `micro_error_free`. Errors handed to callbacks are borrowed for the callback.
@@ -52,7 +55,10 @@ impl micro_error {
             MICRO_STATUS_INVALID_ARG
         } else if e.id == micro_core::error::CLIENT_ID && e.detail.contains("not found") {
             MICRO_STATUS_NOT_FOUND
-        } else if e.id == micro_core::error::CLIENT_ID || e.id == micro_core::error::TRANSPORT_ID {
+        } else if e.id == micro_core::error::CLIENT_ID || e.id == micro_core::error::TRANSPORT_ID || e.id == REGISTRY_ID
+        {
+            // A registry's own failure (mDNS cannot send or join its group, etcd unreachable)
+            // happens on this machine: the mesh is unavailable, no remote answered.
             MICRO_STATUS_UNAVAILABLE
         } else {
             MICRO_STATUS_REMOTE
@@ -69,6 +75,16 @@ impl micro_error {
     /// The local status.
     pub(crate) fn status(&self) -> micro_status {
         self.status
+    }
+
+    /// go-micro's four fields, as the core's error.
+    pub(crate) fn to_core(&self) -> CoreError {
+        CoreError {
+            id: self.id.to_string_lossy().into_owned(),
+            code: self.code,
+            detail: self.detail.to_string_lossy().into_owned(),
+            status: self.status_text.to_string_lossy().into_owned(),
+        }
     }
 }
 
@@ -130,4 +146,35 @@ pub unsafe extern "C" fn micro_error_clone(e: *const micro_error) -> *mut micro_
 #[no_mangle]
 pub unsafe extern "C" fn micro_error_free(e: *mut micro_error) {
     free_handle(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_local_registry_failure_is_unavailable_not_remote() {
+        let e = micro_error::from_core(&CoreError::new(REGISTRY_ID, "mdns: cannot join 224.0.0.251", 503));
+        assert_eq!(e.status(), MICRO_STATUS_UNAVAILABLE);
+        let remote = micro_error::from_core(&CoreError::new("go.greeter", "teapot", 418));
+        assert_eq!(remote.status(), MICRO_STATUS_REMOTE);
+    }
+
+    #[test]
+    fn a_go_plain_text_error_has_go_micro_s_client_id_and_500() {
+        let e = micro_error::from_core(&CoreError::from_reply("rpc: can't find service Nope"));
+        assert_eq!(
+            (e.code, e.id.to_str().ok(), e.detail.to_str().ok()),
+            (500, Some("go.micro.client"), Some("rpc: can't find service Nope"))
+        );
+    }
+
+    #[test]
+    fn publish_with_no_subscriber_is_not_found() {
+        let e = micro_error::from_core(&CoreError::not_found(
+            micro_core::broker::BROKER_ID,
+            "service micro.http.broker: not found",
+        ));
+        assert_eq!((e.status(), e.code), (MICRO_STATUS_NOT_FOUND, 404));
+    }
 }

@@ -1,8 +1,8 @@
 //! `micro_request`: an incoming call owned by the handler that received it, read through
 //! views and answered exactly once, from any thread (`micro_request_respond*`).
 
-use crate::boundary::{arg_bytes, arg_mut, arg_str, boundary, guard};
-use crate::error::fail;
+use crate::boundary::{arg, arg_bytes, arg_mut, arg_str, boundary, guard};
+use crate::error::{fail, micro_error};
 use crate::handle::{free_handle, reclaim};
 use crate::headers::{header_lookup, headers_from, Headers, Match};
 use crate::status::{micro_status, MICRO_STATUS_CLOSED, MICRO_STATUS_INVALID_ARG, MICRO_STATUS_NULL_ARG};
@@ -125,6 +125,33 @@ pub unsafe extern "C" fn micro_request_respond_error(
             return Err(fail(MICRO_STATUS_INVALID_ARG, format!("code {code} is not in 100..=599")));
         }
         let id = r.req.request().service.clone();
+        if r.req.respond(Err(micro_core::Error::new(id, detail, code))) {
+            Ok(())
+        } else {
+            Err(fail(MICRO_STATUS_CLOSED, "the caller is gone"))
+        }
+    })
+}
+
+/// Answers with go-micro error `code` (e.g. 502 or 503) for a failed downstream call, its
+/// detail keeping `cause` as go-micro's JSON — `downstream call failed: {"id":…,"code":404,…}`
+/// — so the caller can tell it from this service's own 404; the id is the service name.
+/// Releases `r` — always (with `cause` NULL the caller gets a 500). Passing `cause`'s own code
+/// on instead (`micro_request_respond_error(r, micro_error_code(e), …)`) is go-micro's default.
+#[no_mangle]
+pub unsafe extern "C" fn micro_request_respond_wrapped(
+    r: *mut micro_request,
+    code: i32,
+    cause: *const micro_error,
+) -> micro_status {
+    boundary(std::ptr::null_mut(), || {
+        let r = reclaim(r).ok_or_else(|| fail(MICRO_STATUS_NULL_ARG, "request is NULL"))?;
+        let cause = arg(cause, "cause")?;
+        if !(100..=599).contains(&code) {
+            return Err(fail(MICRO_STATUS_INVALID_ARG, format!("code {code} is not in 100..=599")));
+        }
+        let id = r.req.request().service.clone();
+        let detail = format!("downstream call failed: {}", cause.to_core().to_json());
         if r.req.respond(Err(micro_core::Error::new(id, detail, code))) {
             Ok(())
         } else {

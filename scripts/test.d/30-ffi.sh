@@ -2,7 +2,8 @@
 # The C ABI suite: libmicro builds; include/micro.h is what cbindgen generates, compiles as
 # C99 and C++, and declares every exported symbol (all micro_-prefixed); every pointer argument
 # of every export has a NULL test (tests/c/null_coverage.py); libmicro.so's SONAME is
-# libmicro.so.<MICRO_ABI_VERSION>; micro.pc builds the greeter and pub/sub examples; the C
+# libmicro.so.<MICRO_ABI_VERSION>; micro.pc builds the greeter and pub/sub examples; a local
+# mDNS failure is UNAVAILABLE (in an empty network namespace); the C
 # tests (RPC, server streams, pub/sub incl. NATS against a local nats-server, server
 # subscribers, thread roles) pass under valgrind (whole process: no error, no definite or
 # indirect leak) and with the C program built with ASAN/UBSan; C <-> go-micro interop (RPC, a
@@ -66,6 +67,13 @@ greeter_pkgconfig() {
 		{ MICRO_REGISTRY=memory "$out/greeter-client-static" X nowhere >"$out/static.txt" 2>&1 || true; } &&
 		grep -q '"code":404' "$out/static.txt"
 }
+# A local mDNS failure (here: a private network namespace with no interface up, so nothing
+# leaves it) is MICRO_STATUS_UNAVAILABLE from go.micro.registry, not REMOTE: no service answered.
+local_mdns_failure() {
+	local got; got="$(MICRO_REGISTRY=mdns timeout 30 unshare -n "$out/greeter-client" X nowhere 2>&1)"
+	echo "$got"
+	grep -q '"status":"UNAVAILABLE","id":"go.micro.registry","code":503,"detail":"mdns: cannot reach the multicast group' <<<"$got"
+}
 # A nats-server on loopback (a free port) for the C tests' NATS cases; MICRO_TEST_STRICT=1
 # makes a test that cannot run (no NATS) fail instead of skipping.
 nats_pid=""
@@ -106,6 +114,7 @@ step soname_carries_abi_version soname_abi
 step header_compiles_c99_and_cxx header_c_cpp
 step every_pointer_argument_has_a_null_test null_tests
 step greeter_builds_with_pkgconfig greeter_pkgconfig
+step local_mdns_failure_is_unavailable_not_remote local_mdns_failure
 step nats_server_on_loopback start_nats
 step c_tests_under_valgrind c_tests_valgrind
 step c_tests_under_asan_ubsan c_tests_asan

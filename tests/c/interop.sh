@@ -54,6 +54,9 @@ for v in gm5 gm4; do
 	wait_ready "$tmp/$v.out" || { bad "${v}_ready" "$(tail -3 "$tmp/$v.err")"; continue; }
 	out="$("$cli" C "go.$v" 2>&1)"
 	if [ "$out" = '{"message":"Hello C"}' ]; then ok "c_client_calls_${v}_server"; else bad "c_client_calls_${v}_server" "$out"; fi
+	# go-micro answers an unknown handler in plain text: a 500 from go.micro.client, as go-micro's client says
+	out="$("$cli" C "go.$v" Nope.Hello 2>&1)"
+	if echo "$out" | grep -q '"id":"go.micro.client","code":500,"detail":"rpc: can.t find service Nope'; then ok "c_client_gets_${v}_plain_text_error_as_500"; else bad "c_client_gets_${v}_plain_text_error_as_500" "$out"; fi
 done
 if [ -n "$ps" ]; then
 	# Exact counts (a duplicate fails) and whole header maps: keys sorted, go-micro's spelling.

@@ -74,6 +74,24 @@ static void echo(void *ud, micro_request *req) {
     micro_request_respond(req, out);
 }
 
+/* Calls a service nobody serves and answers with that failure wrapped as a 502 (body
+   "null-cause": passes no cause, so the request is released and the caller gets a 500). */
+static micro_client *downstream_cli;
+static void downstream(void *ud, micro_request *req) {
+    (void)ud;
+    on_thread(K_HANDLER);
+    micro_bytes b = micro_request_body(req);
+    if (b.len == 10 && memcmp(b.ptr, "null-cause", 10) == 0) { micro_request_respond_wrapped(req, 502, NULL); return; }
+    micro_message *m = NULL; micro_error *e = NULL;
+    if (micro_client_call_sync(downstream_cli, "c.inventory", "Inventory.Reserve", bytes_of("{}"), NULL, &m, &e) == MICRO_STATUS_OK) {
+        micro_message_free(m);
+        micro_request_respond(req, bytes_of("unexpected"));
+        return;
+    }
+    micro_request_respond_wrapped(req, 502, e);
+    micro_error_free(e);
+}
+
 /* Holds requests and never answers them (until the test releases them). */
 static micro_request *held[16];
 static atomic_int nheld;
@@ -96,6 +114,7 @@ static int world_up(world *w) {
     CHECK_ST(micro_server_handle(w->srv, "Test.Echo", echo, NULL, count_free), MICRO_STATUS_OK);
     CHECK_ST(micro_server_handle(w->srv, "Test.Hold", hold, NULL, count_free), MICRO_STATUS_OK);
     CHECK_ST(micro_server_handle(w->srv, "Test.Later", later, NULL, count_free), MICRO_STATUS_OK);
+    CHECK_ST(micro_server_handle(w->srv, "Test.Downstream", downstream, NULL, NULL), MICRO_STATUS_OK);
     micro_error *err = NULL;
     micro_status st = micro_server_start(w->srv, &err);
     if (st) { fprintf(stderr, "  start: %s\n", micro_error_detail(err).ptr); micro_error_free(err); return 1; }
@@ -120,6 +139,24 @@ static int test_version(void) {
     CHECK_ST(micro_abi_check(MICRO_ABI_VERSION + 1), MICRO_STATUS_INVALID_ARG);
     CHECK(strcmp(micro_status_name(MICRO_STATUS_TIMEOUT), "TIMEOUT") == 0);
     CHECK(strcmp(micro_status_name(-7), "UNKNOWN") == 0);
+    return 0;
+}
+
+/* micro_client_new with no registry opens the one MICRO_REGISTRY names (main sets memory):
+   a lookup then misses in "the memory registry", not mdns; the status is NOT_FOUND with
+   go-micro's client id and 404. */
+static int test_client_registry_from_env(void) {
+    micro_runtime *rt = NULL; micro_client *cli = NULL; micro_message *m = NULL; micro_error *err = NULL;
+    CHECK_ST(micro_runtime_new(NULL, &rt, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_client_new(rt, NULL, NULL, &cli, &err), MICRO_STATUS_OK);
+    micro_bytes none = {NULL, 0};
+    CHECK_ST(micro_client_call_sync(cli, "nobody.here", "A.B", none, NULL, &m, &err), MICRO_STATUS_NOT_FOUND);
+    CHECK(err != NULL && micro_error_code(err) == 404 && strcmp(micro_error_id(err).ptr, "go.micro.client") == 0);
+    CHECK(strstr(micro_error_detail(err).ptr, "not found in the memory registry") != NULL);
+    micro_error_free(err);
+    micro_client_free(cli);
+    micro_runtime_shutdown(rt, 2000);
+    micro_runtime_free(rt);
     return 0;
 }
 
@@ -159,7 +196,6 @@ static int test_null_args(void) {
     CHECK_ST(micro_registry_get_service_json(reg, "x", NULL, NULL), MICRO_STATUS_NULL_ARG);
     micro_client *cli = NULL;
     CHECK_ST(micro_client_new(NULL, reg, NULL, &cli, NULL), MICRO_STATUS_NULL_ARG);
-    CHECK_ST(micro_client_new(rt, NULL, NULL, &cli, NULL), MICRO_STATUS_NULL_ARG);
     CHECK_ST(micro_client_new(rt, reg, NULL, NULL, NULL), MICRO_STATUS_NULL_ARG);
     CHECK_ST(micro_client_new(rt, reg, NULL, &cli, NULL), MICRO_STATUS_OK);
     micro_message *m = NULL;
@@ -261,6 +297,17 @@ static int test_call_sync(void) {
     CHECK_ST(micro_client_call_sync(w.cli, "c.test", "Test.Nope", bytes_of("{}"), NULL, &m, &err), MICRO_STATUS_REMOTE);
     CHECK(micro_error_code(err) == 404 || micro_error_code(err) == 400 || micro_error_code(err) == 500);
     micro_error_free(err); err = NULL;
+    /* a downstream failure wrapped in one line: a 502 from c.test keeping the original as JSON */
+    downstream_cli = w.cli;
+    CHECK_ST(micro_client_call_sync(w.cli, "c.test", "Test.Downstream", bytes_of("{}"), NULL, &m, &err), MICRO_STATUS_REMOTE);
+    CHECK(micro_error_code(err) == 502 && strcmp(micro_error_id(err).ptr, "c.test") == 0);
+    CHECK(strcmp(micro_error_detail(err).ptr, "downstream call failed: {\"id\":\"go.micro.client\",\"code\":404,"
+                 "\"detail\":\"service c.inventory: not found in the memory registry\",\"status\":\"Not Found\"}") == 0);
+    micro_error_free(err); err = NULL;
+    CHECK_ST(micro_client_call_sync(w.cli, "c.test", "Test.Downstream", bytes_of("null-cause"), NULL, &m, &err), MICRO_STATUS_REMOTE);
+    CHECK(micro_error_code(err) == 500);
+    micro_error_free(err); err = NULL;
+    CHECK_ST(micro_request_respond_wrapped(NULL, 502, err), MICRO_STATUS_NULL_ARG);
     CHECK_ST(micro_client_call_sync(w.cli, "c.test", "Test.Later", bytes_of(""), NULL, &m, NULL), MICRO_STATUS_OK);
     CHECK(micro_message_body(m).len == 4);
     micro_message_free(m);
@@ -1551,6 +1598,7 @@ int main(void) {
     unsetenv("MICRO_BROKER_ADDRESS");
     RUN(test_version);
     RUN(test_null_args);
+    RUN(test_client_registry_from_env);
     RUN(test_invalid_utf8);
     RUN(test_call_sync);
     RUN(test_async_1000);

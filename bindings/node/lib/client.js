@@ -45,16 +45,44 @@ function stringMap(m, what) {
   return out;
 }
 
+/** The longest call timeout accepted, in milliseconds (an hour): anything longer is a unit mistake. */
+const MAX_TIMEOUT_MS = 3600000;
+
+/**
+ * `v` as milliseconds, checked: a number, at least 1 (0 too if `zero`), at most `most`;
+ * otherwise a 400 that names the unit (Node durations are milliseconds, Python's seconds).
+ */
+function checkMillis(v, what, { most = MAX_TIMEOUT_MS, zero = false } = {}) {
+  if (typeof v !== 'number' || Number.isNaN(v)) throw bad(`${what} must be a number of milliseconds, got ${typeof v === 'number' ? 'NaN' : typeof v}`);
+  if (v < 0 || !Number.isFinite(v)) throw bad(`${what} must be a positive number of milliseconds, got ${v}`);
+  if (v === 0 && zero) return v;
+  if (v < 1) throw bad(`${what}: ${v} ms is less than a millisecond; Node durations are milliseconds (${what}: 500 is half a second)`);
+  if (v > most) throw bad(`${what}: ${v} ms is more than the ${most} ms accepted; Node durations are milliseconds, not microseconds or nanoseconds`);
+  return v;
+}
+
+/** Services this process created and has not started: a lookup that misses one says so. */
+const unstarted = new Set();
+
+/** `e` (a MicroError) with a hint when it is a 404 for a service this process created but never started. */
+function missed(e, service) {
+  if (e instanceof MicroError && e.code === 404 && e.id === 'go.micro.client') {
+    for (const s of unstarted) {
+      if (s._state === 'new' && s.name === service) {
+        return new MicroError({ id: e.id, code: e.code, status: e.status, detail: `${e.detail}; hint: this process created service ${service} but never started it (await svc.start() before calling it)` });
+      }
+    }
+  }
+  return e;
+}
+
 /** A call's or stream's options, checked, as the native client takes them. */
 function callOptions(opts) {
   const o = checkObject(opts, 'options');
   const out = {};
   for (const k of ['contentType']) if (o[k] !== undefined) out[k] = o[k];
   for (const k of ['timeout', 'requestTimeout']) {
-    if (o[k] !== undefined) {
-      if (typeof o[k] !== 'number') throw bad(`${k} must be a number of milliseconds, got ${typeof o[k]}`);
-      out[k] = o[k];
-    }
+    if (o[k] !== undefined) out[k] = checkMillis(o[k], k);
   }
   if (o.retries !== undefined) {
     if (!Number.isInteger(o.retries) || o.retries < 0) throw bad(`retries must be a non-negative integer, got ${o.retries}`);
@@ -108,7 +136,7 @@ class ClientStream {
 
   /** Sends one message (encoded like a call body). */
   send(msg) {
-    if (this._closed) return Promise.reject(new MicroError(NODE_ID, 499, 'the stream is closed'));
+    if (this._closed) return Promise.reject(new MicroError({ id: NODE_ID, code: 499, detail: 'the stream is closed' }));
     return guardAsync(() => {
       const [buf] = encode(msg, this._ct);
       return this._n.send(buf);
@@ -154,7 +182,8 @@ class Client {
     const o = checkObject(opts, 'options');
     const n = {};
     for (const k of ['registry', 'contentType', 'broker']) if (o[k] !== undefined) n[k] = checkString(o[k], k);
-    for (const k of ['requestTimeout', 'retries', 'poolSize']) if (o[k] !== undefined) n[k] = o[k];
+    if (o.requestTimeout !== undefined) n.requestTimeout = checkMillis(o.requestTimeout, 'requestTimeout');
+    for (const k of ['retries', 'poolSize']) if (o[k] !== undefined) n[k] = o[k];
     if (o.selector !== undefined) {
       if (typeof o.selector !== 'string') throw bad(`selector must be 'random' or 'roundrobin', got ${typeof o.selector}`);
       n.selector = o.selector;
@@ -194,7 +223,7 @@ class Client {
       const [buf, ct] = encode(body, o.contentType || this._ct);
       o.contentType = ct;
       return n.call(service, endpoint, buf, o).then((r) => new Reply(r));
-    });
+    }).catch((e) => { throw missed(e, service); });
   }
 
   /** Deprecated: `callRaw` (the name both hosts use); warns once per process. */
@@ -219,12 +248,12 @@ class Client {
     const o = callOptions(opts);
     const ct = o.contentType || this._ct || JSON_TYPE;
     o.contentType = ct;
-    const s = await guard(() => n.stream(service, endpoint, o));
+    const s = await guard(() => n.stream(service, endpoint, o)).catch((e) => { throw missed(e, service); });
     return new ClientStream(s, ct);
   }
 
   _live() {
-    if (!this._n) throw new MicroError(NODE_ID, 499, 'the client is closed');
+    if (!this._n) throw new MicroError({ id: NODE_ID, code: 499, detail: 'the client is closed' });
     return this._n;
   }
 }
@@ -259,4 +288,4 @@ class Registry {
   }
 }
 
-module.exports = { Reply, ClientStream, Client, Registry, guard, guardAsync, checkObject, checkString, stringMap };
+module.exports = { Reply, ClientStream, Client, Registry, guard, guardAsync, checkObject, checkString, checkMillis, stringMap, unstarted };

@@ -7,9 +7,9 @@
 // alive while the service is open.
 
 const native = require('./native');
-const { MicroError, NODE_ID, bad, toMicro } = require('./errors');
+const { MicroError, NODE_ID, bad, describe, toMicro } = require('./errors');
 const { JSON: JSON_TYPE, isJson, isBinary, encode, decode } = require('./body');
-const { Client, Registry, guard, guardAsync, checkObject, checkString, stringMap } = require('./client');
+const { Client, Registry, guard, guardAsync, checkObject, checkString, checkMillis, stringMap, unstarted } = require('./client');
 
 const BATCH = 256; // requests taken from the native queue per wake-up of the event loop
 
@@ -68,7 +68,10 @@ class Service {
     for (const k of ['name', 'version', 'address', 'advertise', 'id', 'registry', 'broker']) {
       if (o[k] !== undefined) n[k] = checkString(o[k], k);
     }
-    for (const k of ['registerTtl', 'registerInterval', 'maxMessageSize', 'maxConcurrency']) {
+    for (const k of ['registerTtl', 'registerInterval']) {
+      if (o[k] !== undefined) n[k] = checkMillis(o[k], k, { most: 86400000, zero: true });
+    }
+    for (const k of ['maxMessageSize', 'maxConcurrency']) {
       if (o[k] !== undefined) {
         if (typeof o[k] !== 'number') throw bad(`${k} must be a number, got ${typeof o[k]}`);
         n[k] = o[k];
@@ -81,6 +84,8 @@ class Service {
     this._state = 'new';
     this._pump = null;
     this._client = null;
+    unstarted.add(this);
+    watchUnstarted();
   }
 
   /** The service name. */
@@ -154,6 +159,7 @@ class Service {
     if (this._state === 'started') throw new MicroError(NODE_ID, 409, `service ${this._n.name} is already started`);
     await guard(() => this._n.start());
     this._state = 'started';
+    unstarted.delete(this);
     this._pump = this._dispatch();
     return this;
   }
@@ -163,6 +169,7 @@ class Service {
     if (this._state === 'closed') return;
     const was = this._state;
     this._state = 'closed';
+    unstarted.delete(this);
     if (was === 'started') {
       await guard(() => this._n.stop());
       await this._pump;
@@ -207,7 +214,7 @@ class Service {
     const req = { service: nr.service, endpoint: nr.endpoint, contentType: ct, header: nr.header };
     let run;
     try {
-      if (!fn) throw new MicroError(svc, 404, `unknown endpoint ${nr.endpoint}`);
+      if (!fn) throw new MicroError({ id: svc, code: 404, detail: `unknown endpoint ${nr.endpoint}` });
       if (nr.kind === 'stream') {
         run = Promise.resolve(fn(new ServerStream(nr, ct), req));
       } else {
@@ -228,25 +235,55 @@ class Service {
         }
       } catch (e) {
         const m = toMicro(e);
-        failWith(nr, new MicroError(svc, m.code === 400 ? 500 : m.code, `reply: ${m.detail}`), svc);
+        failWith(nr, new MicroError({ id: svc, code: m.code === 400 ? 500 : m.code, detail: `reply: ${m.detail}` }), svc);
       }
-    }, (e) => failWith(nr, e, svc));
+    }, (e) => {
+      if (!(e instanceof MicroError)) reportCallbackError(`handler of ${nr.endpoint}`, e);
+      failWith(nr, e, svc);
+    });
   }
 }
 
-/** Answers `nr` with `e` as a go-micro error (Python: `_safe_fail`); a late answer is dropped. */
+/**
+ * Answers `nr` with `e` as a go-micro error (Python: `_safe_fail`): a MicroError as it is,
+ * anything else as a 500 whose detail names its type (`TypeError: …`); a late answer is dropped.
+ */
 function failWith(nr, e, service) {
-  const m = e instanceof MicroError ? e : new MicroError(service, 500, e && e.message !== undefined ? e.message : String(e));
+  const m = e instanceof MicroError ? e : new MicroError({ id: service, code: 500, detail: describe(e) });
   try {
     nr.fail(m.id || service, m.code, m.detail, m.status);
   } catch (_) { /* already answered */ }
 }
 
-/** A throwing callback never kills the process: report it and carry on. */
+/**
+ * A throwing handler or callback never kills the process: it is logged through Node's
+ * warning hook (`process.on('warning')`, name `MicroWarning`; printed to stderr unless
+ * `--no-warnings`) with its stack, and the service carries on.
+ */
 function reportCallbackError(where, e) {
   try {
-    process.emitWarning(`micro: ${where} threw: ${e && e.stack ? e.stack : e}`, 'MicroWarning');
+    const stack = e instanceof Error && e.stack ? `\n${e.stack}` : '';
+    process.emitWarning(`micro: ${where} threw ${describe(e)}${stack}`, 'MicroWarning');
   } catch (_) { /* nothing more we can do */ }
+}
+
+let watching = false;
+/**
+ * Once per process: when the event loop empties, warn about each service with handlers
+ * or subscribers that was never started (a forgotten `await svc.start()`), then let the
+ * process exit.
+ */
+function watchUnstarted() {
+  if (watching) return;
+  watching = true;
+  process.once('beforeExit', () => {
+    for (const svc of unstarted) {
+      if (svc._state !== 'new' || (svc._handlers.size === 0 && svc._subs.length === 0)) continue;
+      const subs = svc._subs.filter(Boolean).length;
+      const what = [...svc._handlers.keys(), ...(subs ? [`${subs} subscriber(s)`] : [])];
+      process.emitWarning(`micro: service ${svc.name} was never started, so nobody could call it (${what.join(', ')}): call await svc.start()`, 'MicroWarning');
+    }
+  });
 }
 
 module.exports = { ServerStream, Service };

@@ -60,7 +60,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function nodeGreeter(name) {
   const svc = new micro.Service(name);
   svc.handle('Greeter.Hello', async (req) => ({ message: `Hello ${req.name}` }));
-  svc.handle('Greeter.Fail', (req) => { throw new micro.MicroError(name, req.code, req.detail); });
+  svc.handle('Greeter.Fail', (req) => { throw new micro.MicroError({ id: name, code: req.code, detail: req.detail }); });
   svc.handle('Greeter.Stream', async (s) => {
     for await (const m of s) await s.send({ message: `Hello ${m.name}` });
   }, { stream: true });

@@ -52,7 +52,7 @@ test('calls, bodies and errors', async (t) => {
   });
 
   await t.test('throws and rejections become 500s on the wire', async () => {
-    for (const [ep, detail] of [['Greeter.Throw', 'thrown plainly'], ['Greeter.Reject', 'rejected'], ['Greeter.RejectString', 'a string']]) {
+    for (const [ep, detail] of [['Greeter.Throw', 'TypeError: thrown plainly'], ['Greeter.Reject', 'Error: rejected'], ['Greeter.RejectString', 'a string']]) {
       await assert.rejects(c.call('node.greeter', ep, {}, { address }), { name: 'MicroError', id: 'node.greeter', code: 500, detail });
     }
   });

@@ -20,7 +20,12 @@ async function main(): Promise<void> {
   const st = await c.stream('ts', 'Greeter.Stream');
   for await (const m of st) void m;
   await c.publish('t', new Uint8Array([1]), { contentType: 'application/octet-stream' });
-  const e = new MicroError('id', 500, 'detail');
+  const e = new MicroError({ id: 'id', code: 409, detail: 'detail' });
+  const positional: MicroError = new MicroError('id', 500, 'detail');
+  const wrapped: MicroError = MicroError.wrap(positional, { code: 502 });
+  // @ts-expect-error: go-micro's (id, detail, code) order is not accepted
+  void new MicroError('id', 'detail', 500);
+  void wrapped;
   const reg = new Registry('memory');
   await reg.listServices();
   const own: RegistryService[] = await svc.registry().getService('ts');

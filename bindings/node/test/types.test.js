@@ -28,6 +28,10 @@ function members(decl) {
   for (const m of decl.members) {
     if (ts.isConstructorDeclaration(m)) continue;
     const n = memberName(m);
+    if (m.modifiers && m.modifiers.some((x) => x.kind === ts.SyntaxKind.StaticKeyword)) {
+      out.statics = (out.statics || []).concat([n]);
+      continue;
+    }
     if (n) out.set(n, { optional: Boolean(m.questionToken) });
   }
   return out;
@@ -129,6 +133,7 @@ test('every class in index.d.ts has exactly the public members of the real objec
     const actual = publicMembers(obj, stop);
     if (name === 'MicroError') for (const k of ERROR_OWN) actual.delete(k);
     sameMembers(name, top.classes.get(name), actual);
+    for (const st of top.classes.get(name).statics || []) assert.equal(typeof micro[name][st], 'function', `static ${name}.${st}`);
   }
 });
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Python binding's test virtualenv, target/python-venv: creates it (python3 -m venv,
 # installing python3-venv if needed), installs the test tools (maturin, pytest, mypy,
-# protobuf) and the package itself with the one command users run, `pip install
+# pyright — its PyPI wrapper with the nodejs extra, which runs pyright's npm package on a Node
+# from a wheel —, protobuf) and the package itself with the one command users run, `pip install
 # ./bindings/python` (dev profile: it reuses the workspace build). Prints the venv's path.
 #
 #   bindings/python/scripts/venv.sh           install (or reinstall) the package: 40-python.sh
@@ -21,6 +22,6 @@ if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
 fi
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q --upgrade pip >&2
-"$venv/bin/pip" install -q "maturin>=1.9.4,<2" pytest mypy typing_extensions protobuf >&2
+"$venv/bin/pip" install -q "maturin>=1.9.4,<2" pytest mypy "pyright[nodejs]" typing_extensions protobuf >&2
 MATURIN_PEP517_ARGS="--profile dev" "$venv/bin/pip" install -q --force-reinstall --no-deps ./bindings/python >&2
 echo "$venv"

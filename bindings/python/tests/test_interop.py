@@ -143,6 +143,12 @@ def test_python_client_calls_a_go_service_and_streams():
             assert (e.value.id, e.value.code, e.value.detail) == ("go.greeter", 418, "go teapot")
             with pytest.raises(micro.NotFound):
                 await c.call("go.for.py", "Greeter.Fail", {"code": 404, "detail": "x"})
+            # go-micro's router answers an unknown handler in plain text: as go-micro's own
+            # client does, that is a 500 from go.micro.client with the text as its detail.
+            with pytest.raises(micro.InternalServerError) as pe:
+                await c.call("go.for.py", "Nope.Hello", {})
+            assert (pe.value.id, pe.value.code) == ("go.micro.client", 500), repr(pe.value)
+            assert pe.value.detail.startswith("rpc: can't find service Nope"), repr(pe.value)
             s = await c.stream("go.for.py", "Greeter.Stream")
             out = []
             for n in ["x", "y"]:

@@ -132,7 +132,7 @@ def test_errors_keep_id_code_detail_status():
             assert nf.value.status == "Not Found" and isinstance(nf.value, LookupError)
             with pytest.raises(micro.InternalServerError) as ie:
                 await c.call(svc.name, "Greeter.Crash", {})
-            assert ie.value.detail == "handler exploded" and ie.value.id == svc.name
+            assert ie.value.detail == "ValueError: handler exploded" and ie.value.id == svc.name
             with pytest.raises(micro.Timeout) as te:
                 await c.call(svc.name, "Greeter.Slow", {"s": 2}, timeout=0.2)
             assert isinstance(te.value, TimeoutError) and te.value.code == 408

@@ -32,10 +32,21 @@ pub async fn run(topic: &str, message: &[String], opts: &Opts, sess: &Session) -
             print("ok");
             Ok(())
         }
-        Err(e) if e.detail.contains("micro.http.broker: not found") => Err(Failure::Failed(format!(
+        Err(e) if e.code == 404 && e.id == micro::broker::BROKER_ID => Err(Failure::Failed(format!(
             "error publishing to {topic}: nobody subscribes through the http broker (no micro.http.broker node)\nhint: {}",
-            sess.where_hint()
+            publish_hint(topic, &sess.registry_name)
         ))),
         Err(e) => Err(Failure::Failed(format!("error publishing to {topic}: {e}"))),
     }
+}
+
+/// A hint for a publish nobody can receive yet: start a subscriber, then publish once; where
+/// we looked. (`--address` is for calls: it does not apply to publish.)
+fn publish_hint(topic: &str, registry: &str) -> String {
+    format!(
+        "start a subscriber of {topic} first (a service that subscribes to it through the http broker), \
+         then publish once: the message stays queued and goes out with the next publish, so a retry \
+         delivers it twice; looked for subscribers in the {registry} registry (choose another with \
+         --registry or MICRO_REGISTRY), or use --broker nats"
+    )
 }

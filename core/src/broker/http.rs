@@ -449,7 +449,7 @@ impl Broker for HttpBroker {
         self.state.requeue(topic, Bytes::from(env));
         let services = self.state.cache.lookup(SERVICE).await?;
         if services.is_empty() {
-            return Err(Error::internal(
+            return Err(Error::not_found(
                 BROKER_ID,
                 format!("service {SERVICE}: not found (no subscriber for {topic:?}; the message stays queued for the next publish)"),
             ));

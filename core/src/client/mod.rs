@@ -485,7 +485,7 @@ impl Client {
             if e == "EOS" {
                 return Err(Attempt::Final(Error::internal(CLIENT_ID, "EOF")));
             }
-            return Err(Attempt::Final(Error::parse(e)));
+            return Err(Attempt::Final(Error::from_reply(e)));
         }
         let rsp_ct = rsp.get("Content-Type").unwrap_or(&content_type).to_string();
         let body =
@@ -589,7 +589,7 @@ fn unwrap_legacy(content_type: &str, body: Bytes) -> Result<Bytes> {
     let framing = codec::framing(content_type).unwrap_or(Framing::Plain);
     match envelope::unwrap_response(framing, body) {
         Ok(Ok(b)) => Ok(b),
-        Ok(Err(text)) => Err(Error::parse(&text)),
+        Ok(Err(text)) => Err(Error::from_reply(&text)),
         Err(e) => Err(Error::internal(CODEC_ID, e.to_string())),
     }
 }

@@ -136,7 +136,7 @@ impl StreamRecvHalf {
             }
             Some(e) => {
                 self.ended = true;
-                Err(Error::parse(e))
+                Err(Error::from_reply(e))
             }
             None => Ok(Some(msg.body)),
         }

@@ -1,5 +1,5 @@
 /* A C greeter client: calls SERVICE's Greeter.Hello with {"name":NAME} and prints the reply.
- * Usage: greeter-client NAME [SERVICE]   (registry: MICRO_REGISTRY, default mdns)
+ * Usage: greeter-client NAME [SERVICE [ENDPOINT]]   (registry: MICRO_REGISTRY, default mdns)
  * Build: cc client.c $(pkg-config --cflags --libs micro) -o greeter-client */
 #include <micro.h>
 #include <stdio.h>
@@ -9,6 +9,7 @@
 int main(int argc, char **argv) {
     const char *name = argc > 1 ? argv[1] : "John";
     const char *service = argc > 2 ? argv[2] : "c.greeter";
+    const char *endpoint = argc > 3 ? argv[3] : "Greeter.Hello";
     const char *url = getenv("MICRO_REGISTRY") ? getenv("MICRO_REGISTRY") : "mdns";
     micro_runtime *rt = NULL; micro_registry *reg = NULL; micro_client *cli = NULL;
     micro_message *rsp = NULL; micro_error *err = NULL;
@@ -19,7 +20,7 @@ int main(int argc, char **argv) {
     if (micro_runtime_new(NULL, &rt, &err) == MICRO_STATUS_OK &&
         micro_registry_new(rt, url, &reg, &err) == MICRO_STATUS_OK &&
         micro_client_new(rt, reg, NULL, &cli, &err) == MICRO_STATUS_OK &&
-        micro_client_call_sync(cli, service, "Greeter.Hello", req, NULL, &rsp, &err) == MICRO_STATUS_OK) {
+        micro_client_call_sync(cli, service, endpoint, req, NULL, &rsp, &err) == MICRO_STATUS_OK) {
         micro_bytes b = micro_message_body(rsp);
         printf("%.*s", (int)b.len, (const char *)b.ptr);
         rc = 0;

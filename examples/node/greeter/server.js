@@ -8,7 +8,7 @@ const svc = new micro.Service(process.argv[2] || 'greeter');
 svc.handle('Greeter.Hello', async (req) => ({ message: `Hello ${req.name}` }));
 
 svc.handle('Greeter.Fail', (req) => {
-  throw new micro.MicroError(svc.name, req.code || 500, req.detail || 'failed');
+  throw new micro.MicroError({ id: svc.name, code: req.code || 500, detail: req.detail || 'failed' });
 });
 
 svc.handle('Greeter.Stream', async (stream) => {

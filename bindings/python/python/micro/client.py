@@ -3,17 +3,64 @@
 from __future__ import annotations
 
 import json
+import math
 import warnings
+import weakref
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable, Literal, Mapping, Sequence, TypeVar
+from datetime import timedelta
+from typing import Any, AsyncIterator, Awaitable, Callable, Literal, Mapping, Sequence, TypeVar, Union
 
 from . import _body, _native
-from .errors import _convert
+from .errors import _PY_ID, BadRequest, NotFound, _convert
 
 T = TypeVar("T")
 
 Selector = Literal["random", "roundrobin"]
 """A client's selector strategy (go-micro's ``MICRO_SELECTOR``)."""
+
+Seconds = Union[float, timedelta]
+"""A duration: seconds as a number (``0.5`` is half a second) or a ``datetime.timedelta``.
+Node's options are milliseconds; Python's are always seconds."""
+
+MAX_TIMEOUT = 3600.0
+"""The longest call timeout accepted, in seconds (an hour): anything longer is a unit mistake."""
+
+MAX_INTERVAL = 86400.0
+"""The longest registration TTL or interval accepted, in seconds (a day)."""
+
+
+def _seconds(v: Seconds | None, what: str, *, most: float = MAX_TIMEOUT, zero: bool = False) -> float | None:
+    """``v`` as seconds, checked: a number or a timedelta, positive (or zero if ``zero``), at
+    most ``most``; otherwise an error that names the unit."""
+    if v is None:
+        return None
+    if isinstance(v, timedelta):
+        s = v.total_seconds()
+    elif isinstance(v, (int, float)) and not isinstance(v, bool):
+        s = float(v)
+    else:
+        raise TypeError(f"{what} must be seconds (a number) or a datetime.timedelta, got {type(v).__name__}")
+    if not math.isfinite(s) or s < 0 or (s == 0 and not zero):
+        least = "non-negative" if zero else "positive"
+        raise BadRequest(f"{what} must be a {least} number of seconds (or a datetime.timedelta), got {v!r}", id=_PY_ID)
+    if s > most:
+        raise BadRequest(f"{what}={v!r} is {s:g} seconds, more than the {most:g} s accepted: Python durations are "
+                         f"seconds (0.5 = 500 ms) or a datetime.timedelta, not milliseconds", id=_PY_ID)
+    return s
+
+
+# Services this process created and has not started: a lookup that misses one says so.
+_unstarted: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def _missed(e: NotFound, service: str) -> NotFound:
+    """``e`` (a lookup of ``service`` that found nothing) with a hint when this process
+    created a service of that name and never started it."""
+    if any(getattr(s, "name", None) == service for s in list(_unstarted)):
+        e.detail += (f"; hint: this process created service {service!r} but never started it "
+                     "(svc.run(), or await svc.start() before calling it)")
+        e.args = (e.detail,)
+    return e
 
 
 async def _wait(f: Callable[..., Awaitable[T]], *args: Any, **kw: Any) -> T:
@@ -132,7 +179,7 @@ class Client:
     """
 
     def __init__(self, *, registry: str | None = None, content_type: str | None = None,
-                 request_timeout: float | None = None, retries: int | None = None,
+                 request_timeout: Seconds | None = None, retries: int | None = None,
                  pool_size: int | None = None, selector: Selector | None = None, broker: str | None = None,
                  _native_client: _native.Client | None = None) -> None:
         if _native_client is not None:
@@ -141,7 +188,7 @@ class Client:
             if selector is not None and not isinstance(selector, str):
                 raise TypeError(f"selector must be 'random' or 'roundrobin', got {type(selector).__name__}")
             self._c = _native_call(_native.Client, registry=registry, content_type=content_type,
-                                   request_timeout=request_timeout, retries=retries, pool_size=pool_size,
+                                   request_timeout=_seconds(request_timeout, "request_timeout"), retries=retries, pool_size=pool_size,
                                    selector=selector, broker=broker)
 
     def close(self) -> None:
@@ -164,8 +211,8 @@ class Client:
         given, next to ``Content-Type``, ``Micro-Topic`` and ``Micro-ID``. Returns once the
         broker took the message (the http broker delivers right after). Raises
         :class:`micro.Error`: a message over the size limit is a 413, the http broker with no
-        subscriber registered anywhere a ``NotFound``-like 500 (the message stays queued for
-        the next publish, as in go-micro).
+        subscriber registered anywhere a :class:`micro.NotFound` (the message stays queued
+        for the next publish, as in go-micro: do not retry it, or it arrives twice).
         """
         if not isinstance(topic, str) or not topic:
             raise TypeError("topic must be a non-empty str")
@@ -173,19 +220,23 @@ class Client:
         await _wait(self._c.publish, topic, data, content_type=ct, metadata=dict(headers) if headers else None)
 
     async def call_raw(self, service: str, endpoint: str, body: Any = None, *, content_type: str | None = None,
-                       timeout: float | None = None, request_timeout: float | None = None,
+                       timeout: Seconds | None = None, request_timeout: Seconds | None = None,
                        retries: int | None = None, metadata: Mapping[str, str] | None = None,
                        address: str | Sequence[str] | None = None) -> Reply:
         """Like :meth:`call`, returning the raw :class:`Reply` (Node: ``callRaw``)."""
         data, ct = _body.encode(body, content_type)
-        b, rct, header, node = await _wait(
-            self._c.call,
-            service, endpoint, data, content_type=ct, timeout=timeout, request_timeout=request_timeout,
-            retries=retries, metadata=dict(metadata) if metadata else None, address=_addresses(address))
+        try:
+            b, rct, header, node = await _wait(
+                self._c.call,
+                service, endpoint, data, content_type=ct, timeout=_seconds(timeout, "timeout"),
+                request_timeout=_seconds(request_timeout, "request_timeout"),
+                retries=retries, metadata=dict(metadata) if metadata else None, address=_addresses(address))
+        except NotFound as e:
+            raise _missed(e, service) from None
         return Reply(b, rct, header, node)
 
     async def request(self, service: str, endpoint: str, body: Any = None, *, content_type: str | None = None,
-                      timeout: float | None = None, request_timeout: float | None = None,
+                      timeout: Seconds | None = None, request_timeout: Seconds | None = None,
                       retries: int | None = None, metadata: Mapping[str, str] | None = None,
                       address: str | Sequence[str] | None = None) -> Reply:
         """Deprecated: :meth:`call_raw` (the name both Python and Node use)."""
@@ -195,14 +246,14 @@ class Client:
                                    address=address)
 
     async def call(self, service: str, endpoint: str, body: Any = None, *, content_type: str | None = None,
-                   timeout: float | None = None, request_timeout: float | None = None,
+                   timeout: Seconds | None = None, request_timeout: Seconds | None = None,
                    retries: int | None = None, metadata: Mapping[str, str] | None = None,
                    address: str | Sequence[str] | None = None) -> Any:
         """Calls ``service``'s ``endpoint`` and returns the reply decoded by content type.
 
         ``body``: dict/list (JSON), bytes (as is, with ``content_type``), a protobuf message.
         ``timeout`` is per attempt (sent as go-micro's ``Timeout`` header), ``request_timeout``
-        the whole call. Raises :class:`micro.Error` (``NotFound``, ``Timeout`` …).
+        the whole call; both in seconds (a number or a ``datetime.timedelta``, at most an hour). Raises :class:`micro.Error` (``NotFound``, ``Timeout`` …).
         """
         r = await self.call_raw(service, endpoint, body, content_type=content_type, timeout=timeout,
                                request_timeout=request_timeout, retries=retries, metadata=metadata, address=address)
@@ -212,8 +263,11 @@ class Client:
                      metadata: Mapping[str, str] | None = None,
                      address: str | Sequence[str] | None = None) -> Stream:
         """Opens a bidirectional stream to ``service``'s ``endpoint``."""
-        s = await _wait(self._c.stream, service, endpoint, content_type=content_type,
-                                       metadata=dict(metadata) if metadata else None, address=_addresses(address))
+        try:
+            s = await _wait(self._c.stream, service, endpoint, content_type=content_type,
+                            metadata=dict(metadata) if metadata else None, address=_addresses(address))
+        except NotFound as e:
+            raise _missed(e, service) from None
         return Stream(s, content_type)
 
 
@@ -221,7 +275,7 @@ class SyncClient(Client):
     """The blocking facade: same options, calls return directly (GIL released, Ctrl-C works)."""
 
     def call_sync(self, service: str, endpoint: str, body: Any = None, *, content_type: str | None = None,
-                  timeout: float | None = None, request_timeout: float | None = None,
+                  timeout: Seconds | None = None, request_timeout: Seconds | None = None,
                   retries: int | None = None, metadata: Mapping[str, str] | None = None,
                   address: str | Sequence[str] | None = None) -> Any:
         """Blocking :meth:`Client.call`."""
@@ -238,19 +292,22 @@ class SyncClient(Client):
         _native_call(self._c.publish_blocking, topic, data, content_type=ct, metadata=dict(headers) if headers else None)
 
     def call_raw_sync(self, service: str, endpoint: str, body: Any = None, *, content_type: str | None = None,
-                      timeout: float | None = None, request_timeout: float | None = None,
+                      timeout: Seconds | None = None, request_timeout: Seconds | None = None,
                       retries: int | None = None, metadata: Mapping[str, str] | None = None,
                       address: str | Sequence[str] | None = None) -> Reply:
         """Blocking :meth:`Client.call_raw`."""
         data, ct = _body.encode(body, content_type)
-        b, rct, header, node = _native_call(
-            self._c.call_blocking, service, endpoint, data, content_type=ct, timeout=timeout,
-            request_timeout=request_timeout, retries=retries, metadata=dict(metadata) if metadata else None,
-            address=_addresses(address))
+        try:
+            b, rct, header, node = _native_call(
+                self._c.call_blocking, service, endpoint, data, content_type=ct, timeout=_seconds(timeout, "timeout"),
+                request_timeout=_seconds(request_timeout, "request_timeout"), retries=retries,
+                metadata=dict(metadata) if metadata else None, address=_addresses(address))
+        except NotFound as e:
+            raise _missed(e, service) from None
         return Reply(b, rct, header, node)
 
     def request_sync(self, service: str, endpoint: str, body: Any = None, *, content_type: str | None = None,
-                     timeout: float | None = None, request_timeout: float | None = None,
+                     timeout: Seconds | None = None, request_timeout: Seconds | None = None,
                      retries: int | None = None, metadata: Mapping[str, str] | None = None,
                      address: str | Sequence[str] | None = None) -> Reply:
         """Deprecated: :meth:`call_raw_sync`."""

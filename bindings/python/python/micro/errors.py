@@ -4,12 +4,19 @@ Every failure from the library is a :class:`Error` with go-micro's four fields �
 ``code``, ``detail``, ``status`` — and the subclass matching its code (``NotFound`` for 404,
 ``Timeout`` for 408, …). Raise one from a handler and the caller, in any language, receives
 exactly those fields.
+
+One way to build one: the detail, then keywords —
+``micro.Error("out of stock", code=409, id="orders")``; a subclass fixes the code
+(``micro.NotFound("no such order", id="orders")``). The code may also come second by position
+(``Error("boom", 418)``: a ``str`` then an ``int`` cannot be misread); anything else — Node's
+or Go's orders (``Error("orders", 409, "out of stock")``, ``Error(409, "out of stock")``) —
+raises a ``TypeError`` that shows the right form.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from . import _native
 
@@ -18,9 +25,13 @@ __all__ = [
     "Timeout", "Conflict", "InternalServerError", "Unavailable", "ClosedError", "ForkError",
 ]
 
+# The id of errors raised by this package's own argument checks (as the native layer's, src/lib.rs).
+_PY_ID = "micro.python"
 # The ids the native layer gives its own errors for these two cases (see src/lib.rs).
 _FORK_ID = "micro.python.fork"
 _CLOSED_ID = "micro.python.closed"
+
+_E = TypeVar("_E", bound="Error")
 
 
 class Error(Exception):
@@ -34,7 +45,25 @@ class Error(Exception):
 
     default_code: ClassVar[int] = 500
 
+    def __new__(cls: type[_E], *args: Any, **kw: Any) -> _E:
+        # Node's and Go's orders put three values first: say which form Python takes.
+        if len(args) > 2:
+            raise TypeError(f"micro.{cls.__name__} takes the detail and at most the code by position, got "
+                            f"{len(args)} values {args!r}; write micro.{cls.__name__}(\"what went wrong\", "
+                            f"code=409, id=\"my.service\")")
+        return super().__new__(cls, *args)
+
     def __init__(self, detail: str = "", code: int | None = None, *, id: str = "", status: str | None = None) -> None:
+        form = f"write micro.{type(self).__name__}(\"what went wrong\", code=409, id=\"my.service\")"
+        if not isinstance(detail, str):
+            raise TypeError(f"micro.{type(self).__name__}: the detail (first argument) must be a str, "
+                            f"got {type(detail).__name__} {detail!r}; {form}")
+        if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
+            raise TypeError(f"micro.{type(self).__name__}: code must be an int, got {type(code).__name__} {code!r}; {form}")
+        if not isinstance(id, str):
+            raise TypeError(f"micro.{type(self).__name__}: id must be a str, got {type(id).__name__}; {form}")
+        if status is not None and not isinstance(status, str):
+            raise TypeError(f"micro.{type(self).__name__}: status must be a str, got {type(status).__name__}")
         self.id: str = id
         self.code: int = self.default_code if code is None else int(code)
         self.detail: str = detail
@@ -57,6 +86,24 @@ class Error(Exception):
     def to_json(self) -> str:
         """The error as go-micro sends it in ``Micro-Error``."""
         return json.dumps(self.to_dict())
+
+    @staticmethod
+    def wrap(cause: BaseException, code: int = 502, *, id: str = "", detail: str = "downstream call failed") -> "Error":
+        """A new error for a downstream failure, keeping ``cause`` in its detail (as
+        go-micro's JSON for a :class:`micro.Error`) and as ``__cause__``::
+
+            except micro.Error as e:
+                raise micro.Error.wrap(e, 502)   # or 503; the caller sees 502, not inventory's 404
+
+        Without it a handler passes the downstream error through unchanged, as go-micro does.
+        """
+        if not isinstance(cause, BaseException):
+            raise TypeError(f"micro.Error.wrap: cause must be an exception, got {type(cause).__name__}")
+        what = cause.to_json() if isinstance(cause, Error) else _describe(cause)
+        kind: type[Error] = _BY_CODE.get(code, Error) if isinstance(code, int) else Error
+        e = kind(f"{detail}: {what}", code, id=id)
+        e.__cause__ = cause
+        return e
 
     @staticmethod
     def from_parts(id: str, code: int, detail: str, status: str) -> "Error":
@@ -143,6 +190,13 @@ _BY_CODE: dict[int, type[Error]] = {
     400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 405: MethodNotAllowed,
     408: Timeout, 409: Conflict, 500: InternalServerError, 503: Unavailable,
 }
+
+
+def _describe(e: BaseException) -> str:
+    """An exception as a handler's caller sees it: ``KeyError: 'qty'`` (the type, then its
+    message; the type alone when it has none)."""
+    text = str(e)
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
 def _convert(e: BaseException) -> BaseException:

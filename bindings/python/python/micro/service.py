@@ -15,13 +15,14 @@ import signal
 import threading
 import weakref
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, TypeVar
+from typing import Any, AsyncIterator, Callable, Mapping, TypeVar, overload
 
 from . import _body, _native
-from .client import Client, Registry, _native_call, _wait
-from .errors import Conflict, Error, InternalServerError
+from .client import MAX_INTERVAL, Client, Registry, Seconds, _native_call, _seconds, _unstarted, _wait
+from .errors import Conflict, Error, InternalServerError, _describe
 
 F = TypeVar("F", bound=Callable[..., Any])
+"""A handler or subscriber: the decorators return it unchanged, with its own type."""
 
 _log = logging.getLogger("micro")
 _BATCH = 64  # requests taken from the native queue per wake-up of the event loop
@@ -198,22 +199,26 @@ class Service:
 
     def __init__(self, name: str, *, version: str | None = None, address: str | None = None,
                  advertise: str | None = None, id: str | None = None, metadata: Mapping[str, str] | None = None,
-                 registry: str | None = None, register_ttl: float | None = None,
-                 register_interval: float | None = None, max_message_size: int | None = None,
+                 registry: str | None = None, register_ttl: Seconds | None = None,
+                 register_interval: Seconds | None = None, max_message_size: int | None = None,
                  broker: str | None = None, max_concurrency: int | None = None) -> None:
         if not isinstance(name, str):
             raise TypeError(f"service name must be a str, got {type(name).__name__}")
         self._n: _native.Service = _native_call(_native.Service, name, version=version, address=address, advertise=advertise,
                                id=id, metadata=dict(metadata) if metadata else None, registry=registry,
-                               register_ttl=register_ttl, register_interval=register_interval,
+                               register_ttl=_seconds(register_ttl, "register_ttl", most=MAX_INTERVAL, zero=True),
+                               register_interval=_seconds(register_interval, "register_interval", most=MAX_INTERVAL,
+                                                          zero=True),
                                max_message_size=max_message_size, broker=broker,
                                max_concurrency=max_concurrency)
         self._handlers: dict[str, _Handler] = {}
         self._subscribers: dict[int, Callable[..., Any]] = {}
+        self._subscriber_topics: list[str] = []
         self._dispatcher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
         self._client: Client | None = None
+        _unstarted.add(self)
 
     @property
     def name(self) -> str:
@@ -255,14 +260,21 @@ class Service:
         _native_call(self._n.handle, endpoint, stream, dict(metadata) if metadata else None)
         self._handlers[endpoint] = h
 
-    def handle(self, endpoint: str, fn: Callable[..., Any] | None = None, *,
-               metadata: Mapping[str, str] | None = None) -> Any:
+    @overload
+    def handle(self, endpoint: str, fn: None = None, *, metadata: Mapping[str, str] | None = None) -> Callable[[F], F]: ...
+    @overload
+    def handle(self, endpoint: str, fn: F, *, metadata: Mapping[str, str] | None = None) -> F: ...
+
+    def handle(self, endpoint: str, fn: F | None = None, *,
+               metadata: Mapping[str, str] | None = None) -> F | Callable[[F], F]:
         """Adds a unary endpoint; as a decorator (``@svc.handle("Greeter.Hello")``) or directly.
 
         The handler takes ``(req)`` or ``(req, ctx)``: ``req`` is the body decoded by content
         type (JSON → dict, else bytes), ``ctx`` a :class:`Context`. It returns a dict/list
-        (sent as JSON), bytes, a :class:`Response`, or raises (:class:`micro.Error` keeps its
-        fields; anything else becomes a 500 with its message).
+        (sent as JSON), bytes, a :class:`Response`, or raises: a :class:`micro.Error` keeps
+        its fields; anything else is logged with its traceback on the ``micro`` logger and
+        answers a 500 whose detail names the type (``KeyError: 'qty'``). The decorator
+        returns the function unchanged, with its own type.
         """
         if fn is not None:
             self._add(endpoint, fn, False, metadata)
@@ -273,8 +285,16 @@ class Service:
             return f
         return deco
 
-    def stream(self, endpoint: str, fn: Callable[..., Any] | None = None) -> Any:
-        """Adds a bidirectional stream endpoint; the handler takes ``(stream[, ctx])``."""
+    @overload
+    def stream(self, endpoint: str, fn: None = None) -> Callable[[F], F]: ...
+    @overload
+    def stream(self, endpoint: str, fn: F) -> F: ...
+
+    def stream(self, endpoint: str, fn: F | None = None) -> F | Callable[[F], F]:
+        """Adds a bidirectional stream endpoint. The handler is
+        ``async def handler(stream: micro.ServerStream, ctx: micro.Context) -> None`` (``ctx``
+        optional): ``async for msg in stream`` reads the client's messages until its end,
+        ``await stream.send(msg)`` answers; the stream ends when the handler returns."""
         if fn is not None:
             self._add(endpoint, fn, True, None)
             return fn
@@ -284,7 +304,12 @@ class Service:
             return f
         return deco
 
-    def subscribe(self, topic: str, fn: Callable[..., Any] | None = None, *, queue: str | None = None) -> Any:
+    @overload
+    def subscribe(self, topic: str, fn: None = None, *, queue: str | None = None) -> Callable[[F], F]: ...
+    @overload
+    def subscribe(self, topic: str, fn: F, *, queue: str | None = None) -> F: ...
+
+    def subscribe(self, topic: str, fn: F | None = None, *, queue: str | None = None) -> F | Callable[[F], F]:
         """Subscribes a handler to ``topic`` through the service's broker; as a decorator
         (``@svc.subscribe("events")``) or directly. Add subscribers before ``start``.
 
@@ -305,6 +330,7 @@ class Service:
                 raise Conflict("subscribe before start()", id=self.name)
             i = _native_call(self._n.subscribe, topic, queue)
             self._subscribers[i] = f
+            self._subscriber_topics.append(topic)
 
         if fn is not None:
             add(fn)
@@ -321,6 +347,7 @@ class Service:
             raise Conflict("service is already started", id=self.name)
         await _wait(self._n.start)
         self._started = True
+        _unstarted.discard(self)
         with _running_lock:
             _running.add(self)
         self._dispatcher = asyncio.get_running_loop().create_task(self._dispatch())
@@ -411,9 +438,11 @@ class Service:
             _safe_fail_msg(m, self.name, 503, "service is shutting down")
             raise
         except Exception as e:
-            _log.error("subscriber of %r failed: %s", m.topic, e, exc_info=True)
-            code = e.code if isinstance(e, Error) else 500
-            _safe_fail_msg(m, e.id if isinstance(e, Error) and e.id else self.name, code, str(e) or type(e).__name__)
+            _log.error("subscriber of %r failed: %s", m.topic, _describe(e), exc_info=True)
+            if isinstance(e, Error):
+                _safe_fail_msg(m, e.id or self.name, e.code, e.detail)
+            else:
+                _safe_fail_msg(m, self.name, 500, _describe(e))
         else:
             try:
                 m.ack()
@@ -444,8 +473,9 @@ class Service:
         except asyncio.CancelledError:
             _safe_fail(req, self.name, 503, "service is shutting down", "Service Unavailable")
             raise
-        except Exception as e:  # a failing handler becomes a go-micro error with its message
-            _safe_fail(req, self.name, 500, str(e) or type(e).__name__, "Internal Server Error")
+        except Exception as e:  # a failing handler: logged with its traceback, a 500 naming its type
+            _log.error("handler of %s failed: %s", req.endpoint, _describe(e), exc_info=True)
+            _safe_fail(req, self.name, 500, _describe(e), "Internal Server Error")
 
     def __repr__(self) -> str:
         return f"<micro.Service {self.name} id={self.id} running={self._started}>"
@@ -467,6 +497,11 @@ def _safe_fail_msg(m: _native.Message, id: str, code: int, detail: str) -> None:
 
 @atexit.register
 def _close_all() -> None:
+    for s in list(_unstarted):
+        if isinstance(s, Service) and (s._handlers or s._subscribers):
+            what = ", ".join([*s._handlers, *(f"subscriber of {t}" for t in s._subscriber_topics)])
+            _log.warning("service %r was never started, so nobody could call it (%s): "
+                         "call svc.run(), or await svc.start() in your async main", s.name, what)
     with _running_lock:
         services = list(_running)
         _running.clear()

@@ -1,0 +1,192 @@
+"""What a newcomer sees when something goes wrong (issue #23): a failing handler's log and
+detail, the one way to build an error, durations in seconds, a service that was never
+started, a publish nobody receives, and wrapping a downstream error. Each test asserts the
+message the user reads, not only the code."""
+import asyncio
+import logging
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+
+import micro
+from conftest import run
+
+
+def orders(name="py.orders"):
+    svc = micro.Service(name, registry="memory", broker="memory", address="127.0.0.1:0")
+
+    @svc.handle("Orders.Place")
+    def place(req):
+        return {"qty": req["qty"]}  # a KeyError when the caller forgets "qty"
+
+    @svc.handle("Orders.PlaceAsync")
+    async def place_async(req):
+        return {"qty": req["qty"]}
+
+    @svc.handle("Orders.Slow")
+    async def slow(req):
+        await asyncio.sleep(req["s"])
+        return {}
+
+    @svc.handle("Orders.CheckStock")
+    async def check_stock(req):
+        try:
+            return await svc.client.call("py.inventory", "Inventory.Reserve", {})
+        except micro.Error as e:
+            if req.get("wrap"):
+                raise micro.Error.wrap(e, 502)
+            raise  # passed through unchanged, as go-micro does
+
+    return svc
+
+
+def test_a_raising_handler_is_logged_with_its_traceback_and_its_type_reaches_the_caller(caplog):
+    caplog.set_level(logging.ERROR, logger="micro")
+
+    async def main():
+        svc = orders()
+        await svc.start()
+        try:
+            for ep in ("Orders.Place", "Orders.PlaceAsync"):
+                with pytest.raises(micro.InternalServerError) as e:
+                    await svc.client.call(svc.name, ep, {"item": "apple"})
+                assert (e.value.id, e.value.code, e.value.detail) == (svc.name, 500, "KeyError: 'qty'")
+        finally:
+            await svc.stop()
+    run(main())
+    recs = [r for r in caplog.records if r.name == "micro" and r.levelno == logging.ERROR]
+    assert [r.getMessage() for r in recs] == ["handler of Orders.Place failed: KeyError: 'qty'",
+                                              "handler of Orders.PlaceAsync failed: KeyError: 'qty'"]
+    trace = caplog.text
+    assert "Traceback (most recent call last)" in trace and 'return {"qty": req["qty"]}' in trace, trace
+
+
+def test_errors_are_built_one_way_and_misuse_says_how():
+    e = micro.Error("out of stock", code=409, id="py.orders")
+    assert (e.id, e.code, e.detail, e.status) == ("py.orders", 409, "out of stock", "Conflict")
+    assert (micro.NotFound("no such order", id="py.orders").code, micro.Error("boom", 418).code) == (404, 418)
+    form = 'micro.Error("what went wrong", code=409, id="my.service")'
+    with pytest.raises(TypeError) as t:
+        micro.Error(409, "out of stock")  # type: ignore[arg-type]
+    assert str(t.value) == f"micro.Error: the detail (first argument) must be a str, got int 409; write {form}"
+    with pytest.raises(TypeError) as t:
+        micro.Error("py.orders", "409")  # type: ignore[arg-type]
+    assert str(t.value) == f"micro.Error: code must be an int, got str '409'; write {form}"
+    with pytest.raises(TypeError) as t:
+        micro.Error("py.orders", 409, "out of stock")  # type: ignore[misc]
+    assert str(t.value) == ("micro.Error takes the detail and at most the code by position, got 3 values "
+                            f"('py.orders', 409, 'out of stock'); write {form}")
+    with pytest.raises(TypeError, match="micro.NotFound: id must be a str"):
+        micro.NotFound("x", id=7)  # type: ignore[arg-type]
+
+
+def test_durations_are_seconds_or_timedelta_and_wrong_units_are_named():
+    async def main():
+        svc = orders()
+        await svc.start()
+        c = svc.client
+        try:
+            with pytest.raises(micro.Timeout):
+                await c.call(svc.name, "Orders.Slow", {"s": 5}, timeout=timedelta(milliseconds=200))
+            with pytest.raises(micro.Timeout):
+                await c.call(svc.name, "Orders.Slow", {"s": 5}, timeout=0.2)
+            with pytest.raises(micro.BadRequest) as e:
+                await c.call(svc.name, "Orders.Slow", {"s": 0}, timeout=-1)
+            assert e.value.detail == "timeout must be a positive number of seconds (or a datetime.timedelta), got -1"
+            with pytest.raises(micro.BadRequest) as e:
+                await c.call(svc.name, "Orders.Slow", {"s": 0}, request_timeout=5000)
+            assert e.value.detail == ("request_timeout=5000 is 5000 seconds, more than the 3600 s accepted: Python "
+                                      "durations are seconds (0.5 = 500 ms) or a datetime.timedelta, not milliseconds")
+            with pytest.raises(TypeError, match="timeout must be seconds"):
+                await c.call(svc.name, "Orders.Slow", {"s": 0}, timeout="1s")  # type: ignore[arg-type]
+        finally:
+            await svc.stop()
+    run(main())
+    with pytest.raises(micro.BadRequest, match="request_timeout=86400 is 86400 seconds"):
+        micro.Client(registry="memory", request_timeout=86400)
+    with pytest.raises(micro.BadRequest, match="register_ttl must be a non-negative number of seconds"):
+        micro.Service("x", registry="memory", register_ttl=timedelta(seconds=-1))
+
+
+def test_calling_a_service_this_process_never_started_hints_at_start():
+    async def main():
+        svc = orders("py.never.started")
+        with pytest.raises(micro.NotFound) as e:
+            await micro.Client(registry="memory").call("py.never.started", "Orders.Place", {"qty": 1})
+        assert e.value.detail == ("service py.never.started: not found in the memory registry; hint: this process "
+                                  "created service 'py.never.started' but never started it (svc.run(), or await "
+                                  "svc.start() before calling it)")
+        with pytest.raises(micro.NotFound) as other:
+            await micro.Client(registry="memory").call("py.someone.else", "X.Y", {})
+        assert "hint" not in other.value.detail
+        await svc.start()
+        await svc.stop()
+    run(main())
+
+
+def test_a_service_with_handlers_never_started_warns_at_exit():
+    code = ("import micro\n"
+            "svc = micro.Service('py.forgotten', registry='memory')\n"
+            "@svc.handle('Orders.Place')\n"
+            "def place(req): return {}\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert ("service 'py.forgotten' was never started, so nobody could call it (Orders.Place): call svc.run(), "
+            "or await svc.start() in your async main") in out.stderr, out.stderr
+    started = ("import asyncio, micro\n"
+               "svc = micro.Service('py.remembered', registry='memory', address='127.0.0.1:0')\n"
+               "@svc.handle('Orders.Place')\n"
+               "def place(req): return {}\n"
+               "async def main():\n"
+               "    await svc.start(); await svc.stop()\n"
+               "asyncio.run(main())\n")
+    out = subprocess.run([sys.executable, "-c", started], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "never started" not in out.stderr, out.stderr
+
+
+def test_publish_with_no_subscriber_is_not_found():
+    async def main():
+        c = micro.Client(registry="memory", broker="http")
+        with pytest.raises(micro.NotFound) as e:
+            await c.publish("py.nobody", {"n": 1})
+        assert (e.value.id, e.value.code, e.value.status) == ("go.micro.broker", 404, "Not Found")
+        assert e.value.detail == ('service micro.http.broker: not found (no subscriber for "py.nobody"; '
+                                  "the message stays queued for the next publish)")
+    run(main())
+
+
+def test_a_downstream_error_passes_through_or_is_wrapped_as_502_keeping_its_cause():
+    async def main():
+        svc = orders()
+        await svc.start()
+        try:
+            with pytest.raises(micro.NotFound) as passed:
+                await svc.client.call(svc.name, "Orders.CheckStock", {})
+            assert passed.value.id == "go.micro.client"  # inventory's 404 as it was: go-micro's default
+            with pytest.raises(micro.Error) as wrapped:
+                await svc.client.call(svc.name, "Orders.CheckStock", {"wrap": True})
+            w = wrapped.value
+            assert (type(w), w.id, w.code, w.status) == (micro.Error, svc.name, 502, "Bad Gateway")
+            assert w.detail == ('downstream call failed: {"id": "go.micro.client", "code": 404, "detail": '
+                                '"service py.inventory: not found in the memory registry", "status": "Not Found"}')
+        finally:
+            await svc.stop()
+    run(main())
+    cause = micro.NotFound("gone", id="x")
+    e = micro.Error.wrap(cause, 503)
+    assert (type(e), e.code, e.__cause__) == (micro.Unavailable, 503, cause)
+    assert micro.Error.wrap(KeyError("qty")).detail == "downstream call failed: KeyError: 'qty'"
+
+
+def test_the_typed_example_runs():
+    """tests/typed/orders.py: what 40-python.sh checks with mypy --strict and pyright, run."""
+    from conftest import HERE
+    out = subprocess.run([sys.executable, str(HERE / "typed" / "orders.py")], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        '503 downstream call failed: {"id": "go.micro.client", "code": 404, "detail": "service typed.inventory: '
+        'not found in the memory registry", "status": "Not Found"}',
+        "{'n': 0}",
+    ], out.stdout
