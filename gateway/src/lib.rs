@@ -26,6 +26,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod acme;
+pub mod auth;
 pub mod cors;
 pub mod error;
 pub mod goapi;
@@ -92,6 +93,10 @@ pub struct Options {
     pub cors: Option<cors::Cors>,
     /// Count requests for `/stats` and `/metrics` (`--enable_stats`).
     pub stats: bool,
+    /// Who may call what (`--auth`): every call (api, rpc, `/rpc`, http, web, event) needs a
+    /// token whose scopes the rules accept, the listings a signed-in caller, and `/auth/`
+    /// serves the sign-in, users, tokens and rules pages. `None`: anyone may call anything.
+    pub auth: Option<Arc<auth::Guard>>,
 }
 
 impl Default for Options {
@@ -105,6 +110,7 @@ impl Default for Options {
             request_timeout: Duration::from_secs(5),
             cors: Some(cors::Cors::default()),
             stats: false,
+            auth: None,
         }
     }
 }
@@ -177,6 +183,17 @@ impl Gateway {
         let path = req.uri().path();
         if !resolver::is_clean(path) {
             return error::redirect(&resolver::cleaned(path), req.uri().query());
+        }
+        if let Some(guard) = &s.opts.auth {
+            if auth::pages::is_auth_path(path) {
+                return auth::pages::serve(guard, req).await;
+            }
+            let listing = matches!(path, "/" | "" | "/stats" | "/metrics") || path.starts_with("/micro/registry");
+            if listing {
+                if let Err(rsp) = auth::pages::require_login(guard, &req) {
+                    return rsp;
+                }
+            }
         }
         match path {
             "/health" | "/health/live" | "/health/ready" => return listing::health(),

@@ -72,6 +72,18 @@ impl HandlerKind {
     }
 }
 
+/// Whether the request may call `service` at `endpoint` (always, without auth), or the
+/// 401/403 to answer ([`crate::auth::Guard::authorize`]).
+pub(crate) fn authorize(s: &Shared, headers: &HeaderMap, service: &str, endpoint: &str) -> Result<(), Response<Body>> {
+    match &s.opts.auth {
+        None => Ok(()),
+        Some(guard) => guard
+            .authorize(headers, service, endpoint)
+            .map(|_| ())
+            .map_err(|e| error::with_body(error::status_of(&e), e.to_json())),
+    }
+}
+
 /// Serves `req` with the configured handler.
 pub(crate) async fn serve(s: &Shared, req: Request<Body>) -> Response<Body> {
     match s.opts.handler {
