@@ -178,7 +178,7 @@ impl Gateway {
         rsp
     }
 
-    async fn route(&self, req: Request<Body>) -> Response<Body> {
+    async fn route(&self, mut req: Request<Body>) -> Response<Body> {
         let s = &self.shared;
         let path = req.uri().path();
         if !resolver::is_clean(path) {
@@ -188,13 +188,20 @@ impl Gateway {
             if auth::pages::is_auth_path(path) {
                 return auth::pages::serve(guard, req).await;
             }
-            let listing = matches!(path, "/" | "" | "/stats" | "/metrics") || path.starts_with("/micro/registry");
-            if listing {
-                if let Err(rsp) = auth::pages::require_login(guard, &req) {
-                    return rsp;
+            // Every route but health needs a caller (before any name is resolved, so that
+            // nobody learns which services exist without one); the handlers then check the
+            // caller's scopes against the service and endpoint they resolve.
+            let open = matches!(path, "/health" | "/health/live" | "/health/ready" | "/favicon.ico");
+            if !open {
+                match auth::pages::require_login(guard, &req) {
+                    Ok(acc) => {
+                        req.extensions_mut().insert(acc);
+                    }
+                    Err(rsp) => return rsp,
                 }
             }
         }
+        let path = req.uri().path();
         match path {
             "/health" | "/health/live" | "/health/ready" => return listing::health(),
             "/favicon.ico" => return Response::new(full(Bytes::new())),

@@ -282,7 +282,11 @@ async fn missing_expired_and_forged_tokens_are_401() {
     };
 
     refused(send(&gw, "POST", "/greeter/Greeter.Hello", &[], "{}").await, StatusCode::UNAUTHORIZED, "no token");
+    // Before any name is resolved: no token tells nobody which services exist.
+    refused(send(&gw, "POST", "/nosuch/Thing.Do", &[], "{}").await, StatusCode::UNAUTHORIZED, "no token");
     let token = login(&gw, "admin", ADMIN_PW).await;
+    let (s, _, _) = send(&gw, "POST", "/nosuch/Thing.Do", &[("authorization", &bearer(&token))], "{}").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
     let parts: Vec<&str> = token.split('.').collect();
     let claims: Claims = serde_json::from_slice(&unb64(parts[1])).expect("claims");
 

@@ -28,6 +28,8 @@ step "api, event, http/proxy and web handlers (memory registry and broker, loopb
 	cargo test --locked -q -p micro-gateway --test handlers
 step "auth: login, expired/revoked/forged/wrong-scope tokens on every call path, persistence, no password anywhere" \
 	cargo test --locked -q -p micro-gateway --test auth
+step "micro api --auth: the first admin's password printed once, MICRO_ADMIN_PASSWORD, persistence (the binary)" \
+	cargo test --locked -q -p micro-cli --test api_auth
 step "micro api vs go-micro services and go-micro's micro api (netns)" \
 	scripts/netns.sh cargo test --locked -q -p micro-gateway --test api -- --test-threads=4
 

@@ -60,7 +60,7 @@ pub(crate) async fn proxy(s: &Shared, req: Request<Body>) -> Response<Body> {
         Ok(n) => n,
         Err(rsp) => return rsp,
     };
-    if let Err(rsp) = super::authorize(s, req.headers(), &node.0, &node.1) {
+    if let Err(rsp) = super::authorize(s, req.headers(), req.extensions(), &node.0, &node.1) {
         return rsp;
     }
     let node = node.2;
@@ -73,7 +73,7 @@ pub(crate) async fn web(s: &Shared, req: Request<Body>) -> Response<Body> {
         Ok(n) => n,
         Err(rsp) => return rsp,
     };
-    if let Err(rsp) = super::authorize(s, req.headers(), &node.0, &node.1) {
+    if let Err(rsp) = super::authorize(s, req.headers(), req.extensions(), &node.0, &node.1) {
         return rsp;
     }
     let node = node.2;
