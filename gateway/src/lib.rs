@@ -196,6 +196,7 @@ impl Gateway {
                 match auth::pages::require_login(guard, &req) {
                     Ok(acc) => {
                         req.extensions_mut().insert(acc);
+                        auth::strip_credentials(req.headers_mut());
                     }
                     Err(rsp) => return rsp,
                 }

@@ -176,7 +176,9 @@ async fn rest(registry: &Arc<dyn Registry>) {
             let Ok((stream, _)) = listener.accept().await else { return };
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
-                    let text = format!("ok {}", req.uri().path());
+                    let h = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
+                    let text =
+                        format!("ok {} authorization={} cookie={}", req.uri().path(), h("authorization"), h("cookie"));
                     Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(text))))
                 });
                 let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
@@ -514,8 +516,14 @@ async fn scopes_are_enforced_on_every_call_path() {
         StatusCode::FORBIDDEN,
         "ops",
     );
-    let (s, _, body) = send(&gw_http, "GET", "/rest/items", &[("authorization", &bearer(&admin))], "").await;
-    assert_eq!((s, &body[..]), (StatusCode::OK, &b"ok /rest/items"[..]));
+    // The backend gets the request without the gateway's credentials (other cookies kept).
+    let cookie = format!("theme=dark; micro_token={admin}");
+    let (s, _, body) =
+        send(&gw_http, "GET", "/rest/items", &[("authorization", &bearer(&admin)), ("cookie", &cookie)], "").await;
+    assert_eq!(
+        (s, String::from_utf8_lossy(&body).as_ref()),
+        (StatusCode::OK, "ok /rest/items authorization=- cookie=theme=dark")
+    );
     let gw_web = gateway(&registry, Arc::clone(&g), Options { handler: HandlerKind::Web, ..Options::default() }).await;
     refused(
         send(&gw_web, "GET", "/rest/items", &[("authorization", &bearer(&alice))], "").await,

@@ -196,6 +196,36 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// Removes the gateway's own credentials from a request it passes on — a Bearer token in
+/// `Authorization` and the `micro_token` cookie — so no backend receives a token it could
+/// call the mesh with as the user. Other cookies stay.
+pub fn strip_credentials(headers: &mut HeaderMap) {
+    let bearer = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().len() > 7 && v.trim()[..7].eq_ignore_ascii_case("bearer "));
+    if bearer {
+        headers.remove(AUTHORIZATION);
+    }
+    let cookies: Vec<String> =
+        headers.get_all(COOKIE).iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect();
+    if !cookies.iter().any(|c| c.contains(COOKIE_NAME)) {
+        return;
+    }
+    headers.remove(COOKIE);
+    let kept: Vec<&str> = cookies
+        .iter()
+        .flat_map(|c| c.split(';'))
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty() && pair.split_once('=').map(|(k, _)| k.trim()) != Some(COOKIE_NAME))
+        .collect();
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&kept.join("; ")) {
+        if !kept.is_empty() {
+            headers.insert(COOKIE, v);
+        }
+    }
+}
+
 /// Runs blocking work (bcrypt) off the async workers.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
     tokio::task::spawn_blocking(f).await.map_err(|e| internal(format!("password check did not finish: {e}")))
@@ -619,5 +649,21 @@ mod tests {
         h.insert(AUTHORIZATION, HeaderValue::from_static("Basic eDp5"));
         assert_eq!(token_of(&h).as_deref(), Some("fromcookie"));
         assert_eq!(token_of(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn our_credentials_are_stripped_and_nothing_else() {
+        let mut h = HeaderMap::new();
+        h.insert(COOKIE, HeaderValue::from_static("a=1; micro_token=t; b=2"));
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer t"));
+        strip_credentials(&mut h);
+        assert_eq!(h.get(COOKIE).map(|v| v.to_str().ok()), Some(Some("a=1; b=2")));
+        assert!(h.get(AUTHORIZATION).is_none());
+        let mut h = HeaderMap::new();
+        h.insert(COOKIE, HeaderValue::from_static("micro_token=t"));
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Basic eDp5"));
+        strip_credentials(&mut h);
+        assert!(h.get(COOKIE).is_none());
+        assert_eq!(h.get(AUTHORIZATION).map(|v| v.to_str().ok()), Some(Some("Basic eDp5")));
     }
 }
