@@ -70,7 +70,7 @@ impl AccountRecord {
     }
 }
 
-/// An authenticated caller, as the [`super::Guard`] hands it to the gateway (no secret in it).
+/// An authenticated caller, as the [`super::guard::Guard`] hands it to the gateway (no secret in it).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Account {
     /// The account's id (for an API token, the account that created it).

@@ -19,7 +19,9 @@
 //! sign-in page for a browser and a 401 for a program.
 
 use super::account::{Account, Role};
-use super::{token_of, Guard, COOKIE_NAME};
+use super::error::{bad_request, forbidden, AUTH_ID};
+use super::guard::{token_of, Guard, COOKIE_NAME};
+use super::token;
 use crate::{full, Body, Peer};
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -72,7 +74,7 @@ pub async fn serve(guard: &Guard, req: Request<Body>) -> Response<Body> {
         (_, ["tokens", ..]) => tokens(guard, req, &segments[1..]).await,
         (_, ["rules" | "scopes", ..]) => rules(guard, req, &segments[1..]).await,
         (Method::GET | Method::POST | Method::DELETE, _) => {
-            error(&Error::new(super::AUTH_ID, format!("no such auth route: {method} {path}"), 404))
+            error(&Error::new(AUTH_ID, format!("no such auth route: {method} {path}"), 404))
         }
         _ => crate::error::method_not_allowed("GET, POST, DELETE"),
     };
@@ -116,7 +118,7 @@ async fn fields(req: Request<Body>) -> Result<(hyper::http::request::Parts, Hash
     let (parts, mut body) = req.into_parts();
     let mut buf = bytes::BytesMut::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| error(&super::bad_request(format!("reading the request body: {e}"))))?;
+        let frame = frame.map_err(|e| error(&bad_request(format!("reading the request body: {e}"))))?;
         if let Ok(data) = frame.into_data() {
             if buf.len() + data.len() > MAX_BODY {
                 return Err(crate::error::too_large(MAX_BODY));
@@ -129,10 +131,10 @@ async fn fields(req: Request<Body>) -> Result<(hyper::http::request::Parts, Hash
         out.extend(form_urlencoded::parse(q.as_bytes()).into_owned());
     }
     if json_body && !buf.is_empty() {
-        let v: Value = serde_json::from_slice(&buf)
-            .map_err(|e| error(&super::bad_request(format!("request body is not JSON: {e}"))))?;
+        let v: Value =
+            serde_json::from_slice(&buf).map_err(|e| error(&bad_request(format!("request body is not JSON: {e}"))))?;
         let Some(obj) = v.as_object() else {
-            return Err(error(&super::bad_request("request body must be a JSON object")));
+            return Err(error(&bad_request("request body must be a JSON object")));
         };
         for (k, v) in obj {
             let text = match v {
@@ -169,7 +171,7 @@ fn cross_site(parts: &hyper::http::request::Parts) -> Option<Response<Body>> {
     if bearer || origin_host.eq_ignore_ascii_case(host) {
         return None;
     }
-    Some(error(&super::forbidden(format!("cross-site request refused: origin {origin} is not this site ({host})"))))
+    Some(error(&forbidden(format!("cross-site request refused: origin {origin} is not this site ({host})"))))
 }
 
 // ------------------------------------------------------------------ answers
@@ -283,7 +285,7 @@ async fn login(guard: &Guard, req: Request<Body>) -> Response<Body> {
             let cookie = format!(
                 "{COOKIE_NAME}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
                 session.token,
-                session.expires.saturating_sub(super::token::now()),
+                session.expires.saturating_sub(token::now()),
                 if tls { "; Secure" } else { "" }
             );
             if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -349,7 +351,7 @@ async fn users(guard: &Guard, req: Request<Body>, rest: &[&str]) -> Response<Bod
         "create" if me.is_admin() => {
             let role = match Role::parse(f.get("role").map(String::as_str).unwrap_or("user")) {
                 Some(r) => r,
-                None => return error(&super::bad_request("role must be admin or user")),
+                None => return error(&bad_request("role must be admin or user")),
             };
             let password = f.get("password").cloned().unwrap_or_default();
             guard
@@ -371,9 +373,9 @@ async fn users(guard: &Guard, req: Request<Body>, rest: &[&str]) -> Response<Bod
             })
         }
         "create" | "delete" | "password" => {
-            Err(super::forbidden(format!("account {} may not {action} account {id}: that needs an admin", me.id)))
+            Err(forbidden(format!("account {} may not {action} account {id}: that needs an admin", me.id)))
         }
-        other => Err(super::bad_request(format!("unknown action {other:?}: use create, delete or password"))),
+        other => Err(bad_request(format!("unknown action {other:?}: use create, delete or password"))),
     };
     match (result, html) {
         (Ok((status, v, _)), false) => json_ok(status, v),
@@ -446,7 +448,7 @@ async fn tokens(guard: &Guard, req: Request<Body>, rest: &[&str]) -> Response<Bo
                 None => None,
                 Some(d) => match d.parse::<u64>() {
                     Ok(n) if (1..=3650).contains(&n) => Some(Duration::from_secs(n * 86400)),
-                    _ => return error(&super::bad_request("days must be a whole number from 1 to 3650")),
+                    _ => return error(&bad_request("days must be a whole number from 1 to 3650")),
                 },
             };
             let name = f.get("name").cloned().unwrap_or_default();
@@ -466,7 +468,7 @@ async fn tokens(guard: &Guard, req: Request<Body>, rest: &[&str]) -> Response<Bo
                 (Err(e), true) => tokens_view(guard, &me, true, Some(&e), None, None),
             }
         }
-        other => error(&super::bad_request(format!("unknown action {other:?}: use create or revoke"))),
+        other => error(&bad_request(format!("unknown action {other:?}: use create or revoke"))),
     }
 }
 
@@ -511,7 +513,7 @@ fn tokens_view(
 }
 
 fn days_left(expires: u64) -> String {
-    let secs = expires.saturating_sub(super::token::now());
+    let secs = expires.saturating_sub(token::now());
     match secs / 86400 {
         0 => "in less than a day".into(),
         1 => "in 1 day".into(),
@@ -529,7 +531,7 @@ async fn rules(guard: &Guard, req: Request<Body>, rest: &[&str]) -> Response<Bod
     let html = wants_html(&req);
     let method = req.method().clone();
     if !rest.is_empty() {
-        return error(&Error::new(super::AUTH_ID, "no such auth route: rules take no sub-path", 404));
+        return error(&Error::new(AUTH_ID, "no such auth route: rules take no sub-path", 404));
     }
     let (parts, f) = match fields(req).await {
         Ok(x) => x,
@@ -550,7 +552,7 @@ async fn rules(guard: &Guard, req: Request<Body>, rest: &[&str]) -> Response<Bod
     let result = if me.is_admin() {
         guard.set_rule(&resource, scopes)
     } else {
-        Err(super::forbidden(format!("account {} may not change rules: that needs an admin", me.id)))
+        Err(forbidden(format!("account {} may not change rules: that needs an admin", me.id)))
     };
     match (result, html) {
         (Ok(()), false) => json_ok(StatusCode::OK, json!({ "rules": guard.rules() })),

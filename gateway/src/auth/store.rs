@@ -11,8 +11,9 @@
 //! The directory is created 0700. One process owns a directory at a time.
 
 use super::account::AccountRecord;
+use super::error::AuthError;
 use super::scope::Rules;
-use super::AuthError;
+use super::token;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
@@ -107,7 +108,7 @@ pub fn save(dir: &Path, state: &State) -> Result<(), AuthError> {
     let path = path_in(dir);
     let tmp = dir.join(format!(".{FILE}.{}.tmp", uuid::Uuid::new_v4().simple()));
     let mut out = State { version: VERSION, ..state.clone() };
-    let now = super::token::now();
+    let now = token::now();
     out.revoked.retain(|_, exp| *exp > now);
     let bytes = serde_json::to_vec_pretty(&out).map_err(|e| AuthError::Store(format!("encoding the store: {e}")))?;
     let write = || -> std::io::Result<()> {
