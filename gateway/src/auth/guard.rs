@@ -106,6 +106,9 @@ pub struct Guard {
     keys: Keys,
     state: Mutex<State>,
     session_ttl: Duration,
+    /// bcrypt runs at most one per core at a time: a flood of sign-ins waits its turn
+    /// instead of filling tokio's blocking pool (hundreds of threads) with hashing.
+    hashing: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Guard {
@@ -168,8 +171,12 @@ pub fn strip_credentials(headers: &mut HeaderMap) {
     }
 }
 
-/// Runs blocking work (bcrypt) off the async workers.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
+/// Runs blocking work (bcrypt) off the async workers, at most `permits`' worth at a time.
+async fn blocking<T: Send + 'static>(
+    permits: &tokio::sync::Semaphore,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Error> {
+    let _turn = permits.acquire().await.map_err(|e| internal(format!("password check: {e}")))?;
     tokio::task::spawn_blocking(f).await.map_err(|e| internal(format!("password check did not finish: {e}")))
 }
 
@@ -235,7 +242,14 @@ impl Guard {
             );
             tracing::info!(target: "micro::auth", dir = %opts.dir.display(), "first start: admin account created with a generated password (printed to the terminal)");
         }
-        Ok(Guard { dir: opts.dir, keys, state: Mutex::new(state), session_ttl: opts.session_ttl })
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        Ok(Guard {
+            dir: opts.dir,
+            keys,
+            state: Mutex::new(state),
+            session_ttl: opts.session_ttl,
+            hashing: tokio::sync::Semaphore::new(cores),
+        })
     }
 
     /// The store's directory.
@@ -341,7 +355,7 @@ impl Guard {
         let found = self.state().accounts.get(id).cloned();
         let hash = found.as_ref().map(|a| a.password_hash.clone());
         let pw = password.to_string();
-        let ok = blocking(move || match hash {
+        let ok = blocking(&self.hashing, move || match hash {
             Some(h) => account::verify(&pw, &h),
             None => {
                 let _ = account::verify(&pw, account::decoy_hash());
@@ -405,7 +419,9 @@ impl Guard {
             return Err(Error::new(AUTH_ID, format!("account {id} exists already"), 409));
         }
         let pw = password.to_string();
-        let hash = blocking(move || account::hash(&pw)).await?.map_err(|e| internal(format!("hashing: {e}")))?;
+        let hash = blocking(&self.hashing, move || account::hash(&pw))
+            .await?
+            .map_err(|e| internal(format!("hashing: {e}")))?;
         let mut scopes: Vec<String> =
             scopes.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
         if scopes.is_empty() || role == Role::Admin {
@@ -457,7 +473,9 @@ impl Guard {
             return Err(Error::new(AUTH_ID, format!("no account {id}"), 404));
         }
         let pw = password.to_string();
-        let hash = blocking(move || account::hash(&pw)).await?.map_err(|e| internal(format!("hashing: {e}")))?;
+        let hash = blocking(&self.hashing, move || account::hash(&pw))
+            .await?
+            .map_err(|e| internal(format!("hashing: {e}")))?;
         self.change(|s| {
             let Some(acc) = s.accounts.get_mut(id) else {
                 return Err(Error::new(AUTH_ID, format!("no account {id}"), 404));

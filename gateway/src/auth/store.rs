@@ -60,7 +60,7 @@ pub struct State {
     #[serde(default)]
     pub tokens: BTreeMap<String, TokenRecord>,
     /// Revoked token ids and when each would have expired (Unix seconds); an entry is
-    /// dropped once its token has expired anyway.
+    /// dropped once its token has expired anyway, as an expired API token's record is.
     #[serde(default)]
     pub revoked: BTreeMap<String, u64>,
     /// Scopes required per service or endpoint.
@@ -110,6 +110,7 @@ pub fn save(dir: &Path, state: &State) -> Result<(), AuthError> {
     let mut out = State { version: VERSION, ..state.clone() };
     let now = token::now();
     out.revoked.retain(|_, exp| *exp > now);
+    out.tokens.retain(|_, t| t.expires > now);
     let bytes = serde_json::to_vec_pretty(&out).map_err(|e| AuthError::Store(format!("encoding the store: {e}")))?;
     let write = || -> std::io::Result<()> {
         let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
@@ -132,17 +133,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_saved_state_reads_back_with_mode_0600_and_no_temporary_left() {
+    fn a_saved_state_reads_back_with_mode_0600_without_expired_entries_or_a_temporary() {
         let dir = std::env::temp_dir().join(format!("micro-auth-store-{}", uuid::Uuid::new_v4().simple()));
         ensure_dir(&dir).expect("dir");
         assert!(load(&dir).expect("load").is_none());
         let mut s = State { key: "k".into(), ..State::default() };
         s.revoked.insert("old".into(), 1);
         s.revoked.insert("live".into(), u64::MAX);
+        for (id, expires) in [("gone", 1), ("kept", u64::MAX)] {
+            let t = TokenRecord {
+                id: id.into(),
+                name: id.into(),
+                scopes: vec!["a".into()],
+                created_by: "admin".into(),
+                created: 0,
+                expires,
+            };
+            s.tokens.insert(id.into(), t);
+        }
         save(&dir, &s).expect("save");
         let back = load(&dir).expect("load").expect("some");
         assert_eq!(back.key, "k");
         assert_eq!(back.revoked.keys().collect::<Vec<_>>(), ["live"]);
+        assert_eq!(back.tokens.keys().collect::<Vec<_>>(), ["kept"]);
         let mode = fs::metadata(path_in(&dir)).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert_eq!(fs::read_dir(&dir).expect("ls").count(), 1);
