@@ -391,6 +391,8 @@ impl Guard {
         let (_, claims) = self.account_of(token)?;
         self.change(|s| {
             s.revoked.insert(claims.jti.clone(), claims.exp);
+            // An API token signing itself out is revoked like any: off the tokens page too.
+            s.tokens.remove(&claims.jti);
             Ok(())
         })
     }
