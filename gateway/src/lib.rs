@@ -26,6 +26,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod acme;
+pub mod auth;
 pub mod cors;
 pub mod error;
 pub mod goapi;
@@ -92,6 +93,10 @@ pub struct Options {
     pub cors: Option<cors::Cors>,
     /// Count requests for `/stats` and `/metrics` (`--enable_stats`).
     pub stats: bool,
+    /// Who may call what (`--auth`): every call (api, rpc, `/rpc`, http, web, event) needs a
+    /// token whose scopes the rules accept, the listings a signed-in caller, and `/auth/`
+    /// serves the sign-in, users, tokens and rules pages. `None`: anyone may call anything.
+    pub auth: Option<Arc<auth::Guard>>,
 }
 
 impl Default for Options {
@@ -105,6 +110,7 @@ impl Default for Options {
             request_timeout: Duration::from_secs(5),
             cors: Some(cors::Cors::default()),
             stats: false,
+            auth: None,
         }
     }
 }
@@ -172,12 +178,31 @@ impl Gateway {
         rsp
     }
 
-    async fn route(&self, req: Request<Body>) -> Response<Body> {
+    async fn route(&self, mut req: Request<Body>) -> Response<Body> {
         let s = &self.shared;
         let path = req.uri().path();
         if !resolver::is_clean(path) {
             return error::redirect(&resolver::cleaned(path), req.uri().query());
         }
+        if let Some(guard) = &s.opts.auth {
+            if auth::pages::is_auth_path(path) {
+                return auth::pages::serve(guard, req).await;
+            }
+            // Every route but health needs a caller (before any name is resolved, so that
+            // nobody learns which services exist without one); the handlers then check the
+            // caller's scopes against the service and endpoint they resolve.
+            let open = matches!(path, "/health" | "/health/live" | "/health/ready" | "/favicon.ico");
+            if !open {
+                match auth::pages::require_login(guard, &req) {
+                    Ok(acc) => {
+                        req.extensions_mut().insert(acc);
+                        auth::strip_credentials(req.headers_mut());
+                    }
+                    Err(rsp) => return rsp,
+                }
+            }
+        }
+        let path = req.uri().path();
         match path {
             "/health" | "/health/live" | "/health/ready" => return listing::health(),
             "/favicon.ico" => return Response::new(full(Bytes::new())),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Gateway suite: `micro api` (the micro-gateway crate) end to end — the crate's unit tests,
-# the handlers against in-process services (gateway/tests/handlers.rs), then gateway/tests/api.rs inside the private network namespace: our `micro api` binary
+# the handlers against in-process services (gateway/tests/handlers.rs), the auth layer over
+# HTTP (gateway/tests/auth.rs), then gateway/tests/api.rs inside the private network namespace: our `micro api` binary
 # in front of go-micro v5.30.0 fixtures (gm5 fx-*) and the Rust greeter, and the same
 # requests against go-micro's own `micro api` (bin/gomicro) where the two must agree.
 set -euo pipefail
@@ -25,6 +26,10 @@ unit() { cargo test --locked -q -p micro-gateway --lib && cargo test --locked -q
 step "gateway unit and doc tests (resolver, errors, CORS, stats, qson, go.api)" unit
 step "api, event, http/proxy and web handlers (memory registry and broker, loopback)" \
 	cargo test --locked -q -p micro-gateway --test handlers
+step "auth: login, expired/revoked/forged/wrong-scope tokens on every call path, persistence, no password anywhere" \
+	cargo test --locked -q -p micro-gateway --test auth
+step "micro api --auth: the first admin's password printed once, MICRO_ADMIN_PASSWORD, persistence (the binary)" \
+	cargo test --locked -q -p micro-cli --test api_auth
 step "micro api vs go-micro services and go-micro's micro api (netns)" \
 	scripts/netns.sh cargo test --locked -q -p micro-gateway --test api -- --test-threads=4
 

@@ -79,6 +79,31 @@ pub struct ApiArgs {
     /// PEM root certificate the ACME client trusts for the CA's HTTPS (a test CA's).
     #[arg(long = "acme_ca_root", env = "MICRO_ACME_CA_ROOT", value_name = "FILE")]
     pub acme_ca_root: Option<PathBuf>,
+    /// Who may call what: `jwt` (also `--auth` alone) requires a token on every call and
+    /// serves /auth/ (sign-in, users, tokens, rules); `none` (default) lets anyone call.
+    /// go-micro's flag name; the first admin's password comes from MICRO_ADMIN_PASSWORD,
+    /// else it is generated and printed once.
+    #[arg(long, env = "MICRO_AUTH", value_name = "NAME", default_value = "none", num_args = 0..=1, default_missing_value = "jwt")]
+    pub auth: String,
+    /// Where accounts, tokens, rules and the signing key are kept (default: the user's
+    /// config dir, micro/auth).
+    #[arg(long = "auth_dir", env = "MICRO_AUTH_DIR", value_name = "DIR")]
+    pub auth_dir: Option<PathBuf>,
+}
+
+/// The auth guard the flags ask for, opened (first start: the admin account created).
+fn guard(args: &ApiArgs) -> Result<Option<Arc<micro_gateway::auth::Guard>>, Failure> {
+    match args.auth.trim().to_ascii_lowercase().as_str() {
+        "" | "none" | "noop" | "false" => Ok(None),
+        "jwt" | "true" => {
+            let opts = micro_gateway::auth::GuardOptions::from_env(args.auth_dir.clone())
+                .map_err(|e| Failure::Usage(format!("micro api: {e}")))?;
+            let guard =
+                micro_gateway::auth::Guard::open(opts).map_err(|e| Failure::Failed(format!("micro api: auth: {e}")))?;
+            Ok(Some(Arc::new(guard)))
+        }
+        other => Err(Failure::Usage(format!("micro api: unknown --auth {other:?}: use jwt or none"))),
+    }
 }
 
 /// How the listener is secured, from the TLS and ACME flags.
@@ -188,6 +213,11 @@ pub async fn run(args: &ApiArgs, opts: &Opts, sess: &Session) -> Outcome {
     let handler: HandlerKind = args.handler.parse().map_err(Failure::Usage)?;
     let resolver: micro_gateway::resolver::ResolverKind = args.resolver.parse().map_err(Failure::Usage)?;
     let security = security(args)?;
+    let auth = guard(args)?;
+    let auth_note = match &auth {
+        Some(g) => format!(", auth on (store {})", g.dir().display()),
+        None => String::new(),
+    };
     let registry = sess.registry().await?;
     let url = micro::broker::url_from_env(Some(&opts.broker), opts.broker_address.as_deref());
     let client = client_builder(opts)
@@ -205,6 +235,7 @@ pub async fn run(args: &ApiArgs, opts: &Opts, sess: &Session) -> Outcome {
         request_timeout: opts.client_request_timeout,
         cors: Cors::from_list(&args.cors),
         stats: args.enable_stats,
+        auth,
     };
     let listen = listen_address(opts.address.as_deref().unwrap_or(&args.listen));
     let listener = tokio::net::TcpListener::bind(&listen)
@@ -228,7 +259,7 @@ pub async fn run(args: &ApiArgs, opts: &Opts, sess: &Session) -> Outcome {
         }
     };
     println!(
-        "micro api listening on {scheme}://{bound} (handler {}, namespace {}, registry {}{what})",
+        "micro api listening on {scheme}://{bound} (handler {}, namespace {}, registry {}{what}{auth_note})",
         handler.name(),
         args.namespace,
         sess.registry_name

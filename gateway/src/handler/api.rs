@@ -49,6 +49,9 @@ pub(crate) async fn serve(s: &Shared, req: Request<Body>) -> Response<Body> {
 
 /// Calls `service` (found already) at `method` with the request as a `go.api.Request`.
 pub(crate) async fn call_service(s: &Shared, req: Request<Body>, service: &str, method: &str) -> Response<Body> {
+    if let Err(rsp) = super::authorize(s, req.headers(), req.extensions(), service, method) {
+        return rsp;
+    }
     let (parts, body) = match read_body(s, req).await {
         Ok(b) => b,
         Err(rsp) => return rsp,

@@ -26,6 +26,9 @@ use std::collections::BTreeMap;
 /// Serves one request with the event handler.
 pub(crate) async fn serve(s: &Shared, req: Request<Body>) -> Response<Body> {
     let (topic, name) = resolver::event_route(&s.opts.namespace, req.uri().path());
+    if let Err(rsp) = super::authorize(s, req.headers(), req.extensions(), &topic, &name) {
+        return rsp;
+    }
     let (parts, body) = match read_body(s, req).await {
         Ok(b) => b,
         Err(rsp) => return rsp,

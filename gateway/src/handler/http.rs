@@ -60,6 +60,10 @@ pub(crate) async fn proxy(s: &Shared, req: Request<Body>) -> Response<Body> {
         Ok(n) => n,
         Err(rsp) => return rsp,
     };
+    if let Err(rsp) = super::authorize(s, req.headers(), req.extensions(), &node.0, &node.1) {
+        return rsp;
+    }
+    let node = node.2;
     forward(s, req, &node).await
 }
 
@@ -69,14 +73,20 @@ pub(crate) async fn web(s: &Shared, req: Request<Body>) -> Response<Body> {
         Ok(n) => n,
         Err(rsp) => return rsp,
     };
+    if let Err(rsp) = super::authorize(s, req.headers(), req.extensions(), &node.0, &node.1) {
+        return rsp;
+    }
+    let node = node.2;
     if is_websocket(req.headers()) {
         return websocket(s, req, &node).await;
     }
     forward(s, req, &node).await
 }
 
-/// The node to send `req` to, or the answer to give instead (see the module docs).
-async fn pick<B>(s: &Shared, req: &Request<B>) -> Result<Node, Response<Body>> {
+/// The service found, the route's method (the HTTP verb: what a scope rule's endpoint names
+/// for a proxied service) and the node to send `req` to, or the answer to give instead (see
+/// the module docs).
+async fn pick<B>(s: &Shared, req: &Request<B>) -> Result<(String, String, Node), Response<Body>> {
     let path = req.uri().path();
     let Some(route) = super::route_of(s, req, resolver::proxy_route) else {
         return Err(error::json(
@@ -93,7 +103,7 @@ async fn pick<B>(s: &Shared, req: &Request<B>) -> Result<Node, Response<Body>> {
         match lookup(s, name).await {
             Ok(versions) => {
                 if let Some(node) = s.upstream.selector.select(&versions, &[], &[]) {
-                    return Ok(node.clone());
+                    return Ok((name.clone(), route.method.clone(), node.clone()));
                 }
                 if !versions.is_empty() {
                     nodeless = Some(name.clone());

@@ -72,6 +72,26 @@ impl HandlerKind {
     }
 }
 
+/// Whether the request may call `service` at `endpoint` (always, without auth), or the
+/// 401/403 to answer: the caller the gateway authenticated on the way in (an
+/// [`crate::auth::account::Account`] in the request's extensions) is checked against the
+/// rules ([`crate::auth::Guard::permit`]); without one, the headers' token is
+/// ([`crate::auth::Guard::authorize`]).
+pub(crate) fn authorize(
+    s: &Shared,
+    headers: &HeaderMap,
+    extensions: &hyper::http::Extensions,
+    service: &str,
+    endpoint: &str,
+) -> Result<(), Response<Body>> {
+    let Some(guard) = &s.opts.auth else { return Ok(()) };
+    let checked = match extensions.get::<crate::auth::account::Account>() {
+        Some(acc) => guard.permit(acc, service, endpoint),
+        None => guard.authorize(headers, service, endpoint).map(|_| ()),
+    };
+    checked.map_err(|e| error::with_body(error::status_of(&e), e.to_json()))
+}
+
 /// Serves `req` with the configured handler.
 pub(crate) async fn serve(s: &Shared, req: Request<Body>) -> Response<Body> {
     match s.opts.handler {

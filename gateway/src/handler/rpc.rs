@@ -82,6 +82,9 @@ pub(crate) async fn call(s: &Shared, req: Request<Body>, names: &[String], why: 
 
 /// Calls `service` (found already) with the request's body.
 pub(crate) async fn call_service(s: &Shared, req: Request<Body>, service: &str, method: &str) -> Response<Body> {
+    if let Err(rsp) = super::authorize(s, req.headers(), req.extensions(), service, method) {
+        return rsp;
+    }
     let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     let verb = req.method().clone();
     let query = req.uri().query().map(str::to_string);
@@ -195,6 +198,9 @@ pub(crate) async fn endpoint(s: &Shared, req: Request<Body>) -> Response<Body> {
     }
     if r.endpoint.is_empty() {
         return bad_rpc("invalid endpoint: name one with \"endpoint\" (or \"method\")");
+    }
+    if let Err(rsp) = super::authorize(s, &parts.headers, &parts.extensions, &r.service, &r.endpoint) {
+        return with_json_type(rsp);
     }
     let request = r.request.unwrap_or_default();
     if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&request) {
