@@ -75,6 +75,20 @@ pub(crate) async fn web(s: &Shared, req: Request<Body>) -> Response<Body> {
     forward(s, req, &node).await
 }
 
+/// Serves `req` with the web handler on the first of `names` with a node: what
+/// [`crate::web::proxy`] (classic `micro web`, which names the service its own way) uses.
+pub(crate) async fn web_named(s: &Shared, req: Request<Body>, names: &[String]) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    let node = match pick_named(s, names, &path).await {
+        Ok(n) => n,
+        Err(rsp) => return rsp,
+    };
+    if is_websocket(req.headers()) {
+        return websocket(s, req, &node).await;
+    }
+    forward(s, req, &node).await
+}
+
 /// The node to send `req` to, or the answer to give instead (see the module docs).
 async fn pick<B>(s: &Shared, req: &Request<B>) -> Result<Node, Response<Body>> {
     let path = req.uri().path();
@@ -87,9 +101,13 @@ async fn pick<B>(s: &Shared, req: &Request<B>) -> Result<Node, Response<Body>> {
             ),
         ));
     };
-    let names = resolver::candidates(&route);
+    pick_named(s, &resolver::candidates(&route), path).await
+}
+
+/// A node of the first of `names` that has one (the selector picks), or the 503/404 to give.
+async fn pick_named(s: &Shared, names: &[String], path: &str) -> Result<Node, Response<Body>> {
     let mut nodeless = None;
-    for name in &names {
+    for name in names {
         match lookup(s, name).await {
             Ok(versions) => {
                 if let Some(node) = s.upstream.selector.select(&versions, &[], &[]) {
