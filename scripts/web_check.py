@@ -159,12 +159,18 @@ class Browser:
     def until(self, expr, what):
         """Polls the page until `expr` is truthy (the page's own state, not a fixed wait)."""
         deadline = time.time() + WAIT
+        # An element does not cross DevTools by value (it comes back as {}): say true instead.
+        # Mid-navigation the document may not be there yet: not yet, rather than a failure.
+        probe = f"(() => {{ try {{ const v = ({expr}); return v instanceof Node ? true : v; }} catch (e) {{ return false; }} }})()"
         while True:
-            v = self.eval(expr)
+            v = self.eval(probe)
             if v:
                 return v
             if time.time() > deadline:
-                fail(f"{what}: not seen within {WAIT} s")
+                state = self.eval("JSON.stringify({url: location.href, live: (document.getElementById('live') || {})"
+                                  ".textContent, page: ((document.getElementById('main') || {}).innerText || '')"
+                                  ".slice(0, 600)})")
+                fail(f"{what}: not seen within {WAIT} s; the page: {state}")
             time.sleep(0.1)
 
     def goto(self, url):
@@ -272,7 +278,7 @@ def main():
                     "the service page")
             f = form(names["go"], "Greeter.Hello")
             b.until(f"{f} && {f}.querySelector('input[data-path]')", "Greeter.Hello's generated field")
-            b.eval(f"{f}.querySelector('input[data-path={js(js(['name']))}]').focus()")
+            b.eval(f"{f}.querySelector('input[name=name]').focus()")
             b.send("Input.insertText", text="Browser")
             raw = b.eval(f"{f}.querySelector('textarea').value")
             if json.loads(raw) != {"name": "Browser"}:
@@ -327,7 +333,7 @@ def main():
                     f"{names['go']} gone from the open page")
             if b.eval("window.__noReload") != "still here":
                 fail("the page was reloaded")
-            if not b.eval(f"document.querySelector('#services li[data-service={js(names['rust'])}]')"):
+            if not b.eval(f"!!document.querySelector('#services li[data-service={js(names['rust'])}]')"):
                 fail("the Rust greeter left the page too")
             say(f"{names['go']} stopped and left the open page without a reload")
             b.shot(art(6, "service-gone"))

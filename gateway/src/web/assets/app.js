@@ -106,7 +106,11 @@
     });
     es.addEventListener('end', () => setLive('registry stopped', false));
     es.onerror = () => setLive('reconnecting\u2026', false);
+    // A page kept in the back/forward cache would hold its stream (and one of the browser's
+    // few connections to this host) open: close it on leaving, open a new one on coming back.
+    window.addEventListener('pagehide', () => es.close(), { once: true });
   }
+  window.addEventListener('pageshow', (ev) => { if (ev.persisted) connect(); });
 
   function apply(ch) {
     if (!ch || !ch.service) return;
@@ -320,7 +324,9 @@
           el('div', { class: 'cols' },
             el('div', {}, el('h4', {}, 'Request'), shapeTree(ep.request)),
             el('div', {}, el('h4', {}, 'Response'), shapeTree(ep.response))),
-          callForm(name, ep))));
+          ep.metadata && ep.metadata.stream === 'true'
+            ? el('p', { class: 'muted' }, 'A stream: open it with micro stream ' + name + ' ' + ep.name + '.')
+            : callForm(name, ep))));
       } else if (!drawn) {
         endpoints.replaceChildren(el('p', { class: 'muted' }, 'No endpoints registered.'));
       }
