@@ -5,12 +5,12 @@
 //! pair of enclosing single quotes taken off), and anything else is `<command>: command not
 //! found` with the help.
 //!
-//! `call` goes through the gateway's call path ([`Dashboard::call_as`]) with the user's
-//! request headers; `health` calls `Debug.Health` on each node of the service, and reports
+//! `call` goes through the gateway's call path ([`super::call`]) with the user's
+//! request headers ([`super::call`]); `health` calls `Debug.Health` on each node of the service, and reports
 //! a node that does not serve it but answers as reachable, as `micro health` does.
 
-use super::Dashboard;
-use crate::{error, handler, Body, GATEWAY_ID};
+use super::call::call_as;
+use crate::{error, handler, Body, Gateway, GATEWAY_ID};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::{Request, Response, StatusCode};
@@ -53,8 +53,8 @@ impl Output {
 
 /// Answers `POST /_web/cli` with `{"command": "…"}`: `{"output", "ok"}`, status 200 whatever
 /// the command's outcome (a 400 only when the body is not that JSON).
-pub async fn serve(dashboard: &Dashboard, req: Request<Body>) -> Response<Body> {
-    let (parts, body) = match handler::read_body(&dashboard.gateway.shared, req).await {
+pub async fn serve(gateway: &Gateway, req: Request<Body>) -> Response<Body> {
+    let (parts, body) = match handler::read_body(&gateway.shared, req).await {
         Ok(p) => p,
         Err(rsp) => return rsp,
     };
@@ -64,18 +64,18 @@ pub async fn serve(dashboard: &Dashboard, req: Request<Body>) -> Response<Body> 
             return error::json(StatusCode::BAD_REQUEST, GATEWAY_ID, format!("expected {{\"command\": \"…\"}}: {e}"))
         }
     };
-    let out = run(dashboard, &parts, &line.command).await;
+    let out = run(gateway, &parts, &line.command).await;
     error::with_body(StatusCode::OK, serde_json::to_vec(&out).unwrap_or_default())
 }
 
 /// Runs one command line as the request whose head is `head`.
-pub async fn run(dashboard: &Dashboard, head: &hyper::http::request::Parts, line: &str) -> Output {
+pub async fn run(gateway: &Gateway, head: &hyper::http::request::Parts, line: &str) -> Output {
     let words: Vec<&str> = line.split_whitespace().collect();
     match words.as_slice() {
         [] => Output::ok(""),
         ["help"] => Output::ok(HELP),
-        ["list", "services"] | ["ls", "services"] | ["services"] => list(dashboard).await,
-        ["get", "service", name] | ["get", name] => get(dashboard, name).await,
+        ["list", "services"] | ["ls", "services"] | ["services"] => list(gateway).await,
+        ["get", "service", name] | ["get", name] => get(gateway, name).await,
         ["call", service, endpoint, ..] => {
             let (_, rest) = word(line);
             let (_, rest) = word(rest);
@@ -86,9 +86,9 @@ pub async fn run(dashboard: &Dashboard, head: &hyper::http::request::Parts, line
             if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&body) {
                 return Output::failed(format!("the request is not JSON: {e}"));
             }
-            call(dashboard, head, service, endpoint, body).await
+            call(gateway, head, service, endpoint, body).await
         }
-        ["health", "check", name] | ["health", name] => health(dashboard, name).await,
+        ["health", "check", name] | ["health", name] => health(gateway, name).await,
         [cmd, ..] => Output::failed(format!("{cmd}: command not found\n{HELP}")),
     }
 }
@@ -102,8 +102,8 @@ fn word(s: &str) -> (&str, &str) {
     }
 }
 
-async fn list(d: &Dashboard) -> Output {
-    match d.gateway.shared.registry.list_services().await {
+async fn list(gw: &Gateway) -> Output {
+    match gw.shared.registry.list_services().await {
         Ok(services) => {
             let mut names: Vec<String> = services.into_iter().map(|s| s.name).collect();
             names.sort();
@@ -114,8 +114,8 @@ async fn list(d: &Dashboard) -> Output {
     }
 }
 
-async fn get(d: &Dashboard, name: &str) -> Output {
-    match handler::lookup(&d.gateway.shared, name).await {
+async fn get(gw: &Gateway, name: &str) -> Output {
+    match handler::lookup(&gw.shared, name).await {
         Ok(v) if !v.is_empty() => Output::ok(serde_json::to_string_pretty(&v).unwrap_or_default()),
         Ok(_) => Output::failed(format!("service not found: {name}")),
         Err(e) if e.code == 404 => Output::failed(format!("service not found: {name}")),
@@ -123,14 +123,8 @@ async fn get(d: &Dashboard, name: &str) -> Output {
     }
 }
 
-async fn call(
-    d: &Dashboard,
-    head: &hyper::http::request::Parts,
-    service: &str,
-    endpoint: &str,
-    body: String,
-) -> Output {
-    let rsp = d.call_as(head, service, endpoint, Bytes::from(body)).await;
+async fn call(gw: &Gateway, head: &hyper::http::request::Parts, service: &str, endpoint: &str, body: String) -> Output {
+    let rsp = call_as(gw, head, service, endpoint, Bytes::from(body)).await;
     let ok = rsp.status().is_success();
     let bytes = match rsp.into_body().collect().await {
         Ok(b) => b.to_bytes(),
@@ -143,8 +137,8 @@ async fn call(
     Output { output: text, ok }
 }
 
-async fn health(d: &Dashboard, name: &str) -> Output {
-    let s = &d.gateway.shared;
+async fn health(gw: &Gateway, name: &str) -> Output {
+    let s = &gw.shared;
     let versions = match handler::lookup(s, name).await {
         Ok(v) => v,
         Err(e) if e.code == 404 => Vec::new(),

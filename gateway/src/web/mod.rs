@@ -22,13 +22,14 @@
 //! headers: whatever the gateway enforces on its call path applies to the dashboard too.
 
 pub mod assets;
+pub mod call;
 pub mod console;
 pub mod events;
 pub mod proxy;
 
-use crate::{error, full, handler, Body, Gateway, GATEWAY_ID};
+use crate::{error, handler, Body, Gateway, GATEWAY_ID};
 use bytes::Bytes;
-use hyper::header::{HeaderValue, ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{ACCEPT, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use micro::registry::Service;
 use serde::Serialize;
@@ -152,7 +153,7 @@ impl Dashboard {
             (&Method::GET, "services") => self.listing().await,
             (&Method::GET, "events") => events::stream(self.gateway.shared.registry.clone()).await,
             (&Method::POST, "call") => self.call(req).await,
-            (&Method::POST, "cli") => console::serve(self, req).await,
+            (&Method::POST, "cli") => console::serve(&self.gateway, req).await,
             (_, "app.js" | "style.css" | "services" | "events") => error::method_not_allowed("GET"),
             (_, "call" | "cli") => error::method_not_allowed("POST"),
             _ => error::json(StatusCode::NOT_FOUND, GATEWAY_ID, format!("not found: {PREFIX}{rest}")),
@@ -254,7 +255,7 @@ impl Dashboard {
     }
 
     /// Calls `endpoint` of `service` with the JSON `request` through the gateway, as the
-    /// request whose head is `head` (its headers, cookies and peer go along).
+    /// request whose head is `head` (its headers, cookies and peer go along): see [`call`].
     pub async fn call_as(
         &self,
         head: &hyper::http::request::Parts,
@@ -262,37 +263,7 @@ impl Dashboard {
         endpoint: &str,
         request: Bytes,
     ) -> Response<Body> {
-        let bad = |what: &str, v: &str| {
-            error::json(
-                StatusCode::BAD_REQUEST,
-                GATEWAY_ID,
-                format!("invalid {what} {v:?}: letters, digits and . - _ : only"),
-            )
-        };
-        if !is_name(service) {
-            return bad("service", service);
-        }
-        if !is_name(endpoint) {
-            return bad("endpoint", endpoint);
-        }
-        let uri = format!("/api/{service}/{endpoint}");
-        let mut inner = Request::new(full(request));
-        *inner.method_mut() = Method::POST;
-        *inner.uri_mut() = match uri.parse() {
-            Ok(u) => u,
-            Err(_) => return bad("service", service),
-        };
-        let headers = inner.headers_mut();
-        for (name, value) in &head.headers {
-            if name != CONTENT_LENGTH && name != CONTENT_TYPE {
-                headers.append(name.clone(), value.clone());
-            }
-        }
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Some(peer) = head.extensions.get::<crate::Peer>() {
-            inner.extensions_mut().insert(*peer);
-        }
-        self.gateway.handle(inner).await
+        call::call_as(&self.gateway, head, service, endpoint, request).await
     }
 
     /// Serves HTTP/1.1 on `listener` (TLS when `tls` is given) until `shutdown` is
@@ -322,12 +293,6 @@ struct CallForm {
     request: Option<serde_json::Value>,
 }
 
-/// A service or endpoint name that can stand in a path segment as it is.
-fn is_name(s: &str) -> bool {
-    s.bytes().any(|b| b != b'.')
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':'))
-}
-
 fn header_has<B>(req: &Request<B>, name: hyper::header::HeaderName, needle: &str) -> bool {
     req.headers().get_all(name).iter().filter_map(|v| v.to_str().ok()).any(|v| v.contains(needle))
 }
@@ -340,18 +305,4 @@ fn wants_json<B>(req: &Request<B>) -> bool {
 /// The client takes HTML (a browser's navigation).
 fn accepts_html<B>(req: &Request<B>) -> bool {
     header_has(req, ACCEPT, "text/html")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_name;
-
-    #[test]
-    fn names_that_would_change_the_path_are_refused() {
-        assert!(is_name("go.micro.srv.greeter"));
-        assert!(is_name("Greeter.Hello"));
-        for bad in ["", "..", "a/b", "a?b", "a b", "..%2f", "a#b"] {
-            assert!(!is_name(bad), "{bad}");
-        }
-    }
 }
