@@ -11,7 +11,8 @@ and drives Debian's headless Chromium over the DevTools protocol (the `websocket
    (typed with DevTools' Input.insertText), call, read the reply on the page;
 3. Greeter.Fail through the raw JSON box: the page shows go-micro's error (id, code, detail);
 4. every other greeter called through its raw JSON box;
-5. the terminal page runs `list services`;
+5. the terminal page runs `list services`; the registry view shows every service's nodes and
+   the API page documents the go-micro service's endpoints and fields;
 6. with the services page open, the go-micro service is stopped (SIGTERM: deregister and mDNS
    goodbye) and leaves the page with no reload (a marker set on the page survives);
 7. a phone-sized window: the service page has no horizontal overflow.
@@ -310,7 +311,7 @@ def main():
                 if state != "done" or "Hello Page" not in (reply or ""):
                     fail(f"{lang} greeter through the page: state {state}, reply {reply!r}")
                 say(f"{lang} greeter through the page: {reply.strip()!r}")
-            b.shot(art(4, "rust-call"))
+            b.shot(art(4, "greeter-call"))
 
             # 5. The terminal.
             b.goto(base + "/terminal")
@@ -323,6 +324,20 @@ def main():
                 if n not in out:
                     fail(f"`list services` on the terminal page does not list {n}: {out!r}")
             b.shot(art(5, "terminal"))
+
+            # 5b. The registry view (every node) and the API page (every endpoint documented).
+            b.goto(base + "/registry")
+            for n in names.values():
+                b.until(f"document.querySelector('#registry tr[data-service={js(n)}]')", f"{n} in the registry view")
+            b.shot(art("5b", "registry"))
+            b.goto(base + "/api")
+            b.until(f"document.querySelector('#api section[data-service={js(names['go'])}] "
+                    f"[data-endpoint=\"Greeter.Hello\"]')", "Greeter.Hello documented on the API page")
+            doc = b.eval(f"document.querySelector('#api section[data-service={js(names['go'])}]').innerText")
+            for want in ["Greeter.Fail", "code", "int32", "message", "/rpc"]:
+                if want not in doc:
+                    fail(f"the API page's {names['go']} section lacks {want!r}: {doc!r}")
+            b.shot(art("5c", "api"))
 
             # 6. A service that stops leaves the open page, with no reload.
             b.goto(base + "/")

@@ -366,23 +366,39 @@
     };
   }
 
+  // An example request from a request shape: empty strings, zeros, false, nested objects.
+  function sample(value) {
+    const out = {};
+    for (const v of (value && value.values) || []) {
+      if (v.values && v.values.length) out[v.name] = sample(v);
+      else if (/^bool(ean)?$/i.test(v.type)) out[v.name] = false;
+      else if (NUMBER.test(v.type)) out[v.name] = 0;
+      else if (/^string$/i.test(v.type)) out[v.name] = '';
+    }
+    return out;
+  }
+
   function apiPage() {
+    const intro = el('p', {});
     const body = el('div', { id: 'api' });
-    main.replaceChildren(el('h1', {}, 'API'), el('p', {},
-      info.namespace === null
-        ? 'Call any endpoint with POST /api/{service}/{Handler.Method} (or /{service}/{Handler.Method}) and a JSON body.'
-        : 'Call any endpoint with POST /rpc and {"service", "endpoint", "request"}.'), body);
+    main.replaceChildren(el('h1', {}, 'API'), intro, body);
     redraw = () => {
       const origin = location.origin;
+      const viaRpc = info.namespace !== null;
+      intro.textContent = viaRpc
+        ? 'Call any endpoint with POST /rpc and {"service", "endpoint", "request"}.'
+        : 'Call any endpoint with POST /api/{service}/{Handler.Method} (or /{service}/{Handler.Method}) and a JSON body.';
       body.replaceChildren(...sortedNames().filter((n) => endpointsOf(n).length).map((n) =>
         el('section', { class: 'card', id: 'api-' + n, 'data-service': n }, el('h2', {}, n),
           endpointsOf(n).map((ep) => {
-            const example = info.namespace === null
-              ? "curl -X POST " + origin + '/api/' + n + '/' + ep.name + " -H 'Content-Type: application/json' -d '{}'"
-              : "curl " + origin + "/rpc -H 'Content-Type: application/json' -d '" +
-                JSON.stringify({ service: n, endpoint: ep.name, request: {} }) + "'";
+            const req = JSON.stringify(sample(ep.request));
+            const example = viaRpc
+              ? "curl " + origin + "/rpc -H 'Content-Type: application/json' -d '" +
+                JSON.stringify({ service: n, endpoint: ep.name, request: sample(ep.request) }) + "'"
+              : "curl " + origin + '/api/' + n + '/' + ep.name + " -H 'Content-Type: application/json' -d '" + req + "'";
             return el('div', { class: 'endpoint', 'data-endpoint': ep.name }, el('h3', {}, ep.name),
               ep.metadata && ep.metadata.description ? el('p', {}, ep.metadata.description) : null,
+              ep.metadata && ep.metadata.stream === 'true' ? el('p', { class: 'muted' }, 'A stream (micro stream).') : null,
               el('div', { class: 'cols' },
                 el('div', {}, el('h4', {}, 'Request'), shapeTree(ep.request)),
                 el('div', {}, el('h4', {}, 'Response'), shapeTree(ep.response))),
