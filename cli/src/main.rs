@@ -167,6 +167,12 @@ enum Cmd {
     /// The HTTP gateway into the mesh: `POST /greeter/Greeter.Hello`, `/greeter/say/hello`,
     /// `GET /` lists services; until Ctrl-C.
     Api(Box<cmd::api::ApiArgs>),
+    /// The dashboard (services, live registry, call forms, API docs, terminal) and the
+    /// classic reverse proxy `/[name]/…` → `go.micro.web.[name]`, on :8082; until Ctrl-C.
+    Web(Box<cmd::web::WebArgs>),
+    /// The dashboard and the api gateway on one listener (:8080), as go-micro v5's
+    /// `micro server`; until Ctrl-C.
+    Server(Box<cmd::server::ServerArgs>),
     /// Interactive session: `micro> ` prompt, the same commands, one registry for the session.
     Cli,
     /// Print a shell completion script: bash, zsh, fish, elvish, powershell.
@@ -237,6 +243,8 @@ async fn run(cmd: Cmd, opts: &Opts, sess: &Session) -> Outcome {
         Cmd::Register { what: RegisterWhat::Service { json } } => cmd::register::run(&json, sess).await,
         Cmd::Deregister { what: RegisterWhat::Service { json } } => cmd::deregister::run(&json, sess).await,
         Cmd::Api(args) => cmd::api::run(&args, opts, sess).await,
+        Cmd::Web(args) => cmd::web::run(&args, opts, sess).await,
+        Cmd::Server(args) => cmd::server::run(&args, opts, sess).await,
         Cmd::Cli => {
             if sess.interactive {
                 Err(Failure::Usage("already in an interactive session".into()))

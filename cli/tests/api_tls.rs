@@ -1,7 +1,8 @@
 //! `micro api`'s TLS flags through the built binary, on loopback with the memory registry
 //! (no mDNS): usage errors (exit 2) for TLS without its files and ACME without hosts, and
 //! HTTPS served from files given by flags or by `MICRO_*` variables, with mTLS. ACME itself
-//! is tested against pebble in gateway/tests/tls.rs.
+//! is tested against pebble in gateway/tests/tls.rs. `micro web` and `micro server` share
+//! these flags, and are checked here too.
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -75,7 +76,12 @@ struct Api(Child, String);
 
 impl Api {
     fn start(args: &[&str], env: &[(&str, &str)]) -> Api {
-        let mut all = vec!["--registry", "memory", "api", "--api_address", "127.0.0.1:0"];
+        Self::start_as("api", "--api_address", args, env)
+    }
+
+    /// `micro --registry memory CMD ADDRESS_FLAG 127.0.0.1:0 ARGS…` (api, web or server).
+    fn start_as(cmd: &str, address_flag: &str, args: &[&str], env: &[(&str, &str)]) -> Api {
+        let mut all = vec!["--registry", "memory", cmd, address_flag, "127.0.0.1:0"];
         all.extend_from_slice(args);
         let mut child = micro()
             .args(&all)
@@ -84,7 +90,7 @@ impl Api {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("start micro api");
+            .expect("start micro");
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("first line");
         let addr = line
@@ -204,4 +210,41 @@ fn https_from_files_by_flags_and_by_variables_with_mtls() {
     let identity = leaf(&client_ca, "client.example", true);
     let answer = get_health(&api.1, &server_ca_pem, Some(&identity)).expect("HTTPS /health with a client certificate");
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+}
+
+/// `micro web` and `micro server` take `micro api`'s TLS flags (one shared set): the same
+/// usage errors under their own names, and HTTPS from certificate files.
+#[test]
+fn web_and_server_share_the_tls_flags() {
+    for (cmd, flag) in [("web", "--web_address"), ("server", "--server_address")] {
+        let (code, err) = run(&["--registry", "memory", cmd, flag, "127.0.0.1:0", "--enable_tls"], &[]);
+        assert_eq!(code, 2, "{cmd}");
+        assert!(err.contains(&format!("micro {cmd}: TLS certificate and key files not specified")), "{err}");
+        let (code, err) = run(&["--registry", "memory", cmd, flag, "127.0.0.1:0", "--enable_acme"], &[]);
+        assert_eq!(code, 2, "{cmd}");
+        assert!(err.contains("--enable_acme needs --acme_hosts"), "{err}");
+    }
+    let dir = std::env::temp_dir().join(format!("micro-web-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let files = Files { dir };
+    let write = |name: &str, data: &str| {
+        let p = files.dir.join(name);
+        std::fs::write(&p, data).expect("write");
+        p.to_string_lossy().into_owned()
+    };
+    let server_ca = ca("server CA");
+    let (cert, key) = leaf(&server_ca, "localhost", false);
+    let (cert, key) = (write("cert.pem", &cert), write("key.pem", &key));
+    for (cmd, flag) in [("web", "--web_address"), ("server", "--server_address")] {
+        // `micro server` signs callers in by default; /health is open either way, and the
+        // test keeps its auth store out of the user's home.
+        let srv = Api::start_as(
+            cmd,
+            flag,
+            &["--enable_tls", "--tls_cert_file", &cert, "--tls_key_file", &key, "--auth", "none"],
+            &[],
+        );
+        let answer = get_health(&srv.1, &server_ca.0.pem(), None).expect("HTTPS /health");
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{cmd}: {answer}");
+    }
 }

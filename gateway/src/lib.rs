@@ -20,6 +20,10 @@
 //! gateway.serve(listener, None, Default::default()).await.expect("serve");
 //! # Ok(()) }
 //! ```
+//!
+//! [`web::Dashboard`] puts the dashboard of `micro web` and `micro server` (pages, live
+//! registry, call forms, terminal, and classic `micro web`'s reverse proxy) in front of a
+//! gateway.
 #![warn(missing_docs)]
 // Handlers return `Result<_, Response<Body>>`: the error is the HTTP answer to give, made
 // once per failed request; boxing it would only add an allocation.
@@ -37,6 +41,7 @@ pub mod resolver;
 mod serve;
 pub mod stats;
 pub mod tls;
+pub mod web;
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;

@@ -1,9 +1,10 @@
 //! The accept loop: HTTP/1.1 (hyper) over TCP, or over TLS when a rustls config is given
 //! (plain HTTP to a TLS listener is answered 400, [`crate::tls`]); keep-alive; on shutdown
 //! the listener closes at once and every connection finishes the request it is serving,
-//! then closes.
+//! then closes. What answers the requests is a [`Handle`]: the [`crate::Gateway`], or the
+//! [`crate::web::Dashboard`] in front of one.
 
-use crate::{Gateway, Peer};
+use crate::{Body, Peer};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -15,8 +16,20 @@ use tokio_util::task::TaskTracker;
 /// How long a client may take to send a request's head before its connection is closed.
 const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-pub(crate) async fn run(
-    gateway: Gateway,
+/// What answers a listener's requests: never fails, every failure is an HTTP answer.
+pub(crate) trait Handle: Clone + Send + Sync + 'static {
+    /// Answers one request.
+    fn handle(&self, req: hyper::Request<Body>) -> impl std::future::Future<Output = hyper::Response<Body>> + Send;
+}
+
+impl Handle for crate::Gateway {
+    fn handle(&self, req: hyper::Request<Body>) -> impl std::future::Future<Output = hyper::Response<Body>> + Send {
+        crate::Gateway::handle(self, req)
+    }
+}
+
+pub(crate) async fn run<H: Handle>(
+    gateway: H,
     listener: tokio::net::TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: CancellationToken,
@@ -58,7 +71,7 @@ pub(crate) async fn run(
     Ok(())
 }
 
-async fn connection<S>(gateway: Gateway, stream: S, shutdown: CancellationToken, peer: Peer)
+async fn connection<H: Handle, S>(gateway: H, stream: S, shutdown: CancellationToken, peer: Peer)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {

@@ -12,10 +12,13 @@ pub mod deregister;
 pub mod get;
 pub mod health;
 pub mod list;
+pub mod listen;
 pub mod publish;
 pub mod register;
+pub mod server;
 pub mod stats;
 pub mod stream;
+pub mod web;
 
 use crate::format::{self, NodeRow};
 use crate::session::{call_options, direct_client, lookup, Session};

@@ -83,6 +83,24 @@ pub(crate) async fn web(s: &Shared, req: Request<Body>) -> Response<Body> {
     forward(s, req, &node).await
 }
 
+/// Serves `req` with the web handler on the first of `names` with a node: what
+/// [`crate::web::proxy`] (classic `micro web`, which names the service its own way) uses.
+/// A scope rule names the service, or `service.VERB`, as for the web handler.
+pub(crate) async fn web_named(s: &Shared, req: Request<Body>, names: &[String]) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    let (name, node) = match pick_named(s, names, &path).await {
+        Ok(n) => n,
+        Err(rsp) => return rsp,
+    };
+    if let Err(rsp) = super::authorize(s, req.headers(), req.extensions(), &name, req.method().as_str()) {
+        return rsp;
+    }
+    if is_websocket(req.headers()) {
+        return websocket(s, req, &node).await;
+    }
+    forward(s, req, &node).await
+}
+
 /// The service found, the route's method (the HTTP verb: what a scope rule's endpoint names
 /// for a proxied service) and the node to send `req` to, or the answer to give instead (see
 /// the module docs).
@@ -97,13 +115,19 @@ async fn pick<B>(s: &Shared, req: &Request<B>) -> Result<(String, String, Node),
             ),
         ));
     };
-    let names = resolver::candidates(&route);
+    let (name, node) = pick_named(s, &resolver::candidates(&route), path).await?;
+    Ok((name, route.method.clone(), node))
+}
+
+/// The first of `names` that has a node, with that node (the selector picks), or the 503/404
+/// to give.
+async fn pick_named(s: &Shared, names: &[String], path: &str) -> Result<(String, Node), Response<Body>> {
     let mut nodeless = None;
-    for name in &names {
+    for name in names {
         match lookup(s, name).await {
             Ok(versions) => {
                 if let Some(node) = s.upstream.selector.select(&versions, &[], &[]) {
-                    return Ok((name.clone(), route.method.clone(), node.clone()));
+                    return Ok((name.clone(), node.clone()));
                 }
                 if !versions.is_empty() {
                     nodeless = Some(name.clone());
