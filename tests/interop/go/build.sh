@@ -7,6 +7,8 @@
 #             into ./.build (gitignored) and used through v6/go.mod's `replace`)
 #   bin/gomicro  (go-micro's own `micro` CLI, go-micro.dev/v5/cmd/micro v5.30.0,
 #                 built from the module ./gomicro, which only pins its dependencies)
+# With arguments, only those: any of gm5 gm4 gm6 gomicro, or v6-source (just the extraction,
+# for other modules that use the v6 source, e.g. bench/go6).
 # Idempotent: a binary is rebuilt only when a source, go.mod or go.sum of its
 # module (or of the shared ./gmcli module) is newer than it. Modules are
 # downloaded from the Go module proxy as needed (versions pinned by go.sum).
@@ -48,8 +50,15 @@ extract_v6() {
 	touch "$dest/go-micro-v6.10.0/go.mod"
 }
 
-build gm5 v5
-build gm4 v4
-extract_v6
-build gm6 v6
-build gomicro gomicro go-micro.dev/v5/cmd/micro
+targets=("$@")
+[ "${#targets[@]}" -gt 0 ] || targets=(gm5 gm4 gm6 gomicro)
+for t in "${targets[@]}"; do
+	case "$t" in
+	gm5) build gm5 v5 ;;
+	gm4) build gm4 v4 ;;
+	gm6) extract_v6; build gm6 v6 ;;
+	gomicro) build gomicro gomicro go-micro.dev/v5/cmd/micro ;;
+	v6-source) extract_v6 ;;
+	*) echo "build.sh: unknown target $t (gm5, gm4, gm6, gomicro, v6-source)" >&2; exit 1 ;;
+	esac
+done

@@ -275,6 +275,21 @@ else
 	say "NATS: skipped (no nats-server on PATH; set NATS_SERVER=/path/to/nats-server)"
 fi
 
+say "https broker (errata): v6 checks the subscriber's certificate by default, v5 does not"
+# A gm5 broker subscriber serving https with go-micro's self-signed certificate. A publisher
+# delivers asynchronously after Publish returns; once its process has exited (after the
+# linger) it can deliver nothing more, so the gm5 message arriving after the gm6 publisher
+# exited shows whether the gm6 message was refused.
+start hs env GM_BROKER_SECURE=true "$B/gm5" subscribe --topic tlsev
+wait_ready hs
+gm_b64() { printf '{"from":"%s"}' "$1" | base64 -w0; }
+run "$B/gm6" publish --topic tlsev --body '{"from":"gm6"}' --linger-ms 500
+run "$B/gm5" publish --topic tlsev --body '{"from":"gm5"}' --linger-ms 500
+wait_count hs "\"body\":\"$(gm_b64 gm5)\"" 1
+[ "$(grep -c "\"body\":\"$(gm_b64 gm6)\"" "$T/hs.out")" -eq 0 ] || die "gm6 delivered to a self-signed https subscriber without MICRO_TLS_INSECURE"
+run env MICRO_TLS_INSECURE=true "$B/gm6" publish --topic tlsev --body '{"from":"gm6i"}' --linger-ms 500
+wait_count hs "\"body\":\"$(gm_b64 gm6i)\"" 1
+
 say "status-text: go-micro errors.New status for every code"
 for cli in gm5 gm4 gm6; do
 	run "$B/$cli" status-text

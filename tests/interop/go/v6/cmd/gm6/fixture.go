@@ -215,7 +215,7 @@ func serveHandler(name, version, address string, handler interface{}, subscribe 
 	if version != "" {
 		opts = append(opts, micro.Version(version))
 	}
-	svc := micro.New(name, opts...)
+	svc := micro.NewService(name, opts...)
 	srv := svc.Server()
 	if handler != nil {
 		if err := micro.RegisterHandler(srv, handler); err != nil {
