@@ -2,8 +2,8 @@
 # Python binding suite: builds `micro` with `pip install ./bindings/python` into a venv
 # (target/python-venv, bindings/python/scripts/venv.sh), checks the .pyi stubs against the
 # native module (mypy.stubtest, no missing-stub allowance) and the package against them
-# (mypy --strict), then runs the pytest suite inside scripts/netns.sh (mDNS interop with gm5
-# and the Rust greeter client; local, protobuf, registry, threads/GIL, Ctrl-C, fork, exit and
+# (mypy --strict), then runs the pytest suite inside scripts/netns.sh (mDNS interop with gm5,
+# gm4 and gm6 and the Rust greeter client; local, protobuf, registry, threads/GIL, Ctrl-C, fork, exit and
 # load tests over loopback).
 set -euo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
