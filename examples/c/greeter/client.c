@@ -1,5 +1,6 @@
 /* A C greeter client: calls SERVICE's Greeter.Hello with {"name":NAME} and prints the reply.
- * Usage: greeter-client NAME [SERVICE]   (registry: MICRO_REGISTRY, default mdns)
+ * Each KEY=VALUE after SERVICE is sent as a metadata header (go-micro context metadata).
+ * Usage: greeter-client NAME [SERVICE [KEY=VALUE]...]   (registry: MICRO_REGISTRY, default mdns)
  * Build: cc client.c $(pkg-config --cflags --libs micro) -o greeter-client */
 #include <micro.h>
 #include <stdio.h>
@@ -12,6 +13,19 @@ int main(int argc, char **argv) {
     const char *url = getenv("MICRO_REGISTRY") ? getenv("MICRO_REGISTRY") : "mdns";
     micro_runtime *rt = NULL; micro_registry *reg = NULL; micro_client *cli = NULL;
     micro_message *rsp = NULL; micro_error *err = NULL;
+    micro_call_options *opts = micro_call_options_new();
+    for (int i = 3; i < argc && opts; i++) {
+        char kv[256];
+        snprintf(kv, sizeof kv, "%s", argv[i]);
+        char *eq = strchr(kv, '=');
+        if (!eq) { fprintf(stderr, "not KEY=VALUE: %s\n", argv[i]); micro_call_options_free(opts); return 2; }
+        *eq = '\0';
+        if (micro_call_options_set_header(opts, kv, eq + 1) != MICRO_STATUS_OK) {
+            fprintf(stderr, "bad header: %s\n", argv[i]);
+            micro_call_options_free(opts);
+            return 2;
+        }
+    }
     char body[256];
     int n = snprintf(body, sizeof body, "{\"name\":\"%s\"}", name);
     micro_bytes req = {(const uint8_t *)body, (size_t)n};
@@ -19,7 +33,7 @@ int main(int argc, char **argv) {
     if (micro_runtime_new(NULL, &rt, &err) == MICRO_STATUS_OK &&
         micro_registry_new(rt, url, &reg, &err) == MICRO_STATUS_OK &&
         micro_client_new(rt, reg, NULL, &cli, &err) == MICRO_STATUS_OK &&
-        micro_client_call_sync(cli, service, "Greeter.Hello", req, NULL, &rsp, &err) == MICRO_STATUS_OK) {
+        micro_client_call_sync(cli, service, "Greeter.Hello", req, opts, &rsp, &err) == MICRO_STATUS_OK) {
         micro_bytes b = micro_message_body(rsp);
         printf("%.*s", (int)b.len, (const char *)b.ptr);
         rc = 0;
@@ -30,6 +44,7 @@ int main(int argc, char **argv) {
                 micro_error_detail(err).ptr);
     }
     micro_error_free(err);
+    micro_call_options_free(opts);
     micro_message_free(rsp);
     micro_client_free(cli);
     micro_registry_free(reg);
