@@ -20,7 +20,8 @@ mem = sh("sh", "-c", "awk '/MemTotal/ {printf \"%.0f GiB\", $2/1048576}' /proc/m
 print(f"# Benchmark results {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC\n")
 print(f"- **Machine:** {cpu}, {ncpu} vCPU, {mem}, kernel {platform.release()}")
 print(f"- **Versions:** micro {sh('sh','-c','git -C .. describe --always --dirty 2>/dev/null')}, {sh('rustc','--version')}, "
-      f"{sh('go','version')}, go-micro.dev/v5 v5.30.0 (bench/go), hyper 1 (bench/Cargo.lock)")
+      f"{sh('go','version')}, go-micro.dev/v5 v5.30.0 (bench/go; rows *go*), go-micro.dev/v6 v6.10.0 "
+      f"(bench/go6, the same program built from ../shared/peers' source; rows *go6*), hyper 1 (bench/Cargo.lock)")
 print(f"- **Command:** `{command}` (each workload: warm-up, then a bounded measured window; loopback only)")
 print("- **Layouts:** *unpinned* = processes free on all vCPUs (tokio and Go use every core); "
       "*pinned* = client and server both under `taskset -c 0`.")
@@ -73,6 +74,24 @@ if pairs:
         c, d = get(L, w, "ours→go"), get(L, w, "go→ours")
         print(f"| {L} | {w} | {a['rate']:,.0f} | {b['rate']:,.0f} | {ratio(a, b)} | {ratio(a, b, 'p50_us')} | "
               f"{ratio(c, b) if c else '—'} | {ratio(d, b) if d else '—'} |")
+    print()
+# go-micro v6 next to v5: the same gobench program built against each (bench/go, bench/go6).
+v6 = []
+for r in rows:
+    k = (r.get("layout"), r.get("workload"))
+    if "result" in r and k not in v6 and get(*k, "go6→go6") and get(*k, "go→go"):
+        v6.append(k)
+if v6:
+    print("## go-micro v6.10.0 vs v5.30.0 (ratios)\n")
+    print("v6/v5 = rate(go6→go6) / rate(go→go); ours/v6 = rate(ours→ours) / rate(go6→go6); the cross rows "
+          "against go6→go6: ours→go6 swaps in our client, go6→ours our server.\n")
+    print("| layout | workload | go→go | go6→go6 | v6/v5 rate | v6/v5 p50 | ours/v6 rate | ours→go6 / go6→go6 | go6→ours / go6→go6 |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for L, w in v6:
+        b, b6 = get(L, w, "go→go"), get(L, w, "go6→go6")
+        a, c, d = get(L, w, "ours→ours"), get(L, w, "ours→go6"), get(L, w, "go6→ours")
+        print(f"| {L} | {w} | {b['rate']:,.0f} | {b6['rate']:,.0f} | {ratio(b6, b)} | {ratio(b6, b, 'p50_us')} | "
+              f"{ratio(a, b6) if a else '—'} | {ratio(c, b6) if c else '—'} | {ratio(d, b6) if d else '—'} |")
     print()
 mem = {r["workload"]: r for r in rows if r.get("workload", "").startswith("rss")}
 disc = {r["server"]: r["ms"] for r in rows if r.get("workload") == "discovery"}
@@ -138,7 +157,8 @@ for L in ("unpinned", "pinned"):
         note = "reported (no fixed target)" if lost == (0, 0) else f"**messages lost**: ours {lost[0]}, go-micro {lost[1]}"
         print(f"| publish → subscriber msg/s over the http broker, ours vs go-micro ({w}) | {L} | "
               f"{a['rate']:,.0f} vs {b['rate']:,.0f} = {r:.2f}×; p50 {a['p50_us']:,.0f} vs {b['p50_us']:,.0f} µs | {note} |")
-full = any(r.get("workload", "").startswith("unary") for r in rows)  # not an ONLY=pubsub|stream run
+# not an ONLY=pubsub|stream|gomicro run (those have no binding rows by design)
+full = any(r.get("workload", "").startswith("unary") for r in rows) and not command.startswith("ONLY=gomicro")
 if full and not handler_target:
     print("| Python / Node handler workloads | — | not run (PY=0/NODE=0, or the binding is missing) | pending |")
 if full and not any(r.get("pair") == "ours→node" for r in rows):

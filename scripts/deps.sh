@@ -25,7 +25,7 @@ if [ "${#need[@]}" -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-# Go modules (go-micro v5.30.0 and v4.11.0, pinned by go.sum) and the harness binaries.
+# Go modules (go-micro v5.30.0 and v4.11.0, pinned by go.sum; v6.10.0 from ../shared/peers) and the harness binaries.
 "$top/tests/interop/go/build.sh"
 (cd "$top/examples/go/greeter" && go build -o "$top/target/go-greeter" .)
 # Crates.

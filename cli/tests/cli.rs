@@ -1,5 +1,6 @@
 //! The built `micro` binary against running services, over mDNS inside `scripts/netns.sh`:
-//! a Rust service in this test process (micro) and a real go-micro v5.30.0 one (`gm5`).
+//! a Rust service in this test process (micro) and real go-micro v5.30.0 and v6.10.0 ones
+//! (`gm5`, `gm6`).
 //! Every command, its output text and its exit code.
 
 use micro::broker::Message;
@@ -276,9 +277,17 @@ fn every_command_against_go_micro() {
     if !in_netns("every_command_against_go_micro") {
         return;
     }
-    let name = format!("cli.go.{}", std::process::id());
-    let gm5 = go_bin("gm5");
-    let server = Proc::spawn(&gm5, &["serve", "--name", &name]);
+    for gm in ["gm5", "gm6"] {
+        every_command_against(gm);
+    }
+}
+
+/// Every command against one go-micro peer (`gm5`, `gm6`): list, get, call, query,
+/// metadata, errors, timeouts, stream, health, stats, publish.
+fn every_command_against(gm: &str) {
+    let name = format!("cli.go.{gm}.{}", std::process::id());
+    let go = go_bin(gm);
+    let server = Proc::spawn(&go, &["serve", "--name", &name]);
     let ready = server.ready();
     let (id, addr) = (
         ready["id"].as_str().unwrap_or_default().to_string(),
@@ -301,8 +310,9 @@ fn every_command_against_go_micro() {
     assert_eq!((c, o.as_str()), (0, "{\n\t\"message\": \"Hello Q\"\n}\n"));
     let (c, o, _) = micro(&["--address", &addr, "-o", "raw", "call", "whatever", "Greeter.Whoami", "{}"]);
     assert_eq!((c, o), (0, format!("{{\"message\":\"{id}\"}}\n")));
-    let (c, o, _) = micro(&["--metadata", "X-A=1", "call", &name, "Greeter.Hello", r#"{"name":"m"}"#]);
-    assert_eq!((c, o.contains("Hello m")), (0, true), "{o}");
+    // --metadata reaches the Go handler's context (the harness echoes it for the name "md").
+    let (c, o, _) = micro(&["--metadata", "X-A=1", "call", &name, "Greeter.Hello", r#"{"name":"md"}"#]);
+    assert_eq!((c, o.contains("Hello md"), o.contains("\"X-A\": \"1\"")), (0, true, true), "{gm}: {o}");
     let (c, _, e) = micro(&["call", &name, "Greeter.Fail", r#"{"code":418,"detail":"teapot"}"#]);
     assert_eq!(c, 1);
     assert!(
@@ -327,8 +337,8 @@ fn every_command_against_go_micro() {
     assert!(e.contains("does not serve Debug.Stats") && e.contains("no node answered Debug.Stats"), "{e}");
 
     // publish → a go-micro broker subscriber gets the exact body and the metadata.
-    let topic = format!("cli.topic.{}", std::process::id());
-    let sub = Proc::spawn(&gm5, &["subscribe", "--topic", &topic]);
+    let topic = format!("cli.topic.{gm}.{}", std::process::id());
+    let sub = Proc::spawn(&go, &["subscribe", "--topic", &topic]);
     sub.ready();
     let (c, o, _) = micro(&["publish", "--metadata", "X-From=cli", &topic, r#"{"a": 1}"#]);
     assert_eq!((c, o.as_str()), (0, "ok\n"));
@@ -375,8 +385,10 @@ fn register_then_list_get_and_deregister_over_mdns() {
         format!("service  {name}\n\nversion 1.0\n\nID\tAddress\tMetadata\n{name}-1\t127.0.0.1:9\tzone=a\n\n")
     );
     // go-micro sees it too.
-    let got = micro_interop::run(&go_bin("gm5"), &["get", "--service", &name]);
-    assert_eq!(got[0][0]["nodes"][0]["id"], format!("{name}-1"), "{got:?}");
+    for gm in ["gm5", "gm6"] {
+        let got = micro_interop::run(&go_bin(gm), &["get", "--service", &name]);
+        assert_eq!(got[0][0]["nodes"][0]["id"], format!("{name}-1"), "{gm}: {got:?}");
+    }
     // The node does not listen: health says so, exit 1.
     let (c, o, _) = micro(&["health", &name]);
     assert_eq!(c, 1);
@@ -500,8 +512,8 @@ fn interactive_line_editor_recalls_history() {
     let _ = std::fs::remove_dir_all(&home);
 }
 
-/// `micro --broker nats publish` reaches a go-micro subscriber on the same nats-server (gm5's
-/// NATS broker) with the exact body and the metadata. Needs Debian's nats-server (the suite
+/// `micro --broker nats publish` reaches go-micro subscribers on the same nats-server (gm5's
+/// and gm6's NATS broker) with the exact body and the metadata. Needs Debian's nats-server (the suite
 /// installs it); skipped without one unless `MICRO_REQUIRE_NATS=1`.
 #[test]
 fn publish_over_nats_reaches_go_micro() {
@@ -530,9 +542,17 @@ fn publish_over_nats_reaches_go_micro() {
     }
     let url = format!("nats://127.0.0.1:{port}");
     let topic = format!("cli.nats.{}", std::process::id());
-    let sub =
-        Proc::spawn(&go_bin("gm5"), &["subscribe", "--topic", &topic, "--broker", "nats", "--broker-address", &url]);
-    sub.ready();
+    let subs: Vec<(&str, Proc)> = ["gm5", "gm6"]
+        .into_iter()
+        .map(|gm| {
+            let p = Proc::spawn(
+                &go_bin(gm),
+                &["subscribe", "--topic", &topic, "--broker", "nats", "--broker-address", &url],
+            );
+            p.ready();
+            (gm, p)
+        })
+        .collect();
 
     let (c, o, e) = micro(&[
         "--broker",
@@ -546,19 +566,21 @@ fn publish_over_nats_reaches_go_micro() {
         r#"{"n": 1}"#,
     ]);
     assert_eq!((c, o.as_str()), (0, "ok\n"), "{e}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let msg = loop {
-        if let Some(v) = sub.next(Duration::from_millis(200)) {
-            if v["event"] == "message" {
-                break v;
+    for (gm, sub) in &subs {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let msg = loop {
+            if let Some(v) = sub.next(Duration::from_millis(200)) {
+                if v["event"] == "message" {
+                    break v;
+                }
             }
-        }
-        assert!(Instant::now() < deadline, "no message reached the go-micro NATS subscriber");
-    };
-    assert_eq!(msg["body"], "eyJuIjogMX0="); // base64 of {"n": 1}
-    assert_eq!(msg["header"]["Content-Type"], "application/json");
-    assert_eq!(msg["header"]["Micro-Topic"], topic.as_str());
-    assert_eq!(msg["header"]["X-Via"], "nats");
-    drop(sub);
+            assert!(Instant::now() < deadline, "no message reached the {gm} NATS subscriber");
+        };
+        assert_eq!(msg["body"], "eyJuIjogMX0=", "{gm}"); // base64 of {"n": 1}
+        assert_eq!(msg["header"]["Content-Type"], "application/json", "{gm}");
+        assert_eq!(msg["header"]["Micro-Topic"], topic.as_str(), "{gm}");
+        assert_eq!(msg["header"]["X-Via"], "nats", "{gm}");
+    }
+    drop(subs);
     drop(nats);
 }

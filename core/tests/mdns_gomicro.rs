@@ -1,4 +1,4 @@
-//! Our mDNS registry against real go-micro v5.30.0 (`gm5`) and v4.11.0 (`gm4`).
+//! Our mDNS registry against real go-micro v5.30.0 (`gm5`), v4.11.0 (`gm4`) and v6.10.0 (`gm6`).
 //!
 //! Needs the harness binaries (`tests/interop/go/build.sh`) and a private network
 //! namespace with multicast on loopback (`scripts/netns.sh`, which sets `MICRO_NETNS=1`);
@@ -185,4 +185,14 @@ async fn rust_service_is_found_and_listed_by_go_v5() {
 #[tokio::test(flavor = "multi_thread")]
 async fn rust_service_is_found_and_listed_by_go_v4() {
     our_service_is_found_by_go_micro("gm4", "rust.greeter4").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn go_v6_service_is_found_watched_and_removed_by_rust_mdns() {
+    go_service_is_found_by_our_registry("gm6", "go.greeter6").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rust_service_is_found_and_listed_by_go_v6() {
+    our_service_is_found_by_go_micro("gm6", "rust.greeter6").await;
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # etcd registry suite: installs Debian's etcd-server if missing, runs the registry's tests
 # against a real etcd (register/get/list/watch, lease expiry and keep-alive, lost keys and
-# leases restored, unreachable members), then interop with go-micro v5.30.0's own etcd
-# registry (tests/interop/etcd.sh: calls both ways, endpoints, SIGKILL expiry).
+# leases restored, unreachable members), then interop with go-micro v5.30.0's and v6.10.0's own
+# etcd registry (tests/interop/etcd.sh: calls both ways, endpoints, SIGKILL expiry).
 set -euo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$top"

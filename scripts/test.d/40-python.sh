@@ -4,9 +4,9 @@
 # native module (mypy.stubtest, no missing-stub allowance) and the package against them
 # (mypy --strict), checks a fully annotated user service (bindings/python/tests/typed) with
 # mypy --strict and pyright (the decorators keep each handler's type), then runs the pytest
-# suite inside scripts/netns.sh (mDNS interop with gm5 and the Rust greeter client; the
-# README's run= snippets; local, protobuf, registry, errors, threads/GIL, Ctrl-C, fork, exit
-# and load tests over loopback).
+# suite inside scripts/netns.sh (mDNS interop with gm5, gm4 and gm6 and the Rust greeter
+# client; docs/python.md's run= snippets; local, protobuf, registry, errors, threads/GIL,
+# Ctrl-C, fork, exit and load tests over loopback).
 set -euo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$top"

@@ -4,9 +4,9 @@
 # `npm install ./bindings/node` from another project with no micro.node built yet (npm's
 # install hook builds it) + require/import, makes sure the Python binding is in
 # target/python-venv (the same venv 40-python.sh uses, created here if missing), then runs
-# the `node --test` suite inside scripts/netns.sh (mDNS interop with gm5, the Rust greeter
-# client and the Python binding; the README's run= snippets; local, errors, env, lifecycle,
-# types and load tests over loopback)
+# the `node --test` suite inside scripts/netns.sh (mDNS interop with gm5, gm4 and gm6, the
+# Rust greeter client and the Python binding; docs/node.md's run= snippets; local, errors,
+# env, lifecycle, types and load tests over loopback)
 # and the greeter example against gm5.
 set -euo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"

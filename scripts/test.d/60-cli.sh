@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# CLI suite: the `micro` binary's unit tests, then the binary against a Rust service and a
-# real go-micro v5.30.0 service (gm5) over mDNS inside the private network namespace —
+# CLI suite: the `micro` binary's unit tests, then the binary against a Rust service and real
+# go-micro v5.30.0 and v6.10.0 services (gm5, gm6) over mDNS inside the private network namespace —
 # every command, its output text and exit code — and a shell completion script that loads.
 set -euo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# go-micro v5.30.0's TLS transport (transport.Secure) <-> ours, in the private network
-# namespace (mDNS): a Rust server with a self-signed certificate is called by gm5's secure
-# client, and refused by a plain one; gm5's self-signed secure server is called by our CLI
+# go-micro v5.30.0's and v6.10.0's TLS transport (transport.Secure) <-> ours, in the private
+# network namespace (mDNS): a Rust server with a self-signed certificate is called by gm5's
+# and gm6's secure clients, and refused by plain ones; gm5's and gm6's self-signed secure
+# servers are called by our CLI
 # over TLS (MICRO_TLS_INSECURE, as go-micro's own clients must skip verification there).
 #   tests/interop/tls.sh        (re-executes itself inside scripts/netns.sh)
 set -uo pipefail
@@ -19,22 +20,26 @@ wait_ready() { for _ in $(seq 150); do grep -q '"ready"' "$1" 2>/dev/null && ret
 # Ours, secure: a self-signed certificate for this host's addresses.
 MICRO_SERVER_NAME=rust.tls MICRO_TRANSPORT_SECURE=true MICRO_TLS_INSECURE=true \
 	"$rbin/server" >"$tmp/rs.out" 2>"$tmp/rs.err" & pids+=($!)
-got=""; for _ in $(seq 50); do got="$("$bin/gm5" get --service rust.tls 2>/dev/null)"; [ "$got" != "[]" ] && [ -n "$got" ] && break; sleep 0.2; done
-if echo "$got" | grep -q '"secure":"true"'; then ok rust_tls_node_says_secure; else bad rust_tls_node_says_secure "$got $(tail -3 "$tmp/rs.err")"; fi
-out="$(MICRO_TRANSPORT_SECURE=true "$bin/gm5" call --service rust.tls --endpoint Greeter.Hello --body '{"name":"TLS"}' --retries 0 2>"$tmp/c1.err")"
-if echo "$out" | grep -q 'Hello TLS'; then ok gm5_secure_client_calls_rust_tls_server; else bad gm5_secure_client_calls_rust_tls_server "$out $(tail -3 "$tmp/c1.err")"; fi
-out="$("$bin/gm5" call --service rust.tls --endpoint Greeter.Hello --body '{"name":"plain"}' --retries 0 --timeout-ms 3000 2>"$tmp/c2.err")"
-if echo "$out" | grep -q '"ok":false'; then ok gm5_plain_client_is_refused; else bad gm5_plain_client_is_refused "$out"; fi
+for gm in gm5 gm6; do
+	got=""; for _ in $(seq 50); do got="$("$bin/$gm" get --service rust.tls 2>/dev/null)"; [ "$got" != "[]" ] && [ -n "$got" ] && break; sleep 0.2; done
+	if echo "$got" | grep -q '"secure":"true"'; then ok "rust_tls_node_says_secure_to_$gm"; else bad "rust_tls_node_says_secure_to_$gm" "$got $(tail -3 "$tmp/rs.err")"; fi
+	out="$(MICRO_TRANSPORT_SECURE=true "$bin/$gm" call --service rust.tls --endpoint Greeter.Hello --body '{"name":"TLS"}' --retries 0 2>"$tmp/c1.err")"
+	if echo "$out" | grep -q 'Hello TLS'; then ok "${gm}_secure_client_calls_rust_tls_server"; else bad "${gm}_secure_client_calls_rust_tls_server" "$out $(tail -3 "$tmp/c1.err")"; fi
+	out="$("$bin/$gm" call --service rust.tls --endpoint Greeter.Hello --body '{"name":"plain"}' --retries 0 --timeout-ms 3000 2>"$tmp/c2.err")"
+	if echo "$out" | grep -q '"ok":false'; then ok "${gm}_plain_client_is_refused"; else bad "${gm}_plain_client_is_refused" "$out"; fi
+done
 
 # go-micro, secure: its own self-signed certificate.
-MICRO_TRANSPORT_SECURE=true "$bin/gm5" serve --name go.tls >"$tmp/gm5.out" 2>"$tmp/gm5.err" & pids+=($!)
-wait_ready "$tmp/gm5.out" || { bad gm5_tls_ready "$(tail -3 "$tmp/gm5.err")"; exit 1; }
-out="$(MICRO_TLS_INSECURE=true "$rbin/micro" call go.tls Greeter.Hello '{"name":"Rust"}' 2>&1)"
-if echo "$out" | grep -q 'Hello Rust'; then ok micro_cli_calls_gm5_tls_server; else bad micro_cli_calls_gm5_tls_server "$out"; fi
-out="$(MICRO_TRANSPORT_SECURE=true "$rbin/micro" call go.tls Greeter.Hello '{"name":"Rust"}' 2>&1)"
-if echo "$out" | grep -q 'MICRO_TLS_CA'; then ok micro_cli_without_trust_says_what_to_set; else bad micro_cli_without_trust_says_what_to_set "$out"; fi
-out="$("$rbin/micro" --client_retries 0 --client_request_timeout 2s call go.tls Greeter.Hello '{"name":"plain"}' 2>&1)"
-if echo "$out" | grep -qi 'error'; then ok micro_cli_plain_is_refused_by_gm5_tls; else bad micro_cli_plain_is_refused_by_gm5_tls "$out"; fi
+for gm in gm5 gm6; do
+	MICRO_TRANSPORT_SECURE=true "$bin/$gm" serve --name "go.tls.$gm" >"$tmp/$gm.out" 2>"$tmp/$gm.err" & pids+=($!)
+	wait_ready "$tmp/$gm.out" || { bad "${gm}_tls_ready" "$(tail -3 "$tmp/$gm.err")"; exit 1; }
+	out="$(MICRO_TLS_INSECURE=true "$rbin/micro" call "go.tls.$gm" Greeter.Hello '{"name":"Rust"}' 2>&1)"
+	if echo "$out" | grep -q 'Hello Rust'; then ok "micro_cli_calls_${gm}_tls_server"; else bad "micro_cli_calls_${gm}_tls_server" "$out"; fi
+	out="$(MICRO_TRANSPORT_SECURE=true "$rbin/micro" call "go.tls.$gm" Greeter.Hello '{"name":"Rust"}' 2>&1)"
+	if echo "$out" | grep -q 'MICRO_TLS_CA'; then ok "micro_cli_without_trust_says_what_to_set_$gm"; else bad "micro_cli_without_trust_says_what_to_set_$gm" "$out"; fi
+	out="$("$rbin/micro" --client_retries 0 --client_request_timeout 2s call "go.tls.$gm" Greeter.Hello '{"name":"plain"}' 2>&1)"
+	if echo "$out" | grep -qi 'error'; then ok "micro_cli_plain_is_refused_by_${gm}_tls"; else bad "micro_cli_plain_is_refused_by_${gm}_tls" "$out"; fi
+done
 
 echo "tls interop: $fails failed"
 [ "$fails" = 0 ]

@@ -1,6 +1,6 @@
 'use strict';
-// Node <-> real go-micro (gm5, v5.30.0), the Rust greeter client and the Python binding,
-// over mDNS. Runs only inside the private network namespace (scripts/netns.sh sets
+// Node <-> real go-micro (gm5 = v5.30.0, gm4 = v4.11.0, gm6 = v6.10.0: each peer test runs
+// once per peer), the Rust greeter client and the Python binding, over mDNS. Runs only inside the private network namespace (scripts/netns.sh sets
 // MICRO_NETNS=1); scripts/test.d/50-node.sh sets MICRO_NODE_INTEROP=1 so that missing
 // pieces fail instead of skipping.
 const test = require('node:test');
@@ -12,13 +12,15 @@ const readline = require('node:readline');
 const micro = require('..');
 const { ROOT } = require('./helpers');
 
-const GM5 = path.join(ROOT, 'tests', 'interop', 'go', 'bin', 'gm5');
+const GO_BIN = path.join(ROOT, 'tests', 'interop', 'go', 'bin');
+/** The go-micro peers each interop test runs against (tests/interop/go/README.md). */
+const PEERS = ['gm5', 'gm4', 'gm6'];
 const RUST_CLIENT = path.join(ROOT, 'target', 'debug', 'client');
 const PYTHON = path.join(ROOT, 'target', 'python-venv', 'bin', 'python');
-const ready = process.env.MICRO_NETNS === '1' && fs.existsSync(GM5);
+const ready = process.env.MICRO_NETNS === '1' && PEERS.every((gm) => fs.existsSync(path.join(GO_BIN, gm)));
 const required = process.env.MICRO_NODE_INTEROP === '1';
-if (!ready && required) throw new Error(`interop needs MICRO_NETNS=1 and ${GM5}`);
-const skip = ready ? false : 'needs scripts/netns.sh and tests/interop/go/bin/gm5';
+if (!ready && required) throw new Error(`interop needs MICRO_NETNS=1 and ${PEERS.join(', ')} in ${GO_BIN}`);
+const skip = ready ? false : 'needs scripts/netns.sh and tests/interop/go/bin/gm5, gm4, gm6';
 
 /** Runs a command without blocking the event loop; resolves {code, stdout, stderr}. */
 function run(cmd, args, { timeout = 30000, env } = {}) {
@@ -33,20 +35,21 @@ function run(cmd, args, { timeout = 30000, env } = {}) {
   });
 }
 
-async function gm5(...args) {
-  const r = await run(GM5, args);
+/** Runs peer `gm`'s harness command `args`; resolves its JSON lines. */
+async function go(gm, ...args) {
+  const r = await run(path.join(GO_BIN, gm), args);
   assert.equal(r.code, 0, r.stderr);
   return r.stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
 }
 
-/** A long-running gm5 command whose stdout JSON lines are read one at a time. */
-function gm5Proc(...args) {
-  const p = spawn(GM5, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+/** A long-running command of peer `gm` whose stdout JSON lines are read one at a time. */
+function goProc(gm, ...args) {
+  const p = spawn(path.join(GO_BIN, gm), args, { stdio: ['ignore', 'pipe', 'ignore'] });
   const lines = readline.createInterface({ input: p.stdout })[Symbol.asyncIterator]();
   return {
     async next() {
       const { value, done } = await lines.next();
-      assert.ok(!done, 'gm5 ended early');
+      assert.ok(!done, `${gm} ended early`);
       return JSON.parse(value);
     },
     stop() {
@@ -59,7 +62,9 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function nodeGreeter(name) {
   const svc = new micro.Service(name);
-  svc.handle('Greeter.Hello', async (req) => ({ message: `Hello ${req.name}` }));
+  // As the Go harness: for the name "md" the reply also echoes the metadata the handler got.
+  svc.handle('Greeter.Hello', async (req, info) =>
+    (req.name === 'md' ? { message: `Hello ${req.name}`, metadata: info.header } : { message: `Hello ${req.name}` }));
   svc.handle('Greeter.Fail', (req) => { throw new micro.MicroError({ id: name, code: req.code, detail: req.detail }); });
   svc.handle('Greeter.Stream', async (s) => {
     for await (const m of s) await s.send({ message: `Hello ${m.name}` });
@@ -67,20 +72,27 @@ function nodeGreeter(name) {
   return svc;
 }
 
-test('go-micro, Rust and Python clients call a Node service', { skip, timeout: 120000 }, async (t) => {
-  const svc = nodeGreeter('node.interop');
+for (const gm of PEERS) test(`go-micro (${gm}), Rust and Python clients call a Node service`, { skip, timeout: 120000 }, async (t) => {
+  const name = `node.interop.${gm}`;
+  const svc = nodeGreeter(name);
   await svc.start();
   try {
-    let lines = await gm5('call', '--service', 'node.interop', '--endpoint', 'Greeter.Hello', '--body', '{"name":"Go"}');
+    let lines = await go(gm, 'call', '--service', name, '--endpoint', 'Greeter.Hello', '--body', '{"name":"Go"}');
     assert.equal(lines.length, 1);
     assert.equal(lines[0].ok, true, JSON.stringify(lines[0]));
     assert.deepEqual(JSON.parse(lines[0].body), { message: 'Hello Go' });
-    lines = await gm5('call', '--service', 'node.interop', '--endpoint', 'Greeter.Fail', '--body', '{"code":418,"detail":"teapot"}');
+    lines = await go(gm, 'call', '--service', name, '--endpoint', 'Greeter.Fail', '--body', '{"code":418,"detail":"teapot"}');
     // status: what go-micro's errors.New derives for the code (Go's http.StatusText)
-    assert.deepEqual(lines[0].error, { id: 'node.interop', code: 418, detail: 'teapot', status: micro.native.statusText(418) });
-    lines = await gm5('stream', '--service', 'node.interop', '--endpoint', 'Greeter.Stream', '--names', 'a,b,c');
+    assert.deepEqual(lines[0].error, { id: name, code: 418, detail: 'teapot', status: micro.native.statusText(418) });
+    lines = await go(gm, 'stream', '--service', name, '--endpoint', 'Greeter.Stream', '--names', 'a,b,c');
     assert.deepEqual(lines.map((l) => JSON.parse(l.body)), ['a', 'b', 'c'].map((n) => ({ message: `Hello ${n}` })));
-    const rust = await run(RUST_CLIENT, ['Rusty', 'node.interop']);
+    // Metadata set by the Go caller reaches our handler (canonical header names).
+    lines = await go(gm, 'call', '--service', name, '--endpoint', 'Greeter.Hello', '--body', '{"name":"md"}',
+      '--metadata', `X-Trace-Id=go-${gm}`, '--metadata', 'x-lower-key=low');
+    const md = JSON.parse(lines[0].body).metadata;
+    assert.equal(md['X-Trace-Id'], `go-${gm}`, JSON.stringify(md));
+    assert.equal(md['X-Lower-Key'], 'low', JSON.stringify(md));
+    const rust = await run(RUST_CLIENT, ['Rusty', name]);
     assert.equal(rust.code, 0, rust.stderr);
     assert.equal(rust.stdout.trim(), 'Hello Rusty');
     // The Python binding (50-node.sh makes sure target/python-venv has it): under the
@@ -88,7 +100,7 @@ test('go-micro, Rust and Python clients call a Node service', { skip, timeout: 1
     if (fs.existsSync(PYTHON)) {
       const py = await run(PYTHON, ['-c', `import asyncio, micro
 async def main():
-    print((await micro.Client().call("node.interop", "Greeter.Hello", {"name": "Py"}))["message"])
+    print((await micro.Client().call("${name}", "Greeter.Hello", {"name": "Py"}))["message"])
 asyncio.run(main())`]);
       assert.equal(py.code, 0, py.stderr);
       assert.equal(py.stdout.trim(), 'Hello Py');
@@ -97,42 +109,43 @@ asyncio.run(main())`]);
     } else {
       t.diagnostic(`Python client skipped: ${PYTHON} missing`);
     }
-    const got = await gm5('get', '--service', 'node.interop');
+    const got = await go(gm, 'get', '--service', name);
     const names = new Set(got[0][0].endpoints.map((e) => e.name));
     for (const n of ['Greeter.Hello', 'Greeter.Fail', 'Greeter.Stream']) assert.ok(names.has(n), n);
     assert.equal(got[0][0].nodes[0].metadata.protocol, 'mucp');
     // Our registry access over mDNS sees what go-micro sees.
     const reg = new micro.Registry('mdns');
-    const [ours] = await reg.getService('node.interop');
+    const [ours] = await reg.getService(name);
     assert.deepEqual(ours.nodes.map((n) => [n.id, n.address]), [[svc.id, svc.address]]);
     assert.deepEqual(got[0][0].nodes.map((n) => [n.id, n.address]), [[svc.id, svc.address]]);
     assert.deepEqual(ours.endpoints.map((e) => e.name).sort(), got[0][0].endpoints.map((e) => e.name).sort());
-    assert.ok((await reg.listServices()).some((x) => x.name === 'node.interop'));
+    assert.ok((await reg.listServices()).some((x) => x.name === name));
   } finally {
     await svc.close();
   }
-  assert.deepEqual(await gm5('get', '--service', 'node.interop'), [[]]);
+  assert.deepEqual(await go(gm, 'get', '--service', name), [[]]);
   const deadline = Date.now() + 10000;
-  while ((await new micro.Registry('mdns').getService('node.interop')).length > 0) {
-    assert.ok(Date.now() < deadline, 'node.interop still in mDNS 10 s after close()');
+  while ((await new micro.Registry('mdns').getService(name)).length > 0) {
+    assert.ok(Date.now() < deadline, `${name} still in mDNS 10 s after close()`);
     await sleep(50);
   }
 });
 
-test('a Node client calls and streams with a go-micro service', { skip, timeout: 60000 }, async () => {
-  const go = gm5Proc('serve', '--name', 'go.for.node');
+for (const gm of PEERS) test(`a Node client calls and streams with a go-micro service (${gm})`, { skip, timeout: 60000 }, async () => {
+  const name = `go.for.node.${gm}`;
+  const server = goProc(gm, 'serve', '--name', name);
   try {
-    const readyLine = await go.next();
+    const readyLine = await server.next();
     assert.equal(readyLine.event, 'ready');
     const c = new micro.Client();
-    const r = await c.callRaw('go.for.node', 'Greeter.Hello', { name: 'Node' });
+    const r = await c.callRaw(name, 'Greeter.Hello', { name: 'Node' });
     assert.equal(r.raw.toString(), '{"message":"Hello Node"}\n');
     assert.deepEqual(r.body, { message: 'Hello Node' });
-    assert.deepEqual(await c.call('go.for.node', 'Greeter.Whoami', {}), { message: readyLine.id });
-    await assert.rejects(c.call('go.for.node', 'Greeter.Fail', { code: 418, detail: 'go teapot' }),
+    assert.deepEqual(await c.call(name, 'Greeter.Whoami', {}), { message: readyLine.id });
+    await assert.rejects(c.call(name, 'Greeter.Fail', { code: 418, detail: 'go teapot' }),
       (e) => e instanceof micro.MicroError && e.id === 'go.greeter' && e.code === 418 && e.detail === 'go teapot');
-    await assert.rejects(c.call('go.for.node', 'Greeter.Fail', { code: 404, detail: 'x' }), { code: 404, status: 'Not Found' });
-    const s = await c.stream('go.for.node', 'Greeter.Stream');
+    await assert.rejects(c.call(name, 'Greeter.Fail', { code: 404, detail: 'x' }), { code: 404, status: 'Not Found' });
+    const s = await c.stream(name, 'Greeter.Stream');
     const out = [];
     for (const n of ['x', 'y', 'z']) {
       await s.send({ name: n });
@@ -143,29 +156,35 @@ test('a Node client calls and streams with a go-micro service', { skip, timeout:
     await s.close();
     assert.equal(await s.recv(), null);
     assert.deepEqual(out, ['x', 'y', 'z'].map((n) => ({ message: `Hello ${n}` })));
+    // Metadata set by our caller reaches the Go handler's context (echoed for "md").
+    const md = (await c.call(name, 'Greeter.Hello', { name: 'md' },
+      { metadata: { 'X-Trace-Id': `node-${gm}`, 'x-lower-key': 'low' } })).metadata;
+    assert.equal(md['X-Trace-Id'], `node-${gm}`, JSON.stringify(md));
+    assert.equal(md['X-Lower-Key'], 'low', JSON.stringify(md));
     const reg = new micro.Registry(); // MICRO_REGISTRY unset: mDNS, go-micro's default
     const names = (await reg.listServices()).map((x) => x.name);
-    assert.ok(names.includes('go.for.node'), names.join(','));
-    const [found] = await reg.getService('go.for.node');
+    assert.ok(names.includes(name), names.join(','));
+    const [found] = await reg.getService(name);
     assert.equal(found.version, readyLine.version);
     assert.deepEqual(found.nodes.map((n) => [n.id, n.address]), [[readyLine.id, readyLine.address]]);
     assert.equal(found.nodes[0].metadata.registry, 'mdns');
     assert.deepEqual(found.endpoints.map((e) => e.name).sort(),
       ['Greeter.Fail', 'Greeter.Hello', 'Greeter.Slow', 'Greeter.Stream', 'Greeter.Whoami']);
   } finally {
-    await go.stop();
+    await server.stop();
   }
 });
 
-test('gm5 publishes to a Node subscriber', { skip, timeout: 60000 }, async () => {
-  const svc = new micro.Service('node.ps.sub');
+for (const gm of PEERS) test(`${gm} publishes to a Node subscriber`, { skip, timeout: 60000 }, async () => {
+  const topic = `node.in.${gm}`;
+  const svc = new micro.Service(`node.ps.sub.${gm}`);
   const got = [];
-  svc.subscribe('node.in', (body, msg) => { got.push({ body, msg }); });
+  svc.subscribe(topic, (body, msg) => { got.push({ body, msg }); });
   await svc.start();
   const raw = Buffer.from([0, 1, 0x62, 0xff, 10]);
   try {
     for (let i = 0; i < 20 && got.length === 0; i++) {
-      const lines = await gm5('publish', '--topic', 'node.in', '--body', '{}', '--body-b64', raw.toString('base64'),
+      const lines = await go(gm, 'publish', '--topic', topic, '--body', '{}', '--body-b64', raw.toString('base64'),
         '--content-type', 'application/octet-stream', '--metadata', 'X-From=go');
       if (lines.length && lines[lines.length - 1].ok) break;
       await sleep(200);
@@ -177,20 +196,21 @@ test('gm5 publishes to a Node subscriber', { skip, timeout: 60000 }, async () =>
   assert.ok(got.length >= 1, 'no message arrived');
   const { body, msg } = got[0];
   assert.deepEqual(body, raw);
-  assert.equal(msg.topic, 'node.in');
+  assert.equal(msg.topic, topic);
   assert.equal(msg.contentType, 'application/octet-stream');
   const header = Object.fromEntries(Object.entries(msg.header).map(([k, v]) => [k.toLowerCase(), v]));
   assert.equal(header['x-from'], 'go');
 });
 
-test('Node publishes to a gm5 subscriber', { skip, timeout: 60000 }, async () => {
-  const sub = gm5Proc('subscribe', '--topic', 'node.out');
+for (const gm of PEERS) test(`Node publishes to a ${gm} subscriber`, { skip, timeout: 60000 }, async () => {
+  const topic = `node.out.${gm}`;
+  const sub = goProc(gm, 'subscribe', '--topic', topic);
   try {
     assert.equal((await sub.next()).event, 'ready');
     const c = new micro.Client();
     for (let i = 0; ; i++) {
       try {
-        await c.publish('node.out', { from: 'node' }, { metadata: { 'X-From': 'node' } });
+        await c.publish(topic, { from: 'node' }, { metadata: { 'X-From': 'node' } });
         break;
       } catch (e) {
         if (i > 50) throw e;
@@ -199,7 +219,7 @@ test('Node publishes to a gm5 subscriber', { skip, timeout: 60000 }, async () =>
     }
     const line = await sub.next();
     assert.equal(line.event, 'message');
-    assert.equal(line.topic, 'node.out');
+    assert.equal(line.topic, topic);
     assert.deepEqual(JSON.parse(Buffer.from(line.body, 'base64').toString()), { from: 'node' });
     assert.equal(line.header['X-From'], 'node');
     assert.equal(line.header['Content-Type'], 'application/json');

@@ -1,4 +1,4 @@
-"""Pub/sub: local tests on the memory broker, and Python ↔ go-micro (gm5) over go-micro's
+"""Pub/sub: local tests on the memory broker, and Python ↔ go-micro (gm5, gm4, gm6) over go-micro's
 http broker inside the private namespace (mDNS), as the other interop tests."""
 import asyncio
 import base64
@@ -13,9 +13,11 @@ import pytest
 import micro
 from conftest import ROOT, interop_required, run
 
-GM5 = ROOT / "tests" / "interop" / "go" / "bin" / "gm5"
-in_netns = os.environ.get("MICRO_NETNS") == "1" and GM5.exists()
-needs_netns = pytest.mark.skipif(not in_netns and not interop_required(), reason="needs scripts/netns.sh and gm5")
+GO_BIN = ROOT / "tests" / "interop" / "go" / "bin"
+# The go-micro peers each interop test runs against (tests/interop/go/README.md).
+PEERS = ["gm5", "gm4", "gm6"]
+in_netns = os.environ.get("MICRO_NETNS") == "1" and all((GO_BIN / gm).exists() for gm in PEERS)
+needs_netns = pytest.mark.skipif(not in_netns and not interop_required(), reason="needs scripts/netns.sh and gm5, gm4, gm6")
 
 
 def local(name, **kw):
@@ -126,10 +128,10 @@ def test_sync_client_publishes_and_unknown_broker_is_an_error():
     assert "unknown broker" in e.value.detail
 
 
-# ---- interop with go-micro v5 over the http broker (mDNS, private namespace) ----
+# ---- interop with go-micro v4, v5 and v6 over the http broker (mDNS, private namespace) ----
 
-def gm5_lines(*args, timeout=30):
-    out = subprocess.run([str(GM5), *args], capture_output=True, text=True, timeout=timeout)
+def go_lines(gm, *args, timeout=30):
+    out = subprocess.run([str(GO_BIN / gm), *args], capture_output=True, text=True, timeout=timeout)
     return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
 
 
@@ -143,18 +145,21 @@ async def until(pred, timeout=10.0):
 
 
 @needs_netns
-def test_gm5_publish_reaches_a_python_subscriber():
+@pytest.mark.parametrize("gm", PEERS)
+def test_go_publish_reaches_a_python_subscriber(gm):
+    topic = f"py.in.{gm}"
+
     async def main():
-        svc = micro.Service("py.ps.sub")
+        svc = micro.Service(f"py.ps.sub.{gm}")
         got = []
-        svc.subscribe("py.in", lambda m: got.append(m))
+        svc.subscribe(topic, lambda m: got.append(m))
         await svc.start()
         loop = asyncio.get_running_loop()
         raw = b"\x00\x01binary\xff\n"
         try:
             for _ in range(20):
-                lines = await loop.run_in_executor(None, lambda: gm5_lines(
-                    "publish", "--topic", "py.in", "--body", "{}", "--body-b64", base64.b64encode(raw).decode(),
+                lines = await loop.run_in_executor(None, lambda: go_lines(
+                    gm, "publish", "--topic", topic, "--body", "{}", "--body-b64", base64.b64encode(raw).decode(),
                     "--content-type", "application/octet-stream", "--metadata", "X-From=go"))
                 if lines and lines[-1].get("ok"):
                     break
@@ -163,16 +168,18 @@ def test_gm5_publish_reaches_a_python_subscriber():
         finally:
             await svc.stop()
         m = got[0]
-        assert m.topic == "py.in" and m.body == raw
+        assert m.topic == topic and m.body == raw
         assert m.content_type == "application/octet-stream"
         assert {k.lower(): v for k, v in m.header.items()}["x-from"] == "go"
-        assert m.header["Micro-Topic"] == "py.in"
+        assert m.header["Micro-Topic"] == topic
     run(main())
 
 
 @needs_netns
-def test_python_publish_reaches_a_gm5_subscriber():
-    p = subprocess.Popen([str(GM5), "subscribe", "--topic", "py.out"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+@pytest.mark.parametrize("gm", PEERS)
+def test_python_publish_reaches_a_go_subscriber(gm):
+    topic = f"py.out.{gm}"
+    p = subprocess.Popen([str(GO_BIN / gm), "subscribe", "--topic", topic], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert json.loads(p.stdout.readline())["event"] == "ready"
         raw = b"\x00\xffpy-bytes\n"
@@ -181,7 +188,7 @@ def test_python_publish_reaches_a_gm5_subscriber():
             c = micro.Client()
             for _ in range(50):
                 try:
-                    await c.publish("py.out", raw, content_type="application/octet-stream", headers={"X-From": "py"})
+                    await c.publish(topic, raw, content_type="application/octet-stream", headers={"X-From": "py"})
                     break
                 except micro.Error as e:
                     if "not found" not in e.detail:
@@ -190,7 +197,7 @@ def test_python_publish_reaches_a_gm5_subscriber():
             await asyncio.sleep(0.5)  # the http broker delivers after publish returns
         run(main())
         line = json.loads(p.stdout.readline())
-        assert line["event"] == "message" and line["topic"] == "py.out"
+        assert line["event"] == "message" and line["topic"] == topic
         assert base64.b64decode(line["body"]) == raw
         assert line["header"]["X-From"] == "py"
         assert line["header"]["Content-Type"] == "application/octet-stream"
@@ -200,16 +207,18 @@ def test_python_publish_reaches_a_gm5_subscriber():
 
 
 @needs_netns
-def test_queue_group_across_python_and_go():
-    p = subprocess.Popen([str(GM5), "subscribe", "--topic", "py.q", "--queue", "workers"],
+@pytest.mark.parametrize("gm", PEERS)
+def test_queue_group_across_python_and_go(gm):
+    topic = f"py.q.{gm}"
+    p = subprocess.Popen([str(GO_BIN / gm), "subscribe", "--topic", topic, "--queue", "workers"],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert json.loads(p.stdout.readline())["event"] == "ready"
 
         async def main():
-            svc = micro.Service("py.ps.q")
+            svc = micro.Service(f"py.ps.q.{gm}")
             got = []
-            svc.subscribe("py.q", lambda m: got.append(m.json()), queue="workers")
+            svc.subscribe(topic, lambda m: got.append(m.json()), queue="workers")
             await svc.start()
             try:
                 c = svc.client
@@ -221,7 +230,7 @@ def test_queue_group_across_python_and_go():
                         await asyncio.sleep(0.1)
                 await asyncio.sleep(1.0)  # both group members visible
                 for i in range(20):
-                    await c.publish("py.q", {"n": i})
+                    await c.publish(topic, {"n": i})
                 await asyncio.sleep(2.0)
             finally:
                 await svc.stop()

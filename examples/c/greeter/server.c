@@ -1,4 +1,6 @@
-/* A C greeter server: serves Greeter.Hello ({"name":"X"} -> {"message":"Hello X"}) and the
+/* A C greeter server: serves Greeter.Hello ({"name":"X"} -> {"message":"Hello X"}; for the
+ * name "md" the reply also carries {"metadata":{"X-Trace-Id":".."}}, the caller's X-Trace-Id
+ * metadata header as received, as the Go interop harness does) and the
  * stream Greeter.Stream (the same greeting per message) as
  * service NAME (default "c.greeter") on the registry named by MICRO_REGISTRY (default mdns).
  * With TOPIC it also subscribes to TOPIC (a go-micro subscriber endpoint, on the broker
@@ -31,12 +33,28 @@ static int greeting(micro_bytes body, char *out, size_t size) {
     return (size_t)n < size ? n : (int)size - 1;
 }
 
+/* True if s can go into a JSON string as is (no quote, backslash or control byte). */
+static int json_plain(micro_str s) {
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        if (c < 0x20 || c == '"' || c == '\\') return 0;
+    }
+    return 1;
+}
+
 /* Runs on a library dispatch thread; owns req and answers it exactly once. */
 static void hello(void *userdata, micro_request *req) {
     (void)userdata;
     char out[512];
     int n = greeting(micro_request_body(req), out, sizeof out);
     if (n < 0) { micro_request_respond_error(req, 400, "want {\"name\":\"...\"}"); return; }
+    micro_str trace;
+    if (strcmp(out, "{\"message\":\"Hello md\"}\n") == 0 && micro_request_header(req, "X-Trace-Id", &trace) &&
+        json_plain(trace)) {
+        n = snprintf(out, sizeof out, "{\"message\":\"Hello md\",\"metadata\":{\"X-Trace-Id\":\"%.*s\"}}\n",
+                     (int)(trace.len < 256 ? trace.len : 256), trace.ptr);
+        if ((size_t)n >= sizeof out) n = (int)sizeof out - 1;
+    }
     micro_request_respond(req, (micro_bytes){(const uint8_t *)out, (size_t)n});
 }
 

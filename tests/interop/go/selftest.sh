@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Go<->Go self test of the gm4/gm5 harness binaries. Runs itself inside a
+# Go<->Go self test of the gm4/gm5/gm6 harness binaries (every client against
+# every server: gm6 <-> gm5 both ways, gm4 <-> gm5 both ways). Runs itself inside a
 # private network namespace (scripts/netns.sh), so mDNS never leaves loopback.
 # Exits non-zero on the first mismatch. Every command is bounded by timeouts
 # and all background processes are killed on exit.
@@ -105,21 +106,29 @@ hello_line() { printf '{"ok":true,"body":"{\\"message\\":\\"Hello %s\\"}\\n","bo
 say "starting servers and subscribers"
 start s5 "$B/gm5" serve --name go.greeter --subscribe events --proto
 start s4 "$B/gm4" serve --name go.greeter4 --subscribe events --sub-arg frame --version 4.0 --proto
+start s6 "$B/gm6" serve --name go.greeter6 --subscribe events --version 6.0 --proto
+start b6 "$B/gm6" subscribe --topic events
 start b5 "$B/gm5" subscribe --topic events
 start b4 "$B/gm4" subscribe --topic events
 start q1 "$B/gm5" subscribe --topic work --queue workers
 start q2 "$B/gm4" subscribe --topic work --queue workers
-for n in s5 s4 b5 b4 q1 q2; do wait_ready "$n"; done
+start q3 "$B/gm6" subscribe --topic work --queue workers
+for n in s5 s4 s6 b5 b4 b6 q1 q2 q3; do wait_ready "$n"; done
 
 ID5="$(field s5 id)"; ADDR5="$(field s5 address)"
 ID4="$(field s4 id)"; ADDR4="$(field s4 address)"
+ID6="$(field s6 id)"; ADDR6="$(field s6 address)"
 case "$ID5" in go.greeter-*) ;; *) die "bad id $ID5" ;; esac
 case "$ADDR5" in 127.0.0.1:*) ;; *) die "serve on 127.0.0.1:0 registered $ADDR5" ;; esac
 
-for cli in gm5 gm4; do
-	for svc in go.greeter go.greeter4; do
+for cli in gm5 gm4 gm6; do
+	for svc in go.greeter go.greeter4 go.greeter6; do
 		say "$cli -> $svc"
-		if [ "$svc" = go.greeter ]; then id="$ID5"; addr="$ADDR5"; else id="$ID4"; addr="$ADDR4"; fi
+		case "$svc" in
+		go.greeter) id="$ID5"; addr="$ADDR5" ;;
+		go.greeter4) id="$ID4"; addr="$ADDR4" ;;
+		*) id="$ID6"; addr="$ADDR6" ;;
+		esac
 
 		run "$B/$cli" call --service "$svc" --endpoint Greeter.Hello --body '{"name":"Bob"}'
 		expect_out "$(hello_line Bob)"
@@ -169,22 +178,31 @@ run "$B/gm5" call --service go.greeter --endpoint Greeter.Slow --body '{"ms":150
 expect_has '"ok":false' '"code":408'
 run "$B/gm4" call --service go.greeter --endpoint Greeter.Slow --body '{"ms":1500}' --timeout-ms 300 --retries 0
 expect_has '"ok":false' '"code":408'
+run "$B/gm6" call --service go.greeter --endpoint Greeter.Slow --body '{"ms":1500}' --timeout-ms 300 --retries 0
+expect_has '"ok":false' '"code":408'
+run "$B/gm5" call --service go.greeter6 --endpoint Greeter.Slow --body '{"ms":1500}' --timeout-ms 300 --retries 0
+expect_has '"ok":false' '"code":408'
+run "$B/gm6" call --service go.nobody --endpoint Greeter.Hello --body '{}' --retries 1 --retry-always
+expect_has '"ok":false' '"id":"go.micro.client"' '"code":500'
 run "$B/gm5" call --service go.nobody --endpoint Greeter.Hello --body '{}' --retries 1 --retry-always
 expect_has '"ok":false' '"id":"go.micro.client"' '"code":500'
 
 say "registry get/list"
-for cli in gm5 gm4; do
+for cli in gm5 gm4 gm6; do
 	run "$B/$cli" get --service go.greeter
 	expect_has '[{"name":"go.greeter","version":"latest","metadata":null,"endpoints":[' \
 		'"name":"Greeter.Hello"' '"name":"Greeter.Stream"' '"metadata":{"stream":"true"}' \
 		'"metadata":{"subscriber":"true","topic":"events"}' \
 		"\"metadata\":{\"broker\":\"http\",\"protocol\":\"mucp\",\"registry\":\"mdns\",\"server\":\"mucp\",\"transport\":\"http\"},\"id\":\"$ID5\",\"address\":\"$ADDR5\""
+	run "$B/$cli" get --service go.greeter6
+	expect_has '"name":"go.greeter6","version":"6.0"' '"name":"Proto.Echo"' \
+		"\"metadata\":{\"broker\":\"http\",\"protocol\":\"mucp\",\"registry\":\"mdns\",\"server\":\"mucp\",\"transport\":\"http\"},\"id\":\"$ID6\",\"address\":\"$ADDR6\""
 	run "$B/$cli" get --service go.greeter4
 	expect_has '"name":"go.greeter4","version":"4.0"' "\"id\":\"$ID4\""
 	run "$B/$cli" get --service micro.http.broker
 	expect_has '"version":"ff.http.broadcast"' '"version":"workers"' '"topic":"events"' '"topic":"work"'
 	run "$B/$cli" list
-	expect_has '"go.greeter"' '"go.greeter4"' '"micro.http.broker"'
+	expect_has '"go.greeter"' '"go.greeter4"' '"go.greeter6"' '"micro.http.broker"'
 	run "$B/$cli" get --service go.absent
 	expect_out '[]'
 done
@@ -196,18 +214,22 @@ run "$B/gm5" publish --topic events --body "$body" --metadata X-Trace=t5 --linge
 expect_out '{"ok":true}'
 run "$B/gm4" publish --topic events --body "$body" --metadata X-Trace=t4 --linger-ms 300
 expect_out '{"ok":true}'
-for n in s5 s4 b5 b4; do
-	wait_count "$n" "\"body\":\"$b64\"" 2
+run "$B/gm6" publish --topic events --body "$body" --metadata X-Trace=t6 --linger-ms 300
+expect_out '{"ok":true}'
+for n in s5 s4 s6 b5 b4 b6; do
+	wait_count "$n" "\"body\":\"$b64\"" 3
 	wait_count "$n" '"X-Trace":"t5"' 1
 	wait_count "$n" '"X-Trace":"t4"' 1
-	wait_count "$n" '"Micro-Topic":"events"' 2
+	wait_count "$n" '"X-Trace":"t6"' 1
+	wait_count "$n" '"Micro-Topic":"events"' 3
 done
 grep -q '"header":{"Content-Type":"application/json","Micro-ID":"' "$T/b5.out" || die "b5: header shape"
+grep -q '"header":{"Content-Type":"application/json","Micro-ID":"' "$T/b6.out" || die "b6: header shape"
 
 # binary body with a non-JSON content type, broker-level subscribers only see exact bytes
 run "$B/gm5" publish --topic events --body-b64 AAEC/w== --content-type application/octet-stream --linger-ms 300
 expect_out '{"ok":true}'
-for n in b5 b4 s4; do wait_count "$n" '"body":"AAEC/w=="' 1; done
+for n in b5 b4 b6 s4; do wait_count "$n" '"body":"AAEC/w=="' 1; done
 
 say "queue group delivers each message once"
 run "$B/gm5" publish --topic work --body '{"n":1}' --count 4 --interval-ms 150 --linger-ms 500
@@ -217,12 +239,12 @@ expect_out '{"ok":true}
 {"ok":true}'
 total=0
 for i in $(seq 50); do
-	total=$(( $(grep -c '"event":"message"' "$T/q1.out" || true) + $(grep -c '"event":"message"' "$T/q2.out" || true) ))
+	total=$(( $(grep -c '"event":"message"' "$T/q1.out" || true) + $(grep -c '"event":"message"' "$T/q2.out" || true) + $(grep -c '"event":"message"' "$T/q3.out" || true) ))
 	[ "$total" -ge 4 ] && break
 	sleep 0.1
 done
 sleep 0.3
-total=$(( $(grep -c '"event":"message"' "$T/q1.out" || true) + $(grep -c '"event":"message"' "$T/q2.out" || true) ))
+total=$(( $(grep -c '"event":"message"' "$T/q1.out" || true) + $(grep -c '"event":"message"' "$T/q2.out" || true) + $(grep -c '"event":"message"' "$T/q3.out" || true) ))
 [ "$total" -eq 4 ] || die "queue group: expected 4 deliveries in total, got $total"
 
 NATS_BIN="${NATS_SERVER:-$(command -v nats-server || true)}"
@@ -236,6 +258,16 @@ if [ -n "$NATS_BIN" ]; then
 	expect_out '{"ok":true}'
 	wait_count n5 "\"body\":\"$b64\"" 1
 	wait_count n5 '"X-Trace":"nats"' 1
+	# gm6 <-> gm5 over NATS, both ways
+	start n6 "$B/gm6" subscribe --broker nats --topic nev
+	wait_ready n6
+	run "$B/gm6" publish --broker nats --topic nev --body "$body" --metadata X-Trace=nats6 --linger-ms 200
+	expect_out '{"ok":true}'
+	wait_count n5 '"X-Trace":"nats6"' 1
+	wait_count n6 '"X-Trace":"nats6"' 1
+	run "$B/gm5" publish --broker nats --topic nev --body "$body" --metadata X-Trace=nats5 --linger-ms 200
+	expect_out '{"ok":true}'
+	wait_count n6 '"X-Trace":"nats5"' 1
 	if timeout 10 "$B/gm4" publish --broker nats --topic nev --body "$body" >/dev/null 2>&1; then
 		die "gm4 accepted --broker nats"
 	fi
@@ -243,21 +275,40 @@ else
 	say "NATS: skipped (no nats-server on PATH; set NATS_SERVER=/path/to/nats-server)"
 fi
 
+say "https broker (errata): v6 checks the subscriber's certificate by default, v5 does not"
+# A gm5 broker subscriber serving https with go-micro's self-signed certificate. A publisher
+# delivers asynchronously after Publish returns; once its process has exited (after the
+# linger) it can deliver nothing more, so the gm5 message arriving after the gm6 publisher
+# exited shows whether the gm6 message was refused.
+start hs env GM_BROKER_SECURE=true "$B/gm5" subscribe --topic tlsev
+wait_ready hs
+gm_b64() { printf '{"from":"%s"}' "$1" | base64 -w0; }
+run "$B/gm6" publish --topic tlsev --body '{"from":"gm6"}' --linger-ms 500
+run "$B/gm5" publish --topic tlsev --body '{"from":"gm5"}' --linger-ms 500
+wait_count hs "\"body\":\"$(gm_b64 gm5)\"" 1
+[ "$(grep -c "\"body\":\"$(gm_b64 gm6)\"" "$T/hs.out")" -eq 0 ] || die "gm6 delivered to a self-signed https subscriber without MICRO_TLS_INSECURE"
+run env MICRO_TLS_INSECURE=true "$B/gm6" publish --topic tlsev --body '{"from":"gm6i"}' --linger-ms 500
+wait_count hs "\"body\":\"$(gm_b64 gm6i)\"" 1
+
 say "status-text: go-micro errors.New status for every code"
-for cli in gm5 gm4; do
+for cli in gm5 gm4 gm6; do
 	run "$B/$cli" status-text
 	expect_has '"418":"I'"'"'m a teapot"' '"404":"Not Found"' '"511":"Network Authentication Required"'
+	eval "ST_$cli=\$OUT"
 done
+[ "$ST_gm6" = "$ST_gm5" ] || die "status-text differs between gm6 and gm5"
+
 
 say "watch: announcements, goodbyes and the registry cache view"
 start w5 "$B/gm5" watch --service go.watched --cache-ms 200
 start w4 "$B/gm4" watch --service go.watched --cache-ms 200
-wait_ready w5; wait_ready w4
+start w6 "$B/gm6" watch --service go.watched --cache-ms 200
+wait_ready w5; wait_ready w4; wait_ready w6
 grep -q '"event":"ready","service":"go.watched"' "$T/w5.out" || die "watch ready line: $(cat "$T/w5.out")"
 start sw "$B/gm4" serve --name go.watched
 wait_ready sw
 IDW="$(field sw id)"
-for n in w5 w4; do
+for n in w5 w4 w6; do
 	wait_has "$n" "\"action\":\"create\",\"service\":{\"name\":\"go.watched\""
 	wait_has "$n" "\"id\":\"$IDW\""
 	# a v5 cache that looked the name up before it existed waits 5 s before asking again
@@ -265,12 +316,13 @@ for n in w5 w4; do
 done
 kill -TERM "$PID_sw"
 wait "$PID_sw" || die "gm4 serve (watched) exited non-zero"
-for n in w5 w4; do
+for n in w5 w4 w6; do
 	wait_has "$n" '"action":"delete"'
 	wait_has "$n" '"event":"view","nodes":[]'
 done
-kill -TERM "$PID_w5" "$PID_w4"
+kill -TERM "$PID_w5" "$PID_w4" "$PID_w6"
 wait "$PID_w5" || die "gm5 watch exited non-zero after SIGTERM"
+wait "$PID_w6" || die "gm6 watch exited non-zero after SIGTERM"
 wait "$PID_w4" || die "gm4 watch exited non-zero after SIGTERM"
 
 say "SIGTERM deregisters and exits 0"
@@ -283,8 +335,15 @@ expect_out '[]'
 run "$B/gm5" call --service go.greeter4 --endpoint Greeter.Hello --body '{}' --retries 0
 expect_has '"ok":false' '"code":500' 'go.greeter4'
 
+kill -TERM "$PID_s6"
+wait "$PID_s6" || die "gm6 serve exited non-zero"
+run "$B/gm5" get --service go.greeter6
+expect_out '[]'
+
 kill -TERM "$PID_s5"
 wait "$PID_s5" || die "gm5 serve exited non-zero"
+run "$B/gm6" get --service go.greeter
+expect_out '[]'
 
 say "all checks passed"
 echo "selftest: OK"

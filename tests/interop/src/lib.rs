@@ -1,4 +1,4 @@
-//! Helpers for the interop suite: run the go-micro harness binaries (`gm5`, `gm4`, see
+//! Helpers for the interop suite: run the go-micro harness binaries (`gm5`, `gm4`, `gm6`, see
 //! `go/README.md`) and our Rust twin (`rgreeter`), read their JSON lines, and make sure no
 //! process outlives a test.
 //!
@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// The go-micro versions under test, by harness binary name.
-pub const GO_VERSIONS: [&str; 2] = ["gm5", "gm4"];
+pub const GO_VERSIONS: [&str; 3] = ["gm5", "gm4", "gm6"];
 
 /// True inside the private namespace; otherwise prints why the test is skipped.
 pub fn in_netns(test: &str) -> bool {
@@ -24,7 +24,7 @@ pub fn in_netns(test: &str) -> bool {
     false
 }
 
-/// Path of a harness binary (`gm5`, `gm4`); panics with the build command if missing.
+/// Path of a harness binary (`gm5`, `gm4`, `gm6`); panics with the build command if missing.
 pub fn go_bin(name: &str) -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("go/bin").join(name);
     assert!(p.exists(), "{} missing: run tests/interop/go/build.sh", p.display());

@@ -1,4 +1,4 @@
-//! micro ↔ real go-micro (v5.30.0 and v4.11.0), over go-micro's default plugins: mDNS
+//! micro ↔ real go-micro (v5.30.0, v4.11.0 and v6.10.0), over go-micro's default plugins: mDNS
 //! registry and HTTP transport. Runs inside `scripts/netns.sh`.
 
 use micro::error::status_text;
@@ -38,6 +38,15 @@ struct Hello {
 #[derive(Serialize, Deserialize, Debug)]
 struct Reply {
     message: String,
+    /// Only for the name `md` (as the Go harness' `Greeter.Hello`): the metadata the handler got.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    metadata: Option<BTreeMap<String, String>>,
+}
+
+impl Reply {
+    fn hello(name: &str) -> Reply {
+        Reply { message: format!("Hello {name}"), metadata: None }
+    }
 }
 
 /// `Greeter.Fail`'s request; without fields our greeter fails with 418 and HTML in the detail.
@@ -67,7 +76,13 @@ fn strs(v: &[&str]) -> Vec<String> {
 async fn rust_greeter(name: &str) -> Service {
     let svc = Service::builder(name).address("127.0.0.1:0").build().await.expect("service builds");
     let s = svc.server();
-    s.handle_json("Greeter.Hello", |req: Hello, _| async move { Ok(Reply { message: format!("Hello {}", req.name) }) });
+    s.handle_json("Greeter.Hello", |req: Hello, r| async move {
+        let mut reply = Reply::hello(&req.name);
+        if req.name == "md" {
+            reply.metadata = Some(r.header.clone());
+        }
+        Ok(reply)
+    });
     let id = name.to_string();
     s.handle_json("Greeter.Fail", move |req: Fail, _| {
         let id = id.clone();
@@ -77,7 +92,7 @@ async fn rust_greeter(name: &str) -> Service {
     s.handle_stream("Greeter.Stream", |_, mut stream| async move {
         while let Some(msg) = stream.recv().await {
             let hello: Hello = serde_json::from_slice(&msg?).map_err(|e| Error::bad_request("rust", e.to_string()))?;
-            stream.send(serde_json::to_vec(&Reply { message: format!("Hello {}", hello.name) }).unwrap()).await?;
+            stream.send(serde_json::to_vec(&Reply::hello(&hello.name)).unwrap()).await?;
         }
         Ok(())
     });
@@ -222,6 +237,80 @@ async fn go_client_calls_rust_server_unary_stream_and_errors() {
         let out = go_run(gm, strs(&["get", "--service", &name])).await;
         assert_eq!(out[0], serde_json::json!([]), "{gm}: still listed after stop");
     }
+}
+
+/// The value of `key` in `md`, compared without case (HTTP header names), with the key as
+/// it arrived.
+fn md_get<'a>(md: &'a BTreeMap<String, String>, key: &str) -> Option<(&'a str, &'a str)> {
+    md.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(k, v)| (k.as_str(), v.as_str()))
+}
+
+/// RPC metadata both ways with every Go peer: a header our caller sets reaches the Go
+/// handler's context (`metadata.FromContext`, echoed by the harness' `Greeter.Hello` for the
+/// name `md`), and one a go-micro caller sets (`--metadata`) reaches our handler's
+/// `Request::header`. Both arrive under the canonical MIME header name (`X-Trace-Id`),
+/// whatever case the caller used, in v4, v5 and v6 alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_metadata_crosses_both_ways() {
+    if !in_netns("rpc_metadata_crosses_both_ways") {
+        return;
+    }
+    let client_svc = rust_greeter(&unique("rust.mdcaller", "x")).await;
+    for gm in GO_VERSIONS {
+        // ours → Go
+        let name = unique("go.md", gm);
+        let go = Proc::spawn(&go_bin(gm), &["serve", "--name", &name]);
+        go.ready();
+        let mut opts = CallOptions::default();
+        opts.metadata.insert("X-Trace-Id".into(), format!("rust-{gm}"));
+        opts.metadata.insert("x-lower-key".into(), "low".into());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let reply = loop {
+            match client_svc.client().call(&name, "Greeter.Hello", "{\"name\":\"md\"}".to_string(), &opts).await {
+                Err(e) if e.code == 404 && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => break other.unwrap_or_else(|e| panic!("{gm}: {e}")),
+            }
+        };
+        let got: Reply = serde_json::from_slice(&reply.body).unwrap_or_else(|e| panic!("{gm}: {e}"));
+        let md = got.metadata.unwrap_or_else(|| panic!("{gm}: no metadata echoed"));
+        let trace = format!("rust-{gm}");
+        assert_eq!(md_get(&md, "X-Trace-Id"), Some(("X-Trace-Id", trace.as_str())), "{gm}: {md:?}");
+        assert_eq!(md_get(&md, "X-Lower-Key"), Some(("X-Lower-Key", "low")), "{gm}: {md:?}");
+        assert_eq!(md_get(&md, "Micro-Service").map(|(_, v)| v), Some(name.as_str()), "{gm}: {md:?}");
+        assert!(go.terminate().success());
+
+        // Go → ours
+        let name = unique("rust.md", gm);
+        let svc = rust_greeter(&name).await;
+        let out = go_run(
+            gm,
+            strs(&[
+                "call",
+                "--service",
+                &name,
+                "--endpoint",
+                "Greeter.Hello",
+                "--body",
+                "{\"name\":\"md\"}",
+                "--metadata",
+                &format!("X-Trace-Id=go-{gm}"),
+                "--metadata",
+                "x-lower-key=low",
+            ]),
+        )
+        .await;
+        assert_eq!(out[0]["ok"], true, "{gm}: {out:?}");
+        let got: Reply =
+            serde_json::from_str(out[0]["body"].as_str().unwrap_or("")).unwrap_or_else(|e| panic!("{gm}: {e}"));
+        let md = got.metadata.unwrap_or_else(|| panic!("{gm}: no metadata echoed"));
+        let trace = format!("go-{gm}");
+        assert_eq!(md_get(&md, "X-Trace-Id"), Some(("X-Trace-Id", trace.as_str())), "{gm}: {md:?}");
+        assert_eq!(md_get(&md, "X-Lower-Key"), Some(("X-Lower-Key", "low")), "{gm}: {md:?}");
+        svc.stop().await.unwrap();
+    }
+    client_svc.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

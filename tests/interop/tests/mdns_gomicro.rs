@@ -1,4 +1,4 @@
-//! Our mDNS announcements and goodbyes reaching go-micro (v5.30.0 and v4.11.0): a
+//! Our mDNS announcements and goodbyes reaching go-micro (v5.30.0, v4.11.0 and v6.10.0): a
 //! go-micro `registry.Watcher` (`gm watch`) must see our node's `create` when it starts —
 //! from the unsolicited announcement alone, since a watcher never queries — and its
 //! `delete` when it stops gracefully (the TTL-0 goodbye); and go-micro's registry cache,

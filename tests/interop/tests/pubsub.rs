@@ -1,6 +1,6 @@
-//! Pub/sub between micro and real go-micro: over the HTTP broker (gm5 = v5.30.0 and
-//! gm4 = v4.11.0, mDNS, inside `scripts/netns.sh`) and over NATS (gm5 only; gm4 has no
-//! NATS broker) on Debian's `nats-server`. Go → Rust and Rust → Go, broadcast and queue
+//! Pub/sub between micro and real go-micro: over the HTTP broker (gm5 = v5.30.0,
+//! gm4 = v4.11.0 and gm6 = v6.10.0, mDNS, inside `scripts/netns.sh`) and over NATS (gm5 and
+//! gm6; gm4 has no NATS broker) on Debian's `nats-server`. Go → Rust and Rust → Go, broadcast and queue
 //! groups (each message exactly once per group: the sets of message ids are compared, not
 //! counts), a queue group with a killed member, whole header maps and bodies byte for
 //! byte, and a NATS restart in the middle of a stream.
@@ -482,24 +482,34 @@ async fn http_broker_rust_publisher_to_go_queue_group_each_once() {
     }
 }
 
-/// A queue group whose gm5 member was SIGKILLed (no deregistration, no mDNS goodbye, so the
-/// publisher still lists it): every message reaches the live gm4 member, exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn http_broker_queue_group_with_a_killed_go_member_delivers_to_the_live_one() {
-    if !in_netns("http_broker_queue_group_with_a_killed_go_member_delivers_to_the_live_one") {
-        return;
+    if in_netns("http_broker_queue_group_with_a_killed_go_member_delivers_to_the_live_one") {
+        killed_go_member_case("gm5", "gm4").await;
     }
-    let topic = unique("half", "dead").replace('.', "-");
-    let doomed = go_ready("gm5", &["subscribe", "--topic", &topic, "--queue", "pair"]);
-    let live = go_ready("gm4", &["subscribe", "--topic", &topic, "--queue", "pair"]);
-    let (svc, tee) = rust_service_tee(&unique("rpubdead", "q"), "http").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn http_broker_queue_group_with_a_killed_gm6_member_delivers_to_the_live_gm5() {
+    if in_netns("http_broker_queue_group_with_a_killed_gm6_member_delivers_to_the_live_gm5") {
+        killed_go_member_case("gm6", "gm5").await;
+    }
+}
+
+/// A queue group whose `doomed` Go member was SIGKILLed (no deregistration, no mDNS goodbye,
+/// so the publisher still lists it): every message reaches the `live` Go member, exactly once.
+async fn killed_go_member_case(doomed_gm: &str, live_gm: &str) {
+    let topic = unique("half", doomed_gm).replace('.', "-");
+    let doomed = go_ready(doomed_gm, &["subscribe", "--topic", &topic, "--queue", "pair"]);
+    let live = go_ready(live_gm, &["subscribe", "--topic", &topic, "--queue", "pair"]);
+    let (svc, tee) = rust_service_tee(&unique("rpubdead", doomed_gm), "http").await;
     svc.start().await.unwrap();
     wait_http_subscribers(svc.registry(), &topic, "pair", 2).await;
     // The first publish makes the publisher's broker look the group up (both members).
     svc.client().publish(&topic, "warm-up", &PublishOptions::default()).await.unwrap();
     let warm = go_collect(vec![Arc::clone(&doomed), Arc::clone(&live)], vec![], 1, Duration::from_secs(10)).await;
     assert_eq!(warm[0].len() + warm[1].len(), 1, "the warm-up message reached one member: {warm:?}");
-    let Ok(doomed) = Arc::try_unwrap(doomed) else { panic!("gm5 member still shared") };
+    let Ok(doomed) = Arc::try_unwrap(doomed) else { panic!("{doomed_gm} member still shared") };
     doomed.into_inner().unwrap().kill();
 
     let n = 20;
@@ -525,16 +535,17 @@ async fn http_broker_queue_group_shared_with_go() {
     if !in_netns("http_broker_queue_group_shared_with_go") {
         return;
     }
-    // One queue group with a gm5, a gm4 and a Rust member: each message taken once.
+    // One queue group with a gm5, a gm4, a gm6 and a Rust member: each message taken once.
     let topic = unique("work", "mixed").replace('.', "-");
     let g5 = go_ready("gm5", &["subscribe", "--topic", &topic, "--queue", "mixed"]);
     let g4 = go_ready("gm4", &["subscribe", "--topic", &topic, "--queue", "mixed"]);
+    let g6 = go_ready("gm6", &["subscribe", "--topic", &topic, "--queue", "mixed"]);
     let svc = rust_service(&unique("rmix", "q"), "http").await;
     svc.start().await.unwrap();
     let mine: Seen = Default::default();
     svc.broker().subscribe(&topic, SubscribeOptions::queue("mixed"), recorder(&mine)).await.unwrap();
-    wait_http_subscribers(svc.registry(), &topic, "mixed", 3).await;
-    let n = 30;
+    wait_http_subscribers(svc.registry(), &topic, "mixed", 4).await;
+    let n = 40;
     let lines = go_run(
         "gm5",
         strs(&[
@@ -554,15 +565,15 @@ async fn http_broker_queue_group_shared_with_go() {
     .await;
     assert_eq!(lines.len(), n);
     assert!(lines.iter().all(|l| l["ok"] == true), "{lines:?}");
-    let go = go_collect(vec![g5, g4], vec![Arc::clone(&mine)], n, Duration::from_secs(10)).await;
+    let go = go_collect(vec![g5, g4, g6], vec![Arc::clone(&mine)], n, Duration::from_secs(10)).await;
     let mut ids: Vec<String> = go.iter().flatten().map(go_micro_id).collect();
     ids.extend(micro_ids(&mine));
     let distinct: BTreeSet<&String> = ids.iter().collect();
-    let (a, b, c) = (go[0].len(), go[1].len(), mine.lock().unwrap().len());
-    println!("queue group of gm5+gm4+Rust over the http broker: {a}+{b}+{c} of {n}");
+    let (a, b, d, c) = (go[0].len(), go[1].len(), go[2].len(), mine.lock().unwrap().len());
+    println!("queue group of gm5+gm4+gm6+Rust over the http broker: {a}+{b}+{d}+{c} of {n}");
     assert_eq!((ids.len(), distinct.len()), (n, n), "{n} distinct messages, each taken once across the group");
-    // A random member per message: one member left empty has odds about 3·(2/3)^30 ≈ 1.5e-5.
-    assert!(a > 0 && b > 0 && c > 0, "every member took messages: {a}+{b}+{c}");
+    // A random member per message: one member left empty has odds about 4·(3/4)^40 ≈ 4e-5.
+    assert!(a > 0 && b > 0 && c > 0 && d > 0, "every member took messages: {a}+{b}+{d}+{c}");
     svc.stop().await.unwrap();
 }
 
@@ -654,9 +665,21 @@ impl Drop for NatsServer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nats_gm5_both_ways_queue_groups_and_restart() {
-    if !in_netns("nats_gm5_both_ways_queue_groups_and_restart") {
-        return;
+    if in_netns("nats_gm5_both_ways_queue_groups_and_restart") {
+        nats_go_both_ways_queue_groups_and_restart("gm5").await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nats_gm6_both_ways_queue_groups_and_restart() {
+    if in_netns("nats_gm6_both_ways_queue_groups_and_restart") {
+        nats_go_both_ways_queue_groups_and_restart("gm6").await;
+    }
+}
+
+/// NATS with one Go peer (`gm5`, `gm6`: the versions with an in-tree NATS broker): Go → Rust
+/// and Rust → Go with whole header maps, a shared queue group, a server restart mid-stream.
+async fn nats_go_both_ways_queue_groups_and_restart(gm: &'static str) {
     let Some(bin) = nats_bin() else { return };
     let (port, monitor) = (free_port(), free_port());
     let mut server = NatsServer::start(&bin, port, monitor);
@@ -682,7 +705,7 @@ async fn nats_gm5_both_ways_queue_groups_and_restart() {
     // Go → Rust: the whole header map.
     let body = "{\"from\":\"go\"}";
     let lines = go_run(
-        "gm5",
+        gm,
         strs(&[
             "publish",
             "--broker",
@@ -715,7 +738,7 @@ async fn nats_gm5_both_ways_queue_groups_and_restart() {
     assert_eq!(ev.message.header, want, "whole header map over NATS");
 
     // Rust → Go: bytes intact, the whole header map as sent.
-    let gsub = go_ready("gm5", &["subscribe", "--broker", "nats", "--broker-address", &url, "--topic", "nats-r"]);
+    let gsub = go_ready(gm, &["subscribe", "--broker", "nats", "--broker-address", &url, "--topic", "nats-r"]);
     server.wait_subscriptions("nats-r", None, 1).await;
     let payload = vec![0u8, 0xfe, b'{', b'\n'];
     let mut opts = PublishOptions { content_type: Some("application/octet-stream".into()), ..Default::default() };
@@ -728,9 +751,9 @@ async fn nats_gm5_both_ways_queue_groups_and_restart() {
     let sent = tee.sent("nats-r");
     assert_eq!(go_header(&got[0]), sent[0].header, "the Go side got exactly the header map we sent");
 
-    // A queue group shared by gm5 and Rust: each message once.
+    // A queue group shared by the Go peer and Rust: each message once.
     let gq = go_ready(
-        "gm5",
+        gm,
         &["subscribe", "--broker", "nats", "--broker-address", &url, "--topic", "nats-q", "--queue", "grp"],
     );
     server.wait_subscriptions("nats-q", Some("grp"), 2).await;
@@ -746,11 +769,11 @@ async fn nats_gm5_both_ways_queue_groups_and_restart() {
     );
     bodies.sort();
     let (gn, rn) = (go_got.len(), q.lock().unwrap().len());
-    println!("NATS queue group gm5+Rust: {gn}+{rn} of {n}");
+    println!("NATS queue group {gm}+Rust: {gn}+{rn} of {n}");
     assert_eq!(bodies, (0..n as u32).collect::<Vec<_>>(), "each message exactly once across the group");
     assert!(gn > 0 && rn > 0, "nats-server spreads a queue group: both members took messages ({gn}+{rn})");
 
-    // Restart mid-stream: gm5 publishes 200 messages 20 ms apart; the server is killed
+    // Restart mid-stream: the Go peer publishes 200 messages 20 ms apart; the server is killed
     // after ~1 s and restarted 0.5 s later. The Rust subscriber must resume.
     all.lock().unwrap().clear();
     let args = strs(&[
@@ -770,7 +793,7 @@ async fn nats_gm5_both_ways_queue_groups_and_restart() {
         "--linger-ms",
         "500",
     ]);
-    let publisher = tokio::spawn(go_run("gm5", args));
+    let publisher = tokio::spawn(go_run(gm, args));
     tokio::time::sleep(Duration::from_millis(1000)).await;
     server.kill();
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -780,7 +803,7 @@ async fn nats_gm5_both_ways_queue_groups_and_restart() {
     let received = settle(&[&all], ok, Duration::from_secs(5)).await;
     let distinct: BTreeSet<String> = micro_ids(&all).into_iter().collect();
     println!(
-        "NATS restart mid-stream (gm5 publisher → Rust subscriber): published 200, Go reported ok {ok}, Rust received {received}, lost {} — NATS core is at-most-once",
+        "NATS restart mid-stream ({gm} publisher → Rust subscriber): published 200, Go reported ok {ok}, Rust received {received}, lost {} — NATS core is at-most-once",
         ok.saturating_sub(received)
     );
     assert_eq!(distinct.len(), received, "no message delivered twice across the restart");
@@ -789,14 +812,24 @@ async fn nats_gm5_both_ways_queue_groups_and_restart() {
     svc.stop().await.unwrap();
 }
 
-/// gm5 publisher → a queue group of two Rust members (two services, two NATS connections)
-/// plus one Rust broadcast subscriber: the group takes every message the broadcast saw,
-/// each exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nats_gm5_publisher_to_rust_queue_group_each_once() {
-    if !in_netns("nats_gm5_publisher_to_rust_queue_group_each_once") {
-        return;
+    if in_netns("nats_gm5_publisher_to_rust_queue_group_each_once") {
+        nats_go_publisher_to_rust_queue_group_each_once("gm5").await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nats_gm6_publisher_to_rust_queue_group_each_once() {
+    if in_netns("nats_gm6_publisher_to_rust_queue_group_each_once") {
+        nats_go_publisher_to_rust_queue_group_each_once("gm6").await;
+    }
+}
+
+/// A Go publisher (`gm5`, `gm6`) → a queue group of two Rust members (two services, two NATS
+/// connections) plus one Rust broadcast subscriber: the group takes every message the
+/// broadcast saw, each exactly once.
+async fn nats_go_publisher_to_rust_queue_group_each_once(gm: &'static str) {
     let Some(bin) = nats_bin() else { return };
     let server = NatsServer::start(&bin, free_port(), free_port());
     let url = server.url();
@@ -821,7 +854,7 @@ async fn nats_gm5_publisher_to_rust_queue_group_each_once() {
     let n = 30;
     let body = "{\"job\":true}";
     let lines = go_run(
-        "gm5",
+        gm,
         strs(&[
             "publish",
             "--broker",
@@ -857,7 +890,7 @@ async fn nats_gm5_publisher_to_rust_queue_group_each_once() {
         assert_eq!(ev.message.header, want);
     }
     let (c1, c2) = (q1.lock().unwrap().len(), q2.lock().unwrap().len());
-    println!("NATS gm5 publisher → Rust queue group of two: {c1}+{c2} of {n}");
+    println!("NATS {gm} publisher → Rust queue group of two: {c1}+{c2} of {n}");
     // nats-server picks a random member per message: an empty member has odds 2^-29.
     assert!(c1 > 0 && c2 > 0, "both members took messages ({c1}+{c2})");
     a.stop().await.unwrap();

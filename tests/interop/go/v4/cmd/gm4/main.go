@@ -34,6 +34,9 @@ type HelloRequest struct {
 
 type Reply struct {
 	Message string `json:"message"`
+	// Metadata is only set by Hello for the name "md": the call's whole go-micro
+	// context metadata, so a test sees which headers reached the handler.
+	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
 type FailRequest struct {
@@ -54,6 +57,14 @@ type Greeter struct {
 
 func (g *Greeter) Hello(ctx context.Context, req *HelloRequest, rsp *Reply) error {
 	rsp.Message = "Hello " + req.Name
+	if req.Name == "md" {
+		rsp.Metadata = map[string]string{}
+		if md, ok := metadata.FromContext(ctx); ok {
+			for k, v := range md {
+				rsp.Metadata[k] = v
+			}
+		}
+	}
 	return nil
 }
 

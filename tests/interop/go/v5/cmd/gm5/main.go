@@ -82,6 +82,9 @@ type HelloRequest struct {
 
 type Reply struct {
 	Message string `json:"message"`
+	// Metadata is only set by Hello for the name "md": the call's whole go-micro
+	// context metadata, so a test sees which headers reached the handler.
+	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
 type FailRequest struct {
@@ -102,6 +105,14 @@ type Greeter struct {
 
 func (g *Greeter) Hello(ctx context.Context, req *HelloRequest, rsp *Reply) error {
 	rsp.Message = "Hello " + req.Name
+	if req.Name == "md" {
+		rsp.Metadata = map[string]string{}
+		if md, ok := metadata.FromContext(ctx); ok {
+			for k, v := range md {
+				rsp.Metadata[k] = v
+			}
+		}
+	}
 	return nil
 }
 
@@ -168,11 +179,19 @@ func printMessages(next server.SubscriberFunc) server.SubscriberFunc {
 // ---------------------------------------------------------------------------
 // Helpers.
 
+// newBroker: NATS or the HTTP broker; with GM_BROKER_SECURE=true the HTTP broker serves its
+// subscribers over https with go-micro's self-signed certificate (broker.Secure), which a
+// publisher checks with go-micro's default TLS config (the v5/v6 difference: v5 skips the
+// check unless MICRO_TLS_SECURE=true, v6 checks unless MICRO_TLS_INSECURE=true).
 func newBroker(o gmcli.BrokerOptions) broker.Broker {
 	if o.Kind == "nats" {
 		return natsbroker.NewNatsBroker(broker.Addrs(o.Address))
 	}
-	return broker.NewHttpBroker(broker.Addrs(o.Address))
+	opts := []broker.Option{broker.Addrs(o.Address)}
+	if os.Getenv("GM_BROKER_SECURE") == "true" {
+		opts = append(opts, broker.Secure(true))
+	}
+	return broker.NewHttpBroker(opts...)
 }
 
 func errObject(err error) gmcli.ErrorObject {
