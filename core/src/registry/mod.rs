@@ -3,7 +3,7 @@
 //! A [`Registry`] stores [`Service`]s — a name and version with [`Endpoint`]s and the
 //! [`Node`]s that serve them. Plugins: [`memory`] (one process), [`mdns`] (go-micro's
 //! default, on the LAN), [`etcd`] (go-micro's `registry/etcd`, across networks),
-//! [`consul`] (go-micro's `registry/consul`), and
+//! [`consul`] (go-micro's `registry/consul`), [`nats`] (go-micro's `registry/nats`), and
 //! [`cache`], which wraps any of them with a watch-fed view so a call does not query the
 //! network. Choose one by name with [`from_url`].
 //!
@@ -15,6 +15,7 @@ pub mod consul;
 pub mod etcd;
 pub mod mdns;
 pub mod memory;
+pub mod nats;
 
 use crate::error::{Error, Result};
 use async_trait::async_trait;
@@ -196,7 +197,8 @@ pub trait Registry: Send + Sync + 'static {
 /// A registry chosen by name or URL: `mdns` (default), `memory`, `etcd` (`127.0.0.1:2379`)
 /// or `etcd://HOST:PORT[,HOST:PORT…]`, `consul` (CONSUL_HTTP_ADDR, else `127.0.0.1:8500`) or
 /// `consul://[https://]HOST:PORT[,…]` (ACL token and TLS from Consul's own environment
-/// variables, see [`consul::Options::from_env`]).
+/// variables, see [`consul::Options::from_env`]), `nats` (`nats://127.0.0.1:4222`) or
+/// `nats://HOST:PORT[,nats://HOST:PORT…]`.
 ///
 /// Unknown names are an error that lists the known ones, never a silent fallback.
 pub async fn from_url(url: &str) -> Result<Arc<dyn Registry>> {
@@ -212,9 +214,13 @@ pub async fn from_url(url: &str) -> Result<Arc<dyn Registry>> {
             let addresses = url.split_once("://").map(|(_, rest)| rest).unwrap_or("");
             Ok(Arc::new(consul::Consul::from_addresses(addresses)?))
         }
+        "nats" => {
+            let urls = if url.contains("://") { url } else { "" };
+            Ok(Arc::new(nats::Nats::from_urls(urls)?))
+        }
         other => Err(Error::bad_request(
             "go.micro.registry",
-            format!("unknown registry {other:?}: use mdns, memory, etcd or consul"),
+            format!("unknown registry {other:?}: use mdns, memory, etcd, consul or nats"),
         )),
     }
 }

@@ -1,0 +1,139 @@
+//! The NATS registry against a real `nats-server` (Debian's package; `scripts/test.d/20-pubsub.sh`
+//! installs it). Without one on PATH (or `NATS_SERVER`) the tests say so and pass, unless
+//! `MICRO_REQUIRE_NATS=1`, which the pub/sub suite sets.
+
+use micro::registry::nats::Nats;
+use micro::registry::{self, Action, Endpoint, Metadata, Node, RegisterOptions, Registry, Service, Value};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn nats_bin(test: &str) -> Option<PathBuf> {
+    let candidates =
+        [std::env::var("NATS_SERVER").ok(), Some("/usr/sbin/nats-server".into()), Some("/usr/bin/nats-server".into())];
+    for c in candidates.into_iter().flatten() {
+        if PathBuf::from(&c).exists() {
+            return Some(c.into());
+        }
+    }
+    assert!(std::env::var("MICRO_REQUIRE_NATS").as_deref() != Ok("1"), "{test}: nats-server not found");
+    eprintln!("skipping {test}: no nats-server (apt-get install nats-server)");
+    None
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A `nats-server` on a free loopback port, killed on drop.
+struct NatsServer {
+    child: Child,
+    port: u16,
+}
+
+impl NatsServer {
+    fn start(bin: &PathBuf) -> NatsServer {
+        let port = free_port();
+        let child = Command::new(bin)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        NatsServer { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn service(name: &str, version: &str, id: &str) -> Service {
+    let mut md = Metadata::new();
+    md.insert("protocol".into(), "mucp".into());
+    Service {
+        name: name.into(),
+        version: version.into(),
+        endpoints: vec![Endpoint {
+            name: "Greeter.Hello".into(),
+            request: Some(Value::leaf("Request", "Request")),
+            ..Default::default()
+        }],
+        nodes: vec![Node { id: id.into(), address: "127.0.0.1:1".into(), metadata: md }],
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_processes_find_each_other_watch_and_leave() {
+    let Some(bin) = nats_bin("two_processes_find_each_other_watch_and_leave") else { return };
+    let server = NatsServer::start(&bin);
+    // Two registries are two processes as far as NATS is concerned: separate connections.
+    let a = registry::from_url(&server.url()).await.unwrap();
+    let b = Nats::from_urls(&server.url()).unwrap();
+    assert_eq!(a.name(), "nats");
+
+    let mut watch = b.watch(Some("greeter")).await.unwrap();
+    let mut all = b.watch(None).await.unwrap();
+    let one = service("greeter", "1", "greeter-1");
+    a.register(&one, RegisterOptions::default()).await.unwrap();
+    let ev = tokio::time::timeout(Duration::from_secs(5), watch.next()).await.unwrap().unwrap();
+    assert_eq!((ev.action, ev.service.nodes[0].id.as_str()), (Action::Create, "greeter-1"));
+    let ev = tokio::time::timeout(Duration::from_secs(5), all.next()).await.unwrap().unwrap();
+    assert_eq!(ev.service.name, "greeter");
+
+    assert_eq!(b.get_service("greeter").await.unwrap(), vec![one.clone()]);
+    b.register(&service("greeter", "1", "greeter-2"), RegisterOptions::default()).await.unwrap();
+    b.register(&service("other", "2", "other-1"), RegisterOptions::default()).await.unwrap();
+    let got = a.get_service("greeter").await.unwrap();
+    assert_eq!(got.len(), 1, "one version: {got:?}");
+    let mut ids: Vec<&str> = got[0].nodes.iter().map(|n| n.id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, ["greeter-1", "greeter-2"], "nodes from both processes merge");
+    let names: Vec<String> = a.list_services().await.unwrap().into_iter().map(|s| s.name).collect();
+    assert_eq!(names, ["greeter", "other"]);
+    assert!(a.get_service("nobody").await.unwrap().is_empty());
+
+    a.deregister(&one).await.unwrap();
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(5), watch.next()).await.unwrap().unwrap();
+        if ev.action == Action::Delete {
+            assert_eq!(ev.service.nodes[0].id, "greeter-1");
+            break;
+        }
+    }
+    let got = b.get_service("greeter").await.unwrap();
+    assert_eq!(got[0].nodes.len(), 1);
+    assert_eq!(got[0].nodes[0].id, "greeter-2");
+
+    // A process that goes away stops answering: gone from the next lookup.
+    drop(b);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = a.get_service("greeter").await.unwrap();
+        if got.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "a dropped registry still answers: {got:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_server_is_a_clear_503() {
+    let r = Nats::from_urls(&format!("nats://127.0.0.1:{}", free_port())).unwrap();
+    let err = r.get_service("x").await.unwrap_err();
+    assert_eq!(err.code, 503, "{err:?}");
+    assert!(err.detail.contains("nats registry") && err.detail.contains("cannot connect"), "{}", err.detail);
+}
