@@ -44,9 +44,15 @@ else bad micro_cli_reads_gm5_from_consul_with_endpoints_and_metadata "$out"; fi
 out="$("$rbin/micro" --registry consul --registry_address "127.0.0.1:$port" call go.consul Greeter.Hello '{"name":"Cli"}' 2>&1)"
 if echo "$out" | grep -q 'Hello Cli'; then ok micro_cli_calls_gm5_via_consul; else bad micro_cli_calls_gm5_via_consul "$out"; fi
 
-# Ours serves; go-micro finds it in Consul, with its endpoints, and calls it.
+# Ours serves; go-micro's watcher hears it arrive, finds it in Consul, with its endpoints,
+# and calls it.
+"$bin/gm5" watch --service rust.consul >"$tmp/watch.out" 2>"$tmp/watch.err" & pids+=($!)
+for _ in $(seq 150); do grep -q '"ready"' "$tmp/watch.out" 2>/dev/null && break; sleep 0.1; done
+grep -q '"ready"' "$tmp/watch.out" || bad gm5_watch_ready "$(tail -3 "$tmp/watch.err")"
 MICRO_SERVER_NAME=rust.consul "$rbin/server" >"$tmp/rs.out" 2>"$tmp/rs.err" & rs=$!; pids+=($rs)
 got=""; for _ in $(seq 50); do got="$("$bin/gm5" get --service rust.consul 2>/dev/null)"; echo "$got" | grep -q '"address"' && break; sleep 0.2; done
+for _ in $(seq 50); do grep -q '"action":"create"' "$tmp/watch.out" && break; sleep 0.1; done
+if grep -q '"action":"create".*"rust.consul' "$tmp/watch.out"; then ok gm5_watch_hears_rust_register; else bad gm5_watch_hears_rust_register "$(cat "$tmp/watch.out")"; fi
 if echo "$got" | grep -q '"name":"Greeter.Hello"' && echo "$got" | grep -q '"protocol":"mucp"' && echo "$got" | grep -q '"registry":"consul"'; then
 	ok gm5_reads_rust_service_from_consul
 else bad gm5_reads_rust_service_from_consul "$got $(tail -3 "$tmp/rs.err")"; fi
@@ -68,6 +74,8 @@ for _ in $(seq 100); do
 done
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 if [ -n "$gone" ]; then ok "killed_rust_node_leaves_gm5_view_in_${ms}ms"; else bad killed_rust_node_leaves_gm5_view "after ${ms} ms: $got"; fi
+for _ in $(seq 50); do grep -q '"action":"delete"' "$tmp/watch.out" && break; sleep 0.1; done
+if grep -q '"action":"delete"' "$tmp/watch.out"; then ok gm5_watch_hears_killed_rust_node_leave; else bad gm5_watch_hears_killed_rust_node_leave "$(cat "$tmp/watch.out")"; fi
 out="$("$rbin/micro" --registry consul --registry_address "127.0.0.1:$port" get service rust.consul -o json 2>&1)"
 if ! echo "$out" | grep -q '"address"'; then ok killed_rust_node_leaves_our_view; else bad killed_rust_node_leaves_our_view "$out"; fi
 

@@ -66,17 +66,19 @@ func useRegistry() {
 	if addrs != "" {
 		opts = append(opts, registry.Addrs(strings.Split(addrs, ",")...))
 	}
-	var reg registry.Registry
+	var fresh func() registry.Registry
 	switch kind {
 	case "etcd":
-		reg = etcd.NewEtcdRegistry(opts...)
+		fresh = func() registry.Registry { return etcd.NewEtcdRegistry(opts...) }
 	case "consul":
-		reg = consul.NewConsulRegistry(opts...)
+		fresh = func() registry.Registry { return consul.NewConsulRegistry(opts...) }
 	case "nats":
-		reg = natsregistry.NewNatsRegistry(opts...)
+		fresh = func() registry.Registry { return natsregistry.NewNatsRegistry(opts...) }
 	default:
 		return
 	}
+	reg := fresh()
+	newProbeRegistry = fresh
 	registry.DefaultRegistry = reg
 	if err := selector.DefaultSelector.Init(selector.Registry(reg)); err != nil {
 		gmcli.Logf("selector: %v", err)
