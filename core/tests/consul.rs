@@ -32,17 +32,23 @@ struct Agent {
     bin: PathBuf,
     http: u16,
     acl_root: Option<&'static str>,
+    extra_hcl: String,
 }
 
 impl Agent {
     fn start(bin: &PathBuf, acl_root: Option<&'static str>) -> Agent {
+        Self::start_with(bin, acl_root, String::new())
+    }
+
+    fn start_with(bin: &PathBuf, acl_root: Option<&'static str>, extra_hcl: String) -> Agent {
         let http = free_port();
-        let a = Agent { child: Self::spawn(bin, http, acl_root), bin: bin.clone(), http, acl_root };
+        let child = Self::spawn(bin, http, acl_root, &extra_hcl);
+        let a = Agent { child, bin: bin.clone(), http, acl_root, extra_hcl };
         a.wait_leader();
         a
     }
 
-    fn spawn(bin: &PathBuf, http: u16, acl_root: Option<&str>) -> Child {
+    fn spawn(bin: &PathBuf, http: u16, acl_root: Option<&str>, extra_hcl: &str) -> Child {
         let mut cmd = Command::new(bin);
         cmd.args(["agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1"])
             .args(["-http-port", &http.to_string(), "-dns-port", "-1", "-grpc-port", "-1", "-grpc-tls-port", "-1"])
@@ -53,6 +59,9 @@ impl Agent {
                 "acl {{\nenabled = true\ndefault_policy = \"deny\"\ntokens {{ initial_management = \"{root}\" }}\n}}"
             );
             cmd.args(["-hcl", &hcl]);
+        }
+        if !extra_hcl.is_empty() {
+            cmd.args(["-hcl", extra_hcl]);
         }
         cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("consul starts")
     }
@@ -82,7 +91,7 @@ impl Agent {
         while std::net::TcpStream::connect(("127.0.0.1", self.http)).is_ok() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
-        self.child = Self::spawn(&self.bin, self.http, self.acl_root);
+        self.child = Self::spawn(&self.bin, self.http, self.acl_root, &self.extra_hcl);
         self.wait_leader();
     }
 
@@ -255,4 +264,57 @@ async fn an_unreachable_agent_is_a_clear_503() {
         .err()
         .expect("https without a CA is refused");
     assert!(err.detail.contains("CONSUL_CACERT"), "{}", err.detail);
+}
+
+/// A CA and a server certificate (SANs `localhost`, 127.0.0.1) made by `consul tls`, in `dir`.
+fn consul_certs(bin: &PathBuf, dir: &std::path::Path) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    for args in [&["tls", "ca", "create"][..], &["tls", "cert", "create", "-server", "-dc", "dc1"][..]] {
+        let st = Command::new(bin).args(args).current_dir(dir).stdout(Stdio::null()).status().unwrap();
+        assert!(st.success(), "consul {args:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_with_the_right_ca_works_and_a_wrong_ca_is_an_error_naming_the_certificate() {
+    let Some(bin) = consul_bin("https_with_the_right_ca_works_and_a_wrong_ca_is_an_error_naming_the_certificate")
+    else {
+        return;
+    };
+    let base = std::env::temp_dir().join(format!("micro-consul-tls-{}", std::process::id()));
+    let (good_dir, other_dir) = (base.join("good"), base.join("other"));
+    consul_certs(&bin, &good_dir);
+    consul_certs(&bin, &other_dir);
+    let https = free_port();
+    let f = |n: &str| good_dir.join(n).to_string_lossy().into_owned();
+    let hcl = format!(
+        "ports {{ https = {https} }}\ntls {{ defaults {{ ca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\nverify_incoming = false }} }}",
+        f("consul-agent-ca.pem"),
+        f("dc1-server-consul-0.pem"),
+        f("dc1-server-consul-0-key.pem")
+    );
+    let _agent = Agent::start_with(&bin, None, hcl);
+    let with_ca = |dir: &std::path::Path| {
+        let pem = std::fs::read(dir.join("consul-agent-ca.pem")).unwrap();
+        Consul::new(Options {
+            addresses: vec![format!("https://127.0.0.1:{https}")],
+            tls: Some(micro::transport::tls::client_config(&pem).unwrap()),
+            ..Options::default()
+        })
+        .unwrap()
+    };
+    let good = with_ca(&good_dir);
+    good.register(&service("tls", "1", "tls-1", 5301), RegisterOptions { ttl: Duration::from_secs(5) }).await.unwrap();
+    assert_eq!(good.get_service("tls").await.unwrap().len(), 1);
+
+    let wrong = with_ca(&other_dir);
+    let err = wrong.get_service("tls").await.unwrap_err();
+    assert_eq!(err.code, 503, "{err:?}");
+    assert!(
+        err.detail.contains("consul") && err.detail.contains("https://") && err.detail.contains("certificate"),
+        "{}",
+        err.detail
+    );
+    let _ = std::fs::remove_dir_all(&base);
 }

@@ -33,9 +33,14 @@ struct NatsServer {
 
 impl NatsServer {
     fn start(bin: &PathBuf) -> NatsServer {
+        Self::start_with(bin, &[])
+    }
+
+    fn start_with(bin: &PathBuf, extra: &[&str]) -> NatsServer {
         let port = free_port();
         let child = Command::new(bin)
             .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -136,4 +141,36 @@ async fn an_unreachable_server_is_a_clear_503() {
     let err = r.get_service("x").await.unwrap_err();
     assert_eq!(err.code, 503, "{err:?}");
     assert!(err.detail.contains("nats registry") && err.detail.contains("cannot connect"), "{}", err.detail);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_in_the_url_are_used_and_wrong_ones_are_a_clear_error() {
+    let Some(bin) = nats_bin("credentials_in_the_url_are_used_and_wrong_ones_are_a_clear_error") else { return };
+    let server = NatsServer::start_with(&bin, &["--user", "micro", "--pass", "s3cret"]);
+    let good = Nats::from_urls(&format!("nats://micro:s3cret@127.0.0.1:{}", server.port)).unwrap();
+    good.register(&service("auth", "1", "auth-1"), RegisterOptions::default()).await.unwrap();
+    assert_eq!(good.get_service("auth").await.unwrap().len(), 1);
+
+    let wrong = Nats::from_urls(&format!("nats://micro:nope@127.0.0.1:{}", server.port)).unwrap();
+    let err = wrong.register(&service("auth", "1", "auth-2"), RegisterOptions::default()).await.unwrap_err();
+    assert_eq!(err.code, 503, "{err:?}");
+    assert!(
+        err.detail.contains("nats registry")
+            && err.detail.contains("Authorization Violation")
+            && err.detail.contains("user and password"),
+        "{}",
+        err.detail
+    );
+    assert!(!err.detail.contains("nope"), "the password is not repeated: {}", err.detail);
+    let none = Nats::from_urls(&server.url()).unwrap();
+    let err = none.get_service("auth").await.unwrap_err();
+    assert!(err.detail.contains("wants credentials"), "{}", err.detail);
+
+    let token = NatsServer::start_with(&bin, &["--auth", "tok3n"]);
+    let good = registry::from_url(&format!("nats://tok3n@127.0.0.1:{}", token.port)).await.unwrap();
+    good.register(&service("tok", "1", "tok-1"), RegisterOptions::default()).await.unwrap();
+    assert_eq!(good.get_service("tok").await.unwrap().len(), 1);
+    let bad = Nats::from_urls(&format!("nats://wrong@127.0.0.1:{}", token.port)).unwrap();
+    let err = bad.list_services().await.unwrap_err();
+    assert!(err.detail.contains("Authorization Violation") && err.detail.contains("token"), "{}", err.detail);
 }

@@ -67,6 +67,8 @@ struct NatsConnection {
     /// The error id of the component using the connection (broker or registry).
     id: &'static str,
     servers: Vec<String>,
+    /// Credentials from each server's URL, by `host:port`.
+    auth: HashMap<String, Auth>,
     max_message: usize,
     max_payload: AtomicUsize,
     subs: Mutex<HashMap<u64, NSub>>,
@@ -79,12 +81,65 @@ struct NatsConnection {
     pings_out: AtomicU32,
 }
 
+/// Credentials a URL carries: `nats://user:password@host:port` or `nats://token@host:port`.
+#[derive(Clone)]
+enum Auth {
+    UserPass(String, String),
+    Token(String),
+}
+
+impl Auth {
+    fn from_userinfo(info: &str) -> Auth {
+        match info.split_once(':') {
+            Some((u, p)) => Auth::UserPass(percent_decode(u), percent_decode(p)),
+            None => Auth::Token(percent_decode(info)),
+        }
+    }
+
+    fn describe(&self) -> &'static str {
+        match self {
+            Auth::UserPass(..) => "user and password",
+            Auth::Token(_) => "token",
+        }
+    }
+}
+
+/// `%XX` escapes of a URL's user information decoded (invalid ones kept as they are).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Checks a subject or queue group name: not empty, no whitespace or control characters.
 pub fn valid_subject(id: &str, what: &str, s: &str) -> Result<()> {
     if s.is_empty() || s.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
         return Err(Error::bad_request(id, format!("invalid NATS {what} {s:?}: empty or contains whitespace")));
     }
     Ok(())
+}
+
+/// A URL with its user information replaced by `***`, for messages.
+fn redact(url: &str) -> String {
+    match url.rsplit_once('@') {
+        Some((before, after)) => {
+            let scheme = before.split_once("://").map(|(s, _)| format!("{s}://")).unwrap_or_default();
+            format!("{scheme}***@{after}")
+        }
+        None => url.to_string(),
+    }
 }
 
 fn io_err(id: &str, e: impl std::fmt::Display) -> Error {
@@ -101,15 +156,24 @@ impl NatsClient {
     /// errors carry `id`; a message over `max_message` is never read.
     pub fn new(urls: &str, max_message: usize, id: &'static str) -> Result<Self> {
         let mut servers = Vec::new();
+        let mut auth = HashMap::new();
         for u in urls.split(',').map(str::trim).filter(|u| !u.is_empty()) {
-            let hostport = u.strip_prefix("nats://").unwrap_or(u);
-            if hostport.contains('@') || hostport.contains("://") || !hostport.contains(':') {
+            let rest = u.strip_prefix("nats://").unwrap_or(u);
+            let (info, hostport) = match rest.rsplit_once('@') {
+                Some((info, hp)) => (Some(info), hp),
+                None => (None, rest),
+            };
+            let hostport = hostport.trim_end_matches('/');
+            if rest.contains("://") || !hostport.contains(':') {
                 return Err(Error::bad_request(
                     id,
-                    format!("unsupported NATS URL {u:?}: use nats://host:port (no credentials, no TLS)"),
+                    format!("unsupported NATS URL {:?}: use nats://[user:password@|token@]host:port (TLS is not supported yet)", redact(u)),
                 ));
             }
-            servers.push(hostport.trim_end_matches('/').to_string());
+            if let Some(info) = info.filter(|i| !i.is_empty()) {
+                auth.insert(hostport.to_string(), Auth::from_userinfo(info));
+            }
+            servers.push(hostport.to_string());
         }
         if servers.is_empty() {
             servers.push(DEFAULT_URL.trim_start_matches("nats://").to_string());
@@ -119,6 +183,7 @@ impl NatsClient {
             conn: Arc::new(NatsConnection {
                 id,
                 servers,
+                auth,
                 max_message,
                 max_payload: AtomicUsize::new(1024 * 1024),
                 subs: Mutex::default(),
@@ -333,10 +398,18 @@ impl NatsConnection {
                 }
                 _ => return Err(self.err(format!("{server} is not a NATS server"))),
             }
-            let connect = serde_json::json!({
+            let mut connect = serde_json::json!({
                 "verbose": false, "pedantic": false, "lang": "rust", "name": "micro",
                 "version": crate::VERSION, "protocol": 1, "headers": false, "no_responders": false,
             });
+            match self.auth.get(server) {
+                Some(Auth::UserPass(u, p)) => {
+                    connect["user"] = u.as_str().into();
+                    connect["pass"] = p.as_str().into();
+                }
+                Some(Auth::Token(t)) => connect["auth_token"] = t.as_str().into(),
+                None => {}
+            }
             w.write_all(format!("CONNECT {connect}\r\nPING\r\n").as_bytes()).await.map_err(|e| self.err(e))?;
             loop {
                 let line = read_line(self.id, &mut r, &mut buf).await?;
@@ -344,7 +417,16 @@ impl NatsConnection {
                     return Ok(());
                 }
                 if let Some(e) = line.strip_prefix("-ERR") {
-                    return Err(self.err(format!("{server} refused the connection: {}", e.trim())));
+                    let e = e.trim();
+                    let hint = if e.contains("Authorization") || e.contains("Authentication") {
+                        match self.auth.get(server) {
+                            Some(a) => format!(" (the {} in the URL were refused)", a.describe()),
+                            None => " (the server wants credentials: nats://user:password@host:port or nats://token@host:port)".to_string(),
+                        }
+                    } else {
+                        String::new()
+                    };
+                    return Err(self.err(format!("{server} refused the connection: {e}{hint}")));
                 }
             }
         };
@@ -554,7 +636,17 @@ async fn read_line(id: &str, r: &mut OwnedReadHalf, buf: &mut BytesMut) -> Resul
 
 #[cfg(test)]
 mod tests {
-    use super::ServerOp;
+    use super::{percent_decode, redact, NatsClient, ServerOp};
+
+    #[test]
+    fn urls_carry_credentials() {
+        let c = NatsClient::new("nats://u:p%40ss@127.0.0.1:4222,tok@10.0.0.1:4222", 1024, "t").unwrap();
+        assert_eq!(c.address(), "nats://127.0.0.1:4222,nats://10.0.0.1:4222", "no secrets in the address");
+        assert_eq!(percent_decode("p%40ss%zz%4"), "p@ss%zz%4");
+        assert_eq!(redact("nats://u:p@h:1"), "nats://***@h:1");
+        let e = NatsClient::new("tls://u:secret@h:1", 1024, "t").err().unwrap();
+        assert!(!e.detail.contains("secret"), "{}", e.detail);
+    }
 
     #[test]
     fn server_lines_parse() {
