@@ -85,9 +85,10 @@ fn service(name: &str, version: &str, id: &str) -> Service {
 async fn two_processes_find_each_other_watch_and_leave() {
     let Some(bin) = nats_bin("two_processes_find_each_other_watch_and_leave") else { return };
     let server = NatsServer::start(&bin);
-    // Two registries are two processes as far as NATS is concerned: separate connections.
+    // Two processes, as far as NATS is concerned: URLs written differently do not share
+    // the process's connection.
     let a = registry::from_url(&server.url()).await.unwrap();
-    let b = Nats::from_urls(&server.url()).unwrap();
+    let b = Nats::from_urls(&format!("127.0.0.1:{}", server.port)).unwrap();
     assert_eq!(a.name(), "nats");
 
     let mut watch = b.watch(Some("greeter")).await.unwrap();
@@ -173,4 +174,26 @@ async fn credentials_in_the_url_are_used_and_wrong_ones_are_a_clear_error() {
     let bad = Nats::from_urls(&format!("nats://wrong@127.0.0.1:{}", token.port)).unwrap();
     let err = bad.list_services().await.unwrap_err();
     assert!(err.detail.contains("Authorization Violation") && err.detail.contains("token"), "{}", err.detail);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_registry_shares_the_brokers_connection() {
+    use micro::broker;
+    let Some(bin) = nats_bin("the_registry_shares_the_brokers_connection") else { return };
+    let monitor = free_port();
+    let server = NatsServer::start_with(&bin, &["-m", &monitor.to_string()]);
+    let url = server.url();
+    let reg = Nats::from_urls(&url).unwrap();
+    let broker = broker::from_url(&url, std::sync::Arc::new(reg.clone()), 1 << 20).unwrap();
+    broker.connect().await.unwrap();
+    reg.register(&service("shared", "1", "shared-1"), RegisterOptions::default()).await.unwrap();
+    let connz = || {
+        let out = Command::new("curl").args(["-s", &format!("http://127.0.0.1:{monitor}/connz")]).output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["num_connections"].as_u64().unwrap_or(0)
+    };
+    assert_eq!(connz(), 1, "one connection for the broker and the registry");
+    // The broker leaving does not take the registry's connection with it.
+    broker.disconnect().await.unwrap();
+    assert_eq!(reg.get_service("shared").await.unwrap().len(), 1);
 }

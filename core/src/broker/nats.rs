@@ -42,7 +42,7 @@ pub struct Nats {
 impl Nats {
     /// A broker for `urls`: `nats://host:port`, comma-separated for several servers.
     pub fn new(urls: &str, max_message: usize) -> Result<Self> {
-        Ok(Nats { client: NatsClient::new(urls, max_message, BROKER_ID)?, max_message })
+        Ok(Nats { client: NatsClient::shared(urls, max_message, BROKER_ID)?, max_message })
     }
 
     /// How often to PING the server ([`DEFAULT_PING_INTERVAL`]); after two PINGs without a

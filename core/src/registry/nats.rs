@@ -114,7 +114,7 @@ fn remove(services: &mut Vec<Service>, gone: &Service) {
 impl Nats {
     /// A registry on the given servers; nothing is dialled until the first call.
     pub fn new(opts: Options) -> Result<Self> {
-        let client = NatsClient::new(&opts.urls, MAX_MESSAGE, ID)?;
+        let client = NatsClient::shared(&opts.urls, MAX_MESSAGE, ID)?;
         Ok(Nats {
             shared: Arc::new(Shared {
                 client,
@@ -150,6 +150,12 @@ impl Nats {
         }
         let client = self.client().await?.clone();
         let (sid, mut rx) = client.subscribe(QUERY_TOPIC, None, QUEUED).await?;
+        // Registered once the server has the SUB: a lookup from another connection
+        // right after `register` returns finds us.
+        if let Err(e) = client.flush().await {
+            client.unsubscribe(sid).await;
+            return Err(e);
+        }
         let services = Arc::clone(&self.shared.services);
         let own = name.to_string();
         let answerer = client.clone();

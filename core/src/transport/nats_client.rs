@@ -50,12 +50,23 @@ pub struct NatsMsg {
 }
 
 /// A connection to a NATS server (cluster); cheap to clone, every clone shares it.
+///
+/// Made with [`NatsClient::shared`], one connection serves every user of the same URL in
+/// the process (the NATS broker and the NATS registry of a service): each user connects
+/// and disconnects on its own, and the connection closes when the last one has left.
 #[derive(Clone)]
 pub struct NatsClient {
     conn: Arc<NatsConnection>,
+    /// This user of the connection (its subscriptions go when it disconnects).
+    owner: u64,
 }
 
+/// Live connections by URL, for [`NatsClient::shared`].
+static SHARED: Mutex<Vec<(String, std::sync::Weak<NatsConnection>)>> = Mutex::new(Vec::new());
+static NEXT_OWNER: AtomicU64 = AtomicU64::new(1);
+
 struct NSub {
+    owner: u64,
     subject: String,
     queue: Option<String>,
     tx: mpsc::Sender<NatsMsg>,
@@ -76,6 +87,8 @@ struct NatsConnection {
     writer: tokio::sync::Mutex<Option<OwnedWriteHalf>>,
     connected: watch::Sender<bool>,
     running: Mutex<Option<watch::Sender<bool>>>,
+    /// The users that called connect and have not disconnected.
+    users: Mutex<std::collections::HashSet<u64>>,
     reconnects: AtomicU64,
     ping_interval_ms: AtomicU64,
     pings_out: AtomicU32,
@@ -191,11 +204,27 @@ impl NatsClient {
                 writer: tokio::sync::Mutex::new(None),
                 connected,
                 running: Mutex::default(),
+                users: Mutex::default(),
                 reconnects: AtomicU64::new(0),
                 ping_interval_ms: AtomicU64::new(DEFAULT_PING_INTERVAL.as_millis() as u64),
                 pings_out: AtomicU32::new(0),
             }),
+            owner: NEXT_OWNER.fetch_add(1, Ordering::Relaxed),
         })
+    }
+
+    /// A client on the process's connection for `urls` when there is one (another user of
+    /// the same URL still holds it), else a new one like [`NatsClient::new`].
+    pub fn shared(urls: &str, max_message: usize, id: &'static str) -> Result<Self> {
+        let key = urls.trim().to_string();
+        let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+        shared.retain(|(_, w)| w.strong_count() > 0);
+        if let Some(conn) = shared.iter().find(|(k, _)| *k == key).and_then(|(_, w)| w.upgrade()) {
+            return Ok(NatsClient { conn, owner: NEXT_OWNER.fetch_add(1, Ordering::Relaxed) });
+        }
+        let client = NatsClient::new(urls, max_message, id)?;
+        shared.push((key, Arc::downgrade(&client.conn)));
+        Ok(client)
     }
 
     /// `nats://host:port[,nats://…]` of the servers.
@@ -229,12 +258,14 @@ impl NatsClient {
     /// [`NatsClient::disconnect`]; a no-op when already connected.
     pub async fn connect(&self) -> Result<()> {
         if self.is_running() {
+            self.conn.users.lock().unwrap_or_else(|p| p.into_inner()).insert(self.owner);
             return Ok(());
         }
         let (r, buf) = self.conn.dial().await?;
         let (tx, rx) = watch::channel(false);
         {
             let mut running = self.conn.running.lock().unwrap_or_else(|p| p.into_inner());
+            self.conn.users.lock().unwrap_or_else(|p| p.into_inner()).insert(self.owner);
             if running.is_some() {
                 return Ok(()); // a concurrent connect won; our connection is dropped
             }
@@ -244,8 +275,21 @@ impl NatsClient {
         Ok(())
     }
 
-    /// Closes the connection and forgets every subscription.
+    /// Ends this user's subscriptions; the last user to leave closes the connection.
     pub async fn disconnect(&self) {
+        let last = {
+            let mut users = self.conn.users.lock().unwrap_or_else(|p| p.into_inner());
+            users.remove(&self.owner);
+            users.is_empty()
+        };
+        if !last {
+            let mine: Vec<u64> =
+                self.conn.subs().iter().filter(|(_, s)| s.owner == self.owner).map(|(sid, _)| *sid).collect();
+            for sid in mine {
+                self.unsubscribe(sid).await;
+            }
+            return;
+        }
         let running = self.conn.running.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(tx) = running {
             let _ = tx.send(true);
@@ -319,7 +363,10 @@ impl NatsClient {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         // Under the writer lock, so a reconnect either sees this sub or we see its writer.
         let mut guard = self.conn.writer.lock().await;
-        self.conn.subs().insert(sid, NSub { subject: subject.to_string(), queue: queue.map(str::to_string), tx });
+        self.conn.subs().insert(
+            sid,
+            NSub { owner: self.owner, subject: subject.to_string(), queue: queue.map(str::to_string), tx },
+        );
         if let Some(w) = guard.as_mut() {
             if let Err(e) = w.write_all(sub_line(subject, queue, sid).as_bytes()).await {
                 // The read loop will notice and the reconnect will send this SUB.
