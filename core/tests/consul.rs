@@ -241,6 +241,17 @@ async fn a_wrong_acl_token_is_an_error_naming_consul_and_the_reason() {
     let err = bad.register(&service("acl", "1", "acl-1", 5201), RegisterOptions::default()).await.unwrap_err();
     assert_eq!(err.code, 403, "{err:?}");
     assert!(err.detail.contains("consul") && err.detail.contains("ACL not found"), "{}", err.detail);
+    // A service started with the wrong token does not start, and says why.
+    let svc = micro::Service::builder("acl.svc")
+        .address("127.0.0.1:0")
+        .registry(std::sync::Arc::new(agent.registry(Some("not-the-token"))))
+        .build()
+        .await
+        .unwrap();
+    let err = svc.start().await.unwrap_err();
+    assert!(err.detail.contains("consul") && err.detail.contains("ACL not found"), "{}", err.detail);
+    eprintln!("service start with a wrong ACL token: {}", err.detail);
+
     // The right token works; without one, Consul filters out what may not be read.
     let good = agent.registry(Some("root-token"));
     good.register(&service("acl", "1", "acl-1", 5201), RegisterOptions::default()).await.unwrap();
