@@ -197,3 +197,41 @@ async fn the_registry_shares_the_brokers_connection() {
     broker.disconnect().await.unwrap();
     assert_eq!(reg.get_service("shared").await.unwrap().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_servers_are_verified_and_a_wrong_ca_or_plain_dial_is_a_clear_error() {
+    use micro::registry::nats::Options;
+    let Some(bin) = nats_bin("tls_servers_are_verified_and_a_wrong_ca_or_plain_dial_is_a_clear_error") else { return };
+    let dir = std::env::temp_dir().join(format!("micro-nats-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.key_pair.serialize_pem()).unwrap();
+    let server = NatsServer::start_with(
+        &bin,
+        &["--tls", "--tlscert", cert.to_str().unwrap(), "--tlskey", key.to_str().unwrap()],
+    );
+    let with_ca = |pem: &[u8], scheme: &str| {
+        Nats::new(Options {
+            urls: format!("{scheme}://127.0.0.1:{}", server.port),
+            tls: Some(micro::transport::tls::client_config(pem).unwrap()),
+            ..Options::default()
+        })
+        .unwrap()
+    };
+    let good = with_ca(made.cert.pem().as_bytes(), "tls");
+    good.register(&service("tls", "1", "tls-1"), RegisterOptions::default()).await.unwrap();
+    assert_eq!(good.get_service("tls").await.unwrap().len(), 1);
+    // A nats:// URL still upgrades when the server requires TLS.
+    assert_eq!(with_ca(made.cert.pem().as_bytes(), "nats").get_service("tls").await.unwrap().len(), 1);
+
+    let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let err = with_ca(other.cert.pem().as_bytes(), "tls").get_service("tls").await.unwrap_err();
+    assert!(err.detail.contains("TLS with") && err.detail.contains("certificate"), "{}", err.detail);
+    let plain = Nats::from_urls(&server.url()).unwrap();
+    let err = plain.get_service("tls").await.unwrap_err();
+    assert!(err.detail.contains("requires TLS"), "{}", err.detail);
+    eprintln!("wrong CA: {}", with_ca(other.cert.pem().as_bytes(), "tls").list_services().await.unwrap_err().detail);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -215,7 +215,12 @@ pub async fn from_url(url: &str) -> Result<Arc<dyn Registry>> {
             Ok(Arc::new(consul::Consul::from_addresses(addresses)?))
         }
         "nats" => {
-            let urls = if url.contains("://") { url } else { "" };
+            // `nats://tls://HOST:PORT` is what MICRO_REGISTRY=nats with a tls:// address makes.
+            let urls = match url.strip_prefix("nats://") {
+                Some(rest) if rest.starts_with("tls://") => rest,
+                _ if url.contains("://") => url,
+                _ => "",
+            };
             Ok(Arc::new(nats::Nats::from_urls(urls)?))
         }
         other => Err(Error::bad_request(

@@ -52,11 +52,17 @@ pub struct Options {
     pub urls: String,
     /// How long a lookup collects answers (go-micro's default: 100 ms).
     pub timeout: Duration,
+    /// TLS for `tls://` servers; `None` reads NATS_CA/NATS_CERT/NATS_KEY when set.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { urls: crate::transport::nats_client::DEFAULT_URL.to_string(), timeout: Duration::from_millis(100) }
+        Options {
+            urls: crate::transport::nats_client::DEFAULT_URL.to_string(),
+            timeout: Duration::from_millis(100),
+            tls: None,
+        }
     }
 }
 
@@ -114,7 +120,7 @@ fn remove(services: &mut Vec<Service>, gone: &Service) {
 impl Nats {
     /// A registry on the given servers; nothing is dialled until the first call.
     pub fn new(opts: Options) -> Result<Self> {
-        let client = NatsClient::shared(&opts.urls, MAX_MESSAGE, ID)?;
+        let client = NatsClient::shared_with_tls(&opts.urls, MAX_MESSAGE, ID, opts.tls)?;
         Ok(Nats {
             shared: Arc::new(Shared {
                 client,

@@ -17,13 +17,20 @@
 
 use crate::error::{Error, Result};
 use bytes::{Buf, Bytes, BytesMut};
+use rustls::ClientConfig;
 use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
+
+/// A connection's byte stream: plain TCP or TLS over it.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+type OwnedReadHalf = ReadHalf<Box<dyn Io>>;
+type OwnedWriteHalf = WriteHalf<Box<dyn Io>>;
 use tokio::sync::{mpsc, watch};
 
 /// go-micro's default NATS URL.
@@ -80,6 +87,10 @@ struct NatsConnection {
     servers: Vec<String>,
     /// Credentials from each server's URL, by `host:port`.
     auth: HashMap<String, Auth>,
+    /// Servers named with `tls://`.
+    tls_servers: HashSet<String>,
+    /// TLS client configuration, for `tls://` servers and servers that require TLS.
+    tls: Option<Arc<ClientConfig>>,
     max_message: usize,
     max_payload: AtomicUsize,
     subs: Mutex<HashMap<u64, NSub>>,
@@ -144,6 +155,23 @@ pub fn valid_subject(id: &str, what: &str, s: &str) -> Result<()> {
     Ok(())
 }
 
+/// The TLS configuration NATS_CA, NATS_CERT and NATS_KEY describe; `None` without NATS_CA.
+fn tls_from_env(id: &str) -> Result<Option<Arc<ClientConfig>>> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let Some(ca) = env("NATS_CA") else { return Ok(None) };
+    let read = |var: &str, path: &str| {
+        std::fs::read(path).map_err(|e| Error::bad_request(id, format!("nats: {var} {path}: {e}")))
+    };
+    let ca_pem = read("NATS_CA", &ca)?;
+    let config = match (env("NATS_CERT"), env("NATS_KEY")) {
+        (Some(c), Some(k)) => {
+            crate::transport::tls::client_config_with_identity(&ca_pem, &read("NATS_CERT", &c)?, &read("NATS_KEY", &k)?)
+        }
+        _ => crate::transport::tls::client_config(&ca_pem),
+    };
+    config.map(Some).map_err(|e| Error::bad_request(id, format!("nats: {}", e.detail)))
+}
+
 /// A URL with its user information replaced by `***`, for messages.
 fn redact(url: &str) -> String {
     match url.rsplit_once('@') {
@@ -168,10 +196,21 @@ impl NatsClient {
     /// A client for `urls` (`nats://host:port`, comma-separated for several servers);
     /// errors carry `id`; a message over `max_message` is never read.
     pub fn new(urls: &str, max_message: usize, id: &'static str) -> Result<Self> {
+        Self::with_tls(urls, max_message, id, None)
+    }
+
+    /// A client like [`NatsClient::new`] that verifies TLS servers (`tls://host:port`, or a
+    /// server that requires TLS) with `tls`; `None` reads NATS_CA (and NATS_CERT with
+    /// NATS_KEY for a client certificate), the `nats` CLI's names, when set.
+    pub fn with_tls(urls: &str, max_message: usize, id: &'static str, tls: Option<Arc<ClientConfig>>) -> Result<Self> {
         let mut servers = Vec::new();
         let mut auth = HashMap::new();
+        let mut tls_servers = HashSet::new();
         for u in urls.split(',').map(str::trim).filter(|u| !u.is_empty()) {
-            let rest = u.strip_prefix("nats://").unwrap_or(u);
+            let (is_tls, rest) = match u.strip_prefix("tls://") {
+                Some(r) => (true, r),
+                None => (false, u.strip_prefix("nats://").unwrap_or(u)),
+            };
             let (info, hostport) = match rest.rsplit_once('@') {
                 Some((info, hp)) => (Some(info), hp),
                 None => (None, rest),
@@ -180,13 +219,26 @@ impl NatsClient {
             if rest.contains("://") || !hostport.contains(':') {
                 return Err(Error::bad_request(
                     id,
-                    format!("unsupported NATS URL {:?}: use nats://[user:password@|token@]host:port (TLS is not supported yet)", redact(u)),
+                    format!(
+                        "unsupported NATS URL {:?}: use nats:// or tls://[user:password@|token@]host:port",
+                        redact(u)
+                    ),
                 ));
             }
             if let Some(info) = info.filter(|i| !i.is_empty()) {
                 auth.insert(hostport.to_string(), Auth::from_userinfo(info));
             }
+            if is_tls {
+                tls_servers.insert(hostport.to_string());
+            }
             servers.push(hostport.to_string());
+        }
+        let tls = match tls {
+            Some(t) => Some(t),
+            None => tls_from_env(id)?,
+        };
+        if !tls_servers.is_empty() && tls.is_none() {
+            return Err(Error::bad_request(id, "nats: tls:// needs a CA to trust: set NATS_CA"));
         }
         if servers.is_empty() {
             servers.push(DEFAULT_URL.trim_start_matches("nats://").to_string());
@@ -197,6 +249,8 @@ impl NatsClient {
                 id,
                 servers,
                 auth,
+                tls_servers,
+                tls,
                 max_message,
                 max_payload: AtomicUsize::new(1024 * 1024),
                 subs: Mutex::default(),
@@ -216,6 +270,20 @@ impl NatsClient {
     /// A client on the process's connection for `urls` when there is one (another user of
     /// the same URL still holds it), else a new one like [`NatsClient::new`].
     pub fn shared(urls: &str, max_message: usize, id: &'static str) -> Result<Self> {
+        Self::shared_with_tls(urls, max_message, id, None)
+    }
+
+    /// [`NatsClient::shared`] with a TLS configuration; one given here gets a connection of
+    /// its own (it is not shared).
+    pub fn shared_with_tls(
+        urls: &str,
+        max_message: usize,
+        id: &'static str,
+        tls: Option<Arc<ClientConfig>>,
+    ) -> Result<Self> {
+        if tls.is_some() {
+            return NatsClient::with_tls(urls, max_message, id, tls);
+        }
         let key = urls.trim().to_string();
         let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
         shared.retain(|(_, w)| w.strong_count() > 0);
@@ -428,27 +496,54 @@ impl NatsConnection {
     }
 
     async fn dial_one(&self, server: &str) -> Result<(OwnedReadHalf, BytesMut)> {
-        let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(server))
+        let mut stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(server))
             .await
             .map_err(|_| self.err(format!("connecting to {server} timed out")))?
             .map_err(|e| self.err(format!("cannot connect to {server}: {e}")))?;
         let _ = stream.set_nodelay(true);
-        let (mut r, mut w) = stream.into_split();
         let mut buf = BytesMut::with_capacity(16 * 1024);
+        // INFO comes in the clear; TLS, when used, starts after it.
+        let info = tokio::time::timeout(Duration::from_secs(5), read_line(self.id, &mut stream, &mut buf))
+            .await
+            .map_err(|_| self.err(format!("{server} sent no INFO")))??;
+        let max_payload = match ServerOp::parse(&info, 0)? {
+            ServerOp::Info { max_payload } => max_payload,
+            _ => return Err(self.err(format!("{server} is not a NATS server"))),
+        };
+        if let Some(mp) = max_payload {
+            self.max_payload.store(mp, Ordering::Relaxed);
+        }
+        let tls_required = info
+            .strip_prefix("INFO ")
+            .and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok())
+            .and_then(|v| v.get("tls_required").and_then(serde_json::Value::as_bool))
+            .unwrap_or(false);
+        let use_tls = tls_required || self.tls_servers.contains(server);
+        let io: Box<dyn Io> = if use_tls {
+            let Some(config) = &self.tls else {
+                return Err(self.err(format!("{server} requires TLS: name it tls://{server} and set NATS_CA")));
+            };
+            let name = crate::transport::tls::server_name(server).map_err(|e| self.err(e.detail))?;
+            let tls = tokio::time::timeout(
+                Duration::from_secs(5),
+                tokio_rustls::TlsConnector::from(Arc::clone(config)).connect(name, stream),
+            )
+            .await
+            .map_err(|_| self.err(format!("TLS handshake with {server} timed out")))?
+            .map_err(|e| self.err(format!("TLS with {server}: {e}")))?;
+            Box::new(tls)
+        } else {
+            Box::new(stream)
+        };
+        let (mut r, mut w) = tokio::io::split(io);
         let handshake = async {
-            let info = read_line(self.id, &mut r, &mut buf).await?;
-            match ServerOp::parse(&info, 0)? {
-                ServerOp::Info { max_payload } => {
-                    if let Some(mp) = max_payload {
-                        self.max_payload.store(mp, Ordering::Relaxed);
-                    }
-                }
-                _ => return Err(self.err(format!("{server} is not a NATS server"))),
-            }
             let mut connect = serde_json::json!({
                 "verbose": false, "pedantic": false, "lang": "rust", "name": "micro",
                 "version": crate::VERSION, "protocol": 1, "headers": false, "no_responders": false,
             });
+            if use_tls {
+                connect["tls_required"] = true.into();
+            }
             match self.auth.get(server) {
                 Some(Auth::UserPass(u, p)) => {
                     connect["user"] = u.as_str().into();
@@ -665,7 +760,7 @@ impl<'a> ServerOp<'a> {
 }
 
 /// One protocol line (without CRLF), reading more as needed; bounded.
-async fn read_line(id: &str, r: &mut OwnedReadHalf, buf: &mut BytesMut) -> Result<String> {
+async fn read_line<R: AsyncRead + Unpin>(id: &str, r: &mut R, buf: &mut BytesMut) -> Result<String> {
     loop {
         if let Some(pos) = buf.windows(2).position(|w| w == b"\r\n") {
             let line = buf.split_to(pos);
