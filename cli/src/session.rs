@@ -45,7 +45,7 @@ impl Session {
         }
     }
 
-    /// The session's registry, opened on first use: mdns, memory or etcd; any other name
+    /// The session's registry, opened on first use: mdns, memory, etcd, consul or nats; any other name
     /// is a usage failure.
     pub async fn registry(&self) -> Result<Arc<dyn Registry>, Failure> {
         self.registry
@@ -88,7 +88,7 @@ impl Session {
     /// A hint for "not found": where we looked and how to look elsewhere.
     pub fn where_hint(&self) -> String {
         let mut h = format!(
-            "looked in the {} registry; choose another with --registry or MICRO_REGISTRY (mdns, memory, etcd), \
+            "looked in the {} registry; choose another with --registry or MICRO_REGISTRY (mdns, memory, etcd, consul, nats), \
              or call a node directly with --address HOST:PORT",
             self.registry_name
         );

@@ -22,7 +22,7 @@ use std::time::Duration;
 /// Options read from the environment; `None` where the variable is unset.
 #[derive(Clone, Debug, Default)]
 pub struct Config {
-    /// `MICRO_REGISTRY`: `mdns`, `memory`, `etcd` or `etcd://HOST:PORT[,HOST:PORT…]`.
+    /// `MICRO_REGISTRY`: `mdns`, `memory`, `etcd`, `consul`, or a URL: `etcd://HOST:PORT[,HOST:PORT…]`, `consul://HOST:PORT`.
     pub registry: Option<String>,
     /// `MICRO_REGISTRY_ADDRESS`.
     pub registry_address: Option<String>,

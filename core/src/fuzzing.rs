@@ -53,7 +53,9 @@ pub fn broker_envelope(bytes: &[u8]) {
 /// A line from a NATS server, as the client's read loop parses it.
 pub fn nats_line(bytes: &[u8]) {
     let line = String::from_utf8_lossy(bytes);
-    if let Ok(crate::broker::nats::ServerOp::Msg { len, .. }) = crate::broker::nats::ServerOp::parse(&line, 1 << 20) {
+    if let Ok(crate::transport::nats_client::ServerOp::Msg { len, .. }) =
+        crate::transport::nats_client::ServerOp::parse(&line, 1 << 20)
+    {
         assert!(len <= 1 << 20, "a MSG over the limit got through");
     }
 }

@@ -97,8 +97,12 @@ impl EtcdServer {
     }
 
     fn registry(&self) -> Etcd {
-        Etcd::new(Options { endpoints: vec![format!("127.0.0.1:{}", self.port)], timeout: Duration::from_secs(3) })
-            .unwrap()
+        Etcd::new(Options {
+            endpoints: vec![format!("127.0.0.1:{}", self.port)],
+            timeout: Duration::from_secs(3),
+            ..Options::default()
+        })
+        .unwrap()
     }
 }
 
@@ -277,8 +281,12 @@ async fn lost_keys_and_lost_leases_come_back() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unreachable_etcd_is_a_clear_503_in_time() {
     let port = free_port(); // nothing listens there
-    let r =
-        Etcd::new(Options { endpoints: vec![format!("127.0.0.1:{port}")], timeout: Duration::from_secs(1) }).unwrap();
+    let r = Etcd::new(Options {
+        endpoints: vec![format!("127.0.0.1:{port}")],
+        timeout: Duration::from_secs(1),
+        ..Options::default()
+    })
+    .unwrap();
     let started = Instant::now();
     let e = r.get_service("x").await.unwrap_err();
     assert_eq!(e.code, 503, "{e:?}");
@@ -306,6 +314,7 @@ async fn an_etcd_outage_is_served_from_the_cache_and_resyncs() {
             Etcd::new(Options {
                 endpoints: vec![format!("127.0.0.1:{}", s.port)],
                 timeout: Duration::from_millis(500),
+                ..Options::default()
             })
             .unwrap(),
         )
@@ -361,4 +370,113 @@ async fn an_etcd_outage_is_served_from_the_cache_and_resyncs() {
     assert!(seen.contains(a.server().id()) && seen.contains(b.server().id()), "{seen:?}");
     a.stop().await.expect("stop");
     b.stop().await.expect("stop");
+}
+
+/// POSTs `body` to etcd's JSON gateway with curl; the answer.
+fn gateway(port: u16, path: &str, body: &str) -> String {
+    let out = Command::new("curl")
+        .args(["-s", "-X", "POST", &format!("http://127.0.0.1:{port}{path}"), "-d", body])
+        .output()
+        .expect("curl runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_authentication_on_the_password_is_used_and_a_wrong_one_is_a_clear_error() {
+    let Some(bin) = etcd_bin("with_authentication_on_the_password_is_used_and_a_wrong_one_is_a_clear_error") else {
+        return;
+    };
+    let server = EtcdServer::start(&bin, "auth");
+    for (path, body) in [
+        ("/v3/auth/user/add", r#"{"name":"root","password":"s3cret"}"#),
+        ("/v3/auth/role/add", r#"{"name":"root"}"#),
+        ("/v3/auth/user/grant", r#"{"user":"root","role":"root"}"#),
+        ("/v3/auth/enable", "{}"),
+    ] {
+        let out = gateway(server.port, path, body);
+        assert!(out.contains("header"), "{path}: {out}");
+    }
+    let with = |password: &str| {
+        Etcd::new(Options {
+            endpoints: vec![format!("127.0.0.1:{}", server.port)],
+            credentials: Some(("root".into(), password.into())),
+            ..Options::default()
+        })
+        .unwrap()
+    };
+    let good = with("s3cret");
+    let svc = service("authed", "1", "authed-1", 6001);
+    good.register(&svc, RegisterOptions { ttl: Duration::from_secs(10) }).await.unwrap();
+    assert_eq!(good.get_service("authed").await.unwrap(), vec![svc.clone()]);
+    let mut w = good.watch(Some("authed")).await.unwrap();
+    good.deregister(&svc).await.unwrap();
+    assert_eq!(next_event(&mut w, Duration::from_secs(5)).await.action, Action::Delete);
+
+    let err = with("wrong").register(&svc, RegisterOptions::default()).await.unwrap_err();
+    assert!(err.detail.contains("etcd") && err.detail.contains("authentication failed"), "{}", err.detail);
+    assert!(!err.detail.contains("wrong"), "the password is not repeated: {}", err.detail);
+    let anonymous = server.registry();
+    let err = anonymous.get_service("authed").await.unwrap_err();
+    assert!(err.detail.contains("etcd"), "{}", err.detail);
+    eprintln!(
+        "wrong password: {}\nno credentials: {}",
+        with("x").get_service("a").await.unwrap_err().detail,
+        err.detail
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_members_are_verified_against_the_ca() {
+    let Some(bin) = etcd_bin("https_members_are_verified_against_the_ca") else { return };
+    let dir = std::env::temp_dir().join(format!("micro-etcd-tls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.key_pair.serialize_pem()).unwrap();
+    let (port, peer) = (free_port(), free_port());
+    let client = format!("https://127.0.0.1:{port}");
+    let peer_url = format!("http://127.0.0.1:{peer}");
+    let mut child = Command::new(&bin)
+        .args(["--name", "tls", "--data-dir", dir.join("data").to_str().unwrap()])
+        .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
+        .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
+        .args(["--initial-cluster", &format!("tls={peer_url}")])
+        .args(["--cert-file", cert.to_str().unwrap(), "--key-file", key.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("etcd starts");
+    let with_ca = |pem: &[u8]| {
+        Etcd::new(Options {
+            endpoints: vec![client.clone()],
+            tls: Some(micro::transport::tls::client_config(pem).unwrap()),
+            ..Options::default()
+        })
+        .unwrap()
+    };
+    let good = with_ca(made.cert.pem().as_bytes());
+    let svc = service("secure", "1", "secure-1", 6101);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while let Err(e) = good.register(&svc, RegisterOptions::default()).await {
+        assert!(Instant::now() < deadline, "etcd over https never answered: {e:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(good.get_service("secure").await.unwrap(), vec![svc]);
+    let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let err = with_ca(other.cert.pem().as_bytes()).get_service("secure").await.unwrap_err();
+    assert!(
+        err.detail.contains("etcd") && err.detail.contains("https://") && err.detail.contains("certificate"),
+        "{}",
+        err.detail
+    );
+    eprintln!("untrusted certificate: {}", err.detail);
+    assert!(
+        Etcd::new(Options { endpoints: vec![client.clone()], ..Options::default() }).is_err(),
+        "https without a CA"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,4 +1,4 @@
-//! `micro_registry`: service discovery chosen by name or URL (mdns, memory, etcd), shared
+//! `micro_registry`: service discovery chosen by name or URL (mdns, memory, etcd, consul, nats), shared
 //! by the clients, servers and brokers made from it.
 
 use crate::boundary::{arg, arg_mut, arg_str, boundary};

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Pub/sub suite: the broker unit and Rust<->Rust tests, the NATS broker against Debian's
-# nats-server (installed here if missing), interop with real go-micro (gm5/gm4/gm6 over the
-# HTTP broker, gm5/gm6 over NATS) inside the private network namespace, and the example.
+# Pub/sub suite: the broker unit and Rust<->Rust tests, the NATS broker and the NATS registry
+# against Debian's nats-server (installed here if missing), interop with real go-micro
+# (gm5/gm4/gm6 over the HTTP broker, gm5/gm6 over NATS, gm5's NATS registry) inside the
+# private network namespace, and the example.
 set -euo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$top"
@@ -24,6 +25,8 @@ step() {
 step "broker unit tests" cargo test --locked -q -p micro --lib broker
 step "broker Rust<->Rust (memory, http)" cargo test --locked -q -p micro --test broker
 step "broker NATS (nats-server)" cargo test --locked -q -p micro --test broker_nats -- --nocapture
+step "registry NATS (nats-server)" cargo test --locked -q -p micro --test registry_nats
+step "interop NATS registry (gm5's registry/nats)" bash -c 'cargo build --locked -q -p greeter-example -p micro-cli && scripts/netns.sh tests/interop/nats_registry.sh'
 step "interop pub/sub (gm5, gm4, gm6, NATS)" scripts/netns.sh cargo test --locked -q -p micro-interop --test pubsub -- --nocapture --test-threads=3
 
 # The example over mDNS and the http broker: the subscriber's ready line is polled for, the

@@ -179,7 +179,8 @@ pub const DEFAULT_MAX_MESSAGE: usize = 4 * 1024 * 1024;
 ///
 /// - `memory`;
 /// - `http` (listen `127.0.0.1:0`, go-micro's default) or `http://HOST:PORT` (listen there);
-/// - `nats` (`nats://127.0.0.1:4222`) or `nats://HOST:PORT[,nats://HOST:PORT…]`.
+/// - `nats` (`nats://127.0.0.1:4222`) or `nats://HOST:PORT[,nats://HOST:PORT…]`, with
+///   `user:password@` or `token@` before the host, or `tls://HOST:PORT` for TLS.
 ///
 /// `registry` is where the http broker registers subscribers and finds them.
 /// `max_message` bounds the encoded envelope both ways. Unknown names are an error.
@@ -195,7 +196,8 @@ pub fn from_url(url: &str, registry: Arc<dyn Registry>, max_message: usize) -> R
             let listen = rest.filter(|r| !r.is_empty()).unwrap_or(http::DEFAULT_ADDRESS);
             Ok(Arc::new(http::HttpBroker::new(listen, registry, max_message)))
         }
-        "nats" => {
+        // `tls://` is a NATS server over TLS (what MICRO_BROKER=nats with a tls:// address makes).
+        "nats" | "tls" => {
             let servers = if rest.is_some() { url.to_string() } else { nats::DEFAULT_URL.to_string() };
             Ok(Arc::new(nats::Nats::new(&servers, max_message)?))
         }
@@ -249,5 +251,6 @@ mod tests {
         assert_eq!(url_from_env(Some("nats"), Some("127.0.0.1:4222")), "nats://127.0.0.1:4222");
         assert_eq!(url_from_env(Some("http"), Some("0.0.0.0:0")), "http://0.0.0.0:0");
         assert_eq!(url_from_env(Some("nats"), Some("nats://a:1")), "nats://a:1");
+        assert_eq!(url_from_env(Some("nats"), Some("tls://a:1")), "tls://a:1");
     }
 }

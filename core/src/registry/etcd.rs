@@ -17,6 +17,13 @@
 //! no gRPC stack or protobuf build step for a handful of calls. Requests reuse kept-alive
 //! connections (a watch holds one of its own). Endpoints are tried in order; each request
 //! has the registry's timeout.
+//!
+//! Credentials and TLS, as go-micro's etcd registry takes them: ETCD_USERNAME and
+//! ETCD_PASSWORD (or `etcd://user:password@host:port`) authenticate once
+//! (`/v3/auth/authenticate`) and the token goes in every request's `Authorization`, renewed
+//! when etcd says it expired; `https://` members are verified against ETCDCTL_CACERT, with a
+//! client certificate from ETCDCTL_CERT and ETCDCTL_KEY when given (etcdctl's names). A
+//! wrong password or an untrusted certificate is an error naming etcd and the reason.
 
 use super::{Action, Event, RegisterOptions, Registry, Service, Watcher};
 use crate::error::{Error, Result};
@@ -44,15 +51,24 @@ const MAX_LINE: usize = 16 * 1024 * 1024;
 /// Options for [`Etcd::new`].
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// `host:port` of etcd members (an `http://` prefix is accepted), tried in order.
+    /// `host:port` of etcd members (an `http://` or `https://` prefix is accepted), tried in order.
     pub endpoints: Vec<String>,
     /// Per-request timeout (go-micro's default: 5 s).
     pub timeout: Duration,
+    /// User name and password, when etcd has authentication on.
+    pub credentials: Option<(String, String)>,
+    /// TLS client configuration; required for `https://` members.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { endpoints: vec![DEFAULT_ADDRESS.to_string()], timeout: Duration::from_secs(5) }
+        Options {
+            endpoints: vec![DEFAULT_ADDRESS.to_string()],
+            timeout: Duration::from_secs(5),
+            credentials: None,
+            tls: None,
+        }
     }
 }
 
@@ -68,6 +84,9 @@ struct EtcdSession {
     endpoints: Vec<String>,
     timeout: Duration,
     http: HttpClient,
+    credentials: Option<(String, String)>,
+    /// The auth token while it is valid.
+    token: Mutex<Option<String>>,
     /// Live leases by node key.
     leases: Mutex<HashMap<String, Lease>>,
 }
@@ -156,56 +175,137 @@ fn merge(out: &mut Vec<Service>, s: Service) {
 impl Etcd {
     /// A registry on the given members; nothing is dialled until the first call.
     pub fn new(opts: Options) -> Result<Self> {
+        let https = opts.endpoints.iter().any(|e| e.trim().starts_with("https://"));
         let endpoints: Vec<String> = opts
             .endpoints
             .iter()
-            .map(|e| e.trim().trim_start_matches("http://").trim_end_matches('/').to_string())
+            .map(|e| {
+                let e = e.trim();
+                let e = e.strip_prefix("https://").or_else(|| e.strip_prefix("http://")).unwrap_or(e);
+                e.trim_end_matches('/').to_string()
+            })
             .filter(|e| !e.is_empty())
             .collect();
         if endpoints.is_empty() {
             return Err(Error::bad_request(ID, "etcd: no endpoint given"));
         }
-        if let Some(bad) = endpoints.iter().find(|e| e.starts_with("https://")) {
-            return Err(Error::bad_request(ID, format!("etcd: {bad}: TLS to etcd is not supported yet")));
-        }
+        let http = match (https, opts.tls) {
+            (true, Some(tls)) => HttpClient::with_tls(IDLE_PER_MEMBER, tls),
+            (true, None) => {
+                return Err(Error::bad_request(ID, "etcd: https needs a CA to trust: set ETCDCTL_CACERT"));
+            }
+            (false, _) => HttpClient::new(IDLE_PER_MEMBER),
+        };
         let session = EtcdSession {
             endpoints,
             timeout: opts.timeout,
-            http: HttpClient::new(IDLE_PER_MEMBER),
+            http,
+            credentials: opts.credentials,
+            token: Mutex::new(None),
             leases: Mutex::new(HashMap::new()),
         };
         Ok(Etcd { session: Arc::new(session) })
     }
 
-    /// A registry from a comma-separated list of `host:port`.
+    /// A registry from a comma-separated list of `[https://][user:password@]host:port`, with
+    /// credentials from ETCD_USERNAME/ETCD_PASSWORD and TLS from ETCDCTL_CACERT,
+    /// ETCDCTL_CERT and ETCDCTL_KEY.
     pub fn from_addresses(addresses: &str) -> Result<Self> {
-        let endpoints = if addresses.trim().is_empty() {
-            vec![DEFAULT_ADDRESS.to_string()]
-        } else {
-            addresses.split(',').map(str::to_string).collect()
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let mut credentials = env("ETCD_USERNAME").map(|u| (u, env("ETCD_PASSWORD").unwrap_or_default()));
+        let mut endpoints = Vec::new();
+        for a in addresses.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+            let (scheme, rest) = match a.split_once("://") {
+                Some((s, r)) => (format!("{s}://"), r),
+                None => (String::new(), a),
+            };
+            let rest = match rest.rsplit_once('@') {
+                Some((info, hp)) => {
+                    let (u, p) = info.split_once(':').unwrap_or((info, ""));
+                    credentials = Some((u.to_string(), p.to_string()));
+                    hp
+                }
+                None => rest,
+            };
+            endpoints.push(format!("{scheme}{rest}"));
+        }
+        if endpoints.is_empty() {
+            endpoints.push(DEFAULT_ADDRESS.to_string());
+        }
+        let read = |var: &str, path: &str| {
+            std::fs::read(path).map_err(|e| Error::bad_request(ID, format!("etcd: {var} {path}: {e}")))
         };
-        Etcd::new(Options { endpoints, ..Options::default() })
+        let tls = match env("ETCDCTL_CACERT") {
+            Some(ca) if endpoints.iter().any(|e| e.starts_with("https://")) => {
+                let ca_pem = read("ETCDCTL_CACERT", &ca)?;
+                let config = match (env("ETCDCTL_CERT"), env("ETCDCTL_KEY")) {
+                    (Some(c), Some(k)) => crate::transport::tls::client_config_with_identity(
+                        &ca_pem,
+                        &read("ETCDCTL_CERT", &c)?,
+                        &read("ETCDCTL_KEY", &k)?,
+                    ),
+                    _ => crate::transport::tls::client_config(&ca_pem),
+                };
+                Some(config.map_err(|e| Error::bad_request(ID, format!("etcd: {}", e.detail)))?)
+            }
+            _ => None,
+        };
+        Etcd::new(Options { endpoints, credentials, tls, ..Options::default() })
+    }
+
+    /// The auth token, authenticating first when there is none (and credentials are set).
+    async fn token(&self) -> Result<Option<String>> {
+        let Some((user, password)) = &self.session.credentials else { return Ok(None) };
+        if let Some(t) = self.session.token.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Ok(Some(t));
+        }
+        let v = self.send("/v3/auth/authenticate", json!({ "name": user, "password": password }), None).await?;
+        let token =
+            v.get("token").and_then(Value::as_str).map(str::to_string).ok_or_else(|| {
+                unavailable(format!("etcd: authentication of user {user:?} answered without a token"))
+            })?;
+        *self.session.token.lock().unwrap_or_else(|p| p.into_inner()) = Some(token.clone());
+        Ok(Some(token))
     }
 
     fn leases(&self) -> std::sync::MutexGuard<'_, HashMap<String, Lease>> {
         self.session.leases.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Sends one gateway request to the first member that answers; its JSON answer.
+    /// Sends one gateway request with the auth token (if any); when etcd says the token is
+    /// no longer valid, authenticates again and sends it once more.
     async fn call(&self, path: &str, body: Value) -> Result<Value> {
+        let token = self.token().await?;
+        match self.send(path, body.clone(), token.as_deref()).await {
+            Err(e) if token.is_some() && e.detail.contains("invalid auth token") => {
+                *self.session.token.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                let token = self.token().await?;
+                self.send(path, body, token.as_deref()).await
+            }
+            other => other,
+        }
+    }
+
+    /// Sends one gateway request to the first member that answers; its JSON answer.
+    async fn send(&self, path: &str, body: Value, token: Option<&str>) -> Result<Value> {
         let payload = Bytes::from(body.to_string());
         let timeout = self.session.timeout;
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(t) = token {
+            headers.push(("authorization", t));
+        }
+        let scheme = if self.session.http.is_tls() { "https" } else { "http" };
         let mut last = String::new();
         for ep in &self.session.endpoints {
-            let attempt = self.session.http.post(ep, path, &[("content-type", "application/json")], payload.clone());
+            let attempt = self.session.http.post(ep, path, &headers, payload.clone());
             let (status, bytes) = match tokio::time::timeout(timeout, attempt).await {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) => {
-                    last = format!("{ep}: {e}");
+                    last = format!("{scheme}://{ep}: {e}");
                     continue;
                 }
                 Err(_) => {
-                    last = format!("{ep}: no answer within {timeout:?}");
+                    last = format!("{scheme}://{ep}: no answer within {timeout:?}");
                     continue;
                 }
             };
@@ -225,10 +325,14 @@ impl Etcd {
     async fn stream(&self, path: &str, body: &Value) -> Result<(StatusCode, Incoming)> {
         let payload = Bytes::from(body.to_string());
         let timeout = self.session.timeout;
+        let token = self.token().await?;
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(t) = token.as_deref() {
+            headers.push(("authorization", t));
+        }
         let mut last = String::new();
         for ep in &self.session.endpoints {
-            let attempt =
-                self.session.http.post_streaming(ep, path, &[("content-type", "application/json")], payload.clone());
+            let attempt = self.session.http.post_streaming(ep, path, &headers, payload.clone());
             match tokio::time::timeout(timeout, attempt).await {
                 Ok(Ok(r)) => return Ok(r),
                 Ok(Err(e)) => last = format!("{ep}: {e}"),

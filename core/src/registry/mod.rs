@@ -2,7 +2,8 @@
 //!
 //! A [`Registry`] stores [`Service`]s — a name and version with [`Endpoint`]s and the
 //! [`Node`]s that serve them. Plugins: [`memory`] (one process), [`mdns`] (go-micro's
-//! default, on the LAN), [`etcd`] (go-micro's `registry/etcd`, across networks), and
+//! default, on the LAN), [`etcd`] (go-micro's `registry/etcd`, across networks),
+//! [`consul`] (go-micro's `registry/consul`), [`nats`] (go-micro's `registry/nats`), and
 //! [`cache`], which wraps any of them with a watch-fed view so a call does not query the
 //! network. Choose one by name with [`from_url`].
 //!
@@ -10,9 +11,11 @@
 //! collections), so a service we register reads the same in any go-micro registry.
 
 pub mod cache;
+pub mod consul;
 pub mod etcd;
 pub mod mdns;
 pub mod memory;
+pub mod nats;
 
 use crate::error::{Error, Result};
 use async_trait::async_trait;
@@ -192,7 +195,10 @@ pub trait Registry: Send + Sync + 'static {
 }
 
 /// A registry chosen by name or URL: `mdns` (default), `memory`, `etcd` (`127.0.0.1:2379`)
-/// or `etcd://HOST:PORT[,HOST:PORT…]`.
+/// or `etcd://HOST:PORT[,HOST:PORT…]`, `consul` (CONSUL_HTTP_ADDR, else `127.0.0.1:8500`) or
+/// `consul://[https://]HOST:PORT[,…]` (ACL token and TLS from Consul's own environment
+/// variables, see [`consul::Options::from_env`]), `nats` (`nats://127.0.0.1:4222`) or
+/// `nats://HOST:PORT[,nats://HOST:PORT…]`.
 ///
 /// Unknown names are an error that lists the known ones, never a silent fallback.
 pub async fn from_url(url: &str) -> Result<Arc<dyn Registry>> {
@@ -204,9 +210,22 @@ pub async fn from_url(url: &str) -> Result<Arc<dyn Registry>> {
             let addresses = url.split_once("://").map(|(_, rest)| rest).unwrap_or("");
             Ok(Arc::new(etcd::Etcd::from_addresses(addresses)?))
         }
+        "consul" => {
+            let addresses = url.split_once("://").map(|(_, rest)| rest).unwrap_or("");
+            Ok(Arc::new(consul::Consul::from_addresses(addresses)?))
+        }
+        "nats" => {
+            // `nats://tls://HOST:PORT` is what MICRO_REGISTRY=nats with a tls:// address makes.
+            let urls = match url.strip_prefix("nats://") {
+                Some(rest) if rest.starts_with("tls://") => rest,
+                _ if url.contains("://") => url,
+                _ => "",
+            };
+            Ok(Arc::new(nats::Nats::from_urls(urls)?))
+        }
         other => Err(Error::bad_request(
             "go.micro.registry",
-            format!("unknown registry {other:?}: use mdns, memory or etcd"),
+            format!("unknown registry {other:?}: use mdns, memory, etcd, consul or nats"),
         )),
     }
 }

@@ -1,25 +1,30 @@
 //! The one plain HTTP/1.1 client of the library, for everything that speaks ordinary HTTP
-//! rather than go-micro's message pipe: the http broker's deliveries to subscriber nodes
-//! and etcd's JSON gateway.
+//! rather than go-micro's message pipe: the http broker's deliveries to subscriber nodes,
+//! etcd's JSON gateway and Consul's agent API (optionally over TLS: `https://` backends).
 //!
 //! Connections are hyper's HTTP/1.1 client connections, kept alive and pooled by address
 //! (go-micro's publisher reuses connections through `net/http` the same way). A pooled
 //! connection the peer closed while idle hands the request back unsent (hyper's
 //! `try_send_request`), so it goes out again on the next connection: a request is never
-//! sent twice. [`HttpClient::post`] reads the whole answer before the connection goes back
-//! to the pool; [`HttpClient::post_streaming`] (an etcd watch) gives the body to the caller
-//! on a connection of its own, never pooled.
+//! sent twice. [`HttpClient::post`] and [`HttpClient::send`] read the whole answer before
+//! the connection goes back to the pool; [`HttpClient::post_streaming`] (an etcd watch)
+//! gives the body to the caller on a connection of its own, never pooled.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
+use rustls::ClientConfig;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::net::TcpStream;
 
 /// A response body still arriving, as hyper delivers it.
 pub use hyper::body::Incoming;
+/// Response headers, as hyper names them.
+pub use hyper::HeaderMap;
+/// A request method (`GET`, `PUT` …), as hyper names it.
+pub use hyper::Method;
 /// A response status (`200 OK`), as hyper names it.
 pub use hyper::StatusCode;
 
@@ -29,12 +34,36 @@ type Sender = http1::SendRequest<Full<Bytes>>;
 pub struct HttpClient {
     idle: Mutex<HashMap<String, Vec<Sender>>>,
     idle_per_address: usize,
+    /// When set, every connection is TLS with this configuration (`https`).
+    tls: Option<Arc<ClientConfig>>,
+}
+
+/// A whole answer: status, headers and body.
+#[derive(Debug)]
+pub struct Response {
+    /// The status line's code.
+    pub status: StatusCode,
+    /// The response headers.
+    pub headers: HeaderMap,
+    /// The whole body.
+    pub body: Bytes,
 }
 
 impl HttpClient {
     /// A client keeping up to `idle_per_address` idle connections to each address.
     pub fn new(idle_per_address: usize) -> Self {
-        HttpClient { idle: Mutex::default(), idle_per_address }
+        HttpClient { idle: Mutex::default(), idle_per_address, tls: None }
+    }
+
+    /// A client like [`HttpClient::new`] whose connections are TLS (`https`), verified with
+    /// `tls` (see [`crate::transport::tls`]); the server name is the address's host.
+    pub fn with_tls(idle_per_address: usize, tls: Arc<ClientConfig>) -> Self {
+        HttpClient { idle: Mutex::default(), idle_per_address, tls: Some(tls) }
+    }
+
+    /// Whether connections are TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// POSTs `body` to `http://<address><path>` with `Host: <address>` and then `headers`
@@ -47,7 +76,21 @@ impl HttpClient {
         headers: &[(&str, &str)],
         body: Bytes,
     ) -> std::io::Result<(StatusCode, Bytes)> {
-        let mut req = request(address, path, headers, body)?;
+        let rsp = self.send(Method::POST, address, path, headers, body).await?;
+        Ok((rsp.status, rsp.body))
+    }
+
+    /// Sends `method <path>` to `address` like [`HttpClient::post`] does; the whole answer
+    /// with its headers.
+    pub async fn send(
+        &self,
+        method: Method,
+        address: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> std::io::Result<Response> {
+        let mut req = request(method, address, path, headers, body)?;
         while let Some(mut send) = self.take(address) {
             if send.ready().await.is_err() {
                 continue;
@@ -60,7 +103,7 @@ impl HttpClient {
                 },
             }
         }
-        let mut send = connect(address).await?;
+        let mut send = self.connect(address).await?;
         let rsp = send.send_request(req).await.map_err(std::io::Error::other)?;
         self.finish(address, send, rsp).await
     }
@@ -74,23 +117,33 @@ impl HttpClient {
         headers: &[(&str, &str)],
         body: Bytes,
     ) -> std::io::Result<(StatusCode, Incoming)> {
-        let req = request(address, path, headers, body)?;
-        let mut send = connect(address).await?;
+        let req = request(Method::POST, address, path, headers, body)?;
+        let mut send = self.connect(address).await?;
         let rsp = send.send_request(req).await.map_err(std::io::Error::other)?;
         Ok((rsp.status(), rsp.into_body()))
     }
 
     /// Reads the answer (so the connection can carry the next request) and pools it.
-    async fn finish(
-        &self,
-        address: &str,
-        send: Sender,
-        rsp: hyper::Response<Incoming>,
-    ) -> std::io::Result<(StatusCode, Bytes)> {
-        let status = rsp.status();
-        let body = rsp.into_body().collect().await.map_err(std::io::Error::other)?.to_bytes();
+    async fn finish(&self, address: &str, send: Sender, rsp: hyper::Response<Incoming>) -> std::io::Result<Response> {
+        let (parts, body) = rsp.into_parts();
+        let body = body.collect().await.map_err(std::io::Error::other)?.to_bytes();
         self.put(address, send);
-        Ok((status, body))
+        Ok(Response { status: parts.status, headers: parts.headers, body })
+    }
+
+    /// A new connection to `address` (TLS when the client is), its driving task spawned.
+    async fn connect(&self, address: &str) -> std::io::Result<Sender> {
+        let stream = TcpStream::connect(address).await?;
+        let _ = stream.set_nodelay(true);
+        match &self.tls {
+            None => handshake(address, stream).await,
+            Some(config) => {
+                let name = crate::transport::tls::server_name(address)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.detail))?;
+                let tls = tokio_rustls::TlsConnector::from(Arc::clone(config)).connect(name, stream).await?;
+                handshake(address, tls).await
+            }
+        }
     }
 
     fn take(&self, address: &str) -> Option<Sender> {
@@ -113,25 +166,27 @@ impl HttpClient {
     }
 }
 
-/// `POST <path>` with `Host` first, then the caller's headers.
+/// `<method> <path>` with `Host` first, then the caller's headers.
 fn request(
+    method: Method,
     address: &str,
     path: &str,
     headers: &[(&str, &str)],
     body: Bytes,
 ) -> std::io::Result<hyper::Request<Full<Bytes>>> {
-    let mut builder = hyper::Request::post(path).header(hyper::header::HOST, address);
+    let mut builder = hyper::Request::builder().method(method).uri(path).header(hyper::header::HOST, address);
     for (name, value) in headers {
         builder = builder.header(*name, *value);
     }
     builder.body(Full::new(body)).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
 }
 
-/// A new connection to `address`, its driving task spawned.
-async fn connect(address: &str) -> std::io::Result<Sender> {
-    let stream = TcpStream::connect(address).await?;
-    let _ = stream.set_nodelay(true);
-    let (send, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(std::io::Error::other)?;
+/// HTTP/1.1 over `io`, the connection's driving task spawned.
+async fn handshake<T>(address: &str, io: T) -> std::io::Result<Sender>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (send, conn) = http1::handshake(TokioIo::new(io)).await.map_err(std::io::Error::other)?;
     let address = address.to_string();
     tokio::spawn(async move {
         if let Err(e) = conn.await {

@@ -20,6 +20,7 @@
 pub mod http;
 pub mod http_client;
 pub mod listener;
+pub mod nats_client;
 pub mod pool;
 pub mod socket;
 pub mod tls;

@@ -92,6 +92,25 @@ pub fn client_config(ca_pem: &[u8]) -> Result<Arc<ClientConfig>> {
     Ok(Arc::new(config))
 }
 
+/// A client configuration that trusts `ca_pem` and presents the PEM certificate chain and
+/// private key given (mutual TLS).
+pub fn client_config_with_identity(ca_pem: &[u8], cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<ClientConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = RootCertStore::empty();
+    for c in certs(ca_pem)? {
+        roots.add(c).map_err(|e| bad("CA certificate", e))?;
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| bad("client private key PEM", e))?;
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad("protocol versions", e))?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certs(cert_pem)?, key)
+        .map_err(|e| bad("client certificate and key", e))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// A client configuration that accepts any server certificate — what go-micro's
 /// `InsecureSkipVerify` does. For development and for go-micro's self-signed servers only:
 /// it gives encryption without authentication. Logs a warning once per configuration.

@@ -20,7 +20,9 @@ import (
 	merrors "go-micro.dev/v5/errors"
 	"go-micro.dev/v5/metadata"
 	"go-micro.dev/v5/registry"
+	"go-micro.dev/v5/registry/consul"
 	"go-micro.dev/v5/registry/etcd"
+	natsregistry "go-micro.dev/v5/registry/nats"
 	"go-micro.dev/v5/selector"
 	"go-micro.dev/v5/server"
 	"go-micro.dev/v5/transport"
@@ -29,7 +31,7 @@ import (
 )
 
 func main() {
-	useEtcd()
+	useRegistry()
 	useTLS()
 	gmcli.Main("gm5", backend{})
 }
@@ -48,15 +50,15 @@ func useTLS() {
 	transport.DefaultTransport = transport.NewHTTPTransport(opts...)
 }
 
-// useEtcd makes go-micro's etcd registry the default when MICRO_REGISTRY is "etcd" or
-// "etcd://HOST:PORT[,HOST:PORT]" (MICRO_REGISTRY_ADDRESS also names the members); the
-// only MICRO_* variable the harness reads, so the etcd interop can run without mDNS.
-func useEtcd() {
+// useRegistry makes go-micro's own etcd, consul or nats registry the default when
+// MICRO_REGISTRY names it ("etcd", "consul", "nats") or is a URL of it
+// ("etcd://HOST:PORT[,HOST:PORT]", "consul://HOST:PORT", "nats://HOST:PORT");
+// MICRO_REGISTRY_ADDRESS also names the servers. With consul, CONSUL_HTTP_TOKEN is the ACL
+// token (go-micro's consul registry reads Consul's own environment). These are the only
+// MICRO_* variables the harness reads, so registry interop runs without mDNS.
+func useRegistry() {
 	r := os.Getenv("MICRO_REGISTRY")
-	if r != "etcd" && !strings.HasPrefix(r, "etcd://") {
-		return
-	}
-	addrs := strings.TrimPrefix(strings.TrimPrefix(r, "etcd"), "://")
+	kind, addrs, _ := strings.Cut(r, "://")
 	if a := os.Getenv("MICRO_REGISTRY_ADDRESS"); a != "" {
 		addrs = a
 	}
@@ -64,7 +66,19 @@ func useEtcd() {
 	if addrs != "" {
 		opts = append(opts, registry.Addrs(strings.Split(addrs, ",")...))
 	}
-	reg := etcd.NewEtcdRegistry(opts...)
+	var fresh func() registry.Registry
+	switch kind {
+	case "etcd":
+		fresh = func() registry.Registry { return etcd.NewEtcdRegistry(opts...) }
+	case "consul":
+		fresh = func() registry.Registry { return consul.NewConsulRegistry(opts...) }
+	case "nats":
+		fresh = func() registry.Registry { return natsregistry.NewNatsRegistry(opts...) }
+	default:
+		return
+	}
+	reg := fresh()
+	newProbeRegistry = fresh
 	registry.DefaultRegistry = reg
 	if err := selector.DefaultSelector.Init(selector.Registry(reg)); err != nil {
 		gmcli.Logf("selector: %v", err)

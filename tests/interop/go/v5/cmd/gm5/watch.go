@@ -73,7 +73,8 @@ func (backend) Watch(o *gmcli.WatchOptions) error {
 	}
 }
 
-// awaitListener registers a throw-away probe service through a second mDNS registry
+// awaitListener registers a throw-away probe service through a second registry of the
+// same kind (mDNS unless MICRO_REGISTRY chose another)
 // and waits until a watcher of the shared listener reports its announcement.
 func awaitListener(reg registry.Registry, limit time.Duration) error {
 	name := fmt.Sprintf("gm-watch-probe-%d-%d", os.Getpid(), time.Now().UnixNano())
@@ -95,7 +96,7 @@ func awaitListener(reg registry.Registry, limit time.Duration) error {
 			}
 		}
 	}()
-	probeReg := newMDNSRegistry()
+	probeReg := newProbeRegistry()
 	svc := &registry.Service{Name: name, Version: "latest",
 		Nodes: []*registry.Node{{Id: name + "-node", Address: "127.0.0.1:9"}}}
 	if err := probeReg.Register(svc); err != nil {
@@ -133,3 +134,6 @@ func view(reg registry.Registry, service string, every time.Duration) {
 }
 
 func newMDNSRegistry() registry.Registry { return registry.NewMDNSRegistry() }
+
+// newProbeRegistry is a second registry of the kind in use (set by useRegistry).
+var newProbeRegistry = newMDNSRegistry
