@@ -167,6 +167,24 @@ enum Cmd {
     /// The HTTP gateway into the mesh: `POST /greeter/Greeter.Hello`, `/greeter/say/hello`,
     /// `GET /` lists services; until Ctrl-C.
     Api(Box<cmd::api::ApiArgs>),
+    /// Write a new service: `micro new NAME --lang rust|python|node|go`.
+    New(cmd::new::NewArgs),
+    /// Run a project (micro.mu / micro.json) or the service in PATH: build, start in
+    /// dependency order, reload on change; `-s` status, `-k NAME` stop.
+    Run(Box<cmd::run::RunArgs>),
+    /// The services of the running `micro run` of PATH.
+    Ps {
+        /// The project directory.
+        #[arg(default_value = ".")]
+        path: std::path::PathBuf,
+    },
+    /// A service's log under the running `micro run`.
+    Logs(cmd::run::LogsArgs),
+    /// The registry's endpoints as Model Context Protocol tools: serve, list, test.
+    Mcp {
+        #[command(subcommand)]
+        cmd: cmd::mcp::McpCmd,
+    },
     /// Interactive session: `micro> ` prompt, the same commands, one registry for the session.
     Cli,
     /// Print a shell completion script: bash, zsh, fish, elvish, powershell.
@@ -237,6 +255,11 @@ async fn run(cmd: Cmd, opts: &Opts, sess: &Session) -> Outcome {
         Cmd::Register { what: RegisterWhat::Service { json } } => cmd::register::run(&json, sess).await,
         Cmd::Deregister { what: RegisterWhat::Service { json } } => cmd::deregister::run(&json, sess).await,
         Cmd::Api(args) => cmd::api::run(&args, opts, sess).await,
+        Cmd::New(args) => cmd::new::run(&args),
+        Cmd::Run(args) => cmd::run::run(&args, opts, sess).await,
+        Cmd::Ps { path } => cmd::run::ps(&path),
+        Cmd::Logs(args) => cmd::run::logs(&args).await,
+        Cmd::Mcp { cmd } => cmd::mcp::run(&cmd, opts, sess).await,
         Cmd::Cli => {
             if sess.interactive {
                 Err(Failure::Usage("already in an interactive session".into()))

@@ -12,8 +12,11 @@ pub mod deregister;
 pub mod get;
 pub mod health;
 pub mod list;
+pub mod mcp;
+pub mod new;
 pub mod publish;
 pub mod register;
+pub mod run;
 pub mod stats;
 pub mod stream;
 
