@@ -61,6 +61,7 @@ const PYTHON: &[File] = &[
     ("pyproject.toml", include_str!("../../templates/python/pyproject.toml.tmpl")),
     ("main.py", include_str!("../../templates/python/main.py.tmpl")),
     ("test_main.py", include_str!("../../templates/python/test_main.py.tmpl")),
+    ("requirements.txt", include_str!("../../templates/python/requirements.txt.tmpl")),
     ("README.md", include_str!("../../templates/python/README.md.tmpl")),
     (".gitignore", include_str!("../../templates/python/gitignore.tmpl")),
 ];
@@ -193,6 +194,16 @@ pub fn run(args: &NewArgs) -> Outcome {
     // resolves the versions the workspace already compiled (and shares its target dir).
     if let (Lang::Rust, Some(c)) = (args.lang, &checkout) {
         let _ = std::fs::copy(c.join("Cargo.lock"), dir.join("Cargo.lock"));
+    }
+    // go.sum, as go-micro's `micro new` makes it: the module builds at once.
+    if args.lang == Lang::Go {
+        match std::process::Command::new("go").args(["mod", "tidy"]).current_dir(&dir).status() {
+            Ok(s) if s.success() => {}
+            Ok(s) => eprintln!("micro new: `go mod tidy` failed ({s}): run it in {} before building", dir.display()),
+            Err(e) => {
+                eprintln!("micro new: cannot run `go mod tidy` ({e}): run it in {} before building", dir.display())
+            }
+        }
     }
     let lang = format!("{:?}", args.lang).to_lowercase();
     print(&format!("created {} ({lang}, template {})", dir.display(), args.template));

@@ -254,9 +254,8 @@ pub fn ps(path: &Path) -> Outcome {
 pub fn kill(path: &Path, name: &str) -> Outcome {
     let (state, status) = running(path)?;
     if name == "all" {
-        state::signal_group(status.pid, libc::SIGTERM);
-        // SAFETY: kill(2) on the pid micro run wrote (it may not lead a group).
-        unsafe { libc::kill(status.pid as i32, libc::SIGTERM) };
+        // micro run stops its services (each in its own process group) on SIGTERM.
+        state::signal(status.pid, libc::SIGTERM);
         print(&format!("stopping micro run (pid {})", status.pid));
         return Ok(());
     }

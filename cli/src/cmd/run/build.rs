@@ -205,12 +205,14 @@ pub async fn build(
             if stale(&stamp, &inputs) {
                 let mut cmd = Command::new(&python);
                 cmd.args(["-m", "pip", "install", "-q"]);
-                let what = if dir.join("pyproject.toml").is_file() || dir.join("setup.py").is_file() {
-                    cmd.args(["-e", "."]);
-                    "pip install -e ."
-                } else if dir.join("requirements.txt").is_file() {
+                // requirements.txt first: it needs no build backend (and so no index when
+                // what it names is installed already); else the project itself.
+                let what = if dir.join("requirements.txt").is_file() {
                     cmd.args(["-r", "requirements.txt"]);
                     "pip install -r requirements.txt"
+                } else if dir.join("pyproject.toml").is_file() || dir.join("setup.py").is_file() {
+                    cmd.args(["-e", "."]);
+                    "pip install -e ."
                 } else {
                     ""
                 };

@@ -118,6 +118,16 @@ pub fn alive(pid: u32) -> bool {
     unsafe { libc::kill(pid, 0) == 0 }
 }
 
+/// Sends `signal` to the process `pid`.
+pub fn signal(pid: u32, signal: i32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else { return false };
+    if pid <= 1 {
+        return false;
+    }
+    // SAFETY: a plain kill(2).
+    unsafe { libc::kill(pid, signal) == 0 }
+}
+
 /// Sends `signal` to the process group led by `pid` (each service runs in its own).
 pub fn signal_group(pid: u32, signal: i32) -> bool {
     let Ok(pid) = i32::try_from(pid) else { return false };
