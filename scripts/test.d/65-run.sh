@@ -150,7 +150,8 @@ print("tools:", sorted(tools))
 rs, gm = tools["svc-rust.SvcRust.Hello"], tools["gm.mcp.Greeter.Hello"]
 assert rs["description"].startswith("Greets a name"), rs
 assert gm["inputSchema"]["properties"]["name"]["type"] == "string", gm
-for name, who, want in [("svc-rust.SvcRust.Hello", "Eve", "Hello Eve"), ("gm.mcp.Greeter.Hello", "Fay", "Hello Fay")]:
+for name, who, want in [("svc-rust.SvcRust.Hello", "Eve", "Hello Eve"), ("gm.mcp.Greeter.Hello", "Fay", "Hello Fay"),
+                        ("svc-python.SvcPython.Hello", "Ida", "Hi Ida")]:
     r = rpc("tools/call", {"name": name, "arguments": {"name": who}})["result"]
     print(name, "->", r)
     assert not r["isError"] and json.loads(r["content"][0]["text"])["message"] == want, r
@@ -160,9 +161,22 @@ assert rpc("nope")["error"]["code"] == -32601
 p.stdin.close(); p.wait()
 PY
 }
-check "mcp serve (stdio): initialize, ping, tools/list, tools/call on Rust and go-micro" mcp
+check "mcp serve (stdio): initialize, ping, tools/list, tools/call on Rust, Python and go-micro" mcp
 mcp_cli() { "$MICRO" mcp list | grep -q "^gm.mcp.Greeter.Hello" && "$MICRO" mcp test gm.mcp.Greeter.Hello "{\"name\":\"Gil\"}" | grep -q "Hello Gil"; }
 check "mcp list and mcp test" mcp_cli
+"$MICRO" mcp serve --mcp_address 127.0.0.1:3000 >"$OUT/mcp-http.log" 2>&1 & mh=$!
+trap "kill $run $gm $mh 2>/dev/null; wait $run 2>/dev/null" EXIT
+mcp_http() {
+	until_ok curl -sf http://127.0.0.1:3000/health >/dev/null || return 1
+	got=$(curl -sf -XPOST http://127.0.0.1:3000/mcp -H "Content-Type: application/json" \
+		-d "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"gm.mcp.Greeter.Hello\",\"arguments\":{\"name\":\"Jo\"}}}")
+	echo "POST /mcp: $got"; echo "$got" | grep -q "Hello Jo" || return 1
+	curl -sf http://127.0.0.1:3000/mcp/tools | grep -q "svc-rust.SvcRust.Hello" || return 1
+	got=$(curl -sf -XPOST http://127.0.0.1:3000/mcp/call -d "{\"tool\":\"svc-rust.SvcRust.Hello\",\"input\":{\"name\":\"Kim\"}}")
+	echo "POST /mcp/call: $got"; [ "$got" = "{\"result\":{\"message\":\"Hello Kim\"}}" ]
+}
+check "mcp serve over HTTP: POST /mcp, GET /mcp/tools, POST /mcp/call" mcp_http
+kill $mh
 
 # -k, -s, ps, logs.
 "$MICRO" run -k svc-node "$PROJ"

@@ -13,6 +13,8 @@
 //! (rmcp) would bring its own server framework for four methods. `micro mcp list` prints
 //! the tools, `micro mcp test TOOL [JSON]` calls one.
 
+mod http;
+
 use crate::cmd::{print, Failure, Outcome};
 use crate::session::{call_options, client_for, Session};
 use crate::Opts;
@@ -31,8 +33,13 @@ const PROTOCOL_VERSIONS: &[&str] = &["2024-11-05", "2025-03-26", "2025-06-18"];
 /// `micro mcp`'s subcommands.
 #[derive(Subcommand, Debug, Clone)]
 pub enum McpCmd {
-    /// Serve the registry's endpoints as MCP tools over stdio (JSON-RPC, one message a line).
-    Serve,
+    /// Serve the registry's endpoints as MCP tools: over stdio (JSON-RPC, one message a
+    /// line), or with --address over HTTP (POST /mcp; and go-micro's /mcp/tools, /mcp/call).
+    Serve {
+        /// Listen on HOST:PORT for HTTP instead of stdio (`:3000`: every interface).
+        #[arg(long = "mcp_address", visible_alias = "listen", env = "MICRO_MCP_ADDRESS")]
+        mcp_address: Option<String>,
+    },
     /// List the tools: name and description (with --json, as tools/list returns them).
     List {
         /// Print the tools as JSON.
@@ -142,7 +149,7 @@ pub async fn discover(sess: &Session) -> Result<BTreeMap<String, Tool>, Failure>
 }
 
 /// Calls a tool: its arguments as the JSON request; the reply's text, or the error's.
-async fn call(tool: &Tool, args: &Json, opts: &Opts, sess: &Session) -> Result<String, String> {
+pub async fn call(tool: &Tool, args: &Json, opts: &Opts, sess: &Session) -> Result<String, String> {
     let client = client_for(sess, opts).await.map_err(|f| f.text().to_string())?;
     let body = serde_json::to_vec(args).map_err(|e| e.to_string())?;
     match client.call(&tool.service, &tool.endpoint, body, &call_options(opts)).await {
@@ -186,14 +193,25 @@ pub async fn run(cmd: &McpCmd, opts: &Opts, sess: &Session) -> Outcome {
                 Err(e) => Err(Failure::Failed(format!("error calling {tool}: {e}"))),
             }
         }
-        McpCmd::Serve => serve(opts, sess).await,
+        McpCmd::Serve { mcp_address } => {
+            // The global --address names the HTTP address, as go-micro's `micro mcp serve --address`.
+            let server = Arc::new(Server {
+                opts: Opts { address: None, ..opts.clone() },
+                sess: Session::new(opts, false),
+                tools: Mutex::new(BTreeMap::new()),
+            });
+            match mcp_address.clone().or_else(|| opts.address.clone()) {
+                Some(a) => http::serve(&a, server).await,
+                None => serve(server).await,
+            }
+        }
     }
 }
 
-/// The server's state: the tools last discovered.
-struct Server<'a> {
-    opts: &'a Opts,
-    sess: &'a Session,
+/// The server's state: its flags, registry and client, and the tools last discovered.
+pub struct Server {
+    opts: Opts,
+    sess: Session,
     tools: Mutex<BTreeMap<String, Tool>>,
 }
 
@@ -202,7 +220,7 @@ fn rpc_error(code: i64, message: &str) -> Json {
     json!({"code": code, "message": message})
 }
 
-impl Server<'_> {
+impl Server {
     /// The answer to one request: Ok(result) or Err(error object).
     async fn handle(&self, method: &str, params: &Json) -> Result<Json, Json> {
         match method {
@@ -217,7 +235,7 @@ impl Server<'_> {
             }
             "ping" => Ok(json!({})),
             "tools/list" => {
-                let tools = discover(self.sess).await.map_err(|f| rpc_error(-32603, f.text()))?;
+                let tools = discover(&self.sess).await.map_err(|f| rpc_error(-32603, f.text()))?;
                 let list: Vec<Json> = tools.values().map(Tool::to_json).collect();
                 *self.tools.lock().await = tools;
                 Ok(json!({"tools": list}))
@@ -228,17 +246,12 @@ impl Server<'_> {
                     Json::Null => json!({}),
                     a => a.clone(),
                 };
-                let known = self.tools.lock().await.get(name).cloned();
-                let tool = match known {
-                    Some(t) => t,
-                    None => {
-                        let tools = discover(self.sess).await.map_err(|f| rpc_error(-32603, f.text()))?;
-                        let t = tools.get(name).cloned();
-                        *self.tools.lock().await = tools;
-                        t.ok_or_else(|| rpc_error(-32602, &format!("unknown tool: {name}")))?
-                    }
-                };
-                Ok(match call(&tool, &args, self.opts, self.sess).await {
+                let tool = self
+                    .find(name)
+                    .await
+                    .map_err(|f| rpc_error(-32603, f.text()))?
+                    .ok_or_else(|| rpc_error(-32602, &format!("unknown tool: {name}")))?;
+                Ok(match call(&tool, &args, &self.opts, &self.sess).await {
                     Ok(text) => json!({"content": [{"type": "text", "text": text}], "isError": false}),
                     Err(e) => json!({"content": [{"type": "text", "text": e}], "isError": true}),
                 })
@@ -247,8 +260,19 @@ impl Server<'_> {
         }
     }
 
-    /// The reply to one line, if it needs one.
-    async fn line(&self, line: &str) -> Option<Json> {
+    /// The tool called `name`: from the last discovery, else from a new one.
+    async fn find(&self, name: &str) -> Result<Option<Tool>, Failure> {
+        if let Some(t) = self.tools.lock().await.get(name).cloned() {
+            return Ok(Some(t));
+        }
+        let tools = discover(&self.sess).await?;
+        let t = tools.get(name).cloned();
+        *self.tools.lock().await = tools;
+        Ok(t)
+    }
+
+    /// The reply to one JSON-RPC message, if it needs one.
+    pub async fn line(&self, line: &str) -> Option<Json> {
         let msg: Json = match serde_json::from_str(line) {
             Ok(m) => m,
             Err(e) => return Some(json!({"jsonrpc": "2.0", "id": null, "error": rpc_error(-32700, &e.to_string())})),
@@ -268,11 +292,10 @@ impl Server<'_> {
 }
 
 /// `micro mcp serve`: JSON-RPC over stdin/stdout until stdin ends.
-async fn serve(opts: &Opts, sess: &Session) -> Outcome {
-    let server = Arc::new(Server { opts, sess, tools: Mutex::new(BTreeMap::new()) });
+async fn serve(server: Arc<Server>) -> Outcome {
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut stdout = tokio::io::stdout();
-    eprintln!("micro mcp: serving the {} registry's endpoints as tools on stdio", sess.registry_name);
+    eprintln!("micro mcp: serving the {} registry's endpoints as tools on stdio", server.sess.registry_name);
     while let Ok(Some(line)) = lines.next_line().await {
         if line.trim().is_empty() {
             continue;
