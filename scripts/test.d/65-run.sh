@@ -193,6 +193,18 @@ for _ in $(seq 1 200); do ended && break; sleep 0.2; done
 check "-k all ends micro run" ended
 gone() { ! "$MICRO" ps "$PROJ" >/dev/null 2>&1; }
 check "ps after the end: not running" gone
+
+# No project file: the service in PATH, whatever its language (here the Go one).
+"$MICRO" run --no-gateway --no-watch "$PROJ/svc-go" >"$OUT/run-one.log" 2>&1 & run=$!
+one() { "$MICRO" ps "$PROJ/svc-go" 2>/dev/null | grep -Eq "^svc-go +go +running .* yes$"; }
+check "no project file: runs the service in PATH" until_ok one
+one_calls() { "$MICRO" call svc-go SvcGo.Hello "{\"name\":\"Lu\"}" | grep -q "Hello Lu"; }
+check "… and it answers" one_calls
+# micro run killed outright: its service is not left behind (it gets SIGTERM).
+pid=$(python3 -c "import json; print(json.load(open(\"$PROJ/svc-go/.micro/run/status.json\"))[\"services\"][0][\"pid\"])")
+kill -9 $run; wait $run 2>/dev/null
+orphan_gone() { for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done; return 1; }
+check "kill -9 of micro run: its service stops too" orphan_gone
 echo "run suite (netns): $pass passed, ${#failed[@]} failed${failed:+: ${failed[*]}}"
 [ "${#failed[@]}" = 0 ]
 '

@@ -11,6 +11,7 @@
 
 pub mod build;
 pub mod project;
+pub mod source;
 pub mod state;
 pub mod supervise;
 pub mod watcher;
@@ -30,9 +31,13 @@ use tokio_util::sync::CancellationToken;
 /// `micro run`'s arguments.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// The project directory (holding micro.mu or micro.json) or a service's directory.
+    /// The project directory (holding micro.mu or micro.json), a service's directory, or
+    /// a git URL (cloned under ~/.cache/micro/run/).
     #[arg(default_value = ".")]
     pub path: PathBuf,
+    /// Update the source first: `git pull --ff-only` in the clone or the git work tree.
+    #[arg(short = 'u', long)]
+    pub update: bool,
     /// Restart a service that exits, with backoff (1 s, doubling to 30 s).
     #[arg(short = 'r', long)]
     pub restart: bool,
@@ -73,13 +78,15 @@ pub struct LogsArgs {
 /// Runs `micro run` (or its -s / -k).
 pub async fn run(args: &RunArgs, opts: &Opts, sess: &Session) -> Outcome {
     if args.status {
-        return ps(&args.path);
+        return ps(&source::local(&args.path.to_string_lossy()));
     }
     if let Some(name) = &args.kill {
-        return kill(&args.path, name);
+        return kill(&source::local(&args.path.to_string_lossy()), name);
     }
-    let root = std::fs::canonicalize(&args.path)
-        .map_err(|e| Failure::Usage(format!("micro run: {}: {e}", args.path.display())))?;
+    let source = source::resolve(&args.path.to_string_lossy(), args.update)
+        .map_err(|e| Failure::Failed(format!("micro run: {}: {e}", args.path.display())))?;
+    let root =
+        std::fs::canonicalize(&source).map_err(|e| Failure::Usage(format!("micro run: {}: {e}", source.display())))?;
     let project = Project::load(&root).map_err(|e| Failure::Failed(format!("micro run: {e}")))?;
     let (defs, envs) = match project {
         Some(p) => (p.order().map_err(|e| Failure::Failed(format!("micro run: {e}")))?, p.envs),

@@ -184,8 +184,27 @@ pub fn parse_mu(file: &Path, text: &str) -> Result<Project, ProjectError> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_mu;
+    use super::{parse_mu, Project};
     use std::path::Path;
+
+    #[test]
+    fn loads_json_and_prefers_mu() {
+        let dir = std::env::temp_dir().join(format!("micro-run-project-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        assert!(Project::load(&dir).expect("no file is fine").is_none());
+        let json = r#"{"services": {"a": {"path": "./a", "port": 8081}, "b": {"path": "./b", "depends": ["a"]}},
+                       "env": {"development": {"X": "1"}}}"#;
+        std::fs::write(dir.join("micro.json"), json).expect("write");
+        let p = Project::load(&dir).expect("loads").expect("a project");
+        assert_eq!(p.services["a"].name, "a");
+        assert_eq!(p.services["a"].port, 8081);
+        assert_eq!(p.envs["development"]["X"], "1");
+        assert_eq!(p.order().expect("orders").iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        std::fs::write(dir.join("micro.mu"), "service c\n    path ./c\n").expect("write");
+        let p = Project::load(&dir).expect("loads").expect("a project");
+        assert!(p.services.contains_key("c") && !p.services.contains_key("a"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn parses_and_orders() {

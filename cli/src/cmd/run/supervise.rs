@@ -232,6 +232,15 @@ pub async fn supervise(unit: Unit, shared: Arc<Shared>, mut reload: mpsc::Receiv
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
+        // If micro run itself dies (kill -9), its services get SIGTERM rather than living on.
+        #[cfg(target_os = "linux")]
+        // SAFETY: prctl is async-signal-safe, and this closure only calls it.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
