@@ -46,6 +46,13 @@ done
 # `micro run` then finds requirements.txt satisfied.
 python3 -m venv "$proj/svc-python/.venv" && "$proj/svc-python/.venv/bin/pip" install -q --no-index "$out"/wheels/micro_mesh-*.whl ||
 	{ echo "FAIL python venv"; exit 1; }
+# A local bare git repository holding a copy of the Go service, for `micro run URL` and -u.
+command -v git >/dev/null || { apt-get update -qq && apt-get install -y -qq git >/dev/null; }
+cp -a "$proj/svc-go" "$out/svc-go-work" &&
+	git -C "$out/svc-go-work" init -q -b main && git -C "$out/svc-go-work" add -A &&
+	git -C "$out/svc-go-work" -c user.name=t -c user.email=t@example.com commit -qm svc-go &&
+	git clone -q --bare "$out/svc-go-work" "$out/svc-go.git" &&
+	git -C "$out/svc-go-work" remote add origin "$out/svc-go.git" || { echo "FAIL git setup"; exit 1; }
 cat >"$proj/micro.mu" <<'EOF'
 # go ← rust ← python ← node
 service svc-go
@@ -205,6 +212,19 @@ pid=$(python3 -c "import json; print(json.load(open(\"$PROJ/svc-go/.micro/run/st
 kill -9 $run; wait $run 2>/dev/null
 orphan_gone() { for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done; return 1; }
 check "kill -9 of micro run: its service stops too" orphan_gone
+# A git URL: cloned under the cache and run; -u pulls a pushed change before building.
+export GOCACHE="$(go env GOCACHE)" XDG_CACHE_HOME="$OUT/cache"   # keep Go'"'"'s build cache
+url="file://$OUT/svc-go.git"
+"$MICRO" run --no-gateway --no-watch "$url" >"$OUT/run-git.log" 2>&1 & run=$!
+git_up() { "$MICRO" run -s "$url" 2>/dev/null | grep -Eq "^svc-go +go +running .* yes$"; }
+check "a git URL is cloned and run" until_ok git_up
+"$MICRO" run -k all "$url" >/dev/null; wait $run
+sed -i "s/\"Hello \"/\"Hey \"/" "$OUT/svc-go-work/handler.go"
+git -C "$OUT/svc-go-work" -c user.name=t -c user.email=t@example.com commit -qam hey && git -C "$OUT/svc-go-work" push -q origin main
+"$MICRO" run -u --no-gateway --no-watch "$url" >"$OUT/run-git-u.log" 2>&1 & run=$!
+git_hey() { "$MICRO" call svc-go SvcGo.Hello "{\"name\":\"Mo\"}" 2>/dev/null | grep -q "Hey Mo"; }
+check "-u pulls the pushed change before building" until_ok git_hey
+"$MICRO" run -k all "$url" >/dev/null; wait $run
 echo "run suite (netns): $pass passed, ${#failed[@]} failed${failed:+: ${failed[*]}}"
 [ "${#failed[@]}" = 0 ]
 '
