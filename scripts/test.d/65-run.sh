@@ -46,6 +46,15 @@ done
 # `micro run` then finds requirements.txt satisfied.
 python3 -m venv "$proj/svc-python/.venv" && "$proj/svc-python/.venv/bin/pip" install -q --no-index "$out"/wheels/micro_mesh-*.whl ||
 	{ echo "FAIL python venv"; exit 1; }
+# --template pubsub in each language: a second project of four services, no dependencies.
+ps="$out/pubsub"
+mkdir -p "$ps"
+for lang in rust python node go; do
+	(cd "$ps" && "$micro" new "ps-$lang" --lang "$lang" --template pubsub) >>"$out/new.log" 2>&1 || { echo "FAIL micro new --template pubsub --lang $lang"; exit 1; }
+	printf 'service ps-%s\n    path ./ps-%s\n' "$lang" "$lang" >>"$ps/micro.mu"
+done
+python3 -m venv "$ps/ps-python/.venv" && "$ps/ps-python/.venv/bin/pip" install -q --no-index "$out"/wheels/micro_mesh-*.whl ||
+	{ echo "FAIL python venv"; exit 1; }
 # A local bare git repository holding a copy of the Go service, for `micro run URL` and -u.
 command -v git >/dev/null || { apt-get update -qq && apt-get install -y -qq git >/dev/null; }
 cp -a "$proj/svc-go" "$out/svc-go-work" &&
@@ -225,6 +234,20 @@ git -C "$OUT/svc-go-work" -c user.name=t -c user.email=t@example.com commit -qam
 git_hey() { "$MICRO" call svc-go SvcGo.Hello "{\"name\":\"Mo\"}" 2>/dev/null | grep -q "Hey Mo"; }
 check "-u pulls the pushed change before building" until_ok git_hey
 "$MICRO" run -k all "$url" >/dev/null; wait $run
+# --template pubsub: each service publishes on NAME.events and hears it (Publish, then Last).
+"$MICRO" run --no-gateway --no-watch "$OUT/pubsub" >"$OUT/run-pubsub.log" 2>&1 & run=$!
+ps_up() { [ "$("$MICRO" ps "$OUT/pubsub" 2>/dev/null | grep -c " yes$")" = 4 ]; }
+check "pubsub template: all four build, start and register" until_ok ps_up
+pubsub() {
+	for l in go rust python node; do
+		local h="Ps${l^}"
+		"$MICRO" call "ps-$l" "$h.Publish" "{\"text\":\"t-$l\"}" -o raw >/dev/null || return 1
+		heard() { "$MICRO" call "ps-$l" "$h.Last" "{}" -o raw | grep -q "\"t-$l\""; }
+		until_ok heard || { echo "ps-$l did not hear its message"; return 1; }
+	done
+}
+check "pubsub template: each hears what it publishes" pubsub
+"$MICRO" run -k all "$OUT/pubsub" >/dev/null; wait $run
 echo "run suite (netns): $pass passed, ${#failed[@]} failed${failed:+: ${failed[*]}}"
 [ "${#failed[@]}" = 0 ]
 '

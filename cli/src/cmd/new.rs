@@ -23,7 +23,8 @@ pub struct NewArgs {
     /// Language of the service.
     #[arg(long, value_enum, default_value = "go")]
     pub lang: Lang,
-    /// Template: basic (a handler, a test, a README).
+    /// Template: basic (a handler, a test, a README) or pubsub (also publishes on and
+    /// subscribes to NAME.events: endpoints Publish and Last).
     #[arg(long, default_value = "basic")]
     pub template: String,
     /// A checkout of micro to depend on by path (Rust, Node); default: the checkout the new
@@ -72,6 +73,13 @@ const NODE: &[File] = &[
     ("handler.test.js", include_str!("../../templates/node/handler.test.js.tmpl")),
     ("README.md", include_str!("../../templates/node/README.md.tmpl")),
     (".gitignore", include_str!("../../templates/node/gitignore.tmpl")),
+];
+const RUST_PUBSUB: &[File] = &[("src/main.rs", include_str!("../../templates/rust/main_pubsub.rs.tmpl"))];
+const PYTHON_PUBSUB: &[File] = &[("main.py", include_str!("../../templates/python/main_pubsub.py.tmpl"))];
+const NODE_PUBSUB: &[File] = &[("index.js", include_str!("../../templates/node/index_pubsub.js.tmpl"))];
+const GO_PUBSUB: &[File] = &[
+    ("main.go", include_str!("../../templates/go/main_pubsub.go.tmpl")),
+    ("handler.go", include_str!("../../templates/go/handler_pubsub.go.tmpl")),
 ];
 const GO: &[File] = &[
     ("go.mod", include_str!("../../templates/go/go.mod.tmpl")),
@@ -135,9 +143,9 @@ fn render(text: &str, vars: &[(&str, String)]) -> String {
 /// Writes the service directory.
 pub fn run(args: &NewArgs) -> Outcome {
     check_name(&args.name)?;
-    if args.template != "basic" {
+    if args.template != "basic" && args.template != "pubsub" {
         return Err(Failure::Usage(format!(
-            "micro new: template {:?} is not available: use basic (crud, pubsub and api are not written yet)",
+            "micro new: template {:?} is not available: use basic or pubsub (crud and api are not written yet)",
             args.template
         )));
     }
@@ -181,7 +189,16 @@ pub fn run(args: &NewArgs) -> Outcome {
         Lang::Node => NODE,
         Lang::Go => GO,
     };
+    // A template is basic's files with some replaced.
+    let over: &[File] = match (args.template.as_str(), args.lang) {
+        ("pubsub", Lang::Rust) => RUST_PUBSUB,
+        ("pubsub", Lang::Python) => PYTHON_PUBSUB,
+        ("pubsub", Lang::Node) => NODE_PUBSUB,
+        ("pubsub", Lang::Go) => GO_PUBSUB,
+        _ => &[],
+    };
     for (path, text) in files {
+        let text = over.iter().find(|(p, _)| p == path).map(|(_, t)| *t).unwrap_or(text);
         let target = dir.join(path);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)
