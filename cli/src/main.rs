@@ -173,6 +173,24 @@ enum Cmd {
     /// The dashboard and the api gateway on one listener (:8080), as go-micro v5's
     /// `micro server`; until Ctrl-C.
     Server(Box<cmd::server::ServerArgs>),
+    /// Write a new service: `micro new NAME --lang rust|python|node|go`.
+    New(cmd::new::NewArgs),
+    /// Run a project (micro.mu / micro.json) or the service in PATH: build, start in
+    /// dependency order, reload on change; `-s` status, `-k NAME` stop.
+    Run(Box<cmd::run::RunArgs>),
+    /// The services of the running `micro run` of PATH.
+    Ps {
+        /// The project directory.
+        #[arg(default_value = ".")]
+        path: std::path::PathBuf,
+    },
+    /// A service's log under the running `micro run`.
+    Logs(cmd::run::LogsArgs),
+    /// The registry's endpoints as Model Context Protocol tools: serve, list, test.
+    Mcp {
+        #[command(subcommand)]
+        cmd: cmd::mcp::McpCmd,
+    },
     /// Interactive session: `micro> ` prompt, the same commands, one registry for the session.
     Cli,
     /// Print a shell completion script: bash, zsh, fish, elvish, powershell.
@@ -245,6 +263,11 @@ async fn run(cmd: Cmd, opts: &Opts, sess: &Session) -> Outcome {
         Cmd::Api(args) => cmd::api::run(&args, opts, sess).await,
         Cmd::Web(args) => cmd::web::run(&args, opts, sess).await,
         Cmd::Server(args) => cmd::server::run(&args, opts, sess).await,
+        Cmd::New(args) => cmd::new::run(&args),
+        Cmd::Run(args) => cmd::run::run(&args, opts, sess).await,
+        Cmd::Ps { path } => cmd::run::ps(&path),
+        Cmd::Logs(args) => cmd::run::logs(&args).await,
+        Cmd::Mcp { cmd } => cmd::mcp::run(&cmd, opts, sess).await,
         Cmd::Cli => {
             if sess.interactive {
                 Err(Failure::Usage("already in an interactive session".into()))

@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# Run suite (#20): `micro new` writes a service in each language (Rust, Python, Node, Go),
+# then `micro run -r --env test` runs a micro.mu naming all four, each depending on the
+# one before (go ← rust ← python ← node), inside the private network namespace (mDNS):
+#   - all build with their own tools and start in dependency order, each after the one it
+#     depends on registered; all register (micro ps) and answer through the gateway and
+#     `micro call`; the env block's variables reach them (MICRO_SERVER_VERSION);
+#   - an edited file reloads only its service; `kill -9` of a service: -r restarts it and
+#     it registers again; `-k NAME` stops one (not restarted), `-s`/`ps` show it, `micro
+#     logs` prints a service's output; `-k all` ends micro run;
+#   - `micro mcp serve` driven over stdio by a JSON-RPC client (initialize, tools/list,
+#     tools/call) calls the Rust service and a go-micro v5 service (gm5); `mcp list`,
+#     `mcp test`.
+# Builds share the workspace's target dir (CARGO_TARGET_DIR) and run offline.
+set -uo pipefail
+top="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$top"
+export PATH="$HOME/.cargo/bin:$PATH"
+export CARGO_TARGET_DIR="$top/target"
+out="$top/target/run-check"
+rm -rf "$out" && mkdir -p "$out"
+
+need=()
+command -v go >/dev/null || need+=(golang-go)
+command -v node >/dev/null && command -v npm >/dev/null || need+=(nodejs npm)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+command -v curl >/dev/null || need+=(curl)
+if [ "${#need[@]}" -gt 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; fi
+
+cargo build --locked -q -p micro-cli || { echo "FAIL build micro"; exit 1; }
+tests/interop/go/build.sh >/dev/null || { echo "FAIL build gm5"; exit 1; }
+# The Node addon (bindings/node/micro.node) and the Python wheel, from this checkout.
+[ -f bindings/node/micro.node ] || (cd bindings/node && MICRO_NODE_PROFILE=debug node scripts/build.js --debug) >"$out/node-build.log" 2>&1 ||
+	{ echo "FAIL node addon"; tail -20 "$out/node-build.log"; exit 1; }
+venv="$(bindings/python/scripts/venv.sh --reuse)" &&
+	"$venv/bin/maturin" build --profile dev --quiet -m bindings/python/Cargo.toml -o "$out/wheels" >"$out/wheel.log" 2>&1 ||
+	{ echo "FAIL python wheel"; tail -20 "$out/wheel.log"; exit 1; }
+
+micro="$top/target/debug/micro"
+proj="$out/proj"
+mkdir -p "$proj"
+for lang in rust python node go; do
+	(cd "$proj" && "$micro" new "svc-$lang" --lang "$lang") >>"$out/new.log" 2>&1 || { echo "FAIL micro new --lang $lang"; cat "$out/new.log"; exit 1; }
+done
+# The Python service's venv gets micro-mesh from the wheel just built (no PyPI here):
+# `micro run` then finds requirements.txt satisfied.
+python3 -m venv "$proj/svc-python/.venv" && "$proj/svc-python/.venv/bin/pip" install -q --no-index "$out"/wheels/micro_mesh-*.whl ||
+	{ echo "FAIL python venv"; exit 1; }
+# --template pubsub in each language: a second project of four services, no dependencies.
+ps="$out/pubsub"
+mkdir -p "$ps"
+for lang in rust python node go; do
+	(cd "$ps" && "$micro" new "ps-$lang" --lang "$lang" --template pubsub) >>"$out/new.log" 2>&1 || { echo "FAIL micro new --template pubsub --lang $lang"; exit 1; }
+	printf 'service ps-%s\n    path ./ps-%s\n' "$lang" "$lang" >>"$ps/micro.mu"
+done
+python3 -m venv "$ps/ps-python/.venv" && "$ps/ps-python/.venv/bin/pip" install -q --no-index "$out"/wheels/micro_mesh-*.whl ||
+	{ echo "FAIL python venv"; exit 1; }
+# A local bare git repository holding a copy of the Go service, for `micro run URL` and -u.
+command -v git >/dev/null || { apt-get update -qq && apt-get install -y -qq git >/dev/null; }
+cp -a "$proj/svc-go" "$out/svc-go-work" &&
+	git -C "$out/svc-go-work" init -q -b main && git -C "$out/svc-go-work" add -A &&
+	git -C "$out/svc-go-work" -c user.name=t -c user.email=t@example.com commit -qm svc-go &&
+	git clone -q --bare "$out/svc-go-work" "$out/svc-go.git" &&
+	git -C "$out/svc-go-work" remote add origin "$out/svc-go.git" || { echo "FAIL git setup"; exit 1; }
+cat >"$proj/micro.mu" <<'EOF'
+# go ← rust ← python ← node
+service svc-go
+    path ./svc-go
+
+service svc-rust
+    path ./svc-rust
+    depends svc-go
+
+service svc-python
+    path ./svc-python
+    depends svc-rust
+
+service svc-node
+    path ./svc-node
+    depends svc-python
+
+env test
+    MICRO_SERVER_VERSION 2.0
+EOF
+
+MICRO="$micro" PROJ="$proj" OUT="$out" GM5="$top/tests/interop/go/bin/gm5" scripts/netns.sh bash -c '
+set -u
+export CARGO_NET_OFFLINE=true GOFLAGS=-mod=mod GOPROXY=off npm_config_offline=true npm_config_audit=false npm_config_fund=false PIP_NO_INDEX=1
+pass=0 failed=()
+check() { local name="$1"; shift; if "$@"; then echo "ok $name"; pass=$((pass + 1)); else echo "FAIL $name"; failed+=("$name"); fi; }
+field() { python3 -c "import json,sys; s=[x for x in json.load(open(\"$PROJ/.micro/run/status.json\"))[\"services\"] if x[\"name\"]==sys.argv[1]][0]; print(s[sys.argv[2]])" "$1" "$2" 2>/dev/null; }
+# until CMD: retried every 0.5 s while micro run lives (builds are slow on a loaded machine).
+until_ok() { for _ in $(seq 1 1200); do "$@" && return 0; kill -0 $run 2>/dev/null || return 1; sleep 0.5; done; return 1; }
+
+"$MICRO" run -r --env test "$PROJ" >"$OUT/run.log" 2>&1 & run=$!
+trap "kill $run 2>/dev/null; wait $run 2>/dev/null" EXIT
+
+all_registered() { for s in svc-go svc-rust svc-python svc-node; do [ "$(field $s registered)" = True ] || return 1; done; }
+check "all four build, start and register" until_ok all_registered
+"$MICRO" ps "$PROJ" | tee "$OUT/ps1.txt"
+line() { grep -n "^$1 *| $2" "$OUT/run.log" | head -1 | cut -d: -f1; }
+in_order() {
+	local prev=svc-go
+	for s in svc-rust svc-python svc-node; do
+		local reg start
+		reg=$(line $prev registered); start=$(line $s "started (pid")
+		[ -n "$reg" ] && [ -n "$start" ] && [ "$reg" -lt "$start" ] || { echo "$s started (line $start) before $prev registered (line $reg)"; return 1; }
+		prev=$s
+	done
+}
+check "each starts after the one it depends on registered" in_order
+gw() { curl -sf -XPOST -H "Content-Type: application/json" "http://127.0.0.1:8080/$1/$2" -d "{\"name\":\"$3\"}"; }
+calls() {
+	for s in go rust python node; do
+		h=$(python3 -c "import sys; print(\"\".join(p.capitalize() for p in sys.argv[1].split(\"-\")))" "svc-$s")
+		got=$(gw "svc-$s" "$h.Hello" "Ann") && echo "gateway svc-$s: $got" && echo "$got" | grep -q "Hello Ann" || { echo "gateway svc-$s: $got"; return 1; }
+		got=$("$MICRO" call "svc-$s" "$h.Hello" "{\"name\":\"Bo\"}") && echo "$got" | grep -q "Hello Bo" || { echo "call svc-$s: $got"; return 1; }
+	done
+}
+check "each answers through the gateway and micro call" calls
+env_reached() { "$MICRO" get service svc-go -o raw | grep -q "\"version\":\"2.0\"" && "$MICRO" get service svc-rust -o raw | grep -q "\"version\":\"2.0\""; }
+check "--env test: its variables reach the services" env_reached
+
+# Reload: edit the Python service; only it restarts.
+sed -i "s/\"Hello \" + name/\"Hi \" + name/" "$PROJ/svc-python/main.py"
+reloaded() { "$MICRO" call svc-python SvcPython.Hello "{\"name\":\"Cy\"}" 2>/dev/null | grep -q "Hi Cy"; }
+check "an edited file reloads its service" until_ok reloaded
+only_one() { [ "$(field svc-python reloads)" = 1 ] && for s in svc-go svc-rust svc-node; do [ "$(field $s reloads)" = 0 ] || { echo "$s reloaded"; return 1; }; done; }
+check "only that service reloaded" only_one
+
+# kill -9: -r restarts it and it registers again.
+old=$(field svc-rust pid)
+kill -9 "$old"
+back() { [ "$(field svc-rust restarts)" = 1 ] && [ "$(field svc-rust pid)" != "$old" ] && [ "$(field svc-rust pid)" != None ] && [ "$(field svc-rust registered)" = True ]; }
+check "kill -9: restarted with -r and registered again" until_ok back
+answers() { "$MICRO" call svc-rust SvcRust.Hello "{\"name\":\"Di\"}" 2>/dev/null | grep -q "Hello Di"; }
+check "the restarted service answers" until_ok answers
+
+# MCP over stdio: a JSON-RPC client; the Rust service and a go-micro v5 service.
+"$GM5" serve --name gm.mcp >"$OUT/gm5.log" 2>&1 & gm=$!
+trap "kill $run $gm 2>/dev/null; wait $run 2>/dev/null" EXIT
+gm_up() { "$MICRO" call gm.mcp Greeter.Hello "{\"name\":\"x\"}" >/dev/null 2>&1; }
+until_ok gm_up
+mcp() {
+	python3 - "$MICRO" <<"PY"
+import json, subprocess, sys
+p = subprocess.Popen([sys.argv[1], "mcp", "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+n = 0
+def rpc(method, params=None, notify=False):
+    global n
+    msg = {"jsonrpc": "2.0", "method": method}
+    if params is not None: msg["params"] = params
+    if not notify:
+        n += 1; msg["id"] = n
+    p.stdin.write(json.dumps(msg) + "\n"); p.stdin.flush()
+    if notify: return None
+    rsp = json.loads(p.stdout.readline())
+    assert rsp["id"] == n, rsp
+    return rsp
+init = rpc("initialize", {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}})
+assert init["result"]["protocolVersion"] == "2025-06-18" and "tools" in init["result"]["capabilities"], init
+rpc("notifications/initialized", notify=True)
+assert rpc("ping")["result"] == {}
+tools = {t["name"]: t for t in rpc("tools/list")["result"]["tools"]}
+print("tools:", sorted(tools))
+rs, gm = tools["svc-rust.SvcRust.Hello"], tools["gm.mcp.Greeter.Hello"]
+assert rs["description"].startswith("Greets a name"), rs
+assert gm["inputSchema"]["properties"]["name"]["type"] == "string", gm
+for name, who, want in [("svc-rust.SvcRust.Hello", "Eve", "Hello Eve"), ("gm.mcp.Greeter.Hello", "Fay", "Hello Fay"),
+                        ("svc-python.SvcPython.Hello", "Ida", "Hi Ida")]:
+    r = rpc("tools/call", {"name": name, "arguments": {"name": who}})["result"]
+    print(name, "->", r)
+    assert not r["isError"] and json.loads(r["content"][0]["text"])["message"] == want, r
+r = rpc("tools/call", {"name": "svc-rust.SvcRust.Hello", "arguments": {}})["result"]
+assert r["isError"] and "name required" in r["content"][0]["text"], r
+assert rpc("nope")["error"]["code"] == -32601
+p.stdin.close(); p.wait()
+PY
+}
+check "mcp serve (stdio): initialize, ping, tools/list, tools/call on Rust, Python and go-micro" mcp
+mcp_cli() { "$MICRO" mcp list | grep -q "^gm.mcp.Greeter.Hello" && "$MICRO" mcp test gm.mcp.Greeter.Hello "{\"name\":\"Gil\"}" | grep -q "Hello Gil"; }
+check "mcp list and mcp test" mcp_cli
+"$MICRO" mcp serve --mcp_address 127.0.0.1:3000 >"$OUT/mcp-http.log" 2>&1 & mh=$!
+trap "kill $run $gm $mh 2>/dev/null; wait $run 2>/dev/null" EXIT
+mcp_http() {
+	until_ok curl -sf http://127.0.0.1:3000/health >/dev/null || return 1
+	got=$(curl -sf -XPOST http://127.0.0.1:3000/mcp -H "Content-Type: application/json" \
+		-d "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"gm.mcp.Greeter.Hello\",\"arguments\":{\"name\":\"Jo\"}}}")
+	echo "POST /mcp: $got"; echo "$got" | grep -q "Hello Jo" || return 1
+	curl -sf http://127.0.0.1:3000/mcp/tools | grep -q "svc-rust.SvcRust.Hello" || return 1
+	got=$(curl -sf -XPOST http://127.0.0.1:3000/mcp/call -d "{\"tool\":\"svc-rust.SvcRust.Hello\",\"input\":{\"name\":\"Kim\"}}")
+	echo "POST /mcp/call: $got"; [ "$got" = "{\"result\":{\"message\":\"Hello Kim\"}}" ]
+}
+check "mcp serve over HTTP: POST /mcp, GET /mcp/tools, POST /mcp/call" mcp_http
+kill $mh
+
+# -k, -s, ps, logs.
+"$MICRO" run -k svc-node "$PROJ"
+stopped() { [ "$(field svc-node state)" = stopped ] && [ "$(field svc-node pid)" = None ]; }
+check "-k stops one service" until_ok stopped
+status() { "$MICRO" run -s "$PROJ" | tee "$OUT/ps2.txt" | grep -Eq "^svc-node +node +stopped" && grep -Eq "^svc-rust +rust +running +[0-9]+ +[0-9smh]+ +1 +0 +yes" "$OUT/ps2.txt"; }
+check "-s shows state, pid, uptime, restarts, registered" status
+cat "$OUT/ps2.txt"
+logs() { "$MICRO" logs svc-go --path "$PROJ" | grep -q "started (pid" && "$MICRO" logs svc-python --path "$PROJ" | grep -q "file changed"; }
+check "micro logs prints a service log" logs
+"$MICRO" run -k all "$PROJ" >/dev/null
+ended() { ! kill -0 $run 2>/dev/null; }
+for _ in $(seq 1 200); do ended && break; sleep 0.2; done
+check "-k all ends micro run" ended
+gone() { ! "$MICRO" ps "$PROJ" >/dev/null 2>&1; }
+check "ps after the end: not running" gone
+
+# No project file: the service in PATH, whatever its language (here the Go one).
+"$MICRO" run --no-gateway --no-watch "$PROJ/svc-go" >"$OUT/run-one.log" 2>&1 & run=$!
+one() { "$MICRO" ps "$PROJ/svc-go" 2>/dev/null | grep -Eq "^svc-go +go +running .* yes$"; }
+check "no project file: runs the service in PATH" until_ok one
+one_calls() { "$MICRO" call svc-go SvcGo.Hello "{\"name\":\"Lu\"}" | grep -q "Hello Lu"; }
+check "… and it answers" one_calls
+# micro run killed outright: its service is not left behind (it gets SIGTERM).
+pid=$(python3 -c "import json; print(json.load(open(\"$PROJ/svc-go/.micro/run/status.json\"))[\"services\"][0][\"pid\"])")
+kill -9 $run; wait $run 2>/dev/null
+orphan_gone() { for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done; return 1; }
+check "kill -9 of micro run: its service stops too" orphan_gone
+# A git URL: cloned under the cache and run; -u pulls a pushed change before building.
+export GOCACHE="$(go env GOCACHE)" XDG_CACHE_HOME="$OUT/cache"   # keep Go'"'"'s build cache
+url="file://$OUT/svc-go.git"
+"$MICRO" run --no-gateway --no-watch "$url" >"$OUT/run-git.log" 2>&1 & run=$!
+git_up() { "$MICRO" run -s "$url" 2>/dev/null | grep -Eq "^svc-go +go +running .* yes$"; }
+check "a git URL is cloned and run" until_ok git_up
+"$MICRO" run -k all "$url" >/dev/null; wait $run
+sed -i "s/\"Hello \"/\"Hey \"/" "$OUT/svc-go-work/handler.go"
+git -C "$OUT/svc-go-work" -c user.name=t -c user.email=t@example.com commit -qam hey && git -C "$OUT/svc-go-work" push -q origin main
+"$MICRO" run -u --no-gateway --no-watch "$url" >"$OUT/run-git-u.log" 2>&1 & run=$!
+git_hey() { "$MICRO" call svc-go SvcGo.Hello "{\"name\":\"Mo\"}" 2>/dev/null | grep -q "Hey Mo"; }
+check "-u pulls the pushed change before building" until_ok git_hey
+"$MICRO" run -k all "$url" >/dev/null; wait $run
+# --template pubsub: each service publishes on NAME.events and hears it (Publish, then Last).
+"$MICRO" run --no-gateway --no-watch "$OUT/pubsub" >"$OUT/run-pubsub.log" 2>&1 & run=$!
+ps_up() { [ "$("$MICRO" ps "$OUT/pubsub" 2>/dev/null | grep -c " yes$")" = 4 ]; }
+check "pubsub template: all four build, start and register" until_ok ps_up
+pubsub() {
+	for l in go rust python node; do
+		local h="Ps${l^}"
+		"$MICRO" call "ps-$l" "$h.Publish" "{\"text\":\"t-$l\"}" -o raw >/dev/null || return 1
+		heard() { "$MICRO" call "ps-$l" "$h.Last" "{}" -o raw | grep -q "\"t-$l\""; }
+		until_ok heard || { echo "ps-$l did not hear its message"; return 1; }
+	done
+}
+check "pubsub template: each hears what it publishes" pubsub
+"$MICRO" run -k all "$OUT/pubsub" >/dev/null; wait $run
+echo "run suite (netns): $pass passed, ${#failed[@]} failed${failed:+: ${failed[*]}}"
+[ "${#failed[@]}" = 0 ]
+'
+rc=$?
+[ "$rc" = 0 ] || { echo "--- micro run log (last 60 lines)"; tail -60 "$out/run.log"; }
+exit "$rc"
