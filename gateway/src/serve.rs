@@ -1,12 +1,14 @@
 //! The accept loop: HTTP/1.1 (hyper) over TCP, or over TLS when a rustls config is given
 //! (plain HTTP to a TLS listener is answered 400, [`crate::tls`]); keep-alive; on shutdown
 //! the listener closes at once and every connection finishes the request it is serving,
-//! then closes.
+//! then closes. The gateway and the sidecar ([`crate::sidecar`]) share it through [`Handle`].
 
-use crate::{Gateway, Peer};
+use crate::{Body, Gateway, Peer};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
+use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use std::future::Future;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
@@ -15,8 +17,20 @@ use tokio_util::task::TaskTracker;
 /// How long a client may take to send a request's head before its connection is closed.
 const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-pub(crate) async fn run(
-    gateway: Gateway,
+/// What answers the requests of a served listener: the gateway, or the sidecar in front of one.
+pub(crate) trait Handle: Clone + Send + Sync + 'static {
+    /// Answers one request; every failure is an HTTP answer.
+    fn answer(&self, req: Request<Body>) -> impl Future<Output = Response<Body>> + Send;
+}
+
+impl Handle for Gateway {
+    fn answer(&self, req: Request<Body>) -> impl Future<Output = Response<Body>> + Send {
+        self.handle(req)
+    }
+}
+
+pub(crate) async fn run<G: Handle>(
+    gateway: G,
     listener: tokio::net::TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: CancellationToken,
@@ -58,7 +72,7 @@ pub(crate) async fn run(
     Ok(())
 }
 
-async fn connection<S>(gateway: Gateway, stream: S, shutdown: CancellationToken, peer: Peer)
+async fn connection<G: Handle, S>(gateway: G, stream: S, shutdown: CancellationToken, peer: Peer)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -66,7 +80,7 @@ where
         let gw = gateway.clone();
         let mut req = req.map(crate::boxed);
         req.extensions_mut().insert(peer);
-        async move { Ok::<_, std::convert::Infallible>(gw.handle(req).await) }
+        async move { Ok::<_, std::convert::Infallible>(gw.answer(req).await) }
     });
     let mut builder = http1::Builder::new();
     builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).keep_alive(true);

@@ -82,7 +82,7 @@ pub struct ApiArgs {
 }
 
 /// How the listener is secured, from the TLS and ACME flags.
-enum Security {
+pub(crate) enum Security {
     Plain,
     Files(Arc<micro::transport::tls::ServerConfig>),
     Acme(AcmeConfig),
@@ -90,7 +90,7 @@ enum Security {
 
 /// The flags' TLS choice, checked: ACME wins over TLS files; --enable_tls without its
 /// files is a usage error (the classic printed a line and exited 0 serving nothing).
-fn security(args: &ApiArgs) -> Result<Security, Failure> {
+pub(crate) fn security(args: &ApiArgs) -> Result<Security, Failure> {
     if args.enable_acme {
         if args.acme_provider != "autocert" {
             return Err(Failure::Usage(format!(
@@ -135,7 +135,7 @@ fn security(args: &ApiArgs) -> Result<Security, Failure> {
 }
 
 /// `:8080` → `0.0.0.0:8080`; anything else as given.
-fn listen_address(a: &str) -> String {
+pub(crate) fn listen_address(a: &str) -> String {
     match a.strip_prefix(':') {
         Some(port) => format!("0.0.0.0:{port}"),
         None => a.to_string(),
@@ -144,7 +144,7 @@ fn listen_address(a: &str) -> String {
 
 /// Prints what the ACME task does: the certificate in service (cached or issued) and
 /// failures to obtain one (retried by the task).
-async fn report_acme(acme: Acme) {
+pub(crate) async fn report_acme(acme: Acme) {
     let mut rx = acme.watch();
     let mut seen: (Option<String>, Option<String>) = (None, None);
     loop {

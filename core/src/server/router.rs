@@ -96,12 +96,14 @@ impl RouteError {
 
 pub(crate) struct Router {
     routes: RwLock<HashMap<String, Route>>,
+    /// Serves every unary endpoint no route names (a proxy's catch-all); not registered.
+    fallback: RwLock<Option<UnaryHandler>>,
     service: String,
 }
 
 impl Router {
     pub fn new(service: String) -> Self {
-        Router { routes: RwLock::default(), service }
+        Router { routes: RwLock::default(), fallback: RwLock::default(), service }
     }
 
     fn insert(&self, endpoint: &str, route: Route) {
@@ -133,6 +135,10 @@ impl Router {
         }
     }
 
+    pub fn set_fallback(&self, h: UnaryHandler) {
+        *self.fallback.write().unwrap_or_else(|p| p.into_inner()) = Some(h);
+    }
+
     pub fn remove(&self, endpoint: &str) {
         let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
         routes.remove(endpoint);
@@ -150,6 +156,12 @@ impl Router {
         let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
         if let Some(r) = routes.get(endpoint) {
             return Ok(r.clone());
+        }
+        // Debug.Health keeps the server's own answer (conn.rs) rather than being forwarded.
+        let fallback = self.fallback.read().unwrap_or_else(|p| p.into_inner());
+        if let (Some(h), false) = (fallback.as_ref(), endpoint == "Debug.Health") {
+            let ep = Endpoint { name: endpoint.to_string(), ..Default::default() };
+            return Ok(Route { kind: Kind::Unary(Arc::clone(h)), endpoint: ep });
         }
         let mut parts = endpoint.split('.');
         let (Some(handler), Some(method), None) = (parts.next(), parts.next(), parts.next()) else {
