@@ -182,3 +182,23 @@ impl Router {
         &self.service
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Kind, Router, UnaryHandler};
+    use std::sync::Arc;
+
+    #[test]
+    fn the_fallback_takes_unnamed_endpoints_but_not_debug_health_and_is_not_listed() {
+        let r = Router::new("svc".into());
+        let h: UnaryHandler = Arc::new(|_req| Box::pin(async { Ok(super::Response::default()) }));
+        assert!(r.lookup("Any.Thing").is_err());
+        r.set_fallback(Arc::clone(&h));
+        r.add_unary("Named.One", h, None, None);
+        let Ok(route) = r.lookup("Any.Thing") else { panic!("the fallback did not take Any.Thing") };
+        assert!(matches!(route.kind, Kind::Unary(_)));
+        assert_eq!(route.endpoint.name, "Any.Thing");
+        assert!(r.lookup("Debug.Health").is_err());
+        assert_eq!(r.endpoints().iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["Named.One"]);
+    }
+}
