@@ -8,6 +8,8 @@
 #   ONLY=gomicro bash bench/run.sh                    # the go-micro rows, v5 (go) and v6 (go6), both layouts; table on stdout
 #   ONLY=gateway bash bench/run.sh    # `micro api` vs direct vs go-micro's `micro api` (root: netns);
 #                                     # writes bench/results/<date>-gateway.md (REPS=3 runs a row)
+#   ONLY=sidecar bash bench/run.sh    # a program's calls through `micro proxy` vs the Rust client direct, c=1,
+#                                     # p50 added (root: netns); writes bench/results/<date>-sidecar.md
 #
 # Loopback only. Throughput runs name the server's address (no registry, memory registry on
 # the servers); the discovery run uses mDNS inside scripts/netns.sh. The Python rows use a
@@ -78,6 +80,9 @@ build() {
 		(cd "$here/go" && GOFLAGS="${GOFLAGS:--buildvcs=false}" go build -o bin/gobench.tmp . && mv -f bin/gobench.tmp bin/gobench)
 	fi
 	case "$ONLY" in all | gomicro | stream | pubsub) build_go6 ;; esac
+	if [ "$ONLY" = sidecar ]; then
+		cargo build --release -q -p micro-cli --manifest-path "$top/Cargo.toml"
+	fi
 	if [ "$ONLY" = gateway ]; then
 		# Our `micro` (release, the root workspace's target) and go-micro v5.30.0's own `micro`
 		# (`go-micro.dev/v5/cmd/micro`, pinned by bench/go/micro/go.mod).
@@ -259,6 +264,18 @@ if [ "$ONLY" = gateway ]; then
 	mkdir -p "$here/results"
 	out="$here/results/$(date -u +%Y-%m-%d)-gateway.md"
 	python3 "$here/gateway_report.py" "$rows" "ONLY=gateway D=$D WARMUP=$WARMUP REPS=${REPS:-3} bash bench/run.sh" >"$out"
+	log "wrote $out"
+	cat "$out"
+	exit
+fi
+if [ "$ONLY" = sidecar ]; then
+	[ "$(id -u)" -eq 0 ] || { log "ONLY=sidecar needs root (the sidecar finds the greeter over mDNS in scripts/netns.sh)"; exit 2; }
+	rows="$work/rows.jsonl"
+	"$top/scripts/netns.sh" env D="$D" WARMUP="$WARMUP" REPS="${REPS:-3}" \
+		bash "$here/sidecar.sh" "$B" "$top/target/release/micro" >"$rows"
+	mkdir -p "$here/results"
+	out="$here/results/$(date -u +%Y-%m-%d)-sidecar.md"
+	python3 "$here/sidecar_report.py" "$rows" "ONLY=sidecar D=$D WARMUP=$WARMUP REPS=${REPS:-3} bash bench/run.sh" >"$out"
 	log "wrote $out"
 	cat "$out"
 	exit

@@ -87,6 +87,9 @@ struct Opts {
     /// Call this node (host:port) directly instead of asking the registry.
     #[arg(long, env = "MICRO_ADDRESS", global = true)]
     address: Option<String>,
+    /// Go through the sidecar (`micro proxy`) at HOST:PORT instead of the registry and broker.
+    #[arg(long = "proxy_address", env = "MICRO_PROXY_ADDRESS", global = true)]
+    proxy_address: Option<String>,
     /// Metadata sent with calls, streams and publishes, key=value (repeatable).
     #[arg(long, env = "MICRO_METADATA", value_parser = parse_kv, global = true)]
     metadata: Vec<(String, String)>,
@@ -191,6 +194,10 @@ enum Cmd {
         #[command(subcommand)]
         cmd: cmd::mcp::McpCmd,
     },
+    /// The sidecar: the mesh over HTTP on :8081 (/registry, /broker, /rpc, /[service]/[method])
+    /// and, with --server_name and --server_address, the program beside it registered.
+    #[command(visible_alias = "sidecar")]
+    Proxy(Box<cmd::proxy::ProxyArgs>),
     /// Interactive session: `micro> ` prompt, the same commands, one registry for the session.
     Cli,
     /// Print a shell completion script: bash, zsh, fish, elvish, powershell.
@@ -268,6 +275,7 @@ async fn run(cmd: Cmd, opts: &Opts, sess: &Session) -> Outcome {
         Cmd::Ps { path } => cmd::run::ps(&path),
         Cmd::Logs(args) => cmd::run::logs(&args).await,
         Cmd::Mcp { cmd } => cmd::mcp::run(&cmd, opts, sess).await,
+        Cmd::Proxy(args) => cmd::proxy::run(&args, opts, sess).await,
         Cmd::Cli => {
             if sess.interactive {
                 Err(Failure::Usage("already in an interactive session".into()))

@@ -10,6 +10,7 @@ use crate::failure::Failure;
 use crate::Opts;
 use micro::registry::{self, mdns, Registry, Service};
 use micro::{CallOptions, Client};
+use micro_gateway::sidecar::remote::Remote;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::OnceCell;
@@ -25,6 +26,8 @@ pub struct Session {
     client: OnceCell<Client>,
     /// What this session registered and still holds (deregistered when the session ends).
     pub registered: Mutex<Vec<Service>>,
+    /// The sidecar of `--proxy_address`: registry, calls and publishes go through it.
+    pub proxy: Option<Remote>,
 }
 
 impl Session {
@@ -42,12 +45,24 @@ impl Session {
             registry: OnceCell::new(),
             client: OnceCell::new(),
             registered: Mutex::new(Vec::new()),
+            proxy: opts.proxy_address.as_deref().filter(|a| !a.trim().is_empty()).map(|a| {
+                Remote::new(a.trim(), opts.client_request_timeout * (opts.client_retries + 1) + Duration::from_secs(1))
+            }),
         }
     }
 
-    /// The session's registry, opened on first use: mdns, memory, etcd, consul or nats; any other name
-    /// is a usage failure.
+    /// The session's registry: the sidecar's with `--proxy_address`, else [`Session::mesh_registry`]
+    /// (mdns, memory, etcd, consul or nats).
     pub async fn registry(&self) -> Result<Arc<dyn Registry>, Failure> {
+        match &self.proxy {
+            Some(remote) => Ok(Arc::new(remote.clone())),
+            None => self.mesh_registry().await,
+        }
+    }
+
+    /// The mesh's registry (never a sidecar's), opened on first use: mdns, memory or etcd;
+    /// any other name is a usage failure.
+    pub async fn mesh_registry(&self) -> Result<Arc<dyn Registry>, Failure> {
         self.registry
             .get_or_try_init(|| async {
                 if self.registry_address.is_some() && self.registry_name != "etcd" {
@@ -87,6 +102,9 @@ impl Session {
 
     /// A hint for "not found": where we looked and how to look elsewhere.
     pub fn where_hint(&self) -> String {
+        if let Some(p) = &self.proxy {
+            return format!("looked through the sidecar at {} (--proxy_address, MICRO_PROXY_ADDRESS)", p.base());
+        }
         let mut h = format!(
             "looked in the {} registry; choose another with --registry or MICRO_REGISTRY (mdns, memory, etcd, consul, nats), \
              or call a node directly with --address HOST:PORT",

@@ -39,6 +39,7 @@ pub mod listing;
 pub mod qson;
 pub mod resolver;
 mod serve;
+pub mod sidecar;
 pub mod stats;
 pub mod tls;
 pub mod web;

@@ -15,6 +15,7 @@ pub mod list;
 pub mod listen;
 pub mod mcp;
 pub mod new;
+pub mod proxy;
 pub mod publish;
 pub mod register;
 pub mod run;
@@ -100,8 +101,20 @@ pub async fn per_node(
             .flat_map(|s| s.nodes.into_iter().map(move |n| (s.version.clone(), n.id, n.address)))
             .collect(),
     };
-    let client = direct_client(opts)?;
     let mut rows = Vec::new();
+    if let Some(remote) = &sess.proxy {
+        // Through the sidecar's /rpc, one node at a time (`address`).
+        for (version, id, address) in targets {
+            let r = remote.call(service, endpoint, "{}", Some(&address)).await;
+            let reachable = match &r {
+                Ok(_) => true,
+                Err(e) => !e.id.starts_with(micro::error::CLIENT_ID) && e.code != 502 && e.code != 503,
+            };
+            rows.push((NodeRow { version, id, address, status: String::new(), reachable, stats: None }, r));
+        }
+        return Ok(rows);
+    }
+    let client = direct_client(opts)?;
     for (version, id, address) in targets {
         let mut copts = call_options(opts);
         copts.address = vec![address.clone()];

@@ -1,5 +1,6 @@
 //! `micro publish TOPIC JSON`: one message through the broker of `--broker` (http, go-micro's
-//! default, finds subscribers in the registry; nats goes through a nats server).
+//! default, finds subscribers in the registry; nats goes through a nats server), or the sidecar's
+//! `/broker` with `--proxy_address`.
 
 use crate::cmd::{json_arg, print, Failure, Outcome};
 use crate::session::{direct_client, Session};
@@ -11,6 +12,15 @@ use std::time::Duration;
 /// Publishes the JSON of `message` on `topic`.
 pub async fn run(topic: &str, message: &[String], opts: &Opts, sess: &Session) -> Outcome {
     let body = json_arg("the message", message, "{}")?;
+    if let Some(remote) = &sess.proxy {
+        return match remote.publish(topic, "application/json", body.into_bytes().into()).await {
+            Ok(()) => {
+                print("ok");
+                Ok(())
+            }
+            Err(e) => Err(Failure::Failed(format!("error publishing to {topic} through {}: {e}", remote.base()))),
+        };
+    }
     let registry = sess.registry().await?;
     let url = micro::broker::url_from_env(Some(&opts.broker), opts.broker_address.as_deref());
     let broker = micro::broker::from_url(&url, registry, micro::broker::DEFAULT_MAX_MESSAGE)

@@ -49,6 +49,12 @@ pub async fn run(json: &[String], sess: &Session) -> Outcome {
         sess.registered.lock().unwrap_or_else(|p| p.into_inner()).push(svc);
         return Ok(());
     }
+    if registry.name() == "proxy" {
+        eprintln!(
+            "note: registered through the sidecar (--proxy_address) with a TTL of 90s; the sidecar's registry holds it"
+        );
+        return Ok(());
+    }
     if !hold {
         eprintln!("note: the {} registry lives in this process only; the registration ends with it (use mdns, or `micro cli`)", registry.name());
         return Ok(());

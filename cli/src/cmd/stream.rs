@@ -25,6 +25,11 @@ pub async fn run(service: &str, endpoint: &str, messages: Vec<String>, opts: &Op
     for (i, m) in messages.iter().enumerate() {
         format::parse_json(&format!("message {}", i + 1), m).map_err(Failure::Usage)?;
     }
+    if sess.proxy.is_some() {
+        return Err(Failure::Usage(
+            "micro stream cannot go through --proxy_address: the sidecar's HTTP API has no streams (call, publish and the registry commands can)".into(),
+        ));
+    }
     let client = client_for(sess, opts).await?;
     let what = format!("{service}.{endpoint}");
     let s =

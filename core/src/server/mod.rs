@@ -77,6 +77,18 @@ impl Server {
         self.state.router.add_unary(endpoint, h, None, None);
     }
 
+    /// Serves every unary call whose endpoint no handler names (go-micro's proxy: a server
+    /// that forwards whatever it is asked). The catch-all is not listed among the endpoints
+    /// registered; a named handler still wins, and `Debug.Health` keeps the server's own answer.
+    pub fn handle_any<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Request) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Response>> + Send + 'static,
+    {
+        let h: UnaryHandler = Arc::new(move |req| Box::pin(handler(req)));
+        self.state.router.set_fallback(h);
+    }
+
     /// Adds a raw endpoint with descriptions of its request and response for the registry.
     pub fn handle_described<F, Fut>(&self, endpoint: &str, request: Option<Value>, response: Option<Value>, handler: F)
     where

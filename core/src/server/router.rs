@@ -96,12 +96,14 @@ impl RouteError {
 
 pub(crate) struct Router {
     routes: RwLock<HashMap<String, Route>>,
+    /// Serves every unary endpoint no route names (a proxy's catch-all); not registered.
+    fallback: RwLock<Option<UnaryHandler>>,
     service: String,
 }
 
 impl Router {
     pub fn new(service: String) -> Self {
-        Router { routes: RwLock::default(), service }
+        Router { routes: RwLock::default(), fallback: RwLock::default(), service }
     }
 
     fn insert(&self, endpoint: &str, route: Route) {
@@ -133,6 +135,10 @@ impl Router {
         }
     }
 
+    pub fn set_fallback(&self, h: UnaryHandler) {
+        *self.fallback.write().unwrap_or_else(|p| p.into_inner()) = Some(h);
+    }
+
     pub fn remove(&self, endpoint: &str) {
         let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
         routes.remove(endpoint);
@@ -151,6 +157,12 @@ impl Router {
         if let Some(r) = routes.get(endpoint) {
             return Ok(r.clone());
         }
+        // Debug.Health keeps the server's own answer (conn.rs) rather than being forwarded.
+        let fallback = self.fallback.read().unwrap_or_else(|p| p.into_inner());
+        if let (Some(h), false) = (fallback.as_ref(), endpoint == "Debug.Health") {
+            let ep = Endpoint { name: endpoint.to_string(), ..Default::default() };
+            return Ok(Route { kind: Kind::Unary(Arc::clone(h)), endpoint: ep });
+        }
         let mut parts = endpoint.split('.');
         let (Some(handler), Some(method), None) = (parts.next(), parts.next(), parts.next()) else {
             return Err(RouteError::IllFormed);
@@ -168,5 +180,25 @@ impl Router {
 
     pub fn service(&self) -> &str {
         &self.service
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Kind, Router, UnaryHandler};
+    use std::sync::Arc;
+
+    #[test]
+    fn the_fallback_takes_unnamed_endpoints_but_not_debug_health_and_is_not_listed() {
+        let r = Router::new("svc".into());
+        let h: UnaryHandler = Arc::new(|_req| Box::pin(async { Ok(super::Response::default()) }));
+        assert!(r.lookup("Any.Thing").is_err());
+        r.set_fallback(Arc::clone(&h));
+        r.add_unary("Named.One", h, None, None);
+        let Ok(route) = r.lookup("Any.Thing") else { panic!("the fallback did not take Any.Thing") };
+        assert!(matches!(route.kind, Kind::Unary(_)));
+        assert_eq!(route.endpoint.name, "Any.Thing");
+        assert!(r.lookup("Debug.Health").is_err());
+        assert_eq!(r.endpoints().iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["Named.One"]);
     }
 }

@@ -1,0 +1,152 @@
+//! The client side of a sidecar's HTTP API (`micro --proxy_address=HOST:PORT`): for a machine
+//! that reaches the sidecar's TCP port and nothing else of the mesh (spec P13).
+//!
+//! [`Remote`] is a [`Registry`] over `/registry` (list, get, register, deregister; watching is
+//! not offered), and calls (`/rpc`) and publishes (`/broker`) through the sidecar. Streams
+//! have no form in the sidecar's API and are not offered.
+
+use super::SIDECAR_ID;
+use async_trait::async_trait;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::CONTENT_TYPE;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::rt::TokioExecutor;
+use micro::registry::{RegisterOptions, Registry, Service, Watcher};
+use micro::{Error, Result};
+use std::time::Duration;
+
+/// A sidecar's HTTP API, from outside the mesh.
+#[derive(Clone)]
+pub struct Remote {
+    base: String,
+    client: HttpClient<HttpConnector, Full<Bytes>>,
+    timeout: Duration,
+}
+
+impl Remote {
+    /// A client of the sidecar at `address` (`host:port`, or a `http://` URL); each request
+    /// may take `timeout`.
+    pub fn new(address: &str, timeout: Duration) -> Self {
+        let base = if address.starts_with("http://") || address.starts_with("https://") {
+            address.trim_end_matches('/').to_string()
+        } else {
+            format!("http://{}", address.trim_end_matches('/'))
+        };
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(timeout));
+        Remote { base, client: HttpClient::builder(TokioExecutor::new()).build(connector), timeout }
+    }
+
+    /// The sidecar's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    async fn send(&self, method: Method, path_query: &str, ct: &str, body: Bytes) -> Result<(StatusCode, Bytes)> {
+        let url = format!("{}{path_query}", self.base);
+        let req = Request::builder()
+            .method(method)
+            .uri(&url)
+            .header(CONTENT_TYPE, ct)
+            .body(Full::new(body))
+            .map_err(|e| Error::bad_request(SIDECAR_ID, format!("{url}: {e}")))?;
+        let exchange = async {
+            let rsp = self.client.request(req).await.map_err(|e| {
+                Error::new(micro::error::CLIENT_ID, format!("the sidecar at {} is unreachable: {e}", self.base), 503)
+            })?;
+            let status = rsp.status();
+            let body =
+                rsp.into_body().collect().await.map_err(|e| {
+                    Error::internal(micro::error::CLIENT_ID, format!("reading the sidecar's answer: {e}"))
+                })?;
+            Ok((status, body.to_bytes()))
+        };
+        tokio::time::timeout(self.timeout, exchange).await.map_err(|_| {
+            Error::timeout(
+                micro::error::CLIENT_ID,
+                format!("the sidecar at {} did not answer within {:?}", self.base, self.timeout),
+            )
+        })?
+    }
+
+    /// The answer's body on 2xx, else the go-micro error in it (or one made from the status).
+    async fn expect(&self, method: Method, path_query: &str, ct: &str, body: Bytes) -> Result<Bytes> {
+        let (status, body) = self.send(method, path_query, ct, body).await?;
+        if status.is_success() {
+            return Ok(body);
+        }
+        let text = String::from_utf8_lossy(&body);
+        let e = Error::parse(text.trim());
+        if e.code != 0 {
+            return Err(e);
+        }
+        Err(Error::new(SIDECAR_ID, format!("{}: {}", status, text.trim()), i32::from(status.as_u16())))
+    }
+
+    /// Calls `service`'s `endpoint` with a JSON request through the sidecar's `/rpc`;
+    /// `address` names one node.
+    pub async fn call(&self, service: &str, endpoint: &str, request: &str, address: Option<&str>) -> Result<Bytes> {
+        let request: serde_json::Value = serde_json::from_str(request)
+            .map_err(|e| Error::bad_request(micro::error::CLIENT_ID, format!("the request is not JSON: {e}")))?;
+        let mut body = serde_json::json!({"service": service, "endpoint": endpoint, "request": request});
+        if let Some(a) = address {
+            body["address"] = a.into();
+        }
+        self.expect(Method::POST, "/rpc", "application/json", Bytes::from(body.to_string())).await
+    }
+
+    /// Publishes `body` on `topic` through the sidecar's `/broker`.
+    pub async fn publish(&self, topic: &str, content_type: &str, body: Bytes) -> Result<()> {
+        let q: String = form_urlencoded::Serializer::new(String::new()).append_pair("topic", topic).finish();
+        self.expect(Method::POST, &format!("/broker?{q}"), content_type, body).await.map(|_| ())
+    }
+
+    fn services(body: &[u8]) -> Result<Vec<Service>> {
+        serde_json::from_slice(body).map_err(|e| {
+            Error::internal(
+                micro::error::CLIENT_ID,
+                format!("the sidecar's /registry answer is not a service list: {e}"),
+            )
+        })
+    }
+}
+
+#[async_trait]
+impl Registry for Remote {
+    async fn register(&self, service: &Service, opts: RegisterOptions) -> Result<()> {
+        let body = serde_json::to_vec(service).unwrap_or_default();
+        let path = format!("/registry?ttl={}s", opts.ttl.as_secs().max(1));
+        self.expect(Method::POST, &path, "application/json", body.into()).await.map(|_| ())
+    }
+
+    async fn deregister(&self, service: &Service) -> Result<()> {
+        let body = serde_json::to_vec(service).unwrap_or_default();
+        self.expect(Method::DELETE, "/registry", "application/json", body.into()).await.map(|_| ())
+    }
+
+    async fn get_service(&self, name: &str) -> Result<Vec<Service>> {
+        let q: String = form_urlencoded::Serializer::new(String::new()).append_pair("service", name).finish();
+        match self.expect(Method::GET, &format!("/registry?{q}"), "application/json", Bytes::new()).await {
+            Ok(body) => Self::services(&body),
+            Err(e) if e.code == 404 => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn list_services(&self) -> Result<Vec<Service>> {
+        let body = self.expect(Method::GET, "/registry", "application/json", Bytes::new()).await?;
+        Self::services(&body)
+    }
+
+    async fn watch(&self, _service: Option<&str>) -> Result<Watcher> {
+        Err(Error::new(SIDECAR_ID, "watching the registry through a sidecar is not supported", 501))
+    }
+
+    fn name(&self) -> &'static str {
+        "proxy"
+    }
+}
