@@ -22,6 +22,10 @@ pub struct MessageReader<R> {
     /// When the first byte of the current, still incomplete header block arrived; kept
     /// across cancelled reads so a `select!` cannot reset the clock.
     head_since: Option<Instant>,
+    /// When the current message's head was complete, so its body is timed from there.
+    body_since: Option<Instant>,
+    /// How long to wait for the first byte of the next message; `None` waits forever.
+    first_byte: Option<std::time::Duration>,
 }
 
 /// A request's method and target (`POST`, `/?id=…`): what go-micro's RPC messages leave
@@ -38,7 +42,18 @@ pub struct RequestLine {
 enum Progress {
     Done(Message, Option<RequestLine>),
     NeedHead,
-    NeedBody,
+    /// The head is parsed (this long); the body is not all there.
+    NeedBody(usize),
+}
+
+/// What the next read waits for, and so which clock bounds it.
+enum Wait {
+    /// The first byte of a message.
+    FirstByte,
+    /// The rest of a started header block.
+    Head,
+    /// The body, of which this many bytes are there.
+    Body(usize),
 }
 
 /// What kind of HTTP message a reader expects.
@@ -69,7 +84,45 @@ enum Framing {
 impl<R: AsyncRead + Unpin> MessageReader<R> {
     /// A reader over `io` that enforces `limits`.
     pub fn new(io: R, limits: Limits) -> Self {
-        MessageReader { io, buf: BytesMut::with_capacity(8 * 1024), limits, head_since: None }
+        MessageReader {
+            io,
+            buf: BytesMut::with_capacity(8 * 1024),
+            limits,
+            head_since: None,
+            body_since: None,
+            first_byte: None,
+        }
+    }
+
+    /// Bounds the wait for the first byte of each next message (a server's idle time; the
+    /// header timeout for a connection's first message); `None` (the default, a client's
+    /// reader) waits as long as the caller does. Past it a read fails with
+    /// [`TransportError::IdleTimeout`].
+    pub fn set_first_byte_timeout(&mut self, wait: Option<std::time::Duration>) {
+        self.first_byte = wait;
+    }
+
+    /// The limits this reader enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Reads and drops what the peer still sends, up to `max` bytes, until it closes or
+    /// `within` has passed: after a refusal, so a peer still writing the refused body reads
+    /// the answer instead of a reset (Go's server does the same before closing).
+    pub async fn discard(&mut self, max: usize, within: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut seen = 0usize;
+        self.buf.clear();
+        while seen < max {
+            match tokio::time::timeout_at(deadline, self.io.read_buf(&mut self.buf)).await {
+                Ok(Ok(n)) if n > 0 => {
+                    seen += n;
+                    self.buf.clear();
+                }
+                _ => return,
+            }
+        }
     }
 
     /// True when bytes of a next message are already buffered.
@@ -97,15 +150,17 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
     async fn read(&mut self, kind: Kind) -> Result<Option<(Message, Option<RequestLine>)>, TransportError> {
         let mut eof = false;
         loop {
-            let waiting_for_head = match self.try_parse(kind, eof)? {
+            let wait = match self.try_parse(kind, eof)? {
                 Progress::Done(msg, line) => {
                     self.head_since = None;
+                    self.body_since = None;
                     return Ok(Some((msg, line)));
                 }
-                Progress::NeedHead => !self.buf.is_empty(),
-                Progress::NeedBody => {
+                Progress::NeedHead if self.buf.is_empty() => Wait::FirstByte,
+                Progress::NeedHead => Wait::Head,
+                Progress::NeedBody(head_len) => {
                     self.head_since = None;
-                    false
+                    Wait::Body(self.buf.len().saturating_sub(head_len))
                 }
             };
             if eof {
@@ -114,16 +169,32 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
             if self.buf.capacity() - self.buf.len() < 4096 {
                 self.buf.reserve(8 * 1024);
             }
-            let n = if waiting_for_head {
-                let since = *self.head_since.get_or_insert_with(Instant::now);
-                let limit = self.limits.header_timeout;
-                let left = limit.saturating_sub(since.elapsed());
-                match tokio::time::timeout(left, self.io.read_buf(&mut self.buf)).await {
-                    Ok(r) => r?,
-                    Err(_) => return Err(TransportError::HeaderTimeout(limit)),
+            let n = match wait {
+                Wait::FirstByte => match self.first_byte {
+                    None => self.io.read_buf(&mut self.buf).await?,
+                    Some(limit) => match tokio::time::timeout(limit, self.io.read_buf(&mut self.buf)).await {
+                        Ok(r) => r?,
+                        Err(_) => return Err(TransportError::IdleTimeout(limit)),
+                    },
+                },
+                Wait::Head => {
+                    let since = *self.head_since.get_or_insert_with(Instant::now);
+                    let limit = self.limits.header_timeout;
+                    let left = limit.saturating_sub(since.elapsed());
+                    match tokio::time::timeout(left, self.io.read_buf(&mut self.buf)).await {
+                        Ok(r) => r?,
+                        Err(_) => return Err(TransportError::HeaderTimeout(limit)),
+                    }
                 }
-            } else {
-                self.io.read_buf(&mut self.buf).await?
+                Wait::Body(received) => {
+                    let since = *self.body_since.get_or_insert_with(Instant::now);
+                    let allowed = self.limits.body_allowance(received);
+                    let left = allowed.saturating_sub(since.elapsed());
+                    match tokio::time::timeout(left, self.io.read_buf(&mut self.buf)).await {
+                        Ok(r) => r?,
+                        Err(_) => return Err(TransportError::BodyTimeout { allowed, received }),
+                    }
+                }
             };
             eof = n == 0;
         }
@@ -145,24 +216,28 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
         let (body, consumed) = match head.framing {
             Framing::Length(n) => {
                 if n > self.limits.max_body {
-                    return Err(TransportError::BodyTooLarge { size: n, limit: self.limits.max_body });
+                    return Err(TransportError::BodyTooLarge { size: n, limit: self.limits.max_body, at_least: false });
                 }
                 if rest.len() < n {
                     self.buf.reserve(n - rest.len());
-                    return Ok(Progress::NeedBody);
+                    return Ok(Progress::NeedBody(head.head_len));
                 }
                 (None, n)
             }
             Framing::Chunked => match parse_chunked(rest, self.limits.max_body)? {
                 Some((body, consumed)) => (Some(body), consumed),
-                None => return Ok(Progress::NeedBody),
+                None => return Ok(Progress::NeedBody(head.head_len)),
             },
             Framing::UntilClose => {
                 if rest.len() > self.limits.max_body {
-                    return Err(TransportError::BodyTooLarge { size: rest.len(), limit: self.limits.max_body });
+                    return Err(TransportError::BodyTooLarge {
+                        size: rest.len(),
+                        limit: self.limits.max_body,
+                        at_least: true,
+                    });
                 }
                 if !eof {
-                    return Ok(Progress::NeedBody);
+                    return Ok(Progress::NeedBody(head.head_len));
                 }
                 (None, rest.len())
             }
@@ -288,7 +363,11 @@ fn parse_chunked(buf: &[u8], max_body: usize) -> Result<Option<(Bytes, usize)>, 
             }
         }
         if body.len().saturating_add(size) > max_body {
-            return Err(TransportError::BodyTooLarge { size: body.len().saturating_add(size), limit: max_body });
+            return Err(TransportError::BodyTooLarge {
+                size: body.len().saturating_add(size),
+                limit: max_body,
+                at_least: true,
+            });
         }
         if buf.len() < pos + size + 2 {
             return Ok(None);
@@ -449,7 +528,7 @@ mod tests {
         let limits = Limits { max_body: 10, ..Limits::default() };
         let raw = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n";
         match read_req(raw, limits).await {
-            Err(TransportError::BodyTooLarge { size: 11, limit: 10 }) => {}
+            Err(TransportError::BodyTooLarge { size: 11, limit: 10, .. }) => {}
             other => panic!("expected BodyTooLarge, got {other:?}"),
         }
         let chunked = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n";
@@ -505,6 +584,35 @@ mod tests {
             other => panic!("expected HeaderTimeout, got {other:?}"),
         }
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn stalled_body_times_out_and_idle_first_byte_too() {
+        use tokio::io::AsyncWriteExt;
+        let limits =
+            Limits { body_timeout: std::time::Duration::from_millis(100), body_min_rate: 1024, ..Limits::default() };
+        // Announces 4 MB, sends 10 bytes, stalls: allowed 100 ms + 10/1024 s.
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let mut r = MessageReader::new(server, limits);
+        client.write_all(b"POST / HTTP/1.1\r\nContent-Length: 4000000\r\n\r\n0123456789").await.unwrap();
+        match r.read_request().await {
+            Err(TransportError::BodyTimeout { received: 10, .. }) => {}
+            other => panic!("expected BodyTimeout, got {other:?}"),
+        }
+        // Nothing at all: the first-byte wait ends the read when one is set.
+        let (_client, server) = tokio::io::duplex(1024);
+        let mut r = MessageReader::new(server, limits);
+        r.set_first_byte_timeout(Some(std::time::Duration::from_millis(50)));
+        assert!(matches!(r.read_request().await, Err(TransportError::IdleTimeout(_))));
+    }
+
+    #[test]
+    fn oversize_detail_names_size_and_limit() {
+        let e = TransportError::BodyTooLarge { size: 5242880, limit: 4194304, at_least: false };
+        assert_eq!(
+            e.to_string(),
+            "message body of 5242880 bytes exceeds the 4194304-byte limit (MICRO_MAX_MESSAGE_SIZE)"
+        );
     }
 
     #[tokio::test]
