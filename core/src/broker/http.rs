@@ -345,7 +345,7 @@ async fn serve_conn(state: Arc<HttpBrokerState>, accepted: Accepted, mut shutdow
                 if let Some((code, reason, err)) = refusal(&e) {
                     if refuse(&socket, code, reason, &err).await.is_ok() {
                         socket.shutdown().await;
-                        reader.discard(state.limits.max_body, state.limits.header_timeout).await;
+                        reader.discard(state.limits.header_timeout).await;
                     }
                 } else {
                     tracing::debug!(error = %e, "http broker connection ended");

@@ -103,8 +103,8 @@ async fn serve(server: Arc<ServerState>, accepted: Accepted, mut shutdown: watch
             Err(e) => {
                 if reject(&server, &socket, &e).await {
                     socket.shutdown().await;
-                    let limits = *reader.limits();
-                    reader.discard(limits.max_body, limits.header_timeout).await;
+                    let linger = reader.limits().header_timeout;
+                    reader.discard(linger).await;
                 }
                 break;
             }

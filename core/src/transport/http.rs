@@ -107,19 +107,16 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
         &self.limits
     }
 
-    /// Reads and drops what the peer still sends, up to `max` bytes, until it closes or
-    /// `within` has passed: after a refusal, so a peer still writing the refused body reads
-    /// the answer instead of a reset (Go's server does the same before closing).
-    pub async fn discard(&mut self, max: usize, within: std::time::Duration) {
+    /// Reads and drops what the peer still sends until it closes or `within` has passed:
+    /// after a refusal, so a peer still writing the refused body reads the answer instead
+    /// of a reset (Go's server lingers the same way before closing). Bounded by time only:
+    /// the bytes are dropped as they come, a read buffer at a time.
+    pub async fn discard(&mut self, within: std::time::Duration) {
         let deadline = tokio::time::Instant::now() + within;
-        let mut seen = 0usize;
         self.buf.clear();
-        while seen < max {
+        loop {
             match tokio::time::timeout_at(deadline, self.io.read_buf(&mut self.buf)).await {
-                Ok(Ok(n)) if n > 0 => {
-                    seen += n;
-                    self.buf.clear();
-                }
+                Ok(Ok(n)) if n > 0 => self.buf.clear(),
                 _ => return,
             }
         }
@@ -219,7 +216,9 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
                     return Err(TransportError::BodyTooLarge { size: n, limit: self.limits.max_body, at_least: false });
                 }
                 if rest.len() < n {
-                    self.buf.reserve(n - rest.len());
+                    // Room for what is announced, but no more than 1 MiB ahead of what has
+                    // arrived: a peer that announces 4 MB and stalls does not get 4 MB.
+                    self.buf.reserve((n - rest.len()).min(1024 * 1024));
                     return Ok(Progress::NeedBody(head.head_len));
                 }
                 (None, n)
