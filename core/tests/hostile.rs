@@ -119,14 +119,18 @@ impl Bench {
     }
 }
 
-fn assert_dropped(what: &str, lives: &[Duration], limit: Duration) {
+/// Every connection was dropped within `SLACK` times its limit, plus the bound a normal
+/// call is held to (how late this machine runs timers and tasks right now, as measured by
+/// the calibration; the attacker's own clock runs on one busy thread).
+fn assert_dropped(what: &str, lives: &[Duration], limit: Duration, late: Duration) {
     let max = lives.iter().max().copied().unwrap_or_default();
     let min = lives.iter().min().copied().unwrap_or_default();
     println!("hostile: {what}: {} connections dropped after {min:?}..{max:?} (limit {limit:?})", lives.len());
-    assert!(max <= limit * SLACK, "{what}: a connection was held {max:?}, limit {limit:?}");
+    assert!(max <= limit * SLACK + late, "{what}: a connection was held {max:?}, limit {limit:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "thousands of connections: run alone by scripts/test.d/75-hostile.sh"]
 async fn hostile_peers_cannot_hold_crash_or_fill_a_service() {
     let fds = nofile();
     // Each attacking connection costs two descriptors here (both ends are in this process).
@@ -223,8 +227,8 @@ async fn hostile_peers_cannot_hold_crash_or_fill_a_service() {
     idle_ready.await.unwrap();
     bench.during(&format!("{n_idle} idle connections")).await;
     let (lives, broker_lives) = idle.await.unwrap();
-    assert_dropped("idle (time to first byte)", &lives, HEADER_TIMEOUT);
-    assert_dropped("broker idle", &broker_lives, HEADER_TIMEOUT);
+    assert_dropped("idle (time to first byte)", &lives, HEADER_TIMEOUT, bench.bound);
+    assert_dropped("broker idle", &broker_lives, HEADER_TIMEOUT, bench.bound);
 
     // 2. Heads trickled a byte every 50 ms, never complete.
     let trickle = |target: String| async move {
@@ -238,7 +242,7 @@ async fn hostile_peers_cannot_hold_crash_or_fill_a_service() {
             line = b"a".to_vec();
             // Read with a pause: EOF says the server dropped us.
             let mut b = [0u8; 512];
-            if let Ok(r) = tokio::time::timeout(Duration::from_millis(50), s.read(&mut b)).await {
+            if let Ok(r) = tokio::time::timeout(Duration::from_millis(100), s.read(&mut b)).await {
                 if matches!(r, Ok(0) | Err(_)) {
                     return started.elapsed();
                 }
@@ -248,8 +252,8 @@ async fn hostile_peers_cannot_hold_crash_or_fill_a_service() {
     let tricklers = ah.spawn(join_all((0..n_some).map(|_| trickle(addr.clone()))));
     let broker_tricklers = ah.spawn(join_all((0..n_some / 2).map(|_| trickle(broker_addr.clone()))));
     bench.during(&format!("{n_some} trickled heads")).await;
-    assert_dropped("trickled heads", &tricklers.await.unwrap(), HEADER_TIMEOUT);
-    assert_dropped("broker trickled heads", &broker_tricklers.await.unwrap(), HEADER_TIMEOUT);
+    assert_dropped("trickled heads", &tricklers.await.unwrap(), HEADER_TIMEOUT, bench.bound);
+    assert_dropped("broker trickled heads", &broker_tricklers.await.unwrap(), HEADER_TIMEOUT, bench.bound);
 
     // 3. A 4 MB body announced, 1000 bytes sent, then nothing; and bodies trickled at
     //    20 KB/s, under the 64 KiB/s minimum.
@@ -259,17 +263,19 @@ async fn hostile_peers_cannot_hold_crash_or_fill_a_service() {
         let mut msg = head("hostile", "Content-Length: 4000000\r\n").into_bytes();
         msg.extend_from_slice(&[b'x'; 1000]);
         s.write_all(&msg).await.unwrap();
+        if !trickle {
+            return until_closed(s, started).await;
+        }
         loop {
             let mut b = [0u8; 512];
             match tokio::time::timeout(Duration::from_millis(50), s.read(&mut b)).await {
                 Ok(Ok(0)) | Ok(Err(_)) => return started.elapsed(),
                 Ok(Ok(_)) => {}
-                Err(_) if trickle => {
+                Err(_) => {
                     if s.write_all(&[b'x'; 1000]).await.is_err() {
                         return started.elapsed();
                     }
                 }
-                Err(_) => {}
             }
         }
     };
@@ -278,10 +284,15 @@ async fn hostile_peers_cannot_hold_crash_or_fill_a_service() {
     let broker_stalled = ah.spawn(join_all((0..n_some / 2).map(|_| stall(broker_addr.clone(), false))));
     bench.during(&format!("{n_some} stalled 4 MB bodies and {n_some} trickled bodies")).await;
     let body_limit = Limits { body_timeout: BODY_TIMEOUT, body_min_rate: BODY_MIN_RATE, ..Limits::default() };
-    assert_dropped("stalled 4 MB bodies", &stalled.await.unwrap(), body_limit.body_allowance(1000));
+    assert_dropped("stalled 4 MB bodies", &stalled.await.unwrap(), body_limit.body_allowance(1000), bench.bound);
     // At 20 KB/s the allowance (0.4 s + received / 64 KiB/s) is overtaken after ~0.6 s.
-    assert_dropped("trickled bodies", &slow.await.unwrap(), body_limit.body_allowance(40_000));
-    assert_dropped("broker stalled bodies", &broker_stalled.await.unwrap(), body_limit.body_allowance(1000));
+    assert_dropped("trickled bodies", &slow.await.unwrap(), body_limit.body_allowance(40_000), bench.bound);
+    assert_dropped(
+        "broker stalled bodies",
+        &broker_stalled.await.unwrap(),
+        body_limit.body_allowance(1000),
+        bench.bound,
+    );
 
     // 4. Oversize: a head over 64 KiB, a 5 MiB body (announced and sent), a chunked body
     //    that passes the limit, a stream frame, a broker post; and our own client, which
@@ -378,7 +389,7 @@ async fn hostile_peers_cannot_hold_crash_or_fill_a_service() {
     let halves = ah.spawn(join_all((0..n_some).map(|_| half(addr.clone()))));
     bench.during(&format!("{n_some} half-closed streams")).await;
     let lives = halves.await.unwrap();
-    assert_dropped("half-closed mid-stream", &lives, HEADER_TIMEOUT);
+    assert_dropped("half-closed mid-stream", &lives, HEADER_TIMEOUT, bench.bound);
 
     // 6. Streams per connection: the one past the cap is refused with a 503.
     let mut s = TcpStream::connect(&addr).await.unwrap();
