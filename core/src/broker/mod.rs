@@ -229,9 +229,9 @@ pub fn url_from_env(broker: Option<&str>, address: Option<&str>) -> String {
     }
 }
 
-/// A 413 for a broker message: `message of N bytes exceeds the M-byte limit (what)`.
+/// A 413 for a broker message: `message of N bytes is over the <what> limit of M bytes`.
 pub(crate) fn too_large(size: usize, limit: usize, what: &str) -> Error {
-    Error::too_large(BROKER_ID, format!("message of {size} bytes exceeds the {limit}-byte limit ({what})"))
+    Error::too_large(BROKER_ID, format!("message of {size} bytes is over the {what} limit of {limit} bytes"))
 }
 
 #[cfg(test)]

@@ -298,7 +298,7 @@ impl Client {
         let body = body.into();
         if body.len() > self.state.opts.limits.max_body {
             let limit = self.state.opts.limits.max_body;
-            return Err(crate::broker::too_large(body.len(), limit, "the client's MICRO_MAX_MESSAGE_SIZE"));
+            return Err(crate::broker::too_large(body.len(), limit, "client's message size"));
         }
         let mut header = opts.metadata.clone();
         let ct = opts.content_type.clone().unwrap_or_else(|| self.state.opts.content_type.clone());
