@@ -26,6 +26,11 @@ pub struct MessageReader<R> {
     body_since: Option<Instant>,
     /// How long to wait for the first byte of the next message; `None` waits forever.
     first_byte: Option<std::time::Duration>,
+    /// The chunked body being decoded, if the current message has one.
+    chunked: Chunked,
+    /// Bytes at the start of the buffer known to hold no end of a header block: a head
+    /// trickled a byte at a time is parsed once it can be complete, not at every byte.
+    head_scanned: usize,
 }
 
 /// A request's method and target (`POST`, `/?id=…`): what go-micro's RPC messages leave
@@ -91,6 +96,8 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
             head_since: None,
             body_since: None,
             first_byte: None,
+            chunked: Chunked::default(),
+            head_scanned: 0,
         }
     }
 
@@ -151,6 +158,7 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
                 Progress::Done(msg, line) => {
                     self.head_since = None;
                     self.body_since = None;
+                    self.head_scanned = 0;
                     return Ok(Some((msg, line)));
                 }
                 Progress::NeedHead if self.buf.is_empty() => Wait::FirstByte,
@@ -203,6 +211,21 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
         if self.buf.is_empty() {
             return Ok(Progress::NeedHead);
         }
+        if self.head_scanned < self.buf.len() {
+            // A head ends with an empty line: LF, optional CR, LF. Until one is there, the
+            // head cannot be complete; the last two bytes are scanned again next time.
+            let from = self.head_scanned.saturating_sub(2);
+            let ends = self.buf[from..].windows(3).any(|w| w[0] == b'\n' && (w[1] == b'\n' || w[1..] == *b"\r\n"))
+                || self.buf.ends_with(b"\n\n");
+            if !ends {
+                self.head_scanned = self.buf.len();
+                if self.buf.len() > self.limits.max_header_bytes {
+                    return Err(TransportError::HeaderTooLarge { limit: self.limits.max_header_bytes, what: "bytes" });
+                }
+                return Ok(Progress::NeedHead);
+            }
+            self.head_scanned = usize::MAX;
+        }
         let Some(head) = parse_head(&self.buf, kind, &self.limits)? else {
             if self.buf.len() > self.limits.max_header_bytes {
                 return Err(TransportError::HeaderTooLarge { limit: self.limits.max_header_bytes, what: "bytes" });
@@ -223,7 +246,7 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
                 }
                 (None, n)
             }
-            Framing::Chunked => match parse_chunked(rest, self.limits.max_body)? {
+            Framing::Chunked => match parse_chunked(rest, &self.limits, &mut self.chunked)? {
                 Some((body, consumed)) => (Some(body), consumed),
                 None => return Ok(Progress::NeedBody(head.head_len)),
             },
@@ -332,12 +355,21 @@ fn head_error(e: httparse::Error, limits: &Limits) -> TransportError {
     }
 }
 
-/// Decodes a chunked body at the start of `buf`: `Some((body, bytes consumed))` once the
-/// terminating chunk and trailers are there.
-fn parse_chunked(buf: &[u8], max_body: usize) -> Result<Option<(Bytes, usize)>, TransportError> {
-    let mut pos = 0;
-    let mut body = BytesMut::new();
+/// How far a chunked body has been decoded: kept between reads so each read decodes only
+/// what is new (a body trickled in small chunks costs linear time, not quadratic).
+#[derive(Default)]
+struct Chunked {
+    /// Where the next chunk-size line starts, from the start of the body.
+    pos: usize,
+    /// The data of the chunks decoded so far.
+    body: BytesMut,
+}
+
+/// Decodes a chunked body at the start of `buf`, resuming at `st`: `Some((body, bytes
+/// consumed))` once the terminating chunk and trailers are there.
+fn parse_chunked(buf: &[u8], limits: &Limits, st: &mut Chunked) -> Result<Option<(Bytes, usize)>, TransportError> {
     loop {
+        let pos = st.pos;
         let Some(line_end) = find_crlf(&buf[pos..]) else {
             if buf.len() - pos > 1024 {
                 return Err(TransportError::Malformed("chunk size line too long".into()));
@@ -350,32 +382,37 @@ fn parse_chunked(buf: &[u8], max_body: usize) -> Result<Option<(Bytes, usize)>, 
             std::str::from_utf8(size_text).map_err(|_| TransportError::Malformed("bad chunk size".into()))?;
         let size = usize::from_str_radix(size_text.trim(), 16)
             .map_err(|_| TransportError::Malformed(format!("bad chunk size {size_text:?}")))?;
-        pos += line_end + 2;
+        let data = pos + line_end + 2;
         if size == 0 {
-            // Trailers until an empty line.
+            // Trailers until an empty line, no more of them than a header block.
+            let mut p = data;
             loop {
-                let Some(end) = find_crlf(&buf[pos..]) else { return Ok(None) };
-                pos += end + 2;
+                let Some(end) = find_crlf(&buf[p..]) else {
+                    if buf.len() - data > limits.max_header_bytes {
+                        return Err(TransportError::HeaderTooLarge { limit: limits.max_header_bytes, what: "bytes" });
+                    }
+                    return Ok(None);
+                };
+                p += end + 2;
                 if end == 0 {
-                    return Ok(Some((body.freeze(), pos)));
+                    let body = std::mem::take(&mut st.body).freeze();
+                    st.pos = 0;
+                    return Ok(Some((body, p)));
                 }
             }
         }
-        if body.len().saturating_add(size) > max_body {
-            return Err(TransportError::BodyTooLarge {
-                size: body.len().saturating_add(size),
-                limit: max_body,
-                at_least: true,
-            });
+        let total = st.body.len().saturating_add(size);
+        if total > limits.max_body {
+            return Err(TransportError::BodyTooLarge { size: total, limit: limits.max_body, at_least: true });
         }
-        if buf.len() < pos + size + 2 {
+        if buf.len() < data + size + 2 {
             return Ok(None);
         }
-        body.put_slice(&buf[pos..pos + size]);
-        if &buf[pos + size..pos + size + 2] != b"\r\n" {
+        if &buf[data + size..data + size + 2] != b"\r\n" {
             return Err(TransportError::Malformed("chunk not followed by CRLF".into()));
         }
-        pos += size + 2;
+        st.body.put_slice(&buf[data..data + size]);
+        st.pos = data + size + 2;
     }
 }
 
@@ -603,6 +640,25 @@ mod tests {
         let mut r = MessageReader::new(server, limits);
         r.set_first_byte_timeout(Some(std::time::Duration::from_millis(50)));
         assert!(matches!(r.read_request().await, Err(TransportError::IdleTimeout(_))));
+    }
+
+    #[tokio::test]
+    async fn heads_and_chunked_bodies_arriving_a_byte_at_a_time() {
+        use tokio::io::AsyncWriteExt;
+        let one = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        let two = b"POST / HTTP/1.1\nHost: h\nContent-Length: 2\n\nhi";
+        let (mut client, server) = tokio::io::duplex(16);
+        let writer = tokio::spawn(async move {
+            for b in one.iter().chain(two.iter()) {
+                client.write_all(&[*b]).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+        });
+        let mut r = MessageReader::new(server, Limits::default());
+        assert_eq!(&r.read_request().await.unwrap().unwrap().body[..], b"abcde");
+        assert_eq!(&r.read_request().await.unwrap().unwrap().body[..], b"hi", "LF-only heads are read too");
+        writer.await.unwrap();
+        assert!(r.read_request().await.unwrap().is_none());
     }
 
     #[test]
