@@ -46,6 +46,15 @@ struct AnswerLimit {
 }
 
 impl AnswerLimit {
+    /// Whether `from` may be sent an answer now (nothing taken): a source that may not is
+    /// not even looked up in the zone, so a flood costs little more than its parsing.
+    fn may_answer(&mut self, from: IpAddr) -> bool {
+        match self.buckets.get(&from) {
+            None => true,
+            Some((tokens, at)) => *tokens + at.elapsed().as_secs_f64() * ANSWER_RATE >= 1.0,
+        }
+    }
+
     /// Takes up to `n` answers' worth of tokens for `from`: how many it may be sent.
     fn take(&mut self, from: IpAddr, n: usize) -> usize {
         let now = Instant::now();
@@ -106,7 +115,10 @@ async fn handle(socket: &UdpSocket, shared: &Shared, bytes: &[u8], from: SocketA
     // go-micro answers any standard packet with questions, even one marked as a response.
     // We make one exception: a response that came from port 5353 is another responder
     // talking, and answering it could start an endless exchange between two responders.
-    let answerable = packet.standard && !packet.questions.is_empty() && !(packet.response && from.port() == net::PORT);
+    let answerable = packet.standard
+        && !packet.questions.is_empty()
+        && !(packet.response && from.port() == net::PORT)
+        && limit.may_answer(from.ip());
     if answerable {
         let mut out = Vec::new();
         {
@@ -197,6 +209,34 @@ fn goodbye_believed(from: IpAddr, advertised: IpAddr) -> bool {
     from.is_loopback() || from == advertised || (from.is_unspecified() && advertised.is_loopback())
 }
 
+/// Sends the node's announcement 3 times (t, t+1 s, t+3 s) unless it is deregistered or
+/// replaced meanwhile.
+pub(crate) fn announce(socket: Arc<UdpSocket>, shared: Arc<Shared>, entry: NodeEntry) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let packet = {
+            let zone = shared.zone.lock().unwrap_or_else(|p| p.into_inner());
+            zone.announcement(&entry, records::TTL)
+        };
+        let packet = match packet {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::debug!(node = %entry.node_id, error = %e, "mdns: cannot build announcement");
+                return;
+            }
+        };
+        for delay in ANNOUNCE_DELAYS {
+            tokio::time::sleep(delay).await;
+            let still = shared.zone.lock().unwrap_or_else(|p| p.into_inner()).contains(&entry);
+            if !still {
+                return;
+            }
+            if let Err(e) = socket.send_to(&packet, net::group_v4()).await {
+                tracing::debug!(node = %entry.node_id, error = %e, "mdns: cannot send announcement");
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,32 +265,4 @@ mod tests {
         assert_eq!(l.take(b, 1), 1, "another source has its own bucket");
         assert_eq!(l.take(a, 5), 0, "a spent source gets nothing");
     }
-}
-
-/// Sends the node's announcement 3 times (t, t+1 s, t+3 s) unless it is deregistered or
-/// replaced meanwhile.
-pub(crate) fn announce(socket: Arc<UdpSocket>, shared: Arc<Shared>, entry: NodeEntry) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let packet = {
-            let zone = shared.zone.lock().unwrap_or_else(|p| p.into_inner());
-            zone.announcement(&entry, records::TTL)
-        };
-        let packet = match packet {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::debug!(node = %entry.node_id, error = %e, "mdns: cannot build announcement");
-                return;
-            }
-        };
-        for delay in ANNOUNCE_DELAYS {
-            tokio::time::sleep(delay).await;
-            let still = shared.zone.lock().unwrap_or_else(|p| p.into_inner()).contains(&entry);
-            if !still {
-                return;
-            }
-            if let Err(e) = socket.send_to(&packet, net::group_v4()).await {
-                tracing::debug!(node = %entry.node_id, error = %e, "mdns: cannot send announcement");
-            }
-        }
-    })
 }
