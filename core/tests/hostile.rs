@@ -429,9 +429,34 @@ async fn hostile_peers_cannot_hold_crash_or_fill_a_service() {
     let mut o = ServerOptions::new("capped");
     o.address = "127.0.0.1:0".into();
     o.limits = Limits { max_connections: small_cap, ..Limits::default() };
+    o.max_streams = 2;
     let capped = Server::new(o, Arc::clone(&reg));
     capped.handle("Hostile.Echo", |req| async move { Ok(micro::Response { body: req.body, content_type: None }) });
+    capped.handle_stream("Hostile.Stream", |_, mut s| async move {
+        while let Some(m) = s.recv().await {
+            s.send(m?).await?;
+        }
+        Ok(())
+    });
     capped.start().await.unwrap();
+
+    // Streams per server: two open (each on its own connection), the third refused.
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let mut s = big_client.stream("capped", "Hostile.Stream", &CallOptions::default()).await.unwrap();
+        s.send("{}").await.unwrap();
+        assert_eq!(&s.recv().await.unwrap().unwrap()[..], b"{}", "an open stream echoes");
+        open.push(s);
+    }
+    let mut third = big_client.stream("capped", "Hostile.Stream", &CallOptions::default()).await.unwrap();
+    let err = third.recv().await.unwrap_err();
+    assert_eq!(err.code, 503, "{err}");
+    assert!(err.detail.contains("MICRO_SERVER_MAX_STREAMS"), "{err}");
+    println!("hostile: a third stream on a server capped at 2: {err}");
+    for s in open {
+        s.close().await.unwrap();
+    }
+    drop(third);
     let capped_addr = capped.bound().unwrap().to_string();
     let pooled = Client::new(Arc::clone(&reg), ClientOptions::default());
     pooled.call("capped", "Hostile.Echo", "{}", &CallOptions::default()).await.unwrap();
