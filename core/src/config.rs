@@ -10,8 +10,13 @@
 //! `MICRO_TRANSPORT_SECURE=true` (go-micro's `transport.Secure`), `MICRO_TLS_CERT` and
 //! `MICRO_TLS_KEY` (PEM files the server presents; a self-signed certificate without them),
 //! `MICRO_TLS_CA` (PEM file the client trusts) or `MICRO_TLS_INSECURE=true` (the client
-//! trusts any certificate — go-micro v6's name; development only). A value that does not
-//! parse is an error naming the variable, never silently ignored.
+//! trusts any certificate — go-micro v6's name; development only). What a peer may hold
+//! (see [`crate::transport::Limits`] and [`ServerOptions`]; they bound the RPC server's
+//! listener and the http broker's): `MICRO_SERVER_HEADER_TIMEOUT`,
+//! `MICRO_SERVER_IDLE_TIMEOUT`, `MICRO_SERVER_BODY_TIMEOUT` (durations, above zero),
+//! `MICRO_SERVER_BODY_MIN_RATE` (bytes per second), `MICRO_SERVER_MAX_CONNECTIONS`,
+//! `MICRO_SERVER_MAX_STREAMS` and `MICRO_SERVER_MAX_CONN_STREAMS` (counts, above zero).
+//! A value that does not parse is an error naming the variable, never silently ignored.
 
 use crate::client::ClientOptions;
 use crate::error::{Error, Result};
@@ -68,6 +73,20 @@ pub struct Config {
     pub tls_ca: Option<String>,
     /// `MICRO_TLS_INSECURE`: the client accepts any server certificate.
     pub tls_insecure: bool,
+    /// `MICRO_SERVER_HEADER_TIMEOUT`: [`crate::transport::Limits::header_timeout`].
+    pub server_header_timeout: Option<Duration>,
+    /// `MICRO_SERVER_IDLE_TIMEOUT`: [`crate::transport::Limits::idle_timeout`].
+    pub server_idle_timeout: Option<Duration>,
+    /// `MICRO_SERVER_BODY_TIMEOUT`: [`crate::transport::Limits::body_timeout`].
+    pub server_body_timeout: Option<Duration>,
+    /// `MICRO_SERVER_BODY_MIN_RATE`: [`crate::transport::Limits::body_min_rate`].
+    pub server_body_min_rate: Option<u64>,
+    /// `MICRO_SERVER_MAX_CONNECTIONS`: [`crate::transport::Limits::max_connections`].
+    pub server_max_connections: Option<usize>,
+    /// `MICRO_SERVER_MAX_STREAMS`: [`ServerOptions::max_streams`].
+    pub server_max_streams: Option<usize>,
+    /// `MICRO_SERVER_MAX_CONN_STREAMS`: [`ServerOptions::max_conn_streams`].
+    pub server_max_conn_streams: Option<usize>,
 }
 
 fn read_pem(var: &str, path: &str) -> Result<Vec<u8>> {
@@ -127,6 +146,18 @@ impl Config {
         let number = |k: &str| -> Result<Option<u64>> {
             text(k).map(|v| v.trim().parse::<u64>().map_err(|_| bad(k, &v, "a whole number"))).transpose()
         };
+        let positive_duration = |k: &str| -> Result<Option<Duration>> {
+            match duration(k)? {
+                Some(d) if d.is_zero() => Err(bad(k, "0", "a duration above zero, such as 5s")),
+                other => Ok(other),
+            }
+        };
+        let positive = |k: &str| -> Result<Option<u64>> {
+            match number(k)? {
+                Some(0) => Err(bad(k, "0", "a whole number above zero")),
+                other => Ok(other),
+            }
+        };
         let flag = |k: &str| -> Result<bool> {
             match text(k).map(|v| v.trim().to_ascii_lowercase()) {
                 None => Ok(false),
@@ -169,6 +200,13 @@ impl Config {
             tls_key: text("MICRO_TLS_KEY"),
             tls_ca: text("MICRO_TLS_CA"),
             tls_insecure: flag("MICRO_TLS_INSECURE")?,
+            server_header_timeout: positive_duration("MICRO_SERVER_HEADER_TIMEOUT")?,
+            server_idle_timeout: positive_duration("MICRO_SERVER_IDLE_TIMEOUT")?,
+            server_body_timeout: positive_duration("MICRO_SERVER_BODY_TIMEOUT")?,
+            server_body_min_rate: positive("MICRO_SERVER_BODY_MIN_RATE")?,
+            server_max_connections: positive("MICRO_SERVER_MAX_CONNECTIONS")?.map(|n| n as usize),
+            server_max_streams: positive("MICRO_SERVER_MAX_STREAMS")?.map(|n| n as usize),
+            server_max_conn_streams: positive("MICRO_SERVER_MAX_CONN_STREAMS")?.map(|n| n as usize),
         })
     }
 
@@ -207,8 +245,35 @@ impl Config {
         if let Some(v) = self.register_interval {
             opts.register_interval = v;
         }
+        self.apply_limits(&mut opts.limits);
+        if let Some(v) = self.server_max_streams {
+            opts.max_streams = v;
+        }
+        if let Some(v) = self.server_max_conn_streams {
+            opts.max_conn_streams = v;
+        }
+    }
+
+    /// Overlays the message size and the listener limits onto `limits` (the RPC server's,
+    /// and the client's, which its http broker listens under).
+    pub fn apply_limits(&self, limits: &mut crate::transport::Limits) {
         if let Some(v) = self.max_message_size {
-            opts.limits.max_body = v;
+            limits.max_body = v;
+        }
+        if let Some(v) = self.server_header_timeout {
+            limits.header_timeout = v;
+        }
+        if let Some(v) = self.server_idle_timeout {
+            limits.idle_timeout = v;
+        }
+        if let Some(v) = self.server_body_timeout {
+            limits.body_timeout = v;
+        }
+        if let Some(v) = self.server_body_min_rate {
+            limits.body_min_rate = v;
+        }
+        if let Some(v) = self.server_max_connections {
+            limits.max_connections = v;
         }
     }
 
@@ -229,9 +294,7 @@ impl Config {
         if let Some(v) = self.selector {
             opts.strategy = v;
         }
-        if let Some(v) = self.max_message_size {
-            opts.limits.max_body = v;
-        }
+        self.apply_limits(&mut opts.limits);
     }
 
     /// Whether the TLS variables turn TLS on.
@@ -326,5 +389,36 @@ mod tests {
         assert_eq!(o.retries, 2);
         let err = Config::from_lookup(|k| (k == "MICRO_CLIENT_RETRIES").then(|| "many".to_string())).unwrap_err();
         assert!(err.detail.contains("MICRO_CLIENT_RETRIES"), "{err}");
+    }
+
+    #[test]
+    fn reads_listener_limits() {
+        let env = |k: &str| match k {
+            "MICRO_SERVER_HEADER_TIMEOUT" => Some("2s".to_string()),
+            "MICRO_SERVER_IDLE_TIMEOUT" => Some("30s".to_string()),
+            "MICRO_SERVER_BODY_TIMEOUT" => Some("500ms".to_string()),
+            "MICRO_SERVER_BODY_MIN_RATE" => Some("1024".to_string()),
+            "MICRO_SERVER_MAX_CONNECTIONS" => Some("100".to_string()),
+            "MICRO_SERVER_MAX_STREAMS" => Some("10".to_string()),
+            "MICRO_SERVER_MAX_CONN_STREAMS" => Some("3".to_string()),
+            "MICRO_MAX_MESSAGE_SIZE" => Some("1000".to_string()),
+            _ => None,
+        };
+        let c = Config::from_lookup(env).unwrap();
+        let mut s = ServerOptions::new("x");
+        c.apply_server(&mut s);
+        let l = s.limits;
+        assert_eq!(l.header_timeout, Duration::from_secs(2));
+        assert_eq!(l.idle_timeout, Duration::from_secs(30));
+        assert_eq!(l.body_timeout, Duration::from_millis(500));
+        assert_eq!((l.body_min_rate, l.max_connections, l.max_body), (1024, 100, 1000));
+        assert_eq!((s.max_streams, s.max_conn_streams), (10, 3));
+        let mut o = ClientOptions::default();
+        c.apply_client(&mut o);
+        assert_eq!(o.limits.idle_timeout, Duration::from_secs(30));
+        for var in ["MICRO_SERVER_HEADER_TIMEOUT", "MICRO_SERVER_MAX_CONNECTIONS"] {
+            let err = Config::from_lookup(|k| (k == var).then(|| "0".to_string())).unwrap_err();
+            assert!(err.detail.contains(var) && err.detail.contains("above zero"), "{err}");
+        }
     }
 }

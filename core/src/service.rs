@@ -88,6 +88,22 @@ impl ServiceBuilder {
         self.client = self.client.max_message_size(bytes);
         self
     }
+    /// Sets what a peer may send and how long it may take — message size, header, idle and
+    /// body timeouts, connection cap — for the server's listener, the client and the http
+    /// broker's listener alike (default from `MICRO_MAX_MESSAGE_SIZE` and the
+    /// `MICRO_SERVER_*` variables; see [`crate::transport::Limits`]).
+    pub fn limits(mut self, limits: crate::transport::Limits) -> Self {
+        self.server.limits = limits;
+        self.client = self.client.limits(limits);
+        self
+    }
+    /// Caps open streams: `total` across the server (default 4096), `per_connection` on one
+    /// connection (default 128); a stream beyond either is refused with a 503.
+    pub fn max_streams(mut self, total: usize, per_connection: usize) -> Self {
+        self.server.max_streams = total;
+        self.server.max_conn_streams = per_connection;
+        self
+    }
     /// Replaces the client options.
     pub fn client_options(mut self, o: ClientOptions) -> Self {
         self.client = self.client.options(o);
@@ -109,7 +125,7 @@ impl ServiceBuilder {
         let (registry, broker, client_opts) = self.client.open().await?;
         let broker = match broker {
             Some(b) => b,
-            None => crate::broker::from_url("http", Arc::clone(&registry), self.server.limits.max_body)?,
+            None => crate::broker::from_url_with_limits("http", Arc::clone(&registry), self.server.limits)?,
         };
         let mut server_opts = self.server;
         server_opts.broker_name = broker.name().to_string();

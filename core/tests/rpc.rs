@@ -211,10 +211,18 @@ async fn oversized_request_gets_a_clear_error() {
     let server = Server::new(o, reg.clone());
     server.handle("Small.Echo", |req| async move { Ok(micro::Response { body: req.body, content_type: None }) });
     server.start().await.unwrap();
-    let c = client(reg);
+    let c = client(reg.clone());
     let err = c.call("small", "Small.Echo", vec![b'x'; 4096], &CallOptions::default()).await.unwrap_err();
     assert_eq!(err.code, 413, "{err}");
-    assert!(err.detail.contains("limit of 1024"), "{err}");
+    assert_eq!(err.id, "small", "the server's answer: {err}");
+    assert_eq!(err.detail, "request body of 4096 bytes exceeds the 1024-byte limit (MICRO_MAX_MESSAGE_SIZE)", "{err}");
+    // A client with the same limit refuses before sending anything.
+    let mut co = ClientOptions::default();
+    co.limits.max_body = 1024;
+    let small = Client::new(reg.clone(), co);
+    let err = small.call("small", "Small.Echo", vec![b'x'; 4096], &CallOptions::default()).await.unwrap_err();
+    assert_eq!((err.code, err.id.as_str()), (413, "go.micro.client"), "{err}");
+    assert!(err.detail.contains("4096 bytes exceeds the 1024-byte limit"), "{err}");
     // The server is still healthy afterwards.
     let ok = c.call("small", "Small.Echo", "\"hi\"", &CallOptions::default()).await.unwrap();
     assert_eq!(&ok.body[..], b"\"hi\"");

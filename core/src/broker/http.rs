@@ -27,8 +27,12 @@
 //! **Receiving.** The transport's [`Listener`] accepts and its message reader reads each
 //! request. Any path; the `id` query parameter must equal the subscriber's node id and the
 //! envelope must carry `Micro-Topic`. Non-POST → 405, bad envelope → 500 with a go-micro
-//! error JSON, body over the size limit → 413; everything else → `200` with an empty body.
-//! Handler errors are logged, not returned (go-micro does the same).
+//! error JSON, body over the size limit → 413 naming size and limit (then the write side
+//! closes and the rest of the body is read and dropped for a moment, so the poster reads
+//! the answer); everything else → `200` with an empty body. Handler errors are logged, not
+//! returned (go-micro does the same). The listener runs under the same [`Limits`] as the
+//! RPC server's (header, idle and body timeouts, connection cap), where go-micro's runs
+//! `http.Serve` with none.
 
 use super::{
     decode_envelope, encode_envelope, too_large, Broker, Event, Handler, Message, SubscribeOptions, Subscriber,
@@ -86,6 +90,8 @@ struct HttpBrokerState {
     registry: Arc<dyn Registry>,
     cache: Arc<Cache>,
     max_message: usize,
+    /// What the listener reads deliveries under (`max_body` = `max_message`).
+    limits: Limits,
     subs: Mutex<Vec<Sub>>,
     next_key: Mutex<u64>,
     inbox: Mutex<HashMap<String, VecDeque<Bytes>>>,
@@ -97,13 +103,21 @@ struct HttpBrokerState {
 impl HttpBroker {
     /// A broker that will listen on `listen` and register subscribers in `registry`.
     pub fn new(listen: &str, registry: Arc<dyn Registry>, max_message: usize) -> Self {
+        Self::with_limits(listen, registry, Limits { max_body: max_message, ..Limits::default() })
+    }
+
+    /// A broker whose listener reads deliveries under `limits` (its `max_body` is the
+    /// broker's message size; head size and header count are go-micro's 64 KiB and 64).
+    pub fn with_limits(listen: &str, registry: Arc<dyn Registry>, limits: Limits) -> Self {
         let cache = Cache::new(Arc::clone(&registry));
+        let limits = Limits { max_header_bytes: 64 * 1024, max_headers: 64, ..limits };
         HttpBroker {
             state: Arc::new(HttpBrokerState {
                 listen: listen.to_string(),
                 registry,
                 cache,
-                max_message,
+                max_message: limits.max_body,
+                limits,
                 subs: Mutex::default(),
                 next_key: Mutex::new(1),
                 inbox: Mutex::default(),
@@ -284,12 +298,6 @@ fn query_id(target: &str) -> String {
     q.split('&').find_map(|kv| kv.strip_prefix("id=")).map(url_decode).unwrap_or_default()
 }
 
-/// The limits a delivery is read under: go-micro's 64 KiB head, 64 headers, and the
-/// broker's message size.
-fn limits(max_message: usize) -> Limits {
-    Limits { max_body: max_message, max_header_bytes: 64 * 1024, max_headers: 64, ..Limits::default() }
-}
-
 /// The answer to a request that could not be read, before the connection closes; `None`
 /// for a connection that failed or went quiet (nothing to say).
 fn refusal(e: &TransportError) -> Option<(u16, &'static str, Error)> {
@@ -303,9 +311,11 @@ fn refusal(e: &TransportError) -> Option<(u16, &'static str, Error)> {
         TransportError::HeaderTooLarge { .. } => {
             (431, "Request Header Fields Too Large", Error::too_large(BROKER_ID, "request head over 64 KiB"))
         }
-        TransportError::BodyTooLarge { size, limit } => {
-            (413, "Request Entity Too Large", too_large(*size, *limit, "broker's message size"))
-        }
+        TransportError::BodyTooLarge { size, limit, at_least } => (
+            413,
+            "Request Entity Too Large",
+            Error::too_large(BROKER_ID, crate::transport::oversize_detail("broker message", *size, *limit, *at_least)),
+        ),
         _ => return None,
     })
 }
@@ -318,7 +328,12 @@ async fn refuse(socket: &Socket, code: u16, reason: &str, err: &Error) -> std::r
 async fn serve_conn(state: Arc<HttpBrokerState>, accepted: Accepted, mut shutdown: watch::Receiver<bool>) {
     let Ok(conn) = accepted.open().await else { return };
     let (mut reader, socket) = (conn.reader, conn.socket);
+    let mut first = true;
     loop {
+        if !first {
+            reader.set_first_byte_timeout(Some(state.limits.idle_timeout));
+        }
+        first = false;
         let next = tokio::select! {
             r = reader.read_routed_request() => r,
             _ = shutdown.changed() => return,
@@ -328,7 +343,12 @@ async fn serve_conn(state: Arc<HttpBrokerState>, accepted: Accepted, mut shutdow
             Ok(None) => return,
             Err(e) => {
                 if let Some((code, reason, err)) = refusal(&e) {
-                    let _ = refuse(&socket, code, reason, &err).await;
+                    if refuse(&socket, code, reason, &err).await.is_ok() {
+                        socket.shutdown().await;
+                        reader.discard(state.limits.header_timeout).await;
+                    }
+                } else {
+                    tracing::debug!(error = %e, "http broker connection ended");
                 }
                 return;
             }
@@ -412,7 +432,7 @@ impl Broker for HttpBroker {
         if self.state.bound().is_some() {
             return Ok(());
         }
-        let listener = Listener::bind(&self.state.listen, None, limits(self.state.max_message)).await.map_err(|e| {
+        let listener = Listener::bind(&self.state.listen, None, self.state.limits).await.map_err(|e| {
             Error::internal(BROKER_ID, format!("http broker cannot listen on {}: {e}", self.state.listen))
         })?;
         let bound = listener.local_addr();

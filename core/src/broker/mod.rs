@@ -185,6 +185,18 @@ pub const DEFAULT_MAX_MESSAGE: usize = 4 * 1024 * 1024;
 /// `registry` is where the http broker registers subscribers and finds them.
 /// `max_message` bounds the encoded envelope both ways. Unknown names are an error.
 pub fn from_url(url: &str, registry: Arc<dyn Registry>, max_message: usize) -> Result<Arc<dyn Broker>> {
+    let limits = crate::transport::Limits { max_body: max_message, ..Default::default() };
+    from_url_with_limits(url, registry, limits)
+}
+
+/// [`from_url`] with the limits the http broker's listener reads deliveries under (its
+/// `max_body` is every broker's message size).
+pub fn from_url_with_limits(
+    url: &str,
+    registry: Arc<dyn Registry>,
+    limits: crate::transport::Limits,
+) -> Result<Arc<dyn Broker>> {
+    let max_message = limits.max_body;
     let url = url.trim();
     let (scheme, rest) = match url.split_once("://") {
         Some((s, r)) => (s, Some(r)),
@@ -194,7 +206,7 @@ pub fn from_url(url: &str, registry: Arc<dyn Registry>, max_message: usize) -> R
         "memory" => Ok(Arc::new(memory::Memory::new(max_message))),
         "" | "http" => {
             let listen = rest.filter(|r| !r.is_empty()).unwrap_or(http::DEFAULT_ADDRESS);
-            Ok(Arc::new(http::HttpBroker::new(listen, registry, max_message)))
+            Ok(Arc::new(http::HttpBroker::with_limits(listen, registry, limits)))
         }
         // `tls://` is a NATS server over TLS (what MICRO_BROKER=nats with a tls:// address makes).
         "nats" | "tls" => {
@@ -219,6 +231,7 @@ pub fn url_from_env(broker: Option<&str>, address: Option<&str>) -> String {
     }
 }
 
+/// A 413 for a broker message: `message of N bytes is over the <what> limit of M bytes`.
 pub(crate) fn too_large(size: usize, limit: usize, what: &str) -> Error {
     Error::too_large(BROKER_ID, format!("message of {size} bytes is over the {what} limit of {limit} bytes"))
 }

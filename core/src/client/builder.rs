@@ -63,6 +63,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Sets every limit: message size, and the timeouts and connection cap its http
+    /// broker's listener runs under (default from the `MICRO_SERVER_*` variables).
+    pub fn limits(mut self, limits: crate::transport::Limits) -> Self {
+        self.options.limits = limits;
+        self
+    }
+
     /// Checks the environment, opens the registry and the broker: what a client (or a
     /// service) is built on.
     pub(crate) async fn open(self) -> Result<(Arc<dyn Registry>, Option<Arc<dyn Broker>>, ClientOptions)> {
@@ -76,7 +83,7 @@ impl ClientBuilder {
         let broker = match (self.broker, self.broker_url) {
             (Some(b), _) => Some(b),
             (None, Some(url)) => {
-                Some(crate::broker::from_url(&url, Arc::clone(&registry), self.options.limits.max_body)?)
+                Some(crate::broker::from_url_with_limits(&url, Arc::clone(&registry), self.options.limits)?)
             }
             (None, None) => None,
         };

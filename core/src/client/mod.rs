@@ -220,6 +220,12 @@ impl Client {
         crate::host::check::service(service)?;
         crate::host::check::endpoint(endpoint)?;
         let body = body.into();
+        let limit = self.state.opts.limits.max_body;
+        if body.len() > limit {
+            // Refused before a connection is taken: no byte is sent.
+            let detail = crate::transport::oversize_detail("request body", body.len(), limit, false);
+            return Err(Error::too_large(CLIENT_ID, detail));
+        }
         let budget = opts.request_timeout.unwrap_or(self.state.opts.request_timeout);
         let deadline = Instant::now() + budget;
         let retries = opts.retries.unwrap_or(self.state.opts.retries);
@@ -291,7 +297,8 @@ impl Client {
             .ok_or_else(|| Error::internal(CLIENT_ID, "publish needs a broker: use Service or Client::set_broker"))?;
         let body = body.into();
         if body.len() > self.state.opts.limits.max_body {
-            return Err(crate::broker::too_large(body.len(), self.state.opts.limits.max_body, "client's message size"));
+            let limit = self.state.opts.limits.max_body;
+            return Err(crate::broker::too_large(body.len(), limit, "client's message size"));
         }
         let mut header = opts.metadata.clone();
         let ct = opts.content_type.clone().unwrap_or_else(|| self.state.opts.content_type.clone());

@@ -83,7 +83,12 @@ impl StreamSendHalf {
         if self.sent_eos {
             return Err(Error::bad_request(TRANSPORT_ID, "stream: send after close_send"));
         }
-        let msg = Message { header: self.header.clone(), body: body.into() };
+        let body = body.into();
+        if body.len() > self.tx.max_body() {
+            let detail = crate::transport::oversize_detail("stream message", body.len(), self.tx.max_body(), false);
+            return Err(Error::too_large(TRANSPORT_ID, detail));
+        }
+        let msg = Message { header: self.header.clone(), body };
         self.tx
             .send(&msg)
             .await

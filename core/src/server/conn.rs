@@ -7,6 +7,13 @@
 //! its input. Handler panics become 500 errors; the `Timeout` header bounds a handler.
 //! The transport's [`Listener`] accepts and handshakes; replies go out through the
 //! connection's [`Socket`], which stream handlers share.
+//!
+//! Bounds on a peer: the first message must start within the header timeout, later ones
+//! within the idle timeout while nothing is in flight (no bound while a stream is open:
+//! its handler decides); streams are capped per connection and per server (a 503 on the
+//! refused stream); a body over the size limit gets a 413 naming size and limit, then the
+//! write side is closed and the rest of the body read and dropped for a moment, so the peer
+//! reads the answer rather than a reset.
 
 use super::router::{Kind, Request, Response};
 use super::state::ServerState;
@@ -38,12 +45,15 @@ pub(crate) async fn accept_loop(server: Arc<ServerState>, listener: Listener, mu
 }
 
 /// Resolves once the handler of any of these streams has finished (never, for none).
-async fn any_finished(streams: &HashMap<String, mpsc::Sender<crate::error::Result<Message>>>) {
+async fn any_finished(streams: &HashMap<String, StreamEntry>) {
     if streams.is_empty() {
         return std::future::pending().await;
     }
     futures::future::select_all(streams.values().map(|tx| Box::pin(tx.closed()))).await;
 }
+
+/// The queue into an open stream's handler.
+type StreamEntry = mpsc::Sender<crate::error::Result<Message>>;
 
 async fn serve(server: Arc<ServerState>, accepted: Accepted, mut shutdown: watch::Receiver<bool>) {
     let remote = accepted.remote().to_string();
@@ -57,16 +67,21 @@ async fn serve(server: Arc<ServerState>, accepted: Accepted, mut shutdown: watch
     let local = conn.local.to_string();
     let socket = Arc::new(conn.socket);
     let mut reader = conn.reader;
-    let mut streams: HashMap<String, mpsc::Sender<crate::error::Result<Message>>> = HashMap::new();
+    let mut streams: HashMap<String, StreamEntry> = HashMap::new();
     if *shutdown.borrow() {
         return;
     }
+    let idle_timeout = reader.limits().idle_timeout;
     // The server dropped without `stop` ends its connections too.
     let mut server_gone = false;
+    let mut first = true;
     loop {
         // A stream whose handler has finished (its EOS is sent) keeps nothing open: a
         // client that never closes it must not hold the drain for its whole timeout.
         streams.retain(|_, tx| !tx.is_closed());
+        if !first {
+            reader.set_first_byte_timeout(streams.is_empty().then_some(idle_timeout));
+        }
         let idle = streams.is_empty() && !reader.has_buffered();
         let stopping = server_gone || *shutdown.borrow_and_update();
         if idle && stopping {
@@ -79,13 +94,18 @@ async fn serve(server: Arc<ServerState>, accepted: Accepted, mut shutdown: watch
                 server_gone = changed.is_err();
                 continue;
             }
-            _ = any_finished(&streams), if stopping => continue,
+            _ = any_finished(&streams) => continue,
         };
+        first = false;
         let msg = match next {
             Ok(Some(m)) => m,
             Ok(None) => break,
             Err(e) => {
-                reject(&socket, &e).await;
+                if reject(&server, &socket, &e).await {
+                    socket.shutdown().await;
+                    let linger = reader.limits().header_timeout;
+                    reader.discard(linger).await;
+                }
                 break;
             }
         };
@@ -108,22 +128,30 @@ async fn serve(server: Arc<ServerState>, accepted: Accepted, mut shutdown: watch
     }
 }
 
-/// Answers unreadable input before closing: an oversized body gets a go-micro 413 the
-/// caller can read; bytes that are not HTTP get a plain 400.
-async fn reject(socket: &Socket, e: &TransportError) {
-    match e {
-        TransportError::BodyTooLarge { .. } | TransportError::HeaderTooLarge { .. } => {
-            let err = Error::too_large(SERVER_ID, e.to_string());
-            let mut header = Header::new();
-            header.insert("Micro-Error".into(), err.to_json());
-            header.insert("Connection".into(), "close".into());
-            let _ = socket.send(&Message { header, body: Bytes::new() }).await;
+/// Answers unreadable input before closing: an oversized body or head gets a go-micro 413
+/// the caller can read (id: the service), naming the size and the limit; bytes that are
+/// not HTTP get a plain 400. True when an answer was sent (the peer may still be writing).
+async fn reject(server: &ServerState, socket: &Socket, e: &TransportError) -> bool {
+    let detail = match e {
+        TransportError::BodyTooLarge { size, limit, at_least } => {
+            crate::transport::oversize_detail("request body", *size, *limit, *at_least)
         }
+        TransportError::HeaderTooLarge { .. } => e.to_string(),
         TransportError::Malformed(_) => {
             let _ = socket.send_status(400, "Bad Request", "text/plain", true, e.to_string().as_bytes()).await;
+            return true;
         }
-        _ => tracing::debug!(error = %e, "connection ended"),
-    }
+        _ => {
+            tracing::debug!(error = %e, "connection ended");
+            return false;
+        }
+    };
+    tracing::debug!(error = %detail, "refusing an oversized message");
+    let err = Error::too_large(server.opts.name.clone(), detail);
+    let mut header = Header::new();
+    header.insert("Micro-Error".into(), err.to_json());
+    header.insert("Connection".into(), "close".into());
+    socket.send(&Message { header, body: Bytes::new() }).await.is_ok()
 }
 
 fn endpoint_of(msg: &Message) -> Option<String> {
@@ -307,7 +335,7 @@ async fn dispatch(
 async fn on_stream_message(
     server: &Arc<ServerState>,
     socket: &Arc<Socket>,
-    streams: &mut HashMap<String, mpsc::Sender<crate::error::Result<Message>>>,
+    streams: &mut HashMap<String, StreamEntry>,
     id: String,
     msg: Message,
     local: &str,
@@ -351,6 +379,25 @@ async fn on_stream_message(
             return;
         }
     };
+    let refuse = |detail: String| {
+        let err = Error::new(server.opts.name.clone(), detail, 503);
+        let mut header = reply_header.clone();
+        header.insert("Micro-Error".into(), err.to_json());
+        Message { header, body: Bytes::new() }
+    };
+    if streams.len() >= server.opts.max_conn_streams {
+        let limit = server.opts.max_conn_streams;
+        let msg = refuse(format!("{limit} streams already open on this connection (MICRO_SERVER_MAX_CONN_STREAMS)"));
+        let _ = socket.send(&msg).await;
+        return;
+    }
+    let Ok(slot) = Arc::clone(&server.stream_slots).try_acquire_owned() else {
+        let limit = server.opts.max_streams;
+        tracing::warn!(limit, %endpoint, "stream limit reached: refusing a stream (MICRO_SERVER_MAX_STREAMS)");
+        let msg = refuse(format!("{limit} streams already open on this server (MICRO_SERVER_MAX_STREAMS)"));
+        let _ = socket.send(&msg).await;
+        return;
+    };
     let (tx, rx) = mpsc::channel(64);
     streams.insert(id, tx);
     let req = request_of(&msg, endpoint.clone(), content_type, Bytes::new(), local, remote);
@@ -358,6 +405,7 @@ async fn on_stream_message(
     let sender = stream.sender();
     let service = server.router.service().to_string();
     server.tracker.spawn(async move {
+        let _slot = slot;
         let outcome = AssertUnwindSafe(handler(req, stream)).catch_unwind().await;
         let result =
             outcome.unwrap_or_else(|_| Err(Error::internal(service, format!("{endpoint} failed: handler panicked"))));

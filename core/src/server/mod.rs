@@ -42,9 +42,11 @@ impl Server {
         let id = opts.id.clone().unwrap_or_else(|| format!("{}-{}", opts.name, uuid::Uuid::new_v4()));
         let router = Router::new(opts.name.clone());
         let slots = opts.max_concurrency.map(|n| tokio::sync::Semaphore::new(n.max(1)));
+        let stream_slots = Arc::new(tokio::sync::Semaphore::new(opts.max_streams.max(1)));
         Server {
             state: Arc::new(ServerState {
                 slots,
+                stream_slots,
                 opts,
                 id,
                 registry,

@@ -27,8 +27,19 @@ pub struct ServerOptions {
     pub register_interval: Duration,
     /// How long `stop` waits for calls in flight.
     pub drain_timeout: Duration,
-    /// Message size limits.
+    /// What a peer may send and how long it may take: message size, header, idle and body
+    /// timeouts, the connection cap (see [`Limits`] for the defaults and `MICRO_*` names).
     pub limits: Limits,
+    /// Most streams open at once across the whole server (default 4096,
+    /// `MICRO_SERVER_MAX_STREAMS`); a stream opened beyond it is refused at once with a 503.
+    pub max_streams: usize,
+    /// Most streams open at once on one connection (default 128,
+    /// `MICRO_SERVER_MAX_CONN_STREAMS`); beyond it, a 503 on that stream. Unary calls are
+    /// answered one at a time per connection in the order they came (go-micro's clients
+    /// keep one call in flight per connection): a pipelining peer waits in TCP's window, so
+    /// in-flight requests per connection are at most one call plus these streams, each
+    /// stream's unread messages queued up to 64 before its reader waits.
+    pub max_conn_streams: usize,
     /// Names of the broker and transport to advertise in node metadata.
     pub broker_name: String,
     /// TLS on every accepted connection (go-micro's `transport.Secure`); see
@@ -54,6 +65,8 @@ impl ServerOptions {
             register_interval: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(10),
             limits: Limits::default(),
+            max_streams: 4096,
+            max_conn_streams: 128,
             broker_name: "http".into(),
             tls: None,
             max_concurrency: None,

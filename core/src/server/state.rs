@@ -26,6 +26,8 @@ pub(crate) struct ServerState {
     pub subscribers: Mutex<Vec<SubscriberEntry>>,
     /// Slots for unary handlers, when `max_concurrency` is set.
     pub slots: Option<tokio::sync::Semaphore>,
+    /// Slots for open streams, across every connection (`max_streams`).
+    pub stream_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// One subscriber added with [`super::Server::subscribe`].

@@ -22,6 +22,15 @@ pub struct MessageReader<R> {
     /// When the first byte of the current, still incomplete header block arrived; kept
     /// across cancelled reads so a `select!` cannot reset the clock.
     head_since: Option<Instant>,
+    /// When the current message's head was complete, so its body is timed from there.
+    body_since: Option<Instant>,
+    /// How long to wait for the first byte of the next message; `None` waits forever.
+    first_byte: Option<std::time::Duration>,
+    /// The chunked body being decoded, if the current message has one.
+    chunked: Chunked,
+    /// Bytes at the start of the buffer known to hold no end of a header block: a head
+    /// trickled a byte at a time is parsed once it can be complete, not at every byte.
+    head_scanned: usize,
 }
 
 /// A request's method and target (`POST`, `/?id=…`): what go-micro's RPC messages leave
@@ -38,7 +47,18 @@ pub struct RequestLine {
 enum Progress {
     Done(Message, Option<RequestLine>),
     NeedHead,
-    NeedBody,
+    /// The head is parsed (this long); the body is not all there.
+    NeedBody(usize),
+}
+
+/// What the next read waits for, and so which clock bounds it.
+enum Wait {
+    /// The first byte of a message.
+    FirstByte,
+    /// The rest of a started header block.
+    Head,
+    /// The body, of which this many bytes are there.
+    Body(usize),
 }
 
 /// What kind of HTTP message a reader expects.
@@ -69,7 +89,44 @@ enum Framing {
 impl<R: AsyncRead + Unpin> MessageReader<R> {
     /// A reader over `io` that enforces `limits`.
     pub fn new(io: R, limits: Limits) -> Self {
-        MessageReader { io, buf: BytesMut::with_capacity(8 * 1024), limits, head_since: None }
+        MessageReader {
+            io,
+            buf: BytesMut::with_capacity(8 * 1024),
+            limits,
+            head_since: None,
+            body_since: None,
+            first_byte: None,
+            chunked: Chunked::default(),
+            head_scanned: 0,
+        }
+    }
+
+    /// Bounds the wait for the first byte of each next message (a server's idle time; the
+    /// header timeout for a connection's first message); `None` (the default, a client's
+    /// reader) waits as long as the caller does. Past it a read fails with
+    /// [`TransportError::IdleTimeout`].
+    pub fn set_first_byte_timeout(&mut self, wait: Option<std::time::Duration>) {
+        self.first_byte = wait;
+    }
+
+    /// The limits this reader enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Reads and drops what the peer still sends until it closes or `within` has passed:
+    /// after a refusal, so a peer still writing the refused body reads the answer instead
+    /// of a reset (Go's server lingers the same way before closing). Bounded by time only:
+    /// the bytes are dropped as they come, a read buffer at a time.
+    pub async fn discard(&mut self, within: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        self.buf.clear();
+        loop {
+            match tokio::time::timeout_at(deadline, self.io.read_buf(&mut self.buf)).await {
+                Ok(Ok(n)) if n > 0 => self.buf.clear(),
+                _ => return,
+            }
+        }
     }
 
     /// True when bytes of a next message are already buffered.
@@ -97,15 +154,18 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
     async fn read(&mut self, kind: Kind) -> Result<Option<(Message, Option<RequestLine>)>, TransportError> {
         let mut eof = false;
         loop {
-            let waiting_for_head = match self.try_parse(kind, eof)? {
+            let wait = match self.try_parse(kind, eof)? {
                 Progress::Done(msg, line) => {
                     self.head_since = None;
+                    self.body_since = None;
+                    self.head_scanned = 0;
                     return Ok(Some((msg, line)));
                 }
-                Progress::NeedHead => !self.buf.is_empty(),
-                Progress::NeedBody => {
+                Progress::NeedHead if self.buf.is_empty() => Wait::FirstByte,
+                Progress::NeedHead => Wait::Head,
+                Progress::NeedBody(head_len) => {
                     self.head_since = None;
-                    false
+                    Wait::Body(self.buf.len().saturating_sub(head_len))
                 }
             };
             if eof {
@@ -114,16 +174,32 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
             if self.buf.capacity() - self.buf.len() < 4096 {
                 self.buf.reserve(8 * 1024);
             }
-            let n = if waiting_for_head {
-                let since = *self.head_since.get_or_insert_with(Instant::now);
-                let limit = self.limits.header_timeout;
-                let left = limit.saturating_sub(since.elapsed());
-                match tokio::time::timeout(left, self.io.read_buf(&mut self.buf)).await {
-                    Ok(r) => r?,
-                    Err(_) => return Err(TransportError::HeaderTimeout(limit)),
+            let n = match wait {
+                Wait::FirstByte => match self.first_byte {
+                    None => self.io.read_buf(&mut self.buf).await?,
+                    Some(limit) => match tokio::time::timeout(limit, self.io.read_buf(&mut self.buf)).await {
+                        Ok(r) => r?,
+                        Err(_) => return Err(TransportError::IdleTimeout(limit)),
+                    },
+                },
+                Wait::Head => {
+                    let since = *self.head_since.get_or_insert_with(Instant::now);
+                    let limit = self.limits.header_timeout;
+                    let left = limit.saturating_sub(since.elapsed());
+                    match tokio::time::timeout(left, self.io.read_buf(&mut self.buf)).await {
+                        Ok(r) => r?,
+                        Err(_) => return Err(TransportError::HeaderTimeout(limit)),
+                    }
                 }
-            } else {
-                self.io.read_buf(&mut self.buf).await?
+                Wait::Body(received) => {
+                    let since = *self.body_since.get_or_insert_with(Instant::now);
+                    let allowed = self.limits.body_allowance(received);
+                    let left = allowed.saturating_sub(since.elapsed());
+                    match tokio::time::timeout(left, self.io.read_buf(&mut self.buf)).await {
+                        Ok(r) => r?,
+                        Err(_) => return Err(TransportError::BodyTimeout { allowed, received }),
+                    }
+                }
             };
             eof = n == 0;
         }
@@ -135,6 +211,21 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
         if self.buf.is_empty() {
             return Ok(Progress::NeedHead);
         }
+        if self.head_scanned < self.buf.len() {
+            // A head ends with an empty line: LF, optional CR, LF. Until one is there, the
+            // head cannot be complete; the last two bytes are scanned again next time.
+            let from = self.head_scanned.saturating_sub(2);
+            let ends = self.buf[from..].windows(3).any(|w| w[0] == b'\n' && (w[1] == b'\n' || w[1..] == *b"\r\n"))
+                || self.buf.ends_with(b"\n\n");
+            if !ends {
+                self.head_scanned = self.buf.len();
+                if self.buf.len() > self.limits.max_header_bytes {
+                    return Err(TransportError::HeaderTooLarge { limit: self.limits.max_header_bytes, what: "bytes" });
+                }
+                return Ok(Progress::NeedHead);
+            }
+            self.head_scanned = usize::MAX;
+        }
         let Some(head) = parse_head(&self.buf, kind, &self.limits)? else {
             if self.buf.len() > self.limits.max_header_bytes {
                 return Err(TransportError::HeaderTooLarge { limit: self.limits.max_header_bytes, what: "bytes" });
@@ -145,24 +236,30 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
         let (body, consumed) = match head.framing {
             Framing::Length(n) => {
                 if n > self.limits.max_body {
-                    return Err(TransportError::BodyTooLarge { size: n, limit: self.limits.max_body });
+                    return Err(TransportError::BodyTooLarge { size: n, limit: self.limits.max_body, at_least: false });
                 }
                 if rest.len() < n {
-                    self.buf.reserve(n - rest.len());
-                    return Ok(Progress::NeedBody);
+                    // Room for what is announced, but no more than 1 MiB ahead of what has
+                    // arrived: a peer that announces 4 MB and stalls does not get 4 MB.
+                    self.buf.reserve((n - rest.len()).min(1024 * 1024));
+                    return Ok(Progress::NeedBody(head.head_len));
                 }
                 (None, n)
             }
-            Framing::Chunked => match parse_chunked(rest, self.limits.max_body)? {
+            Framing::Chunked => match parse_chunked(rest, &self.limits, &mut self.chunked)? {
                 Some((body, consumed)) => (Some(body), consumed),
-                None => return Ok(Progress::NeedBody),
+                None => return Ok(Progress::NeedBody(head.head_len)),
             },
             Framing::UntilClose => {
                 if rest.len() > self.limits.max_body {
-                    return Err(TransportError::BodyTooLarge { size: rest.len(), limit: self.limits.max_body });
+                    return Err(TransportError::BodyTooLarge {
+                        size: rest.len(),
+                        limit: self.limits.max_body,
+                        at_least: true,
+                    });
                 }
                 if !eof {
-                    return Ok(Progress::NeedBody);
+                    return Ok(Progress::NeedBody(head.head_len));
                 }
                 (None, rest.len())
             }
@@ -258,12 +355,21 @@ fn head_error(e: httparse::Error, limits: &Limits) -> TransportError {
     }
 }
 
-/// Decodes a chunked body at the start of `buf`: `Some((body, bytes consumed))` once the
-/// terminating chunk and trailers are there.
-fn parse_chunked(buf: &[u8], max_body: usize) -> Result<Option<(Bytes, usize)>, TransportError> {
-    let mut pos = 0;
-    let mut body = BytesMut::new();
+/// How far a chunked body has been decoded: kept between reads so each read decodes only
+/// what is new (a body trickled in small chunks costs linear time, not quadratic).
+#[derive(Default)]
+struct Chunked {
+    /// Where the next chunk-size line starts, from the start of the body.
+    pos: usize,
+    /// The data of the chunks decoded so far.
+    body: BytesMut,
+}
+
+/// Decodes a chunked body at the start of `buf`, resuming at `st`: `Some((body, bytes
+/// consumed))` once the terminating chunk and trailers are there.
+fn parse_chunked(buf: &[u8], limits: &Limits, st: &mut Chunked) -> Result<Option<(Bytes, usize)>, TransportError> {
     loop {
+        let pos = st.pos;
         let Some(line_end) = find_crlf(&buf[pos..]) else {
             if buf.len() - pos > 1024 {
                 return Err(TransportError::Malformed("chunk size line too long".into()));
@@ -276,28 +382,37 @@ fn parse_chunked(buf: &[u8], max_body: usize) -> Result<Option<(Bytes, usize)>, 
             std::str::from_utf8(size_text).map_err(|_| TransportError::Malformed("bad chunk size".into()))?;
         let size = usize::from_str_radix(size_text.trim(), 16)
             .map_err(|_| TransportError::Malformed(format!("bad chunk size {size_text:?}")))?;
-        pos += line_end + 2;
+        let data = pos + line_end + 2;
         if size == 0 {
-            // Trailers until an empty line.
+            // Trailers until an empty line, no more of them than a header block.
+            let mut p = data;
             loop {
-                let Some(end) = find_crlf(&buf[pos..]) else { return Ok(None) };
-                pos += end + 2;
+                let Some(end) = find_crlf(&buf[p..]) else {
+                    if buf.len() - data > limits.max_header_bytes {
+                        return Err(TransportError::HeaderTooLarge { limit: limits.max_header_bytes, what: "bytes" });
+                    }
+                    return Ok(None);
+                };
+                p += end + 2;
                 if end == 0 {
-                    return Ok(Some((body.freeze(), pos)));
+                    let body = std::mem::take(&mut st.body).freeze();
+                    st.pos = 0;
+                    return Ok(Some((body, p)));
                 }
             }
         }
-        if body.len().saturating_add(size) > max_body {
-            return Err(TransportError::BodyTooLarge { size: body.len().saturating_add(size), limit: max_body });
+        let total = st.body.len().saturating_add(size);
+        if total > limits.max_body {
+            return Err(TransportError::BodyTooLarge { size: total, limit: limits.max_body, at_least: true });
         }
-        if buf.len() < pos + size + 2 {
+        if buf.len() < data + size + 2 {
             return Ok(None);
         }
-        body.put_slice(&buf[pos..pos + size]);
-        if &buf[pos + size..pos + size + 2] != b"\r\n" {
+        if &buf[data + size..data + size + 2] != b"\r\n" {
             return Err(TransportError::Malformed("chunk not followed by CRLF".into()));
         }
-        pos += size + 2;
+        st.body.put_slice(&buf[data..data + size]);
+        st.pos = data + size + 2;
     }
 }
 
@@ -449,7 +564,7 @@ mod tests {
         let limits = Limits { max_body: 10, ..Limits::default() };
         let raw = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n";
         match read_req(raw, limits).await {
-            Err(TransportError::BodyTooLarge { size: 11, limit: 10 }) => {}
+            Err(TransportError::BodyTooLarge { size: 11, limit: 10, .. }) => {}
             other => panic!("expected BodyTooLarge, got {other:?}"),
         }
         let chunked = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n";
@@ -505,6 +620,54 @@ mod tests {
             other => panic!("expected HeaderTimeout, got {other:?}"),
         }
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn stalled_body_times_out_and_idle_first_byte_too() {
+        use tokio::io::AsyncWriteExt;
+        let limits =
+            Limits { body_timeout: std::time::Duration::from_millis(100), body_min_rate: 1024, ..Limits::default() };
+        // Announces 4 MB, sends 10 bytes, stalls: allowed 100 ms + 10/1024 s.
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let mut r = MessageReader::new(server, limits);
+        client.write_all(b"POST / HTTP/1.1\r\nContent-Length: 4000000\r\n\r\n0123456789").await.unwrap();
+        match r.read_request().await {
+            Err(TransportError::BodyTimeout { received: 10, .. }) => {}
+            other => panic!("expected BodyTimeout, got {other:?}"),
+        }
+        // Nothing at all: the first-byte wait ends the read when one is set.
+        let (_client, server) = tokio::io::duplex(1024);
+        let mut r = MessageReader::new(server, limits);
+        r.set_first_byte_timeout(Some(std::time::Duration::from_millis(50)));
+        assert!(matches!(r.read_request().await, Err(TransportError::IdleTimeout(_))));
+    }
+
+    #[tokio::test]
+    async fn heads_and_chunked_bodies_arriving_a_byte_at_a_time() {
+        use tokio::io::AsyncWriteExt;
+        let one = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        let two = b"POST / HTTP/1.1\nHost: h\nContent-Length: 2\n\nhi";
+        let (mut client, server) = tokio::io::duplex(16);
+        let writer = tokio::spawn(async move {
+            for b in one.iter().chain(two.iter()) {
+                client.write_all(&[*b]).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+        });
+        let mut r = MessageReader::new(server, Limits::default());
+        assert_eq!(&r.read_request().await.unwrap().unwrap().body[..], b"abcde");
+        assert_eq!(&r.read_request().await.unwrap().unwrap().body[..], b"hi", "LF-only heads are read too");
+        writer.await.unwrap();
+        assert!(r.read_request().await.unwrap().is_none());
+    }
+
+    #[test]
+    fn oversize_detail_names_size_and_limit() {
+        let e = TransportError::BodyTooLarge { size: 5242880, limit: 4194304, at_least: false };
+        assert_eq!(
+            e.to_string(),
+            "message body of 5242880 bytes exceeds the 4194304-byte limit (MICRO_MAX_MESSAGE_SIZE)"
+        );
     }
 
     #[tokio::test]

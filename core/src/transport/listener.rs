@@ -5,16 +5,21 @@
 //! must not end a server); [`Accepted::open`] runs the TLS handshake, when the listener has
 //! a configuration, on the connection's own task, and splits the connection into a
 //! [`MessageReader`] and a [`Socket`]. The RPC server and the http broker both listen here,
-//! so what bounds a peer's hold on a server — today the header timeout, which also bounds
-//! the handshake; later idle and body timeouts and connection caps — is written once.
+//! so what bounds a peer's hold on a server is written once: the connection cap
+//! ([`Limits::max_connections`]: a semaphore permit travels with each connection's socket;
+//! past the cap a connection is accepted and closed at once, logged once per burst), the
+//! header timeout (which also bounds the TLS handshake and a new connection's first byte),
+//! and, in the reader, the idle and body timeouts.
 
 use super::http::MessageReader;
 use super::socket::Socket;
 use super::{BoxRead, BoxWrite, Limits, TransportError};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// A bound TCP listener, plain or TLS, with the limits its connections are read under.
 pub struct Listener {
@@ -22,6 +27,11 @@ pub struct Listener {
     local: SocketAddr,
     tls: Option<tokio_rustls::TlsAcceptor>,
     limits: Limits,
+    /// One permit per open connection: [`Limits::max_connections`], clamped to the
+    /// process's open-file limit.
+    slots: Arc<Semaphore>,
+    /// Connections refused in the current burst (0: not refusing).
+    refused: AtomicUsize,
 }
 
 /// A TCP connection just accepted: no byte read yet, no handshake done.
@@ -31,6 +41,7 @@ pub struct Accepted {
     remote: SocketAddr,
     tls: Option<tokio_rustls::TlsAcceptor>,
     limits: Limits,
+    permit: OwnedSemaphorePermit,
 }
 
 /// An open connection: its reader, its write half and both ends' addresses.
@@ -57,7 +68,28 @@ impl Listener {
     ) -> std::io::Result<Listener> {
         let tcp = bind_tcp(address).await?;
         let local = tcp.local_addr()?;
-        Ok(Listener { tcp, local, tls: tls.map(tokio_rustls::TlsAcceptor::from), limits })
+        let cap = connection_cap(limits.max_connections);
+        if cap < limits.max_connections {
+            tracing::info!(
+                address = %local,
+                configured = limits.max_connections,
+                cap,
+                "connection cap lowered to 3/4 of the open-file limit (raise `ulimit -n` for more)"
+            );
+        }
+        Ok(Listener {
+            tcp,
+            local,
+            tls: tls.map(tokio_rustls::TlsAcceptor::from),
+            limits,
+            slots: Arc::new(Semaphore::new(cap)),
+            refused: AtomicUsize::new(0),
+        })
+    }
+
+    /// How many more connections this listener would hold now.
+    pub fn free_slots(&self) -> usize {
+        self.slots.available_permits()
     }
 
     /// The bound address.
@@ -66,13 +98,39 @@ impl Listener {
     }
 
     /// The next connection. Accept errors (a full file table, a connection reset before it
-    /// was taken) are logged and retried after a short pause, never returned.
+    /// was taken) are logged and retried after a short pause, never returned. Past
+    /// [`Limits::max_connections`] a connection is closed as soon as it is accepted (the
+    /// peer sees its connection closed, the backlog does not fill up); the first refusal
+    /// of a burst is logged as a warning, the burst's count when a slot frees again.
     pub async fn accept(&self) -> Accepted {
         loop {
             match self.tcp.accept().await {
                 Ok((stream, remote)) => {
+                    let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() else {
+                        if self.refused.fetch_add(1, Ordering::Relaxed) == 0 {
+                            tracing::warn!(
+                                address = %self.local,
+                                limit = self.limits.max_connections,
+                                %remote,
+                                "connection limit reached: closing new connections (MICRO_SERVER_MAX_CONNECTIONS)"
+                            );
+                        }
+                        drop(stream);
+                        continue;
+                    };
+                    let refused = self.refused.swap(0, Ordering::Relaxed);
+                    if refused > 0 {
+                        tracing::warn!(address = %self.local, refused, "connection limit burst over");
+                    }
                     let _ = stream.set_nodelay(true);
-                    return Accepted { stream, local: self.local, remote, tls: self.tls.clone(), limits: self.limits };
+                    return Accepted {
+                        stream,
+                        local: self.local,
+                        remote,
+                        tls: self.tls.clone(),
+                        limits: self.limits,
+                        permit,
+                    };
                 }
                 Err(e) => {
                     tracing::warn!(address = %self.local, error = %e, "accept failed");
@@ -109,12 +167,28 @@ impl Accepted {
                 (Box::new(r), Box::new(w))
             }
         };
-        Ok(Connection {
-            reader: MessageReader::new(r, self.limits),
-            socket: Socket::new(w),
-            local,
-            remote: self.remote,
-        })
+        let mut reader = MessageReader::new(r, self.limits);
+        // A new connection's first message must start within the header timeout (Go's
+        // ReadHeaderTimeout runs from the accept); the serving loop sets the idle time after.
+        reader.set_first_byte_timeout(Some(self.limits.header_timeout));
+        Ok(Connection { reader, socket: Socket::with_permit(w, self.permit, self.limits), local, remote: self.remote })
+    }
+}
+
+/// The connection cap: `configured`, but at most three quarters of the soft open-file
+/// limit (read from `/proc/self/limits`; kept as configured where that cannot be read),
+/// so the cap is reached before the file table is full.
+fn connection_cap(configured: usize) -> usize {
+    let configured = configured.max(1);
+    let Ok(text) = std::fs::read_to_string("/proc/self/limits") else { return configured };
+    let soft = text
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse::<usize>().ok());
+    match soft {
+        Some(n) => configured.min((n / 4 * 3).max(1)),
+        None => configured,
     }
 }
 

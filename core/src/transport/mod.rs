@@ -33,6 +33,7 @@ pub type BoxWrite = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
 use crate::error::{Error, TRANSPORT_ID};
 use bytes::Bytes;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// Message headers: canonical keys (`Micro-Id`, not `Micro-ID`), one value each, sorted.
 pub type Header = BTreeMap<String, String>;
@@ -61,7 +62,17 @@ pub fn get_header<'a>(header: &'a Header, key: &str) -> Option<&'a str> {
     }
 }
 
-/// Size limits for what a peer may send.
+/// What a peer may send and how long it may take: the bounds every listener (the RPC
+/// server's and the http broker's) and every client connection reads under.
+///
+/// | limit | default | env |
+/// |---|---|---|
+/// | [`Limits::max_body`] | 4 MiB | `MICRO_MAX_MESSAGE_SIZE` |
+/// | [`Limits::header_timeout`] | 5 s | `MICRO_SERVER_HEADER_TIMEOUT` |
+/// | [`Limits::idle_timeout`] | 120 s | `MICRO_SERVER_IDLE_TIMEOUT` |
+/// | [`Limits::body_timeout`] | 10 s | `MICRO_SERVER_BODY_TIMEOUT` |
+/// | [`Limits::body_min_rate`] | 64 KiB/s | `MICRO_SERVER_BODY_MIN_RATE` |
+/// | [`Limits::max_connections`] | 4096 | `MICRO_SERVER_MAX_CONNECTIONS` |
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     /// Largest body accepted, in bytes (default 4 MiB, go-micro's default message size).
@@ -70,10 +81,25 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// Most headers in one message (default 128).
     pub max_headers: usize,
-    /// Once the first byte of a message has arrived, its header block must be complete
-    /// within this time (default 5 s, go-micro's `ReadHeaderTimeout`): a peer trickling
-    /// bytes cannot hold a connection open forever.
-    pub header_timeout: std::time::Duration,
+    /// A new connection must send its first byte, and once the first byte of a message
+    /// has arrived its header block must be complete, within this time (default 5 s,
+    /// go-micro's `ReadHeaderTimeout`): a peer trickling bytes cannot hold a connection.
+    pub header_timeout: Duration,
+    /// A server connection with nothing in flight (no call, no open stream) is closed when
+    /// no next message starts within this time (default 120 s, above go-micro's and our
+    /// client pools' 60 s connection TTL, so a pooled connection is not cut under a client).
+    pub idle_timeout: Duration,
+    /// A body may take this long plus one second per [`Limits::body_min_rate`] bytes
+    /// received (default 10 s): a peer that announces a large body and stalls, or trickles
+    /// it slower than the rate, loses the connection.
+    pub body_timeout: Duration,
+    /// The slowest average body rate kept, in bytes per second (default 64 KiB/s: a 4 MiB
+    /// body may take 10 s + 64 s).
+    pub body_min_rate: u64,
+    /// Most connections a listener holds at once (default 4096, and never more than three
+    /// quarters of the process's open-file limit). Beyond it a connection is accepted and
+    /// closed at once, logged once per burst: the file table is never exhausted.
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -82,9 +108,31 @@ impl Default for Limits {
             max_body: 4 * 1024 * 1024,
             max_header_bytes: 64 * 1024,
             max_headers: 128,
-            header_timeout: std::time::Duration::from_secs(5),
+            header_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(120),
+            body_timeout: Duration::from_secs(10),
+            body_min_rate: 64 * 1024,
+            max_connections: 4096,
         }
     }
+}
+
+impl Limits {
+    /// How long a body that has delivered `received` bytes may have taken so far:
+    /// [`Limits::body_timeout`] plus `received / body_min_rate` seconds.
+    pub fn body_allowance(&self, received: usize) -> Duration {
+        let rate = self.body_min_rate.max(1) as f64;
+        self.body_timeout.saturating_add(Duration::from_secs_f64(received as f64 / rate))
+    }
+}
+
+/// The detail of a 413: `request body of 5242880 bytes exceeds the 4194304-byte limit
+/// (MICRO_MAX_MESSAGE_SIZE)`; `what` names the message (`request body`, `reply body`,
+/// `stream message`, `broker message`), `at_least` says the size is a lower bound (a
+/// chunked body cut off at the limit).
+pub fn oversize_detail(what: &str, size: usize, limit: usize, at_least: bool) -> String {
+    let bound = if at_least { "at least " } else { "" };
+    format!("{what} of {bound}{size} bytes exceeds the {limit}-byte limit (MICRO_MAX_MESSAGE_SIZE)")
 }
 
 /// Why a message could not be read or written.
@@ -108,12 +156,14 @@ pub enum TransportError {
         what: &'static str,
     },
     /// The body is over [`Limits::max_body`].
-    #[error("message body of {size} bytes is over the limit of {limit} bytes")]
+    #[error("{}", oversize_detail("message body", *size, *limit, *at_least))]
     BodyTooLarge {
         /// The announced or accumulated size.
         size: usize,
         /// The limit.
         limit: usize,
+        /// The size is a lower bound: a chunked body cut off once past the limit.
+        at_least: bool,
     },
     /// A reply with a status other than 200 (a transport failure, not an RPC error).
     #[error("{code} {reason}: {body}")]
@@ -126,8 +176,28 @@ pub enum TransportError {
         body: String,
     },
     /// The header block did not arrive within [`Limits::header_timeout`].
-    #[error("header block not complete within {0:?}")]
-    HeaderTimeout(std::time::Duration),
+    #[error("header block not complete within {0:?} (MICRO_SERVER_HEADER_TIMEOUT)")]
+    HeaderTimeout(Duration),
+    /// No next message started within the idle time ([`Limits::idle_timeout`], or
+    /// [`Limits::header_timeout`] for a connection's first message).
+    #[error("no message within {0:?}: connection idle")]
+    IdleTimeout(Duration),
+    /// The peer did not take a message within [`Limits::body_allowance`] of its size.
+    #[error("a {size}-byte message not taken by the peer within {allowed:?}")]
+    WriteTimeout {
+        /// The time it was allowed.
+        allowed: Duration,
+        /// The message's size.
+        size: usize,
+    },
+    /// The body arrived slower than [`Limits::body_min_rate`] allows.
+    #[error("body not complete within {allowed:?} ({received} bytes received; MICRO_SERVER_BODY_TIMEOUT, MICRO_SERVER_BODY_MIN_RATE)")]
+    BodyTimeout {
+        /// The time it was allowed.
+        allowed: Duration,
+        /// The bytes received by then.
+        received: usize,
+    },
     /// A header we were asked to send cannot be written as HTTP.
     #[error("header {0:?} cannot be sent: names must be HTTP tokens and values must not contain CR, LF or NUL")]
     InvalidHeader(String),

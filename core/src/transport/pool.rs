@@ -94,7 +94,12 @@ impl Conn {
     /// Splits the connection for a stream: a sender and a receiver used from two tasks.
     pub fn split(self) -> (ConnSender, ConnReceiver) {
         (
-            ConnSender { address: self.address, writer: self.writer, scratch: self.scratch },
+            ConnSender {
+                address: self.address,
+                writer: self.writer,
+                scratch: self.scratch,
+                max_body: self.reader.limits().max_body,
+            },
             ConnReceiver { reader: self.reader },
         )
     }
@@ -105,9 +110,15 @@ pub struct ConnSender {
     address: String,
     writer: BoxWrite,
     scratch: Vec<u8>,
+    max_body: usize,
 }
 
 impl ConnSender {
+    /// The largest body this connection sends ([`Limits::max_body`]).
+    pub fn max_body(&self) -> usize {
+        self.max_body
+    }
+
     /// Sends one message as an HTTP request.
     pub async fn send(&mut self, msg: &Message) -> Result<(), TransportError> {
         self.scratch.clear();

@@ -153,7 +153,25 @@ pub(crate) struct Packet {
 
 /// Parses a datagram. Truncated input, compression loops and forward pointers, labels over
 /// 63 bytes and names over 255 bytes are errors, never panics.
+/// Most questions a packet may carry before it is ignored unparsed (go-micro asks one).
+pub(crate) const MAX_QUESTIONS: usize = 32;
+/// Most records (answer, authority and additional) a packet may carry before it is
+/// ignored unparsed (one of go-micro's instances is 4–5; a full lookup answer a few more).
+pub(crate) const MAX_RECORDS: usize = 256;
+
 pub(crate) fn parse(bytes: &[u8]) -> Result<Packet, MdnsError> {
+    // The header's counts, read before anything is decoded: a packet announcing thousands
+    // of questions or records is dropped without the work of parsing them.
+    if bytes.len() >= 12 {
+        let count = |i: usize| usize::from(u16::from_be_bytes([bytes[i], bytes[i + 1]]));
+        let questions = count(4);
+        let records = count(6) + count(8) + count(10);
+        if questions > MAX_QUESTIONS || records > MAX_RECORDS {
+            return Err(MdnsError::Malformed(format!(
+                "{questions} questions and {records} records: over the limits of {MAX_QUESTIONS} and {MAX_RECORDS}"
+            )));
+        }
+    }
     let m = Message::from_vec(bytes).map_err(|e| MdnsError::Malformed(e.to_string()))?;
     let questions = m
         .queries()
