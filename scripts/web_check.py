@@ -15,7 +15,11 @@ and drives Debian's headless Chromium over the DevTools protocol (the `websocket
    the API page documents the go-micro service's endpoints and fields;
 6. with the services page open, the go-micro service is stopped (SIGTERM: deregister and mDNS
    goodbye) and leaves the page with no reload (a marker set on the page survives);
-7. a phone-sized window: the service page has no horizontal overflow.
+7. a phone-sized window: the service page has no horizontal overflow;
+8. `micro server` (auth on, its default): the dashboard sends the browser to the sign-in
+   page, a wrong password is refused there with a message, the admin signs in and (from the
+   page) adds a rule asking for a scope on the Rust greeter and an account without it;
+9. signed in as that account, the Rust greeter's call form shows the 403 from go.micro.auth.
 
 A screenshot is kept at each step: <artifacts>/web-<n>-<what>.png.
 
@@ -361,6 +365,61 @@ def main():
             if over > 1:
                 fail(f"the service page is {over}px wider than a phone's window")
             b.shot(art(7, "phone"))
+
+            # 8. `micro server` signs callers in: the dashboard sends a browser to the sign-in
+            #    page, a wrong password is refused on the page, the admin gets in, and an
+            #    account without the scope a rule asks for sees the 403 on the call form.
+            b.send("Emulation.setDeviceMetricsOverride", width=1200, height=900, deviceScaleFactor=1, mobile=False)
+            auth_dir = tempfile.mkdtemp(prefix="web-auth-")
+            admin_pw = f"admin-{pid}-browser"
+            srv = Proc("micro server", [a.micro, "server", "--server_address", "127.0.0.1:0", "--auth_dir", auth_dir],
+                       {"MICRO_ADMIN_PASSWORD": admin_pw})
+            procs.append(srv)
+            base2 = "http://" + srv.wait_for(r"micro server listening on http://(\S+) .*auth on").group(1)
+            say(f"micro server (auth on) at {base2}")
+            b.send("Page.navigate", url=base2 + "/")
+            b.until("location.pathname === '/auth/login' && document.getElementById('password')",
+                    "the sign-in page instead of the dashboard")
+
+            def sign_in(user, password, what):
+                b.until("document.readyState === 'complete' && document.getElementById('password')", "the sign-in form")
+                b.eval(f"document.getElementById('id').value = {js(user)};"
+                       f" document.getElementById('password').value = {js(password)};"
+                       " document.querySelector('form.card button[type=submit]').click()")
+                b.until(f"document.readyState === 'complete' && ({what})", f"{user} signed in or refused")
+
+            sign_in("admin", "not-the-password", "document.querySelector('p.error[role=alert]')")
+            msg = b.eval("document.querySelector('p.error[role=alert]').textContent")
+            if "password" not in msg.lower() and "account" not in msg.lower():
+                fail(f"the sign-in page's message for a wrong password: {msg!r}")
+            say(f"wrong password refused on the page: {msg.strip()!r}")
+            b.shot(art(8, "wrong-password"))
+
+            sign_in("admin", admin_pw, "document.body && document.body.dataset.loaded === '1'")
+            b.until(f"document.querySelector('#services li[data-service={js(names['rust'])}]')",
+                    "the Rust greeter on the signed-in dashboard")
+            # As the admin, from the page (its own origin and cookie): a rule that asks for the
+            # scope `locked` on the Rust greeter, and an account without it.
+            made = b.eval(
+                "(async () => { const post = (u, b) => fetch(u, {method: 'POST', headers: {'content-type':"
+                " 'application/json', accept: 'application/json'}, body: JSON.stringify(b)}).then(r => r.status);"
+                f" return [await post('/auth/rules', {{resource: {js(names['rust'])}, scopes: 'locked'}}),"
+                f" await post('/auth/users', {{id: 'viewer', password: {js(admin_pw + '-viewer')}, role: 'user'}})]; }})()")
+            if made[0] not in (200, 201) or made[1] not in (200, 201):
+                fail(f"the admin could not add the rule and the account from the page: {made}")
+            b.send("Page.navigate", url=base2 + "/auth/logout")
+            b.send("Page.navigate", url=base2 + "/registry?service=" + names["rust"])
+            b.until("location.pathname === '/auth/login'", "signed out: the sign-in page again")
+            sign_in("viewer", admin_pw + "-viewer", "document.body && document.body.dataset.loaded === '1'")
+            state = call_raw(b, names["rust"], "Greeter.Hello", '{"name": "Viewer"}')
+            fr = form(names["rust"], "Greeter.Hello")
+            err = b.eval(f"[...{fr}.querySelectorAll('.err-id, .err-code, .err-detail')].map(e => e.textContent)")
+            if state != "error" or err[:2] != ["go.micro.auth", "403"] or "locked" not in err[2]:
+                fail(f"a call outside the viewer's scopes: state {state}, error on the page {err}")
+            say(f"a call outside the viewer's scopes is refused on the page: {err}")
+            b.eval(f"{fr}.scrollIntoView()")
+            b.shot(art(9, "forbidden"))
+            shutil.rmtree(auth_dir, ignore_errors=True)
         finally:
             b.close()
     finally:

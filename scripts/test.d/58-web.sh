@@ -5,7 +5,9 @@
 # X-Micro-Web-Base-Path, micro server's gateway beside the dashboard), then the dashboard in
 # Debian's headless Chromium (scripts/web_check.py over the DevTools protocol) against live
 # Rust, go-micro, Python and Node services inside the private network namespace, with a
-# screenshot per step in target/artifacts/web-*.png. Set WEB_BINDINGS=0 to leave the Python
+# screenshot per step in target/artifacts/web-*.png — ending with `micro server` signing the
+# browser in: a wrong password refused on the page, a call outside the account's scopes shown
+# as the 403 on the call form. Set WEB_BINDINGS=0 to leave the Python
 # and Node greeters out (they need the Python venv and the Node addon built).
 set -euo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
