@@ -8,16 +8,14 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The agent binary `CONSUL_BIN` names (26-consul.sh builds it and sets it); without it the
+/// test is skipped (the workspace run), or fails with `MICRO_REQUIRE_CONSUL=1`.
 fn consul_bin(test: &str) -> Option<PathBuf> {
-    let home = std::env::var("HOME").unwrap_or_default();
-    let candidates = [std::env::var("CONSUL_BIN").ok(), Some(format!("{home}/.cache/micro/consul-1.14.11/consul"))];
-    for c in candidates.into_iter().flatten() {
-        if PathBuf::from(&c).exists() {
-            return Some(c.into());
-        }
+    if let Some(c) = std::env::var("CONSUL_BIN").ok().filter(|c| PathBuf::from(c).exists()) {
+        return Some(c.into());
     }
-    assert!(std::env::var("MICRO_REQUIRE_CONSUL").as_deref() != Ok("1"), "{test}: consul not found");
-    eprintln!("skipping {test}: no consul (tests/interop/consul/build.sh)");
+    assert!(std::env::var("MICRO_REQUIRE_CONSUL").as_deref() != Ok("1"), "{test}: consul not found (CONSUL_BIN)");
+    eprintln!("skipping {test}: no consul (CONSUL_BIN; tests/interop/consul/build.sh)");
     None
 }
 
@@ -40,12 +38,21 @@ impl Agent {
         Self::start_with(bin, acl_root, String::new())
     }
 
+    /// Starts an agent; one that exits before it has a leader (a port another test's agent
+    /// took between `free_port` and its bind) is started again on new ports, up to 3 times.
     fn start_with(bin: &PathBuf, acl_root: Option<&'static str>, extra_hcl: String) -> Agent {
-        let http = free_port();
-        let child = Self::spawn(bin, http, acl_root, &extra_hcl);
-        let a = Agent { child, bin: bin.clone(), http, acl_root, extra_hcl };
-        a.wait_leader();
-        a
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let http = free_port();
+            let child = Self::spawn(bin, http, acl_root, &extra_hcl);
+            let mut a = Agent { child, bin: bin.clone(), http, acl_root, extra_hcl: extra_hcl.clone() };
+            match a.wait_leader() {
+                Ok(()) => return a,
+                Err(why) if attempt < 3 => eprintln!("consul agent attempt {attempt}: {why}; starting it again"),
+                Err(why) => panic!("consul has no leader after {attempt} attempts: {why}"),
+            }
+        }
     }
 
     fn spawn(bin: &PathBuf, http: u16, acl_root: Option<&str>, extra_hcl: &str) -> Child {
@@ -66,19 +73,27 @@ impl Agent {
         cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("consul starts")
     }
 
-    /// Waits until the agent reports a leader (its catalog then accepts registrations).
-    fn wait_leader(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+    /// Waits until the agent reports a leader (its catalog then accepts registrations), or
+    /// says why not: it exited, or no leader within 60 s.
+    fn wait_leader(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("the agent exited ({status})"));
+            }
             let out = Command::new("curl")
                 .args(["-s", &format!("http://127.0.0.1:{}/v1/status/leader", self.http)])
                 .output()
                 .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
                 .unwrap_or_default();
             if out.trim().len() > 2 {
-                return;
+                return Ok(());
             }
-            assert!(Instant::now() < deadline, "consul has no leader: {out:?}");
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return Err(format!("no leader within 60 s (last answer {out:?})"));
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -92,7 +107,9 @@ impl Agent {
             std::thread::sleep(Duration::from_millis(50));
         }
         self.child = Self::spawn(&self.bin, self.http, self.acl_root, &self.extra_hcl);
-        self.wait_leader();
+        if let Err(why) = self.wait_leader() {
+            panic!("the restarted consul agent has no leader: {why}");
+        }
     }
 
     fn registry(&self, token: Option<&str>) -> Consul {

@@ -12,7 +12,7 @@ command -v curl >/dev/null 2>&1 || { apt-get update -qq >/dev/null; apt-get inst
 CONSUL_BIN="$(tests/interop/consul/build.sh)"
 export CONSUL_BIN MICRO_REQUIRE_CONSUL=1
 cargo test --locked -q -p micro --lib registry::consul
-cargo test --locked -q -p micro --test consul
+cargo test --locked -q -p micro --test consul -- --test-threads=2
 tests/interop/go/build.sh >/dev/null
 cargo build --locked -q -p greeter-example -p micro-cli
 scripts/netns.sh tests/interop/consul.sh
