@@ -288,9 +288,13 @@ void micro_buf_free(struct micro_buf *b);
 //  - `"memory"`: a private in-process registry (share the handle between the server and
 //    the client that should see each other);
 //  - `"etcd"` (`127.0.0.1:2379`) or `"etcd://HOST:PORT[,HOST:PORT…]"`: etcd v3 in go-micro
-//    v5's key layout (`/micro/registry/…`), interoperable with go-micro's `registry/etcd`.
+//    v5's key layout (`/micro/registry/…`), interoperable with go-micro's `registry/etcd`;
+//  - `"consul"` (`CONSUL_HTTP_ADDR`, else `127.0.0.1:8500`) or `"consul://HOST:PORT"`: Consul's
+//    agent API, in go-micro's `registry/consul` encoding;
+//  - `"nats"` (`nats://127.0.0.1:4222`) or `"nats://HOST:PORT"` / `"tls://…"`: go-micro's
+//    `registry/nats` protocol.
 //
-// Any other name (e.g. `"consul"`) is `MICRO_STATUS_INVALID_ARG`, with the known names in
+// Any other name (e.g. `"zookeeper"`) is `MICRO_STATUS_INVALID_ARG`, with the known names in
 // the error detail. Release with `micro_registry_free`.
 micro_status micro_registry_new(struct micro_runtime *rt,
                                 const char *url,

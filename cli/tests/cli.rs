@@ -163,7 +163,7 @@ fn retries_and_env(name: &str, live: &str) {
     // The registry from MICRO_REGISTRY: an empty memory registry lists nothing.
     let (c, o, _) = micro_env(&["list", "services"], &[("MICRO_REGISTRY", "memory")]);
     assert_eq!((c, o.as_str()), (0, ""));
-    let (c, _, e) = micro_env(&["services"], &[("MICRO_REGISTRY", "consul")]);
+    let (c, _, e) = micro_env(&["services"], &[("MICRO_REGISTRY", "zookeeper")]);
     assert_eq!(c, 2);
     assert!(e.contains("unknown registry") && e.contains("MICRO_REGISTRY"), "{e}");
     let (c, _, e) =
@@ -235,7 +235,7 @@ fn rust_checks(name: &str, id: &str, addr: &str) {
     let (c, _, e) = micro(&["--client_request_timeout", "300ms", "call", name, "Greeter.Slow", r#"{"ms":2000}"#]);
     assert_eq!(c, 1);
     assert!(e.contains("\"code\":408") && e.contains(id) && e.contains("300ms"), "{e}");
-    let (c, _, e) = micro(&["--registry", "consul", "services"]);
+    let (c, _, e) = micro(&["--registry", "zookeeper", "services"]);
     assert_eq!(c, 2);
     assert!(e.contains("unknown registry"), "{e}");
     let (c, _, e) = micro(&["get", "service", "cli.nobody"]);

@@ -68,9 +68,17 @@ pub fn method_not_allowed(allowed: &str) -> Response<Body> {
     rsp
 }
 
+/// Whether `e` is a backend's plain-text error: go-micro's server answers some failures
+/// (an unknown handler, a handler's `errors.New`) with text, which our client reports as
+/// go-micro's own does, a 500 from `go.micro.client` with the text as its detail. The
+/// client's own 500s say `EOF` or name the selection that failed.
+fn plain_text_reply(e: &Error) -> bool {
+    e.id == CLIENT_ID && e.code == 500 && e.detail != "EOF" && !e.detail.starts_with("error selecting ")
+}
+
 /// Whether `e` came from our own client (not from the backend).
 fn local(e: &Error) -> bool {
-    e.id == CLIENT_ID || e.id == TRANSPORT_ID || e.id == CODEC_ID
+    (e.id == CLIENT_ID && !plain_text_reply(e)) || e.id == TRANSPORT_ID || e.id == CODEC_ID
 }
 
 /// The HTTP status for a call's error (see the module docs).
@@ -99,8 +107,8 @@ pub fn from_call(e: &Error, what: &str) -> Response<Body> {
         // Our client's words, with the status the gateway answers.
         return json(status, GATEWAY_ID, format!("{what}: {}", e.detail));
     }
-    if e.code == 0 {
-        return json(status, GATEWAY_ID, format!("error during request: {}", e.detail));
+    if e.code == 0 || plain_text_reply(e) {
+        return json(StatusCode::INTERNAL_SERVER_ERROR, GATEWAY_ID, format!("error during request: {}", e.detail));
     }
     with_body(status, e.to_json())
 }
@@ -116,6 +124,10 @@ mod tests {
         assert_eq!(status_of(&Error::timeout(CLIENT_ID, "late")), StatusCode::GATEWAY_TIMEOUT);
         assert_eq!(status_of(&Error::internal(TRANSPORT_ID, "dial: refused")), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(status_of(&Error::not_found(CLIENT_ID, "service x: not found")), StatusCode::NOT_FOUND);
+        // A go-micro server's plain-text error, as the client reports it (Error::from_reply).
+        let plain = Error::from_reply("rpc: can't find service Debug");
+        assert_eq!(status_of(&plain), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(status_of(&Error::internal(CLIENT_ID, "EOF")), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(status_of(&Error::new("greeter", "boom", 0)), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(status_of(&Error::new("greeter", "odd", 1234)), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(status_of(&Error::new("greeter", "odd", 42)), StatusCode::INTERNAL_SERVER_ERROR);

@@ -169,7 +169,7 @@ check "outside: micro publish reaches the go-micro subscriber" \
 	bash -c 'grep -qx ok '"$work"'/cp && until_ok() { local d=$((SECONDS+20)); while ! grep -q "$1" '"$work"'/gsub.out; do [ $SECONDS -lt $d ] || return 1; sleep 0.1; done; }; until_ok "eyJmcm9tIjoiY2xpIn0="'
 outside "$MICRO" "${P[@]}" health go.micro.srv.greeter >"$work/hh" 2>&1 && hh=0 || hh=$?
 check "outside: micro health (each node checked through the sidecar's /rpc)" \
-	bash -c '[ '"$hh"' = 0 ] && grep -q "go.micro.srv.greeter-.*reachable" '"$work"'/hh'
+	bash -c '[ '"$hh"' = 0 ] && grep -q "go.micro.srv.greeter-.*reachable" '"$work"'/hh || { echo "exit '"$hh"':"; cat '"$work"'/hh; false; }'
 outside "$MICRO" "${P[@]}" stream go.micro.srv.greeter Greeter.Stream '{"name":"a"}' >"$work/st" 2>&1 && st=0 || st=$?
 check "outside: micro stream says it cannot go through a sidecar (exit 2)" \
 	bash -c '[ '"$st"' = 2 ] && grep -q "proxy_address" '"$work"'/st'

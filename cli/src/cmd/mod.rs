@@ -87,6 +87,18 @@ pub fn json_arg(what: &str, parts: &[String], default: &str) -> Result<String, F
 }
 
 /// Calls `endpoint` on every node of `service` (or the --address node).
+/// Whether `e` came from the node (it is there) rather than from reaching it: the transport's
+/// failures and the client's timeouts mean it did not answer; a go-micro node's plain-text
+/// error arrives as a 500 from `go.micro.client` (as go-micro's own client reports it), and
+/// every other error is the node's own.
+fn node_answered(e: &Error) -> bool {
+    match e.id.as_str() {
+        micro::error::TRANSPORT_ID => false,
+        micro::error::CLIENT_ID => e.code == 500 && !e.detail.starts_with("error selecting "),
+        _ => true,
+    }
+}
+
 pub async fn per_node(
     service: &str,
     endpoint: &str,
@@ -108,7 +120,7 @@ pub async fn per_node(
             let r = remote.call(service, endpoint, "{}", Some(&address)).await;
             let reachable = match &r {
                 Ok(_) => true,
-                Err(e) => !e.id.starts_with(micro::error::CLIENT_ID) && e.code != 502 && e.code != 503,
+                Err(e) => node_answered(e) && e.code != 502 && e.code != 503,
             };
             rows.push((NodeRow { version, id, address, status: String::new(), reachable, stats: None }, r));
         }
@@ -122,8 +134,7 @@ pub async fn per_node(
         let r = client.call(service, endpoint, &b"{}"[..], &copts).await.map(|r| r.body);
         let reachable = match &r {
             Ok(_) => true,
-            // Anything but the client's own failures came from the node: it is there.
-            Err(e) => !e.id.starts_with(micro::error::CLIENT_ID),
+            Err(e) => node_answered(e),
         };
         rows.push((NodeRow { version, id, address, status: String::new(), reachable, stats: None }, r));
     }
