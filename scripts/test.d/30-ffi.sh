@@ -90,9 +90,13 @@ start_nats() {
 }
 # valgrind checks the whole process (Rust and C): any memcheck error, or a definite or indirect
 # leak, fails the run. (Possible leaks and still-reachable blocks are threads' and statics'
-# memory at exit: reported by valgrind -s if wanted, not errors.)
+# memory at exit: reported by valgrind -s if wanted, not errors.) Under valgrind the process
+# runs tens of times slower, so the servers' read timeouts (5 s to a complete head by
+# default) are scaled up as the tests' own call timeouts are: a pooled connection waiting
+# that long for its first request is valgrind's slowness, not a stalling peer.
 c_tests_valgrind() {
 	gcc -std=c11 -g -Wall -Wextra -Werror -Iinclude tests/c/test_micro.c -L"$lib" -lmicro -lpthread -Wl,-rpath,"$lib" -o "$out/test_micro" &&
+		MICRO_SERVER_HEADER_TIMEOUT=120s MICRO_SERVER_BODY_TIMEOUT=120s \
 		timeout 400 valgrind -q --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
 			--error-exitcode=97 --fair-sched=yes "$out/test_micro"
 }

@@ -715,7 +715,7 @@ pub enum ServerOp<'a> {
     Err(&'a str),
     /// `INFO {json}`, with the server's `max_payload` when it gave one.
     Info {
-        /// The server's `max_payload`, clamped to [`MAX_SERVER_PAYLOAD`].
+        /// The server's `max_payload`, clamped to `MAX_SERVER_PAYLOAD`.
         max_payload: Option<usize>,
     },
     /// `+OK` and anything we do not act on.

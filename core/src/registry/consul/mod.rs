@@ -4,7 +4,7 @@
 //! Layout (go-micro's): each node is a Consul service instance registered with the local
 //! agent (`PUT /v1/agent/service/register`) — ID the node id, name the service name,
 //! address and port the node's — whose tags carry the version, the endpoints and the node
-//! metadata in go-micro's encoding ([`tags`]); the metadata is also copied into Consul's
+//! metadata in go-micro's encoding (`tags`); the metadata is also copied into Consul's
 //! `Meta` where Consul accepts the key. A registration with a TTL gets a TTL check
 //! (`service:<node id>`), passed at once and then every third of the TTL by a task per node,
 //! so a node that dies leaves the healthy view within its TTL (Consul removes the instance
@@ -12,7 +12,7 @@
 //! longer knows the check (it restarted without its data), the task registers the node
 //! again. `get_service` asks `/v1/health/service/<name>?passing` — healthy instances only —
 //! and groups nodes by version; `list_services` reads `/v1/catalog/services`; `watch` is a
-//! loop of Consul's blocking queries ([`watch`]).
+//! loop of Consul's blocking queries (`watch`).
 //!
 //! Where we differ from go-micro on purpose: the TTL check is passed by a task between the
 //! server's re-registrations (go-micro passes it only when re-registering), and every node
