@@ -23,9 +23,19 @@ scripts/netns.sh cargo test --locked --offline --workspace --exclude micro-cli -
 
 # Each part of the project adds its own suite here (C ABI, Python, Node, CLI, …); each
 # installs what it needs and runs its mDNS parts inside scripts/netns.sh itself.
+# Each suite's time is printed as it ends; a failing suite is named last, where CI's
+# excerpt of the output ends.
+times=()
 for suite in scripts/test.d/*.sh; do
 	[ -e "$suite" ] || continue
 	echo "== $suite"
-	bash "$suite"
+	t=$SECONDS
+	if ! bash "$suite"; then
+		echo "== FAILED: $suite after $((SECONDS - t)) s (whole run so far: $SECONDS s)"
+		exit 1
+	fi
+	times+=("$suite: $((SECONDS - t)) s")
+	echo "== $suite passed in $((SECONDS - t)) s"
 done
-echo "all suites passed"
+printf '%s\n' "${times[@]}"
+echo "all suites passed in $SECONDS s"

@@ -250,7 +250,13 @@ check "pubsub template: each hears what it publishes" pubsub
 "$MICRO" run -k all "$OUT/pubsub" >/dev/null; wait $run
 echo "run suite (netns): $pass passed, ${#failed[@]} failed${failed:+: ${failed[*]}}"
 [ "${#failed[@]}" = 0 ]
-'
-rc=$?
-[ "$rc" = 0 ] || { echo "--- micro run log (last 60 lines)"; tail -60 "$out/run.log"; }
+' 2>&1 | tee "$out/checks.log"
+rc=${PIPESTATUS[0]}
+if [ "$rc" != 0 ]; then
+	for log in run run-one run-git run-git-u run-pubsub; do
+		[ -s "$out/$log.log" ] && { echo "--- $log.log (last 40 lines)"; tail -40 "$out/$log.log"; }
+	done
+	# Named again last: CI shows the end of the output.
+	grep -h "^FAIL\|^run suite" "$out/checks.log"
+fi
 exit "$rc"
