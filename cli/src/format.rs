@@ -216,12 +216,11 @@ pub fn go_duration(ns: u128) -> String {
     }
 }
 
-/// Unix seconds as Go's `Jan 2 15:04:05` layout, in UTC.
-pub fn clock(unix: u64) -> String {
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let days = (unix / 86_400) as i64;
-    let secs = unix % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/// The civil date (year, month 1-12, day) of a day counted from 1970-01-01.
+fn civil(days: i64) -> (i64, usize, i64) {
+    // Howard Hinnant's algorithm.
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -230,10 +229,27 @@ pub fn clock(unix: u64) -> String {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month.clamp(1, 12) as usize, day)
+}
+
+/// Unix seconds as Go's `Jan 2 15:04:05` layout, in UTC.
+pub fn clock(unix: u64) -> String {
+    let (_, month, day) = civil((unix / 86_400) as i64);
+    let secs = unix % 86_400;
+    format!("{} {} {:02}:{:02}:{:02}", MONTHS[month - 1], day, secs / 3600, (secs / 60) % 60, secs % 60)
+}
+
+/// Unix seconds as Go's `time.RFC1123` layout in UTC: `Sun, 08 Dec 2019 16:13:50 UTC`.
+pub fn rfc1123(unix: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]; // 1970-01-01 was a Thursday
+    let days = unix / 86_400;
+    let (year, month, day) = civil(days as i64);
+    let secs = unix % 86_400;
     format!(
-        "{} {} {:02}:{:02}:{:02}",
-        MONTHS[(month - 1).clamp(0, 11) as usize],
-        day,
+        "{}, {day:02} {} {year} {:02}:{:02}:{:02} UTC",
+        DAYS[(days % 7) as usize],
+        MONTHS[month - 1],
         secs / 3600,
         (secs / 60) % 60,
         secs % 60
@@ -330,6 +346,9 @@ mod tests {
         assert_eq!(go_duration(3_723_500_000_000), "1h2m3.5s");
         assert_eq!(go_duration(999), "999ns");
         assert_eq!(clock(1_575_821_630), "Dec 8 16:13:50");
+        assert_eq!(rfc1123(1_575_821_630), "Sun, 08 Dec 2019 16:13:50 UTC");
+        assert_eq!(rfc1123(0), "Thu, 01 Jan 1970 00:00:00 UTC");
+        assert_eq!(rfc1123(951_782_400 + 86_399), "Tue, 29 Feb 2000 23:59:59 UTC");
     }
 
     #[test]

@@ -198,6 +198,9 @@ enum Cmd {
     /// and, with --server_name and --server_address, the program beside it registered.
     #[command(visible_alias = "sidecar")]
     Proxy(Box<cmd::proxy::ProxyArgs>),
+    /// Chat-ops: answer `ping`, `list services`, `call …`, `help` and commands served by
+    /// `go.micro.bot.*` services in Slack (Socket Mode); until Ctrl-C.
+    Bot(Box<cmd::bot::BotArgs>),
     /// Interactive session: `micro> ` prompt, the same commands, one registry for the session.
     Cli,
     /// Print a shell completion script: bash, zsh, fish, elvish, powershell.
@@ -276,6 +279,7 @@ async fn run(cmd: Cmd, opts: &Opts, sess: &Session) -> Outcome {
         Cmd::Logs(args) => cmd::run::logs(&args).await,
         Cmd::Mcp { cmd } => cmd::mcp::run(&cmd, opts, sess).await,
         Cmd::Proxy(args) => cmd::proxy::run(&args, opts, sess).await,
+        Cmd::Bot(args) => cmd::bot::run(&args, opts).await,
         Cmd::Cli => {
             if sess.interactive {
                 Err(Failure::Usage("already in an interactive session".into()))

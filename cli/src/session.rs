@@ -100,6 +100,17 @@ impl Session {
         self.client.get_or_try_init(|| client_builder(opts).registry(registry).build()).await.cloned().map_err(usage)
     }
 
+    /// Deregisters what the session registered and still holds (the end of `micro cli` and
+    /// of `micro bot`).
+    pub async fn release(&self) {
+        let held: Vec<Service> = std::mem::take(&mut *self.registered.lock().unwrap_or_else(|p| p.into_inner()));
+        if let Ok(registry) = self.registry().await {
+            for s in held {
+                let _ = registry.deregister(&s).await;
+            }
+        }
+    }
+
     /// A hint for "not found": where we looked and how to look elsewhere.
     pub fn where_hint(&self) -> String {
         if let Some(p) = &self.proxy {

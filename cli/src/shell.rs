@@ -11,7 +11,6 @@ use crate::cmd::{print, Failure, Outcome};
 use crate::session::Session;
 use crate::{Cli, Opts};
 use clap::{CommandFactory, Parser};
-use micro::registry::Service;
 use std::io::IsTerminal;
 use tokio::io::AsyncBufReadExt;
 
@@ -204,12 +203,7 @@ pub async fn run(opts: &Opts) -> Outcome {
             failures += 1;
         }
     }
-    let held: Vec<Service> = std::mem::take(&mut *sess.registered.lock().unwrap_or_else(|p| p.into_inner()));
-    if let Ok(registry) = sess.registry().await {
-        for s in held {
-            let _ = registry.deregister(&s).await;
-        }
-    }
+    sess.release().await;
     if failures > 0 && !tty {
         return Err(Failure::Failed(format!("{failures} command(s) failed")));
     }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CLI suite: the `micro` binary's unit tests, then the binary against a Rust service and real
 # go-micro v5.30.0 and v6.10.0 services (gm5, gm6) over mDNS inside the private network namespace —
-# every command, its output text and exit code — and a shell completion script that loads.
+# every command, its output text and exit code — `micro bot` against a Slack stand-in on loopback,
+# and a shell completion script that loads.
 set -euo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$top"
@@ -19,6 +20,7 @@ step() {
 
 step "cli unit tests (formats, parsing)" cargo test --locked -q -p micro-cli --bins
 step "cli vs Rust and go-micro services (netns)" scripts/netns.sh cargo test --locked -q -p micro-cli --test cli -- --test-threads=4
+step "micro bot vs a Slack stand-in (netns)" scripts/netns.sh cargo test --locked -q -p micro-cli --test bot
 completion() {
 	cargo build --locked -q -p micro-cli
 	bash -c 'source <("'"$top"'/target/debug/micro" completion bash) && complete -p micro | grep -q _micro'

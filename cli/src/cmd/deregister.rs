@@ -7,8 +7,9 @@ use crate::cmd::{print, Failure, Outcome};
 use crate::session::Session;
 use micro::registry::{self, mdns, Registry};
 
-/// Deregisters the service of `json`.
-pub async fn run(json: &[String], sess: &Session) -> Outcome {
+/// Deregisters the service of `json`: what `micro deregister service` does before it
+/// prints `ok` (and `micro bot`'s `deregister service` before it answers `ok`).
+pub async fn remove(json: &[String], sess: &Session) -> Outcome {
     let svc = service_arg(json)?;
     let registry = sess.registry().await?;
     let ours = sess.registered.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|s| s.name == svc.name);
@@ -35,6 +36,12 @@ pub async fn run(json: &[String], sess: &Session) -> Outcome {
             .unwrap_or_else(|p| p.into_inner())
             .retain(|s| s.name != svc.name || s.nodes != svc.nodes);
     }
+    Ok(())
+}
+
+/// Deregisters the service of `json` and prints `ok`.
+pub async fn run(json: &[String], sess: &Session) -> Outcome {
+    remove(json, sess).await?;
     print("ok");
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! `micro list services` and `micro services`.
 
 pub mod api;
+pub mod bot;
 pub mod call;
 pub mod deregister;
 pub mod get;
@@ -48,16 +49,18 @@ pub fn print_body(body: &[u8], output: Output) {
             let _ = out.write_all(b"\n");
         }
     } else {
-        match serde_json::from_slice::<serde_json::Value>(body) {
-            Ok(v) => {
-                let _ = writeln!(out, "{}", format::pretty(&v));
-            }
-            Err(_) => {
-                let _ = writeln!(out, "{}", String::from_utf8_lossy(body).trim_end());
-            }
-        }
+        let _ = writeln!(out, "{}", body_text(body));
     }
     let _ = out.flush();
+}
+
+/// A reply body as text, as `micro call` prints it by default: JSON indented with tabs,
+/// anything else as (lossy UTF-8) text without trailing blanks.
+pub fn body_text(body: &[u8]) -> String {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(v) => format::pretty(&v),
+        Err(_) => String::from_utf8_lossy(body).trim_end().to_string(),
+    }
 }
 
 /// `error calling S.E: <error json>` plus a line on what to do about it.

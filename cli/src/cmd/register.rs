@@ -2,12 +2,14 @@
 //!
 //! mDNS has no central store, so with mdns this command is the registration: it answers for
 //! the service until Ctrl-C, SIGTERM, or a goodbye for one of its nodes from another process
-//! (`micro deregister service`). Inside `micro cli` the session holds it instead.
+//! (`micro deregister service`). Inside `micro cli` (and `micro bot`) the session holds it
+//! instead ([`held`]).
 
 use crate::cmd::{print, Failure, Outcome};
 use crate::format;
 use crate::session::Session;
-use micro::registry::{self, Service};
+use micro::registry::{self, Registry, Service};
+use std::sync::Arc;
 
 /// A service from its registry JSON (the words joined with spaces): a name, at least one
 /// node with an id and an address; an empty version becomes go-micro's `latest`.
@@ -33,22 +35,37 @@ pub fn service_arg(json: &[String]) -> Result<Service, Failure> {
     Ok(svc)
 }
 
+/// Registers `svc` in `registry`.
+async fn register(registry: &Arc<dyn Registry>, svc: &Service) -> Outcome {
+    registry
+        .register(svc, registry::RegisterOptions::default())
+        .await
+        .map_err(|e| Failure::Failed(format!("error registering {}: {}", svc.name, e.detail)))
+}
+
+/// Registers the service of `json` for an interactive session (`micro cli`, `micro bot`),
+/// which holds it until the session ends.
+pub async fn held(json: &[String], sess: &Session) -> Outcome {
+    let svc = service_arg(json)?;
+    register(&sess.registry().await?, &svc).await?;
+    sess.registered.lock().unwrap_or_else(|p| p.into_inner()).push(svc);
+    Ok(())
+}
+
 /// Registers the service of `json`, and with mdns outside a session, holds it.
 pub async fn run(json: &[String], sess: &Session) -> Outcome {
+    if sess.interactive {
+        held(json, sess).await?;
+        print("ok");
+        return Ok(());
+    }
     let svc = service_arg(json)?;
     let registry = sess.registry().await?;
     // Watch before registering, so a goodbye from `micro deregister` is not missed.
-    let hold = !sess.interactive && registry.name() == "mdns";
+    let hold = registry.name() == "mdns";
     let mut watcher = if hold { registry.watch(Some(&svc.name)).await.ok() } else { None };
-    registry
-        .register(&svc, registry::RegisterOptions::default())
-        .await
-        .map_err(|e| Failure::Failed(format!("error registering {}: {}", svc.name, e.detail)))?;
+    register(&registry, &svc).await?;
     print("ok");
-    if sess.interactive {
-        sess.registered.lock().unwrap_or_else(|p| p.into_inner()).push(svc);
-        return Ok(());
-    }
     if registry.name() == "proxy" {
         eprintln!(
             "note: registered through the sidecar (--proxy_address) with a TTL of 90s; the sidecar's registry holds it"
