@@ -5,6 +5,12 @@
 #   rustdoc   `cargo doc` of the library and the gateway with warnings as errors (broken
 #             intra-doc links, missing docs are warned by #![warn(missing_docs)]);
 #   header    every function in include/micro.h has its comment (scripts/docs_check.py header);
+#   tsdoc     every declaration in bindings/node/index.d.ts and every member of its classes,
+#             interfaces and object types (each overload too) has a /** … */ comment
+#             (scripts/docs_check.py tsdoc);
+#   pydoc     every public module, name, method, property and attribute of the Python package
+#             has a docstring, and every pyo3 function, class and method of micro._native a ///
+#             doc (scripts/docs_check.py pydoc; read from the source, nothing built);
 #   snippets  the README's Quick start Python and Node snippets, extracted as written, run
 #             inside the private namespace: each language's server with its own client and
 #             with the other language's client ("Hello John" every time).
@@ -40,6 +46,8 @@ pair() {
 
 step links python3 scripts/docs_check.py links
 step header python3 scripts/docs_check.py header
+step tsdoc python3 scripts/docs_check.py tsdoc
+step pydoc python3 scripts/docs_check.py pydoc
 step rustdoc rustdoc
 step snippets-extract python3 scripts/docs_check.py snippets "$out/snippets"
 step python-server-python-client pair "$py server.py" "$py client.py"

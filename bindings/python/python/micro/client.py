@@ -95,9 +95,13 @@ class Reply:
     """A reply: the raw body, its content type, headers and the node that answered."""
 
     body: bytes
+    """The body as the server sent it (see :meth:`decode`)."""
     content_type: str
+    """The body's content type."""
     header: dict[str, str] = field(default_factory=dict)
+    """The reply headers."""
     node: str = ""
+    """The id of the node that answered."""
 
     def decode(self) -> Any:
         """The body decoded by content type (JSON → Python values, text → ``str``, else bytes);

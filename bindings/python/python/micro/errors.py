@@ -44,6 +44,7 @@ class Error(Exception):
     """
 
     default_code: ClassVar[int] = 500
+    """The code when none is given: 500 here, the subclass's code in each subclass."""
 
     def __new__(cls: type[_E], *args: Any, **kw: Any) -> _E:
         # Node's and Go's orders put three values first: say which form Python takes.
@@ -65,11 +66,15 @@ class Error(Exception):
         if status is not None and not isinstance(status, str):
             raise TypeError(f"micro.{type(self).__name__}: status must be a str, got {type(status).__name__}")
         self.id: str = id
+        """Who raised it: a service name, ``go.micro.client``, ``micro.python`` … (may be empty)."""
         self.code: int = self.default_code if code is None else int(code)
+        """The HTTP-like code: 400 bad request, 404 not found, 408 timeout, 500, 503 …"""
         self.detail: str = detail
+        """What went wrong (also ``e.args[0]``)."""
         if status is None:
             status = _native.status_text(self.code) if -2**31 <= self.code < 2**31 else ""
         self.status: str = status
+        """The code's reason phrase (``"Not Found"``), or the one given."""
         super().__init__(detail)
 
     def __str__(self) -> str:

@@ -35,7 +35,10 @@ class Response:
     """An explicit reply: ``body`` (bytes, or a JSON-able value) with its content type."""
 
     body: Any
+    """The reply: bytes as they are, anything else encoded (JSON, or a protobuf message)."""
     content_type: str | None = None
+    """Its content type; ``None``: ``application/octet-stream`` for bytes, ``application/protobuf``
+    for a protobuf message, else ``application/json``."""
 
 
 class Context:
@@ -76,8 +79,11 @@ class Message:
     def __init__(self, msg: _native.Message) -> None:
         self._m = msg
         self.topic: str = msg.topic
+        """The topic it was published on."""
         self.header: dict[str, str] = msg.header
+        """Its headers, keys exactly as the publisher wrote them (``Content-Type``, ``Micro-Topic`` …)."""
         self.body: bytes = msg.body
+        """The body as published (see :meth:`json`)."""
 
     @property
     def content_type(self) -> str:
