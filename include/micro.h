@@ -8,7 +8,12 @@
  *    takes a trailing `micro_error **err`, writes a new error there on failure only (the
  *    caller frees it with micro_error_free). err may be NULL.
  *  - Out-params are written only on success. Inputs (strings, bytes, options) are copied
- *    before the function returns. Strings are NUL-terminated UTF-8.
+ *    before the function returns.
+ *  - String arguments (`const char *`) are NUL-terminated UTF-8. One that is not valid
+ *    UTF-8 fails the call with MICRO_STATUS_INVALID_UTF8 (the error detail names the
+ *    argument) and the call has no other effect — but a function documented to release its
+ *    object "always" still does; a header lookup returning `bool` finds nothing, and
+ *    micro_server_options_new returns NULL.
  *  - micro_str / micro_bytes results are borrowed views, valid while their owner lives;
  *    arguments given to callbacks are borrowed for the duration of the callback.
  *  - Callbacks run on library-owned dispatch threads, never inside the registering call.
@@ -194,7 +199,8 @@ typedef void (*micro_stream_handler_fn)(void *userdata, struct micro_server_stre
 // An argument was out of range or malformed.
 #define MICRO_STATUS_INVALID_ARG 2
 
-// A string argument was not valid UTF-8.
+// A string argument was not valid UTF-8 (the error detail names it); the call had no
+// other effect.
 #define MICRO_STATUS_INVALID_UTF8 3
 
 // The service or endpoint was not found.
@@ -766,7 +772,8 @@ micro_status micro_request_set_response_content_type(struct micro_request *r, co
 micro_status micro_request_respond(struct micro_request *r, struct micro_bytes body);
 
 // Answers with a go-micro error (`code` such as 400, 404, 500; `detail` text; the id is
-// the service name) and releases `r` — always.
+// the service name) and releases `r` — always, even when `code` or `detail` is invalid
+// (NULL, not UTF-8: the caller then gets a 500).
 micro_status micro_request_respond_error(struct micro_request *r, int32_t code, const char *detail);
 
 // Answers with go-micro error `code` (e.g. 502 or 503) for a failed downstream call, its

@@ -111,7 +111,8 @@ pub unsafe extern "C" fn micro_request_respond(r: *mut micro_request, body: micr
 }
 
 /// Answers with a go-micro error (`code` such as 400, 404, 500; `detail` text; the id is
-/// the service name) and releases `r` — always.
+/// the service name) and releases `r` — always, even when `code` or `detail` is invalid
+/// (NULL, not UTF-8: the caller then gets a 500).
 #[no_mangle]
 pub unsafe extern "C" fn micro_request_respond_error(
     r: *mut micro_request,

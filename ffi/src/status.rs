@@ -12,7 +12,8 @@ pub const MICRO_STATUS_OK: micro_status = 0;
 pub const MICRO_STATUS_NULL_ARG: micro_status = 1;
 /// An argument was out of range or malformed.
 pub const MICRO_STATUS_INVALID_ARG: micro_status = 2;
-/// A string argument was not valid UTF-8.
+/// A string argument was not valid UTF-8 (the error detail names it); the call had no
+/// other effect.
 pub const MICRO_STATUS_INVALID_UTF8: micro_status = 3;
 /// The service or endpoint was not found.
 pub const MICRO_STATUS_NOT_FOUND: micro_status = 4;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The C ABI suite: libmicro builds; include/micro.h is what cbindgen generates, compiles as
 # C99 and C++, and declares every exported symbol (all micro_-prefixed); every pointer argument
-# of every export has a NULL test (tests/c/null_coverage.py); libmicro.so's SONAME is
+# of every export has a NULL test (tests/c/null_coverage.py), every string (`const char *`)
+# argument an invalid UTF-8 test (tests/c/utf8_coverage.py); libmicro.so's SONAME is
 # libmicro.so.<MICRO_ABI_VERSION>; micro.pc builds the greeter and pub/sub examples; a local
 # mDNS failure is UNAVAILABLE (in an empty network namespace); the C
 # tests (RPC, server streams, pub/sub incl. NATS against a local nats-server, server
@@ -51,6 +52,9 @@ soname_abi() {
 }
 null_tests() {
 	python3 tests/c/null_coverage.py include/micro.h tests/c/test_micro.c
+}
+utf8_tests() {
+	python3 tests/c/utf8_coverage.py include/micro.h tests/c/test_micro.c
 }
 header_c_cpp() {
 	printf '#include "micro.h"\nint main(void){return MICRO_CHECK_ABI();}\n' >"$out/h.c"
@@ -117,6 +121,7 @@ step exports_all_declared_and_prefixed exports_declared
 step soname_carries_abi_version soname_abi
 step header_compiles_c99_and_cxx header_c_cpp
 step every_pointer_argument_has_a_null_test null_tests
+step every_string_argument_has_an_invalid_utf8_test utf8_tests
 step greeter_builds_with_pkgconfig greeter_pkgconfig
 step local_mdns_failure_is_unavailable_not_remote local_mdns_failure
 step nats_server_on_loopback start_nats

@@ -17,9 +17,16 @@
 static int failures;
 #define CHECK(cond) do { if (!(cond)) { fprintf(stderr, "  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); return 1; } } while (0)
 #define CHECK_ST(expr, want) do { micro_status st_ = (expr); if (st_ != (want)) { fprintf(stderr, "  %s:%d: %s = %s, want %s\n", __FILE__, __LINE__, #expr, micro_status_name(st_), micro_status_name(want)); return 1; } } while (0)
+/* CHECK_ST that also wants *err written with status ST and a detail naming WHAT. */
+#define CHECK_ERR(expr, st, what) do { micro_error *err_ = NULL; micro_status s_ = (expr); \
+    if (s_ != (st) || !err_ || micro_error_status(err_) != (st) || !strstr(micro_error_detail(err_).ptr, what)) { \
+        fprintf(stderr, "  %s:%d: %s = %s (%s), want %s naming %s\n", __FILE__, __LINE__, #expr, micro_status_name(s_), \
+                err_ ? micro_error_detail(err_).ptr : "no error", micro_status_name(st), what); micro_error_free(err_); return 1; } \
+    micro_error_free(err_); } while (0)
 /* A test returns 0 (ok), -1 (skipped: it printed why) or anything else (failed). */
 #define RUN(fn) do { int r_ = fn(); if (r_ != -1) printf("%s %s\n", r_ ? "FAIL" : "ok", #fn); fflush(stdout); failures += r_ != 0 && r_ != -1; } while (0)
 
+/* The tests' one invalid UTF-8 string (tests/c/utf8_coverage.py looks for this name). */
 static const char BAD_UTF8[] = {(char)0xff, (char)0xfe, 'x', 0};
 
 static void sleep_ms(int ms) { struct timespec t = {ms / 1000, (ms % 1000) * 1000000L}; nanosleep(&t, NULL); }
@@ -247,30 +254,6 @@ static int test_null_args(void) {
     micro_server_free(srv);
     micro_client_free(cli);
     micro_registry_free(reg);
-    CHECK_ST(micro_runtime_shutdown(rt, 1000), MICRO_STATUS_OK);
-    micro_runtime_free(rt);
-    return 0;
-}
-
-static int test_invalid_utf8(void) {
-    micro_runtime *rt = NULL; micro_registry *reg = NULL; micro_error *err = NULL;
-    CHECK_ST(micro_runtime_new(NULL, &rt, NULL), MICRO_STATUS_OK);
-    CHECK_ST(micro_registry_new(rt, BAD_UTF8, &reg, &err), MICRO_STATUS_INVALID_UTF8);
-    CHECK(micro_error_status(err) == MICRO_STATUS_INVALID_UTF8 && strstr(micro_error_detail(err).ptr, "url") != NULL);
-    micro_error_free(err); err = NULL;
-    CHECK_ST(micro_registry_new(rt, "zookeeper", &reg, &err), MICRO_STATUS_INVALID_ARG);
-    CHECK(strstr(micro_error_detail(err).ptr, "zookeeper") != NULL);
-    micro_error_free(err);
-    CHECK_ST(micro_registry_new(rt, "memory", &reg, NULL), MICRO_STATUS_OK);
-    micro_client *cli = NULL; micro_message *m = NULL; micro_bytes none = {NULL, 0};
-    CHECK_ST(micro_client_new(rt, reg, NULL, &cli, NULL), MICRO_STATUS_OK);
-    CHECK_ST(micro_client_call_sync(cli, BAD_UTF8, "A.B", none, NULL, &m, NULL), MICRO_STATUS_INVALID_UTF8);
-    CHECK_ST(micro_client_call_sync(cli, "s", BAD_UTF8, none, NULL, &m, NULL), MICRO_STATUS_INVALID_UTF8);
-    micro_call_options *co = micro_call_options_new();
-    CHECK_ST(micro_call_options_set_header(co, "k", BAD_UTF8), MICRO_STATUS_INVALID_UTF8);
-    micro_call_options_free(co);
-    CHECK(micro_server_options_new(BAD_UTF8) == NULL);
-    micro_client_free(cli); micro_registry_free(reg);
     CHECK_ST(micro_runtime_shutdown(rt, 1000), MICRO_STATUS_OK);
     micro_runtime_free(rt);
     return 0;
@@ -995,13 +978,6 @@ static void on_done_no_ud(void *ud, micro_status st, const micro_message *m, con
     if (ud == NULL) atomic_fetch_add(&null_ud_calls, 1);
 }
 
-/* CHECK_ST that also wants *err written with status ST and a detail naming WHAT. */
-#define CHECK_ERR(expr, st, what) do { micro_error *err_ = NULL; micro_status s_ = (expr); \
-    if (s_ != (st) || !err_ || micro_error_status(err_) != (st) || !strstr(micro_error_detail(err_).ptr, what)) { \
-        fprintf(stderr, "  %s:%d: %s = %s (%s), want %s naming %s\n", __FILE__, __LINE__, #expr, micro_status_name(s_), \
-                err_ ? micro_error_detail(err_).ptr : "no error", micro_status_name(st), what); micro_error_free(err_); return 1; } \
-    micro_error_free(err_); } while (0)
-
 static int test_null_args_every_pointer(void) {
     world w; if (world_up(&w)) return 1;
     micro_bytes none = {NULL, 0};
@@ -1180,6 +1156,195 @@ static int test_null_args_every_pointer(void) {
     CHECK_ST(micro_log_set(1, on_log, NULL, NULL), MICRO_STATUS_OK);
     CHECK_ST(micro_log_set(0, NULL, NULL, NULL), MICRO_STATUS_OK);
     return world_down(&w);
+}
+
+/* ---- invalid UTF-8 for every string argument (tests/c/utf8_coverage.py checks that each
+ * `const char *` of micro.h gets BAD_UTF8 in a call below or above, the other arguments
+ * valid, asserting the outcome): MICRO_STATUS_INVALID_UTF8 with a detail naming the
+ * argument (where there is an err), and no other effect ---- */
+
+static int bytes_are(micro_bytes b, const char *want) { return b.len == strlen(want) && memcmp(b.ptr, want, b.len) == 0; }
+
+/* Inside a handler: the request API's strings given BAD_UTF8. The header lookup finds
+ * nothing; the response content type is refused (the answer keeps the request's); with body
+ * "detail" the error answer's detail is refused, and the request is released all the same
+ * (the caller gets a 500), else the handler answers "fine". */
+static atomic_int req_utf8_runs, req_utf8_bad;
+static int request_utf8_checks(micro_request *req, int *consumed) {
+    micro_str v = {NULL, 0};
+    CHECK(!micro_request_header(req, BAD_UTF8, &v) && v.ptr == NULL);
+    CHECK(micro_request_header(req, "X-Test", &v) && strcmp(v.ptr, "u") == 0);
+    CHECK_ST(micro_request_set_response_content_type(req, BAD_UTF8), MICRO_STATUS_INVALID_UTF8);
+    if (bytes_are(micro_request_body(req), "detail")) {
+        *consumed = 1;
+        CHECK_ST(micro_request_respond_error(req, 400, BAD_UTF8), MICRO_STATUS_INVALID_UTF8);
+    }
+    return 0;
+}
+static void utf8_request(void *ud, micro_request *req) {
+    (void)ud;
+    on_thread(K_HANDLER);
+    int consumed = 0;
+    if (request_utf8_checks(req, &consumed)) atomic_fetch_add(&req_utf8_bad, 1);
+    if (!consumed) micro_request_respond(req, bytes_of("fine"));
+    atomic_fetch_add(&req_utf8_runs, 1);
+}
+
+/* Inside a stream handler: the header lookup finds nothing; the close with an invalid detail
+ * is refused and leaves the stream open (it still sends "open", then ends with a 499). */
+static atomic_int stream_utf8_runs, stream_utf8_bad;
+static int stream_utf8_checks(micro_server_stream *s) {
+    micro_str v = {NULL, 0};
+    CHECK(!micro_server_stream_header(s, BAD_UTF8, &v) && v.ptr == NULL);
+    CHECK_ERR(micro_server_stream_close_error(s, 499, BAD_UTF8, &err_), MICRO_STATUS_INVALID_UTF8, "detail");
+    CHECK_ST(micro_server_stream_send(s, bytes_of("open"), NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_server_stream_close_error(s, 499, "utf8 done", NULL), MICRO_STATUS_OK);
+    return 0;
+}
+static void stream_utf8(void *ud, micro_server_stream *s) {
+    (void)ud;
+    on_thread(K_STREAM_HANDLER);
+    if (stream_utf8_checks(s)) atomic_fetch_add(&stream_utf8_bad, 1);
+    micro_server_stream_free(s);
+    atomic_fetch_add(&stream_utf8_runs, 1);
+}
+
+static int test_invalid_utf8_in_every_string_is_refused_without_effect(void) {
+    int before = atomic_load(&frees);
+    world w; if (world_up(&w)) return 1;
+    micro_bytes none = {NULL, 0};
+    micro_str v = {NULL, 0};
+    micro_error *err = NULL;
+    /* registries: none opened, nothing looked up */
+    micro_registry *reg = NULL; micro_buf *buf = NULL;
+    CHECK_ERR(micro_registry_new(w.rt, BAD_UTF8, &reg, &err_), MICRO_STATUS_INVALID_UTF8, "url");
+    CHECK_ERR(micro_registry_new(w.rt, "zookeeper", &reg, &err_), MICRO_STATUS_INVALID_ARG, "zookeeper");
+    CHECK_ERR(micro_registry_get_service_json(w.reg, BAD_UTF8, &buf, &err_), MICRO_STATUS_INVALID_UTF8, "name");
+    CHECK(reg == NULL && buf == NULL);
+    /* handlers: not registered (their free hooks are not kept) */
+    CHECK_ST(micro_server_handle(w.srv, BAD_UTF8, echo, NULL, count_free), MICRO_STATUS_INVALID_UTF8);
+    CHECK_ST(micro_server_handle_stream(w.srv, BAD_UTF8, stream_echo, NULL, count_free), MICRO_STATUS_INVALID_UTF8);
+    CHECK(atomic_load(&frees) == before);
+    CHECK_ST(micro_server_handle(w.srv, "Test.Utf8", utf8_request, NULL, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_server_handle_stream(w.srv, "Test.Utf8Stream", stream_utf8, NULL, NULL), MICRO_STATUS_OK);
+    /* client and call options: each refused, the options unchanged — the call below goes
+     * through the registry (no address), as JSON (the reply's content type is the
+     * request's), without the header (echo would answer "hdr:…") */
+    micro_client_options *clo = micro_client_options_new();
+    CHECK_ST(micro_client_options_set_content_type(clo, BAD_UTF8), MICRO_STATUS_INVALID_UTF8);
+    micro_client *cli = NULL;
+    CHECK_ST(micro_client_new(w.rt, w.reg, clo, &cli, NULL), MICRO_STATUS_OK);
+    micro_client_options_free(clo);
+    micro_call_options *co = micro_call_options_new();
+    CHECK_ST(micro_call_options_set_header(co, BAD_UTF8, "v"), MICRO_STATUS_INVALID_UTF8);
+    CHECK_ST(micro_call_options_set_header(co, "X-Test", BAD_UTF8), MICRO_STATUS_INVALID_UTF8);
+    CHECK_ST(micro_call_options_add_address(co, BAD_UTF8), MICRO_STATUS_INVALID_UTF8);
+    CHECK_ST(micro_call_options_set_content_type(co, BAD_UTF8), MICRO_STATUS_INVALID_UTF8);
+    micro_message *m = NULL;
+    CHECK_ST(micro_client_call_sync(cli, "c.test", "Test.Echo", bytes_of("x"), co, &m, NULL), MICRO_STATUS_OK);
+    micro_call_options_free(co);
+    CHECK(bytes_are(micro_message_body(m), "echo:x") && strcmp(micro_message_content_type(m).ptr, "application/json") == 0);
+    CHECK(!micro_message_header(m, BAD_UTF8, &v) && v.ptr == NULL);
+    micro_message_free(m); m = NULL;
+    /* calls and streams: refused before anything is sent; a refused async call's callback
+     * never fires (checked after the runtime ran every queued callback, below) */
+    CHECK_ERR(micro_client_call_sync(cli, BAD_UTF8, "Test.Echo", none, NULL, &m, &err_), MICRO_STATUS_INVALID_UTF8, "service");
+    CHECK_ERR(micro_client_call_sync(cli, "c.test", BAD_UTF8, none, NULL, &m, &err_), MICRO_STATUS_INVALID_UTF8, "endpoint");
+    static tally t; memset(&t, 0, sizeof t);
+    CHECK_ST(micro_client_call(cli, BAD_UTF8, "Test.Echo", none, NULL, NULL, on_done, &t), MICRO_STATUS_INVALID_UTF8);
+    CHECK_ST(micro_client_call(cli, "c.test", BAD_UTF8, none, NULL, NULL, on_done, &t), MICRO_STATUS_INVALID_UTF8);
+    micro_stream *st = NULL;
+    CHECK_ERR(micro_client_stream(cli, BAD_UTF8, "Test.Stream", NULL, &st, &err_), MICRO_STATUS_INVALID_UTF8, "service");
+    CHECK_ERR(micro_client_stream(cli, "c.test", BAD_UTF8, NULL, &st, &err_), MICRO_STATUS_INVALID_UTF8, "endpoint");
+    CHECK(m == NULL && st == NULL);
+    /* the request and server stream APIs, inside handlers (no retries: one run per call) */
+    co = micro_call_options_new();
+    CHECK_ST(micro_call_options_set_header(co, "X-Test", "u"), MICRO_STATUS_OK);
+    CHECK_ST(micro_call_options_set_retries(co, 0), MICRO_STATUS_OK);
+    CHECK_ST(micro_client_call_sync(cli, "c.test", "Test.Utf8", bytes_of("{}"), co, &m, NULL), MICRO_STATUS_OK);
+    CHECK(bytes_are(micro_message_body(m), "fine") && strcmp(micro_message_content_type(m).ptr, "application/json") == 0);
+    micro_message_free(m); m = NULL;
+    CHECK_ST(micro_client_call_sync(cli, "c.test", "Test.Utf8", bytes_of("detail"), co, &m, &err), MICRO_STATUS_REMOTE);
+    CHECK(m == NULL && micro_error_code(err) == 500);
+    micro_error_free(err); err = NULL;
+    micro_call_options_free(co);
+    CHECK(wait_for(&req_utf8_runs, 2, 20000) && atomic_load(&req_utf8_bad) == 0);
+    CHECK_ST(micro_client_stream(cli, "c.test", "Test.Utf8Stream", NULL, &st, NULL), MICRO_STATUS_OK);
+    CHECK(recv_is(st, "open"));
+    CHECK_ST(micro_stream_recv(st, 20000, &m, &err), MICRO_STATUS_REMOTE);
+    CHECK(m == NULL && micro_error_code(err) == 499 && strcmp(micro_error_detail(err).ptr, "utf8 done") == 0);
+    micro_error_free(err); err = NULL;
+    micro_stream_free(st); st = NULL;
+    CHECK(wait_for(&stream_utf8_runs, 1, 20000) && atomic_load(&stream_utf8_bad) == 0);
+    /* brokers: none opened; no subscription made (hooks not kept); nothing published, and
+     * the publish options unchanged (the valid message has no header at all) */
+    micro_broker *b = NULL; micro_subscription *sub = NULL, *s = NULL; micro_event *ev = NULL;
+    CHECK_ERR(micro_broker_new(w.rt, BAD_UTF8, NULL, 0, &b, &err_), MICRO_STATUS_INVALID_UTF8, "url");
+    CHECK(b == NULL);
+    CHECK_ST(micro_broker_new(w.rt, "memory", NULL, 0, &b, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_broker_subscribe_pull(b, "u", NULL, &sub, NULL), MICRO_STATUS_OK);
+    CHECK_ERR(micro_broker_subscribe(b, BAD_UTF8, NULL, on_nothing, NULL, count_free, &s, &err_), MICRO_STATUS_INVALID_UTF8, "topic");
+    CHECK_ERR(micro_broker_subscribe(b, "u", BAD_UTF8, on_nothing, NULL, count_free, &s, &err_), MICRO_STATUS_INVALID_UTF8, "queue");
+    CHECK_ERR(micro_broker_subscribe_pull(b, BAD_UTF8, NULL, &s, &err_), MICRO_STATUS_INVALID_UTF8, "topic");
+    CHECK_ERR(micro_broker_subscribe_pull(b, "u", BAD_UTF8, &s, &err_), MICRO_STATUS_INVALID_UTF8, "queue");
+    CHECK(s == NULL && atomic_load(&frees) == before);
+    micro_publish_options *po = micro_publish_options_new();
+    CHECK_ST(micro_publish_options_set_content_type(po, BAD_UTF8), MICRO_STATUS_INVALID_UTF8);
+    CHECK_ST(micro_publish_options_set_header(po, BAD_UTF8, "v"), MICRO_STATUS_INVALID_UTF8);
+    CHECK_ST(micro_publish_options_set_header(po, "X-K", BAD_UTF8), MICRO_STATUS_INVALID_UTF8);
+    CHECK_ERR(micro_broker_publish(b, BAD_UTF8, bytes_of("bad"), po, &err_), MICRO_STATUS_INVALID_UTF8, "topic");
+    CHECK_ST(micro_client_set_broker(cli, b), MICRO_STATUS_OK);
+    CHECK_ERR(micro_client_publish(cli, BAD_UTF8, bytes_of("bad"), po, &err_), MICRO_STATUS_INVALID_UTF8, "topic");
+    CHECK_ST(micro_broker_publish(b, "u", bytes_of("good"), po, NULL), MICRO_STATUS_OK);
+    micro_publish_options_free(po);
+    CHECK_ST(micro_subscription_next(sub, 5000, &ev, NULL), MICRO_STATUS_OK);
+    CHECK(bytes_are(micro_event_body(ev), "good") && micro_event_header_count(ev) == 0);
+    CHECK(!micro_event_header(ev, BAD_UTF8, &v) && v.ptr == NULL);
+    micro_event_free(ev); ev = NULL;
+    CHECK_ST(micro_subscription_next(sub, 0, &ev, NULL), MICRO_STATUS_TIMEOUT);
+    micro_subscription_free(sub);
+    micro_broker_free(b);
+    /* services: none made; no subscriber added (hooks not kept) */
+    micro_service *svc = NULL;
+    CHECK_ERR(micro_service_new(w.rt, BAD_UTF8, "memory", &svc, &err_), MICRO_STATUS_INVALID_UTF8, "name");
+    CHECK_ERR(micro_service_new(w.rt, "c.utf8svc", BAD_UTF8, &svc, &err_), MICRO_STATUS_INVALID_UTF8, "registry_url");
+    CHECK(svc == NULL);
+    CHECK_ST(micro_service_new(w.rt, "c.utf8svc", "memory", &svc, NULL), MICRO_STATUS_OK);
+    CHECK_ERR(micro_service_subscribe(svc, BAD_UTF8, NULL, on_nothing, NULL, count_free, &err_), MICRO_STATUS_INVALID_UTF8, "topic");
+    CHECK_ERR(micro_service_subscribe(svc, "u", BAD_UTF8, on_nothing, NULL, count_free, &err_), MICRO_STATUS_INVALID_UTF8, "queue");
+    CHECK_ERR(micro_service_publish(svc, BAD_UTF8, none, NULL, &err_), MICRO_STATUS_INVALID_UTF8, "topic");
+    CHECK(atomic_load(&frees) == before);
+    micro_service_free(svc);
+    /* server options: none for an invalid name; each setter refused, the options unchanged
+     * (the node registers version "latest" and no metadata "k") */
+    CHECK(micro_server_options_new(BAD_UTF8) == NULL);
+    micro_server_options *so = micro_server_options_new("c.utf8");
+    CHECK_ST(micro_server_options_set_address(so, BAD_UTF8), MICRO_STATUS_INVALID_UTF8);
+    CHECK_ST(micro_server_options_set_version(so, BAD_UTF8), MICRO_STATUS_INVALID_UTF8);
+    CHECK_ST(micro_server_options_set_metadata(so, BAD_UTF8, "v"), MICRO_STATUS_INVALID_UTF8);
+    CHECK_ST(micro_server_options_set_metadata(so, "k", BAD_UTF8), MICRO_STATUS_INVALID_UTF8);
+    CHECK_ST(micro_server_options_set_address(so, "127.0.0.1:0"), MICRO_STATUS_OK);
+    micro_server *srv = NULL;
+    CHECK_ST(micro_server_new(w.rt, w.reg, so, &srv, NULL), MICRO_STATUS_OK);
+    micro_server_options_free(so);
+    CHECK_ST(micro_server_handle(srv, "Test.Echo", echo, NULL, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_server_start(srv, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_registry_get_service_json(w.reg, "c.utf8", &buf, NULL), MICRO_STATUS_OK);
+    micro_bytes j = micro_buf_bytes(buf);
+    int registered = contains(j, "\"version\":\"latest\"") && contains(j, "127.0.0.1:") && !contains(j, "\"k\":");
+    if (!registered) fprintf(stderr, "  registered: %.*s\n", (int)j.len, (const char *)j.ptr);
+    micro_buf_free(buf);
+    CHECK(registered);
+    CHECK_ST(micro_server_stop(srv, NULL), MICRO_STATUS_OK);
+    micro_server_free(srv);
+    micro_client_free(cli);
+    CHECK(world_down(&w) == 0);
+    /* the runtime's shutdown ran every queued callback: the refused async calls never did */
+    CHECK(atomic_load(&t.done) == 0);
+    /* only the world's three handler hooks ran: the refused registrations kept none */
+    CHECK(wait_for(&frees, before + 3, 20000));
+    CHECK(atomic_load(&frees) == before + 3);
+    return 0;
 }
 
 /* ---- server subscribers (go-micro RegisterSubscriber) ---- */
@@ -1599,7 +1764,7 @@ int main(void) {
     RUN(test_version);
     RUN(test_null_args);
     RUN(test_client_registry_from_env);
-    RUN(test_invalid_utf8);
+    RUN(test_invalid_utf8_in_every_string_is_refused_without_effect);
     RUN(test_call_sync);
     RUN(test_async_1000);
     RUN(test_reentrant_callback);
