@@ -83,8 +83,9 @@ def alone(fn, args, params, i) -> bool:
     return all(j == i or args[j] != "NULL" or optional(fn, p) or not is_pointer(p) for j, p in enumerate(params))
 
 
-def calls(src: str, name: str):
-    """The argument lists (as stripped texts) of every call of `name` in `src`."""
+def calls_at(src: str, name: str):
+    """(start, end, [argument texts]) of every call of `name` in `src`; `end` is just past
+    the closing parenthesis."""
     for m in re.finditer(r"(?<![\w])" + re.escape(name) + r"\s*\(", src):
         i, depth, args, cur = m.end(), 1, [], []
         while i < len(src) and depth:
@@ -102,6 +103,12 @@ def calls(src: str, name: str):
                 cur.append(c)
             i += 1
         args.append("".join(cur).strip())
+        yield m.start(), i + 1, args
+
+
+def calls(src: str, name: str):
+    """The argument lists (as stripped texts) of every call of `name` in `src`."""
+    for _, _, args in calls_at(src, name):
         yield args
 
 

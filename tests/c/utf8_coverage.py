@@ -26,7 +26,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from null_coverage import declarations, is_pointer, optional, param_name  # noqa: E402
+from null_coverage import calls_at as calls, declarations, is_pointer, optional, param_name  # noqa: E402
 
 TOKEN = "BAD_UTF8"
 
@@ -59,29 +59,6 @@ def strip_comments(src: str) -> str:
             out.append(c)
             i += 1
     return "".join(out)
-
-
-def calls(src: str, name: str):
-    """(start, end, [argument texts]) of every call of `name` in `src`; `end` is just past
-    the closing parenthesis."""
-    for m in re.finditer(r"(?<![\w])" + re.escape(name) + r"\s*\(", src):
-        i, depth, args, cur = m.end(), 1, [], []
-        while i < len(src) and depth:
-            c = src[i]
-            if c in "([{":
-                depth += 1
-            elif c in ")]}":
-                depth -= 1
-                if depth == 0:
-                    break
-            if c == "," and depth == 1:
-                args.append("".join(cur).strip())
-                cur = []
-            else:
-                cur.append(c)
-            i += 1
-        args.append("".join(cur).strip())
-        yield m.start(), i + 1, args
 
 
 def is_text(param: str) -> bool:
