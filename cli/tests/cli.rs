@@ -31,6 +31,8 @@ fn micro_run(args: &[&str], input: &str, env: &[(&str, &str)]) -> (i32, String, 
     let mut child = Command::new(env!("CARGO_BIN_EXE_micro"))
         .args(args)
         .env_remove("MICRO_REGISTRY")
+        .env_remove("MICRO_LOG_LEVEL")
+        .env_remove("RUST_LOG")
         .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -269,6 +271,29 @@ fn rust_checks(name: &str, id: &str, addr: &str) {
     assert_eq!((c, o.contains("_micro")), (0, true));
     let (c, o, _) = micro(&["call", "--help"]);
     assert_eq!((c, o.contains("--client_request_timeout")), (0, true));
+}
+
+/// The library's warnings reach stderr (here: the one about `MICRO_TLS_INSECURE`), at the
+/// level of go-micro's `MICRO_LOG_LEVEL` or of `RUST_LOG`; `error` hides them.
+#[test]
+fn library_warnings_on_stderr_by_log_level() {
+    let args = ["--registry", "memory", "--address", "127.0.0.1:1", "call", "foo", "Foo.Bar", "{}"];
+    let warning = "WARN micro::transport::tls: tls: server certificates are not verified";
+    let insecure = ("MICRO_TLS_INSECURE", "true");
+    let (c, _, e) = micro_env(&args, &[insecure]);
+    assert_eq!((c, e.contains(warning)), (1, true), "{e}");
+    let (_, _, e) = micro_env(&args, &[insecure, ("MICRO_LOG_LEVEL", "warn")]);
+    assert!(e.contains(warning), "{e}");
+    for quiet in [("MICRO_LOG_LEVEL", "error"), ("MICRO_LOG_LEVEL", "fatal"), ("RUST_LOG", "error")] {
+        let (c, _, e) = micro_env(&args, &[insecure, quiet]);
+        assert_eq!((c, e.contains("WARN")), (1, false), "{quiet:?}: {e}");
+        assert!(e.contains("error calling foo.Foo.Bar"), "{e}");
+    }
+    // MICRO_LOG_LEVEL wins over RUST_LOG; a name it does not know is said, and ignored.
+    let (_, _, e) = micro_env(&args, &[insecure, ("MICRO_LOG_LEVEL", "error"), ("RUST_LOG", "debug")]);
+    assert!(!e.contains("WARN"), "{e}");
+    let (_, _, e) = micro_env(&args, &[insecure, ("MICRO_LOG_LEVEL", "loud")]);
+    assert!(e.contains("MICRO_LOG_LEVEL=\"loud\" is not one of trace") && e.contains(warning), "{e}");
 }
 
 /// `micro stats NAME` has one row, for node `id` at `addr`, with every field of go-micro's
