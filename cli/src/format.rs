@@ -114,6 +114,10 @@ pub struct Stats {
     pub threads: u64,
     /// Total GC pause in nanoseconds.
     pub gc: u64,
+    /// Requests the node counted (0 where it does not count them).
+    pub requests: u64,
+    /// Of those, the failed ones.
+    pub errors: u64,
 }
 
 impl Stats {
@@ -132,6 +136,8 @@ impl Stats {
             memory: num("memory")?,
             threads: num("threads")?,
             gc: num("gc")?,
+            requests: num("requests")?,
+            errors: num("errors")?,
         })
     }
 }

@@ -13,6 +13,7 @@
 mod cmd;
 mod failure;
 mod format;
+mod logs;
 mod session;
 mod shell;
 
@@ -309,6 +310,8 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // The sidecar also announces its own events (registrations, health) by default.
+    logs::init(if matches!(cli.cmd, Cmd::Proxy(_)) { "warn,micro::proxy=info" } else { "warn" });
     let sess = Session::new(&cli.opts, false);
     let outcome = rt.block_on(run(cli.cmd, &cli.opts, &sess));
     rt.shutdown_timeout(Duration::from_millis(200));

@@ -31,6 +31,8 @@ fn micro_run(args: &[&str], input: &str, env: &[(&str, &str)]) -> (i32, String, 
     let mut child = Command::new(env!("CARGO_BIN_EXE_micro"))
         .args(args)
         .env_remove("MICRO_REGISTRY")
+        .env_remove("MICRO_LOG_LEVEL")
+        .env_remove("RUST_LOG")
         .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -88,9 +90,6 @@ async fn rust_greeter(name: &str, topic: &str) -> (Service, mpsc::Receiver<Messa
     });
     s.handle_json("Greeter.Meta", |_: serde_json::Value, req| async move {
         Ok(Reply { message: req.header.get("X-A").cloned().unwrap_or_default() })
-    });
-    s.handle_json("Debug.Stats", |_: serde_json::Value, _| async move {
-        Ok(serde_json::json!({"started": 1575821630u64, "uptime": 65, "memory": 2422210, "threads": 12, "gc": 1200000}))
     });
     s.handle_stream("Greeter.Stream", |_, mut stream| async move {
         while let Some(msg) = stream.recv().await {
@@ -259,10 +258,12 @@ fn rust_checks(name: &str, id: &str, addr: &str) {
     let (c, o, _) = micro(&["--address", addr, "health", name]);
     assert_eq!((c, o.as_str()), (0, "ok\n"));
 
-    let (c, o, _) = micro(&["stats", name]);
-    assert_eq!(c, 0);
-    assert!(o.contains("node\t\taddress:port\t\tstarted\tuptime\tmemory\tthreads\tgc\n"), "{o}");
-    assert!(o.ends_with(&format!("{id}\t\t{addr}\t\tDec 8 16:13:50\t1m5s\t2.31mb\t12\t1.2ms\n")), "{o}");
+    // Debug.Stats is served by the library itself: go-micro's fields, gc 0 (no collector).
+    let row = stats_row(name, id, addr);
+    assert_eq!(row[4], "0s", "{row:?}");
+    // Ours counts a call to an unknown endpoint too (go-micro's router refuses it before
+    // any handler wrapper sees it).
+    stats_count(name, ["Greeter.Hello", r#"{"name":"s"}"#], ["Greeter.NoSuchMethod", "{}"]);
 
     let (c, o, _) = micro(&["--version"]);
     assert_eq!((c, o.as_str()), (0, concat!("micro version ", env!("CARGO_PKG_VERSION"), "\n")));
@@ -270,6 +271,83 @@ fn rust_checks(name: &str, id: &str, addr: &str) {
     assert_eq!((c, o.contains("_micro")), (0, true));
     let (c, o, _) = micro(&["call", "--help"]);
     assert_eq!((c, o.contains("--client_request_timeout")), (0, true));
+}
+
+/// The library's warnings reach stderr (here: the one about `MICRO_TLS_INSECURE`), at the
+/// level of go-micro's `MICRO_LOG_LEVEL` or of `RUST_LOG`; `error` hides them.
+#[test]
+fn library_warnings_on_stderr_by_log_level() {
+    let args = ["--registry", "memory", "--address", "127.0.0.1:1", "call", "foo", "Foo.Bar", "{}"];
+    let warning = "WARN micro::transport::tls: tls: server certificates are not verified";
+    let insecure = ("MICRO_TLS_INSECURE", "true");
+    let (c, _, e) = micro_env(&args, &[insecure]);
+    assert_eq!((c, e.contains(warning)), (1, true), "{e}");
+    let (_, _, e) = micro_env(&args, &[insecure, ("MICRO_LOG_LEVEL", "warn")]);
+    assert!(e.contains(warning), "{e}");
+    for quiet in [("MICRO_LOG_LEVEL", "error"), ("MICRO_LOG_LEVEL", "fatal"), ("RUST_LOG", "error")] {
+        let (c, _, e) = micro_env(&args, &[insecure, quiet]);
+        assert_eq!((c, e.contains("WARN")), (1, false), "{quiet:?}: {e}");
+        assert!(e.contains("error calling foo.Foo.Bar"), "{e}");
+    }
+    // MICRO_LOG_LEVEL wins over RUST_LOG; a name it does not know is said, and ignored.
+    let (_, _, e) = micro_env(&args, &[insecure, ("MICRO_LOG_LEVEL", "error"), ("RUST_LOG", "debug")]);
+    assert!(!e.contains("WARN"), "{e}");
+    let (_, _, e) = micro_env(&args, &[insecure, ("MICRO_LOG_LEVEL", "loud")]);
+    assert!(e.contains("MICRO_LOG_LEVEL=\"loud\" is not one of trace") && e.contains(warning), "{e}");
+}
+
+/// `micro stats NAME` has one row, for node `id` at `addr`, with every field of go-micro's
+/// table filled in: [started, uptime, memory, threads, gc].
+fn stats_row(name: &str, id: &str, addr: &str) -> Vec<String> {
+    let (c, o, e) = micro(&["stats", name]);
+    assert_eq!(c, 0, "{e}");
+    assert!(o.contains("\nnode\t\taddress:port\t\tstarted\tuptime\tmemory\tthreads\tgc\n"), "{o}");
+    let last = o.lines().last().unwrap_or_default();
+    let prefix = format!("{id}\t\t{addr}\t\t");
+    assert!(last.starts_with(&prefix), "{o}");
+    let row: Vec<String> = last[prefix.len()..].split('\t').map(str::to_string).collect();
+    assert_eq!(row.len(), 5, "{o}");
+    assert!(row[0].split(' ').count() == 3 && row[0].contains(':'), "started as go-micro's clock: {o}");
+    assert!(row[1].ends_with('s'), "uptime as a Go duration: {o}");
+    assert!(row[2].ends_with("mb") && row[2] != "0.00mb", "memory: {o}");
+    assert!(row[3].parse::<u64>().is_ok_and(|t| t > 0), "threads: {o}");
+    row
+}
+
+/// (requests, errors) of the only node of `name`, from `micro -o json stats`.
+fn stats_counts(name: &str) -> (u64, u64) {
+    let (c, o, e) = micro(&["-o", "json", "stats", name]);
+    assert_eq!(c, 0, "{e}");
+    let rows: serde_json::Value = serde_json::from_str(&o).expect("stats -o json is JSON");
+    let s = &rows[0]["stats"];
+    (s["requests"].as_u64().expect("requests"), s["errors"].as_u64().expect("errors"))
+}
+
+/// The requests and errors of Debug.Stats grow by exactly the calls made: one good call and
+/// one failing call (`[endpoint, body]` each), and the Debug.Stats call before them.
+fn stats_count(name: &str, good: [&str; 2], failing: [&str; 2]) {
+    let (r0, e0) = stats_counts(name);
+    assert_eq!(micro(&["call", name, good[0], good[1]]).0, 0);
+    assert_eq!(micro(&["call", name, failing[0], failing[1]]).0, 1);
+    let (r1, e1) = stats_counts(name);
+    assert_eq!((r1 - r0, e1 - e0), (3, 1), "requests {r0} -> {r1}, errors {e0} -> {e1}");
+}
+
+/// `micro stats` against go-micro v5 serving go-micro's own Debug handler (gm5 --debug, with
+/// its request counter): the same table and fields as against our own services.
+#[test]
+fn stats_against_go_micro_v5_debug_handler() {
+    if !in_netns("stats_against_go_micro_v5_debug_handler") {
+        return;
+    }
+    let name = format!("cli.go.stats.{}", std::process::id());
+    let server = Proc::spawn(&go_bin("gm5"), &["serve", "--name", &name, "--debug"]);
+    let ready = server.ready();
+    let (id, addr) = (ready["id"].as_str().unwrap_or_default(), ready["address"].as_str().unwrap_or_default());
+    stats_row(&name, id, addr);
+    stats_count(&name, ["Greeter.Hello", r#"{"name":"s"}"#], ["Greeter.Fail", r#"{"code":418,"detail":"teapot"}"#]);
+    let (c, o, _) = micro(&["health", &name]);
+    assert!(c == 0 && o.ends_with(&format!("{id}\t\t{addr}\t\tok\n")), "{o}");
 }
 
 #[test]

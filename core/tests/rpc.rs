@@ -253,6 +253,55 @@ async fn legacy_json_rpc_node_and_health() {
     assert!(!server.endpoints().iter().any(|e| e.name == "Debug.Health"));
 }
 
+/// go-micro's `Debug.Stats` answer as a JSON object of protojson strings, zeros absent.
+fn stats_of(body: &[u8]) -> BTreeMap<String, u64> {
+    let v: BTreeMap<String, String> = serde_json::from_slice(body).expect("Debug.Stats answers an object of strings");
+    v.into_iter().map(|(k, n)| (k, n.parse().expect("a uint64 as a string"))).collect()
+}
+
+#[tokio::test]
+async fn debug_stats_counts_calls_and_errors_without_being_advertised() {
+    let reg: Arc<dyn Registry> = Arc::new(Memory::new());
+    let server = greeter(reg.clone(), "stats").await;
+    let c = client(reg);
+    let o = CallOptions::default();
+    let before = stats_of(&c.call("stats", "Debug.Stats", "{}", &o).await.unwrap().body);
+    assert!(before["started"] > 0 && before["timestamp"] >= before["started"], "{before:?}");
+    if cfg!(target_os = "linux") {
+        assert!(before["memory"] > 0 && before["threads"] > 0, "{before:?}");
+    }
+    assert!(!before.contains_key("gc"), "gc is zero and so left out: {before:?}");
+    let errors = |m: &BTreeMap<String, u64>| m.get("errors").copied().unwrap_or(0);
+    let requests = |m: &BTreeMap<String, u64>| m.get("requests").copied().unwrap_or(0);
+
+    // Three good calls, two failures (the handler's 400 and an unknown endpoint).
+    for name in ["a", "b", "c"] {
+        let _: Greeting = c.call_json("stats", "Greeter.Hello", &Hello { name: name.into() }, &o).await.unwrap();
+    }
+    let e = c.call_json::<_, Greeting>("stats", "Greeter.Hello", &Hello { name: "".into() }, &o).await.unwrap_err();
+    assert_eq!(e.code, 400);
+    assert_eq!(c.call("stats", "Greeter.Nope", "{}", &o).await.unwrap_err().code, 404);
+
+    let after = stats_of(&c.call("stats", "Debug.Stats", "{}", &o).await.unwrap().body);
+    // The first Debug.Stats call counts too, once it was answered.
+    assert_eq!(requests(&after), requests(&before) + 1 + 5, "{before:?} -> {after:?}");
+    assert_eq!(errors(&after), errors(&before) + 2, "{before:?} -> {after:?}");
+    assert_eq!(after["started"], before["started"]);
+    let local = server.stats();
+    assert_eq!((local.requests, local.errors), (requests(&after) + 1, errors(&after)));
+    assert!(!server.endpoints().iter().any(|e| e.name.starts_with("Debug.")));
+
+    // Protobuf callers get the same message in protobuf (field 2 = started, a varint).
+    let po = CallOptions { content_type: Some("application/protobuf".into()), ..Default::default() };
+    let pb = c.call("stats", "Debug.Stats", Vec::new(), &po).await.unwrap();
+    assert_eq!(pb.body[0], 0x08, "field 1 (timestamp) first: {:?}", &pb.body[..]);
+
+    // A handler of that name wins.
+    server.handle_json("Debug.Stats", |_: serde_json::Value, _| async move { Ok(serde_json::json!({"mine": true})) });
+    let mine = c.call("stats", "Debug.Stats", "{}", &o).await.unwrap();
+    assert_eq!(&mine.body[..], b"{\"mine\":true}\n");
+}
+
 #[tokio::test]
 async fn concurrent_calls_share_the_pool() {
     let reg: Arc<dyn Registry> = Arc::new(Memory::new());

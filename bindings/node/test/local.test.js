@@ -234,3 +234,20 @@ test('maxConcurrency bounds the calls in handlers at once', async () => {
   assert.throws(() => new micro.Service({ name: 'x', registry: 'memory', maxConcurrency: 0 }), { code: 400 });
   assert.throws(() => new micro.Service({ name: 'x', registry: 'memory', maxConcurrency: '2' }), { code: 400 });
 });
+
+test('Debug.Stats is served by the library and counts calls and errors', async (t) => {
+  const svc = await greeter(micro);
+  const c = new micro.Client({ registry: 'memory' });
+  const address = svc.address;
+  t.after(() => svc.close());
+  const num = (s, k) => Number(s[k] ?? '0'); // protojson: uint64 as strings, zeros left out
+  const before = await c.call('node.greeter', 'Debug.Stats', {}, { address });
+  assert.ok(Object.values(before).every((v) => typeof v === 'string'), JSON.stringify(before));
+  assert.ok(num(before, 'started') > 0 && num(before, 'memory') > 0 && num(before, 'threads') > 0, JSON.stringify(before));
+  await c.call('node.greeter', 'Greeter.Hello', { name: 'S' }, { address });
+  await assert.rejects(c.call('node.greeter', 'Greeter.Fail', { code: 418, detail: 'teapot' }, { address }), { code: 418 });
+  const after = await c.call('node.greeter', 'Debug.Stats', {}, { address });
+  assert.equal(num(after, 'requests') - num(before, 'requests'), 3, JSON.stringify([before, after]));
+  assert.equal(num(after, 'errors') - num(before, 'errors'), 1, JSON.stringify([before, after]));
+  assert.equal(after.started, before.started);
+});

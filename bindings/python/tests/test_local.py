@@ -705,3 +705,27 @@ def test_load_10k_calls_100_in_flight_rss_stable():
         assert e1 == 0 and e2 == 0
         assert abs(r2 - r1) <= r1 * 0.10, (r1, r2)
     run(main())
+
+
+def test_debug_stats_is_served_and_counts_calls():
+    """Every service answers go-micro's Debug.Stats (from the library, not advertised):
+    protojson strings, requests and errors growing by exactly the calls made."""
+    async def main():
+        svc = greeter("pytest.stats")
+        await svc.start()
+        c = svc.client
+        try:
+            num = lambda s, k: int(s.get(k, "0"))  # noqa: E731 (zero fields are left out)
+            before = await c.call(svc.name, "Debug.Stats", {})
+            assert all(isinstance(v, str) for v in before.values()), before
+            assert num(before, "started") > 0 and num(before, "memory") > 0 and num(before, "threads") > 0, before
+            await c.call(svc.name, "Greeter.Hello", {"name": "S"})
+            with pytest.raises(micro.Error):
+                await c.call(svc.name, "Greeter.Fail", {"code": 418, "detail": "teapot"})
+            after = await c.call(svc.name, "Debug.Stats", {})
+            assert num(after, "requests") - num(before, "requests") == 3, (before, after)
+            assert num(after, "errors") - num(before, "errors") == 1, (before, after)
+            assert after["started"] == before["started"]
+        finally:
+            await svc.stop()
+    run(main())

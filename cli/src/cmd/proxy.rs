@@ -106,21 +106,8 @@ fn neighbour_config(args: &ProxyArgs) -> Result<Option<NeighbourConfig>, Failure
     Ok(Some(cfg))
 }
 
-/// Logs on stderr: `RUST_LOG` when set, else the sidecar's own events (registrations, health,
-/// dropped subscribers) and warnings.
-fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,micro::proxy=info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
 /// Runs the sidecar until Ctrl-C / SIGTERM.
 pub async fn run(args: &ProxyArgs, opts: &Opts, sess: &Session) -> Outcome {
-    init_logs();
     let security = args.tls.security(CMD)?;
     let neighbour_cfg = neighbour_config(args)?;
     let registry = sess.mesh_registry().await?;

@@ -227,6 +227,7 @@ async fn unary(server: &Arc<ServerState>, msg: Message, local: &str, remote: &st
     }
     let body = std::mem::take(&mut request.body);
     let result = dispatch(server, &msg, endpoint, content_type.clone(), body, local, remote).await;
+    server.counters.record(result.is_err());
     match (framing, result) {
         (Framing::Plain, Ok(rsp)) => {
             let mut header = Header::new();
@@ -286,6 +287,16 @@ async fn dispatch(
     if endpoint == "Debug.Health" && server.router.lookup(&endpoint).is_err() {
         // Answered as go-micro v4.0–v4.7 did, without advertising it.
         let body: &'static str = if content_type == codec::JSON { "{\"status\":\"ok\"}\n" } else { "\n\x02ok" };
+        return Ok(Response::from(body));
+    }
+    if endpoint == "Debug.Stats" && server.router.lookup(&endpoint).is_err() {
+        // go-micro's debug handler's Stats, served without being advertised, as Health is.
+        let stats = server.counters.snapshot();
+        let body = if content_type == codec::JSON {
+            format!("{}\n", stats.to_json()).into_bytes()
+        } else {
+            stats.to_protobuf()
+        };
         return Ok(Response::from(body));
     }
     let route = server.router.lookup(&endpoint).map_err(|e| Error::not_found(SERVER_ID, e.detail(&endpoint)))?;

@@ -11,10 +11,12 @@ mod conn;
 mod options;
 mod router;
 mod state;
+mod stats;
 mod stream;
 
 pub use options::ServerOptions;
 pub use router::{BoxFuture, Request, Response, StreamHandler, UnaryHandler};
+pub use stats::Stats;
 pub use stream::{ServerStream, StreamReceiver, StreamSender};
 
 use crate::error::{Error, Result, SERVER_ID};
@@ -55,6 +57,7 @@ impl Server {
                 tracker: TaskTracker::new(),
                 broker: Mutex::default(),
                 subscribers: Mutex::default(),
+                counters: Default::default(),
             }),
         }
     }
@@ -69,6 +72,12 @@ impl Server {
         &self.state.opts
     }
 
+    /// What `Debug.Stats` answers now: start time, uptime, the process's memory and threads,
+    /// and the unary calls this server answered and failed.
+    pub fn stats(&self) -> Stats {
+        self.state.counters.snapshot()
+    }
+
     /// Adds a raw endpoint: bytes in, bytes out, with content type and metadata.
     pub fn handle<F, Fut>(&self, endpoint: &str, handler: F)
     where
@@ -81,7 +90,8 @@ impl Server {
 
     /// Serves every unary call whose endpoint no handler names (go-micro's proxy: a server
     /// that forwards whatever it is asked). The catch-all is not listed among the endpoints
-    /// registered; a named handler still wins, and `Debug.Health` keeps the server's own answer.
+    /// registered; a named handler still wins, and `Debug.Health` and `Debug.Stats` keep the server's
+    /// own answers.
     pub fn handle_any<F, Fut>(&self, handler: F)
     where
         F: Fn(Request) -> Fut + Send + Sync + 'static,

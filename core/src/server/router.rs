@@ -157,9 +157,10 @@ impl Router {
         if let Some(r) = routes.get(endpoint) {
             return Ok(r.clone());
         }
-        // Debug.Health keeps the server's own answer (conn.rs) rather than being forwarded.
+        // Debug.Health and Debug.Stats keep the server's own answers (conn.rs) rather than
+        // being forwarded.
         let fallback = self.fallback.read().unwrap_or_else(|p| p.into_inner());
-        if let (Some(h), false) = (fallback.as_ref(), endpoint == "Debug.Health") {
+        if let (Some(h), false) = (fallback.as_ref(), matches!(endpoint, "Debug.Health" | "Debug.Stats")) {
             let ep = Endpoint { name: endpoint.to_string(), ..Default::default() };
             return Ok(Route { kind: Kind::Unary(Arc::clone(h)), endpoint: ep });
         }
@@ -189,7 +190,7 @@ mod tests {
     use std::sync::Arc;
 
     #[test]
-    fn the_fallback_takes_unnamed_endpoints_but_not_debug_health_and_is_not_listed() {
+    fn the_fallback_takes_unnamed_endpoints_but_not_debug_health_or_stats_and_is_not_listed() {
         let r = Router::new("svc".into());
         let h: UnaryHandler = Arc::new(|_req| Box::pin(async { Ok(super::Response::default()) }));
         assert!(r.lookup("Any.Thing").is_err());
@@ -199,6 +200,7 @@ mod tests {
         assert!(matches!(route.kind, Kind::Unary(_)));
         assert_eq!(route.endpoint.name, "Any.Thing");
         assert!(r.lookup("Debug.Health").is_err());
+        assert!(r.lookup("Debug.Stats").is_err());
         assert_eq!(r.endpoints().iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["Named.One"]);
     }
 }

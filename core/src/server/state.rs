@@ -28,6 +28,8 @@ pub(crate) struct ServerState {
     pub slots: Option<tokio::sync::Semaphore>,
     /// Slots for open streams, across every connection (`max_streams`).
     pub stream_slots: Arc<tokio::sync::Semaphore>,
+    /// Calls and errors for `Debug.Stats`.
+    pub counters: super::stats::Counters,
 }
 
 /// One subscriber added with [`super::Server::subscribe`].

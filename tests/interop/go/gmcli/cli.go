@@ -38,6 +38,7 @@ type ServeOptions struct {
 	Metadata  map[string]string
 	Broker    BrokerOptions
 	Proto     bool // also register the Proto handler (protobuf bodies through go-micro's proto codec)
+	Debug     bool // also register go-micro's Debug handler (Debug.Health, Debug.Stats …) and count requests (gm5 only)
 }
 
 type CallOptions struct {
@@ -466,6 +467,7 @@ func run(b Backend, cmd string, args []string) error {
 		fs.StringVar(&o.SubArg, "sub-arg", "json", "subscriber argument type: json (any JSON value) or frame (codec/bytes Frame)")
 		fs.Var(kvFlag(o.Metadata), "metadata", "server metadata k=v (repeatable)")
 		fs.BoolVar(&o.Proto, "proto", false, "also register the Proto handler (Proto.Echo, protobuf StringValue)")
+		fs.BoolVar(&o.Debug, "debug", false, "also register go-micro's Debug handler (Debug.Health, Debug.Stats) with request stats (gm5 only)")
 		brokerFlags(fs, &o.Broker)
 		if err := parse(fs, args); err != nil {
 			return err

@@ -17,6 +17,9 @@ import (
 	natsbroker "go-micro.dev/v5/broker/nats"
 	"go-micro.dev/v5/client"
 	raw "go-micro.dev/v5/codec/bytes"
+	debughandler "go-micro.dev/v5/debug/handler"
+	debugproto "go-micro.dev/v5/debug/proto"
+	"go-micro.dev/v5/debug/stats"
 	merrors "go-micro.dev/v5/errors"
 	"go-micro.dev/v5/metadata"
 	"go-micro.dev/v5/registry"
@@ -190,6 +193,16 @@ func printMessages(next server.SubscriberFunc) server.SubscriberFunc {
 	}
 }
 
+// recordStats counts every handled request (and failed ones) in go-micro's default stats,
+// which the Debug handler reports (go-micro's own wrapper for this is internal).
+func recordStats(next server.HandlerFunc) server.HandlerFunc {
+	return func(ctx context.Context, req server.Request, rsp interface{}) error {
+		err := next(ctx, req, rsp)
+		_ = stats.DefaultStats.Record(err)
+		return err
+	}
+}
+
 // ---------------------------------------------------------------------------
 // Helpers.
 
@@ -242,6 +255,9 @@ func (backend) Serve(o *gmcli.ServeOptions) error {
 	if len(o.Metadata) > 0 {
 		opts = append(opts, micro.Metadata(o.Metadata))
 	}
+	if o.Debug {
+		opts = append(opts, micro.WrapHandler(recordStats))
+	}
 	svc := micro.New(o.Name, opts...)
 	srv := svc.Server()
 
@@ -251,6 +267,12 @@ func (backend) Serve(o *gmcli.ServeOptions) error {
 	}
 	if o.Proto {
 		if err := micro.RegisterHandler(srv, &Proto{}); err != nil {
+			return err
+		}
+	}
+	if o.Debug {
+		// As go-micro's own test service does; the handler reads stats.DefaultStats.
+		if err := debugproto.RegisterDebugHandler(srv, debughandler.NewHandler(svc.Client())); err != nil {
 			return err
 		}
 	}
