@@ -113,6 +113,11 @@ impl Gateway {
 
     fn start_env(global: &[&str], args: &[&str], env: &[(&str, &str)]) -> Gateway {
         let mut all: Vec<&str> = global.to_vec();
+        // Only the timeout tests rely on --client_request_timeout: elsewhere go-micro's 5 s
+        // default would be a time bound a loaded 2-core machine can miss (a 504 mid-test).
+        if !global.contains(&"--client_request_timeout") {
+            all.extend(["--client_request_timeout", "60s"]);
+        }
         all.push("api");
         if !env.iter().any(|(k, _)| *k == "MICRO_API_ADDRESS") {
             all.extend(["--api_address", "127.0.0.1:0"]);
