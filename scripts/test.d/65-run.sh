@@ -55,6 +55,20 @@ for lang in rust python node go; do
 done
 python3 -m venv "$ps/ps-python/.venv" && "$ps/ps-python/.venv/bin/pip" install -q --no-index "$out"/wheels/micro_mesh-*.whl ||
 	{ echo "FAIL python venv"; exit 1; }
+# --template crud and --template api in each language: a third project of eight services.
+tp="$out/tmpl"
+mkdir -p "$tp"
+for t in crud api; do
+	for lang in rust python node go; do
+		(cd "$tp" && "$micro" new "$t-$lang" --lang "$lang" --template "$t") >>"$out/new.log" 2>&1 || { echo "FAIL micro new --template $t --lang $lang"; exit 1; }
+		printf 'service %s-%s\n    path ./%s-%s\n' "$t" "$lang" "$t" "$lang" >>"$tp/micro.mu"
+	done
+	python3 -m venv "$tp/$t-python/.venv" && "$tp/$t-python/.venv/bin/pip" install -q --no-index "$out"/wheels/micro_mesh-*.whl ||
+		{ echo "FAIL python venv"; exit 1; }
+done
+(cd "$tp" && "$micro" new nope --template web) >"$out/new-unknown.log" 2>&1
+grep -q "unknown template \"web\": the templates are basic, pubsub, crud, api" "$out/new-unknown.log" && [ ! -e "$tp/nope" ] ||
+	{ echo "FAIL micro new --template web: want an error listing the templates"; cat "$out/new-unknown.log"; exit 1; }
 # A local bare git repository holding a copy of the Go service, for `micro run URL` and -u.
 command -v git >/dev/null || { apt-get update -qq && apt-get install -y -qq git >/dev/null; }
 cp -a "$proj/svc-go" "$out/svc-go-work" &&
@@ -255,12 +269,49 @@ pubsub() {
 }
 check "pubsub template: each hears what it publishes" pubsub
 "$MICRO" run -k all "$OUT/pubsub" >/dev/null; wait $run
+# --template crud and api: eight services, the gateway on :8080 (the first run'"'"'s has ended).
+"$MICRO" run --no-watch "$OUT/tmpl" >"$OUT/run-tmpl.log" 2>&1 & run=$!
+tmpl_up() { [ "$("$MICRO" ps "$OUT/tmpl" 2>/dev/null | grep -c " yes$")" = 8 ]; }
+check "crud and api templates: all eight build, start and register" until_ok tmpl_up
+crud() {
+	for l in go rust python node; do
+		local s="crud-$l" h="Crud${l^}" got
+		c() { "$MICRO" call "$s" "$h.$1" "$2" -o raw 2>&1; }
+		got=$(c Create "{\"name\":\"Ann-$l\",\"email\":\"ann@example.com\"}") || { echo "$s create: $got"; return 1; }
+		local id
+		id=$(echo "$got" | python3 -c "import json,sys; print(json.load(sys.stdin)[\"record\"][\"id\"])") || { echo "$s create: $got"; return 1; }
+		got=$(c Read "{\"id\":\"$id\"}") && echo "$got" | grep -q "\"Ann-$l\"" || { echo "$s read: $got"; return 1; }
+		got=$(c Update "{\"id\":\"$id\",\"name\":\"Bea-$l\"}") && echo "$got" | grep -q "\"Bea-$l\"" && echo "$got" | grep -q "ann@example.com" || { echo "$s update: $got"; return 1; }
+		got=$(c List "{}") && echo "$got" | python3 -c "import json,sys; r=json.load(sys.stdin); assert any(x[\"id\"]==sys.argv[1] and x[\"name\"]==sys.argv[2] for x in r[\"records\"]) and r[\"total\"]==len(r[\"records\"]), r" "$id" "Bea-$l" || { echo "$s list: $got"; return 1; }
+		got=$(c Delete "{\"id\":\"$id\"}") && echo "$got" | grep -q "\"deleted\": *true" || { echo "$s delete: $got"; return 1; }
+		got=$(c Read "{\"id\":\"$id\"}") && { echo "$s read after delete answered: $got"; return 1; }
+		echo "$got" | grep -q "\"code\": *404" && echo "$got" | grep -q "record .*$id.* not found" || { echo "$s read after delete: $got"; return 1; }
+		got=$(c Create "{}") && { echo "$s create without a name answered: $got"; return 1; }
+		echo "$got" | grep -q "\"code\": *400" && echo "$got" | grep -q "name required" || { echo "$s create without a name: $got"; return 1; }
+		echo "$s: create, read, update, list, delete, read -> 404, create {} -> 400"
+	done
+}
+check "crud template: create, read back, update, list, delete, 404 after delete, 400 without a name" again crud
+shapes() { "$MICRO" get service crud-go -o raw | grep -q "UpdateRequest" && "$MICRO" get service crud-rust -o raw | grep -q "UpdateRequest"; }
+check "crud template: the registry shows the request shapes" again shapes
+api() {
+	for l in go rust python node; do
+		local s="api-$l" got code
+		got=$(curl -sf "http://127.0.0.1:8080/$s/health") && echo "$got" | grep -q "\"status\": *\"ok\"" || { echo "GET /$s/health: $got"; return 1; }
+		got=$(curl -sf -XPOST "http://127.0.0.1:8080/$s/hello" -H "Content-Type: application/json" -d "{\"name\":\"Cy\"}") && echo "$got" | grep -q "Hello Cy" || { echo "POST /$s/hello: $got"; return 1; }
+		code=$(curl -s -o "$OUT/api-400.json" -w "%{http_code}" -XPOST "http://127.0.0.1:8080/$s/hello" -H "Content-Type: application/json" -d "{}")
+		[ "$code" = 400 ] && grep -q "name required" "$OUT/api-400.json" || { echo "POST /$s/hello {}: $code $(cat "$OUT/api-400.json")"; return 1; }
+		echo "$s: GET /$s/health, POST /$s/hello, 400 without a name"
+	done
+}
+check "api template: GET /NAME/health and POST /NAME/hello through the gateway, 400 without a name" again api
+"$MICRO" run -k all "$OUT/tmpl" >/dev/null; wait $run
 echo "run suite (netns): $pass passed, ${#failed[@]} failed${failed:+: ${failed[*]}}"
 [ "${#failed[@]}" = 0 ]
 ' 2>&1 | tee "$out/checks.log"
 rc=${PIPESTATUS[0]}
 if [ "$rc" != 0 ]; then
-	for log in run run-one run-git run-git-u run-pubsub; do
+	for log in run run-one run-git run-git-u run-pubsub run-tmpl; do
 		[ -s "$out/$log.log" ] && { echo "--- $log.log (last 40 lines)"; tail -40 "$out/$log.log"; }
 	done
 	# Named again last: CI shows the end of the output.
