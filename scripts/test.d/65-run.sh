@@ -10,7 +10,10 @@
 #     logs` prints a service's output; `-k all` ends micro run;
 #   - `micro mcp serve` driven over stdio by a JSON-RPC client (initialize, tools/list,
 #     tools/call) calls the Rust service and a go-micro v5 service (gm5); `mcp list`,
-#     `mcp test`.
+#     `mcp test`; with --auth, over stdio and HTTP, a token of micro api's auth store
+#     calls the tool its scope allows and is refused the other;
+#   - `micro new --template crud|api` in each language: crud through micro call, api
+#     through micro run's gateway.
 # Builds share the workspace's target dir (CARGO_TARGET_DIR) and run offline.
 set -uo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -55,6 +58,20 @@ for lang in rust python node go; do
 done
 python3 -m venv "$ps/ps-python/.venv" && "$ps/ps-python/.venv/bin/pip" install -q --no-index "$out"/wheels/micro_mesh-*.whl ||
 	{ echo "FAIL python venv"; exit 1; }
+# --template crud and --template api in each language: a third project of eight services.
+tp="$out/tmpl"
+mkdir -p "$tp"
+for t in crud api; do
+	for lang in rust python node go; do
+		(cd "$tp" && "$micro" new "$t-$lang" --lang "$lang" --template "$t") >>"$out/new.log" 2>&1 || { echo "FAIL micro new --template $t --lang $lang"; exit 1; }
+		printf 'service %s-%s\n    path ./%s-%s\n' "$t" "$lang" "$t" "$lang" >>"$tp/micro.mu"
+	done
+	python3 -m venv "$tp/$t-python/.venv" && "$tp/$t-python/.venv/bin/pip" install -q --no-index "$out"/wheels/micro_mesh-*.whl ||
+		{ echo "FAIL python venv"; exit 1; }
+done
+(cd "$tp" && "$micro" new nope --template web) >"$out/new-unknown.log" 2>&1
+grep -q "unknown template \"web\": the templates are basic, pubsub, crud, api" "$out/new-unknown.log" && [ ! -e "$tp/nope" ] ||
+	{ echo "FAIL micro new --template web: want an error listing the templates"; cat "$out/new-unknown.log"; exit 1; }
 # A local bare git repository holding a copy of the Go service, for `micro run URL` and -u.
 command -v git >/dev/null || { apt-get update -qq && apt-get install -y -qq git >/dev/null; }
 cp -a "$proj/svc-go" "$out/svc-go-work" &&
@@ -197,6 +214,80 @@ mcp_http() {
 }
 check "mcp serve over HTTP: POST /mcp, GET /mcp/tools, POST /mcp/call" again mcp_http
 kill $mh
+# MCP with auth: the store (micro api --auth) holds the rules and a token with
+# the scope "greet", which the rule on gm.mcp.Greeter.Hello asks for; svc-rust needs "rust".
+export MICRO_ADMIN_PASSWORD=mcp-admin-password-1 MICRO_AUTH_DIR="$OUT/auth"
+"$MICRO" api --auth --api_address 127.0.0.1:8091 >"$OUT/api-auth.log" 2>&1 & ap=$!
+trap "kill $run $gm $ap 2>/dev/null; wait $run 2>/dev/null" EXIT
+auth_setup() {
+	until_ok curl -sf http://127.0.0.1:8091/health >/dev/null || return 1
+	local admin
+	admin=$(curl -sf -XPOST http://127.0.0.1:8091/auth/login -H "Content-Type: application/json" \
+		-d "{\"id\":\"admin\",\"password\":\"$MICRO_ADMIN_PASSWORD\"}" | python3 -c "import json,sys; print(json.load(sys.stdin)[\"token\"])") || return 1
+	for r in "gm.mcp.Greeter.Hello greet" "svc-rust rust"; do
+		set -- $r
+		curl -sf -XPOST http://127.0.0.1:8091/auth/rules -H "Authorization: Bearer $admin" -H "Content-Type: application/json" \
+			-d "{\"resource\":\"$1\",\"scopes\":\"$2\"}" >/dev/null || { echo "rule $1: refused"; return 1; }
+	done
+	curl -sf -XPOST http://127.0.0.1:8091/auth/tokens -H "Authorization: Bearer $admin" -H "Content-Type: application/json" \
+		-d "{\"name\":\"mcp\",\"scopes\":\"greet\"}" | python3 -c "import json,sys; print(json.load(sys.stdin)[\"token\"])" >"$OUT/mcp-token"
+}
+check "auth store: rules and a token with one scope, made through micro api --auth" auth_setup
+kill $ap; wait $ap 2>/dev/null
+export MCP_TOKEN="$(cat "$OUT/mcp-token")"
+mcp_auth() {
+	python3 - "$MICRO" <<"PY"
+import json, os, subprocess, sys
+def session(extra, env):
+    p = subprocess.Popen([sys.argv[1], "mcp", "serve", "--auth"] + extra, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                         env={**os.environ, **env})
+    def rpc(method, params):
+        p.stdin.write(json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}) + "\n"); p.stdin.flush()
+        return json.loads(p.stdout.readline())
+    return p, rpc
+tok = os.environ["MCP_TOKEN"]
+for how, extra, env in [("--token", ["--token", tok], {}), ("MICRO_MCP_TOKEN", [], {"MICRO_MCP_TOKEN": tok})]:
+    p, rpc = session(extra, env)
+    names = [t["name"] for t in rpc("tools/list", {})["result"]["tools"]]
+    assert "gm.mcp.Greeter.Hello" in names and "svc-rust.SvcRust.Hello" not in names, names
+    ok = rpc("tools/call", {"name": "gm.mcp.Greeter.Hello", "arguments": {"name": "Ola"}})["result"]
+    assert not ok["isError"] and "Hello Ola" in ok["content"][0]["text"], ok
+    no = rpc("tools/call", {"name": "svc-rust.SvcRust.Hello", "arguments": {"name": "Pam"}})["result"]
+    assert no["isError"] and "needs one of [rust]" in no["content"][0]["text"] and "403" in no["content"][0]["text"], no
+    print(how, "allowed:", ok["content"][0]["text"], "refused:", no["content"][0]["text"])
+    p.stdin.close(); p.wait()
+# No token: every call refused (401); a call'"'"'s own _token is taken.
+p, rpc = session([], {})
+r = rpc("tools/call", {"name": "gm.mcp.Greeter.Hello", "arguments": {"name": "Quin"}})["result"]
+assert r["isError"] and "401" in r["content"][0]["text"], r
+r = rpc("tools/call", {"name": "gm.mcp.Greeter.Hello", "arguments": {"name": "Quin"}, "_token": tok})["result"]
+assert not r["isError"] and "Hello Quin" in r["content"][0]["text"], r
+p.stdin.close(); p.wait()
+PY
+}
+check "mcp serve --auth (stdio): the scopes of the token allow one tool and refuse another, naming the scope" again mcp_auth
+"$MICRO" mcp serve --auth --mcp_address 127.0.0.1:3001 >"$OUT/mcp-http-auth.log" 2>&1 & mh=$!
+trap "kill $run $gm $mh 2>/dev/null; wait $run 2>/dev/null" EXIT
+mcp_http_auth() {
+	until_ok curl -sf http://127.0.0.1:3001/health >/dev/null || return 1
+	local body="{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"gm.mcp.Greeter.Hello\",\"arguments\":{\"name\":\"Ron\"}}}" code got
+	code=$(curl -s -o /dev/null -w "%{http_code}" -XPOST http://127.0.0.1:3001/mcp -H "Content-Type: application/json" -d "$body")
+	[ "$code" = 401 ] || { echo "no token: HTTP $code"; return 1; }
+	code=$(curl -s -o /dev/null -w "%{http_code}" -XPOST http://127.0.0.1:3001/mcp -H "Authorization: Bearer junk" -d "$body")
+	[ "$code" = 401 ] || { echo "a junk token: HTTP $code"; return 1; }
+	got=$(curl -sf -XPOST http://127.0.0.1:3001/mcp -H "Authorization: Bearer $MCP_TOKEN" -H "Content-Type: application/json" -d "$body")
+	echo "allowed: $got"; echo "$got" | grep -q "Hello Ron" || return 1
+	got=$(curl -sf -XPOST http://127.0.0.1:3001/mcp -H "Authorization: Bearer $MCP_TOKEN" -H "Content-Type: application/json" \
+		-d "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"svc-rust.SvcRust.Hello\",\"arguments\":{\"name\":\"Sue\"}}}")
+	echo "refused: $got"; echo "$got" | grep -q "\"isError\":true" && echo "$got" | grep -q "needs one of \[rust\]" || return 1
+	got=$(curl -sf http://127.0.0.1:3001/mcp/tools -H "Authorization: Bearer $MCP_TOKEN")
+	echo "$got" | grep -q "gm.mcp.Greeter.Hello" && ! echo "$got" | grep -q "svc-rust.SvcRust.Hello" || { echo "GET /mcp/tools: $got"; return 1; }
+	code=$(curl -s -o /dev/null -w "%{http_code}" -XPOST http://127.0.0.1:3001/mcp/call -H "Authorization: Bearer $MCP_TOKEN" -d "{\"tool\":\"svc-rust.SvcRust.Hello\",\"input\":{\"name\":\"Tim\"}}")
+	[ "$code" = 403 ] || { echo "POST /mcp/call outside the scopes: HTTP $code"; return 1; }
+}
+check "mcp serve --auth over HTTP: Bearer required (401), allowed and refused calls, tools/list filtered" again mcp_http_auth
+kill $mh
+unset MICRO_AUTH_DIR MICRO_ADMIN_PASSWORD
 
 # -k, -s, ps, logs.
 "$MICRO" run -k svc-node "$PROJ"
@@ -255,12 +346,49 @@ pubsub() {
 }
 check "pubsub template: each hears what it publishes" pubsub
 "$MICRO" run -k all "$OUT/pubsub" >/dev/null; wait $run
+# --template crud and api: eight services, the gateway on :8080 (the first run'"'"'s has ended).
+"$MICRO" run --no-watch "$OUT/tmpl" >"$OUT/run-tmpl.log" 2>&1 & run=$!
+tmpl_up() { [ "$("$MICRO" ps "$OUT/tmpl" 2>/dev/null | grep -c " yes$")" = 8 ]; }
+check "crud and api templates: all eight build, start and register" until_ok tmpl_up
+crud() {
+	for l in go rust python node; do
+		local s="crud-$l" h="Crud${l^}" got
+		c() { "$MICRO" call "$s" "$h.$1" "$2" -o raw 2>&1; }
+		got=$(c Create "{\"name\":\"Ann-$l\",\"email\":\"ann@example.com\"}") || { echo "$s create: $got"; return 1; }
+		local id
+		id=$(echo "$got" | python3 -c "import json,sys; print(json.load(sys.stdin)[\"record\"][\"id\"])") || { echo "$s create: $got"; return 1; }
+		got=$(c Read "{\"id\":\"$id\"}") && echo "$got" | grep -q "\"Ann-$l\"" || { echo "$s read: $got"; return 1; }
+		got=$(c Update "{\"id\":\"$id\",\"name\":\"Bea-$l\"}") && echo "$got" | grep -q "\"Bea-$l\"" && echo "$got" | grep -q "ann@example.com" || { echo "$s update: $got"; return 1; }
+		got=$(c List "{}") && echo "$got" | python3 -c "import json,sys; r=json.load(sys.stdin); assert any(x[\"id\"]==sys.argv[1] and x[\"name\"]==sys.argv[2] for x in r[\"records\"]) and r[\"total\"]==len(r[\"records\"]), r" "$id" "Bea-$l" || { echo "$s list: $got"; return 1; }
+		got=$(c Delete "{\"id\":\"$id\"}") && echo "$got" | grep -q "\"deleted\": *true" || { echo "$s delete: $got"; return 1; }
+		got=$(c Read "{\"id\":\"$id\"}") && { echo "$s read after delete answered: $got"; return 1; }
+		echo "$got" | grep -q "\"code\": *404" && echo "$got" | grep -q "record .*$id.* not found" || { echo "$s read after delete: $got"; return 1; }
+		got=$(c Create "{}") && { echo "$s create without a name answered: $got"; return 1; }
+		echo "$got" | grep -q "\"code\": *400" && echo "$got" | grep -q "name required" || { echo "$s create without a name: $got"; return 1; }
+		echo "$s: create, read, update, list, delete, read -> 404, create {} -> 400"
+	done
+}
+check "crud template: create, read back, update, list, delete, 404 after delete, 400 without a name" again crud
+shapes() { "$MICRO" get service crud-go -o raw | grep -q "UpdateRequest" && "$MICRO" get service crud-rust -o raw | grep -q "UpdateRequest"; }
+check "crud template: the registry shows the request shapes" again shapes
+api() {
+	for l in go rust python node; do
+		local s="api-$l" got code
+		got=$(curl -sf "http://127.0.0.1:8080/$s/health") && echo "$got" | grep -q "\"status\": *\"ok\"" || { echo "GET /$s/health: $got"; return 1; }
+		got=$(curl -sf -XPOST "http://127.0.0.1:8080/$s/hello" -H "Content-Type: application/json" -d "{\"name\":\"Cy\"}") && echo "$got" | grep -q "Hello Cy" || { echo "POST /$s/hello: $got"; return 1; }
+		code=$(curl -s -o "$OUT/api-400.json" -w "%{http_code}" -XPOST "http://127.0.0.1:8080/$s/hello" -H "Content-Type: application/json" -d "{}")
+		[ "$code" = 400 ] && grep -q "name required" "$OUT/api-400.json" || { echo "POST /$s/hello {}: $code $(cat "$OUT/api-400.json")"; return 1; }
+		echo "$s: GET /$s/health, POST /$s/hello, 400 without a name"
+	done
+}
+check "api template: GET /NAME/health and POST /NAME/hello through the gateway, 400 without a name" again api
+"$MICRO" run -k all "$OUT/tmpl" >/dev/null; wait $run
 echo "run suite (netns): $pass passed, ${#failed[@]} failed${failed:+: ${failed[*]}}"
 [ "${#failed[@]}" = 0 ]
 ' 2>&1 | tee "$out/checks.log"
 rc=${PIPESTATUS[0]}
 if [ "$rc" != 0 ]; then
-	for log in run run-one run-git run-git-u run-pubsub; do
+	for log in run run-one run-git run-git-u run-pubsub run-tmpl; do
 		[ -s "$out/$log.log" ] && { echo "--- $log.log (last 40 lines)"; tail -40 "$out/$log.log"; }
 	done
 	# Named again last: CI shows the end of the output.

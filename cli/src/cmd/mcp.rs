@@ -12,14 +12,26 @@
 //! answered), written here over serde_json: the protocol subset is small, and the Rust SDK
 //! (rmcp) would bring its own server framework for four methods. `micro mcp list` prints
 //! the tools, `micro mcp test TOOL [JSON]` calls one.
+//!
+//! With `--auth` (jwt; the store of `--auth_dir`, as `micro api --auth` and `micro server`
+//! keep it) every call needs a token of that store — over HTTP `Authorization: Bearer
+//! <token>` (else 401), over stdio `--token`/`MICRO_MCP_TOKEN` or, per call, go-micro's
+//! `_token` in the tools/call params — and tools/call is checked against the store's rules
+//! by the gateway's [`Guard::permit`]: a call outside the token's scopes is an error result
+//! (`isError`) naming the rule and the scopes it needs. tools/list shows only the tools the
+//! token may call. The store is read when the server starts: tokens and rules made later
+//! count from its next start.
 
 mod http;
 
+use crate::cmd::listen::AuthArgs;
 use crate::cmd::{print, Failure, Outcome};
 use crate::session::{call_options, client_for, Session};
 use crate::Opts;
 use clap::Subcommand;
 use micro::registry::{Endpoint, Value};
+use micro_gateway::auth::account::Account;
+use micro_gateway::auth::Guard;
 use serde_json::{json, Map, Value as Json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -39,6 +51,14 @@ pub enum McpCmd {
         /// Listen on HOST:PORT for HTTP instead of stdio (`:3000`: every interface).
         #[arg(long = "mcp_address", visible_alias = "listen", env = "MICRO_MCP_ADDRESS")]
         mcp_address: Option<String>,
+        /// Who may call what (default none): `--auth` (jwt) checks every call's token
+        /// against the store of --auth_dir, as the gateway does.
+        #[command(flatten)]
+        auth: AuthArgs,
+        /// The token stdio calls are made with when --auth is on (a tools/call's `_token`
+        /// param overrides it); over HTTP each request brings its own.
+        #[arg(long, env = "MICRO_MCP_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// List the tools: name and description (with --json, as tools/list returns them).
     List {
@@ -193,12 +213,20 @@ pub async fn run(cmd: &McpCmd, opts: &Opts, sess: &Session) -> Outcome {
                 Err(e) => Err(Failure::Failed(format!("error calling {tool}: {e}"))),
             }
         }
-        McpCmd::Serve { mcp_address } => {
+        McpCmd::Serve { mcp_address, auth, token } => {
+            let guard = auth.guard("micro mcp serve", "none")?;
+            let token = token.clone().filter(|t| !t.trim().is_empty());
+            // A stdio token that cannot be used is said at once, not on the first call.
+            if let (Some(g), Some(t), None) = (&guard, &token, mcp_address.as_ref().or(opts.address.as_ref())) {
+                g.account_of(t).map_err(|e| Failure::Usage(format!("micro mcp serve: --token: {}", e.detail)))?;
+            }
             // The global --address names the HTTP address, as go-micro's `micro mcp serve --address`.
             let server = Arc::new(Server {
                 opts: Opts { address: None, ..opts.clone() },
                 sess: Session::new(opts, false),
                 tools: Mutex::new(BTreeMap::new()),
+                guard,
+                token,
             });
             match mcp_address.clone().or_else(|| opts.address.clone()) {
                 Some(a) => http::serve(&a, server).await,
@@ -213,6 +241,20 @@ pub struct Server {
     opts: Opts,
     sess: Session,
     tools: Mutex<BTreeMap<String, Tool>>,
+    /// The auth store's guard, when --auth is on.
+    guard: Option<Arc<Guard>>,
+    /// The stdio token (--token, MICRO_MCP_TOKEN).
+    token: Option<String>,
+}
+
+/// Who is calling, as far as auth goes.
+pub enum Caller {
+    /// Auth is off: anyone may call anything.
+    Anyone,
+    /// The account (with the token's scopes) a valid token names.
+    Account(Account),
+    /// No usable token: why not (go-micro's 401 error JSON).
+    Refused(micro::Error),
 }
 
 /// A JSON-RPC error object.
@@ -221,8 +263,33 @@ fn rpc_error(code: i64, message: &str) -> Json {
 }
 
 impl Server {
-    /// The answer to one request: Ok(result) or Err(error object).
-    async fn handle(&self, method: &str, params: &Json) -> Result<Json, Json> {
+    /// The caller a token names (`None`: no token was given).
+    pub fn caller(&self, token: Option<&str>) -> Caller {
+        let Some(guard) = &self.guard else { return Caller::Anyone };
+        let Some(token) = token.map(|t| t.trim()).filter(|t| !t.is_empty()) else {
+            return Caller::Refused(micro_gateway::auth::unauthorized(
+                "no token: auth is on; give --token or MICRO_MCP_TOKEN (stdio), _token in the call's params, or Authorization: Bearer <token> (HTTP)",
+            ));
+        };
+        let token = token.strip_prefix("Bearer ").unwrap_or(token);
+        match guard.account_of(token) {
+            Ok((acc, _)) => Caller::Account(acc),
+            Err(e) => Caller::Refused(e),
+        }
+    }
+
+    /// Whether `caller` may call `tool`: the gateway's rules, through its guard.
+    fn permit(&self, caller: &Caller, tool: &Tool) -> Result<(), micro::Error> {
+        match (caller, &self.guard) {
+            (Caller::Anyone, _) | (_, None) => Ok(()),
+            (Caller::Refused(e), _) => Err(e.clone()),
+            (Caller::Account(acc), Some(g)) => g.permit(acc, &tool.service, &tool.endpoint),
+        }
+    }
+
+    /// The answer to one request: Ok(result) or Err(error object). `caller` is who the
+    /// transport says is calling; a tools/call's `_token` param names another.
+    async fn handle(&self, method: &str, params: &Json, caller: &Caller) -> Result<Json, Json> {
         match method {
             "initialize" => {
                 let asked = params["protocolVersion"].as_str().unwrap_or_default();
@@ -236,7 +303,9 @@ impl Server {
             "ping" => Ok(json!({})),
             "tools/list" => {
                 let tools = discover(&self.sess).await.map_err(|f| rpc_error(-32603, f.text()))?;
-                let list: Vec<Json> = tools.values().map(Tool::to_json).collect();
+                // Only the tools this caller may call.
+                let list: Vec<Json> =
+                    tools.values().filter(|t| self.permit(caller, t).is_ok()).map(Tool::to_json).collect();
                 *self.tools.lock().await = tools;
                 Ok(json!({"tools": list}))
             }
@@ -251,6 +320,21 @@ impl Server {
                     .await
                     .map_err(|f| rpc_error(-32603, f.text()))?
                     .ok_or_else(|| rpc_error(-32602, &format!("unknown tool: {name}")))?;
+                let own;
+                let caller = match params["_token"].as_str() {
+                    Some(t) => {
+                        own = self.caller(Some(t));
+                        &own
+                    }
+                    None => caller,
+                };
+                if let Err(e) = self.permit(caller, &tool) {
+                    return Ok(json!({"content": [{"type": "text", "text": e.to_string()}], "isError": true}));
+                }
+                let mut args = args;
+                if let Some(o) = args.as_object_mut() {
+                    o.remove("_token");
+                }
                 Ok(match call(&tool, &args, &self.opts, &self.sess).await {
                     Ok(text) => json!({"content": [{"type": "text", "text": text}], "isError": false}),
                     Err(e) => json!({"content": [{"type": "text", "text": e}], "isError": true}),
@@ -271,8 +355,8 @@ impl Server {
         Ok(t)
     }
 
-    /// The reply to one JSON-RPC message, if it needs one.
-    pub async fn line(&self, line: &str) -> Option<Json> {
+    /// The reply to one JSON-RPC message from `caller`, if it needs one.
+    pub async fn line(&self, line: &str, caller: &Caller) -> Option<Json> {
         let msg: Json = match serde_json::from_str(line) {
             Ok(m) => m,
             Err(e) => return Some(json!({"jsonrpc": "2.0", "id": null, "error": rpc_error(-32700, &e.to_string())})),
@@ -284,7 +368,7 @@ impl Server {
         };
         // Notifications (no id) are not answered.
         let id = id?;
-        Some(match self.handle(method, &msg["params"]).await {
+        Some(match self.handle(method, &msg["params"], caller).await {
             Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
             Err(error) => json!({"jsonrpc": "2.0", "id": id, "error": error}),
         })
@@ -296,11 +380,12 @@ async fn serve(server: Arc<Server>) -> Outcome {
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut stdout = tokio::io::stdout();
     eprintln!("micro mcp: serving the {} registry's endpoints as tools on stdio", server.sess.registry_name);
+    let caller = server.caller(server.token.as_deref());
     while let Ok(Some(line)) = lines.next_line().await {
         if line.trim().is_empty() {
             continue;
         }
-        if let Some(reply) = server.line(&line).await {
+        if let Some(reply) = server.line(&line, &caller).await {
             let mut text = reply.to_string();
             text.push('\n');
             if stdout.write_all(text.as_bytes()).await.is_err() || stdout.flush().await.is_err() {
@@ -313,8 +398,46 @@ async fn serve(server: Arc<Server>) -> Outcome {
 
 #[cfg(test)]
 mod tests {
-    use super::{schema, tool};
+    use super::{schema, tool, Caller, Server};
+    use clap::Parser;
     use micro::registry::{Endpoint, Value};
+    use micro_gateway::auth::{Guard, GuardOptions};
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    #[test]
+    fn auth_uses_the_gateways_rules() {
+        let dir = std::env::temp_dir().join(format!("micro-mcp-auth-{}", std::process::id()));
+        let mut o = GuardOptions::new(&dir);
+        o.admin_password = Some("a-long-enough-password".into());
+        let guard = Arc::new(Guard::open(o).expect("guard"));
+        let admin = guard.accounts().into_iter().find(|a| a.is_admin()).expect("admin");
+        guard.set_rule("svc.A.Call", vec!["a".into()]).expect("rule a");
+        guard.set_rule("svc.B.Call", vec!["b".into()]).expect("rule b");
+        let (_, token) = guard.create_token(&admin, "mcp", vec!["a".into()], None).expect("token");
+        let cli = crate::Cli::parse_from(["micro", "--registry", "memory", "mcp", "list"]);
+        let server = Server {
+            opts: cli.opts.clone(),
+            sess: crate::session::Session::new(&cli.opts, false),
+            tools: tokio::sync::Mutex::new(BTreeMap::new()),
+            guard: Some(guard),
+            token: None,
+        };
+        let ep = |name: &str| Endpoint { name: name.into(), ..Default::default() };
+        let (a, b) = (tool("svc", &ep("A.Call")), tool("svc", &ep("B.Call")));
+        let caller = server.caller(Some(&format!("Bearer {token}")));
+        assert!(matches!(caller, Caller::Account(_)));
+        assert!(server.permit(&caller, &a).is_ok());
+        let refused = server.permit(&caller, &b).expect_err("outside the token's scopes");
+        assert_eq!(refused.code, 403);
+        assert!(refused.detail.contains("needs one of [b]"), "{}", refused.detail);
+        for t in [None, Some("junk")] {
+            let c = server.caller(t);
+            assert!(matches!(&c, Caller::Refused(e) if e.code == 401));
+            assert!(server.permit(&c, &a).is_err());
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn tool_from_endpoint() {

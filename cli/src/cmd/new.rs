@@ -1,6 +1,8 @@
-//! `micro new NAME --lang rust|python|node|go`: writes a service directory that builds and
-//! runs as it is — registered, one handler (`<Name>.Hello`), its test, a README — from the
-//! templates under `cli/templates/` (embedded in the binary).
+//! `micro new NAME --lang rust|python|node|go [--template basic|pubsub|crud|api]`: writes a
+//! service directory that builds and runs as it is — registered, its handlers, their test,
+//! a README — from the templates under `cli/templates/` (embedded in the binary). basic has
+//! one handler (`<Name>.Hello`); pubsub adds a topic; crud serves Create/Read/Update/Delete/
+//! List on an in-memory store; api serves Health and Hello for HTTP through the gateway.
 //!
 //! Where the `micro` library comes from: a checkout of this project (`--micro_path`, or the
 //! one the new directory sits in) gives path dependencies (Rust: `core/`, Node:
@@ -23,8 +25,10 @@ pub struct NewArgs {
     /// Language of the service.
     #[arg(long, value_enum, default_value = "go")]
     pub lang: Lang,
-    /// Template: basic (a handler, a test, a README) or pubsub (also publishes on and
-    /// subscribes to NAME.events: endpoints Publish and Last).
+    /// Template: basic (a handler, a test, a README), pubsub (also publishes on and
+    /// subscribes to NAME.events: endpoints Publish and Last), crud (Create, Read, Update,
+    /// Delete, List on an in-memory store) or api (Health and Hello, for HTTP through the
+    /// gateway: GET /NAME/health, POST /NAME/hello).
     #[arg(long, default_value = "basic")]
     pub template: String,
     /// A checkout of micro to depend on by path (Rust, Node); default: the checkout the new
@@ -81,6 +85,101 @@ const GO_PUBSUB: &[File] = &[
     ("main.go", include_str!("../../templates/go/main_pubsub.go.tmpl")),
     ("handler.go", include_str!("../../templates/go/handler_pubsub.go.tmpl")),
 ];
+const README_CRUD: &str = include_str!("../../templates/common/README_crud.md.tmpl");
+const README_API: &str = include_str!("../../templates/common/README_api.md.tmpl");
+const RUST_CRUD: &[File] =
+    &[("src/main.rs", include_str!("../../templates/rust/main_crud.rs.tmpl")), ("README.md", README_CRUD)];
+const RUST_API: &[File] =
+    &[("src/main.rs", include_str!("../../templates/rust/main_api.rs.tmpl")), ("README.md", README_API)];
+const PYTHON_CRUD: &[File] = &[
+    ("main.py", include_str!("../../templates/python/main_crud.py.tmpl")),
+    ("test_main.py", include_str!("../../templates/python/test_main_crud.py.tmpl")),
+    ("README.md", README_CRUD),
+];
+const PYTHON_API: &[File] = &[
+    ("main.py", include_str!("../../templates/python/main_api.py.tmpl")),
+    ("test_main.py", include_str!("../../templates/python/test_main_api.py.tmpl")),
+    ("README.md", README_API),
+];
+const NODE_CRUD: &[File] = &[
+    ("index.js", include_str!("../../templates/node/index_crud.js.tmpl")),
+    ("handler.js", include_str!("../../templates/node/handler_crud.js.tmpl")),
+    ("handler.test.js", include_str!("../../templates/node/handler_crud.test.js.tmpl")),
+    ("README.md", README_CRUD),
+];
+const NODE_API: &[File] = &[
+    ("index.js", include_str!("../../templates/node/index_api.js.tmpl")),
+    ("handler.js", include_str!("../../templates/node/handler_api.js.tmpl")),
+    ("handler.test.js", include_str!("../../templates/node/handler_api.test.js.tmpl")),
+    ("README.md", README_API),
+];
+const GO_CRUD: &[File] = &[
+    ("main.go", include_str!("../../templates/go/main_crud.go.tmpl")),
+    ("handler.go", include_str!("../../templates/go/handler_crud.go.tmpl")),
+    ("handler_test.go", include_str!("../../templates/go/handler_crud_test.go.tmpl")),
+    ("README.md", README_CRUD),
+];
+const GO_API: &[File] = &[
+    ("main.go", include_str!("../../templates/go/main_api.go.tmpl")),
+    ("handler.go", include_str!("../../templates/go/handler_api.go.tmpl")),
+    ("handler_test.go", include_str!("../../templates/go/handler_api_test.go.tmpl")),
+    ("README.md", README_API),
+];
+
+/// The templates `--template` takes, as `micro new` lists them.
+pub const TEMPLATES: &[&str] = &["basic", "pubsub", "crud", "api"];
+
+/// The files `template` replaces in basic's for `lang`; `None` for a template that does
+/// not exist.
+fn overrides(template: &str, lang: Lang) -> Option<&'static [File]> {
+    Some(match (template, lang) {
+        ("basic", _) => &[],
+        ("pubsub", Lang::Rust) => RUST_PUBSUB,
+        ("pubsub", Lang::Python) => PYTHON_PUBSUB,
+        ("pubsub", Lang::Node) => NODE_PUBSUB,
+        ("pubsub", Lang::Go) => GO_PUBSUB,
+        ("crud", Lang::Rust) => RUST_CRUD,
+        ("crud", Lang::Python) => PYTHON_CRUD,
+        ("crud", Lang::Node) => NODE_CRUD,
+        ("crud", Lang::Go) => GO_CRUD,
+        ("api", Lang::Rust) => RUST_API,
+        ("api", Lang::Python) => PYTHON_API,
+        ("api", Lang::Node) => NODE_API,
+        ("api", Lang::Go) => GO_API,
+        _ => return None,
+    })
+}
+
+/// The language's words in the shared READMEs (crud, api): its name, how to run and test
+/// it, what to install first, and where the `micro` library comes from.
+fn readme_vars(lang: Lang, micro_source: &str, node_dep: &str) -> [(&'static str, String); 5] {
+    let (name, run, test, setup, footer) = match lang {
+        Lang::Rust => ("Rust", "cargo run", "cargo test", String::new(), format!("\nThe `micro` crate comes from {micro_source}.")),
+        Lang::Python => (
+            "Python",
+            ".venv/bin/python main.py",
+            ".venv/bin/python -m unittest",
+            "\n- `python3 -m venv .venv && .venv/bin/pip install -r requirements.txt` — installs the\n  `micro-mesh` distribution (`import micro`).".to_string(),
+            String::new(),
+        ),
+        Lang::Node => (
+            "Node",
+            "node index.js",
+            "npm test",
+            format!("\n- `npm install` — installs the `micro` package (published as `micro-mesh`; here from\n  `{node_dep}`)."),
+            String::new(),
+        ),
+        Lang::Go => ("Go (plain go-micro v5)", "go run .", "go test ./...", String::new(), String::new()),
+    };
+    [
+        ("Lang", name.to_string()),
+        ("run", run.to_string()),
+        ("test", test.to_string()),
+        ("setup", setup),
+        ("footer", footer),
+    ]
+}
+
 const GO: &[File] = &[
     ("go.mod", include_str!("../../templates/go/go.mod.tmpl")),
     ("main.go", include_str!("../../templates/go/main.go.tmpl")),
@@ -143,12 +242,13 @@ fn render(text: &str, vars: &[(&str, String)]) -> String {
 /// Writes the service directory.
 pub fn run(args: &NewArgs) -> Outcome {
     check_name(&args.name)?;
-    if args.template != "basic" && args.template != "pubsub" {
+    let Some(over) = overrides(&args.template, args.lang) else {
         return Err(Failure::Usage(format!(
-            "micro new: template {:?} is not available: use basic or pubsub (crud and api are not written yet)",
-            args.template
+            "micro new: unknown template {:?}: the templates are {}",
+            args.template,
+            TEMPLATES.join(", ")
         )));
-    }
+    };
     let dir = args.dir.join(&args.name);
     if dir.exists() {
         return Err(Failure::Failed(format!("micro new: {} already exists", dir.display())));
@@ -176,13 +276,10 @@ pub fn run(args: &NewArgs) -> Outcome {
             "npm:micro-mesh@^0".to_string(),
         ),
     };
-    let vars = [
-        ("name", args.name.clone()),
-        ("Handler", handler_name(&args.name)),
-        ("micro_dep", micro_dep),
-        ("micro_source", micro_source),
-        ("node_dep", node_dep),
-    ];
+    let lang = format!("{:?}", args.lang).to_lowercase();
+    let mut vars = vec![("name", args.name.clone()), ("Handler", handler_name(&args.name)), ("lang", lang.clone())];
+    vars.extend(readme_vars(args.lang, &micro_source, &node_dep));
+    vars.extend([("micro_dep", micro_dep), ("micro_source", micro_source), ("node_dep", node_dep)]);
     let files = match args.lang {
         Lang::Rust => RUST,
         Lang::Python => PYTHON,
@@ -190,13 +287,6 @@ pub fn run(args: &NewArgs) -> Outcome {
         Lang::Go => GO,
     };
     // A template is basic's files with some replaced.
-    let over: &[File] = match (args.template.as_str(), args.lang) {
-        ("pubsub", Lang::Rust) => RUST_PUBSUB,
-        ("pubsub", Lang::Python) => PYTHON_PUBSUB,
-        ("pubsub", Lang::Node) => NODE_PUBSUB,
-        ("pubsub", Lang::Go) => GO_PUBSUB,
-        _ => &[],
-    };
     for (path, text) in files {
         let text = over.iter().find(|(p, _)| p == path).map(|(_, t)| *t).unwrap_or(text);
         let target = dir.join(path);
@@ -222,7 +312,6 @@ pub fn run(args: &NewArgs) -> Outcome {
             }
         }
     }
-    let lang = format!("{:?}", args.lang).to_lowercase();
     print(&format!("created {} ({lang}, template {})", dir.display(), args.template));
     print(&format!("next: cd {} && micro run", dir.display()));
     Ok(())
@@ -230,7 +319,7 @@ pub fn run(args: &NewArgs) -> Outcome {
 
 #[cfg(test)]
 mod tests {
-    use super::{check_name, handler_name, render};
+    use super::{check_name, handler_name, overrides, render, Lang, TEMPLATES};
 
     #[test]
     fn names() {
@@ -240,5 +329,15 @@ mod tests {
         assert!(check_name("Users").is_err());
         assert!(check_name("../x").is_err());
         assert_eq!(render("a {{name}} b {{name}}", &[("name", "x".into())]), "a x b x");
+    }
+
+    #[test]
+    fn every_template_in_every_language() {
+        for t in TEMPLATES {
+            for lang in [Lang::Rust, Lang::Python, Lang::Node, Lang::Go] {
+                assert!(overrides(t, lang).is_some(), "{t} {lang:?}");
+            }
+        }
+        assert!(overrides("web", Lang::Go).is_none());
     }
 }

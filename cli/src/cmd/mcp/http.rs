@@ -7,8 +7,11 @@
 //!   `{"result": <reply>}`): go-micro v5 gateway/mcp's HTTP routes, for agents set up
 //!   for it;
 //! - `GET /health`: `{"status":"ok"}`.
+//!
+//! With --auth every route but /health needs `Authorization: Bearer <token>` (a 401 with
+//! go-micro's error JSON otherwise); tools are listed and called as that token may.
 
-use super::{call, Server, Tool};
+use super::{call, Caller, Server, Tool};
 use crate::cmd::{Failure, Outcome};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -42,6 +45,12 @@ fn text(status: StatusCode, t: &str) -> Response<Full<Bytes>> {
 /// Answers one HTTP request.
 async fn handle(server: Arc<Server>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let caller = server.caller(micro_gateway::auth::token_of(req.headers()).as_deref());
+    if let (Caller::Refused(e), false) = (&caller, path == "/health") {
+        let mut rsp = reply(StatusCode::UNAUTHORIZED, "application/json", e.to_string());
+        rsp.headers_mut().insert(hyper::header::WWW_AUTHENTICATE, hyper::header::HeaderValue::from_static("Bearer"));
+        return rsp;
+    }
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => return text(StatusCode::PAYLOAD_TOO_LARGE, &format!("request body: {e}")),
@@ -49,7 +58,7 @@ async fn handle(server: Arc<Server>, req: Request<Incoming>) -> Response<Full<By
     match (method, path.as_str()) {
         (Method::POST, "/mcp") => {
             let line = String::from_utf8_lossy(&body);
-            match server.line(&line).await {
+            match server.line(&line, &caller).await {
                 Some(r) => json_reply(StatusCode::OK, &r),
                 None => reply(StatusCode::ACCEPTED, "application/json", Bytes::new()),
             }
@@ -57,7 +66,8 @@ async fn handle(server: Arc<Server>, req: Request<Incoming>) -> Response<Full<By
         (_, "/mcp") => text(StatusCode::METHOD_NOT_ALLOWED, "POST JSON-RPC messages to /mcp (no event stream here)"),
         (Method::GET, "/mcp/tools") => match super::discover(&server.sess).await {
             Ok(tools) => {
-                let list: Vec<Json> = tools.values().map(Tool::to_json).collect();
+                let list: Vec<Json> =
+                    tools.values().filter(|t| server.permit(&caller, t).is_ok()).map(Tool::to_json).collect();
                 *server.tools.lock().await = tools;
                 json_reply(StatusCode::OK, &json!({"tools": list}))
             }
@@ -75,6 +85,9 @@ async fn handle(server: Arc<Server>, req: Request<Incoming>) -> Response<Full<By
                 Ok(None) => return text(StatusCode::NOT_FOUND, "Tool not found"),
                 Err(f) => return text(StatusCode::INTERNAL_SERVER_ERROR, f.text()),
             };
+            if let Err(e) = server.permit(&caller, &tool) {
+                return reply(StatusCode::FORBIDDEN, "application/json", e.to_string());
+            }
             let input = if req["input"].is_null() { json!({}) } else { req["input"].clone() };
             match call(&tool, &input, &server.opts, &server.sess).await {
                 Ok(t) => {
