@@ -100,7 +100,7 @@ env test
     MICRO_SERVER_VERSION 2.0
 EOF
 
-MICRO="$micro" PROJ="$proj" OUT="$out" GM5="$top/tests/interop/go/bin/gm5" scripts/netns.sh bash -c '
+MICRO="$micro" PROJ="$proj" OUT="$out" GM5="$top/tests/interop/go/bin/gm5" GOMICRO="$top/tests/interop/go/bin/gomicro" scripts/netns.sh bash -c '
 set -u
 export CARGO_NET_OFFLINE=true GOFLAGS=-mod=mod GOPROXY=off npm_config_offline=true npm_config_audit=false npm_config_fund=false PIP_NO_INDEX=1
 pass=0 failed=()
@@ -304,6 +304,21 @@ for _ in $(seq 1 900); do ended && break; sleep 0.2; done   # each service has 1
 check "-k all ends micro run" ended
 gone() { ! "$MICRO" ps "$PROJ" >/dev/null 2>&1; }
 check "ps after the end: not running" gone
+
+# go-micro v5.30.0'"'"'s own micro run, side by side, on the same micro.mu: it builds every
+# service with go build, so only the Go one runs; our micro call reaches it. Its state goes
+# under $HOME/micro, so HOME is a directory of the test (Go'"'"'s caches named as they are).
+gmhome="$OUT/gomicro-home"; mkdir -p "$gmhome"
+modcache="$(go env GOMODCACHE)" gocache="$(go env GOCACHE)" gopath="$(go env GOPATH)"
+HOME="$gmhome" GOMODCACHE="$modcache" GOCACHE="$gocache" GOPATH="$gopath" \
+	"$GOMICRO" run --no-gateway --no-watch "$PROJ" >"$OUT/gomicro-run.log" 2>&1 & run=$!
+gm_run_up() { "$MICRO" call svc-go SvcGo.Hello "{\"name\":\"Ru\"}" 2>/dev/null | grep -q "Hello Ru"; }
+check "go-micro v5'"'"'s micro run, same micro.mu: its Go service answers our micro call" until_ok gm_run_up
+gm_run_go_only() { for s in svc-rust svc-python svc-node; do grep -A2 "^\[$s\] build failed" "$OUT/gomicro-run.log" | grep -Eq "go.mod file not found|cannot find main module" || return 1; done; }
+check "… and it cannot build the Rust, Python and Node services (go build only)" until_ok gm_run_go_only
+kill $run; wait $run 2>/dev/null
+# Its Go service is not left behind (its pid file: the first line).
+for f in "$gmhome"/micro/run/*.pid; do [ -e "$f" ] || continue; p=$(head -1 "$f"); for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done; kill -9 "$p" 2>/dev/null; done
 
 # No project file: the service in PATH, whatever its language (here the Go one).
 "$MICRO" run --no-gateway --no-watch "$PROJ/svc-go" >"$OUT/run-one.log" 2>&1 & run=$!
