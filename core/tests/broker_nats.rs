@@ -34,25 +34,51 @@ struct NatsServer {
 }
 
 impl NatsServer {
+    /// Starts a server on `port` (and a monitoring port of its own). A port found free can be
+    /// taken before nats-server binds it (by another test's connection): the server then
+    /// exits, and it is started again on new ports, up to three times.
     fn start(bin: &PathBuf, port: u16, conf: Option<PathBuf>) -> NatsServer {
-        Self::start_with_monitor(bin, port, free_port(), conf)
+        let mut port = port;
+        for attempt in 1.. {
+            match Self::try_start(bin, port, free_port(), conf.clone()) {
+                Ok(server) => return server,
+                Err(why) if attempt < 3 => {
+                    eprintln!("{why}: starting it again on new ports");
+                    port = free_port();
+                }
+                Err(why) => panic!("{why}"),
+            }
+        }
+        unreachable!("the loop returns or panics")
     }
 
+    /// Starts a server on exactly these ports (a restart keeps its clients' address).
     fn start_with_monitor(bin: &PathBuf, port: u16, monitor: u16, conf: Option<PathBuf>) -> NatsServer {
+        Self::try_start(bin, port, monitor, conf).unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    fn try_start(bin: &PathBuf, port: u16, monitor: u16, conf: Option<PathBuf>) -> Result<NatsServer, String> {
         let mut cmd = Command::new(bin);
         cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-m", &monitor.to_string()]);
         if let Some(c) = &conf {
             cmd.args(["-c", c.to_str().unwrap()]);
         }
-        let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("nats-server starts");
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("nats-server starts");
+        let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
             || std::net::TcpStream::connect(("127.0.0.1", monitor)).is_err()
         {
-            assert!(Instant::now() < deadline, "nats-server did not listen on {port} (monitor {monitor})");
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("nats-server exited ({status}) before listening on {port} (monitor {monitor})"));
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("nats-server did not listen on {port} (monitor {monitor}) within 30 s"));
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
-        NatsServer { child, bin: bin.clone(), port, monitor, conf }
+        Ok(NatsServer { child, bin: bin.clone(), port, monitor, conf })
     }
 
     /// How many subscriptions the server holds on `subject` in `queue` (`None`: plain).

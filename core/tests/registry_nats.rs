@@ -36,21 +36,38 @@ impl NatsServer {
         Self::start_with(bin, &[])
     }
 
+    /// A port found free can be taken before nats-server binds it (by another test's
+    /// connection): the server then exits, and it is started again on a new port, up to
+    /// three times.
     fn start_with(bin: &PathBuf, extra: &[&str]) -> NatsServer {
-        let port = free_port();
-        let child = Command::new(bin)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server starts");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(20));
+        for attempt in 1.. {
+            let port = free_port();
+            let mut child = Command::new(bin)
+                .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+                .args(extra)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("nats-server starts");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let why = loop {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return NatsServer { child, port };
+                }
+                if let Ok(Some(status)) = child.try_wait() {
+                    break format!("nats-server exited ({status}) before listening on {port}");
+                }
+                if Instant::now() >= deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break format!("nats-server did not listen on {port} within 30 s");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            assert!(attempt < 3, "{why}");
+            eprintln!("{why}: starting it again on a new port");
         }
-        NatsServer { child, port }
+        unreachable!("the loop returns or panics")
     }
 
     fn url(&self) -> String {
