@@ -16,8 +16,10 @@ import re
 import sys
 
 
-def strip_comments_and_strings(src: str) -> str:
-    """Replaces comments with a space and string/char literals with an empty literal."""
+def strip_comments_and_strings(src: str, keep_words: bool = False) -> str:
+    """Replaces comments with a space and string/char literals with an empty literal (with
+    `keep_words`, a literal keeping only its word characters: `"a, b;"` becomes `"ab"`), so
+    no literal can split a call or a statement."""
     out, i, n = [], 0, len(src)
     while i < n:
         c = src[i]
@@ -32,7 +34,7 @@ def strip_comments_and_strings(src: str) -> str:
             j = i + 1
             while j < n and src[j] != c:
                 j += 2 if src[j] == "\\" else 1
-            out.append(c + c)
+            out.append(c + (re.sub(r"\W", "", src[i + 1 : j]) if keep_words else "") + c)
             i = j + 1
         else:
             out.append(c)

@@ -27,6 +27,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from null_coverage import calls_at as calls, declarations, is_pointer, optional, param_name  # noqa: E402
+from null_coverage import strip_comments_and_strings  # noqa: E402
 
 TOKEN = "BAD_UTF8"
 
@@ -34,31 +35,6 @@ TOKEN = "BAD_UTF8"
 # (function, parameter). None today: every byte buffer of the ABI is a `micro_bytes`, and
 # every `const char *` argument is UTF-8 text the library checks.
 NOT_TEXT: set = set()
-
-
-def strip_comments(src: str) -> str:
-    """Replaces comments with a space and keeps only the word characters of string and char
-    literals (`"a, b;"` becomes `"ab"`), so no literal can split a call or a statement."""
-    out, i, n = [], 0, len(src)
-    while i < n:
-        c = src[i]
-        if src.startswith("//", i):
-            j = src.find("\n", i)
-            i = n if j < 0 else j
-        elif src.startswith("/*", i):
-            j = src.find("*/", i + 2)
-            i = n if j < 0 else j + 2
-            out.append(" ")
-        elif c in "\"'":
-            j = i + 1
-            while j < n and src[j] != c:
-                j += 2 if src[j] == "\\" else 1
-            out.append(c + re.sub(r"\W", "", src[i + 1 : j]) + c)
-            i = j + 1
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
 
 
 def is_text(param: str) -> bool:
@@ -92,7 +68,7 @@ def asserted(src, start, end, ret, params, i) -> bool:
 def return_types(header: str):
     """The return type of every function the header declares, by name (parsed as
     null_coverage's `declarations` parses the prototypes)."""
-    text = "\n".join(l for l in strip_comments(header).splitlines() if not l.lstrip().startswith("#"))
+    text = "\n".join(l for l in strip_comments_and_strings(header, keep_words=True).splitlines() if not l.lstrip().startswith("#"))
     types = {}
     for stmt in text.split(";"):
         stmt = re.split(r"[{}]", stmt)[-1]  # after `extern "C" {` or a struct's body
@@ -106,7 +82,7 @@ def main() -> int:
     top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     header = sys.argv[1] if len(sys.argv) > 1 else os.path.join(top, "include", "micro.h")
     tests = sys.argv[2:] or sorted(glob.glob(os.path.join(top, "tests", "c", "*.c")))
-    src = "".join(strip_comments(open(t).read()) for t in tests)
+    src = "".join(strip_comments_and_strings(open(t).read(), keep_words=True) for t in tests)
     htext = open(header).read()
     decls = list(declarations(htext))
     rets = return_types(htext)
