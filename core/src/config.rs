@@ -16,6 +16,9 @@
 //! `MICRO_SERVER_IDLE_TIMEOUT`, `MICRO_SERVER_BODY_TIMEOUT` (durations, above zero),
 //! `MICRO_SERVER_BODY_MIN_RATE` (bytes per second), `MICRO_SERVER_MAX_CONNECTIONS`,
 //! `MICRO_SERVER_MAX_STREAMS` and `MICRO_SERVER_MAX_CONN_STREAMS` (counts, above zero).
+//! Observability: `MICRO_ACCESS_LOG=true` (a log line per request, call and message) and
+//! `MICRO_METRICS_ADDRESS` (Prometheus metrics on `http://ADDRESS/metrics`), both applied
+//! by [`crate::Service`] ([`crate::wrapper`]).
 //! A value that does not parse is an error naming the variable, never silently ignored.
 
 use crate::client::ClientOptions;
@@ -87,6 +90,12 @@ pub struct Config {
     pub server_max_streams: Option<usize>,
     /// `MICRO_SERVER_MAX_CONN_STREAMS`: [`ServerOptions::max_conn_streams`].
     pub server_max_conn_streams: Option<usize>,
+    /// `MICRO_ACCESS_LOG`: a [`crate::Service`] logs every request, call and message
+    /// ([`crate::wrapper::logging`]).
+    pub access_log: bool,
+    /// `MICRO_METRICS_ADDRESS`: a [`crate::Service`] serves Prometheus metrics on
+    /// `http://ADDRESS/metrics` ([`crate::wrapper::metrics`]).
+    pub metrics_address: Option<String>,
 }
 
 fn read_pem(var: &str, path: &str) -> Result<Vec<u8>> {
@@ -207,6 +216,8 @@ impl Config {
             server_max_connections: positive("MICRO_SERVER_MAX_CONNECTIONS")?.map(|n| n as usize),
             server_max_streams: positive("MICRO_SERVER_MAX_STREAMS")?.map(|n| n as usize),
             server_max_conn_streams: positive("MICRO_SERVER_MAX_CONN_STREAMS")?.map(|n| n as usize),
+            access_log: flag("MICRO_ACCESS_LOG")?,
+            metrics_address: text("MICRO_METRICS_ADDRESS"),
         })
     }
 

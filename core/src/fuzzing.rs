@@ -68,3 +68,38 @@ pub fn registry_json(bytes: &[u8]) {
         assert_eq!(back, s, "registry JSON does not round-trip");
     }
 }
+
+/// An etcd v3 gateway answer: a range reply's kvs grouped into services, and a watch
+/// stream split into lines and mapped to registry events.
+pub fn etcd_replies(bytes: &[u8]) {
+    crate::registry::etcd::fuzz_replies(bytes);
+}
+
+/// One connection's bytes into the http broker's listener (a subscriber on topic `fuzz`,
+/// node id `fuzz-1`): request parsing, the `id` query, the envelope, the answers.
+pub fn broker_listener(bytes: &[u8]) {
+    runtime().block_on(crate::broker::http::fuzz_deliveries(bytes.to_vec()));
+}
+
+/// One connection's bytes into a server with a unary echo (`Greeter.Hello`) and a stream
+/// echo (`Greeter.Stream`): go-micro's stream demultiplexing by `Micro-Stream` id, EOS,
+/// interleaved unary calls. Every handler it starts must end and free its stream slot.
+pub fn server_stream(bytes: &[u8]) {
+    static SERVER: OnceLock<crate::server::Server> = OnceLock::new();
+    let server = SERVER.get_or_init(|| {
+        let mut opts = crate::server::ServerOptions::new("fuzz.server");
+        opts.limits = Limits { max_body: 64 * 1024, max_header_bytes: 8 * 1024, ..Limits::default() };
+        opts.max_conn_streams = 4;
+        opts.max_streams = 8;
+        let server = crate::server::Server::new(opts, std::sync::Arc::new(crate::registry::memory::Memory::new()));
+        server.handle("Greeter.Hello", |req: crate::server::Request| async move { Ok(req.body.into()) });
+        server.handle_stream("Greeter.Stream", |_req, mut stream: crate::server::ServerStream| async move {
+            while let Some(msg) = stream.recv().await {
+                stream.send(msg?).await?;
+            }
+            Ok(())
+        });
+        server
+    });
+    runtime().block_on(server.fuzz_connection(bytes.to_vec()));
+}

@@ -38,6 +38,7 @@ pub mod selector;
 pub mod server;
 mod service;
 pub mod transport;
+pub mod wrapper;
 
 pub use client::{CallOptions, Client, ClientBuilder, ClientOptions, ClientStream, PublishOptions, Reply};
 pub use error::{Error, Result};

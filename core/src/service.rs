@@ -7,7 +7,8 @@ use crate::error::Result;
 use crate::registry::cache::Cache;
 use crate::registry::Registry;
 use crate::server::{Server, ServerOptions};
-use std::sync::Arc;
+use crate::wrapper;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Builds a [`Service`]; start with [`Service::builder`]. Its client, registry and broker
@@ -16,6 +17,8 @@ pub struct ServiceBuilder {
     server: ServerOptions,
     client: ClientBuilder,
     env_error: Option<crate::error::Error>,
+    access_log: bool,
+    metrics_address: Option<String>,
 }
 
 impl ServiceBuilder {
@@ -109,6 +112,19 @@ impl ServiceBuilder {
         self.client = self.client.options(o);
         self
     }
+    /// Logs every request handled, call made and message received (`MICRO_ACCESS_LOG`;
+    /// [`crate::wrapper::logging`]).
+    pub fn access_log(mut self, on: bool) -> Self {
+        self.access_log = on;
+        self
+    }
+    /// Records Prometheus metrics for every request, call and message and serves them on
+    /// `http://ADDRESS/metrics` while the service runs (`MICRO_METRICS_ADDRESS`;
+    /// [`crate::wrapper::metrics`]). Port 0 picks a free one: see [`Service::metrics_address`].
+    pub fn metrics_address(mut self, address: impl Into<String>) -> Self {
+        self.metrics_address = Some(address.into());
+        self
+    }
     /// Replaces the server options (the name is kept).
     pub fn server_options(mut self, mut o: ServerOptions) -> Self {
         o.name = self.server.name.clone();
@@ -134,7 +150,19 @@ impl ServiceBuilder {
         client.set_broker(Arc::clone(&broker));
         let server = Server::new(server_opts, Arc::clone(&registry));
         server.set_broker(Arc::clone(&broker));
-        Ok(Service { server, client, registry, broker })
+        if self.access_log {
+            server.wrap(wrapper::logging::handler());
+            server.wrap_subscriber(wrapper::logging::subscriber());
+            client.wrap(wrapper::logging::call());
+        }
+        let metrics = self.metrics_address.map(|address| {
+            let metrics = wrapper::metrics::Metrics::new();
+            server.wrap(metrics.handler());
+            server.wrap_subscriber(metrics.subscriber());
+            client.wrap(metrics.call());
+            Arc::new(MetricsEndpoint { address, metrics, serving: Mutex::default() })
+        });
+        Ok(Service { server, client, registry, broker, metrics })
     }
 }
 
@@ -145,6 +173,14 @@ pub struct Service {
     client: Client,
     registry: Arc<dyn Registry>,
     broker: Arc<dyn crate::broker::Broker>,
+    metrics: Option<Arc<MetricsEndpoint>>,
+}
+
+/// The metrics a service records and, while it runs, the endpoint serving them.
+struct MetricsEndpoint {
+    address: String,
+    metrics: wrapper::metrics::Metrics,
+    serving: Mutex<Option<(std::net::SocketAddr, tokio::task::JoinHandle<()>)>>,
 }
 
 impl Service {
@@ -160,7 +196,11 @@ impl Service {
             }
             Err(_) => None, // the client builder keeps the error
         };
-        ServiceBuilder { server, client: ClientBuilder::from_config(cfg), env_error }
+        let (access_log, metrics_address) = match &cfg {
+            Ok(cfg) => (cfg.access_log, cfg.metrics_address.clone()),
+            Err(_) => (false, None),
+        };
+        ServiceBuilder { server, client: ClientBuilder::from_config(cfg), env_error, access_log, metrics_address }
     }
 
     /// The server, to add handlers.
@@ -188,16 +228,41 @@ impl Service {
         &self.server.options().name
     }
 
-    /// Connects the broker, then listens, registers and subscribes.
+    /// The metrics this service records, when they are on.
+    pub fn metrics(&self) -> Option<&wrapper::metrics::Metrics> {
+        self.metrics.as_ref().map(|m| &m.metrics)
+    }
+
+    /// Where the metrics are served (`http://…/metrics`), while the service runs.
+    pub fn metrics_address(&self) -> Option<std::net::SocketAddr> {
+        let m = self.metrics.as_ref()?;
+        let serving = m.serving.lock().unwrap_or_else(|p| p.into_inner());
+        serving.as_ref().map(|(a, _)| *a)
+    }
+
+    /// Connects the broker, serves the metrics (when on), then listens, registers and
+    /// subscribes.
     pub async fn start(&self) -> Result<()> {
         self.broker.connect().await?;
+        if let Some(m) = &self.metrics {
+            let served = wrapper::metrics::serve(&m.address, m.metrics.clone()).await?;
+            if let Some((_, old)) = m.serving.lock().unwrap_or_else(|p| p.into_inner()).replace(served) {
+                old.abort();
+            }
+        }
         self.server.start().await
     }
 
-    /// Deregisters, unsubscribes and drains, then disconnects the broker.
+    /// Deregisters, unsubscribes and drains, then disconnects the broker and stops serving
+    /// the metrics.
     pub async fn stop(&self) -> Result<()> {
         let r = self.server.stop().await;
         let b = self.broker.disconnect().await;
+        if let Some(m) = &self.metrics {
+            if let Some((_, task)) = m.serving.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                task.abort();
+            }
+        }
         r.and(b)
     }
 

@@ -41,6 +41,7 @@ use super::{
 use crate::error::{Error, Result};
 use crate::registry::cache::Cache;
 use crate::registry::{Metadata, Node, RegisterOptions, Registry, Service};
+use crate::transport::http::MessageReader;
 use crate::transport::http_client::{HttpClient, StatusCode};
 use crate::transport::listener::{Accepted, Listener};
 use crate::transport::socket::Socket;
@@ -325,9 +326,19 @@ async fn refuse(socket: &Socket, code: u16, reason: &str, err: &Error) -> std::r
     socket.send_status(code, reason, "application/json", false, err.to_json().as_bytes()).await
 }
 
-async fn serve_conn(state: Arc<HttpBrokerState>, accepted: Accepted, mut shutdown: watch::Receiver<bool>) {
-    let Ok(conn) = accepted.open().await else { return };
-    let (mut reader, socket) = (conn.reader, conn.socket);
+async fn serve_conn(state: Arc<HttpBrokerState>, accepted: Accepted, shutdown: watch::Receiver<bool>) {
+    if let Ok(conn) = accepted.open().await {
+        serve_deliveries(state, conn.reader, conn.socket, shutdown).await;
+    }
+}
+
+/// Reads one connection's deliveries (`POST /?id=<node id>`) until it closes or fails.
+async fn serve_deliveries<R: tokio::io::AsyncRead + Unpin>(
+    state: Arc<HttpBrokerState>,
+    mut reader: MessageReader<R>,
+    socket: Socket,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut first = true;
     loop {
         if !first {
@@ -525,6 +536,35 @@ impl Broker for HttpBroker {
             stop,
         }))
     }
+}
+
+/// Fuzzing: `bytes` as one connection to the listener of a broker with one subscriber
+/// (topic `fuzz`, node id `fuzz-1`); answers are dropped. Returns the messages delivered.
+#[cfg(feature = "fuzzing")]
+pub(crate) async fn fuzz_deliveries(bytes: Vec<u8>) -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let delivered = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&delivered);
+    let handler: Handler = Arc::new(move |ev: Event| {
+        assert_eq!(ev.topic, "fuzz", "a message for another topic reached this subscriber");
+        count.fetch_add(1, Ordering::Relaxed);
+        Box::pin(async { Ok(()) })
+    });
+    let registry: Arc<dyn Registry> = Arc::new(crate::registry::memory::Memory::new());
+    let limits = Limits { max_body: 64 * 1024, ..Limits::default() };
+    let broker = HttpBroker::with_limits(DEFAULT_ADDRESS, registry, limits);
+    broker.state.subs.lock().unwrap_or_else(|p| p.into_inner()).push(Sub {
+        key: 1,
+        node_uuid: "1".into(),
+        node_id: "fuzz-1".into(),
+        topic: "fuzz".into(),
+        queue: None,
+        handler,
+    });
+    let reader = MessageReader::new(std::io::Cursor::new(bytes), broker.state.limits);
+    let (_running, shutdown) = watch::channel(false);
+    serve_deliveries(Arc::clone(&broker.state), reader, Socket::new(Box::new(tokio::io::sink())), shutdown).await;
+    delivered.load(Ordering::Relaxed)
 }
 
 #[cfg(test)]

@@ -155,6 +155,8 @@ struct ClientState {
     pool: Pool,
     seq: AtomicU64,
     broker: std::sync::RwLock<Option<Arc<dyn crate::broker::Broker>>>,
+    /// Wrappers around `call`, outermost first ([`Client::wrap`]).
+    wrappers: std::sync::RwLock<Arc<[crate::wrapper::CallWrapper]>>,
 }
 
 /// Options for [`Client::publish`].
@@ -195,6 +197,7 @@ impl Client {
                 pool,
                 seq: AtomicU64::new(0),
                 broker: std::sync::RwLock::new(None),
+                wrappers: std::sync::RwLock::new(Arc::from(Vec::new())),
             }),
         }
     }
@@ -209,7 +212,16 @@ impl Client {
         self.state.cache.as_ref()
     }
 
-    /// Calls `service`'s `endpoint` with a body of the given (or default) content type.
+    /// Adds a wrapper around every call of this client and its clones (go-micro's
+    /// `client.Wrap`): it sees the whole call, retries included; the first added runs
+    /// outermost. See [`crate::wrapper`].
+    pub fn wrap(&self, wrapper: crate::wrapper::CallWrapper) {
+        let mut chain = self.state.wrappers.write().unwrap_or_else(|p| p.into_inner());
+        *chain = chain.iter().cloned().chain(std::iter::once(wrapper)).collect();
+    }
+
+    /// Calls `service`'s `endpoint` with a body of the given (or default) content type,
+    /// through this client's wrappers.
     pub async fn call(
         &self,
         service: &str,
@@ -217,9 +229,29 @@ impl Client {
         body: impl Into<Bytes>,
         opts: &CallOptions,
     ) -> Result<Reply> {
+        let chain = Arc::clone(&self.state.wrappers.read().unwrap_or_else(|p| p.into_inner()));
+        if chain.is_empty() {
+            return self.call_unwrapped(service, endpoint, body.into(), opts).await;
+        }
+        let call = crate::wrapper::Call {
+            service: service.to_string(),
+            endpoint: endpoint.to_string(),
+            body: body.into(),
+            options: opts.clone(),
+        };
+        crate::wrapper::CallNext::new(chain, self.clone()).run(call).await
+    }
+
+    /// The call itself, past the wrappers: pick a node, send, retry on another node.
+    pub(crate) async fn call_unwrapped(
+        &self,
+        service: &str,
+        endpoint: &str,
+        body: Bytes,
+        opts: &CallOptions,
+    ) -> Result<Reply> {
         crate::host::check::service(service)?;
         crate::host::check::endpoint(endpoint)?;
-        let body = body.into();
         let limit = self.state.opts.limits.max_body;
         if body.len() > limit {
             // Refused before a connection is taken: no byte is sent.

@@ -164,6 +164,46 @@ fn decode_kv(kv: &Value) -> Option<Service> {
     }
 }
 
+/// The services in a range reply's kvs, nodes of one name and version grouped; values
+/// that are not go-micro's service JSON are skipped.
+fn services_of(kvs: &[Value]) -> Vec<Service> {
+    let mut out = Vec::new();
+    for s in kvs.iter().filter_map(decode_kv) {
+        merge(&mut out, s);
+    }
+    out
+}
+
+/// The next complete line (newline included) of a watch stream, taken from `buf`.
+fn next_line(buf: &mut BytesMut) -> Option<BytesMut> {
+    let pos = buf.iter().position(|&b| b == b'\n')?;
+    Some(buf.split_to(pos + 1))
+}
+
+/// Fuzzing: `bytes` as a range reply (`{"kvs":[…]}`), then as a watch stream cut into
+/// chunks whose sizes the first byte picks, each line mapped to events.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_replies(bytes: &[u8]) {
+    if let Ok(v) = serde_json::from_slice::<Value>(bytes) {
+        let kvs = v.get("kvs").and_then(Value::as_array).cloned().unwrap_or_default();
+        let decoded: usize = kvs.iter().filter_map(decode_kv).map(|s| s.nodes.len()).sum();
+        let grouped: usize = services_of(&kvs).iter().map(|s| s.nodes.len()).sum();
+        assert_eq!(decoded, grouped, "grouping by name and version lost or invented nodes");
+    }
+    let chunk = usize::from(bytes.first().copied().unwrap_or(1)).max(1);
+    let (mut buf, mut seen) = (BytesMut::new(), Vec::with_capacity(bytes.len()));
+    for piece in bytes.chunks(chunk) {
+        buf.extend_from_slice(piece);
+        while let Some(line) = next_line(&mut buf) {
+            assert_eq!(line.iter().position(|&b| b == b'\n'), Some(line.len() - 1), "one line per newline");
+            seen.extend_from_slice(&line);
+            let _ = watch_events(&line);
+        }
+    }
+    seen.extend_from_slice(&buf);
+    assert_eq!(seen, bytes, "the line splitter lost or reordered bytes");
+}
+
 /// Adds `s`'s nodes to the service of the same name and version in `out` (go-micro's grouping).
 fn merge(out: &mut Vec<Service>, s: Service) {
     match out.iter_mut().find(|o| o.name == s.name && o.version == s.version) {
@@ -462,22 +502,11 @@ impl Registry for Etcd {
     }
 
     async fn get_service(&self, name: &str) -> Result<Vec<Service>> {
-        let mut out = Vec::new();
-        for kv in self.range(&service_prefix(name)).await? {
-            if let Some(s) = decode_kv(&kv) {
-                merge(&mut out, s);
-            }
-        }
-        Ok(out)
+        Ok(services_of(&self.range(&service_prefix(name)).await?))
     }
 
     async fn list_services(&self) -> Result<Vec<Service>> {
-        let mut out = Vec::new();
-        for kv in self.range(PREFIX).await? {
-            if let Some(s) = decode_kv(&kv) {
-                merge(&mut out, s);
-            }
-        }
+        let mut out = services_of(&self.range(PREFIX).await?);
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
@@ -511,8 +540,7 @@ impl Registry for Etcd {
                     None => return,
                 };
                 buf.extend_from_slice(&data);
-                while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
-                    let line = buf.split_to(pos + 1);
+                while let Some(line) = next_line(&mut buf) {
                     for ev in watch_events(&line) {
                         if tx.send(ev).is_err() {
                             return;

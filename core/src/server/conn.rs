@@ -21,7 +21,7 @@ use super::stream::ServerStream;
 use crate::codec::envelope::{self, Unwrapped};
 use crate::codec::{self, Framing};
 use crate::error::{Error, SERVER_ID};
-use crate::transport::listener::{Accepted, Listener};
+use crate::transport::listener::{Accepted, Connection, Listener};
 use crate::transport::socket::Socket;
 use crate::transport::{get_header, Header, Message, TransportError};
 use bytes::Bytes;
@@ -55,16 +55,17 @@ async fn any_finished(streams: &HashMap<String, StreamEntry>) {
 /// The queue into an open stream's handler.
 type StreamEntry = mpsc::Sender<crate::error::Result<Message>>;
 
-async fn serve(server: Arc<ServerState>, accepted: Accepted, mut shutdown: watch::Receiver<bool>) {
-    let remote = accepted.remote().to_string();
-    let conn = match accepted.open().await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::debug!(%remote, error = %e, "tls handshake failed");
-            return;
-        }
-    };
-    let local = conn.local.to_string();
+async fn serve(server: Arc<ServerState>, accepted: Accepted, shutdown: watch::Receiver<bool>) {
+    let remote = accepted.remote();
+    match accepted.open().await {
+        Ok(conn) => serve_connection(server, conn, shutdown).await,
+        Err(e) => tracing::debug!(%remote, error = %e, "tls handshake failed"),
+    }
+}
+
+/// Serves one open connection until the peer closes it, it fails, or the server stops.
+pub(crate) async fn serve_connection(server: Arc<ServerState>, conn: Connection, mut shutdown: watch::Receiver<bool>) {
+    let (local, remote) = (conn.local.to_string(), conn.remote.to_string());
     let socket = Arc::new(conn.socket);
     let mut reader = conn.reader;
     let mut streams: HashMap<String, StreamEntry> = HashMap::new();
@@ -315,7 +316,10 @@ async fn dispatch(
             Some(slots) => slots.acquire().await.ok(),
             None => None,
         };
-        AssertUnwindSafe(handler(req)).catch_unwind().await
+        // The chain is built inside the guarded future, so a wrapper that panics while it
+        // is called (not only while it runs) is that call's 500 too.
+        let chain = server.handler_chain();
+        AssertUnwindSafe(async move { crate::wrapper::run_handler(chain, handler, req).await }).catch_unwind().await
     };
     let outcome = match timeout {
         Some(t) => match tokio::time::timeout(t, fut).await {

@@ -58,6 +58,8 @@ impl Server {
                 broker: Mutex::default(),
                 subscribers: Mutex::default(),
                 counters: Default::default(),
+                wrappers: std::sync::RwLock::new(Arc::from(Vec::new())),
+                subscriber_wrappers: std::sync::RwLock::new(Arc::from(Vec::new())),
             }),
         }
     }
@@ -164,6 +166,22 @@ impl Server {
     {
         let h: StreamHandler = Arc::new(move |req, stream| Box::pin(handler(req, stream)));
         self.state.router.add_stream(endpoint, h);
+    }
+
+    /// Adds a wrapper around every unary handler (go-micro's `WrapHandler`); the first
+    /// added runs outermost. Applies to calls that arrive after it is added; streams are
+    /// not wrapped. See [`crate::wrapper`].
+    pub fn wrap(&self, wrapper: crate::wrapper::HandlerWrapper) {
+        let mut chain = self.state.wrappers.write().unwrap_or_else(|p| p.into_inner());
+        *chain = chain.iter().cloned().chain(std::iter::once(wrapper)).collect();
+    }
+
+    /// Adds a wrapper around every subscriber (go-micro's `WrapSubscriber`); the first
+    /// added runs outermost. Add it before [`Server::start`]: subscriptions take the chain
+    /// as it stands when they are made.
+    pub fn wrap_subscriber(&self, wrapper: crate::wrapper::SubscriberWrapper) {
+        let mut chain = self.state.subscriber_wrappers.write().unwrap_or_else(|p| p.into_inner());
+        *chain = chain.iter().cloned().chain(std::iter::once(wrapper)).collect();
     }
 
     /// Adds endpoint metadata (e.g. `description`) shown in the registry.
@@ -285,6 +303,27 @@ impl Server {
         })
     }
 
+    /// Fuzzing: serves `bytes` as one connection's input (its answers are dropped), then
+    /// waits for every handler it started; afterwards every stream slot must be free.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) async fn fuzz_connection(&self, bytes: Vec<u8>) {
+        use crate::transport::{http::MessageReader, listener::Connection, socket::Socket};
+        let peer = SocketAddr::from(([127, 0, 0, 1], 1));
+        let conn = Connection {
+            reader: MessageReader::new(Box::new(std::io::Cursor::new(bytes)), self.state.opts.limits),
+            socket: Socket::new(Box::new(tokio::io::sink())),
+            local: peer,
+            remote: peer,
+        };
+        let (_running, shutdown) = watch::channel(false);
+        conn::serve_connection(Arc::clone(&self.state), conn, shutdown).await;
+        self.state.tracker.close();
+        self.state.tracker.wait().await;
+        self.state.tracker.reopen();
+        let free = self.state.stream_slots.available_permits();
+        assert_eq!(free, self.state.opts.max_streams.max(1), "a stream slot outlived its connection");
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Lifecycle> {
         self.state.lifecycle.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -362,7 +401,8 @@ impl Server {
         })?;
         broker.connect().await?;
         for s in subs {
-            let sub = broker.subscribe(&s.topic, s.opts.clone(), Arc::clone(&s.handler)).await?;
+            let handler = crate::wrapper::wrap_subscriber(self.state.subscriber_chain(), Arc::clone(&s.handler));
+            let sub = broker.subscribe(&s.topic, s.opts.clone(), handler).await?;
             self.lock().subscriptions.push(sub);
         }
         Ok(())

@@ -30,6 +30,10 @@ pub(crate) struct ServerState {
     pub stream_slots: Arc<tokio::sync::Semaphore>,
     /// Calls and errors for `Debug.Stats`.
     pub counters: super::stats::Counters,
+    /// Wrappers around the unary handlers, outermost first ([`super::Server::wrap`]).
+    pub wrappers: std::sync::RwLock<Arc<[crate::wrapper::HandlerWrapper]>>,
+    /// Wrappers around the subscribers, outermost first ([`super::Server::wrap_subscriber`]).
+    pub subscriber_wrappers: std::sync::RwLock<Arc<[crate::wrapper::SubscriberWrapper]>>,
 }
 
 /// One subscriber added with [`super::Server::subscribe`].
@@ -55,6 +59,16 @@ pub(crate) struct Lifecycle {
 }
 
 impl ServerState {
+    /// The handler wrappers as they stand.
+    pub(crate) fn handler_chain(&self) -> Arc<[crate::wrapper::HandlerWrapper]> {
+        Arc::clone(&self.wrappers.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The subscriber wrappers as they stand.
+    pub(crate) fn subscriber_chain(&self) -> Arc<[crate::wrapper::SubscriberWrapper]> {
+        Arc::clone(&self.subscriber_wrappers.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
     /// Runs the subscribers of `topic` for a message that arrived on the RPC transport with
     /// a `Micro-Topic` header (go-micro's `HandleEvent` path); `None` when nobody subscribes.
     pub(crate) async fn dispatch_event(
@@ -63,9 +77,13 @@ impl ServerState {
         header: crate::transport::Header,
         body: bytes::Bytes,
     ) -> Option<Result<()>> {
+        let chain = self.subscriber_chain();
         let handlers: Vec<crate::broker::Handler> = {
             let subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
-            subs.iter().filter(|s| s.topic == topic).map(|s| Arc::clone(&s.handler)).collect()
+            subs.iter()
+                .filter(|s| s.topic == topic)
+                .map(|s| crate::wrapper::wrap_subscriber(Arc::clone(&chain), Arc::clone(&s.handler)))
+                .collect()
         };
         if handlers.is_empty() {
             return None;

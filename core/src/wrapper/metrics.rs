@@ -1,0 +1,176 @@
+//! Prometheus metrics under go-micro v5's names (`wrapper/monitoring/prometheus`), so one
+//! dashboard serves Go and non-Go services alike:
+//!
+//! - `micro_request_total{service,endpoint,status}`: a counter;
+//! - `micro_request_duration_seconds{service,endpoint,status}`: a histogram with
+//!   Prometheus' default buckets (5 ms … 10 s).
+//!
+//! `status` is `success` or `fail`. Handled requests are labelled with the service and
+//! endpoint called, client calls with the service and endpoint they call, and messages
+//! with `service="subscriber"` and the topic as the endpoint, as go-micro labels them.
+//! [`serve`] exposes them on `http://ADDRESS/metrics`; a [`crate::Service`] does so when
+//! `MICRO_METRICS_ADDRESS` (or [`crate::ServiceBuilder::metrics_address`]) is set.
+//! The text is rendered by the `prometheus-client` crate (the Prometheus project's own
+//! Rust client), not by hand.
+
+use super::{
+    call_wrapper, handler_wrapper, status, subscriber_wrapper, CallWrapper, HandlerWrapper, SubscriberWrapper,
+};
+use crate::error::{Error, Result};
+use bytes::Bytes;
+use http_body_util::Full;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Prometheus' default histogram buckets, in seconds (go-micro uses them).
+pub const BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Labels {
+    service: String,
+    endpoint: String,
+    status: String,
+}
+
+fn histogram() -> Histogram {
+    Histogram::new(BUCKETS)
+}
+
+/// A set of request metrics and the wrappers that record into it; cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    requests: Family<Labels, Counter>,
+    durations: Family<Labels, Histogram, fn() -> Histogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// An empty set, named as go-micro names its metrics (`micro_…`).
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("micro");
+        let requests = Family::<Labels, Counter>::default();
+        let durations = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(histogram);
+        registry.register(
+            "request",
+            "How many go-micro requests processed, partitioned by service, endpoint and status.",
+            requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Histogram of go-micro request latencies in seconds, partitioned by service, endpoint and status.",
+            durations.clone(),
+        );
+        Metrics { inner: Arc::new(Inner { registry, requests, durations }) }
+    }
+
+    /// Records one outcome.
+    pub fn observe(&self, service: &str, endpoint: &str, ok: bool, started: Instant) {
+        let labels = Labels {
+            service: service.to_string(),
+            endpoint: endpoint.to_string(),
+            status: if ok { "success" } else { "fail" }.to_string(),
+        };
+        self.inner.requests.get_or_create(&labels).inc();
+        self.inner.durations.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.inner.registry);
+        out
+    }
+
+    /// Records every request a server handles.
+    pub fn handler(&self) -> HandlerWrapper {
+        let m = self.clone();
+        handler_wrapper(move |req, next| {
+            let m = m.clone();
+            async move {
+                let (service, endpoint, started) = (req.service.clone(), req.endpoint.clone(), Instant::now());
+                let out = next.run(req).await;
+                m.observe(&service, &endpoint, status(&out) == "success", started);
+                out
+            }
+        })
+    }
+
+    /// Records every call a client makes.
+    pub fn call(&self) -> CallWrapper {
+        let m = self.clone();
+        call_wrapper(move |call, next| {
+            let m = m.clone();
+            async move {
+                let (service, endpoint, started) = (call.service.clone(), call.endpoint.clone(), Instant::now());
+                let out = next.run(call).await;
+                m.observe(&service, &endpoint, out.is_ok(), started);
+                out
+            }
+        })
+    }
+
+    /// Records every message a subscriber gets (`service="subscriber"`, endpoint = topic).
+    pub fn subscriber(&self) -> SubscriberWrapper {
+        let m = self.clone();
+        subscriber_wrapper(move |event, next| {
+            let m = m.clone();
+            async move {
+                let (topic, started) = (event.topic.clone(), Instant::now());
+                let out = next.run(event).await;
+                m.observe("subscriber", &topic, out.is_ok(), started);
+                out
+            }
+        })
+    }
+}
+
+/// Serves `metrics` at `http://ADDRESS/metrics` (any other path: 404) until the returned
+/// handle is dropped or aborted; the bound address (port 0 picks one) comes back with it.
+pub async fn serve(address: &str, metrics: Metrics) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| Error::internal("go.micro.metrics", format!("MICRO_METRICS_ADDRESS {address}: {e}")))?;
+    let bound = listener.local_addr().map_err(|e| Error::internal("go.micro.metrics", e.to_string()))?;
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let metrics = metrics.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let answer = if req.uri().path() == "/metrics" {
+                        hyper::Response::builder()
+                            .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+                            .body(Full::new(Bytes::from(metrics.render())))
+                    } else {
+                        hyper::Response::builder()
+                            .status(404)
+                            .body(Full::new(Bytes::from_static(b"404 page not found\n")))
+                    };
+                    async move { answer }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await {
+                    tracing::debug!(error = %e, "metrics connection ended");
+                }
+            });
+        }
+    });
+    Ok((bound, task))
+}
