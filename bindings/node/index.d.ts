@@ -136,6 +136,8 @@ export interface Message {
   contentType: string;
   /** The body as published. */
   raw: Buffer;
+  /** The body decoded by content type: set for subscriber wrappers (see `Service.wrapSubscriber`). */
+  body?: any;
 }
 
 /** Options of `Service.handle`. */
@@ -181,6 +183,18 @@ export type Handler = (body: any, req: RequestInfo) => Body | Promise<Body>;
 export type StreamHandler = (stream: ServerStream, req: RequestInfo) => void | Promise<void>;
 /** A subscriber: gets each message's body decoded by content type; a throw or rejection is reported to the broker. */
 export type Subscriber = (body: any, msg: Message) => void | Promise<void>;
+/**
+ * A handler wrapper (go-micro's server wrapper): sees the decoded request and its info, may
+ * change them, resolves to `await next(req, ctx)` (the handler's reply, which it may change)
+ * or answers itself without calling `next`. A throw is that call's error (a MicroError as
+ * it is, anything else a 500); later calls are served as usual.
+ */
+export type HandlerWrapper = (req: any, ctx: RequestInfo, next: (req: any, ctx?: RequestInfo) => Promise<Body>) => Body | Promise<Body>;
+/**
+ * A subscriber wrapper: `await next(msg)` delivers `msg` to the subscriber (`msg.body` is
+ * the decoded body); not calling `next` drops the message (acknowledged as handled).
+ */
+export type SubscriberWrapper = (msg: Message, next: (msg?: Message) => Promise<void>) => void | Promise<void>;
 
 /**
  * A micro service: handle, subscribe, start, close.
@@ -232,6 +246,23 @@ export declare class Service {
     /** A queue group: each message goes to one subscriber of the group; without it every subscriber gets every message. */
     queue?: string;
   }): this;
+  /**
+   * Adds a handler wrapper around every unary handler, run on the event loop; the first
+   * added is the outermost. Returns the service, for chaining.
+   * @example
+   * svc.wrap(async (req, ctx, next) => {
+   *   const t = Date.now();
+   *   try { return await next(req, ctx); } finally { console.log(ctx.endpoint, Date.now() - t, 'ms'); }
+   * });
+   * @throws MicroError 400 for a `fn` that is not a function; 499 once closed.
+   */
+  wrap(fn: HandlerWrapper): this;
+  /**
+   * Adds a subscriber wrapper around every subscriber; the first added is the outermost.
+   * Returns the service, for chaining.
+   * @throws MicroError 400 for a `fn` that is not a function; 499 once closed.
+   */
+  wrapSubscriber(fn: SubscriberWrapper): this;
   /** The endpoints as registered (go-micro's registry shape: `name`, `request`, `response`, `metadata`). */
   endpoints(): unknown[];
   /**
@@ -271,7 +302,27 @@ export interface ClientOptions {
   selector?: 'random' | 'roundrobin';
   /** The broker `publish` uses: `http` (default), `memory`, `nats://host:4222`. MICRO_BROKER. */
   broker?: string;
+  /** Client wrappers, outermost first (more with `Client.wrap`). */
+  wrappers?: CallWrapper[];
 }
+
+/** A call as a client wrapper sees it: the `call`/`callRaw` arguments; a wrapper may change any field. */
+export interface Call extends CallOptions {
+  /** The service called. */
+  service: string;
+  /** The endpoint, `Handler.Method`. */
+  endpoint: string;
+  /** The request body as given (encoded by `next`). */
+  body?: Body;
+  /** Headers sent with the call (always an object here, a copy of the call's own). */
+  metadata: Record<string, string>;
+}
+
+/**
+ * A client wrapper: sees the call, may change it, resolves to `await next(call)` (the
+ * Reply, which it may change) or its own `Reply` without calling the service.
+ */
+export type CallWrapper = (call: Call, next: (call: Call) => Promise<Reply>) => Reply | Promise<Reply>;
 
 /** Options of one call or stream. Durations in ms. */
 export interface CallOptions {
@@ -297,8 +348,25 @@ export interface PublishOptions {
   metadata?: Record<string, string>;
 }
 
+/** What `new Reply(...)` is built from. */
+export interface ReplyParts {
+  /** The raw body. */
+  body: Buffer;
+  /** Its content type. */
+  contentType: string;
+  /** Reply headers (default none). */
+  header?: Record<string, string>;
+  /** The node that answered (default empty). */
+  node?: string;
+}
+
 /** A reply with its raw parts. */
 export declare class Reply {
+  /**
+   * A reply built by hand, e.g. by a client wrapper that answers without calling the service.
+   * @example new Reply({ body: Buffer.from('{"cached":true}'), contentType: 'application/json' })
+   */
+  constructor(parts: ReplyParts);
   /** The body as the server sent it. */
   readonly raw: Buffer;
   /** The body's content type. */
@@ -354,6 +422,14 @@ export declare class Client {
   constructor(opts?: ClientOptions);
   /** Releases the client; later calls reject with a 499. */
   close(): void;
+  /**
+   * Adds a client wrapper, run by `call`, `callRaw` and `request` on the event loop; the
+   * first added is the outermost. Returns the client, for chaining.
+   * @example
+   * client.wrap(async (call, next) => { call.metadata['X-User'] = 'u1'; return next(call); });
+   * @throws MicroError 400 for a `fn` that is not a function.
+   */
+  wrap(fn: CallWrapper): this;
   /** Whether `close()` was called. */
   readonly closed: boolean;
   /**

@@ -105,9 +105,9 @@ class Reply {
     /** The body's content type. */
     this.contentType = r.contentType;
     /** Reply headers. */
-    this.header = r.header;
+    this.header = r.header || {};
     /** The node that answered. */
-    this.node = r.node;
+    this.node = r.node || '';
   }
 
   /** The body decoded by content type (a JSON reply that does not parse is a 500). */
@@ -190,6 +190,23 @@ class Client {
     }
     this._ct = n.contentType;
     this._n = guard(() => new native.NativeClient(n));
+    if (o.wrappers !== undefined) {
+      if (!Array.isArray(o.wrappers)) throw bad(`wrappers must be an array of functions, got ${typeof o.wrappers}`);
+      for (const w of o.wrappers) this.wrap(w);
+    }
+  }
+
+  /**
+   * Adds a client wrapper `async (call, next) => reply`: it sees the call (service,
+   * endpoint, body, contentType, metadata, timeout, requestTimeout, retries, address), may
+   * change it, resolves to `await next(call)` (the Reply, which it may change) or its own
+   * Reply without calling the service. The first added is the outermost. Returns `this`.
+   */
+  wrap(fn) {
+    if (typeof fn !== 'function') throw bad(`a client wrapper must be a function (call, next), got ${typeof fn}`);
+    if (!this._wrappers) this._wrappers = [];
+    this._wrappers.push(fn);
+    return this;
   }
 
   /** Releases the client; later calls fail with a 499. */
@@ -215,6 +232,32 @@ class Client {
 
   /** Like `call`, resolving to a `Reply` (raw body, content type, header, node). */
   callRaw(service, endpoint, body, opts) {
+    if (!this._wrappers || this._wrappers.length === 0) return this._perform(service, endpoint, body, opts);
+    return guardAsync(() => {
+      const o = checkObject(opts, 'options');
+      const call = { ...o, service, endpoint, body, metadata: { ...(o.metadata || {}) } };
+      return this._chain(0, call);
+    });
+  }
+
+  /** Runs wrapper `i` (or, past the last, the call itself) on `call`. */
+  _chain(i, call) {
+    if (i === this._wrappers.length) {
+      const { service, endpoint, body, ...opts } = call;
+      return this._perform(service, endpoint, body, opts);
+    }
+    const next = (c) => guardAsync(() => {
+      if (c === null || typeof c !== 'object') throw new TypeError(`a client wrapper must pass the call object to next(), got ${c === null ? 'null' : typeof c}`);
+      return this._chain(i + 1, c);
+    });
+    return Promise.resolve(this._wrappers[i](call, next)).then((r) => {
+      if (!(r instanceof Reply)) throw new TypeError(`a client wrapper must resolve to a Reply, got ${r === null ? 'null' : typeof r}`);
+      return r;
+    });
+  }
+
+  /** The call itself, no wrappers. */
+  _perform(service, endpoint, body, opts) {
     return guardAsync(() => {
       const n = this._live();
       checkString(service, 'service');

@@ -81,6 +81,8 @@ class Service {
     this._n = guard(() => new native.NativeService(n));
     this._handlers = new Map();
     this._subs = [];
+    this._wrappers = [];
+    this._subWrappers = [];
     this._state = 'new';
     this._pump = null;
     this._client = null;
@@ -148,6 +150,48 @@ class Service {
     return this;
   }
 
+  /**
+   * Adds a handler wrapper `async (req, ctx, next) => reply` (go-micro's server wrapper):
+   * `req` is the decoded body the handler would get, `ctx` its request (service, endpoint,
+   * contentType, header, raw). It may change `req`, resolve to `await next(req, ctx)` (the
+   * handler's reply, which it may change) or answer itself; a throw is that call's error (a
+   * MicroError as it is, anything else a 500). Runs on the event loop around unary
+   * handlers, in the order added (first outermost). Returns `this`.
+   */
+  wrap(fn) {
+    this._open('wrap');
+    if (typeof fn !== 'function') throw bad(`a handler wrapper must be a function (req, ctx, next), got ${typeof fn}`);
+    this._wrappers.push(fn);
+    return this;
+  }
+
+  /**
+   * Adds a subscriber wrapper `async (msg, next) => void`: `msg` is the message (topic,
+   * header, contentType, raw, body decoded); `await next(msg)` delivers it to the
+   * subscriber, not calling `next` drops it (acknowledged as handled). First added is
+   * outermost. Returns `this`.
+   */
+  wrapSubscriber(fn) {
+    this._open('wrapSubscriber');
+    if (typeof fn !== 'function') throw bad(`a subscriber wrapper must be a function (msg, next), got ${typeof fn}`);
+    this._subWrappers.push(fn);
+    return this;
+  }
+
+  /** Runs handler wrapper `i` (past the last: the handler) on `req`. */
+  _wrapped(i, fn, req, ctx) {
+    if (i === this._wrappers.length) return fn(req, ctx);
+    const next = (r, c) => new Promise((resolve) => resolve(this._wrapped(i + 1, fn, r, c === undefined ? ctx : c)));
+    return this._wrappers[i](req, ctx, next);
+  }
+
+  /** Runs subscriber wrapper `i` (past the last: the subscriber) on `msg`. */
+  _deliverWrapped(i, fn, msg) {
+    if (i === this._subWrappers.length) return fn(msg.body, msg);
+    const next = (m) => new Promise((resolve) => resolve(this._deliverWrapped(i + 1, fn, m === undefined ? msg : m)));
+    return this._subWrappers[i](msg, next);
+  }
+
   /** The endpoints as registered (go-micro's registry shape). */
   endpoints() {
     return JSON.parse(this._n.endpointsJson());
@@ -199,7 +243,13 @@ class Service {
     const msg = { topic: nr.topic, header: nr.header, contentType: nr.contentType, raw: nr.body };
     let run;
     try {
-      run = Promise.resolve(fn(decode(msg.raw, msg.contentType || JSON_TYPE, 'request'), msg));
+      const body = decode(msg.raw, msg.contentType || JSON_TYPE, 'request');
+      if (this._subWrappers.length === 0) {
+        run = Promise.resolve(fn(body, msg));
+      } else {
+        msg.body = body;
+        run = Promise.resolve(this._deliverWrapped(0, fn, msg));
+      }
     } catch (e) {
       run = Promise.reject(e);
     }
@@ -220,7 +270,8 @@ class Service {
       } else {
         const raw = nr.body;
         req.raw = raw;
-        run = Promise.resolve(fn(decode(raw, ct, 'request'), req));
+        const body = decode(raw, ct, 'request');
+        run = Promise.resolve(this._wrappers.length === 0 ? fn(body, req) : this._wrapped(0, fn, body, req));
       }
     } catch (e) {
       run = Promise.reject(e);

@@ -17,6 +17,12 @@ async function main(): Promise<void> {
   void rr;
   const r: Reply = await c.callRaw('ts', 'Greeter.Hello', Buffer.from('{}'), { contentType: 'application/json', timeout: 1000 });
   const b: { message: string } = await c.call('ts', 'Greeter.Hello', { name: 'x' }, { address: ['127.0.0.1:1'] });
+  svc.wrap(async (req, ctx, next) => (ctx.endpoint === 'X.Y' ? { short: true } : next(req, ctx)))
+    .wrapSubscriber(async (msg, next) => { if (msg.topic !== 'skip') await next(msg); });
+  const wc: Client = new Client({ registry: 'memory', wrappers: [async (call, next) => next({ ...call, metadata: { ...call.metadata, 'X-U': 'u' } })] })
+    .wrap(async () => new Reply({ body: Buffer.from('{}'), contentType: 'application/json' }));
+  // @ts-expect-error: a client wrapper resolves to a Reply
+  wc.wrap(async () => 'not a reply');
   const st = await c.stream('ts', 'Greeter.Stream');
   for await (const m of st) void m;
   await c.publish('t', new Uint8Array([1]), { contentType: 'application/octet-stream' });

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os as _os
 
 from . import _native
-from .client import Client, Registry, Reply, Stream, SyncClient
+from .client import Call, Client, Registry, Reply, Stream, SyncClient
 from .errors import (BadRequest, ClosedError, Conflict, Error, ForkError, Forbidden, InternalServerError,
                      MethodNotAllowed, NotFound, Timeout, Unauthorized, Unavailable)
 from .service import Context, Message, Response, ServerStream, Service
@@ -34,7 +34,7 @@ __version__: str = _native.version()
 _os.register_at_fork(before=_native._before_fork, after_in_parent=_native._after_fork_in_parent)
 
 __all__ = [
-    "Service", "Message", "Client", "SyncClient", "Registry", "Reply", "Stream", "ServerStream", "Context", "Response",
+    "Service", "Message", "Call", "Client", "SyncClient", "Registry", "Reply", "Stream", "ServerStream", "Context", "Response",
     "Error", "BadRequest", "Unauthorized", "Forbidden", "NotFound", "MethodNotAllowed", "Timeout", "Conflict",
     "InternalServerError", "Unavailable", "ClosedError", "ForkError", "__version__",
 ]

@@ -14,6 +14,7 @@ from . import _body, _native
 from .errors import _PY_ID, BadRequest, NotFound, _convert
 
 T = TypeVar("T")
+W = TypeVar("W", bound=Callable[..., Any])
 
 Selector = Literal["random", "roundrobin"]
 """A client's selector strategy (go-micro's ``MICRO_SELECTOR``)."""
@@ -172,6 +173,53 @@ class Stream:
         await self.close()
 
 
+@dataclass
+class Call:
+    """A call as a client wrapper sees it: what :meth:`Client.call` was given.
+
+    A wrapper may change any field (``call.metadata["X-User"] = "u1"``) before
+    ``await next(call)`` performs it, or answer with its own :class:`Reply` without calling
+    ``next``.
+    """
+
+    service: str
+    """The service called."""
+    endpoint: str
+    """``Handler.Method``."""
+    body: Any = None
+    """The request body as given (dict/list, bytes, a protobuf message); encoded by ``next``."""
+    content_type: str | None = None
+    """The request's content type (``None``: from the body)."""
+    metadata: dict[str, str] = field(default_factory=dict)
+    """Request headers (go-micro metadata) the handler sees in ``ctx.header``."""
+    timeout: Seconds | None = None
+    """Per-attempt timeout."""
+    request_timeout: Seconds | None = None
+    """Whole-call timeout."""
+    retries: int | None = None
+    """Retries for this call."""
+    address: str | Sequence[str] | None = None
+    """Explicit node address(es), bypassing the registry."""
+
+
+CallNext = Callable[[Call], Awaitable[Reply]]
+"""What a client wrapper calls to go on: the next wrapper, or the call itself."""
+
+CallWrapper = Callable[[Call, CallNext], Awaitable[Reply]]
+"""A client wrapper: ``async def wrapper(call, next) -> Reply``."""
+
+
+def _check_async(fn: Any, what: str) -> None:
+    """Raises :class:`TypeError` unless ``fn`` is an ``async def`` function (or callable object)."""
+    import inspect
+    if not callable(fn):
+        raise TypeError(f"{what} must be callable, got {type(fn).__name__}")
+    if not (inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))):
+        raise TypeError(f"{what} must be an async def function taking (…, next) and returning "
+                        f"`await next(…)` or its own answer; got {getattr(fn, '__name__', type(fn).__name__)!r}, "
+                        f"which is not async")
+
+
 class Client:
     """Calls services found through the registry (or at explicit addresses).
 
@@ -180,12 +228,20 @@ class Client:
     ``MICRO_SELECTOR`` …); a keyword wins over its variable. ``selector`` is how a node is
     picked among a service's nodes: ``"random"`` (go-micro's default) or ``"roundrobin"``.
     After :meth:`close` every method raises :class:`micro.ClosedError`.
+
+    ``wrappers=[...]`` (or :meth:`wrap`) adds client wrappers, run by :meth:`call`,
+    :meth:`call_raw` and :meth:`request` on the caller's event loop; the first added is the
+    outermost.
     """
 
     def __init__(self, *, registry: str | None = None, content_type: str | None = None,
                  request_timeout: Seconds | None = None, retries: int | None = None,
                  pool_size: int | None = None, selector: Selector | None = None, broker: str | None = None,
+                 wrappers: Sequence[CallWrapper] | None = None,
                  _native_client: _native.Client | None = None) -> None:
+        self._wrappers: list[CallWrapper] = []
+        for w in wrappers or ():
+            self.wrap(w)
         if _native_client is not None:
             self._c = _native_client
         else:
@@ -194,6 +250,18 @@ class Client:
             self._c = _native_call(_native.Client, registry=registry, content_type=content_type,
                                    request_timeout=_seconds(request_timeout, "request_timeout"), retries=retries, pool_size=pool_size,
                                    selector=selector, broker=broker)
+
+    def wrap(self, fn: W) -> W:
+        """Adds a client wrapper (usable as a decorator ``@client.wrap``); returns it unchanged.
+
+        ``async def fn(call: micro.Call, next) -> micro.Reply``: it sees the :class:`Call`,
+        may change it, returns ``await next(call)`` (the reply, which it may change) or its
+        own :class:`Reply` without calling the service. Wrappers run in the order added, the
+        first outermost. A function that is not ``async def`` is a :class:`TypeError`.
+        """
+        _check_async(fn, "a client wrapper")
+        self._wrappers.append(fn)
+        return fn
 
     def close(self) -> None:
         """Closes the client: later calls, streams and publishes raise
@@ -228,15 +296,36 @@ class Client:
                        retries: int | None = None, metadata: Mapping[str, str] | None = None,
                        address: str | Sequence[str] | None = None) -> Reply:
         """Like :meth:`call`, returning the raw :class:`Reply` (Node: ``callRaw``)."""
-        data, ct = _body.encode(body, content_type)
+        call = Call(service, endpoint, body, content_type, dict(metadata) if metadata else {}, timeout,
+                    request_timeout, retries, address)
+        if not self._wrappers:
+            return await self._perform(call)
+        return await self._chain(0, call)
+
+    async def _chain(self, i: int, call: Call) -> Reply:
+        if i == len(self._wrappers):
+            return await self._perform(call)
+
+        async def next(c: Call) -> Reply:
+            if not isinstance(c, Call):
+                raise TypeError(f"a client wrapper must pass a micro.Call to next(), got {type(c).__name__}")
+            return await self._chain(i + 1, c)
+        r = await self._wrappers[i](call, next)
+        if not isinstance(r, Reply):
+            raise TypeError(f"a client wrapper must return a micro.Reply, got {type(r).__name__}")
+        return r
+
+    async def _perform(self, call: Call) -> Reply:
+        data, ct = _body.encode(call.body, call.content_type)
         try:
             b, rct, header, node = await _wait(
                 self._c.call,
-                service, endpoint, data, content_type=ct, timeout=_seconds(timeout, "timeout"),
-                request_timeout=_seconds(request_timeout, "request_timeout"),
-                retries=retries, metadata=dict(metadata) if metadata else None, address=_addresses(address))
+                call.service, call.endpoint, data, content_type=ct, timeout=_seconds(call.timeout, "timeout"),
+                request_timeout=_seconds(call.request_timeout, "request_timeout"),
+                retries=call.retries, metadata=dict(call.metadata) if call.metadata else None,
+                address=_addresses(call.address))
         except NotFound as e:
-            raise _missed(e, service) from None
+            raise _missed(e, call.service) from None
         return Reply(b, rct, header, node)
 
     async def request(self, service: str, endpoint: str, body: Any = None, *, content_type: str | None = None,
@@ -276,7 +365,11 @@ class Client:
 
 
 class SyncClient(Client):
-    """The blocking facade: same options, calls return directly (GIL released, Ctrl-C works)."""
+    """The blocking facade: same options, calls return directly (GIL released, Ctrl-C works).
+
+    Client wrappers are ``async`` and run on an event loop: they apply to the ``async``
+    methods this class inherits, not to the blocking ``*_sync`` calls.
+    """
 
     def call_sync(self, service: str, endpoint: str, body: Any = None, *, content_type: str | None = None,
                   timeout: Seconds | None = None, request_timeout: Seconds | None = None,

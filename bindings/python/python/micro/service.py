@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Mapping, TypeVar, overload
 
 from . import _body, _native
-from .client import MAX_INTERVAL, Client, Registry, Seconds, _native_call, _seconds, _unstarted, _wait
+from .client import (MAX_INTERVAL, Client, Registry, Seconds, _check_async, _native_call, _seconds, _unstarted,
+                     _wait)
 from .errors import Conflict, Error, InternalServerError, _describe
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -220,6 +221,8 @@ class Service:
         self._handlers: dict[str, _Handler] = {}
         self._subscribers: dict[int, Callable[..., Any]] = {}
         self._subscriber_topics: list[str] = []
+        self._wrappers: list[Callable[..., Any]] = []
+        self._sub_wrappers: list[Callable[..., Any]] = []
         self._dispatcher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
@@ -347,6 +350,53 @@ class Service:
             return f
         return deco
 
+    def wrap(self, fn: F) -> F:
+        """Adds a handler wrapper (go-micro's server wrapper); as a decorator (``@svc.wrap``)
+        or directly; returns it unchanged.
+
+        ``async def fn(req, ctx, next)``: ``req`` is the decoded request the handler would
+        get, ``ctx`` its :class:`Context`. The wrapper may change ``req``, return
+        ``await next(req, ctx)`` (the handler's answer, which it may change) or answer
+        itself without calling ``next``; raising a :class:`micro.Error` answers with it,
+        any other exception is a 500 for that call only. Wrappers run on the service's event
+        loop in the order added, the first outermost, around unary handlers (not streams).
+        A function that is not ``async def`` is a :class:`TypeError`.
+        """
+        _check_async(fn, "a handler wrapper")
+        self._wrappers.append(fn)
+        return fn
+
+    def wrap_subscriber(self, fn: F) -> F:
+        """Adds a subscriber wrapper; as a decorator (``@svc.wrap_subscriber``) or directly.
+
+        ``async def fn(msg: micro.Message, next)``: ``await next(msg)`` delivers the message
+        to the subscriber; not calling it drops the message (acknowledged, as handled). An
+        exception is a failed delivery, like a raising subscriber. First added is outermost;
+        a function that is not ``async def`` is a :class:`TypeError`.
+        """
+        _check_async(fn, "a subscriber wrapper")
+        self._sub_wrappers.append(fn)
+        return fn
+
+    async def _wrapped(self, i: int, h: _Handler, req: Any, ctx: Context) -> Any:
+        if i == len(self._wrappers):
+            return await h(req, ctx)
+
+        async def next(r: Any, c: Context | None = None) -> Any:
+            return await self._wrapped(i + 1, h, r, ctx if c is None else c)
+        return await self._wrappers[i](req, ctx, next)
+
+    async def _deliver_wrapped(self, i: int, h: Callable[..., Any], msg: Message) -> None:
+        if i == len(self._sub_wrappers):
+            result = h(msg)
+            if inspect.isawaitable(result):
+                await result
+            return
+
+        async def next(m: Message) -> None:
+            await self._deliver_wrapped(i + 1, h, m)
+        await self._sub_wrappers[i](msg, next)
+
     async def start(self) -> None:
         """Listens, registers, and serves on the running event loop."""
         if self._started:
@@ -437,9 +487,7 @@ class Service:
         msg = Message(m)
         try:
             h = self._subscribers[m.subscriber]
-            result = h(msg)
-            if inspect.isawaitable(result):
-                await result
+            await self._deliver_wrapped(0, h, msg)
         except asyncio.CancelledError:
             _safe_fail_msg(m, self.name, 503, "service is shutting down")
             raise
@@ -466,7 +514,7 @@ class Service:
                 req.respond(b"")
                 return
             payload = _body.decode(req.body, req.content_type, "request", empty={})
-            result = await h(payload, ctx)
+            result = await (self._wrapped(0, h, payload, ctx) if self._wrappers else h(payload, ctx))
             try:
                 body, ct = _encode_result(result, req.content_type)
             except TypeError as e:
