@@ -52,6 +52,13 @@ test("the README's errors.js runs", async () => {
   assert.deepEqual(r.stdout.split('\n').slice(0, 2), ['400 qty is required', '502 downstream call failed: {"id":"go.micro.']);
 });
 
+test("the README's wrappers.js runs", async () => {
+  const dir = folder({ 'wrappers.js': snippets()['wrappers.js'] });
+  const r = await node(dir, 'wrappers.js');
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.stdout.split('\n').slice(0, 2), ["{ message: 'Hello Ann', user: 'u1' }", '403 not Bob']);
+});
+
 test("the README's server.js and client.js run against each other", { skip: process.env.MICRO_NETNS !== '1' && 'needs mDNS: scripts/netns.sh' }, async () => {
   const code = snippets();
   const dir = folder({ 'server.js': code['server.js'], 'client.js': code['client.js'] });

@@ -31,6 +31,13 @@ def test_readme_errors_snippet_runs(tmp_path):
     assert lines[1] == '502 downstream call failed: {"id": "go.micro', out.stdout
 
 
+def test_readme_wrappers_snippet_runs(tmp_path):
+    (tmp_path / "wrappers.py").write_text(snippets()["wrappers.py"])
+    out = subprocess.run([sys.executable, "wrappers.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["{'message': 'Hello Ann', 'user': 'u1'}", "403 not Bob"], out.stdout
+
+
 def test_readme_server_and_client_snippets_run_against_each_other(tmp_path):
     if os.environ.get("MICRO_NETNS") != "1":
         if interop_required():
