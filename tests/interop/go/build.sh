@@ -7,7 +7,9 @@
 #             into ./.build (gitignored) and used through v6/go.mod's `replace`)
 #   bin/gomicro  (go-micro's own `micro` CLI, go-micro.dev/v5/cmd/micro v5.30.0,
 #                 built from the module ./gomicro, which only pins its dependencies)
-# With arguments, only those: any of gm5 gm4 gm6 gomicro, or v6-source (just the extraction,
+#   bin/prom  (a go-micro v5.30.0 greeter wrapped by go-micro's Prometheus wrapper, ./prom;
+#              only when asked for: tests/interop/metrics.sh)
+# With arguments, only those: any of gm5 gm4 gm6 gomicro prom, or v6-source (just the extraction,
 # for other modules that use the v6 source, e.g. bench/go6).
 # Idempotent: a binary is rebuilt only when a source, go.mod or go.sum of its
 # module (or of the shared ./gmcli module) is newer than it. Modules are
@@ -58,7 +60,8 @@ for t in "${targets[@]}"; do
 	gm4) build gm4 v4 ;;
 	gm6) extract_v6; build gm6 v6 ;;
 	gomicro) build gomicro gomicro go-micro.dev/v5/cmd/micro ;;
+	prom) build prom prom . ;;
 	v6-source) extract_v6 ;;
-	*) echo "build.sh: unknown target $t (gm5, gm4, gm6, gomicro, v6-source)" >&2; exit 1 ;;
+	*) echo "build.sh: unknown target $t (gm5, gm4, gm6, gomicro, prom, v6-source)" >&2; exit 1 ;;
 	esac
 done
