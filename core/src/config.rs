@@ -96,6 +96,9 @@ pub struct Config {
     /// `MICRO_METRICS_ADDRESS`: a [`crate::Service`] serves Prometheus metrics on
     /// `http://ADDRESS/metrics` ([`crate::wrapper::metrics`]).
     pub metrics_address: Option<String>,
+    /// The OpenTelemetry variables (`OTEL_EXPORTER_OTLP_ENDPOINT` …): services and clients
+    /// trace their requests and calls ([`crate::wrapper::trace`]).
+    pub trace: Option<crate::wrapper::trace::TraceConfig>,
 }
 
 fn read_pem(var: &str, path: &str) -> Result<Vec<u8>> {
@@ -218,6 +221,7 @@ impl Config {
             server_max_conn_streams: positive("MICRO_SERVER_MAX_CONN_STREAMS")?.map(|n| n as usize),
             access_log: flag("MICRO_ACCESS_LOG")?,
             metrics_address: text("MICRO_METRICS_ADDRESS"),
+            trace: crate::wrapper::trace::TraceConfig::from_env()?,
         })
     }
 

@@ -125,6 +125,14 @@ impl ServiceBuilder {
         self.metrics_address = Some(address.into());
         self
     }
+
+    /// Traces every request handled, call made and message delivered as
+    /// [`crate::wrapper::trace`] describes (default: from the OpenTelemetry variables,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` …); `None` turns it off.
+    pub fn trace(mut self, cfg: Option<crate::wrapper::trace::TraceConfig>) -> Self {
+        self.client = self.client.trace(cfg);
+        self
+    }
     /// Replaces the server options (the name is kept).
     pub fn server_options(mut self, mut o: ServerOptions) -> Self {
         o.name = self.server.name.clone();
@@ -138,6 +146,7 @@ impl ServiceBuilder {
             return Err(e);
         }
         crate::host::check::service(&self.server.name)?;
+        let trace_cfg = self.client.trace.clone();
         let (registry, broker, client_opts) = self.client.open().await?;
         let broker = match broker {
             Some(b) => b,
@@ -150,6 +159,17 @@ impl ServiceBuilder {
         client.set_broker(Arc::clone(&broker));
         let server = Server::new(server_opts, Arc::clone(&registry));
         server.set_broker(Arc::clone(&broker));
+        // Outermost, so a span covers the other wrappers too.
+        let tracer = match &trace_cfg {
+            Some(cfg) => {
+                let tracer = wrapper::trace::Tracer::start(cfg, &server.options().name)?;
+                server.wrap(tracer.handler());
+                server.wrap_subscriber(tracer.subscriber());
+                client.wrap(tracer.call());
+                Some(tracer)
+            }
+            None => None,
+        };
         if self.access_log {
             server.wrap(wrapper::logging::handler());
             server.wrap_subscriber(wrapper::logging::subscriber());
@@ -162,7 +182,7 @@ impl ServiceBuilder {
             client.wrap(metrics.call());
             Arc::new(MetricsEndpoint { address, metrics, serving: Mutex::default() })
         });
-        Ok(Service { server, client, registry, broker, metrics })
+        Ok(Service { server, client, registry, broker, metrics, tracer })
     }
 }
 
@@ -174,6 +194,7 @@ pub struct Service {
     registry: Arc<dyn Registry>,
     broker: Arc<dyn crate::broker::Broker>,
     metrics: Option<Arc<MetricsEndpoint>>,
+    tracer: Option<wrapper::trace::Tracer>,
 }
 
 /// The metrics a service records and, while it runs, the endpoint serving them.
@@ -258,6 +279,9 @@ impl Service {
     pub async fn stop(&self) -> Result<()> {
         let r = self.server.stop().await;
         let b = self.broker.disconnect().await;
+        if let Some(t) = &self.tracer {
+            t.flush().await;
+        }
         if let Some(m) = &self.metrics {
             if let Some((_, task)) = m.serving.lock().unwrap_or_else(|p| p.into_inner()).take() {
                 task.abort();

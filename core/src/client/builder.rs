@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::registry::{self, Registry};
 use crate::selector::Strategy;
+use crate::wrapper::trace::{TraceConfig, Tracer};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +26,7 @@ pub struct ClientBuilder {
     broker: Option<Arc<dyn Broker>>,
     broker_url: Option<String>,
     env_error: Option<Error>,
+    pub(crate) trace: Option<TraceConfig>,
 }
 
 impl Client {
@@ -39,6 +41,7 @@ impl ClientBuilder {
     /// A builder over settings already read (a malformed variable is kept for `build`).
     pub(crate) fn from_config(cfg: Result<Config>) -> Self {
         let mut options = ClientOptions::default();
+        let trace = cfg.as_ref().ok().and_then(|cfg| cfg.trace.clone());
         let (registry_url, broker_url, env_error) = match cfg {
             Ok(cfg) => {
                 cfg.apply_client(&mut options);
@@ -54,7 +57,14 @@ impl ClientBuilder {
             }
             Err(e) => ("mdns".into(), None, Some(e)),
         };
-        ClientBuilder { options, registry: None, registry_url, broker: None, broker_url, env_error }
+        ClientBuilder { options, registry: None, registry_url, broker: None, broker_url, env_error, trace }
+    }
+
+    /// Traces every call as [`crate::wrapper::trace`] describes (default: from the
+    /// OpenTelemetry variables, `OTEL_EXPORTER_OTLP_ENDPOINT` …); `None` turns it off.
+    pub fn trace(mut self, cfg: Option<TraceConfig>) -> Self {
+        self.trace = cfg;
+        self
     }
 
     /// Sets the largest message sent or accepted.
@@ -193,10 +203,16 @@ impl ClientBuilder {
 
     /// Opens the registry and broker and builds the client. Needs a Tokio runtime.
     pub async fn build(self) -> Result<Client> {
+        let trace_cfg = self.trace.clone();
         let (registry, broker, options) = self.open().await?;
         let client = Client::new(registry, options);
         if let Some(b) = broker {
             client.set_broker(b);
+        }
+        if let Some(cfg) = &trace_cfg {
+            // A client on its own names its spans' resource OTEL_SERVICE_NAME or, as the
+            // OpenTelemetry SDKs do, unknown_service.
+            client.wrap(Tracer::start(cfg, "unknown_service")?.call());
         }
         Ok(client)
     }

@@ -28,11 +28,13 @@
 //! [`crate::Client::wrap`]. A panic in a server-side wrapper is the handler's panic: a 500
 //! for that call only.
 //!
-//! Shipped wrappers: [`logging`] (an access log line per call, request and message) and
-//! [`metrics`] (Prometheus counters and latency histograms under go-micro's names).
+//! Shipped wrappers: [`logging`] (an access log line per call, request and message),
+//! [`metrics`] (Prometheus counters and latency histograms under go-micro's names) and
+//! [`trace`] (OpenTelemetry spans with go-micro's `Traceparent` metadata, over OTLP/HTTP).
 
 pub mod logging;
 pub mod metrics;
+pub mod trace;
 
 use crate::broker::{Event, Handler};
 use crate::client::{CallOptions, Client, Reply};

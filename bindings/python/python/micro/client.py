@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import math
 import warnings
@@ -28,6 +29,18 @@ MAX_TIMEOUT = 3600.0
 
 MAX_INTERVAL = 86400.0
 """The longest registration TTL or interval accepted, in seconds (a day)."""
+
+_TRACEPARENT = "Traceparent"
+_traceparent: contextvars.ContextVar[str | None] = contextvars.ContextVar("micro_traceparent", default=None)
+"""The W3C trace context of the request or message this task handles (go-micro's
+``Traceparent`` metadata): a call made from the task carries it on, so the trace continues."""
+
+
+def _with_trace(metadata: dict[str, str]) -> dict[str, str]:
+    tp = _traceparent.get()
+    if tp is None or any(k.lower() == "traceparent" for k in metadata):
+        return metadata
+    return {**metadata, _TRACEPARENT: tp}
 
 
 def _seconds(v: Seconds | None, what: str, *, most: float = MAX_TIMEOUT, zero: bool = False) -> float | None:
@@ -289,7 +302,8 @@ class Client:
         if not isinstance(topic, str) or not topic:
             raise TypeError("topic must be a non-empty str")
         data, ct = _body.encode(body, content_type)
-        await _wait(self._c.publish, topic, data, content_type=ct, metadata=dict(headers) if headers else None)
+        metadata = _with_trace(dict(headers) if headers else {}) or None
+        await _wait(self._c.publish, topic, data, content_type=ct, metadata=metadata)
 
     async def call_raw(self, service: str, endpoint: str, body: Any = None, *, content_type: str | None = None,
                        timeout: Seconds | None = None, request_timeout: Seconds | None = None,
@@ -322,7 +336,7 @@ class Client:
                 self._c.call,
                 call.service, call.endpoint, data, content_type=ct, timeout=_seconds(call.timeout, "timeout"),
                 request_timeout=_seconds(call.request_timeout, "request_timeout"),
-                retries=call.retries, metadata=dict(call.metadata) if call.metadata else None,
+                retries=call.retries, metadata=_with_trace(dict(call.metadata)) or None,
                 address=_addresses(call.address))
         except NotFound as e:
             raise _missed(e, call.service) from None

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Mapping, TypeVar, overload
 
 from . import _body, _native
-from .client import (MAX_INTERVAL, Client, Registry, Seconds, _check_async, _native_call, _seconds, _unstarted,
-                     _wait)
+from .client import (MAX_INTERVAL, Client, Registry, Seconds, _check_async, _native_call, _seconds, _traceparent,
+                     _unstarted, _wait)
 from .errors import Conflict, Error, InternalServerError, _describe
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -485,6 +485,7 @@ class Service:
 
     async def _deliver(self, m: _native.Message) -> None:
         msg = Message(m)
+        _traceparent.set(_header_traceparent(msg.header))  # this task's own context
         try:
             h = self._subscribers[m.subscriber]
             await self._deliver_wrapped(0, h, msg)
@@ -505,6 +506,7 @@ class Service:
 
     async def _answer(self, req: _native.Request) -> None:
         h = self._handlers.get(req.endpoint)
+        _traceparent.set(_header_traceparent(req.header))  # this task's own context
         try:
             if h is None:
                 raise Error(f"rpc: can't find method {req.endpoint}", 500, id=self.name)
@@ -533,6 +535,11 @@ class Service:
 
     def __repr__(self) -> str:
         return f"<micro.Service {self.name} id={self.id} running={self._started}>"
+
+
+def _header_traceparent(header: Mapping[str, str]) -> str | None:
+    """The request's W3C trace context (go-micro's ``Traceparent``), for the calls its handler makes."""
+    return next((v for k, v in header.items() if k.lower() == "traceparent"), None)
 
 
 def _safe_fail(req: _native.Request, id: str, code: int, detail: str, status: str) -> None:
