@@ -3,6 +3,7 @@
 // Each method checks its arguments, encodes the body (lib/body.js) and hands bytes to the
 // native client; replies are decoded here, on the event loop.
 
+const { AsyncLocalStorage } = require('node:async_hooks');
 const native = require('./native');
 const { MicroError, NODE_ID, bad, toMicro } = require('./errors');
 const { JSON: JSON_TYPE, encode, decode } = require('./body');
@@ -35,6 +36,27 @@ function checkObject(o, what) {
 function checkString(v, what) {
   if (typeof v !== 'string' || v.length === 0) throw bad(`${what} must be a non-empty string, got ${v === '' ? 'an empty string' : typeof v}`);
   return v;
+}
+
+/**
+ * The W3C trace context (go-micro's `Traceparent` metadata) of the request or message a
+ * handler is running for: calls and publishes made from it carry it on, so the trace
+ * continues through this service.
+ */
+const traceContext = new AsyncLocalStorage();
+
+/** `metadata` with the running handler's `Traceparent` added, unless it names one itself. */
+function withTrace(metadata) {
+  const tp = traceContext.getStore();
+  if (tp === undefined) return metadata;
+  if (metadata && Object.keys(metadata).some((k) => k.toLowerCase() === 'traceparent')) return metadata;
+  return { ...(metadata || {}), Traceparent: tp };
+}
+
+/** The `Traceparent` in a request's or message's headers (any case), or undefined. */
+function headerTraceparent(header) {
+  for (const k of Object.keys(header || {})) if (k.toLowerCase() === 'traceparent') return header[k];
+  return undefined;
 }
 
 /** An object's values as strings (headers, metadata). */
@@ -226,7 +248,8 @@ class Client {
       checkString(topic, 'topic');
       const o = checkObject(opts, 'options');
       const [buf, ct] = encode(body, o.contentType);
-      return n.publish(topic, buf, ct, o.metadata === undefined ? undefined : stringMap(o.metadata, 'metadata'));
+      const md = withTrace(o.metadata === undefined ? undefined : stringMap(o.metadata, 'metadata'));
+      return n.publish(topic, buf, ct, md);
     });
   }
 
@@ -263,6 +286,8 @@ class Client {
       checkString(service, 'service');
       checkString(endpoint, 'endpoint');
       const o = callOptions(opts);
+      const md = withTrace(o.metadata);
+      if (md !== undefined) o.metadata = md;
       const [buf, ct] = encode(body, o.contentType || this._ct);
       o.contentType = ct;
       return n.call(service, endpoint, buf, o).then((r) => new Reply(r));
@@ -331,4 +356,7 @@ class Registry {
   }
 }
 
-module.exports = { Reply, ClientStream, Client, Registry, guard, guardAsync, checkObject, checkString, checkMillis, stringMap, unstarted };
+module.exports = {
+  Reply, ClientStream, Client, Registry, guard, guardAsync, checkObject, checkString, checkMillis, stringMap, unstarted,
+  traceContext, headerTraceparent,
+};

@@ -9,7 +9,9 @@
 const native = require('./native');
 const { MicroError, NODE_ID, bad, describe, toMicro } = require('./errors');
 const { JSON: JSON_TYPE, isJson, isBinary, encode, decode } = require('./body');
-const { Client, Registry, guard, guardAsync, checkObject, checkString, checkMillis, stringMap, unstarted } = require('./client');
+const {
+  Client, Registry, guard, guardAsync, checkObject, checkString, checkMillis, stringMap, unstarted, traceContext, headerTraceparent,
+} = require('./client');
 
 const BATCH = 256; // requests taken from the native queue per wake-up of the event loop
 
@@ -244,11 +246,12 @@ class Service {
     let run;
     try {
       const body = decode(msg.raw, msg.contentType || JSON_TYPE, 'request');
+      const tp = headerTraceparent(msg.header);
       if (this._subWrappers.length === 0) {
-        run = Promise.resolve(fn(body, msg));
+        run = Promise.resolve(traceContext.run(tp, () => fn(body, msg)));
       } else {
         msg.body = body;
-        run = Promise.resolve(this._deliverWrapped(0, fn, msg));
+        run = Promise.resolve(traceContext.run(tp, () => this._deliverWrapped(0, fn, msg)));
       }
     } catch (e) {
       run = Promise.reject(e);
@@ -265,13 +268,14 @@ class Service {
     let run;
     try {
       if (!fn) throw new MicroError({ id: svc, code: 404, detail: `unknown endpoint ${nr.endpoint}` });
+      const tp = headerTraceparent(req.header);
       if (nr.kind === 'stream') {
-        run = Promise.resolve(fn(new ServerStream(nr, ct), req));
+        run = Promise.resolve(traceContext.run(tp, () => fn(new ServerStream(nr, ct), req)));
       } else {
         const raw = nr.body;
         req.raw = raw;
         const body = decode(raw, ct, 'request');
-        run = Promise.resolve(this._wrappers.length === 0 ? fn(body, req) : this._wrapped(0, fn, body, req));
+        run = Promise.resolve(traceContext.run(tp, () => (this._wrappers.length === 0 ? fn(body, req) : this._wrapped(0, fn, body, req))));
       }
     } catch (e) {
       run = Promise.reject(e);
