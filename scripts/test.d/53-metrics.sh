@@ -13,4 +13,9 @@ cargo build --locked -q -p greeter-example
 bindings/python/scripts/venv.sh --reuse >/dev/null
 [ -f bindings/node/micro.node ] || (cd bindings/node && npm install --silent --no-package-lock && npm run --silent build:debug)
 [ -d examples/node/greeter/node_modules ] || (cd examples/node/greeter && npm install --silent --no-package-lock)
+venv="$top/target/metrics-venv"
+if ! "$venv/bin/python" -c 'import prometheus_client' 2>/dev/null; then
+	python3 -m venv "$venv"
+	"$venv/bin/pip" install -q --disable-pip-version-check prometheus-client
+fi
 METRICS_ARTIFACTS="$top/target" scripts/netns.sh tests/interop/metrics.sh

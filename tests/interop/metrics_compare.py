@@ -4,20 +4,23 @@ own Prometheus wrapper, parsed by the Prometheus project's Python client (PyPI
 
     python metrics_compare.py SUCCESS FAIL go=SERVICE:ENDPOINT:FILE rust=...:...:FILE ...
 
-The first `go=` is the reference. For each service: both families exist with go-micro's
+The first `go=` is the reference; a name ending in `-openmetrics` is parsed as OpenMetrics. For each service: both families exist with go-micro's
 names and types, the label names are go-micro's, the counter reads SUCCESS successes and
-FAIL failures for its endpoint, the histogram's buckets are go-micro's (Prometheus'
+FAIL failures for its endpoint, the help texts are go-micro's, the histogram's buckets are go-micro's (Prometheus'
 defaults), cumulative, and its _count equals the counter. Exit 1 on any difference."""
 import sys
 
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
 
 COUNTER, HISTOGRAM = "micro_request", "micro_request_duration_seconds"
 
 
-def families(path):
+def families(path, openmetrics=False):
+    """The families in a scrape, by the parser for its format (text 0.0.4 or OpenMetrics)."""
+    parse = openmetrics_families if openmetrics else text_string_to_metric_families
     with open(path, encoding="utf-8") as f:
-        return {fam.name: fam for fam in text_string_to_metric_families(f.read())}
+        return {fam.name: fam for fam in parse(f.read())}
 
 
 def summary(fams, service, endpoint):
@@ -53,6 +56,7 @@ def summary(fams, service, endpoint):
         "histogram_labels": sorted(hist_labels),
         "histogram_counts": hist_counts,
         "bounds": sorted({le for bs in buckets.values() for le, _ in bs}),
+        "help": [fams[COUNTER].documentation, fams[HISTOGRAM].documentation],
     }
 
 
@@ -64,7 +68,7 @@ def main():
         who, spec = arg.split("=", 1)
         service, endpoint, path = spec.split(":", 2)
         try:
-            got = summary(families(path), service, endpoint)
+            got = summary(families(path, who.endswith("-openmetrics")), service, endpoint)
             if got["counts"] != want_counts:
                 raise AssertionError(f"counter {got['counts']}, want {want_counts}")
             if got["histogram_counts"] != want_counts:
@@ -72,7 +76,7 @@ def main():
             if ref is None:
                 ref = got
             else:
-                for key in ("labels", "histogram_labels", "bounds"):
+                for key in ("labels", "histogram_labels", "bounds", "help"):
                     if got[key] != ref[key]:
                         raise AssertionError(f"{key} {got[key]} != go-micro's {ref[key]}")
             print(f"ok metrics_{who}: {got['counts']} labels {got['labels']} {len(got['bounds'])} buckets")

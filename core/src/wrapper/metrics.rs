@@ -68,12 +68,13 @@ impl Metrics {
         let durations = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(histogram);
         registry.register(
             "request",
-            "How many go-micro requests processed, partitioned by service, endpoint and status.",
+            // The encoder ends help with a full stop.
+            "How many go-micro requests processed, partitioned by service, endpoint and status",
             requests.clone(),
         );
         registry.register(
             "request_duration_seconds",
-            "Histogram of go-micro request latencies in seconds, partitioned by service, endpoint and status.",
+            "Histogram of go-micro request latencies in seconds, partitioned by service, endpoint and status",
             durations.clone(),
         );
         Metrics { inner: Arc::new(Inner { registry, requests, durations }) }
@@ -90,12 +91,23 @@ impl Metrics {
         self.inner.durations.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
     }
 
-    /// The Prometheus text exposition of every metric.
-    pub fn render(&self) -> String {
+    /// Every metric in the OpenMetrics text format (`application/openmetrics-text;
+    /// version=1.0.0`), as the `prometheus-client` crate writes it.
+    pub fn render_openmetrics(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.inner.registry);
         out
+    }
+
+    /// Every metric in Prometheus' text format 0.0.4 (`text/plain; version=0.0.4`), what
+    /// go-micro's `promhttp` handler serves to a scraper that asks for nothing else: the
+    /// OpenMetrics text with each counter's HELP and TYPE lines naming the sample
+    /// (`micro_request_total`, where OpenMetrics names the family `micro_request`) and no
+    /// `# EOF`. Read by the text-format parsers OpenMetrics' output confuses (Prometheus' own
+    /// 0.0.4 parser, PyPI `prometheus-client`'s `text_string_to_metric_families`).
+    pub fn render(&self) -> String {
+        to_text_format(&self.render_openmetrics())
     }
 
     /// Records every request a server handles.
@@ -141,6 +153,42 @@ impl Metrics {
     }
 }
 
+/// OpenMetrics text to Prometheus text format 0.0.4 (see [`Metrics::render`]).
+fn to_text_format(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> =
+        openmetrics.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter")).collect();
+    let mut out = String::with_capacity(openmetrics.len() + 64);
+    for line in openmetrics.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        let meta = line
+            .strip_prefix("# HELP ")
+            .map(|r| ("# HELP ", r))
+            .or(line.strip_prefix("# TYPE ").map(|r| ("# TYPE ", r)));
+        match meta {
+            Some((kind, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let suffix = if counters.contains(name) && !name.ends_with("_total") { "_total" } else { "" };
+                out.push_str(&format!("{kind}{name}{suffix} {tail}"));
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// What a scrape asks for, by its `Accept` header: OpenMetrics when it names it, else
+/// Prometheus' text format 0.0.4 (as go-micro's `promhttp` negotiates).
+fn exposition(metrics: &Metrics, accept: Option<&str>) -> (&'static str, String) {
+    if accept.is_some_and(|a| a.contains("application/openmetrics-text")) {
+        ("application/openmetrics-text; version=1.0.0; charset=utf-8", metrics.render_openmetrics())
+    } else {
+        ("text/plain; version=0.0.4; charset=utf-8", metrics.render())
+    }
+}
+
 /// Serves `metrics` at `http://ADDRESS/metrics` (any other path: 404) until the returned
 /// handle is dropped or aborted; the bound address (port 0 picks one) comes back with it.
 pub async fn serve(address: &str, metrics: Metrics) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
@@ -155,9 +203,11 @@ pub async fn serve(address: &str, metrics: Metrics) -> Result<(SocketAddr, tokio
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let answer = if req.uri().path() == "/metrics" {
+                        let accept = req.headers().get(hyper::header::ACCEPT).and_then(|v| v.to_str().ok());
+                        let (content_type, text) = exposition(&metrics, accept);
                         hyper::Response::builder()
-                            .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
-                            .body(Full::new(Bytes::from(metrics.render())))
+                            .header("content-type", content_type)
+                            .body(Full::new(Bytes::from(text)))
                     } else {
                         hyper::Response::builder()
                             .status(404)
@@ -173,4 +223,32 @@ pub async fn serve(address: &str, metrics: Metrics) -> Result<(SocketAddr, tokio
         }
     });
     Ok((bound, task))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_format_names_counters_by_their_samples() {
+        let m = Metrics::new();
+        m.observe("greeter", "Greeter.Hello", true, Instant::now());
+        let om = m.render_openmetrics();
+        assert!(om.contains("# TYPE micro_request counter\n") && om.ends_with("# EOF\n"), "{om}");
+        let text = m.render();
+        assert!(text.contains("# TYPE micro_request_total counter\n"), "{text}");
+        assert!(text.contains(
+            "# HELP micro_request_total How many go-micro requests processed, partitioned by service, endpoint and status.\n"
+        ));
+        assert!(text.contains("# TYPE micro_request_duration_seconds histogram\n"));
+        assert!(
+            text.contains("micro_request_total{service=\"greeter\",endpoint=\"Greeter.Hello\",status=\"success\"} 1\n")
+        );
+        assert!(!text.contains("# EOF") && !text.contains(".."), "{text}");
+        assert_eq!(
+            exposition(&m, Some("application/openmetrics-text; version=1.0.0")).0.split(';').next(),
+            Some("application/openmetrics-text")
+        );
+        assert_eq!(exposition(&m, Some("*/*")).0, "text/plain; version=0.0.4; charset=utf-8");
+    }
 }
