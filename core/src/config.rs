@@ -99,6 +99,12 @@ pub struct Config {
     /// The OpenTelemetry variables (`OTEL_EXPORTER_OTLP_ENDPOINT` …): services and clients
     /// trace their requests and calls ([`crate::wrapper::trace`]).
     pub trace: Option<crate::wrapper::trace::TraceConfig>,
+    /// `MICRO_RATE_LIMIT` (`N` or `N,BURST`): a [`crate::Service`] limits the requests each
+    /// endpoint handles ([`crate::wrapper::limit`]).
+    pub rate_limit: Option<crate::wrapper::limit::RateLimit>,
+    /// `MICRO_CLIENT_BREAKER` (`FAILURES,COOLDOWN` or `true`): clients break the circuit to
+    /// an endpoint that keeps failing ([`crate::wrapper::breaker`]).
+    pub client_breaker: Option<crate::wrapper::breaker::Breaker>,
 }
 
 fn read_pem(var: &str, path: &str) -> Result<Vec<u8>> {
@@ -221,7 +227,19 @@ impl Config {
             server_max_conn_streams: positive("MICRO_SERVER_MAX_CONN_STREAMS")?.map(|n| n as usize),
             access_log: flag("MICRO_ACCESS_LOG")?,
             metrics_address: text("MICRO_METRICS_ADDRESS"),
-            trace: crate::wrapper::trace::TraceConfig::from_env()?,
+            trace: crate::wrapper::trace::TraceConfig::from_lookup(text)?,
+            rate_limit: text("MICRO_RATE_LIMIT")
+                .map(|v| {
+                    crate::wrapper::limit::RateLimit::parse(&v)
+                        .ok_or_else(|| bad("MICRO_RATE_LIMIT", &v, "requests a second, N or N,BURST"))
+                })
+                .transpose()?,
+            client_breaker: text("MICRO_CLIENT_BREAKER")
+                .map(|v| {
+                    crate::wrapper::breaker::Breaker::parse(&v)
+                        .ok_or_else(|| bad("MICRO_CLIENT_BREAKER", &v, "FAILURES,COOLDOWN such as 5,30s, or true"))
+                })
+                .transpose()?,
         })
     }
 

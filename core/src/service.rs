@@ -19,6 +19,7 @@ pub struct ServiceBuilder {
     env_error: Option<crate::error::Error>,
     access_log: bool,
     metrics_address: Option<String>,
+    rate_limit: Option<wrapper::limit::RateLimit>,
 }
 
 impl ServiceBuilder {
@@ -133,6 +134,20 @@ impl ServiceBuilder {
         self.client = self.client.trace(cfg);
         self
     }
+
+    /// Limits the requests each endpoint handles ([`crate::wrapper::limit`]: 429 over the
+    /// limit; default: from `MICRO_RATE_LIMIT`); `None` turns it off.
+    pub fn rate_limit(mut self, limit: Option<wrapper::limit::RateLimit>) -> Self {
+        self.rate_limit = limit;
+        self
+    }
+
+    /// Breaks the circuit to an endpoint the service's client keeps failing to call
+    /// ([`crate::wrapper::breaker`]: 503 while open; default: from `MICRO_CLIENT_BREAKER`).
+    pub fn breaker(mut self, cfg: Option<wrapper::breaker::Breaker>) -> Self {
+        self.client = self.client.breaker(cfg);
+        self
+    }
     /// Replaces the server options (the name is kept).
     pub fn server_options(mut self, mut o: ServerOptions) -> Self {
         o.name = self.server.name.clone();
@@ -146,7 +161,7 @@ impl ServiceBuilder {
             return Err(e);
         }
         crate::host::check::service(&self.server.name)?;
-        let trace_cfg = self.client.trace.clone();
+        let (trace_cfg, breaker) = (self.client.trace.clone(), self.client.breaker);
         let (registry, broker, client_opts) = self.client.open().await?;
         let broker = match broker {
             Some(b) => b,
@@ -182,6 +197,13 @@ impl ServiceBuilder {
             client.wrap(metrics.call());
             Arc::new(MetricsEndpoint { address, metrics, serving: Mutex::default() })
         });
+        // Inside the metrics, so refusals are counted as failures.
+        if let Some(limit) = self.rate_limit {
+            server.wrap(wrapper::limit::handler(limit));
+        }
+        if let Some(cfg) = breaker {
+            client.wrap(wrapper::breaker::call(cfg));
+        }
         Ok(Service { server, client, registry, broker, metrics, tracer })
     }
 }
@@ -217,11 +239,18 @@ impl Service {
             }
             Err(_) => None, // the client builder keeps the error
         };
-        let (access_log, metrics_address) = match &cfg {
-            Ok(cfg) => (cfg.access_log, cfg.metrics_address.clone()),
-            Err(_) => (false, None),
+        let (access_log, metrics_address, rate_limit) = match &cfg {
+            Ok(cfg) => (cfg.access_log, cfg.metrics_address.clone(), cfg.rate_limit),
+            Err(_) => (false, None, None),
         };
-        ServiceBuilder { server, client: ClientBuilder::from_config(cfg), env_error, access_log, metrics_address }
+        ServiceBuilder {
+            server,
+            client: ClientBuilder::from_config(cfg),
+            env_error,
+            access_log,
+            metrics_address,
+            rate_limit,
+        }
     }
 
     /// The server, to add handlers.

@@ -220,3 +220,90 @@ async fn metrics_count_requests_under_go_micro_names() {
     assert!(scrape(addr, "/other").await.starts_with("HTTP/1.1 404"));
     svc.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn a_rate_limit_refuses_with_429_per_endpoint_and_runs_no_handler() {
+    use micro::wrapper::limit::{self, RateLimit};
+    let reg: Arc<dyn Registry> = Arc::new(Memory::new());
+    let server = Server::new(options("limited"), Arc::clone(&reg));
+    let handled = Arc::new(AtomicUsize::new(0));
+    for endpoint in ["L.One", "L.Two"] {
+        let h = Arc::clone(&handled);
+        server.handle(endpoint, move |req| {
+            h.fetch_add(1, Ordering::SeqCst);
+            async move { Ok(Response::from(req.body)) }
+        });
+    }
+    // A rate so slow no token comes back during the test: the burst is all there is.
+    server.wrap(limit::handler(RateLimit { per_second: 0.0001, burst: 2 }));
+    server.start().await.expect("starts");
+    let client = Client::new(Arc::clone(&reg), ClientOptions::default());
+    let opts =
+        CallOptions { content_type: Some("application/octet-stream".into()), retries: Some(0), ..Default::default() };
+    for _ in 0..2 {
+        client.call("limited", "L.One", &b"x"[..], &opts).await.expect("within the burst");
+    }
+    let e = client.call("limited", "L.One", &b"x"[..], &opts).await.expect_err("over the limit");
+    assert_eq!((e.code, e.id.as_str()), (429, "limited"), "{e}");
+    assert!(e.detail.contains("too many requests"), "{e}");
+    assert_eq!(handled.load(Ordering::SeqCst), 2, "the refused call ran no handler");
+    client.call("limited", "L.Two", &b"x"[..], &opts).await.expect("another endpoint has its own bucket");
+    server.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_breaker_opens_after_failures_fails_fast_then_closes_after_a_good_trial() {
+    use micro::wrapper::breaker::{self, Breaker};
+    let reg: Arc<dyn Registry> = Arc::new(Memory::new());
+    let server = Server::new(options("flaky"), Arc::clone(&reg));
+    let handled = Arc::new(AtomicUsize::new(0));
+    let healthy = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (h, ok) = (Arc::clone(&handled), Arc::clone(&healthy));
+    server.handle("F.Call", move |req| {
+        h.fetch_add(1, Ordering::SeqCst);
+        let ok = ok.load(Ordering::SeqCst);
+        async move {
+            if req.body.as_ref() == b"mine" {
+                return Err(Error::bad_request("flaky", "your mistake"));
+            }
+            if ok {
+                Ok(Response::from(req.body))
+            } else {
+                Err(Error::internal("flaky", "unwell"))
+            }
+        }
+    });
+    server.start().await.expect("starts");
+    // Long enough that the calls meant to meet an open circuit do, even on a loaded machine.
+    let cooldown = Duration::from_secs(2);
+    let client = Client::new(Arc::clone(&reg), ClientOptions::default());
+    client.wrap(breaker::call(Breaker { failures: 3, cooldown }));
+    let opts =
+        CallOptions { content_type: Some("application/octet-stream".into()), retries: Some(0), ..Default::default() };
+
+    // 4xx answers are the caller's: they never open the circuit.
+    for _ in 0..5 {
+        assert_eq!(client.call("flaky", "F.Call", &b"mine"[..], &opts).await.expect_err("400").code, 400);
+    }
+    for _ in 0..3 {
+        assert_eq!(client.call("flaky", "F.Call", &b"x"[..], &opts).await.expect_err("500").code, 500);
+    }
+    let before = handled.load(Ordering::SeqCst);
+    let e = client.call("flaky", "F.Call", &b"x"[..], &opts).await.expect_err("open");
+    assert_eq!((e.code, e.id.as_str()), (503, "go.micro.client"), "{e}");
+    assert!(e.detail.contains("circuit open for flaky.F.Call"), "{e}");
+    assert_eq!(handled.load(Ordering::SeqCst), before, "an open circuit sends nothing");
+
+    // After the cooldown (waited for, at least), one trial goes through: it fails, so the
+    // circuit opens again; the next trial succeeds and closes it.
+    tokio::time::sleep(cooldown + Duration::from_millis(50)).await;
+    assert_eq!(client.call("flaky", "F.Call", &b"x"[..], &opts).await.expect_err("trial").code, 500);
+    assert_eq!(client.call("flaky", "F.Call", &b"x"[..], &opts).await.expect_err("open again").code, 503);
+    healthy.store(true, Ordering::SeqCst);
+    tokio::time::sleep(cooldown + Duration::from_millis(50)).await;
+    client.call("flaky", "F.Call", &b"x"[..], &opts).await.expect("a good trial closes it");
+    for _ in 0..5 {
+        client.call("flaky", "F.Call", &b"x"[..], &opts).await.expect("closed");
+    }
+    server.stop().await.expect("stops");
+}

@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::registry::{self, Registry};
 use crate::selector::Strategy;
+use crate::wrapper::breaker::Breaker;
 use crate::wrapper::trace::{TraceConfig, Tracer};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +28,7 @@ pub struct ClientBuilder {
     broker_url: Option<String>,
     env_error: Option<Error>,
     pub(crate) trace: Option<TraceConfig>,
+    pub(crate) breaker: Option<Breaker>,
 }
 
 impl Client {
@@ -42,6 +44,7 @@ impl ClientBuilder {
     pub(crate) fn from_config(cfg: Result<Config>) -> Self {
         let mut options = ClientOptions::default();
         let trace = cfg.as_ref().ok().and_then(|cfg| cfg.trace.clone());
+        let breaker = cfg.as_ref().ok().and_then(|cfg| cfg.client_breaker);
         let (registry_url, broker_url, env_error) = match cfg {
             Ok(cfg) => {
                 cfg.apply_client(&mut options);
@@ -57,13 +60,20 @@ impl ClientBuilder {
             }
             Err(e) => ("mdns".into(), None, Some(e)),
         };
-        ClientBuilder { options, registry: None, registry_url, broker: None, broker_url, env_error, trace }
+        ClientBuilder { options, registry: None, registry_url, broker: None, broker_url, env_error, trace, breaker }
     }
 
     /// Traces every call as [`crate::wrapper::trace`] describes (default: from the
     /// OpenTelemetry variables, `OTEL_EXPORTER_OTLP_ENDPOINT` …); `None` turns it off.
     pub fn trace(mut self, cfg: Option<TraceConfig>) -> Self {
         self.trace = cfg;
+        self
+    }
+
+    /// Breaks the circuit to an endpoint that keeps failing ([`crate::wrapper::breaker`];
+    /// default: from `MICRO_CLIENT_BREAKER`); `None` turns it off.
+    pub fn breaker(mut self, cfg: Option<Breaker>) -> Self {
+        self.breaker = cfg;
         self
     }
 
@@ -203,7 +213,7 @@ impl ClientBuilder {
 
     /// Opens the registry and broker and builds the client. Needs a Tokio runtime.
     pub async fn build(self) -> Result<Client> {
-        let trace_cfg = self.trace.clone();
+        let (trace_cfg, breaker) = (self.trace.clone(), self.breaker);
         let (registry, broker, options) = self.open().await?;
         let client = Client::new(registry, options);
         if let Some(b) = broker {
@@ -213,6 +223,9 @@ impl ClientBuilder {
             // A client on its own names its spans' resource OTEL_SERVICE_NAME or, as the
             // OpenTelemetry SDKs do, unknown_service.
             client.wrap(Tracer::start(cfg, "unknown_service")?.call());
+        }
+        if let Some(cfg) = breaker {
+            client.wrap(crate::wrapper::breaker::call(cfg));
         }
         Ok(client)
     }

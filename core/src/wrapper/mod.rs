@@ -30,8 +30,12 @@
 //!
 //! Shipped wrappers: [`logging`] (an access log line per call, request and message),
 //! [`metrics`] (Prometheus counters and latency histograms under go-micro's names) and
-//! [`trace`] (OpenTelemetry spans with go-micro's `Traceparent` metadata, over OTLP/HTTP).
+//! [`trace`] (OpenTelemetry spans with go-micro's `Traceparent` metadata, over OTLP/HTTP),
+//! [`limit`] (a rate limit per endpoint: 429) and [`breaker`] (a circuit breaker per
+//! endpoint on a client: 503).
 
+pub mod breaker;
+pub mod limit;
 pub mod logging;
 pub mod metrics;
 pub mod trace;
