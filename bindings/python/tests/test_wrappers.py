@@ -153,3 +153,20 @@ def test_a_wrapper_that_is_not_async_is_a_type_error():
             add(plain)
     with pytest.raises(TypeError, match="async def"):
         micro.Client(registry="memory", wrappers=[plain])
+
+
+def test_the_shipped_rate_limit_is_on_by_environment(monkeypatch):
+    monkeypatch.setenv("MICRO_RATE_LIMIT", "0.0001,1")  # one request, then none for hours
+
+    async def main():
+        svc = local("py.wrap.limited")
+        await svc.start()
+        try:
+            c = svc.client
+            assert (await c.call("py.wrap.limited", "Echo.Call", {"n": 1}))["req"] == {"n": 1}
+            with pytest.raises(micro.Error) as e:
+                await c.call("py.wrap.limited", "Echo.Call", {"n": 2}, retries=0)
+            assert e.value.code == 429 and "too many requests" in e.value.detail
+        finally:
+            await svc.stop()
+    run(main())
