@@ -300,6 +300,22 @@ impl Tracer {
         }
     }
 
+    /// Runs `work` as span `ctx` (a child of `parent`), recording the span when it ends.
+    async fn record<T>(
+        &self,
+        parent: Option<SpanContext>,
+        ctx: SpanContext,
+        name: String,
+        kind: SpanKind,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let start = now();
+        let out = work.await;
+        let error = out.as_ref().err().map(ToString::to_string);
+        self.finish(Finished { ctx, parent: parent.map(|p| p.span_id), name, kind, start, end: now(), error });
+        out
+    }
+
     fn finish(&self, span: Finished) {
         if !span.ctx.sampled() {
             return;
@@ -323,19 +339,7 @@ impl Tracer {
                 let ctx = SpanContext::child_of(parent.as_ref());
                 inject(&mut req.header, &ctx);
                 let name = format!("{}.{}", req.service, req.endpoint);
-                let start = now();
-                let out = CURRENT.scope(ctx, next.run(req)).await;
-                let error = out.as_ref().err().map(ToString::to_string);
-                t.finish(Finished {
-                    ctx,
-                    parent: parent.map(|p| p.span_id),
-                    name,
-                    kind: SpanKind::Server,
-                    start,
-                    end: now(),
-                    error,
-                });
-                out
+                t.record(parent, ctx, name, SpanKind::Server, CURRENT.scope(ctx, next.run(req))).await
             }
         })
     }
@@ -352,19 +356,7 @@ impl Tracer {
                 let ctx = SpanContext::child_of(parent.as_ref());
                 inject(&mut call.options.metadata, &ctx);
                 let name = format!("{}.{}", call.service, call.endpoint);
-                let start = now();
-                let out = next.run(call).await;
-                let error = out.as_ref().err().map(ToString::to_string);
-                t.finish(Finished {
-                    ctx,
-                    parent: parent.map(|p| p.span_id),
-                    name,
-                    kind: SpanKind::Client,
-                    start,
-                    end: now(),
-                    error,
-                });
-                out
+                t.record(parent, ctx, name, SpanKind::Client, next.run(call)).await
             }
         })
     }
@@ -380,19 +372,7 @@ impl Tracer {
                 let ctx = SpanContext::child_of(parent.as_ref());
                 inject(&mut event.message.header, &ctx);
                 let name = format!("Sub from {}", event.topic);
-                let start = now();
-                let out = CURRENT.scope(ctx, next.run(event)).await;
-                let error = out.as_ref().err().map(ToString::to_string);
-                t.finish(Finished {
-                    ctx,
-                    parent: parent.map(|p| p.span_id),
-                    name,
-                    kind: SpanKind::Server,
-                    start,
-                    end: now(),
-                    error,
-                });
-                out
+                t.record(parent, ctx, name, SpanKind::Server, CURRENT.scope(ctx, next.run(event))).await
             }
         })
     }
