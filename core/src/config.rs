@@ -115,6 +115,19 @@ fn bad(var: &str, value: &str, want: &str) -> Error {
     Error::bad_request("go.micro.config", format!("{var}={value:?} is not valid: expected {want}"))
 }
 
+/// Reads `MICRO_CLIENT_BREAKER`: `FAILURES,COOLDOWN` (`5,30s`) or `true` (5 and 30 s);
+/// `None` for anything else.
+pub fn parse_breaker(text: &str) -> Option<crate::wrapper::breaker::Breaker> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("true") || text == "1" {
+        return Some(Default::default());
+    }
+    let (failures, cooldown) = text.split_once(',')?;
+    let failures: u32 = failures.trim().parse().ok().filter(|f| *f > 0)?;
+    let cooldown = parse_duration(cooldown).filter(|d| !d.is_zero())?;
+    Some(crate::wrapper::breaker::Breaker { failures, cooldown })
+}
+
 /// Parses a Go duration (`300ms`, `1.5s`, `2m`, `1h30m`) or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
@@ -236,7 +249,7 @@ impl Config {
                 .transpose()?,
             client_breaker: text("MICRO_CLIENT_BREAKER")
                 .map(|v| {
-                    crate::wrapper::breaker::Breaker::parse(&v)
+                    parse_breaker(&v)
                         .ok_or_else(|| bad("MICRO_CLIENT_BREAKER", &v, "FAILURES,COOLDOWN such as 5,30s, or true"))
                 })
                 .transpose()?,
@@ -390,6 +403,17 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    use crate::wrapper::breaker::Breaker;
+
+    #[test]
+    fn breaker_settings_parse() {
+        assert_eq!(parse_breaker("true"), Some(Breaker::default()));
+        assert_eq!(parse_breaker("3, 500ms"), Some(Breaker { failures: 3, cooldown: Duration::from_millis(500) }));
+        for bad in ["", "false", "0,1s", "3", "3,0s", "x,1s", "3,soon"] {
+            assert_eq!(parse_breaker(bad), None, "{bad:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

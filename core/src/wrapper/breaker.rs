@@ -8,7 +8,8 @@
 //! discovery failure; a 4xx answer is the caller's mistake and does not count.
 //!
 //! Turned on for a client by `MICRO_CLIENT_BREAKER` (`FAILURES,COOLDOWN`, e.g. `5,30s`;
-//! `true` for 5 and 30 s) or [`crate::ClientBuilder::breaker`].
+//! `true` for 5 and 30 s; read by [`crate::config::parse_breaker`]) or
+//! [`crate::ClientBuilder::breaker`].
 
 use super::{call_wrapper, CallWrapper};
 use crate::error::{Error, CLIENT_ID};
@@ -28,20 +29,6 @@ pub struct Breaker {
 impl Default for Breaker {
     fn default() -> Self {
         Breaker { failures: 5, cooldown: Duration::from_secs(30) }
-    }
-}
-
-impl Breaker {
-    /// Reads `FAILURES,COOLDOWN` (`5,30s`) or `true` (the defaults); `None` otherwise.
-    pub fn parse(text: &str) -> Option<Breaker> {
-        let text = text.trim();
-        if text.eq_ignore_ascii_case("true") || text == "1" {
-            return Some(Breaker::default());
-        }
-        let (failures, cooldown) = text.split_once(',')?;
-        let failures: u32 = failures.trim().parse().ok().filter(|f| *f > 0)?;
-        let cooldown = crate::config::parse_duration(cooldown).filter(|d| !d.is_zero())?;
-        Some(Breaker { failures, cooldown })
     }
 }
 
@@ -132,15 +119,6 @@ pub fn call(cfg: Breaker) -> CallWrapper {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn settings_parse() {
-        assert_eq!(Breaker::parse("true"), Some(Breaker::default()));
-        assert_eq!(Breaker::parse("3, 500ms"), Some(Breaker { failures: 3, cooldown: Duration::from_millis(500) }));
-        for bad in ["", "false", "0,1s", "3", "3,0s", "x,1s", "3,soon"] {
-            assert_eq!(Breaker::parse(bad), None, "{bad:?}");
-        }
-    }
 
     #[test]
     fn only_the_far_sides_failures_count() {
