@@ -160,6 +160,9 @@ start() {
 	log "$name did not start: $(cat "$work/$name.err")"; exit 1
 }
 
+# cpu_ticks PID: the user + system CPU time PID has used, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 rss_kb() { awk -v k="$2:" '$1==k {print $2}' "/proc/$1/status"; }
 
 # row LAYOUT WORKLOAD PAIR CMD...: runs one load generator, appends a JSON row.
@@ -277,11 +280,14 @@ bindings() {
 # greeter in each configuration (wrappers off, metrics on, access log on with no log
 # subscriber, and the greeter built at $BASE when set), one server per configuration, all
 # started up front and measured in turn (A B C D, A B C D, ...) REPS times so load from
-# elsewhere on the machine falls on every configuration alike. LAYOUT=pinned puts every
-# process under `taskset -c 0`. Afterwards the metrics greeter's /metrics is scraped (proof
-# that it counted the calls) and the report compares medians against the targets.
+# elsewhere on the machine falls on every configuration alike; the greeter's CPU time over
+# each run is recorded too (CPU per call is less sensitive to that load than req/s).
+# LAYOUT=pinned puts every process under `taskset -c 0`. Afterwards the metrics greeter's
+# /metrics is scraped (proof that it counted the calls) and the report compares medians
+# against the targets.
 wrappers() {
-	local L="${LAYOUT:-unpinned}" reps="${REPS:-3}" cs="${CS:-1 64}" cfg c rep res
+	local L="${LAYOUT:-unpinned}" reps="${REPS:-3}" cs="${CS:-1 64}" cfg c rep res t0 t1 hz
+	hz="$(getconf CLK_TCK)"
 	local -A at=() pidof=()
 	local cfgs=(off metrics access)
 	rows="$work/rows.jsonl"
@@ -302,8 +308,10 @@ wrappers() {
 		for c in $cs; do
 			for cfg in "${cfgs[@]}"; do
 				log "rep $rep/$reps c=$c $cfg"
+				t0="$(cpu_ticks "${pidof[$cfg]}")"
 				res="$("${pre[@]}" "$B/loadgen" unary --client micro --addr "${at[$cfg]}" --c "$c" --d "$D" --warmup "$WARMUP" | tail -1)"
-				echo "{\"layout\":\"$L\",\"config\":\"$cfg\",\"c\":$c,\"rep\":$rep,\"result\":$res}" >>"$rows"
+				t1="$(cpu_ticks "${pidof[$cfg]}")"
+				echo "{\"layout\":\"$L\",\"config\":\"$cfg\",\"c\":$c,\"rep\":$rep,\"warmup\":$WARMUP,\"server_cpu_s\":$(awk -v a="$t0" -v b="$t1" -v hz="$hz" 'BEGIN {print (b - a) / hz}'),\"result\":$res}" >>"$rows"
 			done
 		done
 	done

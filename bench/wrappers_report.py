@@ -46,7 +46,12 @@ for r in rows:
         hwm[r["config"]] = r["hwm_kb"]
     else:
         layout = r["layout"]
-        runs.setdefault((r["config"], r["c"]), []).append(r["result"])
+        res = dict(r["result"])
+        # The greeter's CPU time covers warm-up and window alike; the calls in it are
+        # estimated at the window's rate over both.
+        calls = res["rate"] * (res["seconds"] + r.get("warmup", 0))
+        res["cpu_us"] = r["server_cpu_s"] * 1e6 / calls if "server_cpu_s" in r and calls > 0 else float("nan")
+        runs.setdefault((r["config"], r["c"]), []).append(res)
 concurrencies = sorted({c for _, c in runs})
 
 
@@ -54,10 +59,10 @@ def med(key, field):
     return statistics.median(x[field] for x in runs[key])
 
 
-def spread(key):
-    """(max − min) / median of the req/s of the runs: how far apart the runs of one configuration landed."""
-    rates = [x["rate"] for x in runs[key]]
-    return (max(rates) - min(rates)) / statistics.median(rates)
+def spread(key, field="rate"):
+    """(max − min) / median of FIELD over the runs: how far apart the runs of one configuration landed."""
+    xs = [x[field] for x in runs[key]]
+    return (max(xs) - min(xs)) / statistics.median(xs)
 
 
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
@@ -70,11 +75,13 @@ print("- **Rows:** our loadgen (micro client, explicit address, no wrappers of i
       "(release), `Greeter.Hello` JSON, closed loop at c calls in flight. One greeter per configuration, all "
       "running at once; the runs go through the configurations in turn ("
       f"{', '.join(ORDER)}, {ORDER[0] if ORDER else ''}, …), so load from other work falls on each alike. Every figure is the median of the runs; *spread* is "
-      "(max − min) / median of their req/s.")
+      "(max − min) / median of their req/s. *Server CPU µs/call* is the greeter's user + system CPU "
+      "time over a run (warm-up included, from /proc/PID/stat) divided by the calls of that run (the "
+      "window's rate × (window + warm-up)); it moves less with other load on the machine than req/s does.")
 print(f"- **Layout:** {layout} ({'every process under `taskset -c 0`' if layout == 'pinned' else 'processes free on every vCPU'}).\n")
 
-print("| configuration | c | req/s (median) | spread | p50 µs | p99 µs | req/s of each run | errors |")
-print("|---|---:|---:|---:|---:|---:|---|---:|")
+print("| configuration | c | req/s (median) | spread | p50 µs | p99 µs | server CPU µs/call (spread) | req/s of each run | errors |")
+print("|---|---:|---:|---:|---:|---:|---:|---|---:|")
 for c in concurrencies:
     for k in ORDER:
         if (k, c) not in runs:
@@ -82,14 +89,15 @@ for c in concurrencies:
         rs = runs[(k, c)]
         print(f"| {NAMES[k]} | {c} | {med((k, c), 'rate'):,.0f} | {spread((k, c)):.1%} | "
               f"{med((k, c), 'p50_us'):,.0f} | {med((k, c), 'p99_us'):,.0f} | "
+              f"{med((k, c), 'cpu_us'):.2f} ({spread((k, c), 'cpu_us'):.1%}) | "
               f"{', '.join(format(x['rate'], ',.0f') for x in rs)} | {sum(x['errors'] for x in rs)} |")
 if hwm:
     print("\nPeak resident memory after the runs (VmHWM): "
           + ", ".join(f"{k} {hwm[k] / 1024:.1f} MiB" for k in ORDER if k in hwm) + ".")
 
 print("\n## Against the targets (issue 17 item 5)\n")
-print("| comparison | c | ratio of median req/s | p50 added | target | verdict |")
-print("|---|---:|---:|---:|---|---|")
+print("| comparison | c | ratio of median req/s | p50 added | server CPU per call added | target | verdict |")
+print("|---|---:|---:|---:|---:|---|---|")
 
 
 def compare(a, b, c, target):
@@ -97,7 +105,13 @@ def compare(a, b, c, target):
         return
     ratio = med((a, c), "rate") / med((b, c), "rate")
     added = med((a, c), "p50_us") - med((b, c), "p50_us")
+    cpu = med((a, c), "cpu_us") - med((b, c), "cpu_us")
+    cpu_rel = cpu / med((b, c), "cpu_us")
     noise = max(spread((a, c)), spread((b, c)))
+    if min(len(runs[(a, c)]), len(runs[(b, c)])) < 2:
+        print(f"| {a} / {b} | {c} | {ratio:.3f} | {added:+,.0f} µs | {cpu:+.2f} µs ({cpu_rel:+.1%}) | — | "
+              "one run: no spread to judge against (REPS ≥ 3) |")
+        return
     if target == "0.95":
         goal = "≥ 0.95"
         verdict = (f"met ({ratio - 1:+.1%} req/s; runs' spread {noise:.1%})" if ratio >= 0.95
@@ -109,7 +123,7 @@ def compare(a, b, c, target):
     else:
         goal = "reported"
         verdict = f"{ratio - 1:+.1%} req/s (runs' spread {noise:.1%})"
-    print(f"| {a} / {b} | {c} | {ratio:.3f} | {added:+,.0f} µs | {goal} | {verdict} |")
+    print(f"| {a} / {b} | {c} | {ratio:.3f} | {added:+,.0f} µs | {cpu:+.2f} µs ({cpu_rel:+.1%}) | {goal} | {verdict} |")
 
 
 for c in concurrencies:
