@@ -220,3 +220,25 @@ async fn metrics_count_requests_under_go_micro_names() {
     assert!(scrape(addr, "/other").await.starts_with("HTTP/1.1 404"));
     svc.stop().await.expect("stops");
 }
+
+#[test]
+fn metrics_series_appear_once_recorded_and_clones_share_them() {
+    let m = micro::wrapper::metrics::Metrics::new();
+    let again = m.clone();
+    m.observe("svc", "A.B", true, std::time::Instant::now());
+    again.observe("svc", "A.B", true, std::time::Instant::now());
+    m.observe("other", "A.B", false, std::time::Instant::now());
+    let text = m.render();
+    for line in [
+        r#"micro_request_total{service="svc",endpoint="A.B",status="success"} 2"#,
+        r#"micro_request_duration_seconds_count{service="svc",endpoint="A.B",status="success"} 2"#,
+        r#"micro_request_total{service="other",endpoint="A.B",status="fail"} 1"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
+    }
+    for absent in
+        [r#"service="svc",endpoint="A.B",status="fail""#, r#"service="other",endpoint="A.B",status="success""#]
+    {
+        assert!(!text.contains(absent), "a series never recorded shows: {absent} in:\n{text}");
+    }
+}
