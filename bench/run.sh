@@ -10,6 +10,9 @@
 #                                     # writes bench/results/<date>-gateway.md (REPS=3 runs a row)
 #   ONLY=sidecar bash bench/run.sh    # a program's calls through `micro proxy` vs the Rust client direct, c=1,
 #                                     # p50 added (root: netns); writes bench/results/<date>-sidecar.md
+#   ONLY=wrappers BASE=262360f bash bench/run.sh  # what the shipped wrappers cost: unary c=1 and c=64 against the
+#                                     # greeter with wrappers off / metrics on / access log on (and built at
+#                                     # BASE, when set), interleaved REPS times; writes bench/results/<date>-wrappers.md
 #
 # Loopback only. Throughput runs name the server's address (no registry, memory registry on
 # the servers); the discovery run uses mDNS inside scripts/netns.sh. The Python rows use a
@@ -72,7 +75,38 @@ build_node() {
 	N=1
 }
 
+# The bench greeter as it was at commit $BASE (ONLY=wrappers): that commit's tree, by
+# `git archive`, in bench/target-base/src, built into bench/target-base (seeded from
+# bench/target on the first build, so only micro and the bench crate compile). Sets $BG;
+# skipped with a note when BASE is unset, git is missing or BASE is not a commit here.
+BG=""
+build_base() {
+	[ -n "${BASE:-}" ] || return 0
+	command -v git >/dev/null || { log "no git: BASE=$BASE skipped"; return 0; }
+	local dir="$here/target-base" rev
+	rev="$(git -C "$top" rev-parse --verify -q "$BASE^{commit}")" || { log "BASE=$BASE is not a commit here: skipped"; return 0; }
+	if [ "$(cat "$dir/src.commit" 2>/dev/null)" != "$rev" ]; then
+		log "extracting $BASE ($rev) into bench/target-base/src"
+		rm -rf "$dir/src"
+		mkdir -p "$dir/src"
+		git -C "$top" archive "$rev" | tar -x -C "$dir/src"
+		echo "$rev" >"$dir/src.commit"
+	fi
+	if [ ! -d "$dir/release" ] && [ -d "$here/target/release" ]; then
+		cp -a "$here/target/release" "$dir/release"
+	fi
+	log "building the greeter at $BASE (release) into bench/target-base"
+	CARGO_TARGET_DIR="$dir" cargo build --release -q --manifest-path "$dir/src/bench/Cargo.toml" --bin greeter
+	BG="$dir/release/greeter"
+}
+
 build() {
+	if [ "$ONLY" = wrappers ]; then
+		log "building the greeter and loadgen (cargo --release)"
+		cargo build --release -q --manifest-path "$here/Cargo.toml" --bin greeter --bin loadgen
+		build_base
+		return 0
+	fi
 	log "building (cargo --release, go)"
 	cargo build --release -q --manifest-path "$here/Cargo.toml"
 	if [ "$ONLY" = all ] || [ "$ONLY" = hosts ]; then build_python; build_node; fi
@@ -125,6 +159,9 @@ start() {
 	done
 	log "$name did not start: $(cat "$work/$name.err")"; exit 1
 }
+
+# cpu_ticks PID: the user + system CPU time PID has used, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 rss_kb() { awk -v k="$2:" '$1==k {print $2}' "/proc/$1/status"; }
 
@@ -239,7 +276,63 @@ bindings() {
 	return 0
 }
 
+# wrappers: unary Greeter.Hello from our loadgen at each concurrency in $CS against the
+# greeter in each configuration (wrappers off, metrics on, access log on with no log
+# subscriber, and the greeter built at $BASE when set), one server per configuration, all
+# started up front and measured in turn (A B C D, A B C D, ...) REPS times so load from
+# elsewhere on the machine falls on every configuration alike; the greeter's CPU time over
+# each run is recorded too (CPU per call is less sensitive to that load than req/s).
+# LAYOUT=pinned puts every process under `taskset -c 0`. Afterwards the metrics greeter's
+# /metrics is scraped (proof that it counted the calls) and the report compares medians
+# against the targets.
+wrappers() {
+	local L="${LAYOUT:-unpinned}" reps="${REPS:-3}" cs="${CS:-1 64}" cfg c rep res t0 t1 hz
+	hz="$(getconf CLK_TCK)"
+	local -A at=() pidof=()
+	local cfgs=(off metrics access)
+	rows="$work/rows.jsonl"
+	: >"$rows"
+	start off "$L" env -u MICRO_METRICS_ADDRESS -u MICRO_ACCESS_LOG "$B/greeter"; at[off]="$addr"; pidof[off]="$pid"
+	start metrics "$L" env -u MICRO_ACCESS_LOG MICRO_METRICS_ADDRESS=127.0.0.1:0 "$B/greeter"; at[metrics]="$addr"; pidof[metrics]="$pid"
+	local scrape
+	scrape="$(sed -n 's/.*"metrics":"\([^"]*\)".*/\1/p' "$work/metrics.out" | head -1)"
+	[ -n "$scrape" ] || { log "the metrics greeter names no metrics address: $(cat "$work/metrics.out")"; exit 1; }
+	start access "$L" env -u MICRO_METRICS_ADDRESS MICRO_ACCESS_LOG=true "$B/greeter"; at[access]="$addr"; pidof[access]="$pid"
+	if [ -n "$BG" ]; then
+		start base "$L" env -u MICRO_METRICS_ADDRESS -u MICRO_ACCESS_LOG "$BG"; at[base]="$addr"; pidof[base]="$pid"
+		cfgs+=(base)
+	fi
+	sleep 1
+	local pre=(); [ "$L" = pinned ] && pre=(taskset -c 0)
+	for rep in $(seq "$reps"); do
+		for c in $cs; do
+			for cfg in "${cfgs[@]}"; do
+				log "rep $rep/$reps c=$c $cfg"
+				t0="$(cpu_ticks "${pidof[$cfg]}")"
+				res="$("${pre[@]}" "$B/loadgen" unary --client micro --addr "${at[$cfg]}" --c "$c" --d "$D" --warmup "$WARMUP" | tail -1)"
+				t1="$(cpu_ticks "${pidof[$cfg]}")"
+				echo "{\"layout\":\"$L\",\"config\":\"$cfg\",\"c\":$c,\"rep\":$rep,\"warmup\":$WARMUP,\"server_cpu_s\":$(awk -v a="$t0" -v b="$t1" -v hz="$hz" 'BEGIN {print (b - a) / hz}'),\"result\":$res}" >>"$rows"
+			done
+		done
+	done
+	for cfg in "${cfgs[@]}"; do
+		echo "{\"config\":\"$cfg\",\"hwm_kb\":$(rss_kb "${pidof[$cfg]}" VmHWM)}" >>"$rows"
+	done
+	python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
+		"http://$scrape/metrics" >"$work/scrape.txt" || { log "scraping http://$scrape/metrics failed"; exit 1; }
+	mkdir -p "$here/results"
+	out="$here/results/$(date -u +%Y-%m-%d)-wrappers.md"
+	python3 "$here/wrappers_report.py" "$rows" "$work/scrape.txt" "${BASE:-}" \
+		"ONLY=wrappers${BASE:+ BASE=$BASE} LAYOUT=$L CS='$cs' D=$D WARMUP=$WARMUP REPS=$reps bash bench/run.sh" >"$out"
+	log "wrote $out"
+	cat "$out"
+}
+
 build
+if [ "$ONLY" = wrappers ]; then
+	wrappers
+	exit
+fi
 if [ "$ONLY" = smoke ]; then
 	rows="$work/rows.jsonl"
 	start ours unpinned "$B/greeter"

@@ -307,3 +307,67 @@ async fn a_breaker_opens_after_failures_fails_fast_then_closes_after_a_good_tria
     }
     server.stop().await.expect("stops");
 }
+
+#[test]
+fn metrics_series_appear_once_recorded_and_clones_share_them() {
+    let m = micro::wrapper::metrics::Metrics::new();
+    let again = m.clone();
+    m.observe("svc", "A.B", true, std::time::Instant::now());
+    again.observe("svc", "A.B", true, std::time::Instant::now());
+    m.observe("other", "A.B", false, std::time::Instant::now());
+    let text = m.render();
+    for line in [
+        r#"micro_request_total{service="svc",endpoint="A.B",status="success"} 2"#,
+        r#"micro_request_duration_seconds_count{service="svc",endpoint="A.B",status="success"} 2"#,
+        r#"micro_request_total{service="other",endpoint="A.B",status="fail"} 1"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
+    }
+    for absent in
+        [r#"service="svc",endpoint="A.B",status="fail""#, r#"service="other",endpoint="A.B",status="success""#]
+    {
+        assert!(!text.contains(absent), "a series never recorded shows: {absent} in:\n{text}");
+    }
+}
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn access_log_writes_a_line_per_request_only_while_someone_listens() {
+    let reg: Arc<dyn Registry> = Arc::new(Memory::new());
+    let server = Server::new(options("logged"), Arc::clone(&reg));
+    server.handle("Greeter.Echo", |req| async move { Ok(Response::from(req.body)) });
+    server.wrap(micro::wrapper::logging::handler());
+    server.start().await.expect("starts");
+    let client = Client::new(Arc::clone(&reg), ClientOptions::default());
+    let opts =
+        CallOptions { content_type: Some("application/octet-stream".into()), retries: Some(0), ..Default::default() };
+    // No subscriber: the wrapper passes the call through.
+    client.call("logged", "Greeter.Echo", &b"quiet"[..], &opts).await.expect("a call with no subscriber");
+    // A subscriber on this thread (the runtime's only one): one line for the call.
+    let buf = Captured::default();
+    let w = buf.clone();
+    let subscriber = tracing_subscriber::fmt().with_writer(move || w.clone()).with_ansi(false).finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    client.call("logged", "Greeter.Echo", &b"heard"[..], &opts).await.expect("a call with a subscriber");
+    drop(guard);
+    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("micro::access")).collect();
+    assert_eq!(lines.len(), 1, "one access line:\n{text}");
+    for part in ["kind=\"handler\"", "service=\"logged\"", "endpoint=\"Greeter.Echo\"", "status=\"success\""] {
+        assert!(lines[0].contains(part), "{part} in {:?}", lines[0]);
+    }
+    server.stop().await.expect("stops");
+}

@@ -2,6 +2,8 @@
 //!
 //! `greeter [--addr 127.0.0.1:0] [--name greeter] [--registry memory|mdns]` prints
 //! `{"event":"ready","address":...}` once registered and serving, then runs until SIGTERM.
+//! `MICRO_ACCESS_LOG` and `MICRO_METRICS_ADDRESS` apply as on any service; with metrics on,
+//! the ready line also names where they are served (`"metrics":"127.0.0.1:PORT"`).
 
 use micro::{Error, Service};
 use micro_bench::{Args, HelloRequest, Reply};
@@ -29,7 +31,11 @@ async fn run() -> Result<(), String> {
     });
     svc.start().await.map_err(|e| e.to_string())?;
     let addr = svc.server().advertised().unwrap_or_default();
-    println!("{}", serde_json::json!({"event": "ready", "address": addr}));
+    let mut ready = serde_json::json!({"event": "ready", "address": addr});
+    if let Some(m) = svc.metrics_address() {
+        ready["metrics"] = m.to_string().into();
+    }
+    println!("{ready}");
     let mut term =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
     tokio::select! {

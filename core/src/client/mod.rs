@@ -157,6 +157,9 @@ struct ClientState {
     broker: std::sync::RwLock<Option<Arc<dyn crate::broker::Broker>>>,
     /// Wrappers around `call`, outermost first ([`Client::wrap`]).
     wrappers: std::sync::RwLock<Arc<[crate::wrapper::CallWrapper]>>,
+    /// Set once a wrapper is added: until then a call skips the lock on `wrappers` (a read
+    /// lock is a write to a cache line every caller shares).
+    wrapped: std::sync::atomic::AtomicBool,
 }
 
 /// Options for [`Client::publish`].
@@ -198,6 +201,7 @@ impl Client {
                 seq: AtomicU64::new(0),
                 broker: std::sync::RwLock::new(None),
                 wrappers: std::sync::RwLock::new(Arc::from(Vec::new())),
+                wrapped: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -218,6 +222,7 @@ impl Client {
     pub fn wrap(&self, wrapper: crate::wrapper::CallWrapper) {
         let mut chain = self.state.wrappers.write().unwrap_or_else(|p| p.into_inner());
         *chain = chain.iter().cloned().chain(std::iter::once(wrapper)).collect();
+        self.state.wrapped.store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// Calls `service`'s `endpoint` with a body of the given (or default) content type,
@@ -229,6 +234,9 @@ impl Client {
         body: impl Into<Bytes>,
         opts: &CallOptions,
     ) -> Result<Reply> {
+        if !self.state.wrapped.load(std::sync::atomic::Ordering::Acquire) {
+            return self.call_unwrapped(service, endpoint, body.into(), opts).await;
+        }
         let chain = Arc::clone(&self.state.wrappers.read().unwrap_or_else(|p| p.into_inner()));
         if chain.is_empty() {
             return self.call_unwrapped(service, endpoint, body.into(), opts).await;

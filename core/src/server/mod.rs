@@ -59,6 +59,7 @@ impl Server {
                 subscribers: Mutex::default(),
                 counters: Default::default(),
                 wrappers: std::sync::RwLock::new(Arc::from(Vec::new())),
+                wrapped: std::sync::atomic::AtomicBool::new(false),
                 subscriber_wrappers: std::sync::RwLock::new(Arc::from(Vec::new())),
             }),
         }
@@ -174,6 +175,7 @@ impl Server {
     pub fn wrap(&self, wrapper: crate::wrapper::HandlerWrapper) {
         let mut chain = self.state.wrappers.write().unwrap_or_else(|p| p.into_inner());
         *chain = chain.iter().cloned().chain(std::iter::once(wrapper)).collect();
+        self.state.wrapped.store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// Adds a wrapper around every subscriber (go-micro's `WrapSubscriber`); the first

@@ -32,6 +32,9 @@ pub(crate) struct ServerState {
     pub counters: super::stats::Counters,
     /// Wrappers around the unary handlers, outermost first ([`super::Server::wrap`]).
     pub wrappers: std::sync::RwLock<Arc<[crate::wrapper::HandlerWrapper]>>,
+    /// Set once a handler wrapper is added: until then a call skips the lock on `wrappers`
+    /// (a read lock is a write to a cache line every worker thread shares).
+    pub wrapped: std::sync::atomic::AtomicBool,
     /// Wrappers around the subscribers, outermost first ([`super::Server::wrap_subscriber`]).
     pub subscriber_wrappers: std::sync::RwLock<Arc<[crate::wrapper::SubscriberWrapper]>>,
 }
@@ -59,9 +62,12 @@ pub(crate) struct Lifecycle {
 }
 
 impl ServerState {
-    /// The handler wrappers as they stand.
-    pub(crate) fn handler_chain(&self) -> Arc<[crate::wrapper::HandlerWrapper]> {
-        Arc::clone(&self.wrappers.read().unwrap_or_else(|p| p.into_inner()))
+    /// The handler wrappers as they stand; `None` while no wrapper was ever added.
+    pub(crate) fn handler_chain(&self) -> Option<Arc<[crate::wrapper::HandlerWrapper]>> {
+        if !self.wrapped.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
+        Some(Arc::clone(&self.wrappers.read().unwrap_or_else(|p| p.into_inner())))
     }
 
     /// The subscriber wrappers as they stand.

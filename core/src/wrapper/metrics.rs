@@ -12,6 +12,12 @@
 //! `MICRO_METRICS_ADDRESS` (or [`crate::ServiceBuilder::metrics_address`]) is set.
 //! The text is rendered by the `prometheus-client` crate (the Prometheus project's own
 //! Rust client), not by hand.
+//!
+//! Recording is cheap: the counter and histogram of each (service, endpoint, status) are
+//! looked up in their families once and kept (they share their values with the families),
+//! so a call costs one read-locked lookup by `&str`, no allocation, an atomic add and the
+//! histogram's own lock. A series still appears in the exposition only once it has been
+//! recorded, as in go-micro.
 
 use super::{
     call_wrapper, handler_wrapper, status, subscriber_wrapper, CallWrapper, HandlerWrapper, SubscriberWrapper,
@@ -24,8 +30,9 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
 /// Prometheus' default histogram buckets, in seconds (go-micro uses them).
@@ -52,6 +59,31 @@ struct Inner {
     registry: Registry,
     requests: Family<Labels, Counter>,
     durations: Family<Labels, Histogram, fn() -> Histogram>,
+    /// The series of every (service, endpoint) recorded so far: service → endpoint → series.
+    series: RwLock<HashMap<String, HashMap<String, Arc<Series>>>>,
+}
+
+/// The series of one (service, endpoint): its counter and histogram for each status, taken
+/// from the families the first time that status is recorded.
+struct Series {
+    service: String,
+    endpoint: String,
+    success: OnceLock<(Counter, Histogram)>,
+    fail: OnceLock<(Counter, Histogram)>,
+}
+
+impl Series {
+    /// Records one outcome that started at `started`.
+    fn record(&self, inner: &Inner, ok: bool, started: Instant) {
+        let (slot, status) = if ok { (&self.success, "success") } else { (&self.fail, "fail") };
+        let (count, duration) = slot.get_or_init(|| {
+            let labels =
+                Labels { service: self.service.clone(), endpoint: self.endpoint.clone(), status: status.to_string() };
+            (inner.requests.get_or_create_owned(&labels), inner.durations.get_or_create_owned(&labels))
+        });
+        count.inc();
+        duration.observe(started.elapsed().as_secs_f64());
+    }
 }
 
 impl Default for Metrics {
@@ -77,18 +109,32 @@ impl Metrics {
             "Histogram of go-micro request latencies in seconds, partitioned by service, endpoint and status",
             durations.clone(),
         );
-        Metrics { inner: Arc::new(Inner { registry, requests, durations }) }
+        Metrics { inner: Arc::new(Inner { registry, requests, durations, series: RwLock::default() }) }
+    }
+
+    /// The series of (`service`, `endpoint`), made on first use.
+    fn series(&self, service: &str, endpoint: &str) -> Arc<Series> {
+        {
+            let known = self.inner.series.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(s) = known.get(service).and_then(|e| e.get(endpoint)) {
+                return Arc::clone(s);
+            }
+        }
+        let mut known = self.inner.series.write().unwrap_or_else(|p| p.into_inner());
+        let s = known.entry(service.to_string()).or_default().entry(endpoint.to_string()).or_insert_with(|| {
+            Arc::new(Series {
+                service: service.to_string(),
+                endpoint: endpoint.to_string(),
+                success: OnceLock::new(),
+                fail: OnceLock::new(),
+            })
+        });
+        Arc::clone(s)
     }
 
     /// Records one outcome.
     pub fn observe(&self, service: &str, endpoint: &str, ok: bool, started: Instant) {
-        let labels = Labels {
-            service: service.to_string(),
-            endpoint: endpoint.to_string(),
-            status: if ok { "success" } else { "fail" }.to_string(),
-        };
-        self.inner.requests.get_or_create(&labels).inc();
-        self.inner.durations.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+        self.series(service, endpoint).record(&self.inner, ok, started);
     }
 
     /// Every metric in the OpenMetrics text format (`application/openmetrics-text;
@@ -116,9 +162,9 @@ impl Metrics {
         handler_wrapper(move |req, next| {
             let m = m.clone();
             async move {
-                let (service, endpoint, started) = (req.service.clone(), req.endpoint.clone(), Instant::now());
+                let (series, started) = (m.series(&req.service, &req.endpoint), Instant::now());
                 let out = next.run(req).await;
-                m.observe(&service, &endpoint, status(&out) == "success", started);
+                series.record(&m.inner, status(&out) == "success", started);
                 out
             }
         })
@@ -130,9 +176,9 @@ impl Metrics {
         call_wrapper(move |call, next| {
             let m = m.clone();
             async move {
-                let (service, endpoint, started) = (call.service.clone(), call.endpoint.clone(), Instant::now());
+                let (series, started) = (m.series(&call.service, &call.endpoint), Instant::now());
                 let out = next.run(call).await;
-                m.observe(&service, &endpoint, out.is_ok(), started);
+                series.record(&m.inner, out.is_ok(), started);
                 out
             }
         })
@@ -144,9 +190,9 @@ impl Metrics {
         subscriber_wrapper(move |event, next| {
             let m = m.clone();
             async move {
-                let (topic, started) = (event.topic.clone(), Instant::now());
+                let (series, started) = (m.series("subscriber", &event.topic), Instant::now());
                 let out = next.run(event).await;
-                m.observe("subscriber", &topic, out.is_ok(), started);
+                series.record(&m.inner, out.is_ok(), started);
                 out
             }
         })

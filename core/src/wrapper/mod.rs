@@ -101,16 +101,16 @@ impl HandlerNext {
     }
 }
 
-/// Runs `handler` on `req` inside `chain` (outermost first).
+/// Runs `handler` on `req` inside `chain` (outermost first; `None`: no wrappers).
 pub(crate) fn run_handler(
-    chain: Arc<[HandlerWrapper]>,
+    chain: Option<Arc<[HandlerWrapper]>>,
     handler: UnaryHandler,
     req: Request,
 ) -> BoxFuture<Result<Response>> {
-    if chain.is_empty() {
-        return handler(req);
+    match chain {
+        Some(chain) if !chain.is_empty() => HandlerNext { chain, at: 0, handler }.run(req),
+        _ => handler(req),
     }
-    HandlerNext { chain, at: 0, handler }.run(req)
 }
 
 /// One call as a [`CallWrapper`] sees it; change any field before passing it on.
