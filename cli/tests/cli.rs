@@ -606,18 +606,31 @@ fn publish_over_nats_reaches_go_micro() {
         eprintln!("skipped: no nats-server");
         return;
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-    let nats = Bg(Command::new(bin)
-        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nats-server starts"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nats-server did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // A port found free can be taken before nats-server binds it (the server then exits): it is
+    // started again on a new port, up to three times.
+    let (nats, port) = (1..=3)
+        .find_map(|attempt| {
+            let port =
+                std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+            let mut child = Command::new(bin)
+                .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("nats-server starts");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    assert!(attempt < 3, "nats-server exited ({status}) before listening on {port}, three times");
+                    eprintln!("nats-server exited ({status}) before listening on {port}: starting it again");
+                    return None;
+                }
+                assert!(Instant::now() < deadline, "nats-server did not listen on {port} within 30 s");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Some((Bg(child), port))
+        })
+        .expect("nats-server listens");
     let url = format!("nats://127.0.0.1:{port}");
     let topic = format!("cli.nats.{}", std::process::id());
     let subs: Vec<(&str, Proc)> = ["gm5", "gm6"]

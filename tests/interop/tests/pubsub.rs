@@ -600,21 +600,47 @@ struct NatsServer {
 }
 
 impl NatsServer {
+    /// Starts a server on new ports. A port found free can be taken before nats-server binds
+    /// it (by another test's connection): the server then exits, and it is started again on
+    /// other ports, up to three times.
+    fn start_fresh(bin: &PathBuf) -> NatsServer {
+        for attempt in 1.. {
+            match Self::try_start(bin, free_port(), free_port()) {
+                Ok(server) => return server,
+                Err(why) if attempt < 3 => eprintln!("{why}: starting it again on new ports"),
+                Err(why) => panic!("{why}"),
+            }
+        }
+        unreachable!("the loop returns or panics")
+    }
+
+    /// Starts a server on exactly these ports (a restart keeps its clients' address).
     fn start(bin: &PathBuf, port: u16, monitor: u16) -> NatsServer {
-        let child = Command::new(bin)
+        Self::try_start(bin, port, monitor).unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    fn try_start(bin: &PathBuf, port: u16, monitor: u16) -> Result<NatsServer, String> {
+        let mut child = Command::new(bin)
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-m", &monitor.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("nats-server starts");
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
             || std::net::TcpStream::connect(("127.0.0.1", monitor)).is_err()
         {
-            assert!(Instant::now() < deadline, "nats-server did not listen");
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("nats-server exited ({status}) before listening on {port} (monitor {monitor})"));
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("nats-server did not listen on {port} (monitor {monitor}) within 30 s"));
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
-        NatsServer { child, port, monitor }
+        Ok(NatsServer { child, port, monitor })
     }
     fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
@@ -681,8 +707,8 @@ async fn nats_gm6_both_ways_queue_groups_and_restart() {
 /// and Rust → Go with whole header maps, a shared queue group, a server restart mid-stream.
 async fn nats_go_both_ways_queue_groups_and_restart(gm: &'static str) {
     let Some(bin) = nats_bin() else { return };
-    let (port, monitor) = (free_port(), free_port());
-    let mut server = NatsServer::start(&bin, port, monitor);
+    let mut server = NatsServer::start_fresh(&bin);
+    let (port, monitor) = (server.port, server.monitor);
     let url = server.url();
 
     // Rust side: a Service on the NATS broker (as MICRO_BROKER=nats would choose).
@@ -831,7 +857,7 @@ async fn nats_gm6_publisher_to_rust_queue_group_each_once() {
 /// broadcast saw, each exactly once.
 async fn nats_go_publisher_to_rust_queue_group_each_once(gm: &'static str) {
     let Some(bin) = nats_bin() else { return };
-    let server = NatsServer::start(&bin, free_port(), free_port());
+    let server = NatsServer::start_fresh(&bin);
     let url = server.url();
     let (all, q1, q2): (Seen, Seen, Seen) = Default::default();
     let a = rust_service("rnq.a", &url).await;
