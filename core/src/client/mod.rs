@@ -157,6 +157,8 @@ struct ClientState {
     broker: std::sync::RwLock<Option<Arc<dyn crate::broker::Broker>>>,
     /// Wrappers around `call`, outermost first ([`Client::wrap`]).
     wrappers: std::sync::RwLock<Arc<[crate::wrapper::CallWrapper]>>,
+    /// The tracer whose `Pub to <topic>` span wraps every publish ([`Client::trace_publishes`]).
+    tracer: std::sync::RwLock<Option<crate::wrapper::trace::Tracer>>,
 }
 
 /// Options for [`Client::publish`].
@@ -198,6 +200,7 @@ impl Client {
                 seq: AtomicU64::new(0),
                 broker: std::sync::RwLock::new(None),
                 wrappers: std::sync::RwLock::new(Arc::from(Vec::new())),
+                tracer: std::sync::RwLock::new(None),
             }),
         }
     }
@@ -307,6 +310,13 @@ impl Client {
         }
     }
 
+    /// Records a client span `Pub to <topic>` for every publish of this client and its clones,
+    /// its `Traceparent` in the message's headers, as go-micro's OpenTelemetry client wrapper
+    /// does for `Publish` (publishes do not pass through [`Client::wrap`]'s call wrappers).
+    pub fn trace_publishes(&self, tracer: crate::wrapper::trace::Tracer) {
+        *self.state.tracer.write().unwrap_or_else(|p| p.into_inner()) = Some(tracer);
+    }
+
     /// Sets the broker [`Client::publish`] uses (shared by every clone of this client).
     pub fn set_broker(&self, broker: Arc<dyn crate::broker::Broker>) {
         *self.state.broker.write().unwrap_or_else(|p| p.into_inner()) = Some(broker);
@@ -338,7 +348,13 @@ impl Client {
         header.insert("Micro-Topic".into(), topic.to_string());
         header.insert("Micro-ID".into(), uuid::Uuid::new_v4().to_string());
         broker.connect().await?;
-        broker.publish(topic, crate::broker::Message { header, body }).await
+        let tracer = self.state.tracer.read().unwrap_or_else(|p| p.into_inner()).clone();
+        match tracer {
+            None => broker.publish(topic, crate::broker::Message { header, body }).await,
+            Some(t) => {
+                t.publish(topic, header, |header| broker.publish(topic, crate::broker::Message { header, body })).await
+            }
+        }
     }
 
     /// Publishes `msg` as JSON (with Go's trailing newline, as go-micro's JSON codec writes).
