@@ -9,7 +9,9 @@
 # span a root), with go-micro's names and kinds and the resource names set by
 # OTEL_SERVICE_NAME; a failing call (empty name: the Rust greeter's 400) marks every span of
 # its trace an error; a publish from go-micro ("Pub to trace.events") is the parent of the
-# "Sub from trace.events" spans of the Python, Node and Rust subscribers.
+# "Sub from trace.events" spans of the Python, Node and Rust subscribers; a publish from the
+# Python handler (our client's "Pub to trace.relay") continues the handler's span and is the
+# parent of the Node and Rust subscribers' spans.
 #   scripts/netns.sh tests/interop/trace.sh
 # Needs: otel (tests/interop/go/build.sh otel), target/debug/server and pubsub-example, the
 # Python binding in target/python-venv, bindings/node/micro.node and PyPI's
@@ -48,6 +50,7 @@ start() {
 }
 start rust rust-greeter 'listening on' env MICRO_SERVER_NAME=rust.trace "$top/target/debug/server"
 start rustsub rust-sub 'subscribed to' env MICRO_SERVER_NAME=rust.sub "$top/target/debug/pubsub-example" sub trace.events
+start rustrelay rust-relay-sub 'subscribed to' env MICRO_SERVER_NAME=rust.relay "$top/target/debug/pubsub-example" sub trace.relay
 start node node-hop 'serving' node "$top/tests/interop/trace/hop.js" node.trace rust.trace
 start python python-hop 'serving' "$top/target/python-venv/bin/python" "$top/tests/interop/trace/hop.py" py.trace node.trace
 
@@ -96,6 +99,17 @@ if [ -z "$t" ]; then bad pub_trace "no trace id from go: $(cat "$tmp/pub.go")"; 
 	receiver wait "$spans" "$t" 4 || fails=$((fails + 1))
 	receiver fan "$spans" "$t" "go-client:Pub to trace.events:client" "python-hop:Sub from trace.events:server" \
 		"node-hop:Sub from trace.events:server" "rust-sub:Sub from trace.events:server" || fails=$((fails + 1))
+fi
+
+# A publish from a handler (ours, Python's client): "Pub to trace.relay" is the child of the
+# Python server span and the parent of the Node and Rust subscribers' "Sub from" spans.
+go relay call py.trace Greeter.Announce '{"text":"relayed","n":2}' || bad relay_call "$(tail -3 "$tmp/relay.goerr") $(tail -1 "$tmp/relay.go")"
+t="$(trace_of relay)"
+if [ -z "$t" ]; then bad relay_trace "no trace id from go: $(cat "$tmp/relay.go")"; else
+	receiver wait "$spans" "$t" 5 || fails=$((fails + 1))
+	receiver chain "$spans" "$t" "go-client:py.trace.Greeter.Announce:client" "python-hop:py.trace.Greeter.Announce:server" \
+		"python-hop:Pub to trace.relay:client" "node-hop:Sub from trace.relay:server" \
+		"rust-relay-sub:Sub from trace.relay:server^2" || fails=$((fails + 1))
 fi
 
 cp "$spans" "${TRACE_ARTIFACTS:-$top/target}/trace-spans.jsonl" 2>/dev/null || true

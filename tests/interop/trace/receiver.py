@@ -13,6 +13,7 @@ collector would read them, not as our exporter believes it wrote them.
                                      span name, kind (client, server) and status as listed
     receiver.py fan SPANS TRACE SERVICE:NAME:KIND ...
                                      the first span is a root; every other is its child
+    A spec ending in ^N names its parent instead: the Nth spec (from 0).
 """
 import http.server
 import json
@@ -80,8 +81,9 @@ def wait(path, trace, n):
 
 
 def expected(spec):
+    spec, _, parent = spec.partition("^")
     service, name, kind, *rest = spec.split(":")
-    return service, name, KINDS[kind], rest == ["error"]
+    return service, name, KINDS[kind], rest == ["error"], int(parent) if parent else None
 
 
 def show(s):
@@ -95,7 +97,7 @@ def check(path, trace, specs, shape):
     if len(got) != len(want):
         fails.append(f"{len(got)} spans in the trace, want {len(want)}")
     found = []
-    for service, name, kind, error in want:
+    for service, name, kind, error, _ in want:
         match = [s for s in got if (s["service"], s["name"], s["kind"]) == (service, name, kind)]
         if len(match) != 1:
             fails.append(f"{len(match)} spans {service}/{name}/kind {kind}, want 1")
@@ -108,7 +110,8 @@ def check(path, trace, specs, shape):
     if found and found[0] is not None and found[0]["parent"]:
         fails.append(f"{show(found[0])}: not a root")
     for i, s in enumerate(found[1:], 1):
-        parent = found[i - 1] if shape == "chain" else found[0]
+        at = want[i][4] if want[i][4] is not None else i - 1 if shape == "chain" else 0
+        parent = found[at]
         if s is not None and parent is not None and s["parent"] != parent["span"]:
             fails.append(f"{show(s)}: parent {s['parent'] or '-'}, want {parent['span']} ({parent['service']} {parent['name']})")
     for f in fails:
