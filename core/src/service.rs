@@ -181,6 +181,7 @@ impl ServiceBuilder {
                 server.wrap(tracer.handler());
                 server.wrap_subscriber(tracer.subscriber());
                 client.wrap(tracer.call());
+                client.trace_publishes(tracer.clone());
                 Some(tracer)
             }
             None => None,

@@ -179,3 +179,53 @@ async fn an_unreachable_collector_loses_spans_not_calls() {
     tracer.flush().await; // returns: the failure is logged, not raised
     server.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn a_publish_is_a_client_span_and_its_delivery_continues_it() {
+    let (url, mut spans) = receiver().await;
+    let cfg = TraceConfig::new(url);
+    let reg: Arc<dyn Registry> = Arc::new(Memory::new());
+    let broker: Arc<dyn micro::broker::Broker> = Arc::new(micro::broker::memory::Memory::new(1 << 20));
+
+    // sub: a subscriber noting the Traceparent its message carried.
+    let sub_tracer = Tracer::start(&cfg, "sub").expect("tracer");
+    let sub = Server::new(options("sub"), Arc::clone(&reg));
+    sub.set_broker(Arc::clone(&broker));
+    sub.wrap_subscriber(sub_tracer.subscriber());
+    let (delivered, mut got_one) = mpsc::unbounded_channel();
+    sub.subscribe("trace.events", Default::default(), move |ev| {
+        let _ = delivered.send(ev.message.header.get(TRACEPARENT).cloned());
+        async { Ok(()) }
+    });
+    sub.start().await.expect("sub starts");
+
+    // pub: a client publishing in a trace that started elsewhere (go-micro).
+    let pub_tracer = Tracer::start(&cfg, "pub").expect("tracer");
+    let client = Client::new(Arc::clone(&reg), ClientOptions::default());
+    client.set_broker(Arc::clone(&broker));
+    client.trace_publishes(pub_tracer.clone());
+    let remote = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let parent = SpanContext::parse(remote).expect("valid");
+    let mut opts = micro::client::PublishOptions::default();
+    opts.metadata.insert("traceparent".into(), remote.into());
+    client.publish("trace.events", &b"{}"[..], &opts).await.expect("published");
+    let seen = tokio::time::timeout(Duration::from_secs(30), got_one.recv()).await.expect("delivered").expect("open");
+    pub_tracer.flush().await;
+    sub_tracer.flush().await;
+
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        got.push(tokio::time::timeout(Duration::from_secs(30), spans.recv()).await.expect("2 spans").expect("open"));
+    }
+    let publish = got.iter().find(|s| s.0 == "Pub to trace.events").cloned().unwrap_or_else(|| panic!("{got:?}"));
+    let delivery = got.iter().find(|s| s.0 == "Sub from trace.events").cloned().unwrap_or_else(|| panic!("{got:?}"));
+    assert_eq!((publish.1, delivery.1), (3, 2), "go-micro's kinds: client for Pub, server for Sub");
+    assert_eq!((publish.2.clone(), delivery.2.clone()), (parent.trace_id.to_vec(), parent.trace_id.to_vec()));
+    assert_eq!(publish.4, parent.span_id.to_vec(), "the publish continues the caller's span");
+    assert_eq!(delivery.4, publish.3, "the delivery is a child of the publish");
+    assert_eq!((publish.5.as_str(), delivery.5.as_str()), ("pub", "sub"));
+    // The subscriber's handler sees its own span's Traceparent (for publishes or calls it makes).
+    let seen = SpanContext::parse(seen.as_deref().expect("a Traceparent")).expect("valid");
+    assert_eq!(seen.span_id.to_vec(), delivery.3);
+    sub.stop().await.expect("stops");
+}

@@ -222,7 +222,9 @@ impl ClientBuilder {
         if let Some(cfg) = &trace_cfg {
             // A client on its own names its spans' resource OTEL_SERVICE_NAME or, as the
             // OpenTelemetry SDKs do, unknown_service.
-            client.wrap(Tracer::start(cfg, "unknown_service")?.call());
+            let tracer = Tracer::start(cfg, "unknown_service")?;
+            client.wrap(tracer.call());
+            client.trace_publishes(tracer);
         }
         if let Some(cfg) = breaker {
             client.wrap(crate::wrapper::breaker::call(cfg));

@@ -160,6 +160,8 @@ struct ClientState {
     /// Set once a wrapper is added: until then a call skips the lock on `wrappers` (a read
     /// lock is a write to a cache line every caller shares).
     wrapped: std::sync::atomic::AtomicBool,
+    /// The tracer whose `Pub to <topic>` span wraps every publish ([`Client::trace_publishes`]).
+    tracer: std::sync::RwLock<Option<crate::wrapper::trace::Tracer>>,
 }
 
 /// Options for [`Client::publish`].
@@ -202,6 +204,7 @@ impl Client {
                 broker: std::sync::RwLock::new(None),
                 wrappers: std::sync::RwLock::new(Arc::from(Vec::new())),
                 wrapped: std::sync::atomic::AtomicBool::new(false),
+                tracer: std::sync::RwLock::new(None),
             }),
         }
     }
@@ -315,6 +318,13 @@ impl Client {
         }
     }
 
+    /// Records a client span `Pub to <topic>` for every publish of this client and its clones,
+    /// its `Traceparent` in the message's headers, as go-micro's OpenTelemetry client wrapper
+    /// does for `Publish` (publishes do not pass through [`Client::wrap`]'s call wrappers).
+    pub fn trace_publishes(&self, tracer: crate::wrapper::trace::Tracer) {
+        *self.state.tracer.write().unwrap_or_else(|p| p.into_inner()) = Some(tracer);
+    }
+
     /// Sets the broker [`Client::publish`] uses (shared by every clone of this client).
     pub fn set_broker(&self, broker: Arc<dyn crate::broker::Broker>) {
         *self.state.broker.write().unwrap_or_else(|p| p.into_inner()) = Some(broker);
@@ -346,7 +356,13 @@ impl Client {
         header.insert("Micro-Topic".into(), topic.to_string());
         header.insert("Micro-ID".into(), uuid::Uuid::new_v4().to_string());
         broker.connect().await?;
-        broker.publish(topic, crate::broker::Message { header, body }).await
+        let tracer = self.state.tracer.read().unwrap_or_else(|p| p.into_inner()).clone();
+        match tracer {
+            None => broker.publish(topic, crate::broker::Message { header, body }).await,
+            Some(t) => {
+                t.publish(topic, header, |header| broker.publish(topic, crate::broker::Message { header, body })).await
+            }
+        }
     }
 
     /// Publishes `msg` as JSON (with Go's trailing newline, as go-micro's JSON codec writes).

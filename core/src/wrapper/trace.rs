@@ -2,7 +2,9 @@
 //! runs through Go and non-Go services alike:
 //!
 //! - a handled request is a server span named `<service>.<endpoint>`, a client call a client
-//!   span of the same name, a delivered message a server span `Sub from <topic>`;
+//!   span of the same name, a publish a client span `Pub to <topic>` (go-micro's kind for it,
+//!   not OpenTelemetry's PRODUCER) whose `Traceparent` goes into the message's headers, a
+//!   delivered message a server span `Sub from <topic>` continuing it;
 //! - the W3C trace context travels in go-micro metadata under `Traceparent` (go-micro's
 //!   spelling of the W3C header); a server span continues the caller's trace, and the
 //!   request its handler sees carries the server span's own `Traceparent`, so metadata passed
@@ -359,6 +361,20 @@ impl Tracer {
                 t.record(parent, ctx, name, SpanKind::Client, next.run(call)).await
             }
         })
+    }
+
+    /// A client span `Pub to <topic>` around one publish (go-micro's client wrapper's
+    /// `Publish`), continuing the `Traceparent` in `header` or else the task's [`current`]
+    /// span; `send` gets the headers carrying the publish span's `Traceparent`.
+    pub(crate) async fn publish<F, Fut>(&self, topic: &str, mut header: BTreeMap<String, String>, send: F) -> Result<()>
+    where
+        F: FnOnce(BTreeMap<String, String>) -> Fut,
+        Fut: std::future::Future<Output = Result<()>>,
+    {
+        let parent = find(&header).or_else(current);
+        let ctx = SpanContext::child_of(parent.as_ref());
+        inject(&mut header, &ctx);
+        self.record(parent, ctx, format!("Pub to {topic}"), SpanKind::Client, send(header)).await
     }
 
     /// A server span around every message delivered: `Sub from <topic>`, continuing the

@@ -9,7 +9,9 @@
 #                 built from the module ./gomicro, which only pins its dependencies)
 #   bin/prom  (a go-micro v5.30.0 greeter wrapped by go-micro's Prometheus wrapper, ./prom;
 #              only when asked for: tests/interop/metrics.sh)
-# With arguments, only those: any of gm5 gm4 gm6 gomicro prom, or v6-source (just the extraction,
+#   bin/otel  (a go-micro v5.30.0 client wrapped by go-micro's OpenTelemetry wrapper, exporting
+#              over OTLP/HTTP, ./otel; only when asked for: tests/interop/trace.sh)
+# With arguments, only those: any of gm5 gm4 gm6 gomicro prom otel, or v6-source (just the extraction,
 # for other modules that use the v6 source, e.g. bench/go6).
 # Idempotent: a binary is rebuilt only when a source, go.mod or go.sum of its
 # module (or of the shared ./gmcli module) is newer than it. Modules are
@@ -61,7 +63,8 @@ for t in "${targets[@]}"; do
 	gm6) extract_v6; build gm6 v6 ;;
 	gomicro) build gomicro gomicro go-micro.dev/v5/cmd/micro ;;
 	prom) build prom prom . ;;
+	otel) build otel otel . ;;
 	v6-source) extract_v6 ;;
-	*) echo "build.sh: unknown target $t (gm5, gm4, gm6, gomicro, prom, v6-source)" >&2; exit 1 ;;
+	*) echo "build.sh: unknown target $t (gm5, gm4, gm6, gomicro, prom, otel, v6-source)" >&2; exit 1 ;;
 	esac
 done
