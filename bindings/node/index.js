@@ -11,6 +11,7 @@ const { MicroError } = require('./lib/errors');
 const { encode, decode } = require('./lib/body');
 const { Client, ClientStream, Reply, Registry } = require('./lib/client');
 const { Service, ServerStream } = require('./lib/service');
+const { onLog } = require('./lib/log');
 
 module.exports = {
   Service,
@@ -22,6 +23,7 @@ module.exports = {
   MicroError,
   encode,
   decode,
+  onLog,
   version: native.version(),
   native,
 };

@@ -4,5 +4,5 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const micro = require('./index.js');
 
-export const { Service, Client, ClientStream, ServerStream, Registry, Reply, MicroError, encode, decode, version, native } = micro;
+export const { Service, Client, ClientStream, ServerStream, Registry, Reply, MicroError, encode, decode, onLog, version, native } = micro;
 export default micro;

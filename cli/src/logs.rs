@@ -1,44 +1,19 @@
-//! The library's log lines on stderr, for every command: go-micro's `MICRO_LOG_LEVEL` (trace,
-//! debug, info, warn, error, fatal) sets the level for everything; without it `RUST_LOG`'s
-//! directives apply (`micro=debug,hyper=warn`); without either, warnings and errors are shown,
-//! plus what the running command announces by default (the sidecar's registrations).
+//! The library's log lines on stderr, for every command, at the level every host reads
+//! ([`micro::host::log`]: `MICRO_LOG_LEVEL`, else `RUST_LOG`, else warnings and errors plus
+//! what the running command announces by default, such as the sidecar's registrations).
 
 use tracing_subscriber::EnvFilter;
 
-/// go-micro's log level names, as `MICRO_LOG_LEVEL` takes them, to a tracing level;
-/// `fatal` has no tracing level of its own and shows errors.
-fn level(name: &str) -> Option<&'static str> {
-    Some(match name.trim().to_ascii_lowercase().as_str() {
-        "trace" => "trace",
-        "debug" => "debug",
-        "info" => "info",
-        "warn" | "warning" => "warn",
-        "error" | "fatal" => "error",
-        _ => return None,
-    })
-}
-
-/// The filter for these settings: `micro_log_level`, else `rust_log`, else `default`; with
-/// a note for stderr when `MICRO_LOG_LEVEL` names no level.
+/// The filter for these settings, with a note for stderr when a variable is not understood.
 fn filter(micro_log_level: Option<&str>, rust_log: Option<&str>, default: &str) -> (EnvFilter, Option<String>) {
-    let mut note = None;
-    if let Some(name) = micro_log_level.filter(|s| !s.trim().is_empty()) {
-        match level(name) {
-            Some(l) => return (EnvFilter::new(l), None),
-            None => {
-                note = Some(format!(
-                    "micro: MICRO_LOG_LEVEL={name:?} is not one of trace, debug, info, warn, error, fatal; ignoring it"
-                ))
-            }
-        }
+    let (directives, note) = micro::host::log::directives(micro_log_level, rust_log, default);
+    match EnvFilter::try_new(&directives) {
+        Ok(f) => (f, note),
+        Err(e) => (
+            EnvFilter::new(default),
+            Some(format!("micro: RUST_LOG={directives:?} is not a log filter ({e}); ignoring it")),
+        ),
     }
-    if let Some(directives) = rust_log.filter(|s| !s.trim().is_empty()) {
-        match EnvFilter::try_new(directives) {
-            Ok(f) => return (f, note),
-            Err(e) => note = Some(format!("micro: RUST_LOG={directives:?} is not a log filter ({e}); ignoring it")),
-        }
-    }
-    (EnvFilter::new(default), note)
 }
 
 /// Installs the stderr logger once; `default` is the filter when neither variable is set.
@@ -57,14 +32,7 @@ pub fn init(default: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::{filter, level};
-
-    #[test]
-    fn go_micro_level_names() {
-        assert_eq!(level("fatal"), Some("error"));
-        assert_eq!(level(" WARN "), Some("warn"));
-        assert_eq!(level("loud"), None);
-    }
+    use super::filter;
 
     #[test]
     fn micro_log_level_before_rust_log_before_the_default() {
@@ -76,6 +44,6 @@ mod tests {
         assert_eq!(show(None, Some("micro=debug")), ("micro=debug".into(), false));
         assert_eq!(show(None, None), ("warn".into(), false));
         assert_eq!(show(Some("loud"), None), ("warn".into(), true));
-        assert_eq!(show(Some(""), Some("info")), ("info".into(), false));
+        assert_eq!(show(None, Some("micro=[")), ("warn".into(), true));
     }
 }

@@ -14,6 +14,7 @@
 #![deny(clippy::all)]
 
 mod client;
+pub mod log;
 mod service;
 
 use napi::{Error as NapiError, Status};

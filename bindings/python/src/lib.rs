@@ -12,6 +12,7 @@
 
 mod bridge;
 mod client;
+mod log;
 mod service;
 
 use pyo3::prelude::*;
@@ -115,6 +116,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(body_kind, m)?)?;
     m.add_function(wrap_pyfunction!(invalid_json, m)?)?;
     m.add_function(wrap_pyfunction!(_set_exiting, m)?)?;
+    m.add_function(wrap_pyfunction!(log::_log_start, m)?)?;
+    m.add_function(wrap_pyfunction!(log::_log_next, m)?)?;
+    m.add_function(wrap_pyfunction!(log::_log_close, m)?)?;
+    m.add_function(wrap_pyfunction!(log::_log_after_fork_in_child, m)?)?;
     m.add_function(wrap_pyfunction!(_before_fork, m)?)?;
     m.add_function(wrap_pyfunction!(_after_fork_in_parent, m)?)?;
     m.add_class::<service::Service>()?;

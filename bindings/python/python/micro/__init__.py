@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os as _os
 
+from . import _logs as _logs  # the library's log events on the `micro` logger
 from . import _native
 from .client import Call, Client, Registry, Reply, Stream, SyncClient
 from .errors import (BadRequest, ClosedError, Conflict, Error, ForkError, Forbidden, InternalServerError,
