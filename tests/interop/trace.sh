@@ -33,7 +33,8 @@ wait_for() { for _ in $(seq 600); do grep -q "$2" "$1" 2>/dev/null && return 0; 
 }
 receiver() { "$venv/bin/python" "$top/tests/interop/trace/receiver.py" "$@"; }
 spans="$tmp/spans.jsonl"
-receiver serve "$spans" >"$tmp/receiver.out" 2>"$tmp/receiver.err" &
+# Started directly, not through the function: $! must be the receiver itself, for cleanup to end it.
+"$venv/bin/python" "$top/tests/interop/trace/receiver.py" serve "$spans" >"$tmp/receiver.out" 2>"$tmp/receiver.err" &
 pids+=($!)
 wait_for "$tmp/receiver.out" '^listening' || { echo "FAIL receiver: $(tail -3 "$tmp/receiver.err")"; exit 1; }
 export OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$(awk '{print $2}' "$tmp/receiver.out")"
