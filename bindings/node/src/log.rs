@@ -10,9 +10,7 @@ use napi::bindgen_prelude::Function;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Status;
 use napi_derive::napi;
-use std::fmt::Write as _;
 use std::sync::RwLock;
-use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -25,50 +23,22 @@ type Hook = ThreadsafeFunction<Event, (), Event, Status, false, true, 4096>;
 
 static HOOK: RwLock<Option<Hook>> = RwLock::new(None);
 
-/// An event's message, then its other fields as `key=value`.
-#[derive(Default)]
-struct Text {
-    message: String,
-    fields: String,
-}
-
-impl Visit for Text {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.message.push_str(value);
-        } else {
-            let _ = write!(self.fields, " {}={value}", field.name());
-        }
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            let _ = write!(self.message, "{value:?}");
-        } else {
-            let _ = write!(self.fields, " {}={value:?}", field.name());
-        }
-    }
-}
-
 /// The layer that hands events to the hook, or to stderr.
 struct ToNode;
 
 impl<S: tracing::Subscriber> Layer<S> for ToNode {
     fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
         let meta = event.metadata();
-        let mut text = Text::default();
-        event.record(&mut text);
-        text.message.push_str(&text.fields);
+        let message = micro::host::log::event_text(event);
         let level = meta.level().as_str().to_ascii_lowercase();
         let hook = HOOK.read().unwrap_or_else(|p| p.into_inner());
         match hook.as_ref() {
             Some(h) => {
                 // NonBlocking: a full queue drops the event; the runtime never waits for JS.
-                let _ =
-                    h.call((level, meta.target().to_string(), text.message), ThreadsafeFunctionCallMode::NonBlocking);
+                let _ = h.call((level, meta.target().to_string(), message), ThreadsafeFunctionCallMode::NonBlocking);
             }
             None if *meta.level() <= tracing::Level::WARN => {
-                eprintln!("micro: {level} {}: {}", meta.target(), text.message);
+                eprintln!("micro: {level} {}: {}", meta.target(), message);
             }
             None => {}
         }

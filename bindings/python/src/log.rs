@@ -7,12 +7,10 @@
 //! `RUST_LOG` ([`micro::host::log`]), read once when the module loads.
 
 use pyo3::prelude::*;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, LazyLock, Mutex, RwLock};
 use std::time::Duration;
-use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -60,41 +58,14 @@ fn python_level(level: &tracing::Level) -> i32 {
     }
 }
 
-/// An event's message, then its other fields as `key=value`.
-#[derive(Default)]
-struct Text {
-    message: String,
-    fields: String,
-}
-
-impl Visit for Text {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.message.push_str(value);
-        } else {
-            let _ = write!(self.fields, " {}={value}", field.name());
-        }
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            let _ = write!(self.message, "{value:?}");
-        } else {
-            let _ = write!(self.fields, " {}={value:?}", field.name());
-        }
-    }
-}
-
 /// The layer that queues events for Python.
 struct ToPython;
 
 impl<S: tracing::Subscriber> Layer<S> for ToPython {
     fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
         let meta = event.metadata();
-        let mut text = Text::default();
-        event.record(&mut text);
-        text.message.push_str(&text.fields);
-        let item = Item::Event(python_level(meta.level()), meta.target().to_string(), text.message);
+        let message = micro::host::log::event_text(event);
+        let item = Item::Event(python_level(meta.level()), meta.target().to_string(), message);
         let q = queue();
         if let Err(TrySendError::Full(_)) = q.tx.try_send(item) {
             q.dropped.fetch_add(1, Ordering::Relaxed);

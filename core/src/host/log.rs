@@ -3,6 +3,8 @@
 //! apply (`micro=debug,hyper=warn`); without either, the host's default. The CLI, Python and
 //! Node install their subscribers from [`directives`]; C sets its level by call.
 
+use std::fmt::Write as _;
+
 /// go-micro's log level names, as `MICRO_LOG_LEVEL` takes them, to a `tracing` level name;
 /// `fatal` has no level of its own and shows errors.
 pub fn level(name: &str) -> Option<&'static str> {
@@ -41,6 +43,40 @@ pub fn directives(micro_log_level: Option<&str>, rust_log: Option<&str>, default
 /// [`directives`] for this process's environment.
 pub fn directives_from_env(default: &str) -> (String, Option<String>) {
     directives(std::env::var("MICRO_LOG_LEVEL").ok().as_deref(), std::env::var("RUST_LOG").ok().as_deref(), default)
+}
+
+/// An event as the one line every host shows: its message, then its other fields as
+/// ` key=value` (the Python logger's record, the Node hook's message, the stderr line).
+pub fn event_text(event: &tracing::Event<'_>) -> String {
+    let mut text = Text::default();
+    event.record(&mut text);
+    text.message.push_str(&text.fields);
+    text.message
+}
+
+/// Collects an event's message and other fields ([`event_text`]).
+#[derive(Default)]
+struct Text {
+    message: String,
+    fields: String,
+}
+
+impl tracing::field::Visit for Text {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(value);
+        } else {
+            let _ = write!(self.fields, " {}={value}", field.name());
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.message, "{value:?}");
+        } else {
+            let _ = write!(self.fields, " {}={value:?}", field.name());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -32,4 +32,7 @@ async def main():
 
 
 asyncio.run(main())
-print("done", flush=True)
+# One write: print() writes the text and the newline apart, and the logging thread's line
+# could land between them.
+sys.stdout.write("done\n")
+sys.stdout.flush()
