@@ -14,13 +14,9 @@ set -uo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="$top/tests/interop/go/bin"
 venv="${METRICS_VENV:-$top/target/metrics-venv}"
-fails=0 pids=()
-tmp="$(mktemp -d)"
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$tmp"; }
-trap cleanup EXIT
-bad() { echo "FAIL $1: $2"; fails=$((fails + 1)); }
+wait_tries=300
+. "$top/tests/interop/lib.sh"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_for() { for _ in $(seq 300); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
 # The parser: the Prometheus project's Python client, in a venv of its own (made by
 # scripts/test.d/53-metrics.sh, outside the namespace, where PyPI is reachable).

@@ -20,12 +20,7 @@ set -uo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="$top/tests/interop/go/bin"
 venv="${TRACE_VENV:-$top/target/trace-venv}"
-fails=0 pids=()
-tmp="$(mktemp -d)"
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$tmp"; }
-trap cleanup EXIT
-bad() { echo "FAIL $1: $2"; fails=$((fails + 1)); }
-wait_for() { for _ in $(seq 600); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+. "$top/tests/interop/lib.sh"
 
 "$venv/bin/python" -c 'import opentelemetry.proto' 2>/dev/null || {
 	echo "FAIL trace: no opentelemetry-proto in $venv (python3 -m venv $venv && $venv/bin/pip install opentelemetry-proto)"
