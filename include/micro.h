@@ -57,6 +57,14 @@ typedef struct micro_broker micro_broker;
 // `micro_buf_free`.
 typedef struct micro_buf micro_buf;
 
+// A client call as a client wrapper sees it (`micro_client_wrap`), owned by the wrapper
+// until answered: read it with the accessors (views borrowed from it), change it
+// (`micro_call_set_body`, `micro_call_set_header`), run the rest of the chain
+// (`micro_call_next`), and answer exactly once with `micro_call_respond`,
+// `micro_call_respond_error` or `micro_call_fail` — which release it. Released unanswered
+// (`micro_call_free`), the caller gets a 500.
+typedef struct micro_call micro_call;
+
 // Per-call options; a builder owned by the caller (not thread-safe). Calls copy it, so it
 // may be freed or reused as soon as the call function returns.
 typedef struct micro_call_options micro_call_options;
@@ -189,6 +197,10 @@ typedef void (*micro_handler_fn)(void *userdata, struct micro_request *request);
 // a dispatch thread; may block (e.g. in `micro_server_stream_recv`) or hand the stream to
 // another thread and return.
 typedef void (*micro_stream_handler_fn)(void *userdata, struct micro_server_stream *stream);
+
+// A client wrapper: receives `call`, which it owns (see `micro_call`). Runs on a dispatch
+// thread; may block (only its dispatch thread waits) and may call into the library.
+typedef void (*micro_call_wrapper_fn)(void *userdata, struct micro_call *call);
 
 // Success.
 #define MICRO_STATUS_OK 0
@@ -785,6 +797,30 @@ micro_status micro_request_respond_wrapped(struct micro_request *r,
                                            int32_t code,
                                            const struct micro_error *cause);
 
+// In a handler wrapper (`micro_server_wrap`): replaces the body the rest of the chain gets.
+micro_status micro_request_set_body(struct micro_request *r, struct micro_bytes body);
+
+// In a handler wrapper (`micro_server_wrap`): sets header `key` (a token: letters, digits,
+// `-`, `_`) to `value` for the rest of the chain, replacing one of the same name in any case.
+micro_status micro_request_set_header(struct micro_request *r, const char *key, const char *value);
+
+// In a handler wrapper (`micro_server_wrap`): runs the rest of the chain — the next
+// wrapper, then the handler — on the request as it now is (see `micro_request_set_body`,
+// `micro_request_set_header`) and waits for its answer: `MICRO_STATUS_OK` with the reply in
+// `*reply_out` (release with `micro_message_free`; its content type becomes this request's
+// response content type unless one was set), or the handler's error in `*err` (status
+// `MICRO_STATUS_REMOTE`; pass it on with `micro_request_fail`). Either way `r` is still the
+// wrapper's to answer — with the reply's body, a changed one, or an error. Runs once per
+// request (`MICRO_STATUS_ILLEGAL_STATE` again, and in a plain handler); blocks only this
+// dispatch thread.
+micro_status micro_request_next(struct micro_request *r,
+                                struct micro_message **reply_out,
+                                struct micro_error **err);
+
+// Answers with error `e` as it is (id, code, detail: e.g. the error `micro_request_next`
+// gave a wrapper) and releases `r` — always (with `e` NULL the caller gets a 500).
+micro_status micro_request_fail(struct micro_request *r, const struct micro_error *e);
+
 // Releases a request without answering (the caller gets a 500); NULL is a no-op.
 void micro_request_free(struct micro_request *r);
 
@@ -894,6 +930,79 @@ micro_status micro_server_stream_close_error(struct micro_server_stream *s,
 
 // Releases the stream, ending it with go-micro's EOS if it was not closed. NULL is a no-op.
 void micro_server_stream_free(struct micro_server_stream *s);
+
+// Wraps every unary handler of `s` (not its streams) with `wrapper`: it receives each call
+// as a `micro_request` it owns, exactly as a handler does, and answers it with
+// `micro_request_respond*` or `micro_request_fail` — after running the rest of the chain
+// with `micro_request_next`, or without (a short-circuit: the handler never runs). It may
+// change the request first (`micro_request_set_body`, `micro_request_set_header`). A
+// wrapper that releases the request unanswered (`micro_request_free`) fails that call only,
+// with a 500. Wrappers run in the order added, the first outermost, on calls that arrive
+// after this returns. `userdata_free` (may be NULL) runs once with `userdata` when the
+// server is gone; on error the hook is not kept and does not run.
+micro_status micro_server_wrap(struct micro_server *s,
+                               micro_handler_fn wrapper,
+                               void *userdata,
+                               micro_free_fn userdata_free);
+
+// Wraps every call of `c` (go-micro's `client.Wrap`): `wrapper` sees the whole call,
+// retries included, as a `micro_call` it owns, on a dispatch thread — also when the call
+// was made with `micro_client_call_sync` from your thread. Wrappers run in the order added,
+// the first outermost, on calls made after this returns. `userdata_free` (may be NULL) runs
+// once with `userdata` when the client and its calls are gone; on error the hook is not
+// kept and does not run.
+micro_status micro_client_wrap(struct micro_client *c,
+                               micro_call_wrapper_fn wrapper,
+                               void *userdata,
+                               micro_free_fn userdata_free);
+
+// The service called, borrowed from `c`.
+struct micro_str micro_call_service(const struct micro_call *c);
+
+// The endpoint called (`"Greeter.Hello"`), borrowed from `c`.
+struct micro_str micro_call_endpoint(const struct micro_call *c);
+
+// The request body, borrowed from `c`.
+struct micro_bytes micro_call_body(const struct micro_call *c);
+
+// Looks a metadata entry (sent as a header) up by name, case-insensitively; `true` and
+// `*value_out` (borrowed from `c`) when found.
+bool micro_call_header(const struct micro_call *c, const char *key, struct micro_str *value_out);
+
+// Replaces the body the rest of the chain sends.
+micro_status micro_call_set_body(struct micro_call *c, struct micro_bytes body);
+
+// Sets metadata `key` (a token: letters, digits, `-`, `_`) to `value` for the rest of the
+// chain, replacing an entry of the same name in any case; it is sent as a header.
+micro_status micro_call_set_header(struct micro_call *c, const char *key, const char *value);
+
+// Runs the rest of the chain — the next wrapper, then the call itself — on the call as it
+// now is, and waits: `MICRO_STATUS_OK` with the reply in `*reply_out` (release with
+// `micro_message_free`), or the call's error in `*err`. Either way `c` is still the
+// wrapper's to answer. Once per call (`MICRO_STATUS_ILLEGAL_STATE` again); blocks only this
+// dispatch thread.
+micro_status micro_call_next(struct micro_call *c,
+                             struct micro_message **reply_out,
+                             struct micro_error **err);
+
+// Answers the call with a reply of `body` (content type: the call's) and releases `c` —
+// always, even when `body` is invalid (the caller then gets a 500). `MICRO_STATUS_CLOSED`
+// if the caller stopped waiting.
+micro_status micro_call_respond(struct micro_call *c, struct micro_bytes body);
+
+// Answers the call with a go-micro error (`code` in 100..=599, `detail` text, id
+// `go.micro.client`) and releases `c` — always (with invalid arguments the caller gets a 500).
+micro_status micro_call_respond_error(struct micro_call *c, int32_t code, const char *detail);
+
+// Answers the call with error `e` as it is (e.g. the one `micro_call_next` gave) and
+// releases `c` — always (with `e` NULL the caller gets a 500).
+micro_status micro_call_fail(struct micro_call *c, const struct micro_error *e);
+
+// Releases a call without answering (the caller gets a 500); NULL is a no-op.
+void micro_call_free(struct micro_call *c);
+
+// Whether the caller stopped waiting for this call's answer (an answer would be discarded).
+bool micro_call_is_cancelled(const struct micro_call *c);
 
 #ifdef __cplusplus
 }  // extern "C"

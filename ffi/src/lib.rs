@@ -69,3 +69,4 @@ pub mod request;
 pub mod service;
 // micro_server_stream.
 pub mod server_stream;
+pub mod wrapper;

@@ -21,6 +21,10 @@ impl micro_message {
     pub(crate) fn from_reply(r: micro_core::Reply) -> Self {
         micro_message { body: r.body, content_type: cstring(r.content_type), headers: headers_from(r.header) }
     }
+    /// A handler's answer as a wrapper sees it (no headers: a handler answers with a body).
+    pub(crate) fn from_response(body: bytes::Bytes, content_type: String) -> Self {
+        micro_message { body, content_type: cstring(content_type), headers: Headers::new() }
+    }
     pub(crate) fn from_body(body: bytes::Bytes) -> Self {
         micro_message { body, content_type: CString::default(), headers: Headers::new() }
     }

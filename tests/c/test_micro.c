@@ -1758,6 +1758,190 @@ static int test_callbacks_never_on_runtime_threads(void) {
 }
 
 
+/* Wrappers (micro_server_wrap, micro_client_wrap). The outer handler wrapper counts calls,
+   answers "short" itself, releases "drop" unanswered (a 500 for that call only), tags "tag"
+   with an X-Test header, passes errors on unchanged and wraps replies as "W1(...)"; the inner
+   one turns body "change-me" into "changed". The client wrapper answers "client-short"
+   itself and wraps replies as "CW[...]". Bodies "snulls", "cnulls*", "cutf8" run the
+   wrappers' NULL and invalid UTF-8 checks on a live request or call. */
+static atomic_int w_outer, w_inner, w_client, w_checks_failed, w_second_next;
+#define W_EXPECT(cond) do { if (!(cond)) { fprintf(stderr, "  %s:%d: wrapper check %s failed\n", __FILE__, __LINE__, #cond); atomic_fetch_add(&w_checks_failed, 1); } } while (0)
+static int body_is(micro_bytes b, const char *s) { return b.len == strlen(s) && memcmp(b.ptr, s, b.len) == 0; }
+
+static void outer_wrapper(void *ud, micro_request *req) {
+    (void)ud;
+    on_thread(K_HANDLER);
+    atomic_fetch_add(&w_outer, 1);
+    micro_bytes b = micro_request_body(req);
+    W_EXPECT(strcmp(micro_request_endpoint(req).ptr, "Test.Echo") == 0);
+    if (body_is(b, "short")) { micro_request_respond(req, bytes_of("short-circuit")); return; }
+    if (body_is(b, "drop")) { micro_request_free(req); return; }
+    micro_message *m = NULL; micro_error *e = NULL; micro_str v;
+    if (body_is(b, "snulls")) {
+        W_EXPECT(micro_request_set_body(NULL, b) == MICRO_STATUS_NULL_ARG);
+        W_EXPECT(micro_request_set_header(NULL, "A", "b") == MICRO_STATUS_NULL_ARG);
+        W_EXPECT(micro_request_set_header(req, NULL, "b") == MICRO_STATUS_NULL_ARG);
+        W_EXPECT(micro_request_set_header(req, "A", NULL) == MICRO_STATUS_NULL_ARG);
+        W_EXPECT(micro_request_set_header(req, "a b", "c") == MICRO_STATUS_INVALID_ARG);
+        W_EXPECT(micro_request_set_header(req, BAD_UTF8, "b") == MICRO_STATUS_INVALID_UTF8);
+        W_EXPECT(micro_request_set_header(req, "X-Bad", BAD_UTF8) == MICRO_STATUS_INVALID_UTF8);
+        W_EXPECT(!micro_request_header(req, "X-Bad", &v)); /* refused without effect */
+        W_EXPECT(micro_request_next(NULL, &m, NULL) == MICRO_STATUS_NULL_ARG);
+        W_EXPECT(micro_request_next(req, NULL, NULL) == MICRO_STATUS_NULL_ARG);
+        W_EXPECT(micro_request_fail(NULL, NULL) == MICRO_STATUS_NULL_ARG);
+        W_EXPECT(micro_request_fail(req, NULL) == MICRO_STATUS_NULL_ARG); /* consumes req: a 500 */
+        return;
+    }
+    if (body_is(b, "tag")) {
+        W_EXPECT(micro_request_set_header(req, "x-test", "old") == MICRO_STATUS_OK);
+        W_EXPECT(micro_request_set_header(req, "X-Test", "wrapped") == MICRO_STATUS_OK);
+        W_EXPECT(micro_request_header(req, "X-TEST", &v) && strcmp(v.ptr, "wrapped") == 0);
+    }
+    micro_status st = micro_request_next(req, &m, &e);
+    atomic_store(&w_second_next, micro_request_next(req, &m, NULL)); /* once per request */
+    if (st != MICRO_STATUS_OK) {
+        W_EXPECT(st == MICRO_STATUS_REMOTE && micro_error_code(e) == 418);
+        W_EXPECT(micro_request_fail(NULL, e) == MICRO_STATUS_NULL_ARG);
+        micro_request_fail(req, e);
+        micro_error_free(e);
+        return;
+    }
+    micro_bytes r = micro_message_body(m);
+    char buf[256];
+    int n = snprintf(buf, sizeof buf, "W1(%.*s)", (int)r.len, (const char *)r.ptr);
+    micro_message_free(m);
+    micro_bytes out = {(const uint8_t *)buf, (size_t)n};
+    micro_request_respond(req, out);
+}
+
+static void inner_wrapper(void *ud, micro_request *req) {
+    (void)ud;
+    on_thread(K_HANDLER);
+    atomic_fetch_add(&w_inner, 1);
+    if (body_is(micro_request_body(req), "change-me")) W_EXPECT(micro_request_set_body(req, bytes_of("changed")) == MICRO_STATUS_OK);
+    micro_message *m = NULL; micro_error *e = NULL;
+    if (micro_request_next(req, &m, &e) != MICRO_STATUS_OK) { micro_request_fail(req, e); micro_error_free(e); return; }
+    micro_request_respond(req, micro_message_body(m));
+    micro_message_free(m);
+}
+
+static void client_wrapper(void *ud, micro_call *c) {
+    (void)ud;
+    on_thread(K_HANDLER);
+    atomic_fetch_add(&w_client, 1);
+    micro_bytes b = micro_call_body(c);
+    micro_message *m = NULL; micro_error *e = NULL; micro_str v;
+    W_EXPECT(strcmp(micro_call_service(c).ptr, "c.test") == 0 && strcmp(micro_call_endpoint(c).ptr, "Test.Echo") == 0);
+    W_EXPECT(!micro_call_is_cancelled(c));
+    if (body_is(b, "client-short")) { micro_call_respond(c, bytes_of("from-client-wrapper")); return; }
+    if (body_is(b, "cnulls1") || body_is(b, "cnulls2")) {
+        W_EXPECT(micro_call_service(NULL).len == 0 && micro_call_endpoint(NULL).len == 0 && micro_call_body(NULL).len == 0);
+        W_EXPECT(micro_call_is_cancelled(NULL));
+        W_EXPECT(!micro_call_header(NULL, "A", &v));
+        W_EXPECT(!micro_call_header(c, NULL, &v));
+        W_EXPECT(!micro_call_header(c, "A", NULL));
+        W_EXPECT(micro_call_set_body(NULL, b) == MICRO_STATUS_NULL_ARG);
+        W_EXPECT(micro_call_set_header(NULL, "A", "b") == MICRO_STATUS_NULL_ARG);
+        W_EXPECT(micro_call_set_header(c, NULL, "b") == MICRO_STATUS_NULL_ARG);
+        W_EXPECT(micro_call_set_header(c, "A", NULL) == MICRO_STATUS_NULL_ARG);
+        W_EXPECT(micro_call_set_header(c, "a b", "c") == MICRO_STATUS_INVALID_ARG);
+        W_EXPECT(micro_call_next(NULL, &m, NULL) == MICRO_STATUS_NULL_ARG);
+        W_EXPECT(micro_call_next(c, NULL, NULL) == MICRO_STATUS_NULL_ARG);
+        W_EXPECT(micro_call_respond(NULL, b) == MICRO_STATUS_NULL_ARG);
+        W_EXPECT(micro_call_respond_error(NULL, 500, "x") == MICRO_STATUS_NULL_ARG);
+        W_EXPECT(micro_call_fail(NULL, NULL) == MICRO_STATUS_NULL_ARG);
+        micro_call_free(NULL);
+        if (body_is(b, "cnulls1")) W_EXPECT(micro_call_fail(c, NULL) == MICRO_STATUS_NULL_ARG); /* consumes c: a 500 */
+        else W_EXPECT(micro_call_respond_error(c, 500, NULL) == MICRO_STATUS_NULL_ARG);
+        return;
+    }
+    if (body_is(b, "cutf8")) {
+        W_EXPECT(!micro_call_header(c, BAD_UTF8, &v));
+        W_EXPECT(micro_call_set_header(c, BAD_UTF8, "b") == MICRO_STATUS_INVALID_UTF8);
+        W_EXPECT(micro_call_set_header(c, "X-Bad", BAD_UTF8) == MICRO_STATUS_INVALID_UTF8);
+        W_EXPECT(!micro_call_header(c, "X-Bad", &v)); /* refused without effect */
+        W_EXPECT(micro_call_respond_error(c, 400, BAD_UTF8) == MICRO_STATUS_INVALID_UTF8); /* consumes c: a 500 */
+        return;
+    }
+    W_EXPECT(micro_call_set_header(c, "X-Client-Wrapped", "yes") == MICRO_STATUS_OK);
+    W_EXPECT(micro_call_header(c, "x-client-wrapped", &v) && strcmp(v.ptr, "yes") == 0);
+    micro_status st = micro_call_next(c, &m, &e);
+    W_EXPECT(micro_call_next(c, &m, NULL) == MICRO_STATUS_ILLEGAL_STATE);
+    if (st != MICRO_STATUS_OK) {
+        W_EXPECT(micro_call_fail(NULL, e) == MICRO_STATUS_NULL_ARG);
+        micro_call_fail(c, e);
+        micro_error_free(e);
+        return;
+    }
+    micro_bytes r = micro_message_body(m);
+    char buf[256];
+    int n = snprintf(buf, sizeof buf, "CW[%.*s]", (int)r.len, (const char *)r.ptr);
+    micro_message_free(m);
+    micro_bytes out = {(const uint8_t *)buf, (size_t)n};
+    micro_call_respond(c, out);
+}
+
+/* Calls Test.Echo with BODY through W's client; 0 when the reply is WANT (NULL: an error
+   with code WANT_CODE is wanted instead). */
+static int wrapped_call(world *w, const char *body, const char *want, int want_code) {
+    micro_message *m = NULL; micro_error *e = NULL;
+    micro_status st = micro_client_call_sync(w->cli, "c.test", "Test.Echo", bytes_of(body), NULL, &m, &e);
+    int bad;
+    if (want) {
+        bad = st != MICRO_STATUS_OK || !body_is(micro_message_body(m), want);
+        if (bad) fprintf(stderr, "  %s: %s %.*s, want %s\n", body, micro_status_name(st), m ? (int)micro_message_body(m).len : 0,
+                         m ? (const char *)micro_message_body(m).ptr : (e ? micro_error_detail(e).ptr : ""), want);
+    } else {
+        bad = st == MICRO_STATUS_OK || micro_error_code(e) != want_code;
+        if (bad) fprintf(stderr, "  %s: %s code %d (%s), want code %d\n", body, micro_status_name(st), micro_error_code(e),
+                         e ? micro_error_detail(e).ptr : "", want_code);
+    }
+    micro_message_free(m);
+    micro_error_free(e);
+    return bad;
+}
+
+static int test_wrappers(void) {
+    world w;
+    if (world_up(&w)) return 1;
+    int frees_before = atomic_load(&frees);
+    CHECK_ST(micro_server_wrap(NULL, outer_wrapper, NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_wrap(w.srv, NULL, NULL, count_free), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_wrap(NULL, client_wrapper, NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_client_wrap(w.cli, NULL, NULL, count_free), MICRO_STATUS_NULL_ARG);
+    CHECK(atomic_load(&frees) == frees_before); /* refused: hooks not kept, not run */
+    /* no wrapper yet: the handler's own answer */
+    CHECK(wrapped_call(&w, "hi", "echo:hi", 0) == 0);
+    CHECK_ST(micro_server_wrap(w.srv, outer_wrapper, NULL, count_free), MICRO_STATUS_OK);
+    CHECK_ST(micro_server_wrap(w.srv, inner_wrapper, NULL, NULL), MICRO_STATUS_OK);
+    CHECK(wrapped_call(&w, "hi", "W1(echo:hi)", 0) == 0);
+    CHECK_ST(atomic_load(&w_second_next), MICRO_STATUS_ILLEGAL_STATE);
+    CHECK(wrapped_call(&w, "tag", "W1(hdr:wrapped)", 0) == 0);          /* sees and changes a header */
+    CHECK(wrapped_call(&w, "change-me", "W1(echo:changed)", 0) == 0);   /* the inner one changes the body */
+    int inner = atomic_load(&w_inner);
+    CHECK(wrapped_call(&w, "short", "short-circuit", 0) == 0);          /* the handler never runs */
+    CHECK(atomic_load(&w_inner) == inner);
+    CHECK(wrapped_call(&w, "fail", NULL, 418) == 0);                    /* the handler's error, unchanged */
+    CHECK(wrapped_call(&w, "drop", NULL, 500) == 0);                    /* a dropped request: a 500 for it ... */
+    CHECK(wrapped_call(&w, "hi", "W1(echo:hi)", 0) == 0);               /* ... only */
+    CHECK(wrapped_call(&w, "snulls", NULL, 500) == 0);
+    CHECK_ST(micro_client_wrap(w.cli, client_wrapper, NULL, NULL), MICRO_STATUS_OK);
+    int outer = atomic_load(&w_outer);
+    CHECK(wrapped_call(&w, "hi", "CW[W1(echo:hi)]", 0) == 0);
+    CHECK(wrapped_call(&w, "client-short", "from-client-wrapper", 0) == 0);
+    CHECK(atomic_load(&w_outer) == outer + 1);                          /* the short-circuit sent nothing */
+    CHECK(wrapped_call(&w, "fail", NULL, 418) == 0);
+    CHECK(wrapped_call(&w, "cnulls1", NULL, 500) == 0);
+    CHECK(wrapped_call(&w, "cnulls2", NULL, 500) == 0);
+    CHECK(wrapped_call(&w, "cutf8", NULL, 500) == 0);
+    CHECK(wrapped_call(&w, "hi", "CW[W1(echo:hi)]", 0) == 0);
+    CHECK(atomic_load(&w_client) == 7);
+    CHECK(atomic_load(&w_checks_failed) == 0);
+    if (world_down(&w)) return 1;
+    CHECK(atomic_load(&frees) == frees_before + 1 + 3); /* the outer wrapper's and three handlers' hooks */
+    return 0;
+}
+
 int main(void) {
     /* before any library thread starts: services made without a registry name use memory
        (mDNS never leaves the private namespace), and go-micro's http broker */
@@ -1787,6 +1971,7 @@ int main(void) {
     RUN(test_selector_round_robin_alternates_random_reaches_both);
     RUN(test_callbacks_never_on_runtime_threads);
     RUN(test_max_concurrency);
+    RUN(test_wrappers);
     size_t live = micro_debug_live_objects();
     printf("%s live_objects (%zu)\n", live == 0 ? "ok" : "FAIL", live);
     failures += live != 0;

@@ -41,6 +41,12 @@ impl HostRequest {
         &self.request
     }
 
+    /// The call, to change before it goes on (a host's handler wrapper rewriting a header
+    /// or the body).
+    pub fn request_mut(&mut self) -> &mut Request {
+        &mut self.request
+    }
+
     /// Answers the call. Returns `false` when nobody waits any more (the call was
     /// cancelled or the server stopped); the answer is then discarded.
     pub fn respond(self, answer: Result<Response>) -> bool {
