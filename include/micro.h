@@ -78,6 +78,13 @@ typedef struct micro_client micro_client;
 // Client options; a builder owned by the caller (not thread-safe).
 typedef struct micro_client_options micro_client_options;
 
+// A message as a subscriber wrapper sees it (`micro_server_wrap_subscriber`), owned by the
+// wrapper: read it through `micro_delivery_event`, change it (`micro_delivery_set_body`,
+// `micro_delivery_set_header`), pass it on with `micro_delivery_next` — or not, which drops
+// it (acknowledged, as handled) — and release it with `micro_delivery_free`, or with
+// `micro_delivery_fail` to fail the delivery.
+typedef struct micro_delivery micro_delivery;
+
 // An error: go-micro's `{id, code, detail, status}` plus the local `micro_status`.
 // Owned by whoever received it through `micro_error **err`; release with
 // `micro_error_free`. Errors handed to callbacks are borrowed for the callback.
@@ -201,6 +208,10 @@ typedef void (*micro_stream_handler_fn)(void *userdata, struct micro_server_stre
 // A client wrapper: receives `call`, which it owns (see `micro_call`). Runs on a dispatch
 // thread; may block (only its dispatch thread waits) and may call into the library.
 typedef void (*micro_call_wrapper_fn)(void *userdata, struct micro_call *call);
+
+// A subscriber wrapper: receives `delivery`, which it owns (see `micro_delivery`). Runs on a
+// dispatch thread; may block and may call into the library.
+typedef void (*micro_subscriber_wrapper_fn)(void *userdata, struct micro_delivery *delivery);
 
 // Success.
 #define MICRO_STATUS_OK 0
@@ -1003,6 +1014,47 @@ void micro_call_free(struct micro_call *c);
 
 // Whether the caller stopped waiting for this call's answer (an answer would be discarded).
 bool micro_call_is_cancelled(const struct micro_call *c);
+
+// Wraps every subscriber of `s` (go-micro's `WrapSubscriber`), on either path a message
+// arrives by (its broker, or the RPC transport with a `Micro-Topic` header): `wrapper` gets
+// each message as a `micro_delivery` it owns, on a dispatch thread. Add wrappers before
+// `micro_server_start` (`MICRO_STATUS_ILLEGAL_STATE` afterwards); the first added is the
+// outermost. For C subscribers `micro_delivery_next` returns once the message is queued for
+// the subscriber callback (their delivery is asynchronous, see `micro_server_subscribe`).
+// `userdata_free` (may be NULL) runs once with `userdata` when the server is gone; on error
+// the hook is not kept and does not run.
+micro_status micro_server_wrap_subscriber(struct micro_server *s,
+                                          micro_subscriber_wrapper_fn wrapper,
+                                          void *userdata,
+                                          micro_free_fn userdata_free);
+
+// The message as it now is (topic, headers, body: read it with the `micro_event_*`
+// accessors), borrowed from `d` until it is changed or released; NULL for NULL.
+const struct micro_event *micro_delivery_event(const struct micro_delivery *d);
+
+// Replaces the body the rest of the chain gets (views from `micro_delivery_event` end).
+micro_status micro_delivery_set_body(struct micro_delivery *d, struct micro_bytes body);
+
+// Sets header `key` (a token) to `value` for the rest of the chain, replacing one of the
+// same name in any case (views from `micro_delivery_event` end).
+micro_status micro_delivery_set_header(struct micro_delivery *d,
+                                       const char *key,
+                                       const char *value);
+
+// Passes the message on to the rest of the chain — the next wrapper, then the subscriber —
+// and waits for it: `MICRO_STATUS_OK`, or the subscriber's failure in `*err` (which the
+// delivery's outcome then is, unless the wrapper fails it otherwise). Once per message
+// (`MICRO_STATUS_ILLEGAL_STATE` again); blocks only this dispatch thread.
+micro_status micro_delivery_next(struct micro_delivery *d, struct micro_error **err);
+
+// Fails the delivery with `detail` (a 500 from the server's id, logged as a subscriber's
+// failure; returned to the sender on the RPC transport path) and releases `d` — always
+// (with `detail` NULL or not UTF-8 the failure says so instead).
+micro_status micro_delivery_fail(struct micro_delivery *d, const char *detail);
+
+// Releases a delivery: its outcome is `micro_delivery_next`'s, or — when the message was not
+// passed on — handled (dropped). NULL is a no-op.
+void micro_delivery_free(struct micro_delivery *d);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -18,7 +18,7 @@ use crate::runtime::Rt;
 use crate::server::{micro_handler_fn, micro_server, HandlerCtx};
 use crate::status::{micro_status, MICRO_STATUS_CLOSED, MICRO_STATUS_ILLEGAL_STATE, MICRO_STATUS_NULL_ARG};
 use crate::view::{bytes_field, cstring, micro_bytes, micro_str, str_field};
-use micro_core::error::{Error, Result};
+use micro_core::error::{Error, Result, SERVER_ID};
 use micro_core::host::HostRequest;
 use micro_core::server::{BoxFuture, Request, Response};
 use micro_core::wrapper::{Call, CallNext, HandlerNext};
@@ -314,4 +314,178 @@ fn answered(delivered: bool) -> crate::error::FfiResult<()> {
     } else {
         Err(fail(MICRO_STATUS_CLOSED, "the caller is gone"))
     }
+}
+
+/// A message as a subscriber wrapper sees it (`micro_server_wrap_subscriber`), owned by the
+/// wrapper: read it through `micro_delivery_event`, change it (`micro_delivery_set_body`,
+/// `micro_delivery_set_header`), pass it on with `micro_delivery_next` — or not, which drops
+/// it (acknowledged, as handled) — and release it with `micro_delivery_free`, or with
+/// `micro_delivery_fail` to fail the delivery.
+pub struct micro_delivery {
+    event: micro_core::broker::Event,
+    view: crate::event::micro_event,
+    next: Option<(micro_core::wrapper::SubscriberNext, Weak<Rt>)>,
+    outcome: Result<()>,
+    done: Option<oneshot::Sender<Result<()>>>,
+}
+
+impl micro_delivery {
+    fn finish(&mut self, outcome: Result<()>) {
+        if let Some(tx) = self.done.take() {
+            let _ = tx.send(outcome);
+        }
+    }
+}
+
+impl Drop for micro_delivery {
+    fn drop(&mut self) {
+        let outcome = std::mem::replace(&mut self.outcome, Ok(()));
+        self.finish(outcome);
+    }
+}
+
+/// A subscriber wrapper: receives `delivery`, which it owns (see `micro_delivery`). Runs on a
+/// dispatch thread; may block and may call into the library.
+pub type micro_subscriber_wrapper_fn =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, delivery: *mut micro_delivery)>;
+
+/// Wraps every subscriber of `s` (go-micro's `WrapSubscriber`), on either path a message
+/// arrives by (its broker, or the RPC transport with a `Micro-Topic` header): `wrapper` gets
+/// each message as a `micro_delivery` it owns, on a dispatch thread. Add wrappers before
+/// `micro_server_start` (`MICRO_STATUS_ILLEGAL_STATE` afterwards); the first added is the
+/// outermost. For C subscribers `micro_delivery_next` returns once the message is queued for
+/// the subscriber callback (their delivery is asynchronous, see `micro_server_subscribe`).
+/// `userdata_free` (may be NULL) runs once with `userdata` when the server is gone; on error
+/// the hook is not kept and does not run.
+#[no_mangle]
+pub unsafe extern "C" fn micro_server_wrap_subscriber(
+    s: *mut micro_server,
+    wrapper: micro_subscriber_wrapper_fn,
+    userdata: *mut c_void,
+    userdata_free: micro_free_fn,
+) -> micro_status {
+    use micro_core::broker::Event;
+    use micro_core::wrapper::SubscriberNext;
+    boundary(std::ptr::null_mut(), || {
+        let s = arg(s, "server")?;
+        let f = wrapper.ok_or_else(|| fail(MICRO_STATUS_NULL_ARG, "wrapper is NULL"))?;
+        s.rt.check()?;
+        if s.server.bound().is_some() {
+            return Err(fail(
+                MICRO_STATUS_ILLEGAL_STATE,
+                "the server is started: add subscriber wrappers before micro_server_start",
+            ));
+        }
+        let ctx = HandlerCtx::new(f, userdata, userdata_free, &s.rt);
+        let rt = Arc::downgrade(&s.rt);
+        s.server.wrap_subscriber(Arc::new(move |event: Event, next: SubscriberNext| -> BoxFuture<Result<()>> {
+            let ctx = Arc::clone(&ctx);
+            let rt = rt.clone();
+            Box::pin(async move {
+                let Some(live) = rt.upgrade() else {
+                    return Err(Error::internal(SERVER_ID, "the runtime is gone"));
+                };
+                let (tx, rx) = oneshot::channel();
+                let job = Box::new(move || {
+                    let handle = micro_delivery {
+                        view: crate::event::micro_event::from_core(event.clone()),
+                        event,
+                        next: Some((next, rt)),
+                        outcome: Ok(()),
+                        done: Some(tx),
+                    };
+                    // SAFETY: `ctx.f` is the non-NULL wrapper registered with `ud`; the
+                    // delivery is a fresh handle the wrapper now owns.
+                    unsafe { (ctx.f)(ctx.ud.0, export(handle)) };
+                });
+                let _ = live.dispatch(job);
+                drop(live);
+                rx.await.unwrap_or_else(|_| Err(Error::internal(SERVER_ID, "the subscriber wrapper went away")))
+            })
+        }));
+        Ok(())
+    })
+}
+
+/// The message as it now is (topic, headers, body: read it with the `micro_event_*`
+/// accessors), borrowed from `d` until it is changed or released; NULL for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn micro_delivery_event(d: *const micro_delivery) -> *const crate::event::micro_event {
+    guard(std::ptr::null(), || d.as_ref().map_or(std::ptr::null(), |d| &d.view as *const _))
+}
+
+/// Replaces the body the rest of the chain gets (views from `micro_delivery_event` end).
+#[no_mangle]
+pub unsafe extern "C" fn micro_delivery_set_body(d: *mut micro_delivery, body: micro_bytes) -> micro_status {
+    boundary(std::ptr::null_mut(), || {
+        let d = arg_mut(d, "delivery")?;
+        d.event.message.body = arg_bytes(body, "body")?;
+        d.view = crate::event::micro_event::from_core(d.event.clone());
+        Ok(())
+    })
+}
+
+/// Sets header `key` (a token) to `value` for the rest of the chain, replacing one of the
+/// same name in any case (views from `micro_delivery_event` end).
+#[no_mangle]
+pub unsafe extern "C" fn micro_delivery_set_header(
+    d: *mut micro_delivery,
+    key: *const c_char,
+    value: *const c_char,
+) -> micro_status {
+    boundary(std::ptr::null_mut(), || {
+        let d = arg_mut(d, "delivery")?;
+        let key = arg_str(key, "key")?;
+        let value = arg_str(value, "value")?;
+        check_header_name(&key)?;
+        let h = &mut d.event.message.header;
+        h.retain(|k, _| !k.eq_ignore_ascii_case(&key));
+        h.insert(key, value);
+        d.view = crate::event::micro_event::from_core(d.event.clone());
+        Ok(())
+    })
+}
+
+/// Passes the message on to the rest of the chain — the next wrapper, then the subscriber —
+/// and waits for it: `MICRO_STATUS_OK`, or the subscriber's failure in `*err` (which the
+/// delivery's outcome then is, unless the wrapper fails it otherwise). Once per message
+/// (`MICRO_STATUS_ILLEGAL_STATE` again); blocks only this dispatch thread.
+#[no_mangle]
+pub unsafe extern "C" fn micro_delivery_next(d: *mut micro_delivery, err: *mut *mut micro_error) -> micro_status {
+    boundary(err, || {
+        let d = arg_mut(d, "delivery")?;
+        let (next, rt) =
+            d.next.take().ok_or_else(|| fail(MICRO_STATUS_ILLEGAL_STATE, "micro_delivery_next: already called"))?;
+        let rt = rt.upgrade().ok_or_else(|| fail(MICRO_STATUS_CLOSED, "the runtime is gone"))?;
+        let outcome = rt.block_on(next.run(d.event.clone()))?;
+        d.outcome = outcome.clone();
+        outcome.map_err(core_fail)
+    })
+}
+
+/// Fails the delivery with `detail` (a 500 from the server's id, logged as a subscriber's
+/// failure; returned to the sender on the RPC transport path) and releases `d` — always
+/// (with `detail` NULL or not UTF-8 the failure says so instead).
+#[no_mangle]
+pub unsafe extern "C" fn micro_delivery_fail(d: *mut micro_delivery, detail: *const c_char) -> micro_status {
+    boundary(std::ptr::null_mut(), || {
+        let mut d = reclaim(d).ok_or_else(|| fail(MICRO_STATUS_NULL_ARG, "delivery is NULL"))?;
+        match arg_str(detail, "detail") {
+            Ok(detail) => {
+                d.outcome = Err(Error::internal(SERVER_ID, detail));
+                Ok(())
+            }
+            Err(e) => {
+                d.outcome = Err(Error::internal(SERVER_ID, "the subscriber wrapper failed the delivery"));
+                Err(e)
+            }
+        }
+    })
+}
+
+/// Releases a delivery: its outcome is `micro_delivery_next`'s, or — when the message was not
+/// passed on — handled (dropped). NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn micro_delivery_free(d: *mut micro_delivery) {
+    free_handle(d)
 }

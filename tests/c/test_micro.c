@@ -599,7 +599,7 @@ static int test_pubsub_in_order(void) {
     CHECK(atomic_load(&rec.concurrent) == 0);
     for (int i = 0; i < NMSG; i++) {
         micro_event *ev = NULL;
-        CHECK_ST(micro_subscription_next(pull, 1000, &ev, NULL), MICRO_STATUS_OK);
+        CHECK_ST(micro_subscription_next(pull, 30000, &ev, NULL), MICRO_STATUS_OK);
         micro_bytes b = micro_event_body(ev);
         char want[16]; int n = snprintf(want, sizeof want, "%d", i);
         CHECK(b.len == (size_t)n && memcmp(b.ptr, want, (size_t)n) == 0);
@@ -734,7 +734,7 @@ static int test_pubsub_null_args_and_limits(void) {
     CHECK(strcmp(micro_status_name(micro_error_status(err)), "TOO_LARGE") == 0);
     micro_error_free(err); err = NULL;
     CHECK_ST(micro_client_publish(w.cli, "big", ok, NULL, NULL), MICRO_STATUS_OK);
-    CHECK_ST(micro_subscription_next(s, 1000, &ev, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_subscription_next(s, 30000, &ev, NULL), MICRO_STATUS_OK);
     CHECK(micro_event_body(ev).len == 1000);
     micro_event *copy = micro_event_clone(ev);
     micro_event_free(ev);
@@ -783,7 +783,7 @@ static int test_pubsub_http_broker(void) {
     int got_a = 0, got_q = 0;
     micro_event *ev = NULL;
     for (int i = 0; i < 10; i++) {
-        CHECK_ST(micro_subscription_next(a, 3000, &ev, NULL), MICRO_STATUS_OK);
+        CHECK_ST(micro_subscription_next(a, 30000, &ev, NULL), MICRO_STATUS_OK);
         micro_bytes b = micro_event_body(ev);
         micro_str v;
         CHECK(b.len == 4 && memcmp(b.ptr, bin, 4) == 0);
@@ -791,7 +791,7 @@ static int test_pubsub_http_broker(void) {
         micro_event_free(ev);
         got_a++;
     }
-    for (int t = 0; t < 100 && got_q < 10; t++) {
+    for (int t = 0; t < 3000 && got_q < 10; t++) {
         while (micro_subscription_next(q1, 10, &ev, NULL) == MICRO_STATUS_OK) { micro_event_free(ev); got_q++; }
         while (micro_subscription_next(q2, 10, &ev, NULL) == MICRO_STATUS_OK) { micro_event_free(ev); got_q++; }
     }
@@ -1113,14 +1113,14 @@ static int test_null_args_every_pointer(void) {
     CHECK_ST(micro_broker_publish(b, "d", bad, NULL, NULL), MICRO_STATUS_INVALID_ARG);
     CHECK_ST(micro_broker_publish(b, "d", bytes_of("v"), NULL, NULL), MICRO_STATUS_OK); /* options and err NULL */
     CHECK_ERR(micro_subscription_next(sub, 1000, NULL, &err_), MICRO_STATUS_NULL_ARG, "out");
-    CHECK_ST(micro_subscription_next(sub, 5000, &ev, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_subscription_next(sub, 30000, &ev, NULL), MICRO_STATUS_OK);
     CHECK(micro_event_header_count(ev) == 0); /* a direct publish without options: no headers at all */
     micro_event_free(ev); ev = NULL;
     po = micro_publish_options_new();
     CHECK_ST(micro_publish_options_set_header(po, "X-K", "v"), MICRO_STATUS_OK);
     CHECK_ST(micro_broker_publish(b, "d", bytes_of("w"), po, NULL), MICRO_STATUS_OK);
     micro_publish_options_free(po);
-    CHECK_ST(micro_subscription_next(sub, 5000, &ev, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_subscription_next(sub, 30000, &ev, NULL), MICRO_STATUS_OK);
     CHECK(!micro_event_header(ev, NULL, &v) && !micro_event_header(ev, "X-K", NULL));
     CHECK(micro_event_header(ev, "X-K", &v) && strcmp(v.ptr, "v") == 0);
     CHECK_ST(micro_event_header_at(ev, 0, NULL, &v), MICRO_STATUS_NULL_ARG);
@@ -1300,7 +1300,7 @@ static int test_invalid_utf8_in_every_string_is_refused_without_effect(void) {
     CHECK_ERR(micro_client_publish(cli, BAD_UTF8, bytes_of("bad"), po, &err_), MICRO_STATUS_INVALID_UTF8, "topic");
     CHECK_ST(micro_broker_publish(b, "u", bytes_of("good"), po, NULL), MICRO_STATUS_OK);
     micro_publish_options_free(po);
-    CHECK_ST(micro_subscription_next(sub, 5000, &ev, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_subscription_next(sub, 30000, &ev, NULL), MICRO_STATUS_OK);
     CHECK(bytes_are(micro_event_body(ev), "good") && micro_event_header_count(ev) == 0);
     CHECK(!micro_event_header(ev, BAD_UTF8, &v) && v.ptr == NULL);
     micro_event_free(ev); ev = NULL;
@@ -1942,6 +1942,127 @@ static int test_wrappers(void) {
     return 0;
 }
 
+/* Subscriber wrappers (micro_server_wrap_subscriber). The outer one counts messages, drops
+   "drop" (not passed on), fails "fail", tags the rest with an X-Wrapped header; the inner one
+   turns "change" into "changed". Bodies "snulls" and "sutf8" run the NULL and invalid UTF-8
+   checks on a live delivery. The subscriber records what reaches it, in order. */
+static atomic_int sw_outer, sw_inner, sw_got, sw_untagged, sw_checks_failed;
+static char sw_seen[8][16];
+#define SW_EXPECT(cond) do { if (!(cond)) { fprintf(stderr, "  %s:%d: subscriber wrapper check %s failed\n", __FILE__, __LINE__, #cond); atomic_fetch_add(&sw_checks_failed, 1); } } while (0)
+
+static void sub_outer(void *ud, micro_delivery *d) {
+    (void)ud;
+    on_thread(K_SERVER_SUBSCRIBER);
+    atomic_fetch_add(&sw_outer, 1);
+    const micro_event *ev = micro_delivery_event(d);
+    micro_bytes b = micro_event_body(ev);
+    micro_str v; micro_error *e = NULL;
+    SW_EXPECT(strcmp(micro_event_topic(ev).ptr, "wrapped.jobs") == 0);
+    if (body_is(b, "drop")) { micro_delivery_free(d); return; }
+    if (body_is(b, "fail")) { SW_EXPECT(micro_delivery_fail(d, "refused") == MICRO_STATUS_OK); return; }
+    if (body_is(b, "snulls")) {
+        SW_EXPECT(micro_delivery_event(NULL) == NULL);
+        SW_EXPECT(micro_delivery_set_body(NULL, b) == MICRO_STATUS_NULL_ARG);
+        SW_EXPECT(micro_delivery_set_header(NULL, "A", "b") == MICRO_STATUS_NULL_ARG);
+        SW_EXPECT(micro_delivery_set_header(d, NULL, "b") == MICRO_STATUS_NULL_ARG);
+        SW_EXPECT(micro_delivery_set_header(d, "A", NULL) == MICRO_STATUS_NULL_ARG);
+        SW_EXPECT(micro_delivery_set_header(d, "a b", "c") == MICRO_STATUS_INVALID_ARG);
+        SW_EXPECT(micro_delivery_next(NULL, NULL) == MICRO_STATUS_NULL_ARG);
+        SW_EXPECT(micro_delivery_fail(NULL, "x") == MICRO_STATUS_NULL_ARG);
+        micro_delivery_free(NULL);
+        SW_EXPECT(micro_delivery_fail(d, NULL) == MICRO_STATUS_NULL_ARG); /* consumes d: failed */
+        return;
+    }
+    if (body_is(b, "sutf8")) {
+        SW_EXPECT(micro_delivery_set_header(d, BAD_UTF8, "b") == MICRO_STATUS_INVALID_UTF8);
+        SW_EXPECT(micro_delivery_set_header(d, "X-Bad", BAD_UTF8) == MICRO_STATUS_INVALID_UTF8);
+        SW_EXPECT(!micro_event_header(micro_delivery_event(d), "X-Bad", &v)); /* refused without effect */
+        SW_EXPECT(micro_delivery_fail(d, BAD_UTF8) == MICRO_STATUS_INVALID_UTF8); /* consumes d: failed */
+        return;
+    }
+    SW_EXPECT(micro_delivery_set_header(d, "X-Wrapped", "yes") == MICRO_STATUS_OK);
+    SW_EXPECT(micro_event_header(micro_delivery_event(d), "x-wrapped", &v) && strcmp(v.ptr, "yes") == 0);
+    SW_EXPECT(micro_delivery_next(d, &e) == MICRO_STATUS_OK);
+    SW_EXPECT(micro_delivery_next(d, NULL) == MICRO_STATUS_ILLEGAL_STATE);
+    micro_error_free(e);
+    micro_delivery_free(d);
+}
+
+static void sub_inner(void *ud, micro_delivery *d) {
+    (void)ud;
+    on_thread(K_SERVER_SUBSCRIBER);
+    atomic_fetch_add(&sw_inner, 1);
+    if (body_is(micro_event_body(micro_delivery_event(d)), "change"))
+        SW_EXPECT(micro_delivery_set_body(d, bytes_of("changed")) == MICRO_STATUS_OK);
+    SW_EXPECT(micro_delivery_next(d, NULL) == MICRO_STATUS_OK);
+    micro_delivery_free(d);
+}
+
+static void on_wrapped_sub(void *ud, const micro_event *ev) {
+    (void)ud;
+    on_thread(K_SERVER_SUBSCRIBER);
+    micro_bytes b = micro_event_body(ev);
+    micro_str v;
+    if (!micro_event_header(ev, "X-Wrapped", &v)) atomic_fetch_add(&sw_untagged, 1);
+    int i = atomic_load(&sw_got);
+    if (i < 8) snprintf(sw_seen[i], sizeof sw_seen[i], "%.*s", (int)b.len, (const char *)b.ptr);
+    atomic_fetch_add(&sw_got, 1);
+}
+
+static int test_subscriber_wrappers(void) {
+    int before = atomic_load(&frees);
+    micro_runtime *rt = NULL; micro_registry *reg = NULL; micro_broker *b = NULL; micro_server *srv = NULL; micro_client *cli = NULL;
+    CHECK_ST(micro_runtime_new(NULL, &rt, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_registry_new(rt, "memory", &reg, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_broker_new(rt, "memory", NULL, 0, &b, NULL), MICRO_STATUS_OK);
+    micro_server_options *so = micro_server_options_new("c.subwrap");
+    CHECK_ST(micro_server_options_set_address(so, "127.0.0.1:0"), MICRO_STATUS_OK);
+    CHECK_ST(micro_server_new(rt, reg, so, &srv, NULL), MICRO_STATUS_OK);
+    micro_server_options_free(so);
+    CHECK_ST(micro_server_set_broker(srv, b), MICRO_STATUS_OK);
+    CHECK_ST(micro_client_new(rt, reg, NULL, &cli, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_client_set_broker(cli, b), MICRO_STATUS_OK);
+    micro_broker_free(b);
+    CHECK_ST(micro_server_wrap_subscriber(NULL, sub_outer, NULL, NULL), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_server_wrap_subscriber(srv, NULL, NULL, count_free), MICRO_STATUS_NULL_ARG);
+    CHECK(atomic_load(&frees) == before);
+    CHECK_ST(micro_server_wrap_subscriber(srv, sub_outer, NULL, count_free), MICRO_STATUS_OK);
+    CHECK_ST(micro_server_wrap_subscriber(srv, sub_inner, NULL, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_server_subscribe(srv, "wrapped.jobs", NULL, on_wrapped_sub, NULL, NULL, NULL), MICRO_STATUS_OK);
+    micro_error *err = NULL;
+    micro_status st = micro_server_start(srv, &err);
+    if (st) { fprintf(stderr, "  start: %s\n", micro_error_detail(err).ptr); micro_error_free(err); return 1; }
+    CHECK_ST(micro_server_wrap_subscriber(srv, sub_inner, NULL, count_free), MICRO_STATUS_ILLEGAL_STATE); /* too late */
+    const char *bodies[] = {"a", "drop", "change", "fail", "snulls", "sutf8", "b"};
+    /* the memory broker hands a subscriber's failure back to the publisher: a failed
+       delivery is REMOTE with the wrapper's detail; a dropped one is handled (OK) */
+    const char *want[] = {NULL, NULL, NULL, "refused", "failed the delivery", "failed the delivery", NULL};
+    for (int i = 0; i < 7; i++) {
+        micro_error *pe = NULL;
+        micro_status ps = micro_client_publish(cli, "wrapped.jobs", bytes_of(bodies[i]), NULL, &pe);
+        int ok = want[i] ? ps == MICRO_STATUS_REMOTE && strstr(micro_error_detail(pe).ptr, want[i]) != NULL : ps == MICRO_STATUS_OK;
+        if (!ok) fprintf(stderr, "  publish %s: %s %s\n", bodies[i], micro_status_name(ps), pe ? micro_error_detail(pe).ptr : "");
+        micro_error_free(pe);
+        CHECK(ok);
+    }
+    CHECK(wait_for(&sw_outer, 7, 60000));
+    CHECK(wait_for(&sw_got, 3, 60000));
+    CHECK_ST(micro_server_stop(srv, NULL), MICRO_STATUS_OK);
+    if (atomic_load(&sw_got) != 3) fprintf(stderr, "  the subscriber got %d messages\n", atomic_load(&sw_got));
+    CHECK(atomic_load(&sw_got) == 3 && atomic_load(&sw_untagged) == 0);
+    CHECK(strcmp(sw_seen[0], "a") == 0 && strcmp(sw_seen[1], "changed") == 0 && strcmp(sw_seen[2], "b") == 0);
+    CHECK(atomic_load(&sw_inner) == 3);           /* dropped and failed messages never reached it */
+    CHECK(atomic_load(&sw_checks_failed) == 0);
+    micro_client_free(cli);
+    micro_server_free(srv);
+    CHECK(wait_for(&frees, before + 1, 60000));    /* the outer wrapper's hook, once the server is gone */
+    micro_registry_free(reg);
+    CHECK_ST(micro_runtime_shutdown(rt, 2000), MICRO_STATUS_OK);
+    micro_runtime_free(rt);
+    CHECK(atomic_load(&frees) == before + 1);
+    return 0;
+}
+
 int main(void) {
     /* before any library thread starts: services made without a registry name use memory
        (mDNS never leaves the private namespace), and go-micro's http broker */
@@ -1972,6 +2093,7 @@ int main(void) {
     RUN(test_callbacks_never_on_runtime_threads);
     RUN(test_max_concurrency);
     RUN(test_wrappers);
+    RUN(test_subscriber_wrappers);
     size_t live = micro_debug_live_objects();
     printf("%s live_objects (%zu)\n", live == 0 ? "ok" : "FAIL", live);
     failures += live != 0;
