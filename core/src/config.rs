@@ -10,7 +10,9 @@
 //! `MICRO_TRANSPORT_SECURE=true` (go-micro's `transport.Secure`), `MICRO_TLS_CERT` and
 //! `MICRO_TLS_KEY` (PEM files the server presents; a self-signed certificate without them),
 //! `MICRO_TLS_CA` (PEM file the client trusts) or `MICRO_TLS_INSECURE=true` (the client
-//! trusts any certificate — go-micro v6's name; development only). What a peer may hold
+//! trusts any certificate — go-micro v6's name; development only). Mutual TLS:
+//! `MICRO_TLS_CLIENT_CA` (PEM file of the CAs whose client certificates the server
+//! requires), and a client presents `MICRO_TLS_CERT`/`MICRO_TLS_KEY` when both are set. What a peer may hold
 //! (see [`crate::transport::Limits`] and [`ServerOptions`]; they bound the RPC server's
 //! listener and the http broker's): `MICRO_SERVER_HEADER_TIMEOUT`,
 //! `MICRO_SERVER_IDLE_TIMEOUT`, `MICRO_SERVER_BODY_TIMEOUT` (durations, above zero),
@@ -76,6 +78,9 @@ pub struct Config {
     pub tls_ca: Option<String>,
     /// `MICRO_TLS_INSECURE`: the client accepts any server certificate.
     pub tls_insecure: bool,
+    /// `MICRO_TLS_CLIENT_CA`: a PEM file of the CAs the server requires client
+    /// certificates to be signed by (mutual TLS).
+    pub tls_client_ca: Option<String>,
     /// `MICRO_SERVER_HEADER_TIMEOUT`: [`crate::transport::Limits::header_timeout`].
     pub server_header_timeout: Option<Duration>,
     /// `MICRO_SERVER_IDLE_TIMEOUT`: [`crate::transport::Limits::idle_timeout`].
@@ -231,6 +236,7 @@ impl Config {
             tls_key: text("MICRO_TLS_KEY"),
             tls_ca: text("MICRO_TLS_CA"),
             tls_insecure: flag("MICRO_TLS_INSECURE")?,
+            tls_client_ca: text("MICRO_TLS_CLIENT_CA"),
             server_header_timeout: positive_duration("MICRO_SERVER_HEADER_TIMEOUT")?,
             server_idle_timeout: positive_duration("MICRO_SERVER_IDLE_TIMEOUT")?,
             server_body_timeout: positive_duration("MICRO_SERVER_BODY_TIMEOUT")?,
@@ -350,6 +356,7 @@ impl Config {
             || self.tls_key.is_some()
             || self.tls_ca.is_some()
             || self.tls_insecure
+            || self.tls_client_ca.is_some()
     }
 
     /// Sets TLS on both sides when the variables ask for it ([`Config::server_tls`],
@@ -361,15 +368,22 @@ impl Config {
     }
 
     /// The server side of the TLS variables: `MICRO_TLS_CERT`/`MICRO_TLS_KEY`, or a
-    /// self-signed certificate for this host's addresses; `None` when TLS is off.
+    /// self-signed certificate for this host's addresses; with `MICRO_TLS_CLIENT_CA`,
+    /// clients must present a certificate signed by it; `None` when TLS is off.
     pub fn server_tls(&self) -> Result<Option<std::sync::Arc<crate::transport::tls::ServerConfig>>> {
         use crate::transport::tls;
         if !self.tls_enabled() {
             return Ok(None);
         }
+        let client_ca = self.tls_client_ca.as_deref().map(|p| read_pem("MICRO_TLS_CLIENT_CA", p)).transpose()?;
+        let client_ca = client_ca.as_deref();
         Ok(Some(match (&self.tls_cert, &self.tls_key) {
-            (Some(c), Some(k)) => tls::server_config(&read_pem("MICRO_TLS_CERT", c)?, &read_pem("MICRO_TLS_KEY", k)?)?,
-            (None, None) => tls::self_signed(&tls::local_names())?.0,
+            (Some(c), Some(k)) => tls::server_config_checking_clients(
+                &read_pem("MICRO_TLS_CERT", c)?,
+                &read_pem("MICRO_TLS_KEY", k)?,
+                client_ca,
+            )?,
+            (None, None) => tls::self_signed_checking_clients(&tls::local_names(), client_ca)?.0,
             _ => {
                 return Err(Error::bad_request(
                     "go.micro.config",
@@ -380,16 +394,25 @@ impl Config {
     }
 
     /// The client side of the TLS variables: trust `MICRO_TLS_CA`, or anything with
-    /// `MICRO_TLS_INSECURE`; `None` when TLS is off. TLS on with neither is an error that
-    /// says what to set.
+    /// `MICRO_TLS_INSECURE`, presenting `MICRO_TLS_CERT`/`MICRO_TLS_KEY` when both are set
+    /// (for servers that require client certificates); `None` when TLS is off. TLS on with
+    /// neither CA nor insecure is an error that says what to set.
     pub fn client_tls(&self) -> Result<Option<std::sync::Arc<crate::transport::tls::ClientConfig>>> {
         use crate::transport::tls;
         if !self.tls_enabled() {
             return Ok(None);
         }
+        let identity = match (&self.tls_cert, &self.tls_key) {
+            (Some(c), Some(k)) => Some((read_pem("MICRO_TLS_CERT", c)?, read_pem("MICRO_TLS_KEY", k)?)),
+            _ => None,
+        };
+        let identity = identity.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice()));
         Ok(Some(match (&self.tls_ca, self.tls_insecure) {
-            (Some(ca), _) => tls::client_config(&read_pem("MICRO_TLS_CA", ca)?)?,
-            (None, true) => tls::insecure_client_config()?,
+            (Some(ca), _) => match identity {
+                Some((c, k)) => tls::client_config_with_identity(&read_pem("MICRO_TLS_CA", ca)?, c, k)?,
+                None => tls::client_config(&read_pem("MICRO_TLS_CA", ca)?)?,
+            },
+            (None, true) => tls::insecure_client_config_with_identity(identity)?,
             (None, false) => {
                 return Err(Error::bad_request(
                     "go.micro.config",

@@ -124,3 +124,135 @@ fn environment_turns_tls_on_and_refuses_a_client_that_trusts_nothing() {
     assert!(apply(&missing).unwrap_err().detail.contains("MICRO_TLS_CA"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A CA (its certificate PEM and its key) and leaf certificates it signs.
+struct TestCa {
+    cert: rcgen::Certificate,
+    key: rcgen::KeyPair,
+}
+
+impl TestCa {
+    fn new(name: &str) -> Self {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        let key = rcgen::KeyPair::generate().unwrap();
+        TestCa { cert: params.self_signed(&key).unwrap(), key }
+    }
+
+    fn pem(&self) -> String {
+        self.cert.pem()
+    }
+
+    /// A leaf certificate for `names` (server or client use), as (cert PEM, key PEM).
+    fn leaf(&self, names: &[&str]) -> (String, String) {
+        let params = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
+/// Mutual TLS: a server that requires client certificates signed by its client CA answers a
+/// client presenting one, and refuses — in the handshake, with an error — a client with
+/// none, and one whose certificate another CA signed.
+#[tokio::test]
+async fn server_requiring_client_certificates_answers_only_clients_with_one() {
+    let reg: Arc<dyn Registry> = Arc::new(Memory::new());
+    let ca = TestCa::new("micro test CA");
+    let (server_cert, server_key) = ca.leaf(&["127.0.0.1", "localhost"]);
+    let config =
+        tls::server_config_checking_clients(server_cert.as_bytes(), server_key.as_bytes(), Some(ca.pem().as_bytes()))
+            .unwrap();
+    let server = tls_greeter(reg.clone(), config).await;
+
+    let (client_cert, client_key) = ca.leaf(&["client.micro"]);
+    let with_cert = client(
+        reg.clone(),
+        Some(
+            tls::client_config_with_identity(ca.pem().as_bytes(), client_cert.as_bytes(), client_key.as_bytes())
+                .unwrap(),
+        ),
+    );
+    let reply = with_cert.call("secure", "Greeter.Echo", "mutual", &CallOptions::default()).await.unwrap();
+    assert_eq!(&reply.body[..], b"mutual");
+    let mut stream = with_cert.stream("secure", "Greeter.Stream", &CallOptions::default()).await.unwrap();
+    stream.send("s").await.unwrap();
+    assert_eq!(&stream.recv().await.unwrap().unwrap()[..], b"s");
+    stream.close_send().await.unwrap();
+
+    // The insecure client with an identity also gets in (it skips checking the server only).
+    let insecure = client(
+        reg.clone(),
+        Some(tls::insecure_client_config_with_identity(Some((client_cert.as_bytes(), client_key.as_bytes()))).unwrap()),
+    );
+    assert_eq!(&insecure.call("secure", "Greeter.Echo", "i", &CallOptions::default()).await.unwrap().body[..], b"i");
+
+    let without = client(reg.clone(), Some(tls::client_config(ca.pem().as_bytes()).unwrap()));
+    let e = without.call("secure", "Greeter.Echo", "x", &CallOptions::default()).await.unwrap_err();
+    assert!(e.detail.to_lowercase().contains("certificate") || e.detail.contains("closed"), "{e:?}");
+
+    let other = TestCa::new("another CA");
+    let (other_cert, other_key) = other.leaf(&["client.micro"]);
+    let foreign = client(
+        reg.clone(),
+        Some(
+            tls::client_config_with_identity(ca.pem().as_bytes(), other_cert.as_bytes(), other_key.as_bytes()).unwrap(),
+        ),
+    );
+    assert!(foreign.call("secure", "Greeter.Echo", "x", &CallOptions::default()).await.is_err());
+
+    // The refused clients did not take the server down.
+    assert_eq!(
+        &with_cert.call("secure", "Greeter.Echo", "still", &CallOptions::default()).await.unwrap().body[..],
+        b"still"
+    );
+    server.stop().await.unwrap();
+}
+
+/// `MICRO_TLS_CLIENT_CA` turns TLS on and makes the server require client certificates;
+/// `MICRO_TLS_CERT`/`MICRO_TLS_KEY` are then also the client's identity.
+#[tokio::test]
+async fn environment_sets_up_mutual_tls() {
+    let dir = std::env::temp_dir().join(format!("micro-mtls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = TestCa::new("env CA");
+    let (cert, key) = ca.leaf(&["127.0.0.1"]);
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let vars = [
+        ("MICRO_TLS_CLIENT_CA", write("client-ca.pem", &ca.pem())),
+        ("MICRO_TLS_CA", write("ca.pem", &ca.pem())),
+        ("MICRO_TLS_CERT", write("cert.pem", &cert)),
+        ("MICRO_TLS_KEY", write("key.pem", &key)),
+    ];
+    let lookup = |skip: &'static str| {
+        let vars = vars.clone();
+        move |k: &str| vars.iter().find(|(n, _)| *n == k && *n != skip).map(|(_, v)| v.clone())
+    };
+    let cfg = Config::from_lookup(lookup("")).unwrap();
+    assert!(cfg.tls_enabled());
+    let (mut s, mut c) = (ServerOptions::new("secure"), ClientOptions::default());
+    cfg.apply_tls(&mut s, &mut c).unwrap();
+    let reg: Arc<dyn Registry> = Arc::new(Memory::new());
+    let server = tls_greeter(reg.clone(), s.tls.clone().unwrap()).await;
+    let good = client(reg.clone(), c.tls.clone());
+    assert_eq!(&good.call("secure", "Greeter.Echo", "env", &CallOptions::default()).await.unwrap().body[..], b"env");
+
+    // Only MICRO_TLS_CLIENT_CA set: TLS is on, the server self-signs and checks clients.
+    let only = Config::from_lookup(|k: &str| (k == "MICRO_TLS_CLIENT_CA").then(|| vars[0].1.clone())).unwrap();
+    assert!(only.tls_enabled() && only.server_tls().unwrap().is_some());
+
+    // A client of the same environment without MICRO_TLS_CERT/KEY has no identity: refused.
+    let no_id = Config::from_lookup(lookup("MICRO_TLS_CERT")).unwrap();
+    let anonymous = client(reg.clone(), no_id.client_tls().unwrap());
+    assert!(anonymous.call("secure", "Greeter.Echo", "x", &CallOptions::default()).await.is_err());
+    let missing =
+        Config::from_lookup(|k: &str| (k == "MICRO_TLS_CLIENT_CA").then(|| "/nonexistent/ca.pem".to_string())).unwrap();
+    assert!(missing.server_tls().unwrap_err().detail.contains("MICRO_TLS_CLIENT_CA"));
+    server.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -10,7 +10,7 @@
 #   scripts/netns.sh tests/interop/stats.sh
 # Needs: target/debug/micro and server, gm5 (tests/interop/go/build.sh gm5), the Python
 # binding in target/python-venv, bindings/node/micro.node, the C greeter built by
-# scripts/test.d/54-stats.sh at target/stats/c-greeter.
+# scripts/test.d/54-hosts.sh at target/stats/c-greeter.
 set -uo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 micro="$top/target/debug/micro"

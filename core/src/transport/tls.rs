@@ -41,26 +41,64 @@ fn with_alpn_server(mut c: ServerConfig) -> Arc<ServerConfig> {
 
 /// A server configuration from a PEM certificate chain and its PEM private key.
 pub fn server_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<ServerConfig>> {
+    server_config_checking_clients(cert_pem, key_pem, None)
+}
+
+/// A server configuration from a PEM certificate chain and its PEM private key that, with
+/// `client_ca_pem`, requires every client to present a certificate chain signed by one of
+/// those certificates (mutual TLS, Go's `tls.RequireAndVerifyClientCert`); a client without
+/// one fails the handshake.
+pub fn server_config_checking_clients(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    client_ca_pem: Option<&[u8]>,
+) -> Result<Arc<ServerConfig>> {
     use rustls::pki_types::pem::PemObject;
     let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| bad("private key PEM", e))?;
-    let config = ServerConfig::builder_with_provider(provider())
+    let builder = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| bad("protocol versions", e))?
-        .with_no_client_auth()
-        .with_single_cert(certs(cert_pem)?, key)
-        .map_err(|e| bad("certificate and key", e))?;
+        .map_err(|e| bad("protocol versions", e))?;
+    let builder = match client_ca_pem {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let roots = Arc::new(roots(ca, "client CA certificate")?);
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider())
+                .build()
+                .map_err(|e| bad("client CA", e))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let config = builder.with_single_cert(certs(cert_pem)?, key).map_err(|e| bad("certificate and key", e))?;
     Ok(with_alpn_server(config))
+}
+
+fn roots(ca_pem: &[u8], what: &str) -> Result<RootCertStore> {
+    let mut roots = RootCertStore::empty();
+    for c in certs(ca_pem)? {
+        roots.add(c).map_err(|e| bad(what, e))?;
+    }
+    Ok(roots)
 }
 
 /// A self-signed certificate for `hosts` (IP literals or DNS names), as go-micro makes one
 /// for a secure server without a configuration: the server configuration and the
 /// certificate's PEM (hand it to clients as their CA).
 pub fn self_signed(hosts: &[String]) -> Result<(Arc<ServerConfig>, String)> {
+    self_signed_checking_clients(hosts, None)
+}
+
+/// [`self_signed`], requiring client certificates signed by `client_ca_pem` when given (see
+/// [`server_config_checking_clients`]).
+pub fn self_signed_checking_clients(
+    hosts: &[String],
+    client_ca_pem: Option<&[u8]>,
+) -> Result<(Arc<ServerConfig>, String)> {
     let hosts: Vec<String> = if hosts.is_empty() { vec!["localhost".into()] } else { hosts.to_vec() };
     let rcgen::CertifiedKey { cert, key_pair } =
         rcgen::generate_simple_self_signed(hosts).map_err(|e| bad("self-signed certificate", e))?;
     let cert_pem = cert.pem();
-    let config = server_config(cert_pem.as_bytes(), key_pair.serialize_pem().as_bytes())?;
+    let config =
+        server_config_checking_clients(cert_pem.as_bytes(), key_pair.serialize_pem().as_bytes(), client_ca_pem)?;
     Ok((config, cert_pem))
 }
 
@@ -115,14 +153,27 @@ pub fn client_config_with_identity(ca_pem: &[u8], cert_pem: &[u8], key_pem: &[u8
 /// `InsecureSkipVerify` does. For development and for go-micro's self-signed servers only:
 /// it gives encryption without authentication. Logs a warning once per configuration.
 pub fn insecure_client_config() -> Result<Arc<ClientConfig>> {
+    insecure_client_config_with_identity(None)
+}
+
+/// [`insecure_client_config`] that presents `identity` — a PEM certificate chain and its
+/// PEM private key — to servers that ask for one (mutual TLS).
+pub fn insecure_client_config_with_identity(identity: Option<(&[u8], &[u8])>) -> Result<Arc<ClientConfig>> {
+    use rustls::pki_types::pem::PemObject;
     tracing::warn!("tls: server certificates are not verified (insecure client configuration)");
     let verifier = Arc::new(AcceptAny(provider()));
-    let mut config = ClientConfig::builder_with_provider(provider())
+    let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| bad("protocol versions", e))?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(verifier);
+    let mut config = match identity {
+        None => builder.with_no_client_auth(),
+        Some((cert_pem, key_pem)) => {
+            let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| bad("client private key PEM", e))?;
+            builder.with_client_auth_cert(certs(cert_pem)?, key).map_err(|e| bad("client certificate and key", e))?
+        }
+    };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -41,16 +42,73 @@ func main() {
 
 // useTLS turns on go-micro's TLS transport when MICRO_TRANSPORT_SECURE=true: `serve` gets
 // transport.Secure(true) (go-micro's self-signed certificate), the client commands also a
-// tls.Config that skips verification (go-micro's own servers are self-signed).
+// tls.Config that skips verification (go-micro's own servers are self-signed) — unless
+// mutualTLS makes a tls.Config from the GM_TLS_* files.
 func useTLS() {
 	if os.Getenv("MICRO_TRANSPORT_SECURE") != "true" {
 		return
 	}
+	serve := len(os.Args) > 1 && os.Args[1] == "serve"
 	opts := []transport.Option{transport.Secure(true)}
-	if len(os.Args) > 1 && os.Args[1] != "serve" {
+	cfg, err := mutualTLS(serve)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gm5: tls:", err)
+		os.Exit(2)
+	}
+	switch {
+	case cfg != nil:
+		opts = append(opts, transport.TLSConfig(cfg))
+	case !serve:
 		opts = append(opts, transport.TLSConfig(&tls.Config{InsecureSkipVerify: true}))
 	}
 	transport.DefaultTransport = transport.NewHTTPTransport(opts...)
+}
+
+// mutualTLS: go-micro's transport.TLSConfig from files, for mutual TLS. GM_TLS_CERT and
+// GM_TLS_KEY are this side's certificate (the server's, or the client's identity);
+// GM_TLS_CA is what a client trusts (without it the client skips verification);
+// GM_TLS_CLIENT_CA makes `serve` require client certificates signed by it
+// (tls.RequireAndVerifyClientCert). nil when none is set.
+func mutualTLS(serve bool) (*tls.Config, error) {
+	certFile, keyFile := os.Getenv("GM_TLS_CERT"), os.Getenv("GM_TLS_KEY")
+	ca, clientCA := os.Getenv("GM_TLS_CA"), os.Getenv("GM_TLS_CLIENT_CA")
+	if certFile == "" && ca == "" && clientCA == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if certFile != "" {
+		c, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Certificates = []tls.Certificate{c}
+	}
+	pool := func(file string) (*x509.CertPool, error) {
+		pem, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		p := x509.NewCertPool()
+		if !p.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s: no PEM certificate", file)
+		}
+		return p, nil
+	}
+	var err error
+	switch {
+	case serve && clientCA != "":
+		if cfg.ClientCAs, err = pool(clientCA); err != nil {
+			return nil, err
+		}
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	case !serve && ca != "":
+		if cfg.RootCAs, err = pool(ca); err != nil {
+			return nil, err
+		}
+	case !serve:
+		cfg.InsecureSkipVerify = true
+	}
+	return cfg, nil
 }
 
 // useRegistry makes go-micro's own etcd, consul or nats registry the default when
