@@ -18,6 +18,8 @@ bindings/python/scripts/venv.sh --reuse >/dev/null
 mkdir -p target/stats
 gcc -std=c11 -Wall -Iinclude examples/c/greeter/server.c -Ltarget/debug -lmicro -lpthread \
 	-Wl,-rpath,"$top/target/debug" -o target/stats/c-greeter
+gcc -std=c11 -Wall -Iinclude examples/c/greeter/client.c -Ltarget/debug -lmicro \
+	-Wl,-rpath,"$top/target/debug" -o target/stats/c-client
 command -v openssl >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null; }
 rc=0
 scripts/netns.sh tests/interop/stats.sh || rc=1

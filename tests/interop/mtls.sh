@@ -6,7 +6,8 @@
 # greeters — answer gm5's client presenting the CA's client certificate (GM_TLS_CERT/KEY,
 # go-micro's transport.TLSConfig) and refuse it without one; gm5's own server requiring
 # client certificates (tls.RequireAndVerifyClientCert) answers our CLI presenting
-# MICRO_TLS_CERT/KEY and refuses it without a certificate and with the stranger's.
+# MICRO_TLS_CERT/KEY and refuses it without a certificate and with the stranger's, and so do
+# the Python, Node and C clients (the same variables).
 #   scripts/netns.sh tests/interop/mtls.sh
 # Needs what tests/interop/stats.sh needs, and openssl.
 set -uo pipefail
@@ -92,6 +93,23 @@ for id in none stranger; do
 	out="$(cli "$id")"
 	if ! echo "$out" | grep -q 'Hello Rust' && echo "$out" | grep -qi 'error'; then ok "micro_cli_${id}_cert_refused_by_gm5"; else
 		bad "micro_cli_${id}_cert_refused_by_gm5" "$out"; fi
+done
+
+# The other hosts' clients against gm5's server: the same variables give them the identity.
+gcc_client="$top/target/stats/c-client"
+clients=(
+	"python:$top/target/python-venv/bin/python $top/examples/python/greeter/client.py Guest go.mtls.$suffix"
+	"node:env NODE_PATH=$tmp/node_modules node $top/examples/node/greeter/client.js Guest go.mtls.$suffix"
+	"c:$gcc_client Guest go.mtls.$suffix"
+)
+for entry in "${clients[@]}"; do
+	who="${entry%%:*}" cmd="${entry#*:}"
+	out="$(env MICRO_TLS_CA="$pki/ca.pem" MICRO_TLS_CERT="$pki/client.pem" MICRO_TLS_KEY="$pki/client.key" $cmd 2>&1)"
+	if echo "$out" | grep -q 'Hello Guest'; then ok "${who}_client_with_client_cert_calls_gm5_mtls_server"; else
+		bad "${who}_client_with_client_cert_calls_gm5_mtls_server" "$out"; fi
+	out="$(env MICRO_TLS_CA="$pki/ca.pem" MICRO_CLIENT_RETRIES=0 $cmd 2>&1)"
+	if ! echo "$out" | grep -q 'Hello Guest' && echo "$out" | grep -q 'CertificateRequired'; then ok "${who}_client_without_cert_refused_by_gm5"; else
+		bad "${who}_client_without_cert_refused_by_gm5" "$out"; fi
 done
 
 echo "mtls interop: $fails failed"
