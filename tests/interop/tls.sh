@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# go-micro v5.30.0's and v6.10.0's TLS transport (transport.Secure) <-> ours, in the private
-# network namespace (mDNS): a Rust server with a self-signed certificate is called by gm5's
-# and gm6's secure clients, and refused by plain ones; gm5's and gm6's self-signed secure
+# go-micro v4.11.0's, v5.30.0's and v6.10.0's TLS transport (transport.Secure) <-> ours, in the private
+# network namespace (mDNS): a Rust server with a self-signed certificate is called by gm4's, gm5's
+# and gm6's secure clients, and refused by plain ones; gm4's, gm5's and gm6's self-signed secure
 # servers are called by our CLI
 # over TLS (MICRO_TLS_INSECURE, as go-micro's own clients must skip verification there).
 #   tests/interop/tls.sh        (re-executes itself inside scripts/netns.sh)
@@ -20,7 +20,7 @@ wait_ready() { for _ in $(seq 150); do grep -q '"ready"' "$1" 2>/dev/null && ret
 # Ours, secure: a self-signed certificate for this host's addresses.
 MICRO_SERVER_NAME=rust.tls MICRO_TRANSPORT_SECURE=true MICRO_TLS_INSECURE=true \
 	"$rbin/server" >"$tmp/rs.out" 2>"$tmp/rs.err" & pids+=($!)
-for gm in gm5 gm6; do
+for gm in gm4 gm5 gm6; do
 	got=""; for _ in $(seq 50); do got="$("$bin/$gm" get --service rust.tls 2>/dev/null)"; [ "$got" != "[]" ] && [ -n "$got" ] && break; sleep 0.2; done
 	if echo "$got" | grep -q '"secure":"true"'; then ok "rust_tls_node_says_secure_to_$gm"; else bad "rust_tls_node_says_secure_to_$gm" "$got $(tail -3 "$tmp/rs.err")"; fi
 	out="$(MICRO_TRANSPORT_SECURE=true "$bin/$gm" call --service rust.tls --endpoint Greeter.Hello --body '{"name":"TLS"}' --retries 0 2>"$tmp/c1.err")"
@@ -30,7 +30,7 @@ for gm in gm5 gm6; do
 done
 
 # go-micro, secure: its own self-signed certificate.
-for gm in gm5 gm6; do
+for gm in gm4 gm5 gm6; do
 	MICRO_TRANSPORT_SECURE=true "$bin/$gm" serve --name "go.tls.$gm" >"$tmp/$gm.out" 2>"$tmp/$gm.err" & pids+=($!)
 	wait_ready "$tmp/$gm.out" || { bad "${gm}_tls_ready" "$(tail -3 "$tmp/$gm.err")"; exit 1; }
 	out="$(MICRO_TLS_INSECURE=true "$rbin/micro" call "go.tls.$gm" Greeter.Hello '{"name":"Rust"}' 2>&1)"

@@ -4,9 +4,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	micro "go-micro.dev/v4"
@@ -17,11 +19,33 @@ import (
 	"go-micro.dev/v4/metadata"
 	"go-micro.dev/v4/registry"
 	"go-micro.dev/v4/server"
+	"go-micro.dev/v4/transport"
 
 	"micro.test/interop/gmcli"
 )
 
-func main() { gmcli.Main("gm4", backend{}) }
+func main() {
+	useTLS()
+	gmcli.Main("gm4", backend{})
+}
+
+// useTLS turns on go-micro's TLS transport when MICRO_TRANSPORT_SECURE=true, as gm5 does:
+// `serve` gets transport.Secure(true) (go-micro's self-signed certificate), the client
+// commands also a tls.Config that skips verification (go-micro's servers are self-signed).
+func useTLS() {
+	if os.Getenv("MICRO_TRANSPORT_SECURE") != "true" {
+		return
+	}
+	opts := []transport.Option{transport.Secure(true)}
+	if len(os.Args) > 1 && os.Args[1] != "serve" {
+		opts = append(opts, transport.TLSConfig(&tls.Config{InsecureSkipVerify: true}))
+	}
+	secure = transport.NewHTTPTransport(opts...)
+	transport.DefaultTransport = secure
+}
+
+// secure is the TLS transport when useTLS turned it on.
+var secure transport.Transport
 
 type backend struct{}
 
@@ -177,6 +201,10 @@ func (backend) Serve(o *gmcli.ServeOptions) error {
 	}
 	if len(o.Metadata) > 0 {
 		opts = append(opts, micro.Metadata(o.Metadata))
+	}
+	if secure != nil {
+		// v4's default server was made at init, with the plain transport.
+		opts = append(opts, micro.Transport(secure))
 	}
 	svc := micro.NewService(append([]micro.Option{micro.Name(o.Name)}, opts...)...)
 	srv := svc.Server()
