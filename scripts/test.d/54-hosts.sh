@@ -5,7 +5,9 @@
 # requiring client certificates, called by go-micro's TLS client with and without one, and
 # our CLI against go-micro's server requiring them (tests/interop/mtls.sh); etcd and NATS —
 # Python, Node and C with go-micro's own etcd registry and NATS broker, both ways
-# (tests/interop/backends.sh). Builds what it
+# (tests/interop/backends.sh); several hosts — three network namespaces joined through a
+# bridge, etcd as the registry, one host's cable cut mid-load (tests/interop/multihost.sh).
+# Builds what it
 # needs outside the namespace, reusing the Python venv and micro.node that 40-python and
 # 50-node build, by the same commands.
 set -euo pipefail
@@ -36,4 +38,5 @@ rc=0
 scripts/netns.sh tests/interop/stats.sh || rc=1
 scripts/netns.sh tests/interop/mtls.sh || rc=1
 scripts/netns.sh tests/interop/backends.sh || rc=1
+tests/interop/multihost.sh || rc=1
 exit "$rc"
