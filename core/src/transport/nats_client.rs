@@ -91,6 +91,8 @@ struct NatsConnection {
     tls_servers: HashSet<String>,
     /// TLS client configuration, for `tls://` servers and servers that require TLS.
     tls: Option<Arc<ClientConfig>>,
+    /// The user NKey (from the seed file NATS_NKEY names) that signs a server's nonce.
+    nkey: Option<Arc<nkeys::KeyPair>>,
     max_message: usize,
     max_payload: AtomicUsize,
     subs: Mutex<HashMap<u64, NSub>>,
@@ -172,6 +174,20 @@ fn tls_from_env(id: &str) -> Result<Option<Arc<ClientConfig>>> {
     config.map(Some).map_err(|e| Error::bad_request(id, format!("nats: {}", e.detail)))
 }
 
+/// The user NKey in the seed file NATS_NKEY names (the `nats` CLI's name and format: a file
+/// holding a user seed, `SU…`); `None` without NATS_NKEY.
+fn nkey_from_env(id: &str) -> Result<Option<Arc<nkeys::KeyPair>>> {
+    let Some(path) = std::env::var("NATS_NKEY").ok().filter(|v| !v.is_empty()) else { return Ok(None) };
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| Error::bad_request(id, format!("nats: NATS_NKEY {path}: {e}")))?;
+    let seed = text.lines().map(str::trim).find(|l| l.starts_with("SU")).ok_or_else(|| {
+        Error::bad_request(id, format!("nats: NATS_NKEY {path}: no user seed (a line starting with SU)"))
+    })?;
+    let pair = nkeys::KeyPair::from_seed(seed)
+        .map_err(|e| Error::bad_request(id, format!("nats: NATS_NKEY {path}: not a valid NKey seed: {e}")))?;
+    Ok(Some(Arc::new(pair)))
+}
+
 /// A URL with its user information replaced by `***`, for messages.
 fn redact(url: &str) -> String {
     match url.rsplit_once('@') {
@@ -243,6 +259,7 @@ impl NatsClient {
         if servers.is_empty() {
             servers.push(DEFAULT_URL.trim_start_matches("nats://").to_string());
         }
+        let nkey = nkey_from_env(id)?;
         let (connected, _) = watch::channel(false);
         Ok(NatsClient {
             conn: Arc::new(NatsConnection {
@@ -251,6 +268,7 @@ impl NatsClient {
                 auth,
                 tls_servers,
                 tls,
+                nkey,
                 max_message,
                 max_payload: AtomicUsize::new(1024 * 1024),
                 subs: Mutex::default(),
@@ -268,7 +286,7 @@ impl NatsClient {
     }
 
     /// A client on the process's connection for `urls` when there is one (another user of
-    /// the same URL still holds it), else a new one like [`NatsClient::new`].
+    /// the same URL and NKey still holds it), else a new one like [`NatsClient::new`].
     pub fn shared(urls: &str, max_message: usize, id: &'static str) -> Result<Self> {
         Self::shared_with_tls(urls, max_message, id, None)
     }
@@ -284,7 +302,9 @@ impl NatsClient {
         if tls.is_some() {
             return NatsClient::with_tls(urls, max_message, id, tls);
         }
-        let key = urls.trim().to_string();
+        // Users of different NKeys (NATS_NKEY changed in between) do not share a connection.
+        let nkey = nkey_from_env(id)?.map(|kp| kp.public_key()).unwrap_or_default();
+        let key = format!("{} {nkey}", urls.trim());
         let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
         shared.retain(|(_, w)| w.strong_count() > 0);
         if let Some(conn) = shared.iter().find(|(k, _)| *k == key).and_then(|(_, w)| w.upgrade()) {
@@ -513,11 +533,11 @@ impl NatsConnection {
         if let Some(mp) = max_payload {
             self.max_payload.store(mp, Ordering::Relaxed);
         }
-        let tls_required = info
-            .strip_prefix("INFO ")
-            .and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok())
-            .and_then(|v| v.get("tls_required").and_then(serde_json::Value::as_bool))
-            .unwrap_or(false);
+        let info_json = info.strip_prefix("INFO ").and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok());
+        let field = |k: &str| info_json.as_ref().and_then(|v| v.get(k));
+        let tls_required = field("tls_required").and_then(serde_json::Value::as_bool).unwrap_or(false);
+        // A server that authenticates NKeys sends a nonce for the client to sign.
+        let nonce = field("nonce").and_then(serde_json::Value::as_str).map(str::to_string);
         let use_tls = tls_required || self.tls_servers.contains(server);
         let io: Box<dyn Io> = if use_tls {
             let Some(config) = &self.tls else {
@@ -552,6 +572,14 @@ impl NatsConnection {
                 Some(Auth::Token(t)) => connect["auth_token"] = t.as_str().into(),
                 None => {}
             }
+            if let (Some(kp), Some(nonce)) = (&self.nkey, &nonce) {
+                use base64::Engine;
+                let sig = kp
+                    .sign(nonce.as_bytes())
+                    .map_err(|e| self.err(format!("signing the nonce with NATS_NKEY: {e}")))?;
+                connect["nkey"] = kp.public_key().into();
+                connect["sig"] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sig).into();
+            }
             w.write_all(format!("CONNECT {connect}\r\nPING\r\n").as_bytes()).await.map_err(|e| self.err(e))?;
             loop {
                 let line = read_line(self.id, &mut r, &mut buf).await?;
@@ -561,9 +589,10 @@ impl NatsConnection {
                 if let Some(e) = line.strip_prefix("-ERR") {
                     let e = e.trim();
                     let hint = if e.contains("Authorization") || e.contains("Authentication") {
-                        match self.auth.get(server) {
-                            Some(a) => format!(" (the {} in the URL were refused)", a.describe()),
-                            None => " (the server wants credentials: nats://user:password@host:port or nats://token@host:port)".to_string(),
+                        match (self.auth.get(server), &self.nkey) {
+                            (_, Some(kp)) => format!(" (the NKey {} from NATS_NKEY was refused)", kp.public_key()),
+                            (Some(a), None) => format!(" (the {} in the URL were refused)", a.describe()),
+                            (None, None) => " (the server wants credentials: nats://user:password@host:port, nats://token@host:port, or an NKey seed file in NATS_NKEY)".to_string(),
                         }
                     } else {
                         String::new()
