@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# etcd and NATS from Python, Node and C against go-micro v5.30.0, inside the private network
-# namespace: a real etcd (Debian's etcd-server) is the registry and a real nats-server the
-# broker, for every process (MICRO_REGISTRY=etcd://…, MICRO_BROKER=nats). For each host:
-# gm5 (go-micro's own registry/etcd) finds the host's service in etcd and calls it; gm5's
-# NATS publish reaches the host's subscriber; the host's client finds gm5's service in etcd
-# and calls it; the host's publish reaches gm5's NATS subscriber.
-#   scripts/netns.sh tests/interop/backends.sh
-# Needs: etcd and nats-server, gm5, the Python binding in target/python-venv,
-# bindings/node/micro.node, and the C greeter, client and pubsub examples built by
-# scripts/test.d/54-hosts.sh under target/stats/.
+# etcd, Consul and NATS from Python, Node and C against go-micro v5.30.0, inside the private
+# network namespace: a real etcd (Debian's etcd-server) or Consul (v1.14.11, CONSUL_BIN) is
+# the registry and a real nats-server the broker, for every process (MICRO_REGISTRY=etcd://…
+# or consul://…, MICRO_BROKER=nats). For each host: gm5 (go-micro's own registry/etcd or
+# registry/consul) finds the host's service and calls it; gm5's NATS publish reaches the
+# host's subscriber; the host's client finds gm5's service and calls it; the host's publish
+# reaches gm5's NATS subscriber.
+#   scripts/netns.sh tests/interop/backends.sh etcd|consul
+# Needs: etcd, Consul (CONSUL_BIN), nats-server, gm5, the Python binding in
+# target/python-venv, bindings/node/micro.node, and the C greeter, client and pubsub
+# examples built by scripts/test.d/54-hosts.sh under target/stats/.
 set -uo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 gm5="$top/tests/interop/go/bin/gm5" py="$top/target/python-venv/bin/python" here="$top/tests/interop/backends"
@@ -17,25 +18,38 @@ ok() { echo "ok $1"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 nats_server="$(command -v nats-server || echo /usr/sbin/nats-server)"
 
+kind="${1:-etcd}"
 port="$(free_port)" peer="$(free_port)" nport="$(free_port)"
-etcd --name backends --data-dir "$tmp/etcd" --listen-client-urls "http://127.0.0.1:$port" \
-	--advertise-client-urls "http://127.0.0.1:$port" --listen-peer-urls "http://127.0.0.1:$peer" \
-	--initial-advertise-peer-urls "http://127.0.0.1:$peer" --initial-cluster "backends=http://127.0.0.1:$peer" \
-	>"$tmp/etcd.log" 2>&1 &
+case "$kind" in
+etcd)
+	etcd --name backends --data-dir "$tmp/etcd" --listen-client-urls "http://127.0.0.1:$port" \
+		--advertise-client-urls "http://127.0.0.1:$port" --listen-peer-urls "http://127.0.0.1:$peer" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$peer" --initial-cluster "backends=http://127.0.0.1:$peer" \
+		>"$tmp/registry.log" 2>&1 &
+	registry_up() { curl -sf -o /dev/null -X POST "http://127.0.0.1:$port/v3/kv/range" -d '{"key":"eA=="}'; }
+	;;
+consul)
+	"${CONSUL_BIN:?set CONSUL_BIN (tests/interop/consul/build.sh)}" agent -dev -bind 127.0.0.1 -client 127.0.0.1 \
+		-http-port "$port" -dns-port -1 -grpc-port -1 -grpc-tls-port -1 -server-port "$(free_port)" \
+		-serf-lan-port "$(free_port)" -serf-wan-port "$(free_port)" >"$tmp/registry.log" 2>&1 &
+	registry_up() { local l; l="$(curl -s "http://127.0.0.1:$port/v1/status/leader")" && [ "${#l}" -gt 2 ]; }
+	;;
+*) echo "usage: backends.sh etcd|consul"; exit 2 ;;
+esac
 pids+=($!)
 "$nats_server" -a 127.0.0.1 -p "$nport" >"$tmp/nats.log" 2>&1 &
 pids+=($!)
 up=0
 for _ in $(seq 300); do
-	curl -sf -o /dev/null -X POST "http://127.0.0.1:$port/v3/kv/range" -d '{"key":"eA=="}' &&
-		(exec 3<>"/dev/tcp/127.0.0.1/$nport") 2>/dev/null && { up=1; break; }
+	registry_up && (exec 3<>"/dev/tcp/127.0.0.1/$nport") 2>/dev/null && { up=1; break; }
 	sleep 0.1
 done
-[ "$up" = 1 ] || { echo "FAIL backends: etcd or nats-server did not start: $(tail -3 "$tmp/etcd.log") $(tail -3 "$tmp/nats.log")"; exit 1; }
-export MICRO_REGISTRY="etcd://127.0.0.1:$port" MICRO_BROKER=nats MICRO_BROKER_ADDRESS="nats://127.0.0.1:$nport"
+[ "$up" = 1 ] || { echo "FAIL backends: $kind or nats-server did not start: $(tail -3 "$tmp/registry.log") $(tail -3 "$tmp/nats.log")"; exit 1; }
+export MICRO_REGISTRY="$kind://127.0.0.1:$port" MICRO_BROKER=nats MICRO_BROKER_ADDRESS="nats://127.0.0.1:$nport"
+export MICRO_REGISTER_TTL=5s MICRO_REGISTER_INTERVAL=2s
 nats=(--broker nats --broker-address "nats://127.0.0.1:$nport")
 
-# gm5's service in etcd, and its NATS subscriber.
+# gm5's service in the registry, and its NATS subscriber.
 "$gm5" serve --name go.backends >"$tmp/gm5.out" 2>"$tmp/gm5.err" &
 pids+=($!)
 wait_for "$tmp/gm5.out" '"ready"' || bad gm5_ready "$(tail -3 "$tmp/gm5.err")"
@@ -53,7 +67,7 @@ gm5_got() {
 	return 1
 }
 
-# What each host runs: its service (registered in etcd, subscribed over NATS), its client, its publish.
+# What each host runs: its service (registered, subscribed over NATS), its client, its publish.
 hosts=(python node c)
 declare -A serve=(
 	[python]="$py $here/peer.py serve py.backends backends.py"
@@ -78,7 +92,7 @@ for who in "${hosts[@]}"; do
 	pids+=($!)
 	wait_for "$tmp/$who.out" '"ready"' || { bad "${who}_ready" "$(tail -3 "$tmp/$who.err")"; continue; }
 
-	# go-micro finds it in etcd and calls it.
+	# go-micro finds it in the registry and calls it.
 	got=""
 	for _ in $(seq 100); do
 		got="$("$gm5" get --service "${name[$who]}" 2>/dev/null)"
@@ -86,7 +100,7 @@ for who in "${hosts[@]}"; do
 		sleep 0.1
 	done
 	out="$("$gm5" call --service "${name[$who]}" --endpoint Greeter.Hello --body '{"name":"Go"}' 2>&1)"
-	if echo "$out" | grep -q 'Hello Go'; then ok "gm5_calls_${who}_via_etcd"; else bad "gm5_calls_${who}_via_etcd" "$got $out"; fi
+	if echo "$out" | grep -q 'Hello Go'; then ok "gm5_calls_${who}_via_${kind}"; else bad "gm5_calls_${who}_via_${kind}" "$got $out"; fi
 
 	# go-micro's NATS publish reaches the host's subscriber.
 	"$gm5" publish --topic "backends.${who/python/py}" --body '{"text":"from-go"}' "${nats[@]}" >"$tmp/$who.pub" 2>&1 ||
@@ -96,9 +110,9 @@ for who in "${hosts[@]}"; do
 	if wait_for "$tmp/$who.out" "$want"; then ok "${who}_subscriber_gets_gm5_nats_publish"; else
 		bad "${who}_subscriber_gets_gm5_nats_publish" "$(tail -3 "$tmp/$who.out") $(tail -3 "$tmp/$who.err")"; fi
 
-	# The host's client finds go-micro's service in etcd and calls it.
+	# The host's client finds go-micro's service in the registry and calls it.
 	out="$(${call[$who]} 2>&1)"
-	if echo "$out" | grep -q "${greeting[$who]}"; then ok "${who}_client_calls_gm5_via_etcd"; else bad "${who}_client_calls_gm5_via_etcd" "$out"; fi
+	if echo "$out" | grep -q "${greeting[$who]}"; then ok "${who}_client_calls_gm5_via_${kind}"; else bad "${who}_client_calls_gm5_via_${kind}" "$out"; fi
 
 	# The host's NATS publish reaches go-micro's subscriber.
 	out="$(${publish[$who]} 2>&1)" || bad "${who}_publishes" "$out"
@@ -106,5 +120,5 @@ for who in "${hosts[@]}"; do
 		bad "gm5_subscriber_gets_${who}_nats_publish" "$out $(tail -3 "$tmp/gm5sub.out")"; fi
 done
 
-echo "backends interop: $fails failed"
+echo "backends interop ($kind, NATS): $fails failed"
 [ "$fails" = 0 ]
