@@ -85,3 +85,19 @@ pub(crate) fn check_header_name(key: &str) -> FfiResult<()> {
     }
     Ok(())
 }
+
+/// Sets header `key` (a token, checked) to `value` in `h`, replacing one of the same name in
+/// any case: what a wrapper's `_set_header` does to a request, call or message. `key` and
+/// `value` are the C arguments, read as UTF-8.
+pub(crate) unsafe fn set_header(
+    h: &mut std::collections::BTreeMap<String, String>,
+    key: *const c_char,
+    value: *const c_char,
+) -> FfiResult<()> {
+    let key = arg_str(key, "key")?;
+    let value = arg_str(value, "value")?;
+    check_header_name(&key)?;
+    h.retain(|k, _| !k.eq_ignore_ascii_case(&key));
+    h.insert(key, value);
+    Ok(())
+}

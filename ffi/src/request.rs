@@ -6,7 +6,7 @@
 use crate::boundary::{arg, arg_bytes, arg_mut, arg_str, boundary, guard};
 use crate::error::{core_fail, fail, micro_error};
 use crate::handle::{export, free_handle, reclaim};
-use crate::headers::{check_header_name, header_lookup, headers_from, Headers, Match};
+use crate::headers::{header_lookup, headers_from, set_header, Headers, Match};
 use crate::message::micro_message;
 use crate::runtime::Rt;
 use crate::status::{
@@ -197,13 +197,8 @@ pub unsafe extern "C" fn micro_request_set_header(
 ) -> micro_status {
     boundary(std::ptr::null_mut(), || {
         let r = arg_mut(r, "request")?;
-        let key = arg_str(key, "key")?;
-        let value = arg_str(value, "value")?;
-        check_header_name(&key)?;
-        let header = &mut r.req.request_mut().header;
-        header.retain(|k, _| !k.eq_ignore_ascii_case(&key));
-        header.insert(key, value);
-        r.headers = headers_from(header.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        set_header(&mut r.req.request_mut().header, key, value)?;
+        r.headers = headers_from(r.req.request().header.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         Ok(())
     })
 }

@@ -11,7 +11,7 @@ use crate::callback::micro_free_fn;
 use crate::client::micro_client;
 use crate::error::{core_fail, fail, micro_error};
 use crate::handle::{export, free_handle, reclaim};
-use crate::headers::{check_header_name, header_lookup, headers_from, Headers, Match};
+use crate::headers::{header_lookup, headers_from, set_header, Headers, Match};
 use crate::message::micro_message;
 use crate::request::micro_request;
 use crate::runtime::Rt;
@@ -215,13 +215,8 @@ pub unsafe extern "C" fn micro_call_set_header(
 ) -> micro_status {
     boundary(std::ptr::null_mut(), || {
         let c = arg_mut(c, "call")?;
-        let key = arg_str(key, "key")?;
-        let value = arg_str(value, "value")?;
-        check_header_name(&key)?;
-        let md = &mut c.call.options.metadata;
-        md.retain(|k, _| !k.eq_ignore_ascii_case(&key));
-        md.insert(key, value);
-        c.headers = headers_from(md.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        set_header(&mut c.call.options.metadata, key, value)?;
+        c.headers = headers_from(c.call.options.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         Ok(())
     })
 }
@@ -435,12 +430,7 @@ pub unsafe extern "C" fn micro_delivery_set_header(
 ) -> micro_status {
     boundary(std::ptr::null_mut(), || {
         let d = arg_mut(d, "delivery")?;
-        let key = arg_str(key, "key")?;
-        let value = arg_str(value, "value")?;
-        check_header_name(&key)?;
-        let h = &mut d.event.message.header;
-        h.retain(|k, _| !k.eq_ignore_ascii_case(&key));
-        h.insert(key, value);
+        set_header(&mut d.event.message.header, key, value)?;
         d.view = crate::event::micro_event::from_core(d.event.clone());
         Ok(())
     })
