@@ -27,6 +27,30 @@ use std::ffi::{c_char, c_void, CString};
 use std::sync::{Arc, Weak};
 use tokio::sync::oneshot;
 
+/// What every C wrapper does with one call or message: on a dispatch thread, `make` builds
+/// the handle (given the runtime, for its `_next`) and the wrapper `ctx` gets it to own; then
+/// the answer arrives on `answer` — sent by the handle when the wrapper answers it, or by its
+/// drop. `gone` makes the error when the runtime or the answer is gone (`why` says which).
+async fn hand_over<H: 'static, T>(
+    rt: Weak<Rt>,
+    ctx: Arc<HandlerCtx<unsafe extern "C" fn(*mut c_void, *mut H)>>,
+    make: impl FnOnce(Weak<Rt>) -> H + Send + 'static,
+    answer: oneshot::Receiver<Result<T>>,
+    gone: impl Fn(&str) -> Error,
+) -> Result<T> {
+    let Some(live) = rt.upgrade() else { return Err(gone("the runtime is gone")) };
+    let job = Box::new(move || {
+        let handle = make(rt);
+        // SAFETY: `ctx.f` is the non-NULL wrapper registered with `ud`; the handle is a fresh
+        // one the wrapper now owns.
+        unsafe { (ctx.f)(ctx.ud.0, export(handle)) };
+    });
+    // With no dispatch thread left the job is dropped, and with it the handle's sender.
+    let _ = live.dispatch(job);
+    drop(live);
+    answer.await.unwrap_or_else(|_| Err(gone("the wrapper went away without answering")))
+}
+
 /// Wraps every unary handler of `s` (not its streams) with `wrapper`: it receives each call
 /// as a `micro_request` it owns, exactly as a handler does, and answers it with
 /// `micro_request_respond*` or `micro_request_fail` — after running the rest of the chain
@@ -52,25 +76,16 @@ pub unsafe extern "C" fn micro_server_wrap(
         s.server.wrap(Arc::new(move |req: Request, next: HandlerNext| -> BoxFuture<Result<Response>> {
             let ctx = Arc::clone(&ctx);
             let rt = rt.clone();
-            Box::pin(async move {
-                let (service, endpoint) = (req.service.clone(), req.endpoint.clone());
-                let Some(live) = rt.upgrade() else {
-                    return Err(Error::internal(service, "the runtime is gone"));
-                };
-                let (req, answer) = HostRequest::new(req);
-                let job = Box::new(move || {
-                    let request = micro_request::wrapped(req, next, rt);
-                    // SAFETY: `ctx.f` is the non-NULL wrapper registered with `ud`; the request
-                    // is a fresh handle the wrapper now owns.
-                    unsafe { (ctx.f)(ctx.ud.0, export(request)) };
-                });
-                // With no dispatch thread left the job (and its request) is dropped: a 500.
-                let _ = live.dispatch(job);
-                drop(live);
-                answer.await.unwrap_or_else(|_| {
-                    Err(Error::internal(service, format!("{endpoint}: the wrapper went away without answering")))
-                })
-            })
+            let (service, endpoint) = (req.service.clone(), req.endpoint.clone());
+            let (req, answer) = HostRequest::new(req);
+            // With no dispatch thread left the job (and its request) is dropped: a 500.
+            Box::pin(hand_over(
+                rt,
+                ctx,
+                move |rt| micro_request::wrapped(req, next, rt),
+                answer,
+                move |why| Error::internal(service.clone(), format!("{endpoint}: {why}")),
+            ))
         }));
         Ok(())
     })
@@ -136,31 +151,19 @@ pub unsafe extern "C" fn micro_client_wrap(
             let ctx = Arc::clone(&ctx);
             let rt = rt.clone();
             let default_content_type = Arc::clone(&default_content_type);
-            Box::pin(async move {
-                let Some(live) = rt.upgrade() else {
-                    return Err(Error::internal("go.micro.client", "the runtime is gone"));
-                };
-                let (tx, rx) = oneshot::channel();
-                let job = Box::new(move || {
-                    let handle = micro_call {
-                        service: cstring(call.service.clone()),
-                        endpoint: cstring(call.endpoint.clone()),
-                        headers: headers_from(call.options.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-                        call,
-                        default_content_type,
-                        next: Some((next, rt)),
-                        answer: Some(tx),
-                    };
-                    // SAFETY: `ctx.f` is the non-NULL wrapper registered with `ud`; the call is
-                    // a fresh handle the wrapper now owns.
-                    unsafe { (ctx.f)(ctx.ud.0, export(handle)) };
-                });
-                let _ = live.dispatch(job);
-                drop(live);
-                rx.await.unwrap_or_else(|_| {
-                    Err(Error::internal("go.micro.client", "the client wrapper went away without answering"))
-                })
-            })
+            let (tx, answer) = oneshot::channel();
+            let make = move |rt| micro_call {
+                service: cstring(call.service.clone()),
+                endpoint: cstring(call.endpoint.clone()),
+                headers: headers_from(call.options.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+                call,
+                default_content_type,
+                next: Some((next, rt)),
+                answer: Some(tx),
+            };
+            Box::pin(hand_over(rt, ctx, make, answer, |why| {
+                Error::internal("go.micro.client", format!("client wrapper: {why}"))
+            }))
         }));
         Ok(())
     })
@@ -376,27 +379,17 @@ pub unsafe extern "C" fn micro_server_wrap_subscriber(
         s.server.wrap_subscriber(Arc::new(move |event: Event, next: SubscriberNext| -> BoxFuture<Result<()>> {
             let ctx = Arc::clone(&ctx);
             let rt = rt.clone();
-            Box::pin(async move {
-                let Some(live) = rt.upgrade() else {
-                    return Err(Error::internal(SERVER_ID, "the runtime is gone"));
-                };
-                let (tx, rx) = oneshot::channel();
-                let job = Box::new(move || {
-                    let handle = micro_delivery {
-                        view: crate::event::micro_event::from_core(event.clone()),
-                        event,
-                        next: Some((next, rt)),
-                        outcome: Ok(()),
-                        done: Some(tx),
-                    };
-                    // SAFETY: `ctx.f` is the non-NULL wrapper registered with `ud`; the
-                    // delivery is a fresh handle the wrapper now owns.
-                    unsafe { (ctx.f)(ctx.ud.0, export(handle)) };
-                });
-                let _ = live.dispatch(job);
-                drop(live);
-                rx.await.unwrap_or_else(|_| Err(Error::internal(SERVER_ID, "the subscriber wrapper went away")))
-            })
+            let (tx, answer) = oneshot::channel();
+            let make = move |rt| micro_delivery {
+                view: crate::event::micro_event::from_core(event.clone()),
+                event,
+                next: Some((next, rt)),
+                outcome: Ok(()),
+                done: Some(tx),
+            };
+            Box::pin(hand_over(rt, ctx, make, answer, |why| {
+                Error::internal(SERVER_ID, format!("subscriber wrapper: {why}"))
+            }))
         }));
         Ok(())
     })
