@@ -35,7 +35,7 @@ for t in "${targets[@]}"; do
 		cov="$(grep -E '^#[0-9]+' "corpus/$t.log" | tail -1 | grep -Eo 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+' || true)"
 		echo "ok fuzz $t: ${secs} s, ${runs:-? runs}, ${cov:-no coverage line}, crashes: 0"
 	else
-		echo "FAIL fuzz $t (inputs in fuzz/artifacts/$t):"; grep -E "panicked|ERROR|SUMMARY|Test unit" "corpus/$t.log" | head -8
+		echo "FAIL fuzz $t (inputs in fuzz/artifacts/$t):"; grep -E "panicked|ERROR|SUMMARY|Test unit|^error" "corpus/$t.log" | head -8 || true
 		failed+=("$t")
 	fi
 done
