@@ -354,26 +354,25 @@ def test_sync_client_releases_the_gil(slow_server):
     assert gap >= 0.5 * took, (took, steps, gap)
 
 
+def _sigint_as_at_a_terminal():
+    """In the child, before Python starts: SIGINT back to its default. A shell without job
+    control starts background commands with SIGINT ignored (`cmd &` in a script, as
+    `nohup bash .ci/run &` did here), the ignore is inherited, and Python then installs no
+    KeyboardInterrupt handler at all; a user at a terminal always has one."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_interrupts_a_blocking_call_sync_promptly(slow_server):
-    p = Proc(SCRIPTS / "sigint_call.py", slow_server.address)
+    p = Proc(SCRIPTS / "sigint_call.py", slow_server.address, preexec_fn=_sigint_as_at_a_terminal)
     try:
         assert p.line() == "calling"
         assert slow_server.event() == {"event": "call", "s": 60}  # the call is in flight
-        # Deadlines for a loaded 2-core machine; what is asserted is that the 60 s call was
-        # interrupted, not left to run out (signals are checked every 100 ms). Ctrl-C is
-        # pressed again every 10 s until the script answers, as a user would: one CI run here
-        # saw a first SIGINT not acted upon within 60 s (cause not found; stop 28's note).
-        line = ""
-        for _ in range(5):
-            p.p.send_signal(signal.SIGINT)
-            try:
-                line = p.line(timeout=10)
-                print(f"answered after SIGINT {_ + 1}: {line}")
-                break
-            except AssertionError as e:
-                if "ended" in str(e):  # the script exited without a line: that is the failure
-                    raise
-        assert line.startswith("interrupted "), line or "no answer to five SIGINTs in 50 s"
+        # Deadline for a loaded 2-core machine; what is asserted is that the 60 s call was
+        # interrupted, not left to run out (signals are checked every 100 ms).
+        p.p.send_signal(signal.SIGINT)
+        line = p.line(timeout=30)
+        print(f"answered SIGINT: {line}")
+        assert line.startswith("interrupted "), line
         assert float(line.split()[1]) < 55, line
         assert p.wait(30) == 0, p.stderr()
     finally:
