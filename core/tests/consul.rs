@@ -98,6 +98,16 @@ impl Agent {
         }
     }
 
+    /// An agent serving HTTP on `port`, which a test chose before.
+    fn start_on(bin: &PathBuf, port: u16) -> Agent {
+        let child = Self::spawn(bin, port, None, "");
+        let mut a = Agent { child, bin: bin.clone(), http: port, acl_root: None, extra_hcl: String::new() };
+        if let Err(why) = a.wait_leader() {
+            panic!("the consul agent on {port} has no leader: {why}");
+        }
+        a
+    }
+
     /// Kills the agent and starts a new one on the same HTTP port, with no data.
     fn restart_empty(&mut self) {
         let _ = self.child.kill();
@@ -338,11 +348,47 @@ async fn https_with_the_right_ca_works_and_a_wrong_ca_is_an_error_naming_the_cer
 
     let wrong = with_ca(&other_dir);
     let err = wrong.get_service("tls").await.unwrap_err();
-    assert_eq!(err.code, 503, "{err:?}");
+    assert_eq!(err.code, 502, "reached and refused, not an outage: {err:?}");
     assert!(
         err.detail.contains("consul") && err.detail.contains("https://") && err.detail.contains("certificate"),
         "{}",
         err.detail
     );
     let _ = std::fs::remove_dir_all(&base);
+}
+
+/// #16 item 5: the Consul agent is not up yet when a service starts. That is not a failure:
+/// the service serves callers that know its address, and registers by itself once the agent
+/// comes up (retried with backoff, 1 s doubling to 10 s).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_started_before_consul_registers_once_the_agent_is_up() {
+    use micro::{CallOptions, Client};
+    let Some(bin) = consul_bin("a_service_started_before_consul_registers_once_the_agent_is_up") else { return };
+    let port = free_port(); // the agent comes here later
+    let early = Consul::new(Options { addresses: vec![format!("127.0.0.1:{port}")], ..Options::default() }).unwrap();
+    let svc = micro::Service::builder("early-consul")
+        .address("127.0.0.1:0")
+        .registry(std::sync::Arc::new(early))
+        .register_ttl(Duration::from_secs(10))
+        .register_interval(Duration::from_secs(2))
+        .build()
+        .await
+        .expect("service");
+    svc.server().handle("Early.Ping", |_| async { Ok(micro::Response::from(b"pong".to_vec())) });
+    svc.start().await.expect("an unreachable registry at start is not a failure");
+    assert!(!svc.server().is_registered());
+    let direct =
+        CallOptions { address: vec![svc.server().bound().expect("serving").to_string()], ..Default::default() };
+    let r = Client::with_cache(None, Default::default())
+        .call("early-consul", "Early.Ping", "{}", &direct)
+        .await
+        .expect("a direct call");
+    assert_eq!(&r.body[..], b"pong");
+
+    let agent = Agent::start_on(&bin, port);
+    let got = poll(&agent.registry(None), "early-consul", Duration::from_secs(60), |s| !s.is_empty()).await;
+    assert_eq!(got.len(), 1, "the service registered once the agent was up: {got:?}");
+    assert_eq!(got[0].nodes[0].id, svc.server().id());
+    assert!(svc.server().is_registered());
+    svc.stop().await.expect("stop");
 }

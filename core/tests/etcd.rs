@@ -36,9 +36,14 @@ fn free_port() -> u16 {
 
 impl EtcdServer {
     fn start(bin: &PathBuf, name: &str) -> EtcdServer {
+        Self::start_on(bin, name, free_port())
+    }
+
+    /// A member serving clients on `port`.
+    fn start_on(bin: &PathBuf, name: &str, port: u16) -> EtcdServer {
         let dir = std::env::temp_dir().join(format!("micro-etcd-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let (port, peer) = (free_port(), free_port());
+        let peer = free_port();
         let child = Self::spawn(bin, name, port, peer, &dir);
         let s = EtcdServer { child, bin: bin.clone(), name: name.to_string(), port, peer, dir };
         s.wait_ready();
@@ -415,6 +420,16 @@ async fn with_authentication_on_the_password_is_used_and_a_wrong_one_is_a_clear_
     let err = with("wrong").register(&svc, RegisterOptions::default()).await.unwrap_err();
     assert!(err.detail.contains("etcd") && err.detail.contains("authentication failed"), "{}", err.detail);
     assert!(!err.detail.contains("wrong"), "the password is not repeated: {}", err.detail);
+    assert!((400..500).contains(&err.code), "a refusal, not an outage: {err:?}");
+    // A service whose password is wrong does not start (an outage would be retried).
+    let refused = micro::Service::builder("authed")
+        .address("127.0.0.1:0")
+        .registry(std::sync::Arc::new(with("wrong")))
+        .build()
+        .await
+        .expect("service");
+    let err = refused.start().await.expect_err("a wrong password fails the start");
+    assert!(err.detail.contains("authentication failed"), "{}", err.detail);
     let anonymous = server.registry();
     let err = anonymous.get_service("authed").await.unwrap_err();
     assert!(err.detail.contains("etcd"), "{}", err.detail);
@@ -479,4 +494,49 @@ async fn https_members_are_verified_against_the_ca() {
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// #16 item 5: etcd is not up yet when a service starts. That is not a failure: the
+/// service serves callers that know its address, is not registered, and registers by
+/// itself once etcd comes up on its address (retried with backoff, 1 s doubling to 10 s).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_started_before_etcd_registers_once_etcd_is_up() {
+    use micro::{CallOptions, Client};
+    use std::sync::Arc;
+    let Some(bin) = etcd_bin("a_service_started_before_etcd_registers_once_etcd_is_up") else { return };
+    let port = free_port(); // etcd comes here later
+    let registry: Arc<dyn Registry> = Arc::new(
+        Etcd::new(Options {
+            endpoints: vec![format!("127.0.0.1:{port}")],
+            timeout: Duration::from_millis(500),
+            ..Options::default()
+        })
+        .unwrap(),
+    );
+    let svc = micro::Service::builder("early-rpc")
+        .address("127.0.0.1:0")
+        .registry(registry)
+        .register_ttl(Duration::from_secs(10))
+        .register_interval(Duration::from_secs(1))
+        .build()
+        .await
+        .expect("service");
+    svc.server().handle("Early.Ping", |_| async { Ok(micro::Response::from(b"pong".to_vec())) });
+    svc.start().await.expect("an unreachable registry at start is not a failure");
+    assert!(!svc.server().is_registered());
+    let bound = svc.server().bound().expect("serving").to_string();
+    let direct = CallOptions { address: vec![bound], ..Default::default() };
+    let r = Client::with_cache(None, Default::default())
+        .call("early-rpc", "Early.Ping", "{}", &direct)
+        .await
+        .expect("a direct call");
+    assert_eq!(&r.body[..], b"pong");
+
+    let server = EtcdServer::start_on(&bin, "late", port);
+    let found = poll(&server.registry(), "early-rpc", Duration::from_secs(60), |s| !s.is_empty()).await;
+    assert_eq!(found.len(), 1, "the service registered once etcd was up: {found:?}");
+    assert_eq!(found[0].nodes[0].id, svc.server().id());
+    assert!(svc.server().is_registered());
+    svc.stop().await.expect("stop");
+    assert!(poll(&server.registry(), "early-rpc", Duration::from_secs(10), |s| s.is_empty()).await.is_empty());
 }

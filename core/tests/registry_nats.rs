@@ -70,6 +70,23 @@ impl NatsServer {
         unreachable!("the loop returns or panics")
     }
 
+    /// A server on `port`, which a test chose before (nothing else binds it meanwhile).
+    fn start_on(bin: &PathBuf, port: u16) -> NatsServer {
+        let child = Command::new(bin)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        let server = NatsServer { child, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not listen on {port} within 30 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
     fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
@@ -171,7 +188,7 @@ async fn credentials_in_the_url_are_used_and_wrong_ones_are_a_clear_error() {
 
     let wrong = Nats::from_urls(&format!("nats://micro:nope@127.0.0.1:{}", server.port)).unwrap();
     let err = wrong.register(&service("auth", "1", "auth-2"), RegisterOptions::default()).await.unwrap_err();
-    assert_eq!(err.code, 503, "{err:?}");
+    assert_eq!(err.code, 401, "a refusal, not an outage: {err:?}");
     assert!(
         err.detail.contains("nats registry")
             && err.detail.contains("Authorization Violation")
@@ -180,6 +197,15 @@ async fn credentials_in_the_url_are_used_and_wrong_ones_are_a_clear_error() {
         err.detail
     );
     assert!(!err.detail.contains("nope"), "the password is not repeated: {}", err.detail);
+    // A service whose password is wrong does not start (an outage would be retried).
+    let refused = micro::Service::builder("auth")
+        .address("127.0.0.1:0")
+        .registry(std::sync::Arc::new(wrong))
+        .build()
+        .await
+        .expect("service");
+    let err = refused.start().await.expect_err("a wrong password fails the start");
+    assert!(err.detail.contains("Authorization Violation"), "{}", err.detail);
     let none = Nats::from_urls(&server.url()).unwrap();
     let err = none.get_service("auth").await.unwrap_err();
     assert!(err.detail.contains("wants credentials"), "{}", err.detail);
@@ -251,4 +277,46 @@ async fn tls_servers_are_verified_and_a_wrong_ca_or_plain_dial_is_a_clear_error(
     assert!(err.detail.contains("requires TLS"), "{}", err.detail);
     eprintln!("wrong CA: {}", with_ca(other.cert.pem().as_bytes(), "tls").list_services().await.unwrap_err().detail);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// #16 item 5: nats-server is not up yet when a service starts. That is not a failure: the
+/// service serves callers that know its address, and registers by itself once the server
+/// comes up (retried with backoff, 1 s doubling to 10 s).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_started_before_nats_registers_once_the_server_is_up() {
+    use micro::{CallOptions, Client};
+    let Some(bin) = nats_bin("a_service_started_before_nats_registers_once_the_server_is_up") else { return };
+    let port = free_port(); // nats-server comes here later
+    let url = format!("nats://127.0.0.1:{port}");
+    let svc = micro::Service::builder("early-nats")
+        .address("127.0.0.1:0")
+        .registry(std::sync::Arc::new(Nats::from_urls(&url).unwrap()))
+        .build()
+        .await
+        .expect("service");
+    svc.server().handle("Early.Ping", |_| async { Ok(micro::Response::from(b"pong".to_vec())) });
+    svc.start().await.expect("an unreachable registry at start is not a failure");
+    assert!(!svc.server().is_registered());
+    let direct =
+        CallOptions { address: vec![svc.server().bound().expect("serving").to_string()], ..Default::default() };
+    let r = Client::with_cache(None, Default::default())
+        .call("early-nats", "Early.Ping", "{}", &direct)
+        .await
+        .expect("a direct call");
+    assert_eq!(&r.body[..], b"pong");
+
+    let _server = NatsServer::start_on(&bin, port);
+    let look = Nats::from_urls(&format!("127.0.0.1:{port}")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = look.get_service("early-nats").await.unwrap();
+        if let Some(s) = got.first() {
+            assert_eq!(s.nodes[0].id, svc.server().id());
+            break;
+        }
+        assert!(Instant::now() < deadline, "not registered 60 s after nats-server came up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(svc.server().is_registered());
+    svc.stop().await.expect("stop");
 }

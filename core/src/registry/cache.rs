@@ -13,7 +13,7 @@
 //! backoff, and everything cached is refreshed, since events may have been missed meanwhile.
 
 use super::{Action, Event, RegisterOptions, Registry, Service, Watcher};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -348,6 +348,10 @@ impl Registry for Cache {
     }
     fn name(&self) -> &'static str {
         self.inner.name()
+    }
+
+    fn is_unreachable(&self, e: &Error) -> bool {
+        self.inner.is_unreachable(e)
     }
 }
 

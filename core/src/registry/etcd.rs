@@ -27,7 +27,7 @@
 
 use super::{Action, Event, RegisterOptions, Registry, Service, Watcher};
 use crate::error::{Error, Result};
-use crate::transport::http_client::{HttpClient, Incoming, StatusCode};
+use crate::transport::http_client::{is_unreachable, HttpClient, Incoming, StatusCode};
 use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -136,6 +136,15 @@ fn prefix_end(prefix: &str) -> Vec<u8> {
 
 fn unavailable(detail: String) -> Error {
     Error::new(ID, detail, 503)
+}
+
+/// The code of an etcd answer that is not a success: its own 4xx (a wrong password is a
+/// 401, not an outage), else 503.
+fn answered_code(status: StatusCode) -> i32 {
+    match status.as_u16() {
+        c @ 400..=499 => i32::from(c),
+        _ => 503,
+    }
 }
 
 /// An int64 the gateway writes as a JSON string (or a number).
@@ -336,11 +345,13 @@ impl Etcd {
         }
         let scheme = if self.session.http.is_tls() { "https" } else { "http" };
         let mut last = String::new();
+        let mut refused = false;
         for ep in &self.session.endpoints {
             let attempt = self.session.http.post(ep, path, &headers, payload.clone());
             let (status, bytes) = match tokio::time::timeout(timeout, attempt).await {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) => {
+                    refused |= !is_unreachable(&e);
                     last = format!("{scheme}://{ep}: {e}");
                     continue;
                 }
@@ -350,14 +361,14 @@ impl Etcd {
                 }
             };
             let v: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| unavailable(format!("etcd: {path}: the answer is not JSON ({e})")))?;
+                .map_err(|e| Error::new(ID, format!("etcd: {path}: the answer is not JSON ({e})"), 502))?;
             if !status.is_success() {
                 let msg = v.get("message").or_else(|| v.get("error")).and_then(Value::as_str).unwrap_or("");
-                return Err(unavailable(format!("etcd: {path}: {status} {msg}")));
+                return Err(Error::new(ID, format!("etcd: {path}: {status} {msg}"), answered_code(status)));
             }
             return Ok(v);
         }
-        Err(unavailable(format!("etcd: cannot reach any member ({last})")))
+        Err(super::not_reached(format!("etcd: cannot reach any member ({last})"), refused))
     }
 
     /// Opens a stream (a watch) on a connection of its own at the first member that
@@ -371,15 +382,19 @@ impl Etcd {
             headers.push(("authorization", t));
         }
         let mut last = String::new();
+        let mut refused = false;
         for ep in &self.session.endpoints {
             let attempt = self.session.http.post_streaming(ep, path, &headers, payload.clone());
             match tokio::time::timeout(timeout, attempt).await {
                 Ok(Ok(r)) => return Ok(r),
-                Ok(Err(e)) => last = format!("{ep}: {e}"),
+                Ok(Err(e)) => {
+                    refused |= !is_unreachable(&e);
+                    last = format!("{ep}: {e}");
+                }
                 Err(_) => last = format!("{ep}: no answer within {timeout:?}"),
             }
         }
-        Err(unavailable(format!("etcd: cannot reach any member ({last})")))
+        Err(super::not_reached(format!("etcd: cannot reach any member ({last})"), refused))
     }
 
     async fn range(&self, prefix: &str) -> Result<Vec<Value>> {

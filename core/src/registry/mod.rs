@@ -192,6 +192,21 @@ pub trait Registry: Send + Sync + 'static {
     async fn watch(&self, service: Option<&str>) -> Result<Watcher>;
     /// The plugin's name as go-micro reports it (`mdns`, `memory`, `etcd`), used in node metadata.
     fn name(&self) -> &'static str;
+    /// Whether `e`, returned by this registry, means its backend could not be reached (not
+    /// up yet, a network outage) rather than that it refused (bad credentials, an untrusted
+    /// certificate, a rejected service): a server that meets it at start serves anyway and
+    /// retries the registration with backoff. Default: code 503.
+    fn is_unreachable(&self, e: &Error) -> bool {
+        e.code == 503
+    }
+}
+
+/// No member of a remote registry answered: 503 when every failure was a network one (the
+/// backend is down or not up yet: worth retrying, see [`Registry::is_unreachable`]), 502
+/// when one was reached and refused (an untrusted certificate, a TLS server dialled in the
+/// clear).
+pub(crate) fn not_reached(detail: String, refused: bool) -> Error {
+    Error::new("go.micro.registry", detail, if refused { 502 } else { 503 })
 }
 
 /// A registry chosen by name or URL: `mdns` (default), `memory`, `etcd` (`127.0.0.1:2379`)

@@ -139,7 +139,12 @@ impl Nats {
 
     async fn client(&self) -> Result<&NatsClient> {
         let client = &self.shared.client;
-        client.connect().await.map_err(|e| Error::new(ID, format!("nats registry: {}", e.detail), 503))?;
+        // The client's 503 (unreachable) and 401 (credentials refused) are kept; anything
+        // else from a server that was reached is a 502.
+        client.connect().await.map_err(|e| {
+            let code = if matches!(e.code, 401 | 503) { e.code } else { 502 };
+            Error::new(ID, format!("nats registry: {}", e.detail), code)
+        })?;
         Ok(client)
     }
 

@@ -332,6 +332,14 @@ impl Server {
 
     /// Listens, registers and starts serving. Registration is tried three times (as go-micro
     /// does) before the error is returned; the listener is closed again on failure.
+    ///
+    /// A registry that cannot be reached at start (not up yet, a network outage:
+    /// [`Registry::is_unreachable`]) is not a failure: the error is logged, the server serves
+    /// callers that know its address, and registration is retried with backoff (1 s,
+    /// doubling to 10 s) until it succeeds or the server stops. A registry that refuses
+    /// (credentials, certificate, a rejected service) fails the start with its error.
+    ///
+    /// [`Registry::is_unreachable`]: crate::registry::Registry::is_unreachable
     pub async fn start(&self) -> Result<()> {
         if self.lock().shutdown.is_some() {
             return Err(Error::conflict(SERVER_ID, format!("server {} is already started", self.state.opts.name)));
@@ -346,24 +354,41 @@ impl Server {
             let mut st = self.lock();
             st.bound = Some(bound);
             st.shutdown = Some(tx);
+            st.stopping = false;
         }
         let service = self.service().ok_or_else(|| Error::internal(SERVER_ID, "no address"))?;
         // Serve before registering, so a peer that discovers us can call at once.
         self.state.tracker.spawn(conn::accept_loop(Arc::clone(&self.state), listener, rx.clone()));
-        if let Err(e) = self.register(&service).await {
-            self.shutdown_listener();
-            return Err(e);
-        }
-        self.lock().registered = Some(service);
+        let pending = match self.register(&service).await {
+            Ok(()) => {
+                self.lock().registered = Some(service);
+                None
+            }
+            Err(e) if self.state.registry.is_unreachable(&e) => {
+                tracing::error!(
+                    service = %self.state.opts.name, registry = self.state.registry.name(), error = %e,
+                    "the registry cannot be reached: serving at {bound} unregistered, registration retried with backoff"
+                );
+                Some(service)
+            }
+            Err(e) => {
+                self.shutdown_listener();
+                return Err(e);
+            }
+        };
         if let Err(e) = self.subscribe_all().await {
             let _ = self.stop().await;
             return Err(e);
         }
-        if !self.state.opts.register_interval.is_zero() {
-            tokio::spawn(reregister_loop(self.clone(), rx));
-        }
+        tokio::spawn(registration_loop(self.clone(), pending, rx));
         tracing::info!(service = %self.state.opts.name, id = %self.state.id, address = %bound, "server started");
         Ok(())
+    }
+
+    /// Whether the server's node is in the registry now: `false` before start, while a
+    /// registry unreachable at start is retried, and after stop.
+    pub fn is_registered(&self) -> bool {
+        self.lock().registered.is_some()
     }
 
     async fn register(&self, service: &Service) -> Result<()> {
@@ -413,7 +438,11 @@ impl Server {
     /// Deregisters and unsubscribes, stops accepting, then waits up to the drain timeout
     /// for calls in flight.
     pub async fn stop(&self) -> Result<()> {
-        let registered = self.lock().registered.take();
+        let registered = {
+            let mut st = self.lock();
+            st.stopping = true;
+            st.registered.take()
+        };
         let mut result = Ok(());
         if let Some(svc) = registered {
             let node = Service { nodes: svc.nodes.clone(), endpoints: vec![], ..svc.clone() };
@@ -436,6 +465,45 @@ impl Server {
         self.state.tracker.reopen();
         self.lock().bound = None;
         result
+    }
+}
+
+/// Registers a node that could not be registered at start (`pending`), with backoff, then
+/// re-registers every interval until shutdown.
+async fn registration_loop(server: Server, pending: Option<Service>, mut shutdown: watch::Receiver<bool>) {
+    if let Some(svc) = pending {
+        let mut pause = Duration::from_secs(1);
+        let mut tries = 1u32;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => return,
+            }
+            tries += 1;
+            match server.register(&svc).await {
+                Ok(()) => break,
+                Err(e) => {
+                    pause = (pause * 2).min(Duration::from_secs(10));
+                    tracing::warn!(tries, error = %e, "registration failed again; next try in {pause:?}");
+                }
+            }
+        }
+        let landed = {
+            let mut st = server.lock();
+            if !st.stopping {
+                st.registered = Some(svc.clone());
+            }
+            !st.stopping
+        };
+        if !landed {
+            // Stopped while the last try was in flight: take the node out again.
+            let _ = server.state.registry.deregister(&svc).await;
+            return;
+        }
+        tracing::info!(service = %svc.name, tries, "registered");
+    }
+    if !server.state.opts.register_interval.is_zero() {
+        reregister_loop(server, shutdown).await;
     }
 }
 

@@ -55,6 +55,8 @@ pub(crate) struct Lifecycle {
     pub bound: Option<SocketAddr>,
     /// The registration to renew and, on stop, withdraw.
     pub registered: Option<Service>,
+    /// `stop` has begun: a registration retried since start must not land any more.
+    pub stopping: bool,
     /// Tells the accept loop, the connections and the re-registration loop to end.
     pub shutdown: Option<watch::Sender<bool>>,
     /// The broker subscriptions of the subscribers.

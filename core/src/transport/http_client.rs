@@ -166,6 +166,30 @@ impl HttpClient {
     }
 }
 
+/// Whether `e`, from a request of an [`HttpClient`], means the peer could not be reached or
+/// went away (nothing listening, a reset, a timeout, no route): what a later try may cure.
+/// `false` for a peer that was reached and refused: a TLS certificate it does not trust, a
+/// TLS server dialled in the clear, an answer that is not HTTP.
+pub fn is_unreachable(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    if let Some(h) = e.get_ref().and_then(|inner| inner.downcast_ref::<hyper::Error>()) {
+        return h.is_closed() || h.is_incomplete_message() || h.is_canceled() || h.is_timeout();
+    }
+    matches!(
+        e.kind(),
+        ConnectionRefused
+            | ConnectionReset
+            | ConnectionAborted
+            | NotConnected
+            | TimedOut
+            | AddrNotAvailable
+            | HostUnreachable
+            | NetworkUnreachable
+            | BrokenPipe
+            | UnexpectedEof
+    )
+}
+
 /// `<method> <path>` with `Host` first, then the caller's headers.
 fn request(
     method: Method,

@@ -502,6 +502,16 @@ impl NatsConnection {
         io_err(self.id, e)
     }
 
+    /// A server that could not be reached (nothing listening, a timeout): 503, worth a later try.
+    fn unreachable(&self, e: impl std::fmt::Display) -> Error {
+        Error::new(self.id, format!("nats: {e}"), 503)
+    }
+
+    /// A server that was reached and refused: `code` (401 for credentials, 502 for TLS).
+    fn refused(&self, e: impl std::fmt::Display, code: i32) -> Error {
+        Error::new(self.id, format!("nats: {e}"), code)
+    }
+
     /// Connects to the first server that answers, handshakes, re-sends every SUB, and
     /// installs the writer. Returns the read half and any bytes read past the handshake.
     async fn dial(&self) -> Result<(OwnedReadHalf, BytesMut)> {
@@ -518,14 +528,14 @@ impl NatsConnection {
     async fn dial_one(&self, server: &str) -> Result<(OwnedReadHalf, BytesMut)> {
         let mut stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(server))
             .await
-            .map_err(|_| self.err(format!("connecting to {server} timed out")))?
-            .map_err(|e| self.err(format!("cannot connect to {server}: {e}")))?;
+            .map_err(|_| self.unreachable(format!("connecting to {server} timed out")))?
+            .map_err(|e| self.unreachable(format!("cannot connect to {server}: {e}")))?;
         let _ = stream.set_nodelay(true);
         let mut buf = BytesMut::with_capacity(16 * 1024);
         // INFO comes in the clear; TLS, when used, starts after it.
         let info = tokio::time::timeout(Duration::from_secs(5), read_line(self.id, &mut stream, &mut buf))
             .await
-            .map_err(|_| self.err(format!("{server} sent no INFO")))??;
+            .map_err(|_| self.unreachable(format!("{server} sent no INFO")))??;
         let max_payload = match ServerOp::parse(&info, 0)? {
             ServerOp::Info { max_payload } => max_payload,
             _ => return Err(self.err(format!("{server} is not a NATS server"))),
@@ -549,8 +559,8 @@ impl NatsConnection {
                 tokio_rustls::TlsConnector::from(Arc::clone(config)).connect(name, stream),
             )
             .await
-            .map_err(|_| self.err(format!("TLS handshake with {server} timed out")))?
-            .map_err(|e| self.err(format!("TLS with {server}: {e}")))?;
+            .map_err(|_| self.unreachable(format!("TLS handshake with {server} timed out")))?
+            .map_err(|e| self.refused(format!("TLS with {server}: {e}"), 502))?;
             Box::new(tls)
         } else {
             Box::new(stream)
@@ -588,7 +598,8 @@ impl NatsConnection {
                 }
                 if let Some(e) = line.strip_prefix("-ERR") {
                     let e = e.trim();
-                    let hint = if e.contains("Authorization") || e.contains("Authentication") {
+                    let auth = e.contains("Authorization") || e.contains("Authentication");
+                    let hint = if auth {
                         match (self.auth.get(server), &self.nkey) {
                             (_, Some(kp)) => format!(" (the NKey {} from NATS_NKEY was refused)", kp.public_key()),
                             (Some(a), None) => format!(" (the {} in the URL were refused)", a.describe()),
@@ -597,13 +608,14 @@ impl NatsConnection {
                     } else {
                         String::new()
                     };
-                    return Err(self.err(format!("{server} refused the connection: {e}{hint}")));
+                    let code = if auth { 401 } else { 502 };
+                    return Err(self.refused(format!("{server} refused the connection: {e}{hint}"), code));
                 }
             }
         };
         tokio::time::timeout(Duration::from_secs(5), handshake)
             .await
-            .map_err(|_| self.err("handshake timed out"))??;
+            .map_err(|_| self.unreachable("handshake timed out"))??;
         // Under the writer lock: subscribe() cannot slip a SUB in between.
         let mut guard = self.writer.lock().await;
         let mut subs_out = String::new();

@@ -29,7 +29,7 @@ mod watch;
 
 use super::{Metadata, Node, RegisterOptions, Registry, Service, Watcher};
 use crate::error::{Error, Result};
-use crate::transport::http_client::{HttpClient, Method, Response};
+use crate::transport::http_client::{is_unreachable, HttpClient, Method, Response};
 use async_trait::async_trait;
 use bytes::Bytes;
 use rustls::ClientConfig;
@@ -381,11 +381,13 @@ impl Consul {
             headers.push(("content-type", "application/json"));
         }
         let mut last = String::new();
+        let mut refused = false;
         for agent in &self.session.addresses {
             let attempt = self.session.http.send(method.clone(), agent, path, &headers, payload.clone());
             let rsp = match tokio::time::timeout(timeout, attempt).await {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) => {
+                    refused |= !is_unreachable(&e);
                     last = format!("{}://{agent}: {e}", self.session.scheme);
                     continue;
                 }
@@ -410,7 +412,7 @@ impl Consul {
             }
             return Ok(rsp);
         }
-        Err(unavailable(format!("consul: cannot reach any agent ({last})")))
+        Err(super::not_reached(format!("consul: cannot reach any agent ({last})"), refused))
     }
 
     fn read_query(&self, path: &str, index: u64, wait: Duration) -> String {

@@ -417,6 +417,12 @@ impl Registry for Mdns {
     fn name(&self) -> &'static str {
         "mdns"
     }
+
+    /// Never: mDNS needs no server, and its 503 (no multicast route on this host) is a
+    /// configuration to fix, said at once rather than retried.
+    fn is_unreachable(&self, _e: &Error) -> bool {
+        false
+    }
 }
 
 /// Fails at once, with what to do about it, when this host has no route to the mDNS group
