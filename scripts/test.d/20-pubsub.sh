@@ -26,7 +26,7 @@ step "broker unit tests" cargo test --locked -q -p micro --lib broker
 step "broker Rust<->Rust (memory, http)" cargo test --locked -q -p micro --test broker
 step "broker NATS (nats-server)" cargo test --locked -q -p micro --test broker_nats -- --nocapture
 step "registry NATS (nats-server)" cargo test --locked -q -p micro --test registry_nats
-step "NATS NKey authentication (nats-server)" cargo test --locked -q -p micro --test nats_nkey
+step "NATS NKey and creds (JWT) authentication (nats-server)" cargo test --locked -q -p micro --test nats_nkey
 step "interop NATS registry (gm5's registry/nats)" bash -c 'cargo build --locked -q -p greeter-example -p micro-cli && scripts/netns.sh tests/interop/nats_registry.sh'
 step "interop pub/sub (gm5, gm4, gm6, NATS)" scripts/netns.sh cargo test --locked -q -p micro-interop --test pubsub -- --nocapture --test-threads=3
 

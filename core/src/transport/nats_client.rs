@@ -91,8 +91,8 @@ struct NatsConnection {
     tls_servers: HashSet<String>,
     /// TLS client configuration, for `tls://` servers and servers that require TLS.
     tls: Option<Arc<ClientConfig>>,
-    /// The user NKey (from the seed file NATS_NKEY names) that signs a server's nonce.
-    nkey: Option<Arc<nkeys::KeyPair>>,
+    /// The user key that signs a server's nonce (NATS_NKEY or NATS_CREDS), with its JWT.
+    nkey: Option<Arc<UserKey>>,
     max_message: usize,
     max_payload: AtomicUsize,
     subs: Mutex<HashMap<u64, NSub>>,
@@ -174,18 +174,49 @@ fn tls_from_env(id: &str) -> Result<Option<Arc<ClientConfig>>> {
     config.map(Some).map_err(|e| Error::bad_request(id, format!("nats: {}", e.detail)))
 }
 
-/// The user NKey in the seed file NATS_NKEY names (the `nats` CLI's name and format: a file
-/// holding a user seed, `SU…`); `None` without NATS_NKEY.
-fn nkey_from_env(id: &str) -> Result<Option<Arc<nkeys::KeyPair>>> {
-    let Some(path) = std::env::var("NATS_NKEY").ok().filter(|v| !v.is_empty()) else { return Ok(None) };
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| Error::bad_request(id, format!("nats: NATS_NKEY {path}: {e}")))?;
-    let seed = text.lines().map(str::trim).find(|l| l.starts_with("SU")).ok_or_else(|| {
-        Error::bad_request(id, format!("nats: NATS_NKEY {path}: no user seed (a line starting with SU)"))
-    })?;
-    let pair = nkeys::KeyPair::from_seed(seed)
-        .map_err(|e| Error::bad_request(id, format!("nats: NATS_NKEY {path}: not a valid NKey seed: {e}")))?;
-    Ok(Some(Arc::new(pair)))
+/// A user's key: it signs the server's nonce; with a JWT (a creds file) the server checks
+/// the JWT against its trusted operator and the signature against the JWT's subject.
+struct UserKey {
+    pair: nkeys::KeyPair,
+    jwt: Option<String>,
+    /// The variable and file it came from, for messages.
+    source: String,
+}
+
+/// The user key from the environment, with the `nats` CLI's names and formats:
+/// NATS_CREDS names a creds file (a user JWT and its NKey seed, as `nsc` writes them),
+/// NATS_NKEY a file holding a user seed (`SU…`). `None` without either; both is an error.
+fn nkey_from_env(id: &str) -> Result<Option<Arc<UserKey>>> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let (name, path) = match (var("NATS_CREDS"), var("NATS_NKEY")) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return Err(Error::bad_request(id, "nats: NATS_CREDS and NATS_NKEY are both set: set one"));
+        }
+        (Some(p), None) => ("NATS_CREDS", p),
+        (None, Some(p)) => ("NATS_NKEY", p),
+    };
+    let bad = |why: String| Error::bad_request(id, format!("nats: {name} {path}: {why}"));
+    let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
+    let jwt = if name == "NATS_CREDS" {
+        Some(creds_block(&text, "NATS USER JWT").ok_or_else(|| bad("no user JWT (a NATS USER JWT block)".into()))?)
+    } else {
+        None
+    };
+    let seed = match &jwt {
+        Some(_) => creds_block(&text, "USER NKEY SEED"),
+        None => text.lines().map(str::trim).find(|l| l.starts_with("SU")).map(str::to_string),
+    }
+    .ok_or_else(|| bad("no user seed (a line starting with SU)".into()))?;
+    let pair = nkeys::KeyPair::from_seed(&seed).map_err(|e| bad(format!("not a valid NKey seed: {e}")))?;
+    Ok(Some(Arc::new(UserKey { pair, jwt, source: format!("{name} {path}") })))
+}
+
+/// The first line inside `-----BEGIN <what>-----` … `------END <what>------` of a creds file.
+fn creds_block(text: &str, what: &str) -> Option<String> {
+    let mut lines = text.lines().map(str::trim);
+    lines.find(|l| l.starts_with("-----BEGIN") && l.contains(what))?;
+    lines.find(|l| !l.is_empty()).filter(|l| !l.starts_with("---")).map(str::to_string)
 }
 
 /// A URL with its user information replaced by `***`, for messages.
@@ -302,8 +333,9 @@ impl NatsClient {
         if tls.is_some() {
             return NatsClient::with_tls(urls, max_message, id, tls);
         }
-        // Users of different NKeys (NATS_NKEY changed in between) do not share a connection.
-        let nkey = nkey_from_env(id)?.map(|kp| kp.public_key()).unwrap_or_default();
+        // Users of different keys (NATS_NKEY or NATS_CREDS changed in between) do not share
+        // a connection.
+        let nkey = nkey_from_env(id)?.map(|k| k.pair.public_key()).unwrap_or_default();
         let key = format!("{} {nkey}", urls.trim());
         let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
         shared.retain(|(_, w)| w.strong_count() > 0);
@@ -582,12 +614,16 @@ impl NatsConnection {
                 Some(Auth::Token(t)) => connect["auth_token"] = t.as_str().into(),
                 None => {}
             }
-            if let (Some(kp), Some(nonce)) = (&self.nkey, &nonce) {
+            if let (Some(key), Some(nonce)) = (&self.nkey, &nonce) {
                 use base64::Engine;
-                let sig = kp
+                let sig = key
+                    .pair
                     .sign(nonce.as_bytes())
-                    .map_err(|e| self.err(format!("signing the nonce with NATS_NKEY: {e}")))?;
-                connect["nkey"] = kp.public_key().into();
+                    .map_err(|e| self.err(format!("signing the nonce with {}: {e}", key.source)))?;
+                match &key.jwt {
+                    Some(jwt) => connect["jwt"] = jwt.as_str().into(),
+                    None => connect["nkey"] = key.pair.public_key().into(),
+                }
                 connect["sig"] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sig).into();
             }
             w.write_all(format!("CONNECT {connect}\r\nPING\r\n").as_bytes()).await.map_err(|e| self.err(e))?;
@@ -601,9 +637,12 @@ impl NatsConnection {
                     let auth = e.contains("Authorization") || e.contains("Authentication");
                     let hint = if auth {
                         match (self.auth.get(server), &self.nkey) {
-                            (_, Some(kp)) => format!(" (the NKey {} from NATS_NKEY was refused)", kp.public_key()),
+                            (_, Some(key)) if key.jwt.is_some() => {
+                                format!(" (the user JWT of {} from {} was refused)", key.pair.public_key(), key.source)
+                            }
+                            (_, Some(key)) => format!(" (the NKey {} from {} was refused)", key.pair.public_key(), key.source),
                             (Some(a), None) => format!(" (the {} in the URL were refused)", a.describe()),
-                            (None, None) => " (the server wants credentials: nats://user:password@host:port, nats://token@host:port, or an NKey seed file in NATS_NKEY)".to_string(),
+                            (None, None) => " (the server wants credentials: nats://user:password@host:port, nats://token@host:port, a creds file in NATS_CREDS or an NKey seed file in NATS_NKEY)".to_string(),
                         }
                     } else {
                         String::new()
