@@ -320,3 +320,31 @@ async fn a_service_started_before_nats_registers_once_the_server_is_up() {
     assert!(svc.server().is_registered());
     svc.stop().await.expect("stop");
 }
+
+/// #16 item 5, NATS: the server is restarted (it keeps no data: go-micro's NATS registry is
+/// answered by each live process). The node's process reconnects and resubscribes by itself,
+/// and a lookup after the restart finds it again.
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_server_restart_the_living_nodes_answer_again() {
+    let Some(bin) = nats_bin("after_a_server_restart_the_living_nodes_answer_again") else { return };
+    let port = free_port();
+    let server = NatsServer::start_on(&bin, port);
+    let node = Nats::from_urls(&format!("nats://127.0.0.1:{port}")).unwrap();
+    node.register(&service("phoenix", "1", "phoenix-1"), RegisterOptions::default()).await.unwrap();
+    let look = Nats::from_urls(&format!("127.0.0.1:{port}")).unwrap();
+    assert_eq!(look.get_service("phoenix").await.unwrap().len(), 1);
+
+    drop(server); // killed
+    let _server = NatsServer::start_on(&bin, port);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match look.get_service("phoenix").await {
+            Ok(got) if !got.is_empty() => {
+                assert_eq!(got[0].nodes[0].id, "phoenix-1");
+                break;
+            }
+            other => assert!(Instant::now() < deadline, "60 s after the restart: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
