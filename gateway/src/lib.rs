@@ -43,6 +43,7 @@ pub mod sidecar;
 pub mod stats;
 pub mod tls;
 pub mod web;
+pub mod ws;
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;

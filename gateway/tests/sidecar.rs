@@ -306,3 +306,80 @@ async fn neighbour_is_registered_forwarded_to_and_follows_its_health() {
     n.stop().await.expect("stop");
     assert!(registry.get_service("py.app").await.expect("get").iter().all(|s| s.nodes.is_empty()));
 }
+
+/// Streams through the sidecar's `/rpc` websocket (what `micro stream --proxy_address` uses):
+/// messages both ways in order, the half-close (an empty text frame) answered by a
+/// client-streaming endpoint, a handler's error arriving as the go-micro error in the close
+/// frame, and an unknown service answered as an HTTP error before any upgrade.
+#[tokio::test]
+async fn streams_go_through_the_rpc_websocket() {
+    let registry: Arc<dyn Registry> = Arc::new(MemRegistry::new());
+    let sc = sidecar(Arc::clone(&registry), Arc::new(broker::memory::Memory::new(1 << 20)), 16).await;
+    let svc = Service::builder("streamer")
+        .registry(Arc::clone(&registry))
+        .broker(Arc::new(broker::memory::Memory::new(1 << 20)))
+        .address("127.0.0.1:0")
+        .build()
+        .await
+        .expect("service");
+    svc.server().handle_stream("Streamer.Echo", |_, mut s| async move {
+        while let Some(m) = s.recv().await {
+            s.send(m?).await?;
+        }
+        Ok(())
+    });
+    svc.server().handle_stream("Streamer.Count", |_, mut s| async move {
+        let mut n = 0u32;
+        while let Some(m) = s.recv().await {
+            m?;
+            n += 1;
+        }
+        s.send(format!("{{\"count\":{n}}}")).await?;
+        Ok(())
+    });
+    svc.server().handle_stream("Streamer.Fail", |_, mut s| async move {
+        let _ = s.recv().await;
+        Err(micro::Error::new("streamer", "no more", 409))
+    });
+    svc.start().await.expect("start");
+    let remote = Remote::new(&sc.addr.to_string(), Duration::from_secs(5));
+
+    let (mut tx, mut rx) = remote.stream("streamer", "Streamer.Echo").await.expect("open");
+    for i in 0..3 {
+        tx.send(format!("{{\"n\":{i}}}").into_bytes()).await.expect("send");
+        let got = rx.recv().await.expect("recv").expect("a reply");
+        assert_eq!(&got[..], format!("{{\"n\":{i}}}").as_bytes());
+    }
+    tx.close_send().await.expect("half-close");
+    assert_eq!(rx.recv().await.expect("the end"), None, "the echo ends once the client's side is closed");
+
+    let (mut tx, mut rx) = remote.stream("streamer", "Streamer.Count").await.expect("open");
+    for _ in 0..4 {
+        tx.send(b"{}".to_vec()).await.expect("send");
+    }
+    tx.close_send().await.expect("half-close");
+    assert_eq!(&rx.recv().await.expect("recv").expect("the count")[..], b"{\"count\":4}");
+    assert_eq!(rx.recv().await.expect("the end"), None);
+
+    let (mut tx, mut rx) = remote.stream("streamer", "Streamer.Fail").await.expect("open");
+    tx.send(b"{}".to_vec()).await.expect("send");
+    let e = rx.recv().await.expect_err("the handler's error");
+    assert_eq!((e.code, e.detail.as_str()), (409, "no more"), "{e:?}");
+
+    let e = remote.stream("nobody", "Nobody.Home").await.err().expect("no such service");
+    assert_eq!(e.code, 404, "{e:?}");
+
+    // A websocket on the service's own path opens the same stream (the rpc handler's rules).
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/streamer/Streamer/Echo", sc.addr))
+        .await
+        .expect("a websocket on the service path");
+    ws.send(tungstenite::Message::text("{\"path\":true}")).await.expect("send");
+    match ws.next().await {
+        Some(Ok(tungstenite::Message::Text(t))) => assert_eq!(t.as_str(), "{\"path\":true}"),
+        other => panic!("no echo on the path's stream: {other:?}"),
+    }
+    // The client's close frame ends the stream at once: the service's handler returns, so
+    // the service stops without waiting out its drain timeout.
+    ws.close(None).await.expect("close");
+    svc.stop().await.expect("stop");
+}

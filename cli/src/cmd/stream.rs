@@ -3,6 +3,7 @@
 //!
 //! go-micro servers never end a stream (their client hangs up), so besides the service's end
 //! of stream, a quiet second after the last reply, once all input is sent, ends it normally.
+//! With `--proxy_address` the stream goes through the sidecar's `/rpc` websocket.
 
 use crate::cmd::{call_failure, print_body, Failure, Outcome};
 use crate::format;
@@ -25,29 +26,41 @@ pub async fn run(service: &str, endpoint: &str, messages: Vec<String>, opts: &Op
     for (i, m) in messages.iter().enumerate() {
         format::parse_json(&format!("message {}", i + 1), m).map_err(Failure::Usage)?;
     }
-    if sess.proxy.is_some() {
-        return Err(Failure::Usage(
-            "micro stream cannot go through --proxy_address: the sidecar's HTTP API has no streams (call, publish and the registry commands can)".into(),
-        ));
-    }
-    let client = client_for(sess, opts).await?;
     let what = format!("{service}.{endpoint}");
-    let s =
-        client.stream(service, endpoint, &call_options(opts)).await.map_err(|e| call_failure(sess, opts, &what, &e))?;
-    let node = s.node().to_string();
-    let (mut tx, mut rx) = s.split();
     // The receiving half runs on its own task; its messages come through a channel, which
     // can be waited on with a deadline without losing a half-read message.
     let (fwd, mut replies) = tokio::sync::mpsc::unbounded_channel();
-    let reader = tokio::spawn(async move {
-        loop {
-            let r = rx.recv().await;
-            let last = !matches!(r, Ok(Some(_)));
-            if fwd.send(r).is_err() || last {
-                return;
-            }
+    macro_rules! forward {
+        ($rx:ident) => {
+            tokio::spawn(async move {
+                loop {
+                    let r = $rx.recv().await;
+                    let last = !matches!(r, Ok(Some(_)));
+                    if fwd.send(r).is_err() || last {
+                        return;
+                    }
+                }
+            })
+        };
+    }
+    let (mut tx, node, reader) = match &sess.proxy {
+        // Through the sidecar: its `/rpc` websocket.
+        Some(remote) => {
+            let (tx, mut rx) =
+                remote.stream(service, endpoint).await.map_err(|e| call_failure(sess, opts, &what, &e))?;
+            (Sender::Proxy(tx), format!("the sidecar at {}", remote.base()), forward!(rx))
         }
-    });
+        None => {
+            let client = client_for(sess, opts).await?;
+            let s = client
+                .stream(service, endpoint, &call_options(opts))
+                .await
+                .map_err(|e| call_failure(sess, opts, &what, &e))?;
+            let node = s.node().to_string();
+            let (tx, mut rx) = s.split();
+            (Sender::Mesh(tx), node, forward!(rx))
+        }
+    };
     let output = opts.output.unwrap_or(Output::Json);
     let printed = std::cell::Cell::new(false);
     // Prints one reply; Some(outcome) when the stream is over.
@@ -126,4 +139,26 @@ pub async fn run(service: &str, endpoint: &str, messages: Vec<String>, opts: &Op
     reader.abort();
     drop(tx);
     outcome
+}
+
+/// The sending half of a stream: to the service, or through a sidecar.
+enum Sender {
+    Mesh(micro::client::StreamSendHalf),
+    Proxy(micro_gateway::sidecar::remote::RemoteSend),
+}
+
+impl Sender {
+    async fn send(&mut self, body: Vec<u8>) -> micro::Result<()> {
+        match self {
+            Sender::Mesh(tx) => tx.send(body).await,
+            Sender::Proxy(tx) => tx.send(body).await,
+        }
+    }
+
+    async fn close_send(&mut self) -> micro::Result<()> {
+        match self {
+            Sender::Mesh(tx) => tx.close_send().await,
+            Sender::Proxy(tx) => tx.close_send().await,
+        }
+    }
 }

@@ -13,6 +13,7 @@ pub mod event;
 pub mod http;
 pub mod meta;
 pub mod rpc;
+pub mod stream;
 
 use crate::{error, resolver, Body, Peer, Shared, GATEWAY_ID};
 use bytes::Bytes;

@@ -85,6 +85,9 @@ pub(crate) async fn call_service(s: &Shared, req: Request<Body>, service: &str, 
     if let Err(rsp) = super::authorize(s, req.headers(), req.extensions(), service, method) {
         return rsp;
     }
+    if super::http::is_websocket(req.headers()) {
+        return super::stream::serve(s, req, service, method).await;
+    }
     let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     let verb = req.method().clone();
     let query = req.uri().query().map(str::to_string);
@@ -145,6 +148,9 @@ fn bad_rpc(detail: impl Into<String>) -> Response<Body> {
 /// The `/rpc` endpoint: POST only; JSON (`{"service","endpoint"|"method","request","address"}`,
 /// keys in any case, `request` a JSON value or a string of JSON) or a form.
 pub(crate) async fn endpoint(s: &Shared, req: Request<Body>) -> Response<Body> {
+    if req.method() == Method::GET && super::http::is_websocket(req.headers()) {
+        return stream_endpoint(s, req).await;
+    }
     if req.method() != Method::POST {
         return error::method_not_allowed("POST");
     }
@@ -208,6 +214,28 @@ pub(crate) async fn endpoint(s: &Shared, req: Request<Body>) -> Response<Body> {
     }
     let rsp = invoke(s, &r.service, &r.endpoint, Bytes::from(request), codec::JSON, &parts.headers, r.address).await;
     with_json_type(rsp)
+}
+
+/// `GET /rpc?service=S&endpoint=E` (or `method=E`) upgraded to a websocket: a stream
+/// ([`super::stream`]).
+async fn stream_endpoint(s: &Shared, req: Request<Body>) -> Response<Body> {
+    let query = req.uri().query().unwrap_or_default().to_string();
+    let param = |key: &str| {
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let Some(service) = param("service") else {
+        return bad_rpc("invalid service: name one with ?service=NAME");
+    };
+    let Some(endpoint) = param("endpoint").or_else(|| param("method")) else {
+        return bad_rpc("invalid endpoint: name one with ?endpoint=Service.Method");
+    };
+    if let Err(rsp) = super::authorize(s, req.headers(), req.extensions(), &service, &endpoint) {
+        return with_json_type(rsp);
+    }
+    super::stream::serve(s, req, &service, &endpoint).await
 }
 
 /// `/rpc` always answers `application/json`.

@@ -19,16 +19,13 @@ use crate::handler::http::is_websocket;
 use crate::handler::{metadata, read_body};
 use crate::{error, full, Body, Shared};
 use futures_util::{SinkExt, StreamExt};
-use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
+use hyper::header::CONTENT_TYPE;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use micro::broker::{Broker, SubscribeOptions};
 use micro::PublishOptions;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::WebSocketStream;
 
@@ -100,34 +97,18 @@ fn subscribe(s: &Shared, mut req: Request<Body>, topic: String, group: Option<St
     let Some(broker) = s.client.broker() else {
         return error::json(StatusCode::SERVICE_UNAVAILABLE, SIDECAR_ID, "the sidecar has no broker");
     };
-    let Some(key) = req.headers().get(SEC_WEBSOCKET_KEY).map(|k| derive_accept_key(k.as_bytes())) else {
-        return error::json(StatusCode::BAD_REQUEST, SIDECAR_ID, "websocket request without Sec-WebSocket-Key");
-    };
-    let Ok(accept) = HeaderValue::from_str(&key) else {
-        return error::json(StatusCode::BAD_REQUEST, SIDECAR_ID, "bad Sec-WebSocket-Key");
+    let (rsp, upgrade) = match crate::ws::accept(&mut req, SIDECAR_ID) {
+        Ok(accepted) => accepted,
+        Err(rsp) => return rsp,
     };
     let ct = content_type(req.headers());
     let md = message_metadata(req.headers());
     let client = s.client.clone();
-    let upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
-        let upgraded = match upgrade.await {
-            Ok(u) => u,
-            Err(e) => {
-                tracing::debug!(target: "micro::proxy", error = %e, "websocket upgrade failed");
-                return;
-            }
-        };
-        let config = WebSocketConfig::default().max_message_size(Some(READ_LIMIT)).max_frame_size(Some(READ_LIMIT));
-        let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+        let Some(ws) = crate::ws::open(upgrade, READ_LIMIT).await else { return };
         let publish = PublishOptions { content_type: Some(ct), metadata: md };
         session(ws, broker, client, topic, group, queue, publish).await;
     });
-    let mut rsp = Response::new(full(bytes::Bytes::new()));
-    *rsp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    rsp.headers_mut().insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-    rsp.headers_mut().insert(UPGRADE, HeaderValue::from_static("websocket"));
-    rsp.headers_mut().insert(SEC_WEBSOCKET_ACCEPT, accept);
     rsp
 }
 

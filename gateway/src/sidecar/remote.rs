@@ -2,12 +2,14 @@
 //! that reaches the sidecar's TCP port and nothing else of the mesh (spec P13).
 //!
 //! [`Remote`] is a [`Registry`] over `/registry` (list, get, register, deregister; watching is
-//! not offered), and calls (`/rpc`) and publishes (`/broker`) through the sidecar. Streams
-//! have no form in the sidecar's API and are not offered.
+//! not offered), and calls (`/rpc`), streams (`/rpc` as a websocket,
+//! [`crate::handler::stream`]) and publishes (`/broker`) through the sidecar.
 
 use super::SIDECAR_ID;
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Full};
 use hyper::header::CONTENT_TYPE;
 use hyper::{Method, Request, StatusCode};
@@ -17,6 +19,8 @@ use hyper_util::rt::TokioExecutor;
 use micro::registry::{RegisterOptions, Registry, Service, Watcher};
 use micro::{Error, Result};
 use std::time::Duration;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message as Frame};
 
 /// A sidecar's HTTP API, from outside the mesh.
 #[derive(Clone)]
@@ -99,6 +103,51 @@ impl Remote {
         self.expect(Method::POST, "/rpc", "application/json", Bytes::from(body.to_string())).await
     }
 
+    /// Opens a bidirectional stream to `service`'s `endpoint` through the sidecar's `/rpc`
+    /// websocket; messages are JSON. A service the sidecar cannot reach is the sidecar's
+    /// error, before anything is sent.
+    pub async fn stream(&self, service: &str, endpoint: &str) -> Result<(RemoteSend, RemoteRecv)> {
+        let q: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("service", service)
+            .append_pair("endpoint", endpoint)
+            .finish();
+        let Some(host) = self.base.strip_prefix("http://") else {
+            return Err(Error::bad_request(
+                micro::error::CLIENT_ID,
+                format!("streams through {} are not supported: only http:// sidecars", self.base),
+            ));
+        };
+        let url = format!("ws://{host}/rpc?{q}");
+        let opened =
+            tokio::time::timeout(self.timeout, tokio_tungstenite::connect_async(url.as_str())).await.map_err(|_| {
+                Error::timeout(
+                    micro::error::CLIENT_ID,
+                    format!("the sidecar at {} did not answer within {:?}", self.base, self.timeout),
+                )
+            })?;
+        let ws = match opened {
+            Ok((ws, _)) => ws,
+            Err(WsError::Http(rsp)) => {
+                let text = String::from_utf8_lossy(rsp.body().as_deref().unwrap_or_default()).trim().to_string();
+                let e = Error::parse(&text);
+                return Err(if e.code != 0 {
+                    e
+                } else {
+                    Error::new(SIDECAR_ID, format!("{}: {text}", rsp.status()), i32::from(rsp.status().as_u16()))
+                });
+            }
+            Err(e) => {
+                return Err(Error::new(
+                    micro::error::CLIENT_ID,
+                    format!("the sidecar at {} is unreachable: {e}", self.base),
+                    503,
+                ))
+            }
+        };
+        let (sink, source) = ws.split();
+        Ok((RemoteSend { sink }, RemoteRecv { source }))
+    }
+
     /// Publishes `body` on `topic` through the sidecar's `/broker`.
     pub async fn publish(&self, topic: &str, content_type: &str, body: Bytes) -> Result<()> {
         let q: String = form_urlencoded::Serializer::new(String::new()).append_pair("topic", topic).finish();
@@ -112,6 +161,69 @@ impl Remote {
                 format!("the sidecar's /registry answer is not a service list: {e}"),
             )
         })
+    }
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The sending half of a stream through a sidecar.
+pub struct RemoteSend {
+    sink: SplitSink<Socket, Frame>,
+}
+
+impl RemoteSend {
+    /// Sends one message (a text frame when it is UTF-8, else binary).
+    pub async fn send(&mut self, body: impl Into<Bytes>) -> Result<()> {
+        let body: Bytes = body.into();
+        let frame = match std::str::from_utf8(&body) {
+            Ok(text) if !text.is_empty() => Frame::text(text.to_string()),
+            _ => Frame::Binary(body),
+        };
+        self.sink.send(frame).await.map_err(sending)
+    }
+
+    /// Ends the sending side (an empty text frame, go-micro's `CloseSend`); replies still come.
+    pub async fn close_send(&mut self) -> Result<()> {
+        self.sink.send(Frame::text(String::new())).await.map_err(sending)
+    }
+}
+
+fn sending(e: WsError) -> Error {
+    Error::new(micro::error::CLIENT_ID, format!("sending through the sidecar failed: {e}"), 503)
+}
+
+/// The receiving half of a stream through a sidecar.
+pub struct RemoteRecv {
+    source: SplitStream<Socket>,
+}
+
+impl RemoteRecv {
+    /// The next message; `None` once the service ended the stream; the service's error
+    /// (carried in the close frame) when it failed.
+    pub async fn recv(&mut self) -> Result<Option<Bytes>> {
+        loop {
+            return match self.source.next().await {
+                Some(Ok(Frame::Text(t))) => Ok(Some(Bytes::from(t.as_bytes().to_vec()))),
+                Some(Ok(Frame::Binary(b))) => Ok(Some(b)),
+                Some(Ok(Frame::Close(None))) => Ok(None),
+                Some(Ok(Frame::Close(Some(c)))) if c.code == CloseCode::Normal => Ok(None),
+                Some(Ok(Frame::Close(Some(c)))) => {
+                    let e = Error::parse(&c.reason);
+                    Err(if e.code != 0 {
+                        e
+                    } else {
+                        Error::internal(SIDECAR_ID, format!("stream closed ({}): {}", c.code, c.reason))
+                    })
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => {
+                    Err(Error::new(micro::error::CLIENT_ID, format!("the sidecar's stream failed: {e}"), 503))
+                }
+                None => {
+                    Err(Error::new(micro::error::CLIENT_ID, "the sidecar's stream ended without a close frame", 503))
+                }
+            };
+        }
     }
 }
 
