@@ -383,3 +383,46 @@ async fn streams_go_through_the_rpc_websocket() {
     ws.close(None).await.expect("close");
     svc.stop().await.expect("stop");
 }
+
+/// The registry's watch through the sidecar's `/registry` websocket (spec P7): the raw frame
+/// is go-micro's `registry.Result` JSON, and `Remote::watch` (what the CLI gets with
+/// `--proxy_address`) turns frames back into events, for one service or for all.
+async fn next(w: &mut micro::registry::Watcher) -> micro::registry::Event {
+    tokio::time::timeout(Duration::from_secs(10), w.next()).await.expect("an event in time").expect("open")
+}
+
+#[tokio::test]
+async fn the_registry_watch_goes_through_a_websocket() {
+    use micro::registry::{Action, Node, RegisterOptions};
+    let registry: Arc<dyn Registry> = Arc::new(MemRegistry::new());
+    let sc = sidecar(Arc::clone(&registry), Arc::new(broker::memory::Memory::new(1 << 20)), 8).await;
+    let remote = Remote::new(&sc.addr.to_string(), Duration::from_secs(5));
+    let mut one = remote.watch(Some("watched")).await.expect("watch one");
+    let mut all = remote.watch(None).await.expect("watch all");
+    let (mut raw, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/registry", sc.addr)).await.expect("a raw websocket");
+    // The sidecar has subscribed once the upgrade is answered; changes from here on are seen.
+    let svc = |name: &str| RegService {
+        name: name.into(),
+        nodes: vec![Node { id: format!("{name}-1"), address: "127.0.0.1:9".into(), ..Default::default() }],
+        ..Default::default()
+    };
+    registry.register(&svc("other"), RegisterOptions::default()).await.expect("register other");
+    registry.register(&svc("watched"), RegisterOptions::default()).await.expect("register watched");
+    let ev = next(&mut one).await;
+    assert_eq!((ev.action, ev.service.name.as_str()), (Action::Create, "watched"), "only the named service");
+    assert_eq!(next(&mut all).await.service.name, "other");
+    assert_eq!(next(&mut all).await.service.name, "watched");
+    match tokio::time::timeout(Duration::from_secs(10), raw.next()).await.expect("a frame") {
+        Some(Ok(tungstenite::Message::Text(t))) => {
+            let v: serde_json::Value = serde_json::from_str(t.as_str()).expect("JSON");
+            assert_eq!(v["Action"], "create", "{v}");
+            assert_eq!(v["Service"]["name"], "other", "{v}");
+            assert_eq!(v["Service"]["nodes"][0]["id"], "other-1", "{v}");
+        }
+        other => panic!("no result frame: {other:?}"),
+    }
+    registry.deregister(&svc("watched")).await.expect("deregister");
+    let ev = next(&mut one).await;
+    assert_eq!((ev.action, ev.service.nodes[0].id.as_str()), (Action::Delete, "watched-1"));
+}

@@ -1,8 +1,8 @@
 //! The client side of a sidecar's HTTP API (`micro --proxy_address=HOST:PORT`): for a machine
 //! that reaches the sidecar's TCP port and nothing else of the mesh (spec P13).
 //!
-//! [`Remote`] is a [`Registry`] over `/registry` (list, get, register, deregister; watching is
-//! not offered), and calls (`/rpc`), streams (`/rpc` as a websocket,
+//! [`Remote`] is a [`Registry`] over `/registry` (list, get, register, deregister, and watch
+//! over its websocket), and calls (`/rpc`), streams (`/rpc` as a websocket,
 //! [`crate::handler::stream`]) and publishes (`/broker`) through the sidecar.
 
 use super::SIDECAR_ID;
@@ -111,13 +111,19 @@ impl Remote {
             .append_pair("service", service)
             .append_pair("endpoint", endpoint)
             .finish();
+        let (sink, source) = self.websocket(&format!("/rpc?{q}")).await?.split();
+        Ok((RemoteSend { sink }, RemoteRecv { source }))
+    }
+
+    /// A websocket to the sidecar's `path_query`; the sidecar's HTTP error when it refuses.
+    async fn websocket(&self, path_query: &str) -> Result<Socket> {
         let Some(host) = self.base.strip_prefix("http://") else {
             return Err(Error::bad_request(
                 micro::error::CLIENT_ID,
-                format!("streams through {} are not supported: only http:// sidecars", self.base),
+                format!("websockets to {} are not supported: only http:// sidecars", self.base),
             ));
         };
-        let url = format!("ws://{host}/rpc?{q}");
+        let url = format!("ws://{host}{path_query}");
         let opened =
             tokio::time::timeout(self.timeout, tokio_tungstenite::connect_async(url.as_str())).await.map_err(|_| {
                 Error::timeout(
@@ -125,27 +131,23 @@ impl Remote {
                     format!("the sidecar at {} did not answer within {:?}", self.base, self.timeout),
                 )
             })?;
-        let ws = match opened {
-            Ok((ws, _)) => ws,
+        match opened {
+            Ok((ws, _)) => Ok(ws),
             Err(WsError::Http(rsp)) => {
                 let text = String::from_utf8_lossy(rsp.body().as_deref().unwrap_or_default()).trim().to_string();
                 let e = Error::parse(&text);
-                return Err(if e.code != 0 {
+                Err(if e.code != 0 {
                     e
                 } else {
                     Error::new(SIDECAR_ID, format!("{}: {text}", rsp.status()), i32::from(rsp.status().as_u16()))
-                });
+                })
             }
-            Err(e) => {
-                return Err(Error::new(
-                    micro::error::CLIENT_ID,
-                    format!("the sidecar at {} is unreachable: {e}", self.base),
-                    503,
-                ))
-            }
-        };
-        let (sink, source) = ws.split();
-        Ok((RemoteSend { sink }, RemoteRecv { source }))
+            Err(e) => Err(Error::new(
+                micro::error::CLIENT_ID,
+                format!("the sidecar at {} is unreachable: {e}", self.base),
+                503,
+            )),
+        }
     }
 
     /// Publishes `body` on `topic` through the sidecar's `/broker`.
@@ -254,8 +256,41 @@ impl Registry for Remote {
         Self::services(&body)
     }
 
-    async fn watch(&self, _service: Option<&str>) -> Result<Watcher> {
-        Err(Error::new(SIDECAR_ID, "watching the registry through a sidecar is not supported", 501))
+    /// The sidecar's `/registry` websocket: each `{"Action","Service"}` frame is one event;
+    /// the watcher ends when the socket does, and dropping it closes the socket.
+    async fn watch(&self, service: Option<&str>) -> Result<Watcher> {
+        let query = match service {
+            Some(name) => {
+                format!("?{}", form_urlencoded::Serializer::new(String::new()).append_pair("service", name).finish())
+            }
+            None => String::new(),
+        };
+        let (mut sink, mut source) = self.websocket(&format!("/registry{query}")).await?.split();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tx.closed() => break,
+                    frame = source.next() => match frame {
+                        Some(Ok(Frame::Text(t))) => match serde_json::from_str::<super::registry::WatchResult>(t.as_str()) {
+                            Ok(r) => match super::registry::parse_action(&r.action) {
+                                Some(action) => {
+                                    if tx.send(micro::registry::Event { action, service: r.service }).is_err() {
+                                        break;
+                                    }
+                                }
+                                None => tracing::debug!(action = %r.action, "registry watch: unknown action skipped"),
+                            },
+                            Err(e) => tracing::debug!(error = %e, "registry watch: a frame that is not a result skipped"),
+                        },
+                        Some(Ok(_)) => {}
+                        None | Some(Err(_)) => break,
+                    },
+                }
+            }
+            let _ = sink.send(Frame::Close(None)).await;
+        });
+        Ok(Watcher::new(rx))
     }
 
     fn name(&self) -> &'static str {
