@@ -37,6 +37,10 @@ impl Drop for Sc {
 }
 
 async fn sidecar(registry: Arc<dyn Registry>, broker: Arc<dyn Broker>, queue: usize) -> Sc {
+    sidecar_with(registry, broker, SidecarOptions { subscriber_queue: queue, ..Default::default() }).await
+}
+
+async fn sidecar_with(registry: Arc<dyn Registry>, broker: Arc<dyn Broker>, opts: SidecarOptions) -> Sc {
     let client = micro::Client::builder()
         .registry(Arc::clone(&registry))
         .broker(broker)
@@ -44,7 +48,6 @@ async fn sidecar(registry: Arc<dyn Registry>, broker: Arc<dyn Broker>, queue: us
         .build()
         .await
         .expect("client");
-    let opts = SidecarOptions { subscriber_queue: queue, ..Default::default() };
     let gw = Gateway::new(client.clone(), registry, opts.gateway.clone());
     let sc = Sidecar::new(gw, &opts, None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -425,4 +428,27 @@ async fn the_registry_watch_goes_through_a_websocket() {
     registry.deregister(&svc("watched")).await.expect("deregister");
     let ev = next(&mut one).await;
     assert_eq!((ev.action, ev.service.nodes[0].id.as_str()), (Action::Delete, "watched-1"));
+}
+
+/// `micro proxy --handler=proxy --namespace=go.micro.api` (spec P3): a path is proxied to the
+/// HTTP service `<namespace>.<first segment>` untouched, body and all (no JSON check: the
+/// body is not decoded).
+#[tokio::test]
+async fn the_proxy_handler_forwards_paths_to_http_services() {
+    let registry: Arc<dyn Registry> = Arc::new(MemRegistry::new());
+    let backend = neighbour(Arc::new(AtomicBool::new(true))).await;
+    let node = micro::registry::Node { id: "api-1".into(), address: backend.to_string(), ..Default::default() };
+    let svc = RegService { name: "go.micro.api.greeter".into(), nodes: vec![node], ..Default::default() };
+    registry.register(&svc, Default::default()).await.expect("register");
+    let mut opts = SidecarOptions::default();
+    opts.gateway.handler = "proxy".parse().expect("a handler");
+    opts.gateway.namespace = "go.micro.api".into();
+    let sc = sidecar_with(Arc::clone(&registry), Arc::new(broker::memory::Memory::new(1 << 20)), opts).await;
+    let (status, body) = send(sc.addr, "POST", "/greeter/hello", "application/json", "[1,2]").await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(&body[..], b"{\"echo\":[1,2],\"endpoint\":\"\"}");
+    let (status, _) = send(sc.addr, "POST", "/greeter/fail", "application/json", "not json, not checked").await;
+    assert_eq!(status.as_u16(), 418, "the service's own status comes back");
+    let (status, _) = send(sc.addr, "GET", "/nobody/x", "", "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -28,6 +28,10 @@ pub struct ProxyArgs {
     /// Namespace joined with the service a path names (also tried without it).
     #[arg(long, env = "MICRO_PROXY_NAMESPACE", default_value = "go.micro.srv")]
     pub namespace: String,
+    /// Handler of the paths the sidecar's own routes do not take: rpc (the classic
+    /// sidecar's), meta, api, http (alias proxy: reverse proxy to the service), event or web.
+    #[arg(long, env = "MICRO_PROXY_HANDLER", default_value = "rpc")]
+    pub handler: String,
     /// Name of the program beside the sidecar, registered as a service (needs --server_address).
     #[arg(long = "server_name", env = "MICRO_SIDECAR_SERVER_NAME")]
     pub server_name: Option<String>,
@@ -119,6 +123,7 @@ pub async fn run(args: &ProxyArgs, opts: &Opts, sess: &Session) -> Outcome {
         .await
         .map_err(|e| Failure::Usage(e.detail))?;
     let mut sc_opts = SidecarOptions { subscriber_queue: args.subscriber_queue, ..Default::default() };
+    sc_opts.gateway.handler = args.handler.parse().map_err(Failure::Usage)?;
     sc_opts.gateway.namespace = args.namespace.clone();
     sc_opts.gateway.max_body = args.max_body;
     sc_opts.gateway.request_timeout = opts.client_request_timeout;
@@ -150,8 +155,10 @@ pub async fn run(args: &ProxyArgs, opts: &Opts, sess: &Session) -> Outcome {
         None => String::new(),
     };
     println!(
-        "micro proxy listening on {scheme}://{bound} (namespace {}, registry {}{what}{registered})",
-        args.namespace, sess.registry_name
+        "micro proxy listening on {scheme}://{bound} (handler {}, namespace {}, registry {}{what}{registered})",
+        sc_opts.gateway.handler.name(),
+        args.namespace,
+        sess.registry_name
     );
     let serving = tokio::spawn(sidecar.serve(listener, tls, stop.clone()));
     micro::wait_for_signal().await;

@@ -80,7 +80,9 @@ impl Sidecar {
     pub async fn handle(&self, req: Request<Body>) -> Response<Body> {
         let path = req.uri().path();
         let own = path == "/registry" || path == "/broker" || (path == "/health" && self.neighbour.is_some());
-        if !own && !claims_json(&req) {
+        // Only handlers that decode the body as the call's request check that it is JSON.
+        let decodes = matches!(self.gateway.shared.opts.handler, crate::HandlerKind::Rpc | crate::HandlerKind::Meta);
+        if !own && !(decodes && claims_json(&req)) {
             return self.gateway.handle(req).await;
         }
         let started = Instant::now();
