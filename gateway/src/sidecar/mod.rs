@@ -82,7 +82,8 @@ impl Sidecar {
         let own = path == "/registry" || path == "/broker" || (path == "/health" && self.neighbour.is_some());
         // Only handlers that decode the body as the call's request check that it is JSON.
         let decodes = matches!(self.gateway.shared.opts.handler, crate::HandlerKind::Rpc | crate::HandlerKind::Meta);
-        if !own && !(decodes && claims_json(&req)) {
+        let checked = decodes && claims_json(&req);
+        if !own && !checked {
             return self.gateway.handle(req).await;
         }
         let started = Instant::now();
