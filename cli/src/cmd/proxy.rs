@@ -6,6 +6,10 @@
 //! registers the program beside it (its endpoints from `--server_endpoints` or
 //! `--server_endpoints_file`), follows `--healthcheck_url`, and forwards the mesh's calls to
 //! it; on Ctrl-C / SIGTERM it deregisters, then stops. TLS and ACME as `micro api`.
+//!
+//! `--protocol=mucp` makes it the transparent RPC proxy instead (go-micro v1.18's `micro
+//! proxy`, `micro_gateway::sidecar::mucp`): go-micro RPC on the same address, registered as
+//! `go.micro.proxy`, forwarding every call (go-micro clients send theirs with `MICRO_PROXY`).
 
 use crate::cmd::listen::{self, listen_address, TlsArgs};
 use crate::cmd::{Failure, Outcome};
@@ -32,6 +36,14 @@ pub struct ProxyArgs {
     /// sidecar's), meta, api, http (alias proxy: reverse proxy to the service), event or web.
     #[arg(long, env = "MICRO_PROXY_HANDLER", default_value = "rpc")]
     pub handler: String,
+    /// What the proxy speaks on its address: http (the sidecar's HTTP API) or mucp (go-micro
+    /// RPC: a transparent proxy that forwards every call to the service it names).
+    #[arg(long, env = "MICRO_PROXY_PROTOCOL", default_value = "http")]
+    pub protocol: String,
+    /// With --protocol=mucp: send every call to this service, or to this host:port, instead of
+    /// the service it names (v1's --backend).
+    #[arg(long, alias = "backend", env = "MICRO_PROXY_ENDPOINT")]
+    pub endpoint: Option<String>,
     /// Name of the program beside the sidecar, registered as a service (needs --server_address).
     #[arg(long = "server_name", env = "MICRO_SIDECAR_SERVER_NAME")]
     pub server_name: Option<String>,
@@ -112,6 +124,11 @@ fn neighbour_config(args: &ProxyArgs) -> Result<Option<NeighbourConfig>, Failure
 
 /// Runs the sidecar until Ctrl-C / SIGTERM.
 pub async fn run(args: &ProxyArgs, opts: &Opts, sess: &Session) -> Outcome {
+    match args.protocol.trim().to_ascii_lowercase().as_str() {
+        "" | "http" => {}
+        "mucp" | "rpc" => return run_mucp(args, opts, sess).await,
+        other => return Err(Failure::Usage(format!("micro proxy: unknown --protocol {other:?}: use http or mucp"))),
+    }
     let security = args.tls.security(CMD)?;
     let neighbour_cfg = neighbour_config(args)?;
     let registry = sess.mesh_registry().await?;
@@ -174,4 +191,39 @@ pub async fn run(args: &ProxyArgs, opts: &Opts, sess: &Session) -> Outcome {
         Ok(Err(e)) => Err(Failure::Failed(format!("micro proxy: {e}"))),
         Err(e) => Err(Failure::Failed(format!("micro proxy: {e}"))),
     }
+}
+
+/// `--protocol=mucp`: the transparent RPC proxy, until Ctrl-C / SIGTERM.
+async fn run_mucp(args: &ProxyArgs, opts: &Opts, sess: &Session) -> Outcome {
+    use micro_gateway::sidecar::mucp::{self, Target};
+    if args.server_name.is_some() || args.server_address.is_some() {
+        return Err(Failure::Usage(
+            "micro proxy: --server_name/--server_address belong to the HTTP sidecar, not --protocol=mucp".into(),
+        ));
+    }
+    let registry = sess.mesh_registry().await?;
+    let client = client_builder(opts).registry(registry.clone()).build().await.map_err(|e| Failure::Usage(e.detail))?;
+    let listen = listen_address(opts.address.as_deref().or(opts.proxy_address.as_deref()).unwrap_or(DEFAULT_ADDRESS));
+    let svc = micro::Service::builder(mucp::SERVICE)
+        .address(listen.clone())
+        .registry(registry)
+        .build()
+        .await
+        .map_err(|e| Failure::Usage(format!("micro proxy: {}", e.detail)))?;
+    let target = Target::parse(args.endpoint.as_deref());
+    mucp::forward(svc.server(), client, target.clone());
+    svc.start().await.map_err(|e| Failure::Failed(format!("micro proxy: cannot start on {listen}: {}", e.detail)))?;
+    let to = match &target {
+        Target::Route => "the service each call names".to_string(),
+        Target::Service(s) => format!("service {s}"),
+        Target::Address(a) => format!("the node at {a}"),
+    };
+    let bound = svc.server().bound().map(|a| a.to_string()).unwrap_or(listen);
+    println!(
+        "micro proxy (mucp) listening on {bound} as {}, registry {}: every call goes to {to}",
+        mucp::SERVICE,
+        sess.registry_name
+    );
+    micro::wait_for_signal().await;
+    svc.stop().await.map_err(|e| Failure::Failed(format!("micro proxy: stopping: {}", e.detail)))
 }

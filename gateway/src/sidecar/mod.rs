@@ -20,6 +20,7 @@
 
 pub mod broker;
 pub mod forward;
+pub mod mucp;
 pub mod neighbour;
 pub mod registry;
 pub mod remote;
