@@ -146,9 +146,17 @@ enum Cmd {
     /// Check each node of a service: Debug.Health where served, else whether it is reachable.
     Health {
         /// Service name (`health check NAME` is accepted too).
-        service: String,
+        #[arg(required_unless_present_any = ["check_service", "check_address"])]
+        service: Option<String>,
         #[arg(hide = true)]
         name: Option<String>,
+        /// Serve `GET /health` instead (the classic health sidecar) for this service's node at
+        /// --check_address, on --address (MICRO_HEALTH_ADDRESS, default :8088).
+        #[arg(long = "check_service", env = "MICRO_HEALTH_CHECK_SERVICE")]
+        check_service: Option<String>,
+        /// With --check_service: the node whose Debug.Health `/health` reports.
+        #[arg(long = "check_address", env = "MICRO_HEALTH_CHECK_ADDRESS")]
+        check_address: Option<String>,
     },
     /// Show Debug.Stats of each node of a service (nodes that do not serve it show empty fields).
     Stats {
@@ -258,7 +266,21 @@ async fn run(cmd: Cmd, opts: &Opts, sess: &Session) -> Outcome {
             cmd::stream::run(&service, &endpoint, messages, opts, sess).await
         }
         Cmd::Publish { topic, message } => cmd::publish::run(&topic, &message, opts, sess).await,
-        Cmd::Health { service, name } => {
+        Cmd::Health { check_service, check_address, .. } if check_service.is_some() || check_address.is_some() => {
+            let Some(service) = check_service.filter(|s| !s.is_empty()) else {
+                return Err(Failure::Usage(
+                    "service name not set: --check_service (MICRO_HEALTH_CHECK_SERVICE)".into(),
+                ));
+            };
+            let Some(address) = check_address.filter(|a| !a.is_empty()) else {
+                return Err(Failure::Usage(
+                    "service address not set: --check_address (MICRO_HEALTH_CHECK_ADDRESS)".into(),
+                ));
+            };
+            cmd::health::serve(&service, &address, opts).await
+        }
+        Cmd::Health { service, name, .. } => {
+            let service = service.unwrap_or_default();
             let service = match (service.as_str(), name) {
                 ("check", Some(n)) => n,
                 (_, Some(extra)) => {

@@ -348,6 +348,7 @@ fn stats_against_go_micro_v5_debug_handler() {
     stats_count(&name, ["Greeter.Hello", r#"{"name":"s"}"#], ["Greeter.Fail", r#"{"code":418,"detail":"teapot"}"#]);
     let (c, o, _) = micro(&["health", &name]);
     assert!(c == 0 && o.ends_with(&format!("{id}\t\t{addr}\t\tok\n")), "{o}");
+    health_sidecar(&name, addr);
 }
 
 #[test]
@@ -693,4 +694,41 @@ fn publish_over_nats_reaches_go_micro() {
     }
     drop(subs);
     drop(nats);
+}
+
+/// `micro health --check_service NAME --check_address ADDR` (the classic health sidecar, spec
+/// P16) on a free port: `GET /health` answers `OK` while the node's Debug.Health says ok, and
+/// `NOT_HEALTHY` (500) for a node that does not answer; without --check_address it refuses
+/// to start, saying what is missing.
+fn health_sidecar(name: &str, addr: &str) {
+    let get = |url_addr: &str| -> String {
+        let mut s = std::net::TcpStream::connect(url_addr).expect("connect to micro health");
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("request");
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut s, &mut out).expect("answer");
+        out
+    };
+    let start = |check: &str| -> (Bg, String) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_micro"))
+            .args(["--address", "127.0.0.1:0", "health", "--check_service", name, "--check_address", check])
+            .env_remove("MICRO_REGISTRY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start micro health");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first).expect("read");
+        let listen = first.split("http://").nth(1).and_then(|r| r.split('/').next()).unwrap_or_default().to_string();
+        assert!(!listen.is_empty(), "no address in {first:?}");
+        (Bg(child), listen)
+    };
+    let (_up, at) = start(addr);
+    let answer = get(&at);
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("OK"), "{answer}");
+    let (_down, at) = start("127.0.0.1:1");
+    let answer = get(&at);
+    assert!(answer.starts_with("HTTP/1.1 500") && answer.contains("NOT_HEALTHY"), "{answer}");
+    let (c, _, e) = micro(&["health", "--check_service", name]);
+    assert_eq!(c, 2, "{e}");
+    assert!(e.contains("service address not set"), "{e}");
 }

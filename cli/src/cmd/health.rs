@@ -1,6 +1,9 @@
 //! `micro health SERVICE` (also `health check SERVICE`): each node's Debug.Health, or, for a
 //! node that does not serve it, whether it answers at all. Fails when a node is unreachable.
 //! `micro bot`'s `health SERVICE` answers with the same [`report`].
+//!
+//! `micro health --check_service NAME --check_address HOST:PORT` is the classic health
+//! sidecar instead ([`serve`]): `GET /health` asks that node's Debug.Health.
 
 use crate::cmd::{per_node, print, Failure, Outcome};
 use crate::format;
@@ -46,4 +49,64 @@ pub async fn run(service: &str, opts: &Opts, sess: &Session) -> Outcome {
     let (text, end) = report(service, opts, sess).await?;
     print(&text);
     end
+}
+
+/// The classic health sidecar (spec P16): serves `GET /health` on the global `--address`
+/// (else MICRO_HEALTH_ADDRESS, else `:8088`). Each request calls Debug.Health of `service` at
+/// `address`: `OK` (200) when its status is `ok`, else `NOT_HEALTHY` (500) — with the reason
+/// on a second line, where the classic said nothing. Runs until Ctrl-C / SIGTERM.
+pub async fn serve(service: &str, address: &str, opts: &Opts) -> Outcome {
+    use http_body_util::Full;
+    use hyper::{Response, StatusCode};
+    let env = std::env::var("MICRO_HEALTH_ADDRESS").ok().filter(|a| !a.is_empty());
+    let listen = crate::cmd::listen::listen_address(opts.address.as_deref().or(env.as_deref()).unwrap_or(":8088"));
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| Failure::Failed(format!("micro health: cannot listen on {listen}: {e}")))?;
+    let bound = listener.local_addr().map_err(|e| Failure::Failed(e.to_string()))?;
+    let client = crate::session::direct_client(opts)?;
+    let mut copts = crate::session::call_options(opts);
+    copts.address = vec![address.to_string()];
+    copts.retries = Some(0);
+    let check = std::sync::Arc::new((client, copts, service.to_string()));
+    println!("micro health listening on http://{bound}/health: Debug.Health of {service} at {address}");
+    let accept = async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let check = std::sync::Arc::clone(&check);
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let check = std::sync::Arc::clone(&check);
+                    async move {
+                        let (status, text) = if req.uri().path() != "/health" {
+                            (StatusCode::NOT_FOUND, "404 page not found\n".to_string())
+                        } else {
+                            let (client, copts, service) = &*check;
+                            match client.call(service, "Debug.Health", &b"{}"[..], copts).await {
+                                Ok(r) => match serde_json::from_slice::<serde_json::Value>(&r.body)
+                                    .ok()
+                                    .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(str::to_string))
+                                {
+                                    Some(s) if s == "ok" => (StatusCode::OK, "OK".to_string()),
+                                    other => {
+                                        (StatusCode::INTERNAL_SERVER_ERROR, format!("NOT_HEALTHY\nstatus {other:?}\n"))
+                                    }
+                                },
+                                Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("NOT_HEALTHY\n{e}\n")),
+                            }
+                        };
+                        let mut rsp = Response::new(Full::new(bytes::Bytes::from(text)));
+                        *rsp.status_mut() = status;
+                        Ok::<_, std::convert::Infallible>(rsp)
+                    }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
+            });
+        }
+    };
+    tokio::select! {
+        _ = accept => Ok(()),
+        _ = micro::wait_for_signal() => Ok(()),
+    }
 }
