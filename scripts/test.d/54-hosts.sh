@@ -4,8 +4,8 @@
 # grow by exactly the calls made (tests/interop/stats.sh); mutual TLS — each host's greeter
 # requiring client certificates, called by go-micro's TLS client with and without one, and
 # our CLI against go-micro's server requiring them (tests/interop/mtls.sh); etcd, Consul and
-# NATS — Python, Node and C with go-micro's own etcd and Consul registries and NATS broker,
-# both ways
+# NATS — Python, Node and C with go-micro's own etcd, Consul and NATS registries and NATS
+# broker, both ways
 # (tests/interop/backends.sh); several hosts — three network namespaces joined through a
 # bridge, etcd as the registry, one host's cable cut mid-load (tests/interop/multihost.sh).
 # Builds what it
@@ -40,5 +40,6 @@ scripts/netns.sh tests/interop/stats.sh || rc=1
 scripts/netns.sh tests/interop/mtls.sh || rc=1
 scripts/netns.sh tests/interop/backends.sh etcd || rc=1
 CONSUL_BIN="$(tests/interop/consul/build.sh)" scripts/netns.sh tests/interop/backends.sh consul || rc=1
+scripts/netns.sh tests/interop/backends.sh nats || rc=1
 tests/interop/multihost.sh || rc=1
 exit "$rc"

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # etcd, Consul and NATS from Python, Node and C against go-micro v5.30.0, inside the private
-# network namespace: a real etcd (Debian's etcd-server) or Consul (v1.14.11, CONSUL_BIN) is
+# network namespace (with `nats`, NATS is the registry as well as the broker): a real etcd (Debian's etcd-server) or Consul (v1.14.11, CONSUL_BIN) is
 # the registry and a real nats-server the broker, for every process (MICRO_REGISTRY=etcd://…
 # or consul://…, MICRO_BROKER=nats). For each host: gm5 (go-micro's own registry/etcd or
 # registry/consul) finds the host's service and calls it; gm5's NATS publish reaches the
 # host's subscriber; the host's client finds gm5's service and calls it; the host's publish
 # reaches gm5's NATS subscriber.
-#   scripts/netns.sh tests/interop/backends.sh etcd|consul
+#   scripts/netns.sh tests/interop/backends.sh etcd|consul|nats   (nats: the registry too)
 # Needs: etcd, Consul (CONSUL_BIN), nats-server, gm5, the Python binding in
 # target/python-venv, bindings/node/micro.node, and the C greeter, client and pubsub
 # examples built by scripts/test.d/54-hosts.sh under target/stats/.
@@ -34,9 +34,15 @@ consul)
 		-serf-lan-port "$(free_port)" -serf-wan-port "$(free_port)" >"$tmp/registry.log" 2>&1 &
 	registry_up() { local l; l="$(curl -s "http://127.0.0.1:$port/v1/status/leader")" && [ "${#l}" -gt 2 ]; }
 	;;
-*) echo "usage: backends.sh etcd|consul"; exit 2 ;;
+nats)
+	# The nats-server started below for the broker is the registry too (go-micro's
+	# registry/nats), on the same connection.
+	port="$nport"
+	registry_up() { :; }
+	;;
+*) echo "usage: backends.sh etcd|consul|nats"; exit 2 ;;
 esac
-pids+=($!)
+[ "$kind" = nats ] || pids+=($!)
 "$nats_server" -a 127.0.0.1 -p "$nport" >"$tmp/nats.log" 2>&1 &
 pids+=($!)
 up=0
