@@ -2,6 +2,8 @@
 //! by `tests/interop/consul/build.sh`; `scripts/test.d/26-consul.sh` builds it and sets
 //! `CONSUL_BIN`). Without one the tests say so and pass, unless `MICRO_REQUIRE_CONSUL=1`.
 
+mod common;
+
 use micro::registry::consul::{Consul, Options};
 use micro::registry::{Action, Endpoint, Event, Metadata, Node, RegisterOptions, Registry, Service, Value, Watcher};
 use std::path::PathBuf;
@@ -362,28 +364,10 @@ async fn https_with_the_right_ca_works_and_a_wrong_ca_is_an_error_naming_the_cer
 /// comes up (retried with backoff, 1 s doubling to 10 s).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_service_started_before_consul_registers_once_the_agent_is_up() {
-    use micro::{CallOptions, Client};
     let Some(bin) = consul_bin("a_service_started_before_consul_registers_once_the_agent_is_up") else { return };
     let port = free_port(); // the agent comes here later
     let early = Consul::new(Options { addresses: vec![format!("127.0.0.1:{port}")], ..Options::default() }).unwrap();
-    let svc = micro::Service::builder("early-consul")
-        .address("127.0.0.1:0")
-        .registry(std::sync::Arc::new(early))
-        .register_ttl(Duration::from_secs(10))
-        .register_interval(Duration::from_secs(2))
-        .build()
-        .await
-        .expect("service");
-    svc.server().handle("Early.Ping", |_| async { Ok(micro::Response::from(b"pong".to_vec())) });
-    svc.start().await.expect("an unreachable registry at start is not a failure");
-    assert!(!svc.server().is_registered());
-    let direct =
-        CallOptions { address: vec![svc.server().bound().expect("serving").to_string()], ..Default::default() };
-    let r = Client::with_cache(None, Default::default())
-        .call("early-consul", "Early.Ping", "{}", &direct)
-        .await
-        .expect("a direct call");
-    assert_eq!(&r.body[..], b"pong");
+    let svc = common::start_before_the_registry("early-consul", std::sync::Arc::new(early)).await;
 
     let agent = Agent::start_on(&bin, port);
     let got = poll(&agent.registry(None), "early-consul", Duration::from_secs(60), |s| !s.is_empty()).await;

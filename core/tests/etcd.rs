@@ -2,6 +2,8 @@
 //! installs it). Without one on PATH (or `ETCD_BIN`) the tests say so and pass, unless
 //! `MICRO_REQUIRE_ETCD=1`, which that suite sets.
 
+mod common;
+
 use micro::registry::etcd::{node_key, Etcd, Options};
 use micro::registry::{Action, Endpoint, Event, Metadata, Node, RegisterOptions, Registry, Service, Value, Watcher};
 use std::path::PathBuf;
@@ -501,7 +503,6 @@ async fn https_members_are_verified_against_the_ca() {
 /// itself once etcd comes up on its address (retried with backoff, 1 s doubling to 10 s).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_service_started_before_etcd_registers_once_etcd_is_up() {
-    use micro::{CallOptions, Client};
     use std::sync::Arc;
     let Some(bin) = etcd_bin("a_service_started_before_etcd_registers_once_etcd_is_up") else { return };
     let port = free_port(); // etcd comes here later
@@ -513,24 +514,7 @@ async fn a_service_started_before_etcd_registers_once_etcd_is_up() {
         })
         .unwrap(),
     );
-    let svc = micro::Service::builder("early-rpc")
-        .address("127.0.0.1:0")
-        .registry(registry)
-        .register_ttl(Duration::from_secs(10))
-        .register_interval(Duration::from_secs(1))
-        .build()
-        .await
-        .expect("service");
-    svc.server().handle("Early.Ping", |_| async { Ok(micro::Response::from(b"pong".to_vec())) });
-    svc.start().await.expect("an unreachable registry at start is not a failure");
-    assert!(!svc.server().is_registered());
-    let bound = svc.server().bound().expect("serving").to_string();
-    let direct = CallOptions { address: vec![bound], ..Default::default() };
-    let r = Client::with_cache(None, Default::default())
-        .call("early-rpc", "Early.Ping", "{}", &direct)
-        .await
-        .expect("a direct call");
-    assert_eq!(&r.body[..], b"pong");
+    let svc = common::start_before_the_registry("early-rpc", registry).await;
 
     let server = EtcdServer::start_on(&bin, "late", port);
     let found = poll(&server.registry(), "early-rpc", Duration::from_secs(60), |s| !s.is_empty()).await;

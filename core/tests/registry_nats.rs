@@ -2,6 +2,8 @@
 //! installs it). Without one on PATH (or `NATS_SERVER`) the tests say so and pass, unless
 //! `MICRO_REQUIRE_NATS=1`, which the pub/sub suite sets.
 
+mod common;
+
 use micro::registry::nats::Nats;
 use micro::registry::{self, Action, Endpoint, Metadata, Node, RegisterOptions, Registry, Service, Value};
 use std::path::PathBuf;
@@ -284,26 +286,11 @@ async fn tls_servers_are_verified_and_a_wrong_ca_or_plain_dial_is_a_clear_error(
 /// comes up (retried with backoff, 1 s doubling to 10 s).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_service_started_before_nats_registers_once_the_server_is_up() {
-    use micro::{CallOptions, Client};
     let Some(bin) = nats_bin("a_service_started_before_nats_registers_once_the_server_is_up") else { return };
     let port = free_port(); // nats-server comes here later
     let url = format!("nats://127.0.0.1:{port}");
-    let svc = micro::Service::builder("early-nats")
-        .address("127.0.0.1:0")
-        .registry(std::sync::Arc::new(Nats::from_urls(&url).unwrap()))
-        .build()
-        .await
-        .expect("service");
-    svc.server().handle("Early.Ping", |_| async { Ok(micro::Response::from(b"pong".to_vec())) });
-    svc.start().await.expect("an unreachable registry at start is not a failure");
-    assert!(!svc.server().is_registered());
-    let direct =
-        CallOptions { address: vec![svc.server().bound().expect("serving").to_string()], ..Default::default() };
-    let r = Client::with_cache(None, Default::default())
-        .call("early-nats", "Early.Ping", "{}", &direct)
-        .await
-        .expect("a direct call");
-    assert_eq!(&r.body[..], b"pong");
+    let svc =
+        common::start_before_the_registry("early-nats", std::sync::Arc::new(Nats::from_urls(&url).unwrap())).await;
 
     let _server = NatsServer::start_on(&bin, port);
     let look = Nats::from_urls(&format!("127.0.0.1:{port}")).unwrap();

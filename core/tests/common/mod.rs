@@ -22,3 +22,32 @@ pub fn open_fds() -> usize {
 pub fn alive_tasks() -> usize {
     tokio::runtime::Handle::current().metrics().num_alive_tasks()
 }
+
+/// #16 item 5's first half, the same for every registry: a service on `registry`, whose
+/// backend is not up yet, is started with one endpoint (`Early.Ping`). The start succeeds,
+/// the service is not registered, and a caller that knows its address is answered.
+pub async fn start_before_the_registry(
+    name: &str,
+    registry: std::sync::Arc<dyn micro::registry::Registry>,
+) -> micro::Service {
+    use micro::{CallOptions, Client};
+    let svc = micro::Service::builder(name)
+        .address("127.0.0.1:0")
+        .registry(registry)
+        .register_ttl(std::time::Duration::from_secs(10))
+        .register_interval(std::time::Duration::from_secs(2))
+        .build()
+        .await
+        .expect("service");
+    svc.server().handle("Early.Ping", |_| async { Ok(micro::Response::from(b"pong".to_vec())) });
+    svc.start().await.expect("an unreachable registry at start is not a failure");
+    assert!(!svc.server().is_registered());
+    let direct =
+        CallOptions { address: vec![svc.server().bound().expect("serving").to_string()], ..Default::default() };
+    let r = Client::with_cache(None, Default::default())
+        .call(name, "Early.Ping", "{}", &direct)
+        .await
+        .expect("a direct call");
+    assert_eq!(&r.body[..], b"pong");
+    svc
+}
