@@ -376,3 +376,57 @@ async fn a_service_started_before_consul_registers_once_the_agent_is_up() {
     assert!(svc.server().is_registered());
     svc.stop().await.expect("stop");
 }
+
+/// An https agent that verifies its clients (`verify_incoming`): a client with the
+/// certificate CONSUL_CLIENT_CERT/CONSUL_CLIENT_KEY name (Consul's own variables, read with
+/// CONSUL_CACERT by `registry::from_url`) registers and reads; without one the agent refuses
+/// the handshake, a 502 naming Consul; one of the two variables alone is a clear error. The
+/// only test of this binary that sets CONSUL_* variables.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_that_verifies_clients_takes_the_client_certificate_from_the_environment() {
+    let Some(bin) = consul_bin("an_agent_that_verifies_clients_takes_the_client_certificate_from_the_environment")
+    else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("micro-consul-mtls-{}", std::process::id()));
+    consul_certs(&bin, &dir);
+    let st = Command::new(&bin)
+        .args(["tls", "cert", "create", "-client", "-dc", "dc1"])
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "consul tls cert create -client");
+    let https = free_port();
+    let f = |n: &str| dir.join(n).to_string_lossy().into_owned();
+    let hcl = format!(
+        "ports {{ https = {https} }}\ntls {{ defaults {{ ca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\nverify_incoming = true }} }}",
+        f("consul-agent-ca.pem"),
+        f("dc1-server-consul-0.pem"),
+        f("dc1-server-consul-0-key.pem")
+    );
+    let _agent = Agent::start_with(&bin, None, hcl);
+    let url = format!("consul://https://127.0.0.1:{https}");
+    std::env::set_var("CONSUL_CACERT", f("consul-agent-ca.pem"));
+
+    let anonymous = micro::registry::from_url(&url).await.expect("a registry without a client certificate");
+    let err = anonymous.get_service("mtls").await.unwrap_err();
+    assert_eq!(err.code, 502, "refused by the agent, not an outage: {err:?}");
+    assert!(err.detail.contains("consul"), "{}", err.detail);
+    eprintln!("without a client certificate: {}", err.detail);
+
+    std::env::set_var("CONSUL_CLIENT_CERT", f("dc1-client-consul-0.pem"));
+    let half = micro::registry::from_url(&url).await.err().expect("one variable alone");
+    assert!(half.detail.contains("CONSUL_CLIENT_KEY"), "{}", half.detail);
+    std::env::set_var("CONSUL_CLIENT_KEY", f("dc1-client-consul-0-key.pem"));
+    let with_cert = micro::registry::from_url(&url).await.expect("a registry with the client certificate");
+    with_cert
+        .register(&service("mtls", "1", "mtls-1", 5401), RegisterOptions { ttl: Duration::from_secs(5) })
+        .await
+        .unwrap();
+    assert_eq!(with_cert.get_service("mtls").await.unwrap().len(), 1);
+    for v in ["CONSUL_CACERT", "CONSUL_CLIENT_CERT", "CONSUL_CLIENT_KEY"] {
+        std::env::remove_var(v);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

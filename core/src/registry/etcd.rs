@@ -368,7 +368,13 @@ impl Etcd {
             }
             return Ok(v);
         }
-        Err(super::not_reached(format!("etcd: cannot reach any member ({last})"), refused))
+        Err(super::not_reached(
+            format!(
+                "etcd: {} ({last})",
+                if refused { "no member accepted the connection" } else { "cannot reach any member" }
+            ),
+            refused,
+        ))
     }
 
     /// Opens a stream (a watch) on a connection of its own at the first member that
@@ -394,7 +400,13 @@ impl Etcd {
                 Err(_) => last = format!("{ep}: no answer within {timeout:?}"),
             }
         }
-        Err(super::not_reached(format!("etcd: cannot reach any member ({last})"), refused))
+        Err(super::not_reached(
+            format!(
+                "etcd: {} ({last})",
+                if refused { "no member accepted the connection" } else { "cannot reach any member" }
+            ),
+            refused,
+        ))
     }
 
     async fn range(&self, prefix: &str) -> Result<Vec<Value>> {

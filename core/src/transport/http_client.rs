@@ -103,8 +103,11 @@ impl HttpClient {
                 },
             }
         }
-        let mut send = self.connect(address).await?;
-        let rsp = send.send_request(req).await.map_err(std::io::Error::other)?;
+        let (mut send, ended) = self.connect(address).await?;
+        let rsp = match send.send_request(req).await {
+            Ok(rsp) => rsp,
+            Err(e) => return Err(why_closed(e, ended).await),
+        };
         self.finish(address, send, rsp).await
     }
 
@@ -118,8 +121,11 @@ impl HttpClient {
         body: Bytes,
     ) -> std::io::Result<(StatusCode, Incoming)> {
         let req = request(Method::POST, address, path, headers, body)?;
-        let mut send = self.connect(address).await?;
-        let rsp = send.send_request(req).await.map_err(std::io::Error::other)?;
+        let (mut send, ended) = self.connect(address).await?;
+        let rsp = match send.send_request(req).await {
+            Ok(rsp) => rsp,
+            Err(e) => return Err(why_closed(e, ended).await),
+        };
         Ok((rsp.status(), rsp.into_body()))
     }
 
@@ -131,8 +137,9 @@ impl HttpClient {
         Ok(Response { status: parts.status, headers: parts.headers, body })
     }
 
-    /// A new connection to `address` (TLS when the client is), its driving task spawned.
-    async fn connect(&self, address: &str) -> std::io::Result<Sender> {
+    /// A new connection to `address` (TLS when the client is), its driving task spawned; and
+    /// how that connection ended, should it end with an error.
+    async fn connect(&self, address: &str) -> std::io::Result<(Sender, Ended)> {
         let stream = TcpStream::connect(address).await?;
         let _ = stream.set_nodelay(true);
         match &self.tls {
@@ -205,19 +212,57 @@ fn request(
     builder.body(Full::new(body)).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
 }
 
+/// The error a connection's driving task ended with, once it has ended.
+type Ended = tokio::sync::oneshot::Receiver<hyper::Error>;
+
 /// HTTP/1.1 over `io`, the connection's driving task spawned.
-async fn handshake<T>(address: &str, io: T) -> std::io::Result<Sender>
+async fn handshake<T>(address: &str, io: T) -> std::io::Result<(Sender, Ended)>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (send, conn) = http1::handshake(TokioIo::new(io)).await.map_err(std::io::Error::other)?;
     let address = address.to_string();
+    let (ended_tx, ended) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         if let Err(e) = conn.await {
             tracing::trace!(%address, error = %e, "http client: connection ended");
+            let _ = ended_tx.send(e);
         }
     });
-    Ok(send)
+    Ok((send, ended))
+}
+
+/// The error of a first request that a new connection did not carry. When the connection
+/// ended with bad data (with TLS 1.3 a server refuses a client's certificate, or its missing
+/// one, only after the handshake, with an alert), that is the reason, found in the request's
+/// error or in the connection's: reached and refused, not [`is_unreachable`]. Otherwise the
+/// request's own error.
+async fn why_closed(e: hyper::Error, ended: Ended) -> std::io::Error {
+    if let Some(refused) = refusal(&e) {
+        return refused;
+    }
+    if e.is_canceled() || e.is_closed() || e.is_incomplete_message() {
+        if let Ok(Ok(conn)) = tokio::time::timeout(std::time::Duration::from_millis(500), ended).await {
+            if let Some(refused) = refusal(&conn) {
+                return refused;
+            }
+        }
+    }
+    std::io::Error::other(e)
+}
+
+/// The bad data (a TLS alert, not HTTP) somewhere in `e`'s chain of causes, as an error.
+fn refusal(e: &(dyn std::error::Error + 'static)) -> Option<std::io::Error> {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::InvalidData {
+                return Some(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("the peer refused: {io}")));
+            }
+        }
+        cause = c.source();
+    }
+    None
 }
 
 #[cfg(test)]

@@ -84,7 +84,8 @@ impl Default for Options {
 impl Options {
     /// Options from a comma-separated address list and Consul's own environment variables:
     /// CONSUL_HTTP_ADDR (when `addresses` is empty), CONSUL_HTTP_TOKEN, CONSUL_HTTP_SSL,
-    /// CONSUL_CACERT and CONSUL_HTTP_SSL_VERIFY.
+    /// CONSUL_CACERT, CONSUL_CLIENT_CERT and CONSUL_CLIENT_KEY (for an agent that verifies
+    /// clients), and CONSUL_HTTP_SSL_VERIFY.
     pub fn from_env(addresses: &str) -> Result<Self> {
         let env = |k: &str| std::env::var(k).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let list = match addresses.trim() {
@@ -103,11 +104,26 @@ impl Options {
             if env("CONSUL_HTTP_SSL_VERIFY").is_some_and(|v| v == "false" || v == "0") {
                 opts.tls = Some(crate::transport::tls::insecure_client_config()?);
             } else if let Some(path) = env("CONSUL_CACERT") {
-                let pem = std::fs::read(&path)
-                    .map_err(|e| Error::bad_request(ID, format!("consul: CONSUL_CACERT {path}: {e}")))?;
-                let tls = crate::transport::tls::client_config(&pem)
-                    .map_err(|e| Error::bad_request(ID, format!("consul: CONSUL_CACERT {path}: {}", e.detail)))?;
-                opts.tls = Some(tls);
+                let read = |var: &str, path: &str| {
+                    std::fs::read(path).map_err(|e| Error::bad_request(ID, format!("consul: {var} {path}: {e}")))
+                };
+                let pem = read("CONSUL_CACERT", &path)?;
+                // An agent with verify_incoming wants the client's own certificate too.
+                let tls = match (env("CONSUL_CLIENT_CERT"), env("CONSUL_CLIENT_KEY")) {
+                    (Some(c), Some(k)) => crate::transport::tls::client_config_with_identity(
+                        &pem,
+                        &read("CONSUL_CLIENT_CERT", &c)?,
+                        &read("CONSUL_CLIENT_KEY", &k)?,
+                    ),
+                    (None, None) => crate::transport::tls::client_config(&pem),
+                    _ => {
+                        return Err(Error::bad_request(
+                            ID,
+                            "consul: set both CONSUL_CLIENT_CERT and CONSUL_CLIENT_KEY, or neither",
+                        ))
+                    }
+                };
+                opts.tls = Some(tls.map_err(|e| Error::bad_request(ID, format!("consul: {}", e.detail)))?);
             }
         }
         Ok(opts)
@@ -412,7 +428,13 @@ impl Consul {
             }
             return Ok(rsp);
         }
-        Err(super::not_reached(format!("consul: cannot reach any agent ({last})"), refused))
+        Err(super::not_reached(
+            format!(
+                "consul: {} ({last})",
+                if refused { "no agent accepted the connection" } else { "cannot reach any agent" }
+            ),
+            refused,
+        ))
     }
 
     fn read_query(&self, path: &str, index: u64, wait: Duration) -> String {
