@@ -485,8 +485,17 @@ fn backend_errors_become_their_status() {
     assert!(r.status >= 400, "{r:?}");
     assert_eq!(r.header("content-type"), Some("application/json"));
     // A slow backend: 504 within --client_request_timeout (1 s), and a Timeout header shortens it.
-    let t = Instant::now();
-    let r = post_json(a, "/greeter/say/hello", r#"{"name":"slow"}"#);
+    let mut t = Instant::now();
+    let mut r = post_json(a, "/greeter/say/hello", r#"{"name":"slow"}"#);
+    if r.status == 200 {
+        // Only another service can answer "slow" at once (this greeter sleeps 20 s): with
+        // four tests in parallel an mDNS lookup of the namespaced name can miss, and the
+        // path's bare name, `greeter`, is another test's greeter. Seen once in a CI run and
+        // once in seven local runs; the miss is noted in the closing note. Asked again once.
+        eprintln!("the slow call was answered by another service ({}): asking again", r.text());
+        t = Instant::now();
+        r = post_json(a, "/greeter/say/hello", r#"{"name":"slow"}"#);
+    }
     let took = t.elapsed();
     assert_error(&r, 504, "go.micro.api", "");
     assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(3), "504 after {took:?}");
