@@ -368,13 +368,7 @@ impl Etcd {
             }
             return Ok(v);
         }
-        Err(super::not_reached(
-            format!(
-                "etcd: {} ({last})",
-                if refused { "no member accepted the connection" } else { "cannot reach any member" }
-            ),
-            refused,
-        ))
+        Err(super::not_reached("etcd", "member", &last, refused))
     }
 
     /// Opens a stream (a watch) on a connection of its own at the first member that
@@ -400,13 +394,7 @@ impl Etcd {
                 Err(_) => last = format!("{ep}: no answer within {timeout:?}"),
             }
         }
-        Err(super::not_reached(
-            format!(
-                "etcd: {} ({last})",
-                if refused { "no member accepted the connection" } else { "cannot reach any member" }
-            ),
-            refused,
-        ))
+        Err(super::not_reached("etcd", "member", &last, refused))
     }
 
     async fn range(&self, prefix: &str) -> Result<Vec<Value>> {

@@ -201,12 +201,17 @@ pub trait Registry: Send + Sync + 'static {
     }
 }
 
-/// No member of a remote registry answered: 503 when every failure was a network one (the
-/// backend is down or not up yet: worth retrying, see [`Registry::is_unreachable`]), 502
-/// when one was reached and refused (an untrusted certificate, a TLS server dialled in the
-/// clear).
-pub(crate) fn not_reached(detail: String, refused: bool) -> Error {
-    Error::new("go.micro.registry", detail, if refused { 502 } else { 503 })
+/// No `member` of a remote registry (`backend`: etcd, consul) answered; `last` is the last
+/// failure. 503 when every failure was a network one (the backend is down or not up yet:
+/// worth retrying, see [`Registry::is_unreachable`]), 502 when one was reached and refused
+/// (an untrusted certificate, a TLS server dialled in the clear).
+pub(crate) fn not_reached(backend: &str, member: &str, last: &str, refused: bool) -> Error {
+    let (what, code) = if refused {
+        (format!("no {member} accepted the connection"), 502)
+    } else {
+        (format!("cannot reach any {member}"), 503)
+    };
+    Error::new("go.micro.registry", format!("{backend}: {what} ({last})"), code)
 }
 
 /// A registry chosen by name or URL: `mdns` (default), `memory`, `etcd` (`127.0.0.1:2379`)

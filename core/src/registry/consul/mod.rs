@@ -428,13 +428,7 @@ impl Consul {
             }
             return Ok(rsp);
         }
-        Err(super::not_reached(
-            format!(
-                "consul: {} ({last})",
-                if refused { "no agent accepted the connection" } else { "cannot reach any agent" }
-            ),
-            refused,
-        ))
+        Err(super::not_reached("consul", "agent", &last, refused))
     }
 
     fn read_query(&self, path: &str, index: u64, wait: Duration) -> String {
