@@ -5,6 +5,10 @@
 #   D=2 WARMUP=0.5 ONLY=smoke bash bench/run.sh   # the smoke: one unary workload + publish, no results file
 #   ONLY=pubsub | ONLY=stream bash bench/run.sh     # just those rows, both layouts; table on stdout, no results file
 #   ONLY=hosts bash bench/run.sh                      # unary served in Rust, Python and Node, binding clients; table on stdout
+#   ONLY=hostserve bash bench/run.sh  # issue 18: handlers served in Rust, Python and Node beside aiohttp,
+#                                     # node:http and a nats-py responder, our loadgen and wrk, REPS=3 runs a
+#                                     # row, both layouts; the binding clients' overhead; writes
+#                                     # bench/results/<date>-hosts.md with the targets' verdicts
 #   ONLY=gomicro bash bench/run.sh                    # the go-micro rows, v5 (go) and v6 (go6), both layouts; table on stdout
 #   ONLY=gateway bash bench/run.sh    # `micro api` vs direct vs go-micro's `micro api` (root: netns);
 #                                     # writes bench/results/<date>-gateway.md (REPS=3 runs a row)
@@ -109,7 +113,15 @@ build() {
 	fi
 	log "building (cargo --release, go)"
 	cargo build --release -q --manifest-path "$here/Cargo.toml"
-	if [ "$ONLY" = all ] || [ "$ONLY" = hosts ]; then build_python; build_node; fi
+	case "$ONLY" in all | hosts | hostserve) build_python; build_node ;; esac
+	if [ "$ONLY" = hostserve ]; then
+		[ -z "$P" ] || "$P" -m pip install -q "aiohttp==3.14.5" "nats-py==2.16.0"
+		if [ ! -x "$here/go/bin/natsload" ] || [ -n "$(find "$here/go/natsload" -newer "$here/go/bin/natsload" -print -quit)" ]; then
+			(cd "$here/go/natsload" && GOFLAGS="${GOFLAGS:--buildvcs=false}" go build -o ../bin/natsload.tmp . && mv -f ../bin/natsload.tmp ../bin/natsload)
+		fi
+		command -v wrk >/dev/null || { log "wrk is not installed (Debian: apt-get install wrk)"; exit 1; }
+		command -v nats-server >/dev/null || { log "nats-server is not installed (Debian: apt-get install nats-server)"; exit 1; }
+	fi
 	if [ ! -x "$G" ] || [ -n "$(find "$here/go" -path "$here/go/micro" -prune -o \( -name '*.go' -o -name go.mod -o -name go.sum \) -newer "$G" -print -quit)" ]; then
 		(cd "$here/go" && GOFLAGS="${GOFLAGS:--buildvcs=false}" go build -o bin/gobench.tmp . && mv -f bin/gobench.tmp bin/gobench)
 	fi
@@ -371,6 +383,79 @@ if [ "$ONLY" = sidecar ]; then
 	python3 "$here/sidecar_report.py" "$rows" "ONLY=sidecar D=$D WARMUP=$WARMUP REPS=${REPS:-3} bash bench/run.sh" >"$out"
 	log "wrote $out"
 	cat "$out"
+	exit
+fi
+# wrkrow LAYOUT WORKLOAD PAIR ADDR: Debian's wrk (2 threads, $WC connections, default 64)
+# sending go-micro's own request (wrk/gomicro.lua, every reply checked) to http://ADDR/, after
+# a 1 s warm-up run; appends a row in loadgen's shape (wrk/parse.py).
+wrkrow() {
+	local layout="$1" workload="$2" pair="$3" a="$4" pre=() out res
+	[ "$layout" = pinned ] && pre=(taskset -c 0)
+	log "$layout $workload $pair"
+	"${pre[@]}" wrk -t2 -c"${WC:-64}" -d1s -s "$here/wrk/gomicro.lua" "http://$a/" >/dev/null
+	out="$("${pre[@]}" wrk -t2 -c"${WC:-64}" -d"${D%.*}s" --latency -s "$here/wrk/gomicro.lua" "http://$a/")"
+	res="$(python3 "$here/wrk/parse.py" "${D%.*}" <<<"$out")"
+	echo "{\"layout\":\"$layout\",\"workload\":\"$workload\",\"pair\":\"$pair\",\"result\":$res}" >>"$rows"
+}
+
+# hostserve: issue 18's rows, REPS times (default 3) in each layout. The JSON greeter served
+# by our Rust greeter, the Python package (async def and def), the Node package, aiohttp,
+# node:http and a nats-py responder on Debian's nats-server, and raw hyper (the floor): our
+# loadgen (go-micro's request through our client) against ours, wrk (go-micro's request, a
+# load generator nobody here wrote) against every HTTP server, natsload (nats.go) against
+# the responder; then the binding clients against the Rust greeter (asyncio, sync and Node,
+# at 1 and 100 in flight) beside our Rust client. Each rep starts every server afresh.
+hostserve() {
+	local reps="${REPS:-3}" rep L T=(--d "$D" --warmup "$WARMUP") c o hy pya pys nd aio nh nport nurl
+	rows="$work/rows.jsonl"
+	: >"$rows"
+	[ -n "$P" ] && [ -n "$N" ] || { log "ONLY=hostserve needs the Python and Node rows (PY=1 NODE=1)"; exit 1; }
+	for rep in $(seq "$reps"); do
+		for L in unpinned pinned; do
+			local pre=(); [ "$L" = pinned ] && pre=(taskset -c 0)
+			start "ours-$L-$rep" "$L" "$B/greeter"; o="$addr"
+			start "hyper-$L-$rep" "$L" "$B/hyper-echo"; hy="$addr"
+			start "py-async-$L-$rep" "$L" "$P" "$here/py/server.py" --mode async; pya="$addr"
+			start "py-def-$L-$rep" "$L" "$P" "$here/py/server.py" --mode sync; pys="$addr"
+			start "node-$L-$rep" "$L" node "$here/node/server.js"; nd="$addr"
+			start "aiohttp-$L-$rep" "$L" "$P" "$here/py/aiohttp_server.py"; aio="$addr"
+			start "nodehttp-$L-$rep" "$L" node "$here/node/http_server.js"; nh="$addr"
+			nport="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+			"${pre[@]}" nats-server -a 127.0.0.1 -p "$nport" >"$work/nats-$L-$rep.log" 2>&1 & pids+=($!)
+			nurl="nats://127.0.0.1:$nport"
+			for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$nport") 2>/dev/null && break; sleep 0.05; done
+			start "natspy-$L-$rep" "$L" "$P" "$here/py/nats_responder.py" --nats "$nurl"
+			for c in 64; do
+				row "$L" "unary c=$c" "ours→ours" "$B/loadgen" unary --client micro --addr "$o" --c "$c" "${T[@]}"
+				row "$L" "unary c=$c" "ours→python (async def)" "$B/loadgen" unary --client micro --addr "$pya" --c "$c" "${T[@]}"
+				row "$L" "unary c=$c" "ours→python (def)" "$B/loadgen" unary --client micro --addr "$pys" --c "$c" "${T[@]}"
+				row "$L" "unary c=$c" "ours→node" "$B/loadgen" unary --client micro --addr "$nd" --c "$c" "${T[@]}"
+				wrkrow "$L" "unary c=$c" "wrk→ours" "$o"
+				WRK_EXPECT='"name":"bench"' wrkrow "$L" "unary c=$c" "wrk→hyper" "$hy"
+				wrkrow "$L" "unary c=$c" "wrk→python (async def)" "$pya"
+				wrkrow "$L" "unary c=$c" "wrk→python (def)" "$pys"
+				wrkrow "$L" "unary c=$c" "wrk→node" "$nd"
+				wrkrow "$L" "unary c=$c" "wrk→aiohttp" "$aio"
+				wrkrow "$L" "unary c=$c" "wrk→node:http" "$nh"
+				row "$L" "unary c=$c" "nats.go→nats-py" "$here/go/bin/natsload" -nats "$nurl" -c "$c" -d "${D}s" -warmup "${WARMUP}s"
+			done
+			for c in 1 100; do
+				row "$L" "client c=$c" "ours→ours" "$B/loadgen" unary --client micro --addr "$o" --c "$c" "${T[@]}"
+				row "$L" "client c=$c" "python asyncio→ours" "$P" "$here/py/client.py" --addr "$o" --c "$c" "${T[@]}"
+				row "$L" "client c=$c" "python sync→ours" "$P" "$here/py/client.py" --sync --addr "$o" --c "$c" "${T[@]}"
+				row "$L" "client c=$c" "node→ours" node "$here/node/client.js" --addr "$o" --c "$c" "${T[@]}"
+			done
+			for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+			pids=()
+		done
+	done
+	local out="$here/results/$(date -u +%Y-%m-%d)-hosts.md"
+	python3 "$here/hosts_report.py" "$rows" "ONLY=hostserve D=$D WARMUP=$WARMUP REPS=$reps bash bench/run.sh" >"$out"
+	log "wrote $out"
+	cat "$out"
+}
+if [ "$ONLY" = hostserve ]; then
+	hostserve
 	exit
 fi
 if [ "$ONLY" = hosts ]; then

@@ -1,14 +1,15 @@
 """The Python client side of the benchmarks: a closed loop of `micro.Client().call`s.
 
-    python client.py --addr H:P [--c 100] [--d 3] [--warmup 1]
+    python client.py --addr H:P [--c 100] [--d 3] [--warmup 1] [--sync]
 
 `--c` calls in flight on one asyncio loop (each starts when the last ended), explicit
-address (no registry), no retries. Prints one JSON line in loadgen's format: requests,
+address (no registry), no retries; `--sync`: `call_sync` from `--c` threads instead. Prints one JSON line in loadgen's format: requests,
 errors, seconds, rate, p50_us, p99_us, p999_us (latency of each call as the caller sees it).
 """
 import argparse
 import asyncio
 import json
+import threading
 import time
 
 import micro
@@ -43,6 +44,42 @@ async def run(addr: str, c: int, d: float, warmup: float) -> dict:
                     errors += 1
 
     await asyncio.gather(*(worker() for _ in range(c)))
+    return summary(lat, errors, d)
+
+
+def run_sync(addr: str, c: int, d: float, warmup: float) -> dict:
+    client = micro.SyncClient(registry="memory", retries=0, pool_size=c + 4)
+    lats: list[list[int]] = [[] for _ in range(c)]
+    errs = [0] * c
+    start = time.perf_counter() + warmup
+    end = start + d
+
+    def worker(i: int) -> None:
+        call = client.call_sync
+        clock = time.perf_counter
+        lat = lats[i]
+        while True:
+            t = clock()
+            if t >= end:
+                return
+            try:
+                ok = call("greeter", "Greeter.Hello", BODY, address=addr).get("message") == "Hello bench"
+            except micro.Error:
+                ok = False
+            if t >= start:
+                lat.append(int((clock() - t) * 1e9))
+                if not ok:
+                    errs[i] += 1
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(c)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return summary([x for lat in lats for x in lat], sum(errs), d)
+
+
+def summary(lat: list[int], errors: int, d: float) -> dict:
     lat.sort()
 
     def q(x: float) -> float:
@@ -58,8 +95,10 @@ def main() -> None:
     p.add_argument("--c", type=int, default=100)
     p.add_argument("--d", type=float, default=3.0)
     p.add_argument("--warmup", type=float, default=1.0)
+    p.add_argument("--sync", action="store_true", help="call_sync from --c threads")
     a = p.parse_args()
-    print(json.dumps(asyncio.run(run(a.addr, a.c, a.d, a.warmup)), separators=(",", ":")), flush=True)
+    res = run_sync(a.addr, a.c, a.d, a.warmup) if a.sync else asyncio.run(run(a.addr, a.c, a.d, a.warmup))
+    print(json.dumps(res, separators=(",", ":")), flush=True)
 
 
 if __name__ == "__main__":

@@ -384,6 +384,12 @@ impl Request {
         }
         Ok(d)
     }
+    /// The request's W3C trace context (go-micro's `Traceparent` header, any case), without
+    /// building the header dict.
+    #[getter]
+    fn traceparent(&self) -> Option<&str> {
+        traceparent(&self.req.header)
+    }
     /// The raw body (for a stream: the opening message, which go-micro discards).
     #[getter]
     fn body<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
@@ -484,6 +490,11 @@ impl Message {
         }
         Ok(d)
     }
+    /// The publisher's W3C trace context (a `Traceparent` header, any case).
+    #[getter]
+    fn traceparent(&self) -> Option<&str> {
+        traceparent(&self.ev.message.header)
+    }
     /// The raw body.
     #[getter]
     fn body<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
@@ -509,4 +520,16 @@ impl Message {
     fn __repr__(&self) -> String {
         format!("<micro._native.Message {} {} bytes>", self.ev.topic, self.ev.message.body.len())
     }
+}
+
+/// The `Traceparent` header's value, its name in any case.
+fn traceparent<'a, K: AsRef<str>, V: AsRef<str>>(header: impl IntoIterator<Item = (&'a K, &'a V)>) -> Option<&'a str>
+where
+    K: 'a,
+    V: 'a,
+{
+    header
+        .into_iter()
+        .find(|(k, _)| k.as_ref().eq_ignore_ascii_case(micro::wrapper::trace::TRACEPARENT))
+        .map(|(_, v)| v.as_ref())
 }

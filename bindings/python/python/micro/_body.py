@@ -29,6 +29,8 @@ received, or a reply a client received. Decides the status of a body that does n
 # peer sending endless distinct ones only makes it start over.
 _kinds: dict[str, Kind] = {}
 _KINDS_MAX = 256
+# One encoder for every body: json.dumps with options builds a new one per call.
+_json_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 
 def kind(content_type: str) -> Kind:
@@ -74,7 +76,7 @@ def encode(value: Any, content_type: str | None) -> tuple[bytes, str]:
     if value is None:
         return b"{}", ct
     try:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False).encode(), ct
+        return _json_encode(value).encode(), ct
     except (TypeError, ValueError) as e:
         raise TypeError(f"body of type {type(value).__name__} is not JSON-serialisable: {e}") from None
 
@@ -89,7 +91,7 @@ def decode(body: bytes, content_type: str, side: Side, *, empty: Any = None) -> 
     """
     k = kind(content_type)
     if k == "json":
-        if not body.strip():
+        if not body or body.isspace():
             return empty
         try:
             return json.loads(body)

@@ -17,7 +17,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Mapping, TypeVar, overload
 
-from . import _body, _native
+from . import _body, _eager, _native
 from .client import (MAX_INTERVAL, Client, Registry, Seconds, _check_async, _native_call, _seconds, _traceparent,
                      _unstarted, _wait)
 from .errors import Conflict, Error, InternalServerError, _describe
@@ -465,19 +465,16 @@ class Service:
 
     async def _dispatch(self) -> None:
         try:
-            loop = asyncio.get_running_loop()
+            start = _eager.starter(asyncio.get_running_loop(), self._tasks)
+            answer, deliver, is_message = self._answer, self._deliver, _native.Message
             while True:
-                # One wake-up per batch: under load the queue holds many requests.
+                # One wake-up per batch: under load the queue holds many requests. Each
+                # starts at once; a Task is made only for one whose handler suspends.
                 batch = await _wait(self._n.next_requests, _BATCH)
                 if not batch:
                     return
                 for req in batch:
-                    if isinstance(req, _native.Message):
-                        t = loop.create_task(self._deliver(req))
-                    else:
-                        t = loop.create_task(self._answer(req))
-                    self._tasks.add(t)
-                    t.add_done_callback(self._tasks.discard)
+                    start(deliver(req) if isinstance(req, is_message) else answer(req))
         except BaseException:
             # The loop is going away without stop(): nobody will answer queued requests.
             self._n.abandon()
@@ -485,7 +482,7 @@ class Service:
 
     async def _deliver(self, m: _native.Message) -> None:
         msg = Message(m)
-        _traceparent.set(_header_traceparent(msg.header))  # this task's own context
+        _traceparent.set(m.traceparent)  # this message's own context
         try:
             h = self._subscribers[m.subscriber]
             await self._deliver_wrapped(0, h, msg)
@@ -506,24 +503,30 @@ class Service:
 
     async def _answer(self, req: _native.Request) -> None:
         h = self._handlers.get(req.endpoint)
-        _traceparent.set(_header_traceparent(req.header))  # this task's own context
+        _traceparent.set(req.traceparent)  # this request's own context
         try:
             if h is None:
                 raise Error(f"rpc: can't find method {req.endpoint}", 500, id=self.name)
-            ctx = Context(req)
             if h.stream:
-                await h(ServerStream(req), ctx)
+                await h(ServerStream(req), Context(req))
                 req.respond(b"")
                 return
-            payload = _body.decode(req.body, req.content_type, "request", empty={})
-            result = await (self._wrapped(0, h, payload, ctx) if self._wrappers else h(payload, ctx))
+            ct = req.content_type
+            payload = _body.decode(req.body, ct, "request", empty={})
+            if self._wrappers:
+                result = await self._wrapped(0, h, payload, Context(req))
+            elif h.is_async:  # the handler's own coroutine, awaited here: no frame between
+                result = await (h.fn(payload, Context(req)) if h.nargs == 2 else
+                                h.fn(payload) if h.nargs == 1 else h.fn())
+            else:
+                result = await h(payload, Context(req))
             try:
-                body, ct = _encode_result(result, req.content_type)
+                body, rct = _encode_result(result, ct)
             except TypeError as e:
                 _log.error("handler of %s returned a reply that cannot be sent: %s", req.endpoint, e)
                 raise InternalServerError(f"{req.endpoint}: the handler's reply cannot be sent: {e}",
                                           id=self.name) from None
-            req.respond(body, ct)
+            req.respond(body, rct)
         except Error as e:
             _safe_fail(req, e.id or self.name, e.code, e.detail, e.status)
         except asyncio.CancelledError:
@@ -535,11 +538,6 @@ class Service:
 
     def __repr__(self) -> str:
         return f"<micro.Service {self.name} id={self.id} running={self._started}>"
-
-
-def _header_traceparent(header: Mapping[str, str]) -> str | None:
-    """The request's W3C trace context (go-micro's ``Traceparent``), for the calls its handler makes."""
-    return next((v for k, v in header.items() if k.lower() == "traceparent"), None)
 
 
 def _safe_fail(req: _native.Request, id: str, code: int, detail: str, status: str) -> None:

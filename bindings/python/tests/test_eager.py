@@ -1,0 +1,191 @@
+"""Handlers start at once, without a Task, and a Task goes on only for one that suspends
+(micro/_eager.py): what a handler can see of asyncio must be what it sees in a Task."""
+
+import asyncio
+import contextvars
+import sys
+
+import pytest
+
+import micro
+from conftest import run
+
+SEEN = contextvars.ContextVar("SEEN", default=None)
+
+
+def service(name):
+    return micro.Service(name, registry="memory", address="127.0.0.1:0")
+
+
+def test_current_task_is_there_before_and_after_the_first_await():
+    async def main():
+        svc = service("pytest.eager.task")
+        seen = []
+
+        @svc.handle("E.Task")
+        async def task(req):
+            before = asyncio.current_task()
+            if req["wait"]:
+                await asyncio.sleep(0.01)
+            after = asyncio.current_task()
+            seen.append((before is not None, after is not None, before is dispatcher))
+            return {"done": after.done() is False if after is not None else None}
+
+        await svc.start()
+        dispatcher = svc._dispatcher
+        try:
+            for wait in (False, True):
+                assert await svc.client.call(svc.name, "E.Task", {"wait": wait}) == {"done": True}
+            assert seen == [(True, True, False), (True, True, False)], seen
+        finally:
+            await svc.stop()
+    run(main())
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.timeout and TaskGroup are Python 3.11+")
+def test_timeout_and_task_group_in_a_handler_act_on_the_request_alone():
+    async def main():
+        svc = service("pytest.eager.timeout")
+
+        @svc.handle("E.Timeout")
+        async def timeout(req):
+            try:
+                async with asyncio.timeout(req["t"]):
+                    await asyncio.sleep(req["s"])
+            except TimeoutError:
+                return {"timed_out": True}
+            return {"timed_out": False}
+
+        @svc.handle("E.Group")
+        async def group(req):
+            async def fail():
+                await asyncio.sleep(0.01)
+                raise ValueError("child failed")
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(fail())
+                    tg.create_task(asyncio.sleep(30))
+            except Exception as e:  # an ExceptionGroup holding the child's ValueError
+                return {"group": [type(x).__name__ for x in getattr(e, "exceptions", [e])]}
+            return {"group": "finished"}
+
+        await svc.start()
+        try:
+            c = svc.client
+            assert await c.call(svc.name, "E.Timeout", {"t": 0.02, "s": 30}) == {"timed_out": True}
+            assert await c.call(svc.name, "E.Timeout", {"t": 30, "s": 0}) == {"timed_out": False}
+            assert await c.call(svc.name, "E.Group", {}) == {"group": ["ValueError"]}
+            # The service's own dispatch was not cancelled by any of them: it still answers.
+            assert await c.call(svc.name, "E.Timeout", {"t": 30, "s": 0.01}) == {"timed_out": False}
+            assert not svc._dispatcher.done()
+        finally:
+            await svc.stop()
+    run(main())
+
+
+def test_context_variables_stay_with_their_request():
+    async def main():
+        svc = service("pytest.eager.context")
+
+        @svc.handle("E.Ctx")
+        async def ctx(req):
+            assert SEEN.get() is None, "a variable set by another request leaked in"
+            SEEN.set(req["n"])
+            if req["n"] % 2:
+                await asyncio.sleep(0.005)
+            return {"n": SEEN.get()}
+
+        await svc.start()
+        try:
+            got = await asyncio.gather(*(svc.client.call(svc.name, "E.Ctx", {"n": i}) for i in range(40)))
+            assert got == [{"n": i} for i in range(40)]
+            assert SEEN.get() is None
+        finally:
+            await svc.stop()
+    run(main())
+
+
+def test_a_suspended_handler_cancelled_by_stop_answers_503():
+    async def main():
+        svc = service("pytest.eager.stop")
+        entered, cancelled = asyncio.Event(), []
+
+        @svc.handle("E.Forever")
+        async def forever(req):
+            entered.set()
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                cancelled.append(True)
+                raise
+            return {}
+
+        await svc.start()
+        call = asyncio.create_task(svc.client.call(svc.name, "E.Forever", {}, timeout=60))
+        await entered.wait()
+        (task,) = svc._tasks
+        task.cancel()  # what the loop's end does to a request left running
+        with pytest.raises(micro.Error) as e:
+            await call
+        assert e.value.code == 503 and cancelled == [True]
+        await svc.stop()
+    run(main())
+
+
+def test_a_handler_that_catches_a_cancellation_and_awaits_again_goes_on():
+    async def main():
+        svc = service("pytest.eager.recancel")
+        entered = asyncio.Event()
+
+        @svc.handle("E.Stubborn")
+        async def stubborn(req):
+            entered.set()
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                await asyncio.sleep(0.01)  # cleans up, then answers anyway
+                return {"after": "cancel"}
+            return {}
+
+        await svc.start()
+        try:
+            call = asyncio.create_task(svc.client.call(svc.name, "E.Stubborn", {}))
+            await entered.wait()
+            (task,) = svc._tasks
+            task.cancel()
+            assert await call == {"after": "cancel"}
+        finally:
+            await svc.stop()
+    run(main())
+
+
+def test_many_handlers_that_never_wait_make_no_task():
+    async def main():
+        svc = service("pytest.eager.notask")
+        tasks = []
+
+        @svc.handle("E.Quick")
+        async def quick(req):
+            tasks.append(asyncio.current_task())
+            return {"n": req["n"]}
+
+        await svc.start()
+        try:
+            made = []
+            loop = asyncio.get_running_loop()
+            orig = loop.create_task
+
+            def counting(coro, **kw):
+                made.append(getattr(coro, "__qualname__", type(coro).__name__))
+                return orig(coro, **kw)
+            loop.create_task = counting
+            try:
+                got = await asyncio.gather(*(svc.client.call(svc.name, "E.Quick", {"n": i}) for i in range(20)))
+            finally:
+                del loop.create_task
+            assert got == [{"n": i} for i in range(20)]
+            assert not any("_Resume" in m or "_answer" in m for m in made), made
+            assert all(t is not None for t in tasks)
+        finally:
+            await svc.stop()
+    run(main())
