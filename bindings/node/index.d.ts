@@ -625,14 +625,37 @@ export declare namespace native {
     start(): Promise<void>;
     /** Deregisters, stops accepting and drains calls in flight; then `nextRequests` resolves empty. */
     stop(): Promise<void>;
-    /** Up to `max` waiting calls, streams and messages (at least one), or `[]` once stopped. */
-    nextRequests(max: number): Promise<NativeRequest[]>;
+    /** Up to `max` waiting calls, streams and messages (at least one), or an empty batch once stopped. */
+    nextRequests(max: number): Promise<NativeRequestBatch>;
+    /** Answers unary call `id` of a batch (content type: the request's when unset); a 409 when answered already. */
+    respondCall(id: number, body?: Buffer | null, contentType?: string | null): void;
+    /** Answers unary call `id` with a go-micro error (`errId` empty: the service name; `status` unset: the code's text). */
+    failCall(id: number, errId: string, code: number, detail: string, status?: string | null): void;
+    /** The service pending call `id` addressed and its headers; `null` once it was answered. */
+    callInfo(id: number): { service: string; header: Record<string, string> } | null;
     /** A client sharing this service's registry cache and broker. */
     client(): NativeClient;
     /** The registry this service registers with. */
     registry(): NativeRegistry;
   }
-  /** One call, stream or subscribed message, answered once with `respond` or `fail` (a 409 the second time). */
+  /** A batch from `nextRequests`: unary calls as columns (index `i` of each is call `i`), streams and messages as objects. */
+  interface NativeRequestBatch {
+    /** Each call's id, for `respondCall`, `failCall` and `callInfo`. */
+    ids: number[];
+    /** Each call's `Handler.Method`. */
+    endpoints: string[];
+    /** Each call's content type (empty when the caller sent none). */
+    contentTypes: string[];
+    /** Each call's W3C trace context (its `Traceparent` header), or `null`. */
+    traceparents: (string | null)[];
+    /** Where each call's body ends in `bodies`; it starts where the one before ends. */
+    ends: number[];
+    /** Every call's body, one after another. */
+    bodies: Buffer;
+    /** Streams and subscribed messages. */
+    others: NativeRequest[];
+  }
+  /** One stream or subscribed message, answered once with `respond` or `fail` (a 409 the second time). */
   class NativeRequest {
     /** `call`, `stream` or `message`. */
     readonly kind: 'call' | 'stream' | 'message';
@@ -646,6 +669,8 @@ export declare namespace native {
     readonly contentType: string;
     /** The headers (go-micro's context metadata). */
     readonly header: Record<string, string>;
+    /** The W3C trace context (a `Traceparent` header, its name in any case), or `null`. */
+    readonly traceparent: string | null;
     /** The raw body. */
     readonly body: Buffer;
     /** For a message: the index `subscribe` returned. */

@@ -10,7 +10,7 @@ const native = require('./native');
 const { MicroError, NODE_ID, bad, describe, toMicro } = require('./errors');
 const { JSON: JSON_TYPE, isJson, isBinary, encode, decode } = require('./body');
 const {
-  Client, Registry, guard, guardAsync, checkObject, checkString, checkMillis, stringMap, unstarted, traceContext, headerTraceparent,
+  Client, Registry, guard, guardAsync, checkObject, checkString, checkMillis, stringMap, unstarted, traceContext,
 } = require('./client');
 
 const BATCH = 256; // requests taken from the native queue per wake-up of the event loop
@@ -231,27 +231,84 @@ class Service {
         reportCallbackError('nextRequests', e);
         return;
       }
-      if (batch.length === 0) return;
-      for (const r of batch) {
+      const { ids, others } = batch;
+      if (ids.length === 0 && others.length === 0) return;
+      if (ids.length > 0) {
+        const { endpoints, contentTypes, traceparents, ends, bodies } = batch;
+        let start = 0;
+        for (let i = 0; i < ids.length; i++) {
+          const end = ends[i];
+          this._call(ids[i], endpoints[i], contentTypes[i], traceparents[i], bodies.subarray(start, end));
+          start = end;
+        }
+      }
+      for (const r of others) {
         if (r.kind === 'message') this._deliver(r);
         else this._answer(r);
       }
     }
   }
 
+  /** Answers unary call `id` of a batch (see `nextRequests` in src/service.rs). */
+  _call(id, endpoint, contentType, tp, raw) {
+    const n = this._n;
+    const svc = n.name;
+    const fn = this._handlers.get(endpoint);
+    const ct = contentType || JSON_TYPE;
+    const fail = (e) => {
+      if (!(e instanceof MicroError)) reportCallbackError(`handler of ${endpoint}`, e);
+      failCall(n, id, e, svc);
+    };
+    if (!fn) {
+      fail(new MicroError({ id: svc, code: 404, detail: `unknown endpoint ${endpoint}` }));
+      return;
+    }
+    // The handler's second argument. The service it addressed and its headers are fetched
+    // only when read: most handlers never do, and building them cost more than the rest.
+    const req = { service: undefined, endpoint, contentType: ct, header: undefined, raw };
+    lazyInfo(req, n, id);
+    let run;
+    try {
+      const body = decode(raw, ct, 'request');
+      run = inTrace(tp ?? undefined, () => (this._wrappers.length === 0 ? fn(body, req) : this._wrapped(0, fn, body, req)));
+    } catch (e) {
+      fail(e);
+      return;
+    }
+    const ok = (out) => {
+      let buf, rct;
+      try {
+        [buf, rct] = encodeResult(out, ct);
+      } catch (e) {
+        const m = toMicro(e);
+        failCall(n, id, new MicroError({ id: svc, code: m.code === 400 ? 500 : m.code, detail: `reply: ${m.detail}` }), svc);
+        return;
+      }
+      try {
+        n.respondCall(id, buf, rct);
+      } catch (_) { /* answered already */ }
+    };
+    if (run !== null && typeof run === 'object' && typeof run.then === 'function') {
+      (run instanceof Promise ? run : Promise.resolve(run)).then(ok, fail);
+    } else {
+      ok(run); // a plain function's reply: answered at once
+    }
+  }
+
   _deliver(nr) {
     const svc = this._n.name;
     const fn = this._subs[nr.subscriber];
-    const msg = { topic: nr.topic, header: nr.header, contentType: nr.contentType, raw: nr.body };
+    const msg = { topic: nr.topic, header: undefined, contentType: nr.contentType, raw: nr.body };
+    lazyHeader(msg, nr);
     let run;
     try {
       const body = decode(msg.raw, msg.contentType || JSON_TYPE, 'request');
-      const tp = headerTraceparent(msg.header);
+      const tp = nr.traceparent ?? undefined;
       if (this._subWrappers.length === 0) {
-        run = Promise.resolve(traceContext.run(tp, () => fn(body, msg)));
+        run = Promise.resolve(inTrace(tp, () => fn(body, msg)));
       } else {
         msg.body = body;
-        run = Promise.resolve(traceContext.run(tp, () => this._deliverWrapped(0, fn, msg)));
+        run = Promise.resolve(inTrace(tp, () => this._deliverWrapped(0, fn, msg)));
       }
     } catch (e) {
       run = Promise.reject(e);
@@ -262,27 +319,32 @@ class Service {
 
   _answer(nr) {
     const svc = this._n.name;
-    const fn = this._handlers.get(nr.endpoint);
+    const endpoint = nr.endpoint;
+    const fn = this._handlers.get(endpoint);
     const ct = nr.contentType || JSON_TYPE;
-    const req = { service: nr.service, endpoint: nr.endpoint, contentType: ct, header: nr.header };
+    const stream = nr.kind === 'stream';
+    // The handler's second argument; its headers are fetched from the native request only
+    // when read (most handlers never do, and building them is most of a small call's cost).
+    const req = { service: nr.service, endpoint, contentType: ct, header: undefined };
+    lazyHeader(req, nr);
     let run;
     try {
-      if (!fn) throw new MicroError({ id: svc, code: 404, detail: `unknown endpoint ${nr.endpoint}` });
-      const tp = headerTraceparent(req.header);
-      if (nr.kind === 'stream') {
-        run = Promise.resolve(traceContext.run(tp, () => fn(new ServerStream(nr, ct), req)));
+      if (!fn) throw new MicroError({ id: svc, code: 404, detail: `unknown endpoint ${endpoint}` });
+      const tp = nr.traceparent ?? undefined;
+      if (stream) {
+        run = inTrace(tp, () => fn(new ServerStream(nr, ct), req));
       } else {
         const raw = nr.body;
         req.raw = raw;
         const body = decode(raw, ct, 'request');
-        run = Promise.resolve(traceContext.run(tp, () => (this._wrappers.length === 0 ? fn(body, req) : this._wrapped(0, fn, body, req))));
+        run = inTrace(tp, () => (this._wrappers.length === 0 ? fn(body, req) : this._wrapped(0, fn, body, req)));
       }
     } catch (e) {
       run = Promise.reject(e);
     }
-    run.then((out) => {
+    const ok = (out) => {
       try {
-        if (nr.kind === 'stream') {
+        if (stream) {
           nr.respond();
         } else {
           const [buf, rct] = encodeResult(out, ct);
@@ -292,11 +354,85 @@ class Service {
         const m = toMicro(e);
         failWith(nr, new MicroError({ id: svc, code: m.code === 400 ? 500 : m.code, detail: `reply: ${m.detail}` }), svc);
       }
-    }, (e) => {
-      if (!(e instanceof MicroError)) reportCallbackError(`handler of ${nr.endpoint}`, e);
-      failWith(nr, e, svc);
+    };
+    if (run instanceof Promise) {
+      run.then(ok, (e) => {
+        if (!(e instanceof MicroError)) reportCallbackError(`handler of ${endpoint}`, e);
+        failWith(nr, e, svc);
+      });
+    } else if (run !== null && typeof run === 'object' && typeof run.then === 'function') {
+      Promise.resolve(run).then(ok, (e) => {
+        if (!(e instanceof MicroError)) reportCallbackError(`handler of ${endpoint}`, e);
+        failWith(nr, e, svc);
+      });
+    } else {
+      ok(run); // a plain function's reply: answered at once, no promise
+    }
+  }
+}
+
+/**
+ * `target.header` as the native request's headers, fetched on first read (then kept);
+ * enumerable, so `{ ...ctx }` in a wrapper carries it, and assignable.
+ */
+function lazyHeader(target, nr) {
+  Object.defineProperty(target, 'header', {
+    configurable: true,
+    enumerable: true,
+    get() {
+      const h = nr.header;
+      Object.defineProperty(target, 'header', { value: h, writable: true, enumerable: true, configurable: true });
+      return h;
+    },
+    set(v) {
+      Object.defineProperty(target, 'header', { value: v, writable: true, enumerable: true, configurable: true });
+    },
+  });
+}
+
+/**
+ * `target.service` and `target.header` as pending call `id`'s, fetched from the native
+ * side on the first read of either (then kept); enumerable, so `{ ...ctx }` in a wrapper
+ * carries them, and assignable. Read only after the call was answered (a handler that kept
+ * its context), they are the service's name and `{}`.
+ */
+function lazyInfo(target, n, id) {
+  let info;
+  const fetch = () => {
+    if (info === undefined) info = n.callInfo(id) ?? { service: n.name, header: {} };
+    return info;
+  };
+  for (const key of ['service', 'header']) {
+    Object.defineProperty(target, key, {
+      configurable: true,
+      enumerable: true,
+      get() {
+        const v = fetch()[key];
+        Object.defineProperty(target, key, { value: v, writable: true, enumerable: true, configurable: true });
+        return v;
+      },
+      set(v) {
+        Object.defineProperty(target, key, { value: v, writable: true, enumerable: true, configurable: true });
+      },
     });
   }
+}
+
+/** Answers call `id` with `e` as a go-micro error (as `failWith`); a late answer is dropped. */
+function failCall(n, id, e, service) {
+  const m = e instanceof MicroError ? e : new MicroError({ id: service, code: 500, detail: describe(e) });
+  try {
+    n.failCall(id, m.id || service, m.code, m.detail, m.status);
+  } catch (_) { /* already answered */ }
+}
+
+/**
+ * `f()` with `tp` as the trace context its calls pass on; run directly when there is none
+ * and none is current (most calls), which spares an AsyncLocalStorage frame.
+ */
+function inTrace(tp, f) {
+  if (tp === undefined && traceContext.getStore() === undefined) return f();
+  return traceContext.run(tp, f);
 }
 
 /**

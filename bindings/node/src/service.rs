@@ -1,9 +1,18 @@
 //! `NativeService` and `NativeRequest`: the server side, as pull primitives.
 //!
 //! Each endpoint's (and subscription's) Rust handler puts the incoming item on a queue and
-//! waits for its answer; JS pulls batches with `nextRequests()` and answers each item with
-//! `respond` / `fail` from the event loop. A `NativeRequest` garbage-collected without an
-//! answer drops its channel, and the caller gets a 500 instead of waiting forever.
+//! waits for its answer; JS pulls batches with `nextRequests()` and answers each item from
+//! the event loop.
+//!
+//! A batch carries its unary calls as columns ([`RequestBatch`]): ids, endpoints, content
+//! types, trace contexts and one buffer holding every body. JS answers a call by its id
+//! (`respondCall` / `failCall`) and reads its headers only when a handler asks
+//! (`callInfo`). A small call so costs the event loop no object of ours, no finalizer and
+//! two crossings, where an object per call with a getter per field cost most of its time
+//! (issue 18). Streams and messages, which JS holds on to, stay `NativeRequest` objects; one
+//! garbage-collected without an answer drops its channel, and the caller gets a 500 instead
+//! of waiting forever. A call JS never answers waits for its caller's timeout, and is
+//! answered with a 500 once the service stops.
 
 use crate::client::{NativeClient, NativeRegistry};
 use crate::{block, err, millis, to_js};
@@ -11,12 +20,12 @@ use bytes::Bytes;
 use micro::host::{check, AnswerSlot, Inbox, Incoming, Unanswerable};
 use micro::server::{StreamReceiver, StreamSender};
 use micro::{Response, Service as CoreService};
-use napi::bindgen_prelude::{Buffer, PromiseRaw};
+use napi::bindgen_prelude::{Buffer, BufferSlice, PromiseRaw};
 use napi::Env;
 use napi_derive::napi;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Service options; each unset one falls back to go-micro's environment variable
 /// (`MICRO_SERVER_ADDRESS`, `MICRO_REGISTRY`, `MICRO_REGISTER_TTL` …). Durations in ms.
@@ -54,6 +63,7 @@ pub struct NativeService {
     svc: CoreService,
     inbox: Arc<Inbox>,
     subs: AtomicU32,
+    calls: Arc<Calls>,
 }
 
 #[napi]
@@ -102,7 +112,7 @@ impl NativeService {
         }
         let svc = block(async move { b.build().await.map_err(to_js) })?;
         let inbox = Inbox::new(name, micro::host::DEFAULT_CAPACITY);
-        Ok(NativeService { svc, inbox, subs: AtomicU32::new(0) })
+        Ok(NativeService { svc, inbox, subs: AtomicU32::new(0), calls: Arc::default() })
     }
 
     /// The service name.
@@ -178,23 +188,63 @@ impl NativeService {
     pub fn stop<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
         let svc = self.svc.clone();
         let inbox = Arc::clone(&self.inbox);
+        let calls = Arc::clone(&self.calls);
         env.spawn_future(async move {
             // Waiting handlers are still answered by JS while the server drains.
             let r = svc.stop().await;
             inbox.close();
+            calls.clear(); // calls JS never answered: a 500 to whoever still waits
             r.map_err(to_js)
         })
     }
 
-    /// Up to `max` waiting items (at least one), or an empty array once stopped.
+    /// Up to `max` waiting items (at least one), or an empty batch once stopped.
     #[napi]
-    pub fn next_requests<'env>(&self, env: &'env Env, max: u32) -> napi::Result<PromiseRaw<'env, Vec<NativeRequest>>> {
+    pub fn next_requests<'env>(&self, env: &'env Env, max: u32) -> napi::Result<PromiseRaw<'env, RequestBatch>> {
         let inbox = Arc::clone(&self.inbox);
+        let calls = Arc::clone(&self.calls);
         let max = max.clamp(1, 4096) as usize;
         env.spawn_future(async move {
-            let name = inbox.name();
-            Ok(inbox.pull(max).await.into_iter().map(|item| NativeRequest::new(item, name)).collect())
+            let items = inbox.pull(max).await;
+            Ok(RequestBatch::new(items, inbox.name(), &calls))
         })
+    }
+
+    /// Answers unary call `id` of a batch with `body` (content type: the request's when
+    /// unset). A 409 when it was answered already; dropped when nobody waits any more.
+    #[napi]
+    pub fn respond_call(&self, id: i64, body: Option<BufferSlice>, content_type: Option<String>) -> napi::Result<()> {
+        let call = self.calls.take(id)?;
+        let body = body.map(|b| Bytes::copy_from_slice(&b)).unwrap_or_default();
+        call.answer.respond(Response { body, content_type: content_type.filter(|c| !c.is_empty()) });
+        Ok(())
+    }
+
+    /// Answers unary call `id` with a go-micro error (`errId` defaults to the service name).
+    #[napi]
+    pub fn fail_call(
+        &self,
+        id: i64,
+        err_id: String,
+        code: i32,
+        detail: String,
+        status: Option<String>,
+    ) -> napi::Result<()> {
+        let call = self.calls.take(id)?;
+        let mut e =
+            micro::Error::new(if err_id.is_empty() { self.svc.name().to_string() } else { err_id }, detail, code);
+        if let Some(s) = status.filter(|s| !s.is_empty()) {
+            e.status = s;
+        }
+        call.answer.fail(e);
+        Ok(())
+    }
+
+    /// The service a pending unary call addressed and its headers; `null` once it was
+    /// answered.
+    #[napi]
+    pub fn call_info(&self, id: i64) -> Option<CallInfo> {
+        self.calls.info(id)
     }
 
     /// A client sharing this service's registry cache and broker.
@@ -211,6 +261,116 @@ impl NativeService {
     }
 }
 
+/// What `nextRequests` resolves to: the unary calls as columns (index `i` of each is call
+/// `i`), the other items as objects. Empty in both once the service stopped.
+#[napi(object, object_from_js = false)]
+pub struct RequestBatch {
+    /// Each call's id, for `respondCall`, `failCall` and `callInfo`.
+    pub ids: Vec<i64>,
+    /// Each call's `Handler.Method`.
+    pub endpoints: Vec<String>,
+    /// Each call's content type (empty when the caller sent none).
+    pub content_types: Vec<String>,
+    /// Each call's W3C trace context (its `Traceparent` header), or `null`.
+    pub traceparents: Vec<Option<String>>,
+    /// Where each call's body ends in `bodies`; it starts where the one before ends.
+    pub ends: Vec<i64>,
+    /// Every call's body, one after another.
+    pub bodies: Buffer,
+    /// Streams and subscribed messages.
+    pub others: Vec<NativeRequest>,
+}
+
+impl RequestBatch {
+    fn new(items: Vec<Incoming>, service_name: &str, calls: &Calls) -> Self {
+        let mut b = RequestBatch {
+            ids: Vec::with_capacity(items.len()),
+            endpoints: Vec::with_capacity(items.len()),
+            content_types: Vec::with_capacity(items.len()),
+            traceparents: Vec::with_capacity(items.len()),
+            ends: Vec::with_capacity(items.len()),
+            bodies: Buffer::from(Vec::new()),
+            others: Vec::new(),
+        };
+        let size =
+            items.iter().map(|i| if let Incoming::Call { request, .. } = i { request.body.len() } else { 0 }).sum();
+        let mut bodies = Vec::with_capacity(size);
+        for item in items {
+            match item {
+                Incoming::Call { request, answer } => {
+                    b.traceparents.push(traceparent(&request.header).map(str::to_string));
+                    b.endpoints.push(request.endpoint);
+                    b.content_types.push(request.content_type);
+                    bodies.extend_from_slice(&request.body);
+                    b.ends.push(bodies.len() as i64);
+                    b.ids.push(calls.insert(PendingCall { answer, service: request.service, header: request.header }));
+                }
+                other => b.others.push(NativeRequest::new(other, service_name)),
+            }
+        }
+        b.bodies = Buffer::from(bodies);
+        b
+    }
+}
+
+/// The service and headers of a pending unary call (`callInfo`).
+#[napi(object, object_from_js = false)]
+pub struct CallInfo {
+    /// The service the caller addressed.
+    pub service: String,
+    /// The request headers (go-micro context metadata).
+    pub header: micro::transport::Header,
+}
+
+/// A unary call handed to JS, waiting for its answer.
+struct PendingCall {
+    answer: micro::host::Answer,
+    service: String,
+    header: micro::transport::Header,
+}
+
+/// The unary calls handed to JS and not answered yet, by id. Ids count up from 1 and are
+/// never reused, so a late or repeated answer can never reach another call.
+#[derive(Default)]
+struct Calls {
+    next: AtomicU64,
+    pending: Mutex<HashMap<i64, PendingCall>>,
+}
+
+impl Calls {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, PendingCall>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn insert(&self, call: PendingCall) -> i64 {
+        // 2^53 ids (JS's exact integers) would take centuries at a million calls a second.
+        let id = self.next.fetch_add(1, Ordering::Relaxed) as i64 + 1;
+        self.lock().insert(id, call);
+        id
+    }
+
+    /// Call `id`, to answer it: a 409 when it was answered already (or never handed out).
+    fn take(&self, id: i64) -> napi::Result<PendingCall> {
+        self.lock().remove(&id).ok_or_else(|| err(409, format!("call {id} was already answered")))
+    }
+
+    fn info(&self, id: i64) -> Option<CallInfo> {
+        self.lock().get(&id).map(|c| CallInfo { service: c.service.clone(), header: c.header.clone() })
+    }
+
+    /// Drops every pending call: each answers its caller with a 500.
+    fn clear(&self) {
+        let calls = std::mem::take(&mut *self.lock());
+        drop(calls); // outside the lock: dropping an answer sends it
+    }
+}
+
+/// The `Traceparent` header's value, its name in any case.
+fn traceparent(header: &micro::transport::Header) -> Option<&str> {
+    let name = micro::wrapper::trace::TRACEPARENT;
+    header.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+}
+
 /// One call, stream or subscribed message for JS, answered once with `respond` or `fail`.
 #[napi]
 pub struct NativeRequest {
@@ -219,7 +379,7 @@ pub struct NativeRequest {
     endpoint: String,
     topic: String,
     content_type: String,
-    header: HashMap<String, String>,
+    header: micro::transport::Header,
     body: Bytes,
     subscriber: u32,
     answer: AnswerSlot,
@@ -236,7 +396,7 @@ impl NativeRequest {
             endpoint: String::new(),
             topic: String::new(),
             content_type: String::new(),
-            header: HashMap::new(),
+            header: Default::default(),
             body: Bytes::new(),
             subscriber: 0,
             answer: AnswerSlot::new(answer),
@@ -262,7 +422,7 @@ impl NativeRequest {
                 let mut r = base("message", answer);
                 r.topic = event.topic;
                 r.content_type = event.message.header.get("Content-Type").cloned().unwrap_or_default();
-                r.header = event.message.header.into_iter().collect();
+                r.header = event.message.header;
                 r.body = event.message.body;
                 r.subscriber = subscriber as u32;
                 r
@@ -274,7 +434,7 @@ impl NativeRequest {
         self.service = req.service;
         self.endpoint = req.endpoint;
         self.content_type = req.content_type;
-        self.header = req.header.into_iter().collect();
+        self.header = req.header;
         self.body = req.body;
     }
 
@@ -340,8 +500,14 @@ impl NativeRequest {
     }
     /// The headers (go-micro context metadata).
     #[napi(getter)]
-    pub fn header(&self) -> HashMap<String, String> {
+    pub fn header(&self) -> micro::transport::Header {
         self.header.clone()
+    }
+    /// The W3C trace context (a `Traceparent` header, its name in any case), without
+    /// building the header object.
+    #[napi(getter)]
+    pub fn traceparent(&self) -> Option<String> {
+        traceparent(&self.header).map(str::to_string)
     }
     /// The raw body.
     #[napi(getter)]

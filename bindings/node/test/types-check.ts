@@ -41,7 +41,10 @@ async function main(): Promise<void> {
   void [r.raw, r.contentType, b.message, e.code, e.status, micro.version];
   const n = new micro.native.NativeService({ name: 'raw' });
   const batch = await n.nextRequests(16);
-  for (const x of batch) x.respond(Buffer.from('{}'), 'application/json');
+  for (const id of batch.ids) n.respondCall(id, Buffer.from('{}'), 'application/json');
+  for (const x of batch.others) x.respond(Buffer.from('{}'), 'application/json');
+  const info: { service: string; header: Record<string, string> } | null = n.callInfo(batch.ids[0]);
+  void [info, batch.bodies.subarray(0, batch.ends[0]), batch.endpoints, batch.contentTypes, batch.traceparents];
   await svc.close();
 }
 void main;

@@ -1,0 +1,105 @@
+'use strict';
+// How unary calls reach handlers (lib/service.js `_call`, src/service.rs `RequestBatch`):
+// by id, in batches, with the request's service and headers fetched only when read.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const micro = require('..');
+
+async function service(name, setup) {
+  const svc = new micro.Service({ name, registry: 'memory', address: '127.0.0.1:0' });
+  setup(svc);
+  await svc.start();
+  return svc;
+}
+
+test('a handler sees the request context whether or not it reads the headers', async (t) => {
+  const seen = [];
+  const svc = await service('node.dispatch.ctx', (s) => {
+    s.handle('D.Keys', async (req, ctx) => ({ keys: Object.keys(ctx).sort(), raw: ctx.raw.toString() }));
+    s.handle('D.Header', async (req, ctx) => ({ who: ctx.header['X-Who'] ?? null, service: ctx.service }));
+    s.handle('D.Spread', async (req, ctx) => {
+      const copy = { ...ctx };
+      seen.push(copy);
+      return { who: copy.header['X-Who'], endpoint: copy.endpoint };
+    });
+    s.handle('D.Assign', async (req, ctx) => {
+      ctx.header = { replaced: 'yes' };
+      return { header: ctx.header };
+    });
+  });
+  t.after(() => svc.close());
+  const c = svc.client();
+  const address = svc.address;
+  const k = await c.call(svc.name, 'D.Keys', { a: 1 }, { address });
+  assert.deepEqual(k.keys, ['contentType', 'endpoint', 'header', 'raw', 'service']);
+  assert.equal(k.raw, '{"a":1}');
+  assert.deepEqual(await c.call(svc.name, 'D.Header', {}, { address, metadata: { 'X-Who': 'ann' } }),
+    { who: 'ann', service: svc.name });
+  assert.deepEqual(await c.call(svc.name, 'D.Spread', {}, { address, metadata: { 'X-Who': 'bob' } }),
+    { who: 'bob', endpoint: 'D.Spread' });
+  // Kept past its answer, a context read earlier still holds what it read.
+  assert.equal(seen[0].header['X-Who'], 'bob');
+  assert.deepEqual(await c.call(svc.name, 'D.Assign', {}, { address }), { header: { replaced: 'yes' } });
+});
+
+test('calls in one batch each get their own body and answer', async (t) => {
+  const svc = await service('node.dispatch.batch', (s) => {
+    s.handle('D.Echo', async (req) => {
+      await new Promise((r) => setImmediate(r));
+      return { n: req.n, pad: req.pad };
+    });
+    s.handle('D.Sync', (req) => ({ n: req.n }));
+    s.handle('D.Bytes', async (req) => Buffer.from(req).reverse());
+  });
+  t.after(() => svc.close());
+  const c = svc.client();
+  const address = svc.address;
+  const pads = ['', 'x', 'é'.repeat(300), 'y'.repeat(70000)];
+  const got = await Promise.all(Array.from({ length: 200 }, (_, n) =>
+    c.call(svc.name, n % 2 ? 'D.Echo' : 'D.Sync', { n, pad: pads[n % 4] }, { address })));
+  got.forEach((r, n) => {
+    assert.equal(r.n, n);
+    if (n % 2) assert.equal(r.pad, pads[n % 4]);
+  });
+  const bin = Buffer.from([1, 2, 3, 0, 255]);
+  const r = await c.call(svc.name, 'D.Bytes', bin, { address, contentType: 'application/octet-stream' });
+  assert.deepEqual(r, Buffer.from([255, 0, 3, 2, 1]));
+});
+
+test('an answer by id is taken once: a repeat is a 409, and info is gone after it', async (t) => {
+  const n = new micro.native.NativeService({ name: 'node.dispatch.raw', registry: 'memory', address: '127.0.0.1:0' });
+  n.handle('D.Raw', false);
+  await n.start();
+  t.after(() => n.stop());
+  const client = new micro.Client({ registry: 'memory' });
+  const call = client.call('node.dispatch.raw', 'D.Raw', { q: 1 }, { address: n.address, metadata: { 'X-K': 'v' } });
+  const batch = await n.nextRequests(8);
+  assert.equal(batch.ids.length, 1);
+  assert.equal(batch.others.length, 0);
+  const id = batch.ids[0];
+  assert.equal(batch.endpoints[0], 'D.Raw');
+  assert.equal(batch.bodies.subarray(0, batch.ends[0]).toString(), '{"q":1}');
+  const info = n.callInfo(id);
+  assert.equal(info.service, 'node.dispatch.raw');
+  assert.equal(info.header['X-K'], 'v');
+  n.respondCall(id, Buffer.from('{"ok":true}'), 'application/json');
+  assert.deepEqual(await call, { ok: true });
+  assert.equal(n.callInfo(id), null);
+  assert.throws(() => n.respondCall(id, Buffer.from('{}')), (e) => e.code === 409 || /409|already answered/.test(String(e.message)));
+  assert.throws(() => n.failCall(id, '', 500, 'late'), (e) => e.code === 409 || /409|already answered/.test(String(e.message)));
+  assert.throws(() => n.respondCall(123456789, null), (e) => e.code === 409 || /409|already answered/.test(String(e.message)));
+});
+
+test('a call its handler never answers gets an error once the service stops', async () => {
+  let entered;
+  const inHandler = new Promise((r) => { entered = r; });
+  const svc = await service('node.dispatch.never', (s) => {
+    s.handle('D.Never', () => { entered(); return new Promise(() => {}); });
+  });
+  const c = svc.client();
+  const call = c.call(svc.name, 'D.Never', {}, { address: svc.address, timeout: 60000 });
+  await inHandler;
+  const closing = svc.close();
+  await assert.rejects(call, (e) => e instanceof micro.MicroError && e.code >= 500);
+  await closing;
+});
