@@ -522,14 +522,9 @@ impl Message {
     }
 }
 
-/// The `Traceparent` header's value, its name in any case.
-fn traceparent<'a, K: AsRef<str>, V: AsRef<str>>(header: impl IntoIterator<Item = (&'a K, &'a V)>) -> Option<&'a str>
-where
-    K: 'a,
-    V: 'a,
-{
-    header
-        .into_iter()
-        .find(|(k, _)| k.as_ref().eq_ignore_ascii_case(micro::wrapper::trace::TRACEPARENT))
-        .map(|(_, v)| v.as_ref())
+/// The `Traceparent` header's value, its name in any case (requests' and messages' headers
+/// are the same map type).
+fn traceparent(header: &micro::transport::Header) -> Option<&str> {
+    let name = micro::wrapper::trace::TRACEPARENT;
+    header.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
