@@ -21,6 +21,9 @@ use std::time::Duration;
 pub struct Service {
     svc: CoreService,
     inbox: Arc<Inbox>,
+    /// The plain `def` handlers' calls, pulled by Python worker threads (GIL released while
+    /// they wait), so such a call never passes through the event loop.
+    threaded: Arc<Inbox>,
     pid: u32,
     subs: std::sync::atomic::AtomicUsize,
 }
@@ -91,8 +94,9 @@ impl Service {
             None => {}
         }
         let svc = bridge::block(py, async move { b.build().await.map_err(to_py) })?;
+        let threaded = Inbox::new(name.clone(), micro::host::DEFAULT_CAPACITY);
         let inbox = Inbox::new(name, micro::host::DEFAULT_CAPACITY);
-        Ok(Service { svc, inbox, pid: std::process::id(), subs: std::sync::atomic::AtomicUsize::new(0) })
+        Ok(Service { svc, inbox, threaded, pid: std::process::id(), subs: std::sync::atomic::AtomicUsize::new(0) })
     }
 
     /// The service name.
@@ -119,12 +123,20 @@ impl Service {
         self.svc.server().bound().map(|a| a.to_string())
     }
 
-    /// Adds an endpoint answered from Python (`stream=True` for a bidirectional stream).
-    #[pyo3(signature = (endpoint, stream=false, metadata=None))]
-    fn handle(&self, endpoint: String, stream: bool, metadata: Option<HashMap<String, String>>) -> PyResult<()> {
+    /// Adds an endpoint answered from Python (`stream=True` for a bidirectional stream;
+    /// `threaded=True` for a plain function's, pulled with `next_threaded_requests`).
+    #[pyo3(signature = (endpoint, stream=false, metadata=None, threaded=false))]
+    fn handle(
+        &self,
+        endpoint: String,
+        stream: bool,
+        metadata: Option<HashMap<String, String>>,
+        threaded: bool,
+    ) -> PyResult<()> {
         check_pid(self.pid)?;
         let server = self.svc.server();
-        self.inbox.serve(server, &endpoint, stream).map_err(to_py)?;
+        let inbox = if threaded && !stream { &self.threaded } else { &self.inbox };
+        inbox.serve(server, &endpoint, stream).map_err(to_py)?;
         for (k, v) in metadata.unwrap_or_default() {
             server.describe(&endpoint, &k, &v);
         }
@@ -153,8 +165,10 @@ impl Service {
         check_pid(self.pid)?;
         let svc = self.svc.clone();
         let inbox = Arc::clone(&self.inbox);
+        let threaded = Arc::clone(&self.threaded);
         bridge::spawn(py, async move {
             inbox.open();
+            threaded.open();
             svc.start().await.map_err(to_py)?;
             Ok(conv(()))
         })
@@ -166,9 +180,11 @@ impl Service {
         check_pid(self.pid)?;
         let svc = self.svc.clone();
         let inbox = Arc::clone(&self.inbox);
+        let threaded = Arc::clone(&self.threaded);
         bridge::spawn(py, async move {
             let r = svc.stop().await;
             inbox.close();
+            threaded.close();
             r.map_err(to_py)?;
             Ok(conv(()))
         })
@@ -181,6 +197,7 @@ impl Service {
             return; // the parent's requests are the parent's to give up
         }
         self.inbox.abandon();
+        self.threaded.abandon();
     }
 
     /// Abandons waiting requests, deregisters and stops, blocking (GIL released) for at
@@ -191,6 +208,7 @@ impl Service {
             return Ok(()); // a forked child does not own the parent's registration
         }
         self.inbox.abandon();
+        self.threaded.abandon();
         let svc = self.svc.clone();
         let limit = secs(timeout, "timeout")?;
         let rt = bridge::runtime()?;
@@ -239,6 +257,23 @@ impl Service {
                 Ok(list.into_any().unbind())
             }) as Conv)
         })
+    }
+
+    /// Blocking, GIL released: up to `max` queued calls of plain `def` handlers (waits for
+    /// the first), for a worker thread to answer; an empty list once stopped.
+    #[pyo3(signature = (max=1))]
+    fn next_threaded_requests<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, pyo3::types::PyList>> {
+        check_pid(self.pid)?;
+        if max == 0 {
+            return Err(err(400, "max must be at least 1"));
+        }
+        let inbox = Arc::clone(&self.threaded);
+        let batch = bridge::block(py, async move { Ok(pull(&inbox, max).await) })?;
+        let list = pyo3::types::PyList::empty(py);
+        for item in batch {
+            list.append(item.into_py(py)?)?;
+        }
+        Ok(list)
     }
 
     /// A client that shares this service's registry cache.

@@ -189,3 +189,53 @@ def test_many_handlers_that_never_wait_make_no_task():
         finally:
             await svc.stop()
     run(main())
+
+
+def test_plain_def_handlers_run_on_worker_threads_concurrently():
+    """Plain functions are answered by worker threads that pull their calls themselves
+    (micro/service.py `_serve_threaded`): never on the loop, several at once, each call
+    with its own trace context, and an awaitable they return is awaited on the loop."""
+    import threading
+
+    from micro.client import _traceparent
+
+    async def main():
+        svc = service("pytest.eager.threaded")
+        loop_thread = threading.get_ident()
+        barrier = threading.Barrier(4, timeout=20)
+
+        @svc.handle("T.Where")
+        def where(req):
+            return {"on_loop": threading.get_ident() == loop_thread, "name": threading.current_thread().name}
+
+        @svc.handle("T.Together")
+        def together(req):
+            barrier.wait()  # passes only when four calls are in their handlers at once
+            return {"n": req["n"]}
+
+        @svc.handle("T.Trace")
+        def trace(req):
+            return {"tp": _traceparent.get()}
+
+        @svc.handle("T.Later")
+        def later(req):
+            async def answer():
+                await asyncio.sleep(0)
+                return {"later": req["x"] * 2}
+            return answer()
+
+        await svc.start()
+        try:
+            c = svc.client
+            w = await c.call(svc.name, "T.Where", {})
+            assert w["on_loop"] is False and w["name"].startswith("micro-pytest.eager.threaded-"), w
+            got = await asyncio.gather(*(c.call(svc.name, "T.Together", {"n": i}) for i in range(4)))
+            assert got == [{"n": i} for i in range(4)]
+            tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+            for _ in range(3):  # the same worker threads, one call with a trace context, one without
+                assert await c.call(svc.name, "T.Trace", {}, metadata={"Traceparent": tp}) == {"tp": tp}
+                assert await c.call(svc.name, "T.Trace", {}) == {"tp": None}
+            assert await c.call(svc.name, "T.Later", {"x": 21}) == {"later": 42}
+        finally:
+            await svc.stop()
+    run(main())

@@ -11,6 +11,7 @@ import asyncio
 import atexit
 import inspect
 import logging
+import os
 import signal
 import threading
 import weakref
@@ -27,6 +28,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _log = logging.getLogger("micro")
 _BATCH = 64  # requests taken from the native queue per wake-up of the event loop
+# Worker threads answering plain `def` handlers: as many as asyncio's default executor has.
+_WORKERS = min(32, (os.cpu_count() or 1) + 4)
 _running: "weakref.WeakSet[Service]" = weakref.WeakSet()
 _running_lock = threading.Lock()
 
@@ -150,6 +153,8 @@ class _Handler:
         self.fn = fn
         self.stream = stream
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+        # A plain function's calls are pulled and answered by worker threads, off the loop.
+        self.threaded = not self.is_async and not stream
         try:
             params = [p for p in inspect.signature(fn).parameters.values()
                       if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
@@ -225,6 +230,9 @@ class Service:
         self._sub_wrappers: list[Callable[..., Any]] = []
         self._dispatcher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._start_task: Callable[[Any], None] | None = None
+        self._workers: list[threading.Thread] = []
         self._started = False
         self._client: Client | None = None
         _unstarted.add(self)
@@ -266,7 +274,7 @@ class Service:
         if not isinstance(endpoint, str) or not endpoint:
             raise TypeError("endpoint must be a non-empty str such as 'Greeter.Hello'")
         h = _Handler(fn, stream)
-        _native_call(self._n.handle, endpoint, stream, dict(metadata) if metadata else None)
+        _native_call(self._n.handle, endpoint, stream, dict(metadata) if metadata else None, threaded=h.threaded)
         self._handlers[endpoint] = h
 
     @overload
@@ -406,7 +414,13 @@ class Service:
         _unstarted.discard(self)
         with _running_lock:
             _running.add(self)
-        self._dispatcher = asyncio.get_running_loop().create_task(self._dispatch())
+        self._loop = asyncio.get_running_loop()
+        self._dispatcher = self._loop.create_task(self._dispatch())
+        if any(h.threaded for h in self._handlers.values()):
+            self._workers = [threading.Thread(target=self._serve_threaded, name=f"micro-{self.name}-{i}", daemon=True)
+                             for i in range(_WORKERS)]
+            for t in self._workers:
+                t.start()
 
     async def stop(self) -> None:
         """Deregisters, stops accepting, and waits for calls in flight."""
@@ -465,7 +479,7 @@ class Service:
 
     async def _dispatch(self) -> None:
         try:
-            start = _eager.starter(asyncio.get_running_loop(), self._tasks)
+            start = self._start_task = _eager.starter(asyncio.get_running_loop(), self._tasks)
             answer, deliver, is_message = self._answer, self._deliver, _native.Message
             while True:
                 # One wake-up per batch: under load the queue holds many requests. Each
@@ -479,6 +493,66 @@ class Service:
             # The loop is going away without stop(): nobody will answer queued requests.
             self._n.abandon()
             raise
+
+    def _serve_threaded(self) -> None:
+        """A worker thread: pulls plain ``def`` handlers' calls (GIL released while it waits)
+        and answers them here, so such a call never passes through the event loop."""
+        pull = self._n.next_threaded_requests
+        while True:
+            try:
+                batch = pull(1)  # one at a time: a handler that blocks holds up no other call
+            except Exception:  # the service is gone (stopped and dropped, or a forked child)
+                return
+            if not batch:
+                return
+            for req in batch:
+                self._answer_threaded(req)
+
+    def _answer_threaded(self, req: _native.Request) -> None:
+        if self._wrappers:
+            # Wrappers are async: the call goes through them on the event loop, as any other.
+            loop, start = self._loop, self._start_task
+            if loop is not None and start is not None and not loop.is_closed():
+                try:
+                    loop.call_soon_threadsafe(start, self._answer(req))
+                    return
+                except RuntimeError:
+                    pass  # the loop closed meanwhile
+            _safe_fail(req, self.name, 503, "service is shutting down", "Service Unavailable")
+            return
+        h = self._handlers.get(req.endpoint)
+        token = _traceparent.set(req.traceparent)  # for the calls the handler makes
+        try:
+            if h is None:
+                raise Error(f"rpc: can't find method {req.endpoint}", 500, id=self.name)
+            ct = req.content_type
+            payload = _body.decode(req.body, ct, "request", empty={})
+            result = h.fn(payload, Context(req)) if h.nargs == 2 else h.fn(payload) if h.nargs == 1 else h.fn()
+            if inspect.isawaitable(result):  # a plain function that returned an awaitable: the loop awaits it
+                result = self._await_on_loop(result)
+            try:
+                body, rct = _encode_result(result, ct)
+            except TypeError as e:
+                _log.error("handler of %s returned a reply that cannot be sent: %s", req.endpoint, e)
+                raise InternalServerError(f"{req.endpoint}: the handler's reply cannot be sent: {e}",
+                                          id=self.name) from None
+            req.respond(body, rct)
+        except Error as e:
+            _safe_fail(req, e.id or self.name, e.code, e.detail, e.status)
+        except Exception as e:  # a failing handler: logged with its traceback, a 500 naming its type
+            _log.error("handler of %s failed: %s", req.endpoint, _describe(e), exc_info=True)
+            _safe_fail(req, self.name, 500, _describe(e), "Internal Server Error")
+        finally:
+            _traceparent.reset(token)
+
+    def _await_on_loop(self, aw: Any) -> Any:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            raise Error("service is shutting down", 503, id=self.name)
+
+        async def wait() -> Any:
+            return await aw
+        return asyncio.run_coroutine_threadsafe(wait(), loop).result()
 
     async def _deliver(self, m: _native.Message) -> None:
         msg = Message(m)
