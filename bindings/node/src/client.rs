@@ -162,7 +162,7 @@ impl NativeClient {
         let opts = call_options(opts)?;
         let body = Bytes::copy_from_slice(&body);
         let client = self.client.clone();
-        env.spawn_future(async move {
+        crate::bridge::spawn(env, async move {
             let r = client.call(&service, &endpoint, body, &opts).await.map_err(to_js)?;
             Ok(NativeReply {
                 body: Buffer::from(r.body.to_vec()),
@@ -185,7 +185,7 @@ impl NativeClient {
         check_names(&service, &endpoint)?;
         let opts = call_options(opts)?;
         let client = self.client.clone();
-        env.spawn_future(async move {
+        crate::bridge::spawn(env, async move {
             let s = client.stream(&service, &endpoint, &opts).await.map_err(to_js)?;
             let node = s.node().to_string();
             let (tx, rx) = s.split();
@@ -214,7 +214,7 @@ impl NativeClient {
         };
         let body = Bytes::copy_from_slice(&body);
         let client = self.client.clone();
-        env.spawn_future(async move { client.publish(&topic, body, &opts).await.map_err(to_js) })
+        crate::bridge::spawn(env, async move { client.publish(&topic, body, &opts).await.map_err(to_js) })
     }
 }
 
@@ -243,7 +243,7 @@ impl NativeClientStream {
     pub fn send<'env>(&self, env: &'env Env, body: Buffer) -> napi::Result<PromiseRaw<'env, ()>> {
         let tx = Arc::clone(&self.tx);
         let body = Bytes::copy_from_slice(&body);
-        env.spawn_future(async move {
+        crate::bridge::spawn(env, async move {
             match tx.lock().await.as_mut() {
                 Some(t) => t.send(body).await.map_err(to_js),
                 None => Err(stream_closed()),
@@ -255,7 +255,7 @@ impl NativeClientStream {
     #[napi]
     pub fn recv<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Option<Buffer>>> {
         let rx = Arc::clone(&self.rx);
-        env.spawn_future(async move {
+        crate::bridge::spawn(env, async move {
             match rx.lock().await.as_mut() {
                 Some(r) => Ok(r.recv().await.map_err(to_js)?.map(|b| Buffer::from(b.to_vec()))),
                 None => Ok(None),
@@ -267,7 +267,7 @@ impl NativeClientStream {
     #[napi]
     pub fn close_send<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
         let tx = Arc::clone(&self.tx);
-        env.spawn_future(async move {
+        crate::bridge::spawn(env, async move {
             match tx.lock().await.as_mut() {
                 Some(t) => t.close_send().await.map_err(to_js),
                 None => Ok(()),
@@ -280,7 +280,7 @@ impl NativeClientStream {
     pub fn close<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
         let tx = Arc::clone(&self.tx);
         let rx = Arc::clone(&self.rx);
-        env.spawn_future(async move {
+        crate::bridge::spawn(env, async move {
             if let Some(mut t) = tx.lock().await.take() {
                 let _ = t.close_send().await;
             }
@@ -320,7 +320,7 @@ impl NativeRegistry {
     #[napi]
     pub fn get_service<'env>(&self, env: &'env Env, name: String) -> napi::Result<PromiseRaw<'env, String>> {
         let reg = Arc::clone(&self.reg);
-        env.spawn_future(async move {
+        crate::bridge::spawn(env, async move {
             let s = reg.get_service(&name).await.map_err(to_js)?;
             serde_json::to_string(&s).map_err(|e| err(500, e.to_string()))
         })
@@ -330,7 +330,7 @@ impl NativeRegistry {
     #[napi]
     pub fn list_services<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, String>> {
         let reg = Arc::clone(&self.reg);
-        env.spawn_future(async move {
+        crate::bridge::spawn(env, async move {
             let s = reg.list_services().await.map_err(to_js)?;
             serde_json::to_string(&s).map_err(|e| err(500, e.to_string()))
         })

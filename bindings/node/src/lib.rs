@@ -13,6 +13,7 @@
 
 #![deny(clippy::all)]
 
+mod bridge;
 mod client;
 pub mod log;
 mod service;

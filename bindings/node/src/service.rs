@@ -176,7 +176,7 @@ impl NativeService {
     pub fn start<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
         let svc = self.svc.clone();
         let inbox = Arc::clone(&self.inbox);
-        env.spawn_future(async move {
+        crate::bridge::spawn(env, async move {
             inbox.open();
             svc.start().await.map_err(to_js)
         })
@@ -189,7 +189,7 @@ impl NativeService {
         let svc = self.svc.clone();
         let inbox = Arc::clone(&self.inbox);
         let calls = Arc::clone(&self.calls);
-        env.spawn_future(async move {
+        crate::bridge::spawn(env, async move {
             // Waiting handlers are still answered by JS while the server drains.
             let r = svc.stop().await;
             inbox.close();
@@ -204,7 +204,7 @@ impl NativeService {
         let inbox = Arc::clone(&self.inbox);
         let calls = Arc::clone(&self.calls);
         let max = max.clamp(1, 4096) as usize;
-        env.spawn_future(async move {
+        crate::bridge::spawn(env, async move {
             let items = inbox.pull(max).await;
             Ok(RequestBatch::new(items, inbox.name(), &calls))
         })
@@ -550,7 +550,7 @@ impl NativeRequest {
     pub fn recv<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Option<Buffer>>> {
         let rx = self.receiver.clone().ok_or_else(|| self.not_stream())?;
         self.check_open()?;
-        env.spawn_future(async move {
+        crate::bridge::spawn(env, async move {
             let mut rx = rx.lock().await;
             match rx.recv().await {
                 None => Ok(None),
@@ -566,6 +566,6 @@ impl NativeRequest {
         let tx = self.sender.clone().ok_or_else(|| self.not_stream())?;
         self.check_open()?;
         let body = Bytes::copy_from_slice(&body);
-        env.spawn_future(async move { tx.send(body).await.map_err(to_js) })
+        crate::bridge::spawn(env, async move { tx.send(body).await.map_err(to_js) })
     }
 }
