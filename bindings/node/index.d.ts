@@ -120,7 +120,12 @@ export interface RequestInfo {
   endpoint: string;
   /** The request's content type (`application/json` when the caller sent none). */
   contentType: string;
-  /** The request headers: go-micro's context metadata (pass them on with `metadata`). */
+  /**
+   * The request headers: go-micro's context metadata (pass them on with `metadata`). For a
+   * unary call, `service` and `header` are fetched from the native side when first read;
+   * read for the first time only after the call was answered (a context kept past its
+   * handler), they are the service's own name and `{}`.
+   */
   header: Record<string, string>;
   /** The raw body (unary calls). */
   raw?: Buffer;
