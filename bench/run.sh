@@ -9,6 +9,8 @@
 #                                     # node:http and a nats-py responder, our loadgen and wrk, REPS=3 runs a
 #                                     # row, both layouts; the binding clients' overhead; writes
 #                                     # bench/results/<date>-hosts.md with the targets' verdicts
+#   ONLY=payloads bash bench/run.sh   # unary with 1 KiB, 64 KiB and 1 MiB bodies at c=16, ours and go-micro
+#                                     # both ways, both layouts, RSS after the load; writes <date>-payloads.md
 #   ONLY=gomicro bash bench/run.sh                    # the go-micro rows, v5 (go) and v6 (go6), both layouts; table on stdout
 #   ONLY=gateway bash bench/run.sh    # `micro api` vs direct vs go-micro's `micro api` (root: netns);
 #                                     # writes bench/results/<date>-gateway.md (REPS=3 runs a row)
@@ -478,6 +480,34 @@ hostserve() {
 	log "wrote $out"
 	cat "$out"
 }
+if [ "$ONLY" = payloads ]; then
+	# Bodies of 1 KiB, 64 KiB and 1 MiB (the name padded; the greeting echoes it), 16 calls in
+	# flight, ours and go-micro both ways; the greeters' peak RSS after the unpinned load.
+	rows="$work/rows.jsonl"
+	: >"$rows"
+	T=(--d "$D" --warmup "$WARMUP") GT=(-d "${D}s" -warmup "${WARMUP}s")
+	for L in unpinned pinned; do
+		start "ours-$L" "$L" "$B/greeter"; o="$addr"; opid="$pid"
+		start "go-$L" "$L" "$G" serve; g="$addr"; gpid="$pid"
+		for size in 1024 65536 1048576; do
+			w="unary c=16 $((size / 1024)) KiB"
+			row "$L" "$w" "ours→ours" "$B/loadgen" unary --client micro --addr "$o" --c 16 --size "$size" "${T[@]}"
+			row "$L" "$w" "go→go" "$G" load -addr "$g" -c 16 -size "$size" "${GT[@]}"
+			row "$L" "$w" "ours→go" "$B/loadgen" unary --client micro --addr "$g" --c 16 --size "$size" "${T[@]}"
+			row "$L" "$w" "go→ours" "$G" load -addr "$o" -c 16 -size "$size" "${GT[@]}"
+		done
+		if [ "$L" = unpinned ]; then
+			echo "{\"layout\":\"$L\",\"workload\":\"rss-load\",\"ours_kb\":$(rss_kb "$opid" VmHWM),\"go_kb\":$(rss_kb "$gpid" VmHWM)}" >>"$rows"
+		fi
+		for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+		pids=()
+	done
+	out="$here/results/$(date -u +%Y-%m-%d)-payloads.md"
+	python3 "$here/report.py" "$rows" "ONLY=payloads D=$D WARMUP=$WARMUP bash bench/run.sh" >"$out"
+	log "wrote $out"
+	cat "$out"
+	exit
+fi
 if [ "$ONLY" = hostserve ]; then
 	hostserve
 	exit

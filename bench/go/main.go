@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -165,10 +166,16 @@ func load(args []string) {
 	conc := fs.Int("c", 64, "concurrency (calls in flight)")
 	dur := fs.Duration("d", 3*time.Second, "measured duration")
 	warm := fs.Duration("warmup", time.Second, "warm-up duration")
+	size := fs.Int("size", 0, "pad the name so the JSON request body is this many bytes")
 	_ = fs.Parse(args)
 	if *addr == "" {
 		die("load: -addr is required")
 	}
+	name := "bench"
+	if pad := *size - len(`{"name":"bench"}`); pad > 0 {
+		name += strings.Repeat("x", pad)
+	}
+	want := "Hello " + name
 	c := client.NewClient(client.PoolSize(*conc+4), client.Retries(0), client.RequestTimeout(10*time.Second))
 	var recording atomic.Bool
 	var stop atomic.Bool
@@ -181,7 +188,7 @@ func load(args []string) {
 			defer wg.Done()
 			local := make([]time.Duration, 0, 1<<16)
 			for !stop.Load() {
-				req := c.NewRequest("go.greeter", "Greeter.Hello", &HelloRequest{Name: "bench"})
+				req := c.NewRequest("go.greeter", "Greeter.Hello", &HelloRequest{Name: name})
 				rsp := new(Reply)
 				rec := recording.Load()
 				t0 := time.Now()
@@ -193,7 +200,7 @@ func load(args []string) {
 				if !rec {
 					continue
 				}
-				if err != nil || rsp.Message != "Hello bench" {
+				if err != nil || rsp.Message != want {
 					errs.Add(1)
 				}
 				local = append(local, d)

@@ -78,6 +78,9 @@ pub const GATEWAY_ID: &str = "go.micro.api";
 /// The largest request body read by default: go-micro's message limit (4 MiB).
 pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
 
+/// RPC streams open at once over websockets by default; each holds a stream to a service.
+pub const DEFAULT_MAX_STREAMS: usize = 1024;
+
 /// How the gateway behaves; every field has the classic toolkit's default.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -93,6 +96,9 @@ pub struct Options {
     pub enable_rpc: bool,
     /// Largest request body read, in bytes; larger is a 413 that names the limit.
     pub max_body: usize,
+    /// RPC streams open at once over websockets (`--max_streams`); one more is a 503 that
+    /// names the limit, answered before the upgrade.
+    pub max_streams: usize,
     /// Budget of one call through the gateway (`--client_request_timeout`); a request
     /// header `Timeout: <seconds>` may shorten it. Past it the answer is a 504.
     pub request_timeout: Duration,
@@ -114,6 +120,7 @@ impl Default for Options {
             resolver: resolver::ResolverKind::Micro,
             enable_rpc: false,
             max_body: DEFAULT_MAX_BODY,
+            max_streams: DEFAULT_MAX_STREAMS,
             request_timeout: Duration::from_secs(5),
             cors: Some(cors::Cors::default()),
             stats: false,
@@ -141,6 +148,8 @@ pub(crate) struct Shared {
     pub(crate) stats: Option<Arc<stats::Stats>>,
     /// The HTTP client the http and web handlers proxy with (pooled connections).
     pub(crate) upstream: handler::http::Upstream,
+    /// One permit per RPC stream open over a websocket ([`Options::max_streams`]).
+    pub(crate) streams: Arc<tokio::sync::Semaphore>,
 }
 
 /// The gateway: cheap to clone, one per listener or shared by several.
@@ -155,7 +164,8 @@ impl Gateway {
     pub fn new(client: Client, registry: Arc<dyn Registry>, opts: Options) -> Self {
         let stats = opts.stats.then(|| Arc::new(stats::Stats::new()));
         let upstream = handler::http::Upstream::new();
-        Gateway { shared: Arc::new(Shared { client, registry, opts, stats, upstream }) }
+        let streams = Arc::new(tokio::sync::Semaphore::new(opts.max_streams.min(tokio::sync::Semaphore::MAX_PERMITS)));
+        Gateway { shared: Arc::new(Shared { client, registry, opts, stats, upstream, streams }) }
     }
 
     /// The options the gateway runs with.

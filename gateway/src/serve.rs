@@ -39,15 +39,7 @@ pub(crate) async fn run<H: Handle>(
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of descriptors or a reset before accept: wait a moment, go on.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+            accepted = micro::transport::listener::accept_tcp(&listener) => accepted,
         };
         let _ = stream.set_nodelay(true);
         let gw = gateway.clone();

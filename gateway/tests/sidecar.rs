@@ -387,6 +387,59 @@ async fn streams_go_through_the_rpc_websocket() {
     svc.stop().await.expect("stop");
 }
 
+/// Streams open at once are capped (`--max_streams`): one past the cap is a 503 naming the
+/// limit, answered before the upgrade, and a stream that ends gives its slot back.
+#[tokio::test]
+async fn streams_past_the_cap_are_refused_until_one_ends() {
+    let registry: Arc<dyn Registry> = Arc::new(MemRegistry::new());
+    let mut opts = SidecarOptions { subscriber_queue: 16, ..Default::default() };
+    opts.gateway.max_streams = 1;
+    let sc = sidecar_with(Arc::clone(&registry), Arc::new(broker::memory::Memory::new(1 << 20)), opts).await;
+    let svc = Service::builder("capped")
+        .registry(Arc::clone(&registry))
+        .broker(Arc::new(broker::memory::Memory::new(1 << 20)))
+        .address("127.0.0.1:0")
+        .build()
+        .await
+        .expect("service");
+    svc.server().handle_stream("Capped.Echo", |_, mut s| async move {
+        while let Some(m) = s.recv().await {
+            s.send(m?).await?;
+        }
+        Ok(())
+    });
+    svc.start().await.expect("start");
+    let remote = Remote::new(&sc.addr.to_string(), Duration::from_secs(5));
+
+    let (mut tx, mut rx) = remote.stream("capped", "Capped.Echo").await.expect("the first stream");
+    tx.send(b"{\"a\":1}".to_vec()).await.expect("send");
+    assert_eq!(&rx.recv().await.expect("recv").expect("echo")[..], b"{\"a\":1}");
+    let e = remote.stream("capped", "Capped.Echo").await.err().expect("a second stream past the cap");
+    assert_eq!(e.code, 503, "{e:?}");
+    assert!(e.detail.contains("1 at once"), "the limit is named: {e:?}");
+
+    tx.close_send().await.expect("half-close");
+    assert_eq!(rx.recv().await.expect("the end"), None);
+    // The slot comes back when the first stream's task has sent its close frame: ask until
+    // it has (the task ends within its 500 ms close deadline; 30 s leaves a loaded machine room).
+    let mut again = None;
+    for _ in 0..3000 {
+        match remote.stream("capped", "Capped.Echo").await {
+            Ok(s) => {
+                again = Some(s);
+                break;
+            }
+            Err(e) if e.code == 503 => tokio::time::sleep(Duration::from_millis(10)).await,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    let (mut tx, mut rx) = again.expect("a stream once the first ended");
+    tx.send(b"{\"b\":2}".to_vec()).await.expect("send");
+    assert_eq!(&rx.recv().await.expect("recv").expect("echo")[..], b"{\"b\":2}");
+    tx.close_send().await.expect("half-close");
+    svc.stop().await.expect("stop");
+}
+
 /// The registry's watch through the sidecar's `/registry` websocket (spec P7): the raw frame
 /// is go-micro's `registry.Result` JSON, and `Remote::watch` (what the CLI gets with
 /// `--proxy_address`) turns frames back into events, for one service or for all.

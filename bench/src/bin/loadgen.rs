@@ -43,6 +43,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const BODY: &[u8] = br#"{"name":"bench"}"#;
+
+/// The name the unary call sends: `bench`, padded with `x` so the JSON request body is
+/// `size` bytes (`--size`; 0 or less than the plain body: just `bench`).
+fn padded_name(size: usize) -> String {
+    let pad = size.saturating_sub(BODY.len());
+    let mut name = String::with_capacity(5 + pad);
+    name.push_str("bench");
+    name.extend(std::iter::repeat_n('x', pad));
+    name
+}
 const SLOP: Duration = Duration::from_millis(2);
 /// Longest wait for one `http` answer (the gateways' own call timeout is 5 s); past it the
 /// call is an error and its connection is dropped.
@@ -53,6 +63,8 @@ enum Caller {
     Micro {
         client: Client,
         opts: CallOptions,
+        /// The name sent (`bench`, padded to `--size`) and the greeting expected back.
+        name: Arc<(String, String)>,
     },
     Hyper {
         sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
@@ -82,13 +94,15 @@ async fn connect(addr: &str) -> Result<Sender, String> {
 }
 
 impl Caller {
-    async fn new(kind: &str, addr: &str, path: &str, conc: usize) -> Result<Caller, String> {
+    async fn new(kind: &str, addr: &str, path: &str, conc: usize, size: usize) -> Result<Caller, String> {
         match kind {
             "micro" => {
                 let opts = ClientOptions { pool_size: conc + 4, retries: 0, ..ClientOptions::default() };
                 let client = Client::with_cache(None, opts);
                 let call = CallOptions { address: vec![addr.to_string()], ..CallOptions::default() };
-                Ok(Caller::Micro { client, opts: call })
+                let name = padded_name(size);
+                let expected = format!("Hello {name}");
+                Ok(Caller::Micro { client, opts: call, name: Arc::new((name, expected)) })
             }
             "hyper" => Ok(Caller::Hyper { sender: connect(addr).await?, addr: addr.to_string() }),
             "http" => {
@@ -101,10 +115,10 @@ impl Caller {
     /// One call; true when the reply is the expected greeting (or echo).
     async fn call(&mut self) -> bool {
         match self {
-            Caller::Micro { client, opts } => {
-                let req = HelloRequest { name: "bench".into() };
+            Caller::Micro { client, opts, name } => {
+                let req = HelloRequest { name: name.0.clone() };
                 match client.call_json::<_, Reply>("greeter", "Greeter.Hello", &req, opts).await {
-                    Ok(r) => r.message == "Hello bench",
+                    Ok(r) => r.message == name.1,
                     Err(_) => false,
                 }
             }
@@ -174,17 +188,21 @@ async fn unary(args: &Args, http: bool) -> Result<(), String> {
     let dur = Duration::from_secs_f64(args.num("d", 3.0)?);
     let warm = Duration::from_secs_f64(args.num("warmup", 1.0)?);
     let rate = args.num("rate", 0.0)?;
+    let size = args.num("size", 0.0)?.max(0.0) as usize;
     let recording = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
     let slot = Arc::new(AtomicU64::new(0));
-    let shared_micro = if kind == "micro" { Some(Caller::new("micro", &addr, &path, conc).await?) } else { None };
+    let shared_micro =
+        if kind == "micro" { Some(Caller::new("micro", &addr, &path, conc, size).await?) } else { None };
     let start = Instant::now() + Duration::from_millis(20);
     let mut tasks = Vec::new();
     for _ in 0..conc {
         let mut caller = match &shared_micro {
-            Some(Caller::Micro { client, opts }) => Caller::Micro { client: client.clone(), opts: opts.clone() },
-            _ => Caller::new(&kind, &addr, &path, conc).await?,
+            Some(Caller::Micro { client, opts, name }) => {
+                Caller::Micro { client: client.clone(), opts: opts.clone(), name: Arc::clone(name) }
+            }
+            _ => Caller::new(&kind, &addr, &path, conc, size).await?,
         };
         let (recording, stop, errors, slot) = (recording.clone(), stop.clone(), errors.clone(), slot.clone());
         tasks.push(tokio::spawn(async move {

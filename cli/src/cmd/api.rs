@@ -48,6 +48,9 @@ pub struct ApiArgs {
     /// Largest request body, in bytes (larger: 413).
     #[arg(long = "max_body", env = "MICRO_API_MAX_BODY", default_value_t = micro_gateway::DEFAULT_MAX_BODY)]
     pub max_body: usize,
+    /// RPC streams open at once over websockets (one more: 503 before the upgrade).
+    #[arg(long = "max_streams", env = "MICRO_API_MAX_STREAMS", default_value_t = micro_gateway::DEFAULT_MAX_STREAMS)]
+    pub max_streams: usize,
     /// TLS and ACME.
     #[command(flatten)]
     pub tls: TlsArgs,
@@ -71,6 +74,7 @@ pub async fn run(args: &ApiArgs, opts: &Opts, sess: &Session) -> Outcome {
         resolver,
         enable_rpc: args.enable_rpc,
         max_body: args.max_body,
+        max_streams: args.max_streams,
         request_timeout: opts.client_request_timeout,
         cors: Cors::from_list(&args.cors),
         stats: args.enable_stats,

@@ -72,7 +72,7 @@ pub async fn serve(service: &str, address: &str, opts: &Opts) -> Outcome {
     println!("micro health listening on http://{bound}/health: Debug.Health of {service} at {address}");
     let accept = async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let (stream, _) = micro::transport::listener::accept_tcp(&listener).await;
             let check = std::sync::Arc::clone(&check);
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {

@@ -93,6 +93,9 @@ pub struct ProxyArgs {
     /// Largest request body, in bytes (larger: 413).
     #[arg(long = "max_body", env = "MICRO_PROXY_MAX_BODY", default_value_t = micro_gateway::DEFAULT_MAX_BODY)]
     pub max_body: usize,
+    /// RPC streams open at once over websockets (one more: 503 before the upgrade).
+    #[arg(long = "max_streams", env = "MICRO_PROXY_MAX_STREAMS", default_value_t = micro_gateway::DEFAULT_MAX_STREAMS)]
+    pub max_streams: usize,
     /// TLS and ACME, as `micro api`.
     #[command(flatten)]
     pub tls: TlsArgs,
@@ -143,6 +146,7 @@ pub async fn run(args: &ProxyArgs, opts: &Opts, sess: &Session) -> Outcome {
     sc_opts.gateway.handler = args.handler.parse().map_err(Failure::Usage)?;
     sc_opts.gateway.namespace = args.namespace.clone();
     sc_opts.gateway.max_body = args.max_body;
+    sc_opts.gateway.max_streams = args.max_streams;
     sc_opts.gateway.request_timeout = opts.client_request_timeout;
     sc_opts.gateway.cors = Cors::from_list(&args.cors);
     sc_opts.gateway.stats = args.enable_stats;

@@ -56,6 +56,7 @@ pub async fn run(args: &ServerArgs, opts: &Opts, sess: &Session) -> Outcome {
         namespace: args.namespace.clone(),
         enable_rpc: true,
         max_body: args.max_body,
+        max_streams: micro_gateway::DEFAULT_MAX_STREAMS,
         request_timeout: opts.client_request_timeout,
         cors: Cors::from_list(&args.cors),
         stats: args.enable_stats,

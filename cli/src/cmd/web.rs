@@ -52,6 +52,7 @@ pub async fn run(args: &WebArgs, opts: &Opts, sess: &Session) -> Outcome {
         auth,
         enable_rpc: true,
         max_body: args.max_body,
+        max_streams: micro_gateway::DEFAULT_MAX_STREAMS,
         request_timeout: opts.client_request_timeout,
         // The pages call their own origin; CORS is for the api gateway.
         cors: None,

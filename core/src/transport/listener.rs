@@ -104,38 +104,42 @@ impl Listener {
     /// of a burst is logged as a warning, the burst's count when a slot frees again.
     pub async fn accept(&self) -> Accepted {
         loop {
-            match self.tcp.accept().await {
-                Ok((stream, remote)) => {
-                    let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() else {
-                        if self.refused.fetch_add(1, Ordering::Relaxed) == 0 {
-                            tracing::warn!(
-                                address = %self.local,
-                                limit = self.limits.max_connections,
-                                %remote,
-                                "connection limit reached: closing new connections (MICRO_SERVER_MAX_CONNECTIONS)"
-                            );
-                        }
-                        drop(stream);
-                        continue;
-                    };
-                    let refused = self.refused.swap(0, Ordering::Relaxed);
-                    if refused > 0 {
-                        tracing::warn!(address = %self.local, refused, "connection limit burst over");
-                    }
-                    let _ = stream.set_nodelay(true);
-                    return Accepted {
-                        stream,
-                        local: self.local,
-                        remote,
-                        tls: self.tls.clone(),
-                        limits: self.limits,
-                        permit,
-                    };
+            let (stream, remote) = accept_tcp(&self.tcp).await;
+            let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() else {
+                if self.refused.fetch_add(1, Ordering::Relaxed) == 0 {
+                    tracing::warn!(
+                        address = %self.local,
+                        limit = self.limits.max_connections,
+                        %remote,
+                        "connection limit reached: closing new connections (MICRO_SERVER_MAX_CONNECTIONS)"
+                    );
                 }
-                Err(e) => {
-                    tracing::warn!(address = %self.local, error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+                drop(stream);
+                continue;
+            };
+            let refused = self.refused.swap(0, Ordering::Relaxed);
+            if refused > 0 {
+                tracing::warn!(address = %self.local, refused, "connection limit burst over");
+            }
+            let _ = stream.set_nodelay(true);
+            return Accepted { stream, local: self.local, remote, tls: self.tls.clone(), limits: self.limits, permit };
+        }
+    }
+}
+
+/// The next connection on a plain tokio listener. An accept error (a full file table, a
+/// connection reset before it was taken) is logged and retried after a short pause, never
+/// returned: a loop that retried at once would spin a core while the table stays full.
+/// [`Listener::accept`] and every helper endpoint (metrics, a health check, a gateway)
+/// accept through it.
+pub async fn accept_tcp(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(accepted) => return accepted,
+            Err(e) => {
+                let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                tracing::warn!(%address, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
     }

@@ -244,7 +244,7 @@ pub async fn serve(address: &str, metrics: Metrics) -> Result<(SocketAddr, tokio
     let bound = listener.local_addr().map_err(|e| Error::internal("go.micro.metrics", e.to_string()))?;
     let task = tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let (stream, _) = crate::transport::listener::accept_tcp(&listener).await;
             let metrics = metrics.clone();
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {

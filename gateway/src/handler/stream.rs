@@ -14,7 +14,8 @@
 //!   with 1011 and the go-micro error's JSON as the reason (its detail cut to fit the 123
 //!   bytes a close frame holds).
 //!
-//! A service that cannot be reached is answered before the upgrade, as an HTTP error.
+//! A service that cannot be reached is answered before the upgrade, as an HTTP error; so is
+//! a stream past [`crate::Options::max_streams`] open at once (a 503 naming the limit).
 
 use super::metadata;
 use crate::{error, Body, Shared};
@@ -47,6 +48,10 @@ pub(crate) async fn serve(s: &Shared, mut req: Request<Body>, service: &str, end
         .unwrap_or_else(|| codec::JSON.to_string());
     let opts =
         CallOptions { content_type: Some(content_type), metadata: metadata(req.headers()), ..Default::default() };
+    let Ok(permit) = std::sync::Arc::clone(&s.streams).try_acquire_owned() else {
+        let detail = format!("too many streams open: {} at once (--max_streams)", s.opts.max_streams);
+        return error::from_call(&Error::new(crate::GATEWAY_ID, detail, 503), &what);
+    };
     let stream = match s.client.stream(service, endpoint, &opts).await {
         Ok(stream) => stream,
         Err(e) => return error::from_call(&e, &what),
@@ -57,6 +62,7 @@ pub(crate) async fn serve(s: &Shared, mut req: Request<Body>, service: &str, end
     };
     let limit = read_limit(s);
     tokio::spawn(async move {
+        let _permit = permit; // held while the stream is open
         let Some(ws) = crate::ws::open(upgrade, limit).await else { return };
         tracing::debug!(target: "micro::gateway", stream = %what, "websocket stream open");
         let end = pump(ws, stream).await;

@@ -118,8 +118,7 @@ pub async fn serve(address: &str, server: Arc<Server>) -> Outcome {
     loop {
         tokio::select! {
             _ = &mut signal => return Ok(()),
-            acc = listener.accept() => {
-                let Ok((stream, _)) = acc else { continue };
+            (stream, _) = micro::transport::listener::accept_tcp(&listener) => {
                 let server = server.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| {
