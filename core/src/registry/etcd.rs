@@ -281,23 +281,15 @@ impl Etcd {
         if endpoints.is_empty() {
             endpoints.push(DEFAULT_ADDRESS.to_string());
         }
-        let read = |var: &str, path: &str| {
-            std::fs::read(path).map_err(|e| Error::bad_request(ID, format!("etcd: {var} {path}: {e}")))
-        };
-        let tls = match env("ETCDCTL_CACERT") {
-            Some(ca) if endpoints.iter().any(|e| e.starts_with("https://")) => {
-                let ca_pem = read("ETCDCTL_CACERT", &ca)?;
-                let config = match (env("ETCDCTL_CERT"), env("ETCDCTL_KEY")) {
-                    (Some(c), Some(k)) => crate::transport::tls::client_config_with_identity(
-                        &ca_pem,
-                        &read("ETCDCTL_CERT", &c)?,
-                        &read("ETCDCTL_KEY", &k)?,
-                    ),
-                    _ => crate::transport::tls::client_config(&ca_pem),
-                };
-                Some(config.map_err(|e| Error::bad_request(ID, format!("etcd: {}", e.detail)))?)
-            }
-            _ => None,
+        let tls = if endpoints.iter().any(|e| e.starts_with("https://")) {
+            crate::transport::tls::client_config_from_env(
+                ID,
+                "etcd",
+                ["ETCDCTL_CACERT", "ETCDCTL_CERT", "ETCDCTL_KEY"],
+                env,
+            )?
+        } else {
+            None
         };
         Etcd::new(Options { endpoints, credentials, tls, ..Options::default() })
     }

@@ -149,6 +149,32 @@ pub fn client_config_with_identity(ca_pem: &[u8], cert_pem: &[u8], key_pem: &[u8
     Ok(Arc::new(config))
 }
 
+/// A client configuration from PEM files named by environment variables, as a registry's
+/// own tools take them (etcdctl's `ETCDCTL_CACERT`, `ETCDCTL_CERT`, `ETCDCTL_KEY`; Consul's
+/// `CONSUL_CACERT`, `CONSUL_CLIENT_CERT`, `CONSUL_CLIENT_KEY`): `vars` are the CA's, the
+/// certificate's and the key's. `None` when the CA variable is unset. Trusts the CA file, and
+/// presents the certificate and key when both are set (one without the other is an error).
+/// Errors are 400s with `id`, naming `who` (`etcd`, `consul`), the variable and the file.
+pub fn client_config_from_env(
+    id: &str,
+    who: &str,
+    vars: [&str; 3],
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<Arc<ClientConfig>>> {
+    let [ca_var, cert_var, key_var] = vars;
+    let Some(ca) = env(ca_var) else { return Ok(None) };
+    let read = |var: &str, path: &str| {
+        std::fs::read(path).map_err(|e| Error::bad_request(id, format!("{who}: {var} {path}: {e}")))
+    };
+    let ca_pem = read(ca_var, &ca)?;
+    let config = match (env(cert_var), env(key_var)) {
+        (Some(c), Some(k)) => client_config_with_identity(&ca_pem, &read(cert_var, &c)?, &read(key_var, &k)?),
+        (None, None) => client_config(&ca_pem),
+        _ => return Err(Error::bad_request(id, format!("{who}: set both {cert_var} and {key_var}, or neither"))),
+    };
+    config.map(Some).map_err(|e| Error::bad_request(id, format!("{who}: {}", e.detail)))
+}
+
 /// A client configuration that accepts any server certificate — what go-micro's
 /// `InsecureSkipVerify` does. For development and for go-micro's self-signed servers only:
 /// it gives encryption without authentication. Logs a warning once per configuration.
@@ -228,3 +254,43 @@ impl ServerCertVerifier for AcceptAny {
 
 /// The rustls configuration types, so callers need not depend on rustls to name them.
 pub use rustls::{ClientConfig, ServerConfig};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| m.get(k).cloned()
+    }
+
+    const NAMES: [&str; 3] = ["X_CACERT", "X_CERT", "X_KEY"];
+
+    #[test]
+    fn files_named_by_environment_variables() {
+        assert!(client_config_from_env("t", "reg", NAMES, vars(&[])).expect("no CA").is_none());
+
+        let e = client_config_from_env("t", "reg", NAMES, vars(&[("X_CACERT", "/nonexistent/ca.pem")]))
+            .expect_err("a CA file that is not there");
+        assert_eq!(e.code, 400);
+        assert!(e.detail.starts_with("reg: X_CACERT /nonexistent/ca.pem: "), "{}", e.detail);
+
+        let dir = std::env::temp_dir().join(format!("micro-tls-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let (_, cert_pem) = self_signed(&["localhost".to_string()]).expect("a certificate");
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, &cert_pem).expect("write");
+        let ca = ca.to_string_lossy().to_string();
+        assert!(client_config_from_env("t", "reg", NAMES, vars(&[("X_CACERT", &ca)])).expect("a CA").is_some());
+
+        let e = client_config_from_env("t", "reg", NAMES, vars(&[("X_CACERT", &ca), ("X_CERT", &ca)]))
+            .expect_err("a certificate without its key");
+        assert_eq!(e.detail, "reg: set both X_CERT and X_KEY, or neither");
+
+        let e = client_config_from_env("t", "reg", NAMES, vars(&[("X_CACERT", &ca), ("X_CERT", &ca), ("X_KEY", &ca)]))
+            .expect_err("a certificate given as its own key");
+        assert!(e.detail.starts_with("reg: tls: "), "{}", e.detail);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -103,27 +103,14 @@ impl Options {
             opts.https = true;
             if env("CONSUL_HTTP_SSL_VERIFY").is_some_and(|v| v == "false" || v == "0") {
                 opts.tls = Some(crate::transport::tls::insecure_client_config()?);
-            } else if let Some(path) = env("CONSUL_CACERT") {
-                let read = |var: &str, path: &str| {
-                    std::fs::read(path).map_err(|e| Error::bad_request(ID, format!("consul: {var} {path}: {e}")))
-                };
-                let pem = read("CONSUL_CACERT", &path)?;
+            } else {
                 // An agent with verify_incoming wants the client's own certificate too.
-                let tls = match (env("CONSUL_CLIENT_CERT"), env("CONSUL_CLIENT_KEY")) {
-                    (Some(c), Some(k)) => crate::transport::tls::client_config_with_identity(
-                        &pem,
-                        &read("CONSUL_CLIENT_CERT", &c)?,
-                        &read("CONSUL_CLIENT_KEY", &k)?,
-                    ),
-                    (None, None) => crate::transport::tls::client_config(&pem),
-                    _ => {
-                        return Err(Error::bad_request(
-                            ID,
-                            "consul: set both CONSUL_CLIENT_CERT and CONSUL_CLIENT_KEY, or neither",
-                        ))
-                    }
-                };
-                opts.tls = Some(tls.map_err(|e| Error::bad_request(ID, format!("consul: {}", e.detail)))?);
+                opts.tls = crate::transport::tls::client_config_from_env(
+                    ID,
+                    "consul",
+                    ["CONSUL_CACERT", "CONSUL_CLIENT_CERT", "CONSUL_CLIENT_KEY"],
+                    env,
+                )?;
             }
         }
         Ok(opts)
