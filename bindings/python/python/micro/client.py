@@ -362,9 +362,22 @@ class Client:
         ``timeout`` is per attempt (sent as go-micro's ``Timeout`` header), ``request_timeout``
         the whole call; both in seconds (a number or a ``datetime.timedelta``, at most an hour). Raises :class:`micro.Error` (``NotFound``, ``Timeout`` …).
         """
-        r = await self.call_raw(service, endpoint, body, content_type=content_type, timeout=timeout,
-                               request_timeout=request_timeout, retries=retries, metadata=metadata, address=address)
-        return r.decode()
+        if self._wrappers:
+            r = await self.call_raw(service, endpoint, body, content_type=content_type, timeout=timeout,
+                                   request_timeout=request_timeout, retries=retries, metadata=metadata,
+                                   address=address)
+            return r.decode()
+        # No wrappers: what call_raw and _perform do, in one frame (no Call, no Reply).
+        data, ct = _body.encode(body, content_type)
+        try:
+            b, rct, _, _ = await self._c.call(
+                service, endpoint, data, content_type=ct, timeout=_seconds(timeout, "timeout"),
+                request_timeout=_seconds(request_timeout, "request_timeout"), retries=retries,
+                metadata=_with_trace(dict(metadata) if metadata else {}) or None, address=_addresses(address))
+        except _native.NativeError as e:
+            err = _convert(e)
+            raise (_missed(err, service) if isinstance(err, NotFound) else err) from None
+        return _body.decode(b, rct, "reply")
 
     async def stream(self, service: str, endpoint: str, *, content_type: str | None = None,
                      metadata: Mapping[str, str] | None = None,
