@@ -157,6 +157,21 @@ for L in ("unpinned", "pinned"):
         note = "reported (no fixed target)" if lost == (0, 0) else f"**messages lost**: ours {lost[0]}, go-micro {lost[1]}"
         print(f"| publish → subscriber msg/s over the http broker, ours vs go-micro ({w}) | {L} | "
               f"{a['rate']:,.0f} vs {b['rate']:,.0f} = {r:.2f}×; p50 {a['p50_us']:,.0f} vs {b['p50_us']:,.0f} µs | {note} |")
+for L in ("unpinned", "pinned"):
+    nb = get(L, "publish nats (nats bench)", "nats bench pub→sub")
+    for w in ("publish nats w=1", "publish nats w=64"):
+        a = get(L, w, "ours→ours")
+        if a and nb and nb["rate"] > 0:
+            print(f"| NATS publish → subscriber msg/s, our broker ({w.split()[-1]}) vs `nats bench` pub→sub on the same "
+                  f"server | {L} | {a['rate']:,.0f} vs {nb['rate']:,.0f} = {a['rate'] / nb['rate']:.2f}× | reported |")
+        elif a:
+            print(f"| NATS publish → subscriber msg/s, our broker ({w.split()[-1]}) | {L} | {a['rate']:,.0f}, p50 "
+                  f"{a['p50_us']:,.0f} µs | reported (`nats bench` not built) |")
+for L in ("unpinned", "pinned"):
+    a, b = get(L, "stream w=64", "ours→ours"), get(L, "stream w=64", "go→go")
+    if a and b and b["rate"] > 0:
+        print(f"| stream msg/s with 64 in flight, ours vs go-micro | {L} | {a['rate']:,.0f} vs {b['rate']:,.0f} = "
+              f"{a['rate'] / b['rate']:.1f}× | reported |")
 # not an ONLY=pubsub|stream|gomicro run (those have no binding rows by design)
 full = any(r.get("workload", "").startswith("unary") for r in rows) and not command.startswith("ONLY=gomicro")
 if full and not handler_target:

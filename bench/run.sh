@@ -11,6 +11,7 @@
 #                                     # bench/results/<date>-hosts.md with the targets' verdicts
 #   ONLY=payloads bash bench/run.sh   # unary with 1 KiB, 64 KiB and 1 MiB bodies at c=16, ours and go-micro
 #                                     # both ways, both layouts, RSS after the load; writes <date>-payloads.md
+#   ONLY=registry bash bench/run.sh   # lookups through the registry cache, 200 services × 3 nodes (both layouts)
 #   ONLY=gomicro bash bench/run.sh                    # the go-micro rows, v5 (go) and v6 (go6), both layouts; table on stdout
 #   ONLY=gateway bash bench/run.sh    # `micro api` vs direct vs go-micro's `micro api` (root: netns);
 #                                     # writes bench/results/<date>-gateway.md (REPS=3 runs a row)
@@ -128,6 +129,13 @@ build() {
 		(cd "$here/go" && GOFLAGS="${GOFLAGS:--buildvcs=false}" go build -o bin/gobench.tmp . && mv -f bin/gobench.tmp bin/gobench)
 	fi
 	case "$ONLY" in all | gomicro | stream | pubsub) build_go6 ;; esac
+	# natscli's `nats bench`, beside the NATS publish rows (pinned; the module proxy serves it).
+	case "$ONLY" in all | pubsub)
+		if command -v nats-server >/dev/null && [ ! -x "$here/go/bin/nats" ]; then
+			GOBIN="$here/go/bin" GOFLAGS="${GOFLAGS:--buildvcs=false}" go install github.com/nats-io/natscli/nats@v0.5.0 \
+				|| log "cannot build natscli: the NATS rows go without nats bench"
+		fi ;;
+	esac
 	if [ "$ONLY" = sidecar ]; then
 		cargo build --release -q -p micro-cli --manifest-path "$top/Cargo.toml"
 	fi
@@ -244,6 +252,11 @@ streams() {
 		row "$L" "stream" "ours→go6" "$B/loadgen" stream --addr "$go6" "${T[@]}"
 		row "$L" "stream" "go6→ours" "$G6" stream -addr "$ours" "${GT[@]}"
 	fi
+	# 64 messages in flight on the one stream (a sender and a receiver on it).
+	row "$L" "stream w=64" "ours→ours" "$B/loadgen" stream --addr "$ours" --window 64 "${T[@]}"
+	row "$L" "stream w=64" "go→go" "$G" stream -addr "$go" -window 64 "${GT[@]}"
+	row "$L" "stream w=64" "ours→go" "$B/loadgen" stream --addr "$go" --window 64 "${T[@]}"
+	row "$L" "stream w=64" "go→ours" "$G" stream -addr "$ours" -window 64 "${GT[@]}"
 }
 
 # pubsub LAYOUT: publish → subscriber over the http broker, one process per side (memory
@@ -258,6 +271,48 @@ pubsub() {
 		row "$L" "publish w=$w" "go→go" timeout "$lim" "$G" pubsub -window "$w" -d "${D}s" -warmup "${WARMUP}s" -drain "${DRAIN}s"
 		row "$L" "publish w=$w" "go6→go6" timeout "$lim" "$G6" pubsub -window "$w" -d "${D}s" -warmup "${WARMUP}s" -drain "${DRAIN}s"
 	done
+	natspub "$L" "$lim"
+}
+
+# natspub LAYOUT LIMIT: publish → subscriber through Debian's nats-server (our NATS broker,
+# publisher and subscriber in one process, the server in another), at 1 and 64 outstanding,
+# beside `nats bench` (natscli, go/bin/nats) publishing and subscribing 16-byte messages on
+# the same server. Skipped, and said so, without nats-server.
+natspub() {
+	local L="$1" lim="$2" port pre=() w
+	command -v nats-server >/dev/null || { log "no nats-server: NATS publish rows skipped"; return 0; }
+	[ "$L" = pinned ] && pre=(taskset -c 0)
+	port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+	"${pre[@]}" nats-server -a 127.0.0.1 -p "$port" >"$work/nats-pub-$L.log" 2>&1 & pids+=($!)
+	for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+	for w in 1 64; do
+		row "$L" "publish nats w=$w" "ours→ours" timeout "$lim" "$B/loadgen" pubsub --broker "nats://127.0.0.1:$port" --window "$w" --d "$D" --warmup "$WARMUP" --drain "$DRAIN"
+	done
+	if [ -x "$here/go/bin/nats" ]; then
+		log "$L publish nats: nats bench"
+		local out msgs
+		msgs="$(awk -v d="$D" 'BEGIN {printf "%d", d * 200000}')"
+		"${pre[@]}" "$here/go/bin/nats" --server "nats://127.0.0.1:$port" bench sub bench.sub --msgs "$msgs" --size 16 \
+			--no-progress >"$work/nats-bench-sub-$L.txt" 2>&1 &
+		local sub=$!
+		# The subscriber says it started before it subscribes: a moment for its SUB to land.
+		for _ in $(seq 100); do grep -q "Starting Core NATS subscriber," "$work/nats-bench-sub-$L.txt" 2>/dev/null && break; sleep 0.05; done
+		sleep 0.2
+		"${pre[@]}" "$here/go/bin/nats" --server "nats://127.0.0.1:$port" bench pub bench.sub --msgs "$msgs" --size 16 \
+			--no-progress >/dev/null 2>&1 || true
+		timeout 30 tail --pid="$sub" -f /dev/null || kill "$sub" 2>/dev/null
+		out="$(cat "$work/nats-bench-sub-$L.txt")"
+		echo "$out" >"$work/nats-bench-$L.txt"
+		python3 - "$work/nats-bench-$L.txt" "$L" >>"$rows" <<'PY'
+import json, re, sys
+text = open(sys.argv[1]).read()
+# natscli v0.5.0 prints "NATS Core NATS subscriber stats: 1,825,427 msgs/sec ~ 28 MiB/sec".
+m = re.search(r"subscriber stats:\s*([\d,]+)\s*msgs/sec", text)
+rate = float(m.group(1).replace(",", "")) if m else 0.0
+res = {"requests": 1 if m else 0, "errors": 0 if m else 1, "seconds": 0, "rate": rate, "p50_us": 0, "p99_us": 0, "p999_us": 0}
+print(json.dumps({"layout": sys.argv[2], "workload": "publish nats (nats bench)", "pair": "nats bench pub→sub", "result": res}))
+PY
+	fi
 }
 
 # bindings LAYOUT OURS: the unary workload with the handler in Python / Node (served to our
@@ -480,6 +535,20 @@ hostserve() {
 	log "wrote $out"
 	cat "$out"
 }
+if [ "$ONLY" = registry ]; then
+	# Lookups through the client's registry cache with 200 services of 3 nodes registered:
+	# the first lookup (a miss) and 100,000 cached ones, p50/p99/p99.9, both layouts.
+	echo "| layout | services × nodes | first lookup (miss) µs | cached lookups/s | p50 µs | p99 µs | p99.9 µs | errors |"
+	echo "|---|---|---:|---:|---:|---:|---:|---:|"
+	for L in unpinned pinned; do
+		pre=(); [ "$L" = pinned ] && pre=(taskset -c 0)
+		"${pre[@]}" "$B/loadgen" registry --services 200 --nodes 3 --lookups 100000 | tail -1 | python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read()); L = sys.argv[1]
+print(f"| {L} | {r[\"services\"]} × {r[\"nodes\"]} | {r[\"miss_us\"]:,.1f} | {r[\"rate\"]:,.0f} | {r[\"p50_us\"]:.2f} | {r[\"p99_us\"]:.2f} | {r[\"p999_us\"]:.2f} | {r[\"errors\"]} |")' "$L"
+	done
+	exit
+fi
 if [ "$ONLY" = payloads ]; then
 	# Bodies of 1 KiB, 64 KiB and 1 MiB (the name padded; the greeting echoes it), 16 calls in
 	# flight, ours and go-micro both ways; the greeters' peak RSS after the unpinned load.

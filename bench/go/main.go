@@ -219,11 +219,65 @@ func load(args []string) {
 	emit(summarize(lat, errs.Load(), secs))
 }
 
+// streamWindow keeps n messages in flight on one stream: a sender goroutine sends while
+// fewer than n replies are outstanding, this one receives and times each reply from its
+// message's send (the stream keeps order).
+func streamWindow(st client.Stream, n int, warm, dur time.Duration) {
+	slots := make(chan struct{}, n)
+	sent := make(chan time.Time, n+1)
+	var stop atomic.Bool
+	go func() {
+		for !stop.Load() {
+			slots <- struct{}{}
+			if stop.Load() {
+				return
+			}
+			sent <- time.Now()
+			if err := st.Send(&HelloRequest{Name: "bench"}); err != nil {
+				return
+			}
+		}
+	}()
+	var lat []time.Duration
+	var errs int64
+	start := time.Now()
+	var t0 time.Time
+	recording := false
+	for {
+		now := time.Now()
+		if !recording && now.Sub(start) >= warm {
+			recording, t0 = true, now
+		}
+		if recording && now.Sub(t0) >= dur {
+			break
+		}
+		rsp := new(Reply)
+		if err := st.Recv(rsp); err != nil {
+			die("stream recv: %v", err)
+		}
+		t := <-sent
+		<-slots
+		if recording {
+			if rsp.Message != "Hello bench" {
+				errs++
+			}
+			lat = append(lat, time.Since(t))
+		}
+	}
+	secs := time.Since(t0).Seconds()
+	stop.Store(true)
+	// The replies still in flight are not waited for: the result is printed, and the
+	// process ends with the stream.
+	emit(summarize([][]time.Duration{lat}, errs, secs))
+	_ = st.Close()
+}
+
 func streamLoad(args []string) {
 	fs := flag.NewFlagSet("stream", flag.ExitOnError)
 	addr := fs.String("addr", "", "server address")
 	dur := fs.Duration("d", 3*time.Second, "measured duration")
 	warm := fs.Duration("warmup", time.Second, "warm-up duration")
+	window := fs.Int("window", 1, "messages in flight on the stream")
 	_ = fs.Parse(args)
 	if *addr == "" {
 		die("stream: -addr is required")
@@ -234,6 +288,10 @@ func streamLoad(args []string) {
 	st, err := c.Stream(ctx, req, client.WithAddress(*addr))
 	if err != nil {
 		die("stream: %v", err)
+	}
+	if *window > 1 {
+		streamWindow(st, *window, *warm, *dur)
+		return
 	}
 	var lat []time.Duration
 	var errs int64

@@ -1,11 +1,12 @@
 //! The Rust load generator. Loopback only; every run is bounded by warm-up + duration.
 //!
 //! ```text
-//! loadgen unary  --client micro|hyper --addr H:P [--c 64] [--d 3] [--warmup 1] [--rate R]
+//! loadgen unary  --client micro|hyper --addr H:P [--c 64] [--d 3] [--warmup 1] [--rate R] [--size N]
 //! loadgen http   --addr H:P [--path /greeter/Greeter.Hello] [--c 64] [--d 3] [--warmup 1] [--rate R]
-//! loadgen stream --addr H:P [--d 3] [--warmup 1]
+//! loadgen stream --addr H:P [--d 3] [--warmup 1] [--window 1]
 //! loadgen discover --service NAME [--timeout 10]
-//! loadgen pubsub [--window 64] [--d 3] [--warmup 1] [--drain 3]
+//! loadgen pubsub [--window 64] [--d 3] [--warmup 1] [--drain 3] [--broker nats://H:P]
+//! loadgen registry [--services 200] [--nodes 3] [--lookups 100000]
 //! ```
 //!
 //! `unary` is closed loop (`--c` calls in flight, each starting when the last ended) unless
@@ -14,7 +15,8 @@
 //! held up (no coordinated omission). `--c` connections serve the schedule. Tokio's timer
 //! has 1 ms granularity (a wake-up lands up to ~2 ms late), so a request sent less than 2 ms after its due time is timed from
 //! its actual send. `micro` calls go through micro's client with `CallOptions::address`
-//! (no registry); `hyper` is a raw hyper 1 HTTP/1.1 client, one connection per worker, the
+//! (no registry); `--size N` pads the name so the JSON request body is N bytes (the greeting
+//! echoes it). `hyper` is a raw hyper 1 HTTP/1.1 client, one connection per worker, the
 //! floor. `http` is `unary` through an HTTP gateway (`micro api`): `POST --path` with the
 //! JSON body on one keep-alive hyper connection per worker, a success being a 200 whose body
 //! is the greeting. `stream` ping-pongs one message at a time over one `Greeter.Stream`. `discover`
@@ -26,7 +28,13 @@
 //! publishes whenever fewer than `--window` messages are outstanding (published − received)
 //! through warm-up and the measured window, then stops and waits up to `--drain` seconds for
 //! the rest. It prints delivered messages/s and publish → delivery latency over deliveries
-//! in the window, and `published`, `received`, `lost` over the whole run.
+//! in the window, and `published`, `received`, `lost` over the whole run. `--broker
+//! nats://H:P` carries the messages through that NATS server instead.
+//!
+//! `registry` fills a memory registry with `--services` services of `--nodes` nodes each
+//! (endpoints and metadata as a go-micro service registers them), then times lookups
+//! through the client's registry cache: the first (a miss that reads the registry), then
+//! `--lookups` cached ones spread over every service; p50/p99 are those of the cached ones.
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
@@ -193,8 +201,7 @@ async fn unary(args: &Args, http: bool) -> Result<(), String> {
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
     let slot = Arc::new(AtomicU64::new(0));
-    let shared_micro =
-        if kind == "micro" { Some(Caller::new("micro", &addr, &path, conc, size).await?) } else { None };
+    let shared_micro = if kind == "micro" { Some(Caller::new("micro", &addr, &path, conc, size).await?) } else { None };
     let start = Instant::now() + Duration::from_millis(20);
     let mut tasks = Vec::new();
     for _ in 0..conc {
@@ -263,6 +270,10 @@ async fn stream(args: &Args) -> Result<(), String> {
     let client = Client::with_cache(None, ClientOptions { retries: 0, ..ClientOptions::default() });
     let opts = CallOptions { address: vec![addr.clone()], ..CallOptions::default() };
     let mut st = client.stream("greeter", "Greeter.Stream", &opts).await.map_err(|e| e.to_string())?;
+    let window_size = args.num("window", 1.0)?.max(1.0) as usize;
+    if window_size > 1 {
+        return stream_window(st, window_size, warm, dur).await;
+    }
     let mut h = histogram();
     let mut errors = 0;
     let start = Instant::now();
@@ -325,6 +336,81 @@ async fn discover(args: &Args) -> Result<(), String> {
 const TOPIC: &str = "bench.ticks";
 
 /// Counters the subscriber and the publisher share.
+/// `stream --window N`: a sender keeps N messages in flight on the one stream (each reply
+/// frees a slot), the receiver times each reply from its message's send (the stream keeps
+/// order); messages/s and latency over the replies received in the window.
+async fn stream_window(st: micro::client::ClientStream, n: usize, warm: Duration, dur: Duration) -> Result<(), String> {
+    use std::collections::VecDeque;
+    let (mut tx, mut rx) = st.split();
+    let slots = Arc::new(tokio::sync::Semaphore::new(n));
+    let sent: Arc<std::sync::Mutex<VecDeque<Instant>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let (slots, sent, stop) = (slots.clone(), sent.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(permit) = slots.acquire().await else { break };
+                permit.forget(); // given back by the receiver, one per reply
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                sent.lock().unwrap_or_else(|p| p.into_inner()).push_back(Instant::now());
+                if tx.send(Bytes::from_static(BODY)).await.is_err() {
+                    break;
+                }
+            }
+            tx
+        })
+    };
+    let mut h = histogram();
+    let (mut errors, mut got) = (0u64, 0u64);
+    let start = Instant::now();
+    let mut window: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        if window.is_none() && now - start >= warm {
+            window = Some(now);
+        }
+        if window.is_some_and(|w| now - w >= dur) {
+            break;
+        }
+        let reply = rx.recv().await.map_err(|e| format!("stream recv: {e}"))?;
+        let t = sent.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+        slots.add_permits(1);
+        if let (Some(_), Some(t)) = (window, t) {
+            got += 1;
+            record(&mut h, t.elapsed());
+            let ok = reply
+                .as_deref()
+                .and_then(|b| serde_json::from_slice::<Reply>(b).ok())
+                .is_some_and(|r| r.message == "Hello bench");
+            if !ok {
+                errors += 1;
+            }
+        }
+    }
+    let secs = window.map(|w| w.elapsed().as_secs_f64()).unwrap_or(0.0);
+    stop.store(true, Ordering::Relaxed);
+    slots.add_permits(n); // wakes the sender to see the stop
+                          // The replies still in flight, then the stream's end.
+    while !sent.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+        match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
+            Ok(Ok(Some(_))) => {
+                sent.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+            }
+            _ => break,
+        }
+    }
+    if let Ok(mut tx) = sender.await {
+        let _ = tx.close_send().await;
+    }
+    let mut out = Outcome::from_histogram(&h, errors, secs);
+    out.requests = got;
+    out.rate = if secs > 0.0 { got as f64 / secs } else { 0.0 };
+    out.print();
+    Ok(())
+}
+
 struct Flow {
     origin: Instant,
     received: AtomicU64,
@@ -338,10 +424,12 @@ async fn pubsub(args: &Args) -> Result<(), String> {
     let dur = Duration::from_secs_f64(args.num("d", 3.0)?);
     let warm = Duration::from_secs_f64(args.num("warmup", 1.0)?);
     let drain = Duration::from_secs_f64(args.num("drain", 3.0)?);
+    // `--broker nats://HOST:PORT`: through a NATS server instead of our http broker.
+    let broker = args.str("broker", "http://127.0.0.1:0");
     let svc = Service::builder("bench.pubsub")
         .address("127.0.0.1:0")
         .registry_url("memory")
-        .broker_url("http://127.0.0.1:0")
+        .broker_url(broker)
         .build()
         .await
         .map_err(|e| e.to_string())?;
@@ -416,6 +504,64 @@ async fn pubsub(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+async fn registry_lookups(args: &Args) -> Result<(), String> {
+    use micro::registry::{Endpoint, Node, RegisterOptions, Registry, Service as Svc};
+    let services = args.num("services", 200.0)?.max(1.0) as usize;
+    let nodes = args.num("nodes", 3.0)?.max(1.0) as usize;
+    let lookups = args.num("lookups", 100_000.0)?.max(1.0) as u64;
+    let reg: Arc<dyn Registry> = Arc::new(micro::registry::memory::Memory::new());
+    for s in 0..services {
+        for n in 0..nodes {
+            let svc = Svc {
+                name: format!("bench.svc{s}"),
+                version: "latest".into(),
+                endpoints: (0..4)
+                    .map(|e| Endpoint { name: format!("Handler.Method{e}"), ..Default::default() })
+                    .collect(),
+                nodes: vec![Node {
+                    id: format!("bench.svc{s}-{n}"),
+                    address: format!("127.0.0.1:{}", 20000 + s * nodes + n),
+                    metadata: [("protocol", "mucp"), ("transport", "http"), ("broker", "http"), ("server", "mucp")]
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                }],
+                ..Default::default()
+            };
+            reg.register(&svc, RegisterOptions::default()).await.map_err(|e| e.to_string())?;
+        }
+    }
+    let cache = Cache::new(Arc::clone(&reg));
+    let t = Instant::now();
+    let first = cache.lookup("bench.svc0").await.map_err(|e| e.to_string())?;
+    let miss_us = t.elapsed().as_secs_f64() * 1e6;
+    if first.iter().map(|s| s.nodes.len()).sum::<usize>() != nodes {
+        return Err(format!("bench.svc0: {} nodes, {nodes} registered", first.len()));
+    }
+    for s in 0..services {
+        cache.lookup(&format!("bench.svc{s}")).await.map_err(|e| e.to_string())?;
+    }
+    let names: Vec<String> = (0..services).map(|s| format!("bench.svc{s}")).collect();
+    let mut h = histogram();
+    let mut errors = 0;
+    let t0 = Instant::now();
+    for i in 0..lookups {
+        let t = Instant::now();
+        let got = cache.lookup(&names[i as usize % services]).await;
+        record(&mut h, t.elapsed());
+        if !got.is_ok_and(|v| v.iter().map(|s| s.nodes.len()).sum::<usize>() == nodes) {
+            errors += 1;
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let out = Outcome::from_histogram(&h, errors, secs);
+    println!(
+        "{{\"requests\":{},\"errors\":{},\"seconds\":{secs},\"rate\":{},\"p50_us\":{},\"p99_us\":{},\"p999_us\":{},\"miss_us\":{miss_us:.1},\"services\":{services},\"nodes\":{nodes}}}",
+        out.requests, out.errors, out.rate, out.p50_us, out.p99_us, out.p999_us
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() {
     let mut argv = std::env::args().skip(1);
@@ -428,6 +574,7 @@ async fn main() {
             "stream" => stream(&args).await,
             "discover" => discover(&args).await,
             "pubsub" => pubsub(&args).await,
+            "registry" => registry_lookups(&args).await,
             _ => Err("usage: loadgen unary|http|stream|discover|pubsub [--flag value]...".into()),
         },
     };
