@@ -1,20 +1,12 @@
 #!/usr/bin/env python3
 """Turns bench/run.sh's JSON rows into the Markdown results page (stdout)."""
-import json, platform, subprocess, sys, datetime, statistics
+import platform, sys, datetime
 
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+from reportlib import cpu as cpu_name, rows as load_rows, sh
+
+rows = load_rows(sys.argv[1])
 command = sys.argv[2]
-
-def sh(*cmd):
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()
-    except Exception:
-        return "?"
-
-cpu = "?"
-for line in open("/proc/cpuinfo"):
-    if line.startswith("model name"):
-        cpu = line.split(":", 1)[1].strip(); break
+cpu = cpu_name()
 ncpu = sh("nproc")
 mem = sh("sh", "-c", "awk '/MemTotal/ {printf \"%.0f GiB\", $2/1048576}' /proc/meminfo")
 print(f"# Benchmark results {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC\n")

@@ -5,24 +5,16 @@ the median of the runs, the p50 the sidecar adds, beside Dapr's published +1.06 
     sidecar_report.py ROWS.jsonl COMMAND
 """
 import datetime
-import json
 import platform
 import statistics
-import subprocess
 import sys
 
-rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+from reportlib import cpu as cpu_name, rows as load_rows, sh
+
+rows = load_rows(sys.argv[1])
 command = sys.argv[2]
 
-
-def sh(*cmd):
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()
-    except Exception:
-        return "?"
-
-
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+cpu = cpu_name()
 runs = {}
 for r in rows:
     runs.setdefault((r["layout"], r["pair"]), []).append(r["result"])

@@ -10,25 +10,18 @@ SCRAPE.txt is the metrics greeter's /metrics text after the runs; BASE is the ba
 commit as given (empty: no baseline rows).
 """
 import datetime
-import json
 import math
 import platform
 import re
 import statistics
-import subprocess
 import sys
 
-rows = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8") if line.strip()]
+from reportlib import cpu as cpu_name, rows as load_rows, sh
+
+rows = load_rows(sys.argv[1])
 scrape = open(sys.argv[2], encoding="utf-8").read()
 base = sys.argv[3]
 command = sys.argv[4]
-
-
-def sh(*cmd):
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()
-    except Exception:
-        return "?"
 
 
 NAMES = {
@@ -67,7 +60,7 @@ def spread(key, field="rate"):
     return (max(xs) - min(xs)) / statistics.median(xs)
 
 
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+cpu = cpu_name()
 print(f"# Wrapper cost {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC\n")
 print(f"- **Machine:** {cpu}, {sh('nproc')} vCPU, kernel {platform.release()}, load average at the end "
       f"{open('/proc/loadavg').read().split()[0]} (other work on the machine shows here)")

@@ -530,18 +530,9 @@ class Service:
             result = h.fn(payload, Context(req)) if h.nargs == 2 else h.fn(payload) if h.nargs == 1 else h.fn()
             if inspect.isawaitable(result):  # a plain function that returned an awaitable: the loop awaits it
                 result = self._await_on_loop(result)
-            try:
-                body, rct = _encode_result(result, ct)
-            except TypeError as e:
-                _log.error("handler of %s returned a reply that cannot be sent: %s", req.endpoint, e)
-                raise InternalServerError(f"{req.endpoint}: the handler's reply cannot be sent: {e}",
-                                          id=self.name) from None
-            req.respond(body, rct)
-        except Error as e:
-            _safe_fail(req, e.id or self.name, e.code, e.detail, e.status)
-        except Exception as e:  # a failing handler: logged with its traceback, a 500 naming its type
-            _log.error("handler of %s failed: %s", req.endpoint, _describe(e), exc_info=True)
-            _safe_fail(req, self.name, 500, _describe(e), "Internal Server Error")
+            self._reply(req, result, ct)
+        except Exception as e:
+            self._failed(req, e)
         finally:
             _traceparent.reset(token)
 
@@ -594,21 +585,32 @@ class Service:
                                 h.fn(payload) if h.nargs == 1 else h.fn())
             else:
                 result = await h(payload, Context(req))
-            try:
-                body, rct = _encode_result(result, ct)
-            except TypeError as e:
-                _log.error("handler of %s returned a reply that cannot be sent: %s", req.endpoint, e)
-                raise InternalServerError(f"{req.endpoint}: the handler's reply cannot be sent: {e}",
-                                          id=self.name) from None
-            req.respond(body, rct)
-        except Error as e:
-            _safe_fail(req, e.id or self.name, e.code, e.detail, e.status)
+            self._reply(req, result, ct)
         except asyncio.CancelledError:
             _safe_fail(req, self.name, 503, "service is shutting down", "Service Unavailable")
             raise
-        except Exception as e:  # a failing handler: logged with its traceback, a 500 naming its type
-            _log.error("handler of %s failed: %s", req.endpoint, _describe(e), exc_info=True)
-            _safe_fail(req, self.name, 500, _describe(e), "Internal Server Error")
+        except Exception as e:
+            self._failed(req, e)
+
+    def _reply(self, req: _native.Request, result: Any, request_ct: str) -> None:
+        """Answers ``req`` with a handler's reply, encoded by its type and the request's
+        content type; a reply that cannot be sent is a 500 naming why (and logged)."""
+        try:
+            body, ct = _encode_result(result, request_ct)
+        except TypeError as e:
+            _log.error("handler of %s returned a reply that cannot be sent: %s", req.endpoint, e)
+            raise InternalServerError(f"{req.endpoint}: the handler's reply cannot be sent: {e}",
+                                      id=self.name) from None
+        req.respond(body, ct)
+
+    def _failed(self, req: _native.Request, e: Exception) -> None:
+        """Answers ``req`` with what its handler raised: a :class:`micro.Error` as it is,
+        anything else as a 500 naming its type, logged with its traceback."""
+        if isinstance(e, Error):
+            _safe_fail(req, e.id or self.name, e.code, e.detail, e.status)
+            return
+        _log.error("handler of %s failed: %s", req.endpoint, _describe(e), exc_info=True)
+        _safe_fail(req, self.name, 500, _describe(e), "Internal Server Error")
 
     def __repr__(self) -> str:
         return f"<micro.Service {self.name} id={self.id} running={self._started}>"
