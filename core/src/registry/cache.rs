@@ -9,7 +9,11 @@
 //!
 //! A registry outage takes nothing away (stale while error, go-micro #215): when the wrapped
 //! registry cannot answer, the nodes known before are served and asked for again on later
-//! use. A watch the registry ends (an etcd restart, a lost connection) is opened again with
+//! use. Nor does an answer of "nobody" while the watch is open and has reported none of the
+//! known nodes gone: an mDNS answer lost or late on a busy network looks exactly like that,
+//! and a gateway that then fell back to another name called another service. Known nodes
+//! leave by the watch (a goodbye, a deregistration) or by [`Cache::mark_failed`] (a node that
+//! cannot be reached), never by a query that heard nothing. A watch the registry ends (an etcd restart, a lost connection) is opened again with
 //! backoff, and everything cached is refreshed, since events may have been missed meanwhile.
 
 use super::{Action, Event, RegisterOptions, Registry, Service, Watcher};
@@ -66,6 +70,8 @@ struct State {
     /// Watch events for names whose query is in flight: applied to its answer, so a node
     /// announced while the query was out is not lost (nor cached as "not found").
     inflight: HashMap<String, Inflight>,
+    /// A watch is open and applying events: what the cache knows is current.
+    watch_open: bool,
 }
 
 #[derive(Default)]
@@ -170,6 +176,14 @@ impl Cache {
         for ev in during {
             merge(&mut services, ev);
         }
+        if services.is_empty() && st.watch_open {
+            if let Some(entry) = st.entries.get_mut(name).filter(|e| !e.services.is_empty()) {
+                // The watch reported none of these nodes gone: the answer was lost, not the nodes.
+                tracing::debug!(service = name, "registry answered nobody; keeping the nodes the watch knows");
+                entry.fetched = Instant::now();
+                return Ok(entry.services.clone());
+            }
+        }
         st.entries.insert(name.to_string(), CacheEntry { services: services.clone(), fetched: Instant::now() });
         Ok(services)
     }
@@ -245,9 +259,11 @@ async fn watch_loop(
     loop {
         if let Some(w) = watcher.as_mut() {
             let opened = Instant::now();
+            set_watch_open(&state, true);
             if !apply_events(&state, w, &closed).await {
                 return;
             }
+            set_watch_open(&state, false);
             tracing::warn!("registry watch ended; opening it again");
             if opened.elapsed() > Duration::from_secs(1) {
                 pause = FIRST_PAUSE;
@@ -271,6 +287,12 @@ async fn watch_loop(
         for entry in st.entries.values_mut() {
             entry.fetched = entry.fetched.min(stale);
         }
+    }
+}
+
+fn set_watch_open(state: &Weak<Mutex<State>>, open: bool) {
+    if let Some(state) = state.upgrade() {
+        state.lock().unwrap_or_else(|p| p.into_inner()).watch_open = open;
     }
 }
 
@@ -454,5 +476,68 @@ mod tests {
         // And the cached answer holds it too.
         assert_eq!(cache.lookup("greeter").await.unwrap()[0].nodes[0].id, "late");
         assert!(cache.state.lock().unwrap().inflight.is_empty());
+    }
+
+    /// A registry whose lookups may hear nobody (`deaf`), like an mDNS query whose answers
+    /// were lost on a busy network; its watch is the memory registry's.
+    struct Deaf {
+        mem: Arc<dyn Registry>,
+        deaf: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait]
+    impl Registry for Deaf {
+        async fn register(&self, service: &Service, opts: RegisterOptions) -> Result<()> {
+            self.mem.register(service, opts).await
+        }
+        async fn deregister(&self, service: &Service) -> Result<()> {
+            self.mem.deregister(service).await
+        }
+        async fn get_service(&self, name: &str) -> Result<Vec<Service>> {
+            if self.deaf.load(std::sync::atomic::Ordering::SeqCst) {
+                return Ok(vec![]);
+            }
+            self.mem.get_service(name).await
+        }
+        async fn list_services(&self) -> Result<Vec<Service>> {
+            self.mem.list_services().await
+        }
+        async fn watch(&self, service: Option<&str>) -> Result<Watcher> {
+            self.mem.watch(service).await
+        }
+        fn name(&self) -> &'static str {
+            "deaf"
+        }
+    }
+
+    #[tokio::test]
+    async fn an_answer_of_nobody_does_not_drop_nodes_the_watch_still_has() {
+        let mem: Arc<dyn Registry> = Arc::new(Memory::new());
+        let reg = Arc::new(Deaf { mem: mem.clone(), deaf: false.into() });
+        // Every lookup asks the registry (nothing is fresh enough to be served from memory).
+        let opts =
+            CacheOptions { refresh: Duration::ZERO, ttl: Duration::ZERO, negative_ttl: Duration::from_millis(500) };
+        let cache = Cache::with_options(reg.clone(), opts);
+        mem.register(&svc("a"), RegisterOptions::default()).await.unwrap();
+        assert_eq!(cache.lookup("greeter").await.unwrap()[0].nodes[0].id, "a");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !cache.state.lock().unwrap().watch_open {
+            assert!(Instant::now() < deadline, "the watch never opened");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        reg.deaf.store(true, std::sync::atomic::Ordering::SeqCst);
+        for _ in 0..3 {
+            let got = cache.lookup("greeter").await.unwrap();
+            assert_eq!(got.first().map(|s| s.nodes.len()), Some(1), "a lost answer dropped the node: {got:?}");
+        }
+        // A goodbye the watch reports does take the node away.
+        mem.deregister(&svc("a")).await.unwrap();
+        loop {
+            if cache.lookup("greeter").await.unwrap().is_empty() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the deregistration never reached the cache");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 }
