@@ -637,11 +637,18 @@ export declare namespace native {
     /** Answers unary call `id` with a go-micro error (`errId` empty: the service name; `status` unset: the code's text). */
     failCall(id: number, errId: string, code: number, detail: string, status?: string | null): void;
     /** The service pending call `id` addressed and its headers; `null` once it was answered. */
-    callInfo(id: number): { service: string; header: Record<string, string> } | null;
+    callInfo(id: number): NativeCallInfo | null;
     /** A client sharing this service's registry cache and broker. */
     client(): NativeClient;
     /** The registry this service registers with. */
     registry(): NativeRegistry;
+  }
+  /** What `callInfo` tells of a pending unary call. */
+  interface NativeCallInfo {
+    /** The service the caller addressed. */
+    service: string;
+    /** The request headers (go-micro's context metadata). */
+    header: Record<string, string>;
   }
   /** A batch from `nextRequests`: unary calls as columns (index `i` of each is call `i`), streams and messages as objects. */
   interface NativeRequestBatch {

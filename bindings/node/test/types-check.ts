@@ -43,7 +43,8 @@ async function main(): Promise<void> {
   const batch = await n.nextRequests(16);
   for (const id of batch.ids) n.respondCall(id, Buffer.from('{}'), 'application/json');
   for (const x of batch.others) x.respond(Buffer.from('{}'), 'application/json');
-  const info: { service: string; header: Record<string, string> } | null = n.callInfo(batch.ids[0]);
+  const info: ReturnType<typeof n.callInfo> = n.callInfo(batch.ids[0]);
+  if (info) void [info.service.length, Object.keys(info.header)];
   void [info, batch.bodies.subarray(0, batch.ends[0]), batch.endpoints, batch.contentTypes, batch.traceparents];
   await svc.close();
 }
