@@ -165,7 +165,7 @@ for L in ("unpinned", "pinned"):
         print(f"| stream msg/s with 64 in flight, ours vs go-micro | {L} | {a['rate']:,.0f} vs {b['rate']:,.0f} = "
               f"{a['rate'] / b['rate']:.1f}× | reported |")
 # not an ONLY=pubsub|stream|gomicro run (those have no binding rows by design)
-full = any(r.get("workload", "").startswith("unary") for r in rows) and not command.startswith("ONLY=gomicro")
+full = any(r.get("workload", "").startswith("unary") for r in rows) and "ONLY=" not in command
 if full and not handler_target:
     print("| Python / Node handler workloads | — | not run (PY=0/NODE=0, or the binding is missing) | pending |")
 if full and not any(r.get("pair") == "ours→node" for r in rows):

@@ -544,8 +544,9 @@ if [ "$ONLY" = registry ]; then
 		pre=(); [ "$L" = pinned ] && pre=(taskset -c 0)
 		"${pre[@]}" "$B/loadgen" registry --services 200 --nodes 3 --lookups 100000 | tail -1 | python3 -c '
 import json, sys
-r = json.loads(sys.stdin.read()); L = sys.argv[1]
-print(f"| {L} | {r[\"services\"]} × {r[\"nodes\"]} | {r[\"miss_us\"]:,.1f} | {r[\"rate\"]:,.0f} | {r[\"p50_us\"]:.2f} | {r[\"p99_us\"]:.2f} | {r[\"p999_us\"]:.2f} | {r[\"errors\"]} |")' "$L"
+r = json.loads(sys.stdin.read())
+print("| {} | {} × {} | {:,.1f} | {:,.0f} | {:.2f} | {:.2f} | {:.2f} | {} |".format(sys.argv[1], r["services"], r["nodes"],
+      r["miss_us"], r["rate"], r["p50_us"], r["p99_us"], r["p999_us"], r["errors"]))' "$L"
 	done
 	exit
 fi
