@@ -244,7 +244,7 @@ class Service {
       }
       for (const r of others) {
         if (r.kind === 'message') this._deliver(r);
-        else this._answer(r);
+        else this._stream(r);
       }
     }
   }
@@ -317,57 +317,28 @@ class Service {
       (e) => { reportCallbackError(`subscriber for ${nr.topic}`, e); failWith(nr, e, svc); });
   }
 
-  _answer(nr) {
+  /** Runs a stream's handler (unary calls come by id: `_call`); the stream ends when it returns. */
+  _stream(nr) {
     const svc = this._n.name;
     const endpoint = nr.endpoint;
     const fn = this._handlers.get(endpoint);
     const ct = nr.contentType || JSON_TYPE;
-    const stream = nr.kind === 'stream';
-    // The handler's second argument; its headers are fetched from the native request only
-    // when read (most handlers never do, and building them is most of a small call's cost).
+    // The handler's second argument; its headers are fetched from the native request only when read.
     const req = { service: nr.service, endpoint, contentType: ct, header: undefined };
     lazyHeader(req, nr);
     let run;
     try {
       if (!fn) throw new MicroError({ id: svc, code: 404, detail: `unknown endpoint ${endpoint}` });
-      const tp = nr.traceparent ?? undefined;
-      if (stream) {
-        run = inTrace(tp, () => fn(new ServerStream(nr, ct), req));
-      } else {
-        const raw = nr.body;
-        req.raw = raw;
-        const body = decode(raw, ct, 'request');
-        run = inTrace(tp, () => (this._wrappers.length === 0 ? fn(body, req) : this._wrapped(0, fn, body, req)));
-      }
+      run = Promise.resolve(inTrace(nr.traceparent ?? undefined, () => fn(new ServerStream(nr, ct), req)));
     } catch (e) {
       run = Promise.reject(e);
     }
-    const ok = (out) => {
-      try {
-        if (stream) {
-          nr.respond();
-        } else {
-          const [buf, rct] = encodeResult(out, ct);
-          nr.respond(buf, rct);
-        }
-      } catch (e) {
-        const m = toMicro(e);
-        failWith(nr, new MicroError({ id: svc, code: m.code === 400 ? 500 : m.code, detail: `reply: ${m.detail}` }), svc);
-      }
-    };
-    if (run instanceof Promise) {
-      run.then(ok, (e) => {
-        if (!(e instanceof MicroError)) reportCallbackError(`handler of ${endpoint}`, e);
-        failWith(nr, e, svc);
-      });
-    } else if (run !== null && typeof run === 'object' && typeof run.then === 'function') {
-      Promise.resolve(run).then(ok, (e) => {
-        if (!(e instanceof MicroError)) reportCallbackError(`handler of ${endpoint}`, e);
-        failWith(nr, e, svc);
-      });
-    } else {
-      ok(run); // a plain function's reply: answered at once, no promise
-    }
+    run.then(() => {
+      try { nr.respond(); } catch (_) { /* answered */ }
+    }, (e) => {
+      if (!(e instanceof MicroError)) reportCallbackError(`handler of ${endpoint}`, e);
+      failWith(nr, e, svc);
+    });
   }
 }
 
