@@ -394,7 +394,8 @@ where
     T: Send,
 {
     let (rt, gate) = runtime_and_gate()?;
-    py.detach(|| {
+    let gate = &*gate;
+    let (out, admitted) = py.detach(|| {
         let out = rt.block_on(async move {
             tokio::pin!(fut);
             let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -411,16 +412,33 @@ where
             }
         });
         match out {
-            Some(r) if !must_stay_out() => r,
-            _ => park_forever(),
+            // The thread running the exit re-enters freely: finalization waits for it.
+            Some(r) if is_exiting_thread() => (r, None),
+            // Any other thread re-enters through the gate, holding its admission until it has
+            // the GIL again: `set_exiting` waits for that, so a thread that saw "not exiting"
+            // cannot be handed the GIL after finalization began (CPython would `pthread_exit`
+            // it here, through Rust frames, and the process aborts with "exception not
+            // rethrown"). Turned away, it parks.
+            Some(r) => match gate.enter() {
+                Some(admitted) => (r, Some(admitted)),
+                None => park_forever(),
+            },
+            None => park_forever(),
         }
-    })
+    });
+    drop(admitted);
+    out
 }
 
 /// Whether this thread must not re-enter Python: the interpreter is exiting and this is
 /// not the thread that runs the exit.
 fn must_stay_out() -> bool {
-    EXITING.load(Ordering::SeqCst) && EXITING_THREAD.get().is_some_and(|t| *t != std::thread::current().id())
+    EXITING.load(Ordering::SeqCst) && !is_exiting_thread()
+}
+
+/// Whether this is the thread that ran the exit hook (it finalizes the interpreter).
+fn is_exiting_thread() -> bool {
+    EXITING_THREAD.get().is_some_and(|t| *t == std::thread::current().id())
 }
 
 /// Parks the calling (non-Python, GIL-released) thread until the process exits.

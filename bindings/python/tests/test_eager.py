@@ -3,6 +3,7 @@
 
 import asyncio
 import contextvars
+import subprocess
 import sys
 
 import pytest
@@ -239,3 +240,21 @@ def test_plain_def_handlers_run_on_worker_threads_concurrently():
         finally:
             await svc.stop()
     run(main())
+
+
+@pytest.mark.parametrize("stop", [True, False], ids=["stopped", "left-running"])
+def test_worker_threads_never_wake_into_a_finalizing_interpreter(stop):
+    # The workers wake when the service stops (by `stop()` or at exit). One handed the GIL
+    # after finalization began would be ended by CPython with pthread_exit through Rust
+    # frames: "FATAL: exception not rethrown" and SIGABRT (one run in ten, before the gate).
+    code = ("import asyncio, micro\n"
+            "svc = micro.Service('py.exit', registry='memory', address='127.0.0.1:0')\n"
+            "@svc.handle('Orders.Place')\n"
+            "def place(req): return {}\n"
+            "async def main():\n"
+            "    await svc.start()\n"
+            f"    {'await svc.stop()' if stop else 'pass'}\n"
+            "asyncio.run(main())\n")
+    for i in range(25):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0 and out.stderr == "", f"run {i}: {out.returncode} {out.stderr}"

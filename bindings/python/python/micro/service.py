@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import threading
+import time
 import weakref
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Mapping, TypeVar, overload
@@ -439,6 +440,13 @@ class Service:
                     await asyncio.wait_for(asyncio.shield(d), 5)
                 except (asyncio.TimeoutError, asyncio.CancelledError):
                     d.cancel()
+            # The worker threads see the closed inbox and end; wait for them (off the loop),
+            # so none is still waking when the caller goes on to exit.
+            workers, self._workers = self._workers, []
+            me = threading.current_thread()
+            workers = [t for t in workers if t is not me]
+            if workers:
+                await asyncio.get_running_loop().run_in_executor(None, _join, workers, 5.0)
 
     async def serve(self, stop: asyncio.Event | None = None) -> None:
         """Starts, serves until Ctrl-C/SIGTERM (or ``stop`` is set), then stops."""
@@ -621,6 +629,13 @@ def _safe_fail(req: _native.Request, id: str, code: int, detail: str, status: st
         req.fail(id, code, detail, status)
     except _native.NativeError:
         pass  # already answered, or nobody waits for the answer any more
+
+
+def _join(threads: list[threading.Thread], timeout: float) -> None:
+    """Joins `threads` within `timeout` seconds in all (one still in a handler is left)."""
+    end = time.monotonic() + timeout
+    for t in threads:
+        t.join(max(0.0, end - time.monotonic()))
 
 
 def _safe_fail_msg(m: _native.Message, id: str, code: int, detail: str) -> None:
