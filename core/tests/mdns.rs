@@ -213,3 +213,60 @@ async fn a_service_with_200_endpoints_is_discoverable_whole() {
     assert_eq!(got[0].nodes, svc.nodes);
     a.deregister(&svc).await.unwrap();
 }
+
+/// A question lost on the way (a responder's receive buffer full, a lossy Wi-Fi hop) is
+/// asked again within the window: a stand-in responder that ignores the first question and
+/// answers the second is found. It answers with an announcement a real registry multicast.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_question_nobody_answered_is_asked_again_within_the_window() {
+    use hickory_proto::op::{Message, MessageType};
+    use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+    if !in_namespace() {
+        return;
+    }
+    let wire = {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).unwrap();
+        s.set_reuse_address(true).unwrap();
+        s.set_reuse_port(true).unwrap();
+        s.bind(&SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 5353)).into()).unwrap();
+        s.join_multicast_v4(&Ipv4Addr::new(224, 0, 0, 251), &Ipv4Addr::LOCALHOST).unwrap();
+        s.set_nonblocking(true).unwrap();
+        tokio::net::UdpSocket::from_std(s.into()).unwrap()
+    };
+    let about = |m: &Message, kind: MessageType| {
+        m.message_type() == kind
+            && (m.queries().iter().any(|q| q.name().to_string().starts_with("lossy.micro"))
+                || m.answers().iter().any(|r| r.name().to_string().contains("lossy-1") && r.ttl() > 0))
+    };
+    let mut buf = vec![0u8; 65_536];
+
+    // A real registry's announcement of lossy-1, kept; then that registry is gone.
+    let a = registry().await;
+    a.register(&service("lossy", &[("lossy-1", "127.0.0.1:4100")]), RegisterOptions::default()).await.unwrap();
+    let announcement = loop {
+        let (n, _) = timeout(Duration::from_secs(5), wire.recv_from(&mut buf)).await.unwrap().unwrap();
+        if Message::from_vec(&buf[..n]).is_ok_and(|m| about(&m, MessageType::Response)) {
+            break buf[..n].to_vec();
+        }
+    };
+    a.close().await;
+
+    let b = registry().await;
+    let lookup = tokio::spawn(async move { b.get_service("lossy").await });
+    let mut questions = 0;
+    while questions < 2 {
+        let (n, from) = timeout(Duration::from_secs(5), wire.recv_from(&mut buf))
+            .await
+            .expect("the unanswered question was not asked again within 5 s")
+            .unwrap();
+        if Message::from_vec(&buf[..n]).is_ok_and(|m| about(&m, MessageType::Query)) {
+            questions += 1;
+            if questions == 2 {
+                wire.send_to(&announcement, from).await.unwrap();
+            }
+        }
+    }
+    let found = lookup.await.unwrap().unwrap();
+    assert!(found.iter().flat_map(|s| &s.nodes).any(|n| n.id == "lossy-1"), "after a lost question: {found:?}");
+}

@@ -19,6 +19,9 @@ use tokio::time::Instant;
 /// Receive buffer: one whole datagram.
 const BUF: usize = 65_536;
 
+/// Times a question nobody has answered yet is asked again within the window.
+const REASKS: u32 = 2;
+
 /// Packets still read after the deadline when they are already waiting.
 const LATE_PACKETS: usize = 64;
 
@@ -30,18 +33,18 @@ pub(crate) async fn lookup(fqdn: &str, suffix: &str, timeout: Duration) -> io::R
     let v6 = net::ephemeral_v6().map_err(|e| tracing::debug!(error = %e, "mdns: no IPv6 query socket")).ok();
     let group = net::multicast_v4().map_err(|e| tracing::debug!(error = %e, "mdns: no multicast listen socket")).ok();
 
-    if let Err(e) = v4.send_to(&query, net::group_v4()).await {
-        tracing::debug!(error = %e, name = fqdn, "mdns: cannot send query to 224.0.0.251:5353");
-    }
-    if let Some(s) = &v6 {
-        if let Err(e) = s.send_to(&query, net::group_v6()).await {
-            tracing::trace!(error = %e, name = fqdn, "mdns: cannot send query to [ff02::fb]:5353");
-        }
-    }
+    ask(&query, &v4, v6.as_ref(), fqdn).await;
 
     let mut asm = Assembler::new(suffix);
     let mut followed: BTreeSet<String> = BTreeSet::new();
-    let deadline = Instant::now() + timeout;
+    let started = Instant::now();
+    let deadline = started + timeout;
+    // While nobody has answered, the question is asked again at a third and two thirds of
+    // the window: one question lost (a responder's receive buffer full under a flood, a
+    // lossy Wi-Fi hop) must not make a lookup come back empty.
+    let mut reasks = (1..REASKS + 1).map(|i| started + timeout * i / (REASKS + 1));
+    let mut reask = reasks.next();
+    let mut heard = false;
     let (mut b1, mut b2, mut b3) = (vec![0u8; BUF], vec![0u8; BUF], vec![0u8; BUF]);
     // Answers already waiting when the deadline passes are still read (the receive arms come
     // first), but only so many: a flood of packets cannot keep a lookup open.
@@ -58,6 +61,11 @@ pub(crate) async fn lookup(fqdn: &str, suffix: &str, timeout: Duration) -> io::R
             r = recv(Some(&v4), &mut b1) => r,
             r = recv(v6.as_ref(), &mut b2) => r,
             r = recv(group.as_ref(), &mut b3) => r,
+            _ = sleep_until(reask), if !heard && reask.is_some() => {
+                ask(&query, &v4, v6.as_ref(), fqdn).await;
+                reask = reasks.next();
+                continue;
+            }
             _ = tokio::time::sleep_until(deadline) => break,
         };
         let (bytes, from) = match got {
@@ -77,7 +85,9 @@ pub(crate) async fn lookup(fqdn: &str, suffix: &str, timeout: Duration) -> io::R
         if packet.records.is_empty() {
             continue; // a query (ours looped back, or someone else's)
         }
-        for name in asm.ingest(&packet.records) {
+        let names = asm.ingest(&packet.records);
+        heard |= !names.is_empty();
+        for name in names {
             let incomplete = asm.get(&name).is_some_and(|e| !e.complete() && e.ttl > 0);
             if incomplete && followed.insert(name.clone()) {
                 match records::query(rand::random(), &name, RecordType::ANY) {
@@ -92,6 +102,26 @@ pub(crate) async fn lookup(fqdn: &str, suffix: &str, timeout: Duration) -> io::R
         }
     }
     Ok(asm)
+}
+
+/// Sends the question to the IPv4 group, and to the IPv6 one when there is a socket for it.
+async fn ask(query: &[u8], v4: &UdpSocket, v6: Option<&UdpSocket>, fqdn: &str) {
+    if let Err(e) = v4.send_to(query, net::group_v4()).await {
+        tracing::debug!(error = %e, name = fqdn, "mdns: cannot send query to 224.0.0.251:5353");
+    }
+    if let Some(s) = v6 {
+        if let Err(e) = s.send_to(query, net::group_v6()).await {
+            tracing::trace!(error = %e, name = fqdn, "mdns: cannot send query to [ff02::fb]:5353");
+        }
+    }
+}
+
+/// Sleeps until `at`; never resolves for `None`.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Receives on an optional socket; never resolves when there is none.
