@@ -373,7 +373,7 @@ async fn a_service_started_before_consul_registers_once_the_agent_is_up() {
     let got = poll(&agent.registry(None), "early-consul", Duration::from_secs(60), |s| !s.is_empty()).await;
     assert_eq!(got.len(), 1, "the service registered once the agent was up: {got:?}");
     assert_eq!(got[0].nodes[0].id, svc.server().id());
-    assert!(svc.server().is_registered());
+    common::registered(&svc).await;
     svc.stop().await.expect("stop");
 }
 

@@ -520,7 +520,7 @@ async fn a_service_started_before_etcd_registers_once_etcd_is_up() {
     let found = poll(&server.registry(), "early-rpc", Duration::from_secs(60), |s| !s.is_empty()).await;
     assert_eq!(found.len(), 1, "the service registered once etcd was up: {found:?}");
     assert_eq!(found[0].nodes[0].id, svc.server().id());
-    assert!(svc.server().is_registered());
+    common::registered(&svc).await;
     svc.stop().await.expect("stop");
     assert!(poll(&server.registry(), "early-rpc", Duration::from_secs(10), |s| s.is_empty()).await.is_empty());
 }

@@ -304,7 +304,7 @@ async fn a_service_started_before_nats_registers_once_the_server_is_up() {
         assert!(Instant::now() < deadline, "not registered 60 s after nats-server came up");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(svc.server().is_registered());
+    common::registered(&svc).await;
     svc.stop().await.expect("stop");
 }
 

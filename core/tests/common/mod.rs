@@ -51,3 +51,18 @@ pub async fn start_before_the_registry(
     assert_eq!(&r.body[..], b"pong");
     svc
 }
+
+/// #16 item 5's second half: once the registry holds the node, the service says it is
+/// registered. The registrar marks it after the registry's reply, which a loaded machine
+/// can delay past the moment another client already sees the node: waited for, not
+/// sampled (up to 30 s).
+pub async fn registered(svc: &micro::Service) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !svc.server().is_registered() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the node is in the registry, but the service never said it was registered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
