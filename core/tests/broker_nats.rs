@@ -2,139 +2,14 @@
 //! installs it). Without one on PATH (or `NATS_SERVER`) the tests say so and pass, unless
 //! `MICRO_REQUIRE_NATS=1`, which the pub/sub suite sets.
 
+mod common;
+
+use common::nats::{nats_bin, NatsServer};
 use micro::broker::nats::Nats;
 use micro::broker::{self, Broker, Event, Header, Message, SubscribeOptions};
-use std::io::{Read, Write};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-fn nats_bin(test: &str) -> Option<PathBuf> {
-    let candidates =
-        [std::env::var("NATS_SERVER").ok(), Some("/usr/sbin/nats-server".into()), Some("/usr/bin/nats-server".into())];
-    for c in candidates.into_iter().flatten() {
-        if PathBuf::from(&c).exists() {
-            return Some(c.into());
-        }
-    }
-    assert!(std::env::var("MICRO_REQUIRE_NATS").as_deref() != Ok("1"), "{test}: nats-server not found");
-    eprintln!("skipping {test}: no nats-server (apt-get install nats-server)");
-    None
-}
-
-/// A `nats-server` on loopback with its monitoring endpoint on (to see subscriptions
-/// arrive instead of sleeping for them), killed on drop.
-struct NatsServer {
-    child: Child,
-    bin: PathBuf,
-    port: u16,
-    monitor: u16,
-    conf: Option<PathBuf>,
-}
-
-impl NatsServer {
-    /// Starts a server on `port` (and a monitoring port of its own). A port found free can be
-    /// taken before nats-server binds it (by another test's connection): the server then
-    /// exits, and it is started again on new ports, up to three times.
-    fn start(bin: &PathBuf, port: u16, conf: Option<PathBuf>) -> NatsServer {
-        let mut port = port;
-        for attempt in 1.. {
-            match Self::try_start(bin, port, free_port(), conf.clone()) {
-                Ok(server) => return server,
-                Err(why) if attempt < 3 => {
-                    eprintln!("{why}: starting it again on new ports");
-                    port = free_port();
-                }
-                Err(why) => panic!("{why}"),
-            }
-        }
-        unreachable!("the loop returns or panics")
-    }
-
-    /// Starts a server on exactly these ports (a restart keeps its clients' address).
-    fn start_with_monitor(bin: &PathBuf, port: u16, monitor: u16, conf: Option<PathBuf>) -> NatsServer {
-        Self::try_start(bin, port, monitor, conf).unwrap_or_else(|why| panic!("{why}"))
-    }
-
-    fn try_start(bin: &PathBuf, port: u16, monitor: u16, conf: Option<PathBuf>) -> Result<NatsServer, String> {
-        let mut cmd = Command::new(bin);
-        cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-m", &monitor.to_string()]);
-        if let Some(c) = &conf {
-            cmd.args(["-c", c.to_str().unwrap()]);
-        }
-        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("nats-server starts");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
-            || std::net::TcpStream::connect(("127.0.0.1", monitor)).is_err()
-        {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Err(format!("nats-server exited ({status}) before listening on {port} (monitor {monitor})"));
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("nats-server did not listen on {port} (monitor {monitor}) within 30 s"));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(NatsServer { child, bin: bin.clone(), port, monitor, conf })
-    }
-
-    /// How many subscriptions the server holds on `subject` in `queue` (`None`: plain).
-    fn subscriptions(&self, subject: &str, queue: Option<&str>) -> usize {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.monitor)).expect("monitor port");
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        s.write_all(b"GET /subsz?subs=1&limit=100000 HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).unwrap();
-        let text = String::from_utf8_lossy(&raw);
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-        let v: serde_json::Value =
-            serde_json::from_str(body).unwrap_or_else(|e| panic!("/subsz is not JSON ({e}): {text}"));
-        v["subscriptions_list"]
-            .as_array()
-            .map(|subs| subs.iter().filter(|s| s["subject"] == subject && s["qgroup"].as_str() == queue).count())
-            .unwrap_or(0)
-    }
-
-    /// Waits until the server holds at least `n` subscriptions on `subject` / `queue`.
-    async fn wait_subscriptions(&self, subject: &str, queue: Option<&str>, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let have = self.subscriptions(subject, queue);
-            if have >= n {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "nats-server holds {have} of {n} subscriptions on {subject} ({queue:?})"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-    fn restart(&mut self) {
-        self.stop();
-        *self = NatsServer::start_with_monitor(&self.bin.clone(), self.port, self.monitor, self.conf.clone());
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 type Seen = Arc<Mutex<Vec<Event>>>;
 
@@ -182,7 +57,7 @@ async fn nats_broadcast_queue_bytes_and_size_limit() {
     std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("small.conf");
     std::fs::write(&conf, "max_payload: 4096\n").unwrap();
-    let server = NatsServer::start(&bin, free_port(), Some(conf));
+    let server = NatsServer::start(&bin, &["-c", conf.to_str().unwrap()]);
 
     let a = Nats::new(&server.url(), 1 << 20).unwrap();
     let b = Nats::new(&server.url(), 1 << 20).unwrap();
@@ -240,7 +115,7 @@ async fn nats_broadcast_queue_bytes_and_size_limit() {
 #[tokio::test]
 async fn nats_restart_mid_stream_resubscribes() {
     let Some(bin) = nats_bin("nats_restart_mid_stream_resubscribes") else { return };
-    let mut server = NatsServer::start(&bin, free_port(), None);
+    let mut server = NatsServer::start(&bin, &[]);
     let sub = Nats::new(&server.url(), 1 << 20).unwrap();
     let publ = Nats::new(&server.url(), 1 << 20).unwrap();
     sub.connect().await.unwrap();
@@ -282,7 +157,7 @@ async fn nats_restart_mid_stream_resubscribes() {
 #[tokio::test]
 async fn a_server_that_stops_answering_is_noticed_by_pings() {
     let Some(bin) = nats_bin("a_server_that_stops_answering_is_noticed_by_pings") else { return };
-    let server = NatsServer::start(&bin, free_port(), None);
+    let server = NatsServer::start(&bin, &[]);
     let nats = Nats::new(&server.url(), 1 << 20).unwrap();
     nats.set_ping_interval(Duration::from_millis(200));
     nats.connect().await.unwrap();
@@ -291,7 +166,7 @@ async fn a_server_that_stops_answering_is_noticed_by_pings() {
     nats.publish("beat", Message::new("before")).await.unwrap();
     assert_eq!(settle(&seen, 1).await, 1);
 
-    let pid = server.child.id().to_string();
+    let pid = server.pid().to_string();
     assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
     // Three unanswered PING intervals (600 ms) later the connection is given up.
     tokio::time::sleep(Duration::from_millis(1200)).await;

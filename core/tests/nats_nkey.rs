@@ -4,61 +4,15 @@
 //! operator-mode setup is made by `tests/interop/nats_creds` with the NATS JWT library nsc
 //! is built on. One test in its own binary, because the variables are process-wide.
 
+mod common;
+
+use common::nats::{nats_bin, NatsServer};
 use micro::broker::nats::Nats;
 use micro::broker::{self, Broker, Message, SubscribeOptions};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 use tokio::sync::mpsc;
-
-fn nats_bin() -> Option<PathBuf> {
-    let found =
-        [std::env::var("NATS_SERVER").ok(), Some("/usr/sbin/nats-server".into()), Some("/usr/bin/nats-server".into())]
-            .into_iter()
-            .flatten()
-            .map(PathBuf::from)
-            .find(|p| p.exists());
-    if found.is_none() {
-        assert!(std::env::var("MICRO_REQUIRE_NATS").as_deref() != Ok("1"), "nats-server not found");
-        eprintln!("skipping: no nats-server (apt-get install nats-server)");
-    }
-    found
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// nats-server on a free port with `conf`; the port, once it listens.
-fn start(bin: &PathBuf, conf: &PathBuf) -> (Server, u16) {
-    for _ in 0..3 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(bin)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-c", conf.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server starts");
-        let mut server = Server(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if server.0.try_wait().ok().flatten().is_some() || Instant::now() >= deadline {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() && server.0.try_wait().ok().flatten().is_none() {
-            return (server, port);
-        }
-        drop(server.0.kill());
-    }
-    panic!("nats-server did not start with {conf:?}");
-}
 
 /// Connects with what the environment says, subscribes and gets its own message back.
 async fn round_trip(url: &str, topic: &str) {
@@ -103,14 +57,14 @@ fn operator_setup(dir: &std::path::Path) -> Option<()> {
 
 #[tokio::test]
 async fn nkey_and_creds_users_sign_the_nonce_and_others_are_refused_by_name() {
-    let Some(bin) = nats_bin() else { return };
+    let Some(bin) = nats_bin("nkey_and_creds_users_sign_the_nonce_and_others_are_refused_by_name") else { return };
     let dir = std::env::temp_dir().join(format!("micro-nkey-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let user = nkeys::KeyPair::new_user();
     let conf = dir.join("nats.conf");
     std::fs::write(&conf, format!("authorization {{ users = [ {{ nkey: \"{}\" }} ] }}\n", user.public_key())).unwrap();
-    let (_server, port) = start(&bin, &conf);
-    let url = format!("nats://127.0.0.1:{port}");
+    let server = NatsServer::start(&bin, &["-c", conf.to_str().unwrap()]);
+    let url = server.url();
 
     // The seed file as the nats CLI takes it; NATS_NKEY names it.
     let seed = dir.join("user.nk");
@@ -145,8 +99,9 @@ async fn nkey_and_creds_users_sign_the_nonce_and_others_are_refused_by_name() {
     let ops = dir.join("operator");
     std::fs::create_dir_all(&ops).unwrap();
     if operator_setup(&ops).is_some() {
-        let (_server, port) = start(&bin, &ops.join("server.conf"));
-        let url = format!("nats://127.0.0.1:{port}");
+        let conf = ops.join("server.conf");
+        let _server = NatsServer::start(&bin, &["-c", conf.to_str().unwrap()]);
+        let url = _server.url();
         std::env::set_var("NATS_CREDS", ops.join("user.creds"));
         round_trip(&url, "creds.topic").await;
 

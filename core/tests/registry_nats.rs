@@ -4,102 +4,12 @@
 
 mod common;
 
+use common::nats::{free_port, nats_bin, NatsServer};
+
 use micro::registry::nats::Nats;
 use micro::registry::{self, Action, Endpoint, Metadata, Node, RegisterOptions, Registry, Service, Value};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn nats_bin(test: &str) -> Option<PathBuf> {
-    let candidates =
-        [std::env::var("NATS_SERVER").ok(), Some("/usr/sbin/nats-server".into()), Some("/usr/bin/nats-server".into())];
-    for c in candidates.into_iter().flatten() {
-        if PathBuf::from(&c).exists() {
-            return Some(c.into());
-        }
-    }
-    assert!(std::env::var("MICRO_REQUIRE_NATS").as_deref() != Ok("1"), "{test}: nats-server not found");
-    eprintln!("skipping {test}: no nats-server (apt-get install nats-server)");
-    None
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A `nats-server` on a free loopback port, killed on drop.
-struct NatsServer {
-    child: Child,
-    port: u16,
-}
-
-impl NatsServer {
-    fn start(bin: &PathBuf) -> NatsServer {
-        Self::start_with(bin, &[])
-    }
-
-    /// A port found free can be taken before nats-server binds it (by another test's
-    /// connection): the server then exits, and it is started again on a new port, up to
-    /// three times.
-    fn start_with(bin: &PathBuf, extra: &[&str]) -> NatsServer {
-        for attempt in 1.. {
-            let port = free_port();
-            let mut child = Command::new(bin)
-                .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-                .args(extra)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("nats-server starts");
-            let deadline = Instant::now() + Duration::from_secs(30);
-            let why = loop {
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return NatsServer { child, port };
-                }
-                if let Ok(Some(status)) = child.try_wait() {
-                    break format!("nats-server exited ({status}) before listening on {port}");
-                }
-                if Instant::now() >= deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break format!("nats-server did not listen on {port} within 30 s");
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            };
-            assert!(attempt < 3, "{why}");
-            eprintln!("{why}: starting it again on a new port");
-        }
-        unreachable!("the loop returns or panics")
-    }
-
-    /// A server on `port`, which a test chose before (nothing else binds it meanwhile).
-    fn start_on(bin: &PathBuf, port: u16) -> NatsServer {
-        let child = Command::new(bin)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server starts");
-        let server = NatsServer { child, port };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not listen on {port} within 30 s");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn service(name: &str, version: &str, id: &str) -> Service {
     let mut md = Metadata::new();
@@ -120,7 +30,7 @@ fn service(name: &str, version: &str, id: &str) -> Service {
 #[tokio::test(flavor = "multi_thread")]
 async fn two_processes_find_each_other_watch_and_leave() {
     let Some(bin) = nats_bin("two_processes_find_each_other_watch_and_leave") else { return };
-    let server = NatsServer::start(&bin);
+    let server = NatsServer::start(&bin, &[]);
     // Two processes, as far as NATS is concerned: URLs written differently do not share
     // the process's connection.
     let a = registry::from_url(&server.url()).await.unwrap();
@@ -183,7 +93,7 @@ async fn an_unreachable_server_is_a_clear_503() {
 #[tokio::test(flavor = "multi_thread")]
 async fn credentials_in_the_url_are_used_and_wrong_ones_are_a_clear_error() {
     let Some(bin) = nats_bin("credentials_in_the_url_are_used_and_wrong_ones_are_a_clear_error") else { return };
-    let server = NatsServer::start_with(&bin, &["--user", "micro", "--pass", "s3cret"]);
+    let server = NatsServer::start(&bin, &["--user", "micro", "--pass", "s3cret"]);
     let good = Nats::from_urls(&format!("nats://micro:s3cret@127.0.0.1:{}", server.port)).unwrap();
     good.register(&service("auth", "1", "auth-1"), RegisterOptions::default()).await.unwrap();
     assert_eq!(good.get_service("auth").await.unwrap().len(), 1);
@@ -212,7 +122,7 @@ async fn credentials_in_the_url_are_used_and_wrong_ones_are_a_clear_error() {
     let err = none.get_service("auth").await.unwrap_err();
     assert!(err.detail.contains("wants credentials"), "{}", err.detail);
 
-    let token = NatsServer::start_with(&bin, &["--auth", "tok3n"]);
+    let token = NatsServer::start(&bin, &["--auth", "tok3n"]);
     let good = registry::from_url(&format!("nats://tok3n@127.0.0.1:{}", token.port)).await.unwrap();
     good.register(&service("tok", "1", "tok-1"), RegisterOptions::default()).await.unwrap();
     assert_eq!(good.get_service("tok").await.unwrap().len(), 1);
@@ -225,8 +135,8 @@ async fn credentials_in_the_url_are_used_and_wrong_ones_are_a_clear_error() {
 async fn the_registry_shares_the_brokers_connection() {
     use micro::broker;
     let Some(bin) = nats_bin("the_registry_shares_the_brokers_connection") else { return };
-    let monitor = free_port();
-    let server = NatsServer::start_with(&bin, &["-m", &monitor.to_string()]);
+    let server = NatsServer::start(&bin, &[]);
+    let monitor = server.monitor;
     let url = server.url();
     let reg = Nats::from_urls(&url).unwrap();
     let broker = broker::from_url(&url, std::sync::Arc::new(reg.clone()), 1 << 20).unwrap();
@@ -253,10 +163,8 @@ async fn tls_servers_are_verified_and_a_wrong_ca_or_plain_dial_is_a_clear_error(
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert, made.cert.pem()).unwrap();
     std::fs::write(&key, made.key_pair.serialize_pem()).unwrap();
-    let server = NatsServer::start_with(
-        &bin,
-        &["--tls", "--tlscert", cert.to_str().unwrap(), "--tlskey", key.to_str().unwrap()],
-    );
+    let server =
+        NatsServer::start(&bin, &["--tls", "--tlscert", cert.to_str().unwrap(), "--tlskey", key.to_str().unwrap()]);
     let with_ca = |pem: &[u8], scheme: &str| {
         Nats::new(Options {
             urls: format!("{scheme}://127.0.0.1:{}", server.port),
@@ -292,7 +200,7 @@ async fn a_service_started_before_nats_registers_once_the_server_is_up() {
     let svc =
         common::start_before_the_registry("early-nats", std::sync::Arc::new(Nats::from_urls(&url).unwrap())).await;
 
-    let _server = NatsServer::start_on(&bin, port);
+    let _server = NatsServer::start_on(&bin, port, &[]);
     let look = Nats::from_urls(&format!("127.0.0.1:{port}")).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -315,14 +223,14 @@ async fn a_service_started_before_nats_registers_once_the_server_is_up() {
 async fn after_a_server_restart_the_living_nodes_answer_again() {
     let Some(bin) = nats_bin("after_a_server_restart_the_living_nodes_answer_again") else { return };
     let port = free_port();
-    let server = NatsServer::start_on(&bin, port);
+    let server = NatsServer::start_on(&bin, port, &[]);
     let node = Nats::from_urls(&format!("nats://127.0.0.1:{port}")).unwrap();
     node.register(&service("phoenix", "1", "phoenix-1"), RegisterOptions::default()).await.unwrap();
     let look = Nats::from_urls(&format!("127.0.0.1:{port}")).unwrap();
     assert_eq!(look.get_service("phoenix").await.unwrap().len(), 1);
 
     drop(server); // killed
-    let _server = NatsServer::start_on(&bin, port);
+    let _server = NatsServer::start_on(&bin, port, &[]);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         match look.get_service("phoenix").await {

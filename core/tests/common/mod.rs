@@ -1,7 +1,10 @@
-//! What the reliability tests count in their own process: memory, open files and runtime
-//! tasks (Linux `/proc`, tokio's runtime metrics).
+//! What the integration tests share: what the reliability tests count in their own process
+//! (memory, open files and runtime tasks: Linux `/proc`, tokio's runtime metrics), the first
+//! steps of the "started before its registry" tests, and a real `nats-server` ([`nats`]).
 
 #![allow(dead_code)] // each test binary uses its own part
+
+pub mod nats;
 
 /// Resident memory of this process, in KiB.
 pub fn rss_kib() -> u64 {
