@@ -16,13 +16,14 @@ use micro::broker::{self, http::BROADCAST, Broker, Event, Handler, Header, Messa
 use micro::registry::Registry;
 use micro::{PublishOptions, Service};
 use micro_interop::{go_bin, in_netns, run, unique, Proc, GO_VERSIONS};
+#[allow(dead_code)] // the core tests' nats-server harness, shared; this file uses part of it
+#[path = "../../../core/tests/common/nats.rs"]
+mod nats;
+use nats::{nats_bin, NatsServer};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::pin::Pin;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -577,118 +578,6 @@ async fn http_broker_queue_group_shared_with_go() {
     svc.stop().await.unwrap();
 }
 
-fn nats_bin() -> Option<PathBuf> {
-    let c =
-        [std::env::var("NATS_SERVER").ok(), Some("/usr/sbin/nats-server".into()), Some("/usr/bin/nats-server".into())];
-    let found = c.into_iter().flatten().map(PathBuf::from).find(|p| p.exists());
-    if found.is_none() {
-        assert!(std::env::var("MICRO_REQUIRE_NATS").as_deref() != Ok("1"), "nats-server not found");
-        eprintln!("skipping NATS interop: no nats-server (apt-get install nats-server)");
-    }
-    found
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A `nats-server` on loopback with its monitoring endpoint on, killed on drop.
-struct NatsServer {
-    child: Child,
-    port: u16,
-    monitor: u16,
-}
-
-impl NatsServer {
-    /// Starts a server on new ports. A port found free can be taken before nats-server binds
-    /// it (by another test's connection): the server then exits, and it is started again on
-    /// other ports, up to three times.
-    fn start_fresh(bin: &PathBuf) -> NatsServer {
-        for attempt in 1.. {
-            match Self::try_start(bin, free_port(), free_port()) {
-                Ok(server) => return server,
-                Err(why) if attempt < 3 => eprintln!("{why}: starting it again on new ports"),
-                Err(why) => panic!("{why}"),
-            }
-        }
-        unreachable!("the loop returns or panics")
-    }
-
-    /// Starts a server on exactly these ports (a restart keeps its clients' address).
-    fn start(bin: &PathBuf, port: u16, monitor: u16) -> NatsServer {
-        Self::try_start(bin, port, monitor).unwrap_or_else(|why| panic!("{why}"))
-    }
-
-    fn try_start(bin: &PathBuf, port: u16, monitor: u16) -> Result<NatsServer, String> {
-        let mut child = Command::new(bin)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-m", &monitor.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server starts");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
-            || std::net::TcpStream::connect(("127.0.0.1", monitor)).is_err()
-        {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Err(format!("nats-server exited ({status}) before listening on {port} (monitor {monitor})"));
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("nats-server did not listen on {port} (monitor {monitor}) within 30 s"));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(NatsServer { child, port, monitor })
-    }
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// How many subscriptions the server holds on `subject` in `queue` (`None`: plain).
-    fn subscriptions(&self, subject: &str, queue: Option<&str>) -> usize {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.monitor)).expect("monitor port");
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        s.write_all(b"GET /subsz?subs=1&limit=100000 HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).unwrap();
-        let text = String::from_utf8_lossy(&raw);
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-        let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("/subsz is not JSON ({e}): {text}"));
-        v["subscriptions_list"]
-            .as_array()
-            .map(|subs| subs.iter().filter(|s| s["subject"] == subject && s["qgroup"].as_str() == queue).count())
-            .unwrap_or(0)
-    }
-
-    /// Waits until the server holds at least `n` subscriptions on `subject` / `queue`.
-    async fn wait_subscriptions(&self, subject: &str, queue: Option<&str>, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let have = self.subscriptions(subject, queue);
-            if have >= n {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "nats-server holds {have} of {n} subscriptions on {subject} ({queue:?})"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nats_gm5_both_ways_queue_groups_and_restart() {
     if in_netns("nats_gm5_both_ways_queue_groups_and_restart") {
@@ -706,9 +595,8 @@ async fn nats_gm6_both_ways_queue_groups_and_restart() {
 /// NATS with one Go peer (`gm5`, `gm6`: the versions with an in-tree NATS broker): Go → Rust
 /// and Rust → Go with whole header maps, a shared queue group, a server restart mid-stream.
 async fn nats_go_both_ways_queue_groups_and_restart(gm: &'static str) {
-    let Some(bin) = nats_bin() else { return };
-    let mut server = NatsServer::start_fresh(&bin);
-    let (port, monitor) = (server.port, server.monitor);
+    let Some(bin) = nats_bin("nats interop") else { return };
+    let mut server = NatsServer::start(&bin, &[]);
     let url = server.url();
 
     // Rust side: a Service on the NATS broker (as MICRO_BROKER=nats would choose).
@@ -821,9 +709,9 @@ async fn nats_go_both_ways_queue_groups_and_restart(gm: &'static str) {
     ]);
     let publisher = tokio::spawn(go_run(gm, args));
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    server.kill();
+    server.stop();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    server = NatsServer::start(&bin, port, monitor);
+    server.restart(); // the same ports: the clients dial the address they had
     let lines = publisher.await.unwrap();
     let ok = lines.iter().filter(|l| l["ok"] == true).count();
     let received = settle(&[&all], ok, Duration::from_secs(5)).await;
@@ -856,8 +744,8 @@ async fn nats_gm6_publisher_to_rust_queue_group_each_once() {
 /// connections) plus one Rust broadcast subscriber: the group takes every message the
 /// broadcast saw, each exactly once.
 async fn nats_go_publisher_to_rust_queue_group_each_once(gm: &'static str) {
-    let Some(bin) = nats_bin() else { return };
-    let server = NatsServer::start_fresh(&bin);
+    let Some(bin) = nats_bin("nats interop") else { return };
+    let server = NatsServer::start(&bin, &[]);
     let url = server.url();
     let (all, q1, q2): (Seen, Seen, Seen) = Default::default();
     let a = rust_service("rnq.a", &url).await;
