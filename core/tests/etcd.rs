@@ -6,7 +6,7 @@ mod common;
 
 use micro::registry::etcd::{node_key, Etcd, Options};
 use micro::registry::{Action, Endpoint, Event, Metadata, Node, RegisterOptions, Registry, Service, Value, Watcher};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,8 @@ struct EtcdServer {
     port: u16,
     peer: u16,
     dir: PathBuf,
+    /// Clients are served over https.
+    tls: bool,
 }
 
 fn free_port() -> u16 {
@@ -37,56 +39,81 @@ fn free_port() -> u16 {
 }
 
 impl EtcdServer {
+    /// A member on free ports. A port found free can be taken before etcd binds it (by
+    /// another test): etcd then exits, and it is started again on new ports, up to three times.
     fn start(bin: &PathBuf, name: &str) -> EtcdServer {
-        Self::start_on(bin, name, free_port())
+        Self::start_with(bin, name, None, None)
     }
 
-    /// A member serving clients on `port`.
+    /// A member serving clients on `port` (the test chose it before); only its peer port is
+    /// picked again when etcd exits at start.
     fn start_on(bin: &PathBuf, name: &str, port: u16) -> EtcdServer {
-        let dir = std::env::temp_dir().join(format!("micro-etcd-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let peer = free_port();
-        let child = Self::spawn(bin, name, port, peer, &dir);
-        let s = EtcdServer { child, bin: bin.clone(), name: name.to_string(), port, peer, dir };
-        s.wait_ready();
-        s
+        Self::start_with(bin, name, Some(port), None)
     }
 
-    fn spawn(bin: &PathBuf, name: &str, port: u16, peer: u16, dir: &std::path::Path) -> Child {
-        let client = format!("http://127.0.0.1:{port}");
+    /// The member of [`EtcdServer::start`], on `port` when given, serving clients over https
+    /// with `tls` (certificate and key files) when given.
+    fn start_with(bin: &PathBuf, name: &str, port: Option<u16>, tls: Option<(&Path, &Path)>) -> EtcdServer {
+        let dir = std::env::temp_dir().join(format!("micro-etcd-{name}-{}", std::process::id()));
+        for attempt in 1.. {
+            let _ = std::fs::remove_dir_all(&dir);
+            let (port, peer) = (port.unwrap_or_else(free_port), free_port());
+            let child = Self::spawn(bin, name, port, peer, &dir, tls);
+            let mut s = EtcdServer {
+                child,
+                bin: bin.clone(),
+                name: name.to_string(),
+                port,
+                peer,
+                dir: dir.clone(),
+                tls: tls.is_some(),
+            };
+            match s.wait_ready() {
+                Ok(()) => return s,
+                Err(why) if attempt < 3 => eprintln!("{why}: starting it again on new ports"),
+                Err(why) => panic!("{why}"),
+            }
+        }
+        unreachable!("the loop returns or panics")
+    }
+
+    fn spawn(bin: &PathBuf, name: &str, port: u16, peer: u16, dir: &Path, tls: Option<(&Path, &Path)>) -> Child {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let client = format!("{scheme}://127.0.0.1:{port}");
         let peer_url = format!("http://127.0.0.1:{peer}");
-        Command::new(bin)
-            .args(["--name", name, "--data-dir", dir.to_str().unwrap()])
+        let mut cmd = Command::new(bin);
+        cmd.args(["--name", name, "--data-dir", dir.to_str().unwrap()])
             .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
             .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
-            .args(["--initial-cluster", &format!("{name}={peer_url}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("etcd starts")
+            .args(["--initial-cluster", &format!("{name}={peer_url}")]);
+        if let Some((cert, key)) = tls {
+            cmd.args(["--cert-file", cert.to_str().unwrap(), "--key-file", key.to_str().unwrap()]);
+        }
+        cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("etcd starts")
     }
 
-    fn wait_ready(&self) {
-        let client = format!("http://127.0.0.1:{}", self.port);
-        let deadline = Instant::now() + Duration::from_secs(15);
+    /// Waits until the member answers a read (up to 30 s); an error when it exited first.
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let scheme = if self.tls { "https" } else { "http" };
+        let url = format!("{scheme}://127.0.0.1:{}/v3/kv/range", self.port);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
+            // -k: readiness only; the https test checks certificates through our client.
             let ok = std::process::Command::new("curl")
-                .args([
-                    "-sf",
-                    "-o",
-                    "/dev/null",
-                    "-X",
-                    "POST",
-                    &format!("{client}/v3/kv/range"),
-                    "-d",
-                    r#"{"key":"eA=="}"#,
-                ])
+                .args(["-sfk", "-o", "/dev/null", "-X", "POST", &url, "-d", r#"{"key":"eA=="}"#])
                 .status()
                 .is_ok_and(|st| st.success());
             if ok {
-                return;
+                return Ok(());
             }
-            assert!(Instant::now() < deadline, "etcd did not serve on {}", self.port);
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("etcd exited ({status}) before serving on {}", self.port));
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return Err(format!("etcd did not serve on {} within 30 s", self.port));
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -99,8 +126,8 @@ impl EtcdServer {
 
     /// Starts the member again on the same ports and data.
     fn restart(&mut self) {
-        self.child = Self::spawn(&self.bin, &self.name, self.port, self.peer, &self.dir);
-        self.wait_ready();
+        self.child = Self::spawn(&self.bin, &self.name, self.port, self.peer, &self.dir, None);
+        self.wait_ready().unwrap_or_else(|why| panic!("{why}"));
     }
 
     fn registry(&self) -> Etcd {
@@ -452,19 +479,8 @@ async fn https_members_are_verified_against_the_ca() {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert, made.cert.pem()).unwrap();
     std::fs::write(&key, made.key_pair.serialize_pem()).unwrap();
-    let (port, peer) = (free_port(), free_port());
-    let client = format!("https://127.0.0.1:{port}");
-    let peer_url = format!("http://127.0.0.1:{peer}");
-    let mut child = Command::new(&bin)
-        .args(["--name", "tls", "--data-dir", dir.join("data").to_str().unwrap()])
-        .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
-        .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
-        .args(["--initial-cluster", &format!("tls={peer_url}")])
-        .args(["--cert-file", cert.to_str().unwrap(), "--key-file", key.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("etcd starts");
+    let server = EtcdServer::start_with(&bin, "secure", None, Some((&cert, &key)));
+    let client = format!("https://127.0.0.1:{}", server.port);
     let with_ca = |pem: &[u8]| {
         Etcd::new(Options {
             endpoints: vec![client.clone()],
@@ -475,11 +491,7 @@ async fn https_members_are_verified_against_the_ca() {
     };
     let good = with_ca(made.cert.pem().as_bytes());
     let svc = service("secure", "1", "secure-1", 6101);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while let Err(e) = good.register(&svc, RegisterOptions::default()).await {
-        assert!(Instant::now() < deadline, "etcd over https never answered: {e:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    good.register(&svc, RegisterOptions::default()).await.expect("a registration over https");
     assert_eq!(good.get_service("secure").await.unwrap(), vec![svc]);
     let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
     let err = with_ca(other.cert.pem().as_bytes()).get_service("secure").await.unwrap_err();
@@ -493,8 +505,7 @@ async fn https_members_are_verified_against_the_ca() {
         Etcd::new(Options { endpoints: vec![client.clone()], ..Options::default() }).is_err(),
         "https without a CA"
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
