@@ -602,8 +602,10 @@ export declare namespace native {
   function statusText(code: number): string;
   /** Installs the log subscriber once (at load); a note when MICRO_LOG_LEVEL or RUST_LOG is not understood. */
   function initLogs(): string | null;
-  /** Sets the log hook, called with `[level, target, message]` (`null`: stderr for warnings and errors); see {@link onLog}. */
-  function setLogHook(hook: ((event: [LogLevel, string, string]) => void) | null): void;
+  /** Sets the function that wakes JS to take queued log events with `takeLogs` (`null`: stderr for warnings and errors); see {@link onLog}. */
+  function setLogHook(wake: (() => void) | null): void;
+  /** The log events queued for the hook since the last call, oldest first, as `[level, target, message]`. */
+  function takeLogs(): Array<[LogLevel, string, string]>;
   /** The kind of body a content type carries, by core's one table (`micro::host::body`). */
   function bodyKind(contentType: string): 'json' | 'text' | 'bytes';
   /** The go-micro error for a JSON body that does not parse: 400 on the request side, 500 on the reply side. */

@@ -12,6 +12,24 @@ const native = require('./native');
 const note = native.initLogs();
 if (note) process.stderr.write(`${note}\n`);
 
+let current = null;
+
+/** Hands every queued event to the hook, oldest first. */
+function deliver() {
+  if (current === null) return;
+  for (const [level, target, message] of native.takeLogs()) {
+    try {
+      current(level, target, message);
+    } catch (e) {
+      process.stderr.write(`micro: the log hook threw: ${e && e.stack ? e.stack : e}\n`);
+    }
+  }
+}
+
+// The wake-up is weak: the loop may end before it runs. What was queued by then still
+// reaches the hook, synchronously, as the process exits.
+process.on('exit', deliver);
+
 /**
  * Sends the library's log events to `hook(level, target, message)`, or back to stderr
  * (warnings and errors) with `null`. A hook that throws is reported on stderr; the next
@@ -21,13 +39,8 @@ function onLog(hook) {
   if (hook !== null && typeof hook !== 'function') {
     throw new TypeError(`micro.onLog(hook): hook must be a function (level, target, message) or null, got ${typeof hook}`);
   }
-  native.setLogHook(hook === null ? null : ([level, target, message]) => {
-    try {
-      hook(level, target, message);
-    } catch (e) {
-      process.stderr.write(`micro: the log hook threw: ${e && e.stack ? e.stack : e}\n`);
-    }
-  });
+  current = hook;
+  native.setLogHook(hook === null ? null : deliver);
 }
 
 module.exports = { onLog };

@@ -2,15 +2,18 @@
 //!
 //! A layer sees each event at the level `MICRO_LOG_LEVEL` / `RUST_LOG` allow
 //! ([`micro::host::log`], read once when the package loads). With a hook set, the event is
-//! queued to it through a weak threadsafe function (called on the JS thread; it never keeps
-//! the process alive, and a full queue drops the event rather than block the runtime).
-//! Without one, warnings and errors are printed on stderr, one line each, prefixed `micro:`.
+//! queued here (at most 4096; a full queue drops the event rather than block the runtime)
+//! and the JS thread is woken through a weak threadsafe function, which never keeps the
+//! process alive. JS takes the queue with `takeLogs` when woken, and once more when the
+//! process exits, so an event queued just before the end is not lost with the last wake-up.
+//! Without a hook, warnings and errors are printed on stderr, one line each, prefixed `micro:`.
 
 use napi::bindgen_prelude::Function;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Status;
 use napi_derive::napi;
-use std::sync::RwLock;
+use std::collections::VecDeque;
+use std::sync::{Mutex, RwLock};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -18,10 +21,16 @@ use tracing_subscriber::{EnvFilter, Layer};
 /// What the hook is called with: level name, target (the Rust module), message.
 type Event = (String, String, String);
 
-/// The hook: weak (does not hold the event loop open), at most 4096 events queued.
-type Hook = ThreadsafeFunction<Event, (), Event, Status, false, true, 4096>;
+/// The wake-up of the JS thread: weak (does not hold the event loop open).
+type Hook = ThreadsafeFunction<(), (), (), Status, false, true>;
 
 static HOOK: RwLock<Option<Hook>> = RwLock::new(None);
+
+/// Events not yet taken by JS.
+static QUEUE: Mutex<VecDeque<Event>> = Mutex::new(VecDeque::new());
+
+/// Events kept for JS at most; more are dropped until it catches up.
+const MAX_QUEUED: usize = 4096;
 
 /// The layer that hands events to the hook, or to stderr.
 struct ToNode;
@@ -34,8 +43,18 @@ impl<S: tracing::Subscriber> Layer<S> for ToNode {
         let hook = HOOK.read().unwrap_or_else(|p| p.into_inner());
         match hook.as_ref() {
             Some(h) => {
-                // NonBlocking: a full queue drops the event; the runtime never waits for JS.
-                let _ = h.call((level, meta.target().to_string(), message), ThreadsafeFunctionCallMode::NonBlocking);
+                let was_empty = {
+                    let mut q = QUEUE.lock().unwrap_or_else(|p| p.into_inner());
+                    if q.len() >= MAX_QUEUED {
+                        return; // JS is behind: dropped, the runtime never waits for it
+                    }
+                    q.push_back((level, meta.target().to_string(), message));
+                    q.len() == 1
+                };
+                if was_empty {
+                    // One wake-up per batch: JS takes everything queued by then.
+                    let _ = h.call((), ThreadsafeFunctionCallMode::NonBlocking);
+                }
             }
             None if *meta.level() <= tracing::Level::WARN => {
                 eprintln!("micro: {level} {}: {}", meta.target(), message);
@@ -58,19 +77,23 @@ pub fn init_logs() -> Option<String> {
     note
 }
 
-/// Sets the hook the library's events go to (`null`: back to stderr for warnings and errors).
+/// Sets the function that wakes JS to take the queued events (`null`: no hook, back to
+/// stderr for warnings and errors; what was queued is dropped).
 #[napi]
-pub fn set_log_hook(hook: Option<Function<Event, ()>>) -> napi::Result<()> {
-    let built = match hook {
-        Some(f) => Some(
-            f.build_threadsafe_function::<Event>()
-                .callee_handled::<false>()
-                .weak::<true>()
-                .max_queue_size::<4096>()
-                .build()?,
-        ),
+pub fn set_log_hook(wake: Option<Function<(), ()>>) -> napi::Result<()> {
+    let built = match wake {
+        Some(f) => Some(f.build_threadsafe_function::<()>().callee_handled::<false>().weak::<true>().build()?),
         None => None,
     };
-    *HOOK.write().unwrap_or_else(|p| p.into_inner()) = built;
+    let mut hook = HOOK.write().unwrap_or_else(|p| p.into_inner());
+    *hook = built;
+    QUEUE.lock().unwrap_or_else(|p| p.into_inner()).clear();
     Ok(())
+}
+
+/// The events queued for the hook since the last call, oldest first, as
+/// `[level, target, message]`.
+#[napi]
+pub fn take_logs() -> Vec<Event> {
+    QUEUE.lock().unwrap_or_else(|p| p.into_inner()).drain(..).collect()
 }
