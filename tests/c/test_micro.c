@@ -302,12 +302,16 @@ static int test_call_sync(void) {
 }
 
 /* --- async --- */
-typedef struct { atomic_int done, ok, last_bad, cancelled, timeout, reentrant_ok; micro_client *cli; int reenter; } tally;
+typedef struct { atomic_int done, ok, last_bad, cancelled, timeout, reentrant_ok; micro_client *cli; int reenter; atomic_int why_taken; char why[256]; } tally;
 static void on_done(void *ud, micro_status st, const micro_message *m, const micro_error *e) {
     tally *t = (tally *)ud;
     on_thread(K_COMPLETION);
     if (st == MICRO_STATUS_OK && m && micro_message_body(m).len > 0 && !e) atomic_fetch_add(&t->ok, 1);
-    if (st != MICRO_STATUS_OK) atomic_store(&t->last_bad, st);
+    if (st != MICRO_STATUS_OK) {
+        atomic_store(&t->last_bad, st);
+        /* the first failure's words, for the report (written once: callbacks run on many threads) */
+        if (e && atomic_exchange(&t->why_taken, 1) == 0) snprintf(t->why, sizeof t->why, "%s", micro_error_detail(e).ptr);
+    }
     if (st == MICRO_STATUS_CANCELLED && e) atomic_fetch_add(&t->cancelled, 1);
     if (st == MICRO_STATUS_TIMEOUT && e) atomic_fetch_add(&t->timeout, 1);
     if (t->reenter) { /* re-entrant: a blocking call from inside a callback */
@@ -338,7 +342,7 @@ static int test_async_1000(void) {
     for (int i = 0; i < 1000; i++) CHECK_ST(micro_client_call(w.cli, "c.test", "Test.Echo", bytes_of("n"), co, NULL, on_done, &t), MICRO_STATUS_OK);
     micro_call_options_free(co);
     CHECK(wait_for(&t.done, 1000, 180000));
-    if (atomic_load(&t.ok) != 1000) fprintf(stderr, "  ok=%d last failure %s\n", atomic_load(&t.ok), micro_status_name(atomic_load(&t.last_bad)));
+    if (atomic_load(&t.ok) != 1000) fprintf(stderr, "  ok=%d last failure %s; the first said: %s\n", atomic_load(&t.ok), micro_status_name(atomic_load(&t.last_bad)), t.why);
     CHECK(atomic_load(&t.ok) == 1000);
     sleep_ms(50);
     CHECK(atomic_load(&t.done) == 1000); /* exactly once each */
