@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::free_port;
+
 use micro::registry::consul::{Consul, Options};
 use micro::registry::{Action, Endpoint, Event, Metadata, Node, RegisterOptions, Registry, Service, Value, Watcher};
 use std::path::PathBuf;
@@ -19,10 +21,6 @@ fn consul_bin(test: &str) -> Option<PathBuf> {
     assert!(std::env::var("MICRO_REQUIRE_CONSUL").as_deref() != Ok("1"), "{test}: consul not found (CONSUL_BIN)");
     eprintln!("skipping {test}: no consul (CONSUL_BIN; tests/interop/consul/build.sh)");
     None
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A `consul agent -dev` on free loopback ports (ACLs on, default deny, when `acl_root` is

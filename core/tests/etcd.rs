@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::free_port;
+
 use micro::registry::etcd::{node_key, Etcd, Options};
 use micro::registry::{Action, Endpoint, Event, Metadata, Node, RegisterOptions, Registry, Service, Value, Watcher};
 use std::path::{Path, PathBuf};
@@ -32,10 +34,6 @@ struct EtcdServer {
     dir: PathBuf,
     /// Clients are served over https.
     tls: bool,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl EtcdServer {

@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::nats::{free_port, nats_bin, NatsServer};
+use common::free_port;
+use common::nats::{nats_bin, NatsServer};
 
 use micro::registry::nats::Nats;
 use micro::registry::{self, Action, Endpoint, Metadata, Node, RegisterOptions, Registry, Service, Value};

@@ -6,6 +6,12 @@
 
 pub mod nats;
 
+/// A loopback port nothing listens on right now (something else may take it before the
+/// caller binds it: the harnesses that start servers on it start them again on a new one).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
 /// Resident memory of this process, in KiB.
 pub fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

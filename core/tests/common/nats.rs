@@ -3,6 +3,7 @@
 //! monitoring endpoint on (to see subscriptions arrive instead of sleeping for them), killed
 //! on drop.
 
+use super::free_port;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -22,11 +23,6 @@ pub fn nats_bin(test: &str) -> Option<PathBuf> {
         eprintln!("skipping {test}: no nats-server (apt-get install nats-server)");
     }
     found
-}
-
-/// A loopback port nothing listens on right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A running `nats-server`, killed on drop.

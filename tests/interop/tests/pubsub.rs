@@ -16,10 +16,10 @@ use micro::broker::{self, http::BROADCAST, Broker, Event, Handler, Header, Messa
 use micro::registry::Registry;
 use micro::{PublishOptions, Service};
 use micro_interop::{go_bin, in_netns, run, unique, Proc, GO_VERSIONS};
-#[allow(dead_code)] // the core tests' nats-server harness, shared; this file uses part of it
-#[path = "../../../core/tests/common/nats.rs"]
-mod nats;
-use nats::{nats_bin, NatsServer};
+// The core tests' shared helpers, for their nats-server harness.
+#[path = "../../../core/tests/common/mod.rs"]
+mod common;
+use common::nats::{nats_bin, NatsServer};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::future::Future;
