@@ -5,6 +5,7 @@
 //! `MICRO_SERVER_NAME`, `MICRO_SERVER_VERSION`, `MICRO_SERVER_ID`, `MICRO_SERVER_METADATA`
 //! (`k=v,k=v`), `MICRO_REGISTER_TTL`, `MICRO_REGISTER_INTERVAL` (seconds, or Go durations
 //! like `30s`), `MICRO_CLIENT_RETRIES`, `MICRO_CLIENT_REQUEST_TIMEOUT`,
+//! `MICRO_CLIENT_DIAL_TIMEOUT` (go-micro's `client.DialTimeout`, 5 s; above zero),
 //! `MICRO_CLIENT_POOL_SIZE`, `MICRO_CLIENT_POOL_TTL`, `MICRO_SELECTOR`, `MICRO_BROKER`,
 //! `MICRO_BROKER_ADDRESS`, and `MICRO_MAX_MESSAGE_SIZE` (bytes). TLS for the transport:
 //! `MICRO_TRANSPORT_SECURE=true` (go-micro's `transport.Secure`), `MICRO_TLS_CERT` and
@@ -56,6 +57,8 @@ pub struct Config {
     pub client_retries: Option<u32>,
     /// `MICRO_CLIENT_REQUEST_TIMEOUT`.
     pub client_request_timeout: Option<Duration>,
+    /// `MICRO_CLIENT_DIAL_TIMEOUT`.
+    pub client_dial_timeout: Option<Duration>,
     /// `MICRO_CLIENT_POOL_SIZE`.
     pub client_pool_size: Option<usize>,
     /// `MICRO_CLIENT_POOL_TTL`.
@@ -225,6 +228,7 @@ impl Config {
             register_interval: duration("MICRO_REGISTER_INTERVAL")?,
             client_retries: number("MICRO_CLIENT_RETRIES")?.map(|n| n.min(u64::from(u32::MAX)) as u32),
             client_request_timeout: duration("MICRO_CLIENT_REQUEST_TIMEOUT")?,
+            client_dial_timeout: positive_duration("MICRO_CLIENT_DIAL_TIMEOUT")?,
             client_pool_size: number("MICRO_CLIENT_POOL_SIZE")?.map(|n| n as usize),
             client_pool_ttl: duration("MICRO_CLIENT_POOL_TTL")?,
             selector,
@@ -336,6 +340,9 @@ impl Config {
         }
         if let Some(v) = self.client_request_timeout {
             opts.request_timeout = v;
+        }
+        if let Some(v) = self.client_dial_timeout {
+            opts.dial_timeout = v;
         }
         if let Some(v) = self.client_pool_size {
             opts.pool_size = v;
@@ -455,6 +462,7 @@ mod tests {
             "MICRO_REGISTRY" => Some("memory".to_string()),
             "MICRO_REGISTER_TTL" => Some("60".to_string()),
             "MICRO_CLIENT_RETRIES" => Some("2".to_string()),
+            "MICRO_CLIENT_DIAL_TIMEOUT" => Some("90s".to_string()),
             "MICRO_SERVER_METADATA" => Some("zone=a, team=b".to_string()),
             _ => None,
         };
@@ -467,6 +475,7 @@ mod tests {
         let mut o = ClientOptions::default();
         c.apply_client(&mut o);
         assert_eq!(o.retries, 2);
+        assert_eq!(o.dial_timeout, Duration::from_secs(90));
         let err = Config::from_lookup(|k| (k == "MICRO_CLIENT_RETRIES").then(|| "many".to_string())).unwrap_err();
         assert!(err.detail.contains("MICRO_CLIENT_RETRIES"), "{err}");
     }
