@@ -11,134 +11,26 @@
 //! ([`CallOptions::retry_timeouts`]) — go-micro re-invokes slow handlers up to five times.
 
 mod builder;
+mod options;
 mod stream;
+pub(crate) mod wrap;
 
 pub use builder::ClientBuilder;
+pub use options::{CallOptions, ClientOptions, Reply};
 pub use stream::{ClientStream, StreamRecvHalf, StreamSendHalf};
 
 use crate::codec::{self, envelope, Framing};
 use crate::error::{Error, Result, CLIENT_ID, CODEC_ID, TRANSPORT_ID};
 use crate::registry::cache::Cache;
 use crate::registry::{Metadata, Node, Registry};
-use crate::selector::{Filter, Selector, Strategy};
+use crate::selector::Selector;
 use crate::transport::pool::{Conn, Pool};
-use crate::transport::{Header, Limits, Message, TransportError};
+use crate::transport::{Header, Message, TransportError};
 use bytes::Bytes;
 use serde::{de::DeserializeOwned, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Client-wide defaults; each can be overridden per call by [`CallOptions`].
-#[derive(Clone, Debug)]
-pub struct ClientOptions {
-    /// Content type of requests (`application/json`, go-micro's default).
-    pub content_type: String,
-    /// Budget for a whole call, all attempts included (go-micro: 30 s).
-    pub request_timeout: Duration,
-    /// Budget for one attempt, sent as the `Timeout` header (go-micro: 5 s).
-    pub conn_timeout: Duration,
-    /// Dial timeout (go-micro: 5 s).
-    pub dial_timeout: Duration,
-    /// Extra attempts after the first (go-micro: 5).
-    pub retries: u32,
-    /// How nodes are picked.
-    pub strategy: Strategy,
-    /// Message size limits.
-    pub limits: Limits,
-    /// Idle connections kept per address.
-    pub pool_size: usize,
-    /// Age after which an idle connection is closed.
-    pub pool_ttl: Duration,
-    /// TLS for every connection (go-micro's `transport.Secure`); see [`crate::transport::tls`].
-    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
-}
-
-impl Default for ClientOptions {
-    fn default() -> Self {
-        ClientOptions {
-            content_type: codec::JSON.into(),
-            request_timeout: Duration::from_secs(30),
-            conn_timeout: Duration::from_secs(5),
-            dial_timeout: Duration::from_secs(5),
-            retries: 5,
-            strategy: Strategy::Random,
-            limits: Limits::default(),
-            pool_size: 100,
-            pool_ttl: Duration::from_secs(60),
-            tls: None,
-        }
-    }
-}
-
-/// Per-call options.
-#[derive(Clone, Debug, Default)]
-pub struct CallOptions {
-    /// Call these addresses instead of asking the registry.
-    pub address: Vec<String>,
-    /// Content type of this request.
-    pub content_type: Option<String>,
-    /// Per-attempt timeout (and `Timeout` header).
-    pub timeout: Option<Duration>,
-    /// Whole-call budget.
-    pub request_timeout: Option<Duration>,
-    /// Extra attempts after the first.
-    pub retries: Option<u32>,
-    /// Re-send after a timeout too: only for endpoints safe to run twice.
-    pub retry_timeouts: bool,
-    /// Metadata sent as headers (go-micro context metadata).
-    pub metadata: Metadata,
-    /// Node filters (version, metadata).
-    pub filters: Vec<Filter>,
-}
-
-/// Headers that describe one hop, not the caller's context: never forwarded.
-const HOP_HEADERS: &[&str] = &[
-    "Accept",
-    "Connection",
-    "Content-Length",
-    "Content-Type",
-    "Local",
-    "Micro-Endpoint",
-    "Micro-Error",
-    "Micro-Id",
-    "Micro-Method",
-    "Micro-Service",
-    "Micro-Stream",
-    "Micro-Topic",
-    "Remote",
-    "Timeout",
-    "User-Agent",
-];
-
-impl CallOptions {
-    /// Options for a call made while handling `req`: its metadata travels on (as go-micro
-    /// passes its context), and the per-attempt timeout is what is left of the caller's
-    /// deadline, so a chain of calls fails with a 408 instead of outliving its caller.
-    pub fn from_request(req: &crate::server::Request) -> Self {
-        let metadata = req
-            .header
-            .iter()
-            .filter(|(k, _)| !HOP_HEADERS.contains(&k.as_str()) && !k.starts_with("X-Micro-"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let left = req.deadline.map(|d| d.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
-        CallOptions { metadata, timeout: left, request_timeout: left, ..Default::default() }
-    }
-}
-
-/// A successful reply.
-#[derive(Clone, Debug, Default)]
-pub struct Reply {
-    /// The body as the server sent it.
-    pub body: Bytes,
-    /// The body's content type.
-    pub content_type: String,
-    /// Reply headers (go-micro servers echo request headers here; trust only `Content-Type`).
-    pub header: Header,
-    /// The node that answered.
-    pub node: String,
-}
 
 /// The RPC client; cheap to clone.
 #[derive(Clone)]
@@ -156,7 +48,7 @@ struct ClientState {
     seq: AtomicU64,
     broker: std::sync::RwLock<Option<Arc<dyn crate::broker::Broker>>>,
     /// Wrappers around `call`, outermost first ([`Client::wrap`]).
-    wrappers: std::sync::RwLock<Arc<[crate::wrapper::CallWrapper]>>,
+    wrappers: std::sync::RwLock<Arc<[wrap::CallWrapper]>>,
     /// Set once a wrapper is added: until then a call skips the lock on `wrappers` (a read
     /// lock is a write to a cache line every caller shares).
     wrapped: std::sync::atomic::AtomicBool,
@@ -222,7 +114,7 @@ impl Client {
     /// Adds a wrapper around every call of this client and its clones (go-micro's
     /// `client.Wrap`): it sees the whole call, retries included; the first added runs
     /// outermost. See [`crate::wrapper`].
-    pub fn wrap(&self, wrapper: crate::wrapper::CallWrapper) {
+    pub fn wrap(&self, wrapper: wrap::CallWrapper) {
         let mut chain = self.state.wrappers.write().unwrap_or_else(|p| p.into_inner());
         *chain = chain.iter().cloned().chain(std::iter::once(wrapper)).collect();
         self.state.wrapped.store(true, std::sync::atomic::Ordering::Release);
@@ -244,13 +136,20 @@ impl Client {
         if chain.is_empty() {
             return self.call_unwrapped(service, endpoint, body.into(), opts).await;
         }
-        let call = crate::wrapper::Call {
+        let call = wrap::Call {
             service: service.to_string(),
             endpoint: endpoint.to_string(),
             body: body.into(),
             options: opts.clone(),
         };
-        crate::wrapper::CallNext::new(chain, self.clone()).run(call).await
+        let client = self.clone();
+        let last: wrap::CallLast = Arc::new(move |call: wrap::Call| {
+            let client = client.clone();
+            Box::pin(
+                async move { client.call_unwrapped(&call.service, &call.endpoint, call.body, &call.options).await },
+            )
+        });
+        wrap::CallNext::new(chain, last).run(call).await
     }
 
     /// The call itself, past the wrappers: pick a node, send, retry on another node.

@@ -319,7 +319,7 @@ async fn dispatch(
         // The chain is built inside the guarded future, so a wrapper that panics while it
         // is called (not only while it runs) is that call's 500 too.
         let chain = server.handler_chain();
-        AssertUnwindSafe(async move { crate::wrapper::run_handler(chain, handler, req).await }).catch_unwind().await
+        AssertUnwindSafe(async move { super::wrap::run_handler(chain, handler, req).await }).catch_unwind().await
     };
     let outcome = match timeout {
         Some(t) => match tokio::time::timeout(t, fut).await {

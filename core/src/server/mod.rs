@@ -13,6 +13,7 @@ mod router;
 mod state;
 mod stats;
 mod stream;
+pub(crate) mod wrap;
 
 pub use options::ServerOptions;
 pub use router::{BoxFuture, Request, Response, StreamHandler, UnaryHandler};
@@ -172,7 +173,7 @@ impl Server {
     /// Adds a wrapper around every unary handler (go-micro's `WrapHandler`); the first
     /// added runs outermost. Applies to calls that arrive after it is added; streams are
     /// not wrapped. See [`crate::wrapper`].
-    pub fn wrap(&self, wrapper: crate::wrapper::HandlerWrapper) {
+    pub fn wrap(&self, wrapper: wrap::HandlerWrapper) {
         let mut chain = self.state.wrappers.write().unwrap_or_else(|p| p.into_inner());
         *chain = chain.iter().cloned().chain(std::iter::once(wrapper)).collect();
         self.state.wrapped.store(true, std::sync::atomic::Ordering::Release);
@@ -181,7 +182,7 @@ impl Server {
     /// Adds a wrapper around every subscriber (go-micro's `WrapSubscriber`); the first
     /// added runs outermost. Add it before [`Server::start`]: subscriptions take the chain
     /// as it stands when they are made.
-    pub fn wrap_subscriber(&self, wrapper: crate::wrapper::SubscriberWrapper) {
+    pub fn wrap_subscriber(&self, wrapper: wrap::SubscriberWrapper) {
         let mut chain = self.state.subscriber_wrappers.write().unwrap_or_else(|p| p.into_inner());
         *chain = chain.iter().cloned().chain(std::iter::once(wrapper)).collect();
     }
@@ -428,7 +429,7 @@ impl Server {
         })?;
         broker.connect().await?;
         for s in subs {
-            let handler = crate::wrapper::wrap_subscriber(self.state.subscriber_chain(), Arc::clone(&s.handler));
+            let handler = wrap::wrap_subscriber(self.state.subscriber_chain(), Arc::clone(&s.handler));
             let sub = broker.subscribe(&s.topic, s.opts.clone(), handler).await?;
             self.lock().subscriptions.push(sub);
         }

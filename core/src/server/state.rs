@@ -31,12 +31,12 @@ pub(crate) struct ServerState {
     /// Calls and errors for `Debug.Stats`.
     pub counters: super::stats::Counters,
     /// Wrappers around the unary handlers, outermost first ([`super::Server::wrap`]).
-    pub wrappers: std::sync::RwLock<Arc<[crate::wrapper::HandlerWrapper]>>,
+    pub wrappers: std::sync::RwLock<Arc<[super::wrap::HandlerWrapper]>>,
     /// Set once a handler wrapper is added: until then a call skips the lock on `wrappers`
     /// (a read lock is a write to a cache line every worker thread shares).
     pub wrapped: std::sync::atomic::AtomicBool,
     /// Wrappers around the subscribers, outermost first ([`super::Server::wrap_subscriber`]).
-    pub subscriber_wrappers: std::sync::RwLock<Arc<[crate::wrapper::SubscriberWrapper]>>,
+    pub subscriber_wrappers: std::sync::RwLock<Arc<[super::wrap::SubscriberWrapper]>>,
 }
 
 /// One subscriber added with [`super::Server::subscribe`].
@@ -65,7 +65,7 @@ pub(crate) struct Lifecycle {
 
 impl ServerState {
     /// The handler wrappers as they stand; `None` while no wrapper was ever added.
-    pub(crate) fn handler_chain(&self) -> Option<Arc<[crate::wrapper::HandlerWrapper]>> {
+    pub(crate) fn handler_chain(&self) -> Option<Arc<[super::wrap::HandlerWrapper]>> {
         if !self.wrapped.load(std::sync::atomic::Ordering::Acquire) {
             return None;
         }
@@ -73,7 +73,7 @@ impl ServerState {
     }
 
     /// The subscriber wrappers as they stand.
-    pub(crate) fn subscriber_chain(&self) -> Arc<[crate::wrapper::SubscriberWrapper]> {
+    pub(crate) fn subscriber_chain(&self) -> Arc<[super::wrap::SubscriberWrapper]> {
         Arc::clone(&self.subscriber_wrappers.read().unwrap_or_else(|p| p.into_inner()))
     }
 
@@ -90,7 +90,7 @@ impl ServerState {
             let subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
             subs.iter()
                 .filter(|s| s.topic == topic)
-                .map(|s| crate::wrapper::wrap_subscriber(Arc::clone(&chain), Arc::clone(&s.handler)))
+                .map(|s| super::wrap::wrap_subscriber(Arc::clone(&chain), Arc::clone(&s.handler)))
                 .collect()
         };
         if handlers.is_empty() {
