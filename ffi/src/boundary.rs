@@ -12,6 +12,9 @@ use crate::view::micro_bytes;
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+pub(crate) use crate::unwind::guard;
+use crate::unwind::panic_text;
+
 /// A required pointer argument.
 pub(crate) unsafe fn arg<'a, T>(p: *const T, name: &str) -> FfiResult<&'a T> {
     p.as_ref().ok_or_else(|| fail(MICRO_STATUS_NULL_ARG, format!("{name} is NULL")))
@@ -52,16 +55,6 @@ pub(crate) fn timeout_ms(ms: u32) -> FfiResult<std::time::Duration> {
     Ok(std::time::Duration::from_millis(u64::from(ms)))
 }
 
-fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".into()
-    }
-}
-
 /// The panic boundary for fallible exports: runs `f`, writes `*err` on failure.
 pub(crate) unsafe fn boundary(err: *mut *mut micro_error, f: impl FnOnce() -> FfiResult<()>) -> micro_status {
     let failure = match catch_unwind(AssertUnwindSafe(f)) {
@@ -80,13 +73,25 @@ pub(crate) unsafe fn boundary(err: *mut *mut micro_error, f: impl FnOnce() -> Ff
     status
 }
 
-/// The panic boundary for infallible exports: `default` on panic.
-pub(crate) fn guard<T>(default: T, f: impl FnOnce() -> T) -> T {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(v) => v,
-        Err(p) => {
-            std::mem::forget(p);
-            default
-        }
-    }
+/// An option setter: reads and checks its input first, then applies it to the builder `o`.
+pub(crate) unsafe fn set_option<T, V>(
+    o: *mut T,
+    input: impl FnOnce() -> FfiResult<V>,
+    apply: impl FnOnce(&mut T, V),
+) -> micro_status {
+    boundary(std::ptr::null_mut(), || {
+        let v = input()?;
+        apply(arg_mut(o, "options")?, v);
+        Ok(())
+    })
+}
+
+/// A string option setter (`name` names the argument in errors).
+pub(crate) unsafe fn set_str_option<T>(
+    o: *mut T,
+    s: *const c_char,
+    name: &str,
+    apply: impl FnOnce(&mut T, String),
+) -> micro_status {
+    set_option(o, || arg_str(s, name), apply)
 }

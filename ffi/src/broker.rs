@@ -5,8 +5,9 @@
 use crate::boundary::{arg, arg_mut, arg_str, boundary};
 use crate::client::micro_client;
 use crate::error::{core_fail, fail, micro_error, FfiResult};
-use crate::handle::{export, free_in_runtime};
+use crate::handle::export;
 use crate::registry::micro_registry;
+use crate::runtime::free_in_runtime;
 use crate::runtime::{micro_runtime, Rt};
 use crate::status::{micro_status, MICRO_STATUS_NULL_ARG};
 use crate::view::{micro_buf, new_buf};

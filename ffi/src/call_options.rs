@@ -2,8 +2,9 @@
 //! metadata headers, addresses, content type, retries). `call` and `stream` copy it.
 
 use crate::boundary::{arg_str, timeout_ms};
+use crate::boundary::{set_option, set_str_option};
 use crate::error::fail;
-use crate::handle::{free_handle, new_handle, set_option, set_str_option};
+use crate::handle::{free_handle, new_handle};
 use crate::headers::check_header_name;
 use crate::status::{micro_status, MICRO_STATUS_INVALID_ARG};
 use micro_core::CallOptions;

@@ -1,7 +1,7 @@
 //! `micro_cancel`: a cancellation token one or more asynchronous calls (`call`) watch.
 
-use crate::boundary::guard;
 use crate::handle::{free_handle, new_handle};
+use crate::unwind::guard;
 use micro_core::host::CancellationToken;
 
 /// A cancellation token; thread-safe. Triggering it cancels every call it was given to.

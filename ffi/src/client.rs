@@ -2,8 +2,9 @@
 //! in `call`, client streams in `stream`, publishing in `publish`.
 
 use crate::boundary::{arg, arg_mut, boundary, timeout_ms};
+use crate::boundary::{set_option, set_str_option};
 use crate::error::{core_fail, fail, micro_error};
-use crate::handle::{export, free_handle, new_handle, set_option, set_str_option};
+use crate::handle::{export, free_handle, new_handle};
 use crate::registry::micro_registry;
 use crate::runtime::{micro_runtime, Rt};
 use crate::status::{micro_status, MICRO_STATUS_INVALID_ARG};

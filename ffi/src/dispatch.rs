@@ -2,9 +2,9 @@
 //! dispatch pool every callback and handler runs on, so that no C code ever runs on an I/O
 //! (tokio) thread. A `runtime` owns one pool.
 
-use crate::boundary::guard;
 use crate::error::{fail, FfiResult};
 use crate::status::MICRO_STATUS_INTERNAL;
+use crate::unwind::guard;
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -2,13 +2,13 @@
 //! a core error maps to a status, and its accessors. Every export fails through `Fail`
 //! (`fail`, `core_fail`); `boundary` hands it to C.
 
-use crate::boundary::guard;
 use crate::handle::{clone_handle, free_handle};
 use crate::status::{
     micro_status, micro_status_str, MICRO_STATUS_CODEC, MICRO_STATUS_INVALID_ARG, MICRO_STATUS_NOT_FOUND,
     MICRO_STATUS_NULL_ARG, MICRO_STATUS_PANIC, MICRO_STATUS_REMOTE, MICRO_STATUS_TIMEOUT, MICRO_STATUS_TOO_LARGE,
     MICRO_STATUS_UNAVAILABLE,
 };
+use crate::unwind::guard;
 use crate::view::{cstring, micro_str, str_field};
 use micro_core::Error as CoreError;
 use std::ffi::CString;

@@ -1,14 +1,10 @@
 //! Opaque handles: how an object crosses to C (`export`) and comes back (`reclaim`), counted
-//! for `micro_debug_live_objects`; and the constructors, destructors, copies and option
-//! setters every type family builds its `_new`/`_free`/`_clone`/`_set_*` from.
+//! for `micro_debug_live_objects`; and the constructors, destructors and copies every type
+//! family builds its `_new`/`_free`/`_clone` from (its `_set_*` option setters are
+//! `crate::boundary::set_option`'s).
 
-use crate::boundary::{arg_mut, arg_str, boundary, guard};
-use crate::error::FfiResult;
-use crate::runtime::Rt;
-use crate::status::micro_status;
-use std::ffi::c_char;
+use crate::unwind::guard;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 
@@ -44,44 +40,9 @@ pub(crate) unsafe fn free_handle<T>(p: *mut T) {
     guard((), || drop(reclaim(p)))
 }
 
-/// Releases an object whose parts must be dropped inside its runtime (their tasks wind
-/// down there); NULL is a no-op.
-pub(crate) unsafe fn free_in_runtime<T>(p: *mut T, rt: impl FnOnce(&T) -> Arc<Rt>) {
-    guard((), || {
-        if let Some(b) = reclaim(p) {
-            let rt = rt(&b);
-            let _g = rt.handle.enter();
-            drop(b);
-        }
-    })
-}
-
 /// A caller-owned copy of `*p` (NULL for NULL).
 pub(crate) unsafe fn clone_handle<T: Clone>(p: *const T) -> *mut T {
     guard(std::ptr::null_mut(), || p.as_ref().map_or(std::ptr::null_mut(), |v| export(v.clone())))
-}
-
-/// An option setter: reads and checks its input first, then applies it to the builder `o`.
-pub(crate) unsafe fn set_option<T, V>(
-    o: *mut T,
-    input: impl FnOnce() -> FfiResult<V>,
-    apply: impl FnOnce(&mut T, V),
-) -> micro_status {
-    boundary(std::ptr::null_mut(), || {
-        let v = input()?;
-        apply(arg_mut(o, "options")?, v);
-        Ok(())
-    })
-}
-
-/// A string option setter (`name` names the argument in errors).
-pub(crate) unsafe fn set_str_option<T>(
-    o: *mut T,
-    s: *const c_char,
-    name: &str,
-    apply: impl FnOnce(&mut T, String),
-) -> micro_status {
-    set_option(o, || arg_str(s, name), apply)
 }
 
 /// How many library objects handed to C are still alive (test support: 0 once everything

@@ -19,6 +19,7 @@
 // requests, messages and events.
 mod boundary;
 mod headers;
+mod unwind;
 
 // The header's sections, in order (cbindgen follows this order; see above).
 // micro_status and its names.

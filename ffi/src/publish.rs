@@ -1,11 +1,12 @@
 //! Publishing: `micro_publish_options`, `micro_client_publish` (go-micro's
 //! `client.Publish`) and `micro_broker_publish` (go-micro's `broker.Publish`).
 
+use crate::boundary::set_option;
 use crate::boundary::{arg, arg_bytes, arg_str, boundary};
 use crate::broker::{check_topic, micro_broker};
 use crate::client::micro_client;
 use crate::error::{core_fail, fail, micro_error};
-use crate::handle::{free_handle, new_handle, set_option};
+use crate::handle::{free_handle, new_handle};
 use crate::headers::check_header_name;
 use crate::status::{micro_status, MICRO_STATUS_ILLEGAL_STATE, MICRO_STATUS_INVALID_ARG};
 use crate::view::micro_bytes;

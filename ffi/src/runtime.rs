@@ -2,10 +2,11 @@
 //! callback runs. Every other handle holds its `Rt`, which runs blocking calls, hands
 //! callbacks to the pool and refuses calls after shutdown or a `fork`.
 
-use crate::boundary::{arg, arg_mut, boundary};
+use crate::boundary::set_option;
+use crate::boundary::{arg, arg_mut, boundary, guard};
 use crate::dispatch::{on_library_thread, set_role, Job, Pool, MICRO_THREAD_ROLE_RUNTIME};
 use crate::error::{core_fail, fail, micro_error, FfiResult};
-use crate::handle::{export, free_handle, new_handle, set_option};
+use crate::handle::{export, free_handle, new_handle, reclaim};
 use crate::status::{
     micro_status, MICRO_STATUS_CLOSED, MICRO_STATUS_FORKED, MICRO_STATUS_ILLEGAL_STATE, MICRO_STATUS_INTERNAL,
     MICRO_STATUS_INVALID_ARG,
@@ -218,4 +219,16 @@ pub unsafe extern "C" fn micro_runtime_shutdown(rt: *mut micro_runtime, timeout_
 #[no_mangle]
 pub unsafe extern "C" fn micro_runtime_free(rt: *mut micro_runtime) {
     free_handle(rt)
+}
+
+/// Releases an object whose parts must be dropped inside its runtime (their tasks wind
+/// down there); NULL is a no-op.
+pub(crate) unsafe fn free_in_runtime<T>(p: *mut T, rt: impl FnOnce(&T) -> Arc<Rt>) {
+    guard((), || {
+        if let Some(b) = reclaim(p) {
+            let rt = rt(&b);
+            let _g = rt.handle.enter();
+            drop(b);
+        }
+    })
 }

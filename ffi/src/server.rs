@@ -3,13 +3,15 @@
 //! `server_stream`; the whole service in `service`.
 
 use crate::boundary::{arg, arg_mut, arg_str, boundary, guard};
+use crate::boundary::{set_option, set_str_option};
 use crate::broker::{check_topic, micro_broker};
 use crate::callback::{micro_free_fn, FreeHook, SendPtr};
 use crate::error::{core_fail, fail, micro_error, FfiResult};
 use crate::event::micro_event_fn;
-use crate::handle::{export, free_handle, free_in_runtime, set_option, set_str_option};
+use crate::handle::{export, free_handle};
 use crate::registry::micro_registry;
 use crate::request::micro_request;
+use crate::runtime::free_in_runtime;
 use crate::runtime::{micro_runtime, Rt};
 use crate::status::{micro_status, MICRO_STATUS_ILLEGAL_STATE, MICRO_STATUS_INVALID_ARG, MICRO_STATUS_NULL_ARG};
 use crate::subscription::{Callback, SubState};

@@ -5,9 +5,10 @@
 use crate::boundary::{arg, arg_bytes, arg_mut, arg_str, boundary};
 use crate::callback::{micro_free_fn, SendPtr};
 use crate::error::{core_fail, fail, micro_error, FfiResult};
-use crate::handle::{export, free_in_runtime};
+use crate::handle::export;
 use crate::headers::{header_lookup, headers_from, Headers, Match};
 use crate::message::micro_message;
+use crate::runtime::free_in_runtime;
 use crate::runtime::Rt;
 use crate::server::{handler_args, micro_server, HandlerCtx};
 use crate::status::{micro_status, MICRO_STATUS_CLOSED, MICRO_STATUS_INVALID_ARG};

@@ -1,8 +1,8 @@
 //! Views and buffers: the borrowed `micro_str` and `micro_bytes` every accessor returns, the
 //! owned `micro_buf`, and the conversions from Rust text and bytes to them.
 
-use crate::boundary::guard;
 use crate::handle::{export, free_handle};
+use crate::unwind::guard;
 use std::ffi::{c_char, CStr, CString};
 
 /// A borrowed UTF-8 string view: `ptr` is NUL-terminated (`len` excludes the NUL), never
