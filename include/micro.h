@@ -704,6 +704,12 @@ micro_status micro_server_options_set_drain_timeout_ms(struct micro_server_optio
 micro_status micro_server_options_set_max_concurrency(struct micro_server_options *o, uint32_t n);
 
 // A server that registers in `reg` once started. Release with `micro_server_free`.
+//
+// Its options come from `options`, except what a peer may hold, which has no setter: the
+// environment's `MICRO_SERVER_HEADER_TIMEOUT`, `MICRO_SERVER_IDLE_TIMEOUT`,
+// `MICRO_SERVER_BODY_TIMEOUT`, `MICRO_SERVER_BODY_MIN_RATE`, `MICRO_SERVER_MAX_CONNECTIONS`,
+// `MICRO_SERVER_MAX_STREAMS`, `MICRO_SERVER_MAX_CONN_STREAMS` and `MICRO_MAX_MESSAGE_SIZE`
+// (the library's defaults where unset; a malformed one is `MICRO_STATUS_INVALID_ARG` naming it).
 micro_status micro_server_new(struct micro_runtime *rt,
                               struct micro_registry *reg,
                               const struct micro_server_options *options,

@@ -301,6 +301,13 @@ impl Config {
         if let Some(v) = self.register_interval {
             opts.register_interval = v;
         }
+        self.apply_server_limits(opts);
+    }
+
+    /// Overlays only what a peer may hold of the server (the listener's limits of
+    /// [`Config::apply_limits`] and the stream caps): what a server built from explicit
+    /// options still takes from the environment, as the C ABI's `micro_server_new` does.
+    pub fn apply_server_limits(&self, opts: &mut ServerOptions) {
         self.apply_limits(&mut opts.limits);
         if let Some(v) = self.server_max_streams {
             opts.max_streams = v;

@@ -16,6 +16,7 @@ use crate::runtime::{micro_runtime, Rt};
 use crate::status::{micro_status, MICRO_STATUS_ILLEGAL_STATE, MICRO_STATUS_INVALID_ARG, MICRO_STATUS_NULL_ARG};
 use crate::subscription::{Callback, SubState};
 use crate::view::{micro_buf, new_buf};
+use micro_core::config::Config;
 use micro_core::host::HostRequest;
 use micro_core::{Server, ServerOptions};
 use std::ffi::{c_char, c_void};
@@ -105,6 +106,12 @@ pub struct micro_server {
 }
 
 /// A server that registers in `reg` once started. Release with `micro_server_free`.
+///
+/// Its options come from `options`, except what a peer may hold, which has no setter: the
+/// environment's `MICRO_SERVER_HEADER_TIMEOUT`, `MICRO_SERVER_IDLE_TIMEOUT`,
+/// `MICRO_SERVER_BODY_TIMEOUT`, `MICRO_SERVER_BODY_MIN_RATE`, `MICRO_SERVER_MAX_CONNECTIONS`,
+/// `MICRO_SERVER_MAX_STREAMS`, `MICRO_SERVER_MAX_CONN_STREAMS` and `MICRO_MAX_MESSAGE_SIZE`
+/// (the library's defaults where unset; a malformed one is `MICRO_STATUS_INVALID_ARG` naming it).
 #[no_mangle]
 pub unsafe extern "C" fn micro_server_new(
     rt: *mut micro_runtime,
@@ -116,9 +123,11 @@ pub unsafe extern "C" fn micro_server_new(
     boundary(err, || {
         let rt = Arc::clone(&arg(rt, "rt")?.rt);
         let reg = arg(reg, "registry")?;
-        let opts = arg(options, "options")?.inner.clone();
+        let mut opts = arg(options, "options")?.inner.clone();
         let out = arg_mut(out, "out")?;
         rt.check()?;
+        // What a peer may hold has no setter here: it comes from the environment alone.
+        Config::from_env().map_err(core_fail)?.apply_server_limits(&mut opts);
         let server = Server::new(opts, Arc::clone(&reg.reg));
         *out = export(micro_server { rt, server });
         Ok(())

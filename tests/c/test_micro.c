@@ -1702,6 +1702,49 @@ static int test_max_concurrency(void) {
     return 0;
 }
 
+/* micro_server_new takes what a peer may hold from the environment (there is no setter):
+   a malformed value is refused naming its variable; a valid one applies. */
+static int test_server_limits_from_env(void) {
+    micro_runtime *rt = NULL; micro_registry *reg = NULL; micro_server *srv = NULL; micro_client *cli = NULL;
+    CHECK_ST(micro_runtime_new(NULL, &rt, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_registry_new(rt, "memory", &reg, NULL), MICRO_STATUS_OK);
+    micro_server_options *so = micro_server_options_new("c.limited");
+    CHECK(so != NULL);
+    CHECK_ST(micro_server_options_set_address(so, "127.0.0.1:0"), MICRO_STATUS_OK);
+    setenv("MICRO_SERVER_HEADER_TIMEOUT", "soon", 1);
+    micro_error *e = NULL;
+    micro_status st = micro_server_new(rt, reg, so, &srv, &e);
+    unsetenv("MICRO_SERVER_HEADER_TIMEOUT");
+    int named = e != NULL && strstr(micro_error_detail(e).ptr, "MICRO_SERVER_HEADER_TIMEOUT") != NULL;
+    micro_error_free(e);
+    if (st != MICRO_STATUS_INVALID_ARG || !named) fprintf(stderr, "  malformed MICRO_SERVER_HEADER_TIMEOUT: %s, named: %d\n", micro_status_name(st), named);
+    CHECK(st == MICRO_STATUS_INVALID_ARG && named && srv == NULL);
+    /* bodies over 64 bytes are refused by the server itself (the client's own limit is 4 MiB) */
+    setenv("MICRO_MAX_MESSAGE_SIZE", "64", 1);
+    st = micro_server_new(rt, reg, so, &srv, NULL);
+    unsetenv("MICRO_MAX_MESSAGE_SIZE");
+    micro_server_options_free(so);
+    CHECK_ST(st, MICRO_STATUS_OK);
+    CHECK_ST(micro_server_handle(srv, "Test.Echo", echo, NULL, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_server_start(srv, NULL), MICRO_STATUS_OK);
+    CHECK_ST(micro_client_new(rt, reg, NULL, &cli, NULL), MICRO_STATUS_OK);
+    char big[201]; memset(big, 'x', 200); big[200] = 0;
+    micro_message *m = NULL; micro_error *err = NULL;
+    st = micro_client_call_sync(cli, "c.limited", "Test.Echo", bytes_of(big), NULL, &m, &err);
+    int code = micro_error_code(err);
+    int says = err != NULL && strstr(micro_error_detail(err).ptr, "64") != NULL;
+    if (code != 413 || !says) fprintf(stderr, "  200-byte body: %s %d %s\n", micro_status_name(st), code, err ? micro_error_detail(err).ptr : "");
+    micro_error_free(err); err = NULL;
+    CHECK(st != MICRO_STATUS_OK && m == NULL && code == 413 && says);
+    CHECK_ST(micro_client_call_sync(cli, "c.limited", "Test.Echo", bytes_of("small"), NULL, &m, &err), MICRO_STATUS_OK);
+    micro_message_free(m);
+    CHECK_ST(micro_server_stop(srv, NULL), MICRO_STATUS_OK);
+    micro_client_free(cli); micro_server_free(srv); micro_registry_free(reg);
+    CHECK_ST(micro_runtime_shutdown(rt, 2000), MICRO_STATUS_OK);
+    micro_runtime_free(rt);
+    return 0;
+}
+
 static int list_threads(int *io, int *dispatch) {
     *io = *dispatch = 0;
     DIR *d = opendir("/proc/self/task");
@@ -2096,6 +2139,7 @@ int main(void) {
     RUN(test_selector_round_robin_alternates_random_reaches_both);
     RUN(test_callbacks_never_on_runtime_threads);
     RUN(test_max_concurrency);
+    RUN(test_server_limits_from_env);
     RUN(test_wrappers);
     RUN(test_subscriber_wrappers);
     size_t live = micro_debug_live_objects();
