@@ -421,24 +421,22 @@ async fn hostile_peers_cannot_hold_crash_or_fill_a_service() {
         waited += 1;
     }
 
-    // 7. More connections than the cap, on a second server with a small cap and the
-    //    default 5 s header timeout (so the held connections stay held while we look): the
-    //    excess is closed at once, a pooled connection made before keeps answering, and
-    //    once the held connections go, fresh connections are served again.
-    let small_cap = 64;
+    // 7. Streams past a server's cap are refused. Then more connections than the cap, on a
+    //    server of its own with a small cap and the default 5 s header timeout (so the held
+    //    connections stay held while we look): the excess is closed at once, a pooled
+    //    connection made before keeps answering, and once the held connections go, fresh
+    //    connections are served again.
     let mut o = ServerOptions::new("capped");
     o.address = "127.0.0.1:0".into();
-    o.limits = Limits { max_connections: small_cap, ..Limits::default() };
     o.max_streams = 2;
-    let capped = Server::new(o, Arc::clone(&reg));
-    capped.handle("Hostile.Echo", |req| async move { Ok(micro::Response { body: req.body, content_type: None }) });
-    capped.handle_stream("Hostile.Stream", |_, mut s| async move {
+    let stream_capped = Server::new(o, Arc::clone(&reg));
+    stream_capped.handle_stream("Hostile.Stream", |_, mut s| async move {
         while let Some(m) = s.recv().await {
             s.send(m?).await?;
         }
         Ok(())
     });
-    capped.start().await.unwrap();
+    stream_capped.start().await.unwrap();
 
     // Streams per server: two open (each on its own connection), the third refused.
     let mut open = Vec::new();
@@ -457,10 +455,11 @@ async fn hostile_peers_cannot_hold_crash_or_fill_a_service() {
         s.close().await.unwrap();
     }
     drop(third);
-    capped.stop().await.unwrap();
+    stream_capped.stop().await.unwrap();
     // The connection cap on a server of its own: the stream connections just closed free
     // their slots only when that server reads their ends, and a slot freed during the flood
     // would let one excess connection in (seen once under two busy loops).
+    let small_cap = 64;
     let mut o = ServerOptions::new("capped-conns");
     o.address = "127.0.0.1:0".into();
     o.limits = Limits { max_connections: small_cap, ..Limits::default() };
