@@ -12,7 +12,6 @@ use crate::view::micro_bytes;
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-pub(crate) use crate::unwind::guard;
 use crate::unwind::panic_text;
 
 /// A required pointer argument.

@@ -1,9 +1,10 @@
 //! The header list shared by requests, messages and events: `(name, value)` C strings in
 //! the order the core gives them (sorted by name), read through views borrowed from it.
 
-use crate::boundary::{arg, arg_mut, arg_str, boundary, guard};
+use crate::boundary::{arg, arg_mut, arg_str, boundary};
 use crate::error::{fail, FfiResult};
 use crate::status::{micro_status, MICRO_STATUS_INVALID_ARG};
+use crate::unwind::guard;
 use crate::view::{cstring, micro_str, view};
 use std::ffi::{c_char, CString};
 

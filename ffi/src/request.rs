@@ -3,7 +3,7 @@
 //! (`micro_request_respond*`). In a wrapper it can also be changed and passed on
 //! (`micro_request_next`).
 
-use crate::boundary::{arg, arg_bytes, arg_mut, arg_str, boundary, guard};
+use crate::boundary::{arg, arg_bytes, arg_mut, arg_str, boundary};
 use crate::error::{core_fail, fail, micro_error};
 use crate::handle::{export, free_handle, reclaim};
 use crate::headers::{header_lookup, headers_from, set_header, Headers, Match};
@@ -12,6 +12,7 @@ use crate::runtime::Rt;
 use crate::status::{
     micro_status, MICRO_STATUS_CLOSED, MICRO_STATUS_ILLEGAL_STATE, MICRO_STATUS_INVALID_ARG, MICRO_STATUS_NULL_ARG,
 };
+use crate::unwind::guard;
 use crate::view::{bytes_field, cstring, micro_bytes, micro_str, str_field};
 use micro_core::host::HostRequest;
 use micro_core::wrapper::HandlerNext;

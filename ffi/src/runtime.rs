@@ -3,7 +3,7 @@
 //! callbacks to the pool and refuses calls after shutdown or a `fork`.
 
 use crate::boundary::set_option;
-use crate::boundary::{arg, arg_mut, boundary, guard};
+use crate::boundary::{arg, arg_mut, boundary};
 use crate::dispatch::{on_library_thread, set_role, Job, Pool, MICRO_THREAD_ROLE_RUNTIME};
 use crate::error::{core_fail, fail, micro_error, FfiResult};
 use crate::handle::{export, free_handle, new_handle, reclaim};
@@ -11,6 +11,7 @@ use crate::status::{
     micro_status, MICRO_STATUS_CLOSED, MICRO_STATUS_FORKED, MICRO_STATUS_ILLEGAL_STATE, MICRO_STATUS_INTERNAL,
     MICRO_STATUS_INVALID_ARG,
 };
+use crate::unwind::guard;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! (`request`) on dispatch threads, with subscribers on its broker. Stream endpoints are in
 //! `server_stream`; the whole service in `service`.
 
-use crate::boundary::{arg, arg_mut, arg_str, boundary, guard};
+use crate::boundary::{arg, arg_mut, arg_str, boundary};
 use crate::boundary::{set_option, set_str_option};
 use crate::broker::{check_topic, micro_broker};
 use crate::callback::{micro_free_fn, FreeHook, SendPtr};
@@ -15,6 +15,7 @@ use crate::runtime::free_in_runtime;
 use crate::runtime::{micro_runtime, Rt};
 use crate::status::{micro_status, MICRO_STATUS_ILLEGAL_STATE, MICRO_STATUS_INVALID_ARG, MICRO_STATUS_NULL_ARG};
 use crate::subscription::{Callback, SubState};
+use crate::unwind::guard;
 use crate::view::{micro_buf, new_buf};
 use micro_core::config::Config;
 use micro_core::host::HostRequest;

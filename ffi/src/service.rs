@@ -1,7 +1,7 @@
 //! `micro_service`: a registry, a server, a client and a broker wired together from
 //! go-micro's environment (the Rust `Service`), each reachable as a borrowed handle.
 
-use crate::boundary::{arg, arg_mut, arg_str, boundary, guard};
+use crate::boundary::{arg, arg_mut, arg_str, boundary};
 use crate::broker::micro_broker;
 use crate::callback::micro_free_fn;
 use crate::client::micro_client;
@@ -13,6 +13,7 @@ use crate::registry::micro_registry;
 use crate::runtime::{micro_runtime, Rt};
 use crate::server::{micro_server, micro_server_subscribe};
 use crate::status::{micro_status, MICRO_STATUS_NULL_ARG};
+use crate::unwind::guard;
 use crate::view::micro_bytes;
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 //! `host::Inbox` (the bridge every host shares, with its overflow rule), which the callback
 //! mode drains on dispatch threads; server subscribers (`server`) use it too.
 
-use crate::boundary::{arg, arg_mut, arg_str, boundary, guard};
+use crate::boundary::{arg, arg_mut, arg_str, boundary};
 use crate::broker::{check_topic, micro_broker};
 use crate::callback::{micro_free_fn, FreeHook, SendPtr};
 use crate::dispatch::on_library_thread;
@@ -15,6 +15,7 @@ use crate::runtime::Rt;
 use crate::status::{
     micro_status, MICRO_STATUS_CLOSED, MICRO_STATUS_ILLEGAL_STATE, MICRO_STATUS_NULL_ARG, MICRO_STATUS_TIMEOUT,
 };
+use crate::unwind::guard;
 use crate::view::{cstring, micro_str, str_field};
 use micro_core::broker::{Event, SubscribeOptions, Subscriber};
 use micro_core::host::{Inbox, Incoming, DEFAULT_CAPACITY};

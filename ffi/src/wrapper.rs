@@ -6,7 +6,7 @@
 //! with something else. The chain is core's (`micro::wrapper`): C wrappers and the shipped
 //! ones (metrics, traces, access log) share one order, the first added outermost.
 
-use crate::boundary::{arg, arg_bytes, arg_mut, arg_str, boundary, guard};
+use crate::boundary::{arg, arg_bytes, arg_mut, arg_str, boundary};
 use crate::callback::micro_free_fn;
 use crate::client::micro_client;
 use crate::error::{core_fail, fail, micro_error};
@@ -17,6 +17,7 @@ use crate::request::micro_request;
 use crate::runtime::Rt;
 use crate::server::{micro_handler_fn, micro_server, HandlerCtx};
 use crate::status::{micro_status, MICRO_STATUS_CLOSED, MICRO_STATUS_ILLEGAL_STATE, MICRO_STATUS_NULL_ARG};
+use crate::unwind::guard;
 use crate::view::{bytes_field, cstring, micro_bytes, micro_str, str_field};
 use micro_core::error::{Error, Result, SERVER_ID};
 use micro_core::host::HostRequest;
