@@ -450,7 +450,10 @@ micro_status micro_client_call(struct micro_client *c,
 
 // Calls `service`'s `endpoint` with `body` and waits for the reply, which `*response_out`
 // then owns (release with `micro_message_free`). `options` may be NULL. May be called from
-// any thread, including from a callback.
+// any thread, including from a callback. Without client wrappers the call is driven on the
+// calling thread itself (a small runtime of that thread's own: two file descriptors and its
+// own pooled connections, released after the thread exits), so no library thread is woken
+// to hand the reply over.
 micro_status micro_client_call_sync(struct micro_client *c,
                                     const char *service,
                                     const char *endpoint,

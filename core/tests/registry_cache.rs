@@ -244,3 +244,89 @@ async fn a_watch_the_registry_ended_is_opened_again() {
     a.stop().await.expect("stop");
     b.stop().await.expect("stop");
 }
+
+/// The peer address the server saw (its `Remote` header): which connection carried a call.
+async fn connection(client: &Client, name: &str) -> (String, String) {
+    let v: serde_json::Value =
+        client.call_json(name, "Greeter.Remote", &serde_json::json!({}), &CallOptions::default()).await.expect("call");
+    (v["id"].as_str().unwrap_or_default().to_string(), v["remote"].as_str().unwrap_or_default().to_string())
+}
+
+async fn remote_teller(name: &str, registry: Arc<dyn Registry>) -> Service {
+    let svc = Service::builder(name).address("127.0.0.1:0").registry(registry).build().await.expect("service");
+    let id = svc.server().id().to_string();
+    svc.server().handle("Greeter.Remote", move |req| {
+        let body = serde_json::json!({ "id": id, "remote": req.header.get("Remote").cloned().unwrap_or_default() });
+        async move { Ok(micro::Response::from(body.to_string().into_bytes())) }
+    });
+    svc.start().await.expect("start");
+    svc
+}
+
+/// Calls from a plain thread, each driven on that thread's own runtime
+/// (`transport::local::block_on`, what the sync Python client and C's `micro_client_call_sync`
+/// use).
+fn from_a_thread(client: &Client, name: &'static str, calls: usize) -> Vec<(String, String)> {
+    let client = client.clone();
+    std::thread::spawn(move || {
+        (0..calls)
+            .map(|_| match micro::transport::local::block_on(connection(&client, name)) {
+                Ok(seen) => seen,
+                Err(refused) => panic!("a plain thread was refused a runtime: {}", refused.why),
+            })
+            .collect()
+    })
+    .join()
+    .expect("the calling thread")
+}
+
+/// A thread that drives its own calls keeps its connections to itself (one connection for
+/// its calls, never one of the shared runtime's, never given to the shared runtime or to
+/// another thread), while the lookup and the watch it started run on the client's runtime:
+/// they outlive the thread, so a node that starts after it exited is still found through
+/// the watch, without another registry query.
+#[test]
+fn a_thread_driving_its_own_calls_keeps_its_connections_and_not_the_watch() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let counting = Outage::new();
+    let registry: Arc<dyn Registry> = counting.clone();
+    let first = rt.block_on(remote_teller("local", registry.clone()));
+    let client = rt.block_on(async { Client::new(registry.clone(), Default::default()) });
+    assert!(client.drives_on_any_thread());
+
+    let one = from_a_thread(&client, "local", 50);
+    assert!(one.iter().all(|(id, _)| id == first.server().id()), "{one:?}");
+    assert!(one.iter().all(|(_, remote)| *remote == one[0].1), "one connection for a thread's calls: {one:?}");
+    assert_eq!(counting.lookups.load(Ordering::SeqCst), 1, "50 calls, one registry query");
+
+    // The shared runtime dials its own connection: the thread's (whose runtime is gone with
+    // it) is not handed over; and a second thread does not get the first one's either.
+    let shared: Vec<_> = (0..5).map(|_| rt.block_on(connection(&client, "local"))).collect();
+    assert!(shared.iter().all(|(_, remote)| *remote == shared[0].1 && *remote != one[0].1), "{shared:?} vs {one:?}");
+    let two = from_a_thread(&client, "local", 5);
+    assert!(two.iter().all(|(_, remote)| *remote == two[0].1 && *remote != one[0].1 && *remote != shared[0].1));
+
+    // Both threads have exited (and the second dropped the first one's runtime): the watch
+    // still runs. A node started now is found from a new thread with no new query.
+    let second = rt.block_on(remote_teller("local", registry.clone()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !from_a_thread(&client, "local", 4).iter().any(|(id, _)| id == second.server().id()) {
+        assert!(Instant::now() < deadline, "the new node never reached the cache: the watch stopped with a thread");
+    }
+    assert_eq!(counting.lookups.load(Ordering::SeqCst), 1, "the new node came through the watch");
+    rt.block_on(async {
+        first.stop().await.expect("stop");
+        second.stop().await.expect("stop");
+    });
+}
+
+/// A client with call wrappers is not driven on a thread's runtime (a wrapper may start work
+/// that would stop with that thread's calls).
+#[test]
+fn a_wrapped_client_is_not_driven_on_a_threads_runtime() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let client = rt.block_on(async { Client::new(Arc::new(Memory::new()), Default::default()) });
+    assert!(client.drives_on_any_thread());
+    client.wrap(Arc::new(|call, next| Box::pin(async move { next.run(call).await })));
+    assert!(!client.drives_on_any_thread());
+}

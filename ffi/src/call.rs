@@ -133,7 +133,10 @@ pub unsafe extern "C" fn micro_client_call(
 
 /// Calls `service`'s `endpoint` with `body` and waits for the reply, which `*response_out`
 /// then owns (release with `micro_message_free`). `options` may be NULL. May be called from
-/// any thread, including from a callback.
+/// any thread, including from a callback. Without client wrappers the call is driven on the
+/// calling thread itself (a small runtime of that thread's own: two file descriptors and its
+/// own pooled connections, released after the thread exits), so no library thread is woken
+/// to hand the reply over.
 #[no_mangle]
 pub unsafe extern "C" fn micro_client_call_sync(
     c: *mut micro_client,
@@ -148,8 +151,9 @@ pub unsafe extern "C" fn micro_client_call_sync(
         let c = arg(c, "client")?;
         let args = call_args(service, endpoint, body, options)?;
         let out = arg_mut(response_out, "response_out")?;
-        let reply =
-            c.rt.block_on(c.client.call(&args.service, &args.endpoint, args.body, &args.opts))?.map_err(core_fail)?;
+        let call = c.client.call(&args.service, &args.endpoint, args.body, &args.opts);
+        let reply = if c.client.drives_on_any_thread() { c.rt.block_here(call) } else { c.rt.block_on(call) };
+        let reply = reply?.map_err(core_fail)?;
         *out = export(micro_message::from_reply(reply));
         Ok(())
     })

@@ -52,6 +52,23 @@ impl Rt {
 
     /// Runs `fut` to completion from a host thread (not from a tokio worker).
     pub(crate) fn block_on<F: std::future::Future>(&self, fut: F) -> FfiResult<F::Output> {
+        self.blocking(|| self.handle.block_on(fut))
+    }
+
+    /// [`Rt::block_on`], driving `fut` on the calling thread's own runtime
+    /// (`micro_core::transport::local`), so the thread that waits reads the reply itself;
+    /// the shared runtime runs it where the thread cannot have one. Only for a future that
+    /// keeps to that module's rules: a call of a client that `drives_on_any_thread`.
+    pub(crate) fn block_here<F: std::future::Future>(&self, fut: F) -> FfiResult<F::Output> {
+        self.blocking(|| match micro_core::transport::local::block_on(fut) {
+            Ok(out) => out,
+            Err(refused) => self.handle.block_on(refused.fut),
+        })
+    }
+
+    /// Runs `wait` from a host thread, telling the dispatch pool when a library thread
+    /// blocks in it.
+    fn blocking<R>(&self, wait: impl FnOnce() -> R) -> FfiResult<R> {
         self.check()?;
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(fail(MICRO_STATUS_ILLEGAL_STATE, "a blocking call cannot run on an async runtime thread"));
@@ -60,7 +77,7 @@ impl Rt {
         if dispatch {
             self.pool.set_blocked(true);
         }
-        let out = self.handle.block_on(fut);
+        let out = wait();
         if dispatch {
             self.pool.set_blocked(false);
         }

@@ -246,9 +246,9 @@ impl Client {
         let client = self.live()?.clone();
         check_names(&service, &endpoint)?;
         let opts = call_options(content_type, timeout, request_timeout, retries, metadata, address)?;
-        let r = bridge::block(py, async move {
-            client.call(&service, &endpoint, Bytes::from(body), &opts).await.map_err(to_py)
-        })?;
+        let here = client.drives_on_any_thread();
+        let call = async move { client.call(&service, &endpoint, Bytes::from(body), &opts).await.map_err(to_py) };
+        let r = if here { bridge::block_here(py, call)? } else { bridge::block(py, call)? };
         reply_conv(r)(py)
     }
 

@@ -55,6 +55,10 @@ def greeter(name="pytest.greeter", **kw):
     async def fail(req):
         raise micro.Error(req["detail"], req["code"], id="py.greeter")
 
+    @svc.handle("Greeter.Remote")
+    def remote(req, ctx):  # which connection carried the call (the server's Remote header)
+        return {"remote": ctx.header.get("Remote", "")}
+
     @svc.handle("Greeter.Crash")
     def crash(req):
         raise ValueError("handler exploded")
@@ -360,6 +364,44 @@ def _sigint_as_at_a_terminal():
     `nohup bash .ci/run &` did here), the ignore is inherited, and Python then installs no
     KeyboardInterrupt handler at all; a user at a terminal always has one."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def test_blocking_calls_from_threads_each_drive_their_own_connection():
+    """call_sync drives the call on the calling thread's own runtime (the thread that waits
+    reads the reply): a thread keeps one connection for its calls and no later thread, nor
+    the asyncio client on the shared runtime, is handed it (the threads run one after the
+    other: past one blocked caller per CPU, calls wait on the shared runtime instead). Many
+    threads at once, mixing both ways, all get their answers."""
+    async def main():
+        svc = greeter()
+        await svc.start()
+        try:
+            sc = micro.SyncClient(registry="memory")
+            seen = {}
+
+            def caller(i, n=20):
+                seen[i] = [sc.call_sync(svc.name, "Greeter.Remote", {}, address=svc.address)["remote"]
+                           for _ in range(n)]
+
+            for i in range(4):
+                t = threading.Thread(target=caller, args=(i,))
+                t.start()
+                await asyncio.to_thread(t.join)
+            for i, remotes in seen.items():
+                assert len(set(remotes)) == 1 and remotes[0], (i, remotes)
+            firsts = [seen[i][0] for i in range(4)]
+            assert len(set(firsts)) == 4, f"a later thread was handed an exited thread's connection: {firsts}"
+            shared = await svc.client.call(svc.name, "Greeter.Remote", {}, address=svc.address)
+            assert shared["remote"] not in firsts, (shared, firsts)
+
+            threads = [threading.Thread(target=caller, args=(10 + i, 50)) for i in range(8)]
+            for t in threads:
+                t.start()
+            await asyncio.to_thread(lambda: [t.join() for t in threads])
+            assert all(len(seen[10 + i]) == 50 for i in range(8)), {k: len(v) for k, v in seen.items()}
+        finally:
+            await svc.stop()
+    run(main())
 
 
 def test_ctrl_c_interrupts_a_blocking_call_sync_promptly(slow_server):

@@ -111,6 +111,16 @@ impl Client {
         self.state.cache.as_ref()
     }
 
+    /// Whether a call of this client may be driven on a blocking thread's own runtime
+    /// ([`crate::transport::local::block_on`]): it has no call wrappers (they may start work
+    /// that would stop when that thread stops calling), and its cache, if any, runs its
+    /// background work on a runtime of its own. Streams and publishes stay on the runtime
+    /// that runs them either way.
+    pub fn drives_on_any_thread(&self) -> bool {
+        !self.state.wrapped.load(std::sync::atomic::Ordering::Acquire)
+            && self.state.cache.as_ref().map_or(true, |c| c.serves_thread_runtimes())
+    }
+
     /// Adds a wrapper around every call of this client and its clones (go-micro's
     /// `client.Wrap`): it sees the whole call, retries included; the first added runs
     /// outermost. See [`crate::wrapper`].

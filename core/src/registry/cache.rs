@@ -15,11 +15,18 @@
 //! leave by the watch (a goodbye, a deregistration) or by [`Cache::mark_failed`] (a node that
 //! cannot be reached), never by a query that heard nothing. A watch the registry ends (an etcd restart, a lost connection) is opened again with
 //! backoff, and everything cached is refreshed, since events may have been missed meanwhile.
+//!
+//! A lookup made on a thread's own runtime ([`crate::transport::local`]) is answered from
+//! memory there; anything that must outlive it (the query, the watch, a refresh) runs on the
+//! runtime the cache was built on, so it does not stop when that thread stops calling.
 
 use super::{Action, Event, RegisterOptions, Registry, Service, Watcher};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, CLIENT_ID};
+use crate::transport::local;
 use async_trait::async_trait;
 use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex as AsyncMutex;
@@ -52,6 +59,11 @@ pub struct Cache {
     opts: CacheOptions,
     state: Arc<Mutex<State>>,
     watching: AsyncMutex<bool>,
+    /// Set once the watch was asked for (whether or not the registry gave one yet).
+    watch_started: AtomicBool,
+    /// The runtime the cache was built on, where work that outlives a lookup runs when the
+    /// lookup is made on a thread's own runtime.
+    home: Option<tokio::runtime::Handle>,
     /// Cancelled on drop: the watcher task ends with the cache, not at the next event.
     closed: CancellationToken,
 }
@@ -98,6 +110,8 @@ impl Cache {
             opts,
             state: Arc::default(),
             watching: AsyncMutex::new(false),
+            watch_started: AtomicBool::new(false),
+            home: tokio::runtime::Handle::try_current().ok(),
             closed: CancellationToken::new(),
         })
     }
@@ -137,6 +151,7 @@ impl Cache {
             return;
         }
         *started = true;
+        self.watch_started.store(true, Ordering::Release);
         let first = match self.inner.watch(None).await {
             Ok(w) => Some(w),
             Err(e) => {
@@ -201,16 +216,46 @@ impl Cache {
         }
     }
 
+    /// Whether a lookup made on a thread's own runtime ([`crate::transport::local`]) keeps
+    /// to its rules: true when the cache knows a runtime of its own to run the rest on.
+    pub fn serves_thread_runtimes(&self) -> bool {
+        self.home.is_some()
+    }
+
     /// Looks `name` up, from memory when possible.
     pub async fn lookup(self: &Arc<Self>, name: &str) -> Result<Vec<Service>> {
-        self.ensure_watch().await;
-        if let Some((services, age)) = self.cached(name) {
-            if self.usable(&services, age) {
-                if age >= self.opts.refresh && !services.is_empty() {
-                    self.refresh_in_background(name);
-                }
+        let Some(home) = self.home.as_ref().filter(|_| local::current().is_some()) else {
+            return self.lookup_here(name).await;
+        };
+        if self.watch_started.load(Ordering::Acquire) {
+            if let Some(services) = self.from_memory(name) {
                 return Ok(services);
             }
+        }
+        let (this, owned) = (Arc::clone(self), name.to_string());
+        home.spawn(async move { this.lookup_here(&owned).await })
+            .await
+            .map_err(|e| Error::internal(CLIENT_ID, format!("registry lookup of {name} did not finish: {e}")))?
+    }
+
+    /// The cached answer for `name` while it may be served (refreshed in the background
+    /// once old).
+    fn from_memory(self: &Arc<Self>, name: &str) -> Option<Vec<Service>> {
+        let (services, age) = self.cached(name)?;
+        if !self.usable(&services, age) {
+            return None;
+        }
+        if age >= self.opts.refresh && !services.is_empty() {
+            self.refresh_in_background(name);
+        }
+        Some(services)
+    }
+
+    /// [`Cache::lookup`] on the runtime running now.
+    async fn lookup_here(self: &Arc<Self>, name: &str) -> Result<Vec<Service>> {
+        self.ensure_watch().await;
+        if let Some(services) = self.from_memory(name) {
+            return Ok(services);
         }
         let lock = {
             let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -225,6 +270,15 @@ impl Cache {
         self.fetch(name).await
     }
 
+    /// Spawns background work on the cache's own runtime when a thread's runtime is running
+    /// (it would stop with that thread's calls), else on the runtime running now.
+    fn spawn(&self, work: impl Future<Output = ()> + Send + 'static) {
+        match self.home.as_ref().filter(|_| local::current().is_some()) {
+            Some(home) => drop(home.spawn(work)),
+            None => drop(tokio::spawn(work)),
+        }
+    }
+
     fn refresh_in_background(self: &Arc<Self>, name: &str) {
         {
             let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -234,7 +288,7 @@ impl Cache {
         }
         let this = Arc::clone(self);
         let name = name.to_string();
-        tokio::spawn(async move {
+        self.spawn(async move {
             if let Err(e) = this.fetch(&name).await {
                 tracing::debug!(service = %name, error = %e, "background registry refresh failed");
             }

@@ -13,13 +13,15 @@
 //!
 //! The transport owns the sockets: [`listener`] binds, accepts and handshakes, giving each
 //! connection a [`http::MessageReader`] and a [`socket::Socket`] (its write half); [`pool`]
-//! dials and keeps client connections; [`http`] frames the messages; [`tls`] makes the
+//! dials and keeps client connections (apart for each thread that drives its own calls,
+//! [`local`]); [`http`] frames the messages; [`tls`] makes the
 //! configurations. [`http_client`] is the one plain HTTP client, for what speaks ordinary
 //! HTTP (the http broker's deliveries, etcd).
 
 pub mod http;
 pub mod http_client;
 pub mod listener;
+pub mod local;
 pub mod nats_client;
 pub mod pool;
 pub mod socket;

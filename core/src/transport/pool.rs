@@ -3,8 +3,13 @@
 //! Like go-micro's pool, one unary call is outstanding per connection and a connection goes
 //! back to the pool after a call that left it clean. Unlike go-micro's, connections are
 //! keyed by the address they were dialled with, so reuse works for any registered address.
+//!
+//! A connection dialled on a thread's own runtime ([`super::local`]) is kept apart, under
+//! that runtime's id, and only handed back to it: its socket's readiness is only seen while
+//! that runtime runs.
 
 use super::http::{encode_request, MessageReader};
+use super::local::{self, Home};
 use super::{BoxRead, BoxWrite, Limits, Message, TransportError};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,6 +26,8 @@ pub struct Conn {
     created: Instant,
     reused: bool,
     scratch: Vec<u8>,
+    /// The thread runtime it was dialled on; `None` for the shared runtime.
+    home: Option<Home>,
 }
 
 impl Conn {
@@ -64,6 +71,7 @@ impl Conn {
             created: Instant::now(),
             reused: false,
             scratch: Vec::with_capacity(1024),
+            home: local::current(),
         })
     }
 
@@ -145,24 +153,27 @@ impl ConnReceiver {
     }
 }
 
-/// Idle connections keyed by address.
+/// Idle connections keyed by the runtime they belong to (0: the shared one; otherwise a
+/// thread runtime's [`Home::id`]) and address.
 pub struct Pool {
-    idle: Mutex<HashMap<String, Vec<Conn>>>,
+    idle: Mutex<HashMap<(u64, String), Vec<Conn>>>,
     max_idle: usize,
     ttl: Duration,
 }
 
 impl Pool {
-    /// A pool keeping up to `max_idle` idle connections per address, each for at most `ttl`
-    /// after it was dialled (go-micro: 100 and one minute).
+    /// A pool keeping up to `max_idle` idle connections per address (and runtime), each for
+    /// at most `ttl` after it was dialled (go-micro: 100 and one minute).
     pub fn new(max_idle: usize, ttl: Duration) -> Self {
         Pool { idle: Mutex::new(HashMap::new()), max_idle, ttl }
     }
 
-    /// An idle connection to `address`, if one is young enough.
+    /// An idle connection to `address` that belongs to the runtime running now, if one is
+    /// young enough.
     pub fn take(&self, address: &str) -> Option<Conn> {
+        let key = (local::current().map_or(0, |h| h.id()), address.to_string());
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let list = idle.get_mut(address)?;
+        let list = idle.get_mut(&key)?;
         while let Some(mut conn) = list.pop() {
             if conn.created.elapsed() < self.ttl && !conn.reader.has_buffered() {
                 conn.reused = true;
@@ -174,20 +185,25 @@ impl Pool {
 
     /// Returns a connection whose last call completed cleanly.
     pub fn put(&self, conn: Conn) {
-        if conn.created.elapsed() >= self.ttl {
+        if conn.created.elapsed() >= self.ttl || conn.home.as_ref().is_some_and(|h| !h.is_alive()) {
             return;
         }
+        let key = (conn.home.as_ref().map_or(0, Home::id), conn.address.clone());
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let list = idle.entry(conn.address.clone()).or_default();
+        if !idle.contains_key(&key) {
+            // A new key: a good moment to let go of what exited threads left behind.
+            idle.retain(|_, list| list.first().is_some_and(|c| c.home.as_ref().map_or(true, Home::is_alive)));
+        }
+        let list = idle.entry(key).or_default();
         if list.len() < self.max_idle {
             list.push(conn);
         }
     }
 
-    /// Drops every idle connection to `address`.
+    /// Drops every idle connection to `address`, whichever runtime it belongs to.
     pub fn forget(&self, address: &str) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        idle.remove(address);
+        idle.retain(|(_, a), _| a != address);
     }
 }
 

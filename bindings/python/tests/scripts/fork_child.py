@@ -24,6 +24,21 @@ parent = greeter("forked")
 loop = asyncio.new_event_loop()
 assert loop.run_until_complete(start(parent))["message"] == "Hello before"
 old_client = micro.SyncClient(registry="memory")
+# A blocking call drives itself on this thread's own runtime (micro::transport::local): the
+# child inherits that runtime's epoll instance, and must build its own without touching it.
+# (A plain `def` handler: served by worker threads, not by the loop, which is not running
+# while this thread blocks.)
+sync_svc = micro.Service("forked-sync", registry="memory", address="127.0.0.1:0")
+
+
+@sync_svc.handle("Sync.Hello")
+def sync_hello(req):
+    return {"message": "Hello " + req["name"], "pid": os.getpid()}
+
+
+loop.run_until_complete(sync_svc.start())
+r = old_client.call_sync("forked-sync", "Sync.Hello", {"name": "sync"}, address=sync_svc.address)
+assert r == {"message": "Hello sync", "pid": os.getpid()}, r
 old_registry = parent.registry
 stream, first = loop.run_until_complete(open_stream(parent))
 assert first == {"message": "Hello s1", "pid": os.getpid()}, first
@@ -81,6 +96,11 @@ if pid == 0:
     if r != {"message": "Hello child", "pid": os.getpid()}:
         print("child: new service answered", r, file=sys.stderr)
         code = 1
+    fresh = micro.SyncClient(registry="memory")
+    r = fresh.call_sync("forked-sync", "Sync.Hello", {"name": "child-sync"}, address=sync_svc.address)
+    if r != {"message": "Hello child-sync", "pid": os.getppid()}:
+        print("child: a new client's blocking call answered", r, file=sys.stderr)
+        code = 1
     if micro._native.runtime_generation() != gen + 1:
         print("child: no fresh runtime", file=sys.stderr)
         code = 1
@@ -88,6 +108,9 @@ if pid == 0:
 
 _, status = os.waitpid(pid, 0)
 assert os.waitstatus_to_exitcode(status) == 0, status
+# The parent's own blocking calls still work on its thread's runtime after the child's.
+r = old_client.call_sync("forked-sync", "Sync.Hello", {"name": "sync-after"}, address=sync_svc.address)
+assert r == {"message": "Hello sync-after", "pid": os.getpid()}, r
 r = loop.run_until_complete(parent.client.call("forked", "Greeter.Hello", {"name": "after"}))
 assert r == {"message": "Hello after", "pid": os.getpid()}, r
 
@@ -100,4 +123,5 @@ async def stream_after():
 
 assert loop.run_until_complete(stream_after()) == {"message": "Hello s2", "pid": os.getpid()}
 loop.run_until_complete(parent.stop())
+loop.run_until_complete(sync_svc.stop())
 print("fork ok")

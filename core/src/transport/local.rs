@@ -1,0 +1,251 @@
+//! The calling thread's own runtime, for hosts that block on a call (a plain `def` in
+//! Python calling `call_blocking`, C's `micro_client_call`).
+//!
+//! A call blocked on the shared runtime crosses threads twice: the reply wakes a runtime
+//! worker parked in `epoll_wait`, which then wakes the caller. Profiled on a 2-core machine
+//! that was 2.7 context switches per call against the Rust client's 1.0, and ~40 µs of
+//! added latency (`bench/results/2026-12-04-sync-prototype.md`). [`block_on`] instead runs
+//! the call on a current-thread runtime owned by the calling thread, so the thread that
+//! waits is the one that reads the reply.
+//!
+//! What makes that sound, and where each rule is kept:
+//! - A socket belongs to the runtime that dialled it: its readiness is only seen while that
+//!   runtime runs. Connections dialled here carry this runtime's [`Home`], and
+//!   [`super::pool::Pool`] only gives a connection back to the runtime it belongs to, so no
+//!   connection dialled by one thread's runtime is handed to another's, and none of the
+//!   shared runtime's to a thread.
+//! - Work that must outlive the call (a registry watch, a lookup shared by callers, a
+//!   background refresh) goes to the runtime that built the cache
+//!   ([`crate::registry::cache::Cache`] spawns it there when [`current`] says a thread's
+//!   runtime is running).
+//! - A thread's runtime is dropped with the thread (tokio shuts a current-thread runtime
+//!   down safely from a thread-local destructor), and never in a forked child, which only
+//!   builds its own: the inherited one's epoll instance is shared with the parent's.
+//!
+//! A client that cannot keep to these rules (one with call wrappers, which may spawn) says
+//! so in [`crate::Client::drives_on_any_thread`]; hosts then block on the shared runtime.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use tokio::runtime::Runtime;
+
+/// Which thread's runtime a connection was dialled on: an id that is never reused, and
+/// whether that runtime still exists.
+#[derive(Clone, Debug)]
+pub struct Home {
+    id: u64,
+    alive: Weak<()>,
+}
+
+impl Home {
+    /// The id, unique for the life of the process.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// False once the thread that owned the runtime has exited.
+    pub fn is_alive(&self) -> bool {
+        self.alive.strong_count() > 0
+    }
+}
+
+/// Why [`block_on`] did not run the future.
+#[derive(Debug, thiserror::Error)]
+pub enum NotHere {
+    /// The thread is already inside a runtime (a runtime worker, or a `block_on` in
+    /// progress): blocking it would stall that runtime.
+    #[error("this thread is already running a tokio runtime")]
+    InRuntime,
+    /// The runtime could not be built (out of file descriptors).
+    #[error("could not build this thread's runtime: {0}")]
+    Build(std::io::Error),
+    /// As many threads as there are CPUs to run them are blocked in their own calls
+    /// already. Past that the shared runtime serves blocked callers better: its workers take
+    /// many replies per wake-up, where each thread would wake for its own (measured with
+    /// 100 blocking Python callers on one core: 9.1k calls/s on their own runtimes against
+    /// 14.8k on the shared one; `bench/results/2026-12-04-sync-local.md`).
+    #[error("{0} threads are already driving their own calls")]
+    Busy(usize),
+}
+
+/// A future [`block_on`] did not run, given back with the reason, to run elsewhere (as
+/// `std::sync::mpsc::SendError` gives back the value).
+#[derive(Debug)]
+pub struct Refused<F> {
+    /// Why it was not run.
+    pub why: NotHere,
+    /// The future, untouched.
+    pub fut: F,
+}
+
+/// One thread's runtime.
+struct Own {
+    pid: u32,
+    rt: Arc<Runtime>,
+    home: Home,
+    /// Dropped with the thread: [`Home::is_alive`] turns false.
+    _alive: Arc<()>,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    static OWN: RefCell<Option<Own>> = const { RefCell::new(None) };
+    /// The home of the runtime this thread is driving right now, inside [`block_on`].
+    static DRIVING: RefCell<Option<Home>> = const { RefCell::new(None) };
+}
+
+/// The thread runtime being driven on this thread right now, if any: code that dials or
+/// spawns asks this to keep sockets and background work where they belong.
+pub fn current() -> Option<Home> {
+    DRIVING.try_with(|d| d.borrow().clone()).ok().flatten()
+}
+
+/// Runs `fut` to completion on the calling thread's own current-thread runtime (built on
+/// first use, kept for the thread's life). Refused, with the future given back untouched,
+/// inside a runtime, when the runtime cannot be built, or while as many threads as the
+/// process has CPUs are in here already ([`NotHere::Busy`]).
+pub fn block_on<F: Future>(fut: F) -> Result<F::Output, Refused<F>> {
+    if tokio::runtime::Handle::try_current().is_ok() || current().is_some() {
+        return Err(Refused { why: NotHere::InRuntime, fut });
+    }
+    let Some(_slot) = Slot::take() else {
+        return Err(Refused { why: NotHere::Busy(DRIVERS.load(Ordering::Relaxed)), fut });
+    };
+    let (rt, home) = match own() {
+        Ok(found) => found,
+        Err(why) => return Err(Refused { why, fut }),
+    };
+    let _driving = Driving::enter(home);
+    Ok(rt.block_on(fut))
+}
+
+/// Threads inside [`block_on`] right now.
+static DRIVERS: AtomicUsize = AtomicUsize::new(0);
+
+/// One of the [`block_on`]s allowed at once: as many as the CPUs this process may run on.
+struct Slot;
+
+impl Slot {
+    fn take() -> Option<Slot> {
+        static LIMIT: OnceLock<usize> = OnceLock::new();
+        let limit = *LIMIT.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let before = DRIVERS.fetch_add(1, Ordering::AcqRel);
+        if before >= limit {
+            DRIVERS.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Slot)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        DRIVERS.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Sets [`current`] for the length of a `block_on`, and clears it however that ends.
+struct Driving;
+
+impl Driving {
+    fn enter(home: Home) -> Self {
+        DRIVING.with(|d| *d.borrow_mut() = Some(home));
+        Driving
+    }
+}
+
+impl Drop for Driving {
+    fn drop(&mut self) {
+        let _ = DRIVING.try_with(|d| d.borrow_mut().take());
+    }
+}
+
+/// This thread's runtime, built on first use (and again in a forked child).
+fn own() -> Result<(Arc<Runtime>, Home), NotHere> {
+    let pid = std::process::id();
+    let found =
+        OWN.with(|o| o.borrow().as_ref().filter(|own| own.pid == pid).map(|own| (own.rt.clone(), own.home.clone())));
+    if let Some(found) = found {
+        return Ok(found);
+    }
+    let rt = Arc::new(tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(NotHere::Build)?);
+    let alive = Arc::new(());
+    let home = Home { id: NEXT_ID.fetch_add(1, Ordering::Relaxed), alive: Arc::downgrade(&alive) };
+    let fresh = Own { pid, rt: rt.clone(), home: home.clone(), _alive: alive };
+    if let Some(inherited) = OWN.with(|o| o.borrow_mut().replace(fresh)) {
+        // Built by the parent before a fork: its epoll instance is the parent's too, and
+        // shutting it down here would deregister the parent's sockets.
+        std::mem::forget(inherited);
+    }
+    Ok((rt, home))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `block_on`, waiting for a slot while other tests hold them all.
+    fn run<F: Future>(mut fut: F) -> F::Output {
+        loop {
+            match block_on(fut) {
+                Ok(out) => return out,
+                Err(Refused { why: NotHere::Busy(_), fut: back }) => {
+                    fut = back;
+                    std::thread::yield_now();
+                }
+                Err(r) => panic!("refused: {}", r.why),
+            }
+        }
+    }
+
+    #[test]
+    fn a_thread_drives_its_own_runtime_and_only_inside_block_on() {
+        assert!(current().is_none());
+        let (inside, thread) = run(async { (current().map(|h| h.id()), std::thread::current().id()) });
+        assert_eq!(thread, std::thread::current().id());
+        let id = inside.expect("a home while driving");
+        assert!(current().is_none(), "cleared after block_on");
+        // The same runtime next time.
+        assert_eq!(run(async { current().map(|h| h.id()) }), Some(id));
+    }
+
+    #[test]
+    fn refused_inside_a_runtime() {
+        let nested = run(async { block_on(async {}).is_err() });
+        assert!(nested, "a block_on inside block_on must be refused");
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        assert!(rt.block_on(async { matches!(block_on(async {}), Err(Refused { why: NotHere::InRuntime, .. })) }));
+    }
+
+    #[test]
+    fn no_more_threads_drive_their_own_calls_than_there_are_cpus() {
+        let limit = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let held: Vec<Slot> = std::iter::from_fn(Slot::take).take(limit + 1).collect();
+        // Other tests may hold slots for a moment: never more than the limit in all.
+        assert!(held.len() <= limit && DRIVERS.load(Ordering::SeqCst) <= limit, "{} slots of {limit}", held.len());
+        if held.len() == limit {
+            // All of them are ours: nobody can give one back.
+            assert!(Slot::take().is_none(), "a slot past the limit");
+        }
+        drop(held);
+    }
+
+    #[test]
+    fn the_runtime_of_an_exited_thread_is_gone_with_it() {
+        let (home, stream) = std::thread::spawn(|| {
+            run(async {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let stream = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+                (current().expect("a home"), stream)
+            })
+        })
+        .join()
+        .expect("no panic dropping the runtime at thread exit");
+        assert!(!home.is_alive(), "the thread exited");
+        // A socket of that runtime outlives it without harm.
+        drop(stream);
+    }
+}
