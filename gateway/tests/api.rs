@@ -459,6 +459,23 @@ fn classic_paths_resolve_under_the_namespace() {
     assert_eq!(http(&rpc.addr, "GET", "/greeter/say/hello?name=g", &[], b"").text(), "{\"msg\":\"Hello g\"}\n");
 }
 
+/// A call to the greeter's 20 s "slow" answer, cut short by a `budget` that the gateway sent
+/// on as go-micro's `Timeout` header, within `bound`. Either side may end it: our client's
+/// timer (a 504), or the go-micro handler itself, which returns `Hello slow` when the
+/// deadline the header gave its context passes (`fixture.go`: `case <-ctx.Done()`), never
+/// before `budget` has run out. Which comes first is a race the load decides: a loaded
+/// machine that fires our timer late lets the handler's answer in.
+fn assert_cut_short(r: &Reply, took: Duration, budget: Duration, bound: Duration) {
+    if r.status == 200 {
+        assert_eq!(r.text(), "{\"msg\":\"Hello slow\"}\n");
+        assert!(took >= budget, "the backend answered after {took:?}, before its {budget:?} deadline");
+        eprintln!("the backend's own deadline ({budget:?}) ended the call after {took:?}, before our timer");
+    } else {
+        assert_error(r, 504, "go.micro.api", "");
+    }
+    assert!(took >= budget.mul_f64(0.9) && took < bound, "cut short after {took:?} (budget {budget:?})");
+}
+
 #[test]
 fn backend_errors_become_their_status() {
     if !in_netns("backend_errors_become_their_status") {
@@ -484,33 +501,16 @@ fn backend_errors_become_their_status() {
     let r = post_json(a, "/greeter/say/hello", "{\"name\":");
     assert!(r.status >= 400, "{r:?}");
     assert_eq!(r.header("content-type"), Some("application/json"));
-    // A slow backend: 504 within --client_request_timeout (1 s), and a Timeout header shortens it.
-    let mut t = Instant::now();
-    let mut r = post_json(a, "/greeter/say/hello", r#"{"name":"slow"}"#);
-    if r.status == 200 {
-        // Only another service can answer "slow" at once (this greeter sleeps 20 s): with
-        // four tests in parallel an mDNS lookup of the namespaced name can miss, and the
-        // path's bare name, `greeter`, is another test's greeter. Seen once in a CI run and
-        // once in seven local runs; the miss is noted in the closing note. Asked again once.
-        eprintln!("the slow call was answered by another service ({}): asking again", r.text());
-        t = Instant::now();
-        r = post_json(a, "/greeter/say/hello", r#"{"name":"slow"}"#);
-    }
-    let took = t.elapsed();
-    assert_error(&r, 504, "go.micro.api", "");
-    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(3), "504 after {took:?}");
+    // A slow backend: cut short by --client_request_timeout (1 s), and sooner by a Timeout
+    // header.
+    let t = Instant::now();
+    let r = post_json(a, "/greeter/say/hello", r#"{"name":"slow"}"#);
+    assert_cut_short(&r, t.elapsed(), Duration::from_secs(1), Duration::from_secs(3));
     let mut seen = Vec::new();
     assert!(fx.wait_line(&mut seen, Duration::from_secs(5), |l| l["event"] == "slow").is_some());
-    let mut t = Instant::now();
-    let mut r = http(a, "POST", "/greeter/say/hello", &[JSON, ("Timeout", "0.3")], br#"{"name":"slow"}"#);
-    if r.status == 200 {
-        // As above: another service answered, asked again once.
-        eprintln!("the Timeout: 0.3 call was answered by another service ({}): asking again", r.text());
-        t = Instant::now();
-        r = http(a, "POST", "/greeter/say/hello", &[JSON, ("Timeout", "0.3")], br#"{"name":"slow"}"#);
-    }
-    assert_eq!(r.status, 504, "{}", r.text());
-    assert!(t.elapsed() < Duration::from_millis(900), "Timeout: 0.3 took {:?}", t.elapsed());
+    let t = Instant::now();
+    let r = http(a, "POST", "/greeter/say/hello", &[JSON, ("Timeout", "0.3")], br#"{"name":"slow"}"#);
+    assert_cut_short(&r, t.elapsed(), Duration::from_millis(300), Duration::from_millis(900));
     // The body limit: 413 naming it; the gateway keeps serving.
     let big = format!("{{\"name\":\"{}\"}}", "x".repeat(2000));
     let r = post_json(a, "/greeter/say/hello", &big);
