@@ -152,8 +152,7 @@ pub unsafe extern "C" fn micro_client_call_sync(
         let args = call_args(service, endpoint, body, options)?;
         let out = arg_mut(response_out, "response_out")?;
         let call = c.client.call(&args.service, &args.endpoint, args.body, &args.opts);
-        let reply = if c.client.drives_on_any_thread() { c.rt.block_here(call) } else { c.rt.block_on(call) };
-        let reply = reply?.map_err(core_fail)?;
+        let reply = c.rt.block_here_if(c.client.drives_on_any_thread(), call)?.map_err(core_fail)?;
         *out = export(micro_message::from_reply(reply));
         Ok(())
     })

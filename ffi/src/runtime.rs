@@ -55,15 +55,15 @@ impl Rt {
         self.blocking(|| self.handle.block_on(fut))
     }
 
-    /// [`Rt::block_on`], driving `fut` on the calling thread's own runtime
+    /// [`Rt::block_on`], driving `fut` on the calling thread's own runtime when `here`
     /// (`micro_core::transport::local`), so the thread that waits reads the reply itself;
-    /// the shared runtime runs it where the thread cannot have one. Only for a future that
-    /// keeps to that module's rules: a call of a client that `drives_on_any_thread`.
-    pub(crate) fn block_here<F: std::future::Future>(&self, fut: F) -> FfiResult<F::Output> {
-        self.blocking(|| match micro_core::transport::local::block_on(fut) {
-            Ok(out) => out,
-            Err(refused) => self.handle.block_on(refused.fut),
-        })
+    /// the shared runtime runs it where the thread cannot have one. `here` only for a future
+    /// that keeps to that module's rules: a call of a client that `drives_on_any_thread`.
+    pub(crate) fn block_here_if<F: std::future::Future>(&self, here: bool, fut: F) -> FfiResult<F::Output> {
+        if !here {
+            return self.block_on(fut);
+        }
+        self.blocking(|| micro_core::transport::local::block_on_or(&self.handle, fut))
     }
 
     /// Runs `wait` from a host thread, telling the dispatch pool when a library thread

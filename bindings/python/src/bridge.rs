@@ -396,20 +396,12 @@ where
     block_with(py, fut, false)
 }
 
-/// [`block`], driving `fut` on the calling thread's own runtime
+/// [`block`], driving `fut` on the calling thread's own runtime when `here`
 /// (`micro::transport::local`), so the thread that waits reads the reply itself: no runtime
-/// worker is woken to hand it over. Only for a future that keeps to that module's rules (a
-/// call of a client that `drives_on_any_thread`); where the thread cannot have a runtime of
-/// its own, the shared runtime runs it as [`block`] does.
-pub fn block_here<T, F>(py: Python<'_>, fut: F) -> PyResult<T>
-where
-    F: Future<Output = PyResult<T>> + Send,
-    T: Send,
-{
-    block_with(py, fut, true)
-}
-
-fn block_with<T, F>(py: Python<'_>, fut: F, here: bool) -> PyResult<T>
+/// worker is woken to hand it over. `here` only for a future that keeps to that module's
+/// rules (a call of a client that `drives_on_any_thread`); where the thread cannot have a
+/// runtime of its own, the shared runtime runs it as [`block`] does.
+pub fn block_with<T, F>(py: Python<'_>, fut: F, here: bool) -> PyResult<T>
 where
     F: Future<Output = PyResult<T>> + Send,
     T: Send,
@@ -432,14 +424,7 @@ where
                 }
             }
         };
-        let out = if here {
-            match micro::transport::local::block_on(watched) {
-                Ok(out) => out,
-                Err(refused) => rt.block_on(refused.fut),
-            }
-        } else {
-            rt.block_on(watched)
-        };
+        let out = if here { micro::transport::local::block_on_or(rt.handle(), watched) } else { rt.block_on(watched) };
         match out {
             // The thread running the exit re-enters freely: finalization waits for it.
             Some(r) if is_exiting_thread() => (r, None),

@@ -248,7 +248,7 @@ impl Client {
         let opts = call_options(content_type, timeout, request_timeout, retries, metadata, address)?;
         let here = client.drives_on_any_thread();
         let call = async move { client.call(&service, &endpoint, Bytes::from(body), &opts).await.map_err(to_py) };
-        let r = if here { bridge::block_here(py, call)? } else { bridge::block(py, call)? };
+        let r = bridge::block_with(py, call, here)?;
         reply_conv(r)(py)
     }
 

@@ -26,7 +26,6 @@ use crate::transport::local;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex as AsyncMutex;
@@ -58,9 +57,8 @@ pub struct Cache {
     inner: Arc<dyn Registry>,
     opts: CacheOptions,
     state: Arc<Mutex<State>>,
-    watching: AsyncMutex<bool>,
-    /// Set once the watch was asked for (whether or not the registry gave one yet).
-    watch_started: AtomicBool,
+    /// Set once the watch was opened (or its retrying task started).
+    watching: tokio::sync::OnceCell<()>,
     /// The runtime the cache was built on, where work that outlives a lookup runs when the
     /// lookup is made on a thread's own runtime.
     home: Option<tokio::runtime::Handle>,
@@ -109,8 +107,7 @@ impl Cache {
             inner,
             opts,
             state: Arc::default(),
-            watching: AsyncMutex::new(false),
-            watch_started: AtomicBool::new(false),
+            watching: tokio::sync::OnceCell::new(),
             home: tokio::runtime::Handle::try_current().ok(),
             closed: CancellationToken::new(),
         })
@@ -146,21 +143,19 @@ impl Cache {
     /// Opens the watch on first use. If the registry refuses it now, a background task keeps
     /// trying, so no lookup waits on a registry that is down.
     async fn ensure_watch(self: &Arc<Self>) {
-        let mut started = self.watching.lock().await;
-        if *started {
-            return;
-        }
-        *started = true;
-        self.watch_started.store(true, Ordering::Release);
-        let first = match self.inner.watch(None).await {
-            Ok(w) => Some(w),
-            Err(e) => {
-                tracing::warn!(error = %e, "registry cache: no watch yet; retrying in the background");
-                None
-            }
-        };
-        let state = Arc::downgrade(&self.state);
-        tokio::spawn(watch_loop(state, Arc::clone(&self.inner), first, self.closed.clone(), self.opts.refresh));
+        self.watching
+            .get_or_init(|| async {
+                let first = match self.inner.watch(None).await {
+                    Ok(w) => Some(w),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "registry cache: no watch yet; retrying in the background");
+                        None
+                    }
+                };
+                let state = Arc::downgrade(&self.state);
+                tokio::spawn(watch_loop(state, Arc::clone(&self.inner), first, self.closed.clone(), self.opts.refresh));
+            })
+            .await;
     }
 
     async fn fetch(&self, name: &str) -> Result<Vec<Service>> {
@@ -224,10 +219,10 @@ impl Cache {
 
     /// Looks `name` up, from memory when possible.
     pub async fn lookup(self: &Arc<Self>, name: &str) -> Result<Vec<Service>> {
-        let Some(home) = self.home.as_ref().filter(|_| local::current().is_some()) else {
+        let Some(home) = self.home_if_on_a_thread_runtime() else {
             return self.lookup_here(name).await;
         };
-        if self.watch_started.load(Ordering::Acquire) {
+        if self.watching.initialized() {
             if let Some(services) = self.from_memory(name) {
                 return Ok(services);
             }
@@ -273,10 +268,16 @@ impl Cache {
     /// Spawns background work on the cache's own runtime when a thread's runtime is running
     /// (it would stop with that thread's calls), else on the runtime running now.
     fn spawn(&self, work: impl Future<Output = ()> + Send + 'static) {
-        match self.home.as_ref().filter(|_| local::current().is_some()) {
+        match self.home_if_on_a_thread_runtime() {
             Some(home) => drop(home.spawn(work)),
             None => drop(tokio::spawn(work)),
         }
+    }
+
+    /// The cache's own runtime, when the runtime running now is a thread's
+    /// ([`crate::transport::local`]).
+    fn home_if_on_a_thread_runtime(&self) -> Option<&tokio::runtime::Handle> {
+        self.home.as_ref().filter(|_| local::is_driving())
     }
 
     fn refresh_in_background(self: &Arc<Self>, name: &str) {

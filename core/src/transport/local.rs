@@ -103,12 +103,31 @@ pub fn current() -> Option<Home> {
     DRIVING.try_with(|d| d.borrow().clone()).ok().flatten()
 }
 
+/// [`Home::id`] of [`current`] (on every pooled call, so without cloning the `Home`).
+pub fn current_id() -> Option<u64> {
+    DRIVING.try_with(|d| d.borrow().as_ref().map(Home::id)).ok().flatten()
+}
+
+/// Whether this thread is driving its own runtime right now.
+pub fn is_driving() -> bool {
+    current_id().is_some()
+}
+
+/// [`block_on`], or `shared.block_on` where this thread may not drive its own runtime: what
+/// a host's blocking call does (Python's `call_sync`, C's `micro_client_call_sync`).
+pub fn block_on_or<F: Future>(shared: &tokio::runtime::Handle, fut: F) -> F::Output {
+    match block_on(fut) {
+        Ok(out) => out,
+        Err(refused) => shared.block_on(refused.fut),
+    }
+}
+
 /// Runs `fut` to completion on the calling thread's own current-thread runtime (built on
 /// first use, kept for the thread's life). Refused, with the future given back untouched,
 /// inside a runtime, when the runtime cannot be built, or while as many threads as the
 /// process has CPUs are in here already ([`NotHere::Busy`]).
 pub fn block_on<F: Future>(fut: F) -> Result<F::Output, Refused<F>> {
-    if tokio::runtime::Handle::try_current().is_ok() || current().is_some() {
+    if tokio::runtime::Handle::try_current().is_ok() || is_driving() {
         return Err(Refused { why: NotHere::InRuntime, fut });
     }
     let Some(_slot) = Slot::take() else {

@@ -153,10 +153,10 @@ impl ConnReceiver {
     }
 }
 
-/// Idle connections keyed by the runtime they belong to (0: the shared one; otherwise a
-/// thread runtime's [`Home::id`]) and address.
+/// Idle connections keyed by address, then by the runtime they belong to (0: the shared
+/// one; otherwise a thread runtime's [`Home::id`]).
 pub struct Pool {
-    idle: Mutex<HashMap<(u64, String), Vec<Conn>>>,
+    idle: Mutex<HashMap<String, HashMap<u64, Vec<Conn>>>>,
     max_idle: usize,
     ttl: Duration,
 }
@@ -171,9 +171,9 @@ impl Pool {
     /// An idle connection to `address` that belongs to the runtime running now, if one is
     /// young enough.
     pub fn take(&self, address: &str) -> Option<Conn> {
-        let key = (local::current().map_or(0, |h| h.id()), address.to_string());
+        let runtime = local::current_id().unwrap_or(0);
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let list = idle.get_mut(&key)?;
+        let list = idle.get_mut(address)?.get_mut(&runtime)?;
         while let Some(mut conn) = list.pop() {
             if conn.created.elapsed() < self.ttl && !conn.reader.has_buffered() {
                 conn.reused = true;
@@ -188,13 +188,16 @@ impl Pool {
         if conn.created.elapsed() >= self.ttl || conn.home.as_ref().is_some_and(|h| !h.is_alive()) {
             return;
         }
-        let key = (conn.home.as_ref().map_or(0, Home::id), conn.address.clone());
+        let runtime = conn.home.as_ref().map_or(0, Home::id);
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if !idle.contains_key(&key) {
+        if !idle.get(&conn.address).is_some_and(|by_runtime| by_runtime.contains_key(&runtime)) {
             // A new key: a good moment to let go of what exited threads left behind.
-            idle.retain(|_, list| list.first().is_some_and(|c| c.home.as_ref().map_or(true, Home::is_alive)));
+            for by_runtime in idle.values_mut() {
+                by_runtime.retain(|_, list| list.first().is_some_and(|c| c.home.as_ref().map_or(true, Home::is_alive)));
+            }
+            idle.retain(|_, by_runtime| !by_runtime.is_empty());
         }
-        let list = idle.entry(key).or_default();
+        let list = idle.entry(conn.address.clone()).or_default().entry(runtime).or_default();
         if list.len() < self.max_idle {
             list.push(conn);
         }
@@ -203,7 +206,7 @@ impl Pool {
     /// Drops every idle connection to `address`, whichever runtime it belongs to.
     pub fn forget(&self, address: &str) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        idle.retain(|(_, a), _| a != address);
+        idle.remove(address);
     }
 }
 
