@@ -179,6 +179,9 @@ impl Gateway {
         let started = Instant::now();
         let origin = req.headers().get(hyper::header::ORIGIN).cloned();
         let (method, path) = (req.method().clone(), req.uri().path().to_string());
+        // A slow request's arrival (here) and its answer (below), with the client's trace
+        // lines between them (attempt, exchange, round trip), say where it waited.
+        tracing::debug!(target: "micro::api", %method, %path, "request in");
         let mut rsp = match (&self.shared.opts.cors, cors::is_preflight(&req)) {
             (Some(c), true) => c.preflight(origin.as_ref(), &req),
             _ => self.route(req).await,

@@ -193,6 +193,7 @@ impl Client {
                 ));
             }
             let per_attempt = opts.timeout.unwrap_or(self.state.opts.conn_timeout).min(left);
+            tracing::trace!(service, endpoint, node = %node.address, ?per_attempt, "attempt");
             let outcome = self.attempt(&node, service, endpoint, &body, opts, per_attempt).await;
             let err = match outcome {
                 Ok(reply) => return Ok(reply),
@@ -370,6 +371,7 @@ impl Client {
             return Err(Error::internal(CLIENT_ID, format!("service {service}: no registry and no address to call")));
         };
         let services = cache.lookup(service).await?;
+        tracing::trace!(service, n = services.len(), "looked up");
         if services.is_empty() {
             return Err(Error::not_found(
                 CLIENT_ID,
@@ -476,11 +478,14 @@ impl Client {
     /// Sends `msg` and reads the reply on a pooled or fresh connection.
     async fn exchange(&self, node: &Node, msg: &Message) -> std::result::Result<Message, Attempt> {
         let pooled = self.state.pool.take(&node.address);
+        tracing::trace!(node = %node.address, pooled = pooled.is_some(), "exchange");
         let mut conn = match pooled {
             Some(c) => c,
             None => self.dial(node).await?,
         };
-        match round_trip(&mut conn, msg).await {
+        let r = round_trip(&mut conn, msg).await;
+        tracing::trace!(node = %node.address, error = ?r.as_ref().err().map(RoundTrip::describe), "round trip done");
+        match r {
             Ok(rsp) => {
                 self.state.pool.put(conn);
                 Ok(rsp)
@@ -520,6 +525,14 @@ enum RoundTrip {
 }
 
 impl RoundTrip {
+    /// What went wrong, for a log line.
+    fn describe(&self) -> String {
+        match self {
+            RoundTrip::Closed => "closed before any reply byte".to_string(),
+            RoundTrip::Failed(e) => e.to_string(),
+        }
+    }
+
     fn into_attempt(self, node: &Node) -> Attempt {
         match self {
             RoundTrip::Closed => Attempt::Final(Error::internal(
