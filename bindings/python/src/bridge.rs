@@ -112,6 +112,7 @@ impl Gate {
 
     /// Runs `f` attached to Python, unless the interpreter is exiting (then `None`).
     fn attach<R>(&self, f: impl FnOnce(Python<'_>) -> R) -> Option<R> {
+        ATTACHES.fetch_add(1, Ordering::Relaxed);
         let _admitted = self.enter()?;
         Some(Python::attach(f))
     }
@@ -147,6 +148,16 @@ pub fn after_fork_in_parent() {
     if let Some(gate) = current_gate() {
         gate.reopen();
     }
+}
+
+/// Times a thread outside Python entered it through a gate (a runtime thread handing a
+/// result over, a blocked caller checking for Ctrl-C): the tests check that results reach
+/// a loop that watches its bell without any.
+static ATTACHES: AtomicU64 = AtomicU64::new(0);
+
+/// [`ATTACHES`] so far.
+pub fn attaches() -> u64 {
+    ATTACHES.load(Ordering::Relaxed)
 }
 
 /// How many runtimes this process has built.
@@ -243,25 +254,126 @@ impl Canceller {
 }
 
 /// Results finished on runtime threads for one event loop, handed over in batches: the
-/// runtime thread that finds the queue empty wakes the loop once (`call_soon_threadsafe`);
-/// every result that lands before the loop gets to it rides along, so under load the
-/// runtime threads rarely enter Python at all and the loop wakes once per batch.
+/// runtime thread that finds the queue empty wakes the loop once; every result that lands
+/// before the loop gets to it rides along, so under load the loop wakes once per batch.
+///
+/// The wake-up is a byte on a socket pair the loop watches (`loop.add_reader`), so a runtime
+/// thread queues a result and wakes the loop without ever taking the GIL: under load the
+/// loop's thread holds it nearly all the time, and a runtime thread asking for it would wait
+/// (up to the interpreter's switch interval, 5 ms) with its sockets unserved. A loop that
+/// cannot watch a file descriptor (Windows' proactor) is woken with `call_soon_threadsafe`,
+/// which needs the GIL, as before.
 #[pyclass(module = "micro._native", frozen)]
 pub struct Completions {
-    pending: Mutex<Vec<(Py<PyAny>, PyResult<Conv>)>>,
-    /// `call_soon_threadsafe` of the loop, and `self.drain`.
-    wake: Py<PyAny>,
-    drain: OnceLock<Py<PyAny>>,
+    queue: Arc<Queue>,
+    /// What empties the queue on the loop: watched by the loop (`add_reader`), or handed to
+    /// its `call_soon_threadsafe` when the loop has no bell.
+    drainer: Py<Drainer>,
+    /// The loop. Weakly for a cached queue (held by `QUEUES` while the loop lives, it must
+    /// not keep the loop alive), and to tell whether a thread's last queue is the loop's.
+    lp: LoopRef,
     /// The process that made it: a forked child makes its own (this one's lock may have
     /// been copied mid-use).
     pid: u32,
 }
 
+/// The Rust side of a [`Completions`], shared with the tasks that deliver to it and the
+/// [`Drainer`] the loop holds. Its only Python references are the queued futures, which
+/// only the loop's thread takes out (or the `Completions`' drop, with the GIL).
+struct Queue {
+    pending: Mutex<Pending>,
+    /// Set once the loop watches it.
+    bell: OnceLock<Bell>,
+    /// The process that made it: in a forked child its lock is never taken (a runtime
+    /// thread of the parent may have held it at the fork).
+    pid: u32,
+}
+
+#[derive(Default)]
+struct Pending {
+    items: Vec<(Py<PyAny>, PyResult<Conv>)>,
+    /// The `Completions` is gone (its loop was collected): nothing is queued any more.
+    closed: bool,
+}
+
+impl Queue {
+    fn new() -> Arc<Self> {
+        Arc::new(Queue { pending: Mutex::new(Pending::default()), bell: OnceLock::new(), pid: std::process::id() })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A socket pair: one end rings, the loop watches the other. std's `UnixStream` rather
+/// than an eventfd through libc: the same syscalls, no new dependency.
+#[cfg(unix)]
+struct Bell {
+    ring: std::os::unix::net::UnixStream,
+    heard: std::os::unix::net::UnixStream,
+}
+
+#[cfg(unix)]
+impl Bell {
+    fn new() -> std::io::Result<Self> {
+        let (ring, heard) = std::os::unix::net::UnixStream::pair()?;
+        ring.set_nonblocking(true)?;
+        heard.set_nonblocking(true)?;
+        Ok(Bell { ring, heard })
+    }
+
+    fn fd(&self) -> i32 {
+        std::os::fd::AsRawFd::as_raw_fd(&self.heard)
+    }
+
+    /// Makes the watched end readable (a full buffer means it is readable already).
+    fn ring(&self) {
+        use std::io::Write;
+        let _ = (&self.ring).write(&[1]);
+    }
+
+    /// Empties the watched end; called before the queue is taken, so a ring after it is
+    /// heard.
+    fn quiet(&self) {
+        use std::io::Read;
+        let mut buf = [0u8; 64];
+        while matches!((&self.heard).read(&mut buf), Ok(n) if n > 0) {}
+    }
+}
+
+/// No socket pair off Unix: every loop is woken with `call_soon_threadsafe`.
+#[cfg(not(unix))]
+struct Bell;
+
+#[cfg(not(unix))]
+impl Bell {
+    fn new() -> std::io::Result<Self> {
+        Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "no socket pair here"))
+    }
+    fn fd(&self) -> i32 {
+        -1
+    }
+    fn ring(&self) {}
+    fn quiet(&self) {}
+}
+
+/// Empties a [`Completions`] queue on its loop: resolves every queued future.
+#[pyclass(module = "micro._native", frozen)]
+pub struct Drainer {
+    queue: Arc<Queue>,
+}
+
 #[pymethods]
-impl Completions {
-    /// Runs on the loop: resolves every queued future.
-    fn drain(&self, py: Python<'_>) -> PyResult<()> {
-        let batch = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+impl Drainer {
+    fn __call__(&self, py: Python<'_>) -> PyResult<()> {
+        if self.queue.pid != std::process::id() {
+            return Ok(()); // a loop carried into a forked child: not ours to drain
+        }
+        if let Some(bell) = self.queue.bell.get() {
+            bell.quiet();
+        }
+        let batch = std::mem::take(&mut self.queue.lock().items);
         let resolve = resolver(py)?;
         for (fut, out) in batch {
             let (ok, value) = match out.and_then(|c| c(py)) {
@@ -276,85 +388,178 @@ impl Completions {
     }
 }
 
+impl Drop for Completions {
+    /// Dropped by Python (the GIL is held): what is still queued goes now, and a task that
+    /// delivers later drops its result through the gate.
+    fn drop(&mut self) {
+        if self.queue.pid != std::process::id() {
+            return;
+        }
+        let items = {
+            let mut p = self.queue.lock();
+            p.closed = true;
+            std::mem::take(&mut p.items)
+        };
+        drop(items);
+    }
+}
+
+/// A [`Completions`]' loop.
+enum LoopRef {
+    /// A `weakref.ref` to it.
+    Weak(Py<PyAny>),
+    /// A loop that takes no weak reference (its queue is used once, never cached).
+    Strong(Py<PyAny>),
+}
+
+impl LoopRef {
+    /// The loop, unless it is gone.
+    fn get<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyAny>> {
+        match self {
+            LoopRef::Weak(w) => w.bind(py).call0().ok().filter(|l| !l.is_none()),
+            LoopRef::Strong(l) => Some(l.bind(py).clone()),
+        }
+    }
+}
+
 static QUEUES: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+thread_local! {
+    /// The queue this thread used last: a thread runs one loop at a time, so the lookup in
+    /// `QUEUES` (a `WeakKeyDictionary`, written in Python) is skipped while it is the same.
+    static LAST: std::cell::RefCell<Option<Py<Completions>>> = const { std::cell::RefCell::new(None) };
+}
 
 /// The completion queue of `lp` (made on first use; held weakly by the loop's lifetime).
 fn completions(py: Python<'_>, lp: &Bound<'_, PyAny>) -> PyResult<Py<Completions>> {
+    let pid = std::process::id();
+    let same = |q: &Py<Completions>| {
+        let q = q.get();
+        q.pid == pid && matches!(&q.lp, LoopRef::Weak(_)) && q.lp.get(py).is_some_and(|l| l.is(lp))
+    };
+    if let Some(q) = LAST.with_borrow(|last| last.as_ref().filter(|q| same(q)).map(|q| q.clone_ref(py))) {
+        return Ok(q);
+    }
     let queues = QUEUES
         .get_or_try_init(py, || Ok::<_, PyErr>(py.import("weakref")?.getattr("WeakKeyDictionary")?.call0()?.unbind()))?
         .bind(py);
-    let pid = std::process::id();
-    if let Ok(q) = queues.get_item(lp) {
-        if let Ok(q) = q.cast_into::<Completions>() {
-            if q.get().pid == pid {
-                return Ok(q.unbind());
+    let found = match queues.get_item(lp) {
+        Ok(q) => q.cast_into::<Completions>().ok().map(Bound::unbind).filter(|q| q.get().pid == pid),
+        Err(_) => None,
+    };
+    let q = match found {
+        Some(q) => q,
+        None => {
+            let weak = match py.import("weakref")?.getattr("ref")?.call1((lp,)) {
+                Ok(w) => Some(w.unbind()),
+                Err(_) => None,
+            };
+            match weak {
+                Some(weak) => {
+                    let q = new_completions(py, lp, weak)?;
+                    queues.set_item(lp, q.clone_ref(py))?;
+                    q
+                }
+                // A loop that takes no weak reference gets a fresh queue per call (woken with
+                // call_soon_threadsafe, never watched): slower, still right.
+                None => return new_completions_for_once(py, lp),
             }
         }
-    }
-    let q = Py::new(
-        py,
-        Completions {
-            pending: Mutex::new(Vec::new()),
-            wake: lp.getattr("call_soon_threadsafe")?.unbind(),
-            drain: OnceLock::new(),
-            pid,
-        },
-    )?;
-    let drain = q.bind(py).getattr("drain")?.unbind();
-    let _ = q.get().drain.set(drain);
-    // A loop that takes no weak reference gets a fresh queue per call: slower, still right.
-    let _ = queues.set_item(lp, q.clone_ref(py));
+    };
+    // The old value is a Py: replaced here, with the GIL held.
+    LAST.with_borrow_mut(|last| *last = Some(q.clone_ref(py)));
     Ok(q)
 }
 
-/// Where a spawned future's result goes. The Python references are only ever touched
-/// through the runtime's [`Gate`] — also when the task is aborted (cancelled from Python)
-/// and this is dropped on a runtime thread.
+/// A queue whose loop watches its bell; one it cannot watch (no `add_reader`, as Windows'
+/// proactor) is woken with `call_soon_threadsafe` instead.
+fn new_completions(py: Python<'_>, lp: &Bound<'_, PyAny>, weak: Py<PyAny>) -> PyResult<Py<Completions>> {
+    let queue = Queue::new();
+    let drainer = Py::new(py, Drainer { queue: Arc::clone(&queue) })?;
+    if let Ok(bell) = Bell::new() {
+        if lp.call_method1("add_reader", (bell.fd(), drainer.clone_ref(py))).is_ok() {
+            let _ = queue.bell.set(bell);
+        }
+    }
+    Py::new(py, Completions { queue, drainer, lp: LoopRef::Weak(weak), pid: std::process::id() })
+}
+
+/// A one-use queue for a loop that takes no weak reference (never cached, never watched).
+fn new_completions_for_once(py: Python<'_>, lp: &Bound<'_, PyAny>) -> PyResult<Py<Completions>> {
+    let queue = Queue::new();
+    let drainer = Py::new(py, Drainer { queue: Arc::clone(&queue) })?;
+    let lp = LoopRef::Strong(lp.clone().unbind());
+    Py::new(py, Completions { queue, drainer, lp, pid: std::process::id() })
+}
+
+/// Where a spawned future's result goes. The future (a Python reference) is only ever
+/// dropped through the runtime's [`Gate`] or by the loop that takes it from the queue.
 struct Target {
-    refs: Option<(Py<PyAny>, Py<Completions>)>,
+    fut: Option<Py<PyAny>>,
+    queue: Arc<Queue>,
+    /// The `Completions`, for a loop woken with `call_soon_threadsafe` (no bell).
+    unwatched: Option<Py<Completions>>,
     gate: Arc<Gate>,
 }
 
 impl Target {
     /// Queues `out` for the asyncio future; wakes the loop if the queue was empty.
     fn deliver(mut self, out: PyResult<Conv>) {
-        let Some((fut, queue)) = self.refs.take() else { return };
-        let q = queue.get();
+        let Some(fut) = self.fut.take() else { return };
         let first = {
-            let mut pending = q.pending.lock().unwrap_or_else(|p| p.into_inner());
-            pending.push((fut, out));
-            pending.len() == 1
-        };
-        if first {
-            let delivered = self.gate.attach(|py| {
-                let Some(drain) = q.drain.get() else { return };
-                // A closed loop raises RuntimeError: nobody is waiting any more.
-                if let Err(e) = q.wake.call1(py, (drain.clone_ref(py),)) {
-                    tracing::debug!(error = %e, "results dropped: event loop closed");
-                    drop(std::mem::take(&mut *q.pending.lock().unwrap_or_else(|p| p.into_inner())));
+            let mut p = self.queue.lock();
+            if p.closed {
+                drop(p);
+                // The loop is gone: nobody waits; the reference goes through the gate.
+                let mut gone = Some((fut, out));
+                if self.gate.attach(|_py| drop(gone.take())).is_none() {
+                    std::mem::forget(gone);
                 }
-            });
-            if delivered.is_none() {
-                // Interpreter exiting: leak what waits (dropping needs the interpreter).
-                std::mem::forget(std::mem::take(&mut *q.pending.lock().unwrap_or_else(|p| p.into_inner())));
+                return;
             }
+            p.items.push((fut, out));
+            p.items.len() == 1
+        };
+        if !first {
+            return;
         }
-        // `queue` (a Py) is dropped through the gate, like every other reference here.
-        self.refs = None;
-        let mut queue = Some(queue);
-        if self.gate.attach(|_py| drop(queue.take())).is_none() {
-            std::mem::forget(queue);
+        if let Some(bell) = self.queue.bell.get() {
+            bell.ring();
+            return;
+        }
+        let Some(q) = self.unwatched.as_ref() else { return };
+        let queue = &self.queue;
+        let delivered = self.gate.attach(|py| {
+            let q = q.get();
+            // A closed loop raises RuntimeError, a collected one is gone: nobody waits.
+            let woken = match q.lp.get(py) {
+                Some(lp) => lp.call_method1("call_soon_threadsafe", (q.drainer.clone_ref(py),)).map(drop),
+                None => Err(pyo3::exceptions::PyRuntimeError::new_err("event loop collected")),
+            };
+            if let Err(e) = woken {
+                tracing::debug!(error = %e, "results dropped: event loop closed");
+                drop(std::mem::take(&mut queue.lock().items));
+            }
+        });
+        if delivered.is_none() {
+            // Interpreter exiting: leak what waits (dropping needs the interpreter).
+            std::mem::forget(std::mem::take(&mut queue.lock().items));
         }
     }
 }
 
 impl Drop for Target {
     fn drop(&mut self) {
-        if let Some(refs) = self.refs.take() {
-            let mut refs = Some(refs);
-            if self.gate.attach(|_py| drop(refs.take())).is_none() {
-                std::mem::forget(refs);
-            }
+        // Python references: the future when the task was aborted (cancelled from Python)
+        // or dropped unfinished, and the queue of an unwatched loop.
+        let mut refs = (self.fut.take(), self.unwatched.take());
+        if refs.0.is_none() && refs.1.is_none() {
+            return;
+        }
+        let mut refs = Some(std::mem::take(&mut refs));
+        if self.gate.attach(|_py| drop(refs.take())).is_none() {
+            std::mem::forget(refs);
         }
     }
 }
@@ -367,10 +572,14 @@ where
     F: Future<Output = PyResult<Conv>> + Send + 'static,
 {
     let (rt, gate) = runtime_and_gate()?;
-    let lp = py.import("asyncio")?.call_method0("get_running_loop")?;
-    let queue = completions(py, &lp)?;
+    let get_loop = GET_RUNNING_LOOP
+        .get_or_try_init(py, || Ok::<_, PyErr>(py.import("asyncio")?.getattr("get_running_loop")?.unbind()))?;
+    let lp = get_loop.bind(py).call0()?;
+    let completions = completions(py, &lp)?;
     let pyfut = lp.call_method0("create_future")?;
-    let target = Target { refs: Some((pyfut.clone().unbind(), queue)), gate };
+    let queue = Arc::clone(&completions.get().queue);
+    let unwatched = queue.bell.get().is_none().then_some(completions);
+    let target = Target { fut: Some(pyfut.clone().unbind()), queue, unwatched, gate };
     let task = rt.spawn(async move {
         let out = fut.await;
         target.deliver(out);

@@ -93,6 +93,14 @@ fn reply_conv(r: Reply) -> Conv {
     })
 }
 
+/// Only the body and its content type (for `call`, which decodes the body and drops the rest).
+fn body_conv(r: Reply) -> Conv {
+    Box::new(move |py: Python<'_>| {
+        let t = PyTuple::new(py, [PyBytes::new(py, &r.body).into_any(), r.content_type.into_pyobject(py)?.into_any()])?;
+        Ok(t.into_any().unbind())
+    })
+}
+
 fn publish_options(
     topic: &str,
     content_type: Option<String>,
@@ -250,6 +258,55 @@ impl Client {
         let call = async move { client.call(&service, &endpoint, Bytes::from(body), &opts).await.map_err(to_py) };
         let r = bridge::block_with(py, call, here)?;
         reply_conv(r)(py)
+    }
+
+    /// `call` resolving to `(body, content_type)` only: no header dict nor node built for a
+    /// caller that reads neither.
+    #[pyo3(signature = (service, endpoint, body, *, content_type=None, timeout=None, request_timeout=None, retries=None, metadata=None, address=None))]
+    fn call_body<'py>(
+        &self,
+        py: Python<'py>,
+        service: String,
+        endpoint: String,
+        body: Vec<u8>,
+        content_type: Option<String>,
+        timeout: Option<f64>,
+        request_timeout: Option<f64>,
+        retries: Option<u32>,
+        metadata: Option<HashMap<String, String>>,
+        address: Option<Vec<String>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.live()?.clone();
+        check_names(&service, &endpoint)?;
+        let opts = call_options(content_type, timeout, request_timeout, retries, metadata, address)?;
+        bridge::spawn(py, async move {
+            let r = client.call(&service, &endpoint, Bytes::from(body), &opts).await.map_err(to_py)?;
+            Ok(body_conv(r))
+        })
+    }
+
+    /// `call_blocking` returning `(body, content_type)` only.
+    #[pyo3(signature = (service, endpoint, body, *, content_type=None, timeout=None, request_timeout=None, retries=None, metadata=None, address=None))]
+    fn call_body_blocking(
+        &self,
+        py: Python<'_>,
+        service: String,
+        endpoint: String,
+        body: Vec<u8>,
+        content_type: Option<String>,
+        timeout: Option<f64>,
+        request_timeout: Option<f64>,
+        retries: Option<u32>,
+        metadata: Option<HashMap<String, String>>,
+        address: Option<Vec<String>>,
+    ) -> PyResult<Py<PyAny>> {
+        let client = self.live()?.clone();
+        check_names(&service, &endpoint)?;
+        let opts = call_options(content_type, timeout, request_timeout, retries, metadata, address)?;
+        let here = client.drives_on_any_thread();
+        let call = async move { client.call(&service, &endpoint, Bytes::from(body), &opts).await.map_err(to_py) };
+        let r = bridge::block_with(py, call, here)?;
+        body_conv(r)(py)
     }
 
     /// Opens a bidirectional stream (awaitable resolving to a `ClientStream`).

@@ -107,6 +107,13 @@ fn runtime_generation() -> u64 {
     bridge::generation()
 }
 
+/// Times a thread outside Python entered it to hand something over (for tests: results
+/// reach an asyncio loop that watches its bell without any).
+#[pyfunction]
+fn _gate_attaches() -> u64 {
+    bridge::attaches()
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("NativeError", m.py().get_type::<NativeError>())?;
@@ -116,6 +123,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(body_kind, m)?)?;
     m.add_function(wrap_pyfunction!(invalid_json, m)?)?;
     m.add_function(wrap_pyfunction!(_set_exiting, m)?)?;
+    m.add_function(wrap_pyfunction!(_gate_attaches, m)?)?;
     m.add_function(wrap_pyfunction!(log::_log_start, m)?)?;
     m.add_function(wrap_pyfunction!(log::_log_next, m)?)?;
     m.add_function(wrap_pyfunction!(log::_log_close, m)?)?;
@@ -130,5 +138,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::Registry>()?;
     m.add_class::<bridge::Canceller>()?;
     m.add_class::<bridge::Completions>()?;
+    m.add_class::<bridge::Drainer>()?;
     Ok(())
 }

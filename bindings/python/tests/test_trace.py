@@ -2,6 +2,7 @@
 service: a handler's calls carry its request's trace on with nothing passed by hand, and with
 tracing on (``OTEL_EXPORTER_OTLP_ENDPOINT``) the service's spans go to an OTLP/HTTP endpoint.
 The full chain (go-micro → Python → Node → Rust, spans decoded) is tests/interop/trace.sh."""
+import asyncio
 import http.server
 import threading
 
@@ -49,6 +50,37 @@ def test_a_handlers_calls_carry_its_trace_on():
             alone = await c.call("py.trace.off.back", "Back.Seen", {}, address=back.address)
             assert alone == {"traceparent": None}
             c.close()
+        finally:
+            await front.stop()
+            await back.stop()
+    run(main())
+
+
+def test_a_plain_handlers_blocking_calls_carry_its_trace_on():
+    """A plain ``def`` handler runs in a worker thread; the blocking client's calls it makes
+    there carry the request's trace on, as the asyncio client's do."""
+    async def main():
+        front, back = pair("py.trace.sync")
+        sync = micro.SyncClient(registry="memory")
+
+        @front.handle("Front.Blocking")
+        def blocking(req, ctx):
+            got = sync.call_sync("py.trace.sync.back", "Back.Seen", {}, address=back.address)
+            raw = sync.call_raw_sync("py.trace.sync.back", "Back.Seen", {}, address=back.address).decode()
+            return {"mine": ctx.header.get("Traceparent"), "back": got["traceparent"], "raw": raw["traceparent"]}
+
+        await back.start()
+        await front.start()
+        try:
+            c = micro.Client(registry="memory")
+            got = await c.call("py.trace.sync.front", "Front.Blocking", {}, address=front.address,
+                               metadata={"traceparent": REMOTE})
+            assert got == {"mine": REMOTE, "back": REMOTE, "raw": REMOTE}
+            # Outside any handler, a blocking call carries none.
+            alone = await asyncio.to_thread(sync.call_sync, "py.trace.sync.back", "Back.Seen", {}, address=back.address)
+            assert alone == {"traceparent": None}
+            c.close()
+            sync.close()
         finally:
             await front.stop()
             await back.stop()

@@ -1,0 +1,101 @@
+"""How results cross from the library's threads to an asyncio loop: a bell the loop watches
+(no runtime thread takes the GIL to hand a result over), the fallback for a loop that cannot
+watch a file descriptor, and loops that end."""
+import asyncio
+import gc
+import weakref
+
+import micro
+from micro import _native
+
+
+def greeter(name):
+    svc = micro.Service(name, registry="memory", address="127.0.0.1:0")
+
+    @svc.handle("Greeter.Hello")
+    async def hello(req):
+        return {"message": "Hello " + req["name"]}
+
+    return svc
+
+
+async def calls(name, n):
+    """Serves a greeter on the running loop and calls it `n` times (in flight 10 at a
+    time) through the asyncio client; returns the replies' messages."""
+    svc = greeter(name)
+    await svc.start()
+    try:
+        client = micro.Client(registry="memory", retries=0)
+        out = []
+        for i in range(0, n, 10):
+            replies = await asyncio.gather(*(client.call(name, "Greeter.Hello", {"name": str(j)}, address=svc.address)
+                                             for j in range(i, min(n, i + 10))))
+            out += [r["message"] for r in replies]
+        return out
+    finally:
+        await svc.stop()
+
+
+class Watching(asyncio.SelectorEventLoop):
+    """A loop that records the callbacks of the descriptors it is asked to watch."""
+
+    def __init__(self):
+        super().__init__()
+        self.readers = []
+
+    def add_reader(self, fd, callback, *args):
+        self.readers.append(callback)
+        return super().add_reader(fd, callback, *args)
+
+
+class Blind(asyncio.SelectorEventLoop):
+    """A loop that cannot watch a file descriptor (as Windows' proactor loop)."""
+
+    def add_reader(self, fd, callback, *args):
+        raise NotImplementedError
+
+
+def run_on(loop, coro):
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
+
+
+def test_results_reach_a_watching_loop_without_a_runtime_thread_taking_the_gil():
+    loop = Watching()
+    before = _native._gate_attaches()
+    got = run_on(loop, calls("bridge.watched", 200))
+    assert got == [f"Hello {j}" for j in range(200)]
+    # 200 replies to the client and every batch of served requests came through the bell:
+    # not one runtime thread entered Python to hand them over.
+    assert _native._gate_attaches() - before == 0
+    # One bell for the loop, not one per call.
+    drainers = [cb for cb in loop.readers if isinstance(cb, _native.Drainer)]
+    assert len(drainers) == 1, loop.readers
+
+
+def test_a_loop_that_cannot_watch_a_descriptor_is_woken_the_old_way():
+    loop = Blind()
+    gone = weakref.ref(loop)
+    before = _native._gate_attaches()
+    got = run_on(loop, calls("bridge.blind", 50))
+    assert got == [f"Hello {j}" for j in range(50)]
+    # Handed over by runtime threads with the GIL (call_soon_threadsafe).
+    assert _native._gate_attaches() - before > 0
+    del loop
+    gc.collect()
+    assert gone() is None, "a blind loop is kept alive by its queue"
+
+
+def test_a_finished_loop_is_not_kept_alive_by_its_queue():
+    loops = []
+
+    async def main(i):
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        return await calls(f"bridge.runs{i}", 5)
+
+    for i in range(3):  # a queue per loop; each loop's own results
+        assert asyncio.run(main(i)) == [f"Hello {j}" for j in range(5)]
+    gc.collect()
+    assert [r() for r in loops] == [None, None, None]
