@@ -74,29 +74,20 @@ fn call_options(
     })
 }
 
-fn reply_conv(r: Reply) -> Conv {
+/// A reply as `(body, content_type, header, node)`, or only `(body, content_type)` when not
+/// `whole`.
+fn reply_conv(r: Reply, whole: bool) -> Conv {
     Box::new(move |py: Python<'_>| {
+        let body = PyBytes::new(py, &r.body).into_any();
+        let content_type = r.content_type.into_pyobject(py)?.into_any();
+        if !whole {
+            return Ok(PyTuple::new(py, [body, content_type])?.into_any().unbind());
+        }
         let header = PyDict::new(py);
         for (k, v) in &r.header {
             header.set_item(k, v)?;
         }
-        let t = PyTuple::new(
-            py,
-            [
-                PyBytes::new(py, &r.body).into_any(),
-                r.content_type.into_pyobject(py)?.into_any(),
-                header.into_any(),
-                r.node.into_pyobject(py)?.into_any(),
-            ],
-        )?;
-        Ok(t.into_any().unbind())
-    })
-}
-
-/// Only the body and its content type (for `call`, which decodes the body and drops the rest).
-fn body_conv(r: Reply) -> Conv {
-    Box::new(move |py: Python<'_>| {
-        let t = PyTuple::new(py, [PyBytes::new(py, &r.body).into_any(), r.content_type.into_pyobject(py)?.into_any()])?;
+        let t = PyTuple::new(py, [body, content_type, header.into_any(), r.node.into_pyobject(py)?.into_any()])?;
         Ok(t.into_any().unbind())
     })
 }
@@ -212,8 +203,10 @@ impl Client {
         bridge::block(py, async move { client.publish(&topic, Bytes::from(body), &opts).await.map_err(to_py) })
     }
 
-    /// Calls `service`'s `endpoint`; resolves to `(body, content_type, header, node)`.
-    #[pyo3(signature = (service, endpoint, body, *, content_type=None, timeout=None, request_timeout=None, retries=None, metadata=None, address=None))]
+    /// Calls `service`'s `endpoint`; resolves to `(body, content_type, header, node)`, or with
+    /// `whole=False` to `(body, content_type)`: no header dict nor node is built for a caller
+    /// that reads neither.
+    #[pyo3(signature = (service, endpoint, body, *, content_type=None, timeout=None, request_timeout=None, retries=None, metadata=None, address=None, whole=true))]
     fn call<'py>(
         &self,
         py: Python<'py>,
@@ -226,18 +219,19 @@ impl Client {
         retries: Option<u32>,
         metadata: Option<HashMap<String, String>>,
         address: Option<Vec<String>>,
+        whole: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.live()?.clone();
         check_names(&service, &endpoint)?;
         let opts = call_options(content_type, timeout, request_timeout, retries, metadata, address)?;
         bridge::spawn(py, async move {
             let r = client.call(&service, &endpoint, Bytes::from(body), &opts).await.map_err(to_py)?;
-            Ok(reply_conv(r))
+            Ok(reply_conv(r, whole))
         })
     }
 
     /// `call`, blocking the calling thread with the GIL released (Ctrl-C interrupts it).
-    #[pyo3(signature = (service, endpoint, body, *, content_type=None, timeout=None, request_timeout=None, retries=None, metadata=None, address=None))]
+    #[pyo3(signature = (service, endpoint, body, *, content_type=None, timeout=None, request_timeout=None, retries=None, metadata=None, address=None, whole=true))]
     fn call_blocking(
         &self,
         py: Python<'_>,
@@ -250,6 +244,7 @@ impl Client {
         retries: Option<u32>,
         metadata: Option<HashMap<String, String>>,
         address: Option<Vec<String>>,
+        whole: bool,
     ) -> PyResult<Py<PyAny>> {
         let client = self.live()?.clone();
         check_names(&service, &endpoint)?;
@@ -257,56 +252,7 @@ impl Client {
         let here = client.drives_on_any_thread();
         let call = async move { client.call(&service, &endpoint, Bytes::from(body), &opts).await.map_err(to_py) };
         let r = bridge::block_with(py, call, here)?;
-        reply_conv(r)(py)
-    }
-
-    /// `call` resolving to `(body, content_type)` only: no header dict nor node built for a
-    /// caller that reads neither.
-    #[pyo3(signature = (service, endpoint, body, *, content_type=None, timeout=None, request_timeout=None, retries=None, metadata=None, address=None))]
-    fn call_body<'py>(
-        &self,
-        py: Python<'py>,
-        service: String,
-        endpoint: String,
-        body: Vec<u8>,
-        content_type: Option<String>,
-        timeout: Option<f64>,
-        request_timeout: Option<f64>,
-        retries: Option<u32>,
-        metadata: Option<HashMap<String, String>>,
-        address: Option<Vec<String>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.live()?.clone();
-        check_names(&service, &endpoint)?;
-        let opts = call_options(content_type, timeout, request_timeout, retries, metadata, address)?;
-        bridge::spawn(py, async move {
-            let r = client.call(&service, &endpoint, Bytes::from(body), &opts).await.map_err(to_py)?;
-            Ok(body_conv(r))
-        })
-    }
-
-    /// `call_blocking` returning `(body, content_type)` only.
-    #[pyo3(signature = (service, endpoint, body, *, content_type=None, timeout=None, request_timeout=None, retries=None, metadata=None, address=None))]
-    fn call_body_blocking(
-        &self,
-        py: Python<'_>,
-        service: String,
-        endpoint: String,
-        body: Vec<u8>,
-        content_type: Option<String>,
-        timeout: Option<f64>,
-        request_timeout: Option<f64>,
-        retries: Option<u32>,
-        metadata: Option<HashMap<String, String>>,
-        address: Option<Vec<String>>,
-    ) -> PyResult<Py<PyAny>> {
-        let client = self.live()?.clone();
-        check_names(&service, &endpoint)?;
-        let opts = call_options(content_type, timeout, request_timeout, retries, metadata, address)?;
-        let here = client.drives_on_any_thread();
-        let call = async move { client.call(&service, &endpoint, Bytes::from(body), &opts).await.map_err(to_py) };
-        let r = bridge::block_with(py, call, here)?;
-        body_conv(r)(py)
+        reply_conv(r, whole)(py)
     }
 
     /// Opens a bidirectional stream (awaitable resolving to a `ClientStream`).

@@ -1,6 +1,6 @@
 """Type stubs for the native module ``micro._native`` (checked by mypy.stubtest)."""
 
-from typing import Any, Awaitable, Literal, final
+from typing import Any, Awaitable, Literal, final, overload
 
 __all__ = [
     "NativeError", "version", "runtime_generation", "status_text", "body_kind", "invalid_json", "_set_exiting", "_gate_attaches",
@@ -116,22 +116,27 @@ class Client:
                 metadata: dict[str, str] | None = None) -> Awaitable[None]: ...
     def publish_blocking(self, topic: str, body: bytes, *, content_type: str | None = None,
                          metadata: dict[str, str] | None = None) -> None: ...
+    @overload
     def call(self, service: str, endpoint: str, body: bytes, *, content_type: str | None = None,
              timeout: float | None = None, request_timeout: float | None = None, retries: int | None = None,
-             metadata: dict[str, str] | None = None,
-             address: list[str] | None = None) -> Awaitable[tuple[bytes, str, dict[str, str], str]]: ...
+             metadata: dict[str, str] | None = None, address: list[str] | None = None,
+             whole: Literal[True] = True) -> Awaitable[tuple[bytes, str, dict[str, str], str]]: ...
+    @overload
+    def call(self, service: str, endpoint: str, body: bytes, *, content_type: str | None = None,
+             timeout: float | None = None, request_timeout: float | None = None, retries: int | None = None,
+             metadata: dict[str, str] | None = None, address: list[str] | None = None,
+             whole: Literal[False]) -> Awaitable[tuple[bytes, str]]: ...
+    @overload
     def call_blocking(self, service: str, endpoint: str, body: bytes, *, content_type: str | None = None,
                       timeout: float | None = None, request_timeout: float | None = None,
                       retries: int | None = None, metadata: dict[str, str] | None = None,
-                      address: list[str] | None = None) -> tuple[bytes, str, dict[str, str], str]: ...
-    def call_body(self, service: str, endpoint: str, body: bytes, *, content_type: str | None = None,
-                  timeout: float | None = None, request_timeout: float | None = None, retries: int | None = None,
-                  metadata: dict[str, str] | None = None,
-                  address: list[str] | None = None) -> Awaitable[tuple[bytes, str]]: ...
-    def call_body_blocking(self, service: str, endpoint: str, body: bytes, *, content_type: str | None = None,
-                           timeout: float | None = None, request_timeout: float | None = None,
-                           retries: int | None = None, metadata: dict[str, str] | None = None,
-                           address: list[str] | None = None) -> tuple[bytes, str]: ...
+                      address: list[str] | None = None,
+                      whole: Literal[True] = True) -> tuple[bytes, str, dict[str, str], str]: ...
+    @overload
+    def call_blocking(self, service: str, endpoint: str, body: bytes, *, content_type: str | None = None,
+                      timeout: float | None = None, request_timeout: float | None = None,
+                      retries: int | None = None, metadata: dict[str, str] | None = None,
+                      address: list[str] | None = None, whole: Literal[False]) -> tuple[bytes, str]: ...
     def stream(self, service: str, endpoint: str, *, content_type: str | None = None,
                metadata: dict[str, str] | None = None, address: list[str] | None = None) -> Awaitable[ClientStream]: ...
 

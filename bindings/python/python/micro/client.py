@@ -86,6 +86,12 @@ async def _wait(f: Callable[..., Awaitable[T]], *args: Any, **kw: Any) -> T:
         raise _convert(e) from None
 
 
+def _call_failed(e: _native.NativeError, service: str) -> BaseException:
+    """The error a failed call of ``service`` raises (a miss names what was looked up)."""
+    err = _convert(e)
+    return _missed(err, service) if isinstance(err, NotFound) else err
+
+
 def _native_call(f: Any, *args: Any, **kw: Any) -> Any:
     try:
         return f(*args, **kw)
@@ -370,13 +376,13 @@ class Client:
         # No wrappers: what call_raw and _perform do, in one frame (no Call, no Reply).
         data, ct = _body.encode(body, content_type)
         try:
-            b, rct = await self._c.call_body(
+            b, rct = await self._c.call(
                 service, endpoint, data, content_type=ct, timeout=_seconds(timeout, "timeout"),
                 request_timeout=_seconds(request_timeout, "request_timeout"), retries=retries,
-                metadata=_with_trace(dict(metadata) if metadata else {}) or None, address=_addresses(address))
+                metadata=_with_trace(dict(metadata) if metadata else {}) or None, address=_addresses(address),
+                whole=False)
         except _native.NativeError as e:
-            err = _convert(e)
-            raise (_missed(err, service) if isinstance(err, NotFound) else err) from None
+            raise _call_failed(e, service) from None
         return _body.decode(b, rct, "reply")
 
     async def stream(self, service: str, endpoint: str, *, content_type: str | None = None,
@@ -406,13 +412,13 @@ class SyncClient(Client):
         # What call_raw_sync does, in one frame, with no Reply and no headers nobody reads.
         data, ct = _body.encode(body, content_type)
         try:
-            b, rct = self._c.call_body_blocking(
+            b, rct = self._c.call_blocking(
                 service, endpoint, data, content_type=ct, timeout=_seconds(timeout, "timeout"),
                 request_timeout=_seconds(request_timeout, "request_timeout"), retries=retries,
-                metadata=_with_trace(dict(metadata) if metadata else {}) or None, address=_addresses(address))
+                metadata=_with_trace(dict(metadata) if metadata else {}) or None, address=_addresses(address),
+                whole=False)
         except _native.NativeError as e:
-            err = _convert(e)
-            raise (_missed(err, service) if isinstance(err, NotFound) else err) from None
+            raise _call_failed(e, service) from None
         return _body.decode(b, rct, "reply")
 
     def publish_sync(self, topic: str, body: Any = None, *, content_type: str | None = None,
