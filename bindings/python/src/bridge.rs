@@ -272,9 +272,6 @@ pub struct Completions {
     /// The loop. Weakly for a cached queue (held by `QUEUES` while the loop lives, it must
     /// not keep the loop alive), and to tell whether a thread's last queue is the loop's.
     lp: LoopRef,
-    /// The process that made it: a forked child makes its own (this one's lock may have
-    /// been copied mid-use).
-    pid: u32,
 }
 
 /// The Rust side of a [`Completions`], shared with the tasks that deliver to it and the
@@ -284,8 +281,8 @@ struct Queue {
     pending: Mutex<Pending>,
     /// Set once the loop watches it.
     bell: OnceLock<Bell>,
-    /// The process that made it: in a forked child its lock is never taken (a runtime
-    /// thread of the parent may have held it at the fork).
+    /// The process that made it: a forked child makes its own queues and never takes this
+    /// one's lock (a runtime thread of the parent may have held it at the fork).
     pid: u32,
 }
 
@@ -436,7 +433,7 @@ fn completions(py: Python<'_>, lp: &Bound<'_, PyAny>) -> PyResult<Py<Completions
     let pid = std::process::id();
     let same = |q: &Py<Completions>| {
         let q = q.get();
-        q.pid == pid && matches!(&q.lp, LoopRef::Weak(_)) && q.lp.get(py).is_some_and(|l| l.is(lp))
+        q.queue.pid == pid && q.lp.get(py).is_some_and(|l| l.is(lp))
     };
     if let Some(q) = LAST.with_borrow(|last| last.as_ref().filter(|q| same(q)).map(|q| q.clone_ref(py))) {
         return Ok(q);
@@ -445,25 +442,21 @@ fn completions(py: Python<'_>, lp: &Bound<'_, PyAny>) -> PyResult<Py<Completions
         .get_or_try_init(py, || Ok::<_, PyErr>(py.import("weakref")?.getattr("WeakKeyDictionary")?.call0()?.unbind()))?
         .bind(py);
     let found = match queues.get_item(lp) {
-        Ok(q) => q.cast_into::<Completions>().ok().map(Bound::unbind).filter(|q| q.get().pid == pid),
+        Ok(q) => q.cast_into::<Completions>().ok().map(Bound::unbind).filter(|q| q.get().queue.pid == pid),
         Err(_) => None,
     };
     let q = match found {
         Some(q) => q,
         None => {
-            let weak = match py.import("weakref")?.getattr("ref")?.call1((lp,)) {
-                Ok(w) => Some(w.unbind()),
-                Err(_) => None,
-            };
-            match weak {
-                Some(weak) => {
-                    let q = new_completions(py, lp, weak)?;
+            match py.import("weakref")?.getattr("ref")?.call1((lp,)) {
+                Ok(weak) => {
+                    let q = new_completions(py, lp, LoopRef::Weak(weak.unbind()))?;
                     queues.set_item(lp, q.clone_ref(py))?;
                     q
                 }
                 // A loop that takes no weak reference gets a fresh queue per call (woken with
-                // call_soon_threadsafe, never watched): slower, still right.
-                None => return new_completions_for_once(py, lp),
+                // call_soon_threadsafe, never watched, never cached): slower, still right.
+                Err(_) => return new_completions(py, lp, LoopRef::Strong(lp.clone().unbind())),
             }
         }
     };
@@ -472,25 +465,20 @@ fn completions(py: Python<'_>, lp: &Bound<'_, PyAny>) -> PyResult<Py<Completions
     Ok(q)
 }
 
-/// A queue whose loop watches its bell; one it cannot watch (no `add_reader`, as Windows'
-/// proactor) is woken with `call_soon_threadsafe` instead.
-fn new_completions(py: Python<'_>, lp: &Bound<'_, PyAny>, weak: Py<PyAny>) -> PyResult<Py<Completions>> {
+/// A queue for `lp`, which watches its bell when held weakly (a one-use queue never is);
+/// one it cannot watch (no `add_reader`, as Windows' proactor) is woken with
+/// `call_soon_threadsafe` instead.
+fn new_completions(py: Python<'_>, lp: &Bound<'_, PyAny>, lp_ref: LoopRef) -> PyResult<Py<Completions>> {
     let queue = Queue::new();
     let drainer = Py::new(py, Drainer { queue: Arc::clone(&queue) })?;
-    if let Ok(bell) = Bell::new() {
-        if lp.call_method1("add_reader", (bell.fd(), drainer.clone_ref(py))).is_ok() {
-            let _ = queue.bell.set(bell);
+    if matches!(lp_ref, LoopRef::Weak(_)) {
+        if let Ok(bell) = Bell::new() {
+            if lp.call_method1("add_reader", (bell.fd(), drainer.clone_ref(py))).is_ok() {
+                let _ = queue.bell.set(bell);
+            }
         }
     }
-    Py::new(py, Completions { queue, drainer, lp: LoopRef::Weak(weak), pid: std::process::id() })
-}
-
-/// A one-use queue for a loop that takes no weak reference (never cached, never watched).
-fn new_completions_for_once(py: Python<'_>, lp: &Bound<'_, PyAny>) -> PyResult<Py<Completions>> {
-    let queue = Queue::new();
-    let drainer = Py::new(py, Drainer { queue: Arc::clone(&queue) })?;
-    let lp = LoopRef::Strong(lp.clone().unbind());
-    Py::new(py, Completions { queue, drainer, lp, pid: std::process::id() })
+    Py::new(py, Completions { queue, drainer, lp: lp_ref })
 }
 
 /// Where a spawned future's result goes. The future (a Python reference) is only ever
