@@ -137,18 +137,34 @@ where
     T: ToNapiValue + Send + 'static,
     F: Future<Output = napi::Result<T>> + Send + 'static,
 {
+    spawn_with(env, fut, false)
+}
+
+/// [`spawn`], starting `fut` on the JS thread when `here` and no other promise of this thread
+/// is pending ([`micro::host::start`]): a call's request is then written before `call`
+/// returns, where spawning would first wake a runtime worker to write it (at one call in
+/// flight, 27 → 18 µs added over the Rust client unpinned, 19.5 → 17 pinned). `here` only
+/// for futures whose first poll does no blocking work (a call: a cached lookup, a pooled
+/// connection, a non-blocking write). Under load the workers are awake anyway and the JS
+/// thread is the busiest, so it does not take their writes.
+pub(crate) fn spawn_with<'env, T, F>(env: &'env Env, fut: F, here: bool) -> napi::Result<PromiseRaw<'env, T>>
+where
+    T: ToNapiValue + Send + 'static,
+    F: Future<Output = napi::Result<T>> + Send + 'static,
+{
     let raw = env.raw();
     let bridge = Bridge::get(raw)?;
     let mut deferred = ptr::null_mut();
     let mut promise = ptr::null_mut();
     // SAFETY: on the JS thread, valid out-pointers.
     unsafe { check(sys::napi_create_promise(raw, &mut deferred, &mut promise))? };
-    if let (0, Some(tsfn)) = (bridge.pending.fetch_add(1, Ordering::Relaxed), bridge.tsfn.get()) {
+    let idle = bridge.pending.fetch_add(1, Ordering::Relaxed) == 0;
+    if let (true, Some(tsfn)) = (idle, bridge.tsfn.get()) {
         // SAFETY: on the JS thread; keeps Node alive while a promise waits.
         unsafe { check(sys::napi_ref_threadsafe_function(raw, tsfn.0))? };
     }
     let deferred = Deferred(deferred);
-    napi::bindgen_prelude::spawn(async move {
+    let run = async move {
         let out = fut.await;
         let outcome: Outcome = Box::new(move |env| match out {
             // SAFETY: called on the JS thread with its live env.
@@ -156,7 +172,14 @@ where
             Err(e) => Err(e),
         });
         bridge.settle(deferred, outcome);
-    });
+    };
+    if idle && here {
+        napi::bindgen_prelude::within_runtime_if_available(|| {
+            micro::host::start::start(&tokio::runtime::Handle::current(), run)
+        });
+    } else {
+        napi::bindgen_prelude::spawn(run);
+    }
     Ok(PromiseRaw::new(raw, promise))
 }
 

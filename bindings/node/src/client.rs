@@ -162,7 +162,7 @@ impl NativeClient {
         let opts = call_options(opts)?;
         let body = Bytes::copy_from_slice(&body);
         let client = self.client.clone();
-        crate::bridge::spawn(env, async move {
+        let call = async move {
             let r = client.call(&service, &endpoint, body, &opts).await.map_err(to_js)?;
             Ok(NativeReply {
                 body: Buffer::from(r.body.to_vec()),
@@ -170,7 +170,8 @@ impl NativeClient {
                 header: r.header.into_iter().collect(),
                 node: r.node,
             })
-        })
+        };
+        crate::bridge::spawn_with(env, call, true)
     }
 
     /// Opens a bidirectional stream.

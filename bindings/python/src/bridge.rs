@@ -14,11 +14,12 @@
 //! that moment would inherit the interpreter's thread list mid-update.
 
 use crate::{to_py, FORK_ID};
+use micro::host::start::{start, Start};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::IntoPyObjectExt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::runtime::Runtime;
@@ -238,15 +239,24 @@ fn resolver(py: Python<'_>) -> PyResult<&Py<PyAny>> {
 /// Called by asyncio when the future is done: aborts the Rust task if it was cancelled.
 #[pyclass(module = "micro._native")]
 pub struct Canceller {
-    handle: Mutex<Option<AbortHandle>>,
+    handle: Mutex<Option<Running>>,
+}
+
+/// Where a spawned future runs: a task of the runtime, or started on the loop's thread
+/// ([`micro::host::start`]).
+enum Running {
+    Task(AbortHandle),
+    Started(Start),
 }
 
 #[pymethods]
 impl Canceller {
     fn __call__(&self, fut: &Bound<'_, PyAny>) -> PyResult<()> {
         if fut.call_method0("cancelled")?.is_truthy()? {
-            if let Some(h) = self.handle.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                h.abort();
+            match self.handle.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                Some(Running::Task(h)) => h.abort(),
+                Some(Running::Started(s)) => s.abort(),
+                None => {}
             }
         }
         Ok(())
@@ -279,6 +289,10 @@ pub struct Completions {
 /// only the loop's thread takes out (or the `Completions`' drop, with the GIL).
 struct Queue {
     pending: Mutex<Pending>,
+    /// Futures spawned for this loop and not delivered yet: with none, a new one is started
+    /// on the loop's thread ([`micro::host::start`]), its request written before `call`
+    /// returns, instead of waking a runtime worker to write it.
+    in_flight: AtomicUsize,
     /// Set once the loop watches it.
     bell: OnceLock<Bell>,
     /// The process that made it: a forked child makes its own queues and never takes this
@@ -295,7 +309,12 @@ struct Pending {
 
 impl Queue {
     fn new() -> Arc<Self> {
-        Arc::new(Queue { pending: Mutex::new(Pending::default()), bell: OnceLock::new(), pid: std::process::id() })
+        Arc::new(Queue {
+            pending: Mutex::new(Pending::default()),
+            in_flight: AtomicUsize::new(0),
+            bell: OnceLock::new(),
+            pid: std::process::id(),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
@@ -539,6 +558,7 @@ impl Target {
 
 impl Drop for Target {
     fn drop(&mut self) {
+        self.queue.in_flight.fetch_sub(1, Ordering::Relaxed);
         // Python references: the future when the task was aborted (cancelled from Python)
         // or dropped unfinished, and the queue of an unwatched loop.
         let mut refs = (self.fut.take(), self.unwatched.take());
@@ -559,6 +579,18 @@ pub fn spawn<'py, F>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = PyResult<Conv>> + Send + 'static,
 {
+    spawn_with(py, fut, false)
+}
+
+/// [`spawn`], starting `fut` on the loop's thread when `here` and nothing else spawned for
+/// this loop is in flight ([`micro::host::start`]): a call's request is then written before
+/// `call` returns, where spawning would first wake a runtime worker to write it. `here` only
+/// for futures whose first poll does no blocking work (a call: a cached lookup, a pooled
+/// connection, a non-blocking write); it runs with the GIL held.
+pub fn spawn_with<'py, F>(py: Python<'py>, fut: F, here: bool) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future<Output = PyResult<Conv>> + Send + 'static,
+{
     let (rt, gate) = runtime_and_gate()?;
     let get_loop = GET_RUNNING_LOOP
         .get_or_try_init(py, || Ok::<_, PyErr>(py.import("asyncio")?.getattr("get_running_loop")?.unbind()))?;
@@ -567,12 +599,18 @@ where
     let pyfut = lp.call_method0("create_future")?;
     let queue = Arc::clone(&completions.get().queue);
     let unwatched = queue.bell.get().is_none().then_some(completions);
+    let idle = queue.in_flight.fetch_add(1, Ordering::Relaxed) == 0;
     let target = Target { fut: Some(pyfut.clone().unbind()), queue, unwatched, gate };
-    let task = rt.spawn(async move {
+    let run = async move {
         let out = fut.await;
         target.deliver(out);
-    });
-    let canceller = Canceller { handle: Mutex::new(Some(task.abort_handle())) };
+    };
+    let running = if idle && here {
+        Running::Started(start(rt.handle(), run))
+    } else {
+        Running::Task(rt.spawn(run).abort_handle())
+    };
+    let canceller = Canceller { handle: Mutex::new(Some(running)) };
     pyfut.call_method1("add_done_callback", (Py::new(py, canceller)?,))?;
     Ok(pyfut)
 }

@@ -224,10 +224,11 @@ impl Client {
         let client = self.live()?.clone();
         check_names(&service, &endpoint)?;
         let opts = call_options(content_type, timeout, request_timeout, retries, metadata, address)?;
-        bridge::spawn(py, async move {
+        let call = async move {
             let r = client.call(&service, &endpoint, Bytes::from(body), &opts).await.map_err(to_py)?;
             Ok(reply_conv(r, whole))
-        })
+        };
+        bridge::spawn_with(py, call, true)
     }
 
     /// `call`, blocking the calling thread with the GIL released (Ctrl-C interrupts it).

@@ -99,3 +99,49 @@ def test_a_finished_loop_is_not_kept_alive_by_its_queue():
         assert asyncio.run(main(i)) == [f"Hello {j}" for j in range(5)]
     gc.collect()
     assert [r() for r in loops] == [None, None, None]
+
+
+class Silent:
+    """A TCP server that reads what it is sent and never answers; `closed` is set when the
+    client side closes its connection."""
+
+    def __init__(self):
+        import socket
+        import threading
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.got = threading.Event()
+        self.closed = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        conn, _ = self.sock.accept()
+        with conn:
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    self.closed.set()
+                    return
+                self.got.set()
+
+
+def test_a_call_started_on_the_loops_thread_and_cancelled_lets_go_of_its_connection():
+    # With nothing else in flight a call is started on the loop's thread (its request written
+    # before `call` returns) and parked until its reply wakes it; cancelled there, it is
+    # dropped, and its connection with it. Then calls go on as before.
+    silent = Silent()
+
+    async def main():
+        client = micro.Client(registry="memory", retries=0)
+        task = asyncio.ensure_future(client.call("silent", "S.X", {}, address=silent.address))
+        await asyncio.sleep(0)
+        assert await asyncio.to_thread(silent.got.wait, 30), "the request never arrived"
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        assert await asyncio.to_thread(silent.closed.wait, 30), "the cancelled call kept its connection"
+        return await calls("bridge.after-cancel", 20)
+
+    assert asyncio.run(main()) == [f"Hello {j}" for j in range(20)]

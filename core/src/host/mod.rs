@@ -1,7 +1,7 @@
 //! Bridging for host languages (C, Python, Node), written once so each binding only
 //! translates types and threads: the [`Inbox`] of calls, streams and messages a host serves,
 //! the body rules ([`body`]), the argument checks ([`check`]), the log level ([`log`]), and
-//! cancellation.
+//! cancellation, and [`start`]ing a host's call on the host's own thread.
 //!
 //! Besides the inbox, a push [`handler`] serves hosts that own a dispatch pool (C's unary
 //! handlers): each call becomes a [`HostRequest`] handed to `deliver`, answered later from
@@ -11,6 +11,7 @@ pub mod body;
 pub mod check;
 mod inbox;
 pub mod log;
+pub mod start;
 
 pub use inbox::{Answer, AnswerSlot, Inbox, Incoming, Unanswerable, DEFAULT_CAPACITY};
 
