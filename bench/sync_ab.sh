@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
-# A/B of the blocking Python client (`call_sync`), issue 18: our Rust client, then two builds
-# of the Python package (BASE_PY and NEW_PY: each a venv's python), calling the Rust greeter
-# with 1 and 100 calls in flight, unpinned and pinned (client and server under
-# `taskset -c 0`), REPS reps, the order of the three clients rotated each rep. One JSON line
-# per row on stdout; `bench/sync_ab_report.py` turns them into a table and the added cost
-# per call over the Rust client.
+# A/B of a binding's client, issue 18: our Rust client, then two builds of the binding,
+# calling the Rust greeter with 1 and 100 calls in flight, unpinned and pinned (client and
+# server under `taskset -c 0`), REPS reps, the order of the three clients rotated each rep.
+# One JSON line per row on stdout; `bench/sync_ab_report.py` turns them into a table and the
+# added cost per call over the Rust client.
+# - CLIENT=sync (default): the blocking Python client (`call_sync`); BASE_PY and NEW_PY are
+#   each a venv's python.
+# - CLIENT=node: the Node client (`bench/node/client.js`); BASE_ADDON and NEW_ADDON are built
+#   `micro.node` files (a release build of bindings/node, copied).
 #
 #   BASE_PY=/tmp/base/bin/python NEW_PY=/tmp/new/bin/python bash bench/sync_ab.sh > rows.jsonl
+#   CLIENT=node BASE_ADDON=/tmp/base.node NEW_ADDON=/tmp/new.node bash bench/sync_ab.sh > rows.jsonl
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 B="${B:-$here/target/release}"
 REPS="${REPS:-3}" D="${D:-2}" WARMUP="${WARMUP:-0.5}"
-: "${BASE_PY:?a python with the base build}" "${NEW_PY:?a python with the new build}"
+: "${CLIENT:=sync}"
+case "$CLIENT" in
+sync) : "${BASE_PY:?a python with the base build}" "${NEW_PY:?a python with the new build}" ;;
+node) : "${BASE_ADDON:?a base micro.node}" "${NEW_ADDON:?a new micro.node}" ;;
+*) echo "CLIENT must be sync or node, got $CLIENT" >&2; exit 2 ;;
+esac
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
@@ -27,10 +36,13 @@ for layout in unpinned pinned; do
 			order=(rust base new)
 			for _ in $(seq $(( (rep - 1) % 3 ))); do order=("${order[@]:1}" "${order[0]}"); done
 			for who in "${order[@]}"; do
-				case "$who" in
-				rust) cmd=("$B/loadgen" unary --client micro --addr "$addr" --c "$c" --d "$D" --warmup "$WARMUP") ;;
-				base) cmd=("$BASE_PY" "$here/py/client.py" --sync --addr "$addr" --c "$c" --d "$D" --warmup "$WARMUP") ;;
-				new) cmd=("$NEW_PY" "$here/py/client.py" --sync --addr "$addr" --c "$c" --d "$D" --warmup "$WARMUP") ;;
+				load=(--addr "$addr" --c "$c" --d "$D" --warmup "$WARMUP")
+				case "$CLIENT/$who" in
+				*/rust) cmd=("$B/loadgen" unary --client micro "${load[@]}") ;;
+				sync/base) cmd=("$BASE_PY" "$here/py/client.py" --sync "${load[@]}") ;;
+				sync/new) cmd=("$NEW_PY" "$here/py/client.py" --sync "${load[@]}") ;;
+				node/base) cmd=(env MICRO_NODE_ADDON="$BASE_ADDON" node "$here/node/client.js" "${load[@]}") ;;
+				node/new) cmd=(env MICRO_NODE_ADDON="$NEW_ADDON" node "$here/node/client.js" "${load[@]}") ;;
 				esac
 				res="$("${pre[@]}" "${cmd[@]}" | tail -1)"
 				echo "{\"layout\":\"$layout\",\"c\":$c,\"rep\":$rep,\"client\":\"$who\",\"result\":$res}"
