@@ -145,3 +145,34 @@ def test_request_and_request_sync_are_deprecated_call_raw():
         finally:
             await svc.stop()
     run(main())
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"message":"Hello bench"}', b' {"a":1} ', '{"é":"ü\\n"}'.encode(), '\ufeff{"a":1}'.encode(),
+    '{"a":1}'.encode("utf-16"), b"[1,2.5,null,true]", b'"x"', b"5", b'{"a":1}\n', b'{"a":{"b":[{}]}}',
+])
+def test_json_bodies_decode_as_json_loads_does(raw):
+    # The C scanner is called directly for plain UTF-8 bodies; anything else goes through
+    # json.loads: the values must be the same either way.
+    assert _body.decode(raw, "application/json", "reply") == json.loads(raw)
+
+
+@pytest.mark.parametrize("raw", [b'{"a":', b'{"a":1}x', b'{"\xff"}', b"[1,]", b"\xef\xbb\xbf"])
+def test_bad_json_is_worded_as_json_loads_words_it(raw):
+    with pytest.raises(ValueError) as want:
+        json.loads(raw)
+    with pytest.raises(micro.InternalServerError) as got:
+        _body.decode(raw, "application/json", "reply")
+    assert got.value.detail.endswith(str(want.value)), (got.value.detail, str(want.value))
+
+
+def test_json_bodies_encode_as_compact_json_dumps_does():
+    for v in [{"name": "bench"}, [1, 2.5, None, True, 'é\n"'], "x", 5, None, {"a": {"b": [{}]}}, {1: "k"}]:
+        want = b"{}" if v is None else json.dumps(v, separators=(",", ":")).encode()
+        assert _body.encode(v, None) == (want, "application/json"), v
+    loop: list = []
+    loop.append(loop)
+    for bad, why in [(float("nan"), "Out of range float"), ({1, 2}, "set is not JSON serializable"),
+                     (loop, "refers to itself")]:
+        with pytest.raises(TypeError, match=why):
+            _body.encode(bad, None)

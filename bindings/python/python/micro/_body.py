@@ -29,8 +29,46 @@ received, or a reply a client received. Decides the status of a body that does n
 # peer sending endless distinct ones only makes it start over.
 _kinds: dict[str, Kind] = {}
 _KINDS_MAX = 256
-# One encoder for every body: json.dumps with options builds a new one per call.
-_json_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
+def _unserialisable(o: Any) -> Any:
+    raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+
+
+# JSON, written and read with the standard library's C encoder and scanner directly: a
+# JSONEncoder's `encode` builds a new C encoder per call and `json.loads` of bytes guesses
+# their encoding in Python first; made once and called directly they cost 0.34 µs instead of
+# 0.96 µs to encode a small object and 0.24 µs instead of 1.28 µs to decode one (CPython 3.11,
+# issue 18). Compact separators, ASCII output, no NaN, as before; no circular-reference
+# markers (a circular value ends in RecursionError, reported as not serialisable).
+try:
+    from _json import make_encoder as _make_encoder
+    _c_encode: Any = _make_encoder(None, _unserialisable, json.encoder.encode_basestring_ascii, None,
+                                   ":", ",", False, False, False)
+except ImportError:  # an interpreter without the C accelerator
+    _c_encode = None
+_py_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+def _json_encode(value: Any) -> str:
+    """``value`` as compact JSON text (TypeError/ValueError/RecursionError when it is not JSON)."""
+    if _c_encode is None:
+        return _py_encode(value)
+    return "".join(_c_encode(value, 0))
+
+
+def json_decode(body: bytes) -> Any:
+    """``body`` parsed as JSON. UTF-8 text holding one value and nothing else (what peers
+    send) is parsed by the C scanner straight away; anything else (surrounding whitespace, a
+    byte order mark, UTF-16, invalid JSON) goes through ``json.loads``, which decides, and
+    words the error."""
+    try:
+        text = body.decode("utf-8")
+        value, end = _raw_decode(text)
+    except ValueError:
+        return json.loads(body)
+    return value if end == len(text) else json.loads(body)
 
 
 def kind(content_type: str) -> Kind:
@@ -79,6 +117,9 @@ def encode(value: Any, content_type: str | None) -> tuple[bytes, str]:
         return _json_encode(value).encode(), ct
     except (TypeError, ValueError) as e:
         raise TypeError(f"body of type {type(value).__name__} is not JSON-serialisable: {e}") from None
+    except RecursionError:
+        raise TypeError(f"body of type {type(value).__name__} is not JSON-serialisable: "
+                        "it refers to itself, or nests too deep") from None
 
 
 def decode(body: bytes, content_type: str, side: Side, *, empty: Any = None) -> Any:
@@ -94,7 +135,7 @@ def decode(body: bytes, content_type: str, side: Side, *, empty: Any = None) -> 
         if not body or body.isspace():
             return empty
         try:
-            return json.loads(body)
+            return json_decode(body)
         except ValueError as e:  # UnicodeDecodeError included
             raise invalid_json(side, content_type, str(e)) from None
     if k == "text":

@@ -98,9 +98,8 @@ class Message:
     def json(self) -> Any:
         """The body parsed as JSON, whatever its content type (raises :class:`micro.BadRequest`
         if it is not JSON)."""
-        import json
         try:
-            return json.loads(self.body)
+            return _body.json_decode(self.body)
         except ValueError as e:
             raise _body.invalid_json("request", self.content_type or _body.JSON, str(e)) from None
 
