@@ -143,7 +143,8 @@ where
 /// [`spawn`], starting `fut` on the JS thread when `here` and no other promise of this thread
 /// is pending ([`micro::host::start`]): a call's request is then written before `call`
 /// returns, where spawning would first wake a runtime worker to write it (at one call in
-/// flight, 27 → 18 µs added over the Rust client unpinned, 19.5 → 17 pinned). `here` only
+/// flight, 36.0 → 21.0 µs added over the Rust client unpinned, 19.8 → 16.5 pinned:
+/// `bench/results/2026-12-05-start-here.md`). `here` only
 /// for futures whose first poll does no blocking work (a call: a cached lookup, a pooled
 /// connection, a non-blocking write). Under load the workers are awake anyway and the JS
 /// thread is the busiest, so it does not take their writes.

@@ -14,7 +14,7 @@
 //! that moment would inherit the interpreter's thread list mid-update.
 
 use crate::{to_py, FORK_ID};
-use micro::host::start::{start, Start};
+use micro::host::start::{spawned, start, Start};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::IntoPyObjectExt;
@@ -23,7 +23,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::runtime::Runtime;
-use tokio::task::AbortHandle;
 
 struct Slot {
     pid: u32,
@@ -239,25 +238,15 @@ fn resolver(py: Python<'_>) -> PyResult<&Py<PyAny>> {
 /// Called by asyncio when the future is done: aborts the Rust task if it was cancelled.
 #[pyclass(module = "micro._native")]
 pub struct Canceller {
-    handle: Mutex<Option<Running>>,
-}
-
-/// Where a spawned future runs: a task of the runtime, or started on the loop's thread
-/// ([`micro::host::start`]).
-enum Running {
-    Task(AbortHandle),
-    Started(Start),
+    /// The future, started on the loop's thread or spawned ([`micro::host::start`]).
+    started: Start,
 }
 
 #[pymethods]
 impl Canceller {
     fn __call__(&self, fut: &Bound<'_, PyAny>) -> PyResult<()> {
         if fut.call_method0("cancelled")?.is_truthy()? {
-            match self.handle.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                Some(Running::Task(h)) => h.abort(),
-                Some(Running::Started(s)) => s.abort(),
-                None => {}
-            }
+            self.started.abort();
         }
         Ok(())
     }
@@ -605,12 +594,8 @@ where
         let out = fut.await;
         target.deliver(out);
     };
-    let running = if idle && here {
-        Running::Started(start(rt.handle(), run))
-    } else {
-        Running::Task(rt.spawn(run).abort_handle())
-    };
-    let canceller = Canceller { handle: Mutex::new(Some(running)) };
+    let started = if idle && here { start(rt.handle(), run) } else { spawned(rt.handle(), run) };
+    let canceller = Canceller { started };
     pyfut.call_method1("add_done_callback", (Py::new(py, canceller)?,))?;
     Ok(pyfut)
 }

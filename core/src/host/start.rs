@@ -58,19 +58,26 @@ impl Wake for Started {
 
     fn wake_by_ref(self: &Arc<Self>) {
         let mut state = self.lock();
-        match &mut *state {
-            State::First { woken } => *woken = true,
-            State::Parked(_) => {
-                let State::Parked(fut) = std::mem::replace(&mut *state, State::Gone) else { return };
-                *state = State::Running(self.rt.spawn(fut).abort_handle());
-            }
-            State::Running(_) | State::Gone => {}
-        }
+        *state = match std::mem::replace(&mut *state, State::Gone) {
+            State::First { .. } => State::First { woken: true },
+            State::Parked(fut) => State::Running(self.rt.spawn(fut).abort_handle()),
+            running_or_gone => running_or_gone,
+        };
     }
 }
 
 /// A started call: [`Start::abort`] cancels it wherever it is.
 pub struct Start(Arc<Started>);
+
+/// Spawns `fut` on `rt` as a task, as `rt.spawn` does, for a caller that keeps one kind of
+/// handle for futures it [`start`]s and futures it spawns.
+pub fn spawned<F>(rt: &Handle, fut: F) -> Start
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let running = State::Running(rt.spawn(fut).abort_handle());
+    Start(Arc::new(Started { rt: rt.clone(), state: Mutex::new(running) }))
+}
 
 impl Start {
     /// Cancels the future: dropped (on this thread) while it waits for its first wake-up,
@@ -92,7 +99,8 @@ impl Start {
     }
 
     /// Whether the future finished during its first poll, on the calling thread.
-    pub fn finished_here(&self) -> bool {
+    #[cfg(test)]
+    fn finished_here(&self) -> bool {
         matches!(*self.0.lock(), State::Gone)
     }
 }
@@ -213,6 +221,33 @@ mod tests {
         go_tx.send(()).expect("waiting");
         polled_rx.recv().expect("running on the runtime");
         s.abort();
+        rt.shutdown_timeout(std::time::Duration::from_secs(5));
+        assert!(dropped.load(Ordering::SeqCst), "dropped once aborted");
+    }
+
+    #[test]
+    fn a_spawned_future_runs_on_the_runtime_and_is_aborted_as_a_started_one() {
+        let rt = runtime();
+        let (ran_tx, ran_rx) = std::sync::mpsc::channel();
+        let _s = spawned(rt.handle(), async move {
+            let _ = ran_tx.send(std::thread::current().id());
+        });
+        assert_ne!(ran_rx.recv().expect("ran"), std::thread::current().id());
+
+        struct Flag(Arc<AtomicBool>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let dropped = Arc::new(AtomicBool::new(false));
+        let flag = Flag(Arc::clone(&dropped));
+        let s = spawned(rt.handle(), async move {
+            let _flag = flag;
+            std::future::pending::<()>().await;
+        });
+        s.abort();
+        s.abort(); // twice is harmless
         rt.shutdown_timeout(std::time::Duration::from_secs(5));
         assert!(dropped.load(Ordering::SeqCst), "dropped once aborted");
     }
