@@ -470,11 +470,28 @@ async fn bot_answers_in_slack_over_socket_mode() {
     assert!(chat.posts.try_recv().is_err(), "an unexpected answer");
     drop(chat);
 
-    // SIGTERM: the bot deregisters and exits 0.
-    let out = bot.output();
+    // Its log says why it connected again, each time. Dropping the chat broke the third socket
+    // too, so a third reconnect line may follow: every one is one of the two causes.
+    let out = within(10, "the bot's log of both reconnects", async {
+        loop {
+            let out = bot.output();
+            if out.matches("[loop] slack").count() >= 2 {
+                break out;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
     assert!(out.contains("micro bot: slack connected as microbot (UBOT)"), "{out}");
-    assert_eq!(out.matches("[loop] slack").count(), 2, "{out}");
-    assert!(out.contains("the service asked to reconnect (refresh_requested)"), "{out}");
+    assert_eq!(out.matches("the service asked to reconnect (refresh_requested)").count(), 1, "{out}");
+    assert!(
+        out.lines()
+            .filter(|l| l.starts_with("[loop] slack"))
+            .all(|l| l.contains("refresh_requested") || l.contains("Connection reset without closing handshake")),
+        "{out}"
+    );
+
+    // SIGTERM: the bot deregisters and exits 0.
     stop(bot);
     for s in running {
         let _ = s.stop().await;
