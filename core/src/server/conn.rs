@@ -169,11 +169,14 @@ fn service_of(msg: &Message) -> String {
 /// go-micro's protocol detection (spec §4.3): the legacy envelopes are used when none of
 /// the routing headers is present, or `Micro-Target` is.
 fn is_legacy(msg: &Message) -> bool {
-    let has = |k: &str| msg.get(k).is_some() || msg.get(&format!("X-{k}")).is_some();
-    if has("Micro-Protocol") {
+    let has = |[k, x]: [&str; 2]| msg.get(k).is_some() || msg.get(x).is_some();
+    if has(["Micro-Protocol", "X-Micro-Protocol"]) {
         return false;
     }
-    has("Micro-Target") || !(has("Micro-Service") || has("Micro-Method") || has("Micro-Endpoint"))
+    has(["Micro-Target", "X-Micro-Target"])
+        || !(has(["Micro-Service", "X-Micro-Service"])
+            || has(["Micro-Method", "X-Micro-Method"])
+            || has(["Micro-Endpoint", "X-Micro-Endpoint"]))
 }
 
 fn error_reply(err: &Error) -> Message {
@@ -227,7 +230,7 @@ async fn unary(server: &Arc<ServerState>, msg: Message, local: &str, remote: &st
         content_type = inside.into();
     }
     let body = std::mem::take(&mut request.body);
-    let result = dispatch(server, &msg, endpoint, content_type.clone(), body, local, remote).await;
+    let result = dispatch(server, msg, endpoint, content_type.clone(), body, local, remote).await;
     server.counters.record(result.is_err());
     match (framing, result) {
         (Framing::Plain, Ok(rsp)) => {
@@ -262,23 +265,25 @@ fn legacy_reply(framing: Framing, request: &Unwrapped, result: crate::error::Res
 }
 
 fn request_of(
-    msg: &Message,
+    msg: Message,
+    timeout: Option<Duration>,
     endpoint: String,
     content_type: String,
     body: Bytes,
     local: &str,
     remote: &str,
 ) -> Request {
-    let mut header = msg.header.clone();
+    let (service, deadline) = (service_of(&msg), timeout.map(|t| std::time::Instant::now() + t));
+    // The request's own headers become the handler's: moved, not copied.
+    let mut header = msg.header;
     header.insert("Local".into(), local.to_string());
     header.insert("Remote".into(), remote.to_string());
-    let deadline = timeout_of(&msg.header).map(|t| std::time::Instant::now() + t);
-    Request { service: service_of(msg), endpoint, content_type, header, body, deadline }
+    Request { service, endpoint, content_type, header, body, deadline }
 }
 
 async fn dispatch(
     server: &Arc<ServerState>,
-    msg: &Message,
+    msg: Message,
     endpoint: String,
     content_type: String,
     body: Bytes,
@@ -308,7 +313,7 @@ async fn dispatch(
         ));
     };
     let timeout = timeout_of(&msg.header);
-    let req = request_of(msg, endpoint.clone(), content_type, body, local, remote);
+    let req = request_of(msg, timeout, endpoint.clone(), content_type, body, local, remote);
     let fut = async {
         // Waiting for a slot counts against the caller's timeout, like the handler itself.
         // (The semaphore is never closed, so `acquire` cannot fail.)
@@ -415,7 +420,8 @@ async fn on_stream_message(
     };
     let (tx, rx) = mpsc::channel(64);
     streams.insert(id, tx);
-    let req = request_of(&msg, endpoint.clone(), content_type, Bytes::new(), local, remote);
+    let timeout = timeout_of(&msg.header);
+    let req = request_of(msg, timeout, endpoint.clone(), content_type, Bytes::new(), local, remote);
     let stream = ServerStream::new(Arc::clone(socket), reply_header, rx);
     let sender = stream.sender();
     let service = server.router.service().to_string();

@@ -11,6 +11,7 @@
 
 use super::{canonical_key, is_token_byte, Header, Limits, Message, TransportError};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use std::io::Write as _;
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -277,28 +278,37 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
 }
 
 fn parse_head(buf: &[u8], kind: Kind, limits: &Limits) -> Result<Option<Head>, TransportError> {
-    let mut storage = vec![httparse::EMPTY_HEADER; limits.max_headers];
-    let (status, line, head_len, headers) = match kind {
+    // The parsed headers point into `buf`; room for them is on the stack up to
+    // `STACK_HEADERS` (the default limit), so a request allocates nothing here.
+    let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
+    let mut heap = Vec::new();
+    let storage: &mut [httparse::Header<'_>] = if limits.max_headers <= STACK_HEADERS {
+        &mut stack[..limits.max_headers]
+    } else {
+        heap.resize(limits.max_headers, httparse::EMPTY_HEADER);
+        &mut heap
+    };
+    let (status, line, head_len, fields) = match kind {
         Kind::Request | Kind::RoutedRequest => {
-            let mut req = httparse::Request::new(&mut storage);
+            let mut req = httparse::Request::new(storage);
             match req.parse(buf) {
                 Ok(httparse::Status::Complete(n)) => {
                     let line = (kind == Kind::RoutedRequest).then(|| RequestLine {
                         method: req.method.unwrap_or("").to_string(),
                         target: req.path.unwrap_or("/").to_string(),
                     });
-                    (None, line, n, req.headers.to_vec())
+                    (None, line, n, fields_of(req.headers)?)
                 }
                 Ok(httparse::Status::Partial) => return Ok(None),
                 Err(e) => return Err(head_error(e, limits)),
             }
         }
         Kind::Response => {
-            let mut rsp = httparse::Response::new(&mut storage);
+            let mut rsp = httparse::Response::new(storage);
             match rsp.parse(buf) {
                 Ok(httparse::Status::Complete(n)) => {
                     let status = (rsp.code.unwrap_or(0), rsp.reason.unwrap_or("").to_string());
-                    (Some(status), None, n, rsp.headers.to_vec())
+                    (Some(status), None, n, fields_of(rsp.headers)?)
                 }
                 Ok(httparse::Status::Partial) => return Ok(None),
                 Err(e) => return Err(head_error(e, limits)),
@@ -308,29 +318,7 @@ fn parse_head(buf: &[u8], kind: Kind, limits: &Limits) -> Result<Option<Head>, T
     if head_len > limits.max_header_bytes {
         return Err(TransportError::HeaderTooLarge { limit: limits.max_header_bytes, what: "bytes" });
     }
-    let mut header = Header::new();
-    let mut length = None;
-    let mut chunked = false;
-    for h in &headers {
-        let value = std::str::from_utf8(h.value)
-            .map_err(|_| TransportError::Malformed(format!("header {} is not UTF-8", h.name)))?;
-        if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = value.to_ascii_lowercase().contains("chunked");
-            continue;
-        }
-        if h.name.eq_ignore_ascii_case("content-length") {
-            let n: usize = value
-                .trim()
-                .parse()
-                .map_err(|_| TransportError::Malformed(format!("Content-Length {value:?} is not a number")))?;
-            length = Some(n);
-        }
-        if h.name.eq_ignore_ascii_case("host") {
-            continue;
-        }
-        // Go keeps the first value of a repeated header.
-        header.entry(canonical_key(h.name)).or_insert_with(|| value.to_string());
-    }
+    let Fields { header, length, chunked } = fields;
     let framing = match (chunked, length, kind) {
         (true, _, _) => Framing::Chunked,
         (false, Some(n), _) => Framing::Length(n),
@@ -344,6 +332,41 @@ fn parse_head(buf: &[u8], kind: Kind, limits: &Limits) -> Result<Option<Head>, T
         }
     };
     Ok(Some(Head { header, head_len, framing, status, line }))
+}
+
+/// Headers parsed on the stack at most (`Limits::max_headers` defaults to this many).
+const STACK_HEADERS: usize = 128;
+
+/// What a message's header block says: its headers (canonical keys) and its framing.
+struct Fields {
+    header: Header,
+    length: Option<usize>,
+    chunked: bool,
+}
+
+fn fields_of(headers: &[httparse::Header<'_>]) -> Result<Fields, TransportError> {
+    let mut fields = Fields { header: Header::new(), length: None, chunked: false };
+    for h in headers {
+        let value = std::str::from_utf8(h.value)
+            .map_err(|_| TransportError::Malformed(format!("header {} is not UTF-8", h.name)))?;
+        if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            fields.chunked = value.to_ascii_lowercase().contains("chunked");
+            continue;
+        }
+        if h.name.eq_ignore_ascii_case("content-length") {
+            let n: usize = value
+                .trim()
+                .parse()
+                .map_err(|_| TransportError::Malformed(format!("Content-Length {value:?} is not a number")))?;
+            fields.length = Some(n);
+        }
+        if h.name.eq_ignore_ascii_case("host") {
+            continue;
+        }
+        // Go keeps the first value of a repeated header.
+        fields.header.entry(canonical_key(h.name)).or_insert_with(|| value.to_string());
+    }
+    Ok(fields)
 }
 
 fn head_error(e: httparse::Error, limits: &Limits) -> TransportError {
@@ -478,13 +501,10 @@ pub fn encode_status(code: u16, reason: &str, content_type: &str, close: bool, b
 
 fn put_length_and_body(out: &mut Vec<u8>, body: &[u8]) {
     out.extend_from_slice(b"Content-Length: ");
-    out.extend_from_slice(itoa_usize(body.len()).as_bytes());
+    // Into the buffer: `io::Write` for a Vec cannot fail.
+    let _ = write!(out, "{}", body.len());
     out.extend_from_slice(b"\r\n\r\n");
     out.extend_from_slice(body);
-}
-
-fn itoa_usize(n: usize) -> String {
-    n.to_string()
 }
 
 #[cfg(test)]
@@ -594,6 +614,27 @@ mod tests {
             read_req(huge.as_bytes(), Limits::default()).await,
             Err(TransportError::HeaderTooLarge { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn the_header_limit_holds_below_and_above_the_headers_kept_on_the_stack() {
+        let block = |n: usize| {
+            let many: String = (0..n).map(|i| format!("h-{i}: v{i}\r\n")).collect();
+            format!("POST / HTTP/1.1\r\n{many}Content-Length: 2\r\n\r\nok")
+        };
+        for max in [3, STACK_HEADERS, STACK_HEADERS + 72] {
+            let limits = Limits { max_headers: max, ..Limits::default() };
+            // `max` headers in all (Content-Length is one of them) pass, every one kept.
+            let msg = read_req(block(max - 1).as_bytes(), limits).await.expect("at the limit").expect("a message");
+            assert_eq!(msg.header.len(), max, "max {max}");
+            assert_eq!(msg.get(&format!("H-{}", max - 2)), Some(format!("v{}", max - 2).as_str()));
+            assert_eq!(&msg.body[..], b"ok");
+            // One more is refused, naming the limit.
+            match read_req(block(max).as_bytes(), limits).await {
+                Err(TransportError::HeaderTooLarge { limit, what: "headers" }) => assert_eq!(limit, max),
+                other => panic!("max {max}: {other:?}"),
+            }
+        }
     }
 
     #[tokio::test]

@@ -56,12 +56,14 @@ impl Message {
     }
 }
 
-/// Looks a header up by its canonical form, so `micro-error` finds `Micro-Error`.
+/// Looks a header up by its canonical form, so `micro-error` finds `Micro-Error`. A key
+/// already canonical (every key this crate asks for) is looked up as it is, with nothing
+/// allocated.
 pub fn get_header<'a>(header: &'a Header, key: &str) -> Option<&'a str> {
-    match header.get(key) {
-        Some(v) => Some(v.as_str()),
-        None => header.get(&canonical_key(key)).map(String::as_str),
+    if is_canonical(key) {
+        return header.get(key).map(String::as_str);
     }
+    header.get(&canonical_key(key)).map(String::as_str)
 }
 
 /// What a peer may send and how long it may take: the bounds every listener (the RPC
@@ -218,21 +220,69 @@ impl From<TransportError> for Error {
 /// Go's `textproto.CanonicalMIMEHeaderKey`: `micro-id` → `Micro-Id`. Keys that are not
 /// HTTP tokens are returned unchanged, as Go does.
 pub fn canonical_key(key: &str) -> String {
-    if !key.bytes().all(is_token_byte) {
-        return key.to_string();
+    let mut out = key.to_string();
+    if is_canonical(key) || !key.bytes().all(is_token_byte) {
+        return out;
     }
-    let mut out = String::with_capacity(key.len());
+    out.make_ascii_lowercase();
     let mut upper = true;
-    for b in key.bytes() {
-        let c = if upper { b.to_ascii_uppercase() } else { b.to_ascii_lowercase() };
-        out.push(c as char);
-        upper = b == b'-';
+    // ASCII only (every byte is a token byte), so each byte is its own one-byte `str`.
+    for i in 0..out.len() {
+        let dash = out.as_bytes()[i] == b'-';
+        if upper {
+            if let Some(c) = out.get_mut(i..=i) {
+                c.make_ascii_uppercase();
+            }
+        }
+        upper = dash;
     }
     out
 }
 
+/// True when `key` is its own canonical form: token bytes only, an upper-case letter (or a
+/// non-letter) first and after each `-`, lower-case elsewhere. Called on every header
+/// lookup, so it reads a table rather than testing each byte's class.
+fn is_canonical(key: &str) -> bool {
+    let mut upper = true;
+    key.bytes().all(|b| {
+        let class = TOKEN_CLASS[usize::from(b)];
+        let ok = class == TOKEN_OTHER || class == if upper { TOKEN_UPPER } else { TOKEN_LOWER };
+        upper = b == b'-';
+        ok
+    })
+}
+
+/// Not a header-name byte.
+const TOKEN_NONE: u8 = 0;
+/// `a`–`z`.
+const TOKEN_LOWER: u8 = 1;
+/// `A`–`Z`.
+const TOKEN_UPPER: u8 = 2;
+/// Any other header-name byte (digits, `-` and the symbols of [`is_token_byte`]).
+const TOKEN_OTHER: u8 = 3;
+
+/// Each byte's class as a header-name byte.
+static TOKEN_CLASS: [u8; 256] = {
+    let mut table = [TOKEN_NONE; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = if c.is_ascii_lowercase() {
+            TOKEN_LOWER
+        } else if c.is_ascii_uppercase() {
+            TOKEN_UPPER
+        } else if is_token_byte(c) {
+            TOKEN_OTHER
+        } else {
+            TOKEN_NONE
+        };
+        b += 1;
+    }
+    table
+};
+
 /// True for bytes allowed in an HTTP header name.
-pub(crate) fn is_token_byte(b: u8) -> bool {
+pub(crate) const fn is_token_byte(b: u8) -> bool {
     matches!(b, b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~')
         || b.is_ascii_alphanumeric()
 }
@@ -247,5 +297,41 @@ mod tests {
         assert_eq!(canonical_key("foo-bar"), "Foo-Bar");
         assert_eq!(canonical_key("x-micro-error"), "X-Micro-Error");
         assert_eq!(canonical_key("has space"), "has space");
+        assert_eq!(canonical_key("MICRO-STREAM"), "Micro-Stream");
+        assert_eq!(canonical_key("-x--y"), "-X--Y");
+        assert_eq!(canonical_key("content-md5"), "Content-Md5");
+        assert_eq!(canonical_key(""), "");
+    }
+
+    #[test]
+    fn a_key_is_canonical_when_canonicalising_leaves_it_as_it_is() {
+        for key in [
+            "Micro-Id",
+            "micro-id",
+            "Micro-ID",
+            "X-Micro-Error",
+            "Timeout",
+            "TIMEOUT",
+            "A",
+            "a",
+            "-X",
+            "-x",
+            "1-A",
+            "1a",
+            "has space",
+            "",
+        ] {
+            let canonical = key.bytes().all(is_token_byte) && canonical_key(key) == key;
+            assert_eq!(is_canonical(key), canonical, "{key:?}");
+        }
+    }
+
+    #[test]
+    fn headers_are_found_in_any_case() {
+        let header: Header = [("Micro-Error".to_string(), "e".to_string())].into();
+        for key in ["Micro-Error", "micro-error", "MICRO-ERROR", "mICRO-eRROR"] {
+            assert_eq!(get_header(&header, key), Some("e"), "{key}");
+        }
+        assert_eq!(get_header(&header, "Micro-Id"), None);
     }
 }
