@@ -144,6 +144,15 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
     use tokio::sync::oneshot;
 
+    /// Sets its flag when dropped: shows that a future holding it was dropped.
+    struct Flag(Arc<AtomicBool>);
+
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime")
     }
@@ -192,12 +201,6 @@ mod tests {
 
     #[test]
     fn an_aborted_future_is_dropped_whether_parked_or_running() {
-        struct Flag(Arc<AtomicBool>);
-        impl Drop for Flag {
-            fn drop(&mut self) {
-                self.0.store(true, Ordering::SeqCst);
-            }
-        }
         let rt = runtime();
         let dropped = Arc::new(AtomicBool::new(false));
         let flag = Flag(Arc::clone(&dropped));
@@ -234,12 +237,6 @@ mod tests {
         });
         assert_ne!(ran_rx.recv().expect("ran"), std::thread::current().id());
 
-        struct Flag(Arc<AtomicBool>);
-        impl Drop for Flag {
-            fn drop(&mut self) {
-                self.0.store(true, Ordering::SeqCst);
-            }
-        }
         let dropped = Arc::new(AtomicBool::new(false));
         let flag = Flag(Arc::clone(&dropped));
         let s = spawned(rt.handle(), async move {
