@@ -150,6 +150,7 @@ def test_request_and_request_sync_are_deprecated_call_raw():
 @pytest.mark.parametrize("raw", [
     b'{"message":"Hello bench"}', b' {"a":1} ', '{"é":"ü\\n"}'.encode(), '\ufeff{"a":1}'.encode(),
     '{"a":1}'.encode("utf-16"), b"[1,2.5,null,true]", b'"x"', b"5", b'{"a":1}\n', b'{"a":{"b":[{}]}}',
+    b'{"a":1}\r\n\t ',
 ])
 def test_json_bodies_decode_as_json_loads_does(raw):
     # The C scanner is called directly for plain UTF-8 bodies; anything else goes through
@@ -157,7 +158,18 @@ def test_json_bodies_decode_as_json_loads_does(raw):
     assert _body.decode(raw, "application/json", "reply") == json.loads(raw)
 
 
-@pytest.mark.parametrize("raw", [b'{"a":', b'{"a":1}x', b'{"\xff"}', b"[1,]", b"\xef\xbb\xbf"])
+def test_a_body_ending_in_json_whitespace_is_read_by_the_scanner_alone(monkeypatch):
+    # go-micro's codec ends every JSON body with a newline: such a body must not fall back
+    # to json.loads (which guesses the encoding and scans the whitespace again).
+    def refuse(_raw):
+        raise AssertionError("json.loads was called")
+    monkeypatch.setattr(_body.json, "loads", refuse)
+    for raw in [b'{"name":"bench"}\n', b'[1]\r\n', b'"x" \t']:
+        assert _body.decode(raw, "application/json", "request") == json.JSONDecoder().decode(raw.decode())
+
+
+@pytest.mark.parametrize("raw", [b'{"a":', b'{"a":1}x', b'{"\xff"}', b"[1,]", b"\xef\xbb\xbf", b'{"a":1}\n x',
+                                 b'{"a":1}\n\x0c', '{"a":1}\u00a0'.encode()])
 def test_bad_json_is_worded_as_json_loads_words_it(raw):
     with pytest.raises(ValueError) as want:
         json.loads(raw)

@@ -59,16 +59,22 @@ def _json_encode(value: Any) -> str:
 
 
 def json_decode(body: bytes) -> Any:
-    """``body`` parsed as JSON. UTF-8 text holding one value and nothing else (what peers
-    send) is parsed by the C scanner straight away; anything else (surrounding whitespace, a
-    byte order mark, UTF-16, invalid JSON) goes through ``json.loads``, which decides, and
+    """``body`` parsed as JSON. UTF-8 text holding one value, then at most JSON whitespace
+    (what peers send: go-micro's codec ends a body with a newline) is parsed by the C
+    scanner straight away; anything else (leading whitespace, a byte order mark, UTF-16,
+    invalid JSON, more after the value) goes through ``json.loads``, which decides, and
     words the error."""
     try:
         text = body.decode("utf-8")
         value, end = _raw_decode(text)
     except ValueError:
         return json.loads(body)
-    return value if end == len(text) else json.loads(body)
+    if end == len(text) or not text[end:].strip(_JSON_SPACE):
+        return value
+    return json.loads(body)
+
+
+_JSON_SPACE = " \t\n\r"  # what JSON allows between tokens (RFC 8259 §2); str.isspace allows more
 
 
 def kind(content_type: str) -> Kind:
