@@ -3,9 +3,12 @@
 # 18: wrk (go-micro's request) and our loadgen at 64 in flight, unpinned and pinned (server
 # and load under `taskset -c 0`), REPS reps, the order of the builds swapped each rep, each
 # server started afresh. BASE_ADDON and NEW_ADDON are built `micro.node` files (a release
-# build of bindings/node, copied). One JSON line per server run on stdout.
+# build of bindings/node, copied). BASE_PKG and NEW_PKG, when set, are copies of the package
+# (bindings/node's lib/, index.js, package.json) for an A/B of its JavaScript; unset, both
+# use bindings/node. One JSON line per server run on stdout.
 #
 #   BASE_ADDON=/tmp/base.node NEW_ADDON=/tmp/new.node bash bench/node_ab.sh > rows.jsonl
+#   BASE_ADDON=$A NEW_ADDON=$A BASE_PKG=/tmp/base-pkg NEW_PKG=bindings/node bash bench/node_ab.sh
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 B="${B:-$here/target/release}"
@@ -18,8 +21,9 @@ for layout in unpinned pinned; do
 	for rep in $(seq "$REPS"); do
 		order=(base new); [ $((rep % 2)) = 0 ] && order=(new base)
 		for who in "${order[@]}"; do
-			addon="$BASE_ADDON"; [ "$who" = new ] && addon="$NEW_ADDON"
-			MICRO_NODE_ADDON="$addon" "${pre[@]}" node "$here/node/server.js" >"$work/srv.out" 2>&1 &
+			addon="$BASE_ADDON" pkg="${BASE_PKG:-}"; [ "$who" = new ] && addon="$NEW_ADDON" pkg="${NEW_PKG:-}"
+			[ -z "$pkg" ] || pkg="$(cd "$pkg" && pwd)"
+			MICRO_NODE_ADDON="$addon" MICRO_NODE_PKG="$pkg" "${pre[@]}" node "$here/node/server.js" >"$work/srv.out" 2>&1 &
 			sp=$!
 			for _ in $(seq 100); do grep -q '"ready"' "$work/srv.out" && break; sleep 0.05; done
 			a="$(sed -n 's/.*"address":"\([^"]*\)".*/\1/p' "$work/srv.out" | head -1)"

@@ -3,9 +3,10 @@
 // handler on the event loop. Memory registry; prints {"event":"ready","address":...} once
 // serving, then runs until SIGTERM.
 //
-//   node server.js [--addr 127.0.0.1:0]     (MICRO_NODE_ADDON picks the native module)
+//   node server.js [--addr 127.0.0.1:0]     (MICRO_NODE_ADDON picks the native module,
+//                                            MICRO_NODE_PKG the package, bindings/node if unset)
 const path = require('node:path');
-const micro = require(path.resolve(__dirname, '../../bindings/node'));
+const micro = require(process.env.MICRO_NODE_PKG || path.resolve(__dirname, '../../bindings/node'));
 
 const i = process.argv.indexOf('--addr');
 const address = i > 0 ? process.argv[i + 1] : '127.0.0.1:0';
