@@ -8,9 +8,13 @@
 #   each a venv's python.
 # - CLIENT=node: the Node client (`bench/node/client.js`); BASE_ADDON and NEW_ADDON are built
 #   `micro.node` files (a release build of bindings/node, copied).
+# - CLIENT=c: the C ABI's asynchronous `micro_client_call` (`bench/c/client.c`, each call
+#   started from the callback of the one before); BASE_LIB and NEW_LIB are directories each
+#   holding a release build's `libmicro.so.1` (`cargo build --release -p micro-ffi`, copied).
 #
 #   BASE_PY=/tmp/base/bin/python NEW_PY=/tmp/new/bin/python bash bench/sync_ab.sh > rows.jsonl
 #   CLIENT=node BASE_ADDON=/tmp/base.node NEW_ADDON=/tmp/new.node bash bench/sync_ab.sh > rows.jsonl
+#   CLIENT=c BASE_LIB=/tmp/base NEW_LIB=/tmp/new bash bench/sync_ab.sh > rows.jsonl
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 B="${B:-$here/target/release}"
@@ -19,10 +23,16 @@ REPS="${REPS:-3}" D="${D:-2}" WARMUP="${WARMUP:-0.5}"
 case "$CLIENT" in
 sync) : "${BASE_PY:?a python with the base build}" "${NEW_PY:?a python with the new build}" ;;
 node) : "${BASE_ADDON:?a base micro.node}" "${NEW_ADDON:?a new micro.node}" ;;
-*) echo "CLIENT must be sync or node, got $CLIENT" >&2; exit 2 ;;
+c) : "${BASE_LIB:?a directory with the base libmicro.so.1}" "${NEW_LIB:?a directory with the new libmicro.so.1}" ;;
+*) echo "CLIENT must be sync, node or c, got $CLIENT" >&2; exit 2 ;;
 esac
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+if [ "$CLIENT" = c ]; then
+	ln -sf libmicro.so.1 "$work/libmicro.so"
+	cp -f "$NEW_LIB/libmicro.so.1" "$work/libmicro.so.1"
+	gcc -O2 -std=c11 -Wall -Wextra -Werror -I"$here/../include" "$here/c/client.c" -L"$work" -lmicro -lpthread -o "$work/c-client"
+fi
 
 for layout in unpinned pinned; do
 	pre=(); [ "$layout" = pinned ] && pre=(taskset -c 0)
@@ -43,6 +53,8 @@ for layout in unpinned pinned; do
 				sync/new) cmd=("$NEW_PY" "$here/py/client.py" --sync "${load[@]}") ;;
 				node/base) cmd=(env MICRO_NODE_ADDON="$BASE_ADDON" node "$here/node/client.js" "${load[@]}") ;;
 				node/new) cmd=(env MICRO_NODE_ADDON="$NEW_ADDON" node "$here/node/client.js" "${load[@]}") ;;
+				c/base) cmd=(env LD_LIBRARY_PATH="$BASE_LIB" "$work/c-client" "${load[@]}") ;;
+				c/new) cmd=(env LD_LIBRARY_PATH="$NEW_LIB" "$work/c-client" "${load[@]}") ;;
 				esac
 				res="$("${pre[@]}" "${cmd[@]}" | tail -1)"
 				echo "{\"layout\":\"$layout\",\"c\":$c,\"rep\":$rep,\"client\":\"$who\",\"result\":$res}"
