@@ -636,6 +636,8 @@ export declare namespace native {
     nextRequests(max: number): Promise<NativeRequestBatch>;
     /** Answers unary call `id` of a batch (content type: the request's when unset); a 409 when answered already. */
     respondCall(id: number, body?: Buffer | null, contentType?: string | null): void;
+    /** Answers many unary calls at once: `ids[i]` with `bodies` from `ends[i - 1]` (0 first) to `ends[i]`, content type `contentTypes[i]` (the request's when null); calls answered already are skipped. */
+    respondCalls(ids: Float64Array, ends: Uint32Array, bodies: Buffer, contentTypes?: Array<string | null> | null): void;
     /** Answers unary call `id` with a go-micro error (`errId` empty: the service name; `status` unset: the code's text). */
     failCall(id: number, errId: string, code: number, detail: string, status?: string | null): void;
     /** The service pending call `id` addressed and its headers; `null` once it was answered. */

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use micro::host::{check, AnswerSlot, Inbox, Incoming, Unanswerable};
 use micro::server::{StreamReceiver, StreamSender};
 use micro::{Response, Service as CoreService};
-use napi::bindgen_prelude::{Buffer, BufferSlice, PromiseRaw};
+use napi::bindgen_prelude::{Buffer, BufferSlice, Float64Array, PromiseRaw, Uint32Array};
 use napi::Env;
 use napi_derive::napi;
 use std::collections::HashMap;
@@ -217,6 +217,52 @@ impl NativeService {
         let call = self.calls.take(id)?;
         let body = body.map(|b| Bytes::copy_from_slice(&b)).unwrap_or_default();
         call.answer.respond(Response { body, content_type: content_type.filter(|c| !c.is_empty()) });
+        Ok(())
+    }
+
+    /// Answers many unary calls in one crossing: call `ids[i]` with the bytes of `bodies`
+    /// from `ends[i - 1]` (0 for the first) to `ends[i]`, its content type
+    /// `content_types[i]` (the request's when `null`, or when `content_types` is `null`).
+    /// Calls answered already, or that nobody waits for, are skipped. One crossing and one
+    /// lock for a batch's answers, and the bodies in one copy (issue 18).
+    #[napi]
+    pub fn respond_calls(
+        &self,
+        ids: Float64Array,
+        ends: Uint32Array,
+        bodies: BufferSlice,
+        content_types: Option<Vec<Option<String>>>,
+    ) -> napi::Result<()> {
+        let ids: &[f64] = &ids;
+        let ends: &[u32] = &ends;
+        if ends.len() != ids.len() || content_types.as_ref().is_some_and(|c| c.len() != ids.len()) {
+            return Err(err(400, "respondCalls: ids, ends and contentTypes differ in length"));
+        }
+        let mut start = 0u32;
+        for &end in ends {
+            if end < start || end as usize > bodies.len() {
+                return Err(err(400, format!("respondCalls: body end {end} outside {start}..={}", bodies.len())));
+            }
+            start = end;
+        }
+        let all = Bytes::copy_from_slice(&bodies);
+        let mut cts = content_types.map(Vec::into_iter);
+        let mut answers = Vec::with_capacity(ids.len());
+        let mut start = 0usize;
+        {
+            let mut pending = self.calls.lock();
+            for (&id, &end) in ids.iter().zip(ends) {
+                let end = end as usize;
+                let content_type = cts.as_mut().and_then(Iterator::next).flatten().filter(|c| !c.is_empty());
+                if let Some(call) = pending.remove(&(id as i64)) {
+                    answers.push((call, Response { body: all.slice(start..end), content_type }));
+                }
+                start = end;
+            }
+        }
+        for (call, response) in answers {
+            call.answer.respond(response);
+        }
         Ok(())
     }
 

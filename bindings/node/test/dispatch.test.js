@@ -90,6 +90,45 @@ test('an answer by id is taken once: a repeat is a 409, and info is gone after i
   assert.throws(() => n.respondCall(123456789, null), (e) => e.code === 409 || /409|already answered/.test(String(e.message)));
 });
 
+test('respondCalls answers a batch at once, skips calls answered already and checks its columns', async (t) => {
+  const n = new micro.native.NativeService({ name: 'node.dispatch.many', registry: 'memory', address: '127.0.0.1:0' });
+  n.handle('D.Many', false);
+  await n.start();
+  t.after(() => n.stop());
+  const client = new micro.Client({ registry: 'memory' });
+  const opts = { address: n.address, contentType: 'application/json' };
+  const calls = [1, 2, 3].map((k) => client.call('node.dispatch.many', 'D.Many', { k }, opts));
+  const ids = [];
+  const ks = new Map();
+  while (ids.length < 3) {
+    const b = await n.nextRequests(8);
+    let start = 0;
+    b.ids.forEach((id, i) => {
+      ks.set(id, JSON.parse(b.bodies.subarray(start, b.ends[i]).toString()).k);
+      start = b.ends[i];
+      ids.push(id);
+    });
+  }
+  n.respondCall(ids[0], Buffer.from('{"first":true}'));
+  // Columns that do not line up, or a body end outside the buffer, answer nothing.
+  assert.throws(() => n.respondCalls(Float64Array.from(ids), new Uint32Array(2), Buffer.alloc(0)), /400|differ in length/);
+  assert.throws(() => n.respondCalls(Float64Array.from(ids), Uint32Array.from([1, 2, 99]), Buffer.alloc(3)), /400|outside/);
+  assert.throws(() => n.respondCalls(Float64Array.from(ids), Uint32Array.from([2, 1, 3]), Buffer.alloc(3)), /400|outside/);
+  assert.notEqual(n.callInfo(ids[1]), null);
+  const bodies = ids.map((id) => Buffer.from(JSON.stringify({ k: ks.get(id) * 10 })));
+  const ends = new Uint32Array(bodies.reduce((a, b) => [...a, (a.at(-1) ?? 0) + b.length], []));
+  n.respondCalls(Float64Array.from(ids), ends, Buffer.concat(bodies), [null, null, 'application/x-odd+json']);
+  const got = await Promise.allSettled(calls);
+  const byK = new Map(got.map((g, i) => [i + 1, g]));
+  const odd = ks.get(ids[2]);
+  for (const [k, g] of byK) {
+    if (k === ks.get(ids[0])) assert.deepEqual(g.value, { first: true }); // answered before
+    else if (k === odd) assert.equal(g.status, 'fulfilled'); // its own content type, still JSON
+    else assert.deepEqual(g.value, { k: k * 10 });
+  }
+  for (const id of ids) assert.equal(n.callInfo(id), null);
+});
+
 test('a call its handler never answers gets an error once the service stops', async () => {
   let entered;
   const inHandler = new Promise((r) => { entered = r; });
