@@ -188,3 +188,19 @@ def test_json_bodies_encode_as_compact_json_dumps_does():
                      (loop, "refers to itself")]:
         with pytest.raises(TypeError, match=why):
             _body.encode(bad, None)
+
+
+def test_a_dict_reply_takes_the_short_path_to_the_same_bytes_and_errors():
+    from micro.service import _encode_result
+    for ct in ["application/json", "application/json-rpc", "", "application/octet-stream", "text/plain"]:
+        for v in [{"name": "bench"}, {"a": {"b": [{}]}, "é": '"\n'}, {1: "k"}, {}]:
+            body, rct = _encode_result(v, ct)
+            # What the general path makes of the same value: JSON with go-micro's newline.
+            want, want_ct = _body.encode(v, ct if _body.is_json(ct) else None)
+            assert (body, rct) == (want + b"\n", want_ct), (v, ct)
+    loop: dict = {}
+    loop["self"] = loop
+    for bad, why in [({"x": float("nan")}, "Out of range float"), ({"s": {1, 2}}, "set is not JSON serializable"),
+                     (loop, "refers to itself")]:
+        with pytest.raises(TypeError, match=why):
+            _encode_result(bad, "application/json")

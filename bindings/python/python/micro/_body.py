@@ -128,6 +128,18 @@ def encode(value: Any, content_type: str | None) -> tuple[bytes, str]:
                         "it refers to itself, or nests too deep") from None
 
 
+def json_line(value: Any) -> bytes:
+    """``value`` as one line of JSON, ending in a newline as go-micro's JSON codec writes it;
+    a TypeError naming why when it is not JSON (as :func:`encode`)."""
+    try:
+        return (_json_encode(value) + "\n").encode()
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"body of type {type(value).__name__} is not JSON-serialisable: {e}") from None
+    except RecursionError:
+        raise TypeError(f"body of type {type(value).__name__} is not JSON-serialisable: "
+                        "it refers to itself, or nests too deep") from None
+
+
 def decode(body: bytes, content_type: str, side: Side, *, empty: Any = None) -> Any:
     """``body`` decoded by content type: JSON to Python values (an empty body to ``empty``),
     text to ``str``, anything else stays bytes.

@@ -176,6 +176,8 @@ class _Handler:
 
 
 def _encode_result(result: Any, request_ct: str) -> tuple[bytes, str | None]:
+    if type(result) is dict:  # the usual reply, straight to JSON (what the general path does with it)
+        return _body.json_line(result), request_ct if _body.is_json(request_ct) else _body.JSON
     if isinstance(result, Response):
         body, ct = _body.encode(result.body, result.content_type)
         return body, ct
