@@ -654,18 +654,14 @@ export declare namespace native {
     /** The request headers (go-micro's context metadata). */
     header: Record<string, string>;
   }
-  /** A batch from `nextRequests`: unary calls as columns (index `i` of each is call `i`), streams and messages as objects. */
+  /** A batch from `nextRequests`: unary calls as four numbers each in `calls`, streams and messages as objects. */
   interface NativeRequestBatch {
-    /** Each call's id, for `respondCall`, `failCall` and `callInfo`. */
-    ids: number[];
-    /** Each call's `Handler.Method`. */
-    endpoints: string[];
-    /** Each call's content type (empty when the caller sent none). */
-    contentTypes: string[];
-    /** Each call's W3C trace context (its `Traceparent` header), or `null`. */
-    traceparents: (string | null)[];
-    /** Where each call's body ends in `bodies`; it starts where the one before ends. */
-    ends: number[];
+    /** Per call, four numbers: its id (for `respondCall`, `failCall` and `callInfo`), where its body ends in `bodies` (it starts where the one before ends), and the indexes in `names` of its `Handler.Method` and of its content type (empty when the caller sent none). */
+    calls: Float64Array;
+    /** The distinct endpoints and content types of the batch's calls. */
+    names: string[];
+    /** Each call's W3C trace context (its `Traceparent` header) or `null`; absent when no call in the batch has one. */
+    traceparents?: (string | null)[];
     /** Every call's body, one after another. */
     bodies: Buffer;
     /** Streams and subscribed messages. */

@@ -14,6 +14,7 @@ const {
 } = require('./client');
 
 const BATCH = 256; // requests taken from the native queue per wake-up of the event loop
+const CALL_STRIDE = 4; // numbers per call in a batch's `calls`
 
 /** A stream as a server handler sees it; `for await (const m of stream)` reads it. */
 class ServerStream {
@@ -235,14 +236,17 @@ class Service {
         reportCallbackError('nextRequests', e);
         return;
       }
-      const { ids, others } = batch;
-      if (ids.length === 0 && others.length === 0) return;
-      if (ids.length > 0) {
-        const { endpoints, contentTypes, traceparents, ends, bodies } = batch;
+      // Per call, CALL_STRIDE numbers: id, body end, endpoint and content type (indexes in
+      // `names`); see `RequestBatch` in src/service.rs.
+      const { calls, others } = batch;
+      if (calls.length === 0 && others.length === 0) return;
+      if (calls.length > 0) {
+        const { names, traceparents, bodies } = batch;
         let start = 0;
-        for (let i = 0; i < ids.length; i++) {
-          const end = ends[i];
-          this._call(ids[i], endpoints[i], contentTypes[i], traceparents[i], bodies.subarray(start, end));
+        for (let j = 0, i = 0; j < calls.length; j += CALL_STRIDE, i++) {
+          const end = calls[j + 1];
+          const tp = traceparents === undefined ? null : traceparents[i];
+          this._call(calls[j], names[calls[j + 2]], names[calls[j + 3]], tp, bodies.subarray(start, end));
           start = end;
         }
       }

@@ -307,55 +307,96 @@ impl NativeService {
     }
 }
 
-/// What `nextRequests` resolves to: the unary calls as columns (index `i` of each is call
-/// `i`), the other items as objects. Empty in both once the service stopped.
+/// What `nextRequests` resolves to: the unary calls as columns, the other items as
+/// objects. Empty in both once the service stopped.
+///
+/// The numbers of every call are in one `Float64Array`, [`CALL_STRIDE`] to a call, and each
+/// distinct endpoint and content type is one string in `names`: a batch so crosses into JS as
+/// a handful of values whatever its size, where a column per field cost a JS value and an
+/// element store per call and field (issue 18).
 #[napi(object, object_from_js = false)]
 pub struct RequestBatch {
-    /// Each call's id, for `respondCall`, `failCall` and `callInfo`.
-    pub ids: Vec<i64>,
-    /// Each call's `Handler.Method`.
-    pub endpoints: Vec<String>,
-    /// Each call's content type (empty when the caller sent none).
-    pub content_types: Vec<String>,
-    /// Each call's W3C trace context (its `Traceparent` header), or `null`.
-    pub traceparents: Vec<Option<String>>,
-    /// Where each call's body ends in `bodies`; it starts where the one before ends.
-    pub ends: Vec<i64>,
+    /// Per call, in order: its id (for `respondCall`, `failCall` and `callInfo`), where its
+    /// body ends in `bodies` (it starts where the one before ends), the index in `names` of its
+    /// `Handler.Method`, and the index in `names` of its content type (empty when the caller
+    /// sent none).
+    pub calls: Float64Array,
+    /// The distinct endpoints and content types of the batch's calls.
+    pub names: Vec<String>,
+    /// Each call's W3C trace context (its `Traceparent` header) or `null`; absent when no
+    /// call in the batch carries one.
+    pub traceparents: Option<Vec<Option<String>>>,
     /// Every call's body, one after another.
     pub bodies: Buffer,
     /// Streams and subscribed messages.
     pub others: Vec<NativeRequest>,
 }
 
+/// Numbers per call in [`RequestBatch::calls`]: id, body end, endpoint, content type.
+const CALL_STRIDE: usize = 4;
+
 impl RequestBatch {
     fn new(items: Vec<Incoming>, service_name: &str, calls: &Calls) -> Self {
-        let mut b = RequestBatch {
-            ids: Vec::with_capacity(items.len()),
-            endpoints: Vec::with_capacity(items.len()),
-            content_types: Vec::with_capacity(items.len()),
-            traceparents: Vec::with_capacity(items.len()),
-            ends: Vec::with_capacity(items.len()),
-            bodies: Buffer::from(Vec::new()),
-            others: Vec::new(),
-        };
         let size =
             items.iter().map(|i| if let Incoming::Call { request, .. } = i { request.body.len() } else { 0 }).sum();
         let mut bodies = Vec::with_capacity(size);
+        let mut numbers = Vec::with_capacity(items.len() * CALL_STRIDE);
+        let mut names = Names::default();
+        let mut traceparents: Vec<Option<String>> = Vec::new();
+        let mut others = Vec::new();
+        let mut pending = calls.lock();
         for item in items {
             match item {
                 Incoming::Call { request, answer } => {
-                    b.traceparents.push(traceparent(&request.header).map(str::to_string));
-                    b.endpoints.push(request.endpoint);
-                    b.content_types.push(request.content_type);
+                    if let Some(tp) = traceparent(&request.header) {
+                        // Calls before the first traced one carry none.
+                        traceparents.resize(numbers.len() / CALL_STRIDE, None);
+                        traceparents.push(Some(tp.to_string()));
+                    }
                     bodies.extend_from_slice(&request.body);
-                    b.ends.push(bodies.len() as i64);
-                    b.ids.push(calls.insert(PendingCall { answer, service: request.service, header: request.header }));
+                    let endpoint = names.index(request.endpoint);
+                    let content_type = names.index(request.content_type);
+                    let id = calls.next_id();
+                    pending.insert(id, PendingCall { answer, service: request.service, header: request.header });
+                    numbers.extend_from_slice(&[id as f64, bodies.len() as f64, endpoint, content_type]);
                 }
-                other => b.others.push(NativeRequest::new(other, service_name)),
+                other => others.push(NativeRequest::new(other, service_name)),
             }
         }
-        b.bodies = Buffer::from(bodies);
-        b
+        drop(pending);
+        let traceparents = if traceparents.is_empty() {
+            None
+        } else {
+            traceparents.resize(numbers.len() / CALL_STRIDE, None);
+            Some(traceparents)
+        };
+        RequestBatch {
+            calls: Float64Array::new(numbers),
+            names: names.list,
+            traceparents,
+            bodies: Buffer::from(bodies),
+            others,
+        }
+    }
+}
+
+/// The distinct strings of a batch, each with its index.
+#[derive(Default)]
+struct Names {
+    list: Vec<String>,
+    index: HashMap<String, usize>,
+}
+
+impl Names {
+    /// The index of `name` (added when new), as the JS number it travels as.
+    fn index(&mut self, name: String) -> f64 {
+        if let Some(&i) = self.index.get(&name) {
+            return i as f64;
+        }
+        let i = self.list.len();
+        self.list.push(name.clone());
+        self.index.insert(name, i);
+        i as f64
     }
 }
 
@@ -388,11 +429,10 @@ impl Calls {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn insert(&self, call: PendingCall) -> i64 {
-        // 2^53 ids (JS's exact integers) would take centuries at a million calls a second.
-        let id = self.next.fetch_add(1, Ordering::Relaxed) as i64 + 1;
-        self.lock().insert(id, call);
-        id
+    /// A new call id. 2^53 ids (JS's exact integers) would take centuries at a million
+    /// calls a second.
+    fn next_id(&self) -> i64 {
+        self.next.fetch_add(1, Ordering::Relaxed) as i64 + 1
     }
 
     /// Call `id`, to answer it: a 409 when it was answered already (or never handed out).

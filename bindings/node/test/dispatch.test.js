@@ -74,11 +74,13 @@ test('an answer by id is taken once: a repeat is a 409, and info is gone after i
   const client = new micro.Client({ registry: 'memory' });
   const call = client.call('node.dispatch.raw', 'D.Raw', { q: 1 }, { address: n.address, metadata: { 'X-K': 'v' } });
   const batch = await n.nextRequests(8);
-  assert.equal(batch.ids.length, 1);
+  assert.equal(batch.calls.length, 4);
   assert.equal(batch.others.length, 0);
-  const id = batch.ids[0];
-  assert.equal(batch.endpoints[0], 'D.Raw');
-  assert.equal(batch.bodies.subarray(0, batch.ends[0]).toString(), '{"q":1}');
+  const [id, end, ep, ct] = batch.calls;
+  assert.equal(batch.names[ep], 'D.Raw');
+  assert.equal(batch.names[ct], 'application/json');
+  assert.equal(batch.traceparents, undefined);
+  assert.equal(batch.bodies.subarray(0, end).toString(), '{"q":1}');
   const info = n.callInfo(id);
   assert.equal(info.service, 'node.dispatch.raw');
   assert.equal(info.header['X-K'], 'v');
@@ -103,11 +105,12 @@ test('respondCalls answers a batch at once, skips calls answered already and che
   while (ids.length < 3) {
     const b = await n.nextRequests(8);
     let start = 0;
-    b.ids.forEach((id, i) => {
-      ks.set(id, JSON.parse(b.bodies.subarray(start, b.ends[i]).toString()).k);
-      start = b.ends[i];
+    for (let j = 0; j < b.calls.length; j += 4) {
+      const [id, end] = [b.calls[j], b.calls[j + 1]];
+      ks.set(id, JSON.parse(b.bodies.subarray(start, end).toString()).k);
+      start = end;
       ids.push(id);
-    });
+    }
   }
   n.respondCall(ids[0], Buffer.from('{"first":true}'));
   // Columns that do not line up, or a body end outside the buffer, answer nothing.
@@ -127,6 +130,32 @@ test('respondCalls answers a batch at once, skips calls answered already and che
     else assert.deepEqual(g.value, { k: k * 10 });
   }
   for (const id of ids) assert.equal(n.callInfo(id), null);
+});
+
+test('each call of a batch carries its own trace context, or none', async (t) => {
+  const n = new micro.native.NativeService({ name: 'node.dispatch.traced', registry: 'memory', address: '127.0.0.1:0' });
+  n.handle('D.T', false);
+  await n.start();
+  t.after(() => n.stop());
+  const client = new micro.Client({ registry: 'memory' });
+  const tp = (k) => `00-${String(k).padStart(32, '0')}-${'1'.repeat(16)}-01`;
+  const opts = (k) => ({ address: n.address, metadata: k % 3 === 1 ? { Traceparent: tp(k) } : {} });
+  const calls = Array.from({ length: 12 }, (_, k) => client.call('node.dispatch.traced', 'D.T', { k }, opts(k)));
+  let seen = 0;
+  while (seen < 12) {
+    const b = await n.nextRequests(64);
+    let start = 0;
+    for (let j = 0, i = 0; j < b.calls.length; j += 4, i++) {
+      const k = JSON.parse(b.bodies.subarray(start, b.calls[j + 1]).toString()).k;
+      start = b.calls[j + 1];
+      const got = b.traceparents === undefined ? null : b.traceparents[i];
+      assert.equal(got, k % 3 === 1 ? tp(k) : null, `call ${k}`);
+      assert.equal(b.traceparents === undefined || b.traceparents.length === b.calls.length / 4, true);
+      n.respondCall(b.calls[j], Buffer.from('{}'));
+      seen++;
+    }
+  }
+  await Promise.all(calls);
 });
 
 test('a call its handler never answers gets an error once the service stops', async () => {
