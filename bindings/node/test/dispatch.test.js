@@ -12,6 +12,15 @@ async function service(name, setup) {
   return svc;
 }
 
+/** A started NativeService answering `endpoint` by hand, and a client; stopped after the test. */
+async function native(t, name, endpoint) {
+  const n = new micro.native.NativeService({ name, registry: 'memory', address: '127.0.0.1:0' });
+  n.handle(endpoint, false);
+  await n.start();
+  t.after(() => n.stop());
+  return [n, new micro.Client({ registry: 'memory' })];
+}
+
 test('a handler sees the request context whether or not it reads the headers', async (t) => {
   const seen = [];
   const svc = await service('node.dispatch.ctx', (s) => {
@@ -67,11 +76,7 @@ test('calls in one batch each get their own body and answer', async (t) => {
 });
 
 test('an answer by id is taken once: a repeat is a 409, and info is gone after it', async (t) => {
-  const n = new micro.native.NativeService({ name: 'node.dispatch.raw', registry: 'memory', address: '127.0.0.1:0' });
-  n.handle('D.Raw', false);
-  await n.start();
-  t.after(() => n.stop());
-  const client = new micro.Client({ registry: 'memory' });
+  const [n, client] = await native(t, 'node.dispatch.raw', 'D.Raw');
   const call = client.call('node.dispatch.raw', 'D.Raw', { q: 1 }, { address: n.address, metadata: { 'X-K': 'v' } });
   const batch = await n.nextRequests(8);
   assert.equal(batch.calls.length, 4);
@@ -93,11 +98,7 @@ test('an answer by id is taken once: a repeat is a 409, and info is gone after i
 });
 
 test('respondCalls answers a batch at once, skips calls answered already and checks its columns', async (t) => {
-  const n = new micro.native.NativeService({ name: 'node.dispatch.many', registry: 'memory', address: '127.0.0.1:0' });
-  n.handle('D.Many', false);
-  await n.start();
-  t.after(() => n.stop());
-  const client = new micro.Client({ registry: 'memory' });
+  const [n, client] = await native(t, 'node.dispatch.many', 'D.Many');
   const opts = { address: n.address, contentType: 'application/json' };
   const calls = [1, 2, 3].map((k) => client.call('node.dispatch.many', 'D.Many', { k }, opts));
   const ids = [];
@@ -133,11 +134,7 @@ test('respondCalls answers a batch at once, skips calls answered already and che
 });
 
 test('each call of a batch carries its own trace context, or none', async (t) => {
-  const n = new micro.native.NativeService({ name: 'node.dispatch.traced', registry: 'memory', address: '127.0.0.1:0' });
-  n.handle('D.T', false);
-  await n.start();
-  t.after(() => n.stop());
-  const client = new micro.Client({ registry: 'memory' });
+  const [n, client] = await native(t, 'node.dispatch.traced', 'D.T');
   const tp = (k) => `00-${String(k).padStart(32, '0')}-${'1'.repeat(16)}-01`;
   const opts = (k) => ({ address: n.address, metadata: k % 3 === 1 ? { Traceparent: tp(k) } : {} });
   const calls = Array.from({ length: 12 }, (_, k) => client.call('node.dispatch.traced', 'D.T', { k }, opts(k)));
