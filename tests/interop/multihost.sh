@@ -68,7 +68,9 @@ mkdir -p "$tmp/node_modules" && ln -s "$top/bindings/node" "$tmp/node_modules/mi
 start() { # host who command…
 	local h="$1" who="$2"
 	shift 2
-	on "$h" "$@" >"$tmp/$who.out" 2>"$tmp/$who.err" &
+	# Not through `on`: a function in the background is a subshell, and killing it left the
+	# command running (ip netns exec becomes the command itself, so $! is the command).
+	ip netns exec "${ns[$h]}" "$@" >"$tmp/$who.out" 2>"$tmp/$who.err" &
 	pids+=($!)
 }
 start a rust env MICRO_SERVER_NAME=rust.mh "$top/target/debug/server"
@@ -106,7 +108,7 @@ n=0
 for _ in $(seq 300); do n="$(nodes)"; [ "$n" = 3 ] && break; sleep 0.1; done
 [ "$n" = 3 ] || bad shared_three_nodes "$n nodes: $(tail -3 "$tmp/shared-c.err")"
 stop="$tmp/stop"
-on a env MICRO_CLIENT_RETRIES=3 MICRO_CLIENT_REQUEST_TIMEOUT=30s "$py" "$top/tests/interop/multihost/load.py" mh.shared "$stop" \
+ip netns exec "${ns[a]}" env MICRO_CLIENT_RETRIES=3 MICRO_CLIENT_REQUEST_TIMEOUT=30s "$py" "$top/tests/interop/multihost/load.py" mh.shared "$stop" \
 	>"$tmp/load.out" 2>"$tmp/load.err" &
 load=$!
 pids+=($load)
