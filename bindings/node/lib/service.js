@@ -16,6 +16,11 @@ const {
 const BATCH = 256; // requests taken from the native queue per wake-up of the event loop
 const CALL_STRIDE = 4; // numbers per call in a batch's `calls`
 
+/** An empty queue of unary-call answers (`Service._answer`): any content type given (`typed`), a flush queued. */
+function noAnswers() {
+  return { ids: [], bufs: [], cts: [], typed: false, queued: false };
+}
+
 /** A stream as a server handler sees it; `for await (const m of stream)` reads it. */
 class ServerStream {
   constructor(req, contentType) {
@@ -91,7 +96,7 @@ class Service {
     this._pump = null;
     this._client = null;
     // Answers of unary calls not yet handed to the native side: sent together by `_flush`.
-    this._out = { ids: [], bufs: [], cts: [], typed: false, queued: false };
+    this._out = noAnswers();
     this._flush = () => this._sendAnswers();
     unstarted.add(this);
     watchUnstarted();
@@ -284,7 +289,7 @@ class Service {
     const count = o.ids.length;
     if (count === 0) return;
     const { ids, bufs, cts, typed } = o;
-    this._out = { ids: [], bufs: [], cts: [], typed: false, queued: false };
+    this._out = noAnswers();
     const n = this._n;
     if (count === 1) {
       try {

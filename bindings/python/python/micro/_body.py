@@ -119,20 +119,19 @@ def encode(value: Any, content_type: str | None) -> tuple[bytes, str]:
         raise TypeError(f"cannot send a {type(value).__name__} as {ct}: pass bytes for non-JSON content types")
     if value is None:
         return b"{}", ct
-    try:
-        return _json_encode(value).encode(), ct
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"body of type {type(value).__name__} is not JSON-serialisable: {e}") from None
-    except RecursionError:
-        raise TypeError(f"body of type {type(value).__name__} is not JSON-serialisable: "
-                        "it refers to itself, or nests too deep") from None
+    return _json_text(value).encode(), ct
 
 
 def json_line(value: Any) -> bytes:
     """``value`` as one line of JSON, ending in a newline as go-micro's JSON codec writes it;
     a TypeError naming why when it is not JSON (as :func:`encode`)."""
+    return (_json_text(value) + "\n").encode()
+
+
+def _json_text(value: Any) -> str:
+    """``value`` as compact JSON text; a TypeError naming why when it is not JSON."""
     try:
-        return (_json_encode(value) + "\n").encode()
+        return _json_encode(value)
     except (TypeError, ValueError) as e:
         raise TypeError(f"body of type {type(value).__name__} is not JSON-serialisable: {e}") from None
     except RecursionError:
