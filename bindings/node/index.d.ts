@@ -638,6 +638,8 @@ export declare namespace native {
     respondCall(id: number, body?: Buffer | null, contentType?: string | null): void;
     /** Answers many unary calls at once: `ids[i]` with `bodies` from `ends[i - 1]` (0 first) to `ends[i]`, content type `contentTypes[i]` (the request's when null); calls answered already are skipped. */
     respondCalls(ids: Float64Array, ends: Uint32Array, bodies: Buffer, contentTypes?: Array<string | null> | null): void;
+    /** Answers many unary calls with JSON texts: `ids[i]` with line `i` of `lines` (each text ending with a newline, kept in the body), in the request's content type; a line count other than the ids' answers nothing (400); calls answered already are skipped. */
+    respondLines(ids: Float64Array, lines: string): void;
     /** Answers unary call `id` with a go-micro error (`errId` empty: the service name; `status` unset: the code's text). */
     failCall(id: number, errId: string, code: number, detail: string, status?: string | null): void;
     /** The service pending call `id` addressed and its headers; `null` once it was answered. */
@@ -654,11 +656,13 @@ export declare namespace native {
     /** The request headers (go-micro's context metadata). */
     header: Record<string, string>;
   }
-  /** A batch from `nextRequests`: unary calls as four numbers each in `calls`, streams and messages as objects. */
+  /** Numbers per call in a batch's `calls` (5): id, body end, endpoint, content type, service. */
+  const CALL_STRIDE: number;
+  /** A batch from `nextRequests`: unary calls as `CALL_STRIDE` numbers each in `calls`, streams and messages as objects. */
   interface NativeRequestBatch {
-    /** Per call, four numbers: its id (for `respondCall`, `failCall` and `callInfo`), where its body ends in `bodies` (it starts where the one before ends), and the indexes in `names` of its `Handler.Method` and of its content type (empty when the caller sent none). */
+    /** Per call, `CALL_STRIDE` numbers: its id (for `respondCall`, `failCall` and `callInfo`), where its body ends in `bodies` (it starts where the one before ends), and the indexes in `names` of its `Handler.Method`, of its content type (empty when the caller sent none) and of the service it addressed. */
     calls: Float64Array;
-    /** The distinct endpoints and content types of the batch's calls. */
+    /** The distinct endpoints, content types and services of the batch's calls. */
     names: string[];
     /** Each call's W3C trace context (its `Traceparent` header) or `null`; absent when no call in the batch has one. */
     traceparents?: (string | null)[];

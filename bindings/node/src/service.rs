@@ -266,6 +266,44 @@ impl NativeService {
         Ok(())
     }
 
+    /// Answers many unary calls with JSON texts in one crossing: `lines` holds one text per
+    /// call, each ending with `\n` (go-micro's JSON codec ends its bodies so), call `ids[i]`
+    /// answered with line `i`, newline included, in the request's content type. A JSON text
+    /// has no raw newline of its own (`JSON.stringify` escapes them), so the lines need no
+    /// lengths, and the string becomes the bodies without a copy on the JS side (issue 18).
+    /// A count of lines other than of ids answers nothing (400); calls answered already, or
+    /// that nobody waits for, are skipped.
+    #[napi]
+    pub fn respond_lines(&self, ids: Float64Array, lines: String) -> napi::Result<()> {
+        let ids: &[f64] = &ids;
+        let all = Bytes::from(lines);
+        let mut bodies = Vec::with_capacity(ids.len());
+        let mut start = 0usize;
+        for end in memchr::memchr_iter(b'\n', &all) {
+            bodies.push(all.slice(start..=end));
+            start = end + 1;
+        }
+        if start != all.len() || bodies.len() != ids.len() {
+            return Err(err(
+                400,
+                format!("respondLines: {} ids, {} lines ending with a newline", ids.len(), bodies.len()),
+            ));
+        }
+        let mut answers = Vec::with_capacity(ids.len());
+        {
+            let mut pending = self.calls.lock();
+            for (&id, body) in ids.iter().zip(bodies) {
+                if let Some(call) = pending.remove(&(id as i64)) {
+                    answers.push((call, Response { body, content_type: None }));
+                }
+            }
+        }
+        for (call, response) in answers {
+            call.answer.respond(response);
+        }
+        Ok(())
+    }
+
     /// Answers unary call `id` with a go-micro error (`errId` defaults to the service name).
     #[napi]
     pub fn fail_call(
@@ -318,10 +356,10 @@ impl NativeService {
 pub struct RequestBatch {
     /// Per call, in order: its id (for `respondCall`, `failCall` and `callInfo`), where its
     /// body ends in `bodies` (it starts where the one before ends), the index in `names` of its
-    /// `Handler.Method`, and the index in `names` of its content type (empty when the caller
-    /// sent none).
+    /// `Handler.Method`, the index in `names` of its content type (empty when the caller
+    /// sent none), and the index in `names` of the service it addressed.
     pub calls: Float64Array,
-    /// The distinct endpoints and content types of the batch's calls.
+    /// The distinct endpoints, content types and services of the batch's calls.
     pub names: Vec<String>,
     /// Each call's W3C trace context (its `Traceparent` header) or `null`; absent when no
     /// call in the batch carries one.
@@ -332,15 +370,17 @@ pub struct RequestBatch {
     pub others: Vec<NativeRequest>,
 }
 
-/// Numbers per call in [`RequestBatch::calls`]: id, body end, endpoint, content type.
-const CALL_STRIDE: usize = 4;
+/// Numbers per call in a batch's `calls` ([`RequestBatch::calls`]): id, body end, endpoint,
+/// content type, service.
+#[napi]
+pub const CALL_STRIDE: u32 = 5;
 
 impl RequestBatch {
     fn new(items: Vec<Incoming>, service_name: &str, calls: &Calls) -> Self {
         let size =
             items.iter().map(|i| if let Incoming::Call { request, .. } = i { request.body.len() } else { 0 }).sum();
         let mut bodies = Vec::with_capacity(size);
-        let mut numbers = Vec::with_capacity(items.len() * CALL_STRIDE);
+        let mut numbers = Vec::with_capacity(items.len() * CALL_STRIDE as usize);
         let mut names = Names::default();
         let mut traceparents: Vec<Option<String>> = Vec::new();
         let mut others = Vec::new();
@@ -350,15 +390,16 @@ impl RequestBatch {
                 Incoming::Call { request, answer } => {
                     if let Some(tp) = traceparent(&request.header) {
                         // Calls before the first traced one carry none.
-                        traceparents.resize(numbers.len() / CALL_STRIDE, None);
+                        traceparents.resize(numbers.len() / CALL_STRIDE as usize, None);
                         traceparents.push(Some(tp.to_string()));
                     }
                     bodies.extend_from_slice(&request.body);
-                    let endpoint = names.index(request.endpoint);
-                    let content_type = names.index(request.content_type);
+                    let endpoint = names.index(&request.endpoint);
+                    let content_type = names.index(&request.content_type);
+                    let service = names.index(&request.service);
                     let id = calls.next_id();
                     pending.insert(id, PendingCall { answer, service: request.service, header: request.header });
-                    numbers.extend_from_slice(&[id as f64, bodies.len() as f64, endpoint, content_type]);
+                    numbers.extend_from_slice(&[id as f64, bodies.len() as f64, endpoint, content_type, service]);
                 }
                 other => others.push(NativeRequest::new(other, service_name)),
             }
@@ -367,7 +408,7 @@ impl RequestBatch {
         let traceparents = if traceparents.is_empty() {
             None
         } else {
-            traceparents.resize(numbers.len() / CALL_STRIDE, None);
+            traceparents.resize(numbers.len() / CALL_STRIDE as usize, None);
             Some(traceparents)
         };
         RequestBatch {
@@ -389,13 +430,13 @@ struct Names {
 
 impl Names {
     /// The index of `name` (added when new), as the JS number it travels as.
-    fn index(&mut self, name: String) -> f64 {
-        if let Some(&i) = self.index.get(&name) {
+    fn index(&mut self, name: &str) -> f64 {
+        if let Some(&i) = self.index.get(name) {
             return i as f64;
         }
         let i = self.list.len();
-        self.list.push(name.clone());
-        self.index.insert(name, i);
+        self.list.push(name.to_string());
+        self.index.insert(name.to_string(), i);
         i as f64
     }
 }

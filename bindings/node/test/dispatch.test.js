@@ -1,9 +1,11 @@
 'use strict';
 // How unary calls reach handlers (lib/service.js `_call`, src/service.rs `RequestBatch`):
-// by id, in batches, with the request's service and headers fetched only when read.
+// by id, in batches, with the request's headers fetched only when read.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const micro = require('..');
+
+const STRIDE = micro.native.CALL_STRIDE; // numbers per call in a batch's `calls`
 
 async function service(name, setup) {
   const svc = new micro.Service({ name, registry: 'memory', address: '127.0.0.1:0' });
@@ -44,6 +46,8 @@ test('a handler sees the request context whether or not it reads the headers', a
   assert.equal(k.raw, '{"a":1}');
   assert.deepEqual(await c.call(svc.name, 'D.Header', {}, { address, metadata: { 'X-Who': 'ann' } }),
     { who: 'ann', service: svc.name });
+  // The service a caller addressed, which a proxy or an alias may name otherwise.
+  assert.deepEqual(await c.call('node.dispatch.alias', 'D.Header', {}, { address }), { who: null, service: 'node.dispatch.alias' });
   assert.deepEqual(await c.call(svc.name, 'D.Spread', {}, { address, metadata: { 'X-Who': 'bob' } }),
     { who: 'bob', endpoint: 'D.Spread' });
   // Kept past its answer, a context read earlier still holds what it read.
@@ -79,11 +83,12 @@ test('an answer by id is taken once: a repeat is a 409, and info is gone after i
   const [n, client] = await native(t, 'node.dispatch.raw', 'D.Raw');
   const call = client.call('node.dispatch.raw', 'D.Raw', { q: 1 }, { address: n.address, metadata: { 'X-K': 'v' } });
   const batch = await n.nextRequests(8);
-  assert.equal(batch.calls.length, 4);
+  assert.equal(batch.calls.length, STRIDE);
   assert.equal(batch.others.length, 0);
-  const [id, end, ep, ct] = batch.calls;
+  const [id, end, ep, ct, sv] = batch.calls;
   assert.equal(batch.names[ep], 'D.Raw');
   assert.equal(batch.names[ct], 'application/json');
+  assert.equal(batch.names[sv], 'node.dispatch.raw');
   assert.equal(batch.traceparents, undefined);
   assert.equal(batch.bodies.subarray(0, end).toString(), '{"q":1}');
   const info = n.callInfo(id);
@@ -106,7 +111,7 @@ test('respondCalls answers a batch at once, skips calls answered already and che
   while (ids.length < 3) {
     const b = await n.nextRequests(8);
     let start = 0;
-    for (let j = 0; j < b.calls.length; j += 4) {
+    for (let j = 0; j < b.calls.length; j += STRIDE) {
       const [id, end] = [b.calls[j], b.calls[j + 1]];
       ks.set(id, JSON.parse(b.bodies.subarray(start, end).toString()).k);
       start = end;
@@ -133,6 +138,69 @@ test('respondCalls answers a batch at once, skips calls answered already and che
   for (const id of ids) assert.equal(n.callInfo(id), null);
 });
 
+test('respondLines answers a batch with JSON texts, one a line, and checks the count', async (t) => {
+  const [n, client] = await native(t, 'node.dispatch.lines', 'D.Lines');
+  const opts = { address: n.address, contentType: 'application/json' };
+  const calls = [1, 2, 3].map((k) => client.callRaw('node.dispatch.lines', 'D.Lines', { k }, opts));
+  const ids = [];
+  const ks = new Map();
+  while (ids.length < 3) {
+    const b = await n.nextRequests(8);
+    let start = 0;
+    for (let j = 0; j < b.calls.length; j += STRIDE) {
+      ks.set(b.calls[j], JSON.parse(b.bodies.subarray(start, b.calls[j + 1]).toString()).k);
+      start = b.calls[j + 1];
+      ids.push(b.calls[j]);
+    }
+  }
+  n.respondCall(ids[0], Buffer.from('{"first":true}'));
+  // A count of lines other than of ids, or text after the last newline, answers nothing.
+  assert.throws(() => n.respondLines(Float64Array.from(ids), '{}\n{}\n'), /400|3 ids, 2 lines/);
+  assert.throws(() => n.respondLines(Float64Array.from(ids), '{}\n{}\n{}'), /400|3 ids/);
+  assert.throws(() => n.respondLines(Float64Array.from(ids), '{}\n{}\n{}\n{}\n'), /400|3 ids, 4 lines/);
+  assert.notEqual(n.callInfo(ids[1]), null);
+  n.respondLines(Float64Array.from(ids), ids.map((id) => JSON.stringify({ k: ks.get(id) * 10, s: 'é\n' })).join('\n') + '\n');
+  const got = await Promise.all(calls);
+  for (const [i, r] of got.entries()) {
+    const k = i + 1;
+    if (k === ks.get(ids[0])) {
+      assert.equal(r.raw.toString(), '{"first":true}'); // answered before, left alone
+    } else {
+      assert.equal(r.raw.toString(), JSON.stringify({ k: k * 10, s: 'é\n' }) + '\n');
+      assert.equal(r.contentType, 'application/json');
+    }
+  }
+  for (const id of ids) assert.equal(n.callInfo(id), null);
+});
+
+test('a batch of JSON replies, bytes and failures each answers its own call', async (t) => {
+  const svc = await service('node.dispatch.mixed', (s) => {
+    s.handle('D.Mixed', async (req) => {
+      if (req.k % 4 === 0) return Buffer.from(`bytes ${req.k}`);
+      if (req.k % 4 === 1) return { k: req.k, text: 'line\nbreak' };
+      if (req.k % 4 === 2) return { big: 1n }; // JSON cannot encode a BigInt
+      return undefined; // {}
+    });
+  });
+  t.after(() => svc.close());
+  const c = svc.client();
+  const opts = { contentType: 'application/json' };
+  const got = await Promise.allSettled(Array.from({ length: 24 }, (_, k) => c.callRaw('node.dispatch.mixed', 'D.Mixed', { k }, opts)));
+  for (const [k, g] of got.entries()) {
+    if (k % 4 === 2) {
+      assert.equal(g.status, 'rejected', `call ${k}`);
+      assert.equal(g.reason.code, 500);
+      assert.match(g.reason.detail, /reply: body cannot be encoded as JSON/);
+      continue;
+    }
+    assert.equal(g.status, 'fulfilled', `call ${k}`);
+    const raw = g.value.raw.toString();
+    if (k % 4 === 0) assert.equal(raw, `bytes ${k}`);
+    else if (k % 4 === 1) assert.equal(raw, JSON.stringify({ k, text: 'line\nbreak' }) + '\n');
+    else assert.equal(raw, '{}\n');
+  }
+});
+
 test('each call of a batch carries its own trace context, or none', async (t) => {
   const [n, client] = await native(t, 'node.dispatch.traced', 'D.T');
   const tp = (k) => `00-${String(k).padStart(32, '0')}-${'1'.repeat(16)}-01`;
@@ -142,12 +210,12 @@ test('each call of a batch carries its own trace context, or none', async (t) =>
   while (seen < 12) {
     const b = await n.nextRequests(64);
     let start = 0;
-    for (let j = 0, i = 0; j < b.calls.length; j += 4, i++) {
+    for (let j = 0, i = 0; j < b.calls.length; j += STRIDE, i++) {
       const k = JSON.parse(b.bodies.subarray(start, b.calls[j + 1]).toString()).k;
       start = b.calls[j + 1];
       const got = b.traceparents === undefined ? null : b.traceparents[i];
       assert.equal(got, k % 3 === 1 ? tp(k) : null, `call ${k}`);
-      assert.equal(b.traceparents === undefined || b.traceparents.length === b.calls.length / 4, true);
+      assert.equal(b.traceparents === undefined || b.traceparents.length === b.calls.length / STRIDE, true);
       n.respondCall(b.calls[j], Buffer.from('{}'));
       seen++;
     }

@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   void [r.raw, r.contentType, b.message, e.code, e.status, micro.version];
   const n = new micro.native.NativeService({ name: 'raw' });
   const batch = await n.nextRequests(16);
-  for (let j = 0; j < batch.calls.length; j += 4) n.respondCall(batch.calls[j], Buffer.from('{}'), 'application/json');
+  for (let j = 0; j < batch.calls.length; j += micro.native.CALL_STRIDE) n.respondCall(batch.calls[j], Buffer.from('{}'), 'application/json');
   for (const x of batch.others) x.respond(Buffer.from('{}'), 'application/json');
   const info: ReturnType<typeof n.callInfo> = n.callInfo(batch.calls[0]);
   if (info) void [info.service.length, Object.keys(info.header)];
@@ -49,6 +49,7 @@ async function main(): Promise<void> {
   const tp: string | null | undefined = batch.traceparents?.[0];
   void [info, batch.bodies.subarray(0, batch.calls[1]), endpoint, tp];
   n.respondCalls(Float64Array.of(batch.calls[0]), Uint32Array.of(2), Buffer.from('{}'), null);
+  n.respondLines(Float64Array.of(batch.calls[0]), '{}\n');
   await svc.close();
 }
 void main;
