@@ -107,6 +107,43 @@ def test_json_round_trip_and_sync_handler():
     run(main())
 
 
+def test_a_batch_of_mixed_answers_each_reaches_its_own_call():
+    """Replies that did not suspend, ones that did, bytes and errors, all in flight at once,
+    each reach their own caller."""
+    async def main():
+        svc = micro.Service("pytest.batch", registry="memory", address="127.0.0.1:0")
+
+        @svc.handle("B.Mixed")
+        async def mixed(req):
+            k = req["k"]
+            if k % 4 == 1:
+                await asyncio.sleep(0)  # suspends: answered from its Task
+                return {"k": k, "slept": True}
+            if k % 4 == 2:
+                return micro.Response(f"bytes {k}".encode(), "application/octet-stream")
+            if k % 4 == 3:
+                raise micro.Error(f"no {k}", 409)
+            return {"k": k}
+
+        await svc.start()
+        try:
+            c = svc.client
+            got = await asyncio.gather(*(c.call_raw(svc.name, "B.Mixed", {"k": k}) for k in range(40)),
+                                       return_exceptions=True)
+            for k, r in enumerate(got):
+                if k % 4 == 3:
+                    assert isinstance(r, micro.Error) and r.code == 409 and r.detail == f"no {k}"
+                elif k % 4 == 2:
+                    assert (r.body, r.content_type) == (f"bytes {k}".encode(), "application/octet-stream")
+                elif k % 4 == 1:
+                    assert r.body == json.dumps({"k": k, "slept": True}, separators=(",", ":")).encode() + b"\n"
+                else:
+                    assert r.body == b'{"k":%d}\n' % k
+        finally:
+            await svc.stop()
+    run(main())
+
+
 def test_bytes_go_as_is_with_their_content_type():
     async def main():
         svc = greeter()
