@@ -167,6 +167,17 @@ build_go6() {
 }
 
 # start NAME PIN CMD...: starts a server, waits for its ready line, sets $addr and $pid.
+# result_file SUFFIX: bench/results/<UTC date>SUFFIX.md, or with -2, -3… after it when a run
+# of the day already wrote that name, so a second run never overwrites the first. Reports are
+# written to $work first and moved there, so the tree they name is not dirtied by themselves.
+result_file() {
+	local base n=2 f
+	base="$here/results/$(date -u +%Y-%m-%d)$1"
+	f="$base.md"
+	while [ -e "$f" ]; do f="$base-$n.md"; n=$((n + 1)); done
+	echo "$f"
+}
+
 start() {
 	local name="$1" pin="$2"; shift 2
 	local out="$work/$name.out"
@@ -390,9 +401,10 @@ wrappers() {
 	python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
 		"http://$scrape/metrics" >"$work/scrape.txt" || { log "scraping http://$scrape/metrics failed"; exit 1; }
 	mkdir -p "$here/results"
-	out="$here/results/$(date -u +%Y-%m-%d)-wrappers.md"
+	out="$(result_file -wrappers)"
 	python3 "$here/wrappers_report.py" "$rows" "$work/scrape.txt" "${BASE:-}" \
-		"ONLY=wrappers${BASE:+ BASE=$BASE} LAYOUT=$L CS='$cs' D=$D WARMUP=$WARMUP REPS=$reps bash bench/run.sh" >"$out"
+		"ONLY=wrappers${BASE:+ BASE=$BASE} LAYOUT=$L CS='$cs' D=$D WARMUP=$WARMUP REPS=$reps bash bench/run.sh" >"$work/report.md"
+	mv "$work/report.md" "$out"
 	log "wrote $out"
 	cat "$out"
 }
@@ -448,8 +460,9 @@ if [ "$ONLY" = gateway ]; then
 	"$top/scripts/netns.sh" env D="$D" WARMUP="$WARMUP" REPS="${REPS:-3}" \
 		bash "$here/gateway.sh" "$B" "$G" "$GM" "$top/target/release/micro" >"$rows"
 	mkdir -p "$here/results"
-	out="$here/results/$(date -u +%Y-%m-%d)-gateway.md"
-	python3 "$here/gateway_report.py" "$rows" "ONLY=gateway D=$D WARMUP=$WARMUP REPS=${REPS:-3} bash bench/run.sh" >"$out"
+	out="$(result_file -gateway)"
+	python3 "$here/gateway_report.py" "$rows" "ONLY=gateway D=$D WARMUP=$WARMUP REPS=${REPS:-3} bash bench/run.sh" >"$work/report.md"
+	mv "$work/report.md" "$out"
 	log "wrote $out"
 	cat "$out"
 	exit
@@ -460,8 +473,9 @@ if [ "$ONLY" = sidecar ]; then
 	"$top/scripts/netns.sh" env D="$D" WARMUP="$WARMUP" REPS="${REPS:-3}" \
 		bash "$here/sidecar.sh" "$B" "$top/target/release/micro" >"$rows"
 	mkdir -p "$here/results"
-	out="$here/results/$(date -u +%Y-%m-%d)-sidecar.md"
-	python3 "$here/sidecar_report.py" "$rows" "ONLY=sidecar D=$D WARMUP=$WARMUP REPS=${REPS:-3} bash bench/run.sh" >"$out"
+	out="$(result_file -sidecar)"
+	python3 "$here/sidecar_report.py" "$rows" "ONLY=sidecar D=$D WARMUP=$WARMUP REPS=${REPS:-3} bash bench/run.sh" >"$work/report.md"
+	mv "$work/report.md" "$out"
 	log "wrote $out"
 	cat "$out"
 	exit
@@ -530,8 +544,9 @@ hostserve() {
 			pids=()
 		done
 	done
-	local out="$here/results/$(date -u +%Y-%m-%d)-hosts.md"
-	python3 "$here/hosts_report.py" "$rows" "ONLY=hostserve D=$D WARMUP=$WARMUP REPS=$reps bash bench/run.sh" >"$out"
+	local out; out="$(result_file -hosts)"
+	python3 "$here/hosts_report.py" "$rows" "ONLY=hostserve D=$D WARMUP=$WARMUP REPS=$reps bash bench/run.sh" >"$work/report.md"
+	mv "$work/report.md" "$out"
 	log "wrote $out"
 	cat "$out"
 }
@@ -572,8 +587,9 @@ if [ "$ONLY" = payloads ]; then
 		for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 		pids=()
 	done
-	out="$here/results/$(date -u +%Y-%m-%d)-payloads.md"
-	python3 "$here/report.py" "$rows" "ONLY=payloads D=$D WARMUP=$WARMUP bash bench/run.sh" >"$out"
+	out="$(result_file -payloads)"
+	python3 "$here/report.py" "$rows" "ONLY=payloads D=$D WARMUP=$WARMUP bash bench/run.sh" >"$work/report.md"
+	mv "$work/report.md" "$out"
 	log "wrote $out"
 	cat "$out"
 	exit
@@ -655,7 +671,8 @@ else
 	log "not root: discovery (mDNS needs scripts/netns.sh) skipped"
 fi
 mkdir -p "$here/results"
-out="$here/results/$(date -u +%Y-%m-%d).md"
-python3 "$here/report.py" "$rows" "bash bench/run.sh" >"$out"
+out="$(result_file "")"
+python3 "$here/report.py" "$rows" "bash bench/run.sh" >"$work/report.md"
+mv "$work/report.md" "$out"
 log "wrote $out"
 cat "$out"
