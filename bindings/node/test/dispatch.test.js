@@ -23,6 +23,23 @@ async function native(t, name, endpoint) {
   return [n, new micro.Client({ registry: 'memory' })];
 }
 
+/** Pulls batches until `count` calls came: their ids in order, and each id's body's `k`. */
+async function pullCalls(n, count) {
+  const ids = [];
+  const ks = new Map();
+  while (ids.length < count) {
+    const b = await n.nextRequests(8);
+    let start = 0;
+    for (let j = 0; j < b.calls.length; j += STRIDE) {
+      const [id, end] = [b.calls[j], b.calls[j + 1]];
+      ks.set(id, JSON.parse(b.bodies.subarray(start, end).toString()).k);
+      start = end;
+      ids.push(id);
+    }
+  }
+  return [ids, ks];
+}
+
 test('a handler sees the request context whether or not it reads the headers', async (t) => {
   const seen = [];
   const svc = await service('node.dispatch.ctx', (s) => {
@@ -106,18 +123,7 @@ test('respondCalls answers a batch at once, skips calls answered already and che
   const [n, client] = await native(t, 'node.dispatch.many', 'D.Many');
   const opts = { address: n.address, contentType: 'application/json' };
   const calls = [1, 2, 3].map((k) => client.call('node.dispatch.many', 'D.Many', { k }, opts));
-  const ids = [];
-  const ks = new Map();
-  while (ids.length < 3) {
-    const b = await n.nextRequests(8);
-    let start = 0;
-    for (let j = 0; j < b.calls.length; j += STRIDE) {
-      const [id, end] = [b.calls[j], b.calls[j + 1]];
-      ks.set(id, JSON.parse(b.bodies.subarray(start, end).toString()).k);
-      start = end;
-      ids.push(id);
-    }
-  }
+  const [ids, ks] = await pullCalls(n, 3);
   n.respondCall(ids[0], Buffer.from('{"first":true}'));
   // Columns that do not line up, or a body end outside the buffer, answer nothing.
   assert.throws(() => n.respondCalls(Float64Array.from(ids), new Uint32Array(2), Buffer.alloc(0)), /400|differ in length/);
@@ -142,17 +148,7 @@ test('respondLines answers a batch with JSON texts, one a line, and checks the c
   const [n, client] = await native(t, 'node.dispatch.lines', 'D.Lines');
   const opts = { address: n.address, contentType: 'application/json' };
   const calls = [1, 2, 3].map((k) => client.callRaw('node.dispatch.lines', 'D.Lines', { k }, opts));
-  const ids = [];
-  const ks = new Map();
-  while (ids.length < 3) {
-    const b = await n.nextRequests(8);
-    let start = 0;
-    for (let j = 0; j < b.calls.length; j += STRIDE) {
-      ks.set(b.calls[j], JSON.parse(b.bodies.subarray(start, b.calls[j + 1]).toString()).k);
-      start = b.calls[j + 1];
-      ids.push(b.calls[j]);
-    }
-  }
+  const [ids, ks] = await pullCalls(n, 3);
   n.respondCall(ids[0], Buffer.from('{"first":true}'));
   // A count of lines other than of ids, or text after the last newline, answers nothing.
   assert.throws(() => n.respondLines(Float64Array.from(ids), '{}\n{}\n'), /400|3 ids, 2 lines/);
