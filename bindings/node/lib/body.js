@@ -54,6 +54,11 @@ function encode(body, contentType) {
   if (contentType && !isJson(contentType)) {
     throw bad(`a ${typeof body} body needs a JSON content type, not ${contentType}; pass a Buffer or Uint8Array for ${contentType}`);
   }
+  return [Buffer.from(jsonText(body)), contentType || JSON_TYPE];
+}
+
+/** `body` as JSON text (`undefined` as `{}`); a 400 naming why when it cannot be. */
+function jsonText(body) {
   let text;
   try {
     text = JSON.stringify(body === undefined ? {} : body);
@@ -61,7 +66,7 @@ function encode(body, contentType) {
     throw bad(`body cannot be encoded as JSON: ${e.message}`);
   }
   if (text === undefined) throw bad(`a ${typeof body} cannot be encoded as JSON`);
-  return [Buffer.from(text), contentType || JSON_TYPE];
+  return text;
 }
 
 /**
@@ -90,4 +95,4 @@ function decode(buf, contentType, side = 'reply') {
   return buf;
 }
 
-module.exports = { JSON: JSON_TYPE, OCTET, kind, isJson, isBinary, encode, decode };
+module.exports = { JSON: JSON_TYPE, OCTET, kind, isJson, isBinary, encode, jsonText, decode };

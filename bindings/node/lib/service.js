@@ -8,7 +8,7 @@
 
 const native = require('./native');
 const { MicroError, NODE_ID, bad, describe, toMicro } = require('./errors');
-const { JSON: JSON_TYPE, isJson, isBinary, encode, decode } = require('./body');
+const { JSON: JSON_TYPE, isJson, isBinary, encode, jsonText, decode } = require('./body');
 const {
   Client, Registry, guard, guardAsync, checkObject, checkString, checkMillis, stringMap, unstarted, traceContext,
 } = require('./client');
@@ -350,22 +350,13 @@ class Service {
       return;
     }
     const ok = (out) => {
-      if (lines && !isBinary(out)) {
-        // A JSON reply to a JSON request: queued as its text (see `_sendAnswers`).
-        let text;
-        try {
-          text = JSON.stringify(out === undefined ? {} : out);
-        } catch (e) {
-          failCall(n, id, new MicroError({ id: svc, code: 500, detail: `reply: body cannot be encoded as JSON: ${e.message}` }), svc);
-          return;
-        }
-        if (text !== undefined) {
-          this._answer(id, text, null);
-          return;
-        }
-      }
       let buf, rct;
       try {
+        if (lines && !isBinary(out)) {
+          // A JSON reply to a JSON request: queued as its text (see `_sendAnswers`).
+          this._answer(id, jsonText(out), null);
+          return;
+        }
         [buf, rct] = encodeResult(out, ct);
       } catch (e) {
         const m = toMicro(e);

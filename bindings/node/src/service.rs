@@ -247,22 +247,14 @@ impl NativeService {
         }
         let all = Bytes::copy_from_slice(&bodies);
         let mut cts = content_types.map(Vec::into_iter);
-        let mut answers = Vec::with_capacity(ids.len());
         let mut start = 0usize;
-        {
-            let mut pending = self.calls.lock();
-            for (&id, &end) in ids.iter().zip(ends) {
-                let end = end as usize;
-                let content_type = cts.as_mut().and_then(Iterator::next).flatten().filter(|c| !c.is_empty());
-                if let Some(call) = pending.remove(&(id as i64)) {
-                    answers.push((call, Response { body: all.slice(start..end), content_type }));
-                }
-                start = end;
-            }
-        }
-        for (call, response) in answers {
-            call.answer.respond(response);
-        }
+        let responses = ends.iter().map(|&end| {
+            let body = all.slice(start..end as usize);
+            start = end as usize;
+            let content_type = cts.as_mut().and_then(Iterator::next).flatten().filter(|c| !c.is_empty());
+            Response { body, content_type }
+        });
+        self.answer_all(ids, responses);
         Ok(())
     }
 
@@ -289,18 +281,7 @@ impl NativeService {
                 format!("respondLines: {} ids, {} lines ending with a newline", ids.len(), bodies.len()),
             ));
         }
-        let mut answers = Vec::with_capacity(ids.len());
-        {
-            let mut pending = self.calls.lock();
-            for (&id, body) in ids.iter().zip(bodies) {
-                if let Some(call) = pending.remove(&(id as i64)) {
-                    answers.push((call, Response { body, content_type: None }));
-                }
-            }
-        }
-        for (call, response) in answers {
-            call.answer.respond(response);
-        }
+        self.answer_all(ids, bodies.into_iter().map(|body| Response { body, content_type: None }));
         Ok(())
     }
 
@@ -342,6 +323,26 @@ impl NativeService {
     #[napi]
     pub fn registry(&self) -> NativeRegistry {
         NativeRegistry::from_core(Arc::clone(self.svc.registry()))
+    }
+}
+
+impl NativeService {
+    /// Answers call `ids[i]` with `responses[i]`: the pending calls taken under one lock, then
+    /// answered outside it; calls answered already, or that nobody waits for, are skipped
+    /// (`respondCalls`, `respondLines`).
+    fn answer_all(&self, ids: &[f64], responses: impl Iterator<Item = Response>) {
+        let mut answers = Vec::with_capacity(ids.len());
+        {
+            let mut pending = self.calls.lock();
+            for (&id, response) in ids.iter().zip(responses) {
+                if let Some(call) = pending.remove(&(id as i64)) {
+                    answers.push((call, response));
+                }
+            }
+        }
+        for (call, response) in answers {
+            call.answer.respond(response);
+        }
     }
 }
 
