@@ -7,7 +7,8 @@
 # - CLIENT=sync (default): the blocking Python client (`call_sync`); BASE_PY and NEW_PY are
 #   each a venv's python.
 # - CLIENT=node: the Node client (`bench/node/client.js`); BASE_ADDON and NEW_ADDON are built
-#   `micro.node` files (a release build of bindings/node, copied).
+#   `micro.node` files (a release build of bindings/node, copied); BASE_PKG and NEW_PKG, when
+#   set, the package directories whose JavaScript each side runs (bindings/node otherwise).
 # - CLIENT=c: the C ABI's asynchronous `micro_client_call` (`bench/c/client.c`, each call
 #   started from the callback of the one before); BASE_LIB and NEW_LIB are directories each
 #   holding a release build's `libmicro.so.1` (`cargo build --release -p micro-ffi`, copied).
@@ -51,8 +52,8 @@ for layout in unpinned pinned; do
 				*/rust) cmd=("$B/loadgen" unary --client micro "${load[@]}") ;;
 				sync/base) cmd=("$BASE_PY" "$here/py/client.py" --sync "${load[@]}") ;;
 				sync/new) cmd=("$NEW_PY" "$here/py/client.py" --sync "${load[@]}") ;;
-				node/base) cmd=(env MICRO_NODE_ADDON="$BASE_ADDON" node "$here/node/client.js" "${load[@]}") ;;
-				node/new) cmd=(env MICRO_NODE_ADDON="$NEW_ADDON" node "$here/node/client.js" "${load[@]}") ;;
+				node/base) cmd=(env MICRO_NODE_ADDON="$BASE_ADDON" MICRO_NODE_PKG="${BASE_PKG:-}" node "$here/node/client.js" "${load[@]}") ;;
+				node/new) cmd=(env MICRO_NODE_ADDON="$NEW_ADDON" MICRO_NODE_PKG="${NEW_PKG:-}" node "$here/node/client.js" "${load[@]}") ;;
 				c/base) cmd=(env LD_LIBRARY_PATH="$BASE_LIB" "$work/c-client" "${load[@]}") ;;
 				c/new) cmd=(env LD_LIBRARY_PATH="$NEW_LIB" "$work/c-client" "${load[@]}") ;;
 				esac

@@ -5,9 +5,9 @@
 //
 // `--c` calls in flight (each starts when the last ended), explicit address (no registry),
 // no retries. Prints one JSON line in loadgen's format: requests, errors, seconds, rate,
-// p50_us, p99_us, p999_us.
+// p50_us, p99_us, p999_us. MICRO_NODE_PKG: the package (bindings/node if unset), for A/Bs.
 const path = require('node:path');
-const micro = require(path.resolve(__dirname, '../../bindings/node'));
+const micro = require(process.env.MICRO_NODE_PKG || path.resolve(__dirname, '../../bindings/node'));
 
 function arg(name, dflt) {
   const i = process.argv.indexOf('--' + name);

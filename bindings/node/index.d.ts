@@ -706,6 +706,12 @@ export declare namespace native {
     constructor(opts?: NativeClientOptions | null);
     /** Calls `service`'s `endpoint` with a raw body. */
     call(service: string, endpoint: string, body: Buffer, opts?: NativeCallOptions | null): Promise<NativeReply>;
+    /**
+     * `call` for `Client.call`: the body as JSON text or bytes, the common options as
+     * arguments; resolves to a JSON reply's text (of the request's content type, valid
+     * UTF-8), else to the whole reply.
+     */
+    callBody(service: string, endpoint: string, body: string | Buffer, contentType: string, address?: string[] | null, opts?: NativeCallOptions | null): Promise<string | NativeReply>;
     /** Opens a bidirectional stream. */
     stream(service: string, endpoint: string, opts?: NativeCallOptions | null): Promise<NativeClientStream>;
     /** Publishes a raw body on `topic`; resolves once the broker took it. */

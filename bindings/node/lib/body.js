@@ -43,6 +43,12 @@ function isBinary(v) {
  * type was given).
  */
 function encode(body, contentType) {
+  const [data, ct] = encodeText(body, contentType);
+  return [typeof data === 'string' ? Buffer.from(data) : data, ct];
+}
+
+/** `encode`, with a JSON body left as its text (a string), for a native call that takes one. */
+function encodeText(body, contentType) {
   if (contentType !== undefined && contentType !== null && typeof contentType !== 'string') {
     throw bad(`contentType must be a string, got ${typeof contentType}`);
   }
@@ -54,7 +60,7 @@ function encode(body, contentType) {
   if (contentType && !isJson(contentType)) {
     throw bad(`a ${typeof body} body needs a JSON content type, not ${contentType}; pass a Buffer or Uint8Array for ${contentType}`);
   }
-  return [Buffer.from(jsonText(body)), contentType || JSON_TYPE];
+  return [jsonText(body), contentType || JSON_TYPE];
 }
 
 /** `body` as JSON text (`undefined` as `{}`); a 400 naming why when it cannot be. */
@@ -80,13 +86,8 @@ function decode(buf, contentType, side = 'reply') {
   const k = kind(contentType);
   if (k === 'json') {
     if (buf.length === 0) return null;
-    try {
-      if (!isUtf8(buf)) throw new Error('the body is not valid UTF-8');
-      return JSON.parse(buf.toString('utf8'));
-    } catch (e) {
-      const p = native.invalidJson(side, String(contentType), e.message);
-      throw new MicroError(p.id, p.code, p.detail, p.status);
-    }
+    if (!isUtf8(buf)) throw invalidJson(side, contentType, 'the body is not valid UTF-8');
+    return parseJson(buf.toString('utf8'), contentType, side);
   }
   if (k === 'text') {
     if (!isUtf8(buf)) throw new MicroError(NODE_ID, side === 'request' ? 400 : 500, `${side} body is not valid UTF-8 (${contentType})`);
@@ -95,4 +96,23 @@ function decode(buf, contentType, side = 'reply') {
   return buf;
 }
 
-module.exports = { JSON: JSON_TYPE, OCTET, kind, isJson, isBinary, encode, jsonText, decode };
+/**
+ * A JSON body's text parsed (an empty one is `null`); when it does not parse, the MicroError
+ * `decode` gives (400 for a request, 500 for a reply).
+ */
+function parseJson(text, contentType, side = 'reply') {
+  if (text.length === 0) return null;
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw invalidJson(side, contentType, e.message);
+  }
+}
+
+/** Core's error for a JSON body that does not parse, as a MicroError. */
+function invalidJson(side, contentType, why) {
+  const p = native.invalidJson(side, String(contentType), why);
+  return new MicroError(p.id, p.code, p.detail, p.status);
+}
+
+module.exports = { JSON: JSON_TYPE, OCTET, kind, isJson, isBinary, encode, encodeText, jsonText, decode, parseJson };

@@ -6,7 +6,7 @@
 const { AsyncLocalStorage } = require('node:async_hooks');
 const native = require('./native');
 const { MicroError, NODE_ID, bad, toMicro } = require('./errors');
-const { JSON: JSON_TYPE, encode, decode } = require('./body');
+const { JSON: JSON_TYPE, encode, encodeText, decode, parseJson } = require('./body');
 
 /** Calls `f` and rejects with a MicroError for anything it throws or rejects with (Python: `_wait`). */
 function guardAsync(f) {
@@ -304,8 +304,35 @@ class Client {
   }
 
   /** Calls `service`'s `endpoint` and resolves to the reply body decoded by content type. */
-  async call(service, endpoint, body, opts) {
-    return (await this.callRaw(service, endpoint, body, opts)).body;
+  call(service, endpoint, body, opts) {
+    if (this._wrappers && this._wrappers.length > 0) return this.callRaw(service, endpoint, body, opts).then((r) => r.body);
+    // What `callRaw(...).body` gives, without the Reply: the native side hands a JSON reply
+    // over as its text, so no Buffer, header object or node string is made per call.
+    let n, data, ct, address, rest;
+    try {
+      n = this._live();
+      checkString(service, 'service');
+      checkString(endpoint, 'endpoint');
+      const o = callOptions(opts);
+      const md = withTrace(o.metadata);
+      [data, ct] = encodeText(body, o.contentType || this._ct);
+      address = o.address === undefined ? null : o.address;
+      rest = o.timeout === undefined && o.requestTimeout === undefined && o.retries === undefined && md === undefined
+        ? null
+        : { timeout: o.timeout, requestTimeout: o.requestTimeout, retries: o.retries, metadata: md };
+    } catch (e) {
+      return Promise.reject(toMicro(e));
+    }
+    let pending;
+    try {
+      pending = n.callBody(service, endpoint, data, ct, address, rest);
+    } catch (e) {
+      return Promise.reject(missed(toMicro(e), service));
+    }
+    return pending.then(
+      (r) => (typeof r === 'string' ? parseJson(r, ct, 'reply') : decode(r.body, r.contentType, 'reply')),
+      (e) => { throw missed(toMicro(e), service); },
+    );
   }
 
   /** Opens a bidirectional stream. */

@@ -7,8 +7,9 @@ use micro::client::{StreamRecvHalf, StreamSendHalf};
 use micro::config::Config;
 use micro::registry::{self, Registry as CoreRegistry};
 use micro::selector::Strategy;
-use micro::{CallOptions, Client as CoreClient};
-use napi::bindgen_prelude::{Buffer, PromiseRaw};
+use micro::{CallOptions, Client as CoreClient, Reply};
+use napi::bindgen_prelude::{Buffer, Either, PromiseRaw, ToNapiValue};
+use napi::sys;
 use napi::Env;
 use napi_derive::napi;
 use std::collections::HashMap;
@@ -63,6 +64,62 @@ pub struct NativeReply {
     pub header: HashMap<String, String>,
     /// The node that answered.
     pub node: String,
+}
+
+/// What [`NativeClient::call_body`] resolves to.
+pub enum BodyReply {
+    /// The text of a JSON reply: a JS string, parsed on the JS side.
+    Json(Bytes),
+    /// Any other reply, whole, decoded on the JS side as `Client.call` always did.
+    Other(NativeReply),
+}
+
+impl BodyReply {
+    /// `r` as its text when it is JSON of the request's content type (`asked`) and UTF-8:
+    /// the JS side then knows the content type its errors name.
+    fn of(r: Reply, asked: Option<&str>) -> Self {
+        let json = asked == Some(r.content_type.as_str())
+            && micro::host::body::kind(&r.content_type) == micro::host::body::BodyKind::Json
+            && std::str::from_utf8(&r.body).is_ok();
+        if json {
+            return BodyReply::Json(r.body);
+        }
+        BodyReply::Other(NativeReply::from(r))
+    }
+}
+
+impl ToNapiValue for BodyReply {
+    unsafe fn to_napi_value(env: sys::napi_env, v: Self) -> napi::Result<sys::napi_value> {
+        match v {
+            BodyReply::Json(text) => {
+                let mut out = std::ptr::null_mut();
+                // SAFETY: on the JS thread with its env; `text` is UTF-8 (checked in `of`) and
+                // napi copies it before returning.
+                let status =
+                    unsafe { sys::napi_create_string_utf8(env, text.as_ptr().cast(), text.len() as isize, &mut out) };
+                if status != sys::Status::napi_ok {
+                    return Err(napi::Error::new(
+                        napi::Status::from(status),
+                        "could not make the reply's text a string",
+                    ));
+                }
+                Ok(out)
+            }
+            // SAFETY: as above.
+            BodyReply::Other(r) => unsafe { NativeReply::to_napi_value(env, r) },
+        }
+    }
+}
+
+impl From<Reply> for NativeReply {
+    fn from(r: Reply) -> Self {
+        NativeReply {
+            body: Buffer::from(r.body.to_vec()),
+            content_type: r.content_type,
+            header: r.header.into_iter().collect(),
+            node: r.node,
+        }
+    }
 }
 
 /// The selector strategy the `selector` option names: `random` or `roundrobin` (as `MICRO_SELECTOR`).
@@ -164,12 +221,43 @@ impl NativeClient {
         let client = self.client.clone();
         let call = async move {
             let r = client.call(&service, &endpoint, body, &opts).await.map_err(to_js)?;
-            Ok(NativeReply {
-                body: Buffer::from(r.body.to_vec()),
-                content_type: r.content_type,
-                header: r.header.into_iter().collect(),
-                node: r.node,
-            })
+            Ok(NativeReply::from(r))
+        };
+        crate::bridge::spawn_with(env, call, true)
+    }
+
+    /// `call` for a caller that reads only the reply's body (`Client.call`), with the
+    /// common options as arguments rather than read off an object: the body is a JSON text
+    /// or raw bytes; the promise resolves to the reply's text when the reply is JSON of the
+    /// request's content type and valid UTF-8 (parsed on the JS side, whose errors it keeps),
+    /// else to the whole reply. No header object, no node string and no Buffer is made for
+    /// the body a JSON caller parses anyway (issue 18: the JS thread's cost a call).
+    #[napi]
+    #[allow(clippy::too_many_arguments)] // the JS function's positional arguments
+    pub fn call_body<'env>(
+        &self,
+        env: &'env Env,
+        service: String,
+        endpoint: String,
+        body: Either<String, Buffer>,
+        content_type: String,
+        address: Option<Vec<String>>,
+        opts: Option<NativeCallOptions>,
+    ) -> napi::Result<PromiseRaw<'env, BodyReply>> {
+        check_names(&service, &endpoint)?;
+        let mut opts = call_options(opts)?;
+        if let Some(a) = address {
+            opts.address = a;
+        }
+        opts.content_type = Some(content_type).filter(|c| !c.is_empty());
+        let body = match body {
+            Either::A(text) => Bytes::from(text.into_bytes()),
+            Either::B(buf) => Bytes::copy_from_slice(&buf),
+        };
+        let client = self.client.clone();
+        let call = async move {
+            let r = client.call(&service, &endpoint, body, &opts).await.map_err(to_js)?;
+            Ok(BodyReply::of(r, opts.content_type.as_deref()))
         };
         crate::bridge::spawn_with(env, call, true)
     }

@@ -73,6 +73,8 @@ test('over the wire: the split by side, text as strings, and request() as a depr
   const events = [];
   svc.subscribe('node.bodies.text', (m) => { events.push(`${typeof m}:${m}`); });
   svc.handle('Body.BadReply', () => Buffer.from('{oops'));
+  // Replies with exactly the bytes asked for: hex in a JSON request, else the request's own.
+  svc.handle('Body.Bytes', (b) => (Buffer.isBuffer(b) ? b : typeof b === 'string' ? Buffer.from(b) : Buffer.from(b.hex, 'hex')));
   svc.handle('Body.Stream', async (stream) => {
     try {
       await stream.recv();
@@ -114,6 +116,55 @@ test('over the wire: the split by side, text as strings, and request() as a depr
     const r = await c.callRaw('node.bodies', 'Body.BadReply', {}, { address });
     assert.equal(r.raw.toString(), '{oops');
     assert.throws(() => r.body, { code: 500 });
+  });
+
+  await t.test('call() decodes every kind of reply as callRaw().body does', async () => {
+    // call() takes a JSON reply as text from the native side; callRaw() builds the whole
+    // Reply. Both must give the same value, or the same error, for every reply.
+    const outcome = (p) => p.then((value) => ({ value }), (e) => ({ error: { id: e.id, code: e.code, detail: e.detail } }));
+    const hex = (x) => ({ hex: Buffer.from(x).toString('hex') });
+    const cases = [
+      [hex('{"a":1}'), undefined, { value: { a: 1 } }],
+      [hex('{"a":1}\n'), undefined, { value: { a: 1 } }],
+      [hex(''), undefined, { value: null }],
+      [hex('"héllo ☃"'), undefined, { value: 'héllo ☃' }],
+      [hex('{"a":1}'), 'application/grpc+json', { value: { a: 1 } }],
+      [hex('{oops'), undefined, { code: 500, detail: 'reply body is not valid JSON (application/json)' }],
+      [hex('\n'), undefined, { code: 500, detail: 'reply body is not valid JSON (application/json)' }],
+      [hex([0x7b, 0xff, 0x7d]), undefined, { code: 500, detail: 'reply body is not valid JSON (application/json)' }],
+      [Buffer.from('h\u00e9llo'), 'text/plain', { code: 400, detail: 'unsupported Content-Type: text/plain' }],
+      [Buffer.from([1, 2, 3]), 'application/octet-stream', { value: Buffer.from([1, 2, 3]) }],
+    ];
+    for (const [body, contentType, want] of cases) {
+      const opts = { address, contentType };
+      const viaCall = await outcome(c.call('node.bodies', 'Body.Bytes', body, opts));
+      const viaRaw = await outcome(c.callRaw('node.bodies', 'Body.Bytes', body, opts).then((r) => r.body));
+      const what = JSON.stringify([body, contentType]);
+      assert.deepEqual(viaCall, viaRaw, what);
+      if ('value' in want) {
+        assert.deepEqual(viaCall, { value: want.value }, what);
+      } else {
+        assert.equal(viaCall.error.code, want.code, what);
+        assert.ok(viaCall.error.detail.startsWith(want.detail), `${what}: ${viaCall.error.detail}`);
+      }
+    }
+  });
+
+  await t.test("call() passes every option on: metadata, timeout (go-micro's Timeout header, in ns), retries, addresses", async () => {
+    const svc2 = new micro.Service({ name: 'node.bodies.opts', registry: 'memory', broker: 'memory', address: '127.0.0.1:0' });
+    svc2.handle('O.Head', (_b, req) => ({ trace: req.header['X-Trace'] || null, timeout: req.header.Timeout || null }));
+    await svc2.start();
+    try {
+      const a = svc2.address;
+      assert.deepEqual(await c.call('node.bodies.opts', 'O.Head', {}, { address: a, metadata: { 'X-Trace': 't1' }, timeout: 1500, retries: 0 }),
+        { trace: 't1', timeout: '1500000000' });
+      // A whole call's budget goes as the time left of it.
+      const r = await c.call('node.bodies.opts', 'O.Head', {}, { address: [a], requestTimeout: 5000 });
+      assert.equal(r.trace, null);
+      assert.ok(Number(r.timeout) > 0 && Number(r.timeout) <= 5e9, r.timeout);
+    } finally {
+      await svc2.close();
+    }
   });
 
   await t.test('a stream message that does not parse is a 400 in the handler', async () => {
