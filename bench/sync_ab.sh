@@ -5,7 +5,7 @@
 # One JSON line per row on stdout; `bench/sync_ab_report.py` turns them into a table and the
 # added cost per call over the Rust client.
 # - CLIENT=sync (default): the blocking Python client (`call_sync`); BASE_PY and NEW_PY are
-#   each a venv's python.
+#   each a venv's python. CLIENT=asyncio: the same venvs' asyncio client (`await call`).
 # - CLIENT=node: the Node client (`bench/node/client.js`); BASE_ADDON and NEW_ADDON are built
 #   `micro.node` files (a release build of bindings/node, copied); BASE_PKG and NEW_PKG, when
 #   set, the package directories whose JavaScript each side runs (bindings/node otherwise).
@@ -22,10 +22,10 @@ B="${B:-$here/target/release}"
 REPS="${REPS:-3}" D="${D:-2}" WARMUP="${WARMUP:-0.5}"
 : "${CLIENT:=sync}"
 case "$CLIENT" in
-sync) : "${BASE_PY:?a python with the base build}" "${NEW_PY:?a python with the new build}" ;;
+sync | asyncio) : "${BASE_PY:?a python with the base build}" "${NEW_PY:?a python with the new build}" ;;
 node) : "${BASE_ADDON:?a base micro.node}" "${NEW_ADDON:?a new micro.node}" ;;
 c) : "${BASE_LIB:?a directory with the base libmicro.so.1}" "${NEW_LIB:?a directory with the new libmicro.so.1}" ;;
-*) echo "CLIENT must be sync, node or c, got $CLIENT" >&2; exit 2 ;;
+*) echo "CLIENT must be sync, asyncio, node or c, got $CLIENT" >&2; exit 2 ;;
 esac
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -52,6 +52,8 @@ for layout in unpinned pinned; do
 				*/rust) cmd=("$B/loadgen" unary --client micro "${load[@]}") ;;
 				sync/base) cmd=("$BASE_PY" "$here/py/client.py" --sync "${load[@]}") ;;
 				sync/new) cmd=("$NEW_PY" "$here/py/client.py" --sync "${load[@]}") ;;
+				asyncio/base) cmd=("$BASE_PY" "$here/py/client.py" "${load[@]}") ;;
+				asyncio/new) cmd=("$NEW_PY" "$here/py/client.py" "${load[@]}") ;;
 				node/base) cmd=(env MICRO_NODE_ADDON="$BASE_ADDON" MICRO_NODE_PKG="${BASE_PKG:-}" node "$here/node/client.js" "${load[@]}") ;;
 				node/new) cmd=(env MICRO_NODE_ADDON="$NEW_ADDON" MICRO_NODE_PKG="${NEW_PKG:-}" node "$here/node/client.js" "${load[@]}") ;;
 				c/base) cmd=(env LD_LIBRARY_PATH="$BASE_LIB" "$work/c-client" "${load[@]}") ;;

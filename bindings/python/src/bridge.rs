@@ -19,7 +19,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::IntoPyObjectExt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::runtime::Runtime;
@@ -121,7 +121,7 @@ impl Gate {
 /// The gate of this process's runtime, if one was built here.
 fn current_gate() -> Option<Arc<Gate>> {
     let slot = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
-    slot.as_ref().filter(|s| s.pid == std::process::id()).map(|s| Arc::clone(&s.gate))
+    slot.as_ref().filter(|s| s.pid == pid()).map(|s| Arc::clone(&s.gate))
 }
 
 /// Marks the interpreter as exiting: waits (with the GIL released, so an attached runtime
@@ -171,7 +171,7 @@ pub fn runtime() -> PyResult<Arc<Runtime>> {
 }
 
 fn runtime_and_gate() -> PyResult<(Arc<Runtime>, Arc<Gate>)> {
-    let pid = std::process::id();
+    let pid = pid();
     let mut slot = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(s) = slot.as_ref() {
         if s.pid == pid {
@@ -195,10 +195,44 @@ fn runtime_and_gate() -> PyResult<(Arc<Runtime>, Arc<Gate>)> {
     Ok((rt, gate))
 }
 
+/// This process's id, read from memory. `std::process::id()` is a system call (glibc no
+/// longer caches `getpid`), and a call asked it several times: about 1% of an asyncio
+/// client's loop thread, more with the syscall's own entry and exit (issue 18). The value
+/// is refreshed in the child of every `fork()` by a `pthread_atfork` handler, which libc
+/// runs before `fork()` returns in the child, whoever forks: `os.fork`, multiprocessing, a C
+/// extension. (A raw `clone` that skips libc runs no Python in the child.)
+pub fn pid() -> u32 {
+    #[cfg(unix)]
+    {
+        static PID: AtomicU32 = AtomicU32::new(0);
+        static HOOKED: std::sync::Once = std::sync::Once::new();
+        extern "C" fn in_child() {
+            // getpid is async-signal-safe, as a fork handler must be.
+            PID.store(std::process::id(), Ordering::Relaxed);
+        }
+        HOOKED.call_once(|| {
+            PID.store(std::process::id(), Ordering::Relaxed);
+            // SAFETY: registers a handler that only makes an async-signal-safe call and
+            // stores an atomic. If registering fails (ENOMEM), `pid()` asks the kernel.
+            if unsafe { libc::pthread_atfork(None, None, Some(in_child)) } != 0 {
+                PID.store(0, Ordering::Relaxed);
+            }
+        });
+        match PID.load(Ordering::Relaxed) {
+            0 => std::process::id(),
+            p => p,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        std::process::id()
+    }
+}
+
 /// Raises `NativeError` (id `micro.python.fork`) when an object built in process `pid` is
 /// used in another one (a forked child).
 pub fn check_pid(pid: u32) -> PyResult<()> {
-    let now = std::process::id();
+    let now = self::pid();
     if now == pid {
         Ok(())
     } else {
@@ -302,7 +336,7 @@ impl Queue {
             pending: Mutex::new(Pending::default()),
             in_flight: AtomicUsize::new(0),
             bell: OnceLock::new(),
-            pid: std::process::id(),
+            pid: pid(),
         })
     }
 
@@ -372,7 +406,7 @@ pub struct Drainer {
 #[pymethods]
 impl Drainer {
     fn __call__(&self, py: Python<'_>) -> PyResult<()> {
-        if self.queue.pid != std::process::id() {
+        if self.queue.pid != pid() {
             return Ok(()); // a loop carried into a forked child: not ours to drain
         }
         if let Some(bell) = self.queue.bell.get() {
@@ -397,7 +431,7 @@ impl Drop for Completions {
     /// Dropped by Python (the GIL is held): what is still queued goes now, and a task that
     /// delivers later drops its result through the gate.
     fn drop(&mut self) {
-        if self.queue.pid != std::process::id() {
+        if self.queue.pid != pid() {
             return;
         }
         let items = {
@@ -438,7 +472,7 @@ thread_local! {
 
 /// The completion queue of `lp` (made on first use; held weakly by the loop's lifetime).
 fn completions(py: Python<'_>, lp: &Bound<'_, PyAny>) -> PyResult<Py<Completions>> {
-    let pid = std::process::id();
+    let pid = pid();
     let same = |q: &Py<Completions>| {
         let q = q.get();
         q.queue.pid == pid && q.lp.get(py).is_some_and(|l| l.is(lp))

@@ -96,7 +96,7 @@ impl Service {
         let svc = bridge::block(py, async move { b.build().await.map_err(to_py) })?;
         let threaded = Inbox::new(name.clone(), micro::host::DEFAULT_CAPACITY);
         let inbox = Inbox::new(name, micro::host::DEFAULT_CAPACITY);
-        Ok(Service { svc, inbox, threaded, pid: std::process::id(), subs: std::sync::atomic::AtomicUsize::new(0) })
+        Ok(Service { svc, inbox, threaded, pid: crate::bridge::pid(), subs: std::sync::atomic::AtomicUsize::new(0) })
     }
 
     /// The service name.
@@ -312,7 +312,7 @@ impl Pulled {
 /// Up to `max` items from the inbox as Python objects to be; none once stopped.
 async fn pull(inbox: &Inbox, max: usize) -> Vec<Pulled> {
     let name = inbox.name();
-    let pid = std::process::id();
+    let pid = crate::bridge::pid();
     inbox.pull(max).await.into_iter().map(|item| pulled(item, name, pid)).collect()
 }
 
