@@ -5,6 +5,8 @@ import asyncio
 import gc
 import weakref
 
+import pytest
+
 import micro
 from micro import _native
 
@@ -132,8 +134,9 @@ def test_a_call_started_on_the_loops_thread_and_cancelled_lets_go_of_its_connect
     silent = Silent()
 
     async def main():
-        client = micro.Client(registry="memory", retries=0)
-        task = asyncio.ensure_future(client.call("silent", "S.X", {}, address=silent.address))
+        # Budgets longer than the waits below: only the abort can close the connection.
+        client = micro.Client(registry="memory", retries=0, request_timeout=120)
+        task = asyncio.ensure_future(client.call("silent", "S.X", {}, address=silent.address, timeout=60))
         await asyncio.sleep(0)
         assert await asyncio.to_thread(silent.got.wait, 30), "the request never arrived"
         task.cancel()
@@ -141,7 +144,33 @@ def test_a_call_started_on_the_loops_thread_and_cancelled_lets_go_of_its_connect
             await task
         except asyncio.CancelledError:
             pass
-        assert await asyncio.to_thread(silent.closed.wait, 30), "the cancelled call kept its connection"
+        assert await asyncio.to_thread(silent.closed.wait, 20), "the cancelled call kept its connection"
         return await calls("bridge.after-cancel", 20)
+
+    assert asyncio.run(main()) == [f"Hello {j}" for j in range(20)]
+
+
+def test_calls_abandoned_by_a_timeout_let_go_of_their_connections_started_here_or_spawned():
+    # A call whose caller stops waiting is aborted, whichever way it was started: the first
+    # call below is started on the loop's thread, the second spawned (one is already in
+    # flight); `wait_for` gives up on the second and the first is cancelled, and both
+    # connections are closed long before any timeout of the calls' own could close them.
+    first, second = Silent(), Silent()
+
+    async def main():
+        # Budgets longer than the waits below: only the abort can close a connection.
+        client = micro.Client(registry="memory", retries=0, request_timeout=120)
+        a = asyncio.ensure_future(asyncio.wait_for(client.call("silent", "S.X", {}, address=first.address, timeout=60), 30))
+        b = asyncio.ensure_future(asyncio.wait_for(client.call("silent", "S.X", {}, address=second.address, timeout=60), 0.2))
+        assert await asyncio.to_thread(first.got.wait, 30), "the first request never arrived"
+        assert await asyncio.to_thread(second.got.wait, 30), "the second request never arrived"
+        with pytest.raises(asyncio.TimeoutError):
+            await b
+        assert await asyncio.to_thread(second.closed.wait, 20), "the timed-out call kept its connection"
+        a.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await a
+        assert await asyncio.to_thread(first.closed.wait, 20), "the cancelled call kept its connection"
+        return await calls("bridge.after-abandon", 20)
 
     assert asyncio.run(main()) == [f"Hello {j}" for j in range(20)]
