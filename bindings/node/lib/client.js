@@ -279,17 +279,26 @@ class Client {
     });
   }
 
+  /**
+   * A call's arguments checked: `[native client, options (the trace added to the metadata,
+   * the content type set), body]`, the body as `enc` (`encode` or `encodeText`) makes it.
+   */
+  _checked(service, endpoint, body, opts, enc) {
+    const n = this._live();
+    checkString(service, 'service');
+    checkString(endpoint, 'endpoint');
+    const o = callOptions(opts);
+    const md = withTrace(o.metadata);
+    if (md !== undefined) o.metadata = md;
+    const [data, ct] = enc(body, o.contentType || this._ct);
+    o.contentType = ct;
+    return [n, o, data];
+  }
+
   /** The call itself, no wrappers. */
   _perform(service, endpoint, body, opts) {
     return guardAsync(() => {
-      const n = this._live();
-      checkString(service, 'service');
-      checkString(endpoint, 'endpoint');
-      const o = callOptions(opts);
-      const md = withTrace(o.metadata);
-      if (md !== undefined) o.metadata = md;
-      const [buf, ct] = encode(body, o.contentType || this._ct);
-      o.contentType = ct;
+      const [n, o, buf] = this._checked(service, endpoint, body, opts, encode);
       return n.call(service, endpoint, buf, o).then((r) => new Reply(r));
     }).catch((e) => { throw missed(e, service); });
   }
@@ -308,24 +317,19 @@ class Client {
     if (this._wrappers && this._wrappers.length > 0) return this.callRaw(service, endpoint, body, opts).then((r) => r.body);
     // What `callRaw(...).body` gives, without the Reply: the native side hands a JSON reply
     // over as its text, so no Buffer, header object or node string is made per call.
-    let n, data, ct, address, rest;
+    let n, o, data;
     try {
-      n = this._live();
-      checkString(service, 'service');
-      checkString(endpoint, 'endpoint');
-      const o = callOptions(opts);
-      const md = withTrace(o.metadata);
-      [data, ct] = encodeText(body, o.contentType || this._ct);
-      address = o.address === undefined ? null : o.address;
-      rest = o.timeout === undefined && o.requestTimeout === undefined && o.retries === undefined && md === undefined
-        ? null
-        : { timeout: o.timeout, requestTimeout: o.requestTimeout, retries: o.retries, metadata: md };
+      [n, o, data] = this._checked(service, endpoint, body, opts, encodeText);
     } catch (e) {
       return Promise.reject(toMicro(e));
     }
+    const ct = o.contentType;
+    const rest = o.timeout === undefined && o.requestTimeout === undefined && o.retries === undefined && o.metadata === undefined
+      ? null
+      : { timeout: o.timeout, requestTimeout: o.requestTimeout, retries: o.retries, metadata: o.metadata };
     let pending;
     try {
-      pending = n.callBody(service, endpoint, data, ct, address, rest);
+      pending = n.callBody(service, endpoint, data, ct, o.address === undefined ? null : o.address, rest);
     } catch (e) {
       return Promise.reject(missed(toMicro(e), service));
     }
