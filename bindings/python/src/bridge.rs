@@ -665,7 +665,10 @@ where
     let (out, admitted) = py.detach(|| {
         let watched = async move {
             tokio::pin!(fut);
-            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            // The first check after 100 ms, not at once: a check attaches to Python, and
+            // one per call was an extra GIL handoff per call for threads blocked more than
+            // a millisecond (the timer's resolution), e.g. 100 threads calling at once.
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + SIGNAL_CHECK, SIGNAL_CHECK);
             loop {
                 tokio::select! {
                     r = &mut fut => return Some(r),
@@ -697,6 +700,9 @@ where
     drop(admitted);
     out
 }
+
+/// How often a thread blocked in [`block_with`] checks for signals (Ctrl-C).
+const SIGNAL_CHECK: Duration = Duration::from_millis(100);
 
 /// Whether this thread must not re-enter Python: the interpreter is exiting and this is
 /// not the thread that runs the exit.

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import micro
+from micro import _native
 from conftest import HERE, SCRIPTS, Proc, protobuf_greeter, run
 
 KEPT = []  # (ServerStream, Context) of finished Greeter.Keep streams
@@ -393,6 +394,26 @@ def test_sync_client_releases_the_gil(slow_server):
     # The probe can tell: a call that keeps the GIL (sum over a range, all in C) starves it.
     took, steps, gap = gil_probe(lambda: sum(range(3 * 10**7)))
     assert gap >= 0.5 * took, (took, steps, gap)
+
+
+def test_a_blocked_call_sync_takes_the_gil_only_to_return(slow_server):
+    """A thread blocked in call_sync checks for signals every 100 ms, the first check after
+    100 ms: calls that take a few ms (past the timer's 1 ms resolution) do not attach to
+    Python while they wait. One check at once was an extra GIL handoff per call with many
+    threads calling."""
+    c = micro.SyncClient(registry="memory")
+    assert c.call_sync("slow", "Slow.Sleep", {"s": 0.0}, address=slow_server.address) == {"slept": 0.0}
+
+    def calls(n=10):
+        for _ in range(n):
+            assert c.call_sync("slow", "Slow.Sleep", {"s": 0.02}, address=slow_server.address) == {"slept": 0.02}
+
+    before = _native._gate_attaches()
+    calls()
+    t = threading.Thread(target=calls)
+    t.start()
+    t.join()
+    assert _native._gate_attaches() - before == 0
 
 
 def _sigint_as_at_a_terminal():
