@@ -33,6 +33,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod host;
+pub mod process;
 pub mod registry;
 pub mod selector;
 pub mod server;

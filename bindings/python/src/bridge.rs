@@ -19,7 +19,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::IntoPyObjectExt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::runtime::Runtime;
@@ -53,6 +53,10 @@ struct GateState {
     forking: bool,
     /// The interpreter is finalizing: arrivals are turned away for good.
     exiting: bool,
+    /// Threads waiting on `changed`. Leaving wakes them only when there are some: std's
+    /// `notify_all` is a system call even with no waiter, and every blocking call leaves
+    /// the gate once.
+    waiting: usize,
 }
 
 /// Proof of being admitted; leaving the gate on drop.
@@ -62,7 +66,7 @@ impl Drop for Admitted<'_> {
     fn drop(&mut self) {
         let mut st = self.0.lock();
         st.inside -= 1;
-        if st.inside == 0 {
+        if st.inside == 0 && st.waiting > 0 {
             self.0.changed.notify_all();
         }
     }
@@ -81,7 +85,7 @@ impl Gate {
     fn enter(&self) -> Option<Admitted<'_>> {
         let mut st = self.lock();
         while st.forking && !st.exiting {
-            st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+            st = self.wait(st);
         }
         // SAFETY: Py_IsInitialized may be called at any time, with or without the GIL.
         if st.exiting || unsafe { pyo3::ffi::Py_IsInitialized() } == 0 {
@@ -100,8 +104,16 @@ impl Gate {
             st.forking = true;
         }
         while st.inside > 0 {
-            st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+            st = self.wait(st);
         }
+    }
+
+    /// Waits for a change, counted in `waiting` meanwhile.
+    fn wait<'a>(&'a self, mut st: std::sync::MutexGuard<'a, GateState>) -> std::sync::MutexGuard<'a, GateState> {
+        st.waiting += 1;
+        let mut st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+        st.waiting -= 1;
+        st
     }
 
     /// Lets arrivals in again after a fork.
@@ -195,38 +207,10 @@ fn runtime_and_gate() -> PyResult<(Arc<Runtime>, Arc<Gate>)> {
     Ok((rt, gate))
 }
 
-/// This process's id, read from memory. `std::process::id()` is a system call (glibc no
-/// longer caches `getpid`), and a call asked it several times: about 1% of an asyncio
-/// client's loop thread, more with the syscall's own entry and exit (issue 18). The value
-/// is refreshed in the child of every `fork()` by a `pthread_atfork` handler, which libc
-/// runs before `fork()` returns in the child, whoever forks: `os.fork`, multiprocessing, a C
-/// extension. (A raw `clone` that skips libc runs no Python in the child.)
+/// This process's id, read from memory ([`micro::process::id`]): what each object's fork
+/// check, the runtime slot and the completion queue compare, several times a call.
 pub fn pid() -> u32 {
-    #[cfg(unix)]
-    {
-        static PID: AtomicU32 = AtomicU32::new(0);
-        static HOOKED: std::sync::Once = std::sync::Once::new();
-        extern "C" fn in_child() {
-            // getpid is async-signal-safe, as a fork handler must be.
-            PID.store(std::process::id(), Ordering::Relaxed);
-        }
-        HOOKED.call_once(|| {
-            PID.store(std::process::id(), Ordering::Relaxed);
-            // SAFETY: registers a handler that only makes an async-signal-safe call and
-            // stores an atomic. If registering fails (ENOMEM), `pid()` asks the kernel.
-            if unsafe { libc::pthread_atfork(None, None, Some(in_child)) } != 0 {
-                PID.store(0, Ordering::Relaxed);
-            }
-        });
-        match PID.load(Ordering::Relaxed) {
-            0 => std::process::id(),
-            p => p,
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        std::process::id()
-    }
+    micro::process::id()
 }
 
 /// Raises `NativeError` (id `micro.python.fork`) when an object built in process `pid` is

@@ -184,7 +184,7 @@ impl Drop for Driving {
 
 /// This thread's runtime, built on first use (and again in a forked child).
 fn own() -> Result<(Arc<Runtime>, Home), NotHere> {
-    let pid = std::process::id();
+    let pid = crate::process::id();
     let found =
         OWN.with(|o| o.borrow().as_ref().filter(|own| own.pid == pid).map(|own| (own.rt.clone(), own.home.clone())));
     if let Some(found) = found {
