@@ -15,12 +15,25 @@
 //! future never runs on two threads at once (the waker moves it into a task only after the
 //! first poll has put it back); a panic in the first poll is caught and the future dropped,
 //! as a task's panic would be.
+//!
+//! A call's first poll also arms its timeout, and a timer set from outside the runtime
+//! wakes the runtime's timer driver when that driver sleeps with no deadline, to re-arm it
+//! (tokio's `reregister`): at one call in flight it always does, since the last call's timer
+//! is gone by then, so every call woke a worker for nothing (an `eventfd` write on the host
+//! thread, a wake-up and a context switch on the runtime; found with `perf record -e
+//! syscalls:sys_enter_write` on the asyncio client, issue 18). While calls are being started,
+//! [`start`] keeps a timer of its own armed on the runtime (a keeper task), never more than
+//! a second away, so the driver sleeps with a deadline that a call's timeout (go-micro's
+//! default is 5 s) does not come before. It stops after a period with no call started, so an
+//! idle process is not woken.
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::task::AbortHandle;
 
@@ -127,7 +140,8 @@ where
             *state = match *state {
                 State::First { woken: true } => State::Running(rt.spawn(fut).abort_handle()),
                 _ => State::Parked(fut),
-            }
+            };
+            Keeper::wanted(rt);
         }
         Err(_) => {
             tracing::error!("a host call panicked in its first poll; it is dropped, as a task's would be");
@@ -136,6 +150,80 @@ where
     }
     drop(state);
     Start(started)
+}
+
+/// How far ahead the [`Keeper`]'s timer is kept, at most: calls whose timeout is longer set
+/// their timers without waking the runtime.
+const KEEP_ARMED: Duration = Duration::from_secs(1);
+
+/// A task that keeps a timer armed on one runtime while calls are being started there (see
+/// the module's doc).
+struct Keeper {
+    rt: tokio::runtime::Id,
+    /// A call was started since the keeper's last tick.
+    started: AtomicBool,
+    /// The keeper's task is running.
+    running: AtomicBool,
+}
+
+/// The keepers of the runtimes calls were started on (runtime ids are never reused).
+static KEEPERS: Mutex<Vec<Arc<Keeper>>> = Mutex::new(Vec::new());
+
+thread_local! {
+    /// The keeper of the runtime this thread last started a call on: no lock per call.
+    static LAST: std::cell::RefCell<Option<Arc<Keeper>>> = const { std::cell::RefCell::new(None) };
+}
+
+impl Keeper {
+    /// Notes that a call was started on `rt`; starts its keeper if it is not running.
+    fn wanted(rt: &Handle) {
+        let id = rt.id();
+        let Ok(keeper) = LAST.try_with(|last| {
+            let mut last = last.borrow_mut();
+            match last.as_ref() {
+                Some(k) if k.rt == id => Arc::clone(k),
+                _ => Arc::clone(last.insert(Keeper::of(id))),
+            }
+        }) else {
+            return; // the thread is exiting
+        };
+        if !keeper.started.load(Ordering::Relaxed) {
+            keeper.started.store(true, Ordering::Relaxed);
+        }
+        if !keeper.running.load(Ordering::Acquire) && !keeper.running.swap(true, Ordering::AcqRel) {
+            rt.spawn(keeper.run());
+        }
+    }
+
+    /// Runtime `id`'s keeper, made on first use.
+    fn of(id: tokio::runtime::Id) -> Arc<Keeper> {
+        let mut all = KEEPERS.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = all.iter().find(|k| k.rt == id) {
+            return Arc::clone(k);
+        }
+        // Keepers that stopped belong to idle or dropped runtimes; an idle one gets a new
+        // keeper from its next call.
+        all.retain(|k| k.running.load(Ordering::Acquire));
+        let k = Arc::new(Keeper { rt: id, started: AtomicBool::new(false), running: AtomicBool::new(false) });
+        all.push(Arc::clone(&k));
+        k
+    }
+
+    /// Sleeps [`KEEP_ARMED`] at a time until a whole period passes with no call started.
+    async fn run(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(KEEP_ARMED).await;
+            if self.started.swap(false, Ordering::Relaxed) {
+                continue;
+            }
+            self.running.store(false, Ordering::Release);
+            // A call started since the swap saw this keeper running and did not start
+            // another: go on for it, unless a new keeper was started meanwhile.
+            if !self.started.load(Ordering::Acquire) || self.running.swap(true, Ordering::AcqRel) {
+                return;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -254,5 +342,59 @@ mod tests {
         let rt = runtime();
         let s = start(rt.handle(), async { panic!("boom") });
         assert!(s.finished_here());
+    }
+
+    /// Calls started one after another from a host thread, each with a timeout (the
+    /// one-in-flight pattern): starting a call does not wake the runtime's worker to re-arm
+    /// its timer driver for the call's timeout; only the reply does.
+    #[test]
+    fn a_started_call_with_a_timeout_does_not_wake_the_runtime_to_arm_it() {
+        use std::time::{Duration, Instant};
+        let rt = runtime();
+        // Each time the worker goes to sleep; a wake-up with nothing to do shows as one more.
+        let parks = || rt.metrics().worker_park_count(0);
+        // Waits until the worker has gone to sleep again since `n` (an event, no time bound).
+        let parked_after = |n: u64| {
+            while parks() <= n {
+                std::thread::yield_now();
+            }
+        };
+        // Whether the worker woke and slept again within `grace` of `parks()` reading `n`.
+        // Waking is what fails the test, and it shows within microseconds: a loaded machine
+        // can only make it late, so the test passes rather than fails for the wrong reason.
+        let woke_after = |n: u64, grace: Duration| {
+            let end = Instant::now() + grace;
+            while Instant::now() < end {
+                if parks() > n {
+                    return true;
+                }
+                std::thread::yield_now();
+            }
+            false
+        };
+        let mut arming_wakes = 0;
+        for i in 0..23u32 {
+            let (tx, rx) = oneshot::channel::<u32>();
+            let (done_tx, done_rx) = std::sync::mpsc::channel();
+            let p0 = parks();
+            let _s = start(rt.handle(), async move {
+                let got = tokio::time::timeout(Duration::from_secs(60), rx).await;
+                let _ = done_tx.send(matches!(got, Ok(Ok(v)) if v == i));
+            });
+            // The first three start the keeper (and let the worker settle).
+            if woke_after(p0, Duration::from_millis(50)) && i >= 3 {
+                arming_wakes += 1;
+            }
+            let p1 = parks();
+            tx.send(i).expect("waiting");
+            assert!(done_rx.recv().expect("finished"), "call {i}");
+            parked_after(p1);
+            // The count goes up just before the worker sleeps, and the driver notes that it
+            // sleeps with no deadline as it goes to sleep: give it that moment (too short a
+            // wait only lets the next call find the old deadline: a pass, not a failure).
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // The keeper's own tick (once a second) may fall inside a grace period or two.
+        assert!(arming_wakes <= 4, "{arming_wakes} of 20 calls woke the runtime as they started");
     }
 }
