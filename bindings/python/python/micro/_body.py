@@ -106,16 +106,20 @@ def encode(value: Any, content_type: str | None) -> tuple[bytes, str]:
     ``SerializeToString`` (protobuf messages) as their bytes (default
     ``application/protobuf``); anything else as JSON (``None`` as ``{}``).
     """
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value), content_type or OCTET
-    ser = getattr(value, "SerializeToString", None)
-    if callable(ser):
-        data = ser()
-        if not isinstance(data, bytes):
-            raise TypeError(f"{type(value).__name__}.SerializeToString() returned {type(data).__name__}, not bytes")
-        return data, content_type or PROTOBUF
+    t = type(value)
+    # A plain dict or list (the common body) is JSON: it is neither bytes nor a message with
+    # SerializeToString, so those checks are skipped (0.2-0.3 µs of a 1.2 µs encode).
+    if t is not dict and t is not list:
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return bytes(value), content_type or OCTET
+        ser = getattr(value, "SerializeToString", None)
+        if callable(ser):
+            data = ser()
+            if not isinstance(data, bytes):
+                raise TypeError(f"{t.__name__}.SerializeToString() returned {type(data).__name__}, not bytes")
+            return data, content_type or PROTOBUF
     ct = content_type or JSON
-    if not is_json(ct):
+    if ct is not JSON and not is_json(ct):
         raise TypeError(f"cannot send a {type(value).__name__} as {ct}: pass bytes for non-JSON content types")
     if value is None:
         return b"{}", ct
