@@ -646,17 +646,22 @@ where
 {
     let (rt, gate) = runtime_and_gate()?;
     let gate = &*gate;
+    let checks_signals = MAIN_THREAD.get().map_or(true, |t| *t == std::thread::current().id());
     let (out, admitted) = py.detach(|| {
         let watched = async move {
             tokio::pin!(fut);
-            // The first check after 100 ms, not at once: a check attaches to Python, and
-            // one per call was an extra GIL handoff per call for threads blocked more than
-            // a millisecond (the timer's resolution), e.g. 100 threads calling at once.
-            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + SIGNAL_CHECK, SIGNAL_CHECK);
+            // Only Python's main thread runs signal handlers, so only it checks; other
+            // threads wait for the call alone, with no timer of their own (and on exit they
+            // are turned away at the gate once the call ends). The first check after 100 ms,
+            // not at once: a check attaches to Python, and one per call was an extra GIL
+            // handoff per call for threads blocked more than a millisecond (the timer's
+            // resolution).
+            let mut tick = checks_signals
+                .then(|| tokio::time::interval_at(tokio::time::Instant::now() + SIGNAL_CHECK, SIGNAL_CHECK));
             loop {
                 tokio::select! {
                     r = &mut fut => return Some(r),
-                    _ = tick.tick() => match gate.attach(|py| py.check_signals()) {
+                    _ = next_tick(&mut tick) => match gate.attach(|py| py.check_signals()) {
                         Some(Err(e)) => return Some(Err(e)),
                         Some(Ok(())) => {}
                         None if must_stay_out() => return None,
@@ -683,6 +688,29 @@ where
     });
     drop(admitted);
     out
+}
+
+/// Python's main thread, the only one that runs signal handlers, if the module was
+/// imported there (else every blocked thread checks, as before it was known).
+static MAIN_THREAD: OnceLock<std::thread::ThreadId> = OnceLock::new();
+
+/// Notes the calling thread as Python's main thread if it is (at import).
+pub fn note_main_thread(py: Python<'_>) -> PyResult<()> {
+    let threading = py.import("threading")?;
+    if threading.call_method0("current_thread")?.is(&threading.call_method0("main_thread")?) {
+        let _ = MAIN_THREAD.set(std::thread::current().id());
+    }
+    Ok(())
+}
+
+/// The next tick of `tick`; never, without one.
+async fn next_tick(tick: &mut Option<tokio::time::Interval>) {
+    match tick {
+        Some(tick) => {
+            tick.tick().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// How often a thread blocked in [`block_with`] checks for signals (Ctrl-C).

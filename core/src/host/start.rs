@@ -31,7 +31,7 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 use tokio::runtime::Handle;
@@ -166,8 +166,10 @@ struct Keeper {
     running: AtomicBool,
 }
 
-/// The keepers of the runtimes calls were started on (runtime ids are never reused).
-static KEEPERS: Mutex<Vec<Arc<Keeper>>> = Mutex::new(Vec::new());
+/// The keepers of the runtimes calls were started on, by runtime id (never reused). Weak: a
+/// keeper lives while its task runs or a thread's [`LAST`] holds it, and one runtime never
+/// has two, since a new one is made only once the old one is gone.
+static KEEPERS: Mutex<Vec<(tokio::runtime::Id, Weak<Keeper>)>> = Mutex::new(Vec::new());
 
 thread_local! {
     /// The keeper of the runtime this thread last started a call on: no lock per call.
@@ -198,14 +200,12 @@ impl Keeper {
     /// Runtime `id`'s keeper, made on first use.
     fn of(id: tokio::runtime::Id) -> Arc<Keeper> {
         let mut all = KEEPERS.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(k) = all.iter().find(|k| k.rt == id) {
-            return Arc::clone(k);
+        if let Some(k) = all.iter().find(|(rt, _)| *rt == id).and_then(|(_, k)| k.upgrade()) {
+            return k;
         }
-        // Keepers that stopped belong to idle or dropped runtimes; an idle one gets a new
-        // keeper from its next call.
-        all.retain(|k| k.running.load(Ordering::Acquire));
+        all.retain(|(_, k)| k.strong_count() > 0);
         let k = Arc::new(Keeper { rt: id, started: AtomicBool::new(false), running: AtomicBool::new(false) });
-        all.push(Arc::clone(&k));
+        all.push((id, Arc::downgrade(&k)));
         k
     }
 
@@ -396,5 +396,19 @@ mod tests {
         }
         // The keeper's own tick (once a second) may fall inside a grace period or two.
         assert!(arming_wakes <= 4, "{arming_wakes} of 20 calls woke the runtime as they started");
+    }
+
+    /// A runtime keeps one keeper while any thread holds it, even an idle one (not running)
+    /// while keepers of other runtimes come and go: two would arm two timers on one runtime.
+    #[test]
+    fn a_runtime_has_one_keeper_while_a_thread_holds_it() {
+        let (a, b) = (runtime(), runtime());
+        let held = Keeper::of(a.handle().id());
+        assert!(!held.running.load(Ordering::Acquire));
+        let _other = Keeper::of(b.handle().id());
+        assert!(Arc::ptr_eq(&held, &Keeper::of(a.handle().id())), "a second keeper for one runtime");
+        let id = a.handle().id();
+        drop(held);
+        assert!(Keeper::of(id).rt == id);
     }
 }
