@@ -256,15 +256,27 @@ fn resolver(py: Python<'_>) -> PyResult<&Py<PyAny>> {
 /// Called by asyncio when the future is done: aborts the Rust task if it was cancelled.
 #[pyclass(module = "micro._native")]
 pub struct Canceller {
-    /// The future, started on the loop's thread or spawned ([`micro::host::start`]).
-    started: Start,
+    /// The future, started on the loop's thread or spawned ([`micro::host::start`]), or a
+    /// task of the loop thread's own runtime ([`crate::here`]).
+    started: Started,
+}
+
+/// Where a future given to [`spawn_with`] went.
+enum Started {
+    /// Started on the loop's thread or spawned on the shared runtime.
+    Shared(Start),
+    /// A task of the loop thread's own runtime: aborted, it is dropped at the next turn.
+    Here(tokio::task::AbortHandle),
 }
 
 #[pymethods]
 impl Canceller {
     fn __call__(&self, fut: &Bound<'_, PyAny>) -> PyResult<()> {
         if fut.call_method0("cancelled")?.is_truthy()? {
-            self.started.abort();
+            match &self.started {
+                Started::Shared(s) => s.abort(),
+                Started::Here(task) => task.abort(),
+            }
         }
         Ok(())
     }
@@ -396,18 +408,47 @@ impl Drainer {
         if let Some(bell) = self.queue.bell.get() {
             bell.quiet();
         }
-        let batch = std::mem::take(&mut self.queue.lock().items);
-        let resolve = resolver(py)?;
-        for (fut, out) in batch {
-            let (ok, value) = match out.and_then(|c| c(py)) {
-                Ok(v) => (true, v),
-                Err(e) => (false, e.into_value(py).into_any()),
-            };
-            if let Err(e) = resolve.call1(py, (fut, ok, value)) {
-                tracing::warn!(error = %e, "cannot complete an asyncio future");
-            }
-        }
+        resolve_all(py, &self.queue);
         Ok(())
+    }
+}
+
+/// Resolves every future queued in `queue` (on its loop's thread).
+fn resolve_all(py: Python<'_>, queue: &Queue) {
+    let batch = std::mem::take(&mut queue.lock().items);
+    if batch.is_empty() {
+        return;
+    }
+    let resolve = match resolver(py) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot complete asyncio futures");
+            return;
+        }
+    };
+    for (fut, out) in batch {
+        let (ok, value) = match out.and_then(|c| c(py)) {
+            Ok(v) => (true, v),
+            Err(e) => (false, e.into_value(py).into_any()),
+        };
+        if let Err(e) = resolve.call1(py, (fut, ok, value)) {
+            tracing::warn!(error = %e, "cannot complete an asyncio future");
+        }
+    }
+}
+
+/// Resolves what is queued for `completions`' loop, on that loop's thread, without
+/// quieting its bell (a ring from another thread is heard later and finds the queue empty).
+pub fn drain(py: Python<'_>, completions: &Completions) {
+    if completions.queue.pid == pid() {
+        resolve_all(py, &completions.queue);
+    }
+}
+
+impl Completions {
+    /// The loop, unless it is gone.
+    pub fn event_loop<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyAny>> {
+        self.lp.get(py)
     }
 }
 
@@ -535,7 +576,8 @@ impl Target {
             p.items.push((fut, out));
             p.items.len() == 1
         };
-        if !first {
+        // Queued by the loop's own thread as it turns its runtime: resolved right after.
+        if !first || crate::here::turning() {
             return;
         }
         if let Some(bell) = self.queue.bell.get() {
@@ -586,15 +628,29 @@ pub fn spawn<'py, F>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = PyResult<Conv>> + Send + 'static,
 {
-    spawn_with(py, fut, false)
+    spawn_with(py, fut, Run::Spawned)
 }
 
-/// [`spawn`], starting `fut` on the loop's thread when `here` and nothing else spawned for
-/// this loop is in flight ([`micro::host::start`]): a call's request is then written before
-/// `call` returns, where spawning would first wake a runtime worker to write it. `here` only
-/// for futures whose first poll does no blocking work (a call: a cached lookup, a pooled
-/// connection, a non-blocking write); it runs with the GIL held.
-pub fn spawn_with<'py, F>(py: Python<'py>, fut: F, here: bool) -> PyResult<Bound<'py, PyAny>>
+/// Where [`spawn_with`] runs a future while nothing else spawned for its loop is in flight
+/// (with some in flight it is always spawned on the shared runtime).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Run {
+    /// Spawned on the shared runtime.
+    Spawned,
+    /// Started on the loop's thread, going on on the shared runtime once woken
+    /// ([`micro::host::start`]): the request is written before `call` returns, where
+    /// spawning would first wake a runtime worker to write it. Only for futures whose first
+    /// poll does no blocking work (a call: a cached lookup, a pooled connection, a
+    /// non-blocking write); it runs with the GIL held.
+    Started,
+    /// A task of the loop thread's own runtime, watched by the loop ([`crate::here`]); as
+    /// [`Run::Started`] where the loop cannot watch it. Only for futures that keep to
+    /// [`micro::transport::local`]'s rules (a call of a client that `drives_on_any_thread`).
+    Here,
+}
+
+/// [`spawn`], run as `how` says while nothing else spawned for this loop is in flight.
+pub fn spawn_with<'py, F>(py: Python<'py>, fut: F, how: Run) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = PyResult<Conv>> + Send + 'static,
 {
@@ -605,14 +661,29 @@ where
     let completions = completions(py, &lp)?;
     let pyfut = lp.call_method0("create_future")?;
     let queue = Arc::clone(&completions.get().queue);
-    let unwatched = queue.bell.get().is_none().then_some(completions);
+    // A loop that watches its bell can watch its thread's sockets as well.
+    let (watched, unwatched) =
+        if queue.bell.get().is_some() { (Some(completions), None) } else { (None, Some(completions)) };
     let idle = queue.in_flight.fetch_add(1, Ordering::Relaxed) == 0;
     let target = Target { fut: Some(pyfut.clone().unbind()), queue, unwatched, gate };
     let run = async move {
         let out = fut.await;
         target.deliver(out);
     };
-    let started = if idle && here { start(rt.handle(), run) } else { spawned(rt.handle(), run) };
+    let started = match how {
+        _ if !idle => Started::Shared(spawned(rt.handle(), run)),
+        Run::Spawned => Started::Shared(spawned(rt.handle(), run)),
+        Run::Started => Started::Shared(start(rt.handle(), run)),
+        Run::Here => match &watched {
+            Some(completions) if cfg!(unix) && crate::here::available(completions) => {
+                match crate::here::start(py, &lp, completions, Box::pin(run)) {
+                    Ok(task) => Started::Here(task),
+                    Err(run) => Started::Shared(start(rt.handle(), run)),
+                }
+            }
+            _ => Started::Shared(start(rt.handle(), run)),
+        },
+    };
     let canceller = Canceller { started };
     pyfut.call_method1("add_done_callback", (Py::new(py, canceller)?,))?;
     Ok(pyfut)

@@ -224,13 +224,14 @@ impl Client {
         let client = self.live()?.clone();
         check_names(&service, &endpoint)?;
         let opts = call_options(content_type, timeout, request_timeout, retries, metadata, address)?;
+        let how = if client.drives_on_any_thread() { bridge::Run::Here } else { bridge::Run::Started };
         let call = async move {
             // Boxed: the call's state (3.4 KB) is then written once, not copied with every
             // move of the future on its way into a task.
             let r = Box::pin(client.call(&service, &endpoint, Bytes::from(body), &opts)).await.map_err(to_py)?;
             Ok(reply_conv(r, whole))
         };
-        bridge::spawn_with(py, call, true)
+        bridge::spawn_with(py, call, how)
     }
 
     /// `call`, blocking the calling thread with the GIL released (Ctrl-C interrupts it).

@@ -13,6 +13,7 @@
 
 mod bridge;
 mod client;
+mod here;
 mod log;
 mod service;
 
@@ -123,6 +124,13 @@ fn _gate_attaches() -> u64 {
     bridge::attaches()
 }
 
+/// How many times event loops turned their thread's own runtime (for tests: a socket the
+/// loop would report on every pass shows as a count that keeps growing).
+#[pyfunction]
+fn _here_pumps() -> u64 {
+    here::pumps()
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     bridge::note_main_thread(m.py())?;
@@ -134,6 +142,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(invalid_json, m)?)?;
     m.add_function(wrap_pyfunction!(_set_exiting, m)?)?;
     m.add_function(wrap_pyfunction!(_gate_attaches, m)?)?;
+    m.add_function(wrap_pyfunction!(_here_pumps, m)?)?;
     m.add_function(wrap_pyfunction!(log::_log_start, m)?)?;
     m.add_function(wrap_pyfunction!(log::_log_next, m)?)?;
     m.add_function(wrap_pyfunction!(log::_log_close, m)?)?;
@@ -149,5 +158,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bridge::Canceller>()?;
     m.add_class::<bridge::Completions>()?;
     m.add_class::<bridge::Drainer>()?;
+    m.add_class::<here::Pump>()?;
     Ok(())
 }

@@ -28,6 +28,8 @@ pub struct Conn {
     scratch: Vec<u8>,
     /// The thread runtime it was dialled on; `None` for the shared runtime.
     home: Option<Home>,
+    /// Lists the socket among its thread runtime's ([`local::sockets`]) while it lives.
+    watched: Option<local::Watched>,
 }
 
 impl Conn {
@@ -48,6 +50,10 @@ impl Conn {
         let connect = async {
             let stream = TcpStream::connect(address).await?;
             stream.set_nodelay(true)?;
+            #[cfg(unix)]
+            let watched = local::Watched::new(std::os::fd::AsRawFd::as_raw_fd(&stream));
+            #[cfg(not(unix))]
+            let watched = None;
             let halves: (BoxRead, BoxWrite) = match tls {
                 None => {
                     let (r, w) = stream.into_split();
@@ -61,9 +67,9 @@ impl Conn {
                     (Box::new(r), Box::new(w))
                 }
             };
-            Ok::<_, TransportError>(halves)
+            Ok::<_, TransportError>((halves, watched))
         };
-        let (r, w) = tokio::time::timeout(timeout, connect).await.map_err(|_| timed_out())??;
+        let ((r, w), watched) = tokio::time::timeout(timeout, connect).await.map_err(|_| timed_out())??;
         Ok(Conn {
             address: address.to_string(),
             reader: MessageReader::new(r, limits),
@@ -72,7 +78,15 @@ impl Conn {
             reused: false,
             scratch: Vec::with_capacity(1024),
             home: local::current(),
+            watched,
         })
+    }
+
+    /// Notes, for a host watching its thread runtime's sockets, whether it sits in a pool.
+    fn set_pooled(&self, pooled: bool) {
+        if let Some(w) = &self.watched {
+            w.set_pooled(pooled);
+        }
     }
 
     /// The address this connection was dialled with.
@@ -108,7 +122,7 @@ impl Conn {
                 scratch: self.scratch,
                 max_body: self.reader.limits().max_body,
             },
-            ConnReceiver { reader: self.reader },
+            ConnReceiver { reader: self.reader, _watched: self.watched },
         )
     }
 }
@@ -144,6 +158,8 @@ impl ConnSender {
 /// The receiving half of a split connection.
 pub struct ConnReceiver {
     reader: MessageReader<BoxRead>,
+    /// The connection's listing among its thread runtime's sockets, if any.
+    _watched: Option<local::Watched>,
 }
 
 impl ConnReceiver {
@@ -177,6 +193,7 @@ impl Pool {
         while let Some(mut conn) = list.pop() {
             if conn.created.elapsed() < self.ttl && !conn.reader.has_buffered() {
                 conn.reused = true;
+                conn.set_pooled(false);
                 return Some(conn);
             }
         }
@@ -199,6 +216,7 @@ impl Pool {
         }
         let list = idle.entry(conn.address.clone()).or_default().entry(runtime).or_default();
         if list.len() < self.max_idle {
+            conn.set_pooled(true);
             list.push(conn);
         }
     }
