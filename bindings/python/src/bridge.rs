@@ -257,7 +257,7 @@ fn resolver(py: Python<'_>) -> PyResult<&Py<PyAny>> {
 #[pyclass(module = "micro._native")]
 pub struct Canceller {
     /// The future, started on the loop's thread or spawned ([`micro::host::start`]), or a
-    /// task of the loop thread's own runtime ([`crate::here`]).
+    /// task of the loop thread's own runtime ([`Run::Here`]).
     started: Started,
 }
 
@@ -577,7 +577,7 @@ impl Target {
             p.items.len() == 1
         };
         // Queued by the loop's own thread as it turns its runtime: resolved right after.
-        if !first || crate::here::turning() {
+        if !first || QUIET.try_with(std::cell::Cell::get).unwrap_or(false) {
             return;
         }
         if let Some(bell) = self.queue.bell.get() {
@@ -633,7 +633,7 @@ where
 
 /// Where [`spawn_with`] runs a future while nothing else spawned for its loop is in flight
 /// (with some in flight it is always spawned on the shared runtime).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub enum Run {
     /// Spawned on the shared runtime.
     Spawned,
@@ -643,10 +643,52 @@ pub enum Run {
     /// poll does no blocking work (a call: a cached lookup, a pooled connection, a
     /// non-blocking write); it runs with the GIL held.
     Started,
-    /// A task of the loop thread's own runtime, watched by the loop ([`crate::here`]); as
-    /// [`Run::Started`] where the loop cannot watch it. Only for futures that keep to
-    /// [`micro::transport::local`]'s rules (a call of a client that `drives_on_any_thread`).
-    Here,
+    /// A task of the loop thread's own runtime, watched by the loop, through `Owner` (made
+    /// by `crate::here`, which builds on this module); as [`Run::Started`] where the loop
+    /// cannot watch it. Only for futures that keep to [`micro::transport::local`]'s rules (a
+    /// call of a client that `drives_on_any_thread`).
+    Here(Owner),
+}
+
+/// A future for [`Owner::start`].
+pub type Task = micro::transport::local::Task;
+
+/// How a future runs on the loop thread's own runtime ([`Run::Here`]).
+#[derive(Clone, Copy)]
+pub struct Owner {
+    /// Whether a future for the loop of these completions may start there now.
+    pub available: fn(&Py<Completions>) -> bool,
+    /// Starts it there (on the loop of these completions, `lp`), or gives it back.
+    pub start: StartHere,
+}
+
+/// [`Owner::start`]: given the loop, its completions and the task, the task's abort handle,
+/// or the task back when it cannot run there.
+pub type StartHere =
+    fn(Python<'_>, &Bound<'_, PyAny>, &Py<Completions>, Task) -> Result<tokio::task::AbortHandle, Task>;
+
+thread_local! {
+    /// Results delivered on this thread now are queued without ringing the loop's bell (see
+    /// [`Quiet`]).
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// While it lives, results delivered on this thread (the loop's, as it runs futures of its
+/// own runtime) are queued without ringing the bell: the loop's thread resolves them itself.
+pub struct Quiet;
+
+impl Quiet {
+    /// Results delivered on this thread from now on do not ring.
+    pub fn enter() -> Self {
+        QUIET.with(|q| q.set(true));
+        Quiet
+    }
+}
+
+impl Drop for Quiet {
+    fn drop(&mut self) {
+        let _ = QUIET.try_with(|q| q.set(false));
+    }
 }
 
 /// [`spawn`], run as `how` says while nothing else spawned for this loop is in flight.
@@ -674,9 +716,9 @@ where
         _ if !idle => Started::Shared(spawned(rt.handle(), run)),
         Run::Spawned => Started::Shared(spawned(rt.handle(), run)),
         Run::Started => Started::Shared(start(rt.handle(), run)),
-        Run::Here => match &watched {
-            Some(completions) if cfg!(unix) && crate::here::available(completions) => {
-                match crate::here::start(py, &lp, completions, Box::pin(run)) {
+        Run::Here(owner) => match &watched {
+            Some(completions) if cfg!(unix) && (owner.available)(completions) => {
+                match (owner.start)(py, &lp, completions, Box::pin(run)) {
                     Ok(task) => Started::Here(task),
                     Err(run) => Started::Shared(start(rt.handle(), run)),
                 }

@@ -224,7 +224,8 @@ impl Client {
         let client = self.live()?.clone();
         check_names(&service, &endpoint)?;
         let opts = call_options(content_type, timeout, request_timeout, retries, metadata, address)?;
-        let how = if client.drives_on_any_thread() { bridge::Run::Here } else { bridge::Run::Started };
+        let how =
+            if client.drives_on_any_thread() { bridge::Run::Here(crate::here::OWNER) } else { bridge::Run::Started };
         let call = async move {
             // Boxed: the call's state (3.4 KB) is then written once, not copied with every
             // move of the future on its way into a task.

@@ -29,7 +29,7 @@
 use crate::bridge::{self, Completions};
 use micro::transport::local;
 use pyo3::prelude::*;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::time::Duration;
 
 /// How often the loop turns its runtime while calls are in flight there, for what no
@@ -96,48 +96,27 @@ fn with_here<T>(
 /// pass (the tasks one batch of replies woke) would run here one after another, the loop
 /// thread doing all their waiting itself while the runtime's workers stay idle, where
 /// spawned they overlap (measured: 100 calls in flight went from 8 to 16 µs a call).
-pub fn available(completions: &Py<Completions>) -> bool {
+fn available(completions: &Py<Completions>) -> bool {
     HERE.try_with(|here| here.borrow().as_ref().map_or(true, |h| !(h.busy && h.completions.is(completions))))
         .unwrap_or(false)
 }
 
 thread_local! {
     static HERE: RefCell<Option<Here>> = const { RefCell::new(None) };
-    /// Inside a turn of this thread's runtime: results are queued without ringing the bell
-    /// (the loop's thread resolves them right after).
-    static TURNING: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Whether this thread is turning its runtime for its loop right now.
-pub fn turning() -> bool {
-    TURNING.try_with(Cell::get).unwrap_or(false)
-}
-
-/// Sets [`turning`] for one turn, and clears it however the turn ends.
-struct Turning;
-
-impl Turning {
-    fn enter() -> Self {
-        TURNING.with(|t| t.set(true));
-        Turning
-    }
-}
-
-impl Drop for Turning {
-    fn drop(&mut self) {
-        let _ = TURNING.try_with(|t| t.set(false));
-    }
-}
+/// How [`bridge::spawn_with`] runs a call here ([`bridge::Run::Here`]).
+pub const OWNER: bridge::Owner = bridge::Owner { available, start };
 
 /// Starts `task` (a call, delivering to `completions`) on this thread's own runtime, watched
 /// by the loop of `completions`; gives it back when this thread cannot run one (it is
 /// inside a runtime, or none can be built), to run elsewhere.
-pub fn start(
+fn start(
     py: Python<'_>,
     lp: &Bound<'_, PyAny>,
     completions: &Py<Completions>,
-    task: local::Task,
-) -> Result<tokio::task::AbortHandle, local::Task> {
+    task: bridge::Task,
+) -> Result<tokio::task::AbortHandle, bridge::Task> {
     // Busy for the rest of this pass: cleared by a callback the loop runs first on its next
     // pass (before the tasks this call's reply wakes, which are queued after it).
     let marked = with_here(py, completions, |h| {
@@ -152,7 +131,7 @@ pub fn start(
         return Err(task);
     }
     let started = {
-        let _turning = Turning::enter();
+        let _quiet = bridge::Quiet::enter();
         local::spawn_here(task)
     };
     let abort = started.map_err(|refused| refused.fut)?;
@@ -174,6 +153,21 @@ fn settle(py: Python<'_>, lp: &Bound<'_, PyAny>, completions: &Py<Completions>, 
 fn watch(py: Python<'_>, lp: &Bound<'_, PyAny>, completions: &Py<Completions>, started: bool) -> PyResult<()> {
     with_here(py, completions, |h| {
         h.started |= started;
+        // The tick first: whatever becomes of the watch below, calls in flight here go on.
+        if !h.ticking && (h.started || local::tasks() > 0) {
+            lp.call_method1("call_later", (TICK.as_secs_f64(), h.tick.clone_ref(py)))?;
+            h.ticking = true;
+            h.started = false;
+        }
+        // A socket the loop cannot watch (closed by another thread just now) is left muted:
+        // the tick turns the runtime for it meanwhile, and a later call tries again.
+        let add = |fd: i32, id: u64| match lp.call_method1("add_reader", (fd, h.pump.clone_ref(py), id)) {
+            Ok(_) => false,
+            Err(e) => {
+                tracing::debug!(error = %e, fd, "the loop cannot watch a socket of its runtime");
+                true
+            }
+        };
         if let Some(now) = local::sockets(&mut h.seen) {
             // Gone first (by id: a closed socket's number may already be the next one's).
             for (id, fd, muted) in &h.watched {
@@ -186,10 +180,7 @@ fn watch(py: Python<'_>, lp: &Bound<'_, PyAny>, completions: &Py<Completions>, s
             for (id, fd) in now {
                 match h.watched.iter().find(|(i, ..)| *i == id) {
                     Some(&(_, _, muted)) => watched.push((id, fd, muted)),
-                    None => {
-                        lp.call_method1("add_reader", (fd, h.pump.clone_ref(py), id))?;
-                        watched.push((id, fd, false));
-                    }
+                    None => watched.push((id, fd, add(fd, id))),
                 }
             }
             h.watched = watched;
@@ -198,15 +189,9 @@ fn watch(py: Python<'_>, lp: &Bound<'_, PyAny>, completions: &Py<Completions>, s
             // A socket muted while idle may carry this call now.
             for (id, fd, muted) in h.watched.iter_mut().filter(|(.., muted)| *muted) {
                 if !local::pooled(*id) {
-                    lp.call_method1("add_reader", (*fd, h.pump.clone_ref(py), *id))?;
-                    *muted = false;
+                    *muted = add(*fd, *id);
                 }
             }
-        }
-        if !h.ticking && (h.started || local::tasks() > 0) {
-            lp.call_method1("call_later", (TICK.as_secs_f64(), h.tick.clone_ref(py)))?;
-            h.ticking = true;
-            h.started = false;
         }
         Ok(())
     })
@@ -273,7 +258,7 @@ impl Pump {
             return Ok(()); // the loop that armed it is gone
         };
         {
-            let _turning = Turning::enter();
+            let _quiet = bridge::Quiet::enter();
             if local::turn().is_err() {
                 return Ok(()); // called inside a runtime: not the loop's turn to take
             }

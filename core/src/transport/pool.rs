@@ -20,6 +20,10 @@ use tokio::net::TcpStream;
 
 /// One client connection to a go-micro-speaking server.
 pub struct Conn {
+    /// Lists the socket among its thread runtime's ([`local::sockets`]) while it lives.
+    /// First, so it is dropped before the socket closes: a watcher never sees the socket's
+    /// number listed once it is closed.
+    watched: Option<local::Watched>,
     address: String,
     reader: MessageReader<BoxRead>,
     writer: BoxWrite,
@@ -28,8 +32,6 @@ pub struct Conn {
     scratch: Vec<u8>,
     /// The thread runtime it was dialled on; `None` for the shared runtime.
     home: Option<Home>,
-    /// Lists the socket among its thread runtime's ([`local::sockets`]) while it lives.
-    watched: Option<local::Watched>,
 }
 
 impl Conn {
@@ -122,7 +124,7 @@ impl Conn {
                 scratch: self.scratch,
                 max_body: self.reader.limits().max_body,
             },
-            ConnReceiver { reader: self.reader, _watched: self.watched },
+            ConnReceiver { _watched: self.watched, reader: self.reader },
         )
     }
 }
@@ -157,9 +159,10 @@ impl ConnSender {
 
 /// The receiving half of a split connection.
 pub struct ConnReceiver {
-    reader: MessageReader<BoxRead>,
-    /// The connection's listing among its thread runtime's sockets, if any.
+    /// The connection's listing among its thread runtime's sockets, if any (first: dropped
+    /// before the socket closes).
     _watched: Option<local::Watched>,
+    reader: MessageReader<BoxRead>,
 }
 
 impl ConnReceiver {
