@@ -12,6 +12,8 @@
 #   ONLY=payloads bash bench/run.sh   # unary with 1 KiB, 64 KiB and 1 MiB bodies at c=16, ours and go-micro
 #                                     # both ways, both layouts, RSS after the load; writes <date>-payloads.md
 #   ONLY=registry bash bench/run.sh   # lookups through the registry cache, 200 services × 3 nodes (both layouts)
+#   ONLY=lost bash bench/run.sh       # requests read and never answered on kept-alive connections: go-micro
+#                                     # v5 and v6 vs ours, bench/go/lostreq; writes bench/results/<date>-lost.md
 #   ONLY=gomicro bash bench/run.sh                    # the go-micro rows, v5 (go) and v6 (go6), both layouts; table on stdout
 #   ONLY=gateway bash bench/run.sh    # `micro api` vs direct vs go-micro's `micro api` (root: netns);
 #                                     # writes bench/results/<date>-gateway.md (REPS=3 runs a row)
@@ -128,7 +130,10 @@ build() {
 	if [ ! -x "$G" ] || [ -n "$(find "$here/go" -path "$here/go/micro" -prune -o \( -name '*.go' -o -name go.mod -o -name go.sum \) -newer "$G" -print -quit)" ]; then
 		(cd "$here/go" && GOFLAGS="${GOFLAGS:--buildvcs=false}" go build -o bin/gobench.tmp . && mv -f bin/gobench.tmp bin/gobench)
 	fi
-	case "$ONLY" in all | gomicro | stream | pubsub) build_go6 ;; esac
+	case "$ONLY" in all | gomicro | stream | pubsub | lost) build_go6 ;; esac
+	if [ "$ONLY" = lost ] && { [ ! -x "$here/go/bin/lostreq" ] || [ -n "$(find "$here/go/lostreq" -newer "$here/go/bin/lostreq" -print -quit)" ]; }; then
+		(cd "$here/go/lostreq" && GOFLAGS="${GOFLAGS:--buildvcs=false}" go build -o ../bin/lostreq.tmp . && mv -f ../bin/lostreq.tmp ../bin/lostreq)
+	fi
 	# natscli's `nats bench`, beside the NATS publish rows (pinned; the module proxy serves it).
 	case "$ONLY" in all | pubsub)
 		if command -v nats-server >/dev/null && [ ! -x "$here/go/bin/nats" ]; then
@@ -563,6 +568,35 @@ r = json.loads(sys.stdin.read())
 print("| {} | {} × {} | {:,.1f} | {:,.0f} | {:.2f} | {:.2f} | {:.2f} | {} |".format(sys.argv[1], r["services"], r["nodes"],
       r["miss_us"], r["rate"], r["p50_us"], r["p99_us"], r["p999_us"], r["errors"]))' "$L"
 	done
+	exit
+fi
+if [ "$ONLY" = lost ]; then
+	# Requests a server reads and never answers (bench/go/lostreq): LOST_N requests (100,000)
+	# sent one at a time on each of 2 kept-alive connections, the next as soon as a reply is
+	# read, to go-micro v5.30.0, go-micro v6.10.0 and our Rust greeter, REPS rounds (3),
+	# unpinned; a request unanswered after 1 s is lost. Writes bench/results/<date>-lost.md.
+	n="${LOST_N:-100000}"
+	lrows="$work/lost.jsonl"
+	: >"$lrows"
+	for rep in $(seq "${REPS:-3}"); do
+		start "go-$rep" unpinned "$G" serve; g="$addr"
+		start "go6-$rep" unpinned "$G6" serve; g6="$addr"
+		start "ours-$rep" unpinned "$B/greeter"; o="$addr"
+		for pair in "go-micro v5.30.0|$g|go.greeter" "go-micro v6.10.0|$g6|go.greeter" "ours (Rust greeter)|$o|greeter"; do
+			IFS='|' read -r who at svc <<<"$pair"
+			log "lost requests: $who, round $rep"
+			"$here/go/bin/lostreq" --addr "$at" --service "$svc" --n "$n" --c 2 --wait 1s \
+				| python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); r["server"]=sys.argv[1]; r["rep"]=int(sys.argv[2]); print(json.dumps(r))' "$who" "$rep" >>"$lrows"
+		done
+		for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+		pids=()
+	done
+	mkdir -p "$here/results"
+	out="$(result_file "-lost")"
+	python3 "$here/lost_report.py" "$lrows" "ONLY=lost LOST_N=$n REPS=${REPS:-3} bash bench/run.sh" >"$work/lost.md"
+	mv "$work/lost.md" "$out"
+	log "wrote $out"
+	cat "$out"
 	exit
 fi
 if [ "$ONLY" = payloads ]; then

@@ -1,0 +1,3 @@
+module micro.bench/lostreq
+
+go 1.24
