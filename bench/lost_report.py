@@ -40,5 +40,8 @@ for server, rs in by.items():
     per = 100000 * lost / req if req else 0
     print(f"| {server} | {req:,} | {lost} | {per:.1f} | {alive} | {errors} | "
           f"{', '.join(str(r['lost']) for r in rs)} | {', '.join(map(str, at[:12]))}{' …' if len(at) > 12 else ''} |")
+print("\ngo-micro's cause (v4, v5, v6): its server files a connection's calls by `Micro-ID`, which HTTP "
+      "delivers canonicalised as `Micro-Id`, so every unary call on a connection shares one empty id; a "
+      "request that arrives before the previous call's entry is released goes to that finished call.")
 print("\nA go-micro client waits its 5 s per-attempt timeout for a lost request, then retries it "
       "(RetryOnError); ours returns the 408 unless the call allows retrying timeouts.")
