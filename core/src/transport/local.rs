@@ -124,6 +124,12 @@ pub fn is_driving() -> bool {
     current_id().is_some()
 }
 
+/// Whether this thread is inside a tokio runtime (its own, or any other): where none of
+/// [`block_on`], [`spawn_here`] or [`turn`] may run.
+fn inside_a_runtime() -> bool {
+    tokio::runtime::Handle::try_current().is_ok() || is_driving()
+}
+
 /// [`block_on`], or `shared.block_on` where this thread may not drive its own runtime: what
 /// a host's blocking call does (Python's `call_sync`, C's `micro_client_call_sync`).
 pub fn block_on_or<F: Future>(shared: &tokio::runtime::Handle, fut: F) -> F::Output {
@@ -138,7 +144,7 @@ pub fn block_on_or<F: Future>(shared: &tokio::runtime::Handle, fut: F) -> F::Out
 /// inside a runtime, when the runtime cannot be built, or while as many threads as the
 /// process has CPUs are in here already ([`NotHere::Busy`]).
 pub fn block_on<F: Future>(fut: F) -> Result<F::Output, Refused<F>> {
-    if tokio::runtime::Handle::try_current().is_ok() || is_driving() {
+    if inside_a_runtime() {
         return Err(Refused { why: NotHere::InRuntime, fut });
     }
     let Some(_slot) = Slot::take() else {
@@ -160,7 +166,7 @@ pub type Task = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 /// while the thread turns its runtime again (or blocks in [`block_on`]). Refused, with the
 /// task given back, inside a runtime or when the runtime cannot be built.
 pub fn spawn_here(task: Task) -> Result<tokio::task::AbortHandle, Refused<Task>> {
-    if tokio::runtime::Handle::try_current().is_ok() || is_driving() {
+    if inside_a_runtime() {
         return Err(Refused { why: NotHere::InRuntime, fut: task });
     }
     let (rt, home) = match own() {
@@ -180,7 +186,7 @@ pub fn spawn_here(task: Task) -> Result<tokio::task::AbortHandle, Refused<Task>>
 /// once with a zero timeout, its expired timers fire, and the tasks they (or anything
 /// before) woke run. Refused inside a runtime or when the runtime cannot be built.
 pub fn turn() -> Result<(), NotHere> {
-    if tokio::runtime::Handle::try_current().is_ok() || is_driving() {
+    if inside_a_runtime() {
         return Err(NotHere::InRuntime);
     }
     let (rt, home) = own()?;
@@ -265,10 +271,14 @@ pub fn pooled(id: u64) -> bool {
 
 /// This thread's runtime's sockets, if it has a runtime.
 fn own_sockets() -> Option<Arc<Sockets>> {
+    with_own(|own| Arc::clone(&own.home.sockets))
+}
+
+/// `f` of this thread's own runtime, if it has one built in this process (not inherited
+/// through a fork).
+fn with_own<T>(f: impl FnOnce(&Own) -> T) -> Option<T> {
     let pid = crate::process::id();
-    OWN.try_with(|o| o.borrow().as_ref().filter(|own| own.pid == pid).map(|own| Arc::clone(&own.home.sockets)))
-        .ok()
-        .flatten()
+    OWN.try_with(|o| o.borrow().as_ref().filter(|own| own.pid == pid).map(f)).ok().flatten()
 }
 
 /// The sockets of this thread's own runtime, each as (an id never reused, its file
@@ -289,11 +299,7 @@ pub fn sockets(seen: &mut u64) -> Option<Vec<(u64, i32)>> {
 /// The tasks alive on this thread's own runtime: spawned there and not finished or dropped
 /// yet (0 when the thread has none).
 pub fn tasks() -> usize {
-    let pid = crate::process::id();
-    OWN.try_with(|o| o.borrow().as_ref().filter(|own| own.pid == pid).map(|own| own.rt.metrics().num_alive_tasks()))
-        .ok()
-        .flatten()
-        .unwrap_or(0)
+    with_own(|own| own.rt.metrics().num_alive_tasks()).unwrap_or(0)
 }
 
 /// Threads inside [`block_on`] right now.
@@ -339,12 +345,10 @@ impl Drop for Driving {
 
 /// This thread's runtime, built on first use (and again in a forked child).
 fn own() -> Result<(Arc<Runtime>, Home), NotHere> {
-    let pid = crate::process::id();
-    let found =
-        OWN.with(|o| o.borrow().as_ref().filter(|own| own.pid == pid).map(|own| (own.rt.clone(), own.home.clone())));
-    if let Some(found) = found {
+    if let Some(found) = with_own(|own| (own.rt.clone(), own.home.clone())) {
         return Ok(found);
     }
+    let pid = crate::process::id();
     let rt = Arc::new(tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(NotHere::Build)?);
     let alive = Arc::new(());
     let home =
