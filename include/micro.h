@@ -382,8 +382,16 @@ struct micro_call_options *micro_call_options_new(void);
 // Releases call options; NULL is a no-op.
 void micro_call_options_free(struct micro_call_options *o);
 
-// The call's whole budget in milliseconds (also sent as go-micro's `Timeout` header); 0 is invalid.
+// The call's whole budget in milliseconds (also sent as go-micro's `Timeout` header, unless
+// `micro_call_options_set_retry_timeouts` gave each attempt its own); 0 is invalid.
 micro_status micro_call_options_set_timeout_ms(struct micro_call_options *o, uint32_t ms);
+
+// Marks the call safe to repeat: an attempt with no answer within `attempt_timeout_ms` (sent
+// as its `Timeout` header) is re-sent, up to the retries and within the call's budget,
+// instead of failing the call with a 408. Only for endpoints safe to run twice; go-micro's
+// servers now and then read a request and never answer it. 0 is invalid.
+micro_status micro_call_options_set_retry_timeouts(struct micro_call_options *o,
+                                                   uint32_t attempt_timeout_ms);
 
 // Adds a metadata header (go-micro context metadata) sent with the call.
 micro_status micro_call_options_set_header(struct micro_call_options *o,

@@ -339,6 +339,12 @@ export interface CallOptions {
   requestTimeout?: number;
   /** Retries on another node after a refused connection, a non-negative integer (default: the client's). */
   retries?: number;
+  /**
+   * Re-send after a timed-out attempt too, up to `retries` more attempts each bounded by
+   * `timeout` (default false: a timeout is final). Only for endpoints safe to run twice:
+   * go-micro servers now and then drop a request on a live connection, and this bounds the wait.
+   */
+  retryTimeouts?: boolean;
   /** Headers sent with the call (go-micro's context metadata); values become strings. */
   metadata?: Record<string, string>;
   /** Explicit `host:port` address(es), bypassing the registry. */
@@ -561,6 +567,8 @@ export interface NativeCallOptions {
   requestTimeout?: number;
   /** Retries after a refused connection. */
   retries?: number;
+  /** Re-send after a timed-out attempt too. */
+  retryTimeouts?: boolean;
   /** Headers sent with the call. */
   metadata?: Record<string, string>;
   /** Explicit `host:port` addresses, bypassing the registry. */

@@ -204,6 +204,36 @@ async fn slow_handler_is_not_reinvoked_unless_allowed() {
 }
 
 #[tokio::test]
+async fn a_408_the_server_answers_is_retried_only_when_allowed() {
+    let reg: Arc<dyn Registry> = Arc::new(Memory::new());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let server = Server::new(options("late"), reg.clone());
+    let counter = calls.clone();
+    // Every other call answers a 408, as a handler that overran the caller's `Timeout` does.
+    server.handle("Late.Get", move |_| {
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if n % 2 == 0 {
+                Err(micro::Error::timeout("late", "the handler overran the caller's timeout"))
+            } else {
+                Ok(micro::Response::from("done"))
+            }
+        }
+    });
+    server.start().await.unwrap();
+    let c = client(reg);
+    let err =
+        c.call("late", "Late.Get", "", &CallOptions { retries: Some(2), ..Default::default() }).await.unwrap_err();
+    assert_eq!((err.code, err.id.as_str()), (408, "late"), "{err}");
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "a 408 is final by default");
+    let opts = CallOptions { retries: Some(2), retry_timeouts: true, ..Default::default() };
+    calls.store(0, Ordering::SeqCst);
+    let ok = c.call("late", "Late.Get", "", &opts).await.unwrap();
+    assert_eq!(&ok.body[..], b"done");
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "re-sent once after the server's 408");
+}
+
+#[tokio::test]
 async fn oversized_request_gets_a_clear_error() {
     let reg: Arc<dyn Registry> = Arc::new(Memory::new());
     let mut o = options("small");

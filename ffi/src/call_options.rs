@@ -1,5 +1,6 @@
 //! `micro_call_options`: what one call may change of its client's defaults (timeout,
-//! metadata headers, addresses, content type, retries). `call` and `stream` copy it.
+//! metadata headers, addresses, content type, retries, retrying timeouts). `call` and
+//! `stream` copy it.
 
 use crate::boundary::{arg_str, timeout_ms};
 use crate::boundary::{set_option, set_str_option};
@@ -28,15 +29,37 @@ pub unsafe extern "C" fn micro_call_options_free(o: *mut micro_call_options) {
     free_handle(o)
 }
 
-/// The call's whole budget in milliseconds (also sent as go-micro's `Timeout` header); 0 is invalid.
+/// The call's whole budget in milliseconds (also sent as go-micro's `Timeout` header, unless
+/// `micro_call_options_set_retry_timeouts` gave each attempt its own); 0 is invalid.
 #[no_mangle]
 pub unsafe extern "C" fn micro_call_options_set_timeout_ms(o: *mut micro_call_options, ms: u32) -> micro_status {
     set_option(
         o,
         || timeout_ms(ms),
         |o, d| {
-            o.inner.timeout = Some(d);
+            if !o.inner.retry_timeouts {
+                o.inner.timeout = Some(d);
+            }
             o.inner.request_timeout = Some(d);
+        },
+    )
+}
+
+/// Marks the call safe to repeat: an attempt with no answer within `attempt_timeout_ms` (sent
+/// as its `Timeout` header) is re-sent, up to the retries and within the call's budget,
+/// instead of failing the call with a 408. Only for endpoints safe to run twice; go-micro's
+/// servers now and then read a request and never answer it. 0 is invalid.
+#[no_mangle]
+pub unsafe extern "C" fn micro_call_options_set_retry_timeouts(
+    o: *mut micro_call_options,
+    attempt_timeout_ms: u32,
+) -> micro_status {
+    set_option(
+        o,
+        || timeout_ms(attempt_timeout_ms),
+        |o, d| {
+            o.inner.timeout = Some(d);
+            o.inner.retry_timeouts = true;
         },
     )
 }

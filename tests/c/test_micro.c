@@ -104,6 +104,14 @@ static micro_request *held[16];
 static atomic_int nheld;
 static void hold(void *ud, micro_request *req) { (void)ud; on_thread(K_HANDLER); int i = atomic_fetch_add(&nheld, 1); if (i < 16) held[i] = req; else micro_request_free(req); }
 
+/* Holds the first request it gets and answers every later one at once: go-micro's lost request. */
+static micro_request *held_first;
+static atomic_int nfirst;
+static void hold_first(void *ud, micro_request *req) {
+    (void)ud; on_thread(K_HANDLER);
+    if (atomic_fetch_add(&nfirst, 1) == 0) held_first = req; else micro_request_respond(req, bytes_of("again"));
+}
+
 /* Answers later, from a thread the test owns. */
 static void *late_answer(void *arg) { sleep_ms(20); micro_request_respond((micro_request *)arg, bytes_of("late")); return NULL; }
 static void later(void *ud, micro_request *req) { (void)ud; on_thread(K_HANDLER); pthread_t t; pthread_create(&t, NULL, late_answer, req); pthread_detach(t); }
@@ -391,6 +399,42 @@ static int test_never_responds(void) {
         if (i == 0) { CHECK(micro_request_endpoint(held[i]).len == 9); micro_request_free(held[i]); }
         else micro_request_respond(held[i], bytes_of("too late"));
     }
+    return world_down(&w);
+}
+
+/* A timed-out attempt is final unless the call is marked safe to repeat; then it is re-sent. */
+static int test_retry_timeouts(void) {
+    world w; if (world_up(&w)) return 1;
+    atomic_store(&nfirst, 0);
+    CHECK_ST(micro_server_handle(w.srv, "Test.HoldFirst", hold_first, NULL, count_free), MICRO_STATUS_OK);
+    micro_call_options *co = micro_call_options_new();
+    /* the attempt's timeout stays when the whole budget is set after it */
+    CHECK_ST(micro_call_options_set_retry_timeouts(co, 300), MICRO_STATUS_OK);
+    CHECK_ST(micro_call_options_set_timeout_ms(co, 60000), MICRO_STATUS_OK);
+    CHECK_ST(micro_call_options_set_retries(co, 2), MICRO_STATUS_OK);
+    CHECK_ST(micro_call_options_set_retry_timeouts(co, 0), MICRO_STATUS_INVALID_ARG);
+    micro_message *m = NULL; micro_error *err = NULL;
+    CHECK_ST(micro_client_call_sync(w.cli, "c.test", "Test.HoldFirst", bytes_of("x"), co, &m, &err), MICRO_STATUS_OK);
+    micro_bytes b = micro_message_body(m);
+    CHECK(b.len == 5 && memcmp(b.ptr, "again", 5) == 0);
+    CHECK(atomic_load(&nfirst) == 2);
+    micro_message_free(m); m = NULL;
+    /* unmarked: the 408 is final, nothing is re-sent */
+    micro_call_options *plain = micro_call_options_new();
+    CHECK_ST(micro_call_options_set_timeout_ms(plain, 300), MICRO_STATUS_OK);
+    CHECK_ST(micro_call_options_set_retries(plain, 2), MICRO_STATUS_OK);
+    atomic_store(&nfirst, 0);
+    micro_request_free(held_first); held_first = NULL;
+    CHECK_ST(micro_client_call_sync(w.cli, "c.test", "Test.HoldFirst", bytes_of("y"), plain, &m, &err), MICRO_STATUS_TIMEOUT);
+    CHECK(m == NULL && micro_error_code(err) == 408);
+    micro_error_free(err); err = NULL;
+    /* sent after the 408 came back: had the first been re-sent, the count would be past 2 */
+    CHECK_ST(micro_client_call_sync(w.cli, "c.test", "Test.HoldFirst", bytes_of("z"), NULL, &m, NULL), MICRO_STATUS_OK);
+    CHECK(atomic_load(&nfirst) == 2);
+    micro_message_free(m);
+    micro_call_options_free(plain);
+    micro_call_options_free(co);
+    micro_request_free(held_first); held_first = NULL;
     return world_down(&w);
 }
 
@@ -1007,6 +1051,7 @@ static int test_null_args_every_pointer(void) {
     CHECK_ST(micro_client_options_set_selector(clo, MICRO_SELECTOR_ROUND_ROBIN), MICRO_STATUS_OK);
     micro_client_options_free(clo);
     CHECK_ST(micro_call_options_set_retries(NULL, 1), MICRO_STATUS_NULL_ARG);
+    CHECK_ST(micro_call_options_set_retry_timeouts(NULL, 1), MICRO_STATUS_NULL_ARG);
     CHECK_ST(micro_call_options_add_address(NULL, "127.0.0.1:1"), MICRO_STATUS_NULL_ARG);
     CHECK_ST(micro_call_options_set_content_type(NULL, "a/b"), MICRO_STATUS_NULL_ARG);
     micro_runtime_options *ro = micro_runtime_options_new();
@@ -2124,6 +2169,7 @@ int main(void) {
     RUN(test_async_1000);
     RUN(test_reentrant_callback);
     RUN(test_never_responds);
+    RUN(test_retry_timeouts);
     RUN(test_after_shutdown);
     RUN(test_stop_inside_callback);
     RUN(test_log_and_free_hooks);

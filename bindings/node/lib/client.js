@@ -110,6 +110,10 @@ function callOptions(opts) {
     if (!Number.isInteger(o.retries) || o.retries < 0) throw bad(`retries must be a non-negative integer, got ${o.retries}`);
     out.retries = o.retries;
   }
+  if (o.retryTimeouts !== undefined) {
+    if (typeof o.retryTimeouts !== 'boolean') throw bad(`retryTimeouts must be a boolean, got ${typeof o.retryTimeouts}`);
+    out.retryTimeouts = o.retryTimeouts;
+  }
   if (o.metadata !== undefined) out.metadata = stringMap(o.metadata, 'metadata');
   if (o.address !== undefined) {
     const a = Array.isArray(o.address) ? o.address : [o.address];
@@ -220,9 +224,9 @@ class Client {
 
   /**
    * Adds a client wrapper `async (call, next) => reply`: it sees the call (service,
-   * endpoint, body, contentType, metadata, timeout, requestTimeout, retries, address), may
-   * change it, resolves to `await next(call)` (the Reply, which it may change) or its own
-   * Reply without calling the service. The first added is the outermost. Returns `this`.
+   * endpoint, body, contentType, metadata, timeout, requestTimeout, retries, retryTimeouts,
+   * address), may change it, resolves to `await next(call)` (the Reply, which it may change)
+   * or its own Reply without calling the service. The first added is the outermost. Returns `this`.
    */
   wrap(fn) {
     if (typeof fn !== 'function') throw bad(`a client wrapper must be a function (call, next), got ${typeof fn}`);
@@ -324,9 +328,10 @@ class Client {
       return Promise.reject(toMicro(e));
     }
     const ct = o.contentType;
-    const rest = o.timeout === undefined && o.requestTimeout === undefined && o.retries === undefined && o.metadata === undefined
+    const rest = o.timeout === undefined && o.requestTimeout === undefined && o.retries === undefined
+      && o.retryTimeouts === undefined && o.metadata === undefined
       ? null
-      : { timeout: o.timeout, requestTimeout: o.requestTimeout, retries: o.retries, metadata: o.metadata };
+      : { timeout: o.timeout, requestTimeout: o.requestTimeout, retries: o.retries, retryTimeouts: o.retryTimeouts, metadata: o.metadata };
     let pending;
     try {
       pending = n.callBody(service, endpoint, data, ct, o.address === undefined ? null : o.address, rest);

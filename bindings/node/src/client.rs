@@ -47,6 +47,8 @@ pub struct NativeCallOptions {
     pub request_timeout: Option<f64>,
     /// Retries after a failed attempt.
     pub retries: Option<u32>,
+    /// Re-send after a timed-out attempt too (only for endpoints safe to run twice).
+    pub retry_timeouts: Option<bool>,
     /// Headers sent with the call.
     pub metadata: Option<HashMap<String, String>>,
     /// Explicit `host:port` addresses, bypassing the registry.
@@ -125,6 +127,7 @@ fn call_options(o: Option<NativeCallOptions>) -> napi::Result<CallOptions> {
         timeout: None,
         request_timeout: None,
         retries: None,
+        retry_timeouts: None,
         metadata: None,
         address: None,
     });
@@ -134,6 +137,7 @@ fn call_options(o: Option<NativeCallOptions>) -> napi::Result<CallOptions> {
         timeout: millis(o.timeout, "timeout")?,
         request_timeout: millis(o.request_timeout, "requestTimeout")?,
         retries: o.retries,
+        retry_timeouts: o.retry_timeouts.unwrap_or(false),
         metadata: o.metadata.unwrap_or_default().into_iter().collect(),
         ..Default::default()
     })

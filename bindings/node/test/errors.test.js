@@ -132,3 +132,41 @@ test('a downstream error passes through, or is wrapped as a 502 keeping its caus
   assert.deepEqual([w.code, w.id, w.cause], [503, 'node.orders', cause]);
   assert.equal(micro.MicroError.wrap(new RangeError('too big')).detail, 'downstream call failed: RangeError: too big');
 });
+
+test('a timeout is final unless the call is marked safe to repeat', async (t) => {
+  // go-micro servers now and then read a request and never answer it (docs/library.md,
+  // "Lost requests"). By default a timed-out attempt is final; `retryTimeouts: true`
+  // re-sends it, so an idempotent call waits one short `timeout` instead of failing. Here
+  // the first request of each key is never answered.
+  const svc = new micro.Service({ name: 'node.flaky', registry: 'memory', broker: 'memory', address: '127.0.0.1:0' });
+  const seen = [];
+  const held = [];
+  svc.handle('Flaky.Get', (req) => {
+    seen.push(req.k);
+    const n = seen.filter((k) => k === req.k).length;
+    if (n === 1) return new Promise((resolve) => held.push(() => resolve({ k: req.k, n })));
+    return { k: req.k, n };
+  });
+  await svc.start();
+  t.after(async () => { for (const r of held) r(); await svc.close(); });
+  // By address: a client's memory registry is its own.
+  const { address } = svc;
+  const c = new micro.Client({ registry: 'memory' });
+
+  await assert.rejects(c.call(svc.name, 'Flaky.Get', { k: 'a' }, { address, timeout: 1000, retries: 2 }), (e) => e.code === 408);
+  // The next call is sent after the 408 came back: had the first been re-sent, its second
+  // copy would be in `seen` already.
+  assert.deepEqual(await c.call(svc.name, 'Flaky.Get', { k: 'a' }, { address }), { k: 'a', n: 2 });
+  assert.deepEqual(seen, ['a', 'a']);
+
+  const opts = { address, timeout: 1000, retries: 2, retryTimeouts: true };
+  assert.deepEqual(await c.call(svc.name, 'Flaky.Get', { k: 'b' }, opts), { k: 'b', n: 2 });
+  assert.deepEqual((await c.callRaw(svc.name, 'Flaky.Get', { k: 'c' }, opts)).body, { k: 'c', n: 2 });
+
+  // A client wrapper may mark a call safe to repeat.
+  const wc = new micro.Client({ registry: 'memory', wrappers: [(call, next) => next({ ...call, retryTimeouts: true })] });
+  assert.deepEqual(await wc.call(svc.name, 'Flaky.Get', { k: 'e' }, { address, timeout: 1000, retries: 1 }), { k: 'e', n: 2 });
+
+  await assert.rejects(c.call(svc.name, 'Flaky.Get', { k: 'f' }, { address, retryTimeouts: 1 }),
+    (e) => e.code === 400 && /retryTimeouts must be a boolean, got number/.test(e.detail));
+});

@@ -60,6 +60,7 @@ fn call_options(
     timeout: Option<f64>,
     request_timeout: Option<f64>,
     retries: Option<u32>,
+    retry_timeouts: bool,
     metadata: Option<HashMap<String, String>>,
     address: Option<Vec<String>>,
 ) -> PyResult<CallOptions> {
@@ -69,6 +70,7 @@ fn call_options(
         timeout: dur(timeout, "timeout")?,
         request_timeout: dur(request_timeout, "request_timeout")?,
         retries,
+        retry_timeouts,
         metadata: metadata.unwrap_or_default().into_iter().collect(),
         ..Default::default()
     })
@@ -206,7 +208,7 @@ impl Client {
     /// Calls `service`'s `endpoint`; resolves to `(body, content_type, header, node)`, or with
     /// `whole=False` to `(body, content_type)`: no header dict nor node is built for a caller
     /// that reads neither.
-    #[pyo3(signature = (service, endpoint, body, *, content_type=None, timeout=None, request_timeout=None, retries=None, metadata=None, address=None, whole=true))]
+    #[pyo3(signature = (service, endpoint, body, *, content_type=None, timeout=None, request_timeout=None, retries=None, retry_timeouts=false, metadata=None, address=None, whole=true))]
     fn call<'py>(
         &self,
         py: Python<'py>,
@@ -217,13 +219,14 @@ impl Client {
         timeout: Option<f64>,
         request_timeout: Option<f64>,
         retries: Option<u32>,
+        retry_timeouts: bool,
         metadata: Option<HashMap<String, String>>,
         address: Option<Vec<String>>,
         whole: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.live()?.clone();
         check_names(&service, &endpoint)?;
-        let opts = call_options(content_type, timeout, request_timeout, retries, metadata, address)?;
+        let opts = call_options(content_type, timeout, request_timeout, retries, retry_timeouts, metadata, address)?;
         let how =
             if client.drives_on_any_thread() { bridge::Run::Here(crate::here::OWNER) } else { bridge::Run::Started };
         let call = async move {
@@ -236,7 +239,7 @@ impl Client {
     }
 
     /// `call`, blocking the calling thread with the GIL released (Ctrl-C interrupts it).
-    #[pyo3(signature = (service, endpoint, body, *, content_type=None, timeout=None, request_timeout=None, retries=None, metadata=None, address=None, whole=true))]
+    #[pyo3(signature = (service, endpoint, body, *, content_type=None, timeout=None, request_timeout=None, retries=None, retry_timeouts=false, metadata=None, address=None, whole=true))]
     fn call_blocking(
         &self,
         py: Python<'_>,
@@ -247,13 +250,14 @@ impl Client {
         timeout: Option<f64>,
         request_timeout: Option<f64>,
         retries: Option<u32>,
+        retry_timeouts: bool,
         metadata: Option<HashMap<String, String>>,
         address: Option<Vec<String>>,
         whole: bool,
     ) -> PyResult<Py<PyAny>> {
         let client = self.live()?.clone();
         check_names(&service, &endpoint)?;
-        let opts = call_options(content_type, timeout, request_timeout, retries, metadata, address)?;
+        let opts = call_options(content_type, timeout, request_timeout, retries, retry_timeouts, metadata, address)?;
         let here = client.drives_on_any_thread();
         let call =
             async move { Box::pin(client.call(&service, &endpoint, Bytes::from(body), &opts)).await.map_err(to_py) };
@@ -274,7 +278,7 @@ impl Client {
     ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.live()?.clone();
         check_names(&service, &endpoint)?;
-        let opts = call_options(content_type, None, None, None, metadata, address)?;
+        let opts = call_options(content_type, None, None, None, false, metadata, address)?;
         let pid = self.pid;
         bridge::spawn(py, async move {
             let s = client.stream(&service, &endpoint, &opts).await.map_err(to_py)?;

@@ -190,3 +190,57 @@ def test_the_typed_example_runs():
         'not found in the memory registry", "status": "Not Found"}',
         "{'n': 0}",
     ], out.stdout
+
+
+def test_a_timeout_is_final_unless_the_call_is_marked_safe_to_repeat():
+    """go-micro servers now and then read a request and never answer it (docs/library.md,
+    "Lost requests"). By default a timed-out attempt is final, as go-micro's handlers may not
+    be safe to run twice; ``retry_timeouts=True`` re-sends it, so an idempotent call waits one
+    short ``timeout`` instead of failing. Here the first request of each key is never answered."""
+    async def main():
+        svc = micro.Service("py.flaky", registry="memory", broker="memory", address="127.0.0.1:0")
+        release = asyncio.Event()
+        seen: list[str] = []
+
+        @svc.handle("Flaky.Get")
+        async def get(req):
+            seen.append(req["k"])
+            if seen.count(req["k"]) == 1:
+                await release.wait()
+            return {"k": req["k"], "n": seen.count(req["k"])}
+
+        await svc.start()
+        address = svc.address  # by address: a client's memory registry is its own
+        c = micro.Client(registry="memory")
+        try:
+            with pytest.raises(micro.Timeout):
+                await c.call(svc.name, "Flaky.Get", {"k": "a"}, address=address, timeout=1, retries=2)
+            # The next call is sent after the 408 came back: had the first been re-sent, its
+            # second copy would be in `seen` already.
+            assert await c.call(svc.name, "Flaky.Get", {"k": "a"}, address=address) == {"k": "a", "n": 2}
+            assert seen == ["a", "a"]
+
+            got = await c.call(svc.name, "Flaky.Get", {"k": "b"}, address=address, timeout=1, retries=2, retry_timeouts=True)
+            assert got == {"k": "b", "n": 2}
+            r = await c.call_raw(svc.name, "Flaky.Get", {"k": "c"}, address=address, timeout=1, retries=1, retry_timeouts=True)
+            assert r.decode() == {"k": "c", "n": 2}
+
+            sc = micro.SyncClient(registry="memory")
+            got = await asyncio.to_thread(sc.call_sync, svc.name, "Flaky.Get", {"k": "d"}, address=address, timeout=1, retries=1,
+                                          retry_timeouts=True)
+            assert got == {"k": "d", "n": 2}
+
+            # A client wrapper may mark a call safe to repeat.
+            async def idempotent(call, next):
+                call.retry_timeouts = True
+                return await next(call)
+            wc = micro.Client(registry="memory", wrappers=[idempotent])
+            assert await wc.call(svc.name, "Flaky.Get", {"k": "e"}, address=address, timeout=1, retries=1) == {"k": "e", "n": 2}
+            assert seen.count("e") == 2
+
+            with pytest.raises(TypeError, match="retry_timeouts"):
+                await c.call(svc.name, "Flaky.Get", {"k": "f"}, address=address, retry_timeouts=1)  # type: ignore[arg-type]
+        finally:
+            release.set()
+            await svc.stop()
+    run(main())

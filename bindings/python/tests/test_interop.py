@@ -153,23 +153,27 @@ async def _empty(reg, name):
 
 @pytest.mark.parametrize("gm", PEERS)
 def test_python_client_calls_a_go_service_and_streams(gm):
+    # Every call here is safe to repeat: go-micro's server now and then reads a request and
+    # never answers it (docs/library.md, "Lost requests"), so a timed-out attempt is re-sent
+    # rather than failing the run.
+    safe = dict(timeout=5, retry_timeouts=True)
     name = f"go.for.py.{gm}"
     server = GoServer(name, "--proto", gm=gm)
     try:
         async def main():
             c = micro.Client()
-            r = await c.call_raw(name, "Greeter.Hello", {"name": "Py"})
+            r = await c.call_raw(name, "Greeter.Hello", {"name": "Py"}, **safe)
             assert r.body == b'{"message":"Hello Py"}\n' and r.decode() == {"message": "Hello Py"}
-            assert await c.call(name, "Greeter.Whoami", {}) == {"message": server.ready["id"]}
+            assert await c.call(name, "Greeter.Whoami", {}, **safe) == {"message": server.ready["id"]}
             with pytest.raises(micro.Error) as e:
-                await c.call(name, "Greeter.Fail", {"code": 418, "detail": "go teapot"})
+                await c.call(name, "Greeter.Fail", {"code": 418, "detail": "go teapot"}, **safe)
             assert (e.value.id, e.value.code, e.value.detail) == ("go.greeter", 418, "go teapot")
             with pytest.raises(micro.NotFound):
-                await c.call(name, "Greeter.Fail", {"code": 404, "detail": "x"})
+                await c.call(name, "Greeter.Fail", {"code": 404, "detail": "x"}, **safe)
             # go-micro's router answers an unknown handler in plain text: as go-micro's own
             # client does, that is a 500 from go.micro.client with the text as its detail.
             with pytest.raises(micro.InternalServerError) as pe:
-                await c.call(name, "Nope.Hello", {})
+                await c.call(name, "Nope.Hello", {}, **safe)
             assert (pe.value.id, pe.value.code) == ("go.micro.client", 500), repr(pe.value)
             assert pe.value.detail.startswith("rpc: can't find service Nope"), repr(pe.value)
             s = await c.stream(name, "Greeter.Stream")
@@ -181,7 +185,7 @@ def test_python_client_calls_a_go_service_and_streams(gm):
             assert out == [{"message": "Hello x"}, {"message": "Hello y"}]
             # Metadata set by our caller reaches the Go handler's context (echoed for "md").
             r = await c.call(name, "Greeter.Hello", {"name": "md"},
-                             metadata={"X-Trace-Id": f"py-{gm}", "x-lower-key": "low"})
+                             metadata={"X-Trace-Id": f"py-{gm}", "x-lower-key": "low"}, **safe)
             assert r["metadata"]["X-Trace-Id"] == f"py-{gm}" and r["metadata"]["X-Lower-Key"] == "low", r
             reg = micro.Registry()  # MICRO_REGISTRY unset: mDNS, go-micro's default
             assert name in {s["name"] for s in await reg.list_services()}
@@ -196,7 +200,7 @@ def test_python_client_calls_a_go_service_and_streams(gm):
             # encodes google.protobuf.StringValue).
             protobuf_greeter()  # protobuf is installed (or this is a skip outside the suite)
             from google.protobuf.wrappers_pb2 import StringValue
-            r = await c.call_raw(name, "Proto.Echo", StringValue(value="Py"))
+            r = await c.call_raw(name, "Proto.Echo", StringValue(value="Py"), **safe)
             assert r.content_type == "application/protobuf", r
             assert StringValue.FromString(r.body).value == "Hello Py"
         run(main())

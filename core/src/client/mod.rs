@@ -459,7 +459,10 @@ impl Client {
             if e == "EOS" {
                 return Err(Attempt::Final(Error::internal(CLIENT_ID, "EOF")));
             }
-            return Err(Attempt::Final(Error::from_reply(e)));
+            let e = Error::from_reply(e);
+            // A 408 answered by the server (its handler overran this attempt's `Timeout`)
+            // is a timed-out attempt too, as go-micro's client retries it.
+            return Err(if e.code == 408 { Attempt::TimedOut(e) } else { Attempt::Final(e) });
         }
         let rsp_ct = rsp.get("Content-Type").unwrap_or(&content_type).to_string();
         let body =

@@ -63,7 +63,8 @@ pub struct CallOptions {
     pub request_timeout: Option<Duration>,
     /// Extra attempts after the first.
     pub retries: Option<u32>,
-    /// Re-send after a timeout too: only for endpoints safe to run twice.
+    /// Re-send after a timeout too (the attempt's own, or a 408 the server answered): only
+    /// for endpoints safe to run twice.
     pub retry_timeouts: bool,
     /// Metadata sent as headers (go-micro context metadata).
     pub metadata: Metadata,

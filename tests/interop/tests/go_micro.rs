@@ -106,13 +106,16 @@ async fn mdns() -> Arc<dyn Registry> {
 
 /// Calls until the registry has the service (go-micro registers before it prints ready,
 /// but a lookup can race the first announcement).
-/// Timeouts are generous: a go-micro peer on a loaded 2-core machine can take seconds to
-/// answer, and what is asserted is the answer, not its speed.
+/// The whole budget is generous: a go-micro peer on a loaded 2-core machine can take seconds
+/// to answer, and what is asserted is the answer, not its speed. Each attempt has go-micro's
+/// 5 s and a timed-out one is re-sent (these endpoints are safe to repeat): go-micro's server
+/// now and then reads a request and never answers it (docs/library.md, "Lost requests").
 async fn call_go(svc: &Service, service: &str, endpoint: &str, body: &str) -> micro::Result<micro::Reply> {
     let deadline = Instant::now() + Duration::from_secs(30);
     let patient = CallOptions {
-        timeout: Some(Duration::from_secs(30)),
+        timeout: Some(Duration::from_secs(5)),
         request_timeout: Some(Duration::from_secs(30)),
+        retry_timeouts: true,
         ..Default::default()
     };
     loop {
@@ -268,7 +271,13 @@ async fn rpc_metadata_crosses_both_ways() {
         let name = unique("go.md", gm);
         let go = Proc::spawn(&go_bin(gm), &["serve", "--name", &name]);
         go.ready();
-        let mut opts = CallOptions { timeout: Some(Duration::from_secs(30)), ..Default::default() };
+        // Safe to repeat, as in `call_go`.
+        let mut opts = CallOptions {
+            timeout: Some(Duration::from_secs(5)),
+            request_timeout: Some(Duration::from_secs(30)),
+            retry_timeouts: true,
+            ..Default::default()
+        };
         opts.metadata.insert("X-Trace-Id".into(), format!("rust-{gm}"));
         opts.metadata.insert("x-lower-key".into(), "low".into());
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -425,7 +434,13 @@ async fn protobuf_bodies_cross_byte_exact_both_ways() {
             }
         });
         svc.start().await.expect("service starts");
-        let proto = CallOptions { content_type: Some("application/protobuf".into()), ..Default::default() };
+        // Safe to repeat, as in `call_go`.
+        let proto = CallOptions {
+            content_type: Some("application/protobuf".into()),
+            request_timeout: Some(Duration::from_secs(30)),
+            retry_timeouts: true,
+            ..Default::default()
+        };
 
         for name in &names {
             let request = string_value(name);

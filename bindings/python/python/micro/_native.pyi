@@ -124,24 +124,24 @@ class Client:
     @overload
     def call(self, service: str, endpoint: str, body: bytes, *, content_type: str | None = None,
              timeout: float | None = None, request_timeout: float | None = None, retries: int | None = None,
-             metadata: dict[str, str] | None = None, address: list[str] | None = None,
+             retry_timeouts: bool = False, metadata: dict[str, str] | None = None, address: list[str] | None = None,
              whole: Literal[True] = True) -> Awaitable[tuple[bytes, str, dict[str, str], str]]: ...
     @overload
     def call(self, service: str, endpoint: str, body: bytes, *, content_type: str | None = None,
              timeout: float | None = None, request_timeout: float | None = None, retries: int | None = None,
-             metadata: dict[str, str] | None = None, address: list[str] | None = None,
+             retry_timeouts: bool = False, metadata: dict[str, str] | None = None, address: list[str] | None = None,
              whole: Literal[False]) -> Awaitable[tuple[bytes, str]]: ...
     @overload
     def call_blocking(self, service: str, endpoint: str, body: bytes, *, content_type: str | None = None,
                       timeout: float | None = None, request_timeout: float | None = None,
-                      retries: int | None = None, metadata: dict[str, str] | None = None,
-                      address: list[str] | None = None,
+                      retries: int | None = None, retry_timeouts: bool = False,
+                      metadata: dict[str, str] | None = None, address: list[str] | None = None,
                       whole: Literal[True] = True) -> tuple[bytes, str, dict[str, str], str]: ...
     @overload
     def call_blocking(self, service: str, endpoint: str, body: bytes, *, content_type: str | None = None,
                       timeout: float | None = None, request_timeout: float | None = None,
-                      retries: int | None = None, metadata: dict[str, str] | None = None,
-                      address: list[str] | None = None, whole: Literal[False]) -> tuple[bytes, str]: ...
+                      retries: int | None = None, retry_timeouts: bool = False,
+                      metadata: dict[str, str] | None = None, address: list[str] | None = None, whole: Literal[False]) -> tuple[bytes, str]: ...
     def stream(self, service: str, endpoint: str, *, content_type: str | None = None,
                metadata: dict[str, str] | None = None, address: list[str] | None = None) -> Awaitable[ClientStream]: ...
 

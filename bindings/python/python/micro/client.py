@@ -219,6 +219,8 @@ class Call:
     """Retries for this call."""
     address: str | Sequence[str] | None = None
     """Explicit node address(es), bypassing the registry."""
+    retry_timeouts: bool = False
+    """Re-send after a timed-out attempt too (only for endpoints safe to run twice)."""
 
 
 CallNext = Callable[[Call], Awaitable[Reply]]
@@ -314,10 +316,10 @@ class Client:
     async def call_raw(self, service: str, endpoint: str, body: Any = None, *, content_type: str | None = None,
                        timeout: Seconds | None = None, request_timeout: Seconds | None = None,
                        retries: int | None = None, metadata: Mapping[str, str] | None = None,
-                       address: str | Sequence[str] | None = None) -> Reply:
+                       address: str | Sequence[str] | None = None, retry_timeouts: bool = False) -> Reply:
         """Like :meth:`call`, returning the raw :class:`Reply` (Node: ``callRaw``)."""
         call = Call(service, endpoint, body, content_type, dict(metadata) if metadata else {}, timeout,
-                    request_timeout, retries, address)
+                    request_timeout, retries, address, retry_timeouts)
         if not self._wrappers:
             return await self._perform(call)
         return await self._chain(0, call)
@@ -342,8 +344,8 @@ class Client:
                 self._c.call,
                 call.service, call.endpoint, data, content_type=ct, timeout=_seconds(call.timeout, "timeout"),
                 request_timeout=_seconds(call.request_timeout, "request_timeout"),
-                retries=call.retries, metadata=_with_trace(dict(call.metadata)) or None,
-                address=_addresses(call.address))
+                retries=call.retries, retry_timeouts=call.retry_timeouts,
+                metadata=_with_trace(dict(call.metadata)) or None, address=_addresses(call.address))
         except NotFound as e:
             raise _missed(e, call.service) from None
         return Reply(b, rct, header, node)
@@ -351,27 +353,30 @@ class Client:
     async def request(self, service: str, endpoint: str, body: Any = None, *, content_type: str | None = None,
                       timeout: Seconds | None = None, request_timeout: Seconds | None = None,
                       retries: int | None = None, metadata: Mapping[str, str] | None = None,
-                      address: str | Sequence[str] | None = None) -> Reply:
+                      address: str | Sequence[str] | None = None, retry_timeouts: bool = False) -> Reply:
         """Deprecated: :meth:`call_raw` (the name both Python and Node use)."""
         warnings.warn("micro.Client.request() is deprecated; use call_raw()", DeprecationWarning, stacklevel=2)
         return await self.call_raw(service, endpoint, body, content_type=content_type, timeout=timeout,
                                    request_timeout=request_timeout, retries=retries, metadata=metadata,
-                                   address=address)
+                                   address=address, retry_timeouts=retry_timeouts)
 
     async def call(self, service: str, endpoint: str, body: Any = None, *, content_type: str | None = None,
                    timeout: Seconds | None = None, request_timeout: Seconds | None = None,
                    retries: int | None = None, metadata: Mapping[str, str] | None = None,
-                   address: str | Sequence[str] | None = None) -> Any:
+                   address: str | Sequence[str] | None = None, retry_timeouts: bool = False) -> Any:
         """Calls ``service``'s ``endpoint`` and returns the reply decoded by content type.
 
         ``body``: dict/list (JSON), bytes (as is, with ``content_type``), a protobuf message.
         ``timeout`` is per attempt (sent as go-micro's ``Timeout`` header), ``request_timeout``
         the whole call; both in seconds (a number or a ``datetime.timedelta``, at most an hour). Raises :class:`micro.Error` (``NotFound``, ``Timeout`` …).
+        A timed-out attempt is not re-sent unless ``retry_timeouts=True`` marks the endpoint
+        safe to run twice (then up to ``retries`` more attempts, each with ``timeout``): go-micro
+        servers now and then drop a request on a live connection, and this bounds the wait.
         """
         if self._wrappers:
             r = await self.call_raw(service, endpoint, body, content_type=content_type, timeout=timeout,
                                    request_timeout=request_timeout, retries=retries, metadata=metadata,
-                                   address=address)
+                                   address=address, retry_timeouts=retry_timeouts)
             return r.decode()
         # No wrappers: what call_raw and _perform do, in one frame (no Call, no Reply).
         data, ct = _body.encode(body, content_type)
@@ -379,6 +384,7 @@ class Client:
             b, rct = await self._c.call(
                 service, endpoint, data, content_type=ct, timeout=_seconds(timeout, "timeout"),
                 request_timeout=_seconds(request_timeout, "request_timeout"), retries=retries,
+                retry_timeouts=retry_timeouts,
                 metadata=_with_trace(dict(metadata) if metadata else {}) or None, address=_addresses(address),
                 whole=False)
         except _native.NativeError as e:
@@ -407,7 +413,7 @@ class SyncClient(Client):
     def call_sync(self, service: str, endpoint: str, body: Any = None, *, content_type: str | None = None,
                   timeout: Seconds | None = None, request_timeout: Seconds | None = None,
                   retries: int | None = None, metadata: Mapping[str, str] | None = None,
-                  address: str | Sequence[str] | None = None) -> Any:
+                  address: str | Sequence[str] | None = None, retry_timeouts: bool = False) -> Any:
         """Blocking :meth:`Client.call`."""
         # What call_raw_sync does, in one frame, with no Reply and no headers nobody reads.
         data, ct = _body.encode(body, content_type)
@@ -415,6 +421,7 @@ class SyncClient(Client):
             b, rct = self._c.call_blocking(
                 service, endpoint, data, content_type=ct, timeout=_seconds(timeout, "timeout"),
                 request_timeout=_seconds(request_timeout, "request_timeout"), retries=retries,
+                retry_timeouts=retry_timeouts,
                 metadata=_with_trace(dict(metadata) if metadata else {}) or None, address=_addresses(address),
                 whole=False)
         except _native.NativeError as e:
@@ -433,13 +440,14 @@ class SyncClient(Client):
     def call_raw_sync(self, service: str, endpoint: str, body: Any = None, *, content_type: str | None = None,
                       timeout: Seconds | None = None, request_timeout: Seconds | None = None,
                       retries: int | None = None, metadata: Mapping[str, str] | None = None,
-                      address: str | Sequence[str] | None = None) -> Reply:
+                      address: str | Sequence[str] | None = None, retry_timeouts: bool = False) -> Reply:
         """Blocking :meth:`Client.call_raw`."""
         data, ct = _body.encode(body, content_type)
         try:
             b, rct, header, node = _native_call(
                 self._c.call_blocking, service, endpoint, data, content_type=ct, timeout=_seconds(timeout, "timeout"),
                 request_timeout=_seconds(request_timeout, "request_timeout"), retries=retries,
+                retry_timeouts=retry_timeouts,
                 metadata=_with_trace(dict(metadata) if metadata else {}) or None, address=_addresses(address))
         except NotFound as e:
             raise _missed(e, service) from None
@@ -448,13 +456,13 @@ class SyncClient(Client):
     def request_sync(self, service: str, endpoint: str, body: Any = None, *, content_type: str | None = None,
                      timeout: Seconds | None = None, request_timeout: Seconds | None = None,
                      retries: int | None = None, metadata: Mapping[str, str] | None = None,
-                     address: str | Sequence[str] | None = None) -> Reply:
+                     address: str | Sequence[str] | None = None, retry_timeouts: bool = False) -> Reply:
         """Deprecated: :meth:`call_raw_sync`."""
         warnings.warn("micro.SyncClient.request_sync() is deprecated; use call_raw_sync()", DeprecationWarning,
                       stacklevel=2)
         return self.call_raw_sync(service, endpoint, body, content_type=content_type, timeout=timeout,
                                   request_timeout=request_timeout, retries=retries, metadata=metadata,
-                                  address=address)
+                                  address=address, retry_timeouts=retry_timeouts)
 
 
 class Registry:
