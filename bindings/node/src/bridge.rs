@@ -48,6 +48,11 @@ struct Bridge {
     queue: Mutex<Option<Vec<(Deferred, Outcome)>>>,
     /// Promises not settled yet (touched on the JS thread only, atomic for `Sync`).
     pending: AtomicUsize,
+    /// Calls ([`Start::Here`], [`Start::Owned`]) not finished yet, wherever they run.
+    calls: AtomicUsize,
+    /// How many promises the last wake-up settled: more than one means calls are finishing
+    /// faster than one at a time, and the JS thread, the busiest, keeps off their replies.
+    last_batch: AtomicUsize,
 }
 
 thread_local! {
@@ -78,6 +83,8 @@ impl Bridge {
             tsfn: OnceLock::new(),
             queue: Mutex::new(Some(Vec::new())),
             pending: AtomicUsize::new(0),
+            calls: AtomicUsize::new(0),
+            last_batch: AtomicUsize::new(0),
         });
         // The function's context holds one reference, given back in `finalize`.
         let context = Arc::into_raw(Arc::clone(&bridge)) as *mut c_void;
@@ -137,18 +144,31 @@ where
     T: ToNapiValue + Send + 'static,
     F: Future<Output = napi::Result<T>> + Send + 'static,
 {
-    spawn_with(env, fut, false)
+    spawn_with(env, fut, Start::Spawn)
 }
 
-/// [`spawn`], starting `fut` on the JS thread when `here` and no other promise of this thread
-/// is pending ([`micro::host::start`]): a call's request is then written before `call`
-/// returns, where spawning would first wake a runtime worker to write it (at one call in
-/// flight, 36.0 → 21.0 µs added over the Rust client unpinned, 19.8 → 16.5 pinned:
-/// `bench/results/2026-12-05-start-here.md`). `here` only
-/// for futures whose first poll does no blocking work (a call: a cached lookup, a pooled
-/// connection, a non-blocking write). Under load the workers are awake anyway and the JS
-/// thread is the busiest, so it does not take their writes.
-pub(crate) fn spawn_with<'env, T, F>(env: &'env Env, fut: F, here: bool) -> napi::Result<PromiseRaw<'env, T>>
+/// Where [`spawn_with`] starts a call while no other call of the JS thread is in flight.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// Spawned on napi's runtime.
+    Spawn,
+    /// Its first poll on the JS thread, then napi's runtime ([`micro::host::start`]).
+    Here,
+    /// On the JS thread's own runtime, watched by its loop ([`crate::here`]); as [`Start::Here`]
+    /// where that cannot be (a worker thread). Only for a client that drives on any thread.
+    Owned,
+}
+
+/// [`spawn`], starting `fut` on the JS thread as `how` says when no other call of this
+/// thread is in flight (other promises, a service's pending `nextRequests` among them, do not
+/// count): a call's request is then written before `call` returns, where spawning
+/// would first wake a runtime worker to write it (at one call in flight, 36.0 → 21.0 µs
+/// added over the Rust client unpinned, 19.8 → 16.5 pinned:
+/// `bench/results/2026-12-05-start-here.md`), and with [`Start::Owned`] its reply is read
+/// there too. Not [`Start::Spawn`] only for futures whose first poll does no blocking work (a
+/// call: a cached lookup, a pooled connection, a non-blocking write). Under load the workers
+/// are awake anyway and the JS thread is the busiest, so it does not take their writes.
+pub(crate) fn spawn_with<'env, T, F>(env: &'env Env, fut: F, how: Start) -> napi::Result<PromiseRaw<'env, T>>
 where
     T: ToNapiValue + Send + 'static,
     F: Future<Output = napi::Result<T>> + Send + 'static,
@@ -160,13 +180,17 @@ where
     // SAFETY: on the JS thread, valid out-pointers.
     unsafe { check(sys::napi_create_promise(raw, &mut deferred, &mut promise))? };
     let idle = bridge.pending.fetch_add(1, Ordering::Relaxed) == 0;
+    let call = (how != Start::Spawn).then(|| InFlight::count(&bridge));
+    let alone = call.as_ref().is_some_and(|c| c.alone);
     if let (true, Some(tsfn)) = (idle, bridge.tsfn.get()) {
         // SAFETY: on the JS thread; keeps Node alive while a promise waits.
         unsafe { check(sys::napi_ref_threadsafe_function(raw, tsfn.0))? };
     }
+    let quiet = bridge.last_batch.load(Ordering::Relaxed) <= 1;
     let deferred = Deferred(deferred);
     let run = async move {
         let out = fut.await;
+        drop(call);
         let outcome: Outcome = Box::new(move |env| match out {
             // SAFETY: called on the JS thread with its live env.
             Ok(v) => unsafe { T::to_napi_value(env, v) },
@@ -174,14 +198,50 @@ where
         });
         bridge.settle(deferred, outcome);
     };
-    if idle && here {
-        napi::bindgen_prelude::within_runtime_if_available(|| {
-            micro::host::start::start(&tokio::runtime::Handle::current(), run)
-        });
-    } else {
-        napi::bindgen_prelude::spawn(run);
+    match (alone, how) {
+        (true, Start::Owned) if quiet => {
+            let mut lp = ptr::null_mut();
+            // SAFETY: on the JS thread, a valid out-pointer.
+            let found = unsafe { sys::napi_get_uv_event_loop(raw, &mut lp) } == sys::Status::napi_ok;
+            let task = crate::here::task(run);
+            let refused = if found { crate::here::start(lp.cast(), task).err() } else { Some(task) };
+            if let Some(task) = refused {
+                started_here(task);
+            }
+        }
+        (true, Start::Owned | Start::Here) => started_here(run),
+        _ => {
+            napi::bindgen_prelude::spawn(run);
+        }
     }
     Ok(PromiseRaw::new(raw, promise))
+}
+
+/// A call counted in [`Bridge::calls`] until it ends, or its future is dropped unfinished.
+struct InFlight {
+    bridge: Arc<Bridge>,
+    /// No other call was in flight when this one was counted.
+    alone: bool,
+}
+
+impl InFlight {
+    fn count(bridge: &Arc<Bridge>) -> InFlight {
+        let alone = bridge.calls.fetch_add(1, Ordering::Relaxed) == 0;
+        InFlight { bridge: Arc::clone(bridge), alone }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.bridge.calls.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Polls `run` once on the JS thread, then leaves it to napi's runtime.
+fn started_here<F: Future<Output = ()> + Send + 'static>(run: F) {
+    napi::bindgen_prelude::within_runtime_if_available(|| {
+        micro::host::start::start(&tokio::runtime::Handle::current(), run)
+    });
 }
 
 /// The thread-safe function's call on the JS thread: settles everything queued.
@@ -199,6 +259,7 @@ unsafe extern "C" fn settle_all(env: sys::napi_env, _js: sys::napi_value, contex
         }
     };
     let n = batch.len();
+    bridge.last_batch.store(n, Ordering::Relaxed);
     for (deferred, outcome) in batch {
         // SAFETY: on the JS thread with its env; each deferred is settled exactly once.
         unsafe {

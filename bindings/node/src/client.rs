@@ -143,6 +143,16 @@ fn call_options(o: Option<NativeCallOptions>) -> napi::Result<CallOptions> {
     })
 }
 
+/// Where a call of `client` starts: on the JS thread's own runtime when the client can drive
+/// there ([`micro::Client::drives_on_any_thread`]), else its first poll on the JS thread.
+fn start_for(client: &CoreClient) -> crate::bridge::Start {
+    if client.drives_on_any_thread() {
+        crate::bridge::Start::Owned
+    } else {
+        crate::bridge::Start::Here
+    }
+}
+
 fn check_names(service: &str, endpoint: &str) -> napi::Result<()> {
     micro::host::check::service(service).map_err(to_js)?;
     micro::host::check::endpoint(endpoint).map_err(to_js)
@@ -214,13 +224,14 @@ impl NativeClient {
         let opts = call_options(opts)?;
         let body = Bytes::copy_from_slice(&body);
         let client = self.client.clone();
+        let how = start_for(&client);
         let call = async move {
             // Boxed: the call's state (3.4 KB) is then written once, not copied with every
             // move of the future on its way into a task.
             let r = Box::pin(client.call(&service, &endpoint, body, &opts)).await.map_err(to_js)?;
             Ok(NativeReply::from(r))
         };
-        crate::bridge::spawn_with(env, call, true)
+        crate::bridge::spawn_with(env, call, how)
     }
 
     /// `call` for a caller that reads only the reply's body (`Client.call`), with the
@@ -252,12 +263,13 @@ impl NativeClient {
             Either::B(buf) => Bytes::copy_from_slice(&buf),
         };
         let client = self.client.clone();
+        let how = start_for(&client);
         let call = async move {
             // Boxed, as in `call`.
             let r = Box::pin(client.call(&service, &endpoint, body, &opts)).await.map_err(to_js)?;
             Ok(BodyReply::of(r, opts.content_type.as_deref()))
         };
-        crate::bridge::spawn_with(env, call, true)
+        crate::bridge::spawn_with(env, call, how)
     }
 
     /// Opens a bidirectional stream.

@@ -15,6 +15,7 @@
 
 mod bridge;
 mod client;
+mod here;
 pub mod log;
 mod service;
 
@@ -58,6 +59,14 @@ pub(crate) fn millis(v: Option<f64>, what: &str) -> napi::Result<Option<Duration
 /// set-up work (opening a registry), never for calls.
 pub(crate) fn block<T>(fut: impl std::future::Future<Output = napi::Result<T>>) -> napi::Result<T> {
     napi::bindgen_prelude::block_on(fut)
+}
+
+/// How the JS thread's own calls go, for tests: `[pumps, watched]`, the times it turned its
+/// runtime for a readable socket or a tick, and the sockets of that runtime libuv watches now.
+#[napi]
+pub fn here_stats() -> Vec<f64> {
+    let (pumps, watched) = here::stats();
+    vec![pumps as f64, watched as f64]
 }
 
 /// The library version.
