@@ -28,5 +28,8 @@ fi
 # Go modules (go-micro v5.30.0 and v4.11.0, pinned by go.sum; v6.10.0 from ../shared/peers) and the harness binaries.
 "$top/tests/interop/go/build.sh"
 (cd "$top/examples/go/greeter" && go build -o "$top/target/go-greeter" .)
+# The NATS JWT library `core/tests/nats_nkey.rs` runs (`go run`), fetched here: that test
+# also runs inside the network namespace, where nothing can be downloaded.
+(cd "$top/tests/interop/nats_creds" && go mod download)
 # Crates.
 (cd "$top" && cargo fetch --locked -q)
