@@ -14,7 +14,9 @@ async function slowServer(name) {
   const calls = [];
   svc.handle('Slow.Sleep', (req) => {
     calls.push(req.s);
-    return new Promise((resolve) => setTimeout(() => resolve({ slept: req.s }), req.s));
+    // Unreferenced: a sleep cut short by the client's timeout does not hold the test
+    // process open until it ends.
+    return new Promise((resolve) => setTimeout(() => resolve({ slept: req.s }), req.s).unref());
   });
   await svc.start();
   return { svc, calls, address: svc.address };
@@ -96,4 +98,19 @@ test('a worker thread calls through the shared runtime', async (t) => {
   assert.deepEqual(msg.r, { slept: 0 }, JSON.stringify(msg));
   assert.equal(msg.stats[1], 0, 'a worker thread watches nothing of its own');
   await w.terminate();
+});
+
+test('the addon loads without libuv: its uv_ functions are looked up, not linked', (t) => {
+  // Linked, they would be bound as the addon loads (it is linked to bind every symbol
+  // then), so an N-API runtime without libuv could not load it at all.
+  const fs = require('node:fs');
+  const path = require('node:path');
+  const { execFileSync } = require('node:child_process');
+  const local = path.join(__dirname, '..', 'micro.node');
+  const file = process.env.MICRO_NODE_ADDON || local;
+  if (!fs.existsSync(file)) return t.skip(`no addon at ${file} (a prebuilt package)`);
+  const undefinedSymbols = execFileSync('nm', ['-D', '--undefined-only', file], { encoding: 'utf8' });
+  assert.match(undefinedSymbols, /napi_create_promise/, 'nm lists what the addon binds at load');
+  const uv = undefinedSymbols.split('\n').filter((l) => /\buv_/.test(l));
+  assert.deepEqual(uv, [], 'libuv functions bound at load');
 });

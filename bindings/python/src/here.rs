@@ -15,6 +15,10 @@
 //! call per pass of the loop starts here ([`available`]); the others of that pass go to the
 //! shared runtime, where they overlap.
 //!
+//! The bookkeeping (which sockets are watched, which are muted while idle in a pool, when
+//! the tick is armed) is core's [`local::Watches`], shared with Node's JS thread; here is
+//! only how asyncio's loop watches a descriptor ([`Selector`]).
+//!
 //! What a socket cannot signal (a connect completing, a timeout, a wake-up from another
 //! thread such as a registry lookup done on the shared runtime) is picked up by a tick: a
 //! `loop.call_later` every [`TICK`] that turns the runtime while calls are in flight there,
@@ -27,9 +31,10 @@
 //! bell) and resolved after the turn.
 
 use crate::bridge::{self, Completions};
-use micro::transport::local;
+use micro::transport::local::{self, Watcher, Watches};
 use pyo3::prelude::*;
 use std::cell::RefCell;
+use std::os::fd::RawFd;
 use std::time::Duration;
 
 /// How often the loop turns its runtime while calls are in flight there, for what no
@@ -40,21 +45,15 @@ const TICK: Duration = Duration::from_millis(1);
 struct Here {
     /// The queue of the loop that watches the sockets (a new loop on the thread starts over).
     completions: Py<Completions>,
-    /// The sockets of the runtime ([`local::sockets`]): id, file descriptor, and whether the
-    /// loop stopped watching it for now (readable while idle in a pool: see [`local::pooled`]).
-    watched: Vec<(u64, i32, bool)>,
-    /// The generation of [`local::sockets`] last seen.
-    seen: u64,
+    /// The sockets of the runtime the loop watches (each by its descriptor and id), and the
+    /// tick.
+    watches: Watches<(RawFd, u64)>,
     /// What the loop calls when a socket is readable.
     pump: Py<Pump>,
     /// What the loop calls every tick.
     tick: Py<Pump>,
     /// What the loop calls on its next pass after a call started here.
     pass: Py<Pump>,
-    /// A tick is scheduled.
-    ticking: bool,
-    /// A call was started since the last tick.
-    started: bool,
     /// A call was started here during this pass of the loop (see [`available`]).
     busy: bool,
 }
@@ -63,13 +62,10 @@ impl Here {
     fn new(py: Python<'_>, completions: &Py<Completions>) -> PyResult<Here> {
         Ok(Here {
             completions: completions.clone_ref(py),
-            watched: Vec::new(),
-            seen: u64::MAX,
+            watches: Watches::new(),
             pump: Py::new(py, Pump { kind: Kind::Socket })?,
             tick: Py::new(py, Pump { kind: Kind::Tick })?,
             pass: Py::new(py, Pump { kind: Kind::Pass })?,
-            ticking: false,
-            started: false,
             busy: false,
         })
     }
@@ -152,49 +148,53 @@ fn settle(py: Python<'_>, lp: &Bound<'_, PyAny>, completions: &Py<Completions>, 
 /// call was just started.
 fn watch(py: Python<'_>, lp: &Bound<'_, PyAny>, completions: &Py<Completions>, started: bool) -> PyResult<()> {
     with_here(py, completions, |h| {
-        h.started |= started;
-        // The tick first: whatever becomes of the watch below, calls in flight here go on.
-        if !h.ticking && (h.started || local::tasks() > 0) {
-            lp.call_method1("call_later", (TICK.as_secs_f64(), h.tick.clone_ref(py)))?;
-            h.ticking = true;
-            h.started = false;
-        }
-        // A socket the loop cannot watch (closed by another thread just now) is left muted:
-        // the tick turns the runtime for it meanwhile, and a later call tries again.
-        let add = |fd: i32, id: u64| match lp.call_method1("add_reader", (fd, h.pump.clone_ref(py), id)) {
-            Ok(_) => false,
-            Err(e) => {
-                tracing::debug!(error = %e, fd, "the loop cannot watch a socket of its runtime");
-                true
-            }
-        };
-        if let Some(now) = local::sockets(&mut h.seen) {
-            // Gone first (by id: a closed socket's number may already be the next one's).
-            for (id, fd, muted) in &h.watched {
-                if !muted && !now.iter().any(|(i, _)| i == id) {
-                    // A closed descriptor is already out of the selector's kernel set.
-                    let _ = lp.call_method1("remove_reader", (*fd,));
-                }
-            }
-            let mut watched = Vec::with_capacity(now.len());
-            for (id, fd) in now {
-                match h.watched.iter().find(|(i, ..)| *i == id) {
-                    Some(&(_, _, muted)) => watched.push((id, fd, muted)),
-                    None => watched.push((id, fd, add(fd, id))),
-                }
-            }
-            h.watched = watched;
-        }
-        if started {
-            // A socket muted while idle may carry this call now.
-            for (id, fd, muted) in h.watched.iter_mut().filter(|(.., muted)| *muted) {
-                if !local::pooled(*id) {
-                    *muted = add(*fd, *id);
-                }
-            }
-        }
+        h.watches.update(&mut Selector { lp, pump: &h.pump, tick: &h.tick }, started);
         Ok(())
     })
+}
+
+/// How asyncio's loop watches a descriptor ([`Watcher`]): `add_reader` with the [`Pump`]
+/// (given the socket's id), and `call_later` for the tick.
+struct Selector<'a, 'py> {
+    lp: &'a Bound<'py, PyAny>,
+    pump: &'a Py<Pump>,
+    tick: &'a Py<Pump>,
+}
+
+impl Watcher for Selector<'_, '_> {
+    type Watch = (RawFd, u64);
+
+    fn open(&mut self, id: u64, fd: RawFd) -> Option<(RawFd, u64)> {
+        Some((fd, id))
+    }
+
+    fn start(&mut self, &(fd, id): &(RawFd, u64)) -> bool {
+        match self.lp.call_method1("add_reader", (fd, self.pump.clone_ref(self.lp.py()), id)) {
+            Ok(_) => true,
+            Err(e) => {
+                // Left muted: the tick turns the runtime for it meanwhile, and a later call
+                // tries again.
+                tracing::debug!(error = %e, fd, "the loop cannot watch a socket of its runtime");
+                false
+            }
+        }
+    }
+
+    fn stop(&mut self, &(fd, _): &(RawFd, u64)) {
+        let _ = self.lp.call_method1("remove_reader", (fd,));
+    }
+
+    fn close(&mut self, _: (RawFd, u64)) {}
+
+    fn arm_tick(&mut self) -> bool {
+        match self.lp.call_method1("call_later", (TICK.as_secs_f64(), self.tick.clone_ref(self.lp.py()))) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::debug!(error = %e, "the loop cannot schedule its runtime's tick");
+                false
+            }
+        }
+    }
 }
 
 /// Pumps run in this process (for tests: a socket the loop reports on every pass shows
@@ -246,11 +246,11 @@ impl Pump {
         PUMPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // Idle in a pool as it was found readable (before the turn, which may pool it again
         // after its call): no call reads it.
-        let idle = socket.filter(|id| local::pooled(*id));
+        let idle = socket.filter(|id| Watches::<(RawFd, u64)>::idle(*id));
         let Some((completions, lp)) = HERE.with_borrow_mut(|here| {
             let h = here.as_mut()?;
             if self.kind == Kind::Tick {
-                h.ticking = false;
+                h.watches.ticked();
             }
             let lp = h.completions.get().event_loop(py)?;
             Some((h.completions.clone_ref(py), lp))
@@ -269,10 +269,7 @@ impl Pump {
             // selector would report it on every pass. Muted until a call takes it again.
             HERE.with_borrow_mut(|here| {
                 let Some(h) = here.as_mut() else { return };
-                if let Some(entry) = h.watched.iter_mut().find(|(i, ..)| *i == id) {
-                    let _ = lp.call_method1("remove_reader", (entry.1,));
-                    entry.2 = true;
-                }
+                h.watches.mute(&mut Selector { lp: &lp, pump: &h.pump, tick: &h.tick }, id);
             });
         }
         Ok(())

@@ -28,7 +28,7 @@
 //! A thread that runs an event loop cannot block, but it can own calls too: [`spawn_here`]
 //! starts a call on the thread's runtime and [`turn`] runs what is ready there without
 //! blocking (sockets polled with a zero timeout, expired timers, woken tasks). The loop
-//! watches the runtime's sockets ([`sockets`]) and turns it when one is readable, so the
+//! watches the runtime's sockets ([`Watches`]) and turns it when one is readable, so the
 //! reply wakes the loop's own thread: no runtime worker between (issue 18; Python's asyncio
 //! client at one call in flight added 64.6 µs a call over the Rust client through a worker,
 //! 40.7 µs so, unpinned). What a socket cannot signal (a connect completing, a timeout, a
@@ -40,6 +40,11 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use tokio::runtime::Runtime;
+
+#[cfg(unix)]
+mod watches;
+#[cfg(unix)]
+pub use watches::{Watcher, Watches};
 
 /// Which thread's runtime a connection was dialled on: an id that is never reused, and
 /// whether that runtime still exists.
@@ -229,7 +234,7 @@ impl Sockets {
     }
 }
 
-/// A socket dialled on a thread's runtime, listed in that runtime's [`sockets`] for as long
+/// A socket dialled on a thread's runtime, listed among that runtime's sockets (for [`Watches`]) for as long
 /// as this lives (kept beside the socket, dropped with it).
 #[derive(Debug)]
 pub struct Watched {
@@ -249,7 +254,7 @@ impl Watched {
         Some(Watched { sockets, socket })
     }
 
-    /// Notes whether the socket sits idle in a pool ([`pooled`]).
+    /// Notes whether the socket sits idle in a pool ([`Watches::idle`]).
     pub fn set_pooled(&self, pooled: bool) {
         self.socket.pooled.store(pooled, Ordering::Relaxed);
     }
@@ -264,8 +269,8 @@ impl Drop for Watched {
 
 /// Whether socket `id` of this thread's runtime sits idle in a pool, read by no call: a
 /// readiness there is its peer closing it (or talking out of turn), which only the next call
-/// on it will read, so a host watching it stops until then.
-pub fn pooled(id: u64) -> bool {
+/// on it will read, so a host watching it stops until then ([`Watches::idle`]).
+fn pooled(id: u64) -> bool {
     own_sockets().is_some_and(|sockets| sockets.lock().iter().any(|s| s.id == id && s.pooled.load(Ordering::Relaxed)))
 }
 
@@ -279,21 +284,6 @@ fn own_sockets() -> Option<Arc<Sockets>> {
 fn with_own<T>(f: impl FnOnce(&Own) -> T) -> Option<T> {
     let pid = crate::process::id();
     OWN.try_with(|o| o.borrow().as_ref().filter(|own| own.pid == pid).map(f)).ok().flatten()
-}
-
-/// The sockets of this thread's own runtime, each as (an id never reused, its file
-/// descriptor), when they changed since generation `*seen` (which is then updated); `None`
-/// when they did not, or the thread has no runtime. A host watching them compares ids, not
-/// descriptors: a closed socket's number may be given to the next one.
-pub fn sockets(seen: &mut u64) -> Option<Vec<(u64, i32)>> {
-    let sockets = own_sockets()?;
-    let list = sockets.lock();
-    let generation = sockets.generation.load(Ordering::Acquire);
-    if generation == *seen {
-        return None;
-    }
-    *seen = generation;
-    Some(list.iter().map(|s| (s.id, s.fd)).collect())
 }
 
 /// The tasks alive on this thread's own runtime: spawned there and not finished or dropped
@@ -378,6 +368,21 @@ mod tests {
                 Err(r) => panic!("refused: {}", r.why),
             }
         }
+    }
+
+    /// The sockets of this thread's own runtime, each as (an id never reused, its file
+    /// descriptor), when they changed since generation `*seen` (which is then updated); `None`
+    /// when they did not, or the thread has no runtime. A host watching them compares ids, not
+    /// descriptors: a closed socket's number may be given to the next one.
+    fn sockets(seen: &mut u64) -> Option<Vec<(u64, i32)>> {
+        let sockets = own_sockets()?;
+        let list = sockets.lock();
+        let generation = sockets.generation.load(Ordering::Acquire);
+        if generation == *seen {
+            return None;
+        }
+        *seen = generation;
+        Some(list.iter().map(|s| (s.id, s.fd)).collect())
     }
 
     #[test]

@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 
 /// One client connection to a go-micro-speaking server.
 pub struct Conn {
-    /// Lists the socket among its thread runtime's ([`local::sockets`]) while it lives.
+    /// Lists the socket among its thread runtime's ([`local::Watches`]) while it lives.
     /// First, so it is dropped before the socket closes: a watcher never sees the socket's
     /// number listed once it is closed.
     watched: Option<local::Watched>,
