@@ -14,6 +14,7 @@
 mod bridge;
 mod client;
 mod here;
+mod json;
 mod log;
 mod service;
 
@@ -143,6 +144,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_set_exiting, m)?)?;
     m.add_function(wrap_pyfunction!(_gate_attaches, m)?)?;
     m.add_function(wrap_pyfunction!(_here_pumps, m)?)?;
+    m.add_function(wrap_pyfunction!(json::json_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(json::json_value, m)?)?;
     m.add_function(wrap_pyfunction!(log::_log_start, m)?)?;
     m.add_function(wrap_pyfunction!(log::_log_next, m)?)?;
     m.add_function(wrap_pyfunction!(log::_log_close, m)?)?;
