@@ -436,6 +436,36 @@ impl Request {
         self.sender.is_some()
     }
 
+    /// The body as a handler receives it, when its content type is JSON and the body a plain
+    /// value read here ([`crate::json`]); a new `{}` for an empty (or all-whitespace) JSON
+    /// body, as `micro._body.decode` gives; `miss` for anything else, which Python decodes.
+    /// One call where Python made the body's bytes and then decoded them in three frames.
+    fn payload<'py>(&self, py: Python<'py>, miss: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        if !micro::host::body::is_json(&self.req.content_type) {
+            return Ok(miss);
+        }
+        // `bytes.isspace()`: ASCII whitespace, vertical tab and form feed included.
+        if self.req.body.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)) {
+            return Ok(PyDict::new(py).into_any());
+        }
+        Ok(crate::json::read(py, &self.req.body)?.unwrap_or(miss))
+    }
+
+    /// Answers with `value` as JSON, as go-micro's JSON codec writes a reply (a newline after
+    /// it), in the request's content type when that is JSON and `application/json` otherwise,
+    /// as `micro.service` answers a handler's reply; false, answering nothing, when `value` is
+    /// `None` or not a plain value ([`crate::json`]), which Python then answers.
+    fn respond_json(&self, value: &Bound<'_, PyAny>) -> PyResult<bool> {
+        if value.is_none() {
+            return Ok(false);
+        }
+        let Some(body) = crate::json::to_vec(value, true)? else { return Ok(false) };
+        let content_type =
+            (!micro::host::body::is_json(&self.req.content_type)).then(|| micro::codec::JSON.to_string());
+        self.take()?.respond(Response { body: body.into(), content_type });
+        Ok(true)
+    }
+
     /// Answers with `body` (content type: the request's when `None`). For a stream: ends it.
     #[pyo3(signature = (body, content_type=None))]
     fn respond(&self, body: Vec<u8>, content_type: Option<String>) -> PyResult<()> {

@@ -167,3 +167,94 @@ def test_random_plain_values_round_trip_as_with_the_standard_library() -> None:
         # Pretty-printed (spaces, newlines, escapes json writes only when asked) reads the same.
         pretty = json.dumps(value, indent=2, ensure_ascii=False).encode()
         assert same(_native.json_value(pretty, MISS), json.loads(pretty)), pretty
+
+
+REPLIES: list[Any] = [
+    {"a": 1, "é": ["😀", None]}, [1, 2.5], "s", 5, 2**70, True, None, {}, OrderedDict(a=1),
+    micro.Response(b"raw", "text/plain"), b"bytes", ("t",),
+]
+
+
+def test_a_service_reads_and_answers_plain_json_natively_and_everything_else_as_before(monkeypatch):
+    import asyncio
+
+    from micro import service as service_mod
+
+    slow_paths: list[str] = []
+    decode, encode_result = _body.decode, service_mod._encode_result
+
+    def counted_decode(*a: Any, **k: Any) -> Any:
+        slow_paths.append("decode")
+        return decode(*a, **k)
+
+    def counted_encode(*a: Any, **k: Any) -> Any:
+        slow_paths.append("encode")
+        return encode_result(*a, **k)
+
+    monkeypatch.setattr(_body, "decode", counted_decode)
+    monkeypatch.setattr(service_mod, "_encode_result", counted_encode)
+
+    async def main() -> None:
+        svc = micro.Service("py.jsonfast", registry="memory", address="127.0.0.1:0")
+
+        @svc.handle("J.Echo")
+        async def echo(req: Any, ctx: Any) -> Any:
+            return {"got": req, "ct": ctx.content_type}
+
+        @svc.handle("J.Reply")
+        async def reply(req: Any) -> Any:
+            return REPLIES[req["i"]]
+
+        @svc.handle("J.Sync")
+        def sync(req: Any) -> Any:
+            return REPLIES[req["i"]]
+
+        @svc.handle("J.Bytes")
+        async def raw(req: Any) -> Any:
+            return {"n": len(req)}
+
+        @svc.handle("J.BytesSync")
+        def raw_sync(req: Any) -> Any:
+            return {"n": len(req)}
+
+        await svc.start()
+        c = svc.client
+        try:
+            # Plain JSON requests: read natively, whatever whitespace or JSON content type.
+            for body, ct, got in [(b'{"a":1}\n', "application/json", {"a": 1}), (b"", "application/json", {}),
+                                  (b" \x0b\r\n", "application/json", {}), (b'[1,"\\u00e9"]', "application/grpc+json", [1, "é"])]:
+                del slow_paths[:]
+                r = await c.call_raw(svc.name, "J.Echo", body, content_type=ct)
+                assert json.loads(r.body) == {"got": got, "ct": ct}
+                assert slow_paths == [], (body, slow_paths)
+            # What only json reads (a lone surrogate), and what is not JSON: decoded in Python
+            # as before; the reply holding that surrogate is written by Python too.
+            del slow_paths[:]
+            r = await c.call_raw(svc.name, "J.Echo", b'"\\ud83d\\u0041"', content_type="application/json")
+            assert r.body == b'{"got":"\\ud83dA","ct":"application/json"}\n', r.body
+            assert slow_paths == ["decode", "encode"], slow_paths
+            with pytest.raises(micro.InternalServerError, match="not JSON-serialisable"):
+                await c.call_raw(svc.name, "J.Echo", b"[NaN]", content_type="application/json")
+            with pytest.raises(micro.BadRequest):
+                await c.call_raw(svc.name, "J.Echo", b"[1,]", content_type="application/json")
+
+            # Every reply, from an async and a plain handler: the bytes and content type the
+            # Python path makes of it; only plain values skip it.
+            for endpoint in ("J.Reply", "J.Sync"):
+                for i, value in enumerate(REPLIES):
+                    del slow_paths[:]
+                    r = await c.call_raw(svc.name, endpoint, {"i": i}, content_type="application/grpc+json")
+                    want_body, want_ct = encode_result(value, "application/grpc+json")
+                    assert (r.body, r.content_type) == (want_body, want_ct or "application/grpc+json"), (endpoint, value)
+                    plain = value is not None and _native.json_bytes(value) is not None
+                    assert ("encode" in slow_paths) != plain, (endpoint, value, slow_paths)
+            # A reply to a request that is not JSON is JSON, in application/json.
+            for endpoint in ("J.Bytes", "J.BytesSync"):
+                del slow_paths[:]
+                r = await c.call_raw(svc.name, endpoint, b"\x00\x01", content_type="application/octet-stream")
+                assert (r.body, r.content_type) == (b'{"n":2}\n', "application/json")
+                assert slow_paths == ["decode"], slow_paths  # the bytes body is Python's to pass on
+        finally:
+            await svc.stop()
+
+    asyncio.run(main())

@@ -29,6 +29,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _log = logging.getLogger("micro")
 _BATCH = 64  # requests taken from the native queue per wake-up of the event loop
+_MISS = _body._MISS  # what Request.payload gives for a body Python decodes itself
 # Worker threads answering plain `def` handlers: as many as asyncio's default executor has.
 _WORKERS = min(32, (os.cpu_count() or 1) + 4)
 _running: "weakref.WeakSet[Service]" = weakref.WeakSet()
@@ -534,12 +535,14 @@ class Service:
         try:
             if h is None:
                 raise Error(f"rpc: can't find method {req.endpoint}", 500, id=self.name)
-            ct = req.content_type
-            payload = _body.decode(req.body, ct, "request", empty={})
+            payload = req.payload(_MISS)  # a plain JSON body, read natively
+            if payload is _MISS:
+                payload = _body.decode(req.body, req.content_type, "request", empty={})
             result = h.fn(payload, Context(req)) if h.nargs == 2 else h.fn(payload) if h.nargs == 1 else h.fn()
             if inspect.isawaitable(result):  # a plain function that returned an awaitable: the loop awaits it
                 result = self._await_on_loop(result)
-            self._reply(req, result, ct)
+            if not req.respond_json(result):  # a plain reply is written and sent natively
+                self._reply(req, result, req.content_type)
         except Exception as e:
             self._failed(req, e)
         finally:
@@ -585,8 +588,9 @@ class Service:
                 await h(ServerStream(req), Context(req))
                 req.respond(b"")
                 return
-            ct = req.content_type
-            payload = _body.decode(req.body, ct, "request", empty={})
+            payload = req.payload(_MISS)  # a plain JSON body, read natively
+            if payload is _MISS:
+                payload = _body.decode(req.body, req.content_type, "request", empty={})
             if self._wrappers:
                 result = await self._wrapped(0, h, payload, Context(req))
             elif h.is_async:  # the handler's own coroutine, awaited here: no frame between
@@ -594,7 +598,8 @@ class Service:
                                 h.fn(payload) if h.nargs == 1 else h.fn())
             else:
                 result = await h(payload, Context(req))
-            self._reply(req, result, ct)
+            if not req.respond_json(result):  # a plain reply is written and sent natively
+                self._reply(req, result, req.content_type)
         except asyncio.CancelledError:
             _safe_fail(req, self.name, 503, "service is shutting down", "Service Unavailable")
             raise
