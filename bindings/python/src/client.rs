@@ -80,6 +80,13 @@ fn call_options(
 /// `whole`.
 fn reply_conv(r: Reply, whole: bool) -> Conv {
     Box::new(move |py: Python<'_>| {
+        if !whole && micro::host::body::is_json(&r.content_type) {
+            // A plain JSON reply, read here ([`crate::json`]): `(value, None)`, so Python
+            // has nothing left to decode.
+            if let Some(v) = crate::json::read(py, &r.body)? {
+                return Ok(PyTuple::new(py, [v, py.None().into_bound(py)])?.into_any().unbind());
+            }
+        }
         let body = PyBytes::new(py, &r.body).into_any();
         let content_type = r.content_type.into_pyobject(py)?.into_any();
         if !whole {
@@ -207,7 +214,7 @@ impl Client {
 
     /// Calls `service`'s `endpoint`; resolves to `(body, content_type, header, node)`, or with
     /// `whole=False` to `(body, content_type)`: no header dict nor node is built for a caller
-    /// that reads neither.
+    /// that reads neither, and a plain JSON reply comes read, as `(value, None)`.
     #[pyo3(signature = (service, endpoint, body, *, content_type=None, timeout=None, request_timeout=None, retries=None, retry_timeouts=false, metadata=None, address=None, whole=true))]
     fn call<'py>(
         &self,

@@ -175,7 +175,7 @@ REPLIES: list[Any] = [
 ]
 
 
-def test_a_service_reads_and_answers_plain_json_natively_and_everything_else_as_before(monkeypatch):
+def test_a_service_reads_and_answers_plain_json_natively_and_everything_else_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
     import asyncio
 
     from micro import service as service_mod
@@ -248,6 +248,16 @@ def test_a_service_reads_and_answers_plain_json_natively_and_everything_else_as_
                     assert (r.body, r.content_type) == (want_body, want_ct or "application/grpc+json"), (endpoint, value)
                     plain = value is not None and _native.json_bytes(value) is not None
                     assert ("encode" in slow_paths) != plain, (endpoint, value, slow_paths)
+                    # The client's value (a plain JSON reply comes read natively): what
+                    # decoding the raw reply gives.
+                    try:
+                        want: Any = decode(r.body, r.content_type, "reply")
+                    except micro.Error as e:  # bytes labelled JSON: a 500, both ways
+                        with pytest.raises(type(e)):
+                            await c.call(svc.name, endpoint, {"i": i}, content_type="application/grpc+json")
+                        continue
+                    got = await c.call(svc.name, endpoint, {"i": i}, content_type="application/grpc+json")
+                    assert same(got, want), (endpoint, value, got)
             # A reply to a request that is not JSON is JSON, in application/json.
             for endpoint in ("J.Bytes", "J.BytesSync"):
                 del slow_paths[:]

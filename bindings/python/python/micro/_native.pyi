@@ -135,7 +135,7 @@ class Client:
     def call(self, service: str, endpoint: str, body: bytes, *, content_type: str | None = None,
              timeout: float | None = None, request_timeout: float | None = None, retries: int | None = None,
              retry_timeouts: bool = False, metadata: dict[str, str] | None = None, address: list[str] | None = None,
-             whole: Literal[False]) -> Awaitable[tuple[bytes, str]]: ...
+             whole: Literal[False]) -> Awaitable[tuple[Any, str | None]]: ...
     @overload
     def call_blocking(self, service: str, endpoint: str, body: bytes, *, content_type: str | None = None,
                       timeout: float | None = None, request_timeout: float | None = None,
@@ -146,7 +146,7 @@ class Client:
     def call_blocking(self, service: str, endpoint: str, body: bytes, *, content_type: str | None = None,
                       timeout: float | None = None, request_timeout: float | None = None,
                       retries: int | None = None, retry_timeouts: bool = False,
-                      metadata: dict[str, str] | None = None, address: list[str] | None = None, whole: Literal[False]) -> tuple[bytes, str]: ...
+                      metadata: dict[str, str] | None = None, address: list[str] | None = None, whole: Literal[False]) -> tuple[Any, str | None]: ...
     def stream(self, service: str, endpoint: str, *, content_type: str | None = None,
                metadata: dict[str, str] | None = None, address: list[str] | None = None) -> Awaitable[ClientStream]: ...
 

@@ -389,7 +389,8 @@ class Client:
                 whole=False)
         except _native.NativeError as e:
             raise _call_failed(e, service) from None
-        return _body.decode(b, rct, "reply")
+        # A plain JSON reply comes read already (rct None); anything else as its bytes.
+        return b if rct is None else _body.decode(b, rct, "reply")
 
     async def stream(self, service: str, endpoint: str, *, content_type: str | None = None,
                      metadata: Mapping[str, str] | None = None,
@@ -426,7 +427,8 @@ class SyncClient(Client):
                 whole=False)
         except _native.NativeError as e:
             raise _call_failed(e, service) from None
-        return _body.decode(b, rct, "reply")
+        # A plain JSON reply comes read already (rct None); anything else as its bytes.
+        return b if rct is None else _body.decode(b, rct, "reply")
 
     def publish_sync(self, topic: str, body: Any = None, *, content_type: str | None = None,
                      headers: Mapping[str, str] | None = None) -> None:
