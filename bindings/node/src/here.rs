@@ -153,7 +153,6 @@ struct Here {
 
 /// How libuv watches a descriptor ([`Watcher`]): a `uv_poll_t` each, and a one-shot
 /// `uv_timer_t` for the tick.
-#[derive(Clone, Copy)]
 struct Uv {
     api: &'static Api,
     lp: Loop,
@@ -296,7 +295,7 @@ unsafe extern "C" fn on_readable(poll: Handle, _status: c_int, _events: c_int) {
     let id = unsafe { ((api.handle_get_data)(poll) as *const PollData).as_ref() }.map(|d| d.id);
     // Idle in a pool as it was found readable (before the turn, which may pool it again
     // after its call): no call reads it.
-    let idle = id.filter(|id| Watches::<Handle>::idle(*id));
+    let idle = id.filter(|id| local::pooled(*id));
     pump();
     if let Some(id) = idle {
         // Readable with no call to read it (the peer closed an idle connection): libuv

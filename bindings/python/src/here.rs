@@ -246,7 +246,7 @@ impl Pump {
         PUMPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // Idle in a pool as it was found readable (before the turn, which may pool it again
         // after its call): no call reads it.
-        let idle = socket.filter(|id| Watches::<(RawFd, u64)>::idle(*id));
+        let idle = socket.filter(|id| local::pooled(*id));
         let Some((completions, lp)) = HERE.with_borrow_mut(|here| {
             let h = here.as_mut()?;
             if self.kind == Kind::Tick {

@@ -6,7 +6,7 @@
 //! `_body.decode`, `json_decode`, `bytes.decode`, the trailing-space check). In a pinned
 //! client calling the Rust greeter, where every call runs on a cache its server just used,
 //! those frames and the two C calls were most of what the Python layer added over the native
-//! call: `call_sync` took 6 to 9 µs of CPU a call more than `call_blocking` with a ready body,
+//! call: `call_sync` took 6 to 12 µs of CPU a call more than `call_blocking` with a ready body,
 //! 3.3 µs with this module. The time a call adds over the Rust client, median of 5
 //! (`bench/results/2026-12-06-python-json.md`): sync, one call in flight, pinned, 12.4 → 7.2
 //! µs; asyncio, 100 in flight, unpinned, 16.7 → 11.0 µs.

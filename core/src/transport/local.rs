@@ -254,7 +254,7 @@ impl Watched {
         Some(Watched { sockets, socket })
     }
 
-    /// Notes whether the socket sits idle in a pool ([`Watches::idle`]).
+    /// Notes whether the socket sits idle in a pool ([`pooled`]).
     pub fn set_pooled(&self, pooled: bool) {
         self.socket.pooled.store(pooled, Ordering::Relaxed);
     }
@@ -269,8 +269,9 @@ impl Drop for Watched {
 
 /// Whether socket `id` of this thread's runtime sits idle in a pool, read by no call: a
 /// readiness there is its peer closing it (or talking out of turn), which only the next call
-/// on it will read, so a host watching it stops until then ([`Watches::idle`]).
-fn pooled(id: u64) -> bool {
+/// on it will read, so a host watching it stops until then ([`Watches::mute`]). A host asks
+/// as the socket is found readable, before the turn (which may pool it again after its call).
+pub fn pooled(id: u64) -> bool {
     own_sockets().is_some_and(|sockets| sockets.lock().iter().any(|s| s.id == id && s.pooled.load(Ordering::Relaxed)))
 }
 

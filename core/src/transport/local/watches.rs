@@ -13,7 +13,7 @@
 //! - when a call was just started, resumes the watches muted while their sockets sat idle in
 //!   a pool (the call may be carried by one of them now).
 //!
-//! A socket found readable while idle in a pool ([`Watches::idle`], asked before the turn)
+//! A socket found readable while idle in a pool ([`super::pooled`], asked before the turn)
 //! has no call to read it: its peer closed it, and a level-triggered loop would report it on
 //! every pass. The host mutes it after the turn ([`Watches::mute`]) until a call takes it.
 //!
@@ -41,7 +41,7 @@ pub trait Watcher {
     fn open(&mut self, id: u64, fd: RawFd) -> Option<Self::Watch>;
 
     /// Starts reporting the socket readable (the host then turns the runtime, and tells
-    /// which socket it was, for [`Watches::idle`]); false when the loop refuses, and the
+    /// which socket it was, for [`super::pooled`]); false when the loop refuses, and the
     /// watch stays muted until a call starts.
     fn start(&mut self, watch: &Self::Watch) -> bool;
 
@@ -161,13 +161,6 @@ impl<T> Watches<T> {
         Some(new)
     }
 
-    /// Whether socket `id` sits idle in a pool, read by no call: asked as it is found
-    /// readable, before the turn (which may pool it again after its call). When it did, the
-    /// host [`mute`](Watches::mute)s it after the turn.
-    pub fn idle(id: u64) -> bool {
-        super::pooled(id)
-    }
-
     /// Stops watching socket `id` until a call starts: it was readable while idle in a pool
     /// (its peer closed it), which the loop would report on every pass.
     pub fn mute<W: Watcher<Watch = T>>(&mut self, host: &mut W, id: u64) {
@@ -190,7 +183,7 @@ impl<T> Watches<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{spawn_here, turn, Watched};
+    use super::super::{pooled, spawn_here, turn, Watched};
     use super::*;
 
     /// A loop that records what it is asked.
@@ -264,7 +257,7 @@ mod tests {
 
             // Idle in a pool and found readable: muted, and stays so while pooled.
             watched.set_pooled(true);
-            assert!(Watches::<(u64, RawFd)>::idle(id));
+            assert!(pooled(id));
             watches.mute(&mut host, id);
             assert_eq!(host.take(), [format!("stop {id}")]);
             assert_eq!(watches.watching(), 0);
@@ -274,7 +267,7 @@ mod tests {
 
             // Taken by a call: watched again when the next call starts.
             watched.set_pooled(false);
-            assert!(!Watches::<(u64, RawFd)>::idle(id));
+            assert!(!pooled(id));
             watches.update(&mut host, true);
             assert_eq!(host.take(), [format!("start {id}")]);
 
