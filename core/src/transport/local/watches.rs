@@ -64,7 +64,7 @@ struct Entry<T> {
     /// Stopped for now: readable while idle in a pool, or the loop refused to start it.
     muted: bool,
     /// The duplicate the watch is of; after `watch`, so it outlives it.
-    _fd: OwnedFd,
+    fd: OwnedFd,
 }
 
 /// An event loop's watch over its thread's runtime: which sockets it watches, and the tick.
@@ -105,7 +105,7 @@ impl<T> Watches<T> {
             for (id, fd) in new {
                 if let Some(watch) = host.open(id, fd.as_raw_fd()) {
                     let muted = !host.start(&watch);
-                    self.watched.push(Entry { id, watch, muted, _fd: fd });
+                    self.watched.push(Entry { id, watch, muted, fd });
                 }
             }
         }
@@ -161,12 +161,16 @@ impl<T> Watches<T> {
         Some(new)
     }
 
-    /// Stops watching socket `id` until a call starts: it was readable while idle in a pool
-    /// (its peer closed it), which the loop would report on every pass.
+    /// Stops watching socket `id` until a call starts when it is readable now while idle in
+    /// a pool (its peer closed it), which the loop would report on every pass. A report made
+    /// stale meanwhile (another callback of the same pass turned the runtime, which read the
+    /// reply and pooled the socket) leaves it watched.
     pub fn mute<W: Watcher<Watch = T>>(&mut self, host: &mut W, id: u64) {
         if let Some(e) = self.watched.iter_mut().find(|e| e.id == id && !e.muted) {
-            host.stop(&e.watch);
-            e.muted = true;
+            if readable(&e.fd) {
+                host.stop(&e.watch);
+                e.muted = true;
+            }
         }
     }
 
@@ -179,6 +183,15 @@ impl<T> Watches<T> {
     pub fn watching(&self) -> usize {
         self.watched.iter().filter(|e| !e.muted).count()
     }
+}
+
+/// Whether `fd` has something to read, or its peer closed it, now (a failed poll says no:
+/// the socket stays watched, and the next report asks again).
+fn readable(fd: &OwnedFd) -> bool {
+    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: one pollfd, for a descriptor this entry owns; a zero timeout never blocks.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents != 0
 }
 
 #[cfg(test)]
@@ -255,9 +268,15 @@ mod tests {
             watches.update(&mut host, true);
             assert_eq!(host.take(), Vec::<String>::new());
 
-            // Idle in a pool and found readable: muted, and stays so while pooled.
+            // Idle in a pool, reported readable but with nothing to read now (a turn read it
+            // meanwhile): left watched.
             watched.set_pooled(true);
             assert!(pooled(id));
+            watches.mute(&mut host, id);
+            assert_eq!(host.take(), Vec::<String>::new(), "a stale report mutes nothing");
+            assert_eq!(watches.watching(), 1);
+            // Its peer closed it: readable while idle, muted, and stays so while pooled.
+            drop(listener.accept().expect("accept"));
             watches.mute(&mut host, id);
             assert_eq!(host.take(), [format!("stop {id}")]);
             assert_eq!(watches.watching(), 0);
