@@ -84,6 +84,46 @@ def test_timeout_and_task_group_in_a_handler_act_on_the_request_alone():
     run(main())
 
 
+def test_a_task_a_handler_keeps_or_cancels_is_never_another_requests_task():
+    # The stand-in task of a handler that never waits is reused for the next request only when
+    # nothing holds it and nobody cancelled it.
+    async def main():
+        svc = service("pytest.eager.reuse")
+        kept = []
+
+        @svc.handle("E.Keep")
+        async def keep(req):
+            t = asyncio.current_task()
+            if req.get("keep"):
+                kept.append(t)
+            if req.get("cancel"):
+                t.cancel()  # asked before any await: the request's own next await is cancelled
+            if req.get("wait"):
+                try:
+                    await asyncio.sleep(0.01)
+                except asyncio.CancelledError:
+                    return {"cancelled": True, "id": id(t)}
+            return {"cancelled": False, "id": id(t)}
+
+        await svc.start()
+        try:
+            c = svc.client
+            first = await c.call(svc.name, "E.Keep", {"keep": True})
+            for _ in range(3):
+                r = await c.call(svc.name, "E.Keep", {})
+                assert r["id"] != first["id"], "a kept task was handed to another request"
+            assert kept[0].cancelling() == 0
+            # A cancel() asked of a task whose handler then waits cancels that wait.
+            assert (await c.call(svc.name, "E.Keep", {"cancel": True, "wait": True}))["cancelled"] is True
+            # One asked by a handler that never waits is not passed on to the next request.
+            assert (await c.call(svc.name, "E.Keep", {"cancel": True}))["cancelled"] is False
+            for _ in range(3):
+                assert (await c.call(svc.name, "E.Keep", {"wait": True}))["cancelled"] is False
+        finally:
+            await svc.stop()
+    run(main())
+
+
 def test_context_variables_stay_with_their_request():
     async def main():
         svc = service("pytest.eager.context")

@@ -39,25 +39,36 @@ def starter(loop: asyncio.AbstractEventLoop, keep: set[asyncio.Task[None]]) -> C
                 t.add_done_callback(keep.discard)
         return start_eager
 
-    # asyncio's own bookkeeping of the current task (private, in 3.10 and 3.11 alike).
-    enter: Callable[[asyncio.AbstractEventLoop, Any], None] = asyncio.tasks._enter_task
-    leave: Callable[[asyncio.AbstractEventLoop, Any], None] = asyncio.tasks._leave_task
+    # asyncio's own record of each loop's current task: in 3.10 and 3.11 alike a plain dict
+    # (private), which `current_task`, `_enter_task` and `_leave_task` only look up, check
+    # and set. It is set here directly, without those calls' checks.
+    current: dict[asyncio.AbstractEventLoop, Any] = asyncio.tasks._current_tasks  # type: ignore[attr-defined]
+
+    # The stand-in of a coroutine that finished in its first step, kept for the next one when
+    # nothing else holds it. With the dict set directly, this takes 0.2-0.3 us off the 1.6 us
+    # a start cost (a loop of starts of a handler that never waits; neither helps alone).
+    spare: list[_Pending] = []
 
     def start(coro: Coro) -> None:
         ctx = contextvars.copy_context()
-        caller = asyncio.current_task(loop)
-        stand_in = _Pending(loop)
-        if caller is not None:
-            leave(loop, caller)
-        enter(loop, stand_in)
+        caller = current.get(loop)
+        stand_in = spare.pop() if spare else _Pending(loop)
+        current[loop] = stand_in
         try:
             waiting = ctx.run(coro.send, None)
         except StopIteration:
-            return
+            waiting = _GONE
         finally:
-            leave(loop, stand_in)
-            if caller is not None:
-                enter(loop, caller)
+            if caller is None:
+                current.pop(loop, None)
+            else:
+                current[loop] = caller
+        if waiting is _GONE:
+            # Reused only when untouched: no cancel() asked of it, and no reference to it left
+            # anywhere (ours and getrefcount's argument are the two counted).
+            if stand_in._cancels == 0 and sys.getrefcount(stand_in) == 2:
+                spare.append(stand_in)
+            return
         # It suspended on `waiting`: a Task (in the same context) waits for it and goes on.
         t = ctx.run(loop.create_task, _Resume(coro, waiting))
         stand_in._became(t)
