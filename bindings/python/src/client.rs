@@ -10,7 +10,7 @@ use micro::registry::{self, Registry as CoreRegistry};
 use micro::selector::Strategy;
 use micro::{CallOptions, Client as CoreClient, Reply};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -74,6 +74,34 @@ fn call_options(
         metadata: metadata.unwrap_or_default().into_iter().collect(),
         ..Default::default()
     })
+}
+
+/// The common call's body and options, or `None` when `body` is not one it takes: a `dict`
+/// or a `list` of plain values ([`crate::json`]) or `None` (sent as `{}`), as JSON; to
+/// `address` when given; `traceparent` as the `Traceparent` header when given. What
+/// `micro.Client.call` builds in Python with no other option given.
+fn plain_call(
+    body: &Bound<'_, PyAny>,
+    address: Option<String>,
+    traceparent: Option<String>,
+) -> PyResult<Option<(Bytes, CallOptions)>> {
+    let data = if body.is_none() {
+        b"{}".to_vec()
+    } else if body.is_exact_instance_of::<PyDict>() || body.is_exact_instance_of::<PyList>() {
+        match crate::json::to_vec(body, false)? {
+            Some(data) => data,
+            None => return Ok(None),
+        }
+    } else {
+        return Ok(None);
+    };
+    let opts = CallOptions {
+        address: address.into_iter().collect(),
+        content_type: Some(micro::codec::JSON.to_string()),
+        metadata: traceparent.map(|tp| ("Traceparent".to_string(), tp)).into_iter().collect(),
+        ..Default::default()
+    };
+    Ok(Some((Bytes::from(data), opts)))
 }
 
 /// A reply as `(body, content_type, header, node)`, or only `(body, content_type)` when not
@@ -270,6 +298,53 @@ impl Client {
             async move { Box::pin(client.call(&service, &endpoint, Bytes::from(body), &opts)).await.map_err(to_py) };
         let r = bridge::block_with(py, call, here)?;
         reply_conv(r, whole)(py)
+    }
+
+    /// The common call in one crossing, its arguments positional: `body` a `dict`, a `list`
+    /// or `None`, written as JSON here; `address` one address or `None`; `traceparent` sent
+    /// as the `Traceparent` header when not `None`. Resolves as `call(..., whole=False)`.
+    /// `None`, calling nothing, when `body` is anything else: Python then takes `call`.
+    #[pyo3(signature = (service, endpoint, body, address, traceparent, /))]
+    fn call_value<'py>(
+        &self,
+        py: Python<'py>,
+        service: String,
+        endpoint: String,
+        body: &Bound<'py, PyAny>,
+        address: Option<String>,
+        traceparent: Option<String>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let client = self.live()?.clone();
+        check_names(&service, &endpoint)?;
+        let Some((body, opts)) = plain_call(body, address, traceparent)? else { return Ok(None) };
+        let how =
+            if client.drives_on_any_thread() { bridge::Run::Here(crate::here::OWNER) } else { bridge::Run::Started };
+        let call = async move {
+            let r = Box::pin(client.call(&service, &endpoint, body, &opts)).await.map_err(to_py)?;
+            Ok(reply_conv(r, false))
+        };
+        bridge::spawn_with(py, call, how).map(Some)
+    }
+
+    /// `call_value`, blocking the calling thread with the GIL released (Ctrl-C interrupts
+    /// it): `(value, None)` or `(body, content_type)`, or `None` as `call_value`.
+    #[pyo3(signature = (service, endpoint, body, address, traceparent, /))]
+    fn call_value_blocking(
+        &self,
+        py: Python<'_>,
+        service: String,
+        endpoint: String,
+        body: &Bound<'_, PyAny>,
+        address: Option<String>,
+        traceparent: Option<String>,
+    ) -> PyResult<Option<Py<PyAny>>> {
+        let client = self.live()?.clone();
+        check_names(&service, &endpoint)?;
+        let Some((body, opts)) = plain_call(body, address, traceparent)? else { return Ok(None) };
+        let here = client.drives_on_any_thread();
+        let call = async move { Box::pin(client.call(&service, &endpoint, body, &opts)).await.map_err(to_py) };
+        let r = bridge::block_with(py, call, here)?;
+        reply_conv(r, false)(py).map(Some)
     }
 
     /// Opens a bidirectional stream (awaitable resolving to a `ClientStream`).

@@ -378,6 +378,17 @@ class Client:
                                    request_timeout=request_timeout, retries=retries, metadata=metadata,
                                    address=address, retry_timeouts=retry_timeouts)
             return r.decode()
+        try:
+            if (content_type is None and timeout is None and request_timeout is None and retries is None
+                    and metadata is None and retry_timeouts is False and (address is None or type(address) is str)):
+                # No option but an address: the body is written and the call made natively, in
+                # one crossing (None back when the body is not a plain dict or list).
+                aw = self._c.call_value(service, endpoint, body, address, _traceparent.get())
+                if aw is not None:
+                    b, rct = await aw
+                    return b if rct is None else _body.decode(b, rct, "reply")
+        except _native.NativeError as e:
+            raise _call_failed(e, service) from None
         # No wrappers: what call_raw and _perform do, in one frame (no Call, no Reply).
         data, ct = _body.encode(body, content_type)
         try:
@@ -416,6 +427,16 @@ class SyncClient(Client):
                   retries: int | None = None, metadata: Mapping[str, str] | None = None,
                   address: str | Sequence[str] | None = None, retry_timeouts: bool = False) -> Any:
         """Blocking :meth:`Client.call`."""
+        try:
+            if (content_type is None and timeout is None and request_timeout is None and retries is None
+                    and metadata is None and retry_timeouts is False and (address is None or type(address) is str)):
+                # As in Client.call: one native crossing for the common call.
+                r = self._c.call_value_blocking(service, endpoint, body, address, _traceparent.get())
+                if r is not None:
+                    b, rct = r
+                    return b if rct is None else _body.decode(b, rct, "reply")
+        except _native.NativeError as e:
+            raise _call_failed(e, service) from None
         # What call_raw_sync does, in one frame, with no Reply and no headers nobody reads.
         data, ct = _body.encode(body, content_type)
         try:
