@@ -76,32 +76,39 @@ fn call_options(
     })
 }
 
-/// The common call's body and options, or `None` when `body` is not one it takes: a `dict`
-/// or a `list` of plain values ([`crate::json`]) or `None` (sent as `{}`), as JSON; to
-/// `address` when given; `traceparent` as the `Traceparent` header when given. What
-/// `micro.Client.call` builds in Python with no other option given.
-fn plain_call(
-    body: &Bound<'_, PyAny>,
-    address: Option<String>,
-    traceparent: Option<String>,
-) -> PyResult<Option<(Bytes, CallOptions)>> {
-    let data = if body.is_none() {
-        b"{}".to_vec()
-    } else if body.is_exact_instance_of::<PyDict>() || body.is_exact_instance_of::<PyList>() {
-        match crate::json::to_vec(body, false)? {
-            Some(data) => data,
-            None => return Ok(None),
-        }
-    } else {
-        return Ok(None);
-    };
-    let opts = CallOptions {
-        address: address.into_iter().collect(),
-        content_type: Some(micro::codec::JSON.to_string()),
-        metadata: traceparent.map(|tp| ("Traceparent".to_string(), tp)).into_iter().collect(),
-        ..Default::default()
-    };
-    Ok(Some((Bytes::from(data), opts)))
+impl Client {
+    /// The common call's client, body and options, or `None` when `body` is not one it
+    /// takes: a `dict` or a `list` of plain values ([`crate::json`]) or `None` (sent as `{}`),
+    /// as JSON; to `address` when given; `traceparent` as the `Traceparent` header when
+    /// given. What `micro.Client.call` builds in Python with no other option given.
+    fn plain_call(
+        &self,
+        service: &str,
+        endpoint: &str,
+        body: &Bound<'_, PyAny>,
+        address: Option<String>,
+        traceparent: Option<String>,
+    ) -> PyResult<Option<(CoreClient, Bytes, CallOptions)>> {
+        let client = self.live()?.clone();
+        check_names(service, endpoint)?;
+        let data = if body.is_none() {
+            b"{}".to_vec()
+        } else if body.is_exact_instance_of::<PyDict>() || body.is_exact_instance_of::<PyList>() {
+            match crate::json::to_vec(body, false)? {
+                Some(data) => data,
+                None => return Ok(None),
+            }
+        } else {
+            return Ok(None);
+        };
+        let opts = CallOptions {
+            address: address.into_iter().collect(),
+            content_type: Some(micro::codec::JSON.to_string()),
+            metadata: traceparent.map(|tp| ("Traceparent".to_string(), tp)).into_iter().collect(),
+            ..Default::default()
+        };
+        Ok(Some((client, Bytes::from(data), opts)))
+    }
 }
 
 /// A reply as `(body, content_type, header, node)`, or only `(body, content_type)` when not
@@ -314,9 +321,9 @@ impl Client {
         address: Option<String>,
         traceparent: Option<String>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let client = self.live()?.clone();
-        check_names(&service, &endpoint)?;
-        let Some((body, opts)) = plain_call(body, address, traceparent)? else { return Ok(None) };
+        let Some((client, body, opts)) = self.plain_call(&service, &endpoint, body, address, traceparent)? else {
+            return Ok(None);
+        };
         let how =
             if client.drives_on_any_thread() { bridge::Run::Here(crate::here::OWNER) } else { bridge::Run::Started };
         let call = async move {
@@ -338,9 +345,9 @@ impl Client {
         address: Option<String>,
         traceparent: Option<String>,
     ) -> PyResult<Option<Py<PyAny>>> {
-        let client = self.live()?.clone();
-        check_names(&service, &endpoint)?;
-        let Some((body, opts)) = plain_call(body, address, traceparent)? else { return Ok(None) };
+        let Some((client, body, opts)) = self.plain_call(&service, &endpoint, body, address, traceparent)? else {
+            return Ok(None);
+        };
         let here = client.drives_on_any_thread();
         let call = async move { Box::pin(client.call(&service, &endpoint, body, &opts)).await.map_err(to_py) };
         let r = bridge::block_with(py, call, here)?;
