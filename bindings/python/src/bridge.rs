@@ -17,6 +17,7 @@ use crate::{to_py, FORK_ID};
 use micro::host::start::{spawned, start, Start};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use pyo3::types::PyTuple;
 use pyo3::IntoPyObjectExt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -253,8 +254,10 @@ fn resolver(py: Python<'_>) -> PyResult<&Py<PyAny>> {
     })
 }
 
-/// Called by asyncio when the future is done: aborts the Rust task if it was cancelled.
-#[pyclass(module = "micro._native")]
+/// Aborts the Rust task of a future: called by asyncio when the future is done, if it was
+/// cancelled ([`spawn_with`]), or by the one awaiting it when that await ended with an
+/// exception ([`spawn_abortable`], `abort`).
+#[pyclass(module = "micro._native", frozen)]
 pub struct Canceller {
     /// The future, started on the loop's thread or spawned ([`micro::host::start`]), or a
     /// task of the loop thread's own runtime ([`Run::Here`]).
@@ -273,12 +276,17 @@ enum Started {
 impl Canceller {
     fn __call__(&self, fut: &Bound<'_, PyAny>) -> PyResult<()> {
         if fut.call_method0("cancelled")?.is_truthy()? {
-            match &self.started {
-                Started::Shared(s) => s.abort(),
-                Started::Here(task) => task.abort(),
-            }
+            self.abort();
         }
         Ok(())
+    }
+
+    /// Aborts the task (nothing when it finished already).
+    fn abort(&self) {
+        match &self.started {
+            Started::Shared(s) => s.abort(),
+            Started::Here(task) => task.abort(),
+        }
     }
 }
 
@@ -696,6 +704,28 @@ pub fn spawn_with<'py, F>(py: Python<'py>, fut: F, how: Run) -> PyResult<Bound<'
 where
     F: Future<Output = PyResult<Conv>> + Send + 'static,
 {
+    let (pyfut, canceller) = started(py, fut, how)?;
+    pyfut.call_method1("add_done_callback", (Py::new(py, canceller)?,))?;
+    Ok(pyfut)
+}
+
+/// [`spawn_with`] for a caller that awaits the future itself: `(future, canceller)`, with no
+/// done callback on the future. The caller calls the canceller's `abort` when its await ends
+/// with an exception (a cancellation among them). asyncio schedules every done callback as
+/// a handle of its own, one more per call on the loop.
+pub fn spawn_abortable<'py, F>(py: Python<'py>, fut: F, how: Run) -> PyResult<Bound<'py, PyTuple>>
+where
+    F: Future<Output = PyResult<Conv>> + Send + 'static,
+{
+    let (pyfut, canceller) = started(py, fut, how)?;
+    PyTuple::new(py, [pyfut, Bound::new(py, canceller)?.into_any()])
+}
+
+/// `fut` started as `how` says, with the asyncio future it resolves and what aborts it.
+fn started<'py, F>(py: Python<'py>, fut: F, how: Run) -> PyResult<(Bound<'py, PyAny>, Canceller)>
+where
+    F: Future<Output = PyResult<Conv>> + Send + 'static,
+{
     let (rt, gate) = runtime_and_gate()?;
     let get_loop = GET_RUNNING_LOOP
         .get_or_try_init(py, || Ok::<_, PyErr>(py.import("asyncio")?.getattr("get_running_loop")?.unbind()))?;
@@ -726,9 +756,7 @@ where
             _ => Started::Shared(start(rt.handle(), run)),
         },
     };
-    let canceller = Canceller { started };
-    pyfut.call_method1("add_done_callback", (Py::new(py, canceller)?,))?;
-    Ok(pyfut)
+    Ok((pyfut, Canceller { started }))
 }
 
 /// Runs `fut` to completion on the calling thread with the GIL released, checking for

@@ -309,8 +309,10 @@ impl Client {
 
     /// The common call in one crossing, its arguments positional: `body` a `dict`, a `list`
     /// or `None`, written as JSON here; `address` one address or `None`; `traceparent` sent
-    /// as the `Traceparent` header when not `None`. Resolves as `call(..., whole=False)`.
-    /// `None`, calling nothing, when `body` is anything else: Python then takes `call`.
+    /// as the `Traceparent` header when not `None`. Gives `(future, canceller)`: the future
+    /// resolves as `call(..., whole=False)`; the caller calls `canceller.abort()` when its
+    /// await of it ends with an exception (a cancellation). `None`, calling nothing, when
+    /// `body` is anything else: Python then takes `call`.
     #[pyo3(signature = (service, endpoint, body, address, traceparent, /))]
     fn call_value<'py>(
         &self,
@@ -330,7 +332,7 @@ impl Client {
             let r = Box::pin(client.call(&service, &endpoint, body, &opts)).await.map_err(to_py)?;
             Ok(reply_conv(r, false))
         };
-        bridge::spawn_with(py, call, how).map(Some)
+        bridge::spawn_abortable(py, call, how).map(|t| Some(t.into_any()))
     }
 
     /// `call_value`, blocking the calling thread with the GIL released (Ctrl-C interrupts

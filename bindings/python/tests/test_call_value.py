@@ -41,8 +41,21 @@ class Counted:
         def counted(*a, **k):
             r = f(*a, **k)
             self.made[name if r is not None else name + ":declined"] += 1
+            if name == "call_value" and r is not None:
+                fut, canceller = r
+                return fut, CountedCanceller(canceller, self.made)
             return r
         return counted
+
+
+class CountedCanceller:
+    def __init__(self, canceller, made):
+        self._canceller = canceller
+        self._made = made
+
+    def abort(self):
+        self._made["abort"] += 1
+        self._canceller.abort()
 
 
 def echo_service():
@@ -161,4 +174,47 @@ def test_the_one_crossing_call_fails_as_the_full_path_fails():
         finally:
             c.close()
             s.close()
+    run(main())
+
+
+def test_a_cancelled_one_crossing_call_lets_go_of_its_connection():
+    # A server that reads a request and never answers; it notes when the caller hangs up.
+    async def main():
+        hung_up = asyncio.Event()
+        requests = asyncio.Queue()
+
+        async def conn(reader, writer):
+            head = await reader.readuntil(b"\r\n\r\n")
+            await requests.put(head)
+            await reader.read()  # until the caller closes it
+            hung_up.set()
+            writer.close()
+
+        server = await asyncio.start_server(conn, "127.0.0.1", 0)
+        address = "127.0.0.1:%d" % server.sockets[0].getsockname()[1]
+        c = micro.Client(registry="memory", retries=0, request_timeout=600)
+        c._c = counted = Counted(c._c)
+        try:
+            task = asyncio.create_task(c.call("py.callvalue.mute", "V.Echo", {"a": 1}, address=address))
+            head = await requests.get()
+            assert b"V.Echo" in head, head
+            assert counted.made["call_value"] == 1, counted.made
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert counted.made["abort"] == 1, counted.made
+            # The next call turns this thread's runtime, which drops the aborted one.
+            svc = echo_service()
+            await svc.start()
+            try:
+                assert (await c.call(svc.name, "V.Echo", {}, address=svc.address))["body"] == "{}"
+            finally:
+                await svc.stop()
+            # Its connection is let go (an attempt's own timeout, 5 s, would also end it: the
+            # abort itself is what is counted above).
+            await asyncio.wait_for(hung_up.wait(), 60)
+            assert counted.made["abort"] == 1, "a call that succeeded or failed is not aborted"
+        finally:
+            c.close()
+            server.close()
     run(main())

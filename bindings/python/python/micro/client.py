@@ -383,9 +383,14 @@ class Client:
                     and metadata is None and retry_timeouts is False and (address is None or type(address) is str)):
                 # No option but an address: the body is written and the call made natively, in
                 # one crossing (None back when the body is not a plain dict or list).
-                aw = self._c.call_value(service, endpoint, body, address, _traceparent.get())
-                if aw is not None:
-                    b, rct = await aw
+                started = self._c.call_value(service, endpoint, body, address, _traceparent.get())
+                if started is not None:
+                    fut, canceller = started
+                    try:
+                        b, rct = await fut
+                    except BaseException:
+                        canceller.abort()  # cancelled (nothing when the call failed: it ended)
+                        raise
                     return b if rct is None else _body.decode(b, rct, "reply")
         except _native.NativeError as e:
             raise _call_failed(e, service) from None
