@@ -259,6 +259,21 @@ impl Service {
         })
     }
 
+    /// Up to `max` requests (or `Message`s) already queued, without waiting: an empty list
+    /// when none is (or once stopped). A busy dispatcher takes its next batch with it,
+    /// without the runtime thread, the wake-up of the loop and the future of
+    /// `next_requests`.
+    #[pyo3(signature = (max=64))]
+    fn try_next_requests<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, pyo3::types::PyList>> {
+        check_pid(self.pid)?;
+        let list = pyo3::types::PyList::empty(py);
+        let (name, pid) = (self.inbox.name(), crate::bridge::pid());
+        for item in self.inbox.try_pull(max) {
+            list.append(pulled(item, name, pid).into_py(py)?)?;
+        }
+        Ok(list)
+    }
+
     /// Blocking, GIL released: up to `max` queued calls of plain `def` handlers (waits for
     /// the first), for a worker thread to answer; an empty list once stopped.
     #[pyo3(signature = (max=1))]

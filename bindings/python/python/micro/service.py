@@ -491,14 +491,23 @@ class Service:
         try:
             start = self._start_task = _eager.starter(asyncio.get_running_loop(), self._tasks)
             answer, deliver, is_message = self._answer, self._deliver, _native.Message
+            queued = self._n.try_next_requests
             while True:
-                # One wake-up per batch: under load the queue holds many requests. Each
-                # starts at once; a Task is made only for one whose handler suspends.
-                batch = await _wait(self._n.next_requests, _BATCH)
-                if not batch:
-                    return
+                # What is queued already is taken at once; only an empty queue is waited for,
+                # one wake-up of the loop per batch. Each request starts at once; a Task is
+                # made only for one whose handler suspends.
+                batch = queued(_BATCH)
+                taken = bool(batch)
+                if not taken:
+                    batch = await _wait(self._n.next_requests, _BATCH)
+                    if not batch:
+                        return
                 for req in batch:
                     start(deliver(req) if isinstance(req, is_message) else answer(req))
+                if taken:
+                    # Taken without a wait: the loop's other callbacks (handlers that
+                    # suspended, timers) run before the next batch.
+                    await asyncio.sleep(0)
         except BaseException:
             # The loop is going away without stop(): nobody will answer queued requests.
             self._n.abandon()
