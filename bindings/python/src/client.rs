@@ -104,10 +104,20 @@ impl Client {
         let opts = CallOptions {
             address: address.into_iter().collect(),
             content_type: Some(micro::codec::JSON.to_string()),
-            metadata: traceparent.map(|tp| ("Traceparent".to_string(), tp)).into_iter().collect(),
+            metadata: traceparent.map(|tp| (micro::wrapper::trace::TRACEPARENT.to_string(), tp)).into_iter().collect(),
             ..Default::default()
         };
         Ok(Some((client, Bytes::from(data), opts)))
+    }
+}
+
+/// How an awaitable call runs: on the thread that awaits it when the client can be driven
+/// from any thread ([`CoreClient::drives_on_any_thread`]), else as a task of the runtime.
+fn how(client: &CoreClient) -> bridge::Run {
+    if client.drives_on_any_thread() {
+        bridge::Run::Here(crate::here::OWNER)
+    } else {
+        bridge::Run::Started
     }
 }
 
@@ -269,8 +279,7 @@ impl Client {
         let client = self.live()?.clone();
         check_names(&service, &endpoint)?;
         let opts = call_options(content_type, timeout, request_timeout, retries, retry_timeouts, metadata, address)?;
-        let how =
-            if client.drives_on_any_thread() { bridge::Run::Here(crate::here::OWNER) } else { bridge::Run::Started };
+        let how = how(&client);
         let call = async move {
             // Boxed: the call's state (3.4 KB) is then written once, not copied with every
             // move of the future on its way into a task.
@@ -326,8 +335,7 @@ impl Client {
         let Some((client, body, opts)) = self.plain_call(&service, &endpoint, body, address, traceparent)? else {
             return Ok(None);
         };
-        let how =
-            if client.drives_on_any_thread() { bridge::Run::Here(crate::here::OWNER) } else { bridge::Run::Started };
+        let how = how(&client);
         let call = async move {
             let r = Box::pin(client.call(&service, &endpoint, body, &opts)).await.map_err(to_py)?;
             Ok(reply_conv(r, false))

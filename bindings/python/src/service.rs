@@ -243,19 +243,11 @@ impl Service {
     #[pyo3(signature = (max=64))]
     fn next_requests<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyAny>> {
         check_pid(self.pid)?;
-        if max == 0 {
-            return Err(err(400, "max must be at least 1"));
-        }
+        check_max(max)?;
         let inbox = Arc::clone(&self.inbox);
         bridge::spawn(py, async move {
             let batch = pull(&inbox, max).await;
-            Ok(Box::new(move |py: Python<'_>| {
-                let list = pyo3::types::PyList::empty(py);
-                for item in batch {
-                    list.append(item.into_py(py)?)?;
-                }
-                Ok(list.into_any().unbind())
-            }) as Conv)
+            Ok(Box::new(move |py: Python<'_>| Ok(py_list(py, batch)?.into_any().unbind())) as Conv)
         })
     }
 
@@ -266,12 +258,9 @@ impl Service {
     #[pyo3(signature = (max=64))]
     fn try_next_requests<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, pyo3::types::PyList>> {
         check_pid(self.pid)?;
-        let list = pyo3::types::PyList::empty(py);
+        check_max(max)?;
         let (name, pid) = (self.inbox.name(), crate::bridge::pid());
-        for item in self.inbox.try_pull(max) {
-            list.append(pulled(item, name, pid).into_py(py)?)?;
-        }
-        Ok(list)
+        py_list(py, self.inbox.try_pull(max).into_iter().map(|item| pulled(item, name, pid)))
     }
 
     /// Blocking, GIL released: up to `max` queued calls of plain `def` handlers (waits for
@@ -279,16 +268,10 @@ impl Service {
     #[pyo3(signature = (max=1))]
     fn next_threaded_requests<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, pyo3::types::PyList>> {
         check_pid(self.pid)?;
-        if max == 0 {
-            return Err(err(400, "max must be at least 1"));
-        }
+        check_max(max)?;
         let inbox = Arc::clone(&self.threaded);
         let batch = bridge::block(py, async move { Ok(pull(&inbox, max).await) })?;
-        let list = pyo3::types::PyList::empty(py);
-        for item in batch {
-            list.append(item.into_py(py)?)?;
-        }
-        Ok(list)
+        py_list(py, batch)
     }
 
     /// A client that shares this service's registry cache.
@@ -329,6 +312,23 @@ async fn pull(inbox: &Inbox, max: usize) -> Vec<Pulled> {
     let name = inbox.name();
     let pid = crate::bridge::pid();
     inbox.pull(max).await.into_iter().map(|item| pulled(item, name, pid)).collect()
+}
+
+/// Refuses a batch of none (400), the same way for every way of pulling a batch.
+fn check_max(max: usize) -> PyResult<()> {
+    if max == 0 {
+        return Err(err(400, "max must be at least 1"));
+    }
+    Ok(())
+}
+
+/// Pulled requests and messages as a Python list, in their order.
+fn py_list<'py>(py: Python<'py>, items: impl IntoIterator<Item = Pulled>) -> PyResult<Bound<'py, pyo3::types::PyList>> {
+    let list = pyo3::types::PyList::empty(py);
+    for item in items {
+        list.append(item.into_py(py)?)?;
+    }
+    Ok(list)
 }
 
 fn pulled(item: Incoming, name: &str, pid: u32) -> Pulled {

@@ -136,10 +136,10 @@ def test_the_blocking_one_crossing_call_sends_what_the_full_path_sends():
             except Exception as e:  # surfaced by the assertion below
                 problems.append(repr(e))
 
+        # A thread of its own (the service answers on this loop), joined from the executor.
         t = threading.Thread(target=calls)
         t.start()
-        while t.is_alive():
-            await asyncio.sleep(0.01)
+        await asyncio.get_running_loop().run_in_executor(None, t.join)
         try:
             assert problems == []
         finally:

@@ -298,3 +298,77 @@ def test_worker_threads_never_wake_into_a_finalizing_interpreter(stop):
     for i in range(25):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
         assert out.returncode == 0 and out.stderr == "", f"run {i}: {out.returncode} {out.stderr}"
+
+
+class _AlwaysQueued:
+    """A native service whose queue is never empty while `flooding()`: its
+    `try_next_requests` waits (GIL released) for the next flooded request rather than give
+    back an empty batch, so the dispatcher never waits on the loop by itself."""
+
+    def __init__(self, native, flooding):
+        self._native, self._flooding = native, flooding
+
+    def __getattr__(self, name):
+        return getattr(self._native, name)
+
+    def try_next_requests(self, max):
+        import time
+        while True:
+            batch = self._native.try_next_requests(max)
+            if batch or not self._flooding():
+                return batch
+            time.sleep(0.0005)
+
+
+def test_a_suspended_handler_finishes_while_the_queue_stays_full():
+    """The dispatcher takes what is queued without a wait, and yields to the loop after each
+    such batch: a handler that suspended finishes while others keep the queue full, rather
+    than only once the flood is over (it fails so when the yield is taken out)."""
+    import threading
+
+    async def main():
+        svc = service("pytest.eager.full")
+        flooders, cap = 2, 300
+        started, resumed = threading.Event(), threading.Event()
+        sent = []  # one entry per flooded call answered
+        flooded_at_resume = []
+
+        @svc.handle("E.Suspend")
+        async def suspend(req):
+            started.set()
+            await asyncio.sleep(0)
+            flooded_at_resume.append(len(sent))
+            resumed.set()
+            return {"ok": True}
+
+        @svc.handle("E.Fast")
+        async def fast(req):
+            return {}
+
+        done = []
+        svc._n = _AlwaysQueued(svc._n, lambda: started.is_set() and len(done) < flooders)
+        await svc.start()
+        try:
+            def flood():
+                c = micro.SyncClient(registry="memory")
+                started.wait()
+                try:
+                    n = 0
+                    while not resumed.is_set() and n < cap:
+                        c.call_sync(svc.name, "E.Fast", {}, address=svc.address)
+                        sent.append(1)
+                        n += 1
+                finally:
+                    done.append(1)
+
+            threads = [threading.Thread(target=flood) for _ in range(flooders)]
+            for t in threads:
+                t.start()
+            assert await svc.client.call(svc.name, "E.Suspend", {}, address=svc.address) == {"ok": True}
+            for t in threads:
+                await asyncio.get_running_loop().run_in_executor(None, t.join)
+            # Without the yield it resumes only after both flooders gave up (600 calls).
+            assert flooded_at_resume and flooded_at_resume[0] < flooders * cap, (flooded_at_resume, len(sent))
+        finally:
+            await svc.stop()
+    run(main())
