@@ -10,12 +10,18 @@ const { platformPackage } = require('./platform');
 
 function load() {
   const local = path.join(__dirname, '..', 'micro.node');
-  const file = process.env.MICRO_NODE_ADDON || (fs.existsSync(local) ? local : null);
+  // A path in MICRO_NODE_ADDON is the file's, from the working directory: `require` alone
+  // would take `build/micro.node` for a package name and look in node_modules.
+  const given = process.env.MICRO_NODE_ADDON;
+  const file = given ? path.resolve(given) : fs.existsSync(local) ? local : null;
   if (file) {
     try {
       return require(file);
     } catch (e) {
-      const err = new Error(`micro: cannot load the native module ${file} (run \`npm run build\` in bindings/node): ${e.message}`);
+      const why = given
+        ? `MICRO_NODE_ADDON=${given}: cannot load the native module ${file}`
+        : `cannot load the native module ${file} (run \`npm run build\` in bindings/node)`;
+      const err = new Error(`micro: ${why}: ${e.message}`);
       err.cause = e;
       throw err;
     }
