@@ -122,21 +122,16 @@ fn how(client: &CoreClient) -> bridge::Run {
 }
 
 /// A reply as `(body, content_type, header, node)`, or only `(body, content_type)` when not
-/// `whole`.
+/// `whole`: then its header and node are dropped here, where the call ran (a runtime
+/// thread, most often), not on the host's thread that converts the rest.
 fn reply_conv(r: Reply, whole: bool) -> Conv {
+    if !whole {
+        let Reply { body, content_type, .. } = r;
+        return Box::new(move |py: Python<'_>| body_conv(py, &body, content_type));
+    }
     Box::new(move |py: Python<'_>| {
-        if !whole && micro::host::body::is_json(&r.content_type) {
-            // A plain JSON reply, read here ([`crate::json`]): `(value, None)`, so Python
-            // has nothing left to decode.
-            if let Some(v) = crate::json::read(py, &r.body)? {
-                return Ok(PyTuple::new(py, [v, py.None().into_bound(py)])?.into_any().unbind());
-            }
-        }
         let body = PyBytes::new(py, &r.body).into_any();
         let content_type = r.content_type.into_pyobject(py)?.into_any();
-        if !whole {
-            return Ok(PyTuple::new(py, [body, content_type])?.into_any().unbind());
-        }
         let header = PyDict::new(py);
         for (k, v) in &r.header {
             header.set_item(k, v)?;
@@ -144,6 +139,18 @@ fn reply_conv(r: Reply, whole: bool) -> Conv {
         let t = PyTuple::new(py, [body, content_type, header.into_any(), r.node.into_pyobject(py)?.into_any()])?;
         Ok(t.into_any().unbind())
     })
+}
+
+/// A reply's body as `(value, None)` when it is plain JSON, read here ([`crate::json`]) so
+/// Python has nothing left to decode; else as `(body, content_type)`.
+fn body_conv(py: Python<'_>, body: &[u8], content_type: String) -> PyResult<Py<PyAny>> {
+    if micro::host::body::is_json(&content_type) {
+        if let Some(v) = crate::json::read(py, body)? {
+            return Ok(PyTuple::new(py, [v, py.None().into_bound(py)])?.into_any().unbind());
+        }
+    }
+    let body = PyBytes::new(py, body).into_any();
+    Ok(PyTuple::new(py, [body, content_type.into_pyobject(py)?.into_any()])?.into_any().unbind())
 }
 
 fn publish_options(
