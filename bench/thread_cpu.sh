@@ -2,7 +2,9 @@
 # CPU per request of each thread of a server under wrk (go-micro's request, 64 connections),
 # issue 18: where a host-served call's time goes (runtime thread vs the host's own thread).
 # SERVER is `rust` (bench/target/release/greeter), `node` (bench/node/server.js; ADDON and
-# PKG as MICRO_NODE_ADDON / MICRO_NODE_PKG) or `python` (bench/py/server.py under $PY).
+# PKG as MICRO_NODE_ADDON / MICRO_NODE_PKG; ADDON defaults to the release build bench/run.sh
+# leaves in bench/target/micro.node, never bindings/node's own, which the test suite builds
+# in debug) or `python` (bench/py/server.py under $PY).
 # PIN=1 puts server and wrk on CPU 0. Prints requests/s and, per thread, µs of CPU
 # (`perf stat -e task-clock`, 3 s inside a 5 s wrk run) per request.
 #
@@ -15,7 +17,11 @@ work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 case "${SERVER:?rust, node or python}" in
 rust) "${pre[@]}" "$here/target/release/greeter" >"$work/srv.out" 2>&1 & ;;
-node) MICRO_NODE_ADDON="${ADDON:-}" MICRO_NODE_PKG="${PKG:-}" "${pre[@]}" node "$here/node/server.js" >"$work/srv.out" 2>&1 & ;;
+node)
+	addon="${ADDON:-$here/target/micro.node}"
+	[ -f "$addon" ] || { echo "no release build of the Node addon at $addon: run \`ONLY=hostserve bash bench/run.sh\` once, or set ADDON" >&2; exit 2; }
+	MICRO_NODE_ADDON="$addon" MICRO_NODE_PKG="${PKG:-}" "${pre[@]}" node "$here/node/server.js" >"$work/srv.out" 2>&1 &
+	;;
 python) "${pre[@]}" "${PY:-python3}" "$here/py/server.py" >"$work/srv.out" 2>&1 & ;;
 *) echo "SERVER must be rust, node or python" >&2; exit 2 ;;
 esac
