@@ -372,3 +372,19 @@ def test_a_suspended_handler_finishes_while_the_queue_stays_full():
         finally:
             await svc.stop()
     run(main())
+
+
+def test_every_way_of_pulling_a_batch_refuses_a_batch_of_none():
+    """`next_requests`, `try_next_requests` and `next_threaded_requests` all refuse
+    `max=0` with a 400 naming it, before they look at the queue."""
+    from micro import _native
+
+    svc = service("pytest.eager.max")
+    n = svc._n
+    for pull in (n.next_requests, n.try_next_requests, n.next_threaded_requests):
+        with pytest.raises(_native.NativeError) as e:
+            pull(0)
+        _id, code, detail, _status = e.value.args
+        assert (code, detail) == (400, "max must be at least 1"), (pull, e.value.args)
+    # A batch of one is taken as asked: nothing is queued, so nothing comes back at once.
+    assert n.try_next_requests(1) == []
