@@ -388,3 +388,56 @@ def test_every_way_of_pulling_a_batch_refuses_a_batch_of_none():
         assert (code, detail) == (400, "max must be at least 1"), (pull, e.value.args)
     # A batch of one is taken as asked: nothing is queued, so nothing comes back at once.
     assert n.try_next_requests(1) == []
+
+
+def test_a_handler_cancelled_in_its_first_step_fails_its_call_and_the_service_goes_on():
+    """A handler that awaits a future cancelled already raises CancelledError without ever
+    suspending. Its call fails with a 503 naming it, as a Task's would, and the service
+    keeps answering: the dispatcher that started it never sees the cancellation (before,
+    on Python 3.10/3.11, it stopped there and every later call got "shutting down")."""
+    async def main():
+        svc = micro.Service("pytest.eager.firstcancel", registry="memory", broker="memory",
+                            address="127.0.0.1:0")
+        seen = []
+
+        @svc.handle("E.Cancel")
+        async def cancel(req):
+            f = asyncio.get_running_loop().create_future()
+            f.cancel()
+            await f
+
+        @svc.handle("E.Later")
+        async def later(req):
+            f = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_soon(f.cancel)
+            await f  # suspends, then is cancelled: the Task path
+
+        @svc.handle("E.Ok")
+        async def ok(req):
+            return {"ok": True}
+
+        @svc.subscribe("first.cancel")
+        async def on_message(msg):
+            seen.append(msg.json())
+            if msg.json().get("cancel"):
+                f = asyncio.get_running_loop().create_future()
+                f.cancel()
+                await f
+
+        await svc.start()
+        try:
+            for ep in ("E.Cancel", "E.Later"):
+                with pytest.raises(micro.Unavailable) as e:
+                    await svc.client.call(svc.name, ep, {}, address=svc.address)
+                assert e.value.detail == f"{ep}: the handler was cancelled", e.value.detail
+                assert await svc.client.call(svc.name, "E.Ok", {}, address=svc.address) == {"ok": True}
+            # A subscriber alike: the memory broker hands its 503 back to the publisher.
+            with pytest.raises(micro.Unavailable) as e:
+                await svc.client.publish("first.cancel", {"cancel": True})
+            assert e.value.detail == "subscriber of first.cancel: the handler was cancelled"
+            await svc.client.publish("first.cancel", {"cancel": False})
+            assert seen == [{"cancel": True}, {"cancel": False}]
+            assert not svc._dispatcher.done()
+        finally:
+            await svc.stop()
+    run(main())

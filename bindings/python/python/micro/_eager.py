@@ -29,7 +29,8 @@ def starter(loop: asyncio.AbstractEventLoop, keep: set[asyncio.Task[None]]) -> C
     of it): its first step at once, the rest in a Task kept in ``keep`` until done.
 
     The coroutine must handle its own exceptions: one it raises in its first step is
-    re-raised by the call, like a Task's would be logged by the loop.
+    re-raised by the call, like a Task's would be logged by the loop. A ``CancelledError``
+    is not: the coroutine then ends as a cancelled Task would, quietly.
     """
     if sys.version_info >= (3, 12):
         def start_eager(coro: Coro) -> None:
@@ -58,6 +59,11 @@ def starter(loop: asyncio.AbstractEventLoop, keep: set[asyncio.Task[None]]) -> C
             waiting = ctx.run(coro.send, None)
         except StopIteration:
             waiting = _GONE
+        except asyncio.CancelledError:
+            # A Task whose coroutine raises CancelledError ends cancelled, and nobody hears
+            # of it; a first step that does (it awaited a future cancelled already) ends
+            # the same way, not in the caller (a service's dispatcher, which would stop).
+            return
         finally:
             if caller is None:
                 current.pop(loop, None)

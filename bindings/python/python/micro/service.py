@@ -573,7 +573,7 @@ class Service:
             h = self._subscribers[m.subscriber]
             await self._deliver_wrapped(0, h, msg)
         except asyncio.CancelledError:
-            _safe_fail_msg(m, self.name, 503, "service is shutting down")
+            _safe_fail_msg(m, self.name, 503, self._cancelled(f"subscriber of {m.topic}"))
             raise
         except Exception as e:
             _log.error("subscriber of %r failed: %s", m.topic, _describe(e), exc_info=True)
@@ -610,10 +610,20 @@ class Service:
             if not req.respond_json(result):  # a plain reply is written and sent natively
                 self._reply(req, result, req.content_type)
         except asyncio.CancelledError:
-            _safe_fail(req, self.name, 503, "service is shutting down", "Service Unavailable")
+            _safe_fail(req, self.name, 503, self._cancelled(req.endpoint), "Service Unavailable")
             raise
         except Exception as e:
             self._failed(req, e)
+
+    def _cancelled(self, what: str) -> str:
+        """The detail of the 503 for a handler that ended cancelled: the service stopping or
+        its loop ending (which cancels the dispatcher too), or else the handler's own doing,
+        such as awaiting a future cancelled already."""
+        d = self._dispatcher
+        cancelling = getattr(d, "cancelling", None)  # Python 3.11+
+        if not self._started or d is None or d.done() or (cancelling is not None and cancelling() > 0):
+            return "service is shutting down"
+        return f"{what}: the handler was cancelled"
 
     def _reply(self, req: _native.Request, result: Any, request_ct: str) -> None:
         """Answers ``req`` with a handler's reply, encoded by its type and the request's
