@@ -244,3 +244,83 @@ def test_a_timeout_is_final_unless_the_call_is_marked_safe_to_repeat():
             release.set()
             await svc.stop()
     run(main())
+
+
+class _Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError("str boom")
+
+
+class _Skipped(micro.Error):
+    """A subclass whose __init__ never calls Error.__init__: no id, code or detail."""
+
+    def __init__(self, what):
+        self.what = what
+
+
+def test_an_error_that_cannot_be_sent_as_it_is_still_answers_and_the_service_goes_on(caplog):
+    """Whatever a handler raises, its caller gets an answer naming the handler and the
+    exception's type, it is logged, and the service keeps answering: async handlers (the
+    dispatcher), plain ones (worker threads) and subscribers alike. Before, such an error
+    escaped the handler's guard and stopped the dispatcher (every later call: 503) or killed
+    a worker thread."""
+    async def main():
+        svc = micro.Service("py.unsendable", registry="memory", broker="memory", address="127.0.0.1:0")
+
+        def bad_code():
+            e = micro.Conflict("taken")
+            e.code = "409"  # changed to a str after it was built
+            return e
+
+        def handlers(make):
+            async def on_async(req):
+                raise make()
+
+            def on_plain(req):
+                raise make()
+            return on_async, on_plain
+
+        raising = {"Unprintable": _Unprintable, "Skipped": lambda: _Skipped("x"), "BadCode": bad_code}
+        for name, make in raising.items():
+            on_async, on_plain = handlers(make)
+            svc.handle(f"U.{name}Async")(on_async)
+            svc.handle(f"U.{name}")(on_plain)
+
+        @svc.handle("U.Ok")
+        async def ok(req):
+            return {"ok": True}
+
+        @svc.handle("U.OkPlain")
+        def ok_plain(req):
+            return {"ok": True}
+
+        @svc.subscribe("unsendable")
+        async def on_message(msg):
+            if msg.json().get("bad"):
+                raise _Unprintable()
+
+        await svc.start()
+        try:
+            c = svc.client
+            for name in raising:
+                for ep in (f"U.{name}Async", f"U.{name}"):
+                    # More calls than worker threads: a killed worker would leave one hanging.
+                    for _ in range(6):
+                        with pytest.raises(micro.Error) as e:
+                            await asyncio.wait_for(c.call(svc.name, ep, {}, address=svc.address), 30)
+                        assert e.value.code == 500, (ep, e.value)
+                        assert ep in e.value.detail or name == "Unprintable", (ep, e.value.detail)
+                    assert await c.call(svc.name, "U.Ok", {}, address=svc.address) == {"ok": True}
+                    assert await c.call(svc.name, "U.OkPlain", {}, address=svc.address) == {"ok": True}
+            with pytest.raises(micro.Error) as e:
+                await c.publish("unsendable", {"bad": True})
+            assert e.value.code == 500 and "_Unprintable (its message cannot be read" in e.value.detail, e.value.detail
+            await c.publish("unsendable", {"bad": False})
+        finally:
+            await svc.stop()
+    with caplog.at_level(logging.ERROR, logger="micro"):
+        run(main())
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "_Unprintable (its message cannot be read: RuntimeError)" in text
+    assert "U.SkippedAsync: the handler raised _Skipped, which cannot be sent as an error" in text
+    assert "U.BadCode: the handler raised Conflict, which cannot be sent as an error" in text

@@ -200,7 +200,10 @@ _BY_CODE: dict[int, type[Error]] = {
 def _describe(e: BaseException) -> str:
     """An exception as a handler's caller sees it: ``KeyError: 'qty'`` (the type, then its
     message; the type alone when it has none)."""
-    text = str(e)
+    try:
+        text = str(e)
+    except Exception as bad:  # a __str__ that raises: the type still says what it was
+        return f"{type(e).__name__} (its message cannot be read: {type(bad).__name__})"
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 

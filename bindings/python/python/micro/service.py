@@ -576,11 +576,7 @@ class Service:
             _safe_fail_msg(m, self.name, 503, self._cancelled(f"subscriber of {m.topic}"))
             raise
         except Exception as e:
-            _log.error("subscriber of %r failed: %s", m.topic, _describe(e), exc_info=True)
-            if isinstance(e, Error):
-                _safe_fail_msg(m, e.id or self.name, e.code, e.detail)
-            else:
-                _safe_fail_msg(m, self.name, 500, _describe(e))
+            self._message_failed(m, e)
         else:
             try:
                 m.ack()
@@ -638,15 +634,42 @@ class Service:
 
     def _failed(self, req: _native.Request, e: Exception) -> None:
         """Answers ``req`` with what its handler raised: a :class:`micro.Error` as it is,
-        anything else as a 500 naming its type, logged with its traceback."""
-        if isinstance(e, Error):
-            _safe_fail(req, e.id or self.name, e.code, e.detail, e.status)
-            return
-        _log.error("handler of %s failed: %s", req.endpoint, _describe(e), exc_info=True)
-        _safe_fail(req, self.name, 500, _describe(e), "Internal Server Error")
+        anything else as a 500 naming its type, logged with its traceback. An error that
+        cannot be sent as it is (a subclass that skipped ``Error.__init__``, a code changed
+        to a str) is a 500 saying so: nothing a handler raises stops the dispatcher or a
+        worker thread."""
+        try:
+            if isinstance(e, Error):
+                _safe_fail(req, e.id or self.name, e.code, e.detail, e.status)
+                return
+            _log.error("handler of %s failed: %s", req.endpoint, _describe(e), exc_info=True)
+            _safe_fail(req, self.name, 500, _describe(e), "Internal Server Error")
+        except Exception as bad:
+            detail = _unsendable(req.endpoint, e, bad)
+            _log.error("%s", detail, exc_info=True)
+            _safe_fail(req, self.name, 500, detail, "Internal Server Error")
+
+    def _message_failed(self, m: _native.Message, e: Exception) -> None:
+        """:meth:`_failed` for a subscriber: the message fails with what it raised (the
+        memory broker hands that back to the publisher), logged with its traceback."""
+        try:
+            _log.error("subscriber of %r failed: %s", m.topic, _describe(e), exc_info=True)
+            if isinstance(e, Error):
+                _safe_fail_msg(m, e.id or self.name, e.code, e.detail)
+            else:
+                _safe_fail_msg(m, self.name, 500, _describe(e))
+        except Exception as bad:
+            detail = _unsendable(f"subscriber of {m.topic}", e, bad)
+            _log.error("%s", detail, exc_info=True)
+            _safe_fail_msg(m, self.name, 500, detail)
 
     def __repr__(self) -> str:
         return f"<micro.Service {self.name} id={self.id} running={self._started}>"
+
+
+def _unsendable(what: str, e: Exception, bad: Exception) -> str:
+    """The detail of the 500 for a handler's error that could not be sent as it is."""
+    return f"{what}: the handler raised {type(e).__name__}, which cannot be sent as an error ({_describe(bad)})"
 
 
 def _safe_fail(req: _native.Request, id: str, code: int, detail: str, status: str) -> None:
