@@ -88,8 +88,25 @@ class MicroError extends Error {
  * name, then its message), or the value itself for a thrown non-error.
  */
 function describe(e) {
-  if (e instanceof Error) return e.message ? `${e.name}: ${e.message}` : e.name;
-  return e && typeof e.message === 'string' ? e.message : String(e);
+  try {
+    if (e instanceof Error) return e.message ? `${e.name}: ${e.message}` : e.name;
+    return e && typeof e.message === 'string' ? e.message : String(e);
+  } catch (bad) {
+    // A toString, message or name that throws (or a Proxy that throws on every read).
+    return `${kind(e)} (its message cannot be read: ${kind(bad)})`;
+  }
+}
+
+/** What `e` is, read without calling anything of its own that could throw: its class name
+ * for an error, else its `typeof`. */
+function kind(e) {
+  try {
+    if (e instanceof Error) {
+      const name = Object.getPrototypeOf(e)?.constructor?.name;
+      if (typeof name === 'string' && name) return name;
+    }
+  } catch (_) { /* a Proxy's traps */ }
+  return e === null ? 'null' : typeof e;
 }
 
 /** A 400 raised by the Node layer: an argument of the wrong type or value. */
@@ -100,7 +117,12 @@ function bad(detail) {
 /** Turns a native error (or anything thrown) into a MicroError (Python: `_convert`). */
 function toMicro(e) {
   if (e instanceof MicroError) return e;
-  const msg = e && typeof e.message === 'string' ? e.message : String(e);
+  let msg;
+  try {
+    msg = e && typeof e.message === 'string' ? e.message : String(e);
+  } catch (_) {
+    return new MicroError({ id: NODE_ID, code: 500, detail: describe(e) });
+  }
   if (msg.startsWith(PREFIX)) {
     try {
       const j = JSON.parse(msg.slice(PREFIX.length));
@@ -111,4 +133,4 @@ function toMicro(e) {
   return new MicroError({ id: NODE_ID, code: 500, detail: msg });
 }
 
-module.exports = { MicroError, NODE_ID, bad, describe, toMicro };
+module.exports = { MicroError, NODE_ID, bad, describe, kind, toMicro };

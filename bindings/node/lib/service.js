@@ -7,7 +7,7 @@
 // alive while the service is open.
 
 const native = require('./native');
-const { MicroError, NODE_ID, bad, describe, toMicro } = require('./errors');
+const { MicroError, NODE_ID, bad, describe, kind, toMicro } = require('./errors');
 const { JSON: JSON_TYPE, isJson, isBinary, encode, jsonText, decode } = require('./body');
 const {
   Client, Registry, guard, guardAsync, checkObject, checkString, checkMillis, stringMap, unstarted, traceContext,
@@ -482,10 +482,7 @@ function keep(ctx, key, v) {
 
 /** Answers call `id` with `e` as a go-micro error (as `failWith`); a late answer is dropped. */
 function failCall(n, id, e, service) {
-  const m = e instanceof MicroError ? e : new MicroError({ id: service, code: 500, detail: describe(e) });
-  try {
-    n.failCall(id, m.id || service, m.code, m.detail, m.status);
-  } catch (_) { /* already answered */ }
+  answerError(e, service, (...parts) => n.failCall(id, ...parts));
 }
 
 /**
@@ -502,10 +499,24 @@ function inTrace(tp, f) {
  * anything else as a 500 whose detail names its type (`TypeError: …`); a late answer is dropped.
  */
 function failWith(nr, e, service) {
-  const m = e instanceof MicroError ? e : new MicroError({ id: service, code: 500, detail: describe(e) });
+  answerError(e, service, (...parts) => nr.fail(...parts));
+}
+
+/**
+ * `fail(id, code, detail, status)` with `e` as a go-micro error. An error that cannot be
+ * sent as it is (a MicroError whose code was changed to a string, a detail getter that
+ * throws) answers a 500 saying so instead: nothing a handler throws leaves its caller
+ * waiting or reaches the process. A second failure means the call was answered already.
+ */
+function answerError(e, service, fail) {
   try {
-    nr.fail(m.id || service, m.code, m.detail, m.status);
-  } catch (_) { /* already answered */ }
+    const m = e instanceof MicroError ? e : new MicroError({ id: service, code: 500, detail: describe(e) });
+    fail(m.id || service, m.code, m.detail, m.status);
+  } catch (bad) {
+    try {
+      fail(service, 500, `the handler threw ${kind(e)}, which cannot be sent as an error (${describe(bad)})`, undefined);
+    } catch (_) { /* already answered */ }
+  }
 }
 
 /**

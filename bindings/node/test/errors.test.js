@@ -170,3 +170,56 @@ test('a timeout is final unless the call is marked safe to repeat', async (t) =>
   await assert.rejects(c.call(svc.name, 'Flaky.Get', { k: 'f' }, { address, retryTimeouts: 1 }),
     (e) => e.code === 400 && /retryTimeouts must be a boolean, got number/.test(e.detail));
 });
+
+test('whatever a handler throws answers its caller, and the service and the process go on', async (t) => {
+  // Before, a thrown object whose toString throws ended the process (an unhandled
+  // rejection from the error path); a MicroError whose code was changed to a string, or
+  // whose detail getter throws, left its caller waiting for a reply that never came.
+  const svc = new micro.Service({ name: 'node.unsendable', registry: 'memory', broker: 'memory', address: '127.0.0.1:0' });
+  const bomb = () => ({ toString() { throw new Error('toString boom'); } });
+  const cases = {
+    'U.ToString': [() => { throw bomb(); }, 'object (its message cannot be read: Error)'],
+    'U.ToStringAsync': [async () => { throw bomb(); }, 'object (its message cannot be read: Error)'],
+    'U.Proxy': [() => { throw new Proxy({}, { get() { throw new RangeError('trap'); } }); }, 'object (its message cannot be read: RangeError)'],
+    'U.Message': [() => {
+      const e = new TypeError('m');
+      Object.defineProperty(e, 'message', { get() { throw new Error('message boom'); } });
+      throw e;
+    }, 'TypeError (its message cannot be read: Error)'],
+    'U.Code': [() => {
+      const e = new micro.MicroError({ detail: 'taken', code: 409 });
+      e.code = '409';
+      throw e;
+    }, /^the handler threw MicroError, which cannot be sent as an error \(/],
+    'U.Detail': [() => {
+      const e = new micro.MicroError({ detail: 'taken', code: 409 });
+      Object.defineProperty(e, 'detail', { get() { throw new Error('detail boom'); } });
+      throw e;
+    }, 'the handler threw MicroError, which cannot be sent as an error (Error: detail boom)'],
+  };
+  for (const [ep, [fn]] of Object.entries(cases)) svc.handle(ep, fn);
+  svc.handle('U.Ok', () => ({ ok: true }));
+  const seen = [];
+  svc.subscribe('node.unsendable', (msg) => {
+    seen.push(msg);
+    if (msg.bad) throw bomb();
+  });
+  await svc.start();
+  t.after(() => svc.close());
+  const c = svc.client();
+  for (const [ep, [, detail]] of Object.entries(cases)) {
+    await assert.rejects(c.call(svc.name, ep, {}, { timeout: 30000 }), (e) => {
+      assert.equal(e.code, 500, `${ep}: ${e.detail}`);
+      if (typeof detail === 'string') assert.equal(e.detail, detail, ep);
+      else assert.match(e.detail, detail, ep);
+      return true;
+    });
+    assert.deepEqual(await c.call(svc.name, 'U.Ok', {}), { ok: true });
+  }
+  await assert.rejects(c.publish('node.unsendable', { bad: true }), (e) => {
+    assert.deepEqual([e.code, e.detail], [500, 'object (its message cannot be read: Error)']);
+    return true;
+  });
+  await c.publish('node.unsendable', { bad: false });
+  assert.deepEqual(seen, [{ bad: true }, { bad: false }]);
+});
