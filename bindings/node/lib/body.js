@@ -5,7 +5,7 @@
 
 const { isUtf8 } = require('node:buffer');
 const native = require('./native');
-const { MicroError, NODE_ID, bad } = require('./errors');
+const { MicroError, NODE_ID, bad, describe } = require('./errors');
 
 const JSON_TYPE = 'application/json';
 const OCTET = 'application/octet-stream';
@@ -69,7 +69,14 @@ function jsonText(body) {
   try {
     text = JSON.stringify(body === undefined ? {} : body);
   } catch (e) {
-    throw bad(`body cannot be encoded as JSON: ${e.message}`);
+    // What a toJSON or getter threw: an error's message, or anything else described.
+    let why;
+    try {
+      why = e instanceof Error ? e.message : describe(e);
+    } catch (_) {
+      why = describe(e);
+    }
+    throw bad(`body cannot be encoded as JSON: ${why}`);
   }
   if (text === undefined) throw bad(`a ${typeof body} cannot be encoded as JSON`);
   return text;

@@ -195,3 +195,19 @@ test('over the wire: the split by side, text as strings, and request() as a depr
     assert.equal(seen[0].code, 'MICRO_REQUEST');
   });
 });
+
+test('a body that cannot be written as JSON is a 400 naming why, whatever its toJSON threw', () => {
+  const cases = [
+    [{ toJSON() { throw new RangeError('no'); } }, 'body cannot be encoded as JSON: no'],
+    [{ toJSON() { throw { toString() { throw new Error('x'); } }; } }, 'body cannot be encoded as JSON: object (its message cannot be read: Error)'],
+    [{ n: 1n }, 'body cannot be encoded as JSON: Do not know how to serialize a BigInt'],
+    [Symbol('s'), 'a symbol cannot be encoded as JSON'],
+  ];
+  for (const [value, detail] of cases) {
+    assert.throws(() => body.jsonText(value), (e) => {
+      assert.ok(e instanceof micro.MicroError);
+      assert.deepEqual([e.code, e.detail], [400, detail]);
+      return true;
+    });
+  }
+});
