@@ -55,11 +55,23 @@ fn strategy(name: &str) -> PyResult<Strategy> {
         .ok_or_else(|| err(400, format!("selector must be \"random\" or \"roundrobin\", got {name:?}")))
 }
 
+/// `v` as a count (`retries`, `pool_size`): a 400 naming `what` when it is negative or too
+/// large, where pyo3's own conversion would raise a bare `OverflowError`.
+fn count<T: TryFrom<i64> + std::fmt::Display + Copy>(v: Option<i64>, what: &str, max: T) -> PyResult<Option<T>> {
+    v.map(|n| {
+        if n < 0 {
+            return Err(err(400, format!("{what} must be a non-negative integer, got {n}")));
+        }
+        T::try_from(n).map_err(|_| err(400, format!("{what} must be at most {max}, got {n}")))
+    })
+    .transpose()
+}
+
 fn call_options(
     content_type: Option<String>,
     timeout: Option<f64>,
     request_timeout: Option<f64>,
-    retries: Option<u32>,
+    retries: Option<i64>,
     retry_timeouts: bool,
     metadata: Option<HashMap<String, String>>,
     address: Option<Vec<String>>,
@@ -69,7 +81,7 @@ fn call_options(
         content_type,
         timeout: dur(timeout, "timeout")?,
         request_timeout: dur(request_timeout, "request_timeout")?,
-        retries,
+        retries: count(retries, "retries", u32::MAX)?,
         retry_timeouts,
         metadata: metadata.unwrap_or_default().into_iter().collect(),
         ..Default::default()
@@ -185,8 +197,8 @@ impl Client {
         registry: Option<String>,
         content_type: Option<String>,
         request_timeout: Option<f64>,
-        retries: Option<u32>,
-        pool_size: Option<usize>,
+        retries: Option<i64>,
+        pool_size: Option<i64>,
         selector: Option<String>,
         broker: Option<String>,
     ) -> PyResult<Self> {
@@ -197,10 +209,10 @@ impl Client {
         if let Some(t) = dur(request_timeout, "request_timeout")? {
             b = b.request_timeout(t);
         }
-        if let Some(r) = retries {
+        if let Some(r) = count(retries, "retries", u32::MAX)? {
             b = b.retries(r);
         }
-        if let Some(p) = pool_size {
+        if let Some(p) = count(pool_size, "pool_size", usize::MAX)? {
             b = b.pool_size(p);
         }
         if let Some(s) = selector {
@@ -277,7 +289,7 @@ impl Client {
         content_type: Option<String>,
         timeout: Option<f64>,
         request_timeout: Option<f64>,
-        retries: Option<u32>,
+        retries: Option<i64>,
         retry_timeouts: bool,
         metadata: Option<HashMap<String, String>>,
         address: Option<Vec<String>>,
@@ -307,7 +319,7 @@ impl Client {
         content_type: Option<String>,
         timeout: Option<f64>,
         request_timeout: Option<f64>,
-        retries: Option<u32>,
+        retries: Option<i64>,
         retry_timeouts: bool,
         metadata: Option<HashMap<String, String>>,
         address: Option<Vec<String>>,

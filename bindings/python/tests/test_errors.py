@@ -324,3 +324,31 @@ def test_an_error_that_cannot_be_sent_as_it_is_still_answers_and_the_service_goe
     assert "_Unprintable (its message cannot be read: RuntimeError)" in text
     assert "U.SkippedAsync: the handler raised _Skipped, which cannot be sent as an error" in text
     assert "U.BadCode: the handler raised Conflict, which cannot be sent as an error" in text
+
+
+def test_counts_out_of_range_are_a_bad_request_naming_them():
+    """A negative `retries` or `pool_size` is a 400 naming it, as Node's client says it,
+    not pyo3's bare OverflowError."""
+    for kw, name in (({"retries": -1}, "retries"), ({"pool_size": -1}, "pool_size")):
+        with pytest.raises(micro.BadRequest, match=f"^400 Bad Request: {name} must be a non-negative integer, got -1"):
+            micro.Client(registry="memory", **kw)
+    with pytest.raises(micro.BadRequest, match="retries must be at most 4294967295, got 4294967296"):
+        micro.Client(registry="memory", retries=2**32)
+
+    async def main():
+        svc = micro.Service("py.counts", registry="memory", address="127.0.0.1:0")
+
+        @svc.handle("C.Ok")
+        async def ok(req):
+            return {}
+        await svc.start()
+        try:
+            with pytest.raises(micro.BadRequest, match="retries must be a non-negative integer, got -2"):
+                await svc.client.call(svc.name, "C.Ok", {}, retries=-2)
+            s = micro.SyncClient(registry="memory")
+            with pytest.raises(micro.BadRequest, match="retries must be a non-negative integer, got -3"):
+                await asyncio.to_thread(s.call_sync, svc.name, "C.Ok", {}, retries=-3, address=svc.address)
+            assert await svc.client.call(svc.name, "C.Ok", {}, retries=0, address=svc.address) == {}
+        finally:
+            await svc.stop()
+    run(main())
