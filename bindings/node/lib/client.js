@@ -98,6 +98,16 @@ function missed(e, service) {
   return e;
 }
 
+/** `v` as a count the native side takes as a u32 (`retries`, `poolSize`): a 400 naming
+ * `what` for anything else, where napi would wrap -1 round to 4294967295. */
+function checkCount(v, what) {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+    throw bad(`${what} must be a non-negative integer, got ${typeof v === 'number' ? v : typeof v}`);
+  }
+  if (v > 0xffffffff) throw bad(`${what} must be at most 4294967295, got ${v}`);
+  return v;
+}
+
 /** A call's or stream's options, checked, as the native client takes them. */
 function callOptions(opts) {
   const o = checkObject(opts, 'options');
@@ -106,10 +116,7 @@ function callOptions(opts) {
   for (const k of ['timeout', 'requestTimeout']) {
     if (o[k] !== undefined) out[k] = checkMillis(o[k], k);
   }
-  if (o.retries !== undefined) {
-    if (!Number.isInteger(o.retries) || o.retries < 0) throw bad(`retries must be a non-negative integer, got ${o.retries}`);
-    out.retries = o.retries;
-  }
+  if (o.retries !== undefined) out.retries = checkCount(o.retries, 'retries');
   if (o.retryTimeouts !== undefined) {
     if (typeof o.retryTimeouts !== 'boolean') throw bad(`retryTimeouts must be a boolean, got ${typeof o.retryTimeouts}`);
     out.retryTimeouts = o.retryTimeouts;
@@ -209,7 +216,7 @@ class Client {
     const n = {};
     for (const k of ['registry', 'contentType', 'broker']) if (o[k] !== undefined) n[k] = checkString(o[k], k);
     if (o.requestTimeout !== undefined) n.requestTimeout = checkMillis(o.requestTimeout, 'requestTimeout');
-    for (const k of ['retries', 'poolSize']) if (o[k] !== undefined) n[k] = o[k];
+    for (const k of ['retries', 'poolSize']) if (o[k] !== undefined) n[k] = checkCount(o[k], k);
     if (o.selector !== undefined) {
       if (typeof o.selector !== 'string') throw bad(`selector must be 'random' or 'roundrobin', got ${typeof o.selector}`);
       n.selector = o.selector;

@@ -223,3 +223,27 @@ test('whatever a handler throws answers its caller, and the service and the proc
   await c.publish('node.unsendable', { bad: false });
   assert.deepEqual(seen, [{ bad: true }, { bad: false }]);
 });
+
+test('counts out of range are a 400 naming them, not a number wrapped round', async (t) => {
+  // napi took retries: -1 as 4294967295 retries, and poolSize: '4' failed as a 500.
+  const cases = [
+    [{ retries: -1 }, 'retries must be a non-negative integer, got -1'],
+    [{ retries: 1.5 }, 'retries must be a non-negative integer, got 1.5'],
+    [{ poolSize: -1 }, 'poolSize must be a non-negative integer, got -1'],
+    [{ poolSize: '4' }, 'poolSize must be a non-negative integer, got string'],
+    [{ retries: 2 ** 32 }, 'retries must be at most 4294967295, got 4294967296'],
+  ];
+  for (const [o, detail] of cases) {
+    assert.throws(() => new micro.Client({ registry: 'memory', ...o }), (e) => {
+      assert.deepEqual([e.code, e.detail], [400, detail]);
+      return true;
+    });
+  }
+  const svc = await orders('node.counts');
+  t.after(() => svc.close());
+  await assert.rejects(svc.client().call(svc.name, 'Orders.Slow', { ms: 1 }, { retries: -2 }), (e) => {
+    assert.deepEqual([e.code, e.detail], [400, 'retries must be a non-negative integer, got -2']);
+    return true;
+  });
+  assert.deepEqual(await svc.client().call(svc.name, 'Orders.Slow', { ms: 1 }, { retries: 0 }), {});
+});
