@@ -365,8 +365,19 @@ class Service {
       }
       this._answer(id, buf, rct === contentType ? null : rct);
     };
-    if (run !== null && typeof run === 'object' && typeof run.then === 'function') {
-      (run instanceof Promise ? run : Promise.resolve(run)).then(ok, fail);
+    // Reading the reply can throw too (a `then` getter, a Proxy's traps): that fails the
+    // call, and never reaches the batch this call came in or the process.
+    let pending;
+    try {
+      pending = run !== null && typeof run === 'object' && typeof run.then === 'function'
+        ? (run instanceof Promise ? run : Promise.resolve(run))
+        : undefined;
+    } catch (e) {
+      fail(e);
+      return;
+    }
+    if (pending !== undefined) {
+      pending.then(ok, fail);
     } else {
       ok(run); // a plain function's reply: answered at once
     }

@@ -173,7 +173,8 @@ test('a timeout is final unless the call is marked safe to repeat', async (t) =>
 
 test('whatever a handler throws answers its caller, and the service and the process go on', async (t) => {
   // Before, a thrown object whose toString throws ended the process (an unhandled
-  // rejection from the error path); a MicroError whose code was changed to a string, or
+  // rejection from the error path), as did a reply whose `then` getter throws (read outside
+  // any guard, in the batch's loop); a MicroError whose code was changed to a string, or
   // whose detail getter throws, left its caller waiting for a reply that never came.
   const svc = new micro.Service({ name: 'node.unsendable', registry: 'memory', broker: 'memory', address: '127.0.0.1:0' });
   const bomb = () => ({ toString() { throw new Error('toString boom'); } });
@@ -197,6 +198,9 @@ test('whatever a handler throws answers its caller, and the service and the proc
       throw e;
     }, 'the handler threw MicroError, which cannot be sent as an error (Error: detail boom)'],
   };
+  // A reply that throws when read: a `then` getter (is it a promise?), a Proxy.
+  cases['U.ThenGetter'] = [() => ({ get then() { throw new Error('then boom'); } }), 'Error: then boom'];
+  cases['U.ProxyReply'] = [() => new Proxy({}, { get() { throw new Error('trap boom'); } }), 'Error: trap boom'];
   for (const [ep, [fn]] of Object.entries(cases)) svc.handle(ep, fn);
   svc.handle('U.Ok', () => ({ ok: true }));
   const seen = [];
@@ -216,6 +220,11 @@ test('whatever a handler throws answers its caller, and the service and the proc
     });
     assert.deepEqual(await c.call(svc.name, 'U.Ok', {}), { ok: true });
   }
+  // Side by side in one batch, the throwing replies take no other call with them.
+  const mixed = await Promise.allSettled(Array.from({ length: 40 }, (_, i) =>
+    c.call(svc.name, i % 2 ? 'U.Ok' : 'U.ThenGetter', {}, { timeout: 30000 })));
+  assert.deepEqual(mixed.map((r) => (r.status === 'fulfilled' ? 'ok' : r.reason.code)),
+    Array.from({ length: 40 }, (_, i) => (i % 2 ? 'ok' : 500)));
   await assert.rejects(c.publish('node.unsendable', { bad: true }), (e) => {
     assert.deepEqual([e.code, e.detail], [500, 'object (its message cannot be read: Error)']);
     return true;
