@@ -322,8 +322,8 @@ def test_an_error_that_cannot_be_sent_as_it_is_still_answers_and_the_service_goe
         run(main())
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "_Unprintable (its message cannot be read: RuntimeError)" in text
-    assert "U.SkippedAsync: the handler raised _Skipped, which cannot be sent as an error" in text
-    assert "U.BadCode: the handler raised Conflict, which cannot be sent as an error" in text
+    assert "handler of U.SkippedAsync raised _Skipped, which cannot be sent as an error" in text
+    assert "handler of U.BadCode raised Conflict, which cannot be sent as an error" in text
 
 
 def test_counts_out_of_range_are_a_bad_request_naming_them():

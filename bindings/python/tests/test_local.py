@@ -108,6 +108,52 @@ def test_json_round_trip_and_sync_handler():
     run(main())
 
 
+def test_the_context_goes_to_a_second_parameter_only_when_it_asks_for_one():
+    """A second parameter with a default keeps it (``lambda req, v=v``, a loop variable
+    bound), unless it is named ctx/context or annotated as Context; without a default it
+    gets the Context. Before, any second parameter got the Context, so the bound value was
+    lost. Async, plain and lambda handlers alike."""
+    async def main():
+        svc = micro.Service("py.arity", registry="memory", address="127.0.0.1:0")
+        for v in ("a", "b"):
+            svc.handle(f"Bound.{v}", lambda req, v=v: {"v": v})
+
+        async def async_bound(req, tag="kept"):
+            return {"v": tag}
+
+        def ctx_default(req, ctx=None):
+            return {"v": type(ctx).__name__}
+
+        async def context_default(req, context=None):
+            return {"v": type(context).__name__}
+
+        def annotated(req, c: "micro.Context | None" = None):
+            return {"v": type(c).__name__}
+
+        async def required(req, anything):
+            return {"v": type(anything).__name__}
+
+        def none():
+            return {"v": "none"}
+
+        for name, fn in [("AsyncBound", async_bound), ("CtxDefault", ctx_default),
+                         ("ContextDefault", context_default), ("Annotated", annotated),
+                         ("Required", required), ("None", none)]:
+            svc.handle(f"Arity.{name}", fn)
+        await svc.start()
+        try:
+            c = svc.client
+            got = {ep: (await c.call(svc.name, ep, {}))["v"]
+                   for ep in ["Bound.a", "Bound.b", "Arity.AsyncBound", "Arity.CtxDefault", "Arity.ContextDefault",
+                              "Arity.Annotated", "Arity.Required", "Arity.None"]}
+            assert got == {"Bound.a": "a", "Bound.b": "b", "Arity.AsyncBound": "kept", "Arity.CtxDefault": "Context",
+                           "Arity.ContextDefault": "Context", "Arity.Annotated": "Context",
+                           "Arity.Required": "Context", "Arity.None": "none"}, got
+        finally:
+            await svc.stop()
+    run(main())
+
+
 def test_a_batch_of_mixed_answers_each_reaches_its_own_call():
     """Replies that did not suspend, ones that did, bytes and errors, all in flight at once,
     each reach their own caller."""
@@ -187,6 +233,26 @@ def test_errors_keep_id_code_detail_status():
                 await c.call("no.such.service", "X.Y", {})
         finally:
             await svc.stop()
+    run(main())
+
+
+def test_an_address_that_cannot_be_listened_on_says_why_by_its_code():
+    """A malformed address (no port, a port over 65535) is a 400 and one another socket
+    holds a 409, each naming the address. Before, all were a 500."""
+    async def main():
+        held = socket.socket()
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        taken = "127.0.0.1:%d" % held.getsockname()[1]
+        try:
+            for address, kind in [("127.0.0.1:99999", micro.BadRequest), ("127.0.0.1", micro.BadRequest),
+                                  (taken, micro.Conflict)]:
+                svc = micro.Service("py.listen", registry="memory", address=address)
+                with pytest.raises(kind) as e:
+                    await svc.start()
+                assert address in e.value.detail, e.value.detail
+        finally:
+            held.close()
     run(main())
 
 

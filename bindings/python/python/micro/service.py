@@ -12,6 +12,7 @@ import atexit
 import inspect
 import logging
 import os
+import re
 import signal
 import threading
 import time
@@ -156,13 +157,7 @@ class _Handler:
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
         # A plain function's calls are pulled and answered by worker threads, off the loop.
         self.threaded = not self.is_async and not stream
-        try:
-            params = [p for p in inspect.signature(fn).parameters.values()
-                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-            varargs = any(p.kind == p.VAR_POSITIONAL for p in inspect.signature(fn).parameters.values())
-            self.nargs = 2 if varargs else min(len(params), 2)
-        except (TypeError, ValueError):
-            self.nargs = 2
+        self.nargs = _arity(fn)
         if stream and self.nargs == 0:
             raise TypeError("a stream handler takes the stream (and optionally the context) as arguments")
 
@@ -174,6 +169,35 @@ class _Handler:
         if inspect.isawaitable(result):
             result = await result
         return result
+
+
+_CONTEXT_NAMES = ("ctx", "context")
+
+
+def _arity(fn: Callable[..., Any]) -> int:
+    """How many of ``(req, ctx)`` a handler takes. The context goes to a second positional
+    parameter without a default, or to one with a default that is named ``ctx`` or
+    ``context`` or annotated as :class:`Context`; any other parameter with a default keeps
+    it, so ``lambda req, v=v: ...`` (a loop variable bound) gets ``v``, not the context."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):  # a builtin without a signature: give it both
+        return 2
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return 2
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) < 2:
+        return len(positional)
+    second = positional[1]
+    if second.default is second.empty or second.name in _CONTEXT_NAMES or _is_context(second.annotation):
+        return 2
+    return 1
+
+
+def _is_context(annotation: Any) -> bool:
+    if isinstance(annotation, str):  # ``from __future__ import annotations``: read, not evaluated
+        return re.search(r"\bContext\b", annotation) is not None
+    return annotation is Context or Context in getattr(annotation, "__args__", ())
 
 
 def _encode_result(result: Any, request_ct: str) -> tuple[bytes, str | None]:
@@ -290,7 +314,9 @@ class Service:
         """Adds a unary endpoint; as a decorator (``@svc.handle("Greeter.Hello")``) or directly.
 
         The handler takes ``(req)`` or ``(req, ctx)``: ``req`` is the body decoded by content
-        type (JSON → dict, else bytes), ``ctx`` a :class:`Context`. It returns a dict/list
+        type (JSON → dict, else bytes), ``ctx`` a :class:`Context` (given to a second
+        parameter without a default, or to one named ``ctx``/``context`` or annotated as
+        :class:`Context`: ``lambda req, v=v: ...`` keeps its ``v``). It returns a dict/list
         (sent as JSON), bytes, a :class:`Response`, or raises: a :class:`micro.Error` keeps
         its fields; anything else is logged with its traceback on the ``micro`` logger and
         answers a 500 whose detail names the type (``KeyError: 'qty'``). The decorator
@@ -633,35 +659,37 @@ class Service:
         req.respond(body, ct)
 
     def _failed(self, req: _native.Request, e: Exception) -> None:
-        """Answers ``req`` with what its handler raised: a :class:`micro.Error` as it is,
+        """Answers ``req`` with what its handler raised (see :meth:`_answer_error`); a
+        :class:`micro.Error` is an answer like any other, so only the rest is logged."""
+        self._answer_error(e, f"handler of {req.endpoint}", lambda id, code, detail, status:
+                           _safe_fail(req, id, code, detail, status), log_errors=False)
+
+    def _message_failed(self, m: _native.Message, e: Exception) -> None:
+        """:meth:`_failed` for a subscriber: the message fails with what it raised (the
+        memory broker hands that back to the publisher), logged whatever it was."""
+        self._answer_error(e, f"subscriber of {m.topic}", lambda id, code, detail, status:
+                           _safe_fail_msg(m, id, code, detail), log_errors=True)
+
+    def _answer_error(self, e: Exception, what: str, fail: Callable[[str, int, str, str], None],
+                      log_errors: bool) -> None:
+        """Fails with what a handler or subscriber raised: a :class:`micro.Error` as it is,
         anything else as a 500 naming its type, logged with its traceback. An error that
         cannot be sent as it is (a subclass that skipped ``Error.__init__``, a code changed
         to a str) is a 500 saying so: nothing a handler raises stops the dispatcher or a
         worker thread."""
         try:
             if isinstance(e, Error):
-                _safe_fail(req, e.id or self.name, e.code, e.detail, e.status)
+                if log_errors:
+                    _log.error("%s failed: %s", what, e, exc_info=True)
+                fail(e.id or self.name, e.code, e.detail, e.status)
                 return
-            _log.error("handler of %s failed: %s", req.endpoint, _describe(e), exc_info=True)
-            _safe_fail(req, self.name, 500, _describe(e), "Internal Server Error")
+            detail = _describe(e)
+            _log.error("%s failed: %s", what, detail, exc_info=True)
+            fail(self.name, 500, detail, "Internal Server Error")
         except Exception as bad:
-            detail = _unsendable(req.endpoint, e, bad)
+            detail = _unsendable(what, e, bad)
             _log.error("%s", detail, exc_info=True)
-            _safe_fail(req, self.name, 500, detail, "Internal Server Error")
-
-    def _message_failed(self, m: _native.Message, e: Exception) -> None:
-        """:meth:`_failed` for a subscriber: the message fails with what it raised (the
-        memory broker hands that back to the publisher), logged with its traceback."""
-        try:
-            _log.error("subscriber of %r failed: %s", m.topic, _describe(e), exc_info=True)
-            if isinstance(e, Error):
-                _safe_fail_msg(m, e.id or self.name, e.code, e.detail)
-            else:
-                _safe_fail_msg(m, self.name, 500, _describe(e))
-        except Exception as bad:
-            detail = _unsendable(f"subscriber of {m.topic}", e, bad)
-            _log.error("%s", detail, exc_info=True)
-            _safe_fail_msg(m, self.name, 500, detail)
+            fail(self.name, 500, detail, "Internal Server Error")
 
     def __repr__(self) -> str:
         return f"<micro.Service {self.name} id={self.id} running={self._started}>"
@@ -669,7 +697,7 @@ class Service:
 
 def _unsendable(what: str, e: Exception, bad: Exception) -> str:
     """The detail of the 500 for a handler's error that could not be sent as it is."""
-    return f"{what}: the handler raised {type(e).__name__}, which cannot be sent as an error ({_describe(bad)})"
+    return f"{what} raised {type(e).__name__}, which cannot be sent as an error ({_describe(bad)})"
 
 
 def _safe_fail(req: _native.Request, id: str, code: int, detail: str, status: str) -> None:
