@@ -45,7 +45,7 @@ use crate::registry::cache::Cache;
 use crate::registry::{Metadata, Node, RegisterOptions, Registry, Service};
 use crate::transport::http::MessageReader;
 use crate::transport::http_client::{HttpClient, StatusCode};
-use crate::transport::listener::{Accepted, Listener};
+use crate::transport::listener::{cannot_listen, Accepted, Listener};
 use crate::transport::socket::Socket;
 use crate::transport::{Limits, TransportError};
 use async_trait::async_trait;
@@ -441,7 +441,7 @@ impl Broker for HttpBroker {
             return Ok(());
         }
         let listener = Listener::bind(&self.state.listen, None, self.state.limits).await.map_err(|e| {
-            Error::internal(BROKER_ID, format!("http broker cannot listen on {}: {e}", self.state.listen))
+            cannot_listen(BROKER_ID, &format!("http broker cannot listen on {}", self.state.listen), &e)
         })?;
         let bound = listener.local_addr();
         let (tx, rx) = watch::channel(false);

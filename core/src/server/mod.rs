@@ -22,7 +22,7 @@ pub use stream::{ServerStream, StreamReceiver, StreamSender};
 
 use crate::error::{Error, Result, SERVER_ID};
 use crate::registry::{Endpoint, Metadata, Node, RegisterOptions, Registry, Service, Value};
-use crate::transport::listener::Listener;
+use crate::transport::listener::{cannot_listen, Listener};
 use router::Router;
 use serde::{de::DeserializeOwned, Serialize};
 use state::{Lifecycle, ServerState, SubscriberEntry};
@@ -348,7 +348,7 @@ impl Server {
         let opts = &self.state.opts;
         let listener = Listener::bind(&opts.address, opts.tls.clone(), opts.limits)
             .await
-            .map_err(|e| Error::internal(SERVER_ID, format!("cannot listen on {}: {e}", opts.address)))?;
+            .map_err(|e| cannot_listen(SERVER_ID, &format!("cannot listen on {}", opts.address), &e))?;
         let bound = listener.local_addr();
         let (tx, rx) = watch::channel(false);
         {

@@ -14,6 +14,7 @@
 use super::http::MessageReader;
 use super::socket::Socket;
 use super::{BoxRead, BoxWrite, Limits, TransportError};
+use crate::error::Error;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -196,6 +197,19 @@ fn connection_cap(configured: usize) -> usize {
     }
 }
 
+/// The error for an address that cannot be listened on, from `id`, its detail `what`
+/// followed by the reason: a 400 for an address that can never work (not `host:port`, a
+/// port over 65535), a 409 for one another socket holds, a 500 for the rest (a name that
+/// does not resolve now may resolve later; a port below 1024 needs a privilege).
+pub(crate) fn cannot_listen(id: &str, what: &str, e: &std::io::Error) -> Error {
+    let detail = format!("{what}: {e}");
+    match e.kind() {
+        std::io::ErrorKind::InvalidInput => Error::bad_request(id, detail),
+        std::io::ErrorKind::AddrInUse => Error::conflict(id, detail),
+        _ => Error::internal(id, detail),
+    }
+}
+
 async fn bind_tcp(address: &str) -> std::io::Result<TcpListener> {
     let mut last = None;
     for addr in tokio::net::lookup_host(address).await? {
@@ -207,4 +221,26 @@ async fn bind_tcp(address: &str) -> std::io::Result<TcpListener> {
         }
     }
     Err(last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn bind_code(address: &str) -> i32 {
+        match Listener::bind(address, None, Limits::default()).await {
+            Ok(_) => 0,
+            Err(e) => cannot_listen("test", &format!("cannot listen on {address}"), &e).code,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_address_that_can_never_work_is_a_bad_request_and_a_taken_one_a_conflict() {
+        assert_eq!(bind_code("127.0.0.1:99999").await, 400);
+        assert_eq!(bind_code("127.0.0.1").await, 400);
+        assert_eq!(bind_code("127.0.0.1:x").await, 400);
+        let held = Listener::bind("127.0.0.1:0", None, Limits::default()).await.expect("bind a free port");
+        assert_eq!(bind_code(&held.local_addr().to_string()).await, 409);
+        assert_eq!(bind_code("127.0.0.1:0").await, 0);
+    }
 }
