@@ -192,6 +192,16 @@ MICRO_PROXY=127.0.0.1:18082 "$GM5" call --service go.micro.srv.greeter --endpoin
 check "mucp proxy: routed by the call's Micro-Service to the go-micro service" grep -q 'Hello routed' "$work/mc1"
 MICRO_PROXY=127.0.0.1:18082 "$GM5" call --service go.micro.srv.greeter --endpoint Greeter.Nope --body '{}' >"$work/mc3" 2>&1 || true
 check "mucp proxy: the service's own error comes back through it" grep -qi 'nope\|not found\|unknown' "$work/mc3"
+# Streams go through too, message by message both ways: gm5's bidi stream, routed and fixed.
+MICRO_PROXY=127.0.0.1:18082 "$GM5" stream --service go.micro.srv.greeter --endpoint Greeter.Stream --names a,b,c --timeout-ms 20000 >"$work/ms1" 2>&1 || true
+check "mucp proxy: a go-micro stream is carried both ways, in order" \
+	bash -c '[ "$(grep -o "Hello [abc]" '"$work"'/ms1 | tr "\n" " ")" = "Hello a Hello b Hello c " ]'
+MICRO_PROXY=127.0.0.1:18083 "$GM5" stream --service no.such.service --endpoint Greeter.Stream --names x,y --timeout-ms 20000 >"$work/ms2" 2>&1 || true
+check "mucp proxy --endpoint: a stream reaches the fixed service" \
+	bash -c '[ "$(grep -o "Hello [xy]" '"$work"'/ms2 | tr "\n" " ")" = "Hello x Hello y " ]'
+MICRO_PROXY=127.0.0.1:18082 "$GM5" stream --service go.micro.srv.greeter --endpoint Greeter.Nope --names z --timeout-ms 20000 >"$work/ms3" 2>&1 || true
+check "mucp proxy: a stream the service refuses fails with the service's error" \
+	bash -c 'grep -qi "nope\|not found\|can.t find" '"$work"'/ms3 && ! grep -q "Hello z" '"$work"'/ms3'
 kill "$pid_mucp" "$pid_mucpf" 2>/dev/null || true
 wait "$pid_mucp" 2>/dev/null || true
 MICRO_PROXY=127.0.0.1:18082 "$GM5" call --service go.micro.srv.greeter --endpoint Greeter.Hello --body '{"name":"gone"}' >"$work/mc4" 2>&1 || true

@@ -290,12 +290,12 @@ async fn dispatch(
     local: &str,
     remote: &str,
 ) -> crate::error::Result<Response> {
-    if endpoint == "Debug.Health" && server.router.lookup(&endpoint).is_err() {
+    if endpoint == "Debug.Health" && server.router.lookup(&endpoint, false).is_err() {
         // Answered as go-micro v4.0–v4.7 did, without advertising it.
         let body: &'static str = if content_type == codec::JSON { "{\"status\":\"ok\"}\n" } else { "\n\x02ok" };
         return Ok(Response::from(body));
     }
-    if endpoint == "Debug.Stats" && server.router.lookup(&endpoint).is_err() {
+    if endpoint == "Debug.Stats" && server.router.lookup(&endpoint, false).is_err() {
         // go-micro's debug handler's Stats, served without being advertised, as Health is.
         let stats = server.counters.snapshot();
         let body = if content_type == codec::JSON {
@@ -305,7 +305,7 @@ async fn dispatch(
         };
         return Ok(Response::from(body));
     }
-    let route = server.router.lookup(&endpoint).map_err(|e| Error::not_found(SERVER_ID, e.detail(&endpoint)))?;
+    let route = server.router.lookup(&endpoint, false).map_err(|e| Error::not_found(SERVER_ID, e.detail(&endpoint)))?;
     let Kind::Unary(handler) = route.kind else {
         return Err(Error::bad_request(
             SERVER_ID,
@@ -380,7 +380,7 @@ async fn on_stream_message(
             reply_header.insert(k.into(), v.to_string());
         }
     }
-    let handler = match server.router.lookup(&endpoint) {
+    let handler = match server.router.lookup(&endpoint, true) {
         Ok(route) => match route.kind {
             Kind::Stream(h) => h,
             Kind::Unary(_) => {

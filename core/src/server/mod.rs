@@ -105,6 +105,17 @@ impl Server {
         self.state.router.set_fallback(h);
     }
 
+    /// Serves every stream whose endpoint no handler names, as [`Server::handle_any`] serves
+    /// unary calls (go-micro's proxy forwards streams too). Not listed among the endpoints.
+    pub fn handle_any_stream<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Request, ServerStream) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        let h: StreamHandler = Arc::new(move |req, stream| Box::pin(handler(req, stream)));
+        self.state.router.set_stream_fallback(h);
+    }
+
     /// Adds a raw endpoint with descriptions of its request and response for the registry.
     pub fn handle_described<F, Fut>(&self, endpoint: &str, request: Option<Value>, response: Option<Value>, handler: F)
     where

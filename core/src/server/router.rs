@@ -96,9 +96,16 @@ impl RouteError {
 
 pub(crate) struct Router {
     routes: RwLock<HashMap<String, Route>>,
-    /// Serves every unary endpoint no route names (a proxy's catch-all); not registered.
-    fallback: RwLock<Option<UnaryHandler>>,
+    /// Serves every call or stream no route names (a proxy's catch-all); not registered.
+    fallback: RwLock<Fallback>,
     service: String,
+}
+
+/// A router's catch-alls: one for unary calls, one for streams.
+#[derive(Default)]
+struct Fallback {
+    unary: Option<UnaryHandler>,
+    stream: Option<StreamHandler>,
 }
 
 impl Router {
@@ -136,7 +143,11 @@ impl Router {
     }
 
     pub fn set_fallback(&self, h: UnaryHandler) {
-        *self.fallback.write().unwrap_or_else(|p| p.into_inner()) = Some(h);
+        self.fallback.write().unwrap_or_else(|p| p.into_inner()).unary = Some(h);
+    }
+
+    pub fn set_stream_fallback(&self, h: StreamHandler) {
+        self.fallback.write().unwrap_or_else(|p| p.into_inner()).stream = Some(h);
     }
 
     pub fn remove(&self, endpoint: &str) {
@@ -151,8 +162,10 @@ impl Router {
         eps
     }
 
-    /// Finds the route for `Handler.Method`, with go-micro's three failure texts.
-    pub fn lookup(&self, endpoint: &str) -> std::result::Result<Route, RouteError> {
+    /// Finds the route for `Handler.Method`, with go-micro's three failure texts; an
+    /// endpoint no route names goes to the catch-all of its kind (`stream`: the message
+    /// opens a stream), if there is one.
+    pub fn lookup(&self, endpoint: &str, stream: bool) -> std::result::Result<Route, RouteError> {
         let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
         if let Some(r) = routes.get(endpoint) {
             return Ok(r.clone());
@@ -160,9 +173,14 @@ impl Router {
         // Debug.Health and Debug.Stats keep the server's own answers (conn.rs) rather than
         // being forwarded.
         let fallback = self.fallback.read().unwrap_or_else(|p| p.into_inner());
-        if let (Some(h), false) = (fallback.as_ref(), matches!(endpoint, "Debug.Health" | "Debug.Stats")) {
+        let kind = match (stream, &fallback.unary, &fallback.stream) {
+            (false, Some(h), _) => Some(Kind::Unary(Arc::clone(h))),
+            (true, _, Some(h)) => Some(Kind::Stream(Arc::clone(h))),
+            _ => None,
+        };
+        if let (Some(kind), false) = (kind, matches!(endpoint, "Debug.Health" | "Debug.Stats")) {
             let ep = Endpoint { name: endpoint.to_string(), ..Default::default() };
-            return Ok(Route { kind: Kind::Unary(Arc::clone(h)), endpoint: ep });
+            return Ok(Route { kind, endpoint: ep });
         }
         let mut parts = endpoint.split('.');
         let (Some(handler), Some(method), None) = (parts.next(), parts.next(), parts.next()) else {
@@ -186,21 +204,28 @@ impl Router {
 
 #[cfg(test)]
 mod tests {
-    use super::{Kind, Router, UnaryHandler};
+    use super::{Kind, Router, StreamHandler, UnaryHandler};
     use std::sync::Arc;
 
     #[test]
     fn the_fallback_takes_unnamed_endpoints_but_not_debug_health_or_stats_and_is_not_listed() {
         let r = Router::new("svc".into());
         let h: UnaryHandler = Arc::new(|_req| Box::pin(async { Ok(super::Response::default()) }));
-        assert!(r.lookup("Any.Thing").is_err());
+        assert!(r.lookup("Any.Thing", false).is_err());
         r.set_fallback(Arc::clone(&h));
         r.add_unary("Named.One", h, None, None);
-        let Ok(route) = r.lookup("Any.Thing") else { panic!("the fallback did not take Any.Thing") };
+        let Ok(route) = r.lookup("Any.Thing", false) else { panic!("the fallback did not take Any.Thing") };
         assert!(matches!(route.kind, Kind::Unary(_)));
         assert_eq!(route.endpoint.name, "Any.Thing");
-        assert!(r.lookup("Debug.Health").is_err());
-        assert!(r.lookup("Debug.Stats").is_err());
+        assert!(r.lookup("Debug.Health", false).is_err());
+        assert!(r.lookup("Debug.Stats", false).is_err());
+        assert!(r.lookup("Any.Thing", true).is_err(), "a stream went to the unary catch-all");
+        let s: StreamHandler = Arc::new(|_req, _stream| Box::pin(async { Ok(()) }));
+        r.set_stream_fallback(s);
+        let Ok(route) = r.lookup("Any.Stream", true) else { panic!("the stream fallback did not take Any.Stream") };
+        assert!(matches!(route.kind, Kind::Stream(_)));
+        assert!(matches!(r.lookup("Any.Thing", false).map(|r| r.kind), Ok(Kind::Unary(_))));
+        assert!(matches!(r.lookup("Named.One", true).map(|r| r.kind), Ok(Kind::Unary(_))), "a named route wins");
         assert_eq!(r.endpoints().iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["Named.One"]);
     }
 }
