@@ -13,6 +13,7 @@
 
 mod bridge;
 mod client;
+mod eager;
 mod here;
 mod json;
 mod log;
@@ -144,6 +145,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_set_exiting, m)?)?;
     m.add_function(wrap_pyfunction!(_gate_attaches, m)?)?;
     m.add_function(wrap_pyfunction!(_here_pumps, m)?)?;
+    m.add_function(wrap_pyfunction!(eager::start_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(eager::_step, m)?)?;
     m.add_function(wrap_pyfunction!(json::json_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(json::json_value, m)?)?;
     m.add_function(wrap_pyfunction!(log::_log_start, m)?)?;

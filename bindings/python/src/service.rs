@@ -408,6 +408,48 @@ impl Request {
     }
 }
 
+impl Request {
+    /// The body as a handler receives it when that is read here (see `payload`): `None`
+    /// when Python decodes it.
+    pub(crate) fn plain_payload<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        if !micro::host::body::is_json(&self.req.content_type) {
+            return Ok(None);
+        }
+        // `bytes.isspace()`: ASCII whitespace, vertical tab and form feed included.
+        if self.req.body.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)) {
+            return Ok(Some(PyDict::new(py).into_any()));
+        }
+        crate::json::read(py, &self.req.body)
+    }
+
+    /// Answers with `value` as JSON, as `respond_json`.
+    pub(crate) fn respond_value(&self, value: &Bound<'_, PyAny>) -> PyResult<bool> {
+        if value.is_none() {
+            return Ok(false);
+        }
+        let Some(body) = crate::json::to_vec(value, true)? else { return Ok(false) };
+        let content_type =
+            (!micro::host::body::is_json(&self.req.content_type)).then(|| micro::codec::JSON.to_string());
+        self.take()?.respond(Response { body: body.into(), content_type });
+        Ok(true)
+    }
+
+    /// `Handler.Method`.
+    pub(crate) fn endpoint_str(&self) -> &str {
+        &self.req.endpoint
+    }
+
+    /// Whether this is a bidirectional stream.
+    pub(crate) fn streams(&self) -> bool {
+        self.sender.is_some()
+    }
+
+    /// The request's traceparent, owned.
+    pub(crate) fn traceparent_owned(&self) -> Option<String> {
+        traceparent(&self.req.header).map(str::to_string)
+    }
+}
+
 #[pymethods]
 impl Request {
     /// The service the caller addressed.
@@ -456,14 +498,7 @@ impl Request {
     /// body, as `micro._body.decode` gives; `miss` for anything else, which Python decodes.
     /// One call where Python made the body's bytes and then decoded them in three frames.
     fn payload<'py>(&self, py: Python<'py>, miss: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        if !micro::host::body::is_json(&self.req.content_type) {
-            return Ok(miss);
-        }
-        // `bytes.isspace()`: ASCII whitespace, vertical tab and form feed included.
-        if self.req.body.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)) {
-            return Ok(PyDict::new(py).into_any());
-        }
-        Ok(crate::json::read(py, &self.req.body)?.unwrap_or(miss))
+        Ok(self.plain_payload(py)?.unwrap_or(miss))
     }
 
     /// Answers with `value` as JSON, as go-micro's JSON codec writes a reply (a newline after
@@ -471,14 +506,7 @@ impl Request {
     /// as `micro.service` answers a handler's reply; false, answering nothing, when `value` is
     /// `None` or not a plain value ([`crate::json`]), which Python then answers.
     fn respond_json(&self, value: &Bound<'_, PyAny>) -> PyResult<bool> {
-        if value.is_none() {
-            return Ok(false);
-        }
-        let Some(body) = crate::json::to_vec(value, true)? else { return Ok(false) };
-        let content_type =
-            (!micro::host::body::is_json(&self.req.content_type)).then(|| micro::codec::JSON.to_string());
-        self.take()?.respond(Response { body: body.into(), content_type });
-        Ok(true)
+        self.respond_value(value)
     }
 
     /// Answers with `body` (content type: the request's when `None`). For a stream: ends it.

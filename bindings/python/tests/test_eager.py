@@ -3,8 +3,10 @@
 
 import asyncio
 import contextvars
+import logging
 import subprocess
 import sys
+import traceback
 
 import pytest
 
@@ -441,3 +443,107 @@ def test_a_handler_cancelled_in_its_first_step_fails_its_call_and_the_service_go
         finally:
             await svc.stop()
     run(main())
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="the native starter serves Python 3.10 and 3.11")
+def test_the_native_starter_answers_each_outcome_as_the_python_path_does(caplog):
+    """`async def` handlers' calls start natively (`_native.start_batch`, issue 18); every way a
+    handler can end answers as `Service._answer` answers it: a plain reply written natively,
+    bytes and None through Python, errors and unsendable replies as 500s naming them, a
+    micro.Error as itself, a handler that suspends answered from its Task (with a reply or an
+    error), the Context, context variables kept per request, and a handler added after start.
+    A body that is not JSON still goes through Python. Each handler's caller frame tells
+    which path started it."""
+    async def main():
+        svc = service("pytest.eager.native")
+
+        @svc.handle("N.Dict")
+        async def plain(req):
+            # Started natively, the handler's first step is called from the dispatcher's own
+            # frame (through `_native.Starter.start_batch`); through Python, from `_answer`.
+            return {"hello": req["name"], "task": type(asyncio.current_task()).__name__,
+                    "caller": sys._getframe(1).f_code.co_name}
+
+        @svc.handle("N.Bytes")
+        async def raw(req):
+            return b"raw"
+
+        @svc.handle("N.None")
+        async def nothing(req):
+            return None
+
+        @svc.handle("N.Raise")
+        async def boom(req):
+            raise KeyError("qty")
+
+        @svc.handle("N.Error")
+        async def gone(req):
+            raise micro.NotFound("gone")
+
+        @svc.handle("N.Unsendable")
+        async def unsendable(req):
+            return {"x": object()}
+
+        @svc.handle("N.Suspend")
+        async def suspend(req):
+            await asyncio.sleep(0.001)
+            return {"after": True, "task": type(asyncio.current_task()).__name__}
+
+        @svc.handle("N.SuspendRaise")
+        async def suspend_raise(req):
+            await asyncio.sleep(0.001)
+            raise micro.Conflict("late")
+
+        @svc.handle("N.Ctx")
+        async def with_ctx(req, ctx):
+            return {"endpoint": ctx.endpoint}
+
+        @svc.handle("N.Var")
+        async def var(req):
+            before = SEEN.get()
+            SEEN.set(req["v"])
+            return {"before": before}
+
+        @svc.handle("N.Len")
+        async def length(req):
+            return {"len": len(req), "caller": sys._getframe(1).f_code.co_name}
+
+        await svc.start()
+        try:
+            c = svc.client
+
+            @svc.handle("N.Late")
+            async def late(req):
+                return {"late": True}
+
+            got = await asyncio.gather(*[c.call(svc.name, "N.Dict", {"name": str(i)}) for i in range(20)])
+            assert got == [{"hello": str(i), "task": "_Pending", "caller": "_dispatch"} for i in range(20)]
+            assert (await c.call_raw(svc.name, "N.Bytes", {})).body == b"raw"
+            assert (await c.call_raw(svc.name, "N.None", {})).body == b"{}\n"  # as go-micro answers nil
+            with pytest.raises(micro.InternalServerError) as e:
+                await c.call(svc.name, "N.Raise", {})
+            assert e.value.detail == "KeyError: 'qty'"
+            with pytest.raises(micro.NotFound) as e:
+                await c.call(svc.name, "N.Error", {})
+            assert e.value.detail == "gone"
+            with pytest.raises(micro.InternalServerError) as e:
+                await c.call(svc.name, "N.Unsendable", {})
+            assert "N.Unsendable" in e.value.detail and "cannot be sent" in e.value.detail
+            assert await c.call(svc.name, "N.Suspend", {}) == {"after": True, "task": "Task"}
+            with pytest.raises(micro.Conflict) as e:
+                await c.call(svc.name, "N.SuspendRaise", {})
+            assert e.value.detail == "late"
+            assert await c.call(svc.name, "N.Ctx", {}) == {"endpoint": "N.Ctx"}
+            assert [await c.call(svc.name, "N.Var", {"v": v}) for v in "ab"] == [{"before": None}] * 2
+            assert await c.call(svc.name, "N.Late", {}) == {"late": True}
+            # A body Python decodes: the call goes through `_answer`, and answers the same.
+            assert await c.call(svc.name, "N.Len", b"12345", content_type="application/octet-stream") == \
+                {"len": 5, "caller": "_answer"}
+            assert await c.call(svc.name, "N.Len", {"a": 1}) == {"len": 1, "caller": "_dispatch"}
+        finally:
+            await svc.stop()
+    with caplog.at_level(logging.ERROR, logger="micro"):
+        run(main())
+    # What a handler raised is logged with its traceback, down to the handler's own line.
+    [rec] = [r for r in caplog.records if r.getMessage() == "handler of N.Raise failed: KeyError: 'qty'"]
+    assert rec.exc_info and "raise KeyError(\"qty\")" in "".join(traceback.format_exception(*rec.exc_info))

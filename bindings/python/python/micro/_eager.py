@@ -24,9 +24,32 @@ from typing import Any, Callable, Coroutine, Generator
 Coro = Coroutine[Any, Any, None]
 
 
-def starter(loop: asyncio.AbstractEventLoop, keep: set[asyncio.Task[None]]) -> Callable[[Coro], None]:
+#: Whether a service starts its ``async def`` handlers' calls natively (``_native.start_batch``):
+#: on the Pythons where :func:`starter` works by hand, whose stand-in and Task it shares.
+NATIVE = sys.version_info < (3, 12)
+
+
+def current_tasks() -> dict[asyncio.AbstractEventLoop, Any]:
+    """asyncio's record of each loop's current task (see :func:`starter`)."""
+    return asyncio.tasks._current_tasks  # type: ignore[attr-defined,no-any-return]
+
+
+def go_on(loop: asyncio.AbstractEventLoop, keep: set[asyncio.Task[None]], ctx: contextvars.Context,
+          stand_in: _Pending, rest: Coro) -> None:
+    """Runs ``rest`` (a coroutine's steps after its first, which suspended with ``stand_in``
+    current) in a Task of ``loop`` in ``ctx``, kept in ``keep`` until done; ``stand_in``
+    forwards to it from then on."""
+    t = ctx.run(loop.create_task, rest)
+    stand_in._became(t)
+    keep.add(t)
+    t.add_done_callback(keep.discard)
+
+
+def starter(loop: asyncio.AbstractEventLoop, keep: set[asyncio.Task[None]],
+            spare: list[_Pending] | None = None) -> Callable[[Coro], None]:
     """A function that starts a coroutine on ``loop`` (the running loop, called from a task
     of it): its first step at once, the rest in a Task kept in ``keep`` until done.
+    ``spare`` holds the stand-ins kept for reuse (shared with ``_native.start_batch``).
 
     The coroutine must handle its own exceptions: one it raises in its first step is
     re-raised by the call, like a Task's would be logged by the loop. A ``CancelledError``
@@ -43,17 +66,17 @@ def starter(loop: asyncio.AbstractEventLoop, keep: set[asyncio.Task[None]]) -> C
     # asyncio's own record of each loop's current task: in 3.10 and 3.11 alike a plain dict
     # (private), which `current_task`, `_enter_task` and `_leave_task` only look up, check
     # and set. It is set here directly, without those calls' checks.
-    current: dict[asyncio.AbstractEventLoop, Any] = asyncio.tasks._current_tasks  # type: ignore[attr-defined]
+    current = current_tasks()
 
     # The stand-in of a coroutine that finished in its first step, kept for the next one when
     # nothing else holds it. With the dict set directly, this takes 0.2-0.3 us off the 1.6 us
     # a start cost (a loop of starts of a handler that never waits; neither helps alone).
-    spare: list[_Pending] = []
+    spares: list[_Pending] = [] if spare is None else spare
 
     def start(coro: Coro) -> None:
         ctx = contextvars.copy_context()
         caller = current.get(loop)
-        stand_in = spare.pop() if spare else _Pending(loop)
+        stand_in = spares.pop() if spares else _Pending(loop)
         current[loop] = stand_in
         try:
             waiting = ctx.run(coro.send, None)
@@ -73,13 +96,10 @@ def starter(loop: asyncio.AbstractEventLoop, keep: set[asyncio.Task[None]]) -> C
             # Reused only when untouched: no cancel() asked of it, and no reference to it left
             # anywhere (ours and getrefcount's argument are the two counted).
             if stand_in._cancels == 0 and sys.getrefcount(stand_in) == 2:
-                spare.append(stand_in)
+                spares.append(stand_in)
             return
         # It suspended on `waiting`: a Task (in the same context) waits for it and goes on.
-        t = ctx.run(loop.create_task, _Resume(coro, waiting))
-        stand_in._became(t)
-        keep.add(t)
-        t.add_done_callback(keep.discard)
+        go_on(loop, keep, ctx, stand_in, _Resume(coro, waiting))
     return start
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextvars
 import inspect
 import logging
 import os
@@ -171,6 +172,43 @@ class _Handler:
         return result
 
 
+class _Rest(_eager._Resume):
+    """The rest of a handler's coroutine that suspended in a first step started natively,
+    for its Task: answers the call with the outcome, as ``Service._answer`` does."""
+
+    __slots__ = ("_req", "_svc")
+
+    def __init__(self, coro: Any, waiting: Any, req: _native.Request, svc: "Service") -> None:
+        super().__init__(coro, waiting)
+        self._req = req
+        self._svc = svc
+
+    def send(self, value: Any) -> Any:
+        try:
+            return super().send(value)
+        except BaseException as e:
+            self._end(e)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        try:
+            return super().throw(typ, val, tb)
+        except BaseException as e:
+            self._end(e)
+
+    def _end(self, e: BaseException) -> None:
+        req, svc = self._req, self._svc
+        if isinstance(e, StopIteration):
+            svc._respond(req, e.value)
+            raise StopIteration
+        if isinstance(e, asyncio.CancelledError):
+            _safe_fail(req, svc.name, 503, svc._cancelled(req.endpoint), "Service Unavailable")
+            raise e
+        if isinstance(e, Exception):
+            svc._failed(req, e)
+            raise StopIteration
+        raise e
+
+
 _CONTEXT_NAMES = ("ctx", "context")
 
 
@@ -257,6 +295,9 @@ class Service:
         self._sub_wrappers: list[Callable[..., Any]] = []
         self._dispatcher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # Python 3.10/3.11: the calls of these `async def` handlers start natively
+        # (`_native.start_batch`): endpoint → (handler, nargs).
+        self._native_start: dict[str, tuple[Callable[..., Any], int]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._start_task: Callable[[Any], None] | None = None
         self._workers: list[threading.Thread] = []
@@ -303,6 +344,10 @@ class Service:
         h = _Handler(fn, stream)
         _native_call(self._n.handle, endpoint, stream, dict(metadata) if metadata else None, threaded=h.threaded)
         self._handlers[endpoint] = h
+        if _eager.NATIVE and h.is_async and not stream:
+            self._native_start[endpoint] = (fn, h.nargs)
+        else:
+            self._native_start.pop(endpoint, None)
 
     @overload
     def handle(self, endpoint: str, fn: None = None, *, metadata: Mapping[str, str] | None = None) -> Callable[[F], F]: ...
@@ -515,8 +560,19 @@ class Service:
 
     async def _dispatch(self) -> None:
         try:
-            start = self._start_task = _eager.starter(asyncio.get_running_loop(), self._tasks)
+            loop = asyncio.get_running_loop()
+            spare: list[_eager._Pending] = []
+            start = self._start_task = _eager.starter(loop, self._tasks, spare)
             answer, deliver, is_message = self._answer, self._deliver, _native.Message
+
+            def slow(req: Any) -> None:
+                start(deliver(req) if isinstance(req, is_message) else answer(req))
+            def suspended(req: _native.Request, coro: Any, waiting: Any, ctx: contextvars.Context,
+                          stand_in: _eager._Pending) -> None:
+                _eager.go_on(loop, self._tasks, ctx, stand_in, _Rest(coro, waiting, req, self))
+            native, start_batch = self._native_start, _native.start_batch
+            hooks = (Context, contextvars.copy_context, _traceparent, _eager.current_tasks(), loop, spare,
+                     _eager._Pending, slow, self._respond, self._step_failed, suspended, _native._step)
             queued = self._n.try_next_requests
             while True:
                 # What is queued already is taken at once; only an empty queue is waited for,
@@ -528,8 +584,11 @@ class Service:
                     batch = await _wait(self._n.next_requests, _BATCH)
                     if not batch:
                         return
-                for req in batch:
-                    start(deliver(req) if isinstance(req, is_message) else answer(req))
+                if _eager.NATIVE and not self._wrappers:
+                    start_batch(batch, native, hooks)
+                else:
+                    for req in batch:
+                        slow(req)
                 if taken:
                     # Taken without a wait: the loop's other callbacks (handlers that
                     # suspended, timers) run before the next batch.
@@ -636,6 +695,26 @@ class Service:
             raise
         except Exception as e:
             self._failed(req, e)
+
+    def _respond(self, req: _native.Request, result: Any) -> None:
+        """Answers ``req`` with a handler's reply, as ``_answer`` does after the handler
+        returned (for calls started natively)."""
+        try:
+            if not req.respond_json(result):
+                self._reply(req, result, req.content_type)
+        except Exception as e:
+            self._failed(req, e)
+
+    def _step_failed(self, req: _native.Request, e: BaseException) -> None:
+        """Answers ``req`` with what its handler raised in a first step run natively, as
+        ``_answer`` and the starter do: a cancellation is a 503, an ``Exception`` its error;
+        anything else ends the dispatcher. Raised again here so that the log has its traceback."""
+        try:
+            raise e
+        except asyncio.CancelledError:
+            _safe_fail(req, self.name, 503, self._cancelled(req.endpoint), "Service Unavailable")
+        except Exception as err:
+            self._failed(req, err)
 
     def _cancelled(self, what: str) -> str:
         """The detail of the 503 for a handler that ended cancelled: the service stopping or
