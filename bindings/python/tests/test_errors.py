@@ -5,6 +5,7 @@ message the user reads, not only the code."""
 import asyncio
 import logging
 import subprocess
+import threading
 import sys
 from datetime import timedelta
 
@@ -352,3 +353,47 @@ def test_counts_out_of_range_are_a_bad_request_naming_them():
         finally:
             await svc.stop()
     run(main())
+
+
+def test_an_answer_nobody_waits_for_is_no_handler_failure(caplog):
+    """A handler that returns after its caller gave up (its timeout) has nobody to answer:
+    that is logged at debug level, not as the handler failing with a traceback (which it
+    used to be, once for every late answer), and the service goes on. Async (started
+    natively on 3.10/3.11), suspended and plain handlers alike."""
+    async def main():
+        svc = micro.Service("py.late", registry="memory", address="127.0.0.1:0")
+        release = threading.Event()
+        returned: list[str] = []
+
+        @svc.handle("Late.Async")
+        async def late_async(req):
+            while not release.is_set():
+                await asyncio.sleep(0.01)
+            returned.append("async")
+            return {"late": True}
+
+        @svc.handle("Late.Plain")
+        def late_plain(req):
+            release.wait()
+            returned.append("plain")
+            return {"late": True}
+
+        await svc.start()
+        try:
+            for ep in ("Late.Async", "Late.Plain"):
+                with pytest.raises(micro.Timeout):
+                    await svc.client.call(svc.name, ep, {}, timeout=0.2)
+            release.set()
+
+            async def both_answered():  # bounded only so that a failure cannot hang the suite
+                while len(returned) < 2 or len([r for r in caplog.records if "was not sent" in r.getMessage()]) < 2:
+                    await asyncio.sleep(0.01)
+            await asyncio.wait_for(both_answered(), 60)
+            assert await svc.client.call(svc.name, "Late.Async", {}) == {"late": True}
+        finally:
+            await svc.stop()
+    with caplog.at_level(logging.DEBUG, logger="micro"):
+        run(main())
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    late = sorted(r.getMessage().split(":")[0] for r in caplog.records if "was not sent" in r.getMessage())
+    assert late == ["handler of Late.Async", "handler of Late.Plain"], late

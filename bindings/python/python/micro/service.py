@@ -24,7 +24,7 @@ from typing import Any, AsyncIterator, Callable, Mapping, TypeVar, overload
 from . import _body, _eager, _native
 from .client import (MAX_INTERVAL, Client, Registry, Seconds, _check_async, _native_call, _seconds, _traceparent,
                      _unstarted, _wait)
-from .errors import Conflict, Error, InternalServerError, _describe
+from .errors import _CLOSED_ID, Conflict, Error, InternalServerError, _describe
 
 F = TypeVar("F", bound=Callable[..., Any])
 """A handler or subscriber: the decorators return it unchanged, with its own type."""
@@ -739,7 +739,12 @@ class Service:
 
     def _failed(self, req: _native.Request, e: Exception) -> None:
         """Answers ``req`` with what its handler raised (see :meth:`_answer_error`); a
-        :class:`micro.Error` is an answer like any other, so only the rest is logged."""
+        :class:`micro.Error` is an answer like any other, so only the rest is logged. A
+        reply that found nobody waiting (the caller gave up, as after its timeout) is no
+        failure of the handler: it is logged at debug level only."""
+        if isinstance(e, _native.NativeError) and e.args[:1] == (_CLOSED_ID,):
+            _log.debug("handler of %s: its answer was not sent: %s", req.endpoint, e.args[2] if len(e.args) > 2 else e)
+            return
         self._answer_error(e, f"handler of {req.endpoint}", lambda id, code, detail, status:
                            _safe_fail(req, id, code, detail, status), log_errors=False)
 
