@@ -252,6 +252,11 @@ class _Unprintable(Exception):
         raise RuntimeError("str boom")
 
 
+class _UnprintableConflict(micro.Conflict):
+    def __str__(self):
+        raise RuntimeError("str boom")
+
+
 class _Skipped(micro.Error):
     """A subclass whose __init__ never calls Error.__init__: no id, code or detail."""
 
@@ -297,6 +302,8 @@ def test_an_error_that_cannot_be_sent_as_it_is_still_answers_and_the_service_goe
 
         @svc.subscribe("unsendable")
         async def on_message(msg):
+            if msg.json().get("bad") == "error":
+                raise _UnprintableConflict("taken")
             if msg.json().get("bad"):
                 raise _Unprintable()
 
@@ -316,12 +323,17 @@ def test_an_error_that_cannot_be_sent_as_it_is_still_answers_and_the_service_goe
             with pytest.raises(micro.Error) as e:
                 await c.publish("unsendable", {"bad": True})
             assert e.value.code == 500 and "_Unprintable (its message cannot be read" in e.value.detail, e.value.detail
+            # A micro.Error whose str() raises is logged by its description, and fails as itself.
+            with pytest.raises(micro.Conflict) as e:
+                await c.publish("unsendable", {"bad": "error"})
+            assert e.value.detail == "taken"
             await c.publish("unsendable", {"bad": False})
         finally:
             await svc.stop()
     with caplog.at_level(logging.ERROR, logger="micro"):
         run(main())
-    text = "\n".join(r.getMessage() for r in caplog.records)
+    text = "\n".join(r.getMessage() for r in caplog.records)  # every record formats
+    assert "subscriber of unsendable failed: _UnprintableConflict (its message cannot be read: RuntimeError)" in text
     assert "_Unprintable (its message cannot be read: RuntimeError)" in text
     assert "handler of U.SkippedAsync raised _Skipped, which cannot be sent as an error" in text
     assert "handler of U.BadCode raised Conflict, which cannot be sent as an error" in text

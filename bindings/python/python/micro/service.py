@@ -764,7 +764,7 @@ class Service:
         try:
             if isinstance(e, Error):
                 if log_errors:
-                    _log.error("%s failed: %s", what, e, exc_info=True)
+                    _log.error("%s failed: %s", what, _describe(e), exc_info=True)
                 fail(e.id or self.name, e.code, e.detail, e.status)
                 return
             detail = _describe(e)
