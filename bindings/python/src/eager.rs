@@ -93,7 +93,7 @@ pub fn start_batch(
     let hooks = Hooks::of(hooks)?;
     for item in batch.iter() {
         match plain_call(py, &hooks, handlers, &item)? {
-            Some((fun, args)) => start_one(py, &hooks, &item, fun, args)?,
+            Some(call) => start_one(py, &hooks, call)?,
             None => {
                 hooks.slow.call1((item,))?;
             }
@@ -102,15 +102,22 @@ pub fn start_batch(
     Ok(())
 }
 
-/// The handler and arguments of `item` when it is a unary call to a handler in `handlers`
-/// with a plain JSON body; `None` for Python to start.
-#[allow(clippy::type_complexity)]
+/// A call the starter runs: the request, read once here, and what its handler is called with.
+struct PlainCall<'py> {
+    req: Bound<'py, Request>,
+    traceparent: Option<String>,
+    fun: Bound<'py, PyAny>,
+    args: Bound<'py, PyTuple>,
+}
+
+/// `item` as a [`PlainCall`] when it is a unary call to a handler in `handlers` with a
+/// plain JSON body; `None` for Python to start.
 fn plain_call<'py>(
     py: Python<'py>,
     hooks: &Hooks<'py>,
     handlers: &Bound<'py, PyDict>,
     item: &Bound<'py, PyAny>,
-) -> PyResult<Option<(Bound<'py, PyAny>, Bound<'py, PyTuple>)>> {
+) -> PyResult<Option<PlainCall<'py>>> {
     let Ok(req) = item.cast::<Request>() else { return Ok(None) };
     let r = req.borrow();
     if r.streams() {
@@ -119,26 +126,21 @@ fn plain_call<'py>(
     let Some(entry) = handlers.get_item(r.endpoint_str())? else { return Ok(None) };
     let (fun, nargs): (Bound<'py, PyAny>, u8) = entry.extract()?;
     let Some(payload) = r.plain_payload(py)? else { return Ok(None) };
+    let traceparent = r.traceparent_owned();
     drop(r);
     let args = match nargs {
         0 => PyTuple::empty(py),
         1 => PyTuple::new(py, [payload])?,
         _ => PyTuple::new(py, [payload, hooks.context.call1((item,))?])?,
     };
-    Ok(Some((fun, args)))
+    Ok(Some(PlainCall { req: req.clone(), traceparent, fun, args }))
 }
 
 /// Starts one call: its first step in a copy of the context with a stand-in current, then
 /// its answer, or its Task when it suspended.
-fn start_one<'py>(
-    py: Python<'py>,
-    hooks: &Hooks<'py>,
-    req: &Bound<'py, PyAny>,
-    fun: Bound<'py, PyAny>,
-    args: Bound<'py, PyTuple>,
-) -> PyResult<()> {
+fn start_one<'py>(py: Python<'py>, hooks: &Hooks<'py>, call: PlainCall<'py>) -> PyResult<()> {
+    let PlainCall { req, traceparent, fun, args } = call;
     let ctx = hooks.copy_context.call0()?;
-    let tp = req.cast::<Request>().map(|r| r.borrow().traceparent_owned()).unwrap_or(None);
     let (current, event_loop) = (&hooks.current, &hooks.event_loop);
     let caller = current.get_item(event_loop)?;
     let spare = &hooks.spare;
@@ -152,17 +154,17 @@ fn start_one<'py>(
     };
     current.set_item(event_loop, &stand_in)?;
     let run = intern!(py, "run");
-    let outcome = ctx.call_method1(run, (&hooks.step, &hooks.traceparent, tp, fun, args));
+    let outcome = ctx.call_method1(run, (&hooks.step, &hooks.traceparent, traceparent, fun, args));
     let answered = match outcome {
-        Err(e) => ctx.call_method1(run, (&hooks.failed, req, e.into_value(py))).map(|_| false),
+        Err(e) => ctx.call_method1(run, (&hooks.failed, &req, e.into_value(py))).map(|_| false),
         Ok(o) => match o.cast_into::<PyTuple>() {
             Ok(t) if t.len() == 3 => {
                 let value = t.get_item(1)?;
                 if t.get_item(0)?.is_truthy()? {
-                    answer(py, hooks, &ctx, req, &value).map(|_| true)
+                    answer(py, hooks, &ctx, &req, &value).map(|_| true)
                 } else {
                     let coro = t.get_item(2)?;
-                    hooks.suspended.call1((req, coro, value, &ctx, &stand_in)).map(|_| false)
+                    hooks.suspended.call1((&req, coro, value, &ctx, &stand_in)).map(|_| false)
                 }
             }
             _ => Err(PyTypeError::new_err("start_batch: the step hook returned no outcome")),
@@ -191,14 +193,11 @@ fn answer<'py>(
     py: Python<'py>,
     hooks: &Hooks<'py>,
     ctx: &Bound<'py, PyAny>,
-    req: &Bound<'py, PyAny>,
+    req: &Bound<'py, Request>,
     value: &Bound<'py, PyAny>,
 ) -> PyResult<()> {
     let run = intern!(py, "run");
-    let sent = match req.cast::<Request>() {
-        Ok(r) => r.borrow().respond_value(value),
-        Err(_) => Ok(false),
-    };
+    let sent = req.borrow().respond_value(value);
     match sent {
         Ok(true) => Ok(()),
         Ok(false) => ctx.call_method1(run, (&hooks.reply, req, value)).map(|_| ()),

@@ -196,17 +196,15 @@ class _Rest(_eager._Resume):
             self._end(e)
 
     def _end(self, e: BaseException) -> None:
-        req, svc = self._req, self._svc
+        """The Task's step ended: answers with the reply or with what was raised (as a first
+        step's failure is answered), then ends the Task as ``_answer`` would have."""
         if isinstance(e, StopIteration):
-            svc._respond(req, e.value)
-            raise StopIteration
-        if isinstance(e, asyncio.CancelledError):
-            _safe_fail(req, svc.name, 503, svc._cancelled(req.endpoint), "Service Unavailable")
-            raise e
-        if isinstance(e, Exception):
-            svc._failed(req, e)
-            raise StopIteration
-        raise e
+            self._svc._respond(self._req, e.value)
+        else:
+            self._svc._step_failed(self._req, e)  # raises what is not an Exception
+            if isinstance(e, asyncio.CancelledError):
+                raise e
+        raise StopIteration
 
 
 _CONTEXT_NAMES = ("ctx", "context")
