@@ -5,11 +5,15 @@
 # PKG as MICRO_NODE_ADDON / MICRO_NODE_PKG; ADDON defaults to the release build bench/run.sh
 # leaves in bench/target/micro.node, never bindings/node's own, which the test suite builds
 # in debug) or `python` (bench/py/server.py under $PY).
-# PIN=1 puts server and wrk on CPU 0. Prints requests/s and, per thread, µs of CPU
-# (`perf stat -e task-clock`, 3 s inside a 5 s wrk run) per request.
+# PIN=1 puts server and load generator on CPU 0. LOAD=loadgen sends the load with our own
+# loadgen (bench/target/release/loadgen, go-micro's request through our Rust client, 64 in
+# flight) instead of wrk, and counts its threads too. Prints requests/s and, per thread, µs
+# of CPU (`perf stat -e task-clock`, 3 s inside a 5 s run) per request, with its context
+# switches per request.
 #
 #   SERVER=node PIN=1 bash bench/thread_cpu.sh
 #   SERVER=python PY=bench/.venv/bin/python PIN=1 bash bench/thread_cpu.sh
+#   SERVER=python PY=bench/.venv/bin/python LOAD=loadgen PIN=1 bash bench/thread_cpu.sh
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 pre=(); [ "${PIN:-0}" = 1 ] && pre=(taskset -c 0)
@@ -29,22 +33,44 @@ sp=$!
 for _ in $(seq 100); do grep -q '"ready"' "$work/srv.out" && break; sleep 0.05; done
 a="$(sed -n 's/.*"address":"\([^"]*\)".*/\1/p' "$work/srv.out" | head -1)"
 [ -n "$a" ] || { echo "server did not start: $(cat "$work/srv.out")" >&2; exit 1; }
-"${pre[@]}" wrk -t2 -c64 -d1s -s "$here/wrk/gomicro.lua" "http://$a/" >/dev/null
-"${pre[@]}" wrk -t2 -c64 -d5s -s "$here/wrk/gomicro.lua" "http://$a/" >"$work/wrk.out" &
-wp=$!
-sleep 1 # inside the wrk run: the count starts after its first second
-perf stat -x, -e task-clock --per-thread -p "$sp" -- sleep 3 2>"$work/stat"
-wait "$wp"
-python3 - "$(awk '/Requests\/sec/{print $2}' "$work/wrk.out")" "$work/stat" <<'PY'
-import sys
-rps = float(sys.argv[1])
+case "${LOAD:-wrk}" in
+wrk)
+	"${pre[@]}" wrk -t2 -c64 -d1s -s "$here/wrk/gomicro.lua" "http://$a/" >/dev/null
+	"${pre[@]}" wrk -t2 -c64 -d5s -s "$here/wrk/gomicro.lua" "http://$a/" >"$work/load.out" &
+	;;
+loadgen)
+	"${pre[@]}" "$here/target/release/loadgen" unary --client micro --addr "$a" --c 64 --d 5 --warmup 0 >"$work/load.out" &
+	;;
+*) echo "LOAD must be wrk or loadgen" >&2; exit 2 ;;
+esac
+lp=$!
+sleep 1 # inside the run: the count starts after its first second
+perf stat -x, -e task-clock,context-switches --per-thread -p "$sp,$lp" -- sleep 3 2>"$work/stat" &
+pp=$!
+ls "/proc/$lp/task" >"$work/load.tids" 2>/dev/null || true
+wait "$pp"
+wait "$lp"
+[ -n "${KEEP:-}" ] && cp "$work/stat" "$KEEP"
+python3 - "$work/load.out" "$work/stat" "$work/load.tids" <<'PY'
+import json, re, sys
+out = open(sys.argv[1]).read()
+m = re.search(r"Requests/sec:\s*([0-9.]+)", out)
+rps = float(m.group(1)) if m else json.loads(out.strip().splitlines()[-1])["rate"]
 print(f"requests/s {rps:.0f}")
+load = set(open(sys.argv[3]).read().split())
+rows = {}
 for line in open(sys.argv[2]):
     f = line.strip().split(",")
-    if len(f) > 3 and f[3] == "task-clock":
-        try:
-            ms = float(f[1])
-        except ValueError:
-            continue  # <not counted>
-        print(f"  {f[0]:<28} {ms * 1000 / (rps * 3):6.2f} µs CPU a request")
+    if len(f) <= 3:
+        continue
+    try:
+        v = float(f[1])
+    except ValueError:
+        continue  # <not counted>
+    who = "load" if f[0].rsplit("-", 1)[-1] in load else "server"
+    rows.setdefault(f"{who} {f[0]}", {})[f[3]] = v
+for thread, r in rows.items():
+    us = r.get("task-clock", 0) * 1000 / (rps * 3)
+    cs = r.get("context-switches", 0) / (rps * 3)
+    print(f"  {thread:<34} {us:6.2f} µs CPU, {cs:5.2f} context switches a request")
 PY

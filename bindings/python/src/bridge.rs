@@ -198,7 +198,7 @@ fn runtime_and_gate() -> PyResult<(Arc<Runtime>, Arc<Gate>)> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("micro-rt")
-        .worker_threads(2)
+        .worker_threads(runtime_threads())
         .build()
         .map_err(|e| crate::err(500, format!("cannot start the micro runtime: {e}")))?;
     let rt = Arc::new(rt);
@@ -206,6 +206,15 @@ fn runtime_and_gate() -> PyResult<(Arc<Runtime>, Arc<Gate>)> {
     GENERATION.fetch_add(1, Ordering::Relaxed);
     *slot = Some(Slot { pid, rt: Arc::clone(&rt), gate: Arc::clone(&gate) });
     Ok((rt, gate))
+}
+
+/// How many threads the runtime runs: two, or one where the process may use a single CPU
+/// (`taskset`, a container's CPU quota). The interpreter's thread is busy beside them, and two
+/// runtime threads sharing one CPU wake and steal from each other: pinned to one CPU, a
+/// Python-served call cost the server about 3 µs more CPU with two than with one (issue 18,
+/// `LOAD=loadgen PIN=1 bash bench/thread_cpu.sh`).
+fn runtime_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().min(2))
 }
 
 /// This process's id, read from memory ([`micro::process::id`]): what each object's fork
