@@ -50,7 +50,6 @@ pp=$!
 ls "/proc/$lp/task" >"$work/load.tids" 2>/dev/null || true
 wait "$pp"
 wait "$lp"
-[ -n "${KEEP:-}" ] && cp "$work/stat" "$KEEP"
 python3 - "$work/load.out" "$work/stat" "$work/load.tids" <<'PY'
 import json, re, sys
 out = open(sys.argv[1]).read()
