@@ -214,6 +214,42 @@ async fn a_service_with_200_endpoints_is_discoverable_whole() {
     a.deregister(&svc).await.unwrap();
 }
 
+/// One process holding many services (issue 18's registry of 200 services × 3 nodes, here
+/// 100 × 2) is listed whole, twice in a row, and each of its services is found with all its
+/// nodes. A listing is one packet per service (go-micro's querier reads one a packet): when
+/// the responder's per-source limit counted packets, the first listing stopped at 64
+/// services and the next one, straight after, at a handful.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_process_with_many_services_is_listed_whole_and_each_found() {
+    if !in_namespace() {
+        return;
+    }
+    const SERVICES: usize = 100;
+    let quiet = Options { announce: false, ..Default::default() };
+    let a = Mdns::new(quiet).await.unwrap();
+    let names: Vec<String> = (0..SERVICES).map(|i| format!("many{}-{i}", std::process::id())).collect();
+    for (i, name) in names.iter().enumerate() {
+        let (n1, n2) = (format!("{name}-a"), format!("{name}-b"));
+        let (p1, p2) = (format!("127.0.0.1:{}", 41000 + 2 * i), format!("127.0.0.1:{}", 41001 + 2 * i));
+        a.register(&service(name, &[(&n1, &p1), (&n2, &p2)]), RegisterOptions::default()).await.unwrap();
+    }
+    let b = registry().await;
+    for round in 1..=2 {
+        let listed: std::collections::HashSet<String> =
+            b.list_services().await.unwrap().into_iter().map(|s| s.name).collect();
+        let missing: Vec<&String> = names.iter().filter(|n| !listed.contains(*n)).collect();
+        assert!(missing.is_empty(), "listing {round}: {} of {SERVICES} services missing", missing.len());
+    }
+    for chunk in names.chunks(10).take(3) {
+        let found = futures::future::join_all(chunk.iter().map(|n| b.get_service(n))).await;
+        for (name, got) in chunk.iter().zip(found) {
+            let nodes: usize = got.unwrap().iter().map(|s| s.nodes.len()).sum();
+            assert_eq!(nodes, 2, "{name}: {nodes} of its 2 nodes found");
+        }
+    }
+    a.close().await;
+}
+
 /// A question lost on the way (a responder's receive buffer full, a lossy Wi-Fi hop) is
 /// asked again within the window: a stand-in responder that ignores the first question and
 /// answers the second is found. It answers with an announcement a real registry multicast.

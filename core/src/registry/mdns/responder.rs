@@ -5,9 +5,12 @@
 //! packet that carries records (announcements, goodbyes) to the watchers. Announcements and
 //! goodbyes leave from the same socket, to 224.0.0.251:5353.
 //!
-//! Against a hostile peer on the LAN: answers are rate-limited per source address (a token
-//! bucket of [`ANSWER_BURST`] packets refilled at [`ANSWER_RATE`] a second, for at most
-//! [`MAX_SOURCES`] sources), packets with more questions or records than
+//! Against a hostile peer on the LAN: questions answered are rate-limited per source address
+//! (a token bucket of [`ANSWER_BURST`] questions refilled at [`ANSWER_RATE`] a second, for at
+//! most [`MAX_SOURCES`] sources). A question answered is answered whole: one packet per
+//! instance (go-micro's querier reads one instance a packet), so a listing of 200 services is
+//! 200 packets, and counting packets instead cut it at the burst (`micro services` showed 64
+//! of them). What one question can make us send is bounded by our own zone. Packets with more questions or records than
 //! [`records::MAX_QUESTIONS`]/[`records::MAX_RECORDS`] are dropped unparsed (a datagram is
 //! at most 64 KiB, the receive buffer's size), and a goodbye (TTL 0) is believed only when
 //! it comes from the address the node advertises, or from this host's loopback: a goodbye
@@ -30,14 +33,14 @@ const BUF: usize = 65_536;
 /// Delays before each of the 3 announcements: t, t+1 s, t+3 s (go-micro's doubling timer).
 const ANNOUNCE_DELAYS: [Duration; 3] = [Duration::ZERO, Duration::from_secs(1), Duration::from_secs(2)];
 
-/// Answer packets one source may get at once.
+/// Questions of one source answered at once.
 pub(crate) const ANSWER_BURST: f64 = 64.0;
-/// Answer packets a second one source may get, once its burst is spent.
+/// Questions a second of one source answered, once its burst is spent.
 pub(crate) const ANSWER_RATE: f64 = 32.0;
 /// Sources tracked at once; when full, those whose bucket has refilled are forgotten.
 pub(crate) const MAX_SOURCES: usize = 4096;
 
-/// Per-source token buckets for answers, owned by the receive loop.
+/// Per-source token buckets for questions answered, owned by the receive loop.
 #[derive(Default)]
 struct AnswerLimit {
     buckets: HashMap<IpAddr, (f64, Instant)>,
@@ -55,7 +58,8 @@ impl AnswerLimit {
         }
     }
 
-    /// Takes up to `n` answers' worth of tokens for `from`: how many it may be sent.
+    /// Takes up to `n` questions' worth of tokens for `from`: how many of them it may have
+    /// answered.
     fn take(&mut self, from: IpAddr, n: usize) -> usize {
         let now = Instant::now();
         if self.buckets.len() >= MAX_SOURCES && !self.buckets.contains_key(&from) {
@@ -120,16 +124,21 @@ async fn handle(socket: &UdpSocket, shared: &Shared, bytes: &[u8], from: SocketA
         && !(packet.response && from.port() == net::PORT)
         && limit.may_answer(from.ip());
     if answerable {
-        let mut out = Vec::new();
+        // The packets answering each question we have answers for, in the question's order.
+        let mut out: Vec<Vec<Vec<u8>>> = Vec::new();
         {
             let zone = shared.zone.lock().unwrap_or_else(|p| p.into_inner());
             for q in &packet.questions {
                 let id = if q.unicast { packet.id } else { 0 };
+                let mut packets = Vec::new();
                 for answers in zone.answer(q) {
                     match records::response(id, &packet.queries, answers) {
-                        Ok(b) => out.push(b),
+                        Ok(b) => packets.push(b),
                         Err(e) => tracing::debug!(question = %q.name, error = %e, "mdns: cannot pack answer"),
                     }
+                }
+                if !packets.is_empty() {
+                    out.push(packets);
                 }
             }
         }
@@ -137,7 +146,7 @@ async fn handle(socket: &UdpSocket, shared: &Shared, bytes: &[u8], from: SocketA
             let given = limit.take(from.ip(), out.len());
             out.truncate(given);
         }
-        for b in out {
+        for b in out.into_iter().flatten() {
             if let Err(e) = socket.send_to(&b, from).await {
                 tracing::debug!(%from, error = %e, "mdns: cannot send answer");
             }
