@@ -11,7 +11,8 @@
 #                                     # bench/results/<date>-hosts.md with the targets' verdicts
 #   ONLY=payloads bash bench/run.sh   # unary with 1 KiB, 64 KiB and 1 MiB bodies at c=16, ours and go-micro
 #                                     # both ways, both layouts, RSS after the load; writes <date>-payloads.md
-#   ONLY=registry bash bench/run.sh   # lookups through the registry cache, 200 services × 3 nodes (both layouts)
+#   ONLY=registry bash bench/run.sh   # lookups through the registry cache, 200 services × 3 nodes (both layouts);
+#                                     # as root, an mDNS responder's answer time with them, ours and go-micro's
 #   ONLY=lost bash bench/run.sh       # requests read and never answered on kept-alive connections: go-micro
 #                                     # v5 and v6 vs ours, bench/go/lostreq; writes bench/results/<date>-lost.md
 #   ONLY=gomicro bash bench/run.sh                    # the go-micro rows, v5 (go) and v6 (go6), both layouts; table on stdout
@@ -568,6 +569,30 @@ r = json.loads(sys.stdin.read())
 print("| {} | {} × {} | {:,.1f} | {:,.0f} | {:.2f} | {:.2f} | {:.2f} | {} |".format(sys.argv[1], r["services"], r["nodes"],
       r["miss_us"], r["rate"], r["p50_us"], r["p99_us"], r["p999_us"], r["errors"]))' "$L"
 	done
+	# An mDNS responder's answer time with the same 200 × 3 registered, ours beside go-micro's
+	# (bench/mdns_answer.sh, inside scripts/netns.sh): the median of REPS rounds of 600
+	# questions each, unpinned.
+	if [ "$(id -u)" -ne 0 ]; then
+		log "not root: the mDNS answer rows (scripts/netns.sh) skipped"
+		exit
+	fi
+	"$top/scripts/netns.sh" bash "$here/mdns_answer.sh" "$B" "$G" >"$work/mdns.jsonl"
+	python3 - "$work/mdns.jsonl" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+med = lambda k, who: statistics.median(r[k] for r in rows if r["server"] == who)
+print("\n| mDNS responder, 200 × 3 registered | first answer p50 µs | all 3 nodes p50 µs | p99 µs | p99.9 µs | unanswered | RSS MiB | open fds |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+for who, label in (("ours", "ours (one responder)"), ("go", "go-micro v5.30.0 (a server per node)")):
+    if not any(r["server"] == who for r in rows):
+        continue
+    print(f"| {label} | {med('first_p50_us', who):,.0f} | {med('p50_us', who):,.0f} | {med('p99_us', who):,.0f} | "
+          f"{med('p999_us', who):,.0f} | {sum(r['errors'] for r in rows if r['server'] == who)} of "
+          f"{sum(r['requests'] + r['errors'] for r in rows if r['server'] == who)} | {med('rss_kb', who) / 1024:.1f} | {med('fds', who):.0f} |")
+if {r["server"] for r in rows} >= {"ours", "go"}:
+    print(f"\ngo-micro ÷ ours (median of {len(rows) // 2} rounds): all nodes p50 {med('p50_us', 'go') / med('p50_us', 'ours'):.1f}×, "
+          f"p99 {med('p99_us', 'go') / med('p99_us', 'ours'):.1f}×")
+PY
 	exit
 fi
 if [ "$ONLY" = lost ]; then

@@ -4,6 +4,7 @@
 //	gobench load   -addr H:P [-c 64] [-d 3s] [-warmup 1s]   closed-loop unary Greeter.Hello
 //	gobench stream -addr H:P [-d 3s] [-warmup 1s]           one bidi stream, ping-pong
 //	gobench pubsub [-window 64] [-d 3s] [-warmup 1s] [-drain 3s]  publish -> subscriber, http broker
+//	gobench mdns-serve [-services 200] [-nodes 3]           registers them with go-micro's mDNS registry
 //
 // serve prints {"event":"ready","address":...}; load, stream and pubsub print one JSON
 // result line. Calls always name the node with client.WithAddress, so no registry is in the
@@ -93,6 +94,8 @@ func main() {
 		streamLoad(os.Args[2:])
 	case "pubsub":
 		pubsub(os.Args[2:])
+	case "mdns-serve":
+		mdnsServe(os.Args[2:])
 	default:
 		die("unknown command %q", os.Args[1])
 	}
@@ -128,6 +131,43 @@ func serve(args []string) {
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	<-sig
 	_ = svc.Stop()
+}
+
+// mdnsServe registers services bench.svc<s> of nodes bench.svc<s>-<n> (the names, addresses
+// and metadata `loadgen mdns-serve` registers) with go-micro's mDNS registry, which starts an
+// mDNS server per node, prints ready and answers until SIGTERM. `loadgen mdns-ask` times its
+// answers. Run inside scripts/netns.sh.
+func mdnsServe(args []string) {
+	fs := flag.NewFlagSet("mdns-serve", flag.ExitOnError)
+	services := fs.Int("services", 200, "services")
+	nodes := fs.Int("nodes", 3, "nodes per service")
+	_ = fs.Parse(args)
+	r := registry.NewMDNSRegistry()
+	for s := 0; s < *services; s++ {
+		for n := 0; n < *nodes; n++ {
+			eps := make([]*registry.Endpoint, 4)
+			for e := range eps {
+				eps[e] = &registry.Endpoint{Name: fmt.Sprintf("Handler.Method%d", e)}
+			}
+			svc := &registry.Service{
+				Name:      fmt.Sprintf("bench.svc%d", s),
+				Version:   "latest",
+				Endpoints: eps,
+				Nodes: []*registry.Node{{
+					Id:       fmt.Sprintf("bench.svc%d-%d", s, n),
+					Address:  fmt.Sprintf("127.0.0.1:%d", 20000+s**nodes+n),
+					Metadata: map[string]string{"protocol": "mucp", "transport": "http", "broker": "http", "server": "mucp"},
+				}},
+			}
+			if err := r.Register(svc); err != nil {
+				die("register %s: %v", svc.Nodes[0].Id, err)
+			}
+		}
+	}
+	emit(map[string]interface{}{"event": "ready", "nodes": *services * *nodes})
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	<-sig
 }
 
 // Result is one workload's figures; latencies in microseconds.

@@ -505,30 +505,14 @@ async fn pubsub(args: &Args) -> Result<(), String> {
 }
 
 async fn registry_lookups(args: &Args) -> Result<(), String> {
-    use micro::registry::{Endpoint, Node, RegisterOptions, Registry, Service as Svc};
+    use micro::registry::{RegisterOptions, Registry};
     let services = args.num("services", 200.0)?.max(1.0) as usize;
     let nodes = args.num("nodes", 3.0)?.max(1.0) as usize;
     let lookups = args.num("lookups", 100_000.0)?.max(1.0) as u64;
     let reg: Arc<dyn Registry> = Arc::new(micro::registry::memory::Memory::new());
     for s in 0..services {
         for n in 0..nodes {
-            let svc = Svc {
-                name: format!("bench.svc{s}"),
-                version: "latest".into(),
-                endpoints: (0..4)
-                    .map(|e| Endpoint { name: format!("Handler.Method{e}"), ..Default::default() })
-                    .collect(),
-                nodes: vec![Node {
-                    id: format!("bench.svc{s}-{n}"),
-                    address: format!("127.0.0.1:{}", 20000 + s * nodes + n),
-                    metadata: [("protocol", "mucp"), ("transport", "http"), ("broker", "http"), ("server", "mucp")]
-                        .into_iter()
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .collect(),
-                }],
-                ..Default::default()
-            };
-            reg.register(&svc, RegisterOptions::default()).await.map_err(|e| e.to_string())?;
+            reg.register(&bench_service(s, n, nodes), RegisterOptions::default()).await.map_err(|e| e.to_string())?;
         }
     }
     let cache = Cache::new(Arc::clone(&reg));
@@ -562,6 +546,130 @@ async fn registry_lookups(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// Node `n` of service `s` as `registry` and `mdns-serve` register it (and `mdns-ask` asks
+/// for it): service `bench.svc<s>`, node `bench.svc<s>-<n>` on 127.0.0.1, 4 endpoints.
+fn bench_service(s: usize, n: usize, nodes: usize) -> micro::registry::Service {
+    use micro::registry::{Endpoint, Node, Service as Svc};
+    Svc {
+        name: format!("bench.svc{s}"),
+        version: "latest".into(),
+        endpoints: (0..4).map(|e| Endpoint { name: format!("Handler.Method{e}"), ..Default::default() }).collect(),
+        nodes: vec![Node {
+            id: format!("bench.svc{s}-{n}"),
+            address: format!("127.0.0.1:{}", 20000 + s * nodes + n),
+            metadata: [("protocol", "mucp"), ("transport", "http"), ("broker", "http"), ("server", "mucp")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }],
+        ..Default::default()
+    }
+}
+
+/// `mdns-serve`: registers `--services` × `--nodes` in our mDNS registry (one responder for
+/// them all; announcements off, so the load is the questions alone), prints ready, and
+/// answers until killed. Run inside scripts/netns.sh.
+async fn mdns_serve(args: &Args) -> Result<(), String> {
+    use micro::registry::{mdns, RegisterOptions, Registry};
+    let services = args.num("services", 200.0)?.max(1.0) as usize;
+    let nodes = args.num("nodes", 3.0)?.max(1.0) as usize;
+    let reg =
+        mdns::Mdns::new(mdns::Options { announce: false, ..Default::default() }).await.map_err(|e| e.to_string())?;
+    for s in 0..services {
+        for n in 0..nodes {
+            reg.register(&bench_service(s, n, nodes), RegisterOptions::default()).await.map_err(|e| e.to_string())?;
+        }
+    }
+    println!("{}", serde_json::json!({"event": "ready", "nodes": services * nodes}));
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+/// `mdns-ask`: the time an mDNS responder takes to answer, with `--services` × `--nodes`
+/// registered (by `loadgen mdns-serve` or `gobench mdns-serve`). `--queries` PTR questions
+/// for `bench.svc<k>.micro.`, k cycling through the services, one at a time from an
+/// ephemeral socket (responders answer it by unicast, as go-micro's querier asks). The
+/// sockets are bound to 127.0.0.2 … 127.0.0.201 in turn, so our responder's per-source limit
+/// (32 questions a second after a burst of 64) is not what is timed. Each question is
+/// timed from its send until answers naming all `--nodes` instances of that service arrived
+/// (`--wait-ms`, default 1000, then it counts as an error). Prints loadgen's JSON line plus
+/// `first_p50_us`, the median time to the first answer packet.
+async fn mdns_ask(args: &Args) -> Result<(), String> {
+    use hickory_proto::op::{Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::{Name, RData, RecordType};
+    use std::collections::HashSet;
+    let services = args.num("services", 200.0)?.max(1.0) as usize;
+    let nodes = args.num("nodes", 3.0)?.max(1.0) as usize;
+    let queries = args.num("queries", 600.0)?.max(1.0) as u64;
+    let wait = Duration::from_secs_f64(args.num("wait-ms", 1000.0)?.max(1.0) / 1000.0);
+    let mut socks = Vec::new();
+    for i in 0..200u8 {
+        let s = tokio::net::UdpSocket::bind((std::net::Ipv4Addr::new(127, 0, 0, 2 + i), 0))
+            .await
+            .map_err(|e| format!("bind 127.0.0.{}: {e}", 2 + i))?;
+        s.set_multicast_loop_v4(true).map_err(|e| e.to_string())?;
+        socks.push(s);
+    }
+    let group: std::net::SocketAddr = "224.0.0.251:5353".parse().map_err(|e| format!("{e}"))?;
+    let (mut all, mut first) = (histogram(), histogram());
+    let mut errors = 0u64;
+    let mut buf = vec![0u8; 65_536];
+    let t0 = Instant::now();
+    for q in 0..queries {
+        let service = format!("bench.svc{}.micro.", q as usize % services);
+        let mut m = Message::new();
+        m.set_id((q % 65_536) as u16).set_message_type(MessageType::Query).set_op_code(OpCode::Query);
+        m.add_query(Query::query(Name::from_ascii(&service).map_err(|e| e.to_string())?, RecordType::PTR));
+        let packet = m.to_vec().map_err(|e| e.to_string())?;
+        let sock = &socks[q as usize % socks.len()];
+        let sent = Instant::now();
+        sock.send_to(&packet, group).await.map_err(|e| format!("send to {group}: {e}"))?;
+        let deadline = sent + wait;
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut first_at = None;
+        while seen.len() < nodes {
+            let n = match tokio::time::timeout_at(deadline.into(), sock.recv_from(&mut buf)).await {
+                Ok(Ok((n, _))) => n,
+                Ok(Err(e)) => return Err(format!("receive: {e}")),
+                Err(_) => break,
+            };
+            let Ok(reply) = Message::from_vec(&buf[..n]) else { continue };
+            let mut named = false;
+            for r in reply.answers().iter().chain(reply.additionals()) {
+                if let RData::PTR(ptr) = r.data() {
+                    if r.name().to_ascii().eq_ignore_ascii_case(&service) {
+                        seen.insert(ptr.0.to_ascii().to_ascii_lowercase());
+                        named = true;
+                    }
+                }
+            }
+            if named && first_at.is_none() {
+                first_at = Some(sent.elapsed());
+            }
+        }
+        match first_at {
+            Some(f) if seen.len() >= nodes => {
+                record(&mut first, f);
+                record(&mut all, sent.elapsed());
+            }
+            _ => errors += 1,
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let out = Outcome::from_histogram(&all, errors, secs);
+    println!(
+        "{{\"requests\":{},\"errors\":{},\"seconds\":{secs},\"rate\":{},\"p50_us\":{},\"p99_us\":{},\"p999_us\":{},\"first_p50_us\":{:.1},\"services\":{services},\"nodes\":{nodes}}}",
+        out.requests,
+        out.errors,
+        out.rate,
+        out.p50_us,
+        out.p99_us,
+        out.p999_us,
+        first.value_at_quantile(0.5) as f64 / 1000.0
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() {
     let mut argv = std::env::args().skip(1);
@@ -575,7 +683,10 @@ async fn main() {
             "discover" => discover(&args).await,
             "pubsub" => pubsub(&args).await,
             "registry" => registry_lookups(&args).await,
-            _ => Err("usage: loadgen unary|http|stream|discover|pubsub [--flag value]...".into()),
+            "mdns-serve" => mdns_serve(&args).await,
+            "mdns-ask" => mdns_ask(&args).await,
+            _ => Err("usage: loadgen unary|http|stream|discover|pubsub|registry|mdns-serve|mdns-ask [--flag value]..."
+                .into()),
         },
     };
     if let Err(e) = res {
