@@ -167,6 +167,30 @@ async fn our_service_is_found_by_go_micro(bin: &str, name: &str) {
     }
 }
 
+/// go-micro lists every service of one process of ours holding many (issue 18's registry
+/// row): a listing is a packet per service, and our responder's per-source limit once cut it
+/// at 64 packets.
+async fn our_many_services_are_listed_whole_by_go_micro(bin: &str, prefix: &str) {
+    let Some(bin) = harness(bin) else { return };
+    let ours = Mdns::new(Options { announce: false, ..Default::default() }).await.unwrap();
+    let names: Vec<String> = (0..100).map(|i| format!("{prefix}{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        let node = Node { id: format!("{name}-1"), address: format!("127.0.0.1:{}", 42000 + i), ..Default::default() };
+        let svc = Service { name: name.clone(), version: "latest".into(), nodes: vec![node], ..Default::default() };
+        ours.register(&svc, RegisterOptions::default()).await.unwrap();
+    }
+    let listed = run_json(&bin, &["list"]).await;
+    let listed: Vec<&str> = listed.as_array().unwrap().iter().filter_map(|n| n.as_str()).collect();
+    let missing: Vec<&String> = names.iter().filter(|n| !listed.contains(&n.as_str())).collect();
+    assert!(missing.is_empty(), "go-micro listed {} of our 100 services; missing {missing:?}", 100 - missing.len());
+    ours.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hundred_rust_services_of_one_process_are_listed_whole_by_go_v5() {
+    our_many_services_are_listed_whole_by_go_micro("gm5", "rust.many5.").await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn go_v5_service_is_found_watched_and_removed_by_rust_mdns() {
     go_service_is_found_by_our_registry("gm5", "go.greeter5").await;
