@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # An mDNS responder's answer time with 200 services × 3 nodes registered (issue 18), ours
 # (`loadgen mdns-serve`: one responder for them all) and go-micro v5.30.0's (`gobench
-# mdns-serve`: go-micro's mDNS registry, one mDNS server per node). `loadgen mdns-ask` sends
-# 600 PTR questions, one at a time, and times each until all 3 nodes of the service were
-# named. Run inside scripts/netns.sh (run.sh's ONLY=registry does). Prints one JSON row per
-# server kind and round (REPS, default 3), with the responder's resident memory and open
-# descriptors once registered.
+# mdns-serve`: go-micro's mDNS registry, an mDNS server per node and per service). `loadgen
+# mdns-ask` sends 600 PTR questions, one at a time, and times each until all 3 nodes of the
+# service were named. Run inside scripts/netns.sh (run.sh's ONLY=registry does). Prints one
+# JSON row per server kind and round (REPS, default 3), with the responder's resident memory
+# and open descriptors once registered.
 set -euo pipefail
 B="$1"; G="$2"
 [ "${MICRO_NETNS:-}" = 1 ] || { echo "mdns_answer.sh: run inside scripts/netns.sh" >&2; exit 2; }

@@ -5,16 +5,16 @@
 //! packet that carries records (announcements, goodbyes) to the watchers. Announcements and
 //! goodbyes leave from the same socket, to 224.0.0.251:5353.
 //!
-//! Against a hostile peer on the LAN: questions answered are rate-limited per source address
-//! (a token bucket of [`ANSWER_BURST`] questions refilled at [`ANSWER_RATE`] a second, for at
-//! most [`MAX_SOURCES`] sources). A question answered is answered whole: one packet per
-//! instance (go-micro's querier reads one instance a packet), so a listing of 200 services is
-//! 200 packets, and counting packets instead cut it at the burst (`micro services` showed 64
-//! of them). What one question can make us send is bounded by our own zone. Packets with more questions or records than
-//! [`records::MAX_QUESTIONS`]/[`records::MAX_RECORDS`] are dropped unparsed (a datagram is
-//! at most 64 KiB, the receive buffer's size), and a goodbye (TTL 0) is believed only when
-//! it comes from the address the node advertises, or from this host's loopback: a goodbye
-//! forged from elsewhere on the LAN cannot make watchers drop a live node.
+//! Against a hostile peer on the LAN: questions answered are rate-limited per source address (a
+//! token bucket of [`ANSWER_BURST`] questions refilled at [`ANSWER_RATE`] a second, for at most
+//! [`MAX_SOURCES`] sources). A question answered is answered whole: one packet per instance
+//! (go-micro's querier reads one instance a packet), so a listing of 200 services is 200
+//! packets, and counting packets instead cut it at the burst (`micro services` showed 64 of
+//! them). What one question can make us send is bounded by our own zone. Packets with more
+//! questions or records than [`records::MAX_QUESTIONS`]/[`records::MAX_RECORDS`] are dropped
+//! unparsed (a datagram is at most 64 KiB, the receive buffer's size), and a goodbye (TTL 0) is
+//! believed only when it comes from the address the node advertises, or from this host's
+//! loopback: a goodbye forged from elsewhere on the LAN cannot make watchers drop a live node.
 
 use super::records::{self, Assembler, Rec};
 use super::txt::Txt;
