@@ -17,21 +17,23 @@
 //! connection and then returns an error, so a publisher is never told "ok" for a message
 //! that was not handed to a server. A message over the server's `max_payload` (1 MiB by
 //! default) or our own limit is refused with a 413 naming the limit. Per subscription, the
-//! handler runs on one task in arrival order; up to 4096 messages wait for a slow handler,
-//! beyond that they are dropped with a warning (NATS calls this a slow consumer).
+//! handler runs on one task in arrival order; as many messages wait for a slow handler as
+//! nats.go lets wait for go-micro's (512 Ki, or 64 MiB of payloads), beyond that newer ones
+//! are dropped with a warning (NATS calls this a slow consumer).
 
 use super::{
     decode_envelope, encode_envelope, too_large, Broker, Event, Handler, Message, SubscribeOptions, Subscriber,
     BROKER_ID,
 };
 use crate::error::Result;
-use crate::transport::nats_client::NatsClient;
+use crate::transport::nats_client::{NatsClient, Pending};
 use async_trait::async_trait;
 use std::time::Duration;
 
 pub use crate::transport::nats_client::{DEFAULT_PING_INTERVAL, DEFAULT_URL, PUBLISH_WAIT};
 
-const QUEUED_PER_SUB: usize = 4096;
+/// What may wait for one subscription's handler: nats.go's defaults, as go-micro's has.
+const QUEUED_PER_SUB: Pending = Pending::NATS_GO;
 
 /// The NATS broker.
 pub struct Nats {
@@ -51,6 +53,20 @@ impl Nats {
     /// writing into a dead socket. Takes effect from the next PING.
     pub fn set_ping_interval(&self, every: Duration) {
         self.client.set_ping_interval(every);
+    }
+
+    /// Messages dropped so far because a live subscription's handler was too slow for them
+    /// (more than 512 Ki messages, or 64 MiB of payloads, waiting for it).
+    pub fn dropped(&self) -> u64 {
+        self.client.dropped()
+    }
+
+    /// A round trip to the server on this broker's connection: what this client published
+    /// before it has reached the server, and what the server sent before the answer has been
+    /// read (queued for its subscription, or dropped). Waits up to [`PUBLISH_WAIT`] for a
+    /// connection, as publish does.
+    pub async fn flush(&self) -> Result<()> {
+        self.client.flush().await
     }
 
     /// How many times the connection was re-established after a loss.

@@ -17,7 +17,7 @@
 
 use super::{Action, Event, RegisterOptions, Registry, Service, Watcher};
 use crate::error::{Error, Result};
-use crate::transport::nats_client::{new_inbox, NatsClient, NatsMsg};
+use crate::transport::nats_client::{new_inbox, NatsClient, NatsMsg, Pending};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -160,7 +160,7 @@ impl Nats {
             return Ok(());
         }
         let client = self.client().await?.clone();
-        let (sid, mut rx) = client.subscribe(QUERY_TOPIC, None, QUEUED).await?;
+        let (sid, mut rx) = client.subscribe(QUERY_TOPIC, None, Pending::messages(QUEUED)).await?;
         // Registered once the server has the SUB: a lookup from another connection
         // right after `register` returns finds us.
         if let Err(e) = client.flush().await {
@@ -196,7 +196,7 @@ impl Nats {
     async fn query(&self, name: Option<&str>) -> Result<Vec<Service>> {
         let client = self.client().await?;
         let inbox = new_inbox();
-        let (sid, mut rx) = client.subscribe(&inbox, None, QUEUED).await?;
+        let (sid, mut rx) = client.subscribe(&inbox, None, Pending::messages(QUEUED)).await?;
         let msg = match name {
             Some(n) => {
                 Message { service: Some(Service { name: n.to_string(), ..Default::default() }), action: "get".into() }
@@ -300,7 +300,7 @@ impl Registry for Nats {
 
     async fn watch(&self, service: Option<&str>) -> Result<Watcher> {
         let client = self.client().await?.clone();
-        let (sid, mut rx) = client.subscribe(WATCH_TOPIC, None, QUEUED).await?;
+        let (sid, mut rx) = client.subscribe(WATCH_TOPIC, None, Pending::messages(QUEUED)).await?;
         // Subscribed before we return: every announcement after this is seen.
         client.flush().await?;
         let only = service.map(str::to_string);

@@ -11,9 +11,11 @@
 //! with back-off up to 2 s, for ever until [`NatsClient::disconnect`]) and re-sends every
 //! `SUB`, so subscriptions resume by themselves. [`NatsClient::publish`] waits up to 2 s for
 //! a connection and then fails, so a publisher is never told "ok" for a message that was
-//! not handed to a server. Per subscription, up to a bounded number of messages wait for
-//! their reader; beyond that they are dropped with a warning (a slow consumer, in NATS's
-//! words). A server that stops answering PINGs is dropped and re-dialled.
+//! not handed to a server. Per subscription, messages wait for their reader up to a bound
+//! ([`Pending`]: the NATS broker takes nats.go's, 512 Ki messages or 64 MiB); beyond it
+//! newer ones are dropped, with a warning when the drops begin and when they end (a slow
+//! consumer, in NATS's words). A server that stops answering PINGs is dropped and
+//! re-dialled.
 
 use crate::error::{Error, Result};
 use bytes::{Buf, Bytes, BytesMut};
@@ -44,6 +46,83 @@ const MAX_PINGS_OUT: u32 = 2;
 const MAX_LINE: usize = 64 * 1024;
 /// nats-server refuses a `max_payload` over 64 MiB; an INFO claiming more is clamped.
 pub(crate) const MAX_SERVER_PAYLOAD: usize = 64 * 1024 * 1024;
+
+/// How much may wait for a subscription's reader before newer messages are dropped (a slow
+/// consumer, in NATS's words): whichever limit is reached first. Bytes count payloads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pending {
+    /// Messages waiting.
+    pub messages: usize,
+    /// Payload bytes waiting.
+    pub bytes: usize,
+}
+
+impl Pending {
+    /// nats.go's defaults for a subscription (512 Ki messages, 64 MiB), which go-micro's NATS
+    /// broker subscribes with: a burst a Go subscriber absorbs is absorbed here too.
+    pub const NATS_GO: Pending = Pending { messages: 512 * 1024, bytes: 64 << 20 };
+
+    /// At most `n` messages, whatever their size.
+    pub const fn messages(n: usize) -> Pending {
+        Pending { messages: n, bytes: usize::MAX }
+    }
+}
+
+/// What a subscription's queue holds, shared by the read loop and the reader.
+#[derive(Debug, Default)]
+struct Queued {
+    /// Payload bytes waiting.
+    bytes: AtomicUsize,
+    /// Messages dropped since the subscription began.
+    dropped: AtomicU64,
+    /// Dropping now: warned once, until a message fits again.
+    slow: std::sync::atomic::AtomicBool,
+}
+
+impl Queued {
+    /// A message did not fit: counted, and warned about once per run of drops.
+    fn drop_one(&self, subject: &str, max_messages: usize, max_bytes: usize) {
+        let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        if !self.slow.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                subject,
+                max_messages,
+                max_bytes,
+                dropped,
+                "nats subscriber too slow: messages dropped until its queue has room"
+            );
+        }
+    }
+
+    /// A message fitted: ends a run of drops, saying how many were lost in all.
+    fn caught_up(&self, subject: &str) {
+        if self.slow.load(Ordering::Relaxed) && self.slow.swap(false, Ordering::Relaxed) {
+            let dropped = self.dropped.load(Ordering::Relaxed);
+            tracing::warn!(subject, dropped, "nats subscriber caught up; messages dropped since it subscribed");
+        }
+    }
+}
+
+/// A subscription's messages, in arrival order.
+#[derive(Debug)]
+pub struct Inbox {
+    rx: mpsc::Receiver<NatsMsg>,
+    queued: Arc<Queued>,
+}
+
+impl Inbox {
+    /// The next message; `None` once the subscription ended.
+    pub async fn recv(&mut self) -> Option<NatsMsg> {
+        let m = self.rx.recv().await?;
+        self.queued.bytes.fetch_sub(m.payload.len(), Ordering::Relaxed);
+        Some(m)
+    }
+
+    /// Messages dropped because the reader was too slow, since the subscription began.
+    pub fn dropped(&self) -> u64 {
+        self.queued.dropped.load(Ordering::Relaxed)
+    }
+}
 
 /// One message delivered to a subscription.
 #[derive(Clone, Debug)]
@@ -77,6 +156,8 @@ struct NSub {
     subject: String,
     queue: Option<String>,
     tx: mpsc::Sender<NatsMsg>,
+    queued: Arc<Queued>,
+    max_bytes: usize,
 }
 
 /// The client connection every clone and subscription shares: the servers to dial, the
@@ -463,14 +544,10 @@ impl NatsClient {
         self.conn.write(&out).await
     }
 
-    /// Subscribes to `subject` (in `queue`'s group when given); messages arrive on the
-    /// receiver, up to `capacity` waiting. The subscription id is for [`NatsClient::unsubscribe`].
-    pub async fn subscribe(
-        &self,
-        subject: &str,
-        queue: Option<&str>,
-        capacity: usize,
-    ) -> Result<(u64, mpsc::Receiver<NatsMsg>)> {
+    /// Subscribes to `subject` (in `queue`'s group when given); messages arrive in the
+    /// inbox, as many waiting as `pending` allows (newer ones are dropped past it, with a
+    /// warning). The subscription id is for [`NatsClient::unsubscribe`].
+    pub async fn subscribe(&self, subject: &str, queue: Option<&str>, pending: Pending) -> Result<(u64, Inbox)> {
         let id = self.conn.id;
         valid_subject(id, "subject", subject)?;
         if let Some(q) = queue {
@@ -480,12 +557,20 @@ impl NatsClient {
             return Err(io_err(id, "not connected: call connect first"));
         }
         let sid = self.conn.next_sid.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let (tx, rx) = mpsc::channel(pending.messages.max(1));
+        let queued = Arc::new(Queued::default());
         // Under the writer lock, so a reconnect either sees this sub or we see its writer.
         let mut guard = self.conn.writer.lock().await;
         self.conn.subs().insert(
             sid,
-            NSub { owner: self.owner, subject: subject.to_string(), queue: queue.map(str::to_string), tx },
+            NSub {
+                owner: self.owner,
+                subject: subject.to_string(),
+                queue: queue.map(str::to_string),
+                tx,
+                queued: Arc::clone(&queued),
+                max_bytes: pending.bytes,
+            },
         );
         if let Some(w) = guard.as_mut() {
             if let Err(e) = w.write_all(sub_line(subject, queue, sid).as_bytes()).await {
@@ -495,7 +580,18 @@ impl NatsClient {
         }
         // The server processes a connection's operations in order, so a later PUB from
         // this connection is already covered by the SUB.
-        Ok((sid, rx))
+        Ok((sid, Inbox { rx, queued }))
+    }
+
+    /// Messages dropped so far because one of this client's live subscriptions had no room
+    /// for them ([`Pending`]).
+    pub fn dropped(&self) -> u64 {
+        self.conn
+            .subs()
+            .values()
+            .filter(|s| s.owner == self.owner)
+            .map(|s| s.queued.dropped.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Ends subscription `sid`; an unknown one is not an error.
@@ -510,7 +606,7 @@ impl NatsClient {
     /// Waits up to [`PUBLISH_WAIT`] for a connection, like publish.
     pub async fn flush(&self) -> Result<()> {
         let inbox = new_inbox();
-        let (sid, mut rx) = self.subscribe(&inbox, None, 1).await?;
+        let (sid, mut rx) = self.subscribe(&inbox, None, Pending::messages(1)).await?;
         let sent = self.publish(&inbox, None, b"").await;
         let got = match sent {
             Ok(()) => tokio::time::timeout(PUBLISH_WAIT, rx.recv()).await.ok().flatten().is_some(),
@@ -703,11 +799,23 @@ impl NatsConnection {
                     }
                     let payload = buf.split_to(len).freeze();
                     buf.advance(2);
-                    let tx = sid.and_then(|sid| self.subs().get(&sid).map(|s| s.tx.clone()));
-                    if let Some(tx) = tx {
+                    let sub = sid.and_then(|sid| {
+                        self.subs().get(&sid).map(|s| (s.tx.clone(), Arc::clone(&s.queued), s.max_bytes))
+                    });
+                    if let Some((tx, queued, max_bytes)) = sub {
+                        let len = payload.len();
                         let msg = NatsMsg { subject: subject.to_string(), reply: reply.map(str::to_string), payload };
-                        if tx.try_send(msg).is_err() {
-                            tracing::warn!(subject, "nats subscriber too slow: message dropped");
+                        let fits = queued.bytes.load(Ordering::Relaxed).saturating_add(len) <= max_bytes;
+                        if fits {
+                            queued.bytes.fetch_add(len, Ordering::Relaxed);
+                        }
+                        if fits && tx.try_send(msg).is_ok() {
+                            queued.caught_up(subject);
+                        } else {
+                            if fits {
+                                queued.bytes.fetch_sub(len, Ordering::Relaxed);
+                            }
+                            queued.drop_one(subject, tx.max_capacity(), max_bytes);
                         }
                     }
                 }

@@ -106,8 +106,8 @@ impl NatsServer {
             Self::try_start(&self.bin.clone(), self.port, self.monitor, &args).unwrap_or_else(|why| panic!("{why}"));
     }
 
-    /// How many subscriptions the server holds on `subject` in `queue` (`None`: plain).
-    pub fn subscriptions(&self, subject: &str, queue: Option<&str>) -> usize {
+    /// The server's `/subsz` with every subscription listed.
+    fn subsz(&self) -> serde_json::Value {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", self.monitor)).expect("monitor port");
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         s.write_all(b"GET /subsz?subs=1&limit=100000 HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
@@ -115,11 +115,22 @@ impl NatsServer {
         s.read_to_end(&mut raw).unwrap();
         let text = String::from_utf8_lossy(&raw);
         let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-        let v: serde_json::Value =
-            serde_json::from_str(body).unwrap_or_else(|e| panic!("/subsz is not JSON ({e}): {text}"));
-        v["subscriptions_list"]
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("/subsz is not JSON ({e}): {text}"))
+    }
+
+    /// How many subscriptions the server holds on `subject` in `queue` (`None`: plain).
+    pub fn subscriptions(&self, subject: &str, queue: Option<&str>) -> usize {
+        self.subsz()["subscriptions_list"]
             .as_array()
             .map(|subs| subs.iter().filter(|s| s["subject"] == subject && s["qgroup"].as_str() == queue).count())
+            .unwrap_or(0)
+    }
+
+    /// Messages the server has handed to its subscriptions on `subject` (`/subsz`'s `msgs`).
+    pub fn delivered(&self, subject: &str) -> u64 {
+        self.subsz()["subscriptions_list"]
+            .as_array()
+            .map(|subs| subs.iter().filter(|s| s["subject"] == subject).filter_map(|s| s["msgs"].as_u64()).sum())
             .unwrap_or(0)
     }
 
