@@ -151,14 +151,15 @@ for L in ("unpinned", "pinned"):
               f"{a['rate']:,.0f} vs {b['rate']:,.0f} = {r:.2f}×; p50 {a['p50_us']:,.0f} vs {b['p50_us']:,.0f} µs | {note} |")
 for L in ("unpinned", "pinned"):
     nb = get(L, "publish nats (nats bench)", "nats bench pub→sub")
-    for w in ("publish nats w=1", "publish nats w=64"):
+    for w in ("publish nats w=1", "publish nats w=64", "publish nats w=8192"):
         a = get(L, w, "ours→ours")
+        note = "reported" if a is None or not a.get("lost") else f"**messages lost**: {a['lost']}"
         if a and nb and nb["rate"] > 0:
             print(f"| NATS publish → subscriber msg/s, our broker ({w.split()[-1]}) vs `nats bench` pub→sub on the same "
-                  f"server | {L} | {a['rate']:,.0f} vs {nb['rate']:,.0f} = {a['rate'] / nb['rate']:.2f}× | reported |")
+                  f"server | {L} | {a['rate']:,.0f} vs {nb['rate']:,.0f} = {a['rate'] / nb['rate']:.2f}× | {note} |")
         elif a:
             print(f"| NATS publish → subscriber msg/s, our broker ({w.split()[-1]}) | {L} | {a['rate']:,.0f}, p50 "
-                  f"{a['p50_us']:,.0f} µs | reported (`nats bench` not built) |")
+                  f"{a['p50_us']:,.0f} µs | {note} (`nats bench` not built) |")
 for L in ("unpinned", "pinned"):
     a, b = get(L, "stream w=64", "ours→ours"), get(L, "stream w=64", "go→go")
     if a and b and b["rate"] > 0:

@@ -292,7 +292,8 @@ pubsub() {
 }
 
 # natspub LAYOUT LIMIT: publish → subscriber through Debian's nats-server (our NATS broker,
-# publisher and subscriber in one process, the server in another), at 1 and 64 outstanding,
+# publisher and subscriber in one process, the server in another), at 1, 64 and 8192
+# outstanding (8192: bursts past what a subscriber once held, 4096 messages: none lost),
 # beside `nats bench` (natscli, go/bin/nats) publishing and subscribing 16-byte messages on
 # the same server. Skipped, and said so, without nats-server.
 natspub() {
@@ -302,7 +303,7 @@ natspub() {
 	port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 	"${pre[@]}" nats-server -a 127.0.0.1 -p "$port" >"$work/nats-pub-$L.log" 2>&1 & pids+=($!)
 	for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
-	for w in 1 64; do
+	for w in 1 64 8192; do
 		row "$L" "publish nats w=$w" "ours→ours" timeout "$lim" "$B/loadgen" pubsub --broker "nats://127.0.0.1:$port" --window "$w" --d "$D" --warmup "$WARMUP" --drain "$DRAIN"
 	done
 	if [ -x "$here/go/bin/nats" ]; then
