@@ -188,18 +188,57 @@ async fn a_server_that_stops_answering_is_noticed_by_pings() {
     assert_eq!(&last[..], b"after");
 }
 
-/// A handler that waits until released, counting what it got and its payload bytes.
-fn held_handler(gate: &Arc<tokio::sync::Semaphore>, got: &Arc<(AtomicU64, AtomicU64)>) -> broker::Handler {
-    let (gate, got) = (Arc::clone(gate), Arc::clone(got));
-    broker::handler(move |ev| {
-        let (gate, got) = (Arc::clone(&gate), Arc::clone(&got));
-        async move {
-            drop(gate.acquire().await);
-            got.0.fetch_add(1, Ordering::Relaxed);
-            got.1.fetch_add(ev.message.body.len() as u64, Ordering::Relaxed);
-            Ok(())
-        }
-    })
+/// A subscriber whose handler waits until released, counting what it got, and a publisher,
+/// on one nats-server.
+struct Held {
+    server: NatsServer,
+    sub: Nats,
+    publ: Nats,
+    gate: Arc<tokio::sync::Semaphore>,
+    got: Arc<AtomicU64>,
+}
+
+impl Held {
+    /// Subscribed to `topic` and seen by the server; `None` without a nats-server.
+    async fn start(test: &str, topic: &str) -> Option<Held> {
+        let server = NatsServer::start(&nats_bin(test)?, &[]);
+        let sub = Nats::new(&server.url(), 1 << 20).unwrap();
+        let publ = Nats::new(&server.url(), 1 << 20).unwrap();
+        sub.connect().await.unwrap();
+        publ.connect().await.unwrap();
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let got: Arc<AtomicU64> = Default::default();
+        let (g, n) = (Arc::clone(&gate), Arc::clone(&got));
+        let handler = broker::handler(move |_| {
+            let (g, n) = (Arc::clone(&g), Arc::clone(&n));
+            async move {
+                drop(g.acquire().await);
+                n.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+        });
+        sub.subscribe(topic, SubscribeOptions::default(), handler).await.unwrap();
+        server.wait_subscriptions(topic, None, 1).await;
+        Some(Held { server, sub, publ, gate, got })
+    }
+
+    /// Once the server has handed `n` messages on `topic` to the subscriber's connection, a
+    /// round trip on it means its reader has taken each: queued for the handler, or dropped.
+    async fn taken(&self, topic: &str, n: u64) {
+        wait_until("nats-server delivered every message", || self.server.delivered(topic) >= n).await;
+        self.sub.flush().await.unwrap();
+    }
+
+    /// Lets the handler go, and waits until it got all of `n` that were not dropped.
+    async fn release(&self, n: u64) -> u64 {
+        self.gate.add_permits(usize::MAX >> 4);
+        wait_until("the handler got what waited", || self.got() + self.sub.dropped() >= n).await;
+        self.got()
+    }
+
+    fn got(&self) -> u64 {
+        self.got.load(Ordering::Relaxed)
+    }
 }
 
 /// Waits (10 s at most) until `done` holds.
@@ -215,29 +254,17 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 /// every message waits for it, as nats.go (go-micro's NATS broker) lets 512 Ki wait.
 #[tokio::test]
 async fn a_held_handler_gets_a_burst_of_twenty_thousand_whole() {
-    let Some(bin) = nats_bin("a_held_handler_gets_a_burst_of_twenty_thousand_whole") else { return };
-    let server = NatsServer::start(&bin, &[]);
-    let sub = Nats::new(&server.url(), 1 << 20).unwrap();
-    let publ = Nats::new(&server.url(), 1 << 20).unwrap();
-    sub.connect().await.unwrap();
-    publ.connect().await.unwrap();
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    let got: Arc<(AtomicU64, AtomicU64)> = Default::default();
-    sub.subscribe("burst", SubscribeOptions::default(), held_handler(&gate, &got)).await.unwrap();
-    server.wait_subscriptions("burst", None, 1).await;
+    let Some(h) = Held::start("a_held_handler_gets_a_burst_of_twenty_thousand_whole", "burst").await else {
+        return;
+    };
     let n = 20_000u64;
     for i in 0..n {
-        publ.publish("burst", Message::new(format!("{i}"))).await.unwrap();
+        h.publ.publish("burst", Message::new(format!("{i}"))).await.unwrap();
     }
-    // The server has handed every message to the subscriber's connection, and a round trip on
-    // it means its reader has taken each; only then is the handler let go.
-    wait_until("nats-server delivered the burst", || server.delivered("burst") >= n).await;
-    sub.flush().await.unwrap();
-    assert_eq!(sub.dropped(), 0, "nothing dropped while the handler was held");
-    gate.add_permits(usize::MAX >> 4);
-    wait_until("the handler got the burst", || got.0.load(Ordering::Relaxed) + sub.dropped() >= n).await;
-    assert_eq!(sub.dropped(), 0, "nothing dropped");
-    assert_eq!(got.0.load(Ordering::Relaxed), n, "every message of the burst reached the handler");
+    h.taken("burst", n).await;
+    assert_eq!(h.sub.dropped(), 0, "nothing dropped while the handler was held");
+    assert_eq!(h.release(n).await, n, "every message of the burst reached the handler");
+    assert_eq!(h.sub.dropped(), 0, "nothing dropped");
 }
 
 /// Past the bound of waiting payload bytes (64 MiB, nats.go's), newer messages are dropped
@@ -245,31 +272,19 @@ async fn a_held_handler_gets_a_burst_of_twenty_thousand_whole() {
 /// published, and what waited stayed within the bound.
 #[tokio::test]
 async fn a_held_handler_keeps_at_most_64_mib_waiting_and_counts_the_rest() {
-    let Some(bin) = nats_bin("a_held_handler_keeps_at_most_64_mib_waiting_and_counts_the_rest") else { return };
-    let server = NatsServer::start(&bin, &[]);
-    let sub = Nats::new(&server.url(), 1 << 20).unwrap();
-    let publ = Nats::new(&server.url(), 1 << 20).unwrap();
-    sub.connect().await.unwrap();
-    publ.connect().await.unwrap();
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    let got: Arc<(AtomicU64, AtomicU64)> = Default::default();
-    sub.subscribe("big", SubscribeOptions::default(), held_handler(&gate, &got)).await.unwrap();
-    server.wait_subscriptions("big", None, 1).await;
+    let test = "a_held_handler_keeps_at_most_64_mib_waiting_and_counts_the_rest";
+    let Some(h) = Held::start(test, "big").await else { return };
     // 700 KB bodies: under nats-server's 1 MiB max_payload once base64'd into go-micro's
     // envelope (~934 KB each), so 100 of them are ~89 MiB.
     let body = vec![7u8; 700_000];
     let n = 100u64;
     for _ in 0..n {
-        publ.publish("big", Message::new(body.clone())).await.unwrap();
+        h.publ.publish("big", Message::new(body.clone())).await.unwrap();
     }
-    // Once the server has handed every message to the subscriber's connection, a round trip
-    // on it means its reader has taken each: queued for the handler, or dropped.
-    wait_until("nats-server delivered every message", || server.delivered("big") >= n).await;
-    sub.flush().await.unwrap();
-    assert!(sub.dropped() > 0, "past 64 MiB waiting, messages are dropped");
-    gate.add_permits(usize::MAX >> 4);
-    wait_until("the handler got what waited", || got.0.load(Ordering::Relaxed) + sub.dropped() >= n).await;
-    let (received, dropped) = (got.0.load(Ordering::Relaxed), sub.dropped());
+    h.taken("big", n).await;
+    assert!(h.sub.dropped() > 0, "past 64 MiB waiting, messages are dropped");
+    let received = h.release(n).await;
+    let dropped = h.sub.dropped();
     println!("64 MiB bound: published {n} of ~934 KB, handled {received}, dropped {dropped}");
     assert_eq!(received + dropped, n, "every message handled or counted as dropped");
     // One message may be in the handler (taken off the queue) beyond what the bound lets wait.
@@ -277,6 +292,6 @@ async fn a_held_handler_keeps_at_most_64_mib_waiting_and_counts_the_rest() {
     assert!(received * payload <= (64 << 20) + payload, "{received} messages of ~{payload} bytes waited");
     assert!(received >= 60, "the bound let ~71 messages wait, not {received}");
     // After the drops, the subscription goes on: a new message arrives.
-    publ.publish("big", Message::new("after")).await.unwrap();
-    wait_until("a message after the drops arrives", || got.0.load(Ordering::Relaxed) > received).await;
+    h.publ.publish("big", Message::new("after")).await.unwrap();
+    wait_until("a message after the drops arrives", || h.got() > received).await;
 }
