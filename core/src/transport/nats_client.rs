@@ -33,10 +33,10 @@ trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 type OwnedReadHalf = ReadHalf<Box<dyn Io>>;
 type OwnedWriteHalf = WriteHalf<Box<dyn Io>>;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 mod inbox;
-use inbox::Queued;
+use inbox::Feed;
 pub use inbox::{Inbox, Pending};
 
 /// go-micro's default NATS URL.
@@ -82,9 +82,8 @@ struct NSub {
     owner: u64,
     subject: String,
     queue: Option<String>,
-    tx: mpsc::Sender<NatsMsg>,
-    queued: Arc<Queued>,
-    max_bytes: usize,
+    /// Where the read loop puts the subscription's messages.
+    feed: Feed,
 }
 
 /// The client connection every clone and subscription shares: the servers to dial, the
@@ -484,20 +483,12 @@ impl NatsClient {
             return Err(io_err(id, "not connected: call connect first"));
         }
         let sid = self.conn.next_sid.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(pending.messages.max(1));
-        let queued = Arc::new(Queued::default());
+        let (feed, inbox) = inbox::channel(pending);
         // Under the writer lock, so a reconnect either sees this sub or we see its writer.
         let mut guard = self.conn.writer.lock().await;
         self.conn.subs().insert(
             sid,
-            NSub {
-                owner: self.owner,
-                subject: subject.to_string(),
-                queue: queue.map(str::to_string),
-                tx,
-                queued: Arc::clone(&queued),
-                max_bytes: pending.bytes,
-            },
+            NSub { owner: self.owner, subject: subject.to_string(), queue: queue.map(str::to_string), feed },
         );
         if let Some(w) = guard.as_mut() {
             if let Err(e) = w.write_all(sub_line(subject, queue, sid).as_bytes()).await {
@@ -507,18 +498,13 @@ impl NatsClient {
         }
         // The server processes a connection's operations in order, so a later PUB from
         // this connection is already covered by the SUB.
-        Ok((sid, Inbox::new(rx, queued)))
+        Ok((sid, inbox))
     }
 
     /// Messages dropped so far because one of this client's live subscriptions had no room
     /// for them ([`Pending`]).
     pub fn dropped(&self) -> u64 {
-        self.conn
-            .subs()
-            .values()
-            .filter(|s| s.owner == self.owner)
-            .map(|s| s.queued.dropped.load(Ordering::Relaxed))
-            .sum()
+        self.conn.subs().values().filter(|s| s.owner == self.owner).map(|s| s.feed.dropped()).sum()
     }
 
     /// Ends subscription `sid`; an unknown one is not an error.
@@ -726,24 +712,11 @@ impl NatsConnection {
                     }
                     let payload = buf.split_to(len).freeze();
                     buf.advance(2);
-                    let sub = sid.and_then(|sid| {
-                        self.subs().get(&sid).map(|s| (s.tx.clone(), Arc::clone(&s.queued), s.max_bytes))
-                    });
-                    if let Some((tx, queued, max_bytes)) = sub {
-                        let len = payload.len();
+                    // Offered under the lock (nothing in it waits): no per-message clone.
+                    let subs = self.subs();
+                    if let Some(s) = sid.and_then(|sid| subs.get(&sid)) {
                         let msg = NatsMsg { subject: subject.to_string(), reply: reply.map(str::to_string), payload };
-                        let fits = queued.bytes.load(Ordering::Relaxed).saturating_add(len) <= max_bytes;
-                        if fits {
-                            queued.bytes.fetch_add(len, Ordering::Relaxed);
-                        }
-                        if fits && tx.try_send(msg).is_ok() {
-                            queued.caught_up(subject);
-                        } else {
-                            if fits {
-                                queued.bytes.fetch_sub(len, Ordering::Relaxed);
-                            }
-                            queued.drop_one(subject, tx.max_capacity(), max_bytes);
-                        }
+                        s.feed.offer(subject, msg);
                     }
                 }
                 ServerOp::Ping => self.write(b"PONG\r\n").await?,

@@ -27,26 +27,63 @@ impl Pending {
     }
 }
 
-/// What a subscription's queue holds, shared by the read loop and the reader.
+/// A subscription's queue bounded by `pending`: the read loop's end and the reader's.
+pub(super) fn channel(pending: Pending) -> (Feed, Inbox) {
+    let (tx, rx) = mpsc::channel(pending.messages.max(1));
+    let queued = Arc::new(Queued::default());
+    (Feed { tx, queued: Arc::clone(&queued), max_bytes: pending.bytes }, Inbox { rx, queued })
+}
+
+/// What a subscription's queue holds, shared by its two ends.
 #[derive(Debug, Default)]
-pub(super) struct Queued {
+struct Queued {
     /// Payload bytes waiting.
-    pub(super) bytes: AtomicUsize,
+    bytes: AtomicUsize,
     /// Messages dropped since the subscription began.
-    pub(super) dropped: AtomicU64,
+    dropped: AtomicU64,
     /// Dropping now: warned once, until a message fits again.
     slow: AtomicBool,
 }
 
-impl Queued {
+/// The read loop's end of a subscription's queue.
+#[derive(Debug)]
+pub(super) struct Feed {
+    tx: mpsc::Sender<NatsMsg>,
+    queued: Arc<Queued>,
+    max_bytes: usize,
+}
+
+impl Feed {
+    /// Queues `msg` (published on `subject`) when it fits in both bounds; otherwise drops and
+    /// counts it, with a warning when a run of drops begins and another when it ends.
+    pub(super) fn offer(&self, subject: &str, msg: NatsMsg) {
+        let len = msg.payload.len();
+        if self.queued.bytes.load(Ordering::Relaxed).saturating_add(len) <= self.max_bytes {
+            // Counted before the send, so the reader, which subtracts as it takes, never goes
+            // below zero.
+            self.queued.bytes.fetch_add(len, Ordering::Relaxed);
+            if self.tx.try_send(msg).is_ok() {
+                self.caught_up(subject);
+                return;
+            }
+            self.queued.bytes.fetch_sub(len, Ordering::Relaxed);
+        }
+        self.drop_one(subject);
+    }
+
+    /// Messages dropped since the subscription began.
+    pub(super) fn dropped(&self) -> u64 {
+        self.queued.dropped.load(Ordering::Relaxed)
+    }
+
     /// A message did not fit: counted, and warned about once per run of drops.
-    pub(super) fn drop_one(&self, subject: &str, max_messages: usize, max_bytes: usize) {
-        let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-        if !self.slow.swap(true, Ordering::Relaxed) {
+    fn drop_one(&self, subject: &str) {
+        let dropped = self.queued.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        if !self.queued.slow.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 subject,
-                max_messages,
-                max_bytes,
+                max_messages = self.tx.max_capacity(),
+                max_bytes = self.max_bytes,
                 dropped,
                 "nats subscriber too slow: messages dropped until its queue has room"
             );
@@ -54,9 +91,9 @@ impl Queued {
     }
 
     /// A message fitted: ends a run of drops, saying how many were lost in all.
-    pub(super) fn caught_up(&self, subject: &str) {
-        if self.slow.load(Ordering::Relaxed) && self.slow.swap(false, Ordering::Relaxed) {
-            let dropped = self.dropped.load(Ordering::Relaxed);
+    fn caught_up(&self, subject: &str) {
+        if self.queued.slow.load(Ordering::Relaxed) && self.queued.slow.swap(false, Ordering::Relaxed) {
+            let dropped = self.queued.dropped.load(Ordering::Relaxed);
             tracing::warn!(subject, dropped, "nats subscriber caught up; messages dropped since it subscribed");
         }
     }
@@ -70,20 +107,10 @@ pub struct Inbox {
 }
 
 impl Inbox {
-    /// The reading end of a subscription's queue.
-    pub(super) fn new(rx: mpsc::Receiver<NatsMsg>, queued: Arc<Queued>) -> Inbox {
-        Inbox { rx, queued }
-    }
-
     /// The next message; `None` once the subscription ended.
     pub async fn recv(&mut self) -> Option<NatsMsg> {
         let m = self.rx.recv().await?;
         self.queued.bytes.fetch_sub(m.payload.len(), Ordering::Relaxed);
         Some(m)
-    }
-
-    /// Messages dropped because the reader was too slow, since the subscription began.
-    pub fn dropped(&self) -> u64 {
-        self.queued.dropped.load(Ordering::Relaxed)
     }
 }
