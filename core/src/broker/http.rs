@@ -171,9 +171,9 @@ impl HttpBrokerState {
         }
     }
 
-    async fn deliver(self: Arc<Self>, topic: String, services: Vec<Service>) {
+    async fn deliver(self: Arc<Self>, topic: String, services: Arc<Vec<Service>>) {
         for env in self.take(&topic) {
-            for svc in &services {
+            for svc in services.iter() {
                 let mut nodes: Vec<&Node> = svc
                     .nodes
                     .iter()
@@ -475,7 +475,7 @@ impl Broker for HttpBroker {
             return Err(too_large(env.len(), self.state.max_message, "broker's message size (encoded envelope)"));
         }
         self.state.requeue(topic, Bytes::from(env));
-        let services = self.state.cache.lookup(SERVICE).await?;
+        let services = self.state.cache.lookup_shared(SERVICE).await?;
         if services.is_empty() {
             return Err(Error::not_found(
                 BROKER_ID,

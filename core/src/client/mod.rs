@@ -343,34 +343,26 @@ impl Client {
             return opts.address.len();
         }
         match &self.state.cache {
-            Some(c) => c.lookup(service).await.map(|s| s.iter().map(|s| s.nodes.len()).sum()).unwrap_or(0),
+            Some(c) => c.lookup_shared(service).await.map(|s| s.iter().map(|s| s.nodes.len()).sum()).unwrap_or(0),
             None => 0,
         }
     }
 
-    async fn pick(&self, service: &str, opts: &CallOptions, tried: &[String]) -> Result<Node> {
+    async fn pick(&self, service: &str, opts: &CallOptions, tried: &[String]) -> Result<Picked> {
         if !opts.address.is_empty() {
-            let nodes: Vec<Node> = opts
-                .address
-                .iter()
-                .map(|a| {
-                    let mut metadata = Metadata::new();
-                    metadata.insert("protocol".into(), "mucp".into());
-                    Node { id: a.clone(), address: a.clone(), metadata }
-                })
-                .collect();
-            let svc = [crate::registry::Service { name: service.into(), nodes, ..Default::default() }];
-            return self
+            let address = self
                 .state
                 .selector
-                .select(&svc, &[], tried)
-                .cloned()
-                .ok_or_else(|| Error::internal(CLIENT_ID, "no address given"));
+                .select_address(&opts.address, tried)
+                .ok_or_else(|| Error::internal(CLIENT_ID, "no address given"))?;
+            let mut metadata = Metadata::new();
+            metadata.insert("protocol".into(), "mucp".into());
+            return Ok(Picked::Given(Node { id: address.into(), address: address.into(), metadata }));
         }
         let Some(cache) = &self.state.cache else {
             return Err(Error::internal(CLIENT_ID, format!("service {service}: no registry and no address to call")));
         };
-        let services = cache.lookup(service).await?;
+        let services = cache.lookup_shared(service).await?;
         tracing::trace!(service, n = services.len(), "looked up");
         if services.is_empty() {
             return Err(Error::not_found(
@@ -378,13 +370,16 @@ impl Client {
                 format!("service {service}: not found in the {} registry", cache.name()),
             ));
         }
-        self.state.selector.select(&services, &opts.filters, tried).cloned().ok_or_else(|| {
-            if opts.filters.is_empty() {
-                Error::internal(CLIENT_ID, format!("error selecting {service} node: none available"))
-            } else {
-                Error::not_found(CLIENT_ID, format!("error selecting {service} node: none matches {:?}", opts.filters))
+        match self.state.selector.select_at(&services, &opts.filters, tried) {
+            Some((service, node)) => Ok(Picked::Cached { services, service, node }),
+            None if opts.filters.is_empty() => {
+                Err(Error::internal(CLIENT_ID, format!("error selecting {service} node: none available")))
             }
-        })
+            None => Err(Error::not_found(
+                CLIENT_ID,
+                format!("error selecting {service} node: none matches {:?}", opts.filters),
+            )),
+        }
     }
 
     fn headers(
@@ -591,6 +586,27 @@ fn backoff(attempt: u32, tried: usize, nodes: usize) -> Duration {
     let i = f64::from(attempt.saturating_sub(1));
     let ms = (i.powf(std::f64::consts::E).trunc() * 100.0).min(120_000.0);
     Duration::from_millis(ms as u64)
+}
+
+/// The node an attempt goes to: one of the registry cache's answer, shared with the cache
+/// rather than copied (a go-micro node carries its metadata, a service its endpoints), or
+/// one made from an address the caller gave.
+enum Picked {
+    /// `services[service].nodes[node]`.
+    Cached { services: Arc<Vec<crate::registry::Service>>, service: usize, node: usize },
+    /// From [`CallOptions::address`].
+    Given(Node),
+}
+
+impl std::ops::Deref for Picked {
+    type Target = Node;
+
+    fn deref(&self) -> &Node {
+        match self {
+            Picked::Cached { services, service, node } => &services[*service].nodes[*node],
+            Picked::Given(node) => node,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -91,7 +91,9 @@ struct Inflight {
 }
 
 struct CacheEntry {
-    services: Vec<Service>,
+    /// Shared with every lookup that answers from it, so a call does not copy its service's
+    /// nodes and endpoints; changed copy-on-write when a watch event or failure arrives.
+    services: Arc<Vec<Service>>,
     fetched: Instant,
 }
 
@@ -123,10 +125,14 @@ impl Cache {
     pub fn mark_failed(&self, service: &str, node_id: &str) {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(entry) = st.entries.get_mut(service) {
-            for svc in &mut entry.services {
+            if !entry.services.iter().any(|s| s.nodes.iter().any(|n| n.id == node_id)) {
+                return;
+            }
+            let services = Arc::make_mut(&mut entry.services);
+            for svc in services.iter_mut() {
                 svc.nodes.retain(|n| n.id != node_id);
             }
-            entry.services.retain(|s| !s.nodes.is_empty());
+            services.retain(|s| !s.nodes.is_empty());
             if entry.services.is_empty() {
                 // Not "nobody serves it": we only know the nodes we had failed. Ask again.
                 st.entries.remove(service);
@@ -158,7 +164,7 @@ impl Cache {
             .await;
     }
 
-    async fn fetch(&self, name: &str) -> Result<Vec<Service>> {
+    async fn fetch(&self, name: &str) -> Result<Arc<Vec<Service>>> {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).inflight.entry(name.to_string()).or_default().fetches += 1;
         let answer = self.inner.get_service(name).await;
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -177,7 +183,7 @@ impl Cache {
                 Some(entry) if !entry.services.is_empty() => {
                     entry.fetched = Instant::now().checked_sub(self.opts.refresh).unwrap_or_else(Instant::now);
                     tracing::warn!(service = name, error = %e, "registry unreachable: serving the nodes known before");
-                    return Ok(entry.services.clone());
+                    return Ok(Arc::clone(&entry.services));
                 }
                 _ => return Err(e),
             },
@@ -191,16 +197,17 @@ impl Cache {
                 // The watch reported none of these nodes gone: the answer was lost, not the nodes.
                 tracing::debug!(service = name, "registry answered nobody; keeping the nodes the watch knows");
                 entry.fetched = Instant::now();
-                return Ok(entry.services.clone());
+                return Ok(Arc::clone(&entry.services));
             }
         }
-        st.entries.insert(name.to_string(), CacheEntry { services: services.clone(), fetched: Instant::now() });
+        let services = Arc::new(services);
+        st.entries.insert(name.to_string(), CacheEntry { services: Arc::clone(&services), fetched: Instant::now() });
         Ok(services)
     }
 
-    fn cached(&self, name: &str) -> Option<(Vec<Service>, Duration)> {
+    fn cached(&self, name: &str) -> Option<(Arc<Vec<Service>>, Duration)> {
         let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        st.entries.get(name).map(|e| (e.services.clone(), e.fetched.elapsed()))
+        st.entries.get(name).map(|e| (Arc::clone(&e.services), e.fetched.elapsed()))
     }
 
     fn usable(&self, services: &[Service], age: Duration) -> bool {
@@ -217,8 +224,15 @@ impl Cache {
         self.home.is_some()
     }
 
-    /// Looks `name` up, from memory when possible.
+    /// Looks `name` up, from memory when possible: a copy of what [`Cache::lookup_shared`]
+    /// answers.
     pub async fn lookup(self: &Arc<Self>, name: &str) -> Result<Vec<Service>> {
+        self.lookup_shared(name).await.map(Arc::unwrap_or_clone)
+    }
+
+    /// Looks `name` up, from memory when possible, sharing the cached answer instead of
+    /// copying it: what a call does to pick a node.
+    pub async fn lookup_shared(self: &Arc<Self>, name: &str) -> Result<Arc<Vec<Service>>> {
         let Some(home) = self.home_if_on_a_thread_runtime() else {
             return self.lookup_here(name).await;
         };
@@ -235,7 +249,7 @@ impl Cache {
 
     /// The cached answer for `name` while it may be served (refreshed in the background
     /// once old).
-    fn from_memory(self: &Arc<Self>, name: &str) -> Option<Vec<Service>> {
+    fn from_memory(self: &Arc<Self>, name: &str) -> Option<Arc<Vec<Service>>> {
         let (services, age) = self.cached(name)?;
         if !self.usable(&services, age) {
             return None;
@@ -247,7 +261,7 @@ impl Cache {
     }
 
     /// [`Cache::lookup`] on the runtime running now.
-    async fn lookup_here(self: &Arc<Self>, name: &str) -> Result<Vec<Service>> {
+    async fn lookup_here(self: &Arc<Self>, name: &str) -> Result<Arc<Vec<Service>>> {
         self.ensure_watch().await;
         if let Some(services) = self.from_memory(name) {
             return Ok(services);
@@ -366,7 +380,7 @@ async fn apply_events(state: &Weak<Mutex<State>>, watcher: &mut Watcher, closed:
             pending.events.push(ev.clone());
         }
         let Some(entry) = st.entries.get_mut(&name) else { continue };
-        merge(&mut entry.services, ev);
+        merge(Arc::make_mut(&mut entry.services), ev);
         if entry.services.is_empty() {
             // The next lookup asks the registry rather than answering "not found" from
             // memory: a node that restarts is found as soon as it registers.
@@ -412,10 +426,10 @@ impl Registry for Cache {
         // fresh, else ask the wrapped registry.
         if let Some((services, age)) = self.cached(name) {
             if self.usable(&services, age) {
-                return Ok(services);
+                return Ok(Arc::unwrap_or_clone(services));
             }
         }
-        self.fetch(name).await
+        self.fetch(name).await.map(Arc::unwrap_or_clone)
     }
     async fn list_services(&self) -> Result<Vec<Service>> {
         self.inner.list_services().await

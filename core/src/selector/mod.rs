@@ -70,22 +70,47 @@ impl Selector {
     /// Picks a node from `services` that passes every filter, preferring nodes whose ids are
     /// not in `tried`. `None` when no node passes the filters.
     pub fn select<'a>(&self, services: &'a [Service], filters: &[Filter], tried: &[String]) -> Option<&'a Node> {
-        let candidates: Vec<&Node> = services
-            .iter()
-            .flat_map(|s| s.nodes.iter().map(move |n| (s, n)))
-            .filter(|(s, n)| filters.iter().all(|f| f.keeps(s, n)))
-            .map(|(_, n)| n)
-            .collect();
-        let fresh: Vec<&Node> = candidates.iter().copied().filter(|n| !tried.contains(&n.id)).collect();
-        let pool = if fresh.is_empty() { &candidates } else { &fresh };
-        if pool.is_empty() {
+        self.select_at(services, filters, tried).map(|(s, n)| &services[s].nodes[n])
+    }
+
+    /// [`Selector::select`] as positions: the service's in `services` and the node's in its
+    /// `nodes`, so a caller holding `services` shared can keep the pick without copying the
+    /// node.
+    ///
+    /// Nothing is allocated: the candidates are counted, then walked again to the chosen one.
+    pub fn select_at(&self, services: &[Service], filters: &[Filter], tried: &[String]) -> Option<(usize, usize)> {
+        let candidates = || {
+            services
+                .iter()
+                .enumerate()
+                .flat_map(|(si, s)| s.nodes.iter().enumerate().map(move |(ni, n)| (si, s, ni, n)))
+                .filter(|(_, s, _, n)| filters.iter().all(|f| f.keeps(s, n)))
+        };
+        let fresh = candidates().filter(|(_, _, _, n)| !tried.contains(&n.id)).count();
+        // Untried nodes while any is left; once all were tried, any candidate again.
+        let (len, skip_tried) = if fresh > 0 { (fresh, !tried.is_empty()) } else { (candidates().count(), false) };
+        let i = self.index(len)?;
+        candidates().filter(|(_, _, _, n)| !skip_tried || !tried.contains(&n.id)).nth(i).map(|(si, _, ni, _)| (si, ni))
+    }
+
+    /// Picks one of `addresses`, preferring those not in `tried`, as [`Selector::select`]
+    /// picks a node (an address given for a call is its node's id too). `None` when empty.
+    pub fn select_address<'a>(&self, addresses: &'a [String], tried: &[String]) -> Option<&'a str> {
+        let fresh = addresses.iter().filter(|a| !tried.contains(a)).count();
+        let (len, skip_tried) = if fresh > 0 { (fresh, !tried.is_empty()) } else { (addresses.len(), false) };
+        let i = self.index(len)?;
+        addresses.iter().filter(|a| !skip_tried || !tried.contains(a)).nth(i).map(String::as_str)
+    }
+
+    /// The position the strategy picks among `len` candidates; `None` when there are none.
+    fn index(&self, len: usize) -> Option<usize> {
+        if len == 0 {
             return None;
         }
-        let i = match self.strategy {
-            Strategy::Random => rand::rng().random_range(0..pool.len()),
-            Strategy::RoundRobin => self.counter.fetch_add(1, Ordering::Relaxed) % pool.len(),
-        };
-        Some(pool[i])
+        Some(match self.strategy {
+            Strategy::Random => rand::rng().random_range(0..len),
+            Strategy::RoundRobin => self.counter.fetch_add(1, Ordering::Relaxed) % len,
+        })
     }
 }
 
