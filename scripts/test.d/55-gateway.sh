@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Gateway suite: `micro api` (the micro-gateway crate) end to end — the crate's unit tests,
-# the handlers against in-process services (gateway/tests/handlers.rs), the auth layer over
-# HTTP (gateway/tests/auth.rs), then gateway/tests/api.rs inside the private network namespace: our `micro api` binary
+# the handlers against in-process services (gateway/tests/handlers.rs), a request's
+# allocations (gateway/tests/request_allocations.rs), the auth layer over HTTP
+# (gateway/tests/auth.rs), then gateway/tests/api.rs inside the private network namespace: our `micro api` binary
 # in front of go-micro v5.30.0 fixtures (gm5 fx-*) and the Rust greeter, and the same
 # requests against go-micro's own `micro api` (bin/gomicro) where the two must agree.
 set -euo pipefail
@@ -26,6 +27,8 @@ unit() { cargo test --locked -q -p micro-gateway --lib && cargo test --locked -q
 step "gateway unit and doc tests (resolver, errors, CORS, stats, qson, go.api)" unit
 step "api, event, http/proxy and web handlers (memory registry and broker, loopback)" \
 	cargo test --locked -q -p micro-gateway --test handlers
+step "a request shares the registry cache's answer: its allocations do not grow with the service's size" \
+	cargo test --locked -q -p micro-gateway --test request_allocations
 step "auth: login, expired/revoked/forged/wrong-scope tokens on every call path, persistence, no password anywhere" \
 	cargo test --locked -q -p micro-gateway --test auth
 step "micro api --auth: the first admin's password printed once, MICRO_ADMIN_PASSWORD, persistence (the binary)" \

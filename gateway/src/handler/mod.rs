@@ -22,6 +22,7 @@ use hyper::header::{HeaderMap, CONTENT_LENGTH};
 use hyper::{Request, Response, StatusCode};
 use micro::registry::{Metadata, Service};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Which handler serves the paths no fixed route takes.
@@ -174,11 +175,13 @@ pub(crate) async fn resolve(s: &Shared, names: &[String], why: &str) -> Result<S
     resolve_with(s, names, why).await.map(|(name, _)| name)
 }
 
-/// All versions of `name` as the registry (through the client's cache) has them.
-pub(crate) async fn lookup(s: &Shared, name: &str) -> micro::Result<Vec<Service>> {
+/// All versions of `name` as the registry (through the client's cache) has them: the
+/// cache's answer shared, not copied, as every request through the gateway looks its
+/// service up.
+pub(crate) async fn lookup(s: &Shared, name: &str) -> micro::Result<Arc<Vec<Service>>> {
     match s.client.cache() {
-        Some(cache) => cache.lookup(name).await,
-        None => s.registry.get_service(name).await,
+        Some(cache) => cache.lookup_shared(name).await,
+        None => s.registry.get_service(name).await.map(Arc::new),
     }
 }
 
@@ -187,7 +190,7 @@ pub(crate) async fn resolve_with(
     s: &Shared,
     names: &[String],
     why: &str,
-) -> Result<(String, Vec<Service>), Response<Body>> {
+) -> Result<(String, Arc<Vec<Service>>), Response<Body>> {
     for name in names {
         match lookup(s, name).await {
             Ok(v) if v.iter().any(|svc| !svc.nodes.is_empty()) => return Ok((name.clone(), v)),

@@ -40,7 +40,7 @@ pub(crate) async fn serve(s: &Shared, req: Request<Body>) -> Response<Body> {
                 Err(e) => registry_error(&e),
             },
             Some(name) => match lookup(s, &name).await {
-                Ok(v) if !v.is_empty() => json(&v),
+                Ok(v) if !v.is_empty() => json(&*v),
                 Ok(_) => error::json(StatusCode::NOT_FOUND, SIDECAR_ID, format!("Service not found: {name}")),
                 Err(e) if e.code == 404 => {
                     error::json(StatusCode::NOT_FOUND, SIDECAR_ID, format!("Service not found: {name}"))

@@ -16,6 +16,7 @@ use http_body_util::BodyExt;
 use hyper::{Request, Response, StatusCode};
 use micro::CallOptions;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// What the commands are, as `help` prints them.
 pub const HELP: &str = "\
@@ -116,7 +117,7 @@ async fn list(gw: &Gateway) -> Output {
 
 async fn get(gw: &Gateway, name: &str) -> Output {
     match handler::lookup(&gw.shared, name).await {
-        Ok(v) if !v.is_empty() => Output::ok(serde_json::to_string_pretty(&v).unwrap_or_default()),
+        Ok(v) if !v.is_empty() => Output::ok(serde_json::to_string_pretty(v.as_slice()).unwrap_or_default()),
         Ok(_) => Output::failed(format!("service not found: {name}")),
         Err(e) if e.code == 404 => Output::failed(format!("service not found: {name}")),
         Err(e) => Output::failed(format!("registry: {}", e.detail)),
@@ -141,7 +142,7 @@ async fn health(gw: &Gateway, name: &str) -> Output {
     let s = &gw.shared;
     let versions = match handler::lookup(s, name).await {
         Ok(v) => v,
-        Err(e) if e.code == 404 => Vec::new(),
+        Err(e) if e.code == 404 => Arc::default(),
         Err(e) => return Output::failed(format!("registry: {}", e.detail)),
     };
     let nodes: Vec<(String, String, String)> = versions

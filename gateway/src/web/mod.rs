@@ -186,7 +186,8 @@ impl Dashboard {
         let mut out = Vec::new();
         for name in names {
             match handler::lookup(s, &name).await {
-                Ok(mut versions) => {
+                Ok(versions) => {
+                    let mut versions = Arc::unwrap_or_clone(versions);
                     versions.sort_by(|a, b| a.version.cmp(&b.version));
                     out.extend(versions.into_iter().filter(|v| !v.nodes.is_empty()));
                 }
@@ -225,7 +226,7 @@ impl Dashboard {
             .filter(|v| !v.is_empty());
         let services = match wanted {
             Some(name) => match handler::lookup(&self.gateway.shared, &name).await {
-                Ok(v) if !v.is_empty() => v,
+                Ok(v) if !v.is_empty() => Arc::unwrap_or_clone(v),
                 Ok(_) => return error::json(StatusCode::NOT_FOUND, GATEWAY_ID, format!("service not found: {name}")),
                 Err(e) if e.code == 404 => {
                     return error::json(StatusCode::NOT_FOUND, GATEWAY_ID, format!("service not found: {name}"))
