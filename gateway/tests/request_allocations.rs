@@ -110,7 +110,8 @@ async fn a_request_does_not_copy_the_service_it_looks_up() {
     }));
     registry.register(&wide, RegisterOptions::default()).await.expect("register");
 
-    let client = micro::Client::builder().registry(Arc::clone(&registry)).without_broker().build().await.expect("client");
+    let client =
+        micro::Client::builder().registry(Arc::clone(&registry)).without_broker().build().await.expect("client");
     let gw = Gateway::new(client, registry, Options::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");

@@ -305,8 +305,8 @@ async fn dispatch(
         };
         return Ok(Response::from(body));
     }
-    let route = server.router.lookup(&endpoint, false).map_err(|e| Error::not_found(SERVER_ID, e.detail(&endpoint)))?;
-    let Kind::Unary(handler) = route.kind else {
+    let kind = server.router.lookup(&endpoint, false).map_err(|e| Error::not_found(SERVER_ID, e.detail(&endpoint)))?;
+    let Kind::Unary(handler) = kind else {
         return Err(Error::bad_request(
             SERVER_ID,
             format!("{endpoint} is a stream endpoint: open a stream to call it"),
@@ -381,7 +381,7 @@ async fn on_stream_message(
         }
     }
     let handler = match server.router.lookup(&endpoint, true) {
-        Ok(route) => match route.kind {
+        Ok(kind) => match kind {
             Kind::Stream(h) => h,
             Kind::Unary(_) => {
                 let e = Error::bad_request(SERVER_ID, format!("{endpoint} is not a stream endpoint"));

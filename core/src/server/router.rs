@@ -162,13 +162,14 @@ impl Router {
         eps
     }
 
-    /// Finds the route for `Handler.Method`, with go-micro's three failure texts; an
+    /// Finds the handler for `Handler.Method`, with go-micro's three failure texts; an
     /// endpoint no route names goes to the catch-all of its kind (`stream`: the message
-    /// opens a stream), if there is one.
-    pub fn lookup(&self, endpoint: &str, stream: bool) -> std::result::Result<Route, RouteError> {
+    /// opens a stream), if there is one. Only the handler is handed out, not the route's
+    /// [`Endpoint`] description, which every request would otherwise copy.
+    pub fn lookup(&self, endpoint: &str, stream: bool) -> std::result::Result<Kind, RouteError> {
         let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
         if let Some(r) = routes.get(endpoint) {
-            return Ok(r.clone());
+            return Ok(r.kind.clone());
         }
         // Debug.Health and Debug.Stats keep the server's own answers (conn.rs) rather than
         // being forwarded.
@@ -179,8 +180,7 @@ impl Router {
             _ => None,
         };
         if let (Some(kind), false) = (kind, matches!(endpoint, "Debug.Health" | "Debug.Stats")) {
-            let ep = Endpoint { name: endpoint.to_string(), ..Default::default() };
-            return Ok(Route { kind, endpoint: ep });
+            return Ok(kind);
         }
         let mut parts = endpoint.split('.');
         let (Some(handler), Some(method), None) = (parts.next(), parts.next(), parts.next()) else {
@@ -214,18 +214,17 @@ mod tests {
         assert!(r.lookup("Any.Thing", false).is_err());
         r.set_fallback(Arc::clone(&h));
         r.add_unary("Named.One", h, None, None);
-        let Ok(route) = r.lookup("Any.Thing", false) else { panic!("the fallback did not take Any.Thing") };
-        assert!(matches!(route.kind, Kind::Unary(_)));
-        assert_eq!(route.endpoint.name, "Any.Thing");
+        let Ok(kind) = r.lookup("Any.Thing", false) else { panic!("the fallback did not take Any.Thing") };
+        assert!(matches!(kind, Kind::Unary(_)));
         assert!(r.lookup("Debug.Health", false).is_err());
         assert!(r.lookup("Debug.Stats", false).is_err());
         assert!(r.lookup("Any.Thing", true).is_err(), "a stream went to the unary catch-all");
         let s: StreamHandler = Arc::new(|_req, _stream| Box::pin(async { Ok(()) }));
         r.set_stream_fallback(s);
-        let Ok(route) = r.lookup("Any.Stream", true) else { panic!("the stream fallback did not take Any.Stream") };
-        assert!(matches!(route.kind, Kind::Stream(_)));
-        assert!(matches!(r.lookup("Any.Thing", false).map(|r| r.kind), Ok(Kind::Unary(_))));
-        assert!(matches!(r.lookup("Named.One", true).map(|r| r.kind), Ok(Kind::Unary(_))), "a named route wins");
+        let Ok(kind) = r.lookup("Any.Stream", true) else { panic!("the stream fallback did not take Any.Stream") };
+        assert!(matches!(kind, Kind::Stream(_)));
+        assert!(matches!(r.lookup("Any.Thing", false), Ok(Kind::Unary(_))));
+        assert!(matches!(r.lookup("Named.One", true), Ok(Kind::Unary(_))), "a named route wins");
         assert_eq!(r.endpoints().iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["Named.One"]);
     }
 }
