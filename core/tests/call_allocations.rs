@@ -7,37 +7,14 @@
 //! This file's test binary counts every allocation (its own global allocator), so it holds
 //! this one test only.
 
+mod common;
+
+use common::allocations::{allocations, shape_of, widened, Counting};
 use micro::registry::memory::Memory;
-use micro::registry::{Endpoint, Node, RegisterOptions, Registry, Value};
+use micro::registry::{RegisterOptions, Registry};
 use micro::server::Response;
 use micro::{CallOptions, Client, ClientOptions, Server, ServerOptions};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-/// The system allocator, counting allocations (in every thread: the runtime's workers run
-/// parts of each call).
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -47,42 +24,23 @@ const CALLS: u64 = 400;
 /// Allocations per call of `service`'s `Greeter.Hello`, over [`CALLS`] calls one after another.
 async fn per_call(client: &Client, service: &str) -> f64 {
     let body = serde_json::json!({ "name": "alloc" });
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     for _ in 0..CALLS {
         let reply: serde_json::Value =
             client.call_json(service, "Greeter.Hello", &body, &CallOptions::default()).await.expect("call");
         assert_eq!(reply["message"], "Hello alloc");
     }
-    (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / CALLS as f64
+    (allocations() - before) as f64 / CALLS as f64
 }
 
 /// Allocations per call of `endpoint` with a raw body, over [`CALLS`] calls one after another.
 async fn per_raw_call(client: &Client, endpoint: &str) -> f64 {
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     for _ in 0..CALLS {
         let reply = client.call("narrow", endpoint, &b"{}"[..], &CallOptions::default()).await.expect("call");
         assert_eq!(&reply.body[..], b"{\"ok\":true}\n");
     }
-    (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / CALLS as f64
-}
-
-/// A field tree as go-micro describes a request or response type, `fields` wide and `depth`
-/// deep.
-fn shape_of(name: &str, fields: usize, depth: usize) -> Value {
-    Value {
-        name: name.into(),
-        kind: format!("{name}Request"),
-        values: (0..fields)
-            .map(|i| match depth {
-                0 => Value { name: format!("field{i}"), kind: "string".into(), values: vec![] },
-                _ => shape_of(&format!("field{i}"), fields, depth - 1),
-            })
-            .collect(),
-    }
-}
-
-fn shape(name: &str) -> Value {
-    shape_of(name, 4, 0)
+    (allocations() - before) as f64 / CALLS as f64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,26 +59,8 @@ async fn a_call_does_not_copy_the_service_it_looks_up() {
     server.handle_described("Greeter.Described", Some(shape_of("In", 4, 2)), Some(shape_of("Out", 4, 2)), ok);
     server.start().await.expect("server starts");
 
-    // The same server registered again as a service the size of a real go-micro one: 60
-    // endpoints with their request and response shapes, three nodes with go-micro's metadata.
-    let mut wide = server.service().expect("registered");
-    wide.name = "wide".into();
-    let node = wide.nodes[0].clone();
-    wide.nodes = (0..3)
-        .map(|i| {
-            let mut n = Node { id: format!("{}-{i}", node.id), ..node.clone() };
-            for (k, v) in [("broker", "http"), ("registry", "memory"), ("server", "mucp"), ("transport", "http")] {
-                n.metadata.insert(k.into(), v.into());
-            }
-            n
-        })
-        .collect();
-    wide.endpoints.extend((0..60).map(|i| Endpoint {
-        name: format!("Wide.Method{i}"),
-        request: Some(shape("In")),
-        response: Some(shape("Out")),
-        metadata: [("description".to_string(), format!("method {i}"))].into(),
-    }));
+    // The same server registered again as a service the size of a real go-micro one.
+    let wide = widened(&server.service().expect("registered"), "wide");
     registry.register(&wide, RegisterOptions::default()).await.expect("register");
 
     let client = Client::new(registry, ClientOptions::default());

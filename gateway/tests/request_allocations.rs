@@ -5,43 +5,22 @@
 //! This file's test binary counts every allocation (its own global allocator), so it holds
 //! this one test only.
 
+#[path = "../../core/tests/common/allocations.rs"]
+mod allocations;
+
+use allocations::{allocations, widened, Counting};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use micro::registry::memory::Memory;
-use micro::registry::{Endpoint, Node, RegisterOptions, Registry, Value};
+use micro::registry::{RegisterOptions, Registry};
 use micro::{Server, ServerOptions};
 use micro_gateway::{Gateway, Options};
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-
-/// The system allocator, counting allocations in every thread.
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -53,7 +32,7 @@ type HttpClient = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>
 /// Allocations per request of `POST /{path}/Greeter.Hello` through the gateway, over
 /// [`REQUESTS`] requests one after another on a kept-alive connection.
 async fn per_request(http: &HttpClient, gw: SocketAddr, path: &str) -> f64 {
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     for _ in 0..REQUESTS {
         let req = Request::post(format!("http://{gw}/{path}/Greeter.Hello"))
             .header("content-type", "application/json")
@@ -65,16 +44,7 @@ async fn per_request(http: &HttpClient, gw: SocketAddr, path: &str) -> f64 {
         assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
         assert!(body.starts_with(br#"{"message":"Hello alloc"}"#), "{}", String::from_utf8_lossy(&body));
     }
-    (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / REQUESTS as f64
-}
-
-/// A field tree as go-micro describes a request or response type.
-fn shape(name: &str) -> Value {
-    Value {
-        name: name.into(),
-        kind: format!("{name}Request"),
-        values: (0..4).map(|i| Value { name: format!("field{i}"), kind: "string".into(), values: vec![] }).collect(),
-    }
+    (allocations() - before) as f64 / REQUESTS as f64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,26 +58,8 @@ async fn a_request_does_not_copy_the_service_it_looks_up() {
     });
     server.start().await.expect("server starts");
 
-    // The same server registered again as a service the size of a real go-micro one: 60
-    // endpoints with their request and response shapes, three nodes with go-micro's metadata.
-    let mut wide = server.service().expect("registered");
-    wide.name = "go.micro.api.wide".into();
-    let node = wide.nodes[0].clone();
-    wide.nodes = (0..3)
-        .map(|i| {
-            let mut n = Node { id: format!("{}-{i}", node.id), ..node.clone() };
-            for (k, v) in [("broker", "http"), ("registry", "memory"), ("server", "mucp"), ("transport", "http")] {
-                n.metadata.insert(k.into(), v.into());
-            }
-            n
-        })
-        .collect();
-    wide.endpoints.extend((0..60).map(|i| Endpoint {
-        name: format!("Wide.Method{i}"),
-        request: Some(shape("In")),
-        response: Some(shape("Out")),
-        metadata: [("description".to_string(), format!("method {i}"))].into(),
-    }));
+    // The same server registered again as a service the size of a real go-micro one.
+    let wide = widened(&server.service().expect("registered"), "go.micro.api.wide");
     registry.register(&wide, RegisterOptions::default()).await.expect("register");
 
     let client =

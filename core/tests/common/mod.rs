@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // each test binary uses its own part
 
+pub mod allocations;
 pub mod nats;
 
 /// A loopback port nothing listens on right now (something else may take it before the

@@ -1,0 +1,79 @@
+//! Counting allocations, and a service the size of a real go-micro one: what the tests that
+//! show a call or a request does not copy its service share (core's `call_allocations`, the
+//! gateway's `request_allocations`, which includes this file by path).
+//!
+//! A test binary that counts declares [`Counting`] its global allocator and holds that one
+//! test only, since every thread's allocations are counted.
+
+use micro::registry::{Endpoint, Node, Service, Value};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The system allocator, counting allocations in every thread (the runtime's workers run
+/// parts of each call).
+pub struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// Allocations so far, in every thread.
+pub fn allocations() -> u64 {
+    ALLOCATIONS.load(Ordering::Relaxed)
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// A field tree as go-micro describes a request or response type, `fields` wide and `depth`
+/// levels below the top.
+pub fn shape_of(name: &str, fields: usize, depth: usize) -> Value {
+    Value {
+        name: name.into(),
+        kind: format!("{name}Request"),
+        values: (0..fields)
+            .map(|i| match depth {
+                0 => Value { name: format!("field{i}"), kind: "string".into(), values: vec![] },
+                _ => shape_of(&format!("field{i}"), fields, depth - 1),
+            })
+            .collect(),
+    }
+}
+
+/// `registered` (a server's own registration) again under `name`, the size of a real
+/// go-micro service: 60 more endpoints with their request and response shapes, and its node
+/// three times (ids of their own, the same address) with go-micro's node metadata.
+pub fn widened(registered: &Service, name: &str) -> Service {
+    let mut wide = registered.clone();
+    wide.name = name.into();
+    let node = registered.nodes[0].clone();
+    wide.nodes = (0..3)
+        .map(|i| {
+            let mut n = Node { id: format!("{}-{i}", node.id), ..node.clone() };
+            for (k, v) in [("broker", "http"), ("registry", "memory"), ("server", "mucp"), ("transport", "http")] {
+                n.metadata.insert(k.into(), v.into());
+            }
+            n
+        })
+        .collect();
+    wide.endpoints.extend((0..60).map(|i| Endpoint {
+        name: format!("Wide.Method{i}"),
+        request: Some(shape_of("In", 4, 0)),
+        response: Some(shape_of("Out", 4, 0)),
+        metadata: [("description".to_string(), format!("method {i}"))].into(),
+    }));
+    wide
+}
