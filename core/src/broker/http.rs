@@ -218,14 +218,21 @@ impl HttpBrokerState {
             let subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
             subs.iter().filter(|s| s.topic == topic && s.node_id == id).map(|s| Arc::clone(&s.handler)).collect()
         };
-        for h in handlers {
-            if let Err(e) = h(Event { topic: topic.clone(), message: msg.clone() }).await {
-                tracing::warn!(topic = %topic, error = %e, "subscriber handler failed; the message is not redelivered");
-            }
+        let failed = |e: Error| {
+            tracing::warn!(topic = %topic, error = %e, "subscriber handler failed; the message is not redelivered");
+        };
+        // Every handler but the last gets a copy; the last (usually the only one) the message.
+        let Some((last, rest)) = handlers.split_last() else { return Ok(()) };
+        for h in rest {
+            h(Event { topic: topic.clone(), message: msg.clone() }).await.unwrap_or_else(failed);
         }
+        last(Event { topic: topic.clone(), message: msg }).await.unwrap_or_else(failed);
         Ok(())
     }
 }
+
+/// What a delivery says it comes from.
+const USER_AGENT: &str = concat!("micro/", env!("CARGO_PKG_VERSION"));
 
 /// Idle connections kept per subscriber address.
 const IDLE_PER_NODE: usize = 8;
@@ -236,8 +243,7 @@ impl HttpBrokerState {
     /// failed, so a status is not an acknowledgement).
     async fn post(&self, node: &Node, env: &Bytes) -> std::io::Result<()> {
         let path = format!("/?id={}", url_encode(&node.id));
-        let user_agent = format!("micro/{}", crate::VERSION);
-        let headers = [("user-agent", user_agent.as_str()), ("content-type", "application/json")];
+        let headers = [("user-agent", USER_AGENT), ("content-type", "application/json")];
         let delivery = self.posts.post(&node.address, &path, &headers, env.clone());
         match tokio::time::timeout(POST_TIMEOUT, delivery).await {
             Ok(Ok((status, body))) => {
