@@ -54,12 +54,16 @@ pub fn media_type(content_type: &str) -> String {
     content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
 }
 
-/// The kind of body `content_type` carries (see the module's table).
+/// The kind of body `content_type` carries (see the module's table). Asked of every request
+/// and reply a host handles, so it compares without the lower-cased copy [`media_type`] makes.
 pub fn kind(content_type: &str) -> BodyKind {
-    let mt = media_type(content_type);
-    if mt == crate::codec::JSON || mt == crate::codec::JSON_RPC || mt == "text/json" || mt.ends_with("+json") {
+    let mt = content_type.split(';').next().unwrap_or_default().trim().as_bytes();
+    let is = |name: &str| mt.eq_ignore_ascii_case(name.as_bytes());
+    let starts = |head: &[u8]| mt.len() >= head.len() && mt[..head.len()].eq_ignore_ascii_case(head);
+    let ends = |tail: &[u8]| mt.len() >= tail.len() && mt[mt.len() - tail.len()..].eq_ignore_ascii_case(tail);
+    if is(crate::codec::JSON) || is(crate::codec::JSON_RPC) || is("text/json") || ends(b"+json") {
         BodyKind::Json
-    } else if mt.starts_with("text/") {
+    } else if starts(b"text/") {
         BodyKind::Text
     } else {
         BodyKind::Bytes
@@ -92,6 +96,14 @@ mod tests {
             ("application/json-rpc", BodyKind::Json),
             ("text/json", BodyKind::Json),
             ("application/problem+json", BodyKind::Json),
+            ("application/Problem+JSON ; q=1", BodyKind::Json),
+            ("TEXT/Plain", BodyKind::Text),
+            ("  text/json  ", BodyKind::Json),
+            ("+json", BodyKind::Json),
+            ("text/", BodyKind::Text),
+            ("json", BodyKind::Bytes),
+            ("tex", BodyKind::Bytes),
+            ("application/jsön", BodyKind::Bytes),
             ("application/jsonx", BodyKind::Bytes),
             ("text/plain", BodyKind::Text),
             ("text/html; charset=utf-8", BodyKind::Text),
