@@ -9,11 +9,11 @@
 
 mod common;
 
-use common::allocations::{allocations, shape_of, widened, Counting};
+use common::allocations::{greeter, per_run, shape_of, widened, Counting};
 use micro::registry::memory::Memory;
 use micro::registry::{RegisterOptions, Registry};
 use micro::server::Response;
-use micro::{CallOptions, Client, ClientOptions, Server, ServerOptions};
+use micro::{CallOptions, Client, ClientOptions};
 use std::sync::Arc;
 
 #[global_allocator]
@@ -24,34 +24,27 @@ const CALLS: u64 = 400;
 /// Allocations per call of `service`'s `Greeter.Hello`, over [`CALLS`] calls one after another.
 async fn per_call(client: &Client, service: &str) -> f64 {
     let body = serde_json::json!({ "name": "alloc" });
-    let before = allocations();
-    for _ in 0..CALLS {
+    per_run(CALLS, || async {
         let reply: serde_json::Value =
             client.call_json(service, "Greeter.Hello", &body, &CallOptions::default()).await.expect("call");
         assert_eq!(reply["message"], "Hello alloc");
-    }
-    (allocations() - before) as f64 / CALLS as f64
+    })
+    .await
 }
 
 /// Allocations per call of `endpoint` with a raw body, over [`CALLS`] calls one after another.
 async fn per_raw_call(client: &Client, endpoint: &str) -> f64 {
-    let before = allocations();
-    for _ in 0..CALLS {
+    per_run(CALLS, || async {
         let reply = client.call("narrow", endpoint, &b"{}"[..], &CallOptions::default()).await.expect("call");
         assert_eq!(&reply.body[..], b"{\"ok\":true}\n");
-    }
-    (allocations() - before) as f64 / CALLS as f64
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_does_not_copy_the_service_it_looks_up() {
     let registry: Arc<dyn Registry> = Arc::new(Memory::new());
-    let mut opts = ServerOptions::new("narrow");
-    opts.address = "127.0.0.1:0".into();
-    let server = Server::new(opts, Arc::clone(&registry));
-    server.handle_json("Greeter.Hello", |req: serde_json::Value, _| async move {
-        Ok(serde_json::json!({ "message": format!("Hello {}", req["name"].as_str().unwrap_or_default()) }))
-    });
+    let server = greeter(&registry, "narrow");
     // Two raw endpoints that answer alike: one undescribed, one with request and response
     // shapes of 4 × 4 × 4 fields.
     let ok = |_req| async { Ok(Response::from(b"{\"ok\":true}\n".to_vec())) };

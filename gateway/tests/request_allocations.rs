@@ -8,7 +8,7 @@
 #[path = "../../core/tests/common/allocations.rs"]
 mod allocations;
 
-use allocations::{allocations, widened, Counting};
+use allocations::{greeter, per_run, widened, Counting};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, StatusCode};
@@ -16,7 +16,6 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use micro::registry::memory::Memory;
 use micro::registry::{RegisterOptions, Registry};
-use micro::{Server, ServerOptions};
 use micro_gateway::{Gateway, Options};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,8 +31,7 @@ type HttpClient = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>
 /// Allocations per request of `POST /{path}/Greeter.Hello` through the gateway, over
 /// [`REQUESTS`] requests one after another on a kept-alive connection.
 async fn per_request(http: &HttpClient, gw: SocketAddr, path: &str) -> f64 {
-    let before = allocations();
-    for _ in 0..REQUESTS {
+    per_run(REQUESTS, || async {
         let req = Request::post(format!("http://{gw}/{path}/Greeter.Hello"))
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from_static(br#"{"name":"alloc"}"#)))
@@ -43,19 +41,14 @@ async fn per_request(http: &HttpClient, gw: SocketAddr, path: &str) -> f64 {
         let body = rsp.into_body().collect().await.expect("body").to_bytes();
         assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
         assert!(body.starts_with(br#"{"message":"Hello alloc"}"#), "{}", String::from_utf8_lossy(&body));
-    }
-    (allocations() - before) as f64 / REQUESTS as f64
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_does_not_copy_the_service_it_looks_up() {
     let registry: Arc<dyn Registry> = Arc::new(Memory::new());
-    let mut opts = ServerOptions::new("go.micro.api.narrow");
-    opts.address = "127.0.0.1:0".into();
-    let server = Server::new(opts, Arc::clone(&registry));
-    server.handle_json("Greeter.Hello", |req: serde_json::Value, _| async move {
-        Ok(serde_json::json!({ "message": format!("Hello {}", req["name"].as_str().unwrap_or_default()) }))
-    });
+    let server = greeter(&registry, "go.micro.api.narrow");
     server.start().await.expect("server starts");
 
     // The same server registered again as a service the size of a real go-micro one.

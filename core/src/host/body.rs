@@ -51,13 +51,18 @@ pub enum Side {
 
 /// The media type of `content_type`: before any `;`, trimmed, lower-cased.
 pub fn media_type(content_type: &str) -> String {
-    content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
+    essence(content_type).to_ascii_lowercase()
+}
+
+/// `content_type` before any `;`, trimmed, its case as given.
+fn essence(content_type: &str) -> &str {
+    content_type.split(';').next().unwrap_or_default().trim()
 }
 
 /// The kind of body `content_type` carries (see the module's table). Asked of every request
 /// and reply a host handles, so it compares without the lower-cased copy [`media_type`] makes.
 pub fn kind(content_type: &str) -> BodyKind {
-    let mt = content_type.split(';').next().unwrap_or_default().trim().as_bytes();
+    let mt = essence(content_type).as_bytes();
     let is = |name: &str| mt.eq_ignore_ascii_case(name.as_bytes());
     let starts = |head: &[u8]| mt.len() >= head.len() && mt[..head.len()].eq_ignore_ascii_case(head);
     let ends = |tail: &[u8]| mt.len() >= tail.len() && mt[mt.len() - tail.len()..].eq_ignore_ascii_case(tail);

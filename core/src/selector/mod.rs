@@ -76,8 +76,6 @@ impl Selector {
     /// [`Selector::select`] as positions: the service's in `services` and the node's in its
     /// `nodes`, so a caller holding `services` shared can keep the pick without copying the
     /// node.
-    ///
-    /// Nothing is allocated: the candidates are counted, then walked again to the chosen one.
     pub fn select_at(&self, services: &[Service], filters: &[Filter], tried: &[String]) -> Option<(usize, usize)> {
         let candidates = || {
             services
@@ -86,20 +84,30 @@ impl Selector {
                 .flat_map(|(si, s)| s.nodes.iter().enumerate().map(move |(ni, n)| (si, s, ni, n)))
                 .filter(|(_, s, _, n)| filters.iter().all(|f| f.keeps(s, n)))
         };
-        let fresh = candidates().filter(|(_, _, _, n)| !tried.contains(&n.id)).count();
-        // Untried nodes while any is left; once all were tried, any candidate again.
-        let (len, skip_tried) = if fresh > 0 { (fresh, !tried.is_empty()) } else { (candidates().count(), false) };
-        let i = self.index(len)?;
-        candidates().filter(|(_, _, _, n)| !skip_tried || !tried.contains(&n.id)).nth(i).map(|(si, _, ni, _)| (si, ni))
+        self.pick(candidates, |(_, _, _, n)| &n.id, tried).map(|(si, _, ni, _)| (si, ni))
     }
 
     /// Picks one of `addresses`, preferring those not in `tried`, as [`Selector::select`]
     /// picks a node (an address given for a call is its node's id too). `None` when empty.
     pub fn select_address<'a>(&self, addresses: &'a [String], tried: &[String]) -> Option<&'a str> {
-        let fresh = addresses.iter().filter(|a| !tried.contains(a)).count();
-        let (len, skip_tried) = if fresh > 0 { (fresh, !tried.is_empty()) } else { (addresses.len(), false) };
+        self.pick(|| addresses.iter(), |a| a, tried).map(String::as_str)
+    }
+
+    /// One of the `candidates` (an iterator made anew on each call) by the strategy,
+    /// preferring those whose `id` is not in `tried` while any is left. Nothing is
+    /// allocated: the candidates are counted, then walked again to the chosen one.
+    fn pick<I: Iterator>(
+        &self,
+        candidates: impl Fn() -> I,
+        id: impl Fn(&I::Item) -> &String,
+        tried: &[String],
+    ) -> Option<I::Item> {
+        let untried = |c: &I::Item| !tried.contains(id(c));
+        let fresh = candidates().filter(|c| untried(c)).count();
+        // Untried candidates while any is left; once all were tried, any candidate again.
+        let len = if fresh > 0 { fresh } else { candidates().count() };
         let i = self.index(len)?;
-        addresses.iter().filter(|a| !skip_tried || !tried.contains(a)).nth(i).map(String::as_str)
+        candidates().filter(|c| fresh == 0 || untried(c)).nth(i)
     }
 
     /// The position the strategy picks among `len` candidates; `None` when there are none.

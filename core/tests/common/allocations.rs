@@ -5,9 +5,12 @@
 //! A test binary that counts declares [`Counting`] its global allocator and holds that one
 //! test only, since every thread's allocations are counted.
 
-use micro::registry::{Endpoint, Node, Service, Value};
+use micro::registry::{Endpoint, Node, Registry, Service, Value};
+use micro::{Server, ServerOptions};
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// The system allocator, counting allocations in every thread (the runtime's workers run
 /// parts of each call).
@@ -36,6 +39,31 @@ unsafe impl GlobalAlloc for Counting {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         unsafe { System.realloc(ptr, layout, new_size) }
     }
+}
+
+/// Allocations per run of `op`, over `runs` runs one after another.
+pub async fn per_run<F, Fut>(runs: u64, mut op: F) -> f64
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let before = allocations();
+    for _ in 0..runs {
+        op().await;
+    }
+    (allocations() - before) as f64 / runs as f64
+}
+
+/// A server registered as `name` on loopback whose JSON `Greeter.Hello` answers
+/// `{"message": "Hello <name>"}`, not yet started.
+pub fn greeter(registry: &Arc<dyn Registry>, name: &str) -> Server {
+    let mut opts = ServerOptions::new(name);
+    opts.address = "127.0.0.1:0".into();
+    let server = Server::new(opts, Arc::clone(registry));
+    server.handle_json("Greeter.Hello", |req: serde_json::Value, _| async move {
+        Ok(serde_json::json!({ "message": format!("Hello {}", req["name"].as_str().unwrap_or_default()) }))
+    });
+    server
 }
 
 /// A field tree as go-micro describes a request or response type, `fields` wide and `depth`
