@@ -9,7 +9,7 @@
 # loadgen (bench/target/release/loadgen, go-micro's request through our Rust client, 64 in
 # flight) instead of wrk, and counts its threads too. Prints requests/s and, per thread, µs
 # of CPU (`perf stat -e task-clock`, 3 s inside a 5 s run) per request, with its context
-# switches per request.
+# switches per request, the idle share of the CPUs it ran on and the threads woken a request.
 #
 #   SERVER=node PIN=1 bash bench/thread_cpu.sh
 #   SERVER=python PY=bench/.venv/bin/python PIN=1 bash bench/thread_cpu.sh
@@ -45,12 +45,17 @@ loadgen)
 esac
 lp=$!
 sleep 1 # inside the run: the count starts after its first second
+grep '^cpu' /proc/stat >"$work/cpu.before"
 perf stat -x, -e task-clock,context-switches --per-thread -p "$sp,$lp" -- sleep 3 2>"$work/stat" &
 pp=$!
+perf stat -x, -a -e sched:sched_wakeup -- sleep 3 2>"$work/wakeups" &
+wp=$!
 ls "/proc/$lp/task" >"$work/load.tids" 2>/dev/null || true
 wait "$pp"
+wait "$wp" || true
+grep '^cpu' /proc/stat >"$work/cpu.after"
 wait "$lp"
-python3 - "$work/load.out" "$work/stat" "$work/load.tids" <<'PY'
+python3 - "$work/load.out" "$work/stat" "$work/load.tids" "$work/cpu.before" "$work/cpu.after" "${PIN:-0}" "$work/wakeups" <<'PY'
 import json, re, sys
 out = open(sys.argv[1]).read()
 m = re.search(r"Requests/sec:\s*([0-9.]+)", out)
@@ -72,4 +77,22 @@ for thread, r in rows.items():
     us = r.get("task-clock", 0) * 1000 / (rps * 3)
     cs = r.get("context-switches", 0) / (rps * 3)
     print(f"  {thread:<34} {us:6.2f} µs CPU, {cs:5.2f} context switches a request")
+# Idle time of the CPUs the run had (CPU 0 pinned, all of them unpinned) over the same
+# window, from /proc/stat (idle + iowait): a host-served run that leaves CPU idle is waiting
+# on its hand-off, not short of CPU.
+def ticks(path):
+    return {f[0]: [int(x) for x in f[1:]] for f in (l.split() for l in open(path))}
+before, after = ticks(sys.argv[4]), ticks(sys.argv[5])
+cpu = "cpu0" if sys.argv[6] == "1" else "cpu"
+d = [a - b for a, b in zip(after[cpu], before[cpu])]
+print(f"  idle {100 * (d[3] + d[4]) / max(1, sum(d[:8])):.1f}% of {'CPU 0' if cpu == 'cpu0' else 'all CPUs'}")
+# Threads woken in the whole machine (each a sleep ended: a host thread waiting for its next
+# batch, a runtime worker parked), per request.
+for line in open(sys.argv[7]):
+    f = line.strip().split(",")
+    if len(f) > 2 and f[2] == "sched:sched_wakeup":
+        try:
+            print(f"  {float(f[0]) / (rps * 3):.3f} threads woken a request (all CPUs)")
+        except ValueError:
+            print("  threads woken: not counted (perf cannot read sched:sched_wakeup here)")
 PY

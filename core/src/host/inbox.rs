@@ -227,16 +227,17 @@ impl Inbox {
 
     /// Queues an item and waits for its answer; a 503 when the inbox is closed, or when it
     /// is abandoned while the item waits for room or for its answer.
-    async fn ask<T>(&self, item: Incoming, rx: oneshot::Receiver<Result<T>>, what: &str) -> Result<T> {
+    async fn ask<T>(&self, item: Incoming, rx: oneshot::Receiver<Result<T>>) -> Result<T> {
         let mut phase = self.phase.subscribe();
         if *phase.borrow_and_update() != Phase::Open {
             return Err(self.gone());
         }
         let exchange = async {
             self.tx.send(item).await.map_err(|_| self.gone())?;
-            rx.await.unwrap_or_else(|_| {
-                Err(Error::internal(self.name.clone(), format!("{what}: the handler finished without answering")))
-            })
+            // An answer dropped unanswered sends its own 500 naming the call (`Answer`'s
+            // drop), so a closed channel here means the answer was leaked, not dropped.
+            rx.await
+                .unwrap_or_else(|_| Err(Error::internal(self.name.clone(), "the handler finished without answering")))
         };
         tokio::select! {
             r = exchange => r,
@@ -247,25 +248,23 @@ impl Inbox {
     /// A unary call through the inbox: resolves to the host's answer.
     pub async fn call(&self, request: Request) -> Result<Response> {
         let (tx, rx) = oneshot::channel();
-        let what = request.endpoint.clone();
-        let answer = Answer::new(Way::Reply(tx), what.clone());
-        self.ask(Incoming::Call { request, answer }, rx, &what).await
+        let answer = Answer::new(Way::Reply(tx), request.endpoint.clone());
+        self.ask(Incoming::Call { request, answer }, rx).await
     }
 
     /// A stream through the inbox: resolves when the host ends it.
     pub async fn stream(&self, request: Request, stream: ServerStream) -> Result<()> {
         let (tx, rx) = oneshot::channel();
-        let what = request.endpoint.clone();
-        let answer = Answer::new(Way::Done(tx), what.clone());
-        self.ask(Incoming::Stream { request, stream, answer }, rx, &what).await
+        let answer = Answer::new(Way::Done(tx), request.endpoint.clone());
+        self.ask(Incoming::Stream { request, stream, answer }, rx).await
     }
 
     /// A message through the inbox: resolves when the host acknowledges it.
     pub async fn event(&self, event: Event, subscriber: usize) -> Result<()> {
         let (tx, rx) = oneshot::channel();
         let what = format!("message on {}", event.topic);
-        let answer = Answer::new(Way::Done(tx), what.clone());
-        self.ask(Incoming::Event { event, subscriber, answer }, rx, &what).await
+        let answer = Answer::new(Way::Done(tx), what);
+        self.ask(Incoming::Event { event, subscriber, answer }, rx).await
     }
 
     /// A message acknowledged as soon as it is queued (the host's answer goes nowhere):
