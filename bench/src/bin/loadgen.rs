@@ -683,8 +683,20 @@ async fn mdns_ask(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // The runtime's threads are named `loadgen`, so a profile of the whole machine
+    // (`bench/wakeups.sh`) tells them from a server's `tokio-rt-worker`s.
+    let rt = match tokio::runtime::Builder::new_multi_thread().thread_name("loadgen").enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("loadgen: cannot start a runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    rt.block_on(run());
+}
+
+async fn run() {
     let mut argv = std::env::args().skip(1);
     let cmd = argv.next().unwrap_or_default();
     let res = match Args::parse(argv) {
