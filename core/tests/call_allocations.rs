@@ -9,10 +9,9 @@
 
 mod common;
 
-use common::allocations::{greeter, per_run, shape_of, widened, Counting};
+use common::allocations::{greeter, ok, per_run, shape_of, widened, Counting};
 use micro::registry::memory::Memory;
 use micro::registry::{RegisterOptions, Registry};
-use micro::server::Response;
 use micro::{CallOptions, Client, ClientOptions};
 use std::sync::Arc;
 
@@ -32,13 +31,10 @@ async fn per_call(client: &Client, service: &str) -> f64 {
     .await
 }
 
-/// Allocations per call of `endpoint` with a raw body, over [`CALLS`] calls one after another.
+/// Allocations per call of the narrow service's raw `endpoint`, over [`CALLS`] calls one
+/// after another.
 async fn per_raw_call(client: &Client, endpoint: &str) -> f64 {
-    per_run(CALLS, || async {
-        let reply = client.call("narrow", endpoint, &b"{}"[..], &CallOptions::default()).await.expect("call");
-        assert_eq!(&reply.body[..], b"{\"ok\":true}\n");
-    })
-    .await
+    common::allocations::per_raw_call(client, "narrow", endpoint, &CallOptions::default(), CALLS).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,7 +43,6 @@ async fn a_call_does_not_copy_the_service_it_looks_up() {
     let server = greeter(&registry, "narrow");
     // Two raw endpoints that answer alike: one undescribed, one with request and response
     // shapes of 4 × 4 × 4 fields.
-    let ok = |_req| async { Ok(Response::from(b"{\"ok\":true}\n".to_vec())) };
     server.handle("Greeter.Plain", ok);
     server.handle_described("Greeter.Described", Some(shape_of("In", 4, 2)), Some(shape_of("Out", 4, 2)), ok);
     server.start().await.expect("server starts");

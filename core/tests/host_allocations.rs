@@ -7,12 +7,12 @@
 
 mod common;
 
-use common::allocations::{per_run, Counting};
+use common::allocations::{greeter, ok, per_raw_call, Counting, OK_REPLY};
 use micro::host::{Inbox, Incoming};
 use micro::registry::memory::Memory;
 use micro::registry::Registry;
 use micro::server::Response;
-use micro::{CallOptions, Client, ClientOptions, Server, ServerOptions};
+use micro::{CallOptions, Client, ClientOptions};
 use std::sync::Arc;
 
 #[global_allocator]
@@ -20,24 +20,17 @@ static GLOBAL: Counting = Counting;
 
 const CALLS: u64 = 400;
 
-/// Allocations per call of `endpoint` at `address` with a raw body, over [`CALLS`] calls one
-/// after another.
+/// Allocations per call of `endpoint` at `address`, over [`CALLS`] calls one after another.
 async fn per_call(client: &Client, address: &str, endpoint: &str) -> f64 {
     let opts = CallOptions { address: vec![address.to_string()], ..CallOptions::default() };
-    per_run(CALLS, || async {
-        let reply = client.call("host", endpoint, &b"{}"[..], &opts).await.expect("call");
-        assert_eq!(&reply.body[..], b"{\"ok\":true}\n");
-    })
-    .await
+    per_raw_call(client, "host", endpoint, &opts, CALLS).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_served_call_allocates_little_more_than_a_rust_served_one() {
     let registry: Arc<dyn Registry> = Arc::new(Memory::new());
-    let mut opts = ServerOptions::new("host");
-    opts.address = "127.0.0.1:0".into();
-    let server = Server::new(opts, Arc::clone(&registry));
-    server.handle("Rust.Plain", |_req| async { Ok(Response::from(b"{\"ok\":true}\n".to_vec())) });
+    let server = greeter(&registry, "host");
+    server.handle("Rust.Plain", ok);
     let inbox = Inbox::new("host", 64);
     inbox.serve(&server, "Host.Plain", false).expect("serve");
     // The host: a thread of its own that pulls batches and answers each call.
@@ -51,7 +44,7 @@ async fn a_host_served_call_allocates_little_more_than_a_rust_served_one() {
             }
             for item in batch {
                 if let Incoming::Call { answer, .. } = item {
-                    answer.respond(Response::from(b"{\"ok\":true}\n".to_vec()));
+                    answer.respond(Response::from(OK_REPLY.to_vec()));
                 }
             }
         })

@@ -1,12 +1,13 @@
 //! Counting allocations, and a service the size of a real go-micro one: what the tests that
-//! show a call or a request does not copy its service share (core's `call_allocations`, the
-//! gateway's `request_allocations`, which includes this file by path).
+//! show a call or a request does not copy its service share (core's `call_allocations` and
+//! `host_allocations`, the gateway's `request_allocations`, which includes this file by path).
 //!
 //! A test binary that counts declares [`Counting`] its global allocator and holds that one
 //! test only, since every thread's allocations are counted.
 
 use micro::registry::{Endpoint, Node, Registry, Service, Value};
-use micro::{Server, ServerOptions};
+use micro::server::Response;
+use micro::{CallOptions, Client, Request, Server, ServerOptions};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,6 +53,26 @@ where
         op().await;
     }
     (allocations() - before) as f64 / runs as f64
+}
+
+/// What the raw test endpoints answer ([`ok`]).
+pub const OK_REPLY: &[u8] = b"{\"ok\":true}\n";
+
+/// A raw endpoint's handler answering [`OK_REPLY`] to any request.
+#[allow(dead_code)] // the gateway's test calls only `Greeter.Hello`
+pub async fn ok(_req: Request) -> micro::Result<Response> {
+    Ok(Response::from(OK_REPLY.to_vec()))
+}
+
+/// Allocations per call of `service`'s raw `endpoint` (answered by [`ok`]) with the body
+/// `{}`, over `runs` calls one after another.
+#[allow(dead_code)] // the gateway's test counts requests, not calls
+pub async fn per_raw_call(client: &Client, service: &str, endpoint: &str, opts: &CallOptions, runs: u64) -> f64 {
+    per_run(runs, || async {
+        let reply = client.call(service, endpoint, &b"{}"[..], opts).await.expect("call");
+        assert_eq!(&reply.body[..], OK_REPLY);
+    })
+    .await
 }
 
 /// A server registered as `name` on loopback whose JSON `Greeter.Hello` answers
