@@ -14,10 +14,8 @@ reps="${REPS:-3}" d="${D:-2}" c="${C:-100}"
 pre=(); [ "${PIN:-0}" = 1 ] && pre=(taskset -c 0)
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-"${pre[@]}" "$here/target/release/greeter" >"$work/srv.out" 2>&1 &
-for _ in $(seq 100); do grep -q '"ready"' "$work/srv.out" && break; sleep 0.05; done
-a="$(sed -n 's/.*"address":"\([^"]*\)".*/\1/p' "$work/srv.out" | head -1)"
-[ -n "$a" ] || { echo "greeter did not start: $(cat "$work/srv.out")" >&2; exit 1; }
+. "$here/serve.sh"
+SERVER=rust serve_greeter
 rate() { python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["rate"])'; }
 for r in $(seq "$reps"); do
 	echo "rust $("${pre[@]}" "$here/target/release/loadgen" unary --client micro --addr "$a" --c "$c" --d "$d" --warmup 0.5 | rate)"

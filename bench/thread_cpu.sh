@@ -19,20 +19,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 pre=(); [ "${PIN:-0}" = 1 ] && pre=(taskset -c 0)
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-case "${SERVER:?rust, node or python}" in
-rust) "${pre[@]}" "$here/target/release/greeter" >"$work/srv.out" 2>&1 & ;;
-node)
-	addon="${ADDON:-$here/target/micro.node}"
-	[ -f "$addon" ] || { echo "no release build of the Node addon at $addon: run \`ONLY=hostserve bash bench/run.sh\` once, or set ADDON" >&2; exit 2; }
-	MICRO_NODE_ADDON="$addon" MICRO_NODE_PKG="${PKG:-}" "${pre[@]}" node "$here/node/server.js" >"$work/srv.out" 2>&1 &
-	;;
-python) "${pre[@]}" "${PY:-python3}" "$here/py/server.py" >"$work/srv.out" 2>&1 & ;;
-*) echo "SERVER must be rust, node or python" >&2; exit 2 ;;
-esac
-sp=$!
-for _ in $(seq 100); do grep -q '"ready"' "$work/srv.out" && break; sleep 0.05; done
-a="$(sed -n 's/.*"address":"\([^"]*\)".*/\1/p' "$work/srv.out" | head -1)"
-[ -n "$a" ] || { echo "server did not start: $(cat "$work/srv.out")" >&2; exit 1; }
+. "$here/serve.sh"
+serve_greeter
 case "${LOAD:-wrk}" in
 wrk)
 	"${pre[@]}" wrk -t2 -c64 -d1s -s "$here/wrk/gomicro.lua" "http://$a/" >/dev/null

@@ -21,15 +21,7 @@ import json
 import sys
 import time
 
-BODY = b'{"name":"bench"}'
-WARMUP = 0.5
-
-
-def request(addr: str) -> bytes:
-    head = ("POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nAccept: application/json\r\n"
-            "Micro-Id: 1\r\nMicro-Service: greeter\r\nMicro-Method: Greeter.Hello\r\n"
-            "Micro-Endpoint: Greeter.Hello\r\nTimeout: 5000000000\r\nContent-Length: {}\r\n\r\n")
-    return head.format(addr, len(BODY)).encode() + BODY
+from raw_sync import WARMUP, reply_whole, request  # the same request, reply reading and warm-up
 
 
 class Conn(asyncio.Protocol):
@@ -47,12 +39,7 @@ class Conn(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
-        end = self.buf.find(b"\r\n\r\n")
-        if end < 0:
-            return
-        at = self.buf.find(b"Content-Length: ", 0, end)
-        length = int(self.buf[at + 16:self.buf.find(b"\r\n", at)]) if at >= 0 else 0
-        if len(self.buf) >= end + 4 + length:
+        if reply_whole(self.buf):
             self.buf = b""
             w, self.waiter = self.waiter, None
             if w is not None and not w.done():

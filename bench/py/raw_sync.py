@@ -19,27 +19,33 @@ WARMUP = 0.5
 
 
 def request(addr: str) -> bytes:
+    """go-micro's unary request to the greeter at ``addr``, headers and body (shared with
+    ``raw_asyncio.py``)."""
     head = ("POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nAccept: application/json\r\n"
             "Micro-Id: 1\r\nMicro-Service: greeter\r\nMicro-Method: Greeter.Hello\r\n"
             "Micro-Endpoint: Greeter.Hello\r\nTimeout: 5000000000\r\nContent-Length: {}\r\n\r\n")
     return head.format(addr, len(BODY)).encode() + BODY
 
 
+def reply_whole(buf: bytes) -> bool:
+    """Whether ``buf`` holds one whole reply: its head, then Content-Length bytes of body
+    (the only header read). Shared with ``raw_asyncio.py``."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return False
+    at = buf.find(b"Content-Length: ", 0, end)
+    length = int(buf[at + 16:buf.find(b"\r\n", at)]) if at >= 0 else 0
+    return len(buf) >= end + 4 + length
+
+
 def read_reply(s: socket.socket) -> None:
-    """Reads one reply whole: its head, then Content-Length bytes of body."""
+    """Reads one reply whole."""
     buf = b""
-    while True:
+    while not reply_whole(buf):
         chunk = s.recv(65536)
         if not chunk:
             raise ConnectionError("the server closed the connection")
         buf += chunk
-        end = buf.find(b"\r\n\r\n")
-        if end < 0:
-            continue
-        at = buf.find(b"Content-Length: ", 0, end)
-        length = int(buf[at + 16:buf.find(b"\r\n", at)]) if at >= 0 else 0
-        if len(buf) >= end + 4 + length:
-            return
 
 
 def main() -> None:
