@@ -9,7 +9,8 @@
 # loadgen (bench/target/release/loadgen, go-micro's request through our Rust client, 64 in
 # flight) instead of wrk, and counts its threads too. Prints requests/s and, per thread, µs
 # of CPU (`perf stat -e task-clock`, 3 s inside a 5 s run) per request, with its context
-# switches per request, the idle share of the CPUs it ran on and the threads woken a request.
+# switches and futex calls (a thread sleeping on a lock or waking one) per request, the idle
+# share of the CPUs it ran on and the threads woken a request.
 #
 #   SERVER=node PIN=1 bash bench/thread_cpu.sh
 #   SERVER=python PY=bench/.venv/bin/python PIN=1 bash bench/thread_cpu.sh
@@ -34,7 +35,7 @@ esac
 lp=$!
 sleep 1 # inside the run: the count starts after its first second
 grep '^cpu' /proc/stat >"$work/cpu.before"
-perf stat -x, -e task-clock,context-switches --per-thread -p "$sp,$lp" -- sleep 3 2>"$work/stat" &
+perf stat -x, -e task-clock,context-switches,syscalls:sys_enter_futex --per-thread -p "$sp,$lp" -- sleep 3 2>"$work/stat" &
 pp=$!
 perf stat -x, -a -e sched:sched_wakeup -- sleep 3 2>"$work/wakeups" &
 wp=$!
@@ -64,7 +65,9 @@ for line in open(sys.argv[2]):
 for thread, r in rows.items():
     us = r.get("task-clock", 0) * 1000 / (rps * 3)
     cs = r.get("context-switches", 0) / (rps * 3)
-    print(f"  {thread:<34} {us:6.2f} µs CPU, {cs:5.2f} context switches a request")
+    # futex calls: a thread that sleeps on a lock, or wakes one sleeping on it.
+    fx = r.get("syscalls:sys_enter_futex", 0) / (rps * 3)
+    print(f"  {thread:<34} {us:6.2f} µs CPU, {cs:5.2f} context switches, {fx:5.3f} futex calls a request")
 # Idle time of the CPUs the run had (CPU 0 pinned, all of them unpinned) over the same
 # window, from /proc/stat (idle + iowait): a host-served run that leaves CPU idle is waiting
 # on its hand-off, not short of CPU.

@@ -6,10 +6,10 @@
 //! each), so the reply wakes the JS thread, which reads it there. Through the shared runtime
 //! the reply woke a runtime worker, which then woke the JS thread.
 //!
-//! The outcome is settled as every other: queued on the thread's bridge, whose thread-safe
-//! function rings the loop ([`crate::bridge`]); rung from the JS thread itself that is a
-//! write to an eventfd the same loop iteration reads, no thread in between. So a promise is
-//! never settled inside `call`, and the JS of a `then` runs in napi's callback scope, with
+//! The outcome is settled as every other: queued on the thread's bridge, whose bell rings
+//! the loop ([`crate::bridge`]); rung from the JS thread itself that is a write to an
+//! eventfd the same loop iteration reads, no thread in between. So a promise is never
+//! settled inside `call`, and the JS of a `then` runs in the bridge's callback scope, with
 //! its microtasks.
 //!
 //! What a socket cannot signal (a connect completing, a timeout, a wake-up from another
@@ -24,120 +24,22 @@
 //! the socket's descriptor that `Watches` owns, so a number the runtime closed and Node
 //! reused is never ours.
 //!
-//! libuv is Node's own: its `uv_*` symbols, exported by the `node` binary (and Electron),
-//! looked up when the first call starts ([`Api`]), and the handle sizes asked of
-//! `uv_handle_size`. Written by hand because no crate binds the libuv of the process that
-//! loads us. Looked up rather than linked: the addon is linked to bind every symbol at load,
-//! so a runtime whose N-API comes without libuv (Bun, Deno) could not load it at all; there
-//! calls take the shared runtime. Only the main thread's loop is used (`uv_default_loop`): a
-//! worker thread's loop is closed with its thread, and its calls take the shared runtime as
-//! before. Every handle is unreferenced: what keeps Node alive while a call waits is the
-//! bridge's pending promise, as for any call.
+//! libuv is Node's own, looked up when the first call starts ([`crate::uv`]); where the
+//! process has none (Bun, Deno) calls take the shared runtime. Only the main thread's loop
+//! is used (`uv_default_loop`): a worker thread's loop is closed with its thread, and its
+//! calls take the shared runtime as before. Every handle is unreferenced: what keeps Node
+//! alive while a call waits is the bridge's pending promise, as for any call.
 
+use crate::uv::{api, Api, Handle, Loop, UV_POLL, UV_READABLE, UV_TIMER};
 use micro::transport::local::{self, Watcher, Watches};
-use std::alloc::{self, Layout};
 use std::cell::RefCell;
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::c_int;
 use std::future::Future;
 use std::os::fd::RawFd;
 use std::pin::Pin;
-use std::sync::OnceLock;
 
 /// How often the runtime is turned while calls are in flight there, in milliseconds.
 const TICK_MS: u64 = 1;
-
-/// libuv's `uv_handle_type` values used here (`uv.h`, stable across libuv 1.x).
-const UV_POLL: c_int = 8;
-const UV_TIMER: c_int = 13;
-/// `uv_poll_event`'s `UV_READABLE`.
-const UV_READABLE: c_int = 1;
-
-/// A libuv handle (`uv_handle_t *`), opaque here.
-type Handle = *mut c_void;
-/// A libuv loop (`uv_loop_t *`), opaque here.
-type Loop = *mut c_void;
-
-/// The libuv functions used here, as the process exports them (libuv 1.x signatures).
-struct Api {
-    default_loop: unsafe extern "C" fn() -> Loop,
-    handle_size: unsafe extern "C" fn(c_int) -> usize,
-    handle_set_data: unsafe extern "C" fn(Handle, *mut c_void),
-    handle_get_data: unsafe extern "C" fn(Handle) -> *mut c_void,
-    unref: unsafe extern "C" fn(Handle),
-    close: unsafe extern "C" fn(Handle, Option<unsafe extern "C" fn(Handle)>),
-    poll_init: unsafe extern "C" fn(Loop, Handle, c_int) -> c_int,
-    poll_start: unsafe extern "C" fn(Handle, c_int, unsafe extern "C" fn(Handle, c_int, c_int)) -> c_int,
-    poll_stop: unsafe extern "C" fn(Handle) -> c_int,
-    timer_init: unsafe extern "C" fn(Loop, Handle) -> c_int,
-    timer_start: unsafe extern "C" fn(Handle, unsafe extern "C" fn(Handle), u64, u64) -> c_int,
-}
-
-/// libuv's functions, looked up once; `None` when the process does not export them all.
-fn api() -> Option<&'static Api> {
-    static API: OnceLock<Option<Api>> = OnceLock::new();
-    API.get_or_init(|| {
-        /// The process's function `$name`, as the type `$ty` its libuv declares; returns
-        /// `None` from the lookup when the process has none.
-        macro_rules! resolve {
-            ($name:literal as $ty:ty) => {{
-                // SAFETY: a NUL-terminated name; RTLD_DEFAULT searches the process's global
-                // symbols.
-                let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, ($name as &CStr).as_ptr() as *const c_char) };
-                if f.is_null() {
-                    tracing::debug!(symbol = ?$name, "no libuv in this process: calls take the shared runtime");
-                    return None;
-                }
-                // SAFETY: the process's libuv function of that name, whose signature (libuv
-                // 1.x, stable) is `$ty`.
-                unsafe { std::mem::transmute::<*mut c_void, $ty>(f) }
-            }};
-        }
-        Some(Api {
-            default_loop: resolve!(c"uv_default_loop" as unsafe extern "C" fn() -> Loop),
-            handle_size: resolve!(c"uv_handle_size" as unsafe extern "C" fn(c_int) -> usize),
-            handle_set_data: resolve!(c"uv_handle_set_data" as unsafe extern "C" fn(Handle, *mut c_void)),
-            handle_get_data: resolve!(c"uv_handle_get_data" as unsafe extern "C" fn(Handle) -> *mut c_void),
-            unref: resolve!(c"uv_unref" as unsafe extern "C" fn(Handle)),
-            close: resolve!(c"uv_close" as unsafe extern "C" fn(Handle, Option<unsafe extern "C" fn(Handle)>)),
-            poll_init: resolve!(c"uv_poll_init" as unsafe extern "C" fn(Loop, Handle, c_int) -> c_int),
-            poll_start: resolve!(
-                c"uv_poll_start"
-                    as unsafe extern "C" fn(Handle, c_int, unsafe extern "C" fn(Handle, c_int, c_int)) -> c_int
-            ),
-            poll_stop: resolve!(c"uv_poll_stop" as unsafe extern "C" fn(Handle) -> c_int),
-            timer_init: resolve!(c"uv_timer_init" as unsafe extern "C" fn(Loop, Handle) -> c_int),
-            timer_start: resolve!(
-                c"uv_timer_start" as unsafe extern "C" fn(Handle, unsafe extern "C" fn(Handle), u64, u64) -> c_int
-            ),
-        })
-    })
-    .as_ref()
-}
-
-impl Api {
-    /// The memory of a handle of `kind`, as libuv sizes it.
-    fn layout(&self, kind: c_int) -> Option<Layout> {
-        // SAFETY: a pure query of libuv's type sizes.
-        let size = unsafe { (self.handle_size)(kind) };
-        Layout::from_size_align(size, 16).ok().filter(|l| l.size() > 0)
-    }
-
-    /// A new, uninitialised handle of `kind`, or null.
-    fn new_handle(&self, kind: c_int) -> Handle {
-        match self.layout(kind) {
-            // SAFETY: a non-zero size.
-            Some(l) => unsafe { alloc::alloc_zeroed(l).cast() },
-            None => std::ptr::null_mut(),
-        }
-    }
-
-    fn free_handle(&self, h: Handle, kind: c_int) {
-        if let Some(l) = self.layout(kind) {
-            // SAFETY: allocated by `new_handle` with the same layout; libuv is done with it.
-            unsafe { alloc::dealloc(h.cast(), l) };
-        }
-    }
-}
 
 /// What a poll handle carries: the id of the socket it watches.
 struct PollData {

@@ -18,6 +18,7 @@ mod client;
 mod here;
 pub mod log;
 mod service;
+mod uv;
 
 /// mimalloc for the library's own allocations (each request's head, headers and body are
 /// allocated on the runtime threads and freed there or on the JS thread): served with it,
