@@ -440,7 +440,9 @@ async fn acme_renews_a_short_lived_certificate_in_the_background() {
     let renewed = wait_status(&acme, Duration::from_secs(150), |s| s.issued >= 2).await.cert.expect("renewed");
     assert_ne!(renewed.serial, first.serial);
     assert!(renewed.not_after > first.not_after);
-    assert_eq!(pebble.orders(), 2);
+    // The orders are not counted: an attempt that fails is retried as a new order (pebble
+    // rejects 5% of good nonces on purpose, and a loaded machine can outlast a poll's
+    // patience; a CI run saw a third order, issued on the second's reused authorization).
     let trust = client_config(&[pebble.issuing_root().await], None);
     let got = https_get(addr, "localhost", "/health", trust).await.expect("HTTPS after renewal");
     assert_eq!(got.status, 200);
