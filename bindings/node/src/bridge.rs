@@ -28,7 +28,7 @@ use std::ffi::c_void;
 use std::future::Future;
 use std::ptr;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// A finished future's outcome, turned into a JS value on the JS thread.
 type Outcome = Box<dyn FnOnce(sys::napi_env) -> napi::Result<sys::napi_value> + Send>;
@@ -127,10 +127,8 @@ impl Bell {
 
 /// One JS thread's bridge.
 struct Bridge {
-    /// The bell, as the JS thread uses it (to hold Node alive).
-    bell: OnceLock<Bell>,
-    /// The bell as the threads that ring it see it: `None` once the environment is torn
-    /// down (its teardown takes the write side before the bell goes).
+    /// The bell: `None` once the environment is torn down. Its teardown takes it out under
+    /// the write side, so no ring is in flight when the bell goes.
     wake: RwLock<Option<Bell>>,
     /// Outcomes waiting for the JS thread; `None` once the environment is torn down.
     queue: Mutex<Option<Vec<(Deferred, Outcome)>>>,
@@ -175,7 +173,6 @@ impl Bridge {
 
     fn new(env: sys::napi_env) -> napi::Result<Arc<Bridge>> {
         let bridge = Arc::new(Bridge {
-            bell: OnceLock::new(),
             wake: RwLock::new(None),
             queue: Mutex::new(Some(Vec::new())),
             pending: AtomicUsize::new(0),
@@ -189,9 +186,13 @@ impl Bridge {
         };
         // Unreferenced until a promise waits.
         bell.hold(env, false)?;
-        let _ = bridge.bell.set(bell);
         *bridge.wake.write().unwrap_or_else(|p| p.into_inner()) = Some(bell);
         Ok(bridge)
+    }
+
+    /// The bell, while the environment lasts.
+    fn bell(&self) -> Option<Bell> {
+        *self.wake.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Queues an outcome; wakes the JS thread when the queue was empty (a wake-up is
@@ -208,9 +209,10 @@ impl Bridge {
         }
         // Past the queue's lock: the JS thread, woken, takes everything queued by then (a
         // wake-up that finds the queue empty settles nothing).
+        // The read guard is held while ringing: the bell cannot go meanwhile.
         if let Some(bell) = *self.wake.read().unwrap_or_else(|p| p.into_inner()) {
-            if matches!(bell, Bell::Uv(_)) && self.dispatch.fetch_or(RUNG, Ordering::AcqRel) & RUNNING != 0 {
-                return; // `on_ring` goes round again
+            if self.dispatch.fetch_or(RUNG, Ordering::AcqRel) & RUNNING != 0 {
+                return; // `on_ring` goes round again (only the main thread's bell runs so)
             }
             bell.ring();
         }
@@ -262,7 +264,7 @@ where
     let idle = bridge.pending.fetch_add(1, Ordering::Relaxed) == 0;
     let call = (how != Start::Spawn).then(|| InFlight::count(&bridge));
     let alone = call.as_ref().is_some_and(|c| c.alone);
-    if let (true, Some(bell)) = (idle, bridge.bell.get()) {
+    if let (true, Some(bell)) = (idle, bridge.bell()) {
         bell.hold(raw, true)?;
     }
     let quiet = bridge.last_batch.load(Ordering::Relaxed) <= 1;
@@ -357,7 +359,7 @@ fn settle_queued(env: sys::napi_env, bridge: &Bridge) {
             }
         }
     }
-    if let (true, Some(bell)) = (n > 0 && bridge.pending.fetch_sub(n, Ordering::Relaxed) == n, bridge.bell.get()) {
+    if let (true, Some(bell)) = (n > 0 && bridge.pending.fetch_sub(n, Ordering::Relaxed) == n, bridge.bell()) {
         // Nothing waits, so Node may exit.
         let _ = bell.hold(env, false);
     }
@@ -377,17 +379,11 @@ impl Ring {
         {
             return None;
         }
-        let mut name = ptr::null_mut();
+        let name = resource_name(env).ok()?;
         let mut cx = ptr::null_mut();
-        let label = "micro";
-        // SAFETY: plain napi calls on the JS thread with valid out-pointers; no resource
-        // object (napi makes one).
-        let made = unsafe {
-            sys::napi_create_string_utf8(env, label.as_ptr().cast(), label.len() as isize, &mut name)
-                == sys::Status::napi_ok
-                && sys::napi_async_init(env, ptr::null_mut(), name, &mut cx) == sys::Status::napi_ok
-        };
-        if !made {
+        // SAFETY: on the JS thread with a valid out-pointer; no resource object (napi makes
+        // one).
+        if unsafe { sys::napi_async_init(env, ptr::null_mut(), name, &mut cx) } != sys::Status::napi_ok {
             return None;
         }
         let handle = api.new_handle(UV_ASYNC);
@@ -425,7 +421,7 @@ unsafe extern "C" fn on_ring(handle: Handle) {
     let Some(api) = uv::api() else { return };
     // SAFETY: the data `Ring::open` set, alive while the handle is open.
     let Some(bridge) = (unsafe { ((api.handle_get_data)(handle) as *const Bridge).as_ref() }) else { return };
-    let Some(Bell::Uv(ring)) = bridge.bell.get().copied() else { return };
+    let Some(Bell::Uv(ring)) = bridge.bell() else { return };
     for _ in 0..MAX_ROUNDS {
         bridge.dispatch.store(RUNNING, Ordering::Release);
         settle_round(ring, bridge);
@@ -472,14 +468,14 @@ unsafe extern "C" fn ring_gone(context: *mut c_void) {
     // SAFETY: the bridge's reference `Ring::open` gave the handle, alive until it closes.
     let Some(bridge) = (unsafe { (context as *const Bridge).as_ref() }) else { return };
     // No ring passes this: the runtime's threads ring under a read guard.
-    *bridge.wake.write().unwrap_or_else(|p| p.into_inner()) = None;
+    let bell = bridge.wake.write().unwrap_or_else(|p| p.into_inner()).take();
     *bridge.queue.lock().unwrap_or_else(|p| p.into_inner()) = None;
     BRIDGE.with(|b| {
         if let Ok(mut b) = b.try_borrow_mut() {
             *b = None;
         }
     });
-    if let (Some(Bell::Uv(ring)), Some(api)) = (bridge.bell.get().copied(), uv::api()) {
+    if let (Some(Bell::Uv(ring)), Some(api)) = (bell, uv::api()) {
         // SAFETY: on the JS thread in its teardown, the env still live; the handle is closed
         // once, here, and its memory and reference go in `on_ring_closed`.
         unsafe {
@@ -503,12 +499,7 @@ unsafe extern "C" fn on_ring_closed(handle: Handle) {
 /// The bell of a thread that is not the main one: a thread-safe function whose context holds
 /// a reference to `bridge`, given back in `finalize`.
 fn thread_safe_function(env: sys::napi_env, bridge: &Arc<Bridge>) -> napi::Result<Tsfn> {
-    let mut name = ptr::null_mut();
-    let label = "micro";
-    // SAFETY: plain napi calls on the JS thread with valid out-pointers.
-    unsafe {
-        check(sys::napi_create_string_utf8(env, label.as_ptr().cast(), label.len() as isize, &mut name))?;
-    }
+    let name = resource_name(env)?;
     let context = Arc::into_raw(Arc::clone(bridge)) as *mut c_void;
     let mut tsfn = ptr::null_mut();
     // SAFETY: no JS function (napi 5+ allows NULL with a call_js callback); `context`
@@ -550,6 +541,15 @@ unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mu
             *b = None;
         }
     });
+}
+
+/// The name the bell's async resource goes by (async hooks, diagnostics).
+fn resource_name(env: sys::napi_env) -> napi::Result<sys::napi_value> {
+    let mut name = ptr::null_mut();
+    let label = "micro";
+    // SAFETY: a plain napi call on the JS thread with a valid out-pointer.
+    check(unsafe { sys::napi_create_string_utf8(env, label.as_ptr().cast(), label.len() as isize, &mut name) })?;
+    Ok(name)
 }
 
 fn check(status: sys::napi_status) -> napi::Result<()> {

@@ -8,9 +8,9 @@
 //!
 //! The outcome is settled as every other: queued on the thread's bridge, whose bell rings
 //! the loop ([`crate::bridge`]); rung from the JS thread itself that is a write to an
-//! eventfd the same loop iteration reads, no thread in between. So a promise is never
-//! settled inside `call`, and the JS of a `then` runs in the bridge's callback scope, with
-//! its microtasks.
+//! eventfd the same loop iteration reads, no thread in between, or, while the bridge is
+//! settling, one more round of it. So a promise is never settled inside `call`, and the JS
+//! of a `then` runs in the bridge's callback scope, with its microtasks.
 //!
 //! What a socket cannot signal (a connect completing, a timeout, a wake-up from another
 //! thread such as a registry lookup done on the shared runtime) is picked up by a tick: a
