@@ -354,9 +354,22 @@ fn acme_config(pebble: &Pebble, cache: &Path) -> AcmeConfig {
 }
 
 /// Waits until `pred` holds of the ACME status; the last error is in the panic.
+/// Waits until the ACME status satisfies `pred`; every failure seen on the way is printed
+/// (a success clears `last_error`, so a retried attempt would leave no trace otherwise).
 async fn wait_status(acme: &Acme, within: Duration, pred: impl Fn(&AcmeStatus) -> bool) -> AcmeStatus {
     let mut rx = acme.watch();
-    let found = tokio::time::timeout(within, rx.wait_for(|s| pred(s))).await;
+    let mut seen: Option<String> = None;
+    let found = tokio::time::timeout(
+        within,
+        rx.wait_for(|s| {
+            if s.last_error.is_some() && s.last_error != seen {
+                seen = s.last_error.clone();
+                eprintln!("ACME attempt failed (retried): {}", seen.as_deref().unwrap_or_default());
+            }
+            pred(s)
+        }),
+    )
+    .await;
     match found {
         Ok(Ok(s)) => s.clone(),
         _ => panic!("ACME did not get there in {within:?}: {:?}", acme.status()),
