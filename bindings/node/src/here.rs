@@ -6,11 +6,13 @@
 //! each), so the reply wakes the JS thread, which reads it there. Through the shared runtime
 //! the reply woke a runtime worker, which then woke the JS thread.
 //!
-//! The outcome is settled as every other: queued on the thread's bridge, whose bell rings
-//! the loop ([`crate::bridge`]); rung from the JS thread itself that is a write to an
-//! eventfd the same loop iteration reads, no thread in between, or, while the bridge is
-//! settling, one more round of it. So a promise is never settled inside `call`, and the JS
-//! of a `then` runs in the bridge's callback scope, with its microtasks.
+//! The outcome is queued on the thread's bridge as every other ([`crate::bridge`]), but the
+//! libuv callback that turned the runtime settles it itself when its work is done
+//! ([`crate::bridge::answering`]), in a callback scope: no bell rung (an eventfd written,
+//! then polled and read by another turn of the loop). While the bridge is already settling,
+//! or its bell is already rung from another thread, that answer settles it instead. So a
+//! promise is never settled inside `call`, and the JS of a `then` runs in a callback scope,
+//! with its microtasks.
 //!
 //! What a socket cannot signal (a connect completing, a timeout, a wake-up from another
 //! thread such as a registry lookup done on the shared runtime) is picked up by a tick: a
@@ -30,6 +32,7 @@
 //! calls take the shared runtime as before. Every handle is unreferenced: what keeps Node
 //! alive while a call waits is the bridge's pending promise, as for any call.
 
+use crate::bridge;
 use crate::uv::{api, Api, Handle, Loop, UV_POLL, UV_READABLE, UV_TIMER};
 use micro::transport::local::{self, Watcher, Watches};
 use std::cell::RefCell;
@@ -191,35 +194,42 @@ pub(crate) fn stats() -> (u64, usize) {
 }
 
 /// A watched socket is readable: turn the runtime, then watch again.
+/// What finished is settled when the callback's work is done ([`bridge::answering`]), so the
+/// promises' reactions (which may start calls here) see its watches as they are after it.
 unsafe extern "C" fn on_readable(poll: Handle, _status: c_int, _events: c_int) {
     let Some(api) = api() else { return };
     // SAFETY: the data `open` set, alive while the handle is open.
     let id = unsafe { ((api.handle_get_data)(poll) as *const PollData).as_ref() }.map(|d| d.id);
-    // Idle in a pool as it was found readable (before the turn, which may pool it again
-    // after its call): no call reads it.
-    let idle = id.filter(|id| local::pooled(*id));
-    pump();
-    if let Some(id) = idle {
-        // Readable with no call to read it (the peer closed an idle connection): libuv
-        // would report it on every iteration. Muted until a call takes it again.
-        HERE.with_borrow_mut(|here| {
-            if let Some(h) = here.as_mut() {
-                h.watches.mute(&mut h.uv, id);
-            }
-        });
-    }
+    bridge::answering(|| {
+        // Idle in a pool as it was found readable (before the turn, which may pool it again
+        // after its call): no call reads it.
+        let idle = id.filter(|id| local::pooled(*id));
+        pump();
+        if let Some(id) = idle {
+            // Readable with no call to read it (the peer closed an idle connection): libuv
+            // would report it on every iteration. Muted until a call takes it again.
+            HERE.with_borrow_mut(|here| {
+                if let Some(h) = here.as_mut() {
+                    h.watches.mute(&mut h.uv, id);
+                }
+            });
+        }
+    });
 }
 
 unsafe extern "C" fn on_tick(_timer: Handle) {
-    HERE.with_borrow_mut(|here| {
-        if let Some(h) = here.as_mut() {
-            h.watches.ticked();
-        }
+    bridge::answering(|| {
+        HERE.with_borrow_mut(|here| {
+            if let Some(h) = here.as_mut() {
+                h.watches.ticked();
+            }
+        });
+        pump();
     });
-    pump();
 }
 
-/// Turns the runtime: what finished is queued on the bridge (which rings the loop).
+/// Turns the runtime: what finished is queued on the bridge (settled when the callback's
+/// work is done, [`bridge::answering`]).
 fn pump() {
     PUMPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     if local::turn().is_err() {

@@ -62,12 +62,13 @@ pub(crate) fn block<T>(fut: impl std::future::Future<Output = napi::Result<T>>) 
     napi::bindgen_prelude::block_on(fut)
 }
 
-/// How the JS thread's own calls go, for tests: `[pumps, watched]`, the times it turned its
-/// runtime for a readable socket or a tick, and the sockets of that runtime libuv watches now.
+/// How the JS thread's own calls go, for tests: `[pumps, watched, answered]`, the times it
+/// turned its runtime for a readable socket or a tick, the sockets of that runtime libuv
+/// watches now, and the times such a turn settled what finished itself (no bell rung).
 #[napi]
 pub fn here_stats() -> Vec<f64> {
     let (pumps, watched) = here::stats();
-    vec![pumps as f64, watched as f64]
+    vec![pumps as f64, watched as f64, bridge::answered() as f64]
 }
 
 /// The library version.
