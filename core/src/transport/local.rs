@@ -37,8 +37,11 @@
 
 use std::cell::RefCell;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::task::Context;
+use std::time::Duration;
 use tokio::runtime::Runtime;
 
 #[cfg(unix)]
@@ -96,8 +99,48 @@ pub struct Refused<F> {
     pub fut: F,
 }
 
+/// How far ahead [`Horizon`]'s timer is due.
+const HORIZON: Duration = Duration::from_secs(1);
+
+/// A timer kept registered on a thread's runtime, due within [`HORIZON`], that nothing waits
+/// on.
+///
+/// Tokio's timer wakes its driver (writes its eventfd) when a timer is registered sooner than
+/// every timer the driver saw when it last polled, so it can shorten its wait. With no other
+/// timer pending that is every call's timeout: a system call a call on the JS or asyncio
+/// thread, and in [`block_on`] one more poll of the driver too. With this timer due sooner, a
+/// call's timeout (seconds ahead) is not the soonest, and the driver is woken once a
+/// [`HORIZON`] at most, as the timer is set again.
+#[derive(Default)]
+struct Horizon(RefCell<Option<Pin<Box<tokio::time::Sleep>>>>);
+
+impl Horizon {
+    /// Keeps the timer registered and due within `ahead`; inside the thread's runtime.
+    fn keep(&self, ahead: Duration) {
+        let Ok(mut slot) = self.0.try_borrow_mut() else { return };
+        let now = tokio::time::Instant::now();
+        match slot.as_mut() {
+            // Not fired yet: still registered.
+            Some(timer) if timer.deadline() > now => return,
+            Some(timer) => timer.as_mut().reset(now + ahead),
+            None => *slot = Some(Box::pin(tokio::time::sleep_until(now + ahead))),
+        }
+        if let Some(timer) = slot.as_mut() {
+            // Registered as it is polled; it fires into a waker that does nothing.
+            let _ = timer.as_mut().poll(&mut Context::from_waker(futures::task::noop_waker_ref()));
+        }
+    }
+}
+
+/// Keeps this thread's [`Horizon`]; inside its runtime.
+fn keep_horizon() {
+    with_own(|own| own.horizon.keep(HORIZON));
+}
+
 /// One thread's runtime.
 struct Own {
+    /// Before `rt`: dropped while its runtime is still there.
+    horizon: Horizon,
     pid: u32,
     rt: Arc<Runtime>,
     home: Home,
@@ -160,7 +203,10 @@ pub fn block_on<F: Future>(fut: F) -> Result<F::Output, Refused<F>> {
         Err(why) => return Err(Refused { why, fut }),
     };
     let _driving = Driving::enter(home);
-    Ok(rt.block_on(fut))
+    Ok(rt.block_on(async move {
+        keep_horizon();
+        fut.await
+    }))
 }
 
 /// A future for [`spawn_here`].
@@ -187,6 +233,7 @@ pub fn spawn_here(task: Task) -> Result<tokio::task::AbortHandle, Refused<Task>>
     // in flight, pinned, took 4 µs more (p50 36-37 → 40-42 µs, 5 of 6 reps; libuv polled
     // once a call instead of once in 25).
     Ok(rt.block_on(async move {
+        keep_horizon();
         let task = tokio::spawn(task).abort_handle();
         settle().await;
         task
@@ -350,7 +397,7 @@ fn own() -> Result<(Arc<Runtime>, Home), NotHere> {
     let alive = Arc::new(());
     let home =
         Home { id: NEXT_ID.fetch_add(1, Ordering::Relaxed), alive: Arc::downgrade(&alive), sockets: Arc::default() };
-    let fresh = Own { pid, rt: rt.clone(), home: home.clone(), _alive: alive };
+    let fresh = Own { horizon: Horizon::default(), pid, rt: rt.clone(), home: home.clone(), _alive: alive };
     if let Some(inherited) = OWN.with(|o| o.borrow_mut().replace(fresh)) {
         // Built by the parent before a fork: its epoll instance is the parent's too, and
         // shutting it down here would deregister the parent's sockets.
@@ -511,6 +558,61 @@ mod tests {
                 got.len() == 3
             });
             assert_eq!(sockets(&mut seen), Some(vec![]), "a dropped connection is no longer listed");
+        })
+        .join()
+        .expect("no panic");
+    }
+
+    /// This thread's `write` system calls so far (`/proc/thread-self/io`), if the kernel
+    /// counts them.
+    fn writes_of_this_thread() -> Option<u64> {
+        let io = std::fs::read_to_string("/proc/thread-self/io").ok()?;
+        io.lines().find_map(|l| l.strip_prefix("syscw:")).and_then(|n| n.trim().parse().ok())
+    }
+
+    #[test]
+    fn a_calls_timeout_does_not_wake_the_driver_each_call() {
+        std::thread::spawn(|| {
+            // A call's shape, as far as the timer sees it: a timeout seconds ahead around
+            // something that waits once.
+            let call = || async {
+                let waits_once = tokio::task::yield_now();
+                tokio::time::timeout(Duration::from_secs(5), waits_once).await.expect("in time");
+            };
+            run(call()); // the runtime built, its horizon set
+            let Some(before) = writes_of_this_thread() else {
+                eprintln!("no /proc/thread-self/io: the driver's wake-ups cannot be counted here");
+                return;
+            };
+            for _ in 0..50 {
+                run(call());
+                // The driver polled with the call's timer gone, as a host's next turn does:
+                // no timer pending, so the next one registered would be the soonest.
+                turn().expect("a turn");
+            }
+            let writes = writes_of_this_thread().expect("counted before") - before;
+            // Each timeout registered as the soonest timer would write the driver's eventfd.
+            assert!(writes < 10, "{writes} writes for 50 calls");
+        })
+        .join()
+        .expect("no panic");
+    }
+
+    #[test]
+    fn the_horizon_is_set_again_once_it_fired() {
+        std::thread::spawn(|| {
+            let ahead = Duration::from_millis(20);
+            run(async move {
+                let horizon = Horizon::default();
+                horizon.keep(ahead);
+                let first = horizon.0.borrow().as_ref().map(|t| t.deadline()).expect("set");
+                horizon.keep(ahead);
+                assert_eq!(horizon.0.borrow().as_ref().map(|t| t.deadline()), Some(first), "kept while ahead");
+                tokio::time::sleep_until(first + Duration::from_millis(1)).await;
+                horizon.keep(ahead);
+                let again = horizon.0.borrow().as_ref().map(|t| t.deadline()).expect("set");
+                assert!(again > first, "set again after it fired");
+            });
         })
         .join()
         .expect("no panic");
