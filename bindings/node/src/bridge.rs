@@ -285,7 +285,7 @@ where
             // SAFETY: on the JS thread, a valid out-pointer.
             let found = unsafe { sys::napi_get_uv_event_loop(raw, &mut lp) } == sys::Status::napi_ok;
             let task = crate::here::task(run);
-            let refused = if found { crate::here::start(lp.cast(), task).err() } else { Some(task) };
+            let refused = if found { crate::here::start(lp.cast(), task, answering).err() } else { Some(task) };
             if let Some(task) = refused {
                 started_here(task);
             }
@@ -430,7 +430,7 @@ unsafe extern "C" fn on_ring(handle: Handle) {
 /// eventfd written, then polled and read by the next turn of the loop) but settled when
 /// `work` returns, as [`on_ring`] would, in a callback scope of this callback. At one call
 /// in flight that is every reply: three system calls and a loop iteration fewer a call.
-pub(crate) fn answering(work: impl FnOnce()) {
+fn answering(work: &mut dyn FnMut()) {
     let bridge = BRIDGE.with(|b| b.try_borrow().ok().and_then(|b| b.clone()));
     let ring = match bridge.as_deref().map(Bridge::bell) {
         Some(Some(Bell::Uv(ring))) => ring,

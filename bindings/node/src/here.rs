@@ -8,7 +8,7 @@
 //!
 //! The outcome is queued on the thread's bridge as every other ([`crate::bridge`]), but the
 //! libuv callback that turned the runtime settles it itself when its work is done
-//! ([`crate::bridge::answering`]), in a callback scope: no bell rung (an eventfd written,
+//! ([`Around`]: the bridge's `answering`), in a callback scope: no bell rung (an eventfd written,
 //! then polled and read by another turn of the loop). While the bridge is already settling,
 //! or its bell is already rung from another thread, that answer settles it instead. So a
 //! promise is never settled inside `call`, and the JS of a `then` runs in a callback scope,
@@ -32,7 +32,6 @@
 //! calls take the shared runtime as before. Every handle is unreferenced: what keeps Node
 //! alive while a call waits is the bridge's pending promise, as for any call.
 
-use crate::bridge;
 use crate::uv::{api, Api, Handle, Loop, UV_POLL, UV_READABLE, UV_TIMER};
 use micro::transport::local::{self, Watcher, Watches};
 use std::cell::RefCell;
@@ -49,8 +48,15 @@ struct PollData {
     id: u64,
 }
 
+/// How the loop's callbacks that turn the runtime run that work: the bridge's answer around
+/// it (`bridge::answering`), given by the bridge as it starts a call here, so this module
+/// does not reach back up into the bridge.
+pub(crate) type Around = fn(&mut dyn FnMut());
+
 /// The main JS thread's watch over its runtime.
 struct Here {
+    /// What the callbacks run their work in.
+    around: Around,
     uv: Uv,
     /// Its sockets (each a `uv_poll_t` whose data is a boxed [`PollData`]) and the tick.
     watches: Watches<Handle>,
@@ -71,7 +77,7 @@ thread_local! {
 
 impl Here {
     /// The watch for the loop `lp`, when it is the main thread's.
-    fn new(lp: Loop) -> Option<Here> {
+    fn new(lp: Loop, around: Around) -> Option<Here> {
         let api = api()?;
         // SAFETY: returns the process's default loop, made on first use (Node's main loop).
         if lp.is_null() || lp != unsafe { (api.default_loop)() } {
@@ -88,17 +94,18 @@ impl Here {
         }
         // SAFETY: an initialised handle; unreferenced, it never keeps Node alive.
         unsafe { (api.unref)(timer) };
-        Some(Here { uv: Uv { api, lp, timer }, watches: Watches::new() })
+        Some(Here { around, uv: Uv { api, lp, timer }, watches: Watches::new() })
     }
 }
 
 /// Starts `task` (a call, settling through the bridge) on this thread's own runtime, watched
-/// by the thread's libuv loop `lp`; gives it back when it cannot run here (not the main
-/// thread, no libuv, inside a runtime, no runtime could be built).
-pub(crate) fn start(lp: Loop, task: local::Task) -> Result<(), local::Task> {
+/// by the thread's libuv loop `lp`, its callbacks' work run in `around`; gives it back when
+/// it cannot run here (not the main thread, no libuv, inside a runtime, no runtime could be
+/// built).
+pub(crate) fn start(lp: Loop, task: local::Task, around: Around) -> Result<(), local::Task> {
     let ready = HERE.with_borrow_mut(|here| {
         if here.is_none() {
-            *here = Here::new(lp);
+            *here = Here::new(lp, around);
         }
         here.is_some()
     });
@@ -194,13 +201,18 @@ pub(crate) fn stats() -> (u64, usize) {
 }
 
 /// A watched socket is readable: turn the runtime, then watch again.
-/// What finished is settled when the callback's work is done ([`bridge::answering`]), so the
-/// promises' reactions (which may start calls here) see its watches as they are after it.
+/// What the callbacks run their work in ([`Around`]); the work alone before the first start.
+fn around() -> Around {
+    HERE.with_borrow(|here| here.as_ref().map(|h| h.around)).unwrap_or(|work| work())
+}
+
+/// What finished is settled when the callback's work is done ([`Around`]), so the promises'
+/// reactions (which may start calls here) see its watches as they are after it.
 unsafe extern "C" fn on_readable(poll: Handle, _status: c_int, _events: c_int) {
     let Some(api) = api() else { return };
     // SAFETY: the data `open` set, alive while the handle is open.
     let id = unsafe { ((api.handle_get_data)(poll) as *const PollData).as_ref() }.map(|d| d.id);
-    bridge::answering(|| {
+    around()(&mut || {
         // Idle in a pool as it was found readable (before the turn, which may pool it again
         // after its call): no call reads it.
         let idle = id.filter(|id| local::pooled(*id));
@@ -218,7 +230,7 @@ unsafe extern "C" fn on_readable(poll: Handle, _status: c_int, _events: c_int) {
 }
 
 unsafe extern "C" fn on_tick(_timer: Handle) {
-    bridge::answering(|| {
+    around()(&mut || {
         HERE.with_borrow_mut(|here| {
             if let Some(h) = here.as_mut() {
                 h.watches.ticked();
@@ -229,7 +241,7 @@ unsafe extern "C" fn on_tick(_timer: Handle) {
 }
 
 /// Turns the runtime: what finished is queued on the bridge (settled when the callback's
-/// work is done, [`bridge::answering`]).
+/// work is done, [`Around`]).
 fn pump() {
     PUMPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     if local::turn().is_err() {
