@@ -442,9 +442,10 @@ struct micro_message *micro_message_clone(const struct micro_message *m);
 // Releases a message; NULL is a no-op.
 void micro_message_free(struct micro_message *m);
 
-// Calls `service`'s `endpoint` with `body` and returns at once; `callback` fires exactly
-// once on a dispatch thread with the outcome — unless this function returns an error, in
-// which case it never fires. `options` and `cancel` may be NULL; both are copied/referenced
+// Calls `service`'s `endpoint` with `body` and returns once the request is under way
+// (written, when a pooled connection is at hand); `callback` fires exactly once on a
+// dispatch thread with the outcome — unless this function returns an error, in which case
+// it never fires. `options` and `cancel` may be NULL; both are copied/referenced
 // internally, so they may be freed as soon as this returns. `userdata` must stay valid
 // until the callback has run.
 micro_status micro_client_call(struct micro_client *c,

@@ -91,9 +91,10 @@ unsafe fn call_args(
     })
 }
 
-/// Calls `service`'s `endpoint` with `body` and returns at once; `callback` fires exactly
-/// once on a dispatch thread with the outcome — unless this function returns an error, in
-/// which case it never fires. `options` and `cancel` may be NULL; both are copied/referenced
+/// Calls `service`'s `endpoint` with `body` and returns once the request is under way
+/// (written, when a pooled connection is at hand); `callback` fires exactly once on a
+/// dispatch thread with the outcome — unless this function returns an error, in which case
+/// it never fires. `options` and `cancel` may be NULL; both are copied/referenced
 /// internally, so they may be freed as soon as this returns. `userdata` must stay valid
 /// until the callback has run.
 #[no_mangle]
@@ -115,7 +116,7 @@ pub unsafe extern "C" fn micro_client_call(
         let token = cancel.as_ref().map(|c| c.token.clone());
         let done = Completion { rt: Arc::clone(&c.rt), cb: Some((f, SendPtr(userdata))) };
         let client = c.client.clone();
-        c.rt.handle.spawn(async move {
+        let call = async move {
             let call = client.call(&args.service, &args.endpoint, args.body, &args.opts);
             let outcome = match token {
                 Some(t) => micro_core::host::cancellable(&t, call).await,
@@ -126,7 +127,12 @@ pub unsafe extern "C" fn micro_client_call(
                 Some(Ok(reply)) => Ok(micro_message::from_reply(reply)),
                 Some(Err(e)) => Err(core_fail(e)),
             });
-        });
+        };
+        // Its first poll here, on the calling thread (yours, or a dispatch thread in a
+        // callback): the request is written before this returns, where a spawned task woke an
+        // I/O thread to write it; the call goes on as a task from its first wake-up
+        // (`micro_core::host::start`). The callback still runs on a dispatch thread.
+        micro_core::host::start::start(&c.rt.handle, call);
         Ok(())
     })
 }
