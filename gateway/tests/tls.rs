@@ -353,9 +353,9 @@ fn acme_config(pebble: &Pebble, cache: &Path) -> AcmeConfig {
     }
 }
 
-/// Waits until `pred` holds of the ACME status; the last error is in the panic.
-/// Waits until the ACME status satisfies `pred`; every failure seen on the way is printed
-/// (a success clears `last_error`, so a retried attempt would leave no trace otherwise).
+/// Waits until `pred` holds of the ACME status; the last error is in the panic, and every
+/// failure seen on the way is printed (a success clears `last_error`, so a retried attempt
+/// would leave no trace otherwise).
 async fn wait_status(acme: &Acme, within: Duration, pred: impl Fn(&AcmeStatus) -> bool) -> AcmeStatus {
     let mut rx = acme.watch();
     let mut seen: Option<String> = None;

@@ -431,12 +431,8 @@ unsafe extern "C" fn on_ring(handle: Handle) {
 /// `work` returns, as [`on_ring`] would, in a callback scope of this callback. At one call
 /// in flight that is every reply: three system calls and a loop iteration fewer a call.
 fn answering(work: &mut dyn FnMut()) {
-    let bridge = BRIDGE.with(|b| b.try_borrow().ok().and_then(|b| b.clone()));
-    let ring = match bridge.as_deref().map(Bridge::bell) {
-        Some(Some(Bell::Uv(ring))) => ring,
-        _ => return work(),
-    };
-    let Some(bridge) = bridge else { return work() };
+    let Some(bridge) = BRIDGE.with(|b| b.try_borrow().ok().and_then(|b| b.clone())) else { return work() };
+    let Some(Bell::Uv(ring)) = bridge.bell() else { return work() };
     // Taken only when nothing is rung or being answered; else the bell, already on its
     // way, answers as before.
     if bridge.dispatch.compare_exchange(0, RUNNING, Ordering::AcqRel, Ordering::Acquire).is_err() {

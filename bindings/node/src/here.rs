@@ -200,14 +200,14 @@ pub(crate) fn stats() -> (u64, usize) {
     (PUMPS.load(std::sync::atomic::Ordering::Relaxed), watched)
 }
 
-/// A watched socket is readable: turn the runtime, then watch again.
 /// What the callbacks run their work in ([`Around`]); the work alone before the first start.
 fn around() -> Around {
     HERE.with_borrow(|here| here.as_ref().map(|h| h.around)).unwrap_or(|work| work())
 }
 
-/// What finished is settled when the callback's work is done ([`Around`]), so the promises'
-/// reactions (which may start calls here) see its watches as they are after it.
+/// A watched socket is readable: turn the runtime, then watch again. What finished is settled
+/// when the callback's work is done ([`Around`]), so the promises' reactions (which may start
+/// calls here) see its watches as they are after it.
 unsafe extern "C" fn on_readable(poll: Handle, _status: c_int, _events: c_int) {
     let Some(api) = api() else { return };
     // SAFETY: the data `open` set, alive while the handle is open.

@@ -111,6 +111,10 @@ const HORIZON: Duration = Duration::from_secs(1);
 /// thread, and in [`block_on`] one more poll of the driver too. With this timer due sooner, a
 /// call's timeout (seconds ahead) is not the soonest, and the driver is woken once a
 /// [`HORIZON`] at most, as the timer is set again.
+///
+/// The shared runtime's twin is `host::start`'s keeper, a task sleeping in a loop. Not that
+/// here: a task of a thread's own runtime counts as a call in flight ([`tasks`]), and would
+/// keep the host's tick going; a registered timer is not a task.
 #[derive(Default)]
 struct Horizon(RefCell<Option<Pin<Box<tokio::time::Sleep>>>>);
 
