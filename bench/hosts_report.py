@@ -11,7 +11,7 @@ import platform
 import statistics
 import sys
 
-from reportlib import cpu as cpu_name, rows as load_rows, sh
+from reportlib import cpu as cpu_name, idle, rows as load_rows, sh
 
 rows = load_rows(sys.argv[1])
 command = sys.argv[2]
@@ -29,8 +29,8 @@ def fmt_range(xs, f="{:,.0f}"):
 
 
 print(f"# Host-served benchmark (issue 18) {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC\n")
-print(f"- **Machine:** {cpu}, {sh('nproc')} vCPU, kernel {platform.release()}, load average at the end "
-      f"{open('/proc/loadavg').read().split()[0]}")
+print(f"- **Machine:** {cpu}, {sh('nproc')} vCPU, kernel {platform.release()}{idle()}, load average at the "
+      f"end {open('/proc/loadavg').read().split()[0]}")
 print(f"- **Versions:** micro {sh('sh', '-c', 'git -C .. describe --always --dirty 2>/dev/null')}, "
       f"{sh('rustc', '--version')}, {sh('python3', '--version')}, node {sh('node', '--version')}, "
       f"{sh('sh', '-c', 'wrk --version 2>&1 | head -1')}, {sh('sh', '-c', 'nats-server --version')}, "

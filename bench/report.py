@@ -2,7 +2,7 @@
 """Turns bench/run.sh's JSON rows into the Markdown results page (stdout)."""
 import platform, sys, datetime
 
-from reportlib import cpu as cpu_name, rows as load_rows, sh
+from reportlib import cpu as cpu_name, idle, rows as load_rows, sh
 
 rows = load_rows(sys.argv[1])
 command = sys.argv[2]
@@ -10,7 +10,7 @@ cpu = cpu_name()
 ncpu = sh("nproc")
 mem = sh("sh", "-c", "awk '/MemTotal/ {printf \"%.0f GiB\", $2/1048576}' /proc/meminfo")
 print(f"# Benchmark results {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC\n")
-print(f"- **Machine:** {cpu}, {ncpu} vCPU, {mem}, kernel {platform.release()}")
+print(f"- **Machine:** {cpu}, {ncpu} vCPU, {mem}, kernel {platform.release()}{idle()}")
 print(f"- **Versions:** micro {sh('sh','-c','git -C .. describe --always --dirty 2>/dev/null')}, {sh('rustc','--version')}, "
       f"{sh('go','version')}, go-micro.dev/v5 v5.30.0 (bench/go; rows *go*), go-micro.dev/v6 v6.10.0 "
       f"(bench/go6, the same program built from ../shared/peers' source; rows *go6*), hyper 1 (bench/Cargo.lock)")
