@@ -11,7 +11,6 @@
 #   C=100 RUNS=3 BASE_LIB=/tmp/base NEW_LIB=/tmp/new bash bench/c_stat.sh
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-B="${B:-$here/target/release}"
 : "${BASE_LIB:?a directory with the base libmicro.so.1}" "${NEW_LIB:?a directory with the new libmicro.so.1}"
 C="${C:-1}" D="${D:-2}" WARMUP="${WARMUP:-0.3}" RUNS="${RUNS:-2}"
 work="$(mktemp -d)"
@@ -19,16 +18,15 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 ln -sf libmicro.so.1 "$work/libmicro.so"
 cp -f "$NEW_LIB/libmicro.so.1" "$work/libmicro.so.1"
 gcc -O2 -std=c11 -Wall -Wextra -Werror -I"$here/../include" "$here/c/client.c" -L"$work" -lmicro -lpthread -o "$work/c-client"
-"$B/greeter" --addr 127.0.0.1:0 >"$work/greeter.out" 2>"$work/greeter.err" &
-for _ in $(seq 200); do grep -q '"ready"' "$work/greeter.out" 2>/dev/null && break; sleep 0.05; done
-addr="$(sed -n 's/.*"address":"\([^"]*\)".*/\1/p' "$work/greeter.out" | head -1)"
-[ -n "$addr" ] || { echo "greeter did not start: $(cat "$work/greeter.err")" >&2; exit 1; }
+pre=()
+. "$here/serve.sh"
+SERVER=rust serve_greeter
 events=context-switches,cpu-migrations,task-clock,syscalls:sys_enter_futex,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_write
 for _ in $(seq "$RUNS"); do
 	for who in base new; do
 		lib="$BASE_LIB"; [ "$who" = new ] && lib="$NEW_LIB"
 		res="$(LD_LIBRARY_PATH="$lib" perf stat -x, -e "$events" -o "$work/stat" \
-			"$work/c-client" --addr "$addr" --c "$C" --d "$D" --warmup "$WARMUP" | tail -1)"
+			"$work/c-client" --addr "$a" --c "$C" --d "$D" --warmup "$WARMUP" | tail -1)"
 		python3 - "$who" "$res" "$work/stat" "$D" "$WARMUP" <<'PY'
 import json, sys
 who, res, stat, d, warmup = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], float(sys.argv[4]), float(sys.argv[5])

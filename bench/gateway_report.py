@@ -8,7 +8,7 @@ import datetime
 import platform
 import sys
 
-from reportlib import cpu as cpu_name, rows as load_rows, sh
+from reportlib import cpu as cpu_name, idle, rows as load_rows, sh
 
 rows = load_rows(sys.argv[1])
 command = sys.argv[2]
@@ -29,7 +29,7 @@ def med(key):
 
 
 print(f"# Gateway benchmark {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC\n")
-print(f"- **Machine:** {cpu}, {sh('nproc')} vCPU, kernel {platform.release()}, "
+print(f"- **Machine:** {cpu}, {sh('nproc')} vCPU, kernel {platform.release()}{idle()}, "
       f"load average at the end {open('/proc/loadavg').read().split()[0]} (other work on the machine shows here)")
 print(f"- **Versions:** micro {sh('sh', '-c', 'git -C .. describe --always --dirty 2>/dev/null')}, "
       f"{sh('rustc', '--version')}, {sh('go', 'version')}, go-micro.dev/v5 v5.30.0 (bench/go, bench/go/micro)")

@@ -9,7 +9,7 @@ import datetime
 import platform
 import sys
 
-from reportlib import cpu as cpu_name, rows as load_rows, sh
+from reportlib import cpu as cpu_name, idle, rows as load_rows, sh
 
 rows = load_rows(sys.argv[1])
 command = sys.argv[2]
@@ -19,7 +19,7 @@ for r in rows:
     by.setdefault(r["server"], []).append(r)
 
 print(f"# Lost requests {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC\n")
-print(f"- **Machine:** {cpu_name()}, {sh('nproc')} vCPU, kernel {platform.release()}, load average at the end "
+print(f"- **Machine:** {cpu_name()}, {sh('nproc')} vCPU, kernel {platform.release()}{idle()}, load average at the end "
       f"{open('/proc/loadavg').read().split()[0]}")
 print(f"- **Versions:** micro {sh('sh', '-c', 'git -C .. describe --always --dirty 2>/dev/null')}, {sh('go', 'version')}")
 print(f"- **Command:** `{command}`")

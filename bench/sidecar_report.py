@@ -9,7 +9,7 @@ import platform
 import statistics
 import sys
 
-from reportlib import cpu as cpu_name, rows as load_rows, sh
+from reportlib import cpu as cpu_name, idle, rows as load_rows, sh
 
 rows = load_rows(sys.argv[1])
 command = sys.argv[2]
@@ -20,7 +20,7 @@ for r in rows:
     runs.setdefault((r["layout"], r["pair"]), []).append(r["result"])
 
 print(f"# Sidecar benchmark {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC\n")
-print(f"- **Machine:** {cpu}, {sh('nproc')} vCPU, kernel {platform.release()}, load average at the end "
+print(f"- **Machine:** {cpu}, {sh('nproc')} vCPU, kernel {platform.release()}{idle()}, load average at the end "
       f"{open('/proc/loadavg').read().split()[0]} (other work on the machine shows here)")
 print(f"- **Versions:** micro {sh('sh', '-c', 'git -C .. describe --always --dirty 2>/dev/null')}, {sh('rustc', '--version')}")
 print(f"- **Command:** `{command}`, inside scripts/netns.sh")

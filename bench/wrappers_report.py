@@ -16,7 +16,7 @@ import re
 import statistics
 import sys
 
-from reportlib import cpu as cpu_name, rows as load_rows, sh
+from reportlib import cpu as cpu_name, idle, rows as load_rows, sh
 
 rows = load_rows(sys.argv[1])
 scrape = open(sys.argv[2], encoding="utf-8").read()
@@ -62,7 +62,7 @@ def spread(key, field="rate"):
 
 cpu = cpu_name()
 print(f"# Wrapper cost {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC\n")
-print(f"- **Machine:** {cpu}, {sh('nproc')} vCPU, kernel {platform.release()}, load average at the end "
+print(f"- **Machine:** {cpu}, {sh('nproc')} vCPU, kernel {platform.release()}{idle()}, load average at the end "
       f"{open('/proc/loadavg').read().split()[0]} (other work on the machine shows here)")
 print(f"- **Versions:** micro {sh('sh', '-c', 'git -C .. describe --always --dirty 2>/dev/null')}, {sh('rustc', '--version')}")
 print(f"- **Command:** `{command}`")
