@@ -38,6 +38,7 @@ pub mod registry;
 pub mod selector;
 pub mod server;
 mod service;
+mod timer;
 pub mod transport;
 pub mod wrapper;
 

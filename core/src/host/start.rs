@@ -22,18 +22,15 @@
 //! is gone by then, so every call woke a worker for nothing (an `eventfd` write on the host
 //! thread, a wake-up and a context switch on the runtime; found with `perf record -e
 //! syscalls:sys_enter_write` on the asyncio client, issue 18). While calls are being started,
-//! [`start`] keeps a timer of its own armed on the runtime (a keeper task), never more than
-//! a second away, so the driver sleeps with a deadline that a call's timeout (go-micro's
-//! default is 5 s) does not come before. It stops after a period with no call started, so an
-//! idle process is not woken.
+//! [`start`] keeps a timer armed on the runtime (a keeper task, never more than a second
+//! away, that stops once no call is started), so the driver sleeps with a deadline that a
+//! call's timeout does not come before; a server does the same for a handler that waits.
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::task::AbortHandle;
 
@@ -141,7 +138,7 @@ where
                 State::First { woken: true } => State::Running(rt.spawn(fut).abort_handle()),
                 _ => State::Parked(fut),
             };
-            Keeper::wanted(rt);
+            crate::timer::keep_armed(rt);
         }
         Err(_) => {
             tracing::error!("a host call panicked in its first poll; it is dropped, as a task's would be");
@@ -150,80 +147,6 @@ where
     }
     drop(state);
     Start(started)
-}
-
-/// How far ahead the [`Keeper`]'s timer is kept, at most: calls whose timeout is longer set
-/// their timers without waking the runtime.
-const KEEP_ARMED: Duration = Duration::from_secs(1);
-
-/// A task that keeps a timer armed on one runtime while calls are being started there (see
-/// the module's doc).
-struct Keeper {
-    rt: tokio::runtime::Id,
-    /// A call was started since the keeper's last tick.
-    started: AtomicBool,
-    /// The keeper's task is running.
-    running: AtomicBool,
-}
-
-/// The keepers of the runtimes calls were started on (runtime ids are never reused). Weak: a
-/// keeper lives while its task runs or a thread's [`LAST`] holds it, and one runtime never
-/// has two, since a new one is made only once the old one is gone.
-static KEEPERS: Mutex<Vec<Weak<Keeper>>> = Mutex::new(Vec::new());
-
-thread_local! {
-    /// The keeper of the runtime this thread last started a call on: no lock per call.
-    static LAST: std::cell::RefCell<Option<Arc<Keeper>>> = const { std::cell::RefCell::new(None) };
-}
-
-impl Keeper {
-    /// Notes that a call was started on `rt`; starts its keeper if it is not running.
-    fn wanted(rt: &Handle) {
-        let id = rt.id();
-        let Ok(keeper) = LAST.try_with(|last| {
-            let mut last = last.borrow_mut();
-            match last.as_ref() {
-                Some(k) if k.rt == id => Arc::clone(k),
-                _ => Arc::clone(last.insert(Keeper::of(id))),
-            }
-        }) else {
-            return; // the thread is exiting
-        };
-        if !keeper.started.load(Ordering::Relaxed) {
-            keeper.started.store(true, Ordering::Relaxed);
-        }
-        if !keeper.running.load(Ordering::Acquire) && !keeper.running.swap(true, Ordering::AcqRel) {
-            rt.spawn(keeper.run());
-        }
-    }
-
-    /// Runtime `id`'s keeper, made on first use.
-    fn of(id: tokio::runtime::Id) -> Arc<Keeper> {
-        let mut all = KEEPERS.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(k) = all.iter().filter_map(Weak::upgrade).find(|k| k.rt == id) {
-            return k;
-        }
-        all.retain(|k| k.strong_count() > 0);
-        let k = Arc::new(Keeper { rt: id, started: AtomicBool::new(false), running: AtomicBool::new(false) });
-        all.push(Arc::downgrade(&k));
-        k
-    }
-
-    /// Sleeps [`KEEP_ARMED`] at a time until a whole period passes with no call started.
-    async fn run(self: Arc<Self>) {
-        loop {
-            tokio::time::sleep(KEEP_ARMED).await;
-            if self.started.swap(false, Ordering::Relaxed) {
-                continue;
-            }
-            self.running.store(false, Ordering::Release);
-            // A call started since the swap saw this keeper running and did not start
-            // another: go on for it, unless a new keeper was started meanwhile.
-            if !self.started.load(Ordering::Acquire) || self.running.swap(true, Ordering::AcqRel) {
-                return;
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -396,16 +319,5 @@ mod tests {
         }
         // The keeper's own tick (once a second) may fall inside a grace period or two.
         assert!(arming_wakes <= 4, "{arming_wakes} of 20 calls woke the runtime as they started");
-    }
-
-    /// A runtime keeps one keeper while any thread holds it, even an idle one (not running)
-    /// while keepers of other runtimes come and go: two would arm two timers on one runtime.
-    #[test]
-    fn a_runtime_has_one_keeper_while_a_thread_holds_it() {
-        let (a, b) = (runtime(), runtime());
-        let held = Keeper::of(a.handle().id());
-        assert!(!held.running.load(Ordering::Acquire));
-        let _other = Keeper::of(b.handle().id());
-        assert!(Arc::ptr_eq(&held, &Keeper::of(a.handle().id())), "a second keeper for one runtime");
     }
 }

@@ -29,6 +29,7 @@ use futures::FutureExt;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
@@ -326,17 +327,28 @@ async fn dispatch(
         let chain = server.handler_chain();
         AssertUnwindSafe(async move { super::wrap::run_handler(chain, handler, req).await }).catch_unwind().await
     };
-    let outcome = match timeout {
-        Some(t) => match tokio::time::timeout(t, fut).await {
-            Ok(r) => r,
-            Err(_) => {
-                return Err(Error::timeout(
-                    server.router.service().to_string(),
-                    format!("{endpoint} on node {} did not finish within the caller's timeout of {t:?}", server.id),
-                ))
+    // The caller's deadline counts from here; a deadline past the clock's range is none.
+    let deadline = timeout.and_then(|t| Some((tokio::time::Instant::now().checked_add(t)?, t)));
+    let mut fut = std::pin::pin!(fut);
+    // A handler that answers in its first poll (most Rust handlers) sets no timer; one that
+    // waits (a host's, an awaiting one) keeps the runtime's timer armed first, so that
+    // setting its timer does not wake the runtime (`crate::timer`).
+    let first = futures::poll!(fut.as_mut());
+    let outcome = match (first, deadline) {
+        (Poll::Ready(r), _) => r,
+        (Poll::Pending, None) => fut.await,
+        (Poll::Pending, Some((at, t))) => {
+            crate::timer::keep_armed(&tokio::runtime::Handle::current());
+            match tokio::time::timeout_at(at, fut).await {
+                Ok(r) => r,
+                Err(_) => {
+                    return Err(Error::timeout(
+                        server.router.service().to_string(),
+                        format!("{endpoint} on node {} did not finish within the caller's timeout of {t:?}", server.id),
+                    ))
+                }
             }
-        },
-        None => fut.await,
+        }
     };
     outcome.unwrap_or_else(|panic| {
         let what = panic
