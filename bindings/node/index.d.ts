@@ -616,7 +616,7 @@ export declare namespace native {
   function takeLogs(): Array<[LogLevel, string, string]>;
   /** The kind of body a content type carries, by core's one table (`micro::host::body`). */
   function bodyKind(contentType: string): 'json' | 'text' | 'bytes';
-  /** For tests: `[pumps, watched]`, the times the JS thread turned its own runtime for a readable socket or a tick, and that runtime's sockets libuv watches now. */
+  /** For tests: `[pumps, watched, answered, taken]`, the times the JS thread turned its own runtime for a readable socket or a tick, that runtime's sockets libuv watches now, the times such a turn settled what finished itself, and the batches `nextRequests` took from a service's queue on the JS thread. */
   function hereStats(): number[];
   /** The go-micro error for a JSON body that does not parse: 400 on the request side, 500 on the reply side. */
   function invalidJson(side: 'request' | 'reply', contentType: string, why: string): NativeErrorParts;

@@ -256,28 +256,14 @@ where
     F: Future<Output = napi::Result<T>> + Send + 'static,
 {
     let raw = env.raw();
-    let bridge = Bridge::get(raw)?;
-    let mut deferred = ptr::null_mut();
-    let mut promise = ptr::null_mut();
-    // SAFETY: on the JS thread, valid out-pointers.
-    unsafe { check(sys::napi_create_promise(raw, &mut deferred, &mut promise))? };
-    let idle = bridge.pending.fetch_add(1, Ordering::Relaxed) == 0;
+    let (bridge, deferred, promise) = pending_promise(raw)?;
     let call = (how != Start::Spawn).then(|| InFlight::count(&bridge));
     let alone = call.as_ref().is_some_and(|c| c.alone);
-    if let (true, Some(bell)) = (idle, bridge.bell()) {
-        bell.hold(raw, true)?;
-    }
     let quiet = bridge.last_batch.load(Ordering::Relaxed) <= 1;
-    let deferred = Deferred(deferred);
     let run = async move {
         let out = fut.await;
         drop(call);
-        let outcome: Outcome = Box::new(move |env| match out {
-            // SAFETY: called on the JS thread with its live env.
-            Ok(v) => unsafe { T::to_napi_value(env, v) },
-            Err(e) => Err(e),
-        });
-        bridge.settle(deferred, outcome);
+        bridge.settle(deferred, outcome(out));
     };
     match (alone, how) {
         (true, Start::Owned) if quiet => {
@@ -296,6 +282,44 @@ where
         }
     }
     Ok(PromiseRaw::new(raw, promise))
+}
+
+/// A promise that settles with `value` on this JS thread's next settling, as a spawned
+/// future's would once finished: queued on the bridge without a task or a runtime thread. From
+/// inside the bell's answer (a promise's reaction that asks again), it is settled by the
+/// answer's next round, no ring needed; otherwise the bell rings from this thread.
+pub(crate) fn resolved<'env, T>(env: &'env Env, value: T) -> napi::Result<PromiseRaw<'env, T>>
+where
+    T: ToNapiValue + Send + 'static,
+{
+    let raw = env.raw();
+    let (bridge, deferred, promise) = pending_promise(raw)?;
+    bridge.settle(deferred, outcome(Ok(value)));
+    Ok(PromiseRaw::new(raw, promise))
+}
+
+/// A new promise of this JS thread's bridge, counted as pending (the bell then keeps Node
+/// alive), and its deferred.
+fn pending_promise(raw: sys::napi_env) -> napi::Result<(Arc<Bridge>, Deferred, sys::napi_value)> {
+    let bridge = Bridge::get(raw)?;
+    let mut deferred = ptr::null_mut();
+    let mut promise = ptr::null_mut();
+    // SAFETY: on the JS thread, valid out-pointers.
+    unsafe { check(sys::napi_create_promise(raw, &mut deferred, &mut promise))? };
+    let idle = bridge.pending.fetch_add(1, Ordering::Relaxed) == 0;
+    if let (true, Some(bell)) = (idle, bridge.bell()) {
+        bell.hold(raw, true)?;
+    }
+    Ok((bridge, Deferred(deferred), promise))
+}
+
+/// A future's result as the outcome that settles its promise.
+fn outcome<T: ToNapiValue + Send + 'static>(out: napi::Result<T>) -> Outcome {
+    Box::new(move |env| match out {
+        // SAFETY: called on the JS thread with its live env.
+        Ok(v) => unsafe { T::to_napi_value(env, v) },
+        Err(e) => Err(e),
+    })
 }
 
 /// A call counted in [`Bridge::calls`] until it ends, or its future is dropped unfinished.

@@ -62,13 +62,15 @@ pub(crate) fn block<T>(fut: impl std::future::Future<Output = napi::Result<T>>) 
     napi::bindgen_prelude::block_on(fut)
 }
 
-/// How the JS thread's own calls go, for tests: `[pumps, watched, answered]`, the times it
-/// turned its runtime for a readable socket or a tick, the sockets of that runtime libuv
-/// watches now, and the times such a turn settled what finished itself (no bell rung).
+/// How the JS thread's own calls go, for tests: `[pumps, watched, answered, taken]`, the
+/// times it turned its runtime for a readable socket or a tick, the sockets of that runtime
+/// libuv watches now, the times such a turn settled what finished itself (no bell rung), and
+/// the batches `nextRequests` took from a service's queue on the JS thread (no runtime thread
+/// waited for them).
 #[napi]
 pub fn here_stats() -> Vec<f64> {
     let (pumps, watched) = here::stats();
-    vec![pumps as f64, watched as f64, bridge::answered() as f64]
+    vec![pumps as f64, watched as f64, bridge::answered() as f64, service::taken() as f64]
 }
 
 /// The library version.

@@ -199,11 +199,21 @@ impl NativeService {
     }
 
     /// Up to `max` waiting items (at least one), or an empty batch once stopped.
+    ///
+    /// Items already queued are taken here, on the JS thread, and the promise settles on the
+    /// bridge's next settling: under load, while JS answered one batch the next one queued,
+    /// and waiting for it on a runtime thread cost a task, a worker woken to run it and a
+    /// ring back (issue 18). Only an empty inbox is waited on there.
     #[napi]
     pub fn next_requests<'env>(&self, env: &'env Env, max: u32) -> napi::Result<PromiseRaw<'env, RequestBatch>> {
+        let max = max.clamp(1, 4096) as usize;
+        let queued = self.inbox.try_pull(max);
+        if !queued.is_empty() {
+            TAKEN.fetch_add(1, Ordering::Relaxed);
+            return crate::bridge::resolved(env, RequestBatch::new(queued, self.inbox.name(), &self.calls));
+        }
         let inbox = Arc::clone(&self.inbox);
         let calls = Arc::clone(&self.calls);
-        let max = max.clamp(1, 4096) as usize;
         crate::bridge::spawn(env, async move {
             let items = inbox.pull(max).await;
             Ok(RequestBatch::new(items, inbox.name(), &calls))
@@ -344,6 +354,15 @@ impl NativeService {
             call.answer.respond(response);
         }
     }
+}
+
+/// Batches `nextRequests` took from a queue on the JS thread ([`taken`]).
+static TAKEN: AtomicU64 = AtomicU64::new(0);
+
+/// How many batches `nextRequests` took from a service's queue on the JS thread, no runtime
+/// thread waiting for them (tests, through `hereStats`).
+pub(crate) fn taken() -> u64 {
+    TAKEN.load(Ordering::Relaxed)
 }
 
 /// What `nextRequests` resolves to: the unary calls as columns, the other items as

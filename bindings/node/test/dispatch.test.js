@@ -96,6 +96,25 @@ test('calls in one batch each get their own body and answer', async (t) => {
   assert.deepEqual(r, Buffer.from([255, 0, 3, 2, 1]));
 });
 
+test('calls that queue while JS is busy are taken on the JS thread, each answered', async (t) => {
+  // Each call holds the JS thread ~2 ms, so the calls behind it queue meanwhile:
+  // `nextRequests` then takes them where it is called, without a runtime thread.
+  const svc = await service('node.dispatch.busy', (s) => {
+    s.handle('D.Busy', (req) => {
+      const end = performance.now() + 2;
+      while (performance.now() < end);
+      return { n: req.n };
+    });
+  });
+  t.after(() => svc.close());
+  const c = svc.client();
+  const before = micro.native.hereStats()[3];
+  const got = await Promise.all(Array.from({ length: 40 }, (_, n) =>
+    c.call(svc.name, 'D.Busy', { n }, { address: svc.address })));
+  got.forEach((r, n) => assert.equal(r.n, n));
+  assert.ok(micro.native.hereStats()[3] > before, 'no batch was taken on the JS thread');
+});
+
 test('an answer by id is taken once: a repeat is a 409, and info is gone after it', async (t) => {
   const [n, client] = await native(t, 'node.dispatch.raw', 'D.Raw');
   const call = client.call('node.dispatch.raw', 'D.Raw', { q: 1 }, { address: n.address, metadata: { 'X-K': 'v' } });
