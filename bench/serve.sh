@@ -1,4 +1,4 @@
-# Sourced by bench/thread_cpu.sh, bench/wakeups.sh, bench/asyncio_floor.sh and bench/c_stat.sh: `serve_greeter` starts the bench
+# Sourced by bench/thread_cpu.sh, bench/wakeups.sh, bench/asyncio_floor.sh, bench/c_stat.sh and bench/served_stat.sh: `serve_greeter` starts the bench
 # greeter served by $SERVER (`rust`: bench/target/release/greeter; `node`: bench/node/server.js
 # with the addon $ADDON, by default the release build bench/run.sh leaves in
 # bench/target/micro.node, and the package $PKG; `python`: bench/py/server.py under $PY),
