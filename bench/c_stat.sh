@@ -27,19 +27,8 @@ for _ in $(seq "$RUNS"); do
 		lib="$BASE_LIB"; [ "$who" = new ] && lib="$NEW_LIB"
 		res="$(LD_LIBRARY_PATH="$lib" perf stat -x, -e "$events" -o "$work/stat" \
 			"$work/c-client" --addr "$a" --c "$C" --d "$D" --warmup "$WARMUP" | tail -1)"
-		python3 - "$who" "$res" "$work/stat" "$D" "$WARMUP" <<'PY'
-import json, sys
-who, res, stat, d, warmup = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], float(sys.argv[4]), float(sys.argv[5])
-calls = res["rate"] * (d + warmup)
-row = [who, f"calls/s={res['rate']:.0f}"]
-for line in open(stat):
-    p = line.strip().split(",")
-    if len(p) > 3 and p[0][:1].isdigit():
-        name = p[2].split(":")[-1]
-        # task-clock is in milliseconds: per call in microseconds.
-        v = float(p[0]) / calls * (1000 if name == "task-clock" else 1)
-        row.append(f"{name}={v:.2f}")
-print(" ".join(row))
-PY
+		# Calls over the process's life: the rate times the warm-up and the measured seconds.
+		read -r rate calls < <(python3 -c 'import json, sys; r = json.loads(sys.argv[1])["rate"]; print(r, r * (float(sys.argv[2]) + float(sys.argv[3])))' "$res" "$D" "$WARMUP")
+		python3 "$here/stat_row.py" "$who" "$rate" "$calls" "$work/stat"
 	done
 done

@@ -32,19 +32,7 @@ for _ in $(seq "$RUNS"); do
 		res="$("${pre[@]}" "$B/loadgen" unary --client micro --addr "$a" --c "$C" --d "$D" --warmup 0 | tail -1)"
 		wait "$ps"
 		kill "$sp"; wait "$sp" 2>/dev/null || true
-		python3 - "$who" "$res" "$work/stat" <<'PY'
-import json, sys
-who, res, stat = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
-calls = res["requests"]
-row = [who, f"calls/s={res['rate']:.0f}"]
-for line in open(stat):
-    p = line.strip().split(",")
-    if len(p) > 3 and p[0][:1].isdigit():
-        name = p[2].split(":")[-1]
-        # task-clock is in milliseconds: per call in microseconds.
-        v = float(p[0]) / calls * (1000 if name == "task-clock" else 1)
-        row.append(f"{name.replace('sys_enter_', '')}={v:.3f}")
-print(" ".join(row))
-PY
+		read -r rate calls < <(python3 -c 'import json, sys; r = json.loads(sys.argv[1]); print(r["rate"], r["requests"])' "$res")
+		python3 "$here/stat_row.py" "$who" "$rate" "$calls" "$work/stat" 3
 	done
 done
