@@ -28,7 +28,6 @@ for _ in $(seq "$RUNS"); do
 		res="$(LD_LIBRARY_PATH="$lib" perf stat -x, -e "$events" -o "$work/stat" \
 			"$work/c-client" --addr "$a" --c "$C" --d "$D" --warmup "$WARMUP" | tail -1)"
 		# Calls over the process's life: the rate times the warm-up and the measured seconds.
-		read -r rate calls < <(python3 -c 'import json, sys; r = json.loads(sys.argv[1])["rate"]; print(r, r * (float(sys.argv[2]) + float(sys.argv[3])))' "$res" "$D" "$WARMUP")
-		python3 "$here/stat_row.py" "$who" "$rate" "$calls" "$work/stat"
+		python3 "$here/stat_row.py" "$who" "$res" "$work/stat" "$(python3 -c "print($D + $WARMUP)")"
 	done
 done

@@ -32,7 +32,6 @@ for _ in $(seq "$RUNS"); do
 		res="$("${pre[@]}" "$B/loadgen" unary --client micro --addr "$a" --c "$C" --d "$D" --warmup 0 | tail -1)"
 		wait "$ps"
 		kill "$sp"; wait "$sp" 2>/dev/null || true
-		read -r rate calls < <(python3 -c 'import json, sys; r = json.loads(sys.argv[1]); print(r["rate"], r["requests"])' "$res")
-		python3 "$here/stat_row.py" "$who" "$rate" "$calls" "$work/stat" 3
+		python3 "$here/stat_row.py" "$who" "$res" "$work/stat"
 	done
 done

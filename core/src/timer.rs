@@ -29,7 +29,22 @@ use tokio::runtime::Handle;
 /// Notes that a timeout is about to be set on `rt`, from any thread: starts the runtime's
 /// keeper if it is not running. Cheap when it is: a thread-local lookup and an atomic load.
 pub(crate) fn keep_armed(rt: &Handle) {
-    Keeper::wanted(rt);
+    let id = rt.id();
+    let Ok(keeper) = LAST.try_with(|last| {
+        let mut last = last.borrow_mut();
+        match last.as_ref() {
+            Some(k) if k.rt == id => Arc::clone(k),
+            _ => Arc::clone(last.insert(Keeper::of(id))),
+        }
+    }) else {
+        return; // the thread is exiting
+    };
+    if !keeper.started.load(Ordering::Relaxed) {
+        keeper.started.store(true, Ordering::Relaxed);
+    }
+    if !keeper.running.load(Ordering::Acquire) && !keeper.running.swap(true, Ordering::AcqRel) {
+        rt.spawn(keeper.run());
+    }
 }
 
 /// How far ahead the [`Keeper`]'s timer is kept, at most: timeouts longer than this are set
@@ -57,26 +72,6 @@ thread_local! {
 }
 
 impl Keeper {
-    /// Notes that a timeout is being set on `rt`; starts its keeper if it is not running.
-    fn wanted(rt: &Handle) {
-        let id = rt.id();
-        let Ok(keeper) = LAST.try_with(|last| {
-            let mut last = last.borrow_mut();
-            match last.as_ref() {
-                Some(k) if k.rt == id => Arc::clone(k),
-                _ => Arc::clone(last.insert(Keeper::of(id))),
-            }
-        }) else {
-            return; // the thread is exiting
-        };
-        if !keeper.started.load(Ordering::Relaxed) {
-            keeper.started.store(true, Ordering::Relaxed);
-        }
-        if !keeper.running.load(Ordering::Acquire) && !keeper.running.swap(true, Ordering::AcqRel) {
-            rt.spawn(keeper.run());
-        }
-    }
-
     /// Runtime `id`'s keeper, made on first use.
     fn of(id: tokio::runtime::Id) -> Arc<Keeper> {
         let mut all = KEEPERS.lock().unwrap_or_else(|p| p.into_inner());

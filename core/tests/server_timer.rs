@@ -75,8 +75,8 @@ fn a_waiting_handler_sets_its_callers_timeout_without_waking_the_runtime() {
         entered.recv().expect("the handler started");
         // The worker goes to sleep once the handler waits; a driver woken to re-arm for the
         // call's timeout makes it sleep a second time with nothing to do, microseconds later.
-        // It shows within microseconds: a loaded machine can only make it later than the
-        // grace period, a pass for the wrong reason, never a failure for one.
+        // A loaded machine can only push that past the grace period: a pass for the wrong
+        // reason, never a failure for one.
         parked_after(p0);
         std::thread::sleep(Duration::from_millis(20));
         let sleeps = parks() - p0;
